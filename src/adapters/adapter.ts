@@ -1,0 +1,258 @@
+/**
+ * The adapter interface: what every engine (PostgreSQL, MySQL/MariaDB, SQLite, MongoDB)
+ * implements, and all the core knows about databases (STYLE.md §1.2).
+ *
+ * A backup is `Source → BackupWriter`, a restore is `BackupReader → Destination`, a merge is
+ * `BackupReader → merge core → Destination`. What differs between engines is described by
+ * `Capabilities`, never by subclasses.
+ *
+ * Values cross this interface already in their *wire encoding* (docs/format.md §Values): the
+ * JSON-safe, exact form written to the backup file (64-bit integers and decimals as strings,
+ * binary as base64, timestamps as ISO-8601 text, …). A Source encodes, a Destination decodes;
+ * the core and the file format never see a driver's native value.
+ *
+ * Words (docs/format.md §Glossary): "table" is a SQL table or a MongoDB collection, "row" is a
+ * row or a document, "key" is the primary key (or `_id`).
+ */
+
+export type Engine = 'postgres' | 'mysql' | 'sqlite' | 'mongodb'
+
+/** A value in wire encoding: exactly what the backup file holds for one field. */
+export type WireValue = null | boolean | number | string | WireValue[] | { [key: string]: WireValue }
+
+/** A row (or document) in wire encoding, keyed by column name. Key order follows the table's columns. */
+export type Row = Record<string, WireValue>
+
+/**
+ * The portable class of a column's type. It decides the wire encoding and the equality the merge
+ * uses (docs/format.md has the table). `type` on the column keeps the engine's exact type.
+ */
+export type ValueKind =
+  | 'integer' // fits a double exactly (≤ 32-bit, YEAR): JSON number
+  | 'bigint' // 64-bit signed/unsigned: decimal string
+  | 'decimal' // NUMERIC/DECIMAL: decimal string, or "NaN" / "Infinity" / "-Infinity"
+  | 'float' // REAL/DOUBLE: JSON number when finite and not -0, else "NaN" / "Infinity" / "-Infinity" / "-0"
+  | 'boolean' // true / false
+  | 'text' // any character type, uuid, inet, …: string
+  | 'binary' // bytea/BLOB: base64 string (standard alphabet, padded, no line breaks)
+  | 'date' // "YYYY-MM-DD" (PostgreSQL may also give "infinity" / "-infinity" / "… BC")
+  | 'timestamp' // without zone: "YYYY-MM-DDTHH:MM:SS[.ffffff]" (or "infinity" / "-infinity")
+  | 'timestamptz' // with zone: the instant in UTC, "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" (or "infinity" / "-infinity")
+  | 'time' // "HH:MM:SS[.ffffff]" (MySQL: may be negative or beyond 24 h); timetz keeps its offset
+  | 'interval' // ISO-8601 duration text, as PostgreSQL's iso_8601 IntervalStyle writes it
+  | 'json' // the exact JSON text, as a string
+  | 'array' // JSON array (nested for more dimensions) of `elementKind` wire values
+  | 'enum' // the label, as a string
+  | 'bit' // "0101…"
+  | 'document' // MongoDB: canonical Extended JSON object
+  | 'unknown' // a type the tool does not know: the engine's text output, cast back on restore with a warning
+
+export interface ColumnSchema {
+  readonly name: string
+  /** The engine's own type, exactly as it would be written in DDL (e.g. `numeric(10,2)`, `integer[]`, `varchar(255)`). */
+  readonly type: string
+  readonly kind: ValueKind
+  /** For `kind: 'array'`: the elements' kind. */
+  readonly elementKind?: ValueKind
+  readonly nullable: boolean
+  /** Default expression in the engine's own SQL, when there is one. */
+  readonly default?: string | null
+  /** Identity column (PostgreSQL GENERATED … AS IDENTITY). */
+  readonly identity?: 'always' | 'by-default'
+  /** MySQL AUTO_INCREMENT, SQLite INTEGER PRIMARY KEY, PostgreSQL serial (nextval default). */
+  readonly autoIncrement?: boolean
+  /** Generated (computed) column: its expression. Backed up, never written back. */
+  readonly generated?: string
+  /** For `kind: 'enum'`: the allowed labels in order, and the enum type's name where the engine names it. */
+  readonly enumValues?: readonly string[]
+  readonly enumName?: string
+}
+
+export interface IndexSchema {
+  readonly name: string
+  readonly columns: readonly string[]
+  readonly unique: boolean
+  /** The engine's full definition when it has one (e.g. `pg_get_indexdef`), used on the same engine. */
+  readonly definition?: string
+  /** Engine-specific options (MongoDB: sparse, expireAfterSeconds, partialFilterExpression, collation, …). */
+  readonly options?: Readonly<Record<string, unknown>>
+}
+
+export interface ForeignKeySchema {
+  readonly name: string
+  readonly columns: readonly string[]
+  readonly referencedTable: string
+  readonly referencedColumns: readonly string[]
+  readonly onDelete?: string
+  readonly onUpdate?: string
+  readonly deferrable?: boolean
+}
+
+export interface TableSchema {
+  /** Unqualified name, exactly as in the database (may need quoting: `Audit Log`). */
+  readonly name: string
+  /** Columns in their ordinal order. */
+  readonly columns: readonly ColumnSchema[]
+  /** Primary key columns in key order; empty when the table has none. */
+  readonly primaryKey: readonly string[]
+  /** UNIQUE constraints (not plain unique indexes, which are in `indexes`). */
+  readonly uniqueConstraints: readonly { readonly name: string; readonly columns: readonly string[] }[]
+  /** Indexes that are not the primary key or a unique constraint. */
+  readonly indexes: readonly IndexSchema[]
+  readonly foreignKeys: readonly ForeignKeySchema[]
+  /** Engine-specific table facts (MySQL charset/collation, MongoDB collection options or view definition). */
+  readonly options?: Readonly<Record<string, unknown>>
+}
+
+export interface DatabaseSchema {
+  readonly engine: Engine
+  /** Database name from the URL (never the URL itself: it may hold a password). */
+  readonly database: string
+  /** PostgreSQL schema the tables live in (default `public`). */
+  readonly schema?: string
+  /** Tables in a stable order (by name). */
+  readonly tables: readonly TableSchema[]
+  /** Things the adapter could not describe exactly, for the user to read. */
+  readonly warnings: readonly string[]
+}
+
+export interface Capabilities {
+  /** All reads of one Source see one snapshot (PostgreSQL repeatable read, MySQL consistent snapshot). */
+  readonly consistentSnapshot: boolean
+  /** Data changes are invisible until commit() and undone by rollback(). */
+  readonly transactionalWrite: boolean
+  /** CREATE/DROP are undone by rollback() too (PostgreSQL, SQLite: yes; MySQL: no). */
+  readonly transactionalDdl: boolean
+  readonly bulkLoad: 'copy' | 'load-data' | 'insert-batch' | 'insert-many'
+}
+
+/** Parsed `--db` URL. `redacted` is the only form that may be printed or stored. */
+export interface ConnectionConfig {
+  readonly engine: Engine
+  /** The URL as given (may contain a password: never print it). */
+  readonly url: string
+  /** The URL with any password replaced by `***`. */
+  readonly redacted: string
+  readonly database: string
+  /** PostgreSQL: schema to use (`--schema`, default `public`). */
+  readonly schema?: string
+  /** Give up connecting after this long (default 5000). */
+  readonly connectTimeoutMs?: number
+}
+
+export interface ReadOptions {
+  /** Rows per batch (default chosen by the adapter, typically 1000–10000). */
+  readonly batchSize?: number
+  readonly signal?: AbortSignal
+}
+
+export interface Source {
+  readonly engine: Engine
+  readonly capabilities: Capabilities
+  /**
+   * Describes the tables. With `tables`, only those (a name that does not exist is a UsageError).
+   * Called once, before any readTable(); inside the snapshot when the engine has one.
+   */
+  describe(options?: { readonly tables?: readonly string[] }): Promise<DatabaseSchema>
+  /**
+   * Streams the table's rows in primary-key order (insertion order where there is no key), in
+   * batches. Pull-based: a batch is fetched only when the consumer asks, so memory is bounded by
+   * one batch. Leaving `for await` early (break or throw) closes the server-side cursor.
+   */
+  readTable(table: TableSchema, options?: ReadOptions): AsyncIterable<Row[]>
+  /** Database size and per-table row counts for `mergeback stats`. */
+  stats(): Promise<DatabaseStats>
+  /** Ends the snapshot and releases the connection. Idempotent; never throws for an already closed source. */
+  close(): Promise<void>
+}
+
+export interface DatabaseStats {
+  readonly engine: Engine
+  readonly database: string
+  readonly version: string
+  readonly sizeBytes: number | null
+  readonly tables: readonly { readonly name: string; readonly rows: number; readonly sizeBytes: number | null }[]
+}
+
+export interface PrepareOptions {
+  readonly mode: 'restore' | 'merge'
+  /** Restore only: empty the given tables first (never cascading into other tables). */
+  readonly drop: boolean
+}
+
+export interface PrepareResult {
+  /** Tables that did not exist and were created from the backup's schema. */
+  readonly created: readonly string[]
+  /** Tables that were emptied (`drop`). */
+  readonly emptied: readonly string[]
+  readonly warnings: readonly string[]
+}
+
+export interface WriteResult {
+  /** Rows written. */
+  readonly inserted: number
+  /** Rows left alone because their key (or, without a key, an identical row) was already there. */
+  readonly skipped: number
+}
+
+/**
+ * A write session: one transaction from open to commit()/rollback(). Also reads, inside that
+ * transaction, what the merge needs to compare against.
+ *
+ * Order of calls: describe()? → prepare() → (writeRows | readByKeys | updateRows)* → finish() → commit().
+ * On any error the caller calls rollback(); after rollback() or commit(), only close() is allowed.
+ */
+export interface Destination {
+  readonly engine: Engine
+  readonly capabilities: Capabilities
+  /** The current schema of the target (all tables), read inside the write transaction. */
+  describe(): Promise<DatabaseSchema>
+  /**
+   * Makes the target ready for `backupSchema.tables` (already filtered to the selected tables).
+   * restore: creates missing tables (with enums, keys, unique constraints, indexes; foreign keys
+   *   may be deferred to finish()), and with `drop` empties the selected tables only.
+   * merge: creates nothing; a missing table or a backup column the current table lacks is a UsageError.
+   */
+  prepare(backupSchema: DatabaseSchema, options: PrepareOptions): Promise<PrepareResult>
+  /**
+   * Inserts the rows, decoding wire values by the *target* column types. Rows whose key already
+   * exists (or, for a table without any key, that already exist identically, counting duplicates)
+   * are skipped and counted. Generated columns are never written. Resolves once the rows are in
+   * the transaction. A constraint violation throws DatabaseError naming the table, key and constraint.
+   * `table` is the backup's schema of the table (same name as the target's).
+   */
+  writeRows(table: TableSchema, batches: AsyncIterable<Row[]>): Promise<WriteResult>
+  /**
+   * Merge support: the current rows whose `keyColumns` values match one of `keys` (each key is an
+   * object of those columns in wire encoding). Missing keys are omitted; order is not specified.
+   * One round trip per call (or a few for very large calls), never one per key.
+   */
+  readByKeys(table: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<Row[]>
+  /**
+   * Merge support: for each row, sets the given columns (every column of the row that is not in
+   * `keyColumns`) on the current row with that key. Returns the number of rows changed.
+   */
+  updateRows(table: string, keyColumns: readonly string[], rows: readonly Row[]): Promise<number>
+  /** Rows currently in the table (inside the transaction). */
+  countRows(table: string): Promise<number>
+  /**
+   * After all writes: creates deferred foreign keys, moves sequences / identity / AUTO_INCREMENT
+   * past the highest value now in each table, and checks deferred constraints, so that a violation
+   * surfaces here (as DatabaseError) and not at commit().
+   */
+  finish(): Promise<void>
+  commit(): Promise<void>
+  /** Undoes everything since open. Safe to call after any failure, and more than once. */
+  rollback(cause?: unknown): Promise<void>
+  /** Releases the connection. Rolls back first if neither commit() nor rollback() was called. */
+  close(): Promise<void>
+}
+
+export interface Adapter {
+  readonly engine: Engine
+  readonly capabilities: Capabilities
+  /** Opens a read session. With `consistentSnapshot`, all reads see one snapshot. Throws ConnectionError within connectTimeoutMs. */
+  openSource(config: ConnectionConfig): Promise<Source>
+  /** Opens a write session (one transaction). Throws ConnectionError within connectTimeoutMs. */
+  openDestination(config: ConnectionConfig): Promise<Destination>
+}

@@ -1,0 +1,46 @@
+/**
+ * The one place where errors become exit codes (DESIGN.md §6):
+ * 0 done; 1 failed (nothing changed); 2 bad usage or bad input file; 3 merge refused.
+ */
+import {
+  ConnectionError,
+  DatabaseError,
+  FormatError,
+  IntegrityError,
+  InternalError,
+  MergeRefusedError,
+  MergebackError,
+  NotFoundError,
+  UsageError,
+  asMergebackError,
+} from '../errors.js'
+
+export const EXIT_OK = 0
+export const EXIT_FAILED = 1
+export const EXIT_BAD_INPUT = 2
+export const EXIT_MERGE_REFUSED = 3
+
+export function exitCodeFor(error: unknown): number {
+  const e = asMergebackError(error)
+  if (e instanceof UsageError || e instanceof NotFoundError || e instanceof FormatError || e instanceof IntegrityError) return EXIT_BAD_INPUT
+  if (e instanceof MergeRefusedError) return EXIT_MERGE_REFUSED
+  if (e instanceof ConnectionError || e instanceof DatabaseError || e instanceof InternalError) return EXIT_FAILED
+  return EXIT_FAILED
+}
+
+/** The JSON shape of a failure, for `--json` and the HTTP API: `{ success: false, error, code, details }`. */
+export function errorDocument(error: unknown): { success: false; error: string; code: string; details: Record<string, unknown> } {
+  const e = asMergebackError(error)
+  const details = Object.fromEntries(Object.entries(e.details).filter(([, v]) => v !== undefined))
+  return { success: false, error: e.message, code: e.code, details }
+}
+
+/** One line for a person. Internal errors (our bugs) keep their stack so they can be reported. */
+export function errorLine(error: unknown): string {
+  const e: MergebackError = asMergebackError(error)
+  if (e instanceof InternalError) {
+    const cause = e.cause instanceof Error ? e.cause : e
+    return `mergeback: internal error: ${e.message}\n${cause.stack ?? ''}\nPlease report this.`
+  }
+  return `mergeback: ${e.message}`
+}
