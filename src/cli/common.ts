@@ -64,3 +64,49 @@ export function parseNonNegativeInt(name: string, value: unknown): number | unde
   if (!Number.isInteger(n) || n < 0) throw new UsageError(`${name} must be a whole number ≥ 0, got ${JSON.stringify(value)}.`)
   return n
 }
+
+let requestedExitCode = 0
+
+/** Lets a command that printed its report end with a non-zero exit code (e.g. verify of a damaged file). */
+export function setExitCode(code: number): void {
+  requestedExitCode = code
+}
+
+/** Read and reset by main() after the command finished. */
+export function takeExitCode(): number {
+  const code = requestedExitCode
+  requestedExitCode = 0
+  return code
+}
+
+/** Draws engine progress events on a terminal. */
+export function progressDrawer(output: import('./output.js').Output): (event: import('../engine/progress.js').ProgressEvent) => void {
+  let bar: import('./output.js').Progress | undefined
+  return (event) => {
+    if (event.type === 'table') {
+      bar?.done()
+      bar = output.progress(event.table, event.records)
+    } else if (event.type === 'rows') bar?.tick(event.rows)
+    else if (event.type === 'phase') {
+      bar?.done()
+      bar = undefined
+    }
+  }
+}
+
+/**
+ * The backup a command names: a path as given (the CLI user may name any file they can read), or
+ * else a name inside the backup directory, resolved safely (no escaping the directory).
+ */
+export async function locateBackup(flags: Flags, nameOrPath: string): Promise<string> {
+  const fs = await import('node:fs')
+  if (nameOrPath.includes('\0')) throw new UsageError('A backup name cannot contain a NUL byte.', { code: 'BAD_NAME' })
+  if (fs.existsSync(nameOrPath) && fs.statSync(nameOrPath).isFile()) return nameOrPath
+  const { resolveBackupPath } = await import('../storage/backup-file.js')
+  const resolved = resolveBackupPath(backupDirFrom(flags), nameOrPath)
+  if (!fs.existsSync(resolved)) {
+    const { NotFoundError } = await import('../errors.js')
+    throw new NotFoundError(`No backup file ${nameOrPath}: it is neither a file nor a backup in ${backupDirFrom(flags)} (see mergeback list).`)
+  }
+  return resolved
+}

@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander'
 import { errorDocument, errorLine, exitCodeFor, EXIT_BAD_INPUT } from './exit-codes.js'
 import { COMMANDS } from './commands/index.js'
 import { VERSION } from '../version.js'
+import { takeExitCode } from './common.js'
 
 export function buildProgram(): Command {
   const program = new Command('mergeback')
@@ -27,7 +28,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram()
   try {
     await program.parseAsync([...argv])
-    return 0
+    return takeExitCode()
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version end here with exit code 0; bad usage with commander's message already printed.

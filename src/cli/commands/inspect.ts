@@ -1,0 +1,60 @@
+/**
+ * `mergeback inspect FILE` — metadata, tables, counts, schema — and `mergeback verify FILE`.
+ */
+import type { Command } from 'commander'
+import { inspect, verify } from '../../engine/inspect.js'
+import { locateBackup, outputFor, setExitCode, withJson, withStorage, type Flags } from '../common.js'
+import { readPassphrase } from '../../storage/passphrase.js'
+import { textTable } from '../format-text.js'
+import { EXIT_BAD_INPUT } from '../exit-codes.js'
+
+export function register(program: Command): void {
+  const inspectCommand = program
+    .command('inspect')
+    .description('show a backup: metadata, tables, record counts, schema')
+    .argument('<file>', 'backup file, or a backup name in the backup directory')
+    .option('--schema', 'also print each table\'s columns')
+  withStorage(inspectCommand)
+  withJson(inspectCommand)
+  inspectCommand.action(async (fileArg: string, flags: Flags) => {
+    const output = outputFor(flags)
+    const file = await locateBackup(flags, fileArg)
+    const report = await inspect(file, { passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }) })
+    output.result(report, () => {
+      const m = report.metadata
+      const lines = [
+        `${report.file} (${report.layout} layout)`,
+        `  engine ${String(m.engine ?? '?')}, database ${String(m.database ?? '?')}, exported ${String(m.exportedAt ?? m.timestamp ?? '?')}`,
+        `  name ${String(m.backupName ?? '?')}${m.description ? `: ${String(m.description)}` : ''}`,
+        '',
+        textTable(
+          ['table', 'records', 'key', 'columns'],
+          report.tables.map((t) => [t.name, t.records, t.schema.primaryKey.join(', ') || '(none)', t.schema.columns.length]),
+        ),
+      ]
+      if (flags.schema) {
+        for (const t of report.tables) {
+          lines.push('', `${t.name}:`)
+          for (const c of t.schema.columns) lines.push(`  ${c.name} ${c.type || '(no type)'} [${c.kind}]${c.nullable ? '' : ' not null'}`)
+        }
+      }
+      return lines.join('\n')
+    })
+  })
+
+  const verifyCommand = program
+    .command('verify')
+    .description('check a backup\'s integrity (exit 2 when damaged)')
+    .argument('<file>', 'backup file, or a backup name in the backup directory')
+  withStorage(verifyCommand)
+  withJson(verifyCommand)
+  verifyCommand.action(async (fileArg: string, flags: Flags) => {
+    const output = outputFor(flags)
+    const file = await locateBackup(flags, fileArg)
+    const report = await verify(file, { passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }) })
+    output.result(report, () =>
+      [`${report.file}: ${report.ok ? 'OK' : 'DAMAGED'}`, ...report.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.check}${c.detail ? ` — ${c.detail}` : ''}`)].join('\n'),
+    )
+    if (!report.ok) setExitCode(EXIT_BAD_INPUT)
+  })
+}

@@ -1,0 +1,64 @@
+/**
+ * `mergeback restore FILE --db URL [--tables …] [--exclude …] [--drop] [--dry-run] [--yes]` (DESIGN.md §5, §6).
+ */
+import type { Command } from 'commander'
+import { restore, type RestoreReport } from '../../engine/restore.js'
+import { backupDirFrom, dbUrlFrom, locateBackup, outputFor, parseList, progressDrawer, withDb, withJson, withStorage, withTableSelection, type Flags } from '../common.js'
+import { readPassphrase } from '../../storage/passphrase.js'
+import { recordAudit } from '../audit-trail.js'
+import { redactUrl } from '../../adapters/registry.js'
+import { textTable } from '../format-text.js'
+
+function render(report: RestoreReport): string {
+  const rows = Object.entries(report.tables).map(([name, t]) => [name, t.inserted, t.skipped, [t.created ? 'created' : '', t.emptied ? 'emptied' : ''].filter(Boolean).join(', ')])
+  const head = report.dryRun ? `Dry run: nothing was changed in ${report.target}. The restore would do:` : `Restored ${report.file} into ${report.target}:`
+  const lines = [head, textTable(['table', 'inserted', 'skipped', 'note'], rows), `total: ${report.totals.inserted} inserted, ${report.totals.skipped} skipped (already there)`]
+  for (const w of report.warnings) lines.push(`warning: ${w}`)
+  return lines.join('\n')
+}
+
+export function register(program: Command): void {
+  const command = program
+    .command('restore')
+    .description('put a backup into a database (rows already there are skipped)')
+    .argument('<file>', 'backup file, or a backup name in the backup directory')
+    .option('--drop', 'empty the selected tables first (asks for confirmation)')
+    .option('--dry-run', 'do everything in a transaction, then roll it back')
+    .option('--yes', 'do not ask for confirmation')
+  withDb(command)
+  withTableSelection(command)
+  withStorage(command)
+  withJson(command)
+  command.action(async (fileArg: string, flags: Flags) => {
+    const output = outputFor(flags)
+    const db = dbUrlFrom(flags)
+    const file = await locateBackup(flags, fileArg)
+    const tables = parseList(flags.tables)
+    const exclude = parseList(flags.exclude)
+    const options = { tables, exclude, drop: Boolean(flags.drop), dryRun: Boolean(flags.dryRun) }
+    if (flags.drop && !flags.dryRun) {
+      const which = tables ? `tables ${tables.join(', ')}` : 'every table in the backup'
+      await output.confirm(`This empties ${which} in ${redactUrl(db)} before restoring.`, Boolean(flags.yes))
+    }
+    const started = Date.now()
+    const dir = backupDirFrom(flags)
+    try {
+      const report = await restore({
+        file,
+        db,
+        schema: flags.schema as string | undefined,
+        tables,
+        exclude,
+        drop: Boolean(flags.drop),
+        dryRun: Boolean(flags.dryRun),
+        passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }),
+        onProgress: progressDrawer(output),
+      })
+      await recordAudit(dir, { action: 'restore', db, options, outcome: report.dryRun ? 'dry-run' : 'success', counts: report.totals, started, file })
+      output.result({ success: true, ...report }, () => render(report))
+    } catch (error) {
+      await recordAudit(dir, { action: 'restore', db, options, outcome: 'failure', started, file, error })
+      throw error
+    }
+  })
+}

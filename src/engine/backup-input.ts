@@ -1,0 +1,143 @@
+/**
+ * Reading a backup file for restore, merge, inspect and verify.
+ *
+ * A backup is read in passes, each a fresh stream from `openBackupStream` (decrypt → gunzip → JSON):
+ *   1. `scanBackup` reads the whole file once: every table's schema and record count, the metadata,
+ *      and every checksum and authentication tag. A damaged file fails here, before anything is
+ *      written anywhere.
+ *   2. `BackupInput.tables()` streams the rows of the selected tables. When the file lists them in
+ *      foreign-key order (mergeback writes them so), one pass serves every table; otherwise each
+ *      table gets its own pass, in foreign-key order, so inserts never precede their parents.
+ */
+import type { Row, TableSchema } from '../adapters/adapter.js'
+import { FormatError, UsageError } from '../errors.js'
+import { readBackup } from '../format/reader.js'
+import type { BackupEvent, BackupLayout, BackupMetadata } from '../format/types.js'
+import { openBackupStream } from '../storage/backup-file.js'
+import { foreignKeyOrder, isForeignKeyOrdered } from './table-order.js'
+
+export interface BackupScan {
+  readonly file: string
+  readonly layout: BackupLayout
+  /** Tables in file order, with the record count found in the file. */
+  readonly tables: readonly { readonly schema: TableSchema; readonly records: number; readonly checksum: string }[]
+  readonly metadata: Partial<BackupMetadata> & Record<string, unknown>
+}
+
+export interface BackupInputOptions {
+  readonly passphrase?: string
+  /** Rows per batch handed to destinations. */
+  readonly batchSize?: number
+}
+
+/** One table's rows, consumed exactly once, in order. */
+export interface TableRows {
+  readonly schema: TableSchema
+  readonly records: number
+  readonly batches: AsyncIterable<Row[]>
+}
+
+async function* events(file: string, options: BackupInputOptions, verifyChecksums: boolean): AsyncGenerator<BackupEvent> {
+  const stream = await openBackupStream(file, { passphrase: options.passphrase })
+  try {
+    yield* readBackup(stream, { batchSize: options.batchSize ?? 5000, verifyChecksums })
+  } finally {
+    ;(stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.()
+  }
+}
+
+/** Reads the whole file once, verifying it. Throws FormatError / IntegrityError / NotFoundError. */
+export async function scanBackup(file: string, options: BackupInputOptions = {}): Promise<BackupScan> {
+  const tables: { schema: TableSchema; records: number; checksum: string }[] = []
+  let layout: BackupLayout | undefined
+  let metadata: (Partial<BackupMetadata> & Record<string, unknown>) | undefined
+  let current: TableSchema | undefined
+  for await (const event of events(file, options, true)) {
+    switch (event.type) {
+      case 'table':
+        layout = event.layout
+        current = event.table
+        break
+      case 'tableEnd':
+        tables.push({ schema: current!, records: event.count, checksum: event.checksum })
+        current = undefined
+        break
+      case 'metadata':
+        layout = event.layout
+        metadata = event.metadata
+        break
+      case 'rows':
+        break
+    }
+  }
+  if (!layout || !metadata) throw new FormatError(`${file} ended before its metadata: it is not a complete backup.`)
+  return { file, layout, tables, metadata }
+}
+
+/**
+ * Applies `--tables` / `--exclude` to the scanned tables. A name that is not in the backup is a
+ * UsageError (exit 2) listing the tables the backup has.
+ */
+export function selectTables(scan: BackupScan, include?: readonly string[], exclude?: readonly string[]): TableSchema[] {
+  const names = scan.tables.map((t) => t.schema.name)
+  const known = new Set(names)
+  for (const name of [...(include ?? []), ...(exclude ?? [])]) {
+    if (!known.has(name)) {
+      throw new UsageError(`Table "${name}" is not in the backup ${scan.file}. It has: ${names.join(', ') || '(no tables)'}.`, {
+        code: 'UNKNOWN_TABLE',
+        details: { table: name, available: names },
+      })
+    }
+  }
+  const wanted = include ? new Set(include) : known
+  const skipped = new Set(exclude ?? [])
+  return scan.tables.map((t) => t.schema).filter((t) => wanted.has(t.name) && !skipped.has(t.name))
+}
+
+/**
+ * Streams the rows of `tables` (a selection from the scan) in foreign-key order. The caller must
+ * consume each table's `batches` fully (or stop iterating the outer generator) before asking for
+ * the next table.
+ */
+export async function* readTables(scan: BackupScan, tables: readonly TableSchema[], options: BackupInputOptions = {}): AsyncGenerator<TableRows> {
+  const counts = new Map(scan.tables.map((t) => [t.schema.name, t.records]))
+  const ordered = foreignKeyOrder(tables).ordered
+  const wanted = new Set(ordered.map((t) => t.name))
+  const fileOrder = scan.tables.map((t) => t.schema).filter((t) => wanted.has(t.name))
+  const onePass = isForeignKeyOrdered(fileOrder)
+  const passes: TableSchema[][] = onePass ? [fileOrder] : ordered.map((t) => [t])
+
+  for (const pass of passes) {
+    const names = new Set(pass.map((t) => t.name))
+    const iterator = events(scan.file, options, false)[Symbol.asyncIterator]()
+    try {
+      for (const table of pass) {
+        // Skip ahead to this table's header.
+        for (;;) {
+          const next = await iterator.next()
+          if (next.done) throw new FormatError(`${scan.file} changed while it was being read: table "${table.name}" is gone.`)
+          if (next.value.type === 'table' && next.value.table.name === table.name) break
+          if (next.value.type === 'table' && names.has(next.value.table.name)) {
+            throw new FormatError(`${scan.file} changed while it was being read: tables are in another order.`)
+          }
+        }
+        let finished = false
+        async function* batches(): AsyncGenerator<Row[]> {
+          for (;;) {
+            const next = await iterator.next()
+            if (next.done) throw new FormatError(`${scan.file} ended inside table "${table.name}".`)
+            if (next.value.type === 'rows') yield next.value.rows
+            else if (next.value.type === 'tableEnd') {
+              finished = true
+              return
+            }
+          }
+        }
+        yield { schema: table, records: counts.get(table.name) ?? 0, batches: batches() }
+        if (!finished) throw new FormatError(`The rows of table "${table.name}" were not all consumed.`)
+      }
+    } finally {
+      await iterator.return?.(undefined)
+    }
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * backup = Source → BackupWriter → backup file (DESIGN.md §3, §6).
+ *
+ * 1. Parse the URL, open a read session (one consistent snapshot where the engine has one).
+ * 2. Describe the selected tables; order them parents first so a restore can stream the file once.
+ * 3. Open the target file: a temporary file behind gzip / encryption / SHA-256 (`createBackupFile`).
+ * 4. Stream every table, batch by batch, into the writer; memory is bounded by one batch.
+ * 5. Write the metadata last, then commit: fsync, rename into place, write the catalog sidecar.
+ * On any error the temporary file is removed: a failed backup leaves nothing that looks like one.
+ */
+import type { DatabaseSchema, TableSchema } from '../adapters/adapter.js'
+import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
+import { UsageError } from '../errors.js'
+import { BackupWriter } from '../format/writer.js'
+import type { BackupMetadata } from '../format/types.js'
+import { createBackupFile } from '../storage/backup-file.js'
+import { foreignKeyOrder } from './table-order.js'
+import type { ProgressListener } from './progress.js'
+
+export interface BackupOptions {
+  /** Database URL (DESIGN.md §2). */
+  readonly db: string
+  /** PostgreSQL schema (default `public`). */
+  readonly schema?: string
+  /**
+   * Where to write: a file when it ends in `.json`, `.json.gz` or `.enc`, otherwise a directory
+   * (created if missing) in which the file is named `<name>-YYYY-MM-DDTHH-mm-ss.json[.gz][.enc]`.
+   */
+  readonly out: string
+  /** Backup name (default `backup`). */
+  readonly name?: string
+  readonly description?: string
+  readonly tables?: readonly string[]
+  readonly exclude?: readonly string[]
+  /** gzip the JSON (true, or a level 1–9). A file name ending in `.gz` implies it. */
+  readonly gzip?: boolean | number
+  /** Encrypt with this passphrase. A file name ending in `.enc` requires it. */
+  readonly passphrase?: string
+  /** Save indexes (default true). */
+  readonly includeIndexes?: boolean
+  readonly batchSize?: number
+  readonly onProgress?: ProgressListener
+  readonly now?: Date
+}
+
+export interface BackupResult {
+  readonly file: string
+  readonly sizeBytes: number
+  readonly sha256: string
+  readonly metadata: BackupMetadata
+  readonly durationMs: number
+  readonly warnings: readonly string[]
+}
+
+const FILE_SUFFIX = /\.(json|json\.gz|enc)$/i
+
+/** Is `out` a file path (by its suffix) rather than a directory? */
+export function isBackupFilePath(out: string): boolean {
+  return FILE_SUFFIX.test(out)
+}
+
+function selectSchemaTables(schema: DatabaseSchema, exclude: readonly string[] | undefined): TableSchema[] {
+  const names = new Set(schema.tables.map((t) => t.name))
+  for (const name of exclude ?? []) {
+    if (!names.has(name)) {
+      throw new UsageError(`--exclude names table "${name}", which is not in database ${schema.database}. It has: ${[...names].join(', ')}.`, {
+        code: 'UNKNOWN_TABLE',
+      })
+    }
+  }
+  const skipped = new Set(exclude ?? [])
+  return schema.tables.filter((t) => !skipped.has(t.name))
+}
+
+/**
+ * Backs up a database into one JSON file. Resolves once the file is durable and catalogued.
+ * Throws UsageError for bad options, ConnectionError when the database cannot be reached; in
+ * every failure no file is left behind.
+ */
+export async function backup(options: BackupOptions): Promise<BackupResult> {
+  const started = Date.now()
+  const config = parseDatabaseUrl(options.db, { schema: options.schema })
+  const asFile = isBackupFilePath(options.out)
+  const gzip = options.gzip ?? (asFile && /\.gz(\.enc)?$/i.test(options.out) ? true : false)
+  if (asFile && /\.enc$/i.test(options.out) && !options.passphrase) {
+    throw new UsageError(`${options.out} ends in .enc but no passphrase is set: set MERGEBACK_PASSPHRASE or pass --passphrase-file.`, {
+      code: 'NO_PASSPHRASE',
+    })
+  }
+  const adapter = await loadAdapter(config.engine)
+  const source = await adapter.openSource(config)
+  try {
+    const described = await source.describe({ tables: options.tables })
+    const tables = foreignKeyOrder(selectSchemaTables(described, options.exclude)).ordered.map((t) =>
+      options.includeIndexes === false ? { ...t, indexes: [] } : t,
+    )
+    const pending = await createBackupFile(asFile ? { file: options.out } : { dir: options.out }, {
+      name: options.name ?? 'backup',
+      gzip,
+      passphrase: options.passphrase,
+      now: options.now,
+    })
+    try {
+      const writer = new BackupWriter(pending.stream, {
+        engine: config.engine,
+        database: config.database,
+        schema: config.schema,
+        backupName: options.name ?? 'backup',
+        description: options.description,
+        compression: gzip ? 'gzip' : 'none',
+        encryption: options.passphrase ? 'aes-256-gcm' : 'none',
+        includesIndexes: options.includeIndexes !== false,
+        layout: config.engine === 'mongodb' ? 'mongo-native' : 'mergeback',
+        now: options.now,
+      })
+      for (const table of tables) {
+        options.onProgress?.({ type: 'table', table: table.name })
+        await writer.beginTable(table)
+        for await (const rows of source.readTable(table, { batchSize: options.batchSize })) {
+          await writer.writeRows(rows)
+          options.onProgress?.({ type: 'rows', table: table.name, rows: rows.length })
+        }
+        await writer.endTable()
+      }
+      const metadata = await writer.finish({ warnings: [...described.warnings] })
+      const committed = await pending.commit(metadata)
+      return {
+        file: committed.path,
+        sizeBytes: committed.sizeBytes,
+        sha256: committed.sha256,
+        metadata,
+        durationMs: Date.now() - started,
+        warnings: described.warnings,
+      }
+    } catch (error) {
+      await pending.abort()
+      throw error
+    }
+  } finally {
+    await source.close()
+  }
+}

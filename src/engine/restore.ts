@@ -1,0 +1,119 @@
+/**
+ * restore = backup file → Destination (DESIGN.md §5).
+ *
+ * 1. Scan: read the whole file once, checking every checksum and authentication tag, and collect
+ *    the tables' schemas. A damaged file fails here: nothing has been touched yet.
+ * 2. Select: `--tables` / `--exclude` (an unknown name is a UsageError, before any connection).
+ * 3. Open one write transaction; prepare: create missing tables from the backup's schema and,
+ *    with `drop`, empty the selected tables (only them).
+ * 4. Stream each table's rows into the destination in foreign-key order. Rows whose key already
+ *    exists (or, without any key, identical rows already there) are skipped and counted.
+ * 5. finish (foreign keys, sequences, deferred checks), then commit — or roll back for `dryRun`,
+ *    and on any error. MySQL cannot roll back DDL: its destination drops the tables it created.
+ */
+import type { Row } from '../adapters/adapter.js'
+import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
+import { scanBackup, selectTables, readTables, type BackupScan } from './backup-input.js'
+import type { ProgressListener } from './progress.js'
+
+export interface RestoreOptions {
+  /** The backup file (plain, gzip or encrypted). */
+  readonly file: string
+  /** Target database URL: may be another database than the one backed up. */
+  readonly db: string
+  readonly schema?: string
+  readonly tables?: readonly string[]
+  readonly exclude?: readonly string[]
+  /** Empty the selected tables first. */
+  readonly drop?: boolean
+  /** Do everything inside the transaction, then roll it back. */
+  readonly dryRun?: boolean
+  readonly passphrase?: string
+  readonly batchSize?: number
+  readonly onProgress?: ProgressListener
+}
+
+export interface RestoreTableReport {
+  readonly inserted: number
+  readonly skipped: number
+  readonly created: boolean
+  readonly emptied: boolean
+}
+
+export interface RestoreReport {
+  readonly file: string
+  readonly target: string
+  readonly dryRun: boolean
+  readonly tables: Record<string, RestoreTableReport>
+  readonly totals: { readonly inserted: number; readonly skipped: number }
+  readonly warnings: readonly string[]
+  readonly durationMs: number
+}
+
+async function* withProgress(table: string, batches: AsyncIterable<Row[]>, onProgress?: ProgressListener): AsyncGenerator<Row[]> {
+  for await (const rows of batches) {
+    yield rows
+    onProgress?.({ type: 'rows', table, rows: rows.length })
+  }
+}
+
+/**
+ * Restores a backup. Resolves with the report once committed (or rolled back, with `dryRun`).
+ * Throws FormatError / IntegrityError for a damaged file and UsageError for bad options before
+ * anything is written; DatabaseError (naming table, key, constraint) after a rollback.
+ */
+export async function restore(options: RestoreOptions): Promise<RestoreReport> {
+  const started = Date.now()
+  const config = parseDatabaseUrl(options.db, { schema: options.schema })
+  options.onProgress?.({ type: 'phase', phase: 'verify' })
+  const scan: BackupScan = await scanBackup(options.file, { passphrase: options.passphrase })
+  const selected = selectTables(scan, options.tables, options.exclude)
+  const adapter = await loadAdapter(config.engine)
+  const destination = await adapter.openDestination(config)
+  try {
+    const engine = (scan.metadata.engine as typeof config.engine | undefined) ?? config.engine
+    const prepared = await destination.prepare(
+      { engine, database: String(scan.metadata.database ?? ''), tables: selected, warnings: [] },
+      { mode: 'restore', drop: Boolean(options.drop) },
+    )
+    const created = new Set(prepared.created)
+    const emptied = new Set(prepared.emptied)
+    const tables: Record<string, RestoreTableReport> = {}
+    options.onProgress?.({ type: 'phase', phase: 'write' })
+    for await (const table of readTables(scan, selected, { passphrase: options.passphrase, batchSize: options.batchSize })) {
+      options.onProgress?.({ type: 'table', table: table.schema.name, records: table.records })
+      const result = await destination.writeRows(table.schema, withProgress(table.schema.name, table.batches, options.onProgress))
+      tables[table.schema.name] = {
+        inserted: result.inserted,
+        skipped: result.skipped,
+        created: created.has(table.schema.name),
+        emptied: emptied.has(table.schema.name),
+      }
+    }
+    options.onProgress?.({ type: 'phase', phase: 'finish' })
+    await destination.finish()
+    if (options.dryRun) await destination.rollback()
+    else {
+      options.onProgress?.({ type: 'phase', phase: 'commit' })
+      await destination.commit()
+    }
+    const totals = Object.values(tables).reduce((acc, t) => ({ inserted: acc.inserted + t.inserted, skipped: acc.skipped + t.skipped }), {
+      inserted: 0,
+      skipped: 0,
+    })
+    return {
+      file: options.file,
+      target: config.redacted,
+      dryRun: Boolean(options.dryRun),
+      tables,
+      totals,
+      warnings: [...prepared.warnings, ...((scan.metadata.warnings as string[] | undefined) ?? [])],
+      durationMs: Date.now() - started,
+    }
+  } catch (error) {
+    await destination.rollback(error)
+    throw error
+  } finally {
+    await destination.close()
+  }
+}
