@@ -1,6 +1,13 @@
 /**
- * mergeback's library API. `test/integration/exports.test.ts` pins this list.
+ * mergeback's library API. `src/index.test.ts` pins this list.
  */
 export * from './errors.js'
 export type * from './adapters/adapter.js'
+export type { BackupMetadata, BackupEvent, BackupLayout } from './format/types.js'
 export { parseDatabaseUrl, redactUrl, loadAdapter } from './adapters/registry.js'
+export { backup, type BackupOptions, type BackupResult } from './engine/backup.js'
+export { restore, type RestoreOptions, type RestoreReport } from './engine/restore.js'
+export { inspect, verify, stats, type InspectReport, type VerifyReport } from './engine/inspect.js'
+export type { ProgressEvent, ProgressListener } from './engine/progress.js'
+export { BackupWriter } from './format/writer.js'
+export { readBackup } from './format/reader.js'
