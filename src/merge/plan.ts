@@ -1,0 +1,171 @@
+/**
+ * The merge of one batch, as a pure function (STYLE.md §1.2): backup records + the current records
+ * with the same keys → what to insert, what to update, the counts and conflicts for the report,
+ * and one decision per record for a saved plan.
+ *
+ *   for each backup record b (already in the current columns' encoding):
+ *     c = current record with b's key
+ *     classify (classify.ts); a conflict is decided by the explicit resolution or the strategy
+ *     (strategies.ts)
+ *     new → insert b; updated / resolved to backup → set b's fields; merged → set the merged
+ *     fields; unchanged / kept / resolved to current / unresolved → nothing
+ *
+ * Only for tables matched by a key (primary or unique). Whole-row-identity tables are counted by
+ * the destination's writeRows (see engine/merge.ts). The caller reads the current records for the
+ * batch's keys in one round trip and writes the result in a few, so there is never a query per
+ * record and memory is bounded by the batch.
+ */
+import { createHash } from 'node:crypto'
+import type { Row } from '../adapters/adapter.js'
+import { FormatError } from '../errors.js'
+import { canonicalKey } from './equality.js'
+import { classifyRecord } from './classify.js'
+import { emptyCounts, type ConflictField, type MergeConflict, type MergeCounts } from './report.js'
+import type { ResolutionEntry } from './resolutions.js'
+import { backupValues, resolveConflict, type Strategy } from './strategies.js'
+import { columnKind, keyRow, keyString, reportKey, type MergeTable } from './table-info.js'
+
+/** One record's outcome, as a saved plan records it. */
+export type Decision =
+  | 'new'
+  | 'unchanged'
+  | 'updated'
+  | 'kept'
+  | 'conflict:backup'
+  | 'conflict:current'
+  | 'conflict:merged'
+  | 'conflict:unresolved'
+
+export interface RecordDecision {
+  /** Canonical key string (table-info.ts keyString). */
+  readonly key: string
+  /** The key as reports write it. */
+  readonly reportKey: Row[string]
+  readonly decision: Decision
+  /** Fingerprint of the current record the decision depends on; null when there was none (`new`). */
+  readonly fingerprint: string | null
+}
+
+export interface BatchOptions {
+  readonly strategy: Strategy
+  readonly preserveNewer: boolean
+  /** Explicit resolutions for this table, by canonical key (resolutions.ts). */
+  readonly resolutions?: ReadonlyMap<string, ResolutionEntry>
+  /** Called for each explicit resolution that decided a conflict. */
+  readonly onResolutionUsed?: (entry: ResolutionEntry) => void
+  /** Compute per-record fingerprints (needed only to save or check a plan). */
+  readonly fingerprints?: boolean
+}
+
+export interface BatchPlan {
+  /** Backup records to insert, in backup order. */
+  readonly inserts: Row[]
+  /** Rows for updateRows: key columns + the columns to set, grouped so each group has one column set. */
+  readonly updates: Row[][]
+  /** This batch's counts (currentOnly is the caller's: it needs the table's row count). */
+  readonly counts: MergeCounts
+  /** Backup records that found their current record. */
+  readonly matched: number
+  readonly conflicts: MergeConflict[]
+  readonly decisions: RecordDecision[]
+}
+
+/**
+ * A fingerprint of a current record: sha256 over its canonical field keys (equality.ts), in field
+ * name order. Two reads of the same record give the same fingerprint; any change the engine would
+ * not call equal changes it.
+ */
+export function recordFingerprint(table: MergeTable, row: Row): string {
+  const fields = Object.keys(row).sort()
+  const canonical = fields.map((field) => [field, canonicalKey(columnKind(table, field), row[field])])
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('base64url')
+}
+
+/**
+ * Plans one batch (see the module header). `backupRows` are in the current columns' encoding
+ * (table-info.ts toCurrentEncoding); `currentRows` are what readByKeys returned for their keys.
+ * Throws FormatError when two backup records in the batch have the same key.
+ */
+export function planBatch(
+  table: MergeTable,
+  backupRows: readonly Row[],
+  currentRows: readonly Row[],
+  options: BatchOptions,
+  firstRecordIndex = 0,
+): BatchPlan {
+  const current = new Map<string, Row>()
+  for (const row of currentRows) current.set(keyString(table, row), row)
+
+  const counts = emptyCounts()
+  const inserts: Row[] = []
+  const updateGroups = new Map<string, Row[]>()
+  const conflicts: MergeConflict[] = []
+  const decisions: RecordDecision[] = []
+  const seen = new Set<string>()
+  let matched = 0
+
+  const update = (b: Row, values: Row) => {
+    const signature = Object.keys(values).join('\u0000')
+    let group = updateGroups.get(signature)
+    if (!group) updateGroups.set(signature, (group = []))
+    group.push({ ...keyRow(table, b), ...values })
+  }
+
+  backupRows.forEach((b, i) => {
+    const key = keyString(table, b)
+    if (seen.has(key)) {
+      throw new FormatError(`Table ${JSON.stringify(table.name)}, record ${firstRecordIndex + i}: a second record with the key ${JSON.stringify(reportKey(table, b))}.`, {
+        table: table.name,
+        recordIndex: firstRecordIndex + i,
+      })
+    }
+    seen.add(key)
+    const c = current.get(key)
+    const classification = classifyRecord(table, b, c, options.preserveNewer)
+    let decision: Decision
+    switch (classification.class) {
+      case 'new':
+        counts.new++
+        inserts.push(b)
+        decision = 'new'
+        break
+      case 'unchanged':
+        counts.unchanged++
+        decision = 'unchanged'
+        break
+      case 'updated':
+        counts.updated++
+        update(b, backupValues(table, b))
+        decision = 'updated'
+        break
+      case 'kept':
+        counts.kept++
+        decision = 'kept'
+        break
+      case 'conflict': {
+        const entry = options.resolutions?.get(key)
+        if (entry) options.onResolutionUsed?.(entry)
+        const outcome = resolveConflict(table, b, c!, classification, options.strategy, entry?.choice)
+        counts.conflicts++
+        if (outcome.resolution === 'unresolved') counts.unresolved++
+        else counts.resolved[outcome.resolution]++
+        if (outcome.write) update(b, outcome.write)
+        conflicts.push({ table: table.name, key: reportKey(table, c!), fields: conflictFields(classification.differing, b, c!) })
+        decision = `conflict:${outcome.resolution}`
+        break
+      }
+    }
+    if (c) matched++
+    decisions.push({
+      key,
+      reportKey: reportKey(table, c ?? b),
+      decision,
+      fingerprint: c && options.fingerprints ? recordFingerprint(table, c) : null,
+    })
+  })
+  return { inserts, updates: [...updateGroups.values()], counts, matched, conflicts, decisions }
+}
+
+function conflictFields(differing: readonly string[], b: Row, c: Row): ConflictField[] {
+  return differing.map((name) => ({ name, backup: b[name] ?? null, current: c[name] ?? null }))
+}

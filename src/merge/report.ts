@@ -1,0 +1,160 @@
+/**
+ * The merge report (DESIGN.md §4): the one shape `analyze`, `merge` and `merge --dry-run` print
+ * with `--json` and the API returns, and its rendering for a person.
+ *
+ *   { "tables": { "<table>": counts }, "totals": counts, "conflicts": [ { table, key, fields } ] }
+ *   counts = { new, unchanged, updated, kept, conflicts, resolved: { backup, current, merged },
+ *              unresolved, currentOnly }
+ *
+ * Nothing else goes into the JSON: warnings and progress are reported beside it, never inside.
+ */
+import type { WireValue } from '../adapters/adapter.js'
+
+/** Per-table (and total) counts. `conflicts` = resolved.backup + resolved.current + resolved.merged + unresolved. */
+export interface MergeCounts {
+  new: number
+  unchanged: number
+  updated: number
+  kept: number
+  conflicts: number
+  resolved: { backup: number; current: number; merged: number }
+  unresolved: number
+  /** Current records no backup record matched: counted, never deleted. */
+  currentOnly: number
+}
+
+/** One field of a conflict whose two values differ (wire encoding; the backup's converted to the current column's type). */
+export interface ConflictField {
+  readonly name: string
+  readonly backup: WireValue
+  readonly current: WireValue
+}
+
+/** A conflicting record: `key` is the key value, or an object of the key columns for a composite key. */
+export interface MergeConflict {
+  readonly table: string
+  readonly key: WireValue
+  readonly fields: readonly ConflictField[]
+}
+
+export interface MergeReport {
+  readonly tables: Record<string, MergeCounts>
+  readonly totals: MergeCounts
+  readonly conflicts: MergeConflict[]
+}
+
+export function emptyCounts(): MergeCounts {
+  return { new: 0, unchanged: 0, updated: 0, kept: 0, conflicts: 0, resolved: { backup: 0, current: 0, merged: 0 }, unresolved: 0, currentOnly: 0 }
+}
+
+/** Adds `more` into `into` (mutates and returns `into`). */
+export function addCounts(into: MergeCounts, more: MergeCounts): MergeCounts {
+  into.new += more.new
+  into.unchanged += more.unchanged
+  into.updated += more.updated
+  into.kept += more.kept
+  into.conflicts += more.conflicts
+  into.resolved.backup += more.resolved.backup
+  into.resolved.current += more.resolved.current
+  into.resolved.merged += more.resolved.merged
+  into.unresolved += more.unresolved
+  into.currentOnly += more.currentOnly
+  return into
+}
+
+/**
+ * Collects a report while a merge runs. Tables appear in the order they are first announced (the
+ * backup file's order), whatever order they are processed in; totals are computed at build().
+ */
+export class ReportBuilder {
+  readonly #tables = new Map<string, MergeCounts>()
+  readonly #conflicts: MergeConflict[] = []
+
+  /** Announces a table (idempotent), so that an empty table still appears with zeros. */
+  table(name: string): MergeCounts {
+    let counts = this.#tables.get(name)
+    if (!counts) {
+      counts = emptyCounts()
+      this.#tables.set(name, counts)
+    }
+    return counts
+  }
+
+  add(name: string, counts: MergeCounts, conflicts: readonly MergeConflict[] = []): void {
+    addCounts(this.table(name), counts)
+    for (const conflict of conflicts) this.#conflicts.push(conflict)
+  }
+
+  /** Unresolved conflicts so far (a `manual` merge refuses when this is not zero). */
+  get unresolved(): number {
+    let n = 0
+    for (const counts of this.#tables.values()) n += counts.unresolved
+    return n
+  }
+
+  build(): MergeReport {
+    const tables: Record<string, MergeCounts> = {}
+    const totals = emptyCounts()
+    for (const [name, counts] of this.#tables) {
+      tables[name] = structuredClone(counts)
+      addCounts(totals, counts)
+    }
+    return { tables, totals, conflicts: [...this.#conflicts] }
+  }
+}
+
+/** The records a merge with this report writes: inserts plus updates (updated, and conflicts resolved to backup or merged values). */
+export function changedRecords(counts: MergeCounts): number {
+  return counts.new + counts.updated + counts.resolved.backup + counts.resolved.merged
+}
+
+const COLUMNS: ReadonlyArray<[string, (c: MergeCounts) => number]> = [
+  ['new', (c) => c.new],
+  ['unchanged', (c) => c.unchanged],
+  ['updated', (c) => c.updated],
+  ['kept', (c) => c.kept],
+  ['conflicts', (c) => c.conflicts],
+  ['→backup', (c) => c.resolved.backup],
+  ['→current', (c) => c.resolved.current],
+  ['→merged', (c) => c.resolved.merged],
+  ['unresolved', (c) => c.unresolved],
+  ['current only', (c) => c.currentOnly],
+]
+
+function cell(value: WireValue, width: number): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value)
+  return text.length > width ? `${text.slice(0, width - 1)}…` : text
+}
+
+/**
+ * The report as a person reads it on a terminal: one line per table, a totals line, then the
+ * conflicts with their differing fields (at most `conflictLimit`, default 20; `--json` has all).
+ * `heading` says what happened ("Analysis of …", "Dry run: nothing was changed", …).
+ */
+export function renderReport(report: MergeReport, options: { heading: string; conflictLimit?: number }): string {
+  const names = Object.keys(report.tables)
+  const rows: string[][] = [['table', ...COLUMNS.map(([label]) => label)]]
+  for (const name of names) rows.push([name, ...COLUMNS.map(([, get]) => get(report.tables[name]).toLocaleString('en-US'))])
+  rows.push(['total', ...COLUMNS.map(([, get]) => get(report.totals).toLocaleString('en-US'))])
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)))
+  const line = (row: string[]) => row.map((text, i) => (i === 0 ? text.padEnd(widths[i]) : text.padStart(widths[i]))).join('  ')
+  const out = [options.heading, '', line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  ')]
+  for (const row of rows.slice(1, -1)) out.push(line(row))
+  if (names.length === 0) out.push('(no tables selected)')
+  out.push(widths.map((w) => '-'.repeat(w)).join('  '), line(rows[rows.length - 1]))
+
+  const limit = options.conflictLimit ?? 20
+  if (report.conflicts.length > 0) {
+    out.push('', `Conflicts (${report.conflicts.length.toLocaleString('en-US')}):`)
+    for (const conflict of report.conflicts.slice(0, limit)) {
+      out.push(`  ${conflict.table} ${JSON.stringify(conflict.key)}`)
+      for (const field of conflict.fields) {
+        out.push(`    ${field.name}: backup ${cell(field.backup, 60)}  current ${cell(field.current, 60)}`)
+      }
+    }
+    if (report.conflicts.length > limit) {
+      out.push(`  … and ${(report.conflicts.length - limit).toLocaleString('en-US')} more (use --json to see them all)`)
+    }
+  }
+  return out.join('\n')
+}
