@@ -1,0 +1,383 @@
+/**
+ * The commands the bench compares: mergeback's verbs and the engines' own tools, and the groups
+ * they are compared in (each group: the tools that run side by side, and the ratios reported).
+ *
+ * A tool's `setup()` does the untimed work before one run (create an empty target database, copy
+ * the changed database, make an output directory) and returns the command to time, plus a
+ * `verify()` that checks the run did the work (row counts of the restored or merged database) and
+ * a `cleanup()`. Whatever a command needs as input (a backup file, a dump) is a *fixture*, made
+ * once per bench run: by the first successful run of the tool that produces it, or on demand.
+ */
+import path from 'node:path'
+import type { BenchEngine } from './generate.js'
+import type { BenchServer } from './servers.js'
+import type { CommandSpec } from './measure.js'
+
+export type GroupId = 'backup' | 'backup-gzip' | 'restore' | 'analyze' | 'merge'
+export const GROUP_IDS: readonly GroupId[] = ['backup', 'backup-gzip', 'restore', 'analyze', 'merge']
+
+/** Inputs made once per bench run and shared by the tools that read them. */
+export type FixtureKey = 'json' | 'pg-custom' | 'pg-plain' | 'mysql-dump'
+
+/** A bench run's view of one engine, as the tools need it. */
+export interface EngineContext {
+  readonly engine: BenchEngine
+  readonly server: BenchServer
+  /** The generated database (never written to by any tool). */
+  readonly sourceDb: string
+  /** Row counts of the source database: what a restore or a merge of the changed database must end with. */
+  readonly sourceCounts: Readonly<Record<string, number>>
+  /** The generated database after `mutate()`; made on first use. */
+  changedDb(): Promise<string>
+  /** A new empty database, dropped by the returned function (or at the end of the bench). */
+  newDatabase(): Promise<{ name: string; drop(): Promise<void> }>
+  /** A copy of `source`, dropped by the returned function (or at the end of the bench). */
+  copyDatabase(source: string): Promise<{ name: string; drop(): Promise<void> }>
+  /** A fresh empty directory for one run's output, removed by the returned function. */
+  newOutputDir(label: string): Promise<{ dir: string; remove(): Promise<void> }>
+  /** The path of a fixture, making it first when needed. Throws NotMeasured when it cannot be made. */
+  fixture(key: FixtureKey): Promise<string>
+  /** argv for `node bin/mergeback.js <args>` (with --cpu-prof when profiling). */
+  mergeback(args: readonly string[]): string[]
+}
+
+/** One prepared run of a tool. */
+export interface PreparedRun {
+  readonly command: CommandSpec
+  /** Directory whose files are the run's output (their total size is reported). */
+  readonly outputDir?: string
+  /** Checks the result after a successful exit; returns a problem, or undefined when all is right. */
+  verify?(): Promise<string | undefined>
+  cleanup(): Promise<void>
+}
+
+export interface ToolDef {
+  /** Unique within the group, stable across releases (it is a key in the results JSON). */
+  readonly id: string
+  /** What the table shows. */
+  readonly label: string
+  /** The mergeback verb the tool runs, if it is one of ours (checked before running). */
+  readonly verb?: string
+  /** Tools with the same key measure the same thing: a later group reuses the earlier samples. */
+  readonly shareKey?: string
+  /** The output of a successful run is kept as this fixture (if it is not there yet). */
+  readonly produces?: FixtureKey
+  /** Parse stdout as mergeback's `--json` report and keep it in the results. */
+  readonly jsonReport?: boolean
+  setup(ctx: EngineContext): Promise<PreparedRun>
+}
+
+export interface Comparison {
+  /** The line in the targets table, e.g. "backup, plain JSON". */
+  readonly label: string
+  readonly tool: string
+  readonly peer: string
+  readonly metric: 'seconds' | 'bytes'
+  /** The issue's target for tool/peer, when there is one. */
+  readonly target?: number
+}
+
+export interface GroupDef {
+  readonly id: GroupId
+  readonly engine: BenchEngine
+  readonly title: string
+  readonly tools: readonly ToolDef[]
+  readonly comparisons: readonly Comparison[]
+}
+
+/** Thrown when a measurement cannot be made yet (a mergeback verb or an input is missing). */
+export class NotMeasured extends Error {
+  override readonly name = 'NotMeasured'
+}
+
+/** The arguments of the engines' command-line clients for a database URL (password kept out of argv). */
+function mysqlClientArgs(url: string): { args: string[]; env: Record<string, string | null> } {
+  const u = new URL(url)
+  const args = ['-h', u.hostname || '127.0.0.1', '-P', u.port || '3306', '-u', decodeURIComponent(u.username || 'root')]
+  return { args, env: { MYSQL_PWD: u.password ? decodeURIComponent(u.password) : null } }
+}
+
+/** The one database of a URL, for mysqldump / mysql. */
+function mysqlDatabase(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.replace(/^\//, ''))
+}
+
+function countsProblem(expected: Readonly<Record<string, number>>, actual: Readonly<Record<string, number>>): string | undefined {
+  const wrong = Object.keys(expected).filter((t) => expected[t] !== actual[t])
+  if (wrong.length === 0) return undefined
+  return `row counts differ from the source: ${wrong.map((t) => `${t} ${actual[t]} ≠ ${expected[t]}`).join(', ')}`
+}
+
+/** A database a tool writes into, verified against the source's row counts and dropped afterwards. */
+function verifiedTarget(ctx: EngineContext, db: { name: string; drop(): Promise<void> }) {
+  return {
+    verify: async () => countsProblem(ctx.sourceCounts, await ctx.server.rowCounts(db.name)),
+    cleanup: () => db.drop(),
+  }
+}
+
+const BACKUP_NAMES = { plain: 'backup.json', gzip: 'backup.json.gz', encrypted: 'backup.json.gz.enc' } as const
+
+/** The passphrase the encryption benchmark uses (a benchmark secret, not a real one). */
+export const BENCH_PASSPHRASE = 'mergeback-bench-passphrase'
+
+function mergebackBackup(kind: keyof typeof BACKUP_NAMES): ToolDef {
+  const flags = kind === 'plain' ? [] : kind === 'gzip' ? ['--gzip'] : ['--gzip', '--encrypt']
+  return {
+    id: `mergeback-backup-${kind}`,
+    label: `mergeback backup${flags.length ? ` ${flags.join(' ')}` : ''}`,
+    verb: 'backup',
+    shareKey: `mergeback-backup-${kind}`,
+    produces: kind === 'plain' ? 'json' : undefined,
+    async setup(ctx) {
+      const out = await ctx.newOutputDir(`mergeback-backup-${kind}`)
+      return {
+        command: {
+          argv: ctx.mergeback(['backup', '--db', ctx.server.urlFor(ctx.sourceDb), '--out', path.join(out.dir, BACKUP_NAMES[kind]), ...flags, '--json']),
+          env: { MERGEBACK_PASSPHRASE: kind === 'encrypted' ? BENCH_PASSPHRASE : null, DATABASE_URL: null },
+        },
+        outputDir: out.dir,
+        cleanup: out.remove,
+      }
+    },
+  }
+}
+
+function pgDump(format: 'plain' | 'custom'): ToolDef {
+  const flag = format === 'plain' ? '-Fp' : '-Fc'
+  return {
+    id: `pg_dump-${format}`,
+    label: `pg_dump ${flag}`,
+    shareKey: `pg_dump-${format}`,
+    produces: format === 'plain' ? 'pg-plain' : 'pg-custom',
+    async setup(ctx) {
+      const out = await ctx.newOutputDir(`pg_dump-${format}`)
+      const file = path.join(out.dir, format === 'plain' ? 'dump.sql' : 'dump.custom')
+      return { command: { argv: ['pg_dump', '-d', ctx.server.urlFor(ctx.sourceDb), flag, '-f', file] }, outputDir: out.dir, cleanup: out.remove }
+    },
+  }
+}
+
+const mysqldump: ToolDef = {
+  id: 'mysqldump',
+  label: 'mysqldump --single-transaction',
+  shareKey: 'mysqldump',
+  produces: 'mysql-dump',
+  async setup(ctx) {
+    const out = await ctx.newOutputDir('mysqldump')
+    const url = ctx.server.urlFor(ctx.sourceDb)
+    const client = mysqlClientArgs(url)
+    return {
+      command: {
+        argv: ['mysqldump', ...client.args, '--single-transaction', `--result-file=${path.join(out.dir, 'dump.sql')}`, mysqlDatabase(url)],
+        env: client.env,
+      },
+      outputDir: out.dir,
+      cleanup: out.remove,
+    }
+  },
+}
+
+const mergebackRestore: ToolDef = {
+  id: 'mergeback-restore',
+  label: 'mergeback restore',
+  verb: 'restore',
+  shareKey: 'mergeback-restore',
+  jsonReport: true,
+  async setup(ctx) {
+    const file = await ctx.fixture('json')
+    const db = await ctx.newDatabase()
+    return {
+      command: { argv: ctx.mergeback(['restore', file, '--db', ctx.server.urlFor(db.name), '--yes', '--json']), env: { DATABASE_URL: null } },
+      ...verifiedTarget(ctx, db),
+    }
+  },
+}
+
+/** `pg_restore -Fc -j 2` into an empty database: the peer of restore, analyze and merge. */
+const pgRestore: ToolDef = {
+  id: 'pg_restore',
+  label: 'pg_restore -Fc -j 2',
+  shareKey: 'pg_restore',
+  async setup(ctx) {
+    const file = await ctx.fixture('pg-custom')
+    const db = await ctx.newDatabase()
+    return { command: { argv: ['pg_restore', '-Fc', '-j', '2', '-d', ctx.server.urlFor(db.name), file] }, ...verifiedTarget(ctx, db) }
+  },
+}
+
+const psqlFile: ToolDef = {
+  id: 'psql',
+  label: 'psql -f (plain dump)',
+  shareKey: 'psql',
+  async setup(ctx) {
+    const file = await ctx.fixture('pg-plain')
+    const db = await ctx.newDatabase()
+    return {
+      command: { argv: ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', ctx.server.urlFor(db.name), '-f', file] },
+      ...verifiedTarget(ctx, db),
+    }
+  },
+}
+
+/** `mysql < dump.sql` into an empty database: the MariaDB peer of restore, analyze and merge. */
+const mysqlLoad: ToolDef = {
+  id: 'mysql',
+  label: 'mysql < dump',
+  shareKey: 'mysql-load',
+  async setup(ctx) {
+    const file = await ctx.fixture('mysql-dump')
+    const db = await ctx.newDatabase()
+    const client = mysqlClientArgs(ctx.server.urlFor(db.name))
+    return { command: { argv: ['mysql', ...client.args, db.name], env: client.env, stdinFile: file }, ...verifiedTarget(ctx, db) }
+  },
+}
+
+function mergebackAnalyze(against: 'unchanged' | 'changed'): ToolDef {
+  return {
+    id: `mergeback-analyze-${against}`,
+    label: `mergeback analyze (${against} db)`,
+    verb: 'analyze',
+    jsonReport: true,
+    async setup(ctx) {
+      const file = await ctx.fixture('json')
+      // analyze only reads, so it runs against the kept databases themselves.
+      const db = against === 'unchanged' ? ctx.sourceDb : await ctx.changedDb()
+      return {
+        command: { argv: ctx.mergeback(['analyze', file, '--db', ctx.server.urlFor(db), '--json']), env: { DATABASE_URL: null } },
+        cleanup: async () => {},
+      }
+    },
+  }
+}
+
+function mergebackMerge(against: 'unchanged' | 'changed'): ToolDef {
+  return {
+    id: `mergeback-merge-${against}`,
+    label: `mergeback merge (${against} db)`,
+    verb: 'merge',
+    jsonReport: true,
+    async setup(ctx) {
+      const file = await ctx.fixture('json')
+      const db = await ctx.copyDatabase(against === 'unchanged' ? ctx.sourceDb : await ctx.changedDb())
+      return {
+        command: { argv: ctx.mergeback(['merge', file, '--db', ctx.server.urlFor(db.name), '--yes', '--json']), env: { DATABASE_URL: null } },
+        // A merge never deletes and re-inserts what was deleted: both databases end with the source's rows.
+        ...verifiedTarget(ctx, db),
+      }
+    },
+  }
+}
+
+/** The groups for an engine, in the order they run (backups first: they make the fixtures). */
+export function groupsFor(engine: BenchEngine): GroupDef[] {
+  if (engine === 'postgres') {
+    return [
+      {
+        id: 'backup',
+        engine,
+        title: 'backup, plain',
+        tools: [mergebackBackup('plain'), pgDump('plain')],
+        comparisons: [
+          { label: 'backup, plain JSON vs pg_dump -Fp', tool: 'mergeback-backup-plain', peer: 'pg_dump-plain', metric: 'seconds', target: 1.0 },
+          { label: 'backup size, plain JSON vs pg_dump -Fp', tool: 'mergeback-backup-plain', peer: 'pg_dump-plain', metric: 'bytes' },
+        ],
+      },
+      {
+        id: 'backup-gzip',
+        engine,
+        title: 'backup, compressed (and encrypted)',
+        tools: [mergebackBackup('gzip'), pgDump('custom'), mergebackBackup('encrypted')],
+        comparisons: [
+          { label: 'backup, gzip vs pg_dump -Fc', tool: 'mergeback-backup-gzip', peer: 'pg_dump-custom', metric: 'seconds', target: 0.5 },
+          { label: 'backup, gzip + encrypt vs pg_dump -Fc', tool: 'mergeback-backup-encrypted', peer: 'pg_dump-custom', metric: 'seconds' },
+          { label: 'backup size, gzip vs pg_dump -Fc', tool: 'mergeback-backup-gzip', peer: 'pg_dump-custom', metric: 'bytes' },
+          { label: 'encryption cost: gzip + encrypt vs gzip', tool: 'mergeback-backup-encrypted', peer: 'mergeback-backup-gzip', metric: 'seconds' },
+        ],
+      },
+      {
+        id: 'restore',
+        engine,
+        title: 'restore into an empty database',
+        tools: [mergebackRestore, pgRestore, psqlFile],
+        comparisons: [
+          { label: 'restore vs pg_restore -Fc -j 2', tool: 'mergeback-restore', peer: 'pg_restore', metric: 'seconds', target: 1.0 },
+          { label: 'restore vs psql -f', tool: 'mergeback-restore', peer: 'psql', metric: 'seconds' },
+        ],
+      },
+      {
+        id: 'analyze',
+        engine,
+        title: 'analyze (peer: pg_restore into an empty database)',
+        tools: [mergebackAnalyze('unchanged'), pgRestore, mergebackAnalyze('changed')],
+        comparisons: [
+          { label: 'analyze, unchanged db vs pg_restore -Fc -j 2', tool: 'mergeback-analyze-unchanged', peer: 'pg_restore', metric: 'seconds', target: 1.0 },
+          { label: 'analyze, 10 % changed / 5 % deleted vs pg_restore', tool: 'mergeback-analyze-changed', peer: 'pg_restore', metric: 'seconds' },
+        ],
+      },
+      {
+        id: 'merge',
+        engine,
+        title: 'merge (peer: pg_restore into an empty database)',
+        tools: [mergebackMerge('unchanged'), pgRestore, mergebackMerge('changed')],
+        comparisons: [
+          { label: 'merge, unchanged db vs pg_restore -Fc -j 2', tool: 'mergeback-merge-unchanged', peer: 'pg_restore', metric: 'seconds' },
+          { label: 'merge, 10 % changed / 5 % deleted vs pg_restore', tool: 'mergeback-merge-changed', peer: 'pg_restore', metric: 'seconds' },
+        ],
+      },
+    ]
+  }
+  return [
+    {
+      id: 'backup',
+      engine,
+      title: 'backup, plain',
+      tools: [mergebackBackup('plain'), mysqldump],
+      comparisons: [
+        { label: 'backup, plain JSON vs mysqldump', tool: 'mergeback-backup-plain', peer: 'mysqldump', metric: 'seconds', target: 1.0 },
+        { label: 'backup size, plain JSON vs mysqldump', tool: 'mergeback-backup-plain', peer: 'mysqldump', metric: 'bytes' },
+      ],
+    },
+    {
+      id: 'restore',
+      engine,
+      title: 'restore into an empty database',
+      tools: [mergebackRestore, mysqlLoad],
+      comparisons: [{ label: 'restore vs mysql < dump', tool: 'mergeback-restore', peer: 'mysql', metric: 'seconds', target: 1.0 }],
+    },
+    {
+      id: 'analyze',
+      engine,
+      title: 'analyze (peer: mysql < dump into an empty database)',
+      tools: [mergebackAnalyze('unchanged'), mysqlLoad, mergebackAnalyze('changed')],
+      comparisons: [
+        { label: 'analyze, unchanged db vs mysql < dump', tool: 'mergeback-analyze-unchanged', peer: 'mysql', metric: 'seconds' },
+        { label: 'analyze, 10 % changed / 5 % deleted vs mysql < dump', tool: 'mergeback-analyze-changed', peer: 'mysql', metric: 'seconds' },
+      ],
+    },
+    {
+      id: 'merge',
+      engine,
+      title: 'merge (peer: mysql < dump into an empty database)',
+      tools: [mergebackMerge('unchanged'), mysqlLoad, mergebackMerge('changed')],
+      comparisons: [
+        { label: 'merge, unchanged db vs mysql < dump', tool: 'mergeback-merge-unchanged', peer: 'mysql', metric: 'seconds' },
+        { label: 'merge, 10 % changed / 5 % deleted vs mysql < dump', tool: 'mergeback-merge-changed', peer: 'mysql', metric: 'seconds' },
+      ],
+    },
+  ]
+}
+
+/** The tools that make each fixture when no group has made it yet. */
+export function fixtureProducer(key: FixtureKey): ToolDef {
+  switch (key) {
+    case 'json':
+      return mergebackBackup('plain')
+    case 'pg-custom':
+      return pgDump('custom')
+    case 'pg-plain':
+      return pgDump('plain')
+    case 'mysql-dump':
+      return mysqldump
+  }
+}
