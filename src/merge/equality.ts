@@ -352,6 +352,7 @@ function documentKey(value: WireValue): string {
 
 function unwrapExtendedJson(value: WireValue): unknown {
   if (Array.isArray(value)) return value.map(unwrapExtendedJson)
+  if (typeof value === 'number') return { $number: canonicalDecimal(numberText(value)) }
   if (value === null || typeof value !== 'object') return value
   const keys = Object.keys(value)
   if (keys.length === 1) {
@@ -364,7 +365,7 @@ function unwrapExtendedJson(value: WireValue): unknown {
       case '$numberDecimal':
         if (typeof inner === 'string') {
           const canonical = canonicalDecimal(inner)
-          if (canonical !== undefined) return { $number: canonical === '-0' ? '0' : canonical }
+          if (canonical !== undefined) return { $number: canonical }
         }
         break
       case '$date': {
