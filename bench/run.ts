@@ -148,7 +148,9 @@ function mergebackVerbs(): Set<string> {
   const bin = path.join(ROOT, 'bin', 'mergeback.js')
   const result = spawnSync(process.execPath, [bin, '--help'], { cwd: ROOT, encoding: 'utf8' })
   if (result.status !== 0) {
-    log(`mergeback does not start (${(result.stderr || result.stdout).split('\n')[0]}): every mergeback line will read "not measured"`)
+    const lines = `${result.stderr}${result.stdout}`.split('\n')
+    const why = lines.find((l) => /error/i.test(l)) ?? lines[0]
+    log(`mergeback does not start (${why.trim()}): every mergeback line will read "not measured"`)
     return new Set()
   }
   const commands = result.stdout.split(/\nCommands:\n/)[1] ?? ''
@@ -212,6 +214,8 @@ interface BenchState {
   readonly results: BenchResults
   readonly signal: AbortSignal
   counter: number
+  /** Writes the results so far. */
+  readonly save: () => void
 }
 
 /** Runs every selected group of one engine. */
@@ -392,6 +396,7 @@ async function benchEngine(state: BenchState, engine: BenchEngine): Promise<void
     }
     const find = (id: string) => results.tools.find((t) => t.engine === engine && t.id === id)
     for (const comparison of group.comparisons) results.comparisons.push(compare(engine, group.id, comparison, find(comparison.tool), find(comparison.peer)))
+    state.save()
   }
 }
 
@@ -404,6 +409,20 @@ async function pgCheckpoint(server: BenchServer): Promise<void> {
   } finally {
     await client.end()
   }
+}
+
+/**
+ * Writes the results file (atomically: a reader never sees half a file). Called after every group
+ * too, so that an interrupted or crashed long run still leaves what it measured, without
+ * `finishedAt`.
+ */
+function saveResults(results: BenchResults, file: string): void {
+  results.rss = results.tools.flatMap((tool) => {
+    const s = summarize(tool)
+    return tool.mergeback && s ? [{ engine: tool.engine, tool: tool.id, label: tool.label, peakRssBytes: s.peakRss, met: s.peakRss <= PEAK_RSS_TARGET_BYTES }] : []
+  })
+  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(results, null, 2)}\n`)
+  fs.renameSync(`${file}.tmp`, file)
 }
 
 /** Runs the whole bench. Returns the results (also written to the results directory). */
@@ -447,7 +466,10 @@ export async function runBench(options: BenchOptions): Promise<{ results: BenchR
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
-  const state: BenchState = { options, workDir, verbs, cleanup, results, signal: abort.signal, counter: 0 }
+  fs.mkdirSync(options.resultsDir, { recursive: true })
+  const stamp = results.startedAt.replace(/\.\d+Z$/, 'Z').replaceAll(':', '-')
+  const file = path.join(options.resultsDir, `${stamp}-scale${options.scale}.json`)
+  const state: BenchState = { options, workDir, verbs, cleanup, results, signal: abort.signal, counter: 0, save: () => saveResults(results, file) }
   try {
     for (const engine of options.engines) {
       await benchEngine(state, engine)
@@ -460,16 +482,8 @@ export async function runBench(options: BenchOptions): Promise<{ results: BenchR
     if (!options.keep && !options.workDir) fs.rmSync(workDir, { recursive: true, force: true })
   }
 
-  for (const tool of results.tools) {
-    const s = summarize(tool)
-    if (tool.mergeback && s) results.rss.push({ engine: tool.engine, tool: tool.id, label: tool.label, peakRssBytes: s.peakRss, met: s.peakRss <= PEAK_RSS_TARGET_BYTES })
-  }
   results.finishedAt = new Date().toISOString()
-  fs.mkdirSync(options.resultsDir, { recursive: true })
-  const stamp = results.startedAt.replace(/\.\d+Z$/, 'Z').replaceAll(':', '-')
-  const file = path.join(options.resultsDir, `${stamp}-scale${options.scale}.json`)
-  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(results, null, 2)}\n`)
-  fs.renameSync(`${file}.tmp`, file)
+  saveResults(results, file)
   return { results, file }
 }
 
