@@ -40,7 +40,7 @@ const OFFSET_P = 18
 export const OFFSET_SALT = 22
 export const OFFSET_NONCE_PREFIX = OFFSET_SALT + SALT_LENGTH // 54
 const OFFSET_CHUNK_SIZE = OFFSET_NONCE_PREFIX + NONCE_PREFIX_LENGTH // 61
-const OFFSET_FLAGS = OFFSET_CHUNK_SIZE + 4 // 65
+export const OFFSET_FLAGS = OFFSET_CHUNK_SIZE + 4 // 65
 const OFFSET_CHECKSUM = OFFSET_FLAGS + 1 // 66
 /** Where the keyed check value starts; it covers every byte before it. */
 export const OFFSET_KEY_CHECK = OFFSET_CHECKSUM + HEADER_CHECKSUM_LENGTH // 74
@@ -164,13 +164,13 @@ export function parseHeader(bytes: Buffer): ContainerHeader {
   }
   if (bytes.length < HEADER_LENGTH) {
     throw new IntegrityError(`The encrypted file is truncated: its header needs ${HEADER_LENGTH} bytes, the file has ${bytes.length}.`, 'truncated', {
-      details: { byteOffset: bytes.length },
+      details: { layer: 'encryption', byteOffset: bytes.length },
     })
   }
   const header = bytes.subarray(0, HEADER_LENGTH)
   const stored = header.subarray(OFFSET_CHECKSUM, OFFSET_CHECKSUM + HEADER_CHECKSUM_LENGTH)
   if (!headerChecksum(header).equals(stored)) {
-    throw new IntegrityError('The encrypted file header is damaged (its checksum does not match).', 'tampered', { details: { byteOffset: 0 } })
+    throw new IntegrityError('The encrypted file header is damaged (its checksum does not match).', 'tampered', { details: { layer: 'encryption', byteOffset: 0 } })
   }
   const kdf = header[OFFSET_KDF]
   if (kdf !== KDF_SCRYPT) throw new FormatError(`Unknown key-derivation function ${kdf} in the encrypted file header.`, { byteOffset: OFFSET_KDF })

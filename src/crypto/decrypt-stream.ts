@@ -47,7 +47,7 @@ class DecryptStream extends Transform {
         const part = rest.subarray(0, HEADER_LENGTH - this.#headerSeen)
         const expected = this.#container.header.bytes.subarray(this.#headerSeen, this.#headerSeen + part.length)
         if (!part.equals(expected)) {
-          throw new IntegrityError('The encrypted file header changed while it was being read.', 'tampered', { details: { byteOffset: this.#headerSeen } })
+          throw new IntegrityError('The encrypted file header changed while it was being read.', 'tampered', { details: { layer: 'encryption', byteOffset: this.#headerSeen } })
         }
         this.#headerSeen += part.length
         rest = rest.subarray(part.length)
@@ -64,14 +64,14 @@ class DecryptStream extends Transform {
     try {
       if (this.#headerSeen < HEADER_LENGTH) {
         throw new IntegrityError(`The encrypted file is truncated inside its header (at byte ${this.#headerSeen}).`, 'truncated', {
-          details: { byteOffset: this.#headerSeen },
+          details: { layer: 'encryption', byteOffset: this.#headerSeen },
         })
       }
       const sealed = this.#queue.takeAll()
       const offset = chunkOffset(this.#container.header.chunkSize, this.#index)
       if (sealed.length < TAG_LENGTH) {
         throw new IntegrityError(`The encrypted file is truncated: the final chunk (${this.#index}) at byte ${offset} is missing or incomplete.`, 'truncated', {
-          details: { chunk: this.#index, byteOffset: offset },
+          details: { layer: 'encryption', chunk: this.#index, byteOffset: offset },
         })
       }
       this.push(this.#open(sealed, true))
@@ -92,14 +92,14 @@ class DecryptStream extends Transform {
     // A full-size "final" chunk that opens as a non-final one means the file was cut right after it.
     if (last && sealed.length === this.#sealedSize && this.#tryOpen(sealed, false)) {
       throw new IntegrityError(`The encrypted file is truncated: it ends after chunk ${this.#index} (byte ${offset + sealed.length}), which is not the final chunk.`, 'truncated', {
-        details: { chunk: this.#index, byteOffset: offset + sealed.length },
+        details: { layer: 'encryption', chunk: this.#index, byteOffset: offset + sealed.length },
       })
     }
     const what = last ? 'final chunk' : 'chunk'
     throw new IntegrityError(
       `The encrypted file is damaged: ${what} ${this.#index} at byte ${offset} failed authentication (altered, reordered or cut short).`,
       'tampered',
-      { details: { chunk: this.#index, byteOffset: offset } },
+      { details: { layer: 'encryption', chunk: this.#index, byteOffset: offset } },
     )
   }
 

@@ -52,7 +52,7 @@ export async function unlockContainer(headerBytes: Buffer, passphrase: string): 
   const expected = keyCheckValue(keys.headerKey, header.bytes)
   const stored = header.bytes.subarray(OFFSET_KEY_CHECK, HEADER_LENGTH)
   if (stored.length !== KEY_CHECK_LENGTH || !timingSafeEqual(expected, stored)) {
-    throw new IntegrityError('Wrong passphrase: it does not unlock this encrypted backup.', 'wrong-passphrase')
+    throw new IntegrityError('Wrong passphrase: it does not unlock this encrypted backup.', 'wrong-passphrase', { details: { layer: 'encryption' } })
   }
   return { header, payloadKey: keys.payloadKey }
 }

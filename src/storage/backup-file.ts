@@ -1,0 +1,173 @@
+/**
+ * Writing a backup file: the one entry point the backup engine uses (`createBackupFile`), plus
+ * re-exports of the read side so callers import everything about backup files from here.
+ *
+ * Algorithm:
+ *   1. Pick the final path: `{ dir }` → `<dir>/<name>-<UTC time>.json[.gz][.enc]` (the directory
+ *      is created with mode 0700; if the name is taken, the next free second is used);
+ *      `{ file }` → that path (its directory is created; an existing file is replaced at commit,
+ *      atomically, as `pg_dump -f` would).
+ *   2. Open `.tmp-<random>.partial` beside it (atomic-file.ts) and build the chain
+ *         caller's JSON → [gzip] → [encrypt] → SHA-256 + byte count → temporary file
+ *      The caller writes into the head of the chain and honours back-pressure as with any stream.
+ *   3. commit(metadata): end the chain, wait until every byte is written, fsync, move the file
+ *      onto its final name (never over another backup in `{ dir }` mode), fsync the directory,
+ *      then write the catalog sidecar atomically. If the sidecar cannot be written the backup is
+ *      removed again: a commit either leaves a catalogued backup or throws.
+ *   4. abort(): remove the temporary file. A killed process leaves only `.tmp-*.partial`, which
+ *      `list` ignores and `prune` never touches.
+ */
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { createHash } from 'node:crypto'
+import { Transform, pipeline, type TransformCallback, type Writable } from 'node:stream'
+import zlib from 'node:zlib'
+import { UsageError } from '../errors.js'
+import type { BackupMetadata } from '../format/types.js'
+import { createEncryptStream } from '../crypto/encrypt-stream.js'
+import type { ScryptParams } from '../crypto/container.js'
+import { FileSink, createAtomicFile, ensureDirectory, exists, fsyncDirectory } from './atomic-file.js'
+import { sidecarFor, writeSidecar } from './catalog.js'
+import { backupFileName, checkBackupName, sidecarPathFor } from './naming.js'
+
+export { openBackupStream, verifyBackupFile, type OpenBackupOptions, type FileVerification, type FileCheck } from './open.js'
+export { resolveBackupPath } from './path-safety.js'
+
+/**
+ * gzip level used for `gzip: true`. Level 1 compresses typical backup JSON about 5× at roughly
+ * four times the speed of level 6, whose files are only ~15 % smaller (measured figures in
+ * docs/storage.md §Cost), so the fast level is the default and `--gzip-level 6..9` is there for
+ * archives kept a long time.
+ */
+export const DEFAULT_GZIP_LEVEL = 1
+
+export interface CreateBackupFileOptions {
+  /** Backup name ([A-Za-z0-9._-], see naming.ts); names the file in `{ dir }` mode. */
+  readonly name: string
+  /** gzip the JSON: true (DEFAULT_GZIP_LEVEL) or a level 1–9. */
+  readonly gzip?: boolean | number
+  /** Encrypt (AES-256-GCM chunks, key by scrypt) with this passphrase. */
+  readonly passphrase?: string
+  /** The backup's time (file name, catalog); default now. */
+  readonly now?: Date
+  /** scrypt cost (default 2^17, 8, 1). Only tests should lower it. */
+  readonly scrypt?: ScryptParams
+  /** Plaintext bytes per encrypted chunk (default 64 KiB). */
+  readonly chunkSize?: number
+}
+
+export interface CommittedBackupFile {
+  readonly path: string
+  readonly sizeBytes: number
+  /** Hex SHA-256 of the file as stored. */
+  readonly sha256: string
+}
+
+export interface PendingBackupFile {
+  /** The final path (nothing exists there until commit). */
+  readonly path: string
+  /** Write the JSON text here; gzip, encryption and hashing happen behind it. */
+  readonly stream: NodeJS.WritableStream
+  /** Ends the stream, fsyncs, renames into place, fsyncs the directory, writes the catalog sidecar atomically. */
+  commit(metadata: BackupMetadata): Promise<CommittedBackupFile>
+  /** Removes the temporary file. Safe after any failure, idempotent; a no-op after a successful commit. */
+  abort(): Promise<void>
+}
+
+/** Passes bytes through while hashing and counting them: the figures the catalog records. */
+class Measure extends Transform {
+  readonly hash = createHash('sha256')
+  bytes = 0
+  override _transform(data: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(data)
+    this.bytes += data.length
+    callback(null, data)
+  }
+}
+
+function gzipLevel(gzip: boolean | number | undefined): number | undefined {
+  if (gzip === undefined || gzip === false) return undefined
+  if (gzip === true) return DEFAULT_GZIP_LEVEL
+  if (!Number.isInteger(gzip) || gzip < 1 || gzip > 9) throw new UsageError(`The gzip level must be a whole number from 1 to 9, got ${gzip}.`, { code: 'BAD_GZIP_LEVEL' })
+  return gzip
+}
+
+/** The first free `<name>-<time>` path in `dir` at or after `now`, one second at a time. */
+async function freePathIn(dir: string, name: string, now: Date, flags: { gzip: boolean; encrypted: boolean }): Promise<string> {
+  for (let second = 0; second < 60; second++) {
+    const candidate = path.join(dir, backupFileName(name, new Date(now.getTime() + second * 1000), flags))
+    if (!(await exists(candidate)) && !(await exists(sidecarPathFor(candidate)))) return candidate
+  }
+  throw new UsageError(`Backups named "${name}" already exist for every second of the minute after ${now.toISOString()}.`, { code: 'FILE_EXISTS' })
+}
+
+/**
+ * Starts writing a backup (see the module header). Throws UsageError for a bad name, gzip level
+ * or passphrase (empty); filesystem errors (permissions, a file where the directory should be)
+ * pass through. Key derivation happens here, so with a passphrase this takes about 0.3 s.
+ */
+export async function createBackupFile(target: { dir: string } | { file: string }, options: CreateBackupFileOptions): Promise<PendingBackupFile> {
+  checkBackupName(options.name)
+  const level = gzipLevel(options.gzip)
+  const flags = { gzip: level !== undefined, encrypted: options.passphrase !== undefined }
+  const now = options.now ?? new Date()
+  let finalPath: string
+  if ('dir' in target) {
+    await ensureDirectory(target.dir)
+    finalPath = path.resolve(await freePathIn(target.dir, options.name, now, flags))
+  } else {
+    finalPath = path.resolve(target.file)
+    await ensureDirectory(path.dirname(finalPath))
+  }
+  const encrypt =
+    options.passphrase === undefined
+      ? undefined
+      : await createEncryptStream(options.passphrase, { scrypt: options.scrypt, chunkSize: options.chunkSize, gzipPayload: flags.gzip })
+  const file = await createAtomicFile(finalPath, { noClobber: 'dir' in target })
+  const measure = new Measure()
+  const sink = new FileSink(file.handle)
+  const stages: (Transform | Writable)[] = []
+  if (level !== undefined) stages.push(zlib.createGzip({ level }))
+  if (encrypt) stages.push(encrypt)
+  stages.push(measure, sink)
+  const head = stages[0] as Writable
+  const written = new Promise<void>((resolve, reject) => pipeline(stages, (error) => (error ? reject(error) : resolve())))
+  // Observed here so a failure while the caller is still writing is not an unhandled rejection;
+  // commit() awaits the same promise and throws it.
+  written.catch(() => undefined)
+
+  let state: 'open' | 'committing' | 'committed' | 'aborted' = 'open'
+  return {
+    path: finalPath,
+    stream: head,
+    async commit(metadata) {
+      if (state !== 'open') throw new UsageError(`This backup file was already ${state}.`)
+      state = 'committing'
+      head.end()
+      await written
+      await file.commit()
+      const sizeBytes = measure.bytes
+      const sha256 = measure.hash.digest('hex')
+      try {
+        await writeSidecar(
+          finalPath,
+          sidecarFor(finalPath, { sizeBytes, sha256, ...flags, name: options.name, createdAt: now, committedAt: new Date() }, metadata),
+        )
+      } catch (error) {
+        // A backup without its catalog entry must not outlive a failed commit.
+        await fs.rm(finalPath, { force: true })
+        await fsyncDirectory(path.dirname(finalPath)).catch(() => undefined)
+        throw error
+      }
+      state = 'committed'
+      return { path: finalPath, sizeBytes, sha256 }
+    },
+    async abort() {
+      if (state === 'committed' || state === 'aborted') return
+      state = 'aborted'
+      for (const stage of stages) stage.destroy()
+      await written.catch(() => undefined)
+      await file.abort()
+    },
+  }
+}

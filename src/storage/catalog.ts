@@ -1,0 +1,324 @@
+/**
+ * The catalog: what `mergeback list` shows, read from small sidecar files instead of the backups.
+ *
+ * Each backup `X` has a sidecar `X.meta.json` (docs/storage.md §Catalog) holding the backup's
+ * name, description, engine, database, creation time, size, SHA-256, tables and record counts,
+ * compression and encryption. It is written atomically right after `X` is in place, so listing
+ * costs one readdir, one stat and one small read per backup, whatever the backups' sizes and
+ * whether they are encrypted.
+ *
+ * A backup file without a (valid) sidecar — copied in by hand, or left by a crash between the
+ * two renames — is still complete (only finished files get a backup name), and is listed with
+ * `catalogued: false` and what its name and first bytes tell. A sidecar without its backup is
+ * ignored. Temporary files (`.tmp-*.partial`) are never listed.
+ */
+import fs from 'node:fs/promises'
+import type { Dirent } from 'node:fs'
+import path from 'node:path'
+import { NotFoundError, UsageError } from '../errors.js'
+import type { BackupMetadata } from '../format/types.js'
+import { FLAG_GZIP_PAYLOAD, HEADER_LENGTH, OFFSET_FLAGS, hasContainerMagic } from '../crypto/container.js'
+import { appendAudit } from '../audit/audit-log.js'
+import { fsyncDirectory, writeFileAtomic } from './atomic-file.js'
+import { isBackupDataFileName, isTemporaryFileName, parseBackupFileName, sidecarPathFor } from './naming.js'
+import { checkPlainFileName, confineToDirectory } from './path-safety.js'
+
+export const CATALOG_VERSION = 1
+
+/** The sidecar's content (`<backup file>.meta.json`). */
+export interface Sidecar {
+  readonly catalogVersion: typeof CATALOG_VERSION
+  /** The backup's file name (no directory), so a sidecar renamed away from its backup is not trusted. */
+  readonly file: string
+  readonly name: string
+  readonly description?: string
+  readonly engine?: string
+  readonly database?: string
+  readonly schema?: string
+  /** ISO-8601 UTC: when the backup was started (the metadata's `exportedAt`). */
+  readonly createdAt: string
+  /** When the file was committed. */
+  readonly committedAt: string
+  readonly sizeBytes: number
+  /** Hex SHA-256 of the file's bytes as stored (after gzip and encryption). */
+  readonly sha256: string
+  readonly compression: 'none' | 'gzip'
+  readonly encrypted: boolean
+  readonly tables: readonly string[]
+  readonly recordCounts: Readonly<Record<string, number>>
+  /** The backup format version inside (`metadata.version`) and the mergeback that wrote it. */
+  readonly formatVersion?: string
+  readonly tool?: string
+}
+
+/** One backup as `listBackups` reports it. Fields a missing sidecar cannot tell are absent. */
+export interface BackupEntry {
+  /** File name inside the directory. */
+  readonly file: string
+  /** Absolute path. */
+  readonly path: string
+  readonly name: string
+  readonly description?: string
+  readonly engine?: string
+  readonly database?: string
+  /** ISO-8601 UTC. From the sidecar, else the file name, else the file's modification time. */
+  readonly createdAt: string
+  readonly sizeBytes: number
+  readonly tables?: readonly string[]
+  readonly recordCounts?: Readonly<Record<string, number>>
+  readonly compression: 'none' | 'gzip'
+  readonly encrypted: boolean
+  readonly sha256?: string
+  /** True when a valid sidecar describes the file (so `verify` can check its SHA-256). */
+  readonly catalogued: boolean
+  /** Set when something is visibly wrong without reading the file (e.g. its size differs from the catalog). */
+  readonly problem?: string
+}
+
+/** A temporary file: a backup being written now, or left by one that was killed. */
+export interface UnfinishedFile {
+  readonly file: string
+  readonly sizeBytes: number
+  readonly modifiedAt: string
+}
+
+/** Builds the sidecar for a freshly written file from the metadata the backup writer produced. */
+export function sidecarFor(
+  file: string,
+  facts: { sizeBytes: number; sha256: string; gzip: boolean; encrypted: boolean; name: string; createdAt: Date; committedAt: Date },
+  metadata: Partial<BackupMetadata>,
+): Sidecar {
+  return {
+    catalogVersion: CATALOG_VERSION,
+    file: path.basename(file),
+    name: metadata.backupName ?? facts.name,
+    description: metadata.description,
+    engine: metadata.engine,
+    database: metadata.database,
+    schema: metadata.schema,
+    createdAt: metadata.exportedAt ?? facts.createdAt.toISOString(),
+    committedAt: facts.committedAt.toISOString(),
+    sizeBytes: facts.sizeBytes,
+    sha256: facts.sha256,
+    compression: facts.gzip ? 'gzip' : 'none',
+    encrypted: facts.encrypted,
+    tables: [...(metadata.tables ?? [])],
+    recordCounts: { ...(metadata.recordCounts ?? {}) },
+    formatVersion: metadata.version,
+    tool: metadata.tool,
+  }
+}
+
+/** Writes `<file>.meta.json` atomically. */
+export async function writeSidecar(file: string, sidecar: Sidecar): Promise<void> {
+  await writeFileAtomic(sidecarPathFor(file), `${JSON.stringify(sidecar, null, 2)}\n`)
+}
+
+function isSidecar(value: unknown, file: string): value is Sidecar {
+  if (typeof value !== 'object' || value === null) return false
+  const v = value as Record<string, unknown>
+  return (
+    v.catalogVersion === CATALOG_VERSION &&
+    v.file === path.basename(file) &&
+    typeof v.name === 'string' &&
+    typeof v.createdAt === 'string' &&
+    !Number.isNaN(Date.parse(v.createdAt)) &&
+    Number.isSafeInteger(v.sizeBytes) &&
+    typeof v.sha256 === 'string' &&
+    /^[0-9a-f]{64}$/.test(v.sha256) &&
+    (v.compression === 'none' || v.compression === 'gzip') &&
+    typeof v.encrypted === 'boolean' &&
+    Array.isArray(v.tables) &&
+    typeof v.recordCounts === 'object' &&
+    v.recordCounts !== null
+  )
+}
+
+/**
+ * Reads the sidecar of backup `file`. Undefined when there is none, or when it is not a valid
+ * sidecar for this file (unparsable, another version, or naming another file): such a backup is
+ * treated as uncatalogued rather than trusted.
+ */
+export async function readSidecar(file: string): Promise<Sidecar | undefined> {
+  let text: string
+  try {
+    text = await fs.readFile(sidecarPathFor(file), 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+  try {
+    const parsed: unknown = JSON.parse(text)
+    return isSidecar(parsed, file) ? parsed : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** What the first bytes of a file say: encrypted (and whether the payload is gzip), gzip, or neither. */
+export async function sniffFile(file: string): Promise<{ encrypted: boolean; gzip: boolean }> {
+  const handle = await fs.open(file, 'r')
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(HEADER_LENGTH), 0, HEADER_LENGTH, 0)
+    const head = buffer.subarray(0, bytesRead)
+    if (hasContainerMagic(head)) return { encrypted: true, gzip: head.length > OFFSET_FLAGS && (head[OFFSET_FLAGS] & FLAG_GZIP_PAYLOAD) !== 0 }
+    return { encrypted: false, gzip: head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b }
+  } finally {
+    await handle.close()
+  }
+}
+
+async function entryFor(dir: string, file: string): Promise<BackupEntry | undefined> {
+  const full = path.join(dir, file)
+  let stat
+  try {
+    stat = await fs.stat(full)
+  } catch (error) {
+    // Deleted between readdir and stat (a concurrent delete or prune): simply not there any more.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+  const sidecar = await readSidecar(full)
+  if (sidecar) {
+    const problem =
+      stat.size < sidecar.sizeBytes
+        ? `truncated: ${stat.size} bytes, the catalog records ${sidecar.sizeBytes}`
+        : stat.size > sidecar.sizeBytes
+          ? `size changed: ${stat.size} bytes, the catalog records ${sidecar.sizeBytes}`
+          : undefined
+    return {
+      file,
+      path: full,
+      name: sidecar.name,
+      description: sidecar.description,
+      engine: sidecar.engine,
+      database: sidecar.database,
+      createdAt: sidecar.createdAt,
+      sizeBytes: stat.size,
+      tables: sidecar.tables,
+      recordCounts: sidecar.recordCounts,
+      compression: sidecar.compression,
+      encrypted: sidecar.encrypted,
+      sha256: sidecar.sha256,
+      catalogued: true,
+      ...(problem ? { problem } : {}),
+    }
+  }
+  const parsed = parseBackupFileName(file)
+  const sniffed = await sniffFile(full)
+  return {
+    file,
+    path: full,
+    name: parsed?.name ?? file.replace(/\.json(\.gz)?(\.enc)?$/, ''),
+    createdAt: (parsed?.createdAt ?? stat.mtime).toISOString(),
+    sizeBytes: stat.size,
+    compression: sniffed.gzip ? 'gzip' : 'none',
+    encrypted: sniffed.encrypted,
+    catalogued: false,
+  }
+}
+
+async function readDirectory(dir: string): Promise<Dirent[]> {
+  try {
+    return await fs.readdir(dir, { withFileTypes: true })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') throw new UsageError(`${dir} is not a directory.`, { code: 'NOT_A_DIRECTORY' })
+    throw error
+  }
+}
+
+/** Newest first; ties broken by file name so the order is stable. */
+function byNewest(a: BackupEntry, b: BackupEntry): number {
+  return Date.parse(b.createdAt) - Date.parse(a.createdAt) || (a.file < b.file ? 1 : a.file > b.file ? -1 : 0)
+}
+
+/**
+ * Every backup in `dir`, newest first, from the sidecars (no backup is decompressed or decrypted).
+ * Only regular files named like backups are considered: symbolic links, dot files, sidecars and
+ * temporary files never appear. A missing directory has no backups (returns []).
+ */
+export async function listBackups(dir: string): Promise<BackupEntry[]> {
+  const entries = await readDirectory(dir)
+  const found = await Promise.all(entries.filter((e) => e.isFile() && isBackupDataFileName(e.name)).map((e) => entryFor(dir, e.name)))
+  return found.filter((e): e is BackupEntry => e !== undefined).sort(byNewest)
+}
+
+/** Temporary files in `dir`: writes in progress and leftovers of killed ones (docs/storage.md). */
+export async function listUnfinished(dir: string): Promise<UnfinishedFile[]> {
+  const entries = await readDirectory(dir)
+  const out: UnfinishedFile[] = []
+  for (const entry of entries) {
+    if (!entry.isFile() || !isTemporaryFileName(entry.name)) continue
+    try {
+      const stat = await fs.stat(path.join(dir, entry.name))
+      out.push({ file: entry.name, sizeBytes: stat.size, modifiedAt: stat.mtime.toISOString() })
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
+  }
+  return out
+}
+
+/**
+ * The one backup `ref` names: its file name in `dir`, or a backup name that exactly one backup
+ * has. Throws UsageError for unsafe text (see path-safety.ts), for a file that is not a backup
+ * (the audit log, a sidecar, a temporary file) and for a name several backups share (listing
+ * them); NotFoundError when nothing matches.
+ */
+export async function findBackup(dir: string, ref: string): Promise<BackupEntry> {
+  checkPlainFileName(ref)
+  const root = path.resolve(dir)
+  const backups = await listBackups(root)
+  const byFile = backups.find((b) => b.file === ref)
+  if (byFile) {
+    confineToDirectory(root, byFile.path)
+    return byFile
+  }
+  const byName = backups.filter((b) => b.name === ref)
+  if (byName.length === 1) return byName[0] as BackupEntry
+  if (byName.length > 1) {
+    throw new UsageError(`${byName.length} backups are named "${ref}": give the file name of one of them (${byName.map((b) => b.file).join(', ')}).`, {
+      code: 'AMBIGUOUS_NAME',
+      details: { candidates: byName.map((b) => b.file) },
+    })
+  }
+  let exists = false
+  try {
+    await fs.lstat(path.join(root, ref))
+    exists = true
+  } catch {
+    exists = false
+  }
+  if (exists) throw new UsageError(`${ref} is not a backup file (see mergeback list).`, { code: 'NOT_A_BACKUP' })
+  throw new NotFoundError(`No backup "${ref}" in ${dir} (see mergeback list).`)
+}
+
+/**
+ * Deletes one backup (see `findBackup` for what `ref` may be) and its sidecar, fsyncs the
+ * directory and appends a `delete` entry to the audit log (also when the unlink fails). The data
+ * file goes first: a crash in between leaves an orphan sidecar, which nothing lists.
+ * Returns the entry that was deleted.
+ */
+export async function deleteBackup(dir: string, ref: string, options: { actor?: string } = {}): Promise<BackupEntry> {
+  const started = Date.now()
+  const entry = await findBackup(dir, ref)
+  try {
+    await fs.unlink(entry.path)
+    await fs.rm(sidecarPathFor(entry.path), { force: true })
+    await fsyncDirectory(path.resolve(dir))
+  } catch (error) {
+    await appendAudit(dir, {
+      action: 'delete',
+      actor: options.actor,
+      target: entry.file,
+      file: entry.file,
+      outcome: 'failure',
+      durationMs: Date.now() - started,
+      error: (error as Error).message,
+    })
+    throw error
+  }
+  await appendAudit(dir, { action: 'delete', actor: options.actor, target: entry.file, file: entry.file, outcome: 'success', durationMs: Date.now() - started })
+  return entry
+}

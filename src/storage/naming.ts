@@ -1,0 +1,78 @@
+/**
+ * How files in a backup directory are named (docs/storage.md §Layout).
+ *
+ *   <name>-YYYY-MM-DDTHH-mm-ss.json[.gz][.enc]   a backup (time in UTC, colons replaced so the name
+ *                                                is valid on every filesystem)
+ *   <backup file>.meta.json                      its catalog sidecar
+ *   .tmp-<random>.partial                        a file being written; never listed, never pruned
+ *   audit.jsonl / audit.jsonl.lock               the audit log and its append lock
+ *
+ * The name part is restricted to letters, digits, '.', '_' and '-' and starts with a letter or a
+ * digit, so a name can never be a path, a dot file or a temporary file.
+ */
+import { UsageError } from '../errors.js'
+
+export const SIDECAR_SUFFIX = '.meta.json'
+export const TEMP_PREFIX = '.tmp-'
+export const TEMP_SUFFIX = '.partial'
+
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/
+const FILE_PATTERN = /^(?<name>[A-Za-z0-9][A-Za-z0-9._-]*)-(?<stamp>\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2})\.json(?<gz>\.gz)?(?<enc>\.enc)?$/
+
+/** Throws UsageError unless `name` is a valid backup name (1–100 characters of [A-Za-z0-9._-], not starting with '.', '_' or '-'). */
+export function checkBackupName(name: string): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw new UsageError(
+      `Invalid backup name ${JSON.stringify(name)}: use 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit.`,
+      { code: 'BAD_NAME' },
+    )
+  }
+}
+
+/** `2026-11-22T10:30:05.123Z` → `2026-11-22T10-30-05` (UTC, seconds). */
+export function fileTimestamp(date: Date): string {
+  return date.toISOString().slice(0, 19).replace(/:/g, '-')
+}
+
+/** The file name of a backup: `<name>-YYYY-MM-DDTHH-mm-ss.json[.gz][.enc]`. Throws UsageError for a bad name. */
+export function backupFileName(name: string, createdAt: Date, options: { gzip: boolean; encrypted: boolean }): string {
+  checkBackupName(name)
+  return `${name}-${fileTimestamp(createdAt)}.json${options.gzip ? '.gz' : ''}${options.encrypted ? '.enc' : ''}`
+}
+
+export interface ParsedBackupFileName {
+  readonly name: string
+  /** The time in the name, to the second (UTC). */
+  readonly createdAt: Date
+  /** What the suffixes claim; readers still go by the magic bytes. */
+  readonly gzip: boolean
+  readonly encrypted: boolean
+}
+
+/** Parses a file name made by `backupFileName`; undefined for anything else (including impossible dates). */
+export function parseBackupFileName(fileName: string): ParsedBackupFileName | undefined {
+  const match = FILE_PATTERN.exec(fileName)
+  if (!match?.groups) return undefined
+  const { name, stamp, gz, enc } = match.groups as { name: string; stamp: string; gz?: string; enc?: string }
+  const iso = `${stamp.slice(0, 10)}T${stamp.slice(11).replace(/-/g, ':')}Z`
+  const createdAt = new Date(iso)
+  // Date accepts 2026-02-30 by rolling over; a round trip rejects it.
+  if (Number.isNaN(createdAt.getTime()) || createdAt.toISOString().slice(0, 19) + 'Z' !== iso) return undefined
+  return { name, createdAt, gzip: gz !== undefined, encrypted: enc !== undefined }
+}
+
+/** A data file a backup directory may hold: `*.json`, `*.json.gz`, `*.json.enc`, `*.json.gz.enc`, not a sidecar or a dot file. */
+export function isBackupDataFileName(fileName: string): boolean {
+  if (fileName.startsWith('.') || fileName.endsWith(SIDECAR_SUFFIX)) return false
+  return /\.json(\.gz)?(\.enc)?$/.test(fileName)
+}
+
+/** A temporary file of a write in progress (or of one that crashed). */
+export function isTemporaryFileName(fileName: string): boolean {
+  return fileName.startsWith(TEMP_PREFIX) && fileName.endsWith(TEMP_SUFFIX)
+}
+
+/** The catalog sidecar's path for a backup file path. */
+export function sidecarPathFor(file: string): string {
+  return `${file}${SIDECAR_SUFFIX}`
+}

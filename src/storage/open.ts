@@ -1,0 +1,347 @@
+/**
+ * Reading a backup file: magic-byte detection, decryption, decompression and integrity checks.
+ *
+ * Algorithm (`openBackupStream`):
+ *   1. Open the file (missing → NotFoundError) and read its sidecar, if any. A file shorter or
+ *      longer than the catalog records fails now, before any byte is used.
+ *   2. Look at the first bytes, never at the name: "MRGBKENC" → encrypted container (its header
+ *      flag says whether gzip is inside), 1f 8b → gzip, anything else → plain JSON. A file the
+ *      catalog or its `.enc` suffix calls encrypted but that lacks the magic is refused as tampered.
+ *   3. Encrypted: without a passphrase → UsageError; otherwise unlock the header (scrypt + key
+ *      check): a wrong passphrase → IntegrityError 'wrong-passphrase' before any chunk is read.
+ *   4. Stream: file → [SHA-256 against the catalog] → [decrypt] → [gunzip] → size limit → caller.
+ *      Each failure surfaces on the returned stream as the stage reaches it, as an IntegrityError
+ *      (tag mismatch, truncation, gzip CRC, size limit, whole-file hash) with `details.layer`.
+ */
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { createHash } from 'node:crypto'
+import { PassThrough, Transform, pipeline, type TransformCallback, type Readable } from 'node:stream'
+import zlib from 'node:zlib'
+import { IntegrityError, MergebackError, NotFoundError, UsageError } from '../errors.js'
+import { HEADER_LENGTH, TAG_LENGTH, hasContainerMagic } from '../crypto/container.js'
+import { unlockContainer, type UnlockedContainer } from '../crypto/key-derivation.js'
+import { createDecryptStream } from '../crypto/decrypt-stream.js'
+import { readSidecar, type Sidecar } from './catalog.js'
+import { PASSPHRASE_ENV } from './passphrase.js'
+
+export interface OpenBackupOptions {
+  /** Needed for encrypted files; ignored for others. */
+  readonly passphrase?: string
+  /** Upper bound on the plain JSON bytes (gzip bombs, uploads): beyond it → IntegrityError 'decompressed-too-large'. */
+  readonly maxDecompressedBytes?: number
+}
+
+/** What the first bytes (and the catalog) say about a file, plus the unlocked container when encrypted. */
+export interface BackupLayers {
+  readonly file: string
+  readonly sizeBytes: number
+  readonly encrypted: boolean
+  readonly gzip: boolean
+  readonly sidecar?: Sidecar
+  readonly container?: UnlockedContainer
+}
+
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b])
+
+/** Turns a zlib error into the IntegrityError it means; leaves anything else alone. */
+export function asStorageError(error: unknown): unknown {
+  if (error instanceof MergebackError) return error
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  if (code === 'Z_BUF_ERROR') {
+    return new IntegrityError('The gzip data is truncated: the file ends before the compressed stream does.', 'truncated', {
+      cause: error,
+      details: { layer: 'gzip' },
+    })
+  }
+  if (typeof code === 'string' && code.startsWith('Z_')) {
+    return new IntegrityError(`The gzip data is damaged (${(error as Error).message}).`, 'checksum', { cause: error, details: { layer: 'gzip' } })
+  }
+  return error
+}
+
+async function openHandle(file: string): Promise<fs.FileHandle> {
+  try {
+    const handle = await fs.open(file, 'r')
+    if ((await handle.stat()).isDirectory()) {
+      await handle.close()
+      throw new UsageError(`${file} is a directory, not a backup file.`, { code: 'NOT_A_FILE' })
+    }
+    return handle
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`No backup file ${file}.`, { cause: error })
+    if ((error as NodeJS.ErrnoException).code === 'EISDIR') throw new UsageError(`${file} is a directory, not a backup file.`, { code: 'NOT_A_FILE' })
+    throw error
+  }
+}
+
+/**
+ * Steps 1–3 of the module header: opens `file`, checks its size against the catalog, detects the
+ * layers and unlocks an encrypted header. Returns the open handle (the caller owns it) and the layers.
+ */
+export async function probeBackupFile(
+  file: string,
+  options: OpenBackupOptions & { checkSize?: boolean } = {},
+): Promise<{ handle: fs.FileHandle; layers: BackupLayers }> {
+  const handle = await openHandle(file)
+  try {
+    const sizeBytes = (await handle.stat()).size
+    const sidecar = await readSidecar(file)
+    const checkSize = options.checkSize ?? true
+    if (checkSize && sidecar && sizeBytes < sidecar.sizeBytes) {
+      throw new IntegrityError(`${file} is truncated: it has ${sizeBytes} bytes, the catalog records ${sidecar.sizeBytes}.`, 'truncated', {
+        details: { layer: 'file', byteOffset: sizeBytes },
+      })
+    }
+    if (checkSize && sidecar && sizeBytes > sidecar.sizeBytes) {
+      throw new IntegrityError(`${file} was changed: it has ${sizeBytes} bytes, the catalog records ${sidecar.sizeBytes}.`, 'tampered', {
+        details: { layer: 'file' },
+      })
+    }
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(HEADER_LENGTH), 0, HEADER_LENGTH, 0)
+    const head = buffer.subarray(0, bytesRead)
+    if (hasContainerMagic(head)) {
+      if (options.passphrase === undefined) {
+        throw new UsageError(`${file} is encrypted: set ${PASSPHRASE_ENV} or pass --passphrase-file FILE.`, { code: 'NO_PASSPHRASE' })
+      }
+      const container = await unlockContainer(head, options.passphrase)
+      return { handle, layers: { file, sizeBytes, encrypted: true, gzip: container.header.gzipPayload, sidecar, container } }
+    }
+    if (sidecar?.encrypted || /\.enc$/i.test(file)) {
+      throw new IntegrityError(`${file} should be encrypted but does not start with the "MRGBKENC" header: it was damaged or replaced.`, 'tampered', {
+        details: { layer: 'encryption', byteOffset: 0 },
+      })
+    }
+    const gzip = head.length >= 2 && head.subarray(0, 2).equals(GZIP_MAGIC)
+    if (!gzip && sidecar?.compression === 'gzip') {
+      throw new IntegrityError(`${file} should be gzip-compressed but does not start with the gzip magic: it was damaged or replaced.`, 'tampered', {
+        details: { layer: 'gzip', byteOffset: 0 },
+      })
+    }
+    return { handle, layers: { file, sizeBytes, encrypted: false, gzip, sidecar } }
+  } catch (error) {
+    await handle.close()
+    throw error
+  }
+}
+
+/** Passes bytes through, hashing them; at the end compares with the catalog's SHA-256. */
+class DigestCheck extends Transform {
+  readonly #hash = createHash('sha256')
+  readonly #expected: string
+  constructor(expected: string) {
+    super()
+    this.#expected = expected
+  }
+  override _transform(data: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#hash.update(data)
+    callback(null, data)
+  }
+  override _flush(callback: TransformCallback): void {
+    const actual = this.#hash.digest('hex')
+    if (actual === this.#expected) callback()
+    else callback(new IntegrityError(`The file's SHA-256 (${actual}) does not match the catalog (${this.#expected}).`, 'checksum', { details: { layer: 'file' } }))
+  }
+}
+
+/**
+ * The last stage of every read: enforces `maxDecompressedBytes`, and maps whatever error destroyed
+ * the pipeline (zlib's own errors included) to the IntegrityError it means, so the caller sees one.
+ */
+class PlainOutput extends Transform {
+  readonly #limit: number
+  #bytes = 0
+  constructor(limit: number | undefined) {
+    super()
+    this.#limit = limit ?? Number.POSITIVE_INFINITY
+  }
+  get bytes(): number {
+    return this.#bytes
+  }
+  override _transform(data: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#bytes += data.length
+    if (this.#bytes > this.#limit) {
+      callback(
+        new IntegrityError(`The backup decompresses to more than the limit of ${this.#limit} bytes.`, 'decompressed-too-large', {
+          details: { layer: 'gzip', limit: this.#limit },
+        }),
+      )
+      return
+    }
+    callback(null, data)
+  }
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    callback(error ? (asStorageError(error) as Error) : null)
+  }
+}
+
+/**
+ * The decoding stages for `layers`, ending in a PlainOutput. `input` receives the raw file bytes
+ * from offset 0. Errors anywhere surface on the returned stream.
+ */
+export function decodeLayers(input: Readable, layers: BackupLayers, options: OpenBackupOptions & { checkDigest: boolean }): PlainOutput {
+  const stages: NodeJS.ReadWriteStream[] = []
+  if (options.checkDigest && layers.sidecar) stages.push(new DigestCheck(layers.sidecar.sha256))
+  if (layers.container) stages.push(createDecryptStream(layers.container))
+  if (layers.gzip) stages.push(zlib.createGunzip())
+  const output = new PlainOutput(options.maxDecompressedBytes)
+  // The callback is required by the API; errors reach the caller through `output` (see PlainOutput).
+  pipeline([input, ...stages, output], () => undefined)
+  return output
+}
+
+/**
+ * Opens a backup for reading and returns its plain JSON bytes as a stream (see the module header
+ * for the checks and their order). Throws NotFoundError for a missing file, UsageError for an
+ * encrypted file without passphrase, IntegrityError for a wrong passphrase, a damaged header or
+ * a size that differs from the catalog; later damage errors the returned stream. Destroying the
+ * returned stream early closes the file.
+ */
+export async function openBackupStream(file: string, options: OpenBackupOptions = {}): Promise<NodeJS.ReadableStream> {
+  const { handle, layers } = await probeBackupFile(file, options)
+  return decodeLayers(handle.createReadStream({ start: 0 }), layers, { ...options, checkDigest: true })
+}
+
+export interface FileCheck {
+  readonly check: string
+  readonly ok: boolean
+  readonly detail?: string
+}
+
+/** What `verifyBackupFile` found. `ok` is true when every check passed. */
+export interface FileVerification {
+  readonly file: string
+  readonly ok: boolean
+  readonly checks: readonly FileCheck[]
+  readonly sizeBytes: number
+  /** Hex SHA-256 of the file as stored. */
+  readonly sha256: string
+  readonly encrypted: boolean
+  readonly compression: 'none' | 'gzip'
+  readonly catalogued: boolean
+  /** Bytes of plain JSON that decoded cleanly (all of them when ok). */
+  readonly plainBytes: number
+  /** The first failure as an error, for callers that want to throw it. */
+  readonly error?: IntegrityError
+}
+
+function waitForDrain(stream: PassThrough): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done)
+      stream.off('close', done)
+      resolve()
+    }
+    stream.on('drain', done)
+    stream.on('close', done)
+  })
+}
+
+/**
+ * Checks a backup file's container layers end to end, in one read: its size and SHA-256 against
+ * the catalog sidecar (when there is one), the passphrase and every AEAD tag (encrypted), and the
+ * gzip stream with its CRC-32 and length (gzip). The JSON inside (structure, per-table checksums,
+ * record counts) is not parsed here: `readBackup` does that (the engine's `verify` runs both).
+ * Damage is reported, not thrown (`ok: false`, failing checks with details). Throws only when the
+ * file cannot be examined at all: NotFoundError, or UsageError for an encrypted file without passphrase.
+ */
+export async function verifyBackupFile(file: string, options: OpenBackupOptions = {}): Promise<FileVerification> {
+  const checks: FileCheck[] = []
+  let firstError: IntegrityError | undefined
+  const pass = (check: string, detail: string) => checks.push({ check, ok: true, detail })
+  const fail = (check: string, error: IntegrityError) => {
+    checks.push({ check, ok: false, detail: error.message })
+    firstError ??= error
+  }
+  const sidecar = await readSidecar(file)
+  let layers: BackupLayers | undefined
+  try {
+    const probed = await probeBackupFile(file, { ...options, checkSize: false })
+    await probed.handle.close()
+    layers = probed.layers
+  } catch (error) {
+    if (!(error instanceof IntegrityError)) throw error
+    fail(error.details.layer === 'gzip' ? CHECK_GZIP : CHECK_ENCRYPTION, error)
+  }
+  // The whole file is hashed even when a layer fails, so the report also says whether it matches the catalog.
+  const hash = createHash('sha256')
+  let sizeBytes = 0
+  let plainBytes = 0
+  let layerError: unknown
+  let input: PassThrough | undefined
+  let drained: Promise<void> = Promise.resolve()
+  if (layers) {
+    input = new PassThrough()
+    const output = decodeLayers(input, layers, { ...options, checkDigest: false })
+    drained = (async () => {
+      try {
+        for await (const part of output) plainBytes += (part as Buffer).length
+      } catch (error) {
+        layerError = asStorageError(error)
+      }
+    })()
+  }
+  const raw = await openHandle(file)
+  try {
+    for await (const part of raw.createReadStream({ start: 0, autoClose: false })) {
+      hash.update(part as Buffer)
+      sizeBytes += (part as Buffer).length
+      if (input && !input.destroyed && layerError === undefined && !input.write(part)) await waitForDrain(input)
+    }
+  } finally {
+    await raw.close()
+  }
+  input?.end()
+  await drained
+  const sha256 = hash.digest('hex')
+
+  if (sidecar) {
+    if (sizeBytes === sidecar.sizeBytes) pass(CHECK_SIZE, `${sizeBytes} bytes`)
+    else {
+      const reason = sizeBytes < sidecar.sizeBytes ? 'truncated' : 'tampered'
+      fail(CHECK_SIZE, new IntegrityError(`The file has ${sizeBytes} bytes, the catalog records ${sidecar.sizeBytes}.`, reason, { details: { layer: 'file' } }))
+    }
+    if (sha256 === sidecar.sha256) pass(CHECK_SHA256, sha256)
+    else fail(CHECK_SHA256, new IntegrityError(`The file's SHA-256 ${sha256} does not match the catalog's ${sidecar.sha256}.`, 'checksum', { details: { layer: 'file' } }))
+  } else {
+    pass(CHECK_SHA256, `not catalogued (no sidecar ${path.basename(file)}.meta.json), nothing to compare with; the file's SHA-256 is ${sha256}`)
+  }
+  if (layers) {
+    if (layerError !== undefined && !(layerError instanceof IntegrityError)) throw layerError
+    const failed = layerError as IntegrityError | undefined
+    if (layers.encrypted) {
+      if (failed?.details.layer === 'encryption') fail(CHECK_ENCRYPTION, failed)
+      else pass(CHECK_ENCRYPTION, `passphrase accepted, ${plural(chunkCount(layers, sizeBytes), 'chunk')} authenticated`)
+    }
+    if (layers.gzip) {
+      if (failed?.details.layer === 'gzip') fail(CHECK_GZIP, failed)
+      else if (!failed) pass(CHECK_GZIP, `${plainBytes} bytes decompressed`)
+    }
+  }
+  return {
+    file,
+    ok: checks.every((c) => c.ok),
+    checks,
+    sizeBytes,
+    sha256,
+    encrypted: layers?.encrypted ?? sidecar?.encrypted ?? /\.enc$/i.test(file),
+    compression: (layers?.gzip ?? sidecar?.compression === 'gzip') ? 'gzip' : 'none',
+    catalogued: sidecar !== undefined,
+    plainBytes,
+    ...(firstError ? { error: firstError } : {}),
+  }
+}
+
+const CHECK_SIZE = 'file size against the catalog'
+const CHECK_SHA256 = 'SHA-256 against the catalog'
+const CHECK_ENCRYPTION = 'encryption (passphrase and every authentication tag)'
+const CHECK_GZIP = 'gzip (deflate stream, CRC-32 and length)'
+
+function chunkCount(layers: BackupLayers, sizeBytes: number): number {
+  const sealed = (layers.container?.header.chunkSize ?? 0) + TAG_LENGTH
+  return Math.max(1, Math.ceil((sizeBytes - HEADER_LENGTH) / sealed))
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
+}
