@@ -1,0 +1,42 @@
+/**
+ * The MySQL/MariaDB adapter (`mysql://` and `mariadb://` URLs), built on mysql2.
+ *
+ * - Source (mysql-source.ts): one connection, `START TRANSACTION WITH CONSISTENT SNAPSHOT`,
+ *   tables streamed in primary-key order with back-pressure.
+ * - Destination (mysql-destination.ts): one transaction with foreign key checks off during the
+ *   load and verified before commit; tables it had to create are dropped again on rollback,
+ *   because MySQL commits DDL implicitly (hence `transactionalDdl: false`).
+ * - Values (mysql-values.ts) and schema (mysql-introspector.ts) are documented in
+ *   docs/adapters-mysql.md.
+ */
+import type { Adapter, Capabilities, ConnectionConfig, Destination, Source } from '../adapter.js'
+import { UsageError } from '../../errors.js'
+import { MysqlDestination } from './mysql-destination.js'
+import { MysqlSource } from './mysql-source.js'
+
+const capabilities: Capabilities = {
+  consistentSnapshot: true,
+  transactionalWrite: true,
+  transactionalDdl: false,
+  bulkLoad: 'insert-batch',
+}
+
+function checkEngine(config: ConnectionConfig): void {
+  if (config.engine !== 'mysql') {
+    throw new UsageError(`The MySQL adapter was given a ${config.engine} URL (${config.redacted}).`, { code: 'BAD_URL' })
+  }
+}
+
+/** The MySQL/MariaDB adapter. Loaded lazily by `loadAdapter('mysql')`. */
+export const mysqlAdapter: Adapter = {
+  engine: 'mysql',
+  capabilities,
+  async openSource(config: ConnectionConfig): Promise<Source> {
+    checkEngine(config)
+    return MysqlSource.open(config, capabilities)
+  },
+  async openDestination(config: ConnectionConfig): Promise<Destination> {
+    checkEngine(config)
+    return MysqlDestination.open(config, capabilities)
+  },
+}

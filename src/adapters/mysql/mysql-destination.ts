@@ -1,0 +1,759 @@
+/**
+ * Writing into a MySQL/MariaDB database: one connection, one transaction, all or nothing — with
+ * the one hole MySQL has, DDL, closed by hand.
+ *
+ * 1. open: a dedicated connection (mysql-config session settings) with
+ *    `SET SESSION foreign_key_checks = 0`, so rows can arrive in any order and cycles need no
+ *    special handling. It is set back to 1 in commit()/rollback() in a `finally`, whatever
+ *    happened, before the connection is released.
+ * 2. prepare: validates everything first (a missing table in merge mode, a backup column the
+ *    table lacks), then — restore only — creates the missing tables. MySQL commits DDL
+ *    implicitly, so the tables are created *before* the data transaction starts and remembered:
+ *    rollback() drops exactly those tables again, which leaves a failed restore into an empty
+ *    database empty. Then `START TRANSACTION`, and with `drop` a `DELETE FROM` of each selected
+ *    table (DELETE, not TRUNCATE: TRUNCATE would commit; with foreign key checks off it never
+ *    cascades into other tables).
+ * 3. writeRows: multi-row `INSERT … VALUES (…),(…) ON DUPLICATE KEY UPDATE k = k`, each statement
+ *    as large as the server's max_allowed_packet allows (capped at 4 MiB, past which bigger
+ *    statements stop paying). With the FOUND_ROWS client flag off, the no-op update of a row
+ *    whose key exists counts 0 affected rows, so `skipped = rows sent − affectedRows`. Unlike
+ *    INSERT IGNORE this skips duplicates only: NOT NULL, range, CHECK violations still fail.
+ *    A table with neither a primary key nor a unique NOT NULL key uses whole-row identity
+ *    (counting duplicates, NULL equal to NULL): when the table was not empty, each batch goes
+ *    through a temporary staging table and only the copies the table does not already hold are
+ *    inserted (see #writeByRowIdentity).
+ * 4. readByKeys / updateRows (merge): `WHERE (a, b) IN ((…), …)` in chunks; updates set-wise
+ *    through a temporary table with the target's column types, `UPDATE t JOIN tmp ON keys`.
+ * 5. finish: checks every foreign key touched by this session with one anti-join each (an
+ *    orphan row is a DatabaseError naming the table, the constraint and the row's key), and
+ *    schedules AUTO_INCREMENT moves for any counter not already past the highest id (InnoDB
+ *    normally moves it itself on explicit inserts; ALTER TABLE would commit, so it runs after
+ *    COMMIT).
+ */
+import type { ResultSetHeader, RowDataPacket } from 'mysql2'
+import type {
+  Capabilities,
+  ColumnSchema,
+  ConnectionConfig,
+  DatabaseSchema,
+  Destination,
+  PrepareOptions,
+  PrepareResult,
+  Row,
+  TableSchema,
+  ValueKind,
+  WireValue,
+  WriteResult,
+} from '../adapter.js'
+import { DatabaseError, MergebackError, UsageError } from '../../errors.js'
+import { endSession, openSession, rowNumberFromMessage, toStatementError, type MysqlSession, type StatementContext } from './mysql-config.js'
+import { createTableStatement, describeDatabase } from './mysql-introspector.js'
+import {
+  encoderFor,
+  hasGeometry,
+  quoteIdentifier,
+  quoteString,
+  rawGeometryTypeCast,
+  selectExpression,
+  sqlLiteral,
+  typeClassOf,
+  valueExpression,
+  type Encoder,
+} from './mysql-values.js'
+
+/** Past this, bigger INSERT statements stop being faster (measured; docs/adapters-mysql.md). */
+const MAX_STATEMENT_BYTES = 4 * 1024 * 1024
+/** Rows per readByKeys query and per updateRows staging insert. */
+const KEYS_PER_QUERY = 1000
+
+type State = 'open' | 'committed' | 'rolled-back' | 'closed'
+
+/** How one backup column is written: its name, the target column and the literal maker. */
+interface WriteColumn {
+  readonly name: string
+  readonly target: ColumnSchema
+  readonly literal: (value: WireValue) => string
+}
+
+/** A MySQL/MariaDB write session. Created by `mysqlAdapter.openDestination()`. */
+export class MysqlDestination implements Destination {
+  readonly engine = 'mysql' as const
+  readonly capabilities: Capabilities
+  readonly #session: MysqlSession
+  #state: State = 'open'
+  #inTransaction = false
+  #schema: DatabaseSchema | undefined
+  /** Tables prepare() created: DDL cannot be rolled back, so rollback() drops them. */
+  readonly #created: string[] = []
+  /** Tables this session inserted into or updated (their foreign keys are checked in finish()). */
+  readonly #written = new Set<string>()
+  /** Tables emptied or updated: foreign keys pointing at them are checked in finish(). */
+  readonly #referencedChanged = new Set<string>()
+  /** `ALTER TABLE … AUTO_INCREMENT = n` to run right after COMMIT. */
+  #pendingAutoIncrement: { table: string; next: string }[] = []
+  #temporaryTables = 0
+
+  private constructor(session: MysqlSession, capabilities: Capabilities) {
+    this.#session = session
+    this.capabilities = capabilities
+  }
+
+  /** Connects and turns foreign key checks off for this session. Throws ConnectionError. */
+  static async open(config: ConnectionConfig, capabilities: Capabilities): Promise<MysqlDestination> {
+    const session = await openSession(config)
+    try {
+      await session.connection.query('SET SESSION foreign_key_checks = 0')
+      if (session.flavor === 'mysql') {
+        // MySQL 8 caches information_schema.TABLES.AUTO_INCREMENT; finish() needs the live value.
+        await session.connection.query('SET SESSION information_schema_stats_expiry = 0').catch(() => undefined)
+      }
+    } catch (error) {
+      await endSession(session)
+      throw toStatementError(error, { action: 'setting up the session' })
+    }
+    return new MysqlDestination(session, capabilities)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Plumbing
+
+  async #run<T extends ResultSetHeader | RowDataPacket[]>(sql: string, context: StatementContext = {}): Promise<T> {
+    try {
+      const [result] = await this.#session.connection.query<T>(sql)
+      return result
+    } catch (error) {
+      throw toStatementError(error, context)
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#state !== 'open') throw new UsageError(`This MySQL destination is ${this.#state}: no more writes.`, { code: 'CLOSED' })
+  }
+
+  async #begin(): Promise<void> {
+    if (this.#inTransaction) return
+    await this.#run('START TRANSACTION', { action: 'starting the transaction' })
+    this.#inTransaction = true
+  }
+
+  async #targetSchema(): Promise<DatabaseSchema> {
+    this.#schema ??= await this.describe()
+    return this.#schema
+  }
+
+  async #targetTable(name: string): Promise<TableSchema> {
+    const table = (await this.#targetSchema()).tables.find((t) => t.name === name)
+    if (!table) throw new UsageError(`Table "${name}" does not exist in database ${this.#session.config.database}.`, { code: 'UNKNOWN_TABLE' })
+    return table
+  }
+
+  #temporaryName(purpose: string): string {
+    return `mergeback_${purpose}_${++this.#temporaryTables}`
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Destination
+
+  async describe(): Promise<DatabaseSchema> {
+    try {
+      return await describeDatabase(this.#session.connection, this.#session.config.database, this.#session.flavor)
+    } catch (error) {
+      throw error instanceof MergebackError ? error : toStatementError(error, { action: 'describing the database' })
+    }
+  }
+
+  async prepare(backupSchema: DatabaseSchema, options: PrepareOptions): Promise<PrepareResult> {
+    this.#assertOpen()
+    const target = await this.#targetSchema()
+    const existing = new Map(target.tables.map((t) => [t.name, t]))
+    const warnings: string[] = []
+    const missing = backupSchema.tables.filter((t) => !existing.has(t.name))
+
+    // Validate everything before the first CREATE: bad input must change nothing.
+    if (options.mode === 'merge' && missing.length > 0) {
+      throw new UsageError(
+        `Cannot merge into database ${this.#session.config.database}: table ${missing.map((t) => `"${t.name}"`).join(', ')} does not exist there (a merge creates nothing; restore it first).`,
+        { code: 'MISSING_TABLE' },
+      )
+    }
+    for (const table of backupSchema.tables) {
+      const current = existing.get(table.name)
+      if (!current) continue
+      const have = new Set(current.columns.map((c) => c.name))
+      const lacking = table.columns.filter((c) => !have.has(c.name)).map((c) => c.name)
+      if (lacking.length > 0) {
+        throw new UsageError(
+          `Table "${table.name}" in database ${this.#session.config.database} has no column ${lacking.map((c) => `"${c}"`).join(', ')}, which the backup has: writing would lose those values.`,
+          { code: 'SCHEMA_MISMATCH' },
+        )
+      }
+      const engine = String(current.options?.engine ?? '')
+      if (engine && !/^innodb$/i.test(engine)) warnings.push(`${table.name} uses the ${engine} engine: writes to it are not undone by a rollback.`)
+    }
+
+    const created: string[] = []
+    if (options.mode === 'restore') {
+      for (const table of missing) {
+        warnings.push(...(await this.#createTable(table, backupSchema.engine)))
+        created.push(table.name)
+      }
+      if (created.length > 0) this.#schema = undefined
+    }
+
+    await this.#begin()
+    const emptied: string[] = []
+    if (options.mode === 'restore' && options.drop) {
+      for (const table of backupSchema.tables) {
+        if (created.includes(table.name)) continue
+        await this.#run(`DELETE FROM ${quoteIdentifier(table.name)}`, { table: table.name, action: `emptying ${table.name}` })
+        emptied.push(table.name)
+        this.#referencedChanged.add(table.name)
+      }
+    }
+    return { created, emptied, warnings }
+  }
+
+  /** Creates one table; records it at once so that rollback() can drop it. Returns warnings. */
+  async #createTable(table: TableSchema, sourceEngine: DatabaseSchema['engine']): Promise<string[]> {
+    const first = createTableStatement(table, sourceEngine)
+    try {
+      await this.#run(first.sql, { table: table.name, action: `creating table ${table.name}` })
+      this.#created.push(table.name)
+      return [...first.warnings]
+    } catch (error) {
+      if (sourceEngine !== 'mysql' || typeof table.options?.definition !== 'string') throw error
+      // A definition from another server version (a MySQL 8 collation on MariaDB, say): build
+      // the table from its columns instead.
+      const fallback = createTableStatement(table, sourceEngine, false)
+      await this.#run(fallback.sql, { table: table.name, action: `creating table ${table.name}` })
+      this.#created.push(table.name)
+      return [`${table.name}: the server rejected the backed-up definition (${(error as Error).message}); created from the column types instead.`, ...fallback.warnings]
+    }
+  }
+
+  async writeRows(table: TableSchema, batches: AsyncIterable<Row[]>): Promise<WriteResult> {
+    this.#assertOpen()
+    await this.#begin()
+    const target = await this.#targetTable(table.name)
+    const columns = this.#writeColumns(table, target)
+    const keyColumns = identityKey(target)
+    this.#written.add(target.name)
+    if (keyColumns) return this.#writeByKey(target, columns, keyColumns, batches)
+    const [nonEmpty] = await this.#run<RowDataPacket[]>(`SELECT 1 AS present FROM ${quoteIdentifier(target.name)} LIMIT 1`, { table: target.name })
+    if (nonEmpty === undefined) return this.#writeByKey(target, columns, undefined, batches)
+    return this.#writeByRowIdentity(target, columns, batches)
+  }
+
+  /** The backup's columns as written to `target`: generated target columns are never written. */
+  #writeColumns(table: TableSchema, target: TableSchema): WriteColumn[] {
+    const targetColumns = new Map(target.columns.map((c) => [c.name, c]))
+    const columns: WriteColumn[] = []
+    for (const column of table.columns) {
+      const targetColumn = targetColumns.get(column.name)
+      if (!targetColumn) {
+        throw new UsageError(`Table "${target.name}" has no column "${column.name}", which the backup has: writing would lose its values.`, {
+          code: 'SCHEMA_MISMATCH',
+        })
+      }
+      if (targetColumn.generated) continue
+      const sourceKind: ValueKind = column.kind
+      columns.push({ name: column.name, target: targetColumn, literal: (value) => sqlLiteral(targetColumn, value, sourceKind) })
+    }
+    return columns
+  }
+
+  /** `(lit, lit, …)` for one row; a field the row lacks gets the column's DEFAULT. */
+  #tuple(target: TableSchema, columns: readonly WriteColumn[], row: Row, keyColumns: readonly string[] | undefined): string {
+    let known = 0
+    const parts: string[] = []
+    for (const column of columns) {
+      const value = row[column.name]
+      if (value === undefined) {
+        parts.push('DEFAULT')
+        continue
+      }
+      known++
+      try {
+        parts.push(column.literal(value))
+      } catch (error) {
+        throw withRowContext(error, target.name, rowKey(row, keyColumns ?? target.primaryKey))
+      }
+    }
+    if (known < Object.keys(row).length) {
+      const written = new Set(columns.map((c) => c.name))
+      const generated = new Set(target.columns.filter((c) => c.generated).map((c) => c.name))
+      const stray = Object.keys(row).find((k) => !written.has(k) && !generated.has(k))
+      if (stray !== undefined) {
+        throw new UsageError(`A row of "${target.name}" has a field "${stray}" that is not a column of the table: writing would lose it.`, {
+          code: 'SCHEMA_MISMATCH',
+          details: { table: target.name, key: rowKey(row, keyColumns ?? target.primaryKey) },
+        })
+      }
+    }
+    return `(${parts.join(', ')})`
+  }
+
+  #statementLimit(): number {
+    return Math.max(64 * 1024, Math.min(MAX_STATEMENT_BYTES, this.#session.maxAllowedPacket - 64 * 1024))
+  }
+
+  /**
+   * Multi-row INSERT statements. With a key, `ON DUPLICATE KEY UPDATE k = k` turns a duplicate
+   * into a counted no-op; without one (an empty keyless table) every row is inserted, except
+   * that a nullable UNIQUE key still skips its duplicates instead of failing.
+   */
+  async #writeByKey(target: TableSchema, columns: readonly WriteColumn[], keyColumns: readonly string[] | undefined, batches: AsyncIterable<Row[]>): Promise<WriteResult> {
+    const conflictColumn = keyColumns?.[0] ?? target.uniqueConstraints[0]?.columns[0]
+    const head = `INSERT INTO ${quoteIdentifier(target.name)} (${columns.map((c) => quoteIdentifier(c.name)).join(', ')}) VALUES `
+    const tail = conflictColumn ? ` ON DUPLICATE KEY UPDATE ${quoteIdentifier(conflictColumn)} = ${quoteIdentifier(conflictColumn)}` : ''
+    const limit = this.#statementLimit()
+    let inserted = 0
+    let skipped = 0
+    let tuples: string[] = []
+    let rows: Row[] = []
+    let bytes = 0
+    const flush = async (): Promise<void> => {
+      if (tuples.length === 0) return
+      const sent = rows
+      const sql = head + tuples.join(',') + tail
+      tuples = []
+      rows = []
+      bytes = 0
+      const result = await this.#insert(target, sql, sent, keyColumns)
+      inserted += result.affectedRows
+      skipped += sent.length - result.affectedRows
+    }
+    for await (const batch of batches) {
+      for (const row of batch) {
+        const tuple = this.#tuple(target, columns, row, keyColumns)
+        const size = Buffer.byteLength(tuple) + 1
+        if (bytes + size + head.length + tail.length > limit) await flush()
+        this.#checkRowSize(target, row, keyColumns, size + head.length + tail.length)
+        tuples.push(tuple)
+        rows.push(row)
+        bytes += size
+      }
+    }
+    await flush()
+    return { inserted, skipped }
+  }
+
+  #checkRowSize(target: TableSchema, row: Row, keyColumns: readonly string[] | undefined, bytes: number): void {
+    if (bytes <= this.#session.maxAllowedPacket - 1024) return
+    throw new DatabaseError(
+      `A row of "${target.name}" needs a ${bytes}-byte statement, more than the server's max_allowed_packet (${this.#session.maxAllowedPacket} bytes): raise max_allowed_packet on the server.`,
+      { engineCode: '1153', table: target.name, key: rowKey(row, keyColumns ?? target.primaryKey) },
+    )
+  }
+
+  /** Runs a multi-row INSERT, naming the offending row when the server points at one. */
+  async #insert(target: TableSchema, sql: string, rows: readonly Row[], keyColumns: readonly string[] | undefined): Promise<ResultSetHeader> {
+    try {
+      const [result] = await this.#session.connection.query<ResultSetHeader>(sql)
+      return result
+    } catch (error) {
+      const at = rowNumberFromMessage(error)
+      const row = at !== undefined ? rows[at - 1] : undefined
+      throw toStatementError(error, {
+        table: target.name,
+        key: row ? rowKey(row, keyColumns ?? target.primaryKey) : undefined,
+        action: `inserting into ${target.name}`,
+      })
+    }
+  }
+
+  /**
+   * Keyless table that already has rows: a backup row is skipped when an identical row is there,
+   * counting duplicates (2 identical backup rows and 1 in the table → 1 inserted, 1 skipped).
+   *
+   * 1. `credit`: per row hash, how many identical rows the table held before this call.
+   * 2. Per batch: load into `stage` (same column types as the table, plus a sequence number),
+   *    insert the rows whose rank among identical staged rows exceeds the remaining credit,
+   *    then spend the credit.
+   * The hash is SHA-256 over each column's exact text (hex for strings and bytes, CAST AS CHAR
+   * for numbers and times, FLOAT widened to DOUBLE first), NULL encoded apart from any value.
+   */
+  async #writeByRowIdentity(target: TableSchema, columns: readonly WriteColumn[], batches: AsyncIterable<Row[]>): Promise<WriteResult> {
+    const table = quoteIdentifier(target.name)
+    const stage = quoteIdentifier(this.#temporaryName('stage'))
+    const credit = quoteIdentifier(this.#temporaryName('credit'))
+    const names = columns.map((c) => quoteIdentifier(c.name)).join(', ')
+    const hash = (qualifier: string): string => rowHashExpression(columns.map((c) => c.target), qualifier)
+    const conflictColumn = target.uniqueConstraints[0]?.columns[0]
+    const onDuplicate = conflictColumn ? ` ON DUPLICATE KEY UPDATE ${quoteIdentifier(conflictColumn)} = ${table}.${quoteIdentifier(conflictColumn)}` : ''
+    const context = { table: target.name, action: `inserting into ${target.name}` }
+    await this.#run(`CREATE TEMPORARY TABLE ${stage} (mergeback_seq BIGINT NOT NULL DEFAULT 0) SELECT ${names} FROM ${table} LIMIT 0`, context)
+    try {
+      await this.#run(`CREATE TEMPORARY TABLE ${credit} (h BINARY(32) NOT NULL PRIMARY KEY, n BIGINT NOT NULL)`, context)
+      await this.#run(`INSERT INTO ${credit} (h, n) SELECT ${hash('t')}, COUNT(*) FROM ${table} t GROUP BY 1`, context)
+      const head = `INSERT INTO ${stage} (mergeback_seq, ${names}) VALUES `
+      const limit = this.#statementLimit()
+      let inserted = 0
+      let skipped = 0
+      let seq = 0
+      let tuples: string[] = []
+      let rows: Row[] = []
+      let bytes = 0
+      const flush = async (): Promise<void> => {
+        if (tuples.length === 0) return
+        await this.#insert(target, head + tuples.join(','), rows, undefined)
+        const result = await this.#run<ResultSetHeader>(
+          `INSERT INTO ${table} (${names})
+           SELECT ${names} FROM (
+             SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.mergeback_h ORDER BY s.mergeback_seq) AS mergeback_rank
+               FROM (SELECT ${columns.map((c) => `x.${quoteIdentifier(c.name)}`).join(', ')}, x.mergeback_seq, ${hash('x')} AS mergeback_h FROM ${stage} x) s
+           ) r LEFT JOIN ${credit} c ON c.h = r.mergeback_h
+           WHERE r.mergeback_rank > COALESCE(c.n, 0)${onDuplicate}`,
+          context,
+        )
+        await this.#run(
+          `UPDATE ${credit} c JOIN (SELECT ${hash('x')} AS h, COUNT(*) AS k FROM ${stage} x GROUP BY 1) b ON c.h = b.h SET c.n = GREATEST(c.n - b.k, 0)`,
+          context,
+        )
+        await this.#run(`DELETE FROM ${stage}`, context)
+        inserted += result.affectedRows
+        skipped += rows.length - result.affectedRows
+        tuples = []
+        rows = []
+        bytes = 0
+      }
+      for await (const batch of batches) {
+        for (const row of batch) {
+          const tuple = `(${++seq}, ${this.#tuple(target, columns, row, undefined).slice(1)}`
+          const size = Buffer.byteLength(tuple) + 1
+          if (bytes + size + head.length > limit) await flush()
+          this.#checkRowSize(target, row, undefined, size + head.length)
+          tuples.push(tuple)
+          rows.push(row)
+          bytes += size
+        }
+      }
+      await flush()
+      return { inserted, skipped }
+    } finally {
+      await this.#run(`DROP TEMPORARY TABLE IF EXISTS ${stage}, ${credit}`, context)
+    }
+  }
+
+  async readByKeys(tableName: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<Row[]> {
+    this.#assertOpen()
+    await this.#begin()
+    const target = await this.#targetTable(tableName)
+    const keyTargets = keyColumns.map((name) => columnOf(target, name))
+    const columns = target.columns
+    const encoders: Encoder[] = columns.map((c) => encoderFor(c))
+    const select = `SELECT ${columns.map((c) => selectExpression(c)).join(', ')} FROM ${quoteIdentifier(target.name)} WHERE `
+    const keyList = keyColumns.length === 1 ? quoteIdentifier(keyColumns[0]) : `(${keyColumns.map(quoteIdentifier).join(', ')})`
+    const out: Row[] = []
+    for (let start = 0; start < keys.length; start += KEYS_PER_QUERY) {
+      const chunk = keys.slice(start, start + KEYS_PER_QUERY)
+      const literals: string[] = []
+      for (const key of chunk) {
+        // A NULL never equals anything in SQL: such a key matches no row.
+        if (keyColumns.some((name) => key[name] === null || key[name] === undefined)) continue
+        try {
+          const parts = keyTargets.map((column) => sqlLiteral(column, key[column.name]))
+          literals.push(parts.length === 1 ? parts[0] : `(${parts.join(', ')})`)
+        } catch (error) {
+          throw withRowContext(error, target.name, key)
+        }
+      }
+      if (literals.length === 0) continue
+      const [rows] = await this.#query(`${select}${keyList} IN (${literals.join(', ')})`, { table: target.name, action: `reading ${target.name} by key` }, columns)
+      for (const values of rows) {
+        const row: Row = {}
+        for (let i = 0; i < columns.length; i++) row[columns[i].name] = encoders[i](values[i])
+        out.push(row)
+      }
+    }
+    return out
+  }
+
+  /** A SELECT whose rows come back as arrays; `columns` tells whether geometry needs its raw bytes. */
+  async #query(sql: string, context: StatementContext, columns: readonly ColumnSchema[] = []): Promise<[unknown[][]]> {
+    try {
+      const typeCast = hasGeometry(columns) ? { typeCast: rawGeometryTypeCast } : {}
+      const [rows] = await this.#session.connection.query<RowDataPacket[][]>({ sql, rowsAsArray: true, ...typeCast })
+      return [rows as unknown[][]]
+    } catch (error) {
+      throw toStatementError(error, context)
+    }
+  }
+
+  async updateRows(tableName: string, keyColumns: readonly string[], rows: readonly Row[]): Promise<number> {
+    this.#assertOpen()
+    await this.#begin()
+    if (rows.length === 0) return 0
+    const target = await this.#targetTable(tableName)
+    if (keyColumns.length === 0) throw new UsageError(`updateRows on "${tableName}" needs key columns.`, { code: 'NO_KEY' })
+    for (const name of keyColumns) columnOf(target, name)
+    // Rows may carry different column sets: one set-wise UPDATE per set.
+    const groups = new Map<string, { columns: string[]; rows: Row[] }>()
+    for (const row of rows) {
+      const columns = Object.keys(row).filter((name) => !keyColumns.includes(name) && !columnOf(target, name).generated)
+      const signature = columns.join('\0')
+      const group = groups.get(signature)
+      if (group) group.rows.push(row)
+      else groups.set(signature, { columns, rows: [row] })
+    }
+    let matched = 0
+    for (const group of groups.values()) {
+      if (group.columns.length === 0) continue
+      for (let start = 0; start < group.rows.length; start += KEYS_PER_QUERY) {
+        matched += await this.#updateChunk(target, keyColumns, group.columns, group.rows.slice(start, start + KEYS_PER_QUERY))
+      }
+    }
+    this.#written.add(target.name)
+    this.#referencedChanged.add(target.name)
+    return matched
+  }
+
+  /** One set-wise UPDATE through a temporary table holding the new values in the target's types. */
+  async #updateChunk(target: TableSchema, keyColumns: readonly string[], columns: readonly string[], rows: readonly Row[]): Promise<number> {
+    const table = quoteIdentifier(target.name)
+    const staging = quoteIdentifier(this.#temporaryName('update'))
+    const all = [...keyColumns, ...columns]
+    const targets = all.map((name) => columnOf(target, name))
+    const context = { table: target.name, action: `updating ${target.name}` }
+    await this.#run(`CREATE TEMPORARY TABLE ${staging} SELECT ${all.map(quoteIdentifier).join(', ')} FROM ${table} LIMIT 0`, context)
+    try {
+      const tuples = rows.map((row) => {
+        try {
+          return `(${targets.map((column) => sqlLiteral(column, row[column.name])).join(', ')})`
+        } catch (error) {
+          throw withRowContext(error, target.name, rowKey(row, keyColumns))
+        }
+      })
+      await this.#insert(target, `INSERT INTO ${staging} (${all.map(quoteIdentifier).join(', ')}) VALUES ${tuples.join(',')}`, rows, keyColumns)
+      const on = keyColumns.map((k) => `t.${quoteIdentifier(k)} <=> u.${quoteIdentifier(k)}`).join(' AND ')
+      const set = columns.map((c) => `t.${quoteIdentifier(c)} = u.${quoteIdentifier(c)}`).join(', ')
+      const result = await this.#run<ResultSetHeader>(`UPDATE ${table} t JOIN ${staging} u ON ${on} SET ${set}`, context)
+      // Without FOUND_ROWS, affectedRows counts only rows whose values changed; "Rows matched"
+      // counts every row the update reached, which is what the caller asked to set.
+      const matched = /Rows matched: (\d+)/.exec(result.info ?? '')?.[1]
+      return matched !== undefined ? Number(matched) : result.affectedRows
+    } finally {
+      await this.#run(`DROP TEMPORARY TABLE IF EXISTS ${staging}`, context)
+    }
+  }
+
+  async countRows(tableName: string): Promise<number> {
+    this.#assertOpen()
+    await this.#begin()
+    const target = await this.#targetTable(tableName)
+    const rows = await this.#run<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${quoteIdentifier(target.name)}`, { table: target.name })
+    return Number(rows[0].n)
+  }
+
+  async finish(): Promise<void> {
+    this.#assertOpen()
+    await this.#begin()
+    this.#schema = undefined
+    const schema = await this.#targetSchema()
+    const byName = new Map(schema.tables.map((t) => [t.name, t]))
+    for (const table of schema.tables) {
+      for (const fk of table.foreignKeys) {
+        if (this.#written.has(table.name) || this.#referencedChanged.has(fk.referencedTable)) {
+          await this.#checkForeignKey(table, fk, byName.get(fk.referencedTable))
+        }
+      }
+    }
+    this.#pendingAutoIncrement = []
+    for (const name of this.#written) {
+      const table = byName.get(name)
+      const column = table?.columns.find((c) => c.autoIncrement)
+      if (!table || !column) continue
+      const [row] = await this.#run<RowDataPacket[]>(
+        `SELECT (SELECT MAX(${quoteIdentifier(column.name)}) FROM ${quoteIdentifier(name)}) AS maxId,
+                (SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${quoteString(name)}) AS counter`,
+        { table: name, action: `reading the AUTO_INCREMENT counter of ${name}` },
+      )
+      if (row.maxId === null || row.counter === null) continue
+      const next = BigInt(String(row.maxId)) + 1n
+      if (BigInt(String(row.counter)) < next) this.#pendingAutoIncrement.push({ table: name, next: next.toString() })
+    }
+  }
+
+  /** One anti-join: the first row of `table` whose non-NULL foreign key finds no parent row. */
+  async #checkForeignKey(table: TableSchema, fk: TableSchema['foreignKeys'][number], parent: TableSchema | undefined): Promise<void> {
+    if (!parent) {
+      throw new DatabaseError(`Foreign key ${fk.name} on table ${table.name} references table ${fk.referencedTable}, which does not exist.`, {
+        engineCode: '1452',
+        table: table.name,
+        constraint: fk.name,
+        details: { sqlState: '23000' },
+      })
+    }
+    const shown = table.primaryKey.length > 0 ? table.primaryKey : fk.columns
+    const shownColumns = shown.map((name) => columnOf(table, name))
+    const notNull = fk.columns.map((c) => `c.${quoteIdentifier(c)} IS NOT NULL`).join(' AND ')
+    const join = fk.columns.map((c, i) => `p.${quoteIdentifier(fk.referencedColumns[i])} = c.${quoteIdentifier(c)}`).join(' AND ')
+    const reference = fk.columns.map((c) => columnOf(table, c))
+    const [rows] = await this.#query(
+      `SELECT ${[...shownColumns, ...reference].map((c) => valueExpression(c, 'c')).join(', ')}
+         FROM ${quoteIdentifier(table.name)} c
+        WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM ${quoteIdentifier(parent.name)} p WHERE ${join}) LIMIT 1`,
+      { table: table.name, constraint: fk.name, action: `checking foreign key ${fk.name} of ${table.name}` },
+      [...shownColumns, ...reference],
+    )
+    if (rows.length === 0) return
+    const values = rows[0]
+    const key: Row = {}
+    shownColumns.forEach((column, i) => {
+      key[column.name] = encoderFor(column)(values[i])
+    })
+    const referenced = reference.map((column, i) => `${fk.referencedColumns[i]} = ${JSON.stringify(encoderFor(column)(values[shownColumns.length + i]))}`).join(', ')
+    throw new DatabaseError(
+      `Foreign key ${fk.name} on table ${table.name}: the row with key ${JSON.stringify(key)} references ${fk.referencedTable} (${referenced}), which does not exist.`,
+      { engineCode: '1452', table: table.name, key, constraint: fk.name, details: { sqlState: '23000', referencedTable: fk.referencedTable } },
+    )
+  }
+
+  async commit(): Promise<void> {
+    this.#assertOpen()
+    try {
+      await this.#run('COMMIT', { action: 'committing' })
+      this.#inTransaction = false
+      this.#state = 'committed'
+    } finally {
+      await this.#restoreForeignKeyChecks()
+    }
+    // ALTER TABLE commits implicitly, so it can only run once the data is committed.
+    for (const { table, next } of this.#pendingAutoIncrement) {
+      try {
+        await this.#run(`ALTER TABLE ${quoteIdentifier(table)} AUTO_INCREMENT = ${next}`)
+      } catch (error) {
+        throw new DatabaseError(
+          `The data was committed, but the AUTO_INCREMENT counter of ${table} could not be moved to ${next}: ${(error as Error).message}. Run: ALTER TABLE ${quoteIdentifier(table)} AUTO_INCREMENT = ${next}`,
+          { cause: error, table },
+        )
+      }
+    }
+    this.#pendingAutoIncrement = []
+  }
+
+  async rollback(cause?: unknown): Promise<void> {
+    if (this.#state !== 'open') return
+    this.#state = 'rolled-back'
+    let usable = true
+    try {
+      await this.#session.connection.query('ROLLBACK')
+    } catch {
+      // A broken connection rolls back on the server when it closes.
+      usable = false
+    }
+    this.#inTransaction = false
+    try {
+      if (this.#created.length > 0) await this.#dropCreatedTables(usable, cause)
+    } finally {
+      if (usable) await this.#restoreForeignKeyChecks()
+    }
+  }
+
+  /** MySQL DDL is not transactional: undo prepare()'s CREATE TABLEs by hand. */
+  async #dropCreatedTables(usable: boolean, cause: unknown): Promise<void> {
+    const sql = `DROP TABLE IF EXISTS ${this.#created.map(quoteIdentifier).join(', ')}`
+    try {
+      if (usable) await this.#session.connection.query(sql)
+      else {
+        const fresh = await openSession(this.#session.config)
+        try {
+          await fresh.connection.query('SET SESSION foreign_key_checks = 0')
+          await fresh.connection.query(sql)
+        } finally {
+          await endSession(fresh)
+        }
+      }
+      this.#created.length = 0
+    } catch (error) {
+      const why = cause instanceof Error ? ` The restore failed because: ${cause.message}` : ''
+      throw new DatabaseError(
+        `Rolled back, but could not drop the tables this restore created (${this.#created.join(', ')}): ${(error as Error).message}.${why}`,
+        { cause: cause ?? error, details: { createdTables: [...this.#created] } },
+      )
+    }
+  }
+
+  async #restoreForeignKeyChecks(): Promise<void> {
+    try {
+      await this.#session.connection.query('SET SESSION foreign_key_checks = 1')
+    } catch {
+      // Only possible on a broken connection, which close() then discards.
+      this.#session.connection.destroy()
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return
+    try {
+      if (this.#state === 'open') await this.rollback()
+    } finally {
+      this.#state = 'closed'
+      await endSession(this.#session)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The columns that identify a row for skip-existing: the primary key, else the first UNIQUE key
+ * whose columns are all NOT NULL (a nullable unique key lets NULL rows repeat, so it cannot tell
+ * "already there"). Undefined: whole-row identity.
+ */
+export function identityKey(table: TableSchema): readonly string[] | undefined {
+  if (table.primaryKey.length > 0) return table.primaryKey
+  const nullable = new Set(table.columns.filter((c) => c.nullable).map((c) => c.name))
+  return table.uniqueConstraints.find((u) => u.columns.every((c) => !nullable.has(c)))?.columns
+}
+
+function columnOf(table: TableSchema, name: string): ColumnSchema {
+  const column = table.columns.find((c) => c.name === name)
+  if (!column) throw new UsageError(`Table "${table.name}" has no column "${name}".`, { code: 'SCHEMA_MISMATCH' })
+  return column
+}
+
+function rowKey(row: Row, keyColumns: readonly string[]): Row | undefined {
+  if (keyColumns.length === 0) return undefined
+  const key: Row = {}
+  for (const name of keyColumns) key[name] = row[name] ?? null
+  return key
+}
+
+/** Adds the table and row key to a value error raised by mysql-values. */
+function withRowContext(error: unknown, table: string, key: Row | undefined): unknown {
+  if (error instanceof DatabaseError && error.table === undefined) {
+    return new DatabaseError(`Table ${table}${key ? `, key ${JSON.stringify(key)}` : ''}: ${error.message}`, {
+      cause: error,
+      table,
+      key,
+      engineCode: error.engineCode,
+      details: error.details,
+    })
+  }
+  return error
+}
+
+/** SHA-256 (32 bytes) of a row's exact column texts; see #writeByRowIdentity. */
+function rowHashExpression(columns: readonly ColumnSchema[], qualifier: string): string {
+  const parts = columns.map((column) => {
+    const ref = `${qualifier}.${quoteIdentifier(column.name)}`
+    switch (typeClassOf(column.type)) {
+      case 'float':
+        return `COALESCE(CONCAT('v', CAST(CAST(${ref} AS DOUBLE) AS CHAR)), 'n')`
+      case 'integer':
+      case 'bigint':
+      case 'decimal':
+      case 'double':
+      case 'year':
+      case 'date':
+      case 'datetime':
+      case 'timestamp':
+      case 'time':
+        return `COALESCE(CONCAT('v', CAST(${ref} AS CHAR)), 'n')`
+      default:
+        return `COALESCE(CONCAT('v', HEX(${ref})), 'n')`
+    }
+  })
+  return `UNHEX(SHA2(CONCAT_WS(',', ${parts.join(', ')}), 256))`
+}

@@ -1,0 +1,446 @@
+/**
+ * Schema in and out: describing a MySQL/MariaDB database from information_schema, and the
+ * CREATE TABLE statement that recreates a backed-up table.
+ *
+ * describe:
+ * 1. base tables of the database (views and sequences are reported as warnings, not backed up);
+ * 2. columns in ordinal order, with their exact COLUMN_TYPE and the wire kind (mysql-values);
+ *    MariaDB's JSON is a LONGTEXT with a `json_valid(col)` CHECK: such a column is reported as
+ *    type `json`, kind 'json';
+ * 3. PRIMARY, UNIQUE and plain indexes from STATISTICS (in MySQL every unique index is a unique
+ *    constraint, so they all go to `uniqueConstraints`); foreign keys from KEY_COLUMN_USAGE +
+ *    REFERENTIAL_CONSTRAINTS;
+ * 4. `SHOW CREATE TABLE` text as `options.definition`, with `engine`, `charset` and `collation`.
+ *
+ * createTableStatement: when the backup came from MySQL/MariaDB and carries `options.definition`,
+ * that text is used as it is (minus plain indexes left out with `--no-indexes`), so the table
+ * comes back exactly; otherwise the table is built from the column kinds (docs/adapters-mysql.md
+ * has the kind → type table). The caller falls back from the first to the second when the server
+ * rejects a definition written by another server version (e.g. a MySQL 8 collation on MariaDB).
+ */
+import type { RowDataPacket } from 'mysql2'
+import type { Connection } from 'mysql2/promise'
+import type { ColumnSchema, DatabaseSchema, Engine, ForeignKeySchema, IndexSchema, TableSchema } from '../adapter.js'
+import { UsageError } from '../../errors.js'
+import { kindOfType, parseEnumLabels, quoteIdentifier, quoteString, typeClassOf, typeLength } from './mysql-values.js'
+
+/** Storage engines whose writes a ROLLBACK undoes and whose reads a snapshot covers. */
+const TRANSACTIONAL_ENGINES = new Set(['innodb', 'xtradb', 'rocksdb', 'ndbcluster', 'ndb'])
+
+interface TableRow extends RowDataPacket {
+  name: string
+  tableType: string
+  engine: string | null
+  collation: string | null
+  comment: string | null
+}
+
+interface ColumnRow extends RowDataPacket {
+  tableName: string
+  name: string
+  columnDefault: string | null
+  nullable: string
+  dataType: string
+  columnType: string
+  extra: string | null
+  generation: string | null
+}
+
+interface IndexRow extends RowDataPacket {
+  tableName: string
+  indexName: string
+  nonUnique: number | string
+  columnName: string | null
+  subPart: number | string | null
+  indexType: string
+}
+
+interface ForeignKeyRow extends RowDataPacket {
+  tableName: string
+  name: string
+  columnName: string
+  referencedSchema: string
+  referencedTable: string
+  referencedColumn: string
+  updateRule: string
+  deleteRule: string
+}
+
+interface CheckRow extends RowDataPacket {
+  tableName: string
+  clause: string
+}
+
+/** A column's DEFAULT as SQL: MariaDB already reports an expression; MySQL reports the bare literal. */
+function defaultExpression(row: ColumnRow, flavor: 'mariadb' | 'mysql'): string | null {
+  const value = row.columnDefault
+  if (value === null) return null
+  if (flavor === 'mariadb') return value === 'NULL' ? null : value
+  if (/DEFAULT_GENERATED/i.test(row.extra ?? '')) return /^current_timestamp/i.test(value) ? value : `(${value})`
+  if (/^current_timestamp(\(\d*\))?$/i.test(value)) return value
+  const cls = typeClassOf(row.columnType)
+  if (cls === 'bit') return value
+  return quoteString(value)
+}
+
+function describeColumn(row: ColumnRow, flavor: 'mariadb' | 'mysql', jsonColumns: Set<string>): ColumnSchema {
+  const isJson = jsonColumns.has(`${row.tableName}\0${row.name}`) || row.dataType.toLowerCase() === 'json'
+  const type = isJson ? 'json' : row.columnType
+  const kind = kindOfType(type)
+  const generated = row.generation ? row.generation : undefined
+  return {
+    name: row.name,
+    type,
+    kind,
+    nullable: row.nullable === 'YES',
+    default: generated ? null : defaultExpression(row, flavor),
+    ...(/auto_increment/i.test(row.extra ?? '') ? { autoIncrement: true } : {}),
+    ...(generated ? { generated } : {}),
+    ...(kind === 'enum' ? { enumValues: parseEnumLabels(type) } : {}),
+  }
+}
+
+function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>()
+  for (const item of items) {
+    const k = key(item)
+    const group = groups.get(k)
+    if (group) group.push(item)
+    else groups.set(k, [item])
+  }
+  return groups
+}
+
+function indexDefinition(table: string, name: string, kind: string, columns: readonly string[], parts: readonly string[]): string {
+  const prefix = kind === 'FULLTEXT' ? 'CREATE FULLTEXT INDEX' : kind === 'SPATIAL' ? 'CREATE SPATIAL INDEX' : 'CREATE INDEX'
+  return `${prefix} ${quoteIdentifier(name)} ON ${quoteIdentifier(table)} (${parts.join(', ')})`
+}
+
+/**
+ * Describes the base tables of `database` (all of them, or those named in `tables`: an unknown
+ * name is a UsageError). Called by the Source inside its snapshot and by the Destination.
+ */
+export async function describeDatabase(
+  connection: Connection,
+  database: string,
+  flavor: 'mariadb' | 'mysql',
+  options: { readonly tables?: readonly string[] } = {},
+): Promise<DatabaseSchema> {
+  const warnings: string[] = []
+  const [tableRows] = await connection.query<TableRow[]>(
+    `SELECT TABLE_NAME AS name, TABLE_TYPE AS tableType, ENGINE AS engine, TABLE_COLLATION AS collation, TABLE_COMMENT AS comment
+       FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME`,
+    [database],
+  )
+  const baseTables = tableRows.filter((t) => t.tableType === 'BASE TABLE' || t.tableType === 'SYSTEM VERSIONED')
+  for (const t of tableRows) {
+    if (!baseTables.includes(t)) warnings.push(`${t.tableType.toLowerCase()} ${t.name} is not a table: not backed up.`)
+  }
+  let selected = baseTables
+  if (options.tables) {
+    const byName = new Map(baseTables.map((t) => [t.name, t]))
+    const missing = options.tables.filter((name) => !byName.has(name))
+    if (missing.length > 0) {
+      throw new UsageError(
+        `Table ${missing.map((n) => `"${n}"`).join(', ')} not found in database ${database}. It has: ${baseTables.map((t) => t.name).join(', ') || '(no tables)'}.`,
+        { code: 'UNKNOWN_TABLE' },
+      )
+    }
+    selected = options.tables.map((name) => byName.get(name) as TableRow).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  }
+  if (selected.length === 0) return { engine: 'mysql', database, tables: [], warnings }
+
+  const [columnRows] = await connection.query<ColumnRow[]>(
+    `SELECT TABLE_NAME AS tableName, COLUMN_NAME AS name, COLUMN_DEFAULT AS columnDefault, IS_NULLABLE AS nullable,
+            DATA_TYPE AS dataType, COLUMN_TYPE AS columnType, EXTRA AS extra, GENERATION_EXPRESSION AS generation
+       FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION`,
+    [database],
+  )
+  const [indexRows] = await connection.query<IndexRow[]>(
+    `SELECT TABLE_NAME AS tableName, INDEX_NAME AS indexName, NON_UNIQUE AS nonUnique, COLUMN_NAME AS columnName,
+            SUB_PART AS subPart, INDEX_TYPE AS indexType
+       FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX`,
+    [database],
+  )
+  const [foreignKeyRows] = await connection.query<ForeignKeyRow[]>(
+    `SELECT k.TABLE_NAME AS tableName, k.CONSTRAINT_NAME AS name, k.COLUMN_NAME AS columnName,
+            k.REFERENCED_TABLE_SCHEMA AS referencedSchema, k.REFERENCED_TABLE_NAME AS referencedTable,
+            k.REFERENCED_COLUMN_NAME AS referencedColumn, r.UPDATE_RULE AS updateRule, r.DELETE_RULE AS deleteRule
+       FROM information_schema.KEY_COLUMN_USAGE k
+       JOIN information_schema.REFERENTIAL_CONSTRAINTS r
+         ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.TABLE_NAME = k.TABLE_NAME AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME
+      WHERE k.TABLE_SCHEMA = ? AND k.REFERENCED_TABLE_NAME IS NOT NULL
+      ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION`,
+    [database],
+  )
+  const jsonColumns = new Set<string>()
+  if (flavor === 'mariadb') {
+    // MariaDB's JSON type is LONGTEXT plus this column-level CHECK; nothing else tells them apart.
+    const [checks] = await connection.query<CheckRow[]>(
+      `SELECT TABLE_NAME AS tableName, CHECK_CLAUSE AS clause FROM information_schema.CHECK_CONSTRAINTS
+        WHERE CONSTRAINT_SCHEMA = ? AND LEVEL = 'Column'`,
+      [database],
+    )
+    for (const check of checks) {
+      const column = /^json_valid\(`((?:[^`]|``)+)`\)$/i.exec(check.clause.trim())?.[1]
+      if (column) jsonColumns.add(`${check.tableName}\0${column.replace(/``/g, '`')}`)
+    }
+  }
+
+  const columnsByTable = groupBy(columnRows, (r) => r.tableName)
+  const indexesByTable = groupBy(indexRows, (r) => r.tableName)
+  const foreignKeysByTable = groupBy(foreignKeyRows, (r) => r.tableName)
+  const tables: TableSchema[] = []
+  for (const t of selected) {
+    const columns = (columnsByTable.get(t.name) ?? []).map((row) => describeColumn(row, flavor, jsonColumns))
+    let primaryKey: string[] = []
+    const uniqueConstraints: { name: string; columns: string[] }[] = []
+    const indexes: IndexSchema[] = []
+    for (const [indexName, parts] of groupBy(indexesByTable.get(t.name) ?? [], (r) => r.indexName)) {
+      if (parts.some((p) => p.columnName === null)) {
+        warnings.push(`${t.name}: index ${indexName} is on an expression; it is kept only in the table definition.`)
+        continue
+      }
+      const names = parts.map((p) => p.columnName as string)
+      const sqlParts = parts.map((p) => quoteIdentifier(p.columnName as string) + (p.subPart !== null ? `(${p.subPart})` : ''))
+      if (indexName === 'PRIMARY') primaryKey = names
+      else if (Number(parts[0].nonUnique) === 0) uniqueConstraints.push({ name: indexName, columns: names })
+      else {
+        const prefixes = Object.fromEntries(parts.filter((p) => p.subPart !== null).map((p) => [p.columnName as string, Number(p.subPart)]))
+        indexes.push({
+          name: indexName,
+          columns: names,
+          unique: false,
+          definition: indexDefinition(t.name, indexName, parts[0].indexType, names, sqlParts),
+          options: { type: parts[0].indexType, ...(Object.keys(prefixes).length > 0 ? { prefixLengths: prefixes } : {}) },
+        })
+      }
+    }
+    const foreignKeys: ForeignKeySchema[] = []
+    for (const [name, parts] of groupBy(foreignKeysByTable.get(t.name) ?? [], (r) => r.name)) {
+      if (parts[0].referencedSchema !== database) {
+        warnings.push(`${t.name}: foreign key ${name} references another database (${parts[0].referencedSchema}); it is kept only in the table definition.`)
+        continue
+      }
+      foreignKeys.push({
+        name,
+        columns: parts.map((p) => p.columnName),
+        referencedTable: parts[0].referencedTable,
+        referencedColumns: parts.map((p) => p.referencedColumn),
+        onDelete: parts[0].deleteRule,
+        onUpdate: parts[0].updateRule,
+      })
+    }
+    const [created] = await connection.query<RowDataPacket[]>(`SHOW CREATE TABLE ${quoteIdentifier(t.name)}`)
+    const definition = String(created[0]['Create Table'])
+    const engine = t.engine ?? ''
+    if (!TRANSACTIONAL_ENGINES.has(engine.toLowerCase())) {
+      warnings.push(`${t.name} uses the ${engine} engine, which has no transactions: it is not covered by the snapshot, and writes to it cannot be rolled back.`)
+    }
+    const storedGenerated = (columnsByTable.get(t.name) ?? []).filter((r) => r.generation && /STORED|PERSISTENT/i.test(r.extra ?? '')).map((r) => r.name)
+    tables.push({
+      name: t.name,
+      columns,
+      primaryKey,
+      uniqueConstraints,
+      indexes,
+      foreignKeys,
+      options: {
+        engine,
+        charset: /DEFAULT CHARSET=(\w+)/.exec(definition)?.[1] ?? t.collation?.replace(/_.*$/, ''),
+        collation: /COLLATE=(\w+)/.exec(definition)?.[1] ?? t.collation,
+        ...(t.comment ? { comment: t.comment } : {}),
+        ...(storedGenerated.length > 0 ? { storedGenerated } : {}),
+        ...(indexes.length > 0 ? { indexNames: indexes.map((i) => i.name) } : {}),
+        definition,
+      },
+    })
+  }
+  return { engine: 'mysql', database, tables, warnings }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CREATE TABLE
+
+/** A statement that creates a table, and what it could not carry over exactly. */
+export interface CreateTable {
+  readonly sql: string
+  readonly warnings: readonly string[]
+}
+
+/**
+ * The backup's own `SHOW CREATE TABLE` text, without the plain indexes the backup no longer lists
+ * (`--no-indexes` keeps the definition but empties `indexes`). `options.indexNames` holds the
+ * indexes describe() put in `indexes`; others in the text (on expressions) are always kept.
+ */
+function definitionStatement(table: TableSchema, definition: string): string | undefined {
+  if (!definition.startsWith(`CREATE TABLE ${quoteIdentifier(table.name)} (`)) return undefined
+  const described = new Set((table.options?.indexNames as string[] | undefined) ?? [])
+  const kept = new Set(table.indexes.map((i) => i.name))
+  const out: string[] = []
+  for (const line of definition.split('\n')) {
+    const index = /^\s+(?:FULLTEXT |SPATIAL )?KEY `((?:[^`]|``)+)`/.exec(line)
+    const name = index?.[1].replace(/``/g, '`')
+    if (name !== undefined && described.has(name) && !kept.has(name)) continue
+    out.push(line)
+  }
+  // Removing the last item of the column/key list leaves a dangling comma before ")".
+  for (let i = out.length - 1; i > 0; i--) {
+    if (out[i].startsWith(')')) {
+      out[i - 1] = out[i - 1].replace(/,$/, '')
+      break
+    }
+  }
+  return out.join('\n')
+}
+
+const CHAR_LENGTH = /^(?:national\s+)?(?:var)?char(?:acter)?(?:\s+varying)?\s*\((\d+)\)|^(?:n?varchar|nchar|character varying|character|bpchar)\s*\((\d+)\)/i
+
+/** The MySQL type for a column of another engine, chosen from its kind (docs/adapters-mysql.md). */
+function mysqlTypeForKind(column: ColumnSchema, sourceEngine: Engine, inKey: boolean, warn: (message: string) => void): string {
+  const type = column.type.trim().toLowerCase()
+  switch (column.kind) {
+    case 'integer':
+      if (/^(tinyint|int1)\b/.test(type)) return 'TINYINT'
+      if (/^(smallint|int2|smallserial|serial2)\b/.test(type)) return 'SMALLINT'
+      if (/^mediumint\b/.test(type)) return 'MEDIUMINT'
+      if (sourceEngine !== 'sqlite' && /^(int|int4|integer|serial|serial4)\b/.test(type)) return 'INT'
+      if (/^year\b/.test(type)) return 'YEAR'
+      return 'BIGINT'
+    case 'bigint':
+      return /unsigned/.test(type) ? 'BIGINT UNSIGNED' : 'BIGINT'
+    case 'decimal': {
+      const m = /\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\)/.exec(type)
+      const precision = m ? Number(m[1]) : undefined
+      const scale = m?.[2] !== undefined ? Number(m[2]) : 0
+      if (precision !== undefined && precision <= 65 && scale >= 0 && scale <= 30 && scale <= precision) return `DECIMAL(${precision},${scale})`
+      warn(`${column.name}: ${column.type || 'numeric'} has no exact MySQL equivalent; created as DECIMAL(65,30) (a value beyond it fails the restore, it is never rounded).`)
+      return 'DECIMAL(65,30)'
+    }
+    case 'float':
+      return sourceEngine === 'postgres' && /^(real|float4)$/.test(type) ? 'FLOAT' : 'DOUBLE'
+    case 'boolean':
+      return 'BOOLEAN'
+    case 'text': {
+      if (type === 'uuid') return 'CHAR(36)'
+      const m = CHAR_LENGTH.exec(type)
+      const length = m ? Number(m[1] ?? m[2]) : undefined
+      if (length !== undefined && length <= 255 && /^(character|char|bpchar|nchar)\s*\(/.test(type)) return `CHAR(${length})`
+      if (length !== undefined && length <= (inKey ? 768 : 16383)) return `VARCHAR(${length})`
+      if (inKey) {
+        warn(`${column.name}: ${column.type || 'text'} is part of a key or index; created as VARCHAR(255) (a longer value fails the restore).`)
+        return 'VARCHAR(255)'
+      }
+      return 'LONGTEXT'
+    }
+    case 'binary':
+      return inKey ? 'VARBINARY(255)' : 'LONGBLOB'
+    case 'date':
+      return 'DATE'
+    case 'timestamp':
+    case 'timestamptz': {
+      const precision = typeLength(type)
+      return `DATETIME(${precision !== undefined && precision <= 6 ? precision : 6})`
+    }
+    case 'time':
+      return 'TIME(6)'
+    case 'interval':
+      return 'VARCHAR(255)'
+    case 'json':
+    case 'array':
+    case 'document':
+      return 'JSON'
+    case 'enum':
+      if (column.enumValues && column.enumValues.length > 0) return `ENUM(${column.enumValues.map(quoteString).join(', ')})`
+      return 'VARCHAR(255)'
+    case 'bit': {
+      const width = typeLength(type)
+      if (/^bit\s*\(/.test(type) && width !== undefined && width <= 64) return `BIT(${width})`
+      return inKey ? 'VARCHAR(255)' : 'LONGTEXT'
+    }
+    case 'unknown':
+      return inKey ? 'VARCHAR(255)' : 'LONGTEXT'
+  }
+}
+
+/** ON DELETE/UPDATE rules InnoDB accepts. */
+function referentialAction(rule: string | undefined): string | undefined {
+  const normalized = rule?.trim().toUpperCase()
+  return normalized && ['CASCADE', 'SET NULL', 'RESTRICT', 'NO ACTION'].includes(normalized) ? normalized : undefined
+}
+
+/**
+ * The CREATE TABLE statement for a table of the backup. `sourceEngine` is the engine the backup
+ * came from; with `useDefinition` a MySQL/MariaDB backup's own definition is used when it has one.
+ */
+export function createTableStatement(table: TableSchema, sourceEngine: Engine, useDefinition = true): CreateTable {
+  const definition = table.options?.definition
+  if (useDefinition && sourceEngine === 'mysql' && typeof definition === 'string') {
+    const sql = definitionStatement(table, definition)
+    if (sql) return { sql, warnings: [] }
+  }
+  const warnings: string[] = []
+  const warn = (message: string): void => {
+    warnings.push(`${table.name}.${message}`)
+  }
+  const keyColumns = new Set([
+    ...table.primaryKey,
+    ...table.uniqueConstraints.flatMap((u) => u.columns),
+    ...table.indexes.flatMap((i) => i.columns),
+    ...table.foreignKeys.flatMap((f) => f.columns),
+  ])
+  const sameEngine = sourceEngine === 'mysql'
+  const stored = new Set((table.options?.storedGenerated as string[] | undefined) ?? [])
+  const lines: string[] = []
+  let untyped = 0
+  for (const column of table.columns) {
+    const nativeType = sameEngine && column.type !== '' && typeClassOf(column.type) !== 'other'
+    if (!nativeType && column.kind === 'unknown' && column.type === '') untyped++
+    let type = nativeType ? column.type : mysqlTypeForKind(column, sourceEngine, keyColumns.has(column.name), warn)
+    if (nativeType && keyColumns.has(column.name) && /^(tiny|medium|long)?(text|blob)$/i.test(column.type)) {
+      type = /blob/i.test(column.type) ? 'VARBINARY(255)' : 'VARCHAR(255)'
+      warn(`${column.name}: ${column.type} is part of a key; created as ${type}.`)
+    }
+    let line = `  ${quoteIdentifier(column.name)} ${type}`
+    if (sameEngine && column.generated) {
+      line += ` GENERATED ALWAYS AS (${column.generated}) ${stored.has(column.name) ? 'STORED' : 'VIRTUAL'}`
+    } else {
+      if (column.generated) warn(`${column.name}: a generated column of ${sourceEngine}; created as a plain column holding the backed-up values.`)
+      if (!column.nullable) line += ' NOT NULL'
+      if (sameEngine && column.default !== undefined && column.default !== null) line += ` DEFAULT ${column.default}`
+      const integral = /INT|YEAR/i.test(type) && !/POINT/i.test(type)
+      if ((column.autoIncrement || column.identity) && integral && keyColumns.has(column.name)) line += ' AUTO_INCREMENT'
+    }
+    lines.push(line)
+  }
+  if (untyped > 0) {
+    warnings.push(`${table.name}: the backup gives no column types (Smart Backup layout); ${untyped} column(s) created as LONGTEXT (VARCHAR(255) in keys).`)
+  }
+  const columnList = (columns: readonly string[]): string => columns.map(quoteIdentifier).join(', ')
+  if (table.primaryKey.length > 0) lines.push(`  PRIMARY KEY (${columnList(table.primaryKey)})`)
+  for (const unique of table.uniqueConstraints) lines.push(`  UNIQUE KEY ${quoteIdentifier(unique.name)} (${columnList(unique.columns)})`)
+  for (const index of table.indexes) {
+    const kind = String(index.options?.type ?? '').toUpperCase()
+    const prefix = index.unique ? 'UNIQUE KEY' : sameEngine && kind === 'FULLTEXT' ? 'FULLTEXT KEY' : sameEngine && kind === 'SPATIAL' ? 'SPATIAL KEY' : 'KEY'
+    const prefixes = (sameEngine ? index.options?.prefixLengths : undefined) as Record<string, number> | undefined
+    const parts = index.columns.map((c) => quoteIdentifier(c) + (prefixes?.[c] !== undefined ? `(${prefixes[c]})` : ''))
+    lines.push(`  ${prefix} ${quoteIdentifier(index.name)} (${parts.join(', ')})`)
+  }
+  for (const fk of table.foreignKeys) {
+    let line = `  CONSTRAINT ${quoteIdentifier(fk.name)} FOREIGN KEY (${columnList(fk.columns)}) REFERENCES ${quoteIdentifier(fk.referencedTable)} (${columnList(fk.referencedColumns)})`
+    const onDelete = referentialAction(fk.onDelete)
+    const onUpdate = referentialAction(fk.onUpdate)
+    if (fk.onDelete && !onDelete) warn(`${fk.name}: ON DELETE ${fk.onDelete} is not supported by InnoDB; left out.`)
+    if (fk.onUpdate && !onUpdate) warn(`${fk.name}: ON UPDATE ${fk.onUpdate} is not supported by InnoDB; left out.`)
+    if (onDelete) line += ` ON DELETE ${onDelete}`
+    if (onUpdate) line += ` ON UPDATE ${onUpdate}`
+    lines.push(line)
+  }
+  const charset = sameEngine && typeof table.options?.charset === 'string' ? table.options.charset : 'utf8mb4'
+  // Another engine compares text byte for byte (or by its own collation): a binary collation keeps
+  // unique keys from colliding on case or accents.
+  const collation = sameEngine && typeof table.options?.collation === 'string' ? table.options.collation : 'utf8mb4_bin'
+  const engine = sameEngine && typeof table.options?.engine === 'string' && table.options.engine ? table.options.engine : 'InnoDB'
+  const sql = `CREATE TABLE ${quoteIdentifier(table.name)} (\n${lines.join(',\n')}\n) ENGINE=${engine} DEFAULT CHARSET=${charset} COLLATE=${collation}`
+  return { sql, warnings }
+}

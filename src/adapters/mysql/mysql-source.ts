@@ -1,0 +1,219 @@
+/**
+ * Reading a MySQL/MariaDB database: one connection, one consistent snapshot, tables streamed in
+ * primary-key order in bounded memory.
+ *
+ * 1. open: a dedicated connection (mysql-config session settings), then
+ *    `SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ` and
+ *    `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`: every later read, describe() and
+ *    stats() included, sees the database as of that moment (InnoDB tables; describe() warns about
+ *    tables in non-transactional engines, which no snapshot covers).
+ * 2. readTable: one `SELECT … ORDER BY <primary key>` streamed with mysql2's query stream. The
+ *    stream's buffer holds at most `batchSize` rows; when it is full mysql2 pauses the socket, so
+ *    the server waits on TCP back-pressure until the consumer asks for the next batch.
+ * 3. Leaving `for await` early: MySQL cannot cancel a result set from the client side, so the
+ *    source sends `KILL QUERY <thread>` from a short-lived second connection and discards what is
+ *    still in flight; the snapshot transaction survives (KILL QUERY ends the statement only).
+ * 4. close: COMMIT (ends the read-only snapshot) and releases the connection.
+ *
+ * Only one readTable may be in progress at a time: the connection carries one result set.
+ */
+import type { Readable } from 'node:stream'
+import type { RowDataPacket } from 'mysql2'
+import type { Capabilities, ConnectionConfig, DatabaseSchema, DatabaseStats, ReadOptions, Row, Source, TableSchema } from '../adapter.js'
+import { UsageError } from '../../errors.js'
+import { endSession, openSession, toStatementError, type MysqlSession } from './mysql-config.js'
+import { describeDatabase } from './mysql-introspector.js'
+import { encoderFor, hasGeometry, quoteIdentifier, rawGeometryTypeCast, selectExpression } from './mysql-values.js'
+
+const DEFAULT_BATCH_SIZE = 5000
+
+/** The part of mysql2's core (callback) Query object the stream reader uses. */
+interface CoreQuery {
+  stream(options: { highWaterMark: number }): Readable
+  on(event: 'end', listener: () => void): CoreQuery
+  on(event: 'error', listener: (error: Error) => void): CoreQuery
+}
+
+interface CoreConnection {
+  readonly threadId: number
+  query(options: { sql: string; rowsAsArray: boolean; typeCast?: unknown }): CoreQuery
+}
+
+/** A MySQL/MariaDB read session. Created by `mysqlAdapter.openSource()`. */
+export class MysqlSource implements Source {
+  readonly engine = 'mysql' as const
+  readonly capabilities: Capabilities
+  readonly #session: MysqlSession
+  #closed = false
+  #reading = false
+
+  private constructor(session: MysqlSession, capabilities: Capabilities) {
+    this.#session = session
+    this.capabilities = capabilities
+  }
+
+  /** Connects and starts the snapshot. Throws ConnectionError when the server cannot be used. */
+  static async open(config: ConnectionConfig, capabilities: Capabilities): Promise<MysqlSource> {
+    const session = await openSession(config)
+    try {
+      await session.connection.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+      await session.connection.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY')
+    } catch (error) {
+      await endSession(session)
+      throw toStatementError(error, { action: 'starting the consistent snapshot' })
+    }
+    return new MysqlSource(session, capabilities)
+  }
+
+  #assertUsable(): void {
+    if (this.#closed) throw new UsageError('This MySQL source is closed.', { code: 'CLOSED' })
+    if (this.#reading) throw new UsageError('A MySQL source reads one table at a time: finish or leave the current readTable() first.', { code: 'BUSY' })
+  }
+
+  async describe(options: { readonly tables?: readonly string[] } = {}): Promise<DatabaseSchema> {
+    this.#assertUsable()
+    try {
+      return await describeDatabase(this.#session.connection, this.#session.config.database, this.#session.flavor, options)
+    } catch (error) {
+      throw toStatementError(error, { action: 'describing the database' })
+    }
+  }
+
+  readTable(table: TableSchema, options: ReadOptions = {}): AsyncIterable<Row[]> {
+    return this.#read(table, options)
+  }
+
+  async *#read(table: TableSchema, options: ReadOptions): AsyncGenerator<Row[]> {
+    this.#assertUsable()
+    const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE)
+    const columns = table.columns
+    const names = columns.map((c) => c.name)
+    const encoders = columns.map((c) => encoderFor(c))
+    const orderBy = table.primaryKey.length > 0 ? ` ORDER BY ${table.primaryKey.map(quoteIdentifier).join(', ')}` : ''
+    const sql = `SELECT ${columns.map((c) => selectExpression(c)).join(', ')} FROM ${quoteIdentifier(table.name)}${orderBy}`
+
+    this.#reading = true
+    // The promise wrapper has no stream(); its callback-API connection (untyped there) does.
+    const core = (this.#session.connection as unknown as { connection: CoreConnection }).connection
+    const query = core.query({ sql, rowsAsArray: true, ...(hasGeometry(columns) ? { typeCast: rawGeometryTypeCast } : {}) })
+    let finished = false
+    let failure: unknown
+    let wake: (() => void) | undefined
+    const notify = (): void => {
+      const resume = wake
+      wake = undefined
+      resume?.()
+    }
+    // The command's own 'end' fires once the server is done with it, whatever the stream saw.
+    const completed = new Promise<void>((resolve) => {
+      query.on('end', () => {
+        finished = true
+        resolve()
+        notify()
+      })
+      query.on('error', (error: Error & { fatal?: boolean }) => {
+        failure ??= error
+        if (error.fatal) {
+          finished = true
+          resolve()
+        }
+        notify()
+      })
+    })
+    const stream = query.stream({ highWaterMark: batchSize })
+    let ended = false
+    stream.on('end', () => {
+      ended = true
+      notify()
+    })
+    stream.on('error', (error) => {
+      failure ??= error
+      notify()
+    })
+    stream.on('readable', notify)
+    const signal = options.signal
+    signal?.addEventListener('abort', notify, { once: true })
+
+    try {
+      for (;;) {
+        const batch: Row[] = []
+        while (batch.length < batchSize) {
+          if (failure !== undefined) throw toStatementError(failure, { table: table.name, action: `reading ${table.name}` })
+          if (signal?.aborted) throw signal.reason
+          const values = stream.read() as unknown[] | null
+          if (values !== null) {
+            const row: Row = {}
+            for (let i = 0; i < names.length; i++) row[names[i]] = encoders[i](values[i])
+            batch.push(row)
+            continue
+          }
+          if (ended) break
+          await new Promise<void>((resolve) => {
+            wake = resolve
+          })
+        }
+        if (batch.length > 0) yield batch
+        if (batch.length < batchSize) {
+          if (failure !== undefined) throw toStatementError(failure, { table: table.name, action: `reading ${table.name}` })
+          return
+        }
+      }
+    } finally {
+      signal?.removeEventListener('abort', notify)
+      if (!finished) await this.#cancel(core.threadId, stream, completed)
+      this.#reading = false
+    }
+  }
+
+  /** Stops a result set the consumer no longer wants, keeping the connection and its snapshot. */
+  async #cancel(threadId: number, stream: Readable, completed: Promise<void>): Promise<void> {
+    // destroy() resumes the socket and drops every row still arriving.
+    stream.destroy()
+    try {
+      const killer = await openSession(this.#session.config)
+      try {
+        // If the SELECT finished meanwhile, KILL QUERY finds an idle connection and does nothing.
+        await killer.connection.query(`KILL QUERY ${Number(threadId)}`)
+      } finally {
+        await endSession(killer)
+      }
+    } catch {
+      // Without a second connection the rows are drained instead: slower, same outcome.
+    }
+    await completed
+  }
+
+  async stats(): Promise<DatabaseStats> {
+    this.#assertUsable()
+    const connection = this.#session.connection
+    try {
+      const [sizes] = await connection.query<RowDataPacket[]>(
+        `SELECT TABLE_NAME AS name, DATA_LENGTH + INDEX_LENGTH AS size FROM information_schema.TABLES
+          WHERE TABLE_SCHEMA = ? AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY TABLE_NAME`,
+        [this.#session.config.database],
+      )
+      const tables: { name: string; rows: number; sizeBytes: number | null }[] = []
+      let total = 0
+      for (const row of sizes) {
+        const [counted] = await connection.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${quoteIdentifier(String(row.name))}`)
+        const size = row.size === null ? null : Number(row.size)
+        total += size ?? 0
+        tables.push({ name: String(row.name), rows: Number(counted[0].n), sizeBytes: size })
+      }
+      return { engine: 'mysql', database: this.#session.config.database, version: this.#session.version, sizeBytes: total, tables }
+    } catch (error) {
+      throw toStatementError(error, { action: 'reading database statistics' })
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    try {
+      await this.#session.connection.query('COMMIT')
+    } catch {
+      // The snapshot ends with the connection anyway.
+    }
+    await endSession(this.#session)
+  }
+}
