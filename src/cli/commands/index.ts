@@ -7,5 +7,9 @@ import { register as restore } from './restore.js'
 import { register as inspect } from './inspect.js'
 import { register as stats } from './stats.js'
 import { register as demo } from './demo.js'
+import { register as list } from './list.js'
+import { register as deleteBackup } from './delete.js'
+import { register as prune } from './prune.js'
+import { register as audit } from './audit.js'
 
-export const COMMANDS: ReadonlyArray<(program: Command) => void> = [backup, restore, inspect, stats, demo]
+export const COMMANDS: ReadonlyArray<(program: Command) => void> = [backup, restore, inspect, stats, demo, list, deleteBackup, prune, audit]
