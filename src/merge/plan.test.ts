@@ -75,7 +75,7 @@ describe('planBatch: the §4 table', () => {
     ['current timestamp missing', { ...base, name: 'X' }, { ...base, updatedAt: null }, true],
     ['preserveNewer off (backup newer)', { ...base, name: 'X', updatedAt: T1 }, base, false],
     ['preserveNewer off (current newer)', base, { ...base, name: 'X', updatedAt: T1 }, false],
-  ])('differ, %s → conflict', (_name, b, c, preserveNewer) => {
+  ] as Array<[string, Row, Row, boolean]>)('differ, %s → conflict', (_name, b, c, preserveNewer) => {
     const p = plan(users, [b], [c], { preserveNewer })
     expect(p.counts).toMatchObject({ conflicts: 1, resolved: { backup: 1, current: 0, merged: 0 } })
     expect(p.conflicts).toHaveLength(1)
@@ -352,7 +352,7 @@ describe('planBatch agrees with the reference model of §4 (property)', () => {
           preserveNewer: s.preserveNewer,
           resolutions: index.forTable(table),
         })
-        const expected = referenceMerge(MODEL_TABLE, s.backup, current, {
+        const expected = referenceMerge(MODEL_TABLE, s.backup, current as ModelRow[], {
           strategy: s.strategy,
           preserveNewer: s.preserveNewer,
           resolutions: modelResolutions,

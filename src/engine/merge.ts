@@ -1,0 +1,399 @@
+/**
+ * Smart merge = backup file → merge core → Destination (DESIGN.md §4): `analyze` and `merge`.
+ *
+ * Algorithm:
+ *   1. Options: from the caller, or — `merge` with a plan — from the plan file (whose backup
+ *      sha256 must match the file's; else MergeRefusedError 'stale-plan').
+ *   2. Scan: read the whole backup once, verifying every checksum and authentication tag
+ *      (backup-input.ts). A damaged file fails here, before any connection is opened.
+ *   3. Select tables (`--tables` / `--exclude`; an unknown name is a UsageError).
+ *   4. Open one write transaction. Read the current schema and check everything that could make
+ *      the merge unfaithful before anything is written: a backup table or column the database
+ *      lacks (UsageError naming the table and `--exclude`), resolutions that do not fit.
+ *   5. For each table, parents before children (the *current* database's foreign keys decide):
+ *        count its rows; then per batch of backup records (thousands at a time):
+ *          keyed tables: one readByKeys for the batch's keys → planBatch (merge/plan.ts, pure)
+ *            → one writeRows for the new records, one updateRows per column set for updates;
+ *          tables without any key: writeRows alone, which inserts the rows the table lacks
+ *            (whole-row identity, counting duplicates) and reports how many were already there.
+ *        currentOnly = rows before − backup records that found their current record.
+ *      Each write's count is checked against the plan of the batch; a difference means the
+ *      table changed under the merge, and everything is rolled back.
+ *   6. finish() (deferred foreign keys, sequences past the restored ids, deferred checks).
+ *   7. `merge`: with unresolved conflicts (strategy `manual`) refuse — roll back, exit 3 —
+ *      unless `skipUnresolved`; `dryRun` rolls back; otherwise commit.
+ *      `analyze`: always roll back (and save the plan, when asked).
+ *
+ * Why `analyze` runs the merge and rolls it back instead of only reading: it is then the same
+ * code path as `merge` — the same reads, the same writes, the same constraint checks — so the
+ * preview *is* the merge (DESIGN.md: "preview = apply"), including tables without any key, whose
+ * counts only the destination's duplicate-aware insert knows, and including a foreign key that
+ * would fail. The price: analyze needs write permission and holds the merge's row locks until it
+ * rolls back. It never changes data (one transaction, always rolled back), but PostgreSQL
+ * sequences consumed by defaults are not transactional and may advance.
+ *
+ * Memory is bounded by a batch: records stream from the file, current records are read per
+ * batch, and a saved plan is written and read line by line. Only the report's list of conflicts
+ * grows with the number of conflicts.
+ */
+import type { Destination, Engine, Row, TableSchema } from '../adapters/adapter.js'
+import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
+import { DatabaseError, MergeRefusedError, UsageError } from '../errors.js'
+import { planBatch } from '../merge/plan.js'
+import { PlanReader, PlanWriter, fileSha256, stalePlan, type PlanOptions } from '../merge/plan-file.js'
+import { ReportBuilder, type MergeReport } from '../merge/report.js'
+import { ResolutionIndex, parseResolutions, type Resolution, type ResolutionEntry } from '../merge/resolutions.js'
+import { parseStrategy, type Strategy } from '../merge/strategies.js'
+import { buildMergeTable, keyRow, toCurrentEncoding, type MergeTable } from '../merge/table-info.js'
+import { readTables, scanBackup, selectTables, type TableRows } from './backup-input.js'
+import type { ProgressListener } from './progress.js'
+
+export type { MergeReport, MergeCounts, MergeConflict } from '../merge/report.js'
+export type { Strategy } from '../merge/strategies.js'
+export type { Resolution } from '../merge/resolutions.js'
+
+/** Rows per batch: one readByKeys and a few writes per batch. */
+export const DEFAULT_MERGE_BATCH_SIZE = 5000
+
+/** Options of `analyze` (and, with the additions of MergeOptions, of `merge`). */
+export interface AnalyzeOptions {
+  /** Conflict strategy (API `conflictResolution`); default backup_wins. */
+  readonly strategy?: Strategy | string
+  /** Keep the newer record when both have a timestamp (default true). */
+  readonly preserveNewer?: boolean
+  /** The modification timestamp column, for the tables that have it (default: updatedAt, updated_at, modifiedAt, modified_at). */
+  readonly timestampField?: string
+  readonly tables?: readonly string[]
+  readonly exclude?: readonly string[]
+  /** Explicit resolutions (DESIGN.md §4 shape; validated here too, for API callers). */
+  readonly resolutions?: readonly Resolution[] | unknown
+  /** analyze: save the plan to this file. merge: apply the plan in this file. */
+  readonly plan?: string
+  /** PostgreSQL schema (default public). */
+  readonly schema?: string
+  /** Passphrase of an encrypted backup. */
+  readonly passphrase?: string
+  readonly batchSize?: number
+  readonly onProgress?: ProgressListener
+  /** Things the user should know that are not part of the report (unused resolutions, adapter warnings). */
+  readonly onWarning?: (message: string) => void
+}
+
+export interface MergeOptions extends AnalyzeOptions {
+  /** Execute everything inside the transaction, then roll it back. */
+  readonly dryRun?: boolean
+  /** Under `manual`, merge what is decided and leave unresolved conflicts as they are instead of refusing. */
+  readonly skipUnresolved?: boolean
+}
+
+/**
+ * What `analyze` would merge: the §4 report, computed by running the merge in a transaction that
+ * is always rolled back (see the module header). With `plan`, also saves the plan (atomically,
+ * only when the analysis succeeded). Throws UsageError / FormatError / IntegrityError / NotFoundError
+ * for bad input (exit 2), DatabaseError when the merge would fail (the error the merge would give).
+ */
+export async function analyze(backupFile: string, dbUrl: string, options: AnalyzeOptions = {}): Promise<MergeReport> {
+  return run('analyze', backupFile, dbUrl, options)
+}
+
+/**
+ * Merges a backup into a live database in one transaction and returns the §4 report. With
+ * `plan`, applies exactly the plan saved by `analyze` (its options; refuses with
+ * MergeRefusedError 'stale-plan' when a record it depends on changed). Refuses with
+ * MergeRefusedError 'unresolved-conflicts' under `manual` with unresolved conflicts (unless
+ * `skipUnresolved`). On any error, nothing is changed.
+ */
+export async function merge(backupFile: string, dbUrl: string, options: MergeOptions = {}): Promise<MergeReport> {
+  return run('merge', backupFile, dbUrl, options)
+}
+
+/** The options a merge runs with, once defaults and a plan's options are applied. */
+export interface MergeSettings {
+  readonly strategy: Strategy
+  readonly preserveNewer: boolean
+  readonly timestampField: string | null
+  readonly tables: readonly string[] | null
+  readonly exclude: readonly string[] | null
+  readonly resolutions: readonly Resolution[]
+  readonly batchSize: number
+}
+
+/** The backup side of a merge: the selected tables (file order) and a way to stream their rows. */
+export interface MergeInput {
+  /** Engine and database the backup came from (metadata), when known. */
+  readonly engine?: Engine
+  readonly database?: string
+  /** The selected tables, in the file's order. */
+  readonly tables: readonly TableSchema[]
+  /**
+   * Streams the rows of `tables` in foreign-key order of their `foreignKeys` (parents first), each
+   * table's batches consumed fully before the next table is asked for (backup-input.ts readTables).
+   */
+  read(tables: readonly TableSchema[]): AsyncIterable<TableRows>
+}
+
+/** Hooks of one merge run. */
+export interface MergeHooks {
+  readonly onProgress?: ProgressListener
+  readonly onWarning?: (message: string) => void
+  /** Record every decision into this plan (analyze --plan). */
+  readonly planWriter?: PlanWriter
+  /** Check every decision against this plan (merge --plan). */
+  readonly planReader?: PlanReader
+}
+
+async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, options: MergeOptions): Promise<MergeReport> {
+  const config = parseDatabaseUrl(dbUrl, { schema: options.schema })
+  const applyingPlan = mode === 'merge' && options.plan !== undefined
+  const planReader = applyingPlan ? await PlanReader.open(options.plan!) : undefined
+  let planWriter: PlanWriter | undefined
+  try {
+    const settings = planReader ? settingsFromPlan(planReader, options) : settingsFrom(options)
+    if (planReader) {
+      const { engine, database } = planReader.header.database
+      if (engine !== config.engine || database !== config.database) {
+        throw new UsageError(`The plan ${options.plan} was made for the ${engine} database ${JSON.stringify(database)}, not ${config.redacted}.`, {
+          code: 'BAD_PLAN',
+        })
+      }
+    }
+    options.onProgress?.({ type: 'phase', phase: 'verify' })
+    const scan = await scanBackup(file, { passphrase: options.passphrase })
+    const selected = selectTables(scan, settings.tables ?? undefined, settings.exclude ?? undefined)
+    if (planReader || (mode === 'analyze' && options.plan !== undefined)) {
+      const sha256 = await fileSha256(file)
+      if (planReader && planReader.header.backup.sha256 !== sha256) {
+        throw stalePlan(`the backup file ${file} is not the one the plan was made for (sha256 differs)`)
+      }
+      if (mode === 'analyze') {
+        planWriter = await PlanWriter.create(options.plan!, {
+          format: 'mergeback-plan',
+          version: 1,
+          createdAt: new Date().toISOString(),
+          backup: { file: file.split(/[\\/]/).pop()!, sha256 },
+          database: { engine: config.engine, database: config.database },
+          options: settings,
+        })
+      }
+    }
+    const input: MergeInput = {
+      engine: scan.metadata.engine as Engine | undefined,
+      database: typeof scan.metadata.database === 'string' ? scan.metadata.database : undefined,
+      tables: selected,
+      read: (tables) => readTables(scan, tables, { passphrase: options.passphrase, batchSize: settings.batchSize }),
+    }
+
+    const adapter = await loadAdapter(config.engine)
+    const destination = await adapter.openDestination(config)
+    try {
+      const report = await mergeInto(destination, input, settings, {
+        onProgress: options.onProgress,
+        onWarning: options.onWarning,
+        planReader,
+        planWriter,
+      })
+      if (mode === 'merge' && report.totals.unresolved > 0 && !options.skipUnresolved) throw unresolvedRefusal(report)
+      if (mode === 'analyze' || options.dryRun) await destination.rollback()
+      else {
+        options.onProgress?.({ type: 'phase', phase: 'commit' })
+        await destination.commit()
+      }
+      await planWriter?.commit()
+      planWriter = undefined
+      return report
+    } catch (error) {
+      await destination.rollback(error)
+      throw error
+    } finally {
+      await destination.close()
+    }
+  } finally {
+    planReader?.close()
+    await planWriter?.abort()
+  }
+}
+
+function settingsFrom(options: AnalyzeOptions): MergeSettings {
+  const batchSize = options.batchSize ?? DEFAULT_MERGE_BATCH_SIZE
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`batchSize must be a whole number ≥ 1, got ${batchSize}.`)
+  return {
+    strategy: parseStrategy(options.strategy),
+    preserveNewer: options.preserveNewer ?? true,
+    timestampField: options.timestampField ?? null,
+    tables: options.tables ? [...options.tables] : null,
+    exclude: options.exclude ? [...options.exclude] : null,
+    resolutions: options.resolutions === undefined || options.resolutions === null ? [] : parseResolutions(options.resolutions),
+    batchSize,
+  }
+}
+
+/** A plan fixes the options: giving any of them again is a UsageError rather than silently ignored. */
+function settingsFromPlan(plan: PlanReader, options: MergeOptions): MergeSettings {
+  const given = (['strategy', 'preserveNewer', 'timestampField', 'tables', 'exclude', 'resolutions'] as const).filter((name) => options[name] !== undefined)
+  if (given.length > 0) {
+    throw new UsageError(`A plan fixes the merge's options: do not give ${given.join(', ')} with it (they are taken from the plan).`, { code: 'BAD_PLAN' })
+  }
+  const o: PlanOptions = plan.header.options
+  return { ...o }
+}
+
+function unresolvedRefusal(report: MergeReport): MergeRefusedError {
+  const n = report.totals.unresolved
+  return new MergeRefusedError(
+    `${n} conflict${n === 1 ? ' is' : 's are'} unresolved (strategy manual): give resolutions with --resolutions FILE (analyze --json lists the conflicts), or pass --skip-unresolved to leave them as they are. Nothing was changed.`,
+    'unresolved-conflicts',
+    { details: { unresolved: n, conflicts: report.conflicts.length } },
+  )
+}
+
+async function* once(rows: Row[]): AsyncGenerator<Row[]> {
+  yield rows
+}
+
+/**
+ * The merge itself, inside the destination's open transaction (steps 4–6 of the module header);
+ * the caller commits or rolls back. Exported for tests that feed backup rows from memory.
+ */
+export async function mergeInto(destination: Destination, input: MergeInput, settings: MergeSettings, hooks: MergeHooks = {}): Promise<MergeReport> {
+  const target = await destination.describe()
+  const current = new Map(target.tables.map((t) => [t.name, t]))
+
+  if (settings.timestampField !== null) {
+    const field = settings.timestampField
+    const schemaless = destination.engine === 'mongodb'
+    if (!schemaless && !input.tables.some((t) => current.get(t.name)?.columns.some((c) => c.name === field))) {
+      throw new UsageError(`--timestamp-field ${field}: none of the merged tables has a column ${JSON.stringify(field)}.`, { code: 'BAD_TIMESTAMP_FIELD' })
+    }
+  }
+
+  const report = new ReportBuilder()
+  const tables = new Map<string, MergeTable>()
+  for (const backup of input.tables) {
+    tables.set(backup.name, buildMergeTable(backup, current.get(backup.name), { engine: destination.engine, timestampField: settings.timestampField ?? undefined }))
+    report.table(backup.name)
+  }
+
+  const resolutionIndex = new ResolutionIndex(settings.resolutions)
+  for (const name of resolutionIndex.tables()) {
+    if (!tables.has(name)) {
+      throw new UsageError(`The resolutions name table ${JSON.stringify(name)}, which this merge does not include (not in the backup, or not selected).`, {
+        code: 'BAD_RESOLUTIONS',
+      })
+    }
+  }
+  const resolutionsByTable = new Map([...tables].map(([name, table]) => [name, resolutionIndex.forTable(table)]))
+
+  const prepared = await destination.prepare(
+    { engine: input.engine ?? destination.engine, database: input.database ?? target.database, tables: input.tables, warnings: [] },
+    { mode: 'merge', drop: false },
+  )
+  for (const warning of prepared.warnings) hooks.onWarning?.(warning)
+
+  // The current database's foreign keys decide the order: it is the one that enforces them.
+  const ordered = input.tables.map((t) => ({ ...t, foreignKeys: current.get(t.name)?.foreignKeys ?? t.foreignKeys }))
+  hooks.onProgress?.({ type: 'phase', phase: 'write' })
+  for await (const { schema, records, batches } of input.read(ordered)) {
+    const table = tables.get(schema.name)!
+    hooks.onProgress?.({ type: 'table', table: table.name, records })
+    await mergeTable(destination, table, batches, settings, report, {
+      ...hooks,
+      resolutions: resolutionsByTable.get(table.name)!,
+      onResolutionUsed: (entry) => resolutionIndex.markUsed(entry),
+    })
+  }
+
+  hooks.onProgress?.({ type: 'phase', phase: 'finish' })
+  await destination.finish()
+  await hooks.planReader?.expectEnd()
+  for (const unused of resolutionIndex.unused()) {
+    hooks.onWarning?.(`The resolution for ${unused.table} ${JSON.stringify(unused.key)} was not used: that record is not a conflict in this merge.`)
+  }
+  return report.build()
+}
+
+async function mergeTable(
+  destination: Destination,
+  table: MergeTable,
+  batches: AsyncIterable<Row[]>,
+  settings: MergeSettings,
+  report: ReportBuilder,
+  hooks: MergeHooks & { resolutions: ReadonlyMap<string, ResolutionEntry>; onResolutionUsed: (entry: ResolutionEntry) => void },
+): Promise<void> {
+  const rowsBefore = await destination.countRows(table.name)
+  const writeSchema = schemaForWrites(table)
+  let matched = 0
+  let recordIndex = 0
+  for await (const rows of batches) {
+    const batch = rows.map((row, i) => toCurrentEncoding(table, row, recordIndex + i))
+    if (table.match === 'row') {
+      const result = await destination.writeRows(writeSchema, once(batch))
+      if (result.inserted + result.skipped !== batch.length) {
+        throw changedUnderMerge(table, `${batch.length} rows were written but ${result.inserted + result.skipped} counted`)
+      }
+      await hooks.planReader?.expectRowBatch(table.name, batch.length, result.inserted, result.skipped)
+      await hooks.planWriter?.rowBatch(table.name, batch.length, result.inserted, result.skipped)
+      const counts = report.table(table.name)
+      counts.new += result.inserted
+      counts.unchanged += result.skipped
+      matched += result.skipped
+    } else {
+      const currentRows = await destination.readByKeys(table.name, table.keyColumns, batch.map((b) => keyRow(table, b)))
+      const plan = planBatch(
+        table,
+        batch,
+        currentRows,
+        {
+          strategy: settings.strategy,
+          preserveNewer: settings.preserveNewer,
+          resolutions: hooks.resolutions,
+          onResolutionUsed: hooks.onResolutionUsed,
+          fingerprints: Boolean(hooks.planReader || hooks.planWriter),
+        },
+        recordIndex,
+      )
+      // A plan is checked before this batch writes anything.
+      if (hooks.planReader) for (const decision of plan.decisions) await hooks.planReader.expectRecord(table, decision)
+      if (hooks.planWriter) for (const decision of plan.decisions) await hooks.planWriter.record(table.name, decision)
+      if (plan.inserts.length > 0) {
+        const result = await destination.writeRows(writeSchema, once(plan.inserts))
+        if (result.inserted !== plan.inserts.length) {
+          throw changedUnderMerge(table, `${plan.inserts.length - result.inserted} of the ${plan.inserts.length} records it found missing were there when inserted`)
+        }
+      }
+      for (const group of plan.updates) {
+        const changed = await destination.updateRows(table.name, table.keyColumns, group)
+        if (changed !== group.length) {
+          throw changedUnderMerge(table, `${group.length - changed} of the ${group.length} records it read were gone when updated`)
+        }
+      }
+      report.add(table.name, plan.counts, plan.conflicts)
+      matched += plan.matched
+    }
+    recordIndex += rows.length
+    hooks.onProgress?.({ type: 'rows', table: table.name, rows: rows.length })
+  }
+  // Never negative, even for a broken file whose duplicate keys matched records it inserted itself.
+  report.table(table.name).currentOnly = Math.max(0, rowsBefore - matched)
+}
+
+/**
+ * The schema handed to writeRows: the backup's, with each column's type taken from the current
+ * table, because the rows were converted to the current columns' encoding (toCurrentEncoding).
+ */
+function schemaForWrites(table: MergeTable): TableSchema {
+  const backup = table.backupSchema
+  return {
+    ...backup,
+    columns: backup.columns.map((column) => {
+      const current = table.columns.get(column.name)
+      return current ? { ...column, type: current.type, kind: current.kind, elementKind: current.elementKind } : column
+    }),
+  }
+}
+
+function changedUnderMerge(table: MergeTable, what: string): DatabaseError {
+  return new DatabaseError(
+    `Table ${JSON.stringify(table.name)} changed while it was being merged (${what}), or the database matches its keys differently than it compares them (e.g. a case-insensitive collation). Everything was rolled back.`,
+    { table: table.name },
+  )
+}
