@@ -11,5 +11,7 @@ import { register as list } from './list.js'
 import { register as deleteBackup } from './delete.js'
 import { register as prune } from './prune.js'
 import { register as audit } from './audit.js'
+import { register as analyze } from './analyze.js'
+import { register as merge } from './merge.js'
 
-export const COMMANDS: ReadonlyArray<(program: Command) => void> = [backup, restore, inspect, stats, demo, list, deleteBackup, prune, audit]
+export const COMMANDS: ReadonlyArray<(program: Command) => void> = [backup, restore, inspect, stats, demo, list, deleteBackup, prune, audit, analyze, merge]

@@ -1,0 +1,33 @@
+/**
+ * `mergeback analyze FILE --db URL [--strategy S] [--no-preserve-newer] [--timestamp-field F]
+ *  [--resolutions F] [--tables …] [--exclude …] [--plan OUT] [--json]` (DESIGN.md §4, §6).
+ *
+ * Prints exactly what `merge` with the same options would do — the §4 report, every conflict
+ * with its differing fields — and changes nothing. `--plan OUT` saves the decisions for
+ * `merge --plan OUT`.
+ */
+import type { Command } from 'commander'
+import { analyze } from '../../engine/merge.js'
+import { renderReport } from '../../merge/report.js'
+import { dbUrlFrom, locateBackup, outputFor, type Flags } from '../common.js'
+import { mergeOptionsFrom, reportHeading, withMergeOptions } from './merge.js'
+
+export function register(program: Command): void {
+  const command = program
+    .command('analyze')
+    .description('preview a merge: what would be added, updated, kept, and every conflict (changes nothing)')
+    .argument('<file>', 'backup file, or a backup name in the backup directory')
+    .option('--plan <file>', 'save the plan (decisions and fingerprints of the records they depend on) for merge --plan')
+  withMergeOptions(command)
+  command.action(async (fileArg: string, flags: Flags, self: Command) => {
+    const output = outputFor(flags)
+    const db = dbUrlFrom(flags)
+    const file = await locateBackup(flags, fileArg)
+    const plan = flags.plan as string | undefined
+    const report = await analyze(file, db, { ...mergeOptionsFrom(flags, self, output), plan })
+    output.result(report, () => {
+      const text = renderReport(report, { heading: reportHeading('analyze', file, db, report) })
+      return plan ? `${text}\n\nPlan saved to ${plan}: apply it with mergeback merge ${fileArg} --plan ${plan}` : text
+    })
+  })
+}
