@@ -328,7 +328,7 @@ export async function verifyAudit(dir: string): Promise<AuditVerification> {
       const expected = prevSeq + 1
       const why =
         entry.seq > expected
-          ? `entries ${expected}${entry.seq - 1 > expected ? `–${entry.seq - 1}` : ''} are missing before it`
+          ? `${entry.seq - 1 > expected ? `entries ${expected}–${entry.seq - 1} are` : `entry ${expected} is`} missing before it`
           : entry.seq <= prevSeq
             ? `it is out of order or repeated (seq ${entry.seq} after ${prevSeq})`
             : 'an entry was inserted, replaced or edited before it'
