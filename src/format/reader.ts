@@ -1,0 +1,1022 @@
+/**
+ * readBackup: streams the events of a backup file (docs/format.md) from its JSON bytes, in
+ * bounded memory, for every accepted layout (native, Smart Backup, native MongoDB).
+ *
+ * Two parsers work together, and the split is the whole point of this module:
+ *
+ * - The general parser is stream-json's tokenizer (a real, resumable JSON tokenizer) feeding a
+ *   small state machine (`#token`) that knows the layouts: it assembles table headers, metadata
+ *   and records, and skips what it does not know. It accepts any JSON spelling: whitespace,
+ *   pretty-printing, key order among header fields, the seeds' files.
+ *
+ * - The fast path: mergeback's writer puts each record on a line of its own. When the state
+ *   machine is between two records of a typed table and a whole line looks like one record
+ *   (`{…}` or `{…},`), the line goes to JSON.parse instead, and the tokenizer is fed a
+ *   stand-in (`0,` or `0`) so that it still checks the commas and brackets around records and
+ *   stays in step. If JSON.parse refuses the line, the line goes to the tokenizer like any other,
+ *   which then reports the error. Measured on a 130 MB file of 400,000 typical rows (Node 20,
+ *   this machine; docs/format.md §Implementation notes): the tokenizer alone runs at ~70 MB/s
+ *   before any object is built, JSON.parse per line at ~175 MB/s.
+ *
+ * Input is cut into lines on `\n` bytes (UTF-8 never has that byte inside a character), so the
+ * byte offset of each line is exact and a record line is decoded whole. A line longer than
+ * MAX_LINE_BYTES (a minified file, a huge value) is fed to the tokenizer in pieces of that size
+ * cut at character boundaries, and never takes the fast path: memory stays bounded by that size
+ * plus one batch of rows. Cut points depend only on the bytes, never on how the input was
+ * chunked, so any chunking yields the same events and the same errors.
+ *
+ * Errors carry a byte offset (of the decompressed, decrypted JSON text). For malformed JSON it
+ * is the exact byte: the tokenizer reports no position, so the failing line is checked again by
+ * stream-json's verifier, primed with a few characters that put it in the state the tokenizer was
+ * in at the start of that line (known from the brackets seen so far and the line's last
+ * character). For well-formed JSON that breaks a rule of the format (a record that is not an
+ * object, a duplicate table) it is the offset of the line where the offending value starts.
+ *
+ * What is checked only at the end: `metadata` comes last in the native layout, so record counts,
+ * checksums, the format version and the table list are compared when the document ends, and a
+ * mismatch is thrown where the `metadata` event would have been. The `metadata` event is always
+ * the last event and means "everything verified". A consumer that writes rows as they come must
+ * do so inside a transaction it commits only after that event, or read the file twice (verify,
+ * then restore).
+ */
+import { isUtf8 } from 'node:buffer'
+import { jsonParser } from 'stream-json/parser.js'
+import { jsonVerifier } from 'stream-json/utils/verifier.js'
+import * as z from 'zod'
+import type { ColumnSchema, Row, TableSchema, ValueKind } from '../adapters/adapter.js'
+import { FormatError, IntegrityError, UsageError } from '../errors.js'
+import { isChecksum, TableChecksum } from './checksum.js'
+import { mongoCollectionTable, smartBackupTable } from './legacy.js'
+import type { BackupEvent, BackupLayout, BackupMetadata } from './types.js'
+
+export interface ReadBackupOptions {
+  /** Rows per 'rows' event (default 1000). A batch is never larger; only a table's last one is smaller. */
+  readonly batchSize?: number
+  /**
+   * Compare each table's checksum with the one in the metadata, when it has one (default true).
+   * Off, checksums are still computed (tableEnd carries them) but a mismatch is not an error;
+   * record counts are always compared.
+   */
+  readonly verifyChecksums?: boolean
+}
+
+/**
+ * Streams the events of a backup, from its decompressed, decrypted JSON bytes (a Node Readable
+ * or any async iterable of Buffers or strings; strings must hold whole characters).
+ *
+ * Events: for each table in file order `table`, then `rows` batches, then `tableEnd`; and last,
+ * once the whole document has been read and verified, `metadata`. Rows are in wire encoding. In
+ * tables without column types (the seed layouts), an integer too large for a double
+ * (beyond ±(2^53−1)) is kept as its exact decimal text, a string, rather than rounded.
+ *
+ * Throws FormatError (malformed JSON, not a backup, unsupported version, a rule of the format
+ * broken, record counts that disagree) or IntegrityError (reason 'checksum'), with the byte
+ * offset and, where it applies, the table and record index. Leaving `for await` early stops
+ * reading the input (a Readable is destroyed).
+ */
+export async function* readBackup(input: AsyncIterable<Buffer | string> | NodeJS.ReadableStream, options: ReadBackupOptions = {}): AsyncGenerator<BackupEvent> {
+  const batchSize = options.batchSize ?? 1000
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new UsageError(`batchSize must be a positive integer, not ${batchSize}`)
+  const parser = new BackupParser(batchSize, options.verifyChecksums ?? true)
+  for await (const chunk of input as AsyncIterable<Buffer | Uint8Array | string>) {
+    yield* parser.write(toBuffer(chunk))
+  }
+  yield* parser.end()
+}
+
+function toBuffer(chunk: Buffer | Uint8Array | string): Buffer {
+  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8')
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+}
+
+/** Lines longer than this are tokenized in pieces and never take the fast path. */
+const MAX_LINE_BYTES = 8 * 1024 * 1024
+
+const LF = 0x0a
+const CR = 0x0d
+const COMMA = 0x2c
+const OPEN_BRACE = 0x7b
+const CLOSE_BRACE = 0x7d
+
+/** stream-chain's "no value" marker (a registered symbol, so no import of a transitive package). */
+const NONE = Symbol.for('object-stream.none')
+
+interface Token {
+  readonly name: string
+  readonly value?: unknown
+}
+type Tokenizer = (text: string | symbol) => symbol | { readonly values: readonly Token[] }
+type Verifier = (text: string | symbol) => unknown
+
+/** What the state machine expects next. */
+const enum Mode {
+  Root, // the top-level value
+  Top, // a key of the top-level object, or its end
+  TablesOpen, // the `[` of "tables"
+  Tables, // a table object, or the end of "tables"
+  Table, // a key of a table object, or its end
+  RecordsOpen, // the `[` of "records" or of a collection
+  Records, // a record, or the end of the records
+  CollectionsOpen, // the `{` of "collections"
+  Collections, // a collection name, or the end of "collections"
+  Value, // inside a value being assembled
+  Skip, // inside a value being skipped
+  Done, // after the top-level value
+}
+
+/** Where an assembled value goes. */
+const enum Target {
+  TableField,
+  Metadata,
+  Summary,
+  Record,
+}
+
+/** Header fields of a table object; they must all come before "records". */
+const HEADER_FIELDS = new Set(['tableName', 'primaryKey', 'columns', 'uniqueConstraints', 'indexes', 'foreignKeys', 'options'])
+
+/** Top-level keys that make a document a backup (any other key first means it is not one). */
+const TOP_KEYS = new Set(['tables', 'collections', 'metadata', 'summary'])
+
+interface OpenTable {
+  readonly name: string
+  readonly layout: BackupLayout
+  /** The header gave column types (so numbers are doubles and the fast path applies). */
+  readonly typed: boolean
+  /** Smart Backup tables wait for their first record to name the columns. */
+  schema: TableSchema | undefined
+  readonly header: Pick<TableSchema, 'name' | 'primaryKey' | 'uniqueConstraints' | 'indexes' | 'foreignKeys' | 'options'>
+  /** Record keys must be among these (typed tables without document columns). */
+  readonly columnNames: ReadonlySet<string> | undefined
+  readonly offset: number
+  readonly checksum: TableChecksum
+  count: number
+  batch: Row[]
+  batchStart: number
+}
+
+interface FinishedTable {
+  readonly typed: boolean
+  readonly offset: number
+  readonly count: number
+  readonly checksum: string
+}
+
+/**
+ * The push parser behind readBackup: `write()` each chunk, then `end()`. Both are generators of
+ * the events the input completes, so rows are handed on as soon as a batch is full.
+ */
+class BackupParser {
+  readonly #batchSize: number
+  readonly #verifyChecksums: boolean
+  readonly #tokenizer = jsonParser({ streamValues: false }) as unknown as Tokenizer
+  #events: BackupEvent[] = []
+
+  // Input framing.
+  #pending: Buffer[] = []
+  #pendingBytes = 0
+  /** Byte offset of the first byte not yet handed to a segment (the start of #pending). */
+  #offset = 0
+  #atLineStart = true
+  #sawInput = false
+
+  // Where the tokenizer is, for locating syntax errors (see #locate).
+  /** 0 = object, 1 = array, for every container open at the end of the last segment. */
+  readonly #structure: number[] = []
+  #lastChar = -1
+  #lastTokenWasKey = false
+  #segmentOffset = 0
+
+  // The state machine.
+  #mode = Mode.Root
+  #valueTarget = Target.TableField
+  #returnMode = Mode.Top
+  #fieldName = ''
+  #skipDepth = 0
+  readonly #stack: (Record<string, unknown> | unknown[])[] = []
+  #key = ''
+  #bigIntsAsText = false
+  #valueOffset = 0
+
+  // What the document held.
+  #layout: 'tables' | 'collections' | undefined
+  #sawTopKey = false
+  #metadata: Record<string, unknown> | undefined
+  #metadataOffset = 0
+  #summary: Record<string, unknown> | undefined
+  #collectionSchemas: Map<string, TableSchema> | undefined
+  #header: Record<string, unknown> | undefined
+  #headerOffset = 0
+  #recordsSeen = false
+  /** Name of the table object being read (kept after its records end, for messages). */
+  #tableName = ''
+  #table: OpenTable | undefined
+  readonly #finished = new Map<string, FinishedTable>()
+  #fastRecord: Row | undefined
+  #fastBytes: Buffer | undefined
+
+  constructor(batchSize: number, verifyChecksums: boolean) {
+    this.#batchSize = batchSize
+    this.#verifyChecksums = verifyChecksums
+  }
+
+  *write(chunk: Buffer): Generator<BackupEvent> {
+    if (chunk.length === 0) return
+    this.#sawInput = true
+    let start = 0
+    if (this.#pendingBytes > 0) {
+      const newline = chunk.indexOf(LF)
+      if (newline === -1) {
+        this.#pending.push(chunk)
+        this.#pendingBytes += chunk.length
+        this.#cutLongPending()
+        yield* this.#drain()
+        return
+      }
+      const line = Buffer.concat([...this.#pending, chunk.subarray(0, newline + 1)])
+      this.#pending = []
+      this.#pendingBytes = 0
+      this.#line(line, 0, line.length)
+      yield* this.#drain()
+      start = newline + 1
+    }
+    for (;;) {
+      const newline = chunk.indexOf(LF, start)
+      if (newline === -1) break
+      this.#line(chunk, start, newline + 1)
+      if (this.#events.length > 0) yield* this.#drain()
+      start = newline + 1
+    }
+    if (start < chunk.length) {
+      this.#pending.push(chunk.subarray(start))
+      this.#pendingBytes += chunk.length - start
+      this.#cutLongPending()
+      yield* this.#drain()
+    }
+  }
+
+  *end(): Generator<BackupEvent> {
+    if (this.#pendingBytes > 0) {
+      const rest = Buffer.concat(this.#pending)
+      this.#pending = []
+      this.#pendingBytes = 0
+      this.#line(rest, 0, rest.length)
+    }
+    if (!this.#sawInput || (this.#mode === Mode.Root && this.#structure.length === 0 && this.#lastChar === -1)) {
+      throw new FormatError('the backup is empty', { byteOffset: 0 })
+    }
+    try {
+      const result = this.#tokenizer(NONE)
+      if (typeof result !== 'symbol') for (const token of result.values) this.#token(token.name, token.value)
+    } catch (error) {
+      if (error instanceof FormatError) throw error
+      throw this.#contextError(`the backup ends unexpectedly at byte ${this.#offset} (truncated?)`, this.#offset, error)
+    }
+    if (this.#mode !== Mode.Done) throw this.#contextError(`the backup ends unexpectedly at byte ${this.#offset} (truncated?)`, this.#offset)
+    this.#finish()
+    yield* this.#drain()
+  }
+
+  *#drain(): Generator<BackupEvent> {
+    while (this.#events.length > 0) {
+      const events = this.#events
+      this.#events = []
+      yield* events
+    }
+  }
+
+  // ---- framing -------------------------------------------------------------------------------
+
+  /** While the unfinished line is longer than MAX_LINE_BYTES, feeds its first piece to the tokenizer. */
+  #cutLongPending(): void {
+    if (this.#pendingBytes <= MAX_LINE_BYTES) return
+    const buffer = Buffer.concat(this.#pending)
+    let start = 0
+    while (buffer.length - start > MAX_LINE_BYTES) start = this.#piece(buffer, start)
+    this.#pending = [buffer.subarray(start)]
+    this.#pendingBytes = buffer.length - start
+  }
+
+  /** Feeds the piece of a long line that starts at `start`; returns where the next piece starts. */
+  #piece(buffer: Buffer, start: number): number {
+    let cut = start + MAX_LINE_BYTES
+    // Back up to the first byte of a character (continuation bytes are 10xxxxxx).
+    while (cut > start && (buffer[cut]! & 0xc0) === 0x80) cut--
+    if (cut === start) cut = start + MAX_LINE_BYTES
+    this.#segment(buffer, start, cut)
+    this.#atLineStart = false
+    return cut
+  }
+
+  /** One line, `\n` included (or the unterminated end of the input). */
+  #line(buffer: Buffer, start: number, end: number): void {
+    while (end - start > MAX_LINE_BYTES) start = this.#piece(buffer, start)
+    if (this.#atLineStart && this.#mode === Mode.Records && this.#table?.typed === true && this.#tryFastRecord(buffer, start, end)) {
+      return
+    }
+    this.#segment(buffer, start, end)
+    this.#atLineStart = buffer[end - 1] === LF
+  }
+
+  /** The fast path: a whole line that is one record. Returns false to let the tokenizer have it. */
+  #tryFastRecord(buffer: Buffer, start: number, end: number): boolean {
+    if (buffer[start] !== OPEN_BRACE || buffer[end - 1] !== LF) return false
+    let last = end - 1
+    if (buffer[last - 1] === CR) last--
+    const comma = buffer[last - 1] === COMMA
+    if (comma) last--
+    if (buffer[last - 1] !== CLOSE_BRACE) return false
+    if (!isUtf8(buffer.subarray(start, end))) return false
+    let record: Row
+    try {
+      record = JSON.parse(buffer.toString('utf8', start, last)) as Row
+    } catch {
+      return false
+    }
+    this.#fastRecord = record
+    this.#fastBytes = buffer.subarray(start, last)
+    // The stand-in keeps the tokenizer checking the separators around records.
+    this.#feed(comma ? '0,\n' : '0\n', this.#offset, true)
+    this.#offset += end - start
+    return true
+  }
+
+  /** Hands bytes [start, end) to the tokenizer. */
+  #segment(buffer: Buffer, start: number, end: number): void {
+    let offset = this.#offset
+    this.#offset += end - start
+    if (offset === 0 && end - start >= 3 && buffer[start] === 0xef && buffer[start + 1] === 0xbb && buffer[start + 2] === 0xbf) {
+      start += 3 // a UTF-8 byte order mark (some editors add one)
+      offset = 3
+    }
+    const bytes = buffer.subarray(start, end)
+    if (!isUtf8(bytes)) {
+      const bad = firstInvalidUtf8(bytes)
+      throw this.#contextError(`the backup is not valid UTF-8 at byte ${offset + bad}`, offset + bad)
+    }
+    this.#feed(bytes.toString('utf8'), offset, false)
+  }
+
+  #feed(text: string, offset: number, standIn: boolean): void {
+    this.#segmentOffset = offset
+    let result: ReturnType<Tokenizer>
+    try {
+      result = this.#tokenizer(text)
+    } catch (error) {
+      throw this.#syntaxError(error, text, offset, standIn)
+    }
+    if (typeof result !== 'symbol') {
+      const tokens = result.values
+      for (let i = 0; i < tokens.length; i++) this.#token(tokens[i]!.name, tokens[i]!.value)
+    }
+    for (let i = text.length - 1; i >= 0; i--) {
+      const code = text.charCodeAt(i)
+      if (code !== 0x20 && code !== 0x0a && code !== 0x0d && code !== 0x09) {
+        this.#lastChar = code
+        break
+      }
+    }
+  }
+
+  // ---- errors --------------------------------------------------------------------------------
+
+  #syntaxError(error: unknown, text: string, offset: number, standIn: boolean): FormatError {
+    const position = this.#locate(text)
+    // A stand-in represents its whole record line: the problem is at the line's start.
+    const byteOffset = position === undefined || standIn ? offset : offset + Buffer.byteLength(text.slice(0, position))
+    const reason = error instanceof Error ? error.message.replace(/^Parser (cannot parse input: |has )/, '') : String(error)
+    return this.#contextError(`the backup is not valid JSON at byte ${byteOffset}: ${reason}`, byteOffset, error)
+  }
+
+  /**
+   * The character index in `text` where the JSON becomes invalid, found by running stream-json's
+   * verifier (which reports positions) over `text` behind a short prefix that recreates the
+   * tokenizer's state at the start of `text`. Undefined if that state cannot be recreated (the
+   * text continues a piece of a long line) or the verifier does not fail.
+   */
+  #locate(text: string): number | undefined {
+    if (!this.#atLineStart) return undefined
+    let prefix = ''
+    const depth = this.#structure.length
+    for (let i = 0; i < depth; i++) {
+      const innermost = i === depth - 1
+      if (this.#structure[i] === 1) {
+        prefix += '['
+        if (innermost) prefix += this.#lastChar === 0x5b ? '' : this.#lastChar === COMMA ? '0,' : '0 '
+      } else {
+        prefix += '{'
+        if (!innermost) prefix += '"":'
+        else if (this.#lastChar === OPEN_BRACE) prefix += ''
+        else if (this.#lastChar === COMMA) prefix += '"":0,'
+        else if (this.#lastChar === 0x3a) prefix += '"":'
+        else if (this.#lastTokenWasKey) prefix += '""'
+        else prefix += '"":0 '
+      }
+    }
+    if (depth === 0 && this.#mode === Mode.Done) prefix = '0 '
+    const verifier = jsonVerifier() as unknown as Verifier
+    try {
+      verifier(prefix + text)
+      verifier(NONE)
+    } catch (error) {
+      const offset = (error as { offset?: unknown }).offset
+      if (typeof offset === 'number' && offset >= prefix.length) return Math.min(offset - prefix.length, text.length)
+    }
+    return undefined
+  }
+
+  /** A FormatError that names the table and record the parser is in, when it is in one. */
+  #contextError(message: string, byteOffset: number, cause?: unknown): FormatError {
+    const table = this.#table
+    if (table === undefined) return new FormatError(message, { byteOffset, cause })
+    const inRecords = this.#mode === Mode.Records || (this.#mode === Mode.Value && this.#valueTarget === Target.Record)
+    if (!inRecords) return new FormatError(`${message} (table "${table.name}")`, { byteOffset, table: table.name, cause })
+    return new FormatError(`${message} (table "${table.name}", record ${table.count})`, { byteOffset, table: table.name, recordIndex: table.count, cause })
+  }
+
+  #ruleError(message: string, byteOffset = this.#segmentOffset): FormatError {
+    return this.#contextError(message, byteOffset)
+  }
+
+  // ---- the state machine ---------------------------------------------------------------------
+
+  #token(name: string, value: unknown): void {
+    this.#lastTokenWasKey = name === 'keyValue'
+    switch (name) {
+      case 'startObject':
+        this.#structure.push(0)
+        break
+      case 'startArray':
+        this.#structure.push(1)
+        break
+      case 'endObject':
+      case 'endArray':
+        this.#structure.pop()
+        break
+    }
+    switch (this.#mode) {
+      case Mode.Value:
+        this.#valueToken(name, value)
+        return
+      case Mode.Records:
+        return this.#recordsToken(name)
+      case Mode.Skip:
+        if (name === 'startObject' || name === 'startArray') this.#skipDepth++
+        else if (name === 'endObject' || name === 'endArray') this.#skipDepth--
+        if (this.#skipDepth === 0) this.#mode = this.#returnMode
+        return
+      case Mode.Root:
+        if (name !== 'startObject') throw this.#notABackup()
+        this.#mode = Mode.Top
+        return
+      case Mode.Top:
+        return this.#topToken(name, value)
+      case Mode.TablesOpen:
+        if (name !== 'startArray') throw this.#ruleError('"tables" is not an array')
+        this.#mode = Mode.Tables
+        return
+      case Mode.Tables:
+        if (name === 'endArray') {
+          this.#mode = Mode.Top
+          return
+        }
+        if (name !== 'startObject') throw this.#ruleError('an entry of "tables" is not an object')
+        this.#header = {}
+        this.#headerOffset = this.#segmentOffset
+        this.#recordsSeen = false
+        this.#mode = Mode.Table
+        return
+      case Mode.Table:
+        return this.#tableToken(name, value)
+      case Mode.RecordsOpen:
+        if (name !== 'startArray') throw this.#ruleError(`the records of table "${this.#table?.name}" are not an array`)
+        this.#mode = Mode.Records
+        return
+      case Mode.CollectionsOpen:
+        if (name !== 'startObject') throw this.#ruleError('"collections" is not an object')
+        this.#mode = Mode.Collections
+        return
+      case Mode.Collections:
+        if (name === 'endObject') {
+          this.#mode = Mode.Top
+          return
+        }
+        this.#openCollection(value as string)
+        this.#mode = Mode.RecordsOpen
+        return
+      case Mode.Done:
+        // The tokenizer rejects anything after the top-level value; this is only a guard.
+        throw this.#ruleError('unexpected data after the end of the backup')
+    }
+  }
+
+  #topToken(name: string, value: unknown): void {
+    if (name === 'endObject') {
+      this.#mode = Mode.Done
+      return
+    }
+    const key = value as string
+    if (!this.#sawTopKey && !TOP_KEYS.has(key)) throw this.#notABackup()
+    this.#sawTopKey = true
+    switch (key) {
+      case 'tables':
+      case 'collections':
+        if (this.#layout !== undefined) {
+          throw this.#ruleError(this.#layout === key ? `"${key}" appears twice` : 'the backup has both "tables" and "collections"')
+        }
+        this.#layout = key
+        this.#mode = key === 'tables' ? Mode.TablesOpen : Mode.CollectionsOpen
+        return
+      case 'metadata':
+      case 'summary':
+        if ((key === 'metadata' ? this.#metadata : this.#summary) !== undefined) throw this.#ruleError(`"${key}" appears twice`)
+        this.#beginValue(key === 'metadata' ? Target.Metadata : Target.Summary, Mode.Top)
+        return
+      default:
+        // Unknown keys are skipped: a later 1.x may add some.
+        this.#skipDepth = 0
+        this.#returnMode = Mode.Top
+        this.#mode = Mode.Skip
+    }
+  }
+
+  #tableToken(name: string, value: unknown): void {
+    if (name === 'endObject') {
+      if (!this.#recordsSeen) {
+        this.#openTable()
+        this.#closeTable()
+      }
+      this.#mode = Mode.Tables
+      return
+    }
+    const key = value as string
+    if (key === 'records') {
+      if (this.#recordsSeen) throw this.#ruleError(`"records" appears twice in table "${this.#tableName}"`)
+      this.#recordsSeen = true
+      this.#openTable()
+      this.#mode = Mode.RecordsOpen
+      return
+    }
+    if (HEADER_FIELDS.has(key)) {
+      if (this.#recordsSeen) {
+        throw this.#ruleError(`"${key}" comes after "records" in table "${this.#tableName}" (the header must come before the records)`)
+      }
+      this.#fieldName = key
+      this.#beginValue(Target.TableField, Mode.Table)
+      return
+    }
+    this.#skipDepth = 0
+    this.#returnMode = Mode.Table
+    this.#mode = Mode.Skip
+  }
+
+  #recordsToken(name: string): void {
+    const table = this.#table!
+    if (name === 'startObject') {
+      this.#bigIntsAsText = !table.typed
+      this.#valueOffset = this.#segmentOffset
+      this.#valueTarget = Target.Record
+      this.#returnMode = Mode.Records
+      this.#stack.length = 0
+      const record: Record<string, unknown> = {}
+      this.#stack.push(record)
+      this.#mode = Mode.Value
+      return
+    }
+    if (name === 'numberValue' && this.#fastRecord !== undefined) {
+      const record = this.#fastRecord
+      this.#fastRecord = undefined
+      this.#acceptRecord(record, this.#fastBytes)
+      return
+    }
+    if (name === 'endArray') {
+      this.#closeTable()
+      this.#mode = this.#layout === 'collections' ? Mode.Collections : Mode.Table
+      return
+    }
+    throw this.#ruleError(`record ${table.count} of table "${table.name}" is not an object`)
+  }
+
+  #beginValue(target: Target, returnMode: Mode): void {
+    this.#valueTarget = target
+    this.#returnMode = returnMode
+    this.#bigIntsAsText = false
+    this.#valueOffset = this.#segmentOffset
+    this.#stack.length = 0
+    this.#mode = Mode.Value
+  }
+
+  /** Assembles a value from tokens, as JSON.parse would build it. */
+  #valueToken(name: string, value: unknown): void {
+    let item: unknown
+    switch (name) {
+      case 'keyValue':
+        this.#key = value as string
+        return
+      case 'startObject':
+      case 'startArray': {
+        const container = name === 'startObject' ? {} : []
+        if (this.#stack.length > 0) this.#add(container)
+        this.#stack.push(container)
+        return
+      }
+      case 'endObject':
+      case 'endArray': {
+        const done = this.#stack.pop()!
+        if (this.#stack.length === 0) this.#valueDone(done)
+        return
+      }
+      case 'stringValue':
+        item = value
+        break
+      case 'numberValue':
+        item = this.#number(value as string)
+        break
+      case 'nullValue':
+        item = null
+        break
+      case 'trueValue':
+        item = true
+        break
+      case 'falseValue':
+        item = false
+        break
+      default:
+        return
+    }
+    if (this.#stack.length === 0) this.#valueDone(item)
+    else this.#add(item)
+  }
+
+  #add(item: unknown): void {
+    const parent = this.#stack[this.#stack.length - 1]!
+    if (Array.isArray(parent)) parent.push(item)
+    else if (this.#key === '__proto__') {
+      // JSON.parse makes "__proto__" an own property; plain assignment would set the prototype.
+      Object.defineProperty(parent, '__proto__', { value: item, writable: true, enumerable: true, configurable: true })
+    } else parent[this.#key] = item
+  }
+
+  #number(text: string): number | string {
+    const number = Number(text)
+    // Files without column types may hold integers beyond a double's precision (ids from
+    // another engine): keep their exact text instead of rounding them.
+    if (this.#bigIntsAsText && text.length > 15 && !Number.isSafeInteger(number) && /^-?\d+$/.test(text)) return text
+    return number
+  }
+
+  #valueDone(value: unknown): void {
+    this.#mode = this.#returnMode
+    switch (this.#valueTarget) {
+      case Target.Record:
+        this.#acceptRecord(value as Row, undefined)
+        return
+      case Target.TableField:
+        this.#header![this.#fieldName] = value
+        return
+      case Target.Metadata:
+        if (!isPlainObject(value)) throw this.#ruleError('"metadata" is not an object', this.#valueOffset)
+        this.#metadata = value
+        this.#metadataOffset = this.#valueOffset
+        this.#readMetadataHead(value)
+        return
+      case Target.Summary:
+        if (!isPlainObject(value)) throw this.#ruleError('"summary" is not an object', this.#valueOffset)
+        this.#summary = value
+        return
+    }
+  }
+
+  // ---- tables --------------------------------------------------------------------------------
+
+  #openTable(): void {
+    const offset = this.#headerOffset
+    const parsed = decodeTableHeader(this.#header!, (message) => this.#ruleError(message, offset))
+    this.#header = undefined
+    this.#startTable(parsed.schema, parsed.typed ? 'mergeback' : 'smart-backup', parsed.typed, offset)
+  }
+
+  #openCollection(name: string): void {
+    const schema = this.#collectionSchemas?.get(name)
+    this.#startTable(schema ?? mongoCollectionTable(name), 'mongo-native', schema !== undefined, this.#segmentOffset)
+  }
+
+  #startTable(schema: TableSchema, layout: BackupLayout, typed: boolean, offset: number): void {
+    if (this.#finished.has(schema.name)) throw this.#ruleError(`table "${schema.name}" appears twice`, offset)
+    this.#tableName = schema.name
+    const documents = schema.columns.some((column) => column.kind === 'document')
+    this.#table = {
+      name: schema.name,
+      layout,
+      typed,
+      schema: typed || layout === 'mongo-native' ? schema : undefined,
+      header: schema,
+      columnNames: typed && !documents ? new Set(schema.columns.map((column) => column.name)) : undefined,
+      offset,
+      checksum: new TableChecksum(),
+      count: 0,
+      batch: [],
+      batchStart: 0,
+    }
+    if (this.#table.schema !== undefined) this.#events.push({ type: 'table', table: schema, layout })
+  }
+
+  #acceptRecord(record: Row, bytes: Buffer | undefined): void {
+    const table = this.#table!
+    if (table.schema === undefined) {
+      table.schema = smartBackupTable(table.header, record)
+      this.#events.push({ type: 'table', table: table.schema, layout: table.layout })
+    }
+    if (table.columnNames !== undefined) {
+      for (const key in record) {
+        if (!table.columnNames.has(key)) {
+          throw this.#ruleError(`record ${table.count} of table "${table.name}" has a field "${key}" that is not one of its columns`, this.#fastRecordOffset(bytes))
+        }
+      }
+    }
+    if (bytes !== undefined) table.checksum.addCanonicalBytes(bytes)
+    else table.checksum.addCanonicalText(JSON.stringify(record))
+    table.batch.push(record)
+    table.count++
+    if (table.batch.length >= this.#batchSize) this.#flushBatch(table)
+  }
+
+  #fastRecordOffset(bytes: Buffer | undefined): number {
+    return bytes === undefined ? this.#valueOffset : this.#segmentOffset
+  }
+
+  #flushBatch(table: OpenTable): void {
+    if (table.batch.length === 0) return
+    this.#events.push({ type: 'rows', table: table.name, rows: table.batch, firstRecordIndex: table.batchStart })
+    table.batch = []
+    table.batchStart = table.count
+  }
+
+  #closeTable(): void {
+    const table = this.#table!
+    if (table.schema === undefined) {
+      table.schema = smartBackupTable(table.header, undefined)
+      this.#events.push({ type: 'table', table: table.schema, layout: table.layout })
+    }
+    this.#flushBatch(table)
+    const checksum = table.checksum.digest()
+    this.#events.push({ type: 'tableEnd', table: table.name, count: table.count, checksum })
+    this.#finished.set(table.name, { typed: table.typed, offset: table.offset, count: table.count, checksum })
+    this.#table = undefined
+  }
+
+  // ---- metadata ------------------------------------------------------------------------------
+
+  /** Checks what can be checked as soon as the metadata is read (first, in the mongo-native layout). */
+  #readMetadataHead(metadata: Record<string, unknown>): void {
+    const offset = this.#metadataOffset
+    checkFormatVersion(metadata, (message) => this.#ruleError(message, offset))
+    const schemas = metadata.collectionSchemas
+    if (schemas === undefined) return
+    if (!Array.isArray(schemas)) throw this.#ruleError('metadata "collectionSchemas" is not an array', offset)
+    this.#collectionSchemas = new Map()
+    for (const header of schemas) {
+      if (!isPlainObject(header)) throw this.#ruleError('an entry of metadata "collectionSchemas" is not an object', offset)
+      const { schema } = decodeTableHeader(header, (message) => this.#ruleError(`metadata "collectionSchemas": ${message}`, offset))
+      this.#collectionSchemas.set(schema.name, schema)
+    }
+  }
+
+  /** The end of the document: everything the metadata promises is compared with what was read. */
+  #finish(): void {
+    if (this.#layout === undefined) throw this.#notABackup()
+    const metadata = this.#metadata
+    if (metadata === undefined) throw new FormatError('the backup has no "metadata"', { byteOffset: this.#offset })
+    const combined: Record<string, unknown> = this.#summary === undefined ? metadata : { ...metadata, ...this.#summary }
+    const offset = this.#metadataOffset
+    const fail = (message: string, table?: string): FormatError =>
+      new FormatError(message, { byteOffset: table === undefined ? offset : this.#finished.get(table)?.offset ?? offset, table })
+    const parsed = METADATA.safeParse(combined)
+    if (!parsed.success) throw fail(`the backup's metadata is malformed: ${describeIssue(parsed.error)}`)
+    const facts = parsed.data
+    const ours = facts.format === 'mergeback'
+    const names = [...this.#finished.keys()]
+
+    if (ours && this.#layout === 'tables') {
+      for (const [name, table] of this.#finished) if (!table.typed) throw fail(`table "${name}" has no "columns"`, name)
+    }
+    if (ours) {
+      const listed = facts.tables ?? []
+      if (listed.length !== names.length || listed.some((name, i) => name !== names[i])) {
+        throw fail(`the metadata lists the tables ${JSON.stringify(listed)} but the backup holds ${JSON.stringify(names)}`)
+      }
+    }
+
+    const counts = facts.recordCounts ?? {}
+    for (const [name, count] of Object.entries(counts)) {
+      const table = this.#finished.get(name)
+      if (table === undefined) {
+        if (count > 0) throw fail(`the metadata counts ${count} records in table "${name}", which the backup does not hold`)
+      } else if (table.count !== count) {
+        throw fail(`table "${name}" holds ${table.count} records but the metadata counts ${count}`, name)
+      }
+    }
+    const checksums = facts.checksums ?? {}
+    for (const name of Object.keys(checksums)) {
+      if (!this.#finished.has(name)) throw fail(`the metadata has a checksum for table "${name}", which the backup does not hold`)
+    }
+    if (ours) {
+      for (const name of names) {
+        if (!Object.hasOwn(counts, name)) throw fail(`the metadata has no record count for table "${name}"`, name)
+        if (!Object.hasOwn(checksums, name)) throw fail(`the metadata has no checksum for table "${name}"`, name)
+      }
+    }
+    if (this.#verifyChecksums) {
+      for (const [name, expected] of Object.entries(checksums)) {
+        const actual = this.#finished.get(name)!.checksum
+        if (actual !== expected) {
+          throw new IntegrityError(`table "${name}" does not match its checksum: its records were changed after the backup was written`, 'checksum', {
+            details: { table: name, expected, actual },
+          })
+        }
+      }
+    }
+    const layout: BackupLayout = this.#layout === 'collections' ? 'mongo-native' : ours ? 'mergeback' : 'smart-backup'
+    this.#events.push({ type: 'metadata', metadata: combined as Partial<BackupMetadata> & Record<string, unknown>, layout })
+  }
+
+  #notABackup(): FormatError {
+    return new FormatError('the file is not a mergeback backup (a backup is a JSON object with a "tables" array or a "collections" object)', {
+      byteOffset: this.#segmentOffset,
+    })
+  }
+}
+
+// ---- table headers -------------------------------------------------------------------------
+
+const VALUE_KINDS = [
+  'integer',
+  'bigint',
+  'decimal',
+  'float',
+  'boolean',
+  'text',
+  'binary',
+  'date',
+  'timestamp',
+  'timestamptz',
+  'time',
+  'interval',
+  'json',
+  'array',
+  'enum',
+  'bit',
+  'document',
+  'unknown',
+] as const satisfies readonly ValueKind[]
+// Fails to compile when ValueKind gains a member this list lacks.
+const ALL_KINDS_LISTED: [Exclude<ValueKind, (typeof VALUE_KINDS)[number]>] extends [never] ? true : never = true
+void ALL_KINDS_LISTED
+
+const COLUMN = z.object({
+  name: z.string().min(1),
+  type: z.string().default(''),
+  kind: z.enum(VALUE_KINDS).default('unknown'),
+  elementKind: z.enum(VALUE_KINDS).optional(),
+  nullable: z.boolean().default(true),
+  default: z.string().nullable().optional(),
+  identity: z.enum(['always', 'by-default']).optional(),
+  autoIncrement: z.boolean().optional(),
+  generated: z.string().optional(),
+  enumValues: z.array(z.string()).optional(),
+  enumName: z.string().optional(),
+})
+
+const NAMES = z.array(z.string().min(1))
+
+const HEADER = z.object({
+  tableName: z.string().min(1),
+  primaryKey: z.union([z.string().min(1), NAMES, z.null()]).optional(),
+  columns: z.array(COLUMN).optional(),
+  uniqueConstraints: z.array(z.object({ name: z.string(), columns: NAMES })).default([]),
+  indexes: z
+    .array(
+      z.object({
+        name: z.string(),
+        columns: NAMES,
+        unique: z.boolean().default(false),
+        definition: z.string().optional(),
+        options: z.record(z.string(), z.unknown()).optional(),
+      }),
+    )
+    .default([]),
+  foreignKeys: z
+    .array(
+      z.object({
+        name: z.string(),
+        columns: NAMES,
+        referencedTable: z.string().min(1),
+        referencedColumns: NAMES,
+        onDelete: z.string().optional(),
+        onUpdate: z.string().optional(),
+        deferrable: z.boolean().optional(),
+      }),
+    )
+    .default([]),
+  options: z.record(z.string(), z.unknown()).optional(),
+})
+
+/**
+ * A TableSchema from a table object's header fields (native layout, Smart Backup, or an entry of
+ * `collectionSchemas`). `typed` when the header lists columns. Errors are made by `fail`.
+ */
+function decodeTableHeader(header: Record<string, unknown>, fail: (message: string) => FormatError): { schema: TableSchema; typed: boolean } {
+  const parsed = HEADER.safeParse(header)
+  if (!parsed.success) {
+    const name = typeof header.tableName === 'string' ? `table "${header.tableName}"` : 'a table'
+    throw fail(`${name} has a malformed header: ${describeIssue(parsed.error)}`)
+  }
+  const fields = parsed.data
+  const key = fields.primaryKey
+  const primaryKey = key === undefined || key === null ? [] : typeof key === 'string' ? [key] : key
+  const columns = fields.columns as ColumnSchema[] | undefined
+  if (columns !== undefined) {
+    const names = new Set<string>()
+    for (const column of columns) {
+      if (names.has(column.name)) throw fail(`table "${fields.tableName}" has two columns named "${column.name}"`)
+      names.add(column.name)
+    }
+    for (const column of primaryKey) {
+      if (!names.has(column)) throw fail(`the primary key of table "${fields.tableName}" names "${column}", which is not one of its columns`)
+    }
+  }
+  if (new Set(primaryKey).size !== primaryKey.length) throw fail(`the primary key of table "${fields.tableName}" names a column twice`)
+  return {
+    typed: columns !== undefined,
+    schema: {
+      name: fields.tableName,
+      columns: columns ?? [],
+      primaryKey,
+      uniqueConstraints: fields.uniqueConstraints,
+      indexes: fields.indexes,
+      foreignKeys: fields.foreignKeys,
+      ...(fields.options === undefined ? {} : { options: fields.options }),
+    },
+  }
+}
+
+// ---- metadata ------------------------------------------------------------------------------
+
+const METADATA = z.looseObject({
+  format: z.string().optional(),
+  version: z.string().optional(),
+  tables: z.array(z.string()).optional(),
+  collections: z.array(z.string()).optional(),
+  recordCounts: z.record(z.string(), z.number().int().min(0)).optional(),
+  checksums: z.record(z.string(), z.string().refine(isChecksum, 'expected "sha256:" and 64 lowercase hex digits')).optional(),
+  warnings: z.array(z.string()).optional(),
+})
+
+/** This build reads format 1.x. The seeds write "1.0" and no `format`. */
+function checkFormatVersion(metadata: Record<string, unknown>, fail: (message: string) => FormatError): void {
+  const { format, version } = metadata
+  if (format !== undefined && format !== 'mergeback') throw fail(`unsupported backup format ${JSON.stringify(format)}`)
+  if (version === undefined) {
+    if (format === 'mergeback') throw fail('the metadata has no format version')
+    return
+  }
+  if (typeof version !== 'string' || !/^1(\.\d+)*$/.test(version)) {
+    throw fail(`backup format version ${JSON.stringify(version)} is not supported (this build reads 1.x)`)
+  }
+}
+
+function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0]
+  if (issue === undefined) return 'invalid'
+  const path = issue.path.map(String).join('.')
+  return path === '' ? issue.message : `${path}: ${issue.message}`
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** Index of the first byte of `bytes` that is not part of a valid UTF-8 sequence (only called when there is one). */
+function firstInvalidUtf8(bytes: Buffer): number {
+  let i = 0
+  while (i < bytes.length) {
+    const byte = bytes[i]!
+    let length: number
+    let min: number
+    if (byte < 0x80) length = 1, min = 0
+    else if (byte >= 0xc2 && byte <= 0xdf) length = 2, min = 0x80
+    else if (byte >= 0xe0 && byte <= 0xef) length = 3, min = 0x800
+    else if (byte >= 0xf0 && byte <= 0xf4) length = 4, min = 0x10000
+    else return i
+    if (i + length > bytes.length) return i
+    let codePoint = length === 1 ? byte : byte & (0xff >> (length + 1))
+    for (let j = 1; j < length; j++) {
+      const next = bytes[i + j]!
+      if ((next & 0xc0) !== 0x80) return i
+      codePoint = (codePoint << 6) | (next & 0x3f)
+    }
+    if (codePoint < min || codePoint > 0x10ffff || (codePoint >= 0xd800 && codePoint <= 0xdfff)) return i
+    i += length
+  }
+  return bytes.length
+}
