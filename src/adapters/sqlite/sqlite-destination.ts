@@ -1,0 +1,773 @@
+/**
+ * Writing into a SQLite database: one transaction from open to commit.
+ *
+ * 1. open: the file is opened (and created when missing — remembered, so a rollback can remove
+ *    it), `PRAGMA foreign_keys = ON`, then `BEGIN IMMEDIATE` takes the write lock at once (a busy
+ *    database fails here, before any work) and `PRAGMA defer_foreign_keys = ON` moves every
+ *    foreign-key check to the end of the transaction: rows may arrive in any order and cycles
+ *    need nothing special.
+ * 2. prepare: checks every existing table has the backup's columns (nothing is silently dropped),
+ *    notes the foreign-key violations already in the file (so only new ones fail the restore),
+ *    creates missing tables (a SQLite backup's own CREATE TABLE / INDEX text; otherwise DDL made
+ *    from the portable schema) and, with `drop`, empties the selected tables, children first.
+ *    Emptying refuses when an ON DELETE action would reach a table outside the selection.
+ * 3. writeRows: prepared INSERTs, one per row, inside the transaction. A table with a key uses
+ *    `ON CONFLICT (key) DO NOTHING`, so a row whose key exists is skipped (and counted) while a
+ *    NOT NULL, CHECK or other UNIQUE violation still fails with the row's key. A table without
+ *    a key is matched on whole rows, counting duplicates: the rows go to a TEMP table with the
+ *    same affinities, and one INSERT … SELECT adds each row as many times as the backup has it
+ *    more often than the table (window row_number against a GROUP BY count; `IS` so NULL = NULL).
+ * 4. readByKeys / updateRows / countRows serve the merge, inside the same transaction.
+ * 5. finish: recreates the triggers and AUTOINCREMENT counters of created tables (after the data,
+ *    so the triggers do not fire on it), then runs `PRAGMA foreign_key_check` on every table the
+ *    work could have broken and fails with the first new violation, naming table, key and key
+ *    constraint — so commit() does not fail on a deferred key.
+ * 6. commit / rollback / close. Rollback restores the file exactly (SQLite's journal) and deletes
+ *    it when this session created it.
+ */
+import type {
+  ConnectionConfig,
+  DatabaseSchema,
+  Destination,
+  ForeignKeySchema,
+  PrepareOptions,
+  PrepareResult,
+  Row,
+  TableSchema,
+  ValueKind,
+  WireValue,
+  WriteResult,
+} from '../adapter.js'
+import { DatabaseError, FormatError, InternalError, UsageError } from '../../errors.js'
+import {
+  openReadWrite,
+  quoteIdent,
+  removeDatabaseFile,
+  SQLITE_CAPABILITIES,
+  toMergebackError,
+  withErrors,
+  type ErrorContext,
+  type SqliteDatabase,
+  type SqliteStatement,
+} from './sqlite-connection.js'
+import {
+  asciiLower,
+  describeDatabase,
+  isPlainCreate,
+  listTables,
+  readForeignKeyList,
+  readTableInfo,
+  tableExists,
+  type SqliteColumnInfo,
+  type SqliteTableInfo,
+  type SqliteTableOptions,
+} from './sqlite-introspector.js'
+import { decodeValue, encodeValue, sqliteTypeFor, ValueDecodeError, type Affinity, type SqliteValue } from './sqlite-values.js'
+
+/** Bound parameters per statement in readByKeys (SQLite's limit here is 32766). */
+const MAX_PARAMETERS = 30_000
+/** Keys per readByKeys statement, whatever the parameter count allows. */
+const MAX_KEYS_PER_QUERY = 5_000
+const TEMP_ROWS = 'mergeback_rows'
+const FK_ACTIONS = new Set(['CASCADE', 'SET NULL', 'SET DEFAULT', 'RESTRICT', 'NO ACTION'])
+
+type State = 'open' | 'committed' | 'rolled-back' | 'closed'
+
+interface Violation {
+  readonly table: string
+  readonly rowid: bigint | null
+  readonly parent: string
+  readonly fkid: number
+}
+
+/** How one field of incoming rows is bound: the target column and the kind to read the wire value by. */
+interface BoundColumn {
+  readonly field: string
+  readonly target: SqliteColumnInfo
+  readonly kind: ValueKind
+}
+
+/** A write session on one SQLite file (see the module header). Made by `SqliteDestination.open`. */
+export class SqliteDestination implements Destination {
+  readonly engine = 'sqlite' as const
+  readonly capabilities = SQLITE_CAPABILITIES
+  readonly #db: SqliteDatabase
+  readonly #file: string
+  readonly #database: string
+  readonly #createdFile: boolean
+  #state: State = 'open'
+  #prepared = false
+  /** Target tables by ASCII-lowercased name (SQLite's own rule); null = known not to exist. */
+  readonly #infos = new Map<string, SqliteTableInfo | null>()
+  /** Backup schemas of the tables prepare() created (for finish()). */
+  readonly #created: TableSchema[] = []
+  /** Tables written, updated or emptied: their foreign keys are checked in finish(). */
+  readonly #touched = new Set<string>()
+  /** Tables emptied or updated: the tables referencing them are checked too. */
+  readonly #parentsChanged = new Set<string>()
+  /** Foreign-key violations that were in the file before we changed anything, by table. */
+  readonly #baseline = new Map<string, Violation[]>()
+
+  private constructor(db: SqliteDatabase, file: string, database: string, createdFile: boolean) {
+    this.#db = db
+    this.#file = file
+    this.#database = database
+    this.#createdFile = createdFile
+  }
+
+  /**
+   * Opens (or creates) `config.url` and begins the write transaction. Throws UsageError for a
+   * directory or a file that is not a SQLite database, NotFoundError when the directory is
+   * missing, ConnectionError when the file stays locked for `connectTimeoutMs`. On failure a
+   * file this call created is removed again.
+   */
+  static open(config: ConnectionConfig): SqliteDestination {
+    const file = config.url
+    const { db, created } = openReadWrite(file, config.connectTimeoutMs ?? 5000)
+    try {
+      withErrors({ file, action: 'opening' }, () => {
+        // Must be set outside a transaction; per connection, so the file is not changed by it.
+        db.pragma('foreign_keys = ON')
+        db.exec('BEGIN IMMEDIATE')
+        // Reset by SQLite at every COMMIT/ROLLBACK, so set inside the transaction.
+        db.pragma('defer_foreign_keys = ON')
+      })
+    } catch (error) {
+      db.close()
+      if (created) removeDatabaseFile(file)
+      throw error
+    }
+    return new SqliteDestination(db, file, config.database, created)
+  }
+
+  async describe(): Promise<DatabaseSchema> {
+    this.#assertOpen()
+    return withErrors(this.#context(), () => describeDatabase(this.#db, this.#database))
+  }
+
+  async prepare(backupSchema: DatabaseSchema, options: PrepareOptions): Promise<PrepareResult> {
+    this.#assertOpen()
+    if (options.mode === 'merge' && options.drop) throw new UsageError('A merge never deletes: drop is only for restore.')
+    return withErrors(this.#context({ action: 'preparing' }), () => {
+      const warnings: string[] = []
+      const missing: TableSchema[] = []
+      const existing: SqliteTableInfo[] = []
+      for (const table of backupSchema.tables) {
+        const info = this.#info(table.name)
+        if (!info) missing.push(table)
+        else {
+          this.#checkColumns(table, info)
+          existing.push(info)
+        }
+      }
+      if (options.mode === 'merge' && missing.length > 0) {
+        throw new UsageError(
+          `Table${missing.length > 1 ? 's' : ''} ${missing.map((t) => `"${t.name}"`).join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist in ${this.#file}; a merge creates nothing. Restore ${missing.length > 1 ? 'them' : 'it'} first, or leave ${missing.length > 1 ? 'them' : 'it'} out with --exclude.`,
+          { code: 'SCHEMA_MISMATCH' },
+        )
+      }
+      this.#takeBaseline(existing.map((t) => t.schema.name))
+
+      const creating = new Set(missing.map((t) => asciiLower(t.name)))
+      for (const table of missing) this.#createTable(table, backupSchema.engine, creating, warnings)
+      for (const table of missing) this.#createIndexes(table, backupSchema.engine, warnings)
+      this.#infos.clear()
+      for (const table of missing) {
+        this.#created.push(table)
+        this.#touched.add(asciiLower(table.name))
+      }
+
+      const emptied = options.drop ? this.#empty(existing, new Set(backupSchema.tables.map((t) => asciiLower(t.name)))) : []
+      this.#prepared = true
+      return { created: missing.map((t) => t.name), emptied, warnings }
+    })
+  }
+
+  async writeRows(table: TableSchema, batches: AsyncIterable<Row[]>): Promise<WriteResult> {
+    this.#assertPrepared()
+    const info = this.#requireInfo(table.name)
+    this.#touched.add(asciiLower(info.schema.name))
+    const backupColumns = new Map(table.columns.map((c) => [c.name, c]))
+    const keyOf = keyReader(table.primaryKey.length > 0 ? table.primaryKey : (info.conflictKey?.columns ?? []))
+    const bindings = new Map<string, BoundColumn[]>()
+    const bind = (row: Row): BoundColumn[] => {
+      const fields = Object.keys(row)
+      const signature = fields.join('\u0000')
+      let bound = bindings.get(signature)
+      if (!bound) {
+        bound = this.#bindFields(info, fields, (field) => backupColumns.get(field)?.kind)
+        bindings.set(signature, bound)
+      }
+      return bound
+    }
+    const empty = withErrors(this.#context({ table: info.schema.name }), () => this.#db.prepare(`SELECT 1 FROM main.${quoteIdent(info.schema.name)} LIMIT 1`).get() === undefined)
+    if (info.conflictKey || empty) return this.#insertKeyed(info, batches, bind, keyOf, info.conflictKey !== undefined)
+    return this.#insertKeyless(info, batches, bind)
+  }
+
+  async readByKeys(table: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<Row[]> {
+    this.#assertOpen()
+    const info = this.#requireInfo(table)
+    const keyTargets = keyColumns.map((name) => this.#column(info, name, 'key'))
+    if (keys.length === 0) return []
+    const columns = info.columns
+    const select = `SELECT ${columns.map((c) => quoteIdent(c.name)).join(', ')} FROM main.${quoteIdent(info.schema.name)} WHERE `
+    const perQuery = Math.max(1, Math.min(MAX_KEYS_PER_QUERY, Math.floor(MAX_PARAMETERS / keyTargets.length)))
+    const statements = new Map<number, SqliteStatement>()
+    const rows: Row[] = []
+    for (let start = 0; start < keys.length; start += perQuery) {
+      const chunk = keys.slice(start, start + perQuery)
+      const params: SqliteValue[] = []
+      for (const key of chunk) {
+        keyTargets.forEach((target, i) => params.push(this.#decode(key[keyColumns[i]], target.schema.kind, target, info, key)))
+      }
+      const context = this.#context({ table: info.schema.name, action: 'reading' })
+      let statement = statements.get(chunk.length)
+      if (!statement) {
+        const where =
+          keyTargets.length === 1
+            ? `${quoteIdent(keyTargets[0].name)} IN (${chunk.map(() => '?').join(', ')})`
+            : `(${keyTargets.map((t) => quoteIdent(t.name)).join(', ')}) IN (VALUES ${chunk.map(() => `(${keyTargets.map(() => '?').join(', ')})`).join(', ')})`
+        statement = withErrors(context, () => this.#db.prepare(select + where).raw(true))
+        statements.set(chunk.length, statement)
+      }
+      const found = withErrors(context, () => statement.all(...params) as unknown[][])
+      for (const values of found) {
+        const row: Row = {}
+        for (let i = 0; i < columns.length; i++) row[columns[i].name] = encodeValue(values[i] as SqliteValue, columns[i].schema.kind)
+        rows.push(row)
+      }
+    }
+    return rows
+  }
+
+  async updateRows(table: string, keyColumns: readonly string[], rows: readonly Row[]): Promise<number> {
+    this.#assertPrepared()
+    const info = this.#requireInfo(table)
+    const keyTargets = keyColumns.map((name) => this.#column(info, name, 'key'))
+    const keyNames = new Set(keyColumns)
+    const name = asciiLower(info.schema.name)
+    this.#touched.add(name)
+    this.#parentsChanged.add(name)
+    const statements = new Map<string, { statement: SqliteStatement; bound: BoundColumn[] }>()
+    const keyOf = keyReader(keyColumns)
+    let changed = 0
+    for (const row of rows) {
+      const fields = Object.keys(row).filter((f) => !keyNames.has(f))
+      if (fields.length === 0) continue
+      const signature = fields.join('\u0000')
+      let entry = statements.get(signature)
+      if (!entry) {
+        const bound = this.#bindFields(info, fields, () => undefined)
+        const sql =
+          `UPDATE main.${quoteIdent(info.schema.name)} SET ${bound.map((b) => `${quoteIdent(b.target.name)} = ?`).join(', ')} ` +
+          `WHERE ${keyTargets.map((t) => `${quoteIdent(t.name)} = ?`).join(' AND ')}`
+        entry = { statement: withErrors(this.#context({ table: info.schema.name }), () => this.#db.prepare(sql)), bound }
+        statements.set(signature, entry)
+      }
+      const params = entry.bound.map((b) => this.#decode(row[b.field], b.kind, b.target, info, row, keyOf))
+      keyColumns.forEach((column, i) => params.push(this.#decode(row[column], keyTargets[i].schema.kind, keyTargets[i], info, row, keyOf)))
+      const statement = entry.statement
+      const result = withErrors(this.#context({ table: info.schema.name, key: keyOf(row), action: 'updating' }), () => statement.run(...params))
+      changed += result.changes
+    }
+    return changed
+  }
+
+  async countRows(table: string): Promise<number> {
+    this.#assertOpen()
+    const info = this.#requireInfo(table)
+    return withErrors(this.#context({ table: info.schema.name }), () =>
+      Number((this.#db.prepare(`SELECT count(*) AS n FROM main.${quoteIdent(info.schema.name)}`).get() as { n: bigint }).n),
+    )
+  }
+
+  async finish(): Promise<void> {
+    this.#assertOpen()
+    withErrors(this.#context({ action: 'finishing' }), () => {
+      for (const table of this.#created) this.#restoreTableExtras(table)
+      this.#checkForeignKeys()
+    })
+  }
+
+  async commit(): Promise<void> {
+    this.#assertOpen()
+    try {
+      this.#db.exec('COMMIT')
+      this.#state = 'committed'
+    } catch (error) {
+      const mapped = toMergebackError(error, this.#context({ action: 'committing' }))
+      await this.rollback(mapped)
+      throw mapped
+    }
+  }
+
+  async rollback(_cause?: unknown): Promise<void> {
+    if (this.#state !== 'open') return
+    this.#state = 'rolled-back'
+    try {
+      // SQLite may already have rolled back by itself (after SQLITE_FULL, SQLITE_IOERR, …).
+      if (this.#db.open && this.#db.inTransaction) this.#db.exec('ROLLBACK')
+    } finally {
+      if (this.#createdFile) {
+        // The file did not exist before: leave nothing behind, not even an empty database.
+        this.#db.close()
+        removeDatabaseFile(this.#file)
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return
+    try {
+      if (this.#state === 'open') await this.rollback()
+    } finally {
+      this.#state = 'closed'
+      if (this.#db.open) this.#db.close()
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // prepare()
+
+  #checkColumns(table: TableSchema, info: SqliteTableInfo): void {
+    const lacking = table.columns.filter((c) => !c.generated && !this.#findColumn(info, c.name)).map((c) => `"${c.name}"`)
+    if (lacking.length > 0) {
+      throw new UsageError(
+        `Table "${info.schema.name}" in ${this.#file} has no column${lacking.length > 1 ? 's' : ''} ${lacking.join(', ')}, which the backup has: add ${lacking.length > 1 ? 'them' : 'it'} (ALTER TABLE … ADD COLUMN) or leave the table out with --exclude.`,
+        { code: 'SCHEMA_MISMATCH', details: { table: info.schema.name, columns: lacking } },
+      )
+    }
+  }
+
+  /** Remembers the foreign-key violations already in these tables and in the tables referencing them. */
+  #takeBaseline(tables: readonly string[]): void {
+    const wanted = new Set(tables.map(asciiLower))
+    for (const table of this.#tablesToCheck(wanted, wanted)) {
+      if (!this.#baseline.has(table)) this.#baseline.set(table, this.#violations(table))
+    }
+  }
+
+  #createTable(table: TableSchema, engine: DatabaseSchema['engine'], creating: ReadonlySet<string>, warnings: string[]): void {
+    const options = table.options as Partial<SqliteTableOptions> | undefined
+    const context = this.#context({ table: table.name, action: 'creating' })
+    if (engine === 'sqlite' && typeof options?.sql === 'string') {
+      if (!isPlainCreate(options.sql, 'table', table.name)) {
+        throw new FormatError(`The backup's CREATE TABLE statement for "${table.name}" is not a plain CREATE TABLE of that table; refusing to run it.`, {
+          table: table.name,
+        })
+      }
+      withErrors(context, () => this.#db.prepare(options.sql as string).run())
+      return
+    }
+    if (table.columns.length === 0) {
+      throw new FormatError(`The backup gives no columns for table "${table.name}", so it cannot be created.`, { table: table.name })
+    }
+    const pk = table.primaryKey
+    const pkColumn = pk.length === 1 ? table.columns.find((c) => c.name === pk[0]) : undefined
+    const rowidKey = pkColumn && (pkColumn.kind === 'integer' || pkColumn.kind === 'bigint') ? pkColumn.name : undefined
+    const parts = table.columns.map((column) => {
+      const type = sqliteTypeFor(column, engine)
+      let definition = quoteIdent(column.name) + (type ? ` ${type}` : '')
+      if (column.name === rowidKey) definition += ' PRIMARY KEY'
+      else if (!column.nullable || pk.includes(column.name)) definition += ' NOT NULL'
+      return definition
+    })
+    if (pk.length > 0 && !rowidKey) parts.push(`PRIMARY KEY (${pk.map(quoteIdent).join(', ')})`)
+    for (const unique of table.uniqueConstraints) {
+      parts.push(`CONSTRAINT ${quoteIdent(unique.name)} UNIQUE (${unique.columns.map(quoteIdent).join(', ')})`)
+    }
+    for (const key of table.foreignKeys) {
+      const parent = asciiLower(key.referencedTable)
+      if (!creating.has(parent) && !this.#info(key.referencedTable)) {
+        warnings.push(
+          `Foreign key ${key.name} of "${table.name}" references "${key.referencedTable}", which is neither in the backup nor in ${this.#file}: not created.`,
+        )
+        continue
+      }
+      parts.push(foreignKeyClause(key))
+    }
+    const sql = `CREATE TABLE main.${quoteIdent(table.name)} (\n  ${parts.join(',\n  ')}\n)`
+    withErrors(context, () => this.#db.prepare(sql).run())
+  }
+
+  #createIndexes(table: TableSchema, engine: DatabaseSchema['engine'], warnings: string[]): void {
+    const context = this.#context({ table: table.name, action: 'indexing' })
+    for (const index of table.indexes) {
+      if (this.#db.prepare(`SELECT 1 FROM main.sqlite_schema WHERE name = ?`).get(index.name) !== undefined) {
+        warnings.push(`Index "${index.name}" of "${table.name}" was not created: ${this.#file} already has an object of that name.`)
+        continue
+      }
+      if (engine === 'sqlite' && index.definition) {
+        if (!isPlainCreate(index.definition, 'index', index.name, table.name)) {
+          throw new FormatError(`The backup's definition of index "${index.name}" is not a plain CREATE INDEX on "${table.name}"; refusing to run it.`, {
+            table: table.name,
+          })
+        }
+        withErrors(context, () => this.#db.prepare(index.definition as string).run())
+        continue
+      }
+      const columnNames = new Set(table.columns.map((c) => c.name))
+      if (index.options?.expression || index.options?.partial || index.columns.length === 0 || !index.columns.every((c) => columnNames.has(c))) {
+        warnings.push(`Index "${index.name}" of "${table.name}" uses expressions or conditions of another engine: not created.`)
+        continue
+      }
+      const sql = `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX main.${quoteIdent(index.name)} ON ${quoteIdent(table.name)} (${index.columns.map(quoteIdent).join(', ')})`
+      withErrors(context, () => this.#db.prepare(sql).run())
+    }
+  }
+
+  /**
+   * Empties the selected tables, children before parents. Refuses (UsageError, nothing changed)
+   * when an ON DELETE action of a table outside the selection would change or refuse its rows.
+   */
+  #empty(tables: readonly SqliteTableInfo[], selected: ReadonlySet<string>): string[] {
+    const names = new Set(tables.map((t) => asciiLower(t.schema.name)))
+    for (const { name } of listTables(this.#db).tables) {
+      if (selected.has(asciiLower(name))) continue
+      for (const { key } of readForeignKeyList(this.#db, name)) {
+        if (!names.has(asciiLower(key.referencedTable)) || (key.onDelete ?? 'NO ACTION').toUpperCase() === 'NO ACTION') continue
+        const referencing = this.#db
+          .prepare(`SELECT 1 FROM main.${quoteIdent(name)} WHERE ${key.columns.map((c) => `${quoteIdent(c)} IS NOT NULL`).join(' AND ')} LIMIT 1`)
+          .get()
+        if (referencing !== undefined) {
+          throw new UsageError(
+            `Cannot empty "${key.referencedTable}": table "${name}", which is not being restored, references it with ON DELETE ${key.onDelete} (${key.name}), so emptying it would change or block rows of "${name}". Restore "${name}" too, or restore without --drop.`,
+            { code: 'DROP_WOULD_CASCADE', details: { table: key.referencedTable, referencedBy: name, constraint: key.name } },
+          )
+        }
+      }
+    }
+    const ordered = parentsFirst(tables.map((t) => t.schema)).reverse()
+    for (const table of ordered) {
+      withErrors(this.#context({ table: table.name, action: 'emptying' }), () => this.#db.prepare(`DELETE FROM main.${quoteIdent(table.name)}`).run())
+      this.#touched.add(asciiLower(table.name))
+      this.#parentsChanged.add(asciiLower(table.name))
+    }
+    return tables.map((t) => t.schema.name)
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // writeRows()
+
+  async #insertKeyed(
+    info: SqliteTableInfo,
+    batches: AsyncIterable<Row[]>,
+    bind: (row: Row) => BoundColumn[],
+    keyOf: (row: Row) => unknown,
+    skipExisting: boolean,
+  ): Promise<WriteResult> {
+    const table = quoteIdent(info.schema.name)
+    const conflict =
+      skipExisting && info.conflictKey
+        ? ` ON CONFLICT (${info.conflictKey.columns.map((c, i) => {
+            // The target must name the key's index exactly, collation included.
+            const collation = info.conflictKey?.collations[i] ?? 'BINARY'
+            return collation.toUpperCase() === 'BINARY' ? quoteIdent(c) : `${quoteIdent(c)} COLLATE ${quoteIdent(collation)}`
+          }).join(', ')}) DO NOTHING`
+        : ''
+    const statements = new Map<BoundColumn[], SqliteStatement>()
+    let inserted = 0
+    let skipped = 0
+    for await (const rows of batches) {
+      this.#assertOpen()
+      for (const row of rows) {
+        const bound = bind(row)
+        let statement = statements.get(bound)
+        if (!statement) {
+          const sql =
+            bound.length === 0
+              ? `INSERT INTO main.${table} DEFAULT VALUES`
+              : `INSERT INTO main.${table} (${bound.map((b) => quoteIdent(b.target.name)).join(', ')}) VALUES (${bound.map(() => '?').join(', ')})${conflict}`
+          statement = withErrors(this.#context({ table: info.schema.name }), () => this.#db.prepare(sql))
+          statements.set(bound, statement)
+        }
+        const params = bound.map((b) => this.#decode(row[b.field], b.kind, b.target, info, row, keyOf))
+        const run = statement
+        const result = withErrors(this.#context({ table: info.schema.name, key: keyOf(row), action: 'inserting into' }), () => run.run(...params))
+        if (result.changes > 0) inserted++
+        else skipped++
+      }
+    }
+    return { inserted, skipped }
+  }
+
+  /** Whole-row identity for a table without any key (module header, step 3). */
+  async #insertKeyless(info: SqliteTableInfo, batches: AsyncIterable<Row[]>, bind: (row: Row) => BoundColumn[]): Promise<WriteResult> {
+    const columns = info.columns.filter((c) => !c.generated)
+    const context = this.#context({ table: info.schema.name, action: 'inserting into' })
+    const temp = `temp.${quoteIdent(TEMP_ROWS)}`
+    withErrors(context, () => {
+      this.#db.prepare(`DROP TABLE IF EXISTS ${temp}`).run()
+      // Same affinities (and defaults) as the target, so a value is stored there exactly as it
+      // would be in the table, and equal rows compare equal.
+      const definitions = columns.map(
+        (c) => `${quoteIdent(c.name)} ${c.affinity}${c.defaultSql !== null ? ` DEFAULT ${c.defaultSql}` : ''}`,
+      )
+      this.#db.prepare(`CREATE TEMP TABLE ${quoteIdent(TEMP_ROWS)} (mergeback_seq INTEGER PRIMARY KEY, ${definitions.join(', ')})`).run()
+    })
+    try {
+      let total = 0
+      const statements = new Map<BoundColumn[], SqliteStatement>()
+      for await (const rows of batches) {
+        this.#assertOpen()
+        for (const row of rows) {
+          const bound = bind(row)
+          let statement = statements.get(bound)
+          if (!statement) {
+            const sql =
+              bound.length === 0
+                ? `INSERT INTO ${temp} DEFAULT VALUES`
+                : `INSERT INTO ${temp} (${bound.map((b) => quoteIdent(b.target.name)).join(', ')}) VALUES (${bound.map(() => '?').join(', ')})`
+            statement = withErrors(context, () => this.#db.prepare(sql))
+            statements.set(bound, statement)
+          }
+          const params = bound.map((b) => this.#decode(row[b.field], b.kind, b.target, info, row))
+          const run = statement
+          withErrors(context, () => run.run(...params))
+          total++
+        }
+      }
+      const list = columns.map((c) => quoteIdent(c.name)).join(', ')
+      const incoming = columns.map((c) => `i.${quoteIdent(c.name)}`).join(', ')
+      const matches = columns.map((c) => `e.${quoteIdent(c.name)} IS i.${quoteIdent(c.name)}`).join(' AND ')
+      const sql =
+        `INSERT INTO main.${quoteIdent(info.schema.name)} (${list}) ` +
+        `SELECT ${incoming} FROM (SELECT *, row_number() OVER (PARTITION BY ${list} ORDER BY mergeback_seq) AS mergeback_n FROM ${temp}) AS i ` +
+        `LEFT JOIN (SELECT ${list}, count(*) AS mergeback_count FROM main.${quoteIdent(info.schema.name)} GROUP BY ${list}) AS e ON ${matches} ` +
+        `WHERE i.mergeback_n > coalesce(e.mergeback_count, 0) ORDER BY i.mergeback_seq`
+      const inserted = withErrors(context, () => this.#db.prepare(sql).run().changes)
+      return { inserted, skipped: total - inserted }
+    } finally {
+      if (this.#db.open && this.#state === 'open') withErrors(context, () => this.#db.prepare(`DROP TABLE IF EXISTS ${temp}`).run())
+    }
+  }
+
+  /** Maps row fields onto writable target columns. A field the table lacks is a UsageError. */
+  #bindFields(info: SqliteTableInfo, fields: readonly string[], backupKind: (field: string) => ValueKind | undefined): BoundColumn[] {
+    const bound: BoundColumn[] = []
+    for (const field of fields) {
+      const target = this.#findColumn(info, field)
+      if (!target) {
+        throw new UsageError(`Table "${info.schema.name}" in ${this.#file} has no column "${field}", which the backup's rows have.`, {
+          code: 'SCHEMA_MISMATCH',
+          details: { table: info.schema.name, column: field },
+        })
+      }
+      if (target.generated) continue
+      bound.push({ field, target, kind: backupKind(field) ?? target.schema.kind })
+    }
+    return bound
+  }
+
+  /** Decodes one wire value for a column, turning refusals into errors that name table, column and key. */
+  #decode(
+    value: WireValue | undefined,
+    kind: ValueKind,
+    target: SqliteColumnInfo,
+    info: SqliteTableInfo,
+    row: Row,
+    keyOf?: (row: Row) => unknown,
+  ): SqliteValue {
+    try {
+      return decodeValue(value, kind, target.affinity as Affinity)
+    } catch (error) {
+      if (!(error instanceof ValueDecodeError)) throw error
+      const key = keyOf?.(row)
+      const where = `column "${target.name}" of table "${info.schema.name}"${key === undefined ? '' : ` (key ${JSON.stringify(key)})`}`
+      if (error.reason === 'malformed') {
+        throw new FormatError(`Bad value in ${where}: ${error.message}.`, { table: info.schema.name, cause: error, details: { column: target.name, key } })
+      }
+      throw new DatabaseError(`Cannot write ${where} exactly: ${error.message}.`, {
+        table: info.schema.name,
+        key,
+        cause: error,
+        details: { column: target.name },
+      })
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // finish()
+
+  /** Triggers and the AUTOINCREMENT counter of a table this session created from a SQLite backup. */
+  #restoreTableExtras(table: TableSchema): void {
+    const options = table.options as Partial<SqliteTableOptions> | undefined
+    if (!options || typeof options.sql !== 'string') return
+    for (const trigger of options.triggers ?? []) {
+      const name = /^\s*CREATE\s+TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?("(?:[^"]|"")+"|\[[^\]]+\]|`(?:[^`]|``)+`|[^\s(]+)/i.exec(trigger)?.[1]
+      const plain = name !== undefined && isPlainCreate(trigger, 'trigger', unquoteName(name), table.name)
+      if (!plain) {
+        throw new FormatError(`A trigger the backup gives for "${table.name}" is not a plain CREATE TRIGGER on that table; refusing to run it.`, {
+          table: table.name,
+        })
+      }
+      withErrors(this.#context({ table: table.name, action: 'creating a trigger on' }), () => this.#db.prepare(trigger).run())
+    }
+    if (options.sequence !== undefined && /^[0-9]+$/.test(options.sequence) && tableExists(this.#db, 'sqlite_sequence')) {
+      const sequence = BigInt(options.sequence)
+      const update = this.#db.prepare('UPDATE main.sqlite_sequence SET seq = max(seq, ?) WHERE name = ?').run(sequence, table.name)
+      if (update.changes === 0) this.#db.prepare('INSERT INTO main.sqlite_sequence (name, seq) VALUES (?, ?)').run(table.name, sequence)
+    }
+  }
+
+  /** Fails with the first foreign-key violation this session introduced (module header, step 5). */
+  #checkForeignKeys(): void {
+    for (const table of this.#tablesToCheck(this.#touched, this.#parentsChanged)) {
+      const before = this.#baseline.get(table) ?? []
+      const known = new Set(before.filter((v) => v.rowid !== null).map((v) => `${v.fkid}:${v.rowid}`))
+      const knownWithoutRowid = new Map<number, number>()
+      for (const v of before) if (v.rowid === null) knownWithoutRowid.set(v.fkid, (knownWithoutRowid.get(v.fkid) ?? 0) + 1)
+      const fresh = this.#violations(table).filter((v) => {
+        if (v.rowid !== null) return !known.has(`${v.fkid}:${v.rowid}`)
+        const left = knownWithoutRowid.get(v.fkid) ?? 0
+        knownWithoutRowid.set(v.fkid, left - 1)
+        return left <= 0
+      })
+      if (fresh.length > 0) throw this.#violationError(fresh[0], fresh.length)
+    }
+  }
+
+  #violationError(violation: Violation, count: number): DatabaseError {
+    const info = this.#requireInfo(violation.table)
+    const key = readForeignKeyList(this.#db, info.schema.name).find((k) => k.id === violation.fkid)?.key
+    if (!key) throw new InternalError(`foreign_key_check reported key ${violation.fkid} of "${violation.table}", which foreign_key_list does not have`)
+    const table = quoteIdent(info.schema.name)
+    const keyColumns = info.schema.primaryKey.length > 0 ? info.schema.primaryKey : key.columns
+    const wanted = [...keyColumns, ...key.columns]
+    const select = `SELECT ${wanted.map(quoteIdent).join(', ')} FROM main.${table} AS c`
+    const values = (
+      violation.rowid !== null
+        ? this.#db.prepare(`${select} WHERE c.rowid = ?`).raw(true).get(violation.rowid)
+        : this.#db
+            .prepare(
+              `${select} WHERE ${key.columns.map((c) => `c.${quoteIdent(c)} IS NOT NULL`).join(' AND ')} AND NOT EXISTS (SELECT 1 FROM main.${quoteIdent(key.referencedTable)} AS p WHERE ${key.columns.map((c, i) => `p.${quoteIdent(key.referencedColumns[i])} = c.${quoteIdent(c)}`).join(' AND ')})`,
+            )
+            .raw(true)
+            .get()
+    ) as SqliteValue[] | undefined
+    const wire = (name: string, i: number): WireValue => {
+      const column = info.byName.get(name)
+      return values ? encodeValue(values[i], column?.schema.kind ?? 'unknown') : null
+    }
+    const rowKey = keyColumns.length === 1 ? wire(keyColumns[0], 0) : Object.fromEntries(keyColumns.map((c, i) => [c, wire(c, i)]))
+    const references = key.columns.map((c, i) => wire(c, keyColumns.length + i))
+    const others = count > 1 ? ` (${count} rows in all)` : ''
+    return new DatabaseError(
+      `Foreign key ${key.name} failed in table "${info.schema.name}": the row with key ${JSON.stringify(rowKey)} references "${key.referencedTable}"(${key.referencedColumns.join(', ')}) = ${JSON.stringify(references.length === 1 ? references[0] : references)}, which does not exist${others}.`,
+      { engineCode: 'SQLITE_CONSTRAINT_FOREIGNKEY', table: info.schema.name, key: rowKey, constraint: key.name },
+    )
+  }
+
+  /** `tables`, plus every table with a foreign key into one of `parents` (ASCII-lowercased names). */
+  #tablesToCheck(tables: ReadonlySet<string>, parents: ReadonlySet<string>): string[] {
+    const result = new Set<string>()
+    for (const { name } of listTables(this.#db).tables) {
+      const lowered = asciiLower(name)
+      if (tables.has(lowered)) result.add(lowered)
+      else if (parents.size > 0 && readForeignKeyList(this.#db, name).some((k) => parents.has(asciiLower(k.key.referencedTable)))) result.add(lowered)
+    }
+    return [...result]
+  }
+
+  #violations(table: string): Violation[] {
+    const info = this.#info(table)
+    if (!info || info.schema.foreignKeys.length === 0) return []
+    return (
+      this.#db.prepare(`PRAGMA main.foreign_key_check(${quoteIdent(info.schema.name)})`).all() as {
+        table: string
+        rowid: bigint | null
+        parent: string
+        fkid: bigint
+      }[]
+    ).map((v) => ({ table: v.table, rowid: v.rowid, parent: v.parent, fkid: Number(v.fkid) }))
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // helpers
+
+  #info(table: string): SqliteTableInfo | undefined {
+    const key = asciiLower(table)
+    if (!this.#infos.has(key)) this.#infos.set(key, readTableInfo(this.#db, table) ?? null)
+    return this.#infos.get(key) ?? undefined
+  }
+
+  #requireInfo(table: string): SqliteTableInfo {
+    const info = withErrors(this.#context({ table }), () => this.#info(table))
+    if (!info) throw new UsageError(`Table "${table}" does not exist in ${this.#file}.`, { code: 'UNKNOWN_TABLE' })
+    return info
+  }
+
+  /** SQLite column names are case-insensitive (ASCII), like table names. */
+  #findColumn(info: SqliteTableInfo, name: string): SqliteColumnInfo | undefined {
+    return info.byName.get(name) ?? info.columns.find((c) => asciiLower(c.name) === asciiLower(name))
+  }
+
+  #column(info: SqliteTableInfo, name: string, role: string): SqliteColumnInfo {
+    const column = this.#findColumn(info, name)
+    if (!column) throw new UsageError(`Table "${info.schema.name}" in ${this.#file} has no ${role} column "${name}".`, { code: 'SCHEMA_MISMATCH' })
+    return column
+  }
+
+  #context(extra: Omit<ErrorContext, 'file'> = {}): ErrorContext {
+    return { file: this.#file, ...extra }
+  }
+
+  #assertOpen(): void {
+    if (this.#state !== 'open') {
+      throw new UsageError(`The SQLite destination ${this.#file} is ${this.#state === 'committed' ? 'committed' : this.#state === 'closed' ? 'closed' : 'rolled back'}: it takes no more work.`)
+    }
+  }
+
+  #assertPrepared(): void {
+    this.#assertOpen()
+    if (!this.#prepared) throw new UsageError('Call prepare() before writing.')
+  }
+}
+
+/** Reads a row's key (one value, or an object for a composite key) for error messages. */
+function keyReader(columns: readonly string[]): (row: Row) => unknown {
+  if (columns.length === 0) return () => undefined
+  if (columns.length === 1) return (row) => row[columns[0]]
+  return (row) => Object.fromEntries(columns.map((c) => [c, row[c] ?? null]))
+}
+
+function foreignKeyClause(key: ForeignKeySchema): string {
+  let clause = `CONSTRAINT ${quoteIdent(key.name)} FOREIGN KEY (${key.columns.map(quoteIdent).join(', ')}) REFERENCES ${quoteIdent(key.referencedTable)} (${key.referencedColumns.map(quoteIdent).join(', ')})`
+  const onDelete = key.onDelete?.toUpperCase()
+  const onUpdate = key.onUpdate?.toUpperCase()
+  if (onDelete && FK_ACTIONS.has(onDelete) && onDelete !== 'NO ACTION') clause += ` ON DELETE ${onDelete}`
+  if (onUpdate && FK_ACTIONS.has(onUpdate) && onUpdate !== 'NO ACTION') clause += ` ON UPDATE ${onUpdate}`
+  if (key.deferrable) clause += ' DEFERRABLE INITIALLY DEFERRED'
+  return clause
+}
+
+/** Orders tables so that a table comes after the tables it references (cycles keep their order). */
+function parentsFirst(tables: readonly TableSchema[]): TableSchema[] {
+  const byName = new Map(tables.map((t) => [asciiLower(t.name), t]))
+  const done = new Set<string>()
+  const visiting = new Set<string>()
+  const ordered: TableSchema[] = []
+  const visit = (table: TableSchema): void => {
+    const name = asciiLower(table.name)
+    if (done.has(name) || visiting.has(name)) return
+    visiting.add(name)
+    for (const key of table.foreignKeys) {
+      const parent = byName.get(asciiLower(key.referencedTable))
+      if (parent) visit(parent)
+    }
+    visiting.delete(name)
+    done.add(name)
+    ordered.push(table)
+  }
+  for (const table of tables) visit(table)
+  return ordered
+}
+
+function unquoteName(token: string): string {
+  const first = token[0]
+  if (first === '"' || first === '`') return token.slice(1, -1).replaceAll(first + first, first)
+  if (first === '[') return token.slice(1, -1)
+  return token
+}
+

@@ -1,0 +1,127 @@
+/**
+ * Reading a SQLite database: one read transaction, streamed in batches.
+ *
+ * 1. open: the file is opened read-only (it must exist: reading never creates a file), then
+ *    `BEGIN` and a first read take the snapshot. Until close(), every describe(), readTable()
+ *    and stats() sees that one state of the file, whatever other connections commit (in WAL
+ *    mode they go on writing; in rollback-journal mode their commits wait for us).
+ * 2. readTable: `SELECT … ORDER BY <primary key>` (rowid order for a table without one), run
+ *    with better-sqlite3's `iterate()`. The driver is synchronous, so the async generator pulls
+ *    at most `batchSize` rows from the iterator per step and hands them over; the next batch is
+ *    read only when the consumer asks, so memory stays at one batch. Leaving the loop early
+ *    (break, throw) finalizes the statement in `finally`.
+ * 3. close: ends the transaction and closes the file.
+ */
+import type { DatabaseSchema, DatabaseStats, ReadOptions, Row, Source, TableSchema } from '../adapter.js'
+import type { ConnectionConfig } from '../adapter.js'
+import { UsageError } from '../../errors.js'
+import { openReadOnly, quoteIdent, SQLITE_CAPABILITIES, withErrors, type SqliteDatabase } from './sqlite-connection.js'
+import { describeDatabase, readStats } from './sqlite-introspector.js'
+import { encodeValue } from './sqlite-values.js'
+
+/** Rows per batch when the caller does not say. */
+export const DEFAULT_BATCH_SIZE = 1000
+
+/** A read session on one SQLite file (see the module header). Made by `SqliteSource.open`. */
+export class SqliteSource implements Source {
+  readonly engine = 'sqlite' as const
+  readonly capabilities = SQLITE_CAPABILITIES
+  readonly #db: SqliteDatabase
+  readonly #file: string
+  readonly #database: string
+  readonly #iterators = new Set<IterableIterator<unknown>>()
+  #closed = false
+
+  private constructor(db: SqliteDatabase, file: string, database: string) {
+    this.#db = db
+    this.#file = file
+    this.#database = database
+  }
+
+  /**
+   * Opens `config.url` (a file path) and takes the snapshot. Throws NotFoundError when the file
+   * does not exist, UsageError when it is not a SQLite database, ConnectionError when it cannot
+   * be opened or stays locked for `connectTimeoutMs`.
+   */
+  static open(config: ConnectionConfig): SqliteSource {
+    const file = config.url
+    const db = openReadOnly(file, config.connectTimeoutMs ?? 5000)
+    try {
+      withErrors({ file, action: 'opening' }, () => {
+        db.exec('BEGIN')
+        // A deferred transaction takes its snapshot at the first read.
+        db.prepare('SELECT count(*) FROM main.sqlite_schema').get()
+      })
+    } catch (error) {
+      db.close()
+      throw error
+    }
+    return new SqliteSource(db, file, config.database)
+  }
+
+  async describe(options?: { readonly tables?: readonly string[] }): Promise<DatabaseSchema> {
+    this.#assertOpen()
+    return withErrors({ file: this.#file, action: 'describing' }, () => describeDatabase(this.#db, this.#database, options))
+  }
+
+  async *readTable(table: TableSchema, options: ReadOptions = {}): AsyncGenerator<Row[]> {
+    this.#assertOpen()
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`batchSize must be a positive integer, not ${batchSize}.`)
+    const context = { file: this.#file, table: table.name, action: 'reading' }
+    const names = table.columns.map((c) => c.name)
+    const kinds = table.columns.map((c) => c.kind)
+    if (names.length === 0) throw new UsageError(`Table "${table.name}" has no columns to read.`)
+    const order = table.primaryKey.length > 0 ? table.primaryKey.map(quoteIdent).join(', ') : 'rowid'
+    const sql = `SELECT ${names.map(quoteIdent).join(', ')} FROM main.${quoteIdent(table.name)} ORDER BY ${order}`
+    const iterator = withErrors(context, () => this.#db.prepare(sql).raw(true).iterate() as IterableIterator<unknown[]>)
+    this.#iterators.add(iterator)
+    try {
+      for (;;) {
+        options.signal?.throwIfAborted()
+        const batch: Row[] = []
+        let done = false
+        withErrors(context, () => {
+          while (batch.length < batchSize) {
+            const next = iterator.next()
+            if (next.done) {
+              done = true
+              break
+            }
+            const values = next.value
+            const row: Row = {}
+            for (let i = 0; i < names.length; i++) row[names[i]] = encodeValue(values[i] as never, kinds[i])
+            batch.push(row)
+          }
+        })
+        if (batch.length > 0) yield batch
+        if (done) return
+      }
+    } finally {
+      this.#iterators.delete(iterator)
+      // Finalizes the statement; a no-op when the iterator already ran to its end.
+      iterator.return?.()
+    }
+  }
+
+  async stats(): Promise<DatabaseStats> {
+    this.#assertOpen()
+    return withErrors({ file: this.#file, action: 'measuring' }, () => readStats(this.#db, this.#file, this.#database))
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    for (const iterator of this.#iterators) iterator.return?.()
+    this.#iterators.clear()
+    try {
+      if (this.#db.inTransaction) this.#db.exec('ROLLBACK')
+    } finally {
+      this.#db.close()
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new UsageError(`The SQLite source ${this.#file} is closed.`)
+  }
+}
