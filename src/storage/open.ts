@@ -125,10 +125,15 @@ export async function probeBackupFile(
   }
 }
 
-/** Passes bytes through, hashing them; at the end compares with the catalog's SHA-256. */
+/**
+ * Passes bytes through, hashing them. The verdict is asked for by the last stage once everything
+ * else has ended, so damage an inner layer can name (a chunk, the gzip CRC) is reported as such
+ * and the bare "hash differs" only when every layer was fine (an edited plain file, a stale catalog).
+ */
 class DigestCheck extends Transform {
   readonly #hash = createHash('sha256')
   readonly #expected: string
+  #actual: string | undefined
   constructor(expected: string) {
     super()
     this.#expected = expected
@@ -138,9 +143,13 @@ class DigestCheck extends Transform {
     callback(null, data)
   }
   override _flush(callback: TransformCallback): void {
-    const actual = this.#hash.digest('hex')
-    if (actual === this.#expected) callback()
-    else callback(new IntegrityError(`The file's SHA-256 (${actual}) does not match the catalog (${this.#expected}).`, 'checksum', { details: { layer: 'file' } }))
+    this.#actual = this.#hash.digest('hex')
+    callback()
+  }
+  /** The mismatch, once the whole file went through; undefined when it matches. */
+  verdict(): IntegrityError | undefined {
+    if (this.#actual === undefined || this.#actual === this.#expected) return undefined
+    return new IntegrityError(`The file's SHA-256 (${this.#actual}) does not match the catalog (${this.#expected}).`, 'checksum', { details: { layer: 'file' } })
   }
 }
 
@@ -150,10 +159,12 @@ class DigestCheck extends Transform {
  */
 class PlainOutput extends Transform {
   readonly #limit: number
+  readonly #digest: DigestCheck | undefined
   #bytes = 0
-  constructor(limit: number | undefined) {
+  constructor(limit: number | undefined, digest: DigestCheck | undefined) {
     super()
     this.#limit = limit ?? Number.POSITIVE_INFINITY
+    this.#digest = digest
   }
   get bytes(): number {
     return this.#bytes
@@ -170,6 +181,9 @@ class PlainOutput extends Transform {
     }
     callback(null, data)
   }
+  override _flush(callback: TransformCallback): void {
+    callback(this.#digest?.verdict())
+  }
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     callback(error ? (asStorageError(error) as Error) : null)
   }
@@ -181,10 +195,11 @@ class PlainOutput extends Transform {
  */
 export function decodeLayers(input: Readable, layers: BackupLayers, options: OpenBackupOptions & { checkDigest: boolean }): PlainOutput {
   const stages: NodeJS.ReadWriteStream[] = []
-  if (options.checkDigest && layers.sidecar) stages.push(new DigestCheck(layers.sidecar.sha256))
+  const digest = options.checkDigest && layers.sidecar ? new DigestCheck(layers.sidecar.sha256) : undefined
+  if (digest) stages.push(digest)
   if (layers.container) stages.push(createDecryptStream(layers.container))
   if (layers.gzip) stages.push(zlib.createGunzip())
-  const output = new PlainOutput(options.maxDecompressedBytes)
+  const output = new PlainOutput(options.maxDecompressedBytes, digest)
   // The callback is required by the API; errors reach the caller through `output` (see PlainOutput).
   pipeline([input, ...stages, output], () => undefined)
   return output
@@ -295,16 +310,13 @@ export async function verifyBackupFile(file: string, options: OpenBackupOptions 
   await drained
   const sha256 = hash.digest('hex')
 
+  // Order: size, then the layers (they name the damaged chunk or gzip part), then the bare hash.
   if (sidecar) {
     if (sizeBytes === sidecar.sizeBytes) pass(CHECK_SIZE, `${sizeBytes} bytes`)
     else {
       const reason = sizeBytes < sidecar.sizeBytes ? 'truncated' : 'tampered'
       fail(CHECK_SIZE, new IntegrityError(`The file has ${sizeBytes} bytes, the catalog records ${sidecar.sizeBytes}.`, reason, { details: { layer: 'file' } }))
     }
-    if (sha256 === sidecar.sha256) pass(CHECK_SHA256, sha256)
-    else fail(CHECK_SHA256, new IntegrityError(`The file's SHA-256 ${sha256} does not match the catalog's ${sidecar.sha256}.`, 'checksum', { details: { layer: 'file' } }))
-  } else {
-    pass(CHECK_SHA256, `not catalogued (no sidecar ${path.basename(file)}.meta.json), nothing to compare with; the file's SHA-256 is ${sha256}`)
   }
   if (layers) {
     if (layerError !== undefined && !(layerError instanceof IntegrityError)) throw layerError
@@ -317,6 +329,12 @@ export async function verifyBackupFile(file: string, options: OpenBackupOptions 
       if (failed?.details.layer === 'gzip') fail(CHECK_GZIP, failed)
       else if (!failed) pass(CHECK_GZIP, `${plainBytes} bytes decompressed`)
     }
+  }
+  if (sidecar) {
+    if (sha256 === sidecar.sha256) pass(CHECK_SHA256, sha256)
+    else fail(CHECK_SHA256, new IntegrityError(`The file's SHA-256 ${sha256} does not match the catalog's ${sidecar.sha256}.`, 'checksum', { details: { layer: 'file' } }))
+  } else {
+    pass(CHECK_SHA256, `not catalogued (no sidecar ${path.basename(file)}.meta.json), nothing to compare with; the file's SHA-256 is ${sha256}`)
   }
   return {
     file,
