@@ -16,7 +16,7 @@
  */
 import type { Connection, ConnectionOptions } from 'mysql2/promise'
 import type { ConnectionConfig } from '../adapter.js'
-import { ConnectionError, DatabaseError, UsageError } from '../../errors.js'
+import { ConnectionError, DatabaseError, MergebackError, UsageError } from '../../errors.js'
 
 /** The session sql_mode of every mergeback connection (see the module comment). */
 export const SESSION_SQL_MODE = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'
@@ -41,8 +41,9 @@ export interface MysqlDriverError extends Error {
   readonly fatal?: boolean
 }
 
+/** A driver or socket error (as opposed to one of mergeback's own errors). */
 export function isDriverError(error: unknown): error is MysqlDriverError {
-  return error instanceof Error && ('errno' in error || 'code' in error)
+  return error instanceof Error && !(error instanceof MergebackError) && ('errno' in error || 'code' in error)
 }
 
 /**
@@ -129,6 +130,9 @@ export interface StatementContext {
  */
 export function toStatementError(error: unknown, context: StatementContext = {}): Error {
   if (!isDriverError(error)) return error instanceof Error ? error : new Error(String(error))
+  // mysql2 attaches the whole statement: it can hold megabytes of the user's data, which
+  // must not travel into logs and --json error details.
+  delete (error as { sql?: string }).sql
   if (error.errno === undefined || error.fatal) {
     return new ConnectionError(`Lost the MySQL connection${context.action ? ` while ${context.action}` : ''}: ${error.message}`, { cause: error })
   }

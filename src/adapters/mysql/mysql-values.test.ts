@@ -146,7 +146,10 @@ describe('sqlLiteral (wire → SQL literal for the target column)', () => {
   it('writes floats as DOUBLE literals', () => {
     expect(sqlLiteral(col('double'), 0.30000000000000004)).toBe('0.30000000000000004e0')
     expect(sqlLiteral(col('double'), 1.7976931348623157e308)).toBe('1.7976931348623157e+308')
-    expect(sqlLiteral(col('float'), 1.1)).toBe('1.1e0')
+    expect(sqlLiteral(col('float'), 1.1)).toBe('1.100000023841858e0')
+    expect(sqlLiteral(col('float'), 3.4028235e38)).toBe('3.4028234663852886e+38')
+    expect(() => sqlLiteral(col('float'), 1e39)).toThrow(/out of range/)
+    expect(sqlLiteral(col('double'), '1.5')).toBe('1.5e0')
     expect(sqlLiteral(col('double'), '-0')).toBe('-0e0')
     expect(() => sqlLiteral(col('double'), 'Infinity')).toThrow(/no NaN or Infinity/)
     expect(() => sqlLiteral(col('double'), 'abc')).toThrow(DatabaseError)

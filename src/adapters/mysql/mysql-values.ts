@@ -96,7 +96,7 @@ const TYPE_CLASSES: Readonly<Record<string, MysqlTypeClass>> = {
  * `enum('a','b')`, `json`) or a bare DATA_TYPE. Unknown spellings are 'other'.
  */
 export function typeClassOf(type: string): MysqlTypeClass {
-  const base = /^\s*([a-z]+(?: precision)?)/i.exec(type)?.[1]?.toLowerCase() ?? ''
+  const base = /^\s*([a-z][a-z0-9]*(?: precision)?)/i.exec(type)?.[1]?.toLowerCase() ?? ''
   return TYPE_CLASSES[base] ?? 'other'
 }
 
@@ -370,18 +370,21 @@ function decimalLiteral(column: TargetColumn, value: WireValue): string {
 
 function floatLiteral(column: TargetColumn, value: WireValue): string {
   if (typeof value === 'boolean') return value ? '1' : '0'
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw cannotHold(column, value, 'MySQL has no NaN or Infinity')
-    // The shortest round-trip form; a trailing e0 makes it a DOUBLE literal, parsed by strtod.
-    return Object.is(value, -0) ? '-0e0' : /e/i.test(String(value)) ? String(value) : `${value}e0`
+  let number: number
+  if (typeof value === 'number') number = value
+  else if (typeof value === 'string' && FLOAT_TEXT.test(value.trim())) number = Number(value.trim())
+  else if (typeof value === 'string' && /^[+-]?(NaN|Infinity)$/.test(value.trim())) throw cannotHold(column, value, 'MySQL has no NaN or Infinity')
+  else throw cannotHold(column, value, 'it is not a number')
+  if (typeClassOf(column.type) === 'float') {
+    // The float4 value itself, written as the double that holds it exactly: the shortest form
+    // of FLT_MAX (3.4028235e38) is above FLT_MAX as a double, and MySQL would call it out of range.
+    number = Math.fround(number)
   }
-  if (typeof value === 'string') {
-    const text = value.trim()
-    if (text === '-0') return '-0e0'
-    if (FLOAT_TEXT.test(text)) return /e/i.test(text) ? text : `${text}e0`
-    if (/^[+-]?(NaN|Infinity)$/.test(text)) throw cannotHold(column, value, 'MySQL has no NaN or Infinity')
-  }
-  throw cannotHold(column, value, 'it is not a number')
+  if (!Number.isFinite(number)) throw cannotHold(column, value, Number.isNaN(number) ? 'MySQL has no NaN' : 'it is out of range')
+  // JS's shortest round-trip form; a trailing e0 makes it a DOUBLE literal, which MySQL parses with strtod.
+  if (Object.is(number, -0)) return '-0e0'
+  const text = String(number)
+  return /e/i.test(text) ? text : `${text}e0`
 }
 
 function bitLiteral(column: TargetColumn, value: WireValue): string {

@@ -1,0 +1,717 @@
+/**
+ * The MySQL/MariaDB adapter on the real MariaDB of this machine (issue #4): every value type with
+ * its extremes and NULLs, restore into an empty database and into an existing one, skip-existing
+ * (also without a key), all-or-nothing (also when tables had to be created), foreign keys,
+ * AUTO_INCREMENT, generated columns, the merge operations, snapshot isolation, and bad input.
+ */
+import mysql from 'mysql2/promise'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { DatabaseSchema, Destination, Row, Source, TableSchema } from '../../../src/adapters/adapter.js'
+import { mysqlAdapter } from '../../../src/adapters/mysql/mysql-adapter.js'
+import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
+import { ConnectionError, DatabaseError, UsageError } from '../../../src/errors.js'
+import { createMysqlDatabase, type TestDatabase } from '../../helpers/databases.js'
+
+const databases: TestDatabase[] = []
+afterAll(async () => {
+  for (const db of databases) await db.drop()
+})
+
+async function freshDatabase(): Promise<TestDatabase> {
+  const db = await createMysqlDatabase()
+  databases.push(db)
+  return db
+}
+
+/** Runs statements on a throwaway connection; returns the last result's rows. */
+async function sql(url: string, ...statements: string[]): Promise<Record<string, unknown>[]> {
+  const connection = await mysql.createConnection({ uri: url, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true, timezone: 'Z' })
+  try {
+    let rows: unknown = []
+    for (const statement of statements) [rows] = await connection.query(statement)
+    return rows as Record<string, unknown>[]
+  } finally {
+    await connection.end()
+  }
+}
+
+const openSource = (url: string): Promise<Source> => mysqlAdapter.openSource(parseDatabaseUrl(url))
+const openDestination = (url: string): Promise<Destination> => mysqlAdapter.openDestination(parseDatabaseUrl(url))
+
+async function* batchesOf(rows: readonly Row[], size = 2): AsyncGenerator<Row[]> {
+  for (let i = 0; i < rows.length; i += size) yield rows.slice(i, i + size)
+}
+
+interface Snapshot {
+  schema: DatabaseSchema
+  rows: Record<string, Row[]>
+}
+
+async function backup(url: string): Promise<Snapshot> {
+  const source = await openSource(url)
+  try {
+    const schema = await source.describe()
+    const rows: Record<string, Row[]> = {}
+    for (const table of schema.tables) {
+      rows[table.name] = []
+      for await (const batch of source.readTable(table, { batchSize: 3 })) rows[table.name].push(...batch)
+    }
+    return { schema, rows }
+  } finally {
+    await source.close()
+  }
+}
+
+/** restore as the engine runs it: prepare, writeRows per table, finish, commit; rollback on error. */
+async function restore(url: string, snapshot: Snapshot, options: { drop?: boolean; dryRun?: boolean; rows?: Record<string, Row[]> } = {}) {
+  const destination = await openDestination(url)
+  try {
+    const prepared = await destination.prepare(snapshot.schema, { mode: 'restore', drop: options.drop ?? false })
+    const results: Record<string, { inserted: number; skipped: number }> = {}
+    for (const table of snapshot.schema.tables) {
+      results[table.name] = await destination.writeRows(table, batchesOf((options.rows ?? snapshot.rows)[table.name] ?? []))
+    }
+    await destination.finish()
+    if (options.dryRun) await destination.rollback()
+    else await destination.commit()
+    return { prepared, results }
+  } catch (error) {
+    await destination.rollback(error)
+    throw error
+  } finally {
+    await destination.close()
+  }
+}
+
+const TYPE_MATRIX = `
+CREATE TABLE matrix (
+  id INT NOT NULL PRIMARY KEY,
+  b BOOLEAN, t1 TINYINT(1), ti TINYINT, tu TINYINT UNSIGNED, si SMALLINT, su SMALLINT UNSIGNED,
+  mi MEDIUMINT, mu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, bi BIGINT, bu BIGINT UNSIGNED,
+  d65 DECIMAL(65,30), d10 DECIMAL(10,2), f FLOAT, dbl DOUBLE, bit1 BIT(1), bit5 BIT(5), bit64 BIT(64),
+  ch CHAR(10), vc VARCHAR(100), tx TEXT, mt MEDIUMTEXT, lt LONGTEXT,
+  bn BINARY(4), vb VARBINARY(100), bl BLOB, lb LONGBLOB,
+  da DATE, dt DATETIME(6), dt0 DATETIME, ts TIMESTAMP(6) NULL DEFAULT NULL, tm TIME(6), yr YEAR,
+  js JSON, en ENUM('small','medium','large'), st SET('a','b','c'), u UUID
+) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`
+
+const BIG_TEXT = 'x'.repeat(70_000) + '😀'
+const BIG_BLOB_HEX = Buffer.alloc(3 * 1024 * 1024, 0xab).toString('hex')
+
+const MATRIX_ROWS = `
+INSERT INTO matrix VALUES
+ (1, TRUE, 127, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295,
+  -9223372036854775808, 18446744073709551615,
+  '-99999999999999999999999999999999999.999999999999999999999999999999', '-12345678.90',
+  3.4028234663852886e38, 1.7976931348623157e308, b'1', b'10101', b'1111111111111111111111111111111111111111111111111111111111111111',
+  'fixed', 'héllo wörld 😀 日本', 'line1\\nline2\\ttab ''quote'' \\\\ backslash', '${'m'.repeat(1000)}', '${BIG_TEXT}',
+  x'00ff0001', x'', x'000102', x'${BIG_BLOB_HEX}',
+  '9999-12-31', '9999-12-31 23:59:59.999999', '1000-01-01 00:00:00', '2038-01-19 03:14:07.999999', '-838:59:59.000000', 2155,
+  '{"b": 1.000000000000000000001, "a": [1, 2, {"c": null}],  "big": 123456789012345678901234567890}', 'large', 'a,c',
+  '123e4567-e89b-42d3-a456-426614174000'),
+ (2, FALSE, 2, 0, 0, 0, 0, 0, 0, 0, 0, 9007199254740993, 9007199254740993,
+  '0.000000000000000000000000000001', '0.00', 1.1, 0.30000000000000004, b'0', b'00000', b'0',
+  '', '', '', '', '',
+  x'00000000', x'00', x'', x'',
+  '0000-00-00', '0000-00-00 00:00:00.000000', '0000-00-00 00:00:00', '1970-01-01 00:00:01', '838:59:59.999999', 1901,
+  '[]', 'small', '', '00000000-0000-0000-0000-000000000000'),
+ (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ (4, TRUE, -1, 1, 1, 1, 1, 1, 1, 1, 1, -1, 1, '1.500000000000000000000000000000', '1.50', -1.17549435e-38, 2.2250738585072014e-308,
+  b'1', b'11111', b'1000000000000000000000000000000000000000000000000000000000000000',
+  'a', 'a', 'a', 'a', 'a', x'ffffffff', x'ff', x'ff', x'ff',
+  '2024-02-29', '2024-02-29 12:34:56.000001', '2024-02-29 12:34:56', '2024-06-30 22:00:00.5', '25:00:00.5', 0,
+  '"just a string"', 'medium', 'a,b,c', 'ffffffff-ffff-4fff-bfff-ffffffffffff')`
+
+describe('MySQL adapter: every value type, exactly', () => {
+  let snapshot: Snapshot
+
+  it('backs up each type to its wire value', async () => {
+    const db = await freshDatabase()
+    await sql(db.url, TYPE_MATRIX, MATRIX_ROWS)
+    snapshot = await backup(db.url)
+    const table = snapshot.schema.tables.find((t) => t.name === 'matrix') as TableSchema
+    const kinds = Object.fromEntries(table.columns.map((c) => [c.name, c.kind]))
+    expect(kinds).toMatchObject({
+      b: 'integer',
+      t1: 'integer',
+      bu: 'bigint',
+      d65: 'decimal',
+      f: 'float',
+      bit5: 'bit',
+      lt: 'text',
+      lb: 'binary',
+      da: 'date',
+      dt: 'timestamp',
+      ts: 'timestamptz',
+      tm: 'time',
+      yr: 'integer',
+      js: 'json',
+      en: 'enum',
+      st: 'text',
+      u: 'text',
+    })
+    expect(table.columns.find((c) => c.name === 'en')?.enumValues).toEqual(['small', 'medium', 'large'])
+    expect(table.columns.find((c) => c.name === 'js')?.type).toBe('json')
+    expect(table.options).toMatchObject({ engine: 'InnoDB', charset: 'utf8mb4', collation: 'utf8mb4_unicode_ci' })
+
+    const [max, zero, nulls, misc] = snapshot.rows.matrix
+    expect(max).toMatchObject({
+      b: 1,
+      t1: 127,
+      ti: -128,
+      tu: 255,
+      si: -32768,
+      su: 65535,
+      mi: -8388608,
+      mu: 16777215,
+      i: -2147483648,
+      iu: 4294967295,
+      bi: '-9223372036854775808',
+      bu: '18446744073709551615',
+      d65: '-99999999999999999999999999999999999.999999999999999999999999999999',
+      d10: '-12345678.90',
+      f: 3.4028235e38,
+      dbl: 1.7976931348623157e308,
+      bit1: '1',
+      bit5: '10101',
+      bit64: '1'.repeat(64),
+      ch: 'fixed',
+      vc: 'héllo wörld 😀 日本',
+      tx: "line1\nline2\ttab 'quote' \\ backslash",
+      lt: BIG_TEXT,
+      bn: 'AP8AAQ==',
+      vb: '',
+      bl: 'AAEC',
+      da: '9999-12-31',
+      dt: '9999-12-31T23:59:59.999999',
+      dt0: '1000-01-01T00:00:00',
+      ts: '2038-01-19T03:14:07.999999Z',
+      tm: '-838:59:59',
+      yr: 2155,
+      js: '{"b": 1.000000000000000000001, "a": [1, 2, {"c": null}],  "big": 123456789012345678901234567890}',
+      en: 'large',
+      st: 'a,c',
+      u: '123e4567-e89b-42d3-a456-426614174000',
+    })
+    expect(Buffer.from(max.lb as string, 'base64').toString('hex')).toBe(BIG_BLOB_HEX)
+    expect(zero).toMatchObject({
+      t1: 2,
+      bi: '9007199254740993',
+      bu: '9007199254740993',
+      d65: '0.000000000000000000000000000001',
+      f: 1.1,
+      dbl: 0.30000000000000004,
+      bit64: '0'.repeat(64),
+      bn: 'AAAAAA==',
+      bl: '',
+      lb: '',
+      da: '0000-00-00',
+      dt: '0000-00-00T00:00:00',
+      dt0: '0000-00-00T00:00:00',
+      ts: '1970-01-01T00:00:01Z',
+      tm: '838:59:59.999999',
+      yr: 1901,
+      js: '[]',
+      st: '',
+    })
+    expect(Object.entries(nulls).filter(([name]) => name !== 'id').every(([, value]) => value === null)).toBe(true)
+    expect(misc).toMatchObject({ t1: -1, f: -1.1754944e-38, dbl: 2.2250738585072014e-308, ts: '2024-06-30T22:00:00.5Z', tm: '25:00:00.5', yr: 0 })
+    // Key order follows the table's columns.
+    expect(Object.keys(max)).toEqual(table.columns.map((c) => c.name))
+  })
+
+  it('restores into an empty database: same definition, identical values', async () => {
+    const target = await freshDatabase()
+    const { prepared, results } = await restore(target.url, snapshot)
+    expect(prepared.created).toEqual(['matrix'])
+    expect(results.matrix).toEqual({ inserted: 4, skipped: 0 })
+    const again = await backup(target.url)
+    expect(again.rows).toEqual(snapshot.rows)
+    expect(again.schema.tables[0].options?.definition).toBe(snapshot.schema.tables[0].options?.definition)
+  })
+
+  it('restores into an existing schema; a TIMESTAMP is stored as the UTC instant, whatever zone reads it later', async () => {
+    const target = await freshDatabase()
+    await sql(target.url, TYPE_MATRIX)
+    const { prepared, results } = await restore(target.url, snapshot)
+    expect(prepared.created).toEqual([])
+    expect(results.matrix).toEqual({ inserted: 4, skipped: 0 })
+    const rows = await sql(target.url, "SET time_zone = '+05:00'", 'SELECT CAST(ts AS CHAR) AS ts FROM matrix WHERE id = 4')
+    expect(rows[0].ts).toBe('2024-07-01 03:00:00.500000')
+    expect((await backup(target.url)).rows).toEqual(snapshot.rows)
+  })
+
+  it('restoring the same rows again changes nothing and counts them as skipped', async () => {
+    const target = await freshDatabase()
+    await restore(target.url, snapshot)
+    const { results } = await restore(target.url, snapshot)
+    expect(results.matrix).toEqual({ inserted: 0, skipped: 4 })
+    expect((await backup(target.url)).rows).toEqual(snapshot.rows)
+  })
+})
+
+const SHOP = `
+CREATE TABLE customer (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, email VARCHAR(100) NOT NULL, name VARCHAR(50) NOT NULL,
+  UNIQUE KEY uq_email (email)) ENGINE=InnoDB;
+CREATE TABLE orders (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, customer_id BIGINT UNSIGNED NOT NULL, total DECIMAL(10,2) NOT NULL,
+  net DECIMAL(10,2) AS (total / 1.2) VIRTUAL, tax DECIMAL(10,2) AS (total - total / 1.2) STORED,
+  KEY ix_customer_total (customer_id, total), CONSTRAINT fk_order_customer FOREIGN KEY (customer_id) REFERENCES customer (id)) ENGINE=InnoDB;
+CREATE TABLE allocation (room INT NOT NULL, reg VARCHAR(20) NOT NULL, note TEXT, PRIMARY KEY (room, reg)) ENGINE=InnoDB;
+CREATE TABLE log (level VARCHAR(10), message TEXT) ENGINE=InnoDB;
+INSERT INTO customer VALUES (1, 'a@x', 'Ann'), (2, 'b@x', 'Bob'), (9007199254740993, 'big@x', 'Big');
+INSERT INTO orders (id, customer_id, total) VALUES (1, 1, 12.00), (2, 2, 24.00), (100, 9007199254740993, 1.20);
+INSERT INTO allocation VALUES (1, 'r1', 'one'), (1, 'r2', NULL), (2, 'r1', 'two');
+INSERT INTO log VALUES ('info', 'hello'), ('info', 'hello'), (NULL, NULL), ('warn', 'x');`
+
+async function shopDatabase(): Promise<{ db: TestDatabase; snapshot: Snapshot }> {
+  const db = await freshDatabase()
+  await sql(db.url, ...SHOP.split(';').filter((s) => s.trim()))
+  return { db, snapshot: await backup(db.url) }
+}
+
+describe('MySQL adapter: schema, keys and restore semantics', () => {
+  it('describes keys, indexes, foreign keys and generated columns', async () => {
+    const { snapshot } = await shopDatabase()
+    const byName = Object.fromEntries(snapshot.schema.tables.map((t) => [t.name, t]))
+    expect(snapshot.schema.tables.map((t) => t.name)).toEqual(['allocation', 'customer', 'log', 'orders'])
+    expect(byName.allocation.primaryKey).toEqual(['room', 'reg'])
+    expect(byName.customer.uniqueConstraints).toEqual([{ name: 'uq_email', columns: ['email'] }])
+    expect(byName.customer.columns[0]).toMatchObject({ name: 'id', type: 'bigint(20) unsigned', kind: 'bigint', autoIncrement: true })
+    expect(byName.orders.indexes).toEqual([expect.objectContaining({ name: 'ix_customer_total', columns: ['customer_id', 'total'], unique: false })])
+    expect(byName.orders.foreignKeys).toEqual([
+      { name: 'fk_order_customer', columns: ['customer_id'], referencedTable: 'customer', referencedColumns: ['id'], onDelete: 'RESTRICT', onUpdate: 'RESTRICT' },
+    ])
+    expect(byName.orders.columns.find((c: { name: string }) => c.name === 'net')).toMatchObject({ generated: '`total` / 1.2' })
+    expect(byName.log.primaryKey).toEqual([])
+    expect(snapshot.rows.orders[2]).toEqual({ id: 100, customer_id: '9007199254740993', total: '1.20', net: '1.00', tax: '0.20' })
+  })
+
+  it('reads rows in primary-key order and keyless tables in insertion order', async () => {
+    const { snapshot } = await shopDatabase()
+    expect(snapshot.rows.allocation.map((r) => `${r.room}/${r.reg}`)).toEqual(['1/r1', '1/r2', '2/r1'])
+    expect(snapshot.rows.log.map((r) => r.message)).toEqual(['hello', 'hello', null, 'x'])
+  })
+
+  it('creates missing tables in FK-cycle-free any order, never writes generated columns, moves AUTO_INCREMENT on', async () => {
+    const { snapshot } = await shopDatabase()
+    const target = await freshDatabase()
+    // Children before parents: foreign key checks are off during the load.
+    const reversed = { ...snapshot, schema: { ...snapshot.schema, tables: [...snapshot.schema.tables].reverse() } }
+    const { prepared, results } = await restore(target.url, reversed)
+    expect(prepared.created.sort()).toEqual(['allocation', 'customer', 'log', 'orders'])
+    expect(results.orders).toEqual({ inserted: 3, skipped: 0 })
+    expect((await backup(target.url)).rows).toEqual(snapshot.rows)
+    await sql(target.url, "INSERT INTO orders (customer_id, total) VALUES (1, 6.00)")
+    expect(await sql(target.url, 'SELECT MAX(id) AS id FROM orders')).toEqual([{ id: 101 }])
+  })
+
+  it('skips existing rows by primary key and by unique key, without swallowing other errors', async () => {
+    const { db, snapshot } = await shopDatabase()
+    await sql(db.url, "UPDATE customer SET name = 'Ann (current)' WHERE id = 1", 'DELETE FROM allocation WHERE room = 2')
+    const rows = {
+      ...snapshot.rows,
+      customer: [...snapshot.rows.customer, { id: '50', email: 'a@x', name: 'Same email, new id' }],
+    }
+    const { results } = await restore(db.url, snapshot, { rows })
+    expect(results.customer).toEqual({ inserted: 0, skipped: 4 })
+    expect(results.allocation).toEqual({ inserted: 1, skipped: 2 })
+    expect(await sql(db.url, 'SELECT name FROM customer WHERE id = 1')).toEqual([{ name: 'Ann (current)' }])
+
+    // INSERT IGNORE would turn this NOT NULL violation into a silent '' — it must fail instead.
+    const broken = { ...snapshot.rows, customer: [{ id: '60', email: 'new@x', name: null }] }
+    const failure = await restore(db.url, snapshot, { rows: broken }).catch((error: unknown) => error)
+    expect(failure).toBeInstanceOf(DatabaseError)
+    expect(failure).toMatchObject({ table: 'customer', engineCode: '1048' })
+    expect(await sql(db.url, 'SELECT COUNT(*) AS n FROM customer WHERE id = 60')).toEqual([{ n: '0' }])
+  })
+
+  it('names the row of a failing multi-row INSERT', async () => {
+    const { db, snapshot } = await shopDatabase()
+    const rows = { ...snapshot.rows, allocation: [{ room: 7, reg: 'ok', note: null }, { room: 99999999999, reg: 'bad', note: null }] }
+    const failure = (await restore(db.url, snapshot, { rows }).catch((error: unknown) => error)) as DatabaseError
+    expect(failure).toBeInstanceOf(DatabaseError)
+    expect(failure.table).toBe('allocation')
+    expect(failure.key).toEqual({ room: 99999999999, reg: 'bad' })
+    expect(failure.message).toMatch(/Out of range value for column 'room'/)
+  })
+
+  it('keyless tables: whole-row identity, counting duplicates, NULL equal to NULL', async () => {
+    const { db, snapshot } = await shopDatabase()
+    await sql(db.url, "DELETE FROM log WHERE level = 'warn'", "INSERT INTO log VALUES ('debug', 'only here')")
+    const rows = { ...snapshot.rows, log: [...snapshot.rows.log, { level: 'info', message: 'hello' }, { level: null, message: null }] }
+    // The table holds hello×2, NULL×1, debug; the backup has hello×3, NULL×2, warn.
+    const { results } = await restore(db.url, snapshot, { rows })
+    expect(results.log).toEqual({ inserted: 3, skipped: 3 })
+    const counts = await sql(db.url, 'SELECT level, message, COUNT(*) AS n FROM log GROUP BY level, message ORDER BY level, message')
+    expect(counts).toEqual([
+      { level: null, message: null, n: '2' },
+      { level: 'debug', message: 'only here', n: '1' },
+      { level: 'info', message: 'hello', n: '3' },
+      { level: 'warn', message: 'x', n: '1' },
+    ])
+    const { results: again } = await restore(db.url, snapshot, { rows })
+    expect(again.log).toEqual({ inserted: 0, skipped: 6 })
+  })
+
+  it('drop empties only the selected tables, without cascading', async () => {
+    const { db, snapshot } = await shopDatabase()
+    await sql(db.url, "INSERT INTO allocation VALUES (5, 'extra', NULL)")
+    const only = { schema: { ...snapshot.schema, tables: snapshot.schema.tables.filter((t) => t.name === 'allocation') }, rows: snapshot.rows }
+    const { prepared, results } = await restore(db.url, only, { drop: true })
+    expect(prepared.emptied).toEqual(['allocation'])
+    expect(results.allocation).toEqual({ inserted: 3, skipped: 0 })
+    expect(await sql(db.url, 'SELECT COUNT(*) AS n FROM allocation')).toEqual([{ n: '3' }])
+    expect(await sql(db.url, 'SELECT COUNT(*) AS n FROM orders')).toEqual([{ n: '3' }])
+  })
+})
+
+describe('MySQL adapter: all or nothing', () => {
+  it('an orphan row fails finish() naming table, constraint and key; nothing is written', async () => {
+    const { db, snapshot } = await shopDatabase()
+    await sql(db.url, 'DELETE FROM orders', 'DELETE FROM customer WHERE id = 2')
+    const customers = snapshot.rows.customer.filter((c) => c.id !== '2')
+    const failure = (await restore(db.url, snapshot, { rows: { ...snapshot.rows, customer: customers } }).catch((e: unknown) => e)) as DatabaseError
+    expect(failure).toBeInstanceOf(DatabaseError)
+    expect(failure).toMatchObject({ table: 'orders', constraint: 'fk_order_customer', key: { id: 2 }, engineCode: '1452' })
+    expect(failure.message).toMatch(/references customer \(id = "2"\), which does not exist/)
+    expect(await sql(db.url, 'SELECT COUNT(*) AS n FROM orders')).toEqual([{ n: '0' }])
+  })
+
+  it('emptying a parent with drop is refused when unselected children still point at it', async () => {
+    const { db, snapshot } = await shopDatabase()
+    const only = { schema: { ...snapshot.schema, tables: snapshot.schema.tables.filter((t) => t.name === 'customer') }, rows: { customer: [] } }
+    const failure = (await restore(db.url, only, { drop: true }).catch((e: unknown) => e)) as DatabaseError
+    expect(failure).toBeInstanceOf(DatabaseError)
+    expect(failure.constraint).toBe('fk_order_customer')
+    expect(await sql(db.url, 'SELECT COUNT(*) AS n FROM customer')).toEqual([{ n: '3' }])
+  })
+
+  it('a failed restore with drop leaves the existing data exactly as it was', async () => {
+    const { db, snapshot } = await shopDatabase()
+    const before = await backup(db.url)
+    const rows = { ...snapshot.rows, log: [{ level: 'x'.repeat(11), message: 'too long for VARCHAR(10)' }] }
+    const failure = await restore(db.url, snapshot, { drop: true, rows }).catch((e: unknown) => e)
+    expect(failure).toBeInstanceOf(DatabaseError)
+    expect(failure).toMatchObject({ table: 'log', engineCode: '1406' })
+    expect(await backup(db.url)).toEqual(before)
+  })
+
+  it('a failed restore into an empty database drops the tables it created', async () => {
+    const { snapshot } = await shopDatabase()
+    const target = await freshDatabase()
+    const rows = { ...snapshot.rows, orders: [{ id: 1, customer_id: '1', total: 'not a number' }] }
+    const failure = await restore(target.url, snapshot, { rows }).catch((e: unknown) => e)
+    expect(failure).toBeInstanceOf(DatabaseError)
+    expect(await sql(target.url, 'SHOW TABLES')).toEqual([])
+  })
+
+  it('a dry run rolls back data and drops created tables', async () => {
+    const { snapshot } = await shopDatabase()
+    const target = await freshDatabase()
+    const { results } = await restore(target.url, snapshot, { dryRun: true })
+    expect(results.customer).toEqual({ inserted: 3, skipped: 0 })
+    expect(await sql(target.url, 'SHOW TABLES')).toEqual([])
+  })
+
+  it('merge mode creates nothing: a missing table or column is a UsageError before any change', async () => {
+    const { snapshot } = await shopDatabase()
+    const target = await freshDatabase()
+    await sql(target.url, 'CREATE TABLE customer (id BIGINT UNSIGNED PRIMARY KEY, email VARCHAR(100))')
+    const destination = await openDestination(target.url)
+    try {
+      await expect(destination.prepare(snapshot.schema, { mode: 'merge', drop: false })).rejects.toThrow(/table "allocation", "log", "orders" does not exist/)
+      const customerOnly = { ...snapshot.schema, tables: snapshot.schema.tables.filter((t) => t.name === 'customer') }
+      await expect(destination.prepare(customerOnly, { mode: 'restore', drop: false })).rejects.toThrow(UsageError)
+      await expect(destination.prepare(customerOnly, { mode: 'restore', drop: false })).rejects.toThrow(/no column "name"/)
+    } finally {
+      await destination.close()
+    }
+    expect(await sql(target.url, 'SHOW TABLES')).toEqual([{ [`Tables_in_${target.name}`]: 'customer' }])
+  })
+})
+
+describe('MySQL adapter: merge operations', () => {
+  it('readByKeys finds composite and 64-bit keys exactly, in one query per chunk', async () => {
+    const { db } = await shopDatabase()
+    const destination = await openDestination(db.url)
+    try {
+      const allocations = await destination.readByKeys('allocation', ['room', 'reg'], [
+        { room: 1, reg: 'r2' },
+        { room: 2, reg: 'r1' },
+        { room: 3, reg: 'missing' },
+      ])
+      expect(allocations.sort((a, b) => Number(a.room) - Number(b.room))).toEqual([
+        { room: 1, reg: 'r2', note: null },
+        { room: 2, reg: 'r1', note: 'two' },
+      ])
+      // 9007199254740992 and …993 are the same double: only exact integer literals tell them apart.
+      expect(await destination.readByKeys('customer', ['id'], [{ id: '9007199254740992' }])).toEqual([])
+      expect(await destination.readByKeys('customer', ['id'], [{ id: '9007199254740993' }])).toEqual([{ id: '9007199254740993', email: 'big@x', name: 'Big' }])
+      const many = Array.from({ length: 2500 }, (_, i) => ({ id: String(i) }))
+      expect((await destination.readByKeys('customer', ['id'], many)).map((r) => r.id).sort()).toEqual(['1', '2'])
+    } finally {
+      await destination.close()
+    }
+  })
+
+  it('updateRows sets only the given columns, set-wise, inside the transaction', async () => {
+    const { db } = await shopDatabase()
+    const destination = await openDestination(db.url)
+    try {
+      await destination.prepare({ engine: 'mysql', database: db.name, tables: [], warnings: [] }, { mode: 'merge', drop: false })
+      const changed = await destination.updateRows('allocation', ['room', 'reg'], [
+        { room: 1, reg: 'r1', note: 'updated' },
+        { room: 1, reg: 'r2', note: null },
+        { room: 9, reg: 'none', note: 'no such row' },
+      ])
+      expect(changed).toBe(2)
+      expect(await destination.updateRows('customer', ['id'], [{ id: '2', name: 'Robert' }])).toBe(1)
+      expect(await destination.countRows('allocation')).toBe(3)
+      // Not visible outside before commit.
+      expect(await sql(db.url, "SELECT note FROM allocation WHERE room = 1 AND reg = 'r1'")).toEqual([{ note: 'one' }])
+      await destination.finish()
+      await destination.commit()
+    } finally {
+      await destination.close()
+    }
+    expect(await sql(db.url, 'SELECT room, reg, note FROM allocation ORDER BY room, reg')).toEqual([
+      { room: 1, reg: 'r1', note: 'updated' },
+      { room: 1, reg: 'r2', note: null },
+      { room: 2, reg: 'r1', note: 'two' },
+    ])
+    expect(await sql(db.url, 'SELECT email, name FROM customer WHERE id = 2')).toEqual([{ email: 'b@x', name: 'Robert' }])
+  })
+
+  it('a rollback after updates and inserts restores every row', async () => {
+    const { db } = await shopDatabase()
+    const before = await backup(db.url)
+    const destination = await openDestination(db.url)
+    try {
+      await destination.updateRows('customer', ['id'], [{ id: '1', name: 'changed' }])
+      const table = before.schema.tables.find((t) => t.name === 'customer') as TableSchema
+      await destination.writeRows(table, batchesOf([{ id: '77', email: 'n@x', name: 'New' }]))
+      await destination.rollback(new Error('test'))
+    } finally {
+      await destination.close()
+    }
+    expect(await backup(db.url)).toEqual(before)
+  })
+})
+
+describe('MySQL adapter: rows from other engines and from Smart Backup files', () => {
+  it('creates tables from another engine\'s kinds and converts the values exactly', async () => {
+    const target = await freshDatabase()
+    const events: TableSchema = {
+      name: 'Event',
+      columns: [
+        { name: 'id', type: 'uuid', kind: 'text', nullable: false },
+        { name: 'seq', type: 'bigint', kind: 'bigint', nullable: false, identity: 'by-default' },
+        { name: 'open', type: 'boolean', kind: 'boolean', nullable: false },
+        { name: 'price', type: 'numeric(12,4)', kind: 'decimal', nullable: true },
+        { name: 'startsAt', type: 'timestamp with time zone', kind: 'timestamptz', nullable: true },
+        { name: 'meta', type: 'jsonb', kind: 'json', nullable: true },
+        { name: 'photo', type: 'bytea', kind: 'binary', nullable: true },
+        { name: 'status', type: 'event_status', kind: 'enum', nullable: true, enumValues: ['draft', 'live'] },
+      ],
+      primaryKey: ['id'],
+      uniqueConstraints: [{ name: 'Event_seq_key', columns: ['seq'] }],
+      indexes: [],
+      foreignKeys: [],
+    }
+    const rows: Row[] = [
+      {
+        id: '123e4567-e89b-42d3-a456-426614174000',
+        seq: '9223372036854775807',
+        open: true,
+        price: '12.3400',
+        startsAt: '2024-03-01T09:30:00.123456Z',
+        meta: '{"a": 1}',
+        photo: 'AAEC',
+        status: 'live',
+      },
+    ]
+    const { prepared, results } = await restore(target.url, { schema: { engine: 'postgres', database: 'pg', tables: [events], warnings: [] }, rows: { Event: rows } })
+    expect(prepared.created).toEqual(['Event'])
+    expect(results.Event).toEqual({ inserted: 1, skipped: 0 })
+    const back = await backup(target.url)
+    expect(back.rows.Event).toEqual([{ ...rows[0], open: 1, startsAt: '2024-03-01T09:30:00.123456' }])
+  })
+
+  it('converts untyped Smart Backup values into the target column types', async () => {
+    const target = await freshDatabase()
+    await sql(
+      target.url,
+      `CREATE TABLE User (id VARCHAR(20) PRIMARY KEY, active TINYINT(1) NOT NULL, createdAt DATETIME(3) NOT NULL, seenAt TIMESTAMP(3) NULL,
+        born DATE NULL, settings JSON NULL, score DOUBLE NULL, visits BIGINT NULL)`,
+    )
+    const untyped = (name: string) => ({ name, type: '', kind: 'unknown' as const, nullable: true })
+    const table: TableSchema = {
+      name: 'User',
+      columns: ['id', 'active', 'createdAt', 'seenAt', 'born', 'settings', 'score', 'visits'].map(untyped),
+      primaryKey: ['id'],
+      uniqueConstraints: [],
+      indexes: [],
+      foreignKeys: [],
+    }
+    const rows: Row[] = [
+      {
+        id: 'user123',
+        active: true,
+        createdAt: '2024-01-15T10:30:00.000Z',
+        seenAt: '2024-01-15T12:00:00.250+02:00',
+        born: '1990-05-01T00:00:00.000Z',
+        settings: { theme: 'dark', tags: ['a'] },
+        score: 4.5,
+        visits: 12,
+      },
+      { id: 'user456', active: false, createdAt: '2024-01-16T00:00:00Z' },
+    ]
+    const { results } = await restore(target.url, { schema: { engine: 'mysql', database: '', tables: [table], warnings: [] }, rows: { User: rows } })
+    expect(results.User).toEqual({ inserted: 2, skipped: 0 })
+    expect((await backup(target.url)).rows.User).toEqual([
+      {
+        id: 'user123',
+        active: 1,
+        createdAt: '2024-01-15T10:30:00',
+        seenAt: '2024-01-15T10:00:00.25Z',
+        born: '1990-05-01',
+        settings: '{"theme":"dark","tags":["a"]}',
+        score: 4.5,
+        visits: '12',
+      },
+      { id: 'user456', active: 0, createdAt: '2024-01-16T00:00:00', seenAt: null, born: null, settings: null, score: null, visits: null },
+    ])
+  })
+
+  it('refuses a value MySQL cannot hold, naming table, key and column', async () => {
+    const target = await freshDatabase()
+    await sql(target.url, 'CREATE TABLE m (id INT PRIMARY KEY, x DOUBLE)')
+    const table: TableSchema = {
+      name: 'm',
+      columns: [
+        { name: 'id', type: 'integer', kind: 'integer', nullable: false },
+        { name: 'x', type: 'double precision', kind: 'float', nullable: true },
+      ],
+      primaryKey: ['id'],
+      uniqueConstraints: [],
+      indexes: [],
+      foreignKeys: [],
+    }
+    const failure = (await restore(target.url, { schema: { engine: 'postgres', database: '', tables: [table], warnings: [] }, rows: { m: [{ id: 1, x: 1 }, { id: 2, x: 'NaN' }] } }).catch(
+      (e: unknown) => e,
+    )) as DatabaseError
+    expect(failure).toBeInstanceOf(DatabaseError)
+    expect(failure).toMatchObject({ table: 'm', key: { id: 2 } })
+    expect(failure.message).toMatch(/`x` \(double\) cannot hold "NaN"/)
+    expect(await sql(target.url, 'SELECT COUNT(*) AS n FROM m')).toEqual([{ n: '0' }])
+  })
+})
+
+describe('MySQL adapter: reading', () => {
+  it('sees one snapshot: rows committed after open are invisible', async () => {
+    const { db } = await shopDatabase()
+    const source = await openSource(db.url)
+    try {
+      const schema = await source.describe({ tables: ['allocation'] })
+      await sql(db.url, "INSERT INTO allocation VALUES (3, 'late', NULL)")
+      const rows: Row[] = []
+      for await (const batch of source.readTable(schema.tables[0])) rows.push(...batch)
+      expect(rows).toHaveLength(3)
+      const stats = await source.stats()
+      expect(stats.tables.find((t) => t.name === 'allocation')?.rows).toBe(3)
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('streams in batches and leaving early stops the query but keeps the snapshot usable', async () => {
+    const db = await freshDatabase()
+    await sql(db.url, 'CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(100))', "INSERT INTO big SELECT seq, REPEAT('p', 100) FROM seq_1_to_200000")
+    const source = await openSource(db.url)
+    try {
+      const [table] = (await source.describe()).tables
+      const sizes: number[] = []
+      for await (const batch of source.readTable(table, { batchSize: 1000 })) {
+        sizes.push(batch.length)
+        if (sizes.length === 3) break
+      }
+      expect(sizes).toEqual([1000, 1000, 1000])
+      let total = 0
+      let last = 0
+      for await (const batch of source.readTable(table, { batchSize: 7000 })) {
+        expect(batch[0].id).toBe(last + 1)
+        last = batch[batch.length - 1].id as number
+        total += batch.length
+      }
+      expect(total).toBe(200000)
+      expect((await source.stats()).tables).toEqual([{ name: 'big', rows: 200000, sizeBytes: expect.any(Number) }])
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('an abort signal stops a read with its reason', async () => {
+    const db = await freshDatabase()
+    await sql(db.url, 'CREATE TABLE big (id INT PRIMARY KEY)', 'INSERT INTO big SELECT seq FROM seq_1_to_50000')
+    const source = await openSource(db.url)
+    try {
+      const [table] = (await source.describe()).tables
+      const controller = new AbortController()
+      const read = async () => {
+        for await (const batch of source.readTable(table, { batchSize: 100, signal: controller.signal })) {
+          if (batch[0].id === 501) controller.abort(new Error('stop here'))
+        }
+      }
+      await expect(read()).rejects.toThrow('stop here')
+      expect((await source.stats()).tables[0].rows).toBe(50000)
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('describe() with an unknown table is a UsageError listing the tables', async () => {
+    const { db } = await shopDatabase()
+    const source = await openSource(db.url)
+    try {
+      await expect(source.describe({ tables: ['customer', 'nope'] })).rejects.toThrow(UsageError)
+      await expect(source.describe({ tables: ['nope'] })).rejects.toThrow(/"nope" not found .* It has: allocation, customer, log, orders/)
+      expect((await source.describe({ tables: ['orders'] })).tables.map((t) => t.name)).toEqual(['orders'])
+    } finally {
+      await source.close()
+    }
+  })
+})
+
+describe('MySQL adapter: bad connections fail fast with a clear, redacted message', () => {
+  const admin = new URL(parseDatabaseUrl(process.env.MERGEBACK_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/mysql').url)
+
+  it('wrong password', async () => {
+    const url = `mysql://root:wrong-secret@${admin.host}/mysql`
+    const failure = (await openSource(url).catch((e: unknown) => e)) as ConnectionError
+    expect(failure).toBeInstanceOf(ConnectionError)
+    expect(failure.retryable).toBe(false)
+    expect(failure.message).toMatch(/refused the credentials for mysql:\/\/root:\*\*\*@/)
+    expect(failure.message).not.toContain('wrong-secret')
+  })
+
+  it('unknown database', async () => {
+    const failure = (await openDestination(`mariadb://root@${admin.host}/no_such_database_mb`).catch((e: unknown) => e)) as ConnectionError
+    expect(failure).toBeInstanceOf(ConnectionError)
+    expect(failure.message).toBe(`Database "no_such_database_mb" does not exist on the MySQL server at mariadb://root@${admin.host}/no_such_database_mb.`)
+  })
+
+  it('nothing listening', async () => {
+    const failure = (await openSource('mysql://root:pw@127.0.0.1:1/x').catch((e: unknown) => e)) as ConnectionError
+    expect(failure).toBeInstanceOf(ConnectionError)
+    expect(failure.message).toMatch(/Could not connect to MySQL at mysql:\/\/root:\*\*\*@127.0.0.1:1\/x: ECONNREFUSED/)
+  })
+
+  it('a host that never answers gives up after connectTimeoutMs', { timeout: 10_000 }, async () => {
+    const config = parseDatabaseUrl('mysql://root@10.255.255.1:3306/x', { connectTimeoutMs: 500 })
+    const failure = (await mysqlAdapter.openSource(config).catch((e: unknown) => e)) as ConnectionError
+    expect(failure).toBeInstanceOf(ConnectionError)
+    expect(failure.message).toMatch(/10\.255\.255\.1/)
+  })
+})
