@@ -1,0 +1,729 @@
+/**
+ * Writing into a PostgreSQL database: one transaction from open to commit()/rollback(), DDL
+ * included (PostgreSQL's DDL is transactional, so a failed restore leaves no half-created table).
+ *
+ * Session: REPEATABLE READ (a merge compares against one snapshot; a concurrent change to a row
+ * it updates fails the merge instead of being overwritten), TimeZone UTC, and
+ * `SET CONSTRAINTS ALL DEFERRED` so that deferrable foreign keys are checked in finish(), after
+ * all tables are written (cycles and table order then do not matter for them).
+ *
+ * prepare('restore'):
+ *   1. every selected table that exists must have every backup column (else UsageError: data
+ *      would be lost); generated target columns are fine (never written);
+ *   2. missing tables are created: enum types and domains they need, then CREATE TABLE with
+ *      columns, defaults, serial/identity, NOT NULL, primary key, unique and CHECK constraints,
+ *      then indexes. Their foreign keys are queued for finish(), after the data;
+ *   3. with `drop`, the selected existing tables are emptied, never cascading: TRUNCATE for the
+ *      set of selected tables, except that a table referenced by a table *outside* the
+ *      selection cannot be truncated: it is emptied with DELETE when no row outside references
+ *      it, and otherwise the restore is refused (UsageError naming the referencing table).
+ * prepare('merge') creates nothing; a missing table or column is a UsageError.
+ *
+ * writeRows (skip-existing semantics, DESIGN.md §5):
+ *   - target empty (created or emptied by this restore, or found empty): COPY straight into it —
+ *     nothing can conflict, and this is the fast path of a restore into a new database;
+ *   - otherwise: COPY into a temporary staging table of the target's column types, then one
+ *     INSERT … SELECT that skips what exists:
+ *       key (primary key, or a unique constraint on NOT NULL columns): ON CONFLICT DO NOTHING
+ *         (a DEFERRABLE key cannot be an ON CONFLICT arbiter: NOT EXISTS anti-join instead);
+ *       no key: `stage EXCEPT ALL target`, the multiset difference, which is exactly "skip a
+ *         backup row when an identical row is already there, counting duplicates, NULL = NULL".
+ *         Types without equality (json, xml, point …) are compared by their text.
+ *   skipped = rows staged − rows inserted.
+ *
+ * readByKeys / updateRows are one statement each, with the keys (and values) passed as `text[]`
+ * parameters unnested into rows and cast to the column types.
+ *
+ * finish(): queued foreign keys are added (and so validated), sequences of serial and identity
+ * columns are moved past the highest value now in their column (never backwards), and
+ * `SET CONSTRAINTS ALL IMMEDIATE` makes any deferred violation surface here, as DatabaseError.
+ *
+ * Limits (docs/adapters.md): a NOT DEFERRABLE foreign key cycle between *existing* tables cannot
+ * be satisfied in any insert order; a backup that holds the same key twice fails on an empty
+ * target (direct COPY) instead of skipping the second row.
+ *
+ * @module
+ */
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type pg from 'pg'
+import copyStreams from 'pg-copy-streams'
+import type {
+  ColumnSchema,
+  ConnectionConfig,
+  DatabaseSchema,
+  Destination,
+  Engine,
+  ForeignKeySchema,
+  PrepareOptions,
+  PrepareResult,
+  Row,
+  TableSchema,
+  ValueKind,
+  WireValue,
+  WriteResult,
+} from '../adapter.js'
+import { DatabaseError, FormatError, InternalError, MergebackError, UsageError } from '../../errors.js'
+import { openSession, toDatabaseError, type ErrorContext } from './postgres-connection.js'
+import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgDomainDefinition, type PgTable } from './postgres-introspector.js'
+import { POSTGRES_CAPABILITIES, RAW_TEXT_TYPES, RowCodec, fromClause } from './postgres-source.js'
+import { createTableDdl, enumTypeName, escapeCopyText, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
+import { wireToPgText } from './postgres-values.js'
+
+/** readByKeys sends at most this many keys per statement. */
+const KEYS_PER_STATEMENT = 50_000
+
+/** A column being written: where the value comes from (backup kind) and goes to (target column). */
+interface WriteColumn {
+  readonly name: string
+  readonly target: PgColumn
+  readonly sourceKind: ValueKind
+  readonly sourceElementKind?: ValueKind
+}
+
+type State = 'open' | 'committed' | 'rolled-back' | 'closed'
+
+/**
+ * A write session. Created by `postgresAdapter.openDestination()`. Call order and error
+ * semantics are those of adapter.ts `Destination`.
+ */
+export class PostgresDestination implements Destination {
+  readonly engine = 'postgres' as const
+  readonly capabilities = POSTGRES_CAPABILITIES
+  readonly #client: pg.Client
+  readonly #config: ConnectionConfig
+  readonly #schema: string
+  #state: State = 'open'
+  #tables: Map<string, PgTable> | undefined
+  /** Tables known to be empty in this transaction (created or emptied): COPY goes straight in. */
+  readonly #emptyTables = new Set<string>()
+  /** Foreign keys of tables created by prepare(), added in finish(). */
+  #pendingForeignKeys: { table: string; foreignKey: ForeignKeySchema }[] = []
+  /** Tables named by prepare(): finish() moves their sequences. */
+  #preparedTables: string[] = []
+  #stageCounter = 0
+
+  private constructor(client: pg.Client, config: ConnectionConfig) {
+    this.#client = client
+    this.#config = config
+    this.#schema = config.schema ?? 'public'
+  }
+
+  /** Connects and opens the transaction. Throws ConnectionError when the database cannot be reached. */
+  static async open(config: ConnectionConfig): Promise<PostgresDestination> {
+    const client = await openSession(config)
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ; SET CONSTRAINTS ALL DEFERRED')
+    } catch (error) {
+      await client.end().catch(() => {})
+      throw toDatabaseError(error, { action: 'starting the transaction' })
+    }
+    return new PostgresDestination(client, config)
+  }
+
+  async describe(): Promise<DatabaseSchema> {
+    this.#assertOpen('describe')
+    const introspection = await this.#introspect()
+    return toDatabaseSchema(introspection, this.#config.database, this.#schema)
+  }
+
+  async prepare(backup: DatabaseSchema, options: PrepareOptions): Promise<PrepareResult> {
+    this.#assertOpen('prepare')
+    if (options.mode === 'merge' && options.drop) throw new UsageError('A merge never empties tables: drop is for restore only.')
+    const target = await this.#targetTables()
+    const missing = backup.tables.filter((t) => !target.has(t.name))
+    const existing = backup.tables.filter((t) => target.has(t.name))
+    const problems: string[] = []
+    if (options.mode === 'merge' && missing.length > 0) {
+      problems.push(
+        `${missing.length === 1 ? 'Table' : 'Tables'} ${missing.map((t) => `"${t.name}"`).join(', ')} ` +
+          `${missing.length === 1 ? 'does' : 'do'} not exist in ${this.#where()}: a merge creates nothing (restore the backup instead, or exclude ${missing.length === 1 ? 'it' : 'them'})`,
+      )
+    }
+    for (const table of existing) {
+      const targetColumns = new Set(target.get(table.name)!.columns.map((c) => c.schema.name))
+      const lacking = table.columns.filter((c) => !targetColumns.has(c.name)).map((c) => `"${c.name}"`)
+      if (lacking.length > 0) {
+        problems.push(`Table "${table.name}" in ${this.#where()} has no column ${lacking.join(', ')}, which the backup has: add the column(s) first, or exclude the table`)
+      }
+    }
+    if (problems.length > 0) throw new UsageError(`${problems.join('. ')}.`, { code: 'SCHEMA_MISMATCH', details: { problems } })
+
+    this.#preparedTables = backup.tables.map((t) => t.name)
+    if (options.mode === 'merge') return { created: [], emptied: [], warnings: [] }
+
+    const warnings: string[] = []
+    const created: string[] = []
+    if (missing.length > 0) {
+      await this.#createTables(backup, missing, target, warnings)
+      created.push(...missing.map((t) => t.name))
+    }
+    const emptied = options.drop ? await this.#emptyExisting(existing.map((t) => target.get(t.name)!)) : []
+    this.#tables = undefined
+    for (const name of [...created, ...emptied]) this.#emptyTables.add(name)
+    return { created, emptied, warnings }
+  }
+
+  async writeRows(table: TableSchema, batches: AsyncIterable<Row[]>): Promise<WriteResult> {
+    this.#assertOpen('write rows')
+    const target = await this.#table(table.name)
+    const context: ErrorContext = { action: 'writing rows', table: table.name }
+    const iterator = batches[Symbol.asyncIterator]()
+    let first: IteratorResult<Row[]>
+    try {
+      first = await iterator.next()
+      // A typeless file may list no columns: its first row says which there are.
+      const declared: readonly ColumnSchema[] =
+        table.columns.length > 0 || first.done
+          ? table.columns
+          : Object.keys(first.value[0] ?? {}).map((name) => ({ name, type: '', kind: 'unknown' as const, nullable: true }))
+      const columns = this.#writeColumns(target, declared)
+      if (first.done) return { inserted: 0, skipped: 0 }
+      const direct = this.#emptyTables.has(table.name) || !(await this.#hasRows(target, context))
+      const lines = encodeBatches(first, iterator, columns, table.name)
+      if (direct) {
+        const inserted = await this.#copyInto(qualify(this.#schema, table.name), columns, lines, context)
+        this.#emptyTables.delete(table.name)
+        return { inserted, skipped: 0 }
+      }
+      return await this.#writeThroughStage(target, columns, lines, context)
+    } catch (error) {
+      await iterator.return?.().catch(() => {})
+      throw error
+    }
+  }
+
+  async readByKeys(tableName: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<Row[]> {
+    this.#assertOpen('read rows')
+    if (keys.length === 0) return []
+    const table = await this.#table(tableName)
+    const keyInfo = this.#keyColumns(table, keyColumns)
+    const codec = new RowCodec(table.columns)
+    const context: ErrorContext = { action: 'reading rows by key', table: tableName }
+    const rows: Row[] = []
+    for (let offset = 0; offset < keys.length; offset += KEYS_PER_STATEMENT) {
+      const slice = keys.slice(offset, offset + KEYS_PER_STATEMENT)
+      const params = keyInfo.map((column) => slice.map((key) => this.#paramText(key[column.schema.name], column, tableName)))
+      const match = keyMatch(keyInfo, 'k')
+      const sql =
+        `SELECT ${codec.selectList} FROM ${fromClause(this.#schema, table)} ` +
+        `WHERE (${match.left}) IN (SELECT ${match.right} FROM unnest(${params.map((_, i) => `$${i + 1}::text[]`).join(', ')}) AS k(${keyInfo.map((_, i) => `c${i}`).join(', ')}))`
+      const result = await this.#run({ text: sql, values: params, rowMode: 'array', types: RAW_TEXT_TYPES }, context)
+      for (const values of result.rows as (string | null)[][]) rows.push(codec.decodeValues(values))
+    }
+    return rows
+  }
+
+  async updateRows(tableName: string, keyColumns: readonly string[], rows: readonly Row[]): Promise<number> {
+    this.#assertOpen('update rows')
+    if (rows.length === 0) return 0
+    const table = await this.#table(tableName)
+    const keyInfo = this.#keyColumns(table, keyColumns)
+    const keySet = new Set(keyColumns)
+    const context: ErrorContext = { action: 'updating rows', table: tableName }
+    // Rows may carry different columns (a conflict resolution sets only some): one statement per shape.
+    const groups = new Map<string, Row[]>()
+    for (const row of rows) {
+      for (const key of keyColumns) {
+        if (row[key] === undefined) throw new InternalError(`updateRows("${tableName}"): a row lacks key column "${key}".`)
+      }
+      const shape = Object.keys(row)
+        .filter((name) => !keySet.has(name))
+        .sort(compareNames)
+        .join('\u0000')
+      const group = groups.get(shape)
+      if (group) group.push(row)
+      else groups.set(shape, [row])
+    }
+    let changed = 0
+    for (const group of groups.values()) {
+      const setColumns = Object.keys(group[0])
+        .filter((name) => !keySet.has(name))
+        .map((name) => {
+          const column = table.columns.find((c) => c.schema.name === name)
+          if (!column) throw new UsageError(`Table "${tableName}" in ${this.#where()} has no column "${name}".`)
+          return column
+        })
+        // Generated columns are computed, and identity ALWAYS columns can only be set to DEFAULT.
+        .filter((column) => column.schema.generated === undefined && column.schema.identity !== 'always')
+      if (setColumns.length === 0) continue
+      const all = [...keyInfo, ...setColumns]
+      const params = all.map((column) => group.map((row) => this.#paramText(row[column.schema.name], column, tableName)))
+      const assignments = setColumns
+        .map((column, i) => `${quoteIdent(column.schema.name)} = v.c${keyInfo.length + i}::${column.schema.type}`)
+        .join(', ')
+      const match = keyInfo
+        .map((column, i) =>
+          column.comparable
+            ? `t.${quoteIdent(column.schema.name)} = v.c${i}::${column.schema.type}`
+            : `t.${quoteIdent(column.schema.name)}::text = v.c${i}`,
+        )
+        .join(' AND ')
+      const sql =
+        `UPDATE ${fromClause(this.#schema, table)} SET ${assignments} ` +
+        `FROM unnest(${params.map((_, i) => `$${i + 1}::text[]`).join(', ')}) AS v(${all.map((_, i) => `c${i}`).join(', ')}) WHERE ${match}`
+      const result = await this.#run({ text: sql, values: params }, context)
+      changed += result.rowCount ?? 0
+    }
+    return changed
+  }
+
+  async countRows(tableName: string): Promise<number> {
+    this.#assertOpen('count rows')
+    const table = await this.#table(tableName)
+    const result = await this.#run({ text: `SELECT count(*)::text AS n FROM ${fromClause(this.#schema, table)}` }, { action: 'counting rows', table: tableName })
+    return Number((result.rows[0] as { n: string }).n)
+  }
+
+  async finish(): Promise<void> {
+    this.#assertOpen('finish')
+    for (const { table, foreignKey } of this.#pendingForeignKeys) {
+      await this.#run(
+        { text: foreignKeySql(this.#schema, table, foreignKey), queryMode: 'extended' },
+        { action: `adding foreign key "${foreignKey.name}"`, table },
+      )
+    }
+    this.#pendingForeignKeys = []
+    await this.#moveSequences()
+    await this.#run({ text: 'SET CONSTRAINTS ALL IMMEDIATE' }, { action: 'checking deferred constraints' })
+  }
+
+  async commit(): Promise<void> {
+    this.#assertOpen('commit')
+    const result = await this.#run({ text: 'COMMIT' }, { action: 'committing' })
+    // COMMIT of a transaction that already failed answers ROLLBACK instead of raising an error.
+    if (result.command === 'ROLLBACK') {
+      this.#state = 'rolled-back'
+      throw new DatabaseError('The transaction had already failed, so PostgreSQL rolled it back instead of committing: nothing was changed.', {
+        engineCode: '25P02',
+      })
+    }
+    this.#state = 'committed'
+  }
+
+  async rollback(): Promise<void> {
+    if (this.#state !== 'open') return
+    this.#state = 'rolled-back'
+    // If the connection is gone, the server has already rolled back.
+    await this.#client.query('ROLLBACK').catch(() => {})
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return
+    await this.rollback()
+    this.#state = 'closed'
+    await this.#client.end().catch(() => {})
+  }
+
+  // -- prepare ---------------------------------------------------------------------------------
+
+  async #createTables(backup: DatabaseSchema, missing: readonly TableSchema[], target: Map<string, PgTable>, warnings: string[]): Promise<void> {
+    const context: ErrorContext = { action: 'creating tables' }
+    const schemaExists = await this.#run({ text: 'SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1', values: [this.#schema] }, context)
+    if (schemaExists.rowCount === 0) await this.#run({ text: `CREATE SCHEMA ${quoteIdent(this.#schema)}` }, context)
+    await this.#createEnums(backup.engine, missing, warnings)
+    if (backup.engine === 'postgres') await this.#createDomains(missing)
+
+    const taken = await this.#run(
+      {
+        text: `SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1`,
+        values: [this.#schema],
+      },
+      context,
+    )
+    const takenNames = new Set((taken.rows as { relname: string }[]).map((r) => r.relname))
+    for (const table of missing) {
+      const ddl = createTableDdl(table, backup.engine, this.#schema, takenNames)
+      warnings.push(...ddl.warnings)
+      for (const statement of ddl.statements) {
+        // Extended protocol: DDL text from a backup file can hold one statement only.
+        await this.#run({ text: statement, queryMode: 'extended' }, { action: 'creating the table', table: table.name })
+      }
+    }
+    const available = new Set([...target.keys(), ...missing.map((t) => t.name)])
+    for (const table of missing) {
+      for (const foreignKey of table.foreignKeys) {
+        if (available.has(foreignKey.referencedTable)) {
+          this.#pendingForeignKeys.push({ table: table.name, foreignKey })
+        } else {
+          warnings.push(
+            `Foreign key "${foreignKey.name}" of "${table.name}" is not created: table "${foreignKey.referencedTable}" is neither in ${this.#where()} nor in the backup.`,
+          )
+        }
+      }
+    }
+  }
+
+  async #createEnums(engine: Engine, tables: readonly TableSchema[], warnings: string[]): Promise<void> {
+    const wanted = new Map<string, readonly string[]>()
+    for (const table of tables) {
+      for (const column of table.columns) {
+        const isEnum = column.kind === 'enum' || (column.kind === 'array' && column.elementKind === 'enum')
+        if (!isEnum || !column.enumValues) continue
+        const name = engine === 'postgres' ? (column.enumName ?? column.type.replace(/\[\]$/, '')) : enumTypeName(table.name, column)
+        if (!wanted.has(name)) wanted.set(name, column.enumValues)
+      }
+    }
+    for (const [name, labels] of wanted) {
+      const context: ErrorContext = { action: `creating enum type ${name}` }
+      const found = await this.#run({ text: 'SELECT pg_catalog.to_regtype($1)::oid AS oid', values: [name] }, context)
+      const oid = (found.rows[0] as { oid: number | null }).oid
+      if (oid === null) {
+        await this.#run({ text: `CREATE TYPE ${name} AS ENUM (${labels.map(quoteLiteral).join(', ')})`, queryMode: 'extended' }, context)
+        continue
+      }
+      const existing = await this.#run({ text: 'SELECT enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = $1', values: [oid] }, context)
+      const have = new Set((existing.rows as { enumlabel: string }[]).map((r) => r.enumlabel))
+      const lacking = labels.filter((label) => !have.has(label))
+      if (lacking.length > 0) {
+        warnings.push(
+          `Enum type ${name} exists without the label(s) ${lacking.map((l) => JSON.stringify(l)).join(', ')}; rows using them will fail. ` +
+            `Add them with ALTER TYPE … ADD VALUE (outside this transaction) first.`,
+        )
+      }
+    }
+  }
+
+  async #createDomains(tables: readonly TableSchema[]): Promise<void> {
+    const wanted = new Map<string, PgDomainDefinition>()
+    for (const table of tables) {
+      for (const domain of (table.options?.domains as PgDomainDefinition[] | undefined) ?? []) wanted.set(domain.name, domain)
+    }
+    for (const domain of wanted.values()) {
+      const context: ErrorContext = { action: `creating domain ${domain.name}` }
+      const found = await this.#run({ text: 'SELECT pg_catalog.to_regtype($1)::oid AS oid', values: [domain.name] }, context)
+      if ((found.rows[0] as { oid: number | null }).oid !== null) continue
+      const parts = [`CREATE DOMAIN ${domain.name} AS ${domain.baseType}`]
+      if (domain.default !== null) parts.push(`DEFAULT ${domain.default}`)
+      if (domain.notNull) parts.push('NOT NULL')
+      for (const constraint of domain.constraints) {
+        if (constraint.definition !== 'NOT NULL') parts.push(`CONSTRAINT ${quoteIdent(constraint.name)} ${constraint.definition}`)
+      }
+      await this.#run({ text: parts.join(' '), queryMode: 'extended' }, context)
+    }
+  }
+
+  /**
+   * Empties the selected tables without touching any other (the algorithm is in the module
+   * header). Returns their names.
+   */
+  async #emptyExisting(tables: readonly PgTable[]): Promise<string[]> {
+    if (tables.length === 0) return []
+    const context: ErrorContext = { action: 'emptying tables' }
+    const selected = new Map(tables.map((t) => [t.oid, t]))
+    const references = (
+      await this.#run(
+        {
+          text: `SELECT con.conname, con.conrelid, con.confrelid, src.relname AS src_table, srcn.nspname AS src_schema,
+                        src.relkind AS src_relkind,
+                        ARRAY(SELECT a.attname FROM unnest(con.conkey) AS k(n)
+                                JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n) AS columns
+                   FROM pg_catalog.pg_constraint con
+                   JOIN pg_catalog.pg_class src ON src.oid = con.conrelid
+                   JOIN pg_catalog.pg_namespace srcn ON srcn.oid = src.relnamespace
+                  WHERE con.contype = 'f' AND con.confrelid = ANY($1::oid[])`,
+          values: [[...selected.keys()]],
+        },
+        context,
+      )
+    ).rows as { conname: string; conrelid: number; confrelid: number; src_table: string; src_schema: string; src_relkind: string; columns: string[] }[]
+
+    const mustDelete = new Set<number>()
+    const blockers: string[] = []
+    for (const ref of references) {
+      if (selected.has(ref.conrelid)) continue
+      // Every row of the referenced table goes, so any outside row whose key columns are all
+      // non-null (MATCH SIMPLE) points at one of them.
+      const only = ref.src_relkind === 'r' ? 'ONLY ' : ''
+      const check = await this.#run(
+        {
+          text: `SELECT EXISTS (SELECT 1 FROM ${only}${qualify(ref.src_schema, ref.src_table)} WHERE ${ref.columns.map((c) => `${quoteIdent(c)} IS NOT NULL`).join(' AND ')}) AS used`,
+        },
+        context,
+      )
+      if ((check.rows[0] as { used: boolean }).used) {
+        blockers.push(`"${ref.src_schema}"."${ref.src_table}" references "${selected.get(ref.confrelid)!.schema.name}" (foreign key "${ref.conname}")`)
+      }
+      mustDelete.add(ref.confrelid)
+    }
+    if (blockers.length > 0) {
+      throw new UsageError(
+        `Cannot empty the selected tables without touching others: ${blockers.join('; ')}, and those rows would be deleted or changed. ` +
+          `Select the referencing table(s) too, or restore without drop.`,
+        { code: 'DROP_WOULD_CASCADE', details: { blockers } },
+      )
+    }
+    // TRUNCATE needs every table referencing a truncated one in the same statement: a table
+    // referenced from a table that is DELETEd must be DELETEd too.
+    let grew = true
+    while (grew) {
+      grew = false
+      for (const ref of references) {
+        if (mustDelete.has(ref.conrelid) && selected.has(ref.confrelid) && !mustDelete.has(ref.confrelid)) {
+          mustDelete.add(ref.confrelid)
+          grew = true
+        }
+      }
+    }
+    const target = (table: PgTable): string => `${table.relkind === 'r' ? 'ONLY ' : ''}${qualify(this.#schema, table.schema.name)}`
+    const truncate = tables.filter((t) => !mustDelete.has(t.oid))
+    if (truncate.length > 0) await this.#run({ text: `TRUNCATE ${truncate.map(target).join(', ')}` }, context)
+    // Referencing tables first, so that non-deferrable keys between them are never violated.
+    const remaining = tables.filter((t) => mustDelete.has(t.oid))
+    while (remaining.length > 0) {
+      const index = remaining.findIndex(
+        (table) => !references.some((ref) => ref.confrelid === table.oid && ref.conrelid !== table.oid && remaining.some((r) => r.oid === ref.conrelid)),
+      )
+      const [next] = remaining.splice(index === -1 ? 0 : index, 1)
+      await this.#run({ text: `DELETE FROM ${target(next)}` }, { action: 'emptying the table', table: next.schema.name })
+    }
+    return tables.map((t) => t.schema.name)
+  }
+
+  // -- writeRows -------------------------------------------------------------------------------
+
+  #writeColumns(target: PgTable, declared: readonly ColumnSchema[]): WriteColumn[] {
+    const columns: WriteColumn[] = []
+    for (const column of declared) {
+      const found = target.columns.find((c) => c.schema.name === column.name)
+      if (!found) {
+        throw new UsageError(`Table "${target.schema.name}" in ${this.#where()} has no column "${column.name}", which the backup has.`, {
+          code: 'SCHEMA_MISMATCH',
+        })
+      }
+      if (found.schema.generated !== undefined) continue
+      columns.push({ name: column.name, target: found, sourceKind: column.kind, sourceElementKind: column.elementKind })
+    }
+    return columns
+  }
+
+  async #hasRows(table: PgTable, context: ErrorContext): Promise<boolean> {
+    const result = await this.#run({ text: `SELECT EXISTS (SELECT 1 FROM ${fromClause(this.#schema, table)}) AS has` }, context)
+    return (result.rows[0] as { has: boolean }).has
+  }
+
+  /** COPY FROM STDIN into `relation`; resolves with the number of rows once they are in. */
+  async #copyInto(relation: string, columns: readonly WriteColumn[], lines: AsyncIterable<string>, context: ErrorContext): Promise<number> {
+    const sink = this.#client.query(copyStreams.from(`COPY ${relation} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`))
+    try {
+      // pipeline() destroys the COPY stream on a failure upstream, which sends CopyFail.
+      await pipeline(Readable.from(lines, { objectMode: false }), sink)
+    } catch (error) {
+      throw toDatabaseError(error, context)
+    }
+    return sink.rowCount
+  }
+
+  async #writeThroughStage(target: PgTable, columns: readonly WriteColumn[], lines: AsyncIterable<string>, context: ErrorContext): Promise<WriteResult> {
+    const stageName = `mergeback_stage_${++this.#stageCounter}`
+    const stage = `pg_temp.${quoteIdent(stageName)}`
+    const list = columns.map((c) => quoteIdent(c.name)).join(', ')
+    const selectList = columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ')
+    await this.#run(
+      { text: `CREATE TEMP TABLE ${quoteIdent(stageName)} ON COMMIT DROP AS SELECT ${selectList} FROM ${fromClause(this.#schema, target)} WITH NO DATA` },
+      context,
+    )
+    const staged = await this.#copyInto(stage, columns, lines, context)
+    const into = `INSERT INTO ${qualify(this.#schema, target.schema.name)} (${list})${columns.some((c) => c.target.schema.identity === 'always') ? ' OVERRIDING SYSTEM VALUE' : ''}`
+    const key = this.#skipKey(target)
+    let sql: string
+    if (key && !target.hasDeferrableKey) {
+      sql = `${into} SELECT ${list} FROM ${stage} ON CONFLICT DO NOTHING`
+    } else if (key && key.every((c) => columns.some((w) => w.name === c))) {
+      // ON CONFLICT cannot use a DEFERRABLE key: skip existing keys with an anti-join, and
+      // duplicates inside the backup with DISTINCT ON.
+      const written = new Set(columns.map((c) => c.name))
+      const keys = [target.schema.primaryKey, ...target.schema.uniqueConstraints.map((u) => u.columns)].filter(
+        (k) => k.length > 0 && k.every((c) => written.has(c)),
+      )
+      const notExists = keys
+        .map((k) => `NOT EXISTS (SELECT 1 FROM ${fromClause(this.#schema, target)} WHERE ${k.map((c) => `t.${quoteIdent(c)} = s.${quoteIdent(c)}`).join(' AND ')})`)
+        .join(' AND ')
+      const distinct = key.map((c) => `s.${quoteIdent(c)}`).join(', ')
+      sql = `${into} SELECT DISTINCT ON (${distinct}) ${columns.map((c) => `s.${quoteIdent(c.name)}`).join(', ')} FROM ${stage} AS s WHERE ${notExists} ORDER BY ${distinct}`
+    } else {
+      // Whole-row identity: the multiset difference keeps exactly the backup rows that have no
+      // identical partner in the table, pairing duplicates one to one.
+      const compare = (alias: string): string =>
+        columns.map((c, i) => `${alias}.${quoteIdent(c.name)}${c.target.comparable ? '' : '::text'} AS c${i}`).join(', ')
+      const restore = columns.map((c, i) => (c.target.comparable ? `d.c${i}` : `d.c${i}::${c.target.schema.type}`)).join(', ')
+      sql =
+        `${into} SELECT ${restore} FROM (SELECT ${compare('s')} FROM ${stage} AS s EXCEPT ALL SELECT ${compare('t')} FROM ${fromClause(this.#schema, target)}) AS d` +
+        (target.hasDeferrableKey ? '' : ' ON CONFLICT DO NOTHING')
+    }
+    const result = await this.#run({ text: sql }, context)
+    await this.#run({ text: `DROP TABLE ${stage}` }, context)
+    const inserted = result.rowCount ?? 0
+    return { inserted, skipped: staged - inserted }
+  }
+
+  /** The key that decides "already there": the primary key, or a unique constraint on NOT NULL columns. */
+  #skipKey(table: PgTable): readonly string[] | undefined {
+    if (table.schema.primaryKey.length > 0) return table.schema.primaryKey
+    const notNull = new Set(table.columns.filter((c) => !c.schema.nullable).map((c) => c.schema.name))
+    return table.schema.uniqueConstraints.find((u) => u.columns.every((c) => notNull.has(c)))?.columns
+  }
+
+  // -- merge support ---------------------------------------------------------------------------
+
+  #keyColumns(table: PgTable, keyColumns: readonly string[]): PgColumn[] {
+    if (keyColumns.length === 0) throw new InternalError(`No key columns given for "${table.schema.name}".`)
+    return keyColumns.map((name) => {
+      const column = table.columns.find((c) => c.schema.name === name)
+      if (!column) throw new UsageError(`Table "${table.schema.name}" in ${this.#where()} has no column "${name}".`)
+      return column
+    })
+  }
+
+  /** A wire value as a `text[]` parameter element, for a target column. */
+  #paramText(value: WireValue | undefined, column: PgColumn, table: string): string | null {
+    try {
+      return wireToPgText(value, column.schema.kind, column.schema.kind, column.schema.elementKind, column.schema.elementKind)
+    } catch (error) {
+      if (error instanceof FormatError) throw new FormatError(`Table "${table}", column "${column.schema.name}": ${error.message}`, { table, cause: error })
+      throw error
+    }
+  }
+
+  // -- finish ----------------------------------------------------------------------------------
+
+  /** Moves every sequence feeding a column of the prepared tables past that column's maximum. */
+  async #moveSequences(): Promise<void> {
+    if (this.#preparedTables.length === 0) return
+    const context: ErrorContext = { action: 'moving sequences' }
+    const tables = await this.#targetTables()
+    const oids = this.#preparedTables.map((name) => tables.get(name)?.oid).filter((oid): oid is number => oid !== undefined)
+    if (oids.length === 0) return
+    const sequences = (
+      await this.#run(
+        {
+          // Owned sequences (serial: deptype a, identity: deptype i) and any sequence a
+          // column default calls nextval() on.
+          text: `SELECT DISTINCT c.relname AS table_name, c.relkind, a.attname, s.oid::regclass::text AS sequence
+                   FROM pg_catalog.pg_depend d
+                   JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+                   JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                   JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+                  WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
+                    AND d.deptype IN ('a', 'i') AND d.refobjid = ANY($1::oid[])
+                 UNION
+                 SELECT c.relname, c.relkind, a.attname, s.oid::regclass::text
+                   FROM pg_catalog.pg_attrdef ad
+                   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.objid = ad.oid
+                                             AND d.refclassid = 'pg_catalog.pg_class'::regclass
+                   JOIN pg_catalog.pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'
+                   JOIN pg_catalog.pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+                   JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+                  WHERE ad.adrelid = ANY($1::oid[])`,
+          values: [oids],
+        },
+        context,
+      )
+    ).rows as { table_name: string; relkind: string; attname: string; sequence: string }[]
+    for (const row of sequences) {
+      const from = `${row.relkind === 'r' ? 'ONLY ' : ''}${qualify(this.#schema, row.table_name)}`
+      // Only ascending sequences, and only forwards: a sequence already past the data stays.
+      await this.#run(
+        {
+          text: `SELECT pg_catalog.setval($1::regclass, m.v)
+                   FROM (SELECT max(${quoteIdent(row.attname)})::bigint AS v FROM ${from}) AS m, pg_catalog.pg_sequence s
+                  WHERE s.seqrelid = $1::regclass AND s.seqincrement > 0 AND m.v IS NOT NULL
+                    AND m.v >= COALESCE(pg_catalog.pg_sequence_last_value($1::regclass) + 1, s.seqstart)`,
+          values: [row.sequence],
+        },
+        { action: `moving sequence ${row.sequence}`, table: row.table_name },
+      )
+    }
+  }
+
+  // -- plumbing --------------------------------------------------------------------------------
+
+  async #introspect() {
+    try {
+      const introspection = await introspect(this.#client, this.#schema)
+      this.#tables = new Map(introspection.tables.map((t) => [t.schema.name, t]))
+      return introspection
+    } catch (error) {
+      throw toDatabaseError(error, { action: 'describing the target' })
+    }
+  }
+
+  async #targetTables(): Promise<Map<string, PgTable>> {
+    if (!this.#tables) await this.#introspect()
+    return this.#tables!
+  }
+
+  async #table(name: string): Promise<PgTable> {
+    const table = (await this.#targetTables()).get(name)
+    if (!table) throw new UsageError(`Table "${name}" does not exist in ${this.#where()}.`, { code: 'SCHEMA_MISMATCH' })
+    return table
+  }
+
+  #where(): string {
+    return `schema "${this.#schema}" of database "${this.#config.database}"`
+  }
+
+  #assertOpen(what: string): void {
+    if (this.#state !== 'open') throw new InternalError(`Cannot ${what}: the PostgreSQL destination is ${this.#state}.`)
+  }
+
+  async #run(query: pg.QueryConfig & { rowMode?: 'array'; types?: unknown; queryMode?: 'extended' }, context: ErrorContext): Promise<pg.QueryResult> {
+    try {
+      return await this.#client.query(query as pg.QueryConfig)
+    } catch (error) {
+      throw toDatabaseError(error, context)
+    }
+  }
+}
+
+/** Matches a table's key columns (alias t) against unnested text parameters (alias `alias`). */
+function keyMatch(columns: readonly PgColumn[], alias: string): { left: string; right: string } {
+  return {
+    left: columns.map((c) => `t.${quoteIdent(c.schema.name)}${c.comparable ? '' : '::text'}`).join(', '),
+    right: columns.map((c, i) => (c.comparable ? `${alias}.c${i}::${c.schema.type}` : `${alias}.c${i}`)).join(', '),
+  }
+}
+
+/**
+ * Turns batches of wire rows into COPY text-format chunks (one per batch), converting each value
+ * by its target column. A value that cannot be converted is a FormatError naming the table,
+ * column and the row's position in this write.
+ */
+async function* encodeBatches(
+  first: IteratorResult<Row[]>,
+  iterator: AsyncIterator<Row[]>,
+  columns: readonly WriteColumn[],
+  table: string,
+): AsyncGenerator<string, void, undefined> {
+  let recordIndex = 0
+  const read = columns.map((c) => (c.name === '__proto__' ? (row: Row) => (Object.hasOwn(row, c.name) ? row[c.name] : undefined) : (row: Row) => row[c.name]))
+  let current = first
+  let finished = false
+  try {
+    while (!current.done) {
+      let chunk = ''
+      for (const row of current.value) {
+        let line = ''
+        for (let i = 0; i < columns.length; i++) {
+          const column = columns[i]
+          let text: string | null
+          try {
+            text = wireToPgText(read[i](row), column.sourceKind, column.target.schema.kind, column.target.schema.elementKind, column.sourceElementKind)
+          } catch (error) {
+            if (!(error instanceof MergebackError)) throw error
+            throw new FormatError(`Table "${table}", record ${recordIndex}, column "${column.name}": ${error.message}`, { table, recordIndex, cause: error })
+          }
+          if (i > 0) line += '\t'
+          line += text === null ? '\\N' : escapeCopyText(text)
+        }
+        chunk += `${line}\n`
+        recordIndex++
+      }
+      if (chunk) yield chunk
+      current = await iterator.next()
+    }
+    finished = true
+  } finally {
+    if (!finished) await iterator.return?.().catch(() => {})
+  }
+}

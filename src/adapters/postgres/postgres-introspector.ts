@@ -1,0 +1,444 @@
+/**
+ * Describes the tables of one PostgreSQL schema from the system catalogs (the PostgreSQL side of
+ * Kysely's DatabaseIntrospector, but complete enough to recreate the tables).
+ *
+ * Algorithm (six catalog queries, whatever the number of tables):
+ *   1. ordinary and partitioned tables of the schema, minus partitions and extension members;
+ *   2. their columns: `format_type` (the exact DDL type, e.g. `numeric(10,2)`, `integer[]`),
+ *      default (`pg_get_expr`), NOT NULL, identity, generated expression;
+ *   3. the types those columns use, resolving domains to their base type and arrays to their
+ *      element type (repeated until closed: a domain over an array of a domain …);
+ *   4. enum labels, domain definitions and which types have a default btree operator class
+ *      (whole-row identity compares those natively and the rest as text);
+ *   5. constraints: primary key (in key order), unique, foreign keys (with actions and
+ *      deferrability), check and exclusion constraints;
+ *   6. the remaining indexes, with `pg_get_indexdef` as the definition.
+ *
+ * The session's search_path is the described schema, so `format_type` and `pg_get_expr` print
+ * objects of that schema unqualified: the text stays valid when restored into another schema.
+ *
+ * What is not described (and is said in `warnings`): columns of a type mergeback does not know
+ * (carried as text), exclusion constraints, foreign keys into other schemas, partitioning
+ * (a partitioned table is read through its parent and restored as a plain table).
+ *
+ * @module
+ */
+import type { ColumnSchema, DatabaseSchema, ForeignKeySchema, IndexSchema, TableSchema } from '../adapter.js'
+import { UsageError } from '../../errors.js'
+import { kindOfType, type PgTypeFacts } from './postgres-values.js'
+
+/** The subset of a pg client the introspector uses. */
+export interface Queryable {
+  query(text: string, values?: unknown[]): Promise<{ rows: any[] }>
+}
+
+/** A column as the adapter uses it: the portable schema plus what PostgreSQL-specific code needs. */
+export interface PgColumn {
+  readonly schema: ColumnSchema
+  readonly type: PgTypeFacts
+  /** The type has a default btree operator class (equality the engine defines). */
+  readonly comparable: boolean
+}
+
+/** A table as the adapter uses it. */
+export interface PgTable {
+  readonly schema: TableSchema
+  readonly oid: number
+  /** `r` ordinary (read with ONLY, so inheritance children are not read twice), `p` partitioned. */
+  readonly relkind: 'r' | 'p'
+  readonly columns: readonly PgColumn[]
+  /** Unique keys (primary key first) that are DEFERRABLE: ON CONFLICT cannot use them as arbiters. */
+  readonly hasDeferrableKey: boolean
+}
+
+/** Domain definitions a table's columns use, kept in `TableSchema.options.domains` to recreate them. */
+export interface PgDomainDefinition {
+  readonly name: string
+  readonly baseType: string
+  readonly notNull: boolean
+  readonly default: string | null
+  readonly constraints: readonly { readonly name: string; readonly definition: string }[]
+}
+
+export interface PgIntrospection {
+  readonly tables: readonly PgTable[]
+  readonly warnings: readonly string[]
+}
+
+interface TypeRow {
+  oid: number
+  typname: string
+  typtype: string
+  typcategory: string
+  typelem: number
+  typbasetype: number
+  typdelim: string
+  formatted: string
+  typnotnull: boolean
+  typdefault: string | null
+  basetype_formatted: string | null
+}
+
+const FK_ACTIONS: Readonly<Record<string, string>> = {
+  a: 'NO ACTION',
+  r: 'RESTRICT',
+  c: 'CASCADE',
+  n: 'SET NULL',
+  d: 'SET DEFAULT',
+}
+
+/** Orders names by code point, the same order on every engine. */
+export function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/**
+ * Describes the tables of `schemaName` (all of them, or only `only`, in which case a missing name
+ * is a UsageError that lists the tables there are). Tables come sorted by name.
+ */
+export async function introspect(client: Queryable, schemaName: string, only?: readonly string[]): Promise<PgIntrospection> {
+  const warnings: string[] = []
+  const tableRows = (
+    await client.query(
+      `SELECT c.oid, c.relname, c.relkind
+         FROM pg_catalog.pg_class c
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                           WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`,
+      [schemaName],
+    )
+  ).rows as { oid: number; relname: string; relkind: 'r' | 'p' }[]
+  tableRows.sort((a, b) => compareNames(a.relname, b.relname))
+
+  let selected = tableRows
+  if (only) {
+    const byName = new Map(tableRows.map((t) => [t.relname, t]))
+    const missing = only.filter((name) => !byName.has(name))
+    if (missing.length > 0) {
+      const existing = tableRows.map((t) => t.relname)
+      throw new UsageError(
+        `No table ${missing.map((m) => JSON.stringify(m)).join(', ')} in schema "${schemaName}". ` +
+          (existing.length > 0 ? `Tables there: ${existing.join(', ')}.` : 'The schema has no tables.'),
+        { code: 'UNKNOWN_TABLE', details: { missing, existing } },
+      )
+    }
+    const wanted = new Set(only)
+    selected = tableRows.filter((t) => wanted.has(t.relname))
+  }
+  if (selected.length === 0) return { tables: [], warnings }
+  const oids = selected.map((t) => t.oid)
+
+  const columnRows = (
+    await client.query(
+      `SELECT a.attrelid, a.attnum, a.attname, a.atttypid,
+              pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
+              a.attnotnull, a.attidentity, a.attgenerated,
+              pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS expression,
+              EXISTS (SELECT 1 FROM pg_catalog.pg_depend dep
+                        JOIN pg_catalog.pg_class s ON s.oid = dep.refobjid AND s.relkind = 'S'
+                       WHERE dep.classid = 'pg_catalog.pg_attrdef'::regclass AND dep.objid = d.oid
+                         AND dep.refclassid = 'pg_catalog.pg_class'::regclass) AS uses_sequence
+         FROM pg_catalog.pg_attribute a
+         LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attrelid, a.attnum`,
+      [oids],
+    )
+  ).rows as {
+    attrelid: number
+    attnum: number
+    attname: string
+    atttypid: number
+    type: string
+    attnotnull: boolean
+    attidentity: string
+    attgenerated: string
+    expression: string | null
+    uses_sequence: boolean
+  }[]
+
+  const types = await loadTypes(client, [...new Set(columnRows.map((c) => c.atttypid))])
+  const enumOids = [...types.values()].filter((t) => t.typtype === 'e').map((t) => t.oid)
+  const domainOids = [...types.values()].filter((t) => t.typtype === 'd').map((t) => t.oid)
+  const [enumRows, domainConstraintRows, btreeRows] = await Promise.all([
+    client.query(
+      `SELECT enumtypid, enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = ANY($1::oid[]) ORDER BY enumtypid, enumsortorder`,
+      [enumOids],
+    ),
+    client.query(
+      `SELECT contypid, conname, pg_catalog.pg_get_constraintdef(oid) AS definition
+         FROM pg_catalog.pg_constraint WHERE contypid = ANY($1::oid[]) ORDER BY contypid, conname`,
+      [domainOids],
+    ),
+    client.query(
+      `SELECT DISTINCT oc.opcintype FROM pg_catalog.pg_opclass oc
+         JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod
+        WHERE am.amname = 'btree' AND oc.opcdefault`,
+    ),
+  ])
+  const enumLabels = new Map<number, string[]>()
+  for (const row of enumRows.rows as { enumtypid: number; enumlabel: string }[]) {
+    const labels = enumLabels.get(row.enumtypid) ?? []
+    labels.push(row.enumlabel)
+    enumLabels.set(row.enumtypid, labels)
+  }
+  const domainConstraints = new Map<number, { name: string; definition: string }[]>()
+  for (const row of domainConstraintRows.rows as { contypid: number; conname: string; definition: string }[]) {
+    const list = domainConstraints.get(row.contypid) ?? []
+    list.push({ name: row.conname, definition: row.definition })
+    domainConstraints.set(row.contypid, list)
+  }
+  const btreeTypes = new Set((btreeRows.rows as { opcintype: number }[]).map((r) => r.opcintype))
+
+  const constraintRows = (
+    await client.query(
+      `SELECT con.conrelid, con.conname, con.contype, con.conkey, con.confkey, con.confdeltype, con.confupdtype,
+              con.condeferrable, fr.relname AS ref_table, fn.nspname AS ref_schema,
+              pg_catalog.pg_get_constraintdef(con.oid) AS definition
+         FROM pg_catalog.pg_constraint con
+         LEFT JOIN pg_catalog.pg_class fr ON fr.oid = con.confrelid
+         LEFT JOIN pg_catalog.pg_namespace fn ON fn.oid = fr.relnamespace
+        WHERE con.conrelid = ANY($1::oid[]) AND con.contype IN ('p', 'u', 'f', 'c', 'x')
+        ORDER BY con.conrelid, con.conname`,
+      [oids],
+    )
+  ).rows as {
+    conrelid: number
+    conname: string
+    contype: 'p' | 'u' | 'f' | 'c' | 'x'
+    conkey: number[] | null
+    confkey: number[] | null
+    confdeltype: string
+    confupdtype: string
+    condeferrable: boolean
+    ref_table: string | null
+    ref_schema: string | null
+    definition: string
+  }[]
+
+  const indexRows = (
+    await client.query(
+      `SELECT i.indrelid, ic.relname AS name, i.indisunique, pg_catalog.pg_get_indexdef(i.indexrelid) AS definition,
+              ARRAY(SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k, true)
+                      FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k) AS columns
+         FROM pg_catalog.pg_index i
+         JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+        WHERE i.indrelid = ANY($1::oid[])
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint con
+                           WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x'))
+        ORDER BY i.indrelid, ic.relname`,
+      [oids],
+    )
+  ).rows as { indrelid: number; name: string; indisunique: boolean; definition: string; columns: string[] }[]
+
+  // Referenced tables' column names, for foreign keys (the referenced table may not be selected).
+  const referencedOids = [...new Set(constraintRows.filter((c) => c.contype === 'f').map((c) => c.conrelid))]
+  const referencedColumnNames = await loadForeignKeyColumns(client, referencedOids)
+
+  const tables: PgTable[] = selected.map((table) => {
+    const attnames = new Map<number, string>()
+    const columns: PgColumn[] = []
+    const domains: PgDomainDefinition[] = []
+    for (const row of columnRows) {
+      if (row.attrelid !== table.oid) continue
+      attnames.set(row.attnum, row.attname)
+      const declared = types.get(row.atttypid)!
+      const facts = typeFacts(types, row.atttypid)
+      const { kind, elementKind } = kindOfType(facts)
+      if (kind === 'unknown' || elementKind === 'unknown') {
+        warnings.push(
+          `Column "${table.relname}"."${row.attname}" has type ${row.type}, which mergeback does not know: ` +
+            `its values are carried as PostgreSQL's text output and cast back on restore.`,
+        )
+      }
+      if (declared.typtype === 'd') {
+        domains.push(domainDefinition(declared, domainConstraints.get(declared.oid) ?? []))
+      }
+      const enumType = kind === 'enum' ? resolveEnum(types, row.atttypid) : kind === 'array' && elementKind === 'enum' ? resolveEnum(types, elementOf(types, row.atttypid)) : undefined
+      const schema: ColumnSchema = {
+        name: row.attname,
+        type: row.type,
+        kind,
+        ...(elementKind ? { elementKind } : {}),
+        nullable: !row.attnotnull,
+        default: row.attgenerated === 's' ? null : row.expression,
+        ...(row.attidentity === 'a' ? { identity: 'always' as const } : row.attidentity === 'd' ? { identity: 'by-default' as const } : {}),
+        ...(row.uses_sequence && row.attgenerated !== 's' && /\bnextval\(/.test(row.expression ?? '') ? { autoIncrement: true } : {}),
+        ...(row.attgenerated === 's' && row.expression ? { generated: row.expression } : {}),
+        ...(enumType ? { enumValues: enumLabels.get(enumType.oid) ?? [], enumName: enumType.formatted } : {}),
+      }
+      columns.push({ schema, type: facts, comparable: isComparable(types, btreeTypes, row.atttypid) })
+    }
+    const names = (keys: number[] | null): string[] => (keys ?? []).map((k) => attnames.get(k) ?? `#${k}`)
+
+    let primaryKey: string[] = []
+    const uniqueConstraints: { name: string; columns: string[] }[] = []
+    const foreignKeys: ForeignKeySchema[] = []
+    const checks: { name: string; definition: string }[] = []
+    let hasDeferrableKey = false
+    for (const con of constraintRows) {
+      if (con.conrelid !== table.oid) continue
+      switch (con.contype) {
+        case 'p':
+          primaryKey = names(con.conkey)
+          hasDeferrableKey ||= con.condeferrable
+          break
+        case 'u':
+          uniqueConstraints.push({ name: con.conname, columns: names(con.conkey) })
+          hasDeferrableKey ||= con.condeferrable
+          break
+        case 'f': {
+          if (con.ref_schema !== schemaName) {
+            warnings.push(
+              `Foreign key "${con.conname}" of "${table.relname}" references "${con.ref_schema}"."${con.ref_table}" in another schema: it is described but not recreated on restore.`,
+            )
+          }
+          const refNames = referencedColumnNames.get(con.conrelid)
+          foreignKeys.push({
+            name: con.conname,
+            columns: names(con.conkey),
+            referencedTable: con.ref_table ?? '',
+            referencedColumns: (con.confkey ?? []).map((k) => refNames?.get(`${con.conname}:${k}`) ?? `#${k}`),
+            onDelete: FK_ACTIONS[con.confdeltype] ?? 'NO ACTION',
+            onUpdate: FK_ACTIONS[con.confupdtype] ?? 'NO ACTION',
+            deferrable: con.condeferrable,
+          })
+          break
+        }
+        case 'c':
+          checks.push({ name: con.conname, definition: con.definition })
+          break
+        case 'x':
+          warnings.push(
+            `Exclusion constraint "${con.conname}" of "${table.relname}" (${con.definition}) is not carried in the backup schema: recreate it by hand after a restore into an empty database.`,
+          )
+          break
+      }
+    }
+    const indexes: IndexSchema[] = indexRows
+      .filter((index) => index.indrelid === table.oid)
+      .map((index) => ({ name: index.name, columns: index.columns, unique: index.indisunique, definition: index.definition }))
+    if (table.relkind === 'p') {
+      warnings.push(`"${table.relname}" is a partitioned table: its rows are read through it, and a restore creates it as a plain table.`)
+    }
+    const options: Record<string, unknown> = {}
+    if (checks.length > 0) options.checks = checks
+    if (domains.length > 0) options.domains = domains
+    if (table.relkind === 'p') options.partitioned = true
+    return {
+      oid: table.oid,
+      relkind: table.relkind,
+      columns,
+      hasDeferrableKey,
+      schema: {
+        name: table.relname,
+        columns: columns.map((c) => c.schema),
+        primaryKey,
+        uniqueConstraints,
+        indexes,
+        foreignKeys,
+        ...(Object.keys(options).length > 0 ? { options } : {}),
+      },
+    }
+  })
+  return { tables, warnings }
+}
+
+/** Wraps an introspection as the portable DatabaseSchema. */
+export function toDatabaseSchema(introspection: PgIntrospection, database: string, schema: string): DatabaseSchema {
+  return {
+    engine: 'postgres',
+    database,
+    schema,
+    tables: introspection.tables.map((t) => t.schema),
+    warnings: introspection.warnings,
+  }
+}
+
+async function loadTypes(client: Queryable, initial: number[]): Promise<Map<number, TypeRow>> {
+  const types = new Map<number, TypeRow>()
+  let pending = initial
+  // Domains point at base types and arrays at element types; follow until nothing is new.
+  while (pending.length > 0) {
+    const rows = (
+      await client.query(
+        `SELECT t.oid, t.typname, t.typtype, t.typcategory, t.typelem, t.typbasetype, t.typdelim,
+                pg_catalog.format_type(t.oid, NULL) AS formatted, t.typnotnull, t.typdefault,
+                CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END AS basetype_formatted
+           FROM pg_catalog.pg_type t WHERE t.oid = ANY($1::oid[])`,
+        [pending],
+      )
+    ).rows as TypeRow[]
+    for (const row of rows) types.set(row.oid, row)
+    pending = [...new Set(rows.flatMap((r) => [r.typelem, r.typbasetype]).filter((oid) => oid !== 0 && !types.has(oid)))]
+  }
+  return types
+}
+
+function resolveDomain(types: Map<number, TypeRow>, oid: number): TypeRow {
+  let type = types.get(oid)!
+  while (type.typtype === 'd') type = types.get(type.typbasetype)!
+  return type
+}
+
+function elementOf(types: Map<number, TypeRow>, oid: number): number {
+  return resolveDomain(types, oid).typelem
+}
+
+function resolveEnum(types: Map<number, TypeRow>, oid: number): TypeRow | undefined {
+  const type = resolveDomain(types, oid)
+  return type.typtype === 'e' ? type : undefined
+}
+
+function typeFacts(types: Map<number, TypeRow>, oid: number): PgTypeFacts {
+  const type = resolveDomain(types, oid)
+  const isArray = type.typcategory === 'A' && type.typelem !== 0
+  const element = isArray ? typeFacts(types, type.typelem) : undefined
+  return {
+    name: type.typname,
+    typtype: type.typtype,
+    category: type.typcategory,
+    delimiter: element ? types.get(resolveDomain(types, type.typelem).oid)!.typdelim : type.typdelim,
+    ...(element ? { element } : {}),
+  }
+}
+
+function isComparable(types: Map<number, TypeRow>, btree: Set<number>, oid: number): boolean {
+  const type = resolveDomain(types, oid)
+  if (type.typtype === 'e') return true
+  if (type.typcategory === 'A' && type.typelem !== 0) return isComparable(types, btree, type.typelem)
+  return btree.has(type.oid)
+}
+
+function domainDefinition(type: TypeRow, constraints: { name: string; definition: string }[]): PgDomainDefinition {
+  return {
+    name: type.formatted,
+    baseType: type.basetype_formatted ?? 'text',
+    notNull: type.typnotnull,
+    default: type.typdefault,
+    constraints,
+  }
+}
+
+/** For each foreign key (by table oid, then `name:attnum`), the referenced column names. */
+async function loadForeignKeyColumns(client: Queryable, tableOids: number[]): Promise<Map<number, Map<string, string>>> {
+  const result = new Map<number, Map<string, string>>()
+  if (tableOids.length === 0) return result
+  const rows = (
+    await client.query(
+      `SELECT con.conrelid, con.conname, k.attnum, a.attname
+         FROM pg_catalog.pg_constraint con
+         CROSS JOIN LATERAL unnest(con.confkey) AS k(attnum)
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
+        WHERE con.conrelid = ANY($1::oid[]) AND con.contype = 'f'`,
+      [tableOids],
+    )
+  ).rows as { conrelid: number; conname: string; attnum: number; attname: string }[]
+  for (const row of rows) {
+    const map = result.get(row.conrelid) ?? new Map<string, string>()
+    map.set(`${row.conname}:${row.attnum}`, row.attname)
+    result.set(row.conrelid, map)
+  }
+  return result
+}

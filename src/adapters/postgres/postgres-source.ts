@@ -1,0 +1,363 @@
+/**
+ * Reading a PostgreSQL database: one REPEATABLE READ, READ ONLY transaction per Source, so that
+ * every table is read from the same snapshot (what pg_dump does).
+ *
+ * readTable algorithm (chosen by measurement, see docs/adapters.md §PostgreSQL):
+ *   1. `SAVEPOINT`, then `COPY (SELECT cols FROM ONLY t ORDER BY pk) TO STDOUT` in text format.
+ *      PostgreSQL does no per-value work beyond its output functions; COPY avoids the per-row
+ *      protocol messages and driver parsing of a cursor.
+ *   2. The COPY stream is read in paused mode, one chunk at a time, only while the consumer
+ *      wants rows: when it stops pulling, the socket stops being read and TCP pushes back on
+ *      the server, so memory is bounded by one batch plus the socket buffers.
+ *   3. Each line is split on tabs, unescaped, and every field turned into its wire value by the
+ *      column's decoder (postgres-values.ts). Rows are yielded in batches of `batchSize` rows
+ *      (or fewer when they pass 16 MB).
+ *   4. Leaving early (break, throw, abort): a CancelRequest stops the COPY, the rest of the
+ *      stream is drained, and `ROLLBACK TO SAVEPOINT` clears the cancelled statement while
+ *      keeping the snapshot, so the Source remains usable for the next table.
+ *
+ * One Source runs one statement at a time: a second readTable while one is being consumed is
+ * a UsageError (it could never start, because the first one holds the connection).
+ *
+ * @module
+ */
+import { StringDecoder } from 'node:string_decoder'
+import type { Readable } from 'node:stream'
+import type pg from 'pg'
+import copyStreams from 'pg-copy-streams'
+import type { Capabilities, ConnectionConfig, DatabaseSchema, DatabaseStats, ReadOptions, Row, Source, TableSchema } from '../adapter.js'
+import { ConnectionError, InternalError, UsageError } from '../../errors.js'
+import { cancelRunningStatement, openSession, toDatabaseError } from './postgres-connection.js'
+import { introspect, toDatabaseSchema, type PgColumn, type PgTable } from './postgres-introspector.js'
+import { qualify, quoteIdent, unescapeCopyText } from './postgres-sql.js'
+import { readExpression, textDecoder, type TextDecoder } from './postgres-values.js'
+
+/** What PostgreSQL can do (adapter.ts Capabilities). */
+export const POSTGRES_CAPABILITIES: Capabilities = Object.freeze({
+  consistentSnapshot: true,
+  transactionalWrite: true,
+  transactionalDdl: true,
+  bulkLoad: 'copy',
+})
+
+const DEFAULT_BATCH_SIZE = 5000
+/** A batch is cut early once its rows' text passes this size, so wide rows stay bounded too. */
+const MAX_BATCH_CHARS = 16 * 1024 * 1024
+
+/** Type parsers that return PostgreSQL's text unchanged: every value goes through our decoders. */
+export const RAW_TEXT_TYPES = { getTypeParser: () => (value: string) => value }
+
+/**
+ * Reads rows of one table in wire encoding, from COPY text lines or from query results. Shared
+ * by PostgresSource.readTable and PostgresDestination.readByKeys so that both give exactly the
+ * same wire values.
+ */
+export class RowCodec {
+  /** The SELECT list, one expression per column, for a table aliased `t`. */
+  readonly selectList: string
+  readonly #names: readonly string[]
+  readonly #decoders: readonly TextDecoder[]
+  readonly #hasProtoName: boolean
+
+  constructor(columns: readonly PgColumn[]) {
+    this.#names = columns.map((c) => c.schema.name)
+    this.#decoders = columns.map((c) => textDecoder(c.schema.kind, c.schema.elementKind, c.type.delimiter))
+    this.selectList = columns.map((c) => readExpression(c.type, `t.${quoteIdent(c.schema.name)}`)).join(', ')
+    this.#hasProtoName = this.#names.includes('__proto__')
+  }
+
+  /** Decodes one COPY text-format line (without its newline). */
+  decodeLine(line: string): Row {
+    if (this.#names.length === 0) return {}
+    const fields = line.split('\t')
+    if (fields.length !== this.#names.length) {
+      throw new InternalError(`COPY returned ${fields.length} fields where ${this.#names.length} columns were selected.`)
+    }
+    const row: Row = this.#newRow()
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i]
+      this.#set(row, i, field === '\\N' ? null : this.#decoders[i](unescapeCopyText(field)))
+    }
+    return row
+  }
+
+  /** Decodes one query result row (rowMode 'array', RAW_TEXT_TYPES). */
+  decodeValues(values: readonly (string | null)[]): Row {
+    const row: Row = this.#newRow()
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i]
+      this.#set(row, i, value === null ? null : this.#decoders[i](value))
+    }
+    return row
+  }
+
+  #newRow(): Row {
+    return {}
+  }
+
+  #set(row: Row, index: number, value: Row[string]): void {
+    if (this.#hasProtoName && this.#names[index] === '__proto__') {
+      // A column really named __proto__ must become an own property, not the prototype.
+      Object.defineProperty(row, '__proto__', { value, enumerable: true, writable: true, configurable: true })
+    } else {
+      row[this.#names[index]] = value
+    }
+  }
+}
+
+/** `FROM ONLY t` for ordinary tables (inheritance children are tables of their own), `FROM t` for partitioned ones. */
+export function fromClause(schema: string, table: PgTable): string {
+  return `${table.relkind === 'r' ? 'ONLY ' : ''}${qualify(schema, table.schema.name)} AS t`
+}
+
+/** Pulls chunks from a paused Readable without ever destroying it (so the COPY can be cancelled and drained). */
+class ChunkReader {
+  readonly #stream: Readable
+  #ended = false
+  #error: unknown
+  #wake: (() => void) | undefined
+
+  constructor(stream: Readable) {
+    this.#stream = stream
+    const wake = (): void => {
+      const resolve = this.#wake
+      this.#wake = undefined
+      resolve?.()
+    }
+    stream.on('readable', wake)
+    stream.on('end', () => {
+      this.#ended = true
+      wake()
+    })
+    stream.on('error', (error) => {
+      this.#error = error
+      wake()
+    })
+  }
+
+  /** True once the stream has ended or failed: nothing more will come from the server. */
+  get done(): boolean {
+    return this.#ended || this.#error !== undefined
+  }
+
+  /** The next chunk, or null at the end. Throws the stream's error. */
+  async next(): Promise<Buffer | null> {
+    for (;;) {
+      if (this.#error !== undefined) throw this.#error
+      const chunk = this.#stream.read() as Buffer | null
+      if (chunk !== null) return chunk
+      if (this.#ended) return null
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve
+      })
+    }
+  }
+}
+
+/**
+ * A read session on one snapshot. Created by `postgresAdapter.openSource()`; the caller must
+ * close() it (which also ends the snapshot).
+ */
+export class PostgresSource implements Source {
+  readonly engine = 'postgres' as const
+  readonly capabilities = POSTGRES_CAPABILITIES
+  readonly #client: pg.Client
+  readonly #config: ConnectionConfig
+  readonly #schema: string
+  readonly #described = new Map<string, PgTable>()
+  #busy = false
+  #closed = false
+
+  private constructor(client: pg.Client, config: ConnectionConfig) {
+    this.#client = client
+    this.#config = config
+    this.#schema = config.schema ?? 'public'
+  }
+
+  /** Connects and starts the snapshot. Throws ConnectionError when the database cannot be reached. */
+  static async open(config: ConnectionConfig): Promise<PostgresSource> {
+    const client = await openSession(config)
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+    } catch (error) {
+      await client.end().catch(() => {})
+      throw toDatabaseError(error, { action: 'starting the snapshot' })
+    }
+    return new PostgresSource(client, config)
+  }
+
+  async describe(options?: { readonly tables?: readonly string[] }): Promise<DatabaseSchema> {
+    this.#assertIdle('describe')
+    try {
+      const introspection = await introspect(this.#client, this.#schema, options?.tables)
+      for (const table of introspection.tables) this.#described.set(table.schema.name, table)
+      return toDatabaseSchema(introspection, this.#config.database, this.#schema)
+    } catch (error) {
+      throw toDatabaseError(error, { action: 'describing the schema' })
+    }
+  }
+
+  readTable(table: TableSchema, options: ReadOptions = {}): AsyncIterable<Row[]> {
+    return { [Symbol.asyncIterator]: () => this.#read(table, options) }
+  }
+
+  async *#read(table: TableSchema, options: ReadOptions): AsyncGenerator<Row[], void, undefined> {
+    this.#assertIdle(`read "${table.name}"`)
+    this.#busy = true
+    try {
+      const pgTable = await this.#resolve(table)
+      const columns = table.columns.map((column) => {
+        const found = pgTable.columns.find((c) => c.schema.name === column.name)
+        if (!found) throw new UsageError(`Table "${table.name}" has no column "${column.name}".`)
+        return found
+      })
+      yield* this.#copyRows(pgTable, columns, options)
+    } finally {
+      this.#busy = false
+    }
+  }
+
+  async *#copyRows(table: PgTable, columns: readonly PgColumn[], options: ReadOptions): AsyncGenerator<Row[], void, undefined> {
+    const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE)
+    const codec = new RowCodec(columns)
+    const orderBy = table.schema.primaryKey.length > 0 ? ` ORDER BY ${table.schema.primaryKey.map((c) => `t.${quoteIdent(c)}`).join(', ')}` : ''
+    const select = `SELECT ${codec.selectList} FROM ${fromClause(this.#schema, table)}${orderBy}`
+    const context = { action: 'reading rows', table: table.schema.name }
+    options.signal?.throwIfAborted()
+    await this.#query('SAVEPOINT mergeback_read', context)
+    const stream = this.#client.query(copyStreams.to(`COPY (${select}) TO STDOUT`))
+    const reader = new ChunkReader(stream)
+    let completed = false
+    try {
+      const decoder = new StringDecoder('utf8')
+      let rest = ''
+      let batch: Row[] = []
+      let batchChars = 0
+      for (;;) {
+        let chunk: Buffer | null
+        try {
+          chunk = await reader.next()
+        } catch (error) {
+          throw toDatabaseError(error, context)
+        }
+        if (chunk === null) break
+        const text = rest + decoder.write(chunk)
+        let start = 0
+        let newline: number
+        while ((newline = text.indexOf('\n', start)) !== -1) {
+          batch.push(codec.decodeLine(text.slice(start, newline)))
+          batchChars += newline - start
+          start = newline + 1
+          if (batch.length >= batchSize || batchChars >= MAX_BATCH_CHARS) {
+            const full = batch
+            batch = []
+            batchChars = 0
+            yield full
+            options.signal?.throwIfAborted()
+          }
+        }
+        rest = text.slice(start)
+      }
+      if (rest + decoder.end() !== '') throw new InternalError(`COPY output of "${table.schema.name}" ended inside a row.`)
+      completed = true
+      await this.#query('RELEASE SAVEPOINT mergeback_read', context)
+      if (batch.length > 0) yield batch
+    } finally {
+      if (!completed) await this.#abandon(reader)
+    }
+  }
+
+  /**
+   * Stops a COPY the consumer no longer wants and puts the session back where it was before it:
+   * cancel, drain, roll back to the savepoint (the snapshot is the transaction's, so it stays).
+   */
+  async #abandon(reader: ChunkReader): Promise<void> {
+    if (this.#closed) return
+    try {
+      if (!reader.done) {
+        await cancelRunningStatement(this.#client, this.#config)
+        while ((await reader.next().catch(() => null)) !== null) {
+          // Discard what the server sent before the cancel arrived.
+        }
+      }
+      // A cancel that arrives after the COPY ended may still hit this statement (57014); the
+      // savepoint survives that, so trying once more is enough.
+      await this.#client.query('ROLLBACK TO SAVEPOINT mergeback_read').catch((error: { code?: string }) => {
+        if (error.code !== '57014') throw error
+        return this.#client.query('ROLLBACK TO SAVEPOINT mergeback_read')
+      })
+      await this.#client.query('RELEASE SAVEPOINT mergeback_read')
+    } catch (error) {
+      throw toDatabaseError(error, { action: 'stopping a read' })
+    }
+  }
+
+  async stats(): Promise<DatabaseStats> {
+    this.#assertIdle('read statistics')
+    const context = { action: 'reading statistics' }
+    const head = await this.#query(
+      `SELECT pg_catalog.current_setting('server_version') AS version, pg_catalog.pg_database_size(pg_catalog.current_database())::text AS size`,
+      context,
+    )
+    const tables = await this.#query(
+      `SELECT c.oid, c.relname, c.relkind,
+              (SELECT sum(pg_catalog.pg_total_relation_size(p.relid))::text FROM pg_catalog.pg_partition_tree(c.oid) p) AS size
+         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+        ORDER BY c.relname COLLATE "C"`,
+      context,
+      [this.#schema],
+    )
+    const result: DatabaseStats['tables'][number][] = []
+    for (const row of tables.rows as { relname: string; relkind: 'r' | 'p'; size: string | null }[]) {
+      const from = `${row.relkind === 'r' ? 'ONLY ' : ''}${qualify(this.#schema, row.relname)}`
+      const count = await this.#query(`SELECT count(*)::text AS n FROM ${from}`, { ...context, table: row.relname })
+      result.push({ name: row.relname, rows: Number(count.rows[0].n), sizeBytes: row.size === null ? null : Number(row.size) })
+    }
+    result.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    const info = head.rows[0] as { version: string; size: string }
+    return { engine: 'postgres', database: this.#config.database, version: info.version, sizeBytes: Number(info.size), tables: result }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#busy) {
+      // A read is still open (its consumer never finished or returned): the connection is in
+      // COPY mode and cannot take a statement. Dropping it ends the snapshot server-side.
+      ;(this.#client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy()
+      await this.#client.end().catch(() => {})
+      return
+    }
+    await this.#client.query('COMMIT').catch(() => {})
+    await this.#client.end().catch(() => {})
+  }
+
+  async #resolve(table: TableSchema): Promise<PgTable> {
+    const known = this.#described.get(table.name)
+    if (known) return known
+    const introspection = await introspect(this.#client, this.#schema, [table.name]).catch((error: unknown) => {
+      throw toDatabaseError(error, { action: 'describing the table', table: table.name })
+    })
+    const found = introspection.tables[0]
+    this.#described.set(table.name, found)
+    return found
+  }
+
+  #assertIdle(what: string): void {
+    if (this.#closed) throw new UsageError(`Cannot ${what}: the PostgreSQL source is closed.`)
+    if (this.#busy) {
+      throw new UsageError(`Cannot ${what} while another table is being read from the same PostgreSQL source: finish or leave that read first.`)
+    }
+  }
+
+  async #query(text: string, context: { action: string; table?: string }, values?: unknown[]): Promise<pg.QueryResult> {
+    try {
+      return await this.#client.query(text, values)
+    } catch (error) {
+      const wrapped = toDatabaseError(error, context)
+      if (wrapped instanceof ConnectionError) this.#closed = true
+      throw wrapped
+    }
+  }
+}
