@@ -300,7 +300,7 @@ describe('MySQL adapter: schema, keys and restore semantics', () => {
     // Children before parents: foreign key checks are off during the load.
     const reversed = { ...snapshot, schema: { ...snapshot.schema, tables: [...snapshot.schema.tables].reverse() } }
     const { prepared, results } = await restore(target.url, reversed)
-    expect(prepared.created.sort()).toEqual(['allocation', 'customer', 'log', 'orders'])
+    expect([...prepared.created].sort()).toEqual(['allocation', 'customer', 'log', 'orders'])
     expect(results.orders).toEqual({ inserted: 3, skipped: 0 })
     expect((await backup(target.url)).rows).toEqual(snapshot.rows)
     await sql(target.url, "INSERT INTO orders (customer_id, total) VALUES (1, 6.00)")
