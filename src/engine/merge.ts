@@ -384,6 +384,8 @@ function schemaForWrites(table: MergeTable): TableSchema {
   const backup = table.backupSchema
   return {
     ...backup,
+    // The current key names the records in the destination's error messages.
+    primaryKey: table.match === 'primary-key' ? table.keyColumns : backup.primaryKey,
     columns: backup.columns.map((column) => {
       const current = table.columns.get(column.name)
       return current ? { ...column, type: current.type, kind: current.kind, elementKind: current.elementKind } : column

@@ -55,6 +55,8 @@ describe('valuesEqual', () => {
     ['nested arrays', col('array', { elementKind: 'integer' }), [[1, 2], [3, 4]], [['1', '2'], ['3', '4']]],
     ['null = null', col('text'), null, null],
     ['unknown text', col('unknown'), '(1,2)', '(1,2)'],
+    ['SQLite DATETIME text as instants', col('text', { type: 'DATETIME' }), '2024-01-15 10:30:00', '2024-01-15T10:30:00.000Z'],
+    ['SQLite DATETIME epoch millis as text', col('text', { type: 'DATETIME' }), '1705314600000', '2024-01-15T10:30:00.000Z'],
   ]
   it.each(equal)('%s', (_name, column, a, b) => {
     expect(valuesEqual(column, a, b)).toBe(true)
@@ -67,6 +69,8 @@ describe('valuesEqual', () => {
     ['float', col('float'), 1.1, 1.2],
     ['text case', col('text'), 'abc', 'ABC'],
     ['text trailing space (varchar)', col('text', { type: 'varchar(5)' }), 'ab ', 'ab'],
+    ['timestamp-looking text in a text column', col('text', { type: 'TEXT' }), '2024-01-15 10:30:00', '2024-01-15T10:30:00.000Z'],
+    ['SQLite DATETIME other instant', col('text', { type: 'DATETIME' }), '2024-01-15 10:30:01', '2024-01-15T10:30:00.000Z'],
     ['binary', col('binary'), 'AQID', 'AQIE'],
     ['timestamptz one microsecond', col('timestamptz'), '2024-01-15T10:30:00.000001Z', '2024-01-15T10:30:00Z'],
     ['timestamptz vs naive other zone', col('timestamptz'), '2024-01-15T10:30:00+01', '2024-01-15T10:30:00'],

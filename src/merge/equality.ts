@@ -13,7 +13,9 @@
  * - boolean: true/false; also 1/0, "t"/"f", "true"/"false", "yes"/"no", "on"/"off" (a seed file
  *   merged into SQLite, which stores booleans as integers).
  * - text, enum, bit, unknown: the exact string; `char(n)` ignores trailing spaces and `citext`
- *   ignores case, as PostgreSQL compares them.
+ *   ignores case, as PostgreSQL compares them. A text column whose declared type names a date
+ *   or time (SQLite's DATE, DATETIME, TIMESTAMP, which it stores as text or numbers) compares
+ *   values that read as date-times as instants.
  * - binary: the bytes (base64 spellings, PostgreSQL `\x…` hex, EJSON `$binary`, Node's
  *   `{ type: "Buffer", data }` all reduce to the bytes).
  * - date / timestamp / timestamptz: the same day / instant whatever the spelling and precision
@@ -205,7 +207,16 @@ function readBoolean(value: WireValue): boolean | undefined {
 // PostgreSQL's blank-padded character(n): trailing spaces are insignificant in comparisons.
 const BLANK_PADDED = /^(character|char|bpchar)(\s*\(|\s*$)/i
 
+// SQLite has no date type: DATE/DATETIME/TIMESTAMP columns are text (or numbers) to it.
+const DATE_TIME_TYPE = /date|time/i
+
 function textKey(value: WireValue, type: string | undefined): string {
+  if (type && DATE_TIME_TYPE.test(type)) {
+    // The same instant written two ways ("2024-01-15 10:30:00" by the app, "…T10:30:00.000Z" by a
+    // seed file, epoch milliseconds by an ORM) is one value to the application that wrote it.
+    const instant = parseInstant(value)
+    if (instant) return `i:${instantKey(instant)}`
+  }
   let text = typeof value === 'string' ? value : typeof value === 'object' ? canonicalJson(value) : String(value)
   if (type) {
     if (BLANK_PADDED.test(type)) text = text.replace(/ +$/, '')

@@ -14,7 +14,7 @@
  * - A value without one is read as UTC. For a naive `timestamp` column this is the identity
  *   (naive values compare by their wall-clock text); for a zoned column it matches what
  *   PostgreSQL does with `TimeZone = UTC`, the zone every mergeback session uses.
- * - A number is epoch milliseconds.
+ * - A number, or text that is only a number, is epoch milliseconds.
  * - `infinity` / `-infinity` sort after / before every instant and equal only themselves.
  * - Anything else is not a timestamp (`null`): preserveNewer then treats it as missing.
  *
@@ -64,6 +64,8 @@ export function timestampFieldFor(columns: Iterable<string>, override?: string):
 // The year may carry a sign and up to six digits (ISO-8601 expanded years, JS toISOString()).
 const DATE_TIME =
   /^([+-]?\d{4,6})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?)?(\s+BC)?$/
+
+const EPOCH_MILLIS = /^[+-]?\d+(\.\d+)?$/
 
 /** Days from 1970-01-01 to the proleptic Gregorian date (Howard Hinnant's days_from_civil). */
 export function daysFromCivil(year: number, month: number, day: number): number {
@@ -149,6 +151,8 @@ export function parseInstant(value: WireValue | undefined): Instant | null {
     const text = value.trim().toLowerCase()
     if (text === 'infinity' || text === '+infinity') return { seconds: 0, nanos: 0, infinite: 1 }
     if (text === '-infinity') return { seconds: 0, nanos: 0, infinite: -1 }
+    // A number written as text: epoch milliseconds (SQLite's text encoding of an ORM's integer dates).
+    if (EPOCH_MILLIS.test(text)) return instantFromMillis(Number(text))
     const parts = parseDateTimeText(value)
     return parts ? instantFromParts(parts) : null
   }
