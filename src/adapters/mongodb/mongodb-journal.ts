@@ -29,7 +29,8 @@
  * open:      before anything else, a run that holds the lock but is dead (same host: its process
  *               is gone; another host: no heartbeat for `staleAfterMs`) is taken over atomically
  *               (compare-and-set on the lock) and rolled back, or cleaned up when it had committed.
- *               A live run makes the new session fail: two writers at once are refused.
+ *               Shadow collections no remaining entry refers to are dropped. A live run makes
+ *               the new session fail: two writers at once are refused.
  *
  * What it does not give (docs/mongodb.md): isolation. Other clients see the changes as they are
  * made and until they are undone; a document another client changes between our write and our
@@ -411,6 +412,11 @@ async function takeOver(ops: JournalOps, owner: JournalOwner, lock: RunLock): Pr
       const changes = await rollBackRun(ops, run)
       recovered.push({ run, outcome: 'rolled-back', changes, lock: runLock })
     }
+  }
+  // Shadows of runs that have no entries left: a recovery that died after undoing its last entry
+  // but before its clean-up. We hold the lock, so no other live run owns them.
+  for (const shadow of await ops.collectionNames(SHADOW_PREFIX)) {
+    if (!shadow.startsWith(`${SHADOW_PREFIX}${lock.run}_`)) await ops.dropCollection(shadow)
   }
   return { recovered }
 }
