@@ -35,8 +35,10 @@ export interface Sidecar {
   readonly engine?: string
   readonly database?: string
   readonly schema?: string
-  /** ISO-8601 UTC: when the backup was started (the metadata's `exportedAt`). */
+  /** ISO-8601 UTC: the backup's time, the one its file name carries (to the millisecond). */
   readonly createdAt: string
+  /** The metadata's `exportedAt`, when the writer gave one. */
+  readonly exportedAt?: string
   /** When the file was committed. */
   readonly committedAt: string
   readonly sizeBytes: number
@@ -96,7 +98,8 @@ export function sidecarFor(
     engine: metadata.engine,
     database: metadata.database,
     schema: metadata.schema,
-    createdAt: metadata.exportedAt ?? facts.createdAt.toISOString(),
+    createdAt: facts.createdAt.toISOString(),
+    exportedAt: metadata.exportedAt,
     committedAt: facts.committedAt.toISOString(),
     sizeBytes: facts.sizeBytes,
     sha256: facts.sha256,
