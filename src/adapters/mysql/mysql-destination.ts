@@ -51,6 +51,7 @@ import { createTableStatement, describeDatabase } from './mysql-introspector.js'
 import {
   encoderFor,
   hasGeometry,
+  literalWriter,
   quoteIdentifier,
   quoteString,
   rawGeometryTypeCast,
@@ -257,7 +258,7 @@ export class MysqlDestination implements Destination {
       }
       if (targetColumn.generated) continue
       const sourceKind: ValueKind = column.kind
-      columns.push({ name: column.name, target: targetColumn, literal: (value) => sqlLiteral(targetColumn, value, sourceKind) })
+      columns.push({ name: column.name, target: targetColumn, literal: literalWriter(targetColumn, sourceKind) })
     }
     return columns
   }
@@ -312,29 +313,48 @@ export class MysqlDestination implements Destination {
     let tuples: string[] = []
     let rows: Row[] = []
     let bytes = 0
+    // One statement in flight while the next is built: the server inserts while JS encodes.
+    // The promise is observed at once, so a failure is never an unhandled rejection; it is
+    // rethrown at the next flush (or at the end) and stops the load.
+    let inFlight: Promise<unknown> | undefined
+    const settle = async (): Promise<void> => {
+      const pending = inFlight
+      inFlight = undefined
+      await pending
+    }
     const flush = async (): Promise<void> => {
+      await settle()
       if (tuples.length === 0) return
       const sent = rows
       const sql = head + tuples.join(',') + tail
       tuples = []
       rows = []
       bytes = 0
-      const result = await this.#insert(target, sql, sent, keyColumns)
-      inserted += result.affectedRows
-      skipped += sent.length - result.affectedRows
+      inFlight = this.#insert(target, sql, sent, keyColumns).then((result) => {
+        inserted += result.affectedRows
+        skipped += sent.length - result.affectedRows
+      })
+      inFlight.catch(() => undefined)
     }
-    for await (const batch of batches) {
-      for (const row of batch) {
-        const tuple = this.#tuple(target, columns, row, keyColumns)
-        const size = Buffer.byteLength(tuple) + 1
-        if (bytes + size + head.length + tail.length > limit) await flush()
-        this.#checkRowSize(target, row, keyColumns, size + head.length + tail.length)
-        tuples.push(tuple)
-        rows.push(row)
-        bytes += size
+    try {
+      for await (const batch of batches) {
+        for (const row of batch) {
+          const tuple = this.#tuple(target, columns, row, keyColumns)
+          const size = Buffer.byteLength(tuple) + 1
+          if (bytes + size + head.length + tail.length > limit) await flush()
+          this.#checkRowSize(target, row, keyColumns, size + head.length + tail.length)
+          tuples.push(tuple)
+          rows.push(row)
+          bytes += size
+        }
       }
+      await flush()
+      await settle()
+    } finally {
+      // On an encoding error or a failing source, still wait for the statement on the wire:
+      // the caller's rollback must not overtake it.
+      await inFlight?.catch(() => undefined)
     }
-    await flush()
     return { inserted, skipped }
   }
 

@@ -301,7 +301,10 @@ const BASE64_TEXT = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3
  * Escapes a string for a single-quoted MySQL literal. Correct because every mergeback session
  * sets an sql_mode without NO_BACKSLASH_ESCAPES and the connection character set utf8mb4.
  */
+const NEEDS_ESCAPE = /[\0\n\r\b\t\x1a'"\\]/
+
 export function quoteString(text: string): string {
+  if (!NEEDS_ESCAPE.test(text)) return `'${text}'`
   return (
     "'" +
     text.replace(/[\0\n\r\b\t\x1a'"\\]/g, (c) => {
@@ -335,6 +338,7 @@ function jsonText(value: WireValue): string {
 }
 
 function integerLiteral(column: TargetColumn, value: WireValue): string {
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value)
   if (typeof value === 'boolean') return value ? '1' : '0'
   if (typeof value === 'number') {
     if (Number.isInteger(value)) return BigInt(value).toString()
@@ -368,14 +372,14 @@ function decimalLiteral(column: TargetColumn, value: WireValue): string {
   throw cannotHold(column, value, 'it is not a decimal number')
 }
 
-function floatLiteral(column: TargetColumn, value: WireValue): string {
+function floatLiteral(column: TargetColumn, value: WireValue, float4: boolean): string {
   if (typeof value === 'boolean') return value ? '1' : '0'
   let number: number
   if (typeof value === 'number') number = value
   else if (typeof value === 'string' && FLOAT_TEXT.test(value.trim())) number = Number(value.trim())
   else if (typeof value === 'string' && /^[+-]?(NaN|Infinity)$/.test(value.trim())) throw cannotHold(column, value, 'MySQL has no NaN or Infinity')
   else throw cannotHold(column, value, 'it is not a number')
-  if (typeClassOf(column.type) === 'float') {
+  if (float4) {
     // The float4 value itself, written as the double that holds it exactly: the shortest form
     // of FLT_MAX (3.4028235e38) is above FLT_MAX as a double, and MySQL would call it out of range.
     number = Math.fround(number)
@@ -470,8 +474,7 @@ function parseDateTime(column: TargetColumn, text: string): DateTimeParts {
   }
 }
 
-function checkFraction(column: TargetColumn, value: WireValue, fraction: string): string {
-  const precision = typeLength(column.type) ?? 0
+function checkFraction(column: TargetColumn, value: WireValue, fraction: string, precision: number): string {
   if (/[1-9]/.test(fraction.slice(precision))) {
     throw cannotHold(column, value, `it has more fractional-second digits than the column's ${precision}`)
   }
@@ -487,10 +490,15 @@ function dateLiteral(column: TargetColumn, value: WireValue): string {
   return quoteString(parts.date)
 }
 
-function dateTimeLiteral(column: TargetColumn, value: WireValue): string {
+/** The common case, a wire timestamp without zone (or with Z), needs no date arithmetic. */
+const PLAIN_TIMESTAMP = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?Z?$/
+
+function dateTimeLiteral(column: TargetColumn, value: WireValue, precision: number): string {
   if (typeof value !== 'string') throw cannotHold(column, value, 'a timestamp is an ISO-8601 string')
+  const plain = PLAIN_TIMESTAMP.exec(value)
+  if (plain && (plain[3] === undefined || plain[3].length <= precision)) return `'${plain[1]} ${plain[2]}${plain[3] ? '.' + plain[3] : ''}'`
   const parts = parseDateTime(column, value)
-  const fraction = checkFraction(column, value, parts.fraction)
+  const fraction = checkFraction(column, value, parts.fraction, precision)
   return quoteString(`${parts.date} ${parts.time}${fraction ? '.' + fraction : ''}`)
 }
 
@@ -507,43 +515,58 @@ function yearLiteral(column: TargetColumn, value: WireValue): string {
   throw cannotHold(column, value, 'a YEAR is an integer')
 }
 
+/** Makes the SQL literal for one value of a column; see literalWriter. */
+export type LiteralWriter = (value: WireValue | undefined) => string
+
 /**
- * The SQL literal that stores `value` in `column` exactly. `sourceKind` is the backup column's kind
- * when known. Throws DatabaseError (details.column) when MySQL cannot hold the value (NaN, a
- * timestamp with a time of day into a DATE, more fraction digits than the column keeps) and
+ * The literal writer for `column` (resolved once per column, called once per value): the SQL
+ * literal that stores a wire value in the column exactly. `sourceKind` is the backup column's
+ * kind when known. The writer throws DatabaseError (details.column) when MySQL cannot hold the
+ * value (NaN, a time of day into a DATE, more fraction digits than the column keeps) and
  * FormatError when the value is malformed for its kind (binary that is not base64).
  */
-export function sqlLiteral(column: TargetColumn, value: WireValue | undefined, sourceKind?: ValueKind): string {
-  if (value === null || value === undefined) return 'NULL'
+export function literalWriter(column: TargetColumn, sourceKind?: ValueKind): LiteralWriter {
+  const orNull =
+    (write: (value: WireValue) => string): LiteralWriter =>
+    (value) =>
+      value === null || value === undefined ? 'NULL' : write(value)
   switch (typeClassOf(column.type)) {
     case 'integer':
     case 'bigint':
-      return integerLiteral(column, value)
+      return orNull((value) => integerLiteral(column, value))
     case 'year':
-      return yearLiteral(column, value)
+      return orNull((value) => yearLiteral(column, value))
     case 'decimal':
-      return decimalLiteral(column, value)
+      return orNull((value) => decimalLiteral(column, value))
     case 'float':
+      return orNull((value) => floatLiteral(column, value, true))
     case 'double':
-      return floatLiteral(column, value)
+      return orNull((value) => floatLiteral(column, value, false))
     case 'bit':
-      return bitLiteral(column, value)
+      return orNull((value) => bitLiteral(column, value))
     case 'binary':
     case 'geometry':
-      return binaryLiteral(column, value, sourceKind)
+      return orNull((value) => binaryLiteral(column, value, sourceKind))
     case 'date':
-      return dateLiteral(column, value)
+      return orNull((value) => dateLiteral(column, value))
     case 'datetime':
-    case 'timestamp':
-      return dateTimeLiteral(column, value)
+    case 'timestamp': {
+      const precision = typeLength(column.type) ?? 0
+      return orNull((value) => dateTimeLiteral(column, value, precision))
+    }
     case 'time':
-      return timeLiteral(column, value)
+      return orNull((value) => timeLiteral(column, value))
     case 'json':
-      return jsonLiteral(value, sourceKind)
+      return orNull((value) => jsonLiteral(value, sourceKind))
     case 'text':
     case 'enum':
     case 'set':
     case 'other':
-      return textLiteral(value)
+      return orNull(textLiteral)
   }
+}
+
+/** One value's literal: `literalWriter(column, sourceKind)(value)`, for the odd value such as a key. */
+export function sqlLiteral(column: TargetColumn, value: WireValue | undefined, sourceKind?: ValueKind): string {
+  return literalWriter(column, sourceKind)(value)
 }
