@@ -4,7 +4,6 @@
  */
 import path from 'node:path'
 import type { Command } from 'commander'
-import { createDemoDatabase } from '../../demo/demo-database.js'
 import { backup } from '../../engine/backup.js'
 import { backupDirFrom, outputFor, progressDrawer, withJson, type Flags } from '../common.js'
 import { recordAudit } from '../audit-trail.js'
@@ -21,6 +20,8 @@ export function register(program: Command): void {
     const output = outputFor(flags)
     const file = flags.file as string
     const dir = backupDirFrom(flags)
+    // Loaded here so that the other verbs never load the demo data generator.
+    const { createDemoDatabase } = await import('../../demo/demo-database.js')
     const demo = createDemoDatabase(file)
     const db = `sqlite:${file}`
     const started = Date.now()
