@@ -61,8 +61,8 @@ export interface ReadBackupOptions {
 }
 
 /**
- * Streams the events of a backup, from its decompressed, decrypted JSON bytes (a Node Readable
- * or any async iterable of Buffers or strings; strings must hold whole characters).
+ * Streams the events of a backup, from its decompressed, decrypted JSON bytes (a Node Readable,
+ * or any iterable or async iterable of Buffers or strings; strings must hold whole characters).
  *
  * Events: for each table in file order `table`, then `rows` batches, then `tableEnd`; and last,
  * once the whole document has been read and verified, `metadata`. Rows are in wire encoding. In
@@ -74,11 +74,14 @@ export interface ReadBackupOptions {
  * offset and, where it applies, the table and record index. Leaving `for await` early stops
  * reading the input (a Readable is destroyed).
  */
-export async function* readBackup(input: AsyncIterable<Buffer | string> | NodeJS.ReadableStream, options: ReadBackupOptions = {}): AsyncGenerator<BackupEvent> {
+export async function* readBackup(
+  input: AsyncIterable<Buffer | string> | Iterable<Buffer | string> | NodeJS.ReadableStream,
+  options: ReadBackupOptions = {},
+): AsyncGenerator<BackupEvent> {
   const batchSize = options.batchSize ?? 1000
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new UsageError(`batchSize must be a positive integer, not ${batchSize}`)
   const parser = new BackupParser(batchSize, options.verifyChecksums ?? true)
-  for await (const chunk of input as AsyncIterable<Buffer | Uint8Array | string>) {
+  for await (const chunk of input as AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>) {
     yield* parser.write(toBuffer(chunk))
   }
   yield* parser.end()
@@ -179,6 +182,8 @@ class BackupParser {
   #offset = 0
   #atLineStart = true
   #sawInput = false
+  /** end() is feeding the unterminated rest of the input. */
+  #ending = false
 
   // Where the tokenizer is, for locating syntax errors (see #locate).
   /** 0 = object, 1 = array, for every container open at the end of the last segment. */
@@ -256,6 +261,7 @@ class BackupParser {
   }
 
   *end(): Generator<BackupEvent> {
+    this.#ending = true
     if (this.#pendingBytes > 0) {
       const rest = Buffer.concat(this.#pending)
       this.#pending = []
@@ -352,6 +358,10 @@ class BackupParser {
     const bytes = buffer.subarray(start, end)
     if (!isUtf8(bytes)) {
       const bad = firstInvalidUtf8(bytes)
+      // A character cut short by the end of the input is a truncated file, not bad text.
+      if (this.#ending && end === buffer.length && isCutShort(bytes.subarray(bad))) {
+        throw this.#contextError(`the backup ends unexpectedly at byte ${this.#offset} (truncated?)`, this.#offset)
+      }
       throw this.#contextError(`the backup is not valid UTF-8 at byte ${offset + bad}`, offset + bad)
     }
     this.#feed(bytes.toString('utf8'), offset, false)
@@ -730,7 +740,7 @@ class BackupParser {
     if (table.columnNames !== undefined) {
       for (const key in record) {
         if (!table.columnNames.has(key)) {
-          throw this.#ruleError(`record ${table.count} of table "${table.name}" has a field "${key}" that is not one of its columns`, this.#fastRecordOffset(bytes))
+          throw this.#ruleError(`record ${table.count} of table "${table.name}" has a field "${key}" that is not one of its columns`, this.#recordOffset(bytes))
         }
       }
     }
@@ -741,7 +751,7 @@ class BackupParser {
     if (table.batch.length >= this.#batchSize) this.#flushBatch(table)
   }
 
-  #fastRecordOffset(bytes: Buffer | undefined): number {
+  #recordOffset(bytes: Buffer | undefined): number {
     return bytes === undefined ? this.#valueOffset : this.#segmentOffset
   }
 
@@ -994,6 +1004,16 @@ function describeIssue(error: z.ZodError): string {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** True when `tail` is the start of a multi-byte UTF-8 character and nothing else. */
+function isCutShort(tail: Buffer): boolean {
+  const lead = tail[0]
+  if (lead === undefined) return false
+  const length = lead >= 0xf0 && lead <= 0xf4 ? 4 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xc2 && lead <= 0xdf ? 2 : 0
+  if (tail.length >= length) return false
+  for (let i = 1; i < tail.length; i++) if ((tail[i]! & 0xc0) !== 0x80) return false
+  return true
 }
 
 /** Index of the first byte of `bytes` that is not part of a valid UTF-8 sequence (only called when there is one). */

@@ -188,7 +188,7 @@ export class BackupWriter {
     if (this.#state !== 'idle') throw new InternalError(`finish while ${this.#describeState()}`)
     const declared = this.#options.tables
     if (declared !== undefined && declared.length !== this.#tableNames.length) {
-      throw new InternalError(`finish before the declared table "${declared[this.#tableNames.length]?.name}" was written`)
+      throw new InternalError(`finish() but the declared table "${declared[this.#tableNames.length]?.name}" was not written`)
     }
     this.#start()
     const options = this.#options

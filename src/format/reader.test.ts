@@ -1,0 +1,511 @@
+import { PassThrough } from 'node:stream'
+import { describe, expect, it } from 'vitest'
+import type { Row, TableSchema } from '../adapters/adapter.js'
+import { FormatError, IntegrityError, UsageError } from '../errors.js'
+import { NATIVE_SMALL_OPTIONS, NATIVE_SMALL_TABLES, readEvents, rowsOf, writeBackup } from '../../test/fixtures/format-v1/fixtures.js'
+import { readBackup } from './reader.js'
+import type { BackupEvent } from './types.js'
+
+const USER: TableSchema = {
+  name: 'User',
+  columns: [
+    { name: 'id', type: 'text', kind: 'text', nullable: false },
+    { name: 'n', type: 'integer', kind: 'integer', nullable: true },
+  ],
+  primaryKey: ['id'],
+  uniqueConstraints: [],
+  indexes: [],
+  foreignKeys: [],
+}
+const USER_ROWS: Row[] = [
+  { id: 'u1', n: 1 },
+  { id: 'u2', n: 2 },
+  { id: 'u3', n: 3 },
+]
+const AUDIT: TableSchema = { ...USER, name: 'Audit Log', primaryKey: [] }
+
+/** A small backup as the writer writes it, as text, to be damaged by the tests. */
+async function baseText(): Promise<string> {
+  return (await writeBackup([{ schema: USER, rows: USER_ROWS }, { schema: AUDIT, rows: [{ id: 'a', n: null }] }])).toString('utf8')
+}
+
+/** Reads until the reader throws; returns the error and the events before it. */
+async function readFailure(input: Buffer | string | readonly Buffer[], options?: Parameters<typeof readBackup>[1]) {
+  const events: BackupEvent[] = []
+  const chunks = typeof input === 'string' ? [Buffer.from(input, 'utf8')] : Buffer.isBuffer(input) ? [input] : input
+  try {
+    for await (const event of readBackup(chunks, options)) events.push(event)
+  } catch (error) {
+    return { error: error as Error & { byteOffset?: number; table?: string; recordIndex?: number; reason?: string }, events }
+  }
+  throw new Error('expected the reader to fail')
+}
+
+/** Byte offset of the first occurrence of `needle` in `text` (after `from`). */
+function byteIndex(text: string, needle: string, from = 0): number {
+  const index = text.indexOf(needle, from)
+  if (index < 0) throw new Error(`${needle} not in text`)
+  return Buffer.byteLength(text.slice(0, index))
+}
+
+function replaceOnce(text: string, from: string, to: string): string {
+  if (!text.includes(from)) throw new Error(`${from} not in text`)
+  return text.replace(from, to)
+}
+
+describe('readBackup round trip', () => {
+  it('gives back every kind of value, schema and table exactly as written', async () => {
+    const events = await readEvents(await writeBackup(NATIVE_SMALL_TABLES, NATIVE_SMALL_OPTIONS))
+    for (const { schema, rows } of NATIVE_SMALL_TABLES) {
+      expect(events).toContainEqual({ type: 'table', table: schema, layout: 'mergeback' })
+      expect(rowsOf(events, schema.name)).toEqual(rows)
+    }
+  })
+
+  it('reads a pretty-printed or CRLF copy (the general parser) into the same events, checksums included', async () => {
+    const bytes = await writeBackup(NATIVE_SMALL_TABLES, NATIVE_SMALL_OPTIONS)
+    const expected = await readEvents(bytes)
+    const pretty = JSON.stringify(JSON.parse(bytes.toString('utf8')), null, 2)
+    expect(await readEvents(Buffer.from(pretty))).toEqual(expected)
+    expect(await readEvents(Buffer.from(JSON.stringify(JSON.parse(bytes.toString('utf8')))))).toEqual(expected)
+    expect(await readEvents(Buffer.from(bytes.toString('utf8').replace(/\n/g, '\r\n')))).toEqual(expected)
+    expect(await readEvents(Buffer.from(pretty.replace(/\n/g, '\r\n')))).toEqual(expected)
+  })
+
+  it('reads a record with a "__proto__" field as JSON.parse does, on both paths', async () => {
+    const table: TableSchema = { ...USER, columns: [...USER.columns, { name: '__proto__', type: 'text', kind: 'text', nullable: true }] }
+    const rows: Row[] = [JSON.parse('{"id":"p","n":1,"__proto__":"x"}') as Row]
+    const bytes = await writeBackup([{ schema: table, rows }])
+    for (const text of [bytes.toString('utf8'), JSON.stringify(JSON.parse(bytes.toString('utf8')), null, 1)]) {
+      const [row] = rowsOf(await readEvents(Buffer.from(text)), 'User')
+      expect(Object.getPrototypeOf(row)).toBe(Object.prototype)
+      expect(Object.keys(row!)).toEqual(['id', 'n', '__proto__'])
+      expect(row!['__proto__']).toBe('x')
+    }
+  })
+
+  it('accepts a UTF-8 byte order mark, string chunks and a Node Readable', async () => {
+    const bytes = await writeBackup([{ schema: USER, rows: USER_ROWS }])
+    const expected = await readEvents(bytes)
+    expect(await readEvents(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), bytes]))).toEqual(expected)
+    const text = bytes.toString('utf8')
+    expect(await readEvents([text.slice(0, 100), text.slice(100)])).toEqual(expected)
+    const stream = new PassThrough()
+    stream.end(bytes)
+    const fromStream: BackupEvent[] = []
+    for await (const event of readBackup(stream)) fromStream.push(event)
+    expect(fromStream).toEqual(expected)
+  })
+
+  it('ignores top-level keys and table fields it does not know (a later 1.x may add some)', async () => {
+    const text = await baseText()
+    const extended = replaceOnce(replaceOnce(text, '"foreignKeys":[],', '"foreignKeys":[],"comment":{"a":[1,{"b":2}]},'), '\n],\n"metadata"', '\n],\n"extra":[{"x":[]}],\n"metadata"')
+    expect(await readEvents(Buffer.from(extended))).toEqual(await readEvents(Buffer.from(text)))
+  })
+
+  it('batches rows as asked, numbering them across batches', async () => {
+    const rows = Array.from({ length: 25 }, (_, i) => ({ id: `u${i}`, n: i }))
+    const events = await readEvents(await writeBackup([{ schema: USER, rows }]), { batchSize: 10 })
+    const batches = events.flatMap((event) => (event.type === 'rows' ? [[event.firstRecordIndex, event.rows.length]] : []))
+    expect(batches).toEqual([
+      [0, 10],
+      [10, 10],
+      [20, 5],
+    ])
+  })
+
+  it.each([0, -1, 1.5, Number.NaN])('refuses batchSize %s', async (batchSize) => {
+    await expect(readEvents(Buffer.from('{}'), { batchSize })).rejects.toThrow(UsageError)
+  })
+
+  it('stops reading when the consumer leaves early', async () => {
+    const stream = new PassThrough()
+    stream.write(await writeBackup([{ schema: USER, rows: USER_ROWS }]))
+    for await (const event of readBackup(stream)) if (event.type === 'table') break
+    expect(stream.destroyed).toBe(true)
+  })
+})
+
+describe('readBackup streams in bounded memory', () => {
+  const ROWS = 100_000
+
+  async function expectNoReadAhead(bytes: Buffer, chunkSize: number): Promise<void> {
+    let consumed = 0
+    function* chunks(): Generator<Buffer> {
+      for (let at = 0; at < bytes.length; at += chunkSize) {
+        consumed += Math.min(chunkSize, bytes.length - at)
+        yield bytes.subarray(at, at + chunkSize)
+      }
+    }
+    const bytesPerRow = bytes.length / ROWS
+    let rows = 0
+    let firstBatchAt = -1
+    for await (const event of readBackup(chunks(), { batchSize: 1000 })) {
+      if (event.type !== 'rows') continue
+      expect(event.rows.length).toBeLessThanOrEqual(1000)
+      if (firstBatchAt < 0) firstBatchAt = consumed
+      rows += event.rows.length
+      // What was read is what these rows needed, plus at most a batch and a chunk: no read-ahead.
+      expect(consumed).toBeLessThan((rows + 1000) * bytesPerRow + 2 * chunkSize + 4096)
+    }
+    expect(rows).toBe(ROWS)
+    expect(firstBatchAt).toBeLessThan(bytes.length / 20)
+  }
+
+  it('hands out batches of a 100k-row table while reading it (fast path)', async () => {
+    const rows = Array.from({ length: ROWS }, (_, i) => ({ id: `user-${i}`, n: i }))
+    const bytes = await writeBackup([{ schema: USER, rows }])
+    await expectNoReadAhead(bytes, 16 * 1024)
+    const events = await readEvents(bytes)
+    expect(rowsOf(events, 'User').at(-1)).toEqual({ id: `user-${ROWS - 1}`, n: ROWS - 1 })
+  })
+
+  it('hands out batches of a 100k-row table while reading it (general parser, pretty-printed)', async () => {
+    const rows = Array.from({ length: ROWS }, (_, i) => ({ id: `user-${i}`, n: i }))
+    const bytes = await writeBackup([{ schema: USER, rows }])
+    await expectNoReadAhead(Buffer.from(JSON.stringify(JSON.parse(bytes.toString('utf8')), null, 2)), 16 * 1024)
+  })
+
+  it('reads lines longer than its line limit in pieces, cut between characters', async () => {
+    const table: TableSchema = { ...USER, columns: [...USER.columns, { name: 'big', type: 'text', kind: 'text', nullable: true }] }
+    for (const pad of ['', 'x']) {
+      // 4-byte characters, so that a cut at a fixed byte offset would fall inside one.
+      const rows: Row[] = [
+        { id: 'small', n: 1, big: 'é' },
+        { id: 'huge', n: 2, big: pad + '👍'.repeat(2_400_000) },
+        { id: 'after', n: 3, big: null },
+      ]
+      const bytes = await writeBackup([{ schema: table, rows }])
+      const events = await readEvents(bytes)
+      expect(rowsOf(events, 'User')).toEqual(rows)
+      // The same document on one line: every piece goes through the general parser.
+      const oneLine = Buffer.from(JSON.stringify(JSON.parse(bytes.toString('utf8'))))
+      const chunks = Array.from({ length: Math.ceil(oneLine.length / 1_000_003) }, (_, i) => oneLine.subarray(i * 1_000_003, (i + 1) * 1_000_003))
+      expect(await readEvents(chunks)).toEqual(events)
+    }
+  })
+})
+
+describe('readBackup keeps numbers exact', () => {
+  const smart = (records: string) => `{"tables":[{"tableName":"T","primaryKey":"id","records":[${records}]}],"metadata":{"version":"1.0"}}`
+
+  it('keeps integers beyond 2^53 as their decimal text in tables without column types', async () => {
+    const events = await readEvents(Buffer.from(smart('{"id":12345678901234567890,"neg":-9007199254740993,"max":9007199254740991,"f":1.5e300,"e":1e400,"small":42,"nested":{"x":[18446744073709551615]}}')))
+    expect(rowsOf(events, 'T')).toEqual([{ id: '12345678901234567890', neg: '-9007199254740993', max: 9007199254740991, f: 1.5e300, e: Number.POSITIVE_INFINITY, small: 42, nested: { x: ['18446744073709551615'] } }])
+  })
+
+  it('keeps them in seed 002 documents too', async () => {
+    const text = '{"metadata":{"version":"1.0"},"collections":{"c":[{"_id":"a","count":9223372036854775807}]}}'
+    expect(rowsOf(await readEvents(Buffer.from(text)), 'c')).toEqual([{ _id: 'a', count: '9223372036854775807' }])
+  })
+
+  it('reads numbers as doubles, as JSON.parse does, where columns have types', async () => {
+    const text = (await writeBackup([{ schema: USER, rows: [{ id: 'a', n: 1 }] }])).toString('utf8').replace('"n":1}', '"n":12345678901234567890}')
+    const { events } = await readFailure(text)
+    expect(rowsOf(events, 'User')).toEqual([{ id: 'a', n: 12345678901234567890 }])
+  })
+})
+
+describe('readBackup, Smart Backup and native MongoDB layouts', () => {
+  it('names a Smart Backup table’s columns after its first record, then key columns it lacks', async () => {
+    const text = '{"tables":[{"tableName":"T","primaryKey":["a","b"],"records":[{"a":1,"c":2},{"a":2,"b":3,"d":4}]}],"metadata":{"exportedAt":"x","version":"1.0","recordCounts":{"T":2}}}'
+    const events = await readEvents(Buffer.from(text))
+    expect(events[0]).toMatchObject({ type: 'table', layout: 'smart-backup', table: { primaryKey: ['a', 'b'] } })
+    expect(events[0]!.type === 'table' && events[0]!.table.columns.map((column) => [column.name, column.nullable])).toEqual([
+      ['a', false],
+      ['c', true],
+      ['b', false],
+    ])
+    expect(rowsOf(events, 'T')).toEqual([
+      { a: 1, c: 2 },
+      { a: 2, b: 3, d: 4 },
+    ])
+    expect(events.at(-1)).toMatchObject({ type: 'metadata', layout: 'smart-backup' })
+  })
+
+  it('reads a Smart Backup table without a key, or with primaryKey null', async () => {
+    const text = '{"tables":[{"tableName":"A","records":[{"x":1}]},{"tableName":"B","primaryKey":null,"records":[]}],"metadata":{}}'
+    const tables = (await readEvents(Buffer.from(text))).flatMap((event) => (event.type === 'table' ? [event.table] : []))
+    expect(tables.map((table) => [table.name, table.primaryKey, table.columns.length])).toEqual([
+      ['A', [], 1],
+      ['B', [], 0],
+    ])
+  })
+
+  it('checks the counts of a Smart Backup file', async () => {
+    const text = '{"tables":[{"tableName":"T","primaryKey":"id","records":[{"id":1}]}],"metadata":{"version":"1.0","recordCounts":{"T":2}}}'
+    const { error } = await readFailure(text)
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error.message).toMatch(/table "T" holds 1 records but the metadata counts 2/)
+  })
+
+  it('refuses a backup that claims the mergeback format but has a table without columns', async () => {
+    const text = '{"tables":[{"tableName":"T","primaryKey":"id","records":[]}],"metadata":{"format":"mergeback","version":"1.0","tables":["T"],"recordCounts":{"T":0},"checksums":{"T":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}}}'
+    const { error } = await readFailure(text)
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error.message).toMatch(/table "T" has no "columns"/)
+  })
+
+  it('refuses an unsupported version in a mongo-native head before reading any document', async () => {
+    const text = '{"metadata":{"format":"mergeback","version":"2.0"},\n"collections":{"c":[\n{"_id":1}\n]}}'
+    const { error, events } = await readFailure(text)
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error.message).toMatch(/version "2.0" is not supported/)
+    expect(error.byteOffset).toBe(0)
+    expect(events).toEqual([])
+  })
+
+  it('refuses documents that are not objects, and collections that are not arrays', async () => {
+    const text = '{"metadata":{},"collections":{"c":[{"_id":1},\n7]}}'
+    const notObject = await readFailure(text)
+    expect(notObject.error).toMatchObject({ table: 'c', recordIndex: 1, byteOffset: byteIndex(text, '7]') })
+    expect(notObject.error.message).toMatch(/record 1 of table "c" is not an object/)
+    const notArray = await readFailure('{"metadata":{},"collections":{"c":{}}}')
+    expect(notArray.error.message).toMatch(/records of table "c" are not an array/)
+    const notCollections = await readFailure('{"metadata":{},"collections":[]}')
+    expect(notCollections.error.message).toMatch(/"collections" is not an object/)
+  })
+
+  it('verifies the checksums of a mongo-native backup from its summary', async () => {
+    const text = '{"metadata":{"format":"mergeback","version":"1.0","tables":["c"]},"collections":{"c":[{"_id":1}]},"summary":{"recordCounts":{"c":1},"checksums":{"c":"sha256:0000000000000000000000000000000000000000000000000000000000000000"}}}'
+    const { error } = await readFailure(text)
+    expect(error).toBeInstanceOf(IntegrityError)
+    expect(error).toMatchObject({ reason: 'checksum' })
+  })
+})
+
+describe('readBackup refuses what is not a valid backup', () => {
+  it.each<[string, string | Buffer]>([
+    ['an empty file', ''],
+    ['only whitespace', ' \n\t\r\n'],
+    ['only a byte order mark', Buffer.from([0xef, 0xbb, 0xbf])],
+  ])('%s: FormatError at byte 0', async (_name, input) => {
+    const { error } = await readFailure(input)
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error.message).toMatch(/empty/)
+    expect(error.byteOffset).toBe(0)
+  })
+
+  it('no input at all: FormatError', async () => {
+    const { error } = await readFailure([])
+    expect(error.message).toMatch(/empty/)
+  })
+
+  it.each(['[1,2]', '42', '"tables"', 'null', '{"foo":1,"tables":[]}', '{"metadata":{"version":"1.0"}}', '{}'])('%s: "is not a mergeback backup"', async (input) => {
+    const { error } = await readFailure(input)
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error.message).toMatch(/is not a mergeback backup/)
+  })
+
+  it('text that is not JSON: FormatError at the first bad byte', async () => {
+    const { error } = await readFailure('hello')
+    expect(error).toMatchObject({ byteOffset: 0 })
+    expect(error.message).toMatch(/^the backup is not valid JSON at byte 0/)
+  })
+
+  it('malformed JSON in a table header: the exact byte', async () => {
+    const text = replaceOnce(await baseText(), '"primaryKey":"id",', '"primaryKey":"id",,')
+    const { error } = await readFailure(text)
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error.byteOffset).toBe(byteIndex(text, ',,') + 1)
+    expect(error.table).toBeUndefined()
+  })
+
+  it('malformed JSON in a record line: the exact byte, the table and the record', async () => {
+    const text = replaceOnce(await baseText(), '{"id":"u2","n":2}', '{"id":"u2","n":2x}')
+    const { error, events } = await readFailure(text)
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error).toMatchObject({ byteOffset: byteIndex(text, '2x}') + 1, table: 'User', recordIndex: 1 })
+    expect(error.message).toMatch(/not valid JSON at byte \d+: .*\(table "User", record 1\)$/)
+    expect(events.map((event) => event.type)).toEqual(['table'])
+  })
+
+  it('a missing comma between two record lines: the start of the second line', async () => {
+    const text = replaceOnce(await baseText(), '{"id":"u1","n":1},', '{"id":"u1","n":1}')
+    const { error } = await readFailure(text)
+    expect(error).toMatchObject({ byteOffset: byteIndex(text, '{"id":"u2"'), table: 'User', recordIndex: 1 })
+  })
+
+  it('malformed JSON in a pretty-printed file: the exact byte', async () => {
+    const pretty = JSON.stringify(JSON.parse(await baseText()), null, 2)
+    // [what to damage, the damage, the bad character's offset inside the damage]
+    for (const [from, to, at] of [
+      ['"n": 2', '"n": 2]', 6],
+      ['"tableName": "Audit Log"', '"tableName": "Audit Log" "x"', 25],
+      ['"version": "1.0"', '"version": "1.0" 1', 17],
+      ['"records": [', '"records": [,', 12],
+      ['"metadata": {', '"metadata": {]', 13],
+    ] as const) {
+      const text = replaceOnce(pretty, from, to)
+      const { error } = await readFailure(text)
+      expect(error, from).toBeInstanceOf(FormatError)
+      expect(error.byteOffset, from).toBe(byteIndex(text, to) + at)
+    }
+  })
+
+  it('a truncated file, cut anywhere: "ends unexpectedly" at the cut', async () => {
+    const bytes = await writeBackup([{ schema: USER, rows: [{ id: 'ü👍', n: 1 }] }])
+    for (let cut = 1; cut < bytes.length - 1; cut++) {
+      const { error } = await readFailure(bytes.subarray(0, cut))
+      if (!(error instanceof FormatError) || error.byteOffset !== cut || !/ends unexpectedly/.test(error.message)) {
+        expect({ cut, error: String(error), byteOffset: error.byteOffset }).toEqual({ cut, error: 'FormatError: …ends unexpectedly…', byteOffset: cut })
+      }
+    }
+    // The final newline is not part of the document.
+    expect(await readEvents(bytes.subarray(0, bytes.length - 1))).toEqual(await readEvents(bytes))
+  })
+
+  it('data after the end of the document: the exact byte', async () => {
+    const text = await baseText()
+    for (const tail of ['x', '\n{"tables":[]}', '  ,', '\n\n]']) {
+      const { error } = await readFailure(text + tail)
+      expect(error, tail).toBeInstanceOf(FormatError)
+      expect(error.byteOffset, tail).toBe(Buffer.byteLength(text) + tail.search(/\S/))
+    }
+    expect(await readEvents(Buffer.from(`${text} \n\n`))).toEqual(await readEvents(Buffer.from(text)))
+  })
+
+  it('bytes that are not UTF-8: the exact byte', async () => {
+    const text = await baseText()
+    const at = byteIndex(text, 'u2')
+    const bytes = Buffer.from(text)
+    bytes[at] = 0xff
+    const { error } = await readFailure(bytes)
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error).toMatchObject({ byteOffset: at, table: 'User' })
+    expect(error.message).toMatch(/not valid UTF-8/)
+  })
+
+  it.each([
+    ['"format": "mergeback"', '"format": "strapi"', /unsupported backup format "strapi"/],
+    ['"version": "1.0"', '"version": "2.0"', /version "2.0" is not supported/],
+    ['"version": "1.0"', '"version": "1.0.beta"', /version "1.0.beta" is not supported/],
+    ['"version": "1.0",', '', /metadata has no format version/],
+  ])('metadata %s → %s: FormatError at the metadata', async (from, to, message) => {
+    const text = replaceOnce(await baseText(), from, to)
+    const { error } = await readFailure(text)
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error.message).toMatch(message)
+    expect(error.byteOffset).toBe(byteIndex(text, '"metadata"'))
+  })
+
+  it('a table name used twice: FormatError at the second table', async () => {
+    const text = replaceOnce(await baseText(), '"tableName":"Audit Log"', '"tableName":"User"')
+    const { error } = await readFailure(text)
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error.message).toMatch(/table "User" appears twice/)
+    expect(error.byteOffset).toBe(byteIndex(text, '{"tableName":"User"', 20))
+  })
+
+  it.each(['[1]', 'null', '"x"', '42', 'true'])('a record that is %s: FormatError naming the table and record', async (record) => {
+    const text = replaceOnce(await baseText(), '{"id":"u2","n":2}', record)
+    const { error } = await readFailure(text)
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error).toMatchObject({ table: 'User', recordIndex: 1, byteOffset: byteIndex(text, `${record},`) })
+  })
+
+  it('a primary key naming a column the table does not have', async () => {
+    const text = replaceOnce(await baseText(), '"primaryKey":"id"', '"primaryKey":["id","nope"]')
+    const { error } = await readFailure(text)
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error.message).toMatch(/primary key of table "User" names "nope"/)
+    expect(error.byteOffset).toBe(byteIndex(text, '{"tableName":"User"'))
+  })
+
+  it('a record field that is not a column', async () => {
+    const text = replaceOnce(await baseText(), '{"id":"u2","n":2}', '{"id":"u2","m":2}')
+    const { error } = await readFailure(text)
+    expect(error).toMatchObject({ table: 'User', recordIndex: 1, byteOffset: byteIndex(text, '{"id":"u2"') })
+    expect(error.message).toMatch(/field "m" that is not one of its columns/)
+  })
+
+  it.each<[string, string, string, RegExp]>([
+    ['a header field after the records', '{"tables":[{"tableName":"T","columns":[],"records":[],"primaryKey":null}],"metadata":{}}', '', /"primaryKey" comes after "records" in table "T"/],
+    ['"records" twice', '{"tables":[{"tableName":"T","columns":[],"records":[],"records":[]}],"metadata":{}}', '', /"records" appears twice/],
+    ['records that are not an array', '{"tables":[{"tableName":"T","columns":[],"records":{}}],"metadata":{}}', '', /records of table "T" are not an array/],
+    ['"tables" that is not an array', '{"tables":{},"metadata":{}}', '', /"tables" is not an array/],
+    ['a table that is not an object', '{"tables":[[]],"metadata":{}}', '', /an entry of "tables" is not an object/],
+    ['a table without a name', '{"tables":[{"records":[]}],"metadata":{}}', '', /a table has a malformed header: tableName/],
+    ['a column of an unknown kind', '{"tables":[{"tableName":"T","columns":[{"name":"a","type":"x","kind":"geometry"}],"records":[]}],"metadata":{}}', '', /table "T" has a malformed header: columns.0.kind/],
+    ['two columns with one name', '{"tables":[{"tableName":"T","columns":[{"name":"a","type":"x"},{"name":"a","type":"y"}],"records":[]}],"metadata":{}}', '', /two columns named "a"/],
+    ['"tables" and "collections"', '{"tables":[],"collections":{},"metadata":{}}', '', /both "tables" and "collections"/],
+    ['"metadata" twice', '{"tables":[],"metadata":{},"metadata":{}}', '', /"metadata" appears twice/],
+    ['metadata that is not an object', '{"tables":[],"metadata":[]}', '', /"metadata" is not an object/],
+    ['no metadata', '{"tables":[]}', '', /has no "metadata"/],
+    ['a malformed checksum', '{"tables":[],"metadata":{"checksums":{"T":"md5:0"}}}', '', /metadata is malformed: checksums.T/],
+    ['a count that is not a count', '{"tables":[],"metadata":{"recordCounts":{"T":-1}}}', '', /metadata is malformed: recordCounts.T/],
+    ['a version that is a number', '{"tables":[],"metadata":{"version":1}}', '', /version 1 is not supported/],
+  ])('%s: FormatError', async (_name, text, _unused, message) => {
+    const { error } = await readFailure(text)
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error.message).toMatch(message)
+    expect(typeof error.byteOffset).toBe('number')
+  })
+
+  it('record counts that disagree with the records: FormatError naming the table', async () => {
+    const text = replaceOnce(await baseText(), '"User": 3', '"User": 4')
+    const { error, events } = await readFailure(text, { verifyChecksums: false })
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error).toMatchObject({ table: 'User', byteOffset: byteIndex(text, '{"tableName":"User"') })
+    expect(error.message).toBe('table "User" holds 3 records but the metadata counts 4')
+    // Everything but the metadata was handed out: the error stands where the metadata event would.
+    expect(events.map((event) => event.type)).toEqual(['table', 'rows', 'tableEnd', 'table', 'rows', 'tableEnd'])
+  })
+
+  it('a deleted record line: FormatError (the counts disagree) before any checksum is compared', async () => {
+    const text = replaceOnce(await baseText(), '{"id":"u2","n":2},\n', '')
+    const { error } = await readFailure(text)
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error.message).toMatch(/holds 2 records but the metadata counts 3/)
+  })
+
+  it('tables the metadata promises but the file lacks: FormatError', async () => {
+    const text = await baseText()
+    expect((await readFailure(replaceOnce(text, '"User": 3,', '"User": 3,\n    "Ghost": 5,'))).error.message).toMatch(/counts 5 records in table "Ghost"/)
+    expect((await readFailure(replaceOnce(text, '"Audit Log"\n  ]', '"Audit Log",\n    "Ghost"\n  ]'))).error.message).toMatch(/lists the tables/)
+    expect((await readFailure(replaceOnce(text, '"checksums": {', '"checksums": {\n    "Ghost": "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",'))).error.message).toMatch(
+      /checksum for table "Ghost"/,
+    )
+    const noChecksum = text.replace(/\n {4}"Audit Log": "sha256:[0-9a-f]+"/, '').replace(/("User": "sha256:[0-9a-f]+"),/, '$1')
+    expect((await readFailure(noChecksum)).error.message).toMatch(/no checksum for table "Audit Log"/)
+  })
+
+  it('a hand-edited value: IntegrityError naming the table; accepted with verifyChecksums off', async () => {
+    const text = replaceOnce(await baseText(), '{"id":"u2","n":2}', '{"id":"u2","n":20}')
+    const { error, events } = await readFailure(text)
+    expect(error).toBeInstanceOf(IntegrityError)
+    expect(error).toMatchObject({ reason: 'checksum' })
+    expect(error.message).toMatch(/table "User" does not match its checksum/)
+    expect(events.filter((event) => event.type === 'metadata')).toEqual([])
+    const unverified = await readEvents(Buffer.from(text), { verifyChecksums: false })
+    expect(rowsOf(unverified, 'User')[1]).toEqual({ id: 'u2', n: 20 })
+    expect(unverified.at(-1)?.type).toBe('metadata')
+  })
+
+  it('a re-spelled record line reads as changed (checksums cover the canonical text)', async () => {
+    const text = replaceOnce(await baseText(), '{"id":"u2","n":2}', '{"id":"u2", "n":2}')
+    expect((await readFailure(text)).error).toBeInstanceOf(IntegrityError)
+  })
+
+  it('reports the same error whatever the input chunking', async () => {
+    const broken = [
+      replaceOnce(await baseText(), '{"id":"u2","n":2}', '{"id":"u2","n":2x}'),
+      replaceOnce(await baseText(), '"primaryKey":"id",', '"primaryKey":"id",,'),
+      replaceOnce(await baseText(), '{"id":"u2","n":2}', '{"id":"u2","n":20}'),
+      `${await baseText()}]`,
+    ]
+    for (const text of broken) {
+      const bytes = Buffer.from(text)
+      const whole = await readFailure(bytes)
+      for (let at = 1; at < bytes.length; at += 7) {
+        const split = await readFailure([bytes.subarray(0, at), bytes.subarray(at)])
+        expect([split.error.constructor, split.error.message, split.error.byteOffset, split.events]).toEqual([
+          whole.error.constructor,
+          whole.error.message,
+          whole.error.byteOffset,
+          whole.events,
+        ])
+      }
+    }
+  })
+})
