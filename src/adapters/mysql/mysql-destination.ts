@@ -192,6 +192,8 @@ export class MysqlDestination implements Destination {
       if (engine && !/^innodb$/i.test(engine)) warnings.push(`${table.name} uses the ${engine} engine: writes to it are not undone by a rollback.`)
     }
 
+    if (options.mode === 'restore' && options.drop) await this.#checkDropAllowed(backupSchema, target)
+
     const created: string[] = []
     if (options.mode === 'restore') {
       for (const table of missing) {
@@ -212,6 +214,29 @@ export class MysqlDestination implements Destination {
       }
     }
     return { created, emptied, warnings }
+  }
+
+  /**
+   * `drop` empties the selected tables only. With foreign key checks off a DELETE would not
+   * complain about rows of an unselected table that reference an emptied one, so this looks
+   * first and refuses (as PostgreSQL's TRUNCATE without CASCADE does), before anything changes.
+   */
+  async #checkDropAllowed(backupSchema: DatabaseSchema, target: DatabaseSchema): Promise<void> {
+    const selected = new Set(backupSchema.tables.map((t) => t.name))
+    for (const child of target.tables) {
+      if (selected.has(child.name)) continue
+      for (const fk of child.foreignKeys) {
+        if (!selected.has(fk.referencedTable) || fk.referencedTable === child.name) continue
+        const notNull = fk.columns.map((c) => `${quoteIdentifier(c)} IS NOT NULL`).join(' AND ')
+        const rows = await this.#run<RowDataPacket[]>(`SELECT 1 AS present FROM ${quoteIdentifier(child.name)} WHERE ${notNull} LIMIT 1`, { table: child.name })
+        if (rows.length > 0) {
+          throw new UsageError(
+            `Cannot empty "${fk.referencedTable}": table "${child.name}", which is not selected, has rows referencing it (foreign key ${fk.name}). Select "${child.name}" too, or restore without drop.`,
+            { code: 'DROP_REFERENCED', details: { table: fk.referencedTable, referencedBy: child.name, constraint: fk.name } },
+          )
+        }
+      }
+    }
   }
 
   /** Creates one table; records it at once so that rollback() can drop it. Returns warnings. */

@@ -5,12 +5,14 @@
  * AUTO_INCREMENT, generated columns, the merge operations, snapshot isolation, and bad input.
  */
 import mysql from 'mysql2/promise'
-import { afterAll, describe, expect, it } from 'vitest'
-import type { DatabaseSchema, Destination, Row, Source, TableSchema } from '../../../src/adapters/adapter.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { DatabaseSchema, Destination, Row, Source, TableSchema, ValueKind } from '../../../src/adapters/adapter.js'
 import { mysqlAdapter } from '../../../src/adapters/mysql/mysql-adapter.js'
+import { quoteIdentifier } from '../../../src/adapters/mysql/mysql-values.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { ConnectionError, DatabaseError, UsageError } from '../../../src/errors.js'
 import { createMysqlDatabase, type TestDatabase } from '../../helpers/databases.js'
+import { describeAdapterSuite, type AdapterTestDatabase, type AdapterTestFactory, type PortableTable } from './adapter-suite.js'
 
 const databases: TestDatabase[] = []
 afterAll(async () => {
@@ -124,6 +126,49 @@ INSERT INTO matrix VALUES
   '2024-02-29', '2024-02-29 12:34:56.000001', '2024-02-29 12:34:56', '2024-06-30 22:00:00.5', '25:00:00.5', 0,
   '"just a string"', 'medium', 'a,b,c', 'ffffffff-ffff-4fff-bfff-ffffffffffff')`
 
+const BIG_BLOB = Buffer.from(BIG_BLOB_HEX, 'hex').toString('base64')
+
+/** The exact wire rows the Source must give for MATRIX_ROWS, in key order. */
+const MATRIX_EXPECTED: Row[] = [
+  {
+    id: 1, b: 1, t1: 127, ti: -128, tu: 255, si: -32768, su: 65535, mi: -8388608, mu: 16777215, i: -2147483648, iu: 4294967295,
+    bi: '-9223372036854775808', bu: '18446744073709551615',
+    d65: '-99999999999999999999999999999999999.999999999999999999999999999999', d10: '-12345678.90',
+    f: 3.4028235e38, dbl: 1.7976931348623157e308, bit1: '1', bit5: '10101', bit64: '1'.repeat(64),
+    ch: 'fixed', vc: 'héllo wörld 😀 日本', tx: "line1\nline2\ttab 'quote' \\ backslash", mt: 'm'.repeat(1000), lt: BIG_TEXT,
+    bn: 'AP8AAQ==', vb: '', bl: 'AAEC', lb: BIG_BLOB,
+    da: '9999-12-31', dt: '9999-12-31T23:59:59.999999', dt0: '1000-01-01T00:00:00', ts: '2038-01-19T03:14:07.999999Z', tm: '-838:59:59', yr: 2155,
+    js: '{"b": 1.000000000000000000001, "a": [1, 2, {"c": null}],  "big": 123456789012345678901234567890}', en: 'large', st: 'a,c',
+    u: '123e4567-e89b-42d3-a456-426614174000',
+  },
+  {
+    id: 2, b: 0, t1: 2, ti: 0, tu: 0, si: 0, su: 0, mi: 0, mu: 0, i: 0, iu: 0, bi: '9007199254740993', bu: '9007199254740993',
+    d65: '0.000000000000000000000000000001', d10: '0.00', f: 1.1, dbl: 0.30000000000000004, bit1: '0', bit5: '00000', bit64: '0'.repeat(64),
+    ch: '', vc: '', tx: '', mt: '', lt: '', bn: 'AAAAAA==', vb: 'AA==', bl: '', lb: '',
+    da: '0000-00-00', dt: '0000-00-00T00:00:00', dt0: '0000-00-00T00:00:00', ts: '1970-01-01T00:00:01Z', tm: '838:59:59.999999', yr: 1901,
+    js: '[]', en: 'small', st: '', u: '00000000-0000-0000-0000-000000000000',
+  },
+  {
+    id: 3, b: null, t1: null, ti: null, tu: null, si: null, su: null, mi: null, mu: null, i: null, iu: null, bi: null, bu: null,
+    d65: null, d10: null, f: null, dbl: null, bit1: null, bit5: null, bit64: null, ch: null, vc: null, tx: null, mt: null, lt: null,
+    bn: null, vb: null, bl: null, lb: null, da: null, dt: null, dt0: null, ts: null, tm: null, yr: null, js: null, en: null, st: null, u: null,
+  },
+  {
+    id: 4, b: 1, t1: -1, ti: 1, tu: 1, si: 1, su: 1, mi: 1, mu: 1, i: 1, iu: 1, bi: '-1', bu: '1',
+    d65: '1.500000000000000000000000000000', d10: '1.50', f: -1.1754944e-38, dbl: 2.2250738585072014e-308,
+    bit1: '1', bit5: '11111', bit64: '1' + '0'.repeat(63),
+    ch: 'a', vc: 'a', tx: 'a', mt: 'a', lt: 'a', bn: '/////w==', vb: '/w==', bl: '/w==', lb: '/w==',
+    da: '2024-02-29', dt: '2024-02-29T12:34:56.000001', dt0: '2024-02-29T12:34:56', ts: '2024-06-30T22:00:00.5Z', tm: '25:00:00.5', yr: 0,
+    js: '"just a string"', en: 'medium', st: 'a,b,c', u: 'ffffffff-ffff-4fff-bfff-ffffffffffff',
+  },
+]
+
+const MATRIX_KINDS: Record<string, ValueKind> = {
+  b: 'integer', t1: 'integer', tu: 'integer', iu: 'integer', bi: 'bigint', bu: 'bigint', d65: 'decimal', f: 'float', dbl: 'float',
+  bit5: 'bit', ch: 'text', lt: 'text', bn: 'binary', lb: 'binary', da: 'date', dt: 'timestamp', ts: 'timestamptz', tm: 'time',
+  yr: 'integer', js: 'json', en: 'enum', st: 'text', u: 'text',
+}
+
 describe('MySQL adapter: every value type, exactly', () => {
   let snapshot: Snapshot
 
@@ -132,94 +177,13 @@ describe('MySQL adapter: every value type, exactly', () => {
     await sql(db.url, TYPE_MATRIX, MATRIX_ROWS)
     snapshot = await backup(db.url)
     const table = snapshot.schema.tables.find((t) => t.name === 'matrix') as TableSchema
-    const kinds = Object.fromEntries(table.columns.map((c) => [c.name, c.kind]))
-    expect(kinds).toMatchObject({
-      b: 'integer',
-      t1: 'integer',
-      bu: 'bigint',
-      d65: 'decimal',
-      f: 'float',
-      bit5: 'bit',
-      lt: 'text',
-      lb: 'binary',
-      da: 'date',
-      dt: 'timestamp',
-      ts: 'timestamptz',
-      tm: 'time',
-      yr: 'integer',
-      js: 'json',
-      en: 'enum',
-      st: 'text',
-      u: 'text',
-    })
+    expect(Object.fromEntries(table.columns.map((c) => [c.name, c.kind]))).toMatchObject(MATRIX_KINDS)
     expect(table.columns.find((c) => c.name === 'en')?.enumValues).toEqual(['small', 'medium', 'large'])
     expect(table.columns.find((c) => c.name === 'js')?.type).toBe('json')
     expect(table.options).toMatchObject({ engine: 'InnoDB', charset: 'utf8mb4', collation: 'utf8mb4_unicode_ci' })
-
-    const [max, zero, nulls, misc] = snapshot.rows.matrix
-    expect(max).toMatchObject({
-      b: 1,
-      t1: 127,
-      ti: -128,
-      tu: 255,
-      si: -32768,
-      su: 65535,
-      mi: -8388608,
-      mu: 16777215,
-      i: -2147483648,
-      iu: 4294967295,
-      bi: '-9223372036854775808',
-      bu: '18446744073709551615',
-      d65: '-99999999999999999999999999999999999.999999999999999999999999999999',
-      d10: '-12345678.90',
-      f: 3.4028235e38,
-      dbl: 1.7976931348623157e308,
-      bit1: '1',
-      bit5: '10101',
-      bit64: '1'.repeat(64),
-      ch: 'fixed',
-      vc: 'héllo wörld 😀 日本',
-      tx: "line1\nline2\ttab 'quote' \\ backslash",
-      lt: BIG_TEXT,
-      bn: 'AP8AAQ==',
-      vb: '',
-      bl: 'AAEC',
-      da: '9999-12-31',
-      dt: '9999-12-31T23:59:59.999999',
-      dt0: '1000-01-01T00:00:00',
-      ts: '2038-01-19T03:14:07.999999Z',
-      tm: '-838:59:59',
-      yr: 2155,
-      js: '{"b": 1.000000000000000000001, "a": [1, 2, {"c": null}],  "big": 123456789012345678901234567890}',
-      en: 'large',
-      st: 'a,c',
-      u: '123e4567-e89b-42d3-a456-426614174000',
-    })
-    expect(Buffer.from(max.lb as string, 'base64').toString('hex')).toBe(BIG_BLOB_HEX)
-    expect(zero).toMatchObject({
-      t1: 2,
-      bi: '9007199254740993',
-      bu: '9007199254740993',
-      d65: '0.000000000000000000000000000001',
-      f: 1.1,
-      dbl: 0.30000000000000004,
-      bit64: '0'.repeat(64),
-      bn: 'AAAAAA==',
-      bl: '',
-      lb: '',
-      da: '0000-00-00',
-      dt: '0000-00-00T00:00:00',
-      dt0: '0000-00-00T00:00:00',
-      ts: '1970-01-01T00:00:01Z',
-      tm: '838:59:59.999999',
-      yr: 1901,
-      js: '[]',
-      st: '',
-    })
-    expect(Object.entries(nulls).filter(([name]) => name !== 'id').every(([, value]) => value === null)).toBe(true)
-    expect(misc).toMatchObject({ t1: -1, f: -1.1754944e-38, dbl: 2.2250738585072014e-308, ts: '2024-06-30T22:00:00.5Z', tm: '25:00:00.5', yr: 0 })
+    expect(snapshot.rows.matrix).toEqual(MATRIX_EXPECTED)
     // Key order follows the table's columns.
-    expect(Object.keys(max)).toEqual(table.columns.map((c) => c.name))
+    expect(Object.keys(snapshot.rows.matrix[0])).toEqual(table.columns.map((c) => c.name))
   })
 
   it('restores into an empty database: same definition, identical values', async () => {
@@ -379,13 +343,19 @@ describe('MySQL adapter: all or nothing', () => {
     expect(await sql(db.url, 'SELECT COUNT(*) AS n FROM orders')).toEqual([{ n: '0' }])
   })
 
-  it('emptying a parent with drop is refused when unselected children still point at it', async () => {
+  it('emptying a parent with drop is refused up front when unselected children still point at it', async () => {
     const { db, snapshot } = await shopDatabase()
     const only = { schema: { ...snapshot.schema, tables: snapshot.schema.tables.filter((t) => t.name === 'customer') }, rows: { customer: [] } }
-    const failure = (await restore(db.url, only, { drop: true }).catch((e: unknown) => e)) as DatabaseError
-    expect(failure).toBeInstanceOf(DatabaseError)
-    expect(failure.constraint).toBe('fk_order_customer')
+    const failure = (await restore(db.url, only, { drop: true }).catch((e: unknown) => e)) as UsageError
+    expect(failure).toBeInstanceOf(UsageError)
+    expect(failure.message).toBe(
+      'Cannot empty "customer": table "orders", which is not selected, has rows referencing it (foreign key fk_order_customer). Select "orders" too, or restore without drop.',
+    )
     expect(await sql(db.url, 'SELECT COUNT(*) AS n FROM customer')).toEqual([{ n: '3' }])
+    // With the children selected too, the same drop goes through; only an orphan would stop it in finish().
+    const both = { schema: { ...snapshot.schema, tables: snapshot.schema.tables.filter((t) => t.name === 'customer' || t.name === 'orders') }, rows: snapshot.rows }
+    const { prepared } = await restore(db.url, both, { drop: true })
+    expect(prepared.emptied).toEqual(['customer', 'orders'])
   })
 
   it('a failed restore with drop leaves the existing data exactly as it was', async () => {
@@ -715,3 +685,94 @@ describe('MySQL adapter: bad connections fail fast with a clear, redacted messag
     expect(failure.message).toMatch(/10\.255\.255\.1/)
   })
 })
+
+// ---------------------------------------------------------------------------------------------
+// The shared conformance suite (test/integration/adapters/adapter-suite.ts) on MariaDB
+// ---------------------------------------------------------------------------------------------
+
+const ADMIN = new URL(process.env.MERGEBACK_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/mysql')
+
+/** A user with a password, so the suite can check that the password never shows. Dropped after the file. */
+const PASSWORD_USER = { name: `mb_${process.pid}_${Math.random().toString(36).slice(2, 8)}`, password: 'suite-secret-pw' }
+let passwordUserReady: Promise<void> | undefined
+function passwordUser(): Promise<void> {
+  passwordUserReady ??= sql(
+    ADMIN.toString(),
+    `CREATE USER '${PASSWORD_USER.name}'@'%' IDENTIFIED BY '${PASSWORD_USER.password}'`,
+    `GRANT ALL ON \`mbtest\\_%\`.* TO '${PASSWORD_USER.name}'@'%'`,
+  ).then(() => undefined)
+  return passwordUserReady
+}
+afterAll(async () => {
+  if (passwordUserReady) await sql(ADMIN.toString(), `DROP USER IF EXISTS '${PASSWORD_USER.name}'@'%'`)
+})
+
+function portableDdl(table: PortableTable): string {
+  const keyed = new Set([...(table.primaryKey ?? []), ...(table.unique ?? []).flat(), ...(table.indexes ?? []).flatMap((i) => i.columns)])
+  const lines = table.columns.map((c) => {
+    const type = c.type === 'integer' ? 'INT' : keyed.has(c.name) ? 'VARCHAR(255)' : 'TEXT'
+    return `${quoteIdentifier(c.name)} ${type}${c.nullable === false ? ' NOT NULL' : ''}${c.autoIncrement ? ' AUTO_INCREMENT' : ''}`
+  })
+  const list = (columns: readonly string[]) => columns.map(quoteIdentifier).join(', ')
+  if (table.primaryKey && table.primaryKey.length > 0) lines.push(`PRIMARY KEY (${list(table.primaryKey)})`)
+  for (const unique of table.unique ?? []) lines.push(`UNIQUE KEY (${list(unique)})`)
+  for (const index of table.indexes ?? []) lines.push(`KEY ${quoteIdentifier(index.name)} (${list(index.columns)})`)
+  for (const fk of table.foreignKeys ?? []) {
+    lines.push(`CONSTRAINT ${quoteIdentifier(fk.name)} FOREIGN KEY (${list(fk.columns)}) REFERENCES ${quoteIdentifier(fk.referencedTable)} (${list(fk.referencedColumns)})`)
+  }
+  return `CREATE TABLE ${quoteIdentifier(table.name)} (${lines.join(', ')}) ENGINE=InnoDB`
+}
+
+const mysqlFactory: AdapterTestFactory = {
+  engine: 'mysql',
+  adapter: mysqlAdapter,
+  features: { compositeKeys: true, keylessTables: true, foreignKeys: true, notNull: true, autoIncrement: true, indexes: true },
+  async createDatabase(): Promise<AdapterTestDatabase> {
+    const db = await createMysqlDatabase()
+    const connection = await mysql.createConnection({ uri: db.url, multipleStatements: false })
+    return {
+      config: parseDatabaseUrl(db.url),
+      async createTable(table) {
+        await connection.query(portableDdl(table))
+      },
+      async insertRows(table, rows) {
+        const columns = Object.keys(rows[0])
+        for (let i = 0; i < rows.length; i += 2000) {
+          const values = rows.slice(i, i + 2000).map((row) => columns.map((c) => row[c]))
+          await connection.query(`INSERT INTO ${quoteIdentifier(table)} (${columns.map(quoteIdentifier).join(', ')}) VALUES ?`, [values])
+        }
+      },
+      async insertWithGeneratedKey(table, _keyColumn, row) {
+        const columns = Object.keys(row)
+        const [result] = await connection.query<mysql.ResultSetHeader>(`INSERT INTO ${quoteIdentifier(table)} (${columns.map(quoteIdentifier).join(', ')}) VALUES (?)`, [
+          columns.map((c) => row[c]),
+        ])
+        return result.insertId
+      },
+      async exec(native) {
+        await connection.query(native)
+      },
+      async drop() {
+        await connection.end()
+        await db.drop()
+      },
+    }
+  },
+  unreachableConfig: () => parseDatabaseUrl('mysql://root:suite-secret-pw@127.0.0.1:1/mbtest_unreachable', { connectTimeoutMs: 2000 }),
+  missingDatabaseConfig: () => {
+    // The user exists by then (beforeAll below) and may use any mbtest_* database: this one is missing.
+    return parseDatabaseUrl(`mysql://${PASSWORD_USER.name}:${PASSWORD_USER.password}@${ADMIN.host}/mbtest_no_such_database`)
+  },
+  typeMatrix: { setup: [TYPE_MATRIX, MATRIX_ROWS], expected: { matrix: MATRIX_EXPECTED }, kinds: { matrix: MATRIX_KINDS } },
+  async readBlockedOnClient(db) {
+    // MariaDB says "Writing to net", MySQL 8 "Sending to client", while the socket is full.
+    const rows = await sql(
+      ADMIN.toString(),
+      `SELECT STATE AS state FROM information_schema.PROCESSLIST WHERE DB = '${db.config.database}' AND INFO LIKE 'SELECT %FROM \`big\`%'`,
+    )
+    return rows.some((r) => r.state === 'Writing to net' || r.state === 'Sending to client')
+  },
+}
+
+beforeAll(passwordUser)
+describeAdapterSuite(mysqlFactory)
