@@ -180,7 +180,13 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
       engine: scan.metadata.engine as Engine | undefined,
       database: typeof scan.metadata.database === 'string' ? scan.metadata.database : undefined,
       tables: selected,
-      read: (tables) => readTables(scan, tables, { passphrase: options.passphrase, batchSize: settings.batchSize }),
+      read: (tables) => {
+        // readTables decides between one pass and a pass per table from the scan's schemas, so
+        // they must carry the same (current database's) foreign keys as `tables`.
+        const byName = new Map(tables.map((t) => [t.name, t]))
+        const ordered = { ...scan, tables: scan.tables.map((t) => ({ ...t, schema: byName.get(t.schema.name) ?? t.schema })) }
+        return readTables(ordered, tables, { passphrase: options.passphrase, batchSize: settings.batchSize })
+      },
     }
 
     const adapter = await loadAdapter(config.engine)
