@@ -59,7 +59,8 @@ const USAGE = `usage: npm run bench -- --scale N [options]
   --work-dir DIR       where dumps and logs go while the bench runs (default: a new dir in $TMPDIR)
   --cpu-prof DIR       run mergeback with node --cpu-prof, profiles written to DIR
   --no-build           measure the existing dist/ instead of building first
-  --keep               keep the databases and the work directory (for inspection)`
+  --keep               keep the databases and the work directory (for inspection)
+  --print FILE         print the tables of a results file written earlier, and exit`
 
 export interface BenchOptions {
   readonly scale: number
@@ -75,7 +76,7 @@ export interface BenchOptions {
 }
 
 /** Parses the command line. Throws an Error with a one-line message (and the usage) on bad input. */
-export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
+export function parseOptions(argv: readonly string[]): BenchOptions | 'help' | { print: string } {
   const { values } = parseArgs({
     args: [...argv],
     options: {
@@ -89,12 +90,14 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
       'cpu-prof': { type: 'string' },
       'no-build': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
+      print: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: false,
   })
   if (values.help) return 'help'
+  if (values.print) return { print: path.resolve(values.print) }
   const scale = Number(values.scale)
   if (!Number.isFinite(scale) || scale <= 0) throw new Error(`--scale must be a positive number, got ${JSON.stringify(values.scale)}`)
   const runs = Number(values.runs)
@@ -241,6 +244,8 @@ async function benchEngine(state: BenchState, engine: BenchEngine): Promise<void
   log(`${engine}: generated in ${formatSeconds(generateSeconds)}, ${formatBytes(sizeBytes)} on disk`)
 
   let changedDb: string | undefined
+  /** With --cpu-prof, each tool's profiles go to a directory named after it. */
+  let profileName = 'setup'
   const fixtures = new Map<FixtureKey, string>()
   const fixtureFailures = new Map<FixtureKey, string>()
   const fixturesDir = path.join(state.workDir, `${engine}-fixtures`)
@@ -299,7 +304,7 @@ async function benchEngine(state: BenchState, engine: BenchEngine): Promise<void
       return fixtures.get(key) as string
     },
     mergeback(args) {
-      const prof = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : []
+      const prof = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(options.cpuProfDir, profileName)}`] : []
       return [process.execPath, ...prof, path.join(ROOT, 'bin', 'mergeback.js'), ...args]
     },
   }
@@ -321,6 +326,7 @@ async function benchEngine(state: BenchState, engine: BenchEngine): Promise<void
    */
   async function runOnce(state: BenchState, context: EngineContext, tool: ToolDef, logName: string) {
     let prepared
+    profileName = `${engine}-${tool.id}`
     try {
       prepared = await tool.setup(context)
     } catch (error) {
@@ -515,6 +521,15 @@ async function main(): Promise<number> {
   if (options === 'help') {
     process.stdout.write(`${USAGE}\n`)
     return 0
+  }
+  if ('print' in options) {
+    try {
+      process.stdout.write(summaryText(JSON.parse(fs.readFileSync(options.print, 'utf8')) as BenchResults))
+      return 0
+    } catch (error) {
+      process.stderr.write(`bench: cannot print ${options.print}: ${(error as Error).message}\n`)
+      return 2
+    }
   }
   try {
     const { results, file } = await runBench(options)
