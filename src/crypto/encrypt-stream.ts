@@ -36,6 +36,11 @@ export interface EncryptOptions {
   readonly chunkSize?: number
   /** Sets header flag bit 0: the plaintext written is a gzip stream. */
   readonly gzipPayload?: boolean
+  /**
+   * Fixed salt and nonce prefix instead of random ones: ONLY for reproducing the published test
+   * vector (docs/format-container.md). Reusing them across files would reuse keys and nonces.
+   */
+  readonly testVectorRandomness?: { readonly salt: Buffer; readonly noncePrefix: Buffer }
 }
 
 /**
@@ -48,8 +53,8 @@ export async function createEncryptStream(passphrase: string, options: EncryptOp
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
   const header = encodeHeaderFields({
     scrypt,
-    salt: randomBytes(SALT_LENGTH),
-    noncePrefix: randomBytes(NONCE_PREFIX_LENGTH),
+    salt: options.testVectorRandomness?.salt ?? randomBytes(SALT_LENGTH),
+    noncePrefix: options.testVectorRandomness?.noncePrefix ?? randomBytes(NONCE_PREFIX_LENGTH),
     chunkSize,
     gzipPayload: options.gzipPayload ?? false,
   })
