@@ -34,8 +34,11 @@ export type BackupLayout =
   | 'mongo-native' // seed 002: metadata first, collections: { name: [docs] }
 
 /**
- * What a reader yields, in file order. Rows come in batches; a table's rows always come between
- * its `table` and `tableEnd` events.
+ * What a reader yields: tables in file order, a table's rows (in batches) always between its
+ * `table` and `tableEnd` events, and `metadata` always last, whatever the layout (in mongo-native
+ * files the metadata comes first in the file, and is reported last with the `summary` merged in).
+ * `metadata` is only yielded once counts, checksums and the format version are verified, so a
+ * consumer that writes rows as they come must not commit before it (docs/format.md §Checksums).
  */
 export type BackupEvent =
   | { readonly type: 'table'; readonly table: TableSchema; readonly layout: BackupLayout }

@@ -162,6 +162,16 @@ describe('BackupWriter, native layout', () => {
     await expect(writer.finish()).rejects.toThrow(/already finished/)
   })
 
+  it.each<[string, Partial<TableSchema>, RegExp]>([
+    ['no name', { name: '' }, /needs a name/],
+    ['two columns with one name', { columns: [USER.columns[0]!, USER.columns[0]!] }, /two columns are named "id"/],
+    ['a key column that does not exist', { primaryKey: ['id', 'nope'] }, /primary key names "nope"/],
+    ['a key column twice', { primaryKey: ['id', 'id'] }, /names a column twice/],
+  ])('refuses a table with %s (a reader would refuse the file)', async (_name, change, message) => {
+    const writer = new BackupWriter(memoryOut().out, OPTIONS)
+    await expect(writer.beginTable({ ...USER, ...change })).rejects.toThrow(message)
+  })
+
   it('checks the tables against the declared list when one is given', async () => {
     const writer = new BackupWriter(memoryOut().out, { ...OPTIONS, tables: [table('a'), table('b')] })
     await expect(writer.beginTable(table('b'))).rejects.toThrow(/next declared table is "a"/)

@@ -125,6 +125,8 @@ export class BackupWriter {
     this.#checkUsable()
     if (this.#state !== 'idle') throw new InternalError(`beginTable("${table.name}") while ${this.#describeState()}`)
     if (Object.hasOwn(this.#recordCounts, table.name)) throw new InternalError(`table "${table.name}" was already written to this backup`)
+    const problem = findSchemaProblem(table)
+    if (problem !== undefined) throw new InternalError(`table "${table.name}" cannot be written: ${problem}`)
     const declared = this.#options.tables
     if (declared !== undefined) {
       const expected = declared[this.#tableNames.length]
@@ -303,6 +305,20 @@ export function encodeTableHeader(table: TableSchema, includesIndexes = true): R
     foreignKeys: table.foreignKeys.map(encodeForeignKey),
     ...(table.options === undefined ? {} : { options: table.options }),
   }
+}
+
+/** What would make a reader refuse this table's header (docs/format.md §What a reader must reject). */
+function findSchemaProblem(table: TableSchema): string | undefined {
+  if (typeof table.name !== 'string' || table.name === '') return 'a table needs a name'
+  const names = new Set<string>()
+  for (const column of table.columns) {
+    if (typeof column.name !== 'string' || column.name === '') return 'a column has no name'
+    if (names.has(column.name)) return `two columns are named "${column.name}"`
+    names.add(column.name)
+  }
+  if (new Set(table.primaryKey).size !== table.primaryKey.length) return 'its primary key names a column twice'
+  const missing = table.primaryKey.find((name) => !names.has(name))
+  return missing === undefined ? undefined : `its primary key names "${missing}", which is not one of its columns`
 }
 
 function encodeColumn(column: ColumnSchema): Record<string, unknown> {
