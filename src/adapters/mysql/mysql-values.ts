@@ -21,6 +21,7 @@
  */
 import type { ColumnSchema, ValueKind, WireValue } from '../adapter.js'
 import { DatabaseError, FormatError } from '../../errors.js'
+import { base64ToBytes, encodeFloat, trimFraction } from '../../format/values.js'
 
 /** What a column is, for the codecs: derived from `information_schema.COLUMNS.DATA_TYPE`. */
 export type MysqlTypeClass =
@@ -217,19 +218,6 @@ export function shortestFloat32(x: number): number {
   return target
 }
 
-/** A finite number, or one of the wire strings for the values JSON has no number for. */
-export function encodeFloat(value: number): WireValue {
-  if (Number.isNaN(value)) return 'NaN'
-  if (value === Infinity) return 'Infinity'
-  if (value === -Infinity) return '-Infinity'
-  if (Object.is(value, -0)) return '-0'
-  return value
-}
-
-function trimFraction(text: string): string {
-  return text.replace(/\.(\d*?)0+$/, (_, kept: string) => (kept ? `.${kept}` : ''))
-}
-
 function bitsOf(buffer: Buffer, width: number): string {
   let bits = ''
   for (const byte of buffer) bits += byte.toString(2).padStart(8, '0')
@@ -295,7 +283,6 @@ const INTEGER_TEXT = /^[+-]?\d+$/
 const INTEGRAL_DECIMAL_TEXT = /^([+-]?\d+)(?:\.0*)?$/
 const DECIMAL_TEXT = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/
 const FLOAT_TEXT = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
-const BASE64_TEXT = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 
 /**
  * Escapes a string for a single-quoted MySQL literal. Correct because every mergeback session
@@ -401,12 +388,14 @@ function bitLiteral(column: TargetColumn, value: WireValue): string {
 function binaryLiteral(column: TargetColumn, value: WireValue, sourceKind: ValueKind | undefined): string {
   if (typeof value === 'string') {
     if (sourceKind === 'binary' || sourceKind === 'unknown' || sourceKind === undefined) {
-      if (!BASE64_TEXT.test(value)) {
-        throw new FormatError(`Column ${quoteIdentifier(column.name)} (${column.type}) expects base64 binary, got ${JSON.stringify(value.slice(0, 40))}.`, {
+      try {
+        return hexLiteral(base64ToBytes(value))
+      } catch (error) {
+        throw new FormatError(`Column ${quoteIdentifier(column.name)} (${column.type}) expects base64 binary: ${(error as Error).message}.`, {
+          cause: error,
           details: { column: column.name },
         })
       }
-      return hexLiteral(Buffer.from(value, 'base64'))
     }
     // A character value from another engine's text column: its UTF-8 bytes.
     return hexLiteral(Buffer.from(value, 'utf8'))
