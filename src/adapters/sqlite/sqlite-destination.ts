@@ -10,7 +10,7 @@
  *    notes the foreign-key violations already in the file (so only new ones fail the restore),
  *    creates missing tables (a SQLite backup's own CREATE TABLE / INDEX text; otherwise DDL made
  *    from the portable schema) and, with `drop`, empties the selected tables, children first.
- *    Emptying refuses when an ON DELETE action would reach a table outside the selection.
+ *    Emptying refuses when a table outside the selection has rows referencing a selected one.
  * 3. writeRows: prepared INSERTs, one per row, inside the transaction. A table with a key uses
  *    `ON CONFLICT (key) DO NOTHING`, so a row whose key exists is skipped (and counted) while a
  *    NOT NULL, CHECK or other UNIQUE violation still fails with the row's key. A table without
@@ -419,21 +419,23 @@ export class SqliteDestination implements Destination {
 
   /**
    * Empties the selected tables, children before parents. Refuses (UsageError, nothing changed)
-   * when an ON DELETE action of a table outside the selection would change or refuse its rows.
+   * when a table outside the selection has rows referencing one of them: whatever its ON DELETE
+   * action, emptying would change those rows (CASCADE, SET NULL/DEFAULT), fail (RESTRICT) or
+   * leave them dangling unless the backup brings every parent back — the same rule on every engine.
    */
   #empty(tables: readonly SqliteTableInfo[], selected: ReadonlySet<string>): string[] {
     const names = new Set(tables.map((t) => asciiLower(t.schema.name)))
     for (const { name } of listTables(this.#db).tables) {
       if (selected.has(asciiLower(name))) continue
       for (const { key } of readForeignKeyList(this.#db, name)) {
-        if (!names.has(asciiLower(key.referencedTable)) || (key.onDelete ?? 'NO ACTION').toUpperCase() === 'NO ACTION') continue
+        if (!names.has(asciiLower(key.referencedTable))) continue
         const referencing = this.#db
           .prepare(`SELECT 1 FROM main.${quoteIdent(name)} WHERE ${key.columns.map((c) => `${quoteIdent(c)} IS NOT NULL`).join(' AND ')} LIMIT 1`)
           .get()
         if (referencing !== undefined) {
           throw new UsageError(
-            `Cannot empty "${key.referencedTable}": table "${name}", which is not being restored, references it with ON DELETE ${key.onDelete} (${key.name}), so emptying it would change or block rows of "${name}". Restore "${name}" too, or restore without --drop.`,
-            { code: 'DROP_WOULD_CASCADE', details: { table: key.referencedTable, referencedBy: name, constraint: key.name } },
+            `Cannot empty "${key.referencedTable}": table "${name}", which is not being restored, has rows referencing it (${key.name}, ON DELETE ${key.onDelete ?? 'NO ACTION'}), which emptying would cascade into or leave dangling. Restore "${name}" too, or restore without --drop.`,
+            { code: 'DROP_REFERENCED', details: { table: key.referencedTable, referencedBy: name, constraint: key.name } },
           )
         }
       }

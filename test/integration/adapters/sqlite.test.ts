@@ -634,17 +634,21 @@ describe('SQLite destination', () => {
     expect(query(file, `SELECT id FROM "User" ORDER BY id`)).toEqual([{ id: 'u1' }, { id: 'u2' }, { id: 'u3' }])
     expect(query(file, `SELECT count(*) AS n FROM "Audit Log"`)).toEqual([{ n: 4n }])
 
-    // A table outside the selection that would lose rows through ON DELETE CASCADE: refused.
+    // A table outside the selection with rows referencing a selected one: refused, whatever
+    // its ON DELETE action (CASCADE would delete them, NO ACTION could leave them dangling).
     sqlite(file, `CREATE TABLE note (id INTEGER PRIMARY KEY, userId TEXT REFERENCES "User"(id) ON DELETE CASCADE); INSERT INTO note VALUES (1, 'u1');`)
     const before = sha256(file)
-    await expect(restoreInto(config, data, { drop: true, tables: ['User'] })).rejects.toMatchObject({ code: 'DROP_WOULD_CASCADE' })
+    await expect(restoreInto(config, data, { drop: true, tables: ['User', 'Registration', 'RoomAllocation'] })).rejects.toThrow(
+      /Cannot empty "User": table "note", which is not being restored, has rows referencing it \(note_userId_fkey, ON DELETE CASCADE\)/,
+    )
+    await expect(restoreInto(config, data, { drop: true, tables: ['User'] })).rejects.toMatchObject({ code: 'DROP_REFERENCED' })
     expect(sha256(file)).toBe(before)
 
-    // Emptying a parent whose rows do not come back fails on the child left dangling.
+    // Emptying a parent whose rows do not all come back fails on the child left dangling.
     sqlite(file, `DROP TABLE note`)
     const withoutNote = sha256(file)
     const noUsers = { ...data, rows: { ...data.rows, User: data.rows.User.filter((u) => u.id !== 'u3') } }
-    await expect(restoreInto(config, noUsers, { drop: true, tables: ['User'] })).rejects.toMatchObject({
+    await expect(restoreInto(config, noUsers, { drop: true, tables: ['User', 'Registration', 'RoomAllocation'] })).rejects.toMatchObject({
       table: 'Registration',
       key: 'r3',
       constraint: 'Registration_userId_fkey',
