@@ -14,9 +14,12 @@
  *   (`{…}` or `{…},`), the line goes to JSON.parse instead, and the tokenizer is fed a
  *   stand-in (`0,` or `0`) so that it still checks the commas and brackets around records and
  *   stays in step. If JSON.parse refuses the line, the line goes to the tokenizer like any other,
- *   which then reports the error. Measured on a 130 MB file of 400,000 typical rows (Node 20,
- *   this machine; docs/format.md §Implementation notes): the tokenizer alone runs at ~70 MB/s
- *   before any object is built, JSON.parse per line at ~175 MB/s.
+ *   which then reports the error. Tables without column types (the seed layouts) never take it:
+ *   JSON.parse would round integers beyond 2^53, which those tables keep as text. Measured on a
+ *   130 MB file of 400,000 typical rows (Node 20, this machine; docs/format.md §Implementation
+ *   notes): the tokenizer alone runs at ~70 MB/s before any object is built and JSON.parse per
+ *   line at ~175 MB/s; this reader, checksums included, at ~37 MB/s on the general parser only
+ *   and ~110 MB/s with the fast path.
  *
  * Input is cut into lines on `\n` bytes (UTF-8 never has that byte inside a character), so the
  * byte offset of each line is exact and a record line is decoded whole. A line longer than
@@ -28,8 +31,9 @@
  * Errors carry a byte offset (of the decompressed, decrypted JSON text). For malformed JSON it
  * is the exact byte: the tokenizer reports no position, so the failing line is checked again by
  * stream-json's verifier, primed with a few characters that put it in the state the tokenizer was
- * in at the start of that line (known from the brackets seen so far and the line's last
- * character). For well-formed JSON that breaks a rule of the format (a record that is not an
+ * in at the start of that line (known from the brackets seen so far and the previous line's last
+ * character); inside a line longer than MAX_LINE_BYTES the offset is that of the piece. For
+ * well-formed JSON that breaks a rule of the format (a record that is not an
  * object, a duplicate table) it is the offset of the line where the offending value starts.
  *
  * What is checked only at the end: `metadata` comes last in the native layout, so record counts,
