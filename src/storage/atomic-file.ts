@@ -15,7 +15,7 @@ import type { FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
-import { UsageError } from '../errors.js'
+import { InternalError, UsageError } from '../errors.js'
 import { TEMP_PREFIX, TEMP_SUFFIX } from './naming.js'
 
 export const FILE_MODE = 0o600
@@ -126,7 +126,7 @@ export async function createAtomicFile(finalPath: string, options: { noClobber?:
     tempPath,
     handle,
     async commit() {
-      if (state !== 'open') throw new UsageError(`The write of ${finalPath} was already ${state}.`)
+      if (state !== 'open') throw new InternalError(`commit() called on the write of ${finalPath}, which was already ${state}.`)
       await handle.sync()
       await close()
       if (options.noClobber) await placeNoClobber(tempPath, finalPath)

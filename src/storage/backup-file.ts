@@ -22,7 +22,7 @@ import path from 'node:path'
 import { createHash } from 'node:crypto'
 import { Transform, pipeline, type TransformCallback, type Writable } from 'node:stream'
 import zlib from 'node:zlib'
-import { UsageError } from '../errors.js'
+import { InternalError, UsageError } from '../errors.js'
 import type { BackupMetadata } from '../format/types.js'
 import { createEncryptStream } from '../crypto/encrypt-stream.js'
 import type { ScryptParams } from '../crypto/container.js'
@@ -76,11 +76,18 @@ export interface PendingBackupFile {
 
 /** Passes bytes through while hashing and counting them: the figures the catalog records. */
 class Measure extends Transform {
-  readonly hash = createHash('sha256')
-  bytes = 0
+  readonly #hash = createHash('sha256')
+  #bytes = 0
+  get bytes(): number {
+    return this.#bytes
+  }
+  /** Hex digest; call once, after the stream finished. */
+  digest(): string {
+    return this.#hash.digest('hex')
+  }
   override _transform(data: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(data)
-    this.bytes += data.length
+    this.#hash.update(data)
+    this.#bytes += data.length
     callback(null, data)
   }
 }
@@ -141,13 +148,13 @@ export async function createBackupFile(target: { dir: string } | { file: string 
     path: finalPath,
     stream: head,
     async commit(metadata) {
-      if (state !== 'open') throw new UsageError(`This backup file was already ${state}.`)
+      if (state !== 'open') throw new InternalError(`commit() called on a backup file that was already ${state}.`)
       state = 'committing'
       head.end()
       await written
       await file.commit()
       const sizeBytes = measure.bytes
-      const sha256 = measure.hash.digest('hex')
+      const sha256 = measure.digest()
       try {
         await writeSidecar(
           finalPath,

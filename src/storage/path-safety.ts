@@ -74,15 +74,17 @@ export function newestBackupNamed(dir: string, name: string): string | undefined
 }
 
 /**
- * Resolves a user-given reference to a backup, in this order:
- *   1. a file of that name inside `dir` (symbolic links must stay inside `dir`);
- *   2. a backup name (`daily`): the newest `daily-<time>.json…` in `dir`;
- *   3. with `allowOutside` (the CLI only: the user's own filesystem), a path as given, relative to
- *      the working directory;
- *   4. otherwise `dir/<ref>`, which need not exist (callers creating a file use this).
- * Throws UsageError (exit 2) for anything unsafe: NUL bytes, '..', absolute paths, separators,
- * percent-encoding and symbolic links out of `dir` — unless `allowOutside`, where a path is the
- * user's own choice and is returned resolved. Never throws NotFoundError: opening does that.
+ * Resolves a user-given reference to a backup (`mergeback restore daily`, an API `filename`):
+ *   1. with `allowOutside` (the CLI only: the user's own filesystem), text containing a path
+ *      separator, or an absolute path, is returned resolved against the working directory;
+ *   2. anything else must be a plain name (see `checkPlainFileName`), else UsageError;
+ *   3. a file of that name inside `dir` (a symbolic link must stay inside `dir`);
+ *   4. else a backup name (`daily`): the newest `daily-<time>.json…` in `dir`;
+ *   5. else, with `allowOutside`, a file of that name in the working directory;
+ *   6. else `dir/<name>`, which need not exist (callers creating a file use this).
+ * Throws UsageError (exit 2, code UNSAFE_PATH) for NUL bytes, control characters, '..', '.',
+ * separators, absolute paths and percent-encoding (unless step 1 applies), and for symbolic links
+ * leading out of `dir` or to nothing. Never throws NotFoundError: opening the path does that.
  */
 export function resolveBackupPath(dir: string, nameOrPath: string, options: { allowOutside?: boolean } = {}): string {
   if (typeof nameOrPath !== 'string') throw new UsageError('A backup name must be text.', { code: 'UNSAFE_PATH' })

@@ -5,7 +5,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { NotFoundError, UsageError } from '../../../src/errors.js'
+import { InternalError, NotFoundError, UsageError } from '../../../src/errors.js'
 import { createBackupFile, verifyBackupFile } from '../../../src/storage/backup-file.js'
 import { deleteBackup, findBackup, listBackups, listUnfinished } from '../../../src/storage/catalog.js'
 import { planPrune, prune } from '../../../src/storage/retention.js'
@@ -67,7 +67,7 @@ describe('createBackupFile', () => {
     await pending.abort()
     await pending.abort()
     expect(fs.readdirSync(dir)).toEqual([])
-    await expect(pending.commit(metadataFor('daily', 0))).rejects.toBeInstanceOf(UsageError)
+    await expect(pending.commit(metadataFor('daily', 0))).rejects.toBeInstanceOf(InternalError)
   })
 
   it('fails the commit when the stream failed, and abort cleans up', async () => {
