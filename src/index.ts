@@ -7,6 +7,17 @@ export type { BackupMetadata, BackupEvent, BackupLayout } from './format/types.j
 export { parseDatabaseUrl, redactUrl, loadAdapter } from './adapters/registry.js'
 export { backup, type BackupOptions, type BackupResult } from './engine/backup.js'
 export { restore, type RestoreOptions, type RestoreReport } from './engine/restore.js'
+export {
+  analyze,
+  merge,
+  type AnalyzeOptions,
+  type MergeOptions,
+  type MergeReport,
+  type MergeCounts,
+  type MergeConflict,
+  type Strategy,
+  type Resolution,
+} from './engine/merge.js'
 export { inspect, verify, stats, type InspectReport, type VerifyReport } from './engine/inspect.js'
 export type { ProgressEvent, ProgressListener } from './engine/progress.js'
 export { BackupWriter } from './format/writer.js'
