@@ -2,7 +2,10 @@
  * Summarizes V8 CPU profiles (`node --cpu-prof`, as `npm run bench -- --cpu-prof DIR` writes them):
  * where the time went, by function and by source file, as self time.
  *
- *   node --import tsx bench/profile-summary.ts DIR/CPU.*.cpuprofile [--top 25]
+ *   node --import tsx bench/profile-summary.ts DIR/CPU.*.cpuprofile [--top 25] [--callers NAME]
+ *
+ * `--callers NAME` shows, for the functions named NAME (a native one such as `read` or
+ * `writeBuffer`, say), which JavaScript functions called them, with the self time charged to each.
  *
  * Self time of a function is the sum of the sampling intervals in which it was on top of the
  * stack. "(garbage collector)", "(program)" (the VM itself and native code such as zlib and
@@ -17,6 +20,7 @@ import { pathToFileURL } from 'node:url'
 interface ProfileNode {
   readonly id: number
   readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
+  readonly children?: readonly number[]
 }
 
 interface CpuProfile {
@@ -58,6 +62,33 @@ export function summarizeProfile(profile: CpuProfile, root = process.cwd()): { t
   return { totalMs: totalUs / 1000, functions: lines(functions), files: lines(files) }
 }
 
+/**
+ * Self time of the functions named `name`, by call stack: the nearest `depth` callers that are not
+ * themselves named `name`, innermost first. Largest first.
+ */
+export function callersOf(profile: CpuProfile, name: string, depth = 3, root = process.cwd()): ProfileLine[] {
+  const parent = new Map<number, number>()
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id)
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const label = (n: ProfileNode) => `${n.callFrame.functionName || '(anonymous)'}${n.callFrame.url ? ` ${shortFile(n.callFrame.url, root)}:${n.callFrame.lineNumber + 1}` : ''}`
+  const totals = new Map<string, number>()
+  let all = 0
+  profile.samples.forEach((id, i) => {
+    const node = byId.get(id)
+    if (!node || node.callFrame.functionName !== name) return
+    const stack: string[] = []
+    for (let p = parent.get(id); p !== undefined && stack.length < depth; p = parent.get(p)) {
+      const caller = byId.get(p)
+      if (caller && caller.callFrame.functionName !== name) stack.push(label(caller))
+    }
+    const key = stack.join(' ← ') || '(root)'
+    const us = profile.timeDeltas[i] ?? 0
+    totals.set(key, (totals.get(key) ?? 0) + us)
+    all += us
+  })
+  return [...totals.entries()].map(([n, us]) => ({ name: n, selfMs: us / 1000, share: all ? us / all : 0 })).sort((a, b) => b.selfMs - a.selfMs)
+}
+
 function shortFile(url: string, root: string): string {
   const file = url.startsWith('file://') ? new URL(url).pathname : url
   const nm = file.lastIndexOf('/node_modules/')
@@ -66,11 +97,17 @@ function shortFile(url: string, root: string): string {
 }
 
 function cli(): void {
-  const { values, positionals } = parseArgs({ options: { top: { type: 'string', default: '25' } }, allowPositionals: true })
+  const { values, positionals } = parseArgs({ options: { top: { type: 'string', default: '25' }, callers: { type: 'string' } }, allowPositionals: true })
   if (positionals.length === 0) throw new Error('usage: node --import tsx bench/profile-summary.ts FILE.cpuprofile… [--top N]')
   const top = Number(values.top)
   for (const file of positionals) {
-    const summary = summarizeProfile(JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile)
+    const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile
+    if (values.callers) {
+      console.log(`# ${file}: callers of ${values.callers}`)
+      for (const l of callersOf(profile, values.callers).slice(0, top)) console.log(`${l.selfMs.toFixed(0).padStart(9)} ms ${(l.share * 100).toFixed(1).padStart(5)} %  ${l.name}`)
+      continue
+    }
+    const summary = summarizeProfile(profile)
     const show = (title: string, lines: ProfileLine[]) => {
       console.log(`\n${title}`)
       for (const l of lines.slice(0, top)) console.log(`${l.selfMs.toFixed(0).padStart(9)} ms ${(l.share * 100).toFixed(1).padStart(5)} %  ${l.name}`)
