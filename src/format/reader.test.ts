@@ -1,4 +1,5 @@
 import { PassThrough } from 'node:stream'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { Row, TableSchema } from '../adapters/adapter.js'
 import { FormatError, IntegrityError, UsageError } from '../errors.js'
@@ -70,6 +71,32 @@ describe('readBackup round trip', () => {
     expect(await readEvents(Buffer.from(JSON.stringify(JSON.parse(bytes.toString('utf8')))))).toEqual(expected)
     expect(await readEvents(Buffer.from(bytes.toString('utf8').replace(/\n/g, '\r\n')))).toEqual(expected)
     expect(await readEvents(Buffer.from(pretty.replace(/\n/g, '\r\n')))).toEqual(expected)
+  })
+
+  it('gives back arbitrary strings and JSON values on both paths, at any split (property)', async () => {
+    const table: TableSchema = {
+      ...USER,
+      columns: [...USER.columns, { name: 'text', type: 'text', kind: 'text', nullable: true }, { name: 'doc', type: 'jsonb', kind: 'array', nullable: true }],
+    }
+    const row = fc.record({
+      id: fc.string({ unit: 'binary', maxLength: 20 }),
+      n: fc.oneof(fc.integer(), fc.constant(null)),
+      // 'binary' units include lone surrogates, control characters and astral code points.
+      text: fc.oneof(fc.string({ unit: 'binary', maxLength: 40 }), fc.constant(null)),
+      doc: fc.array(fc.jsonValue({ maxDepth: 3 }), { maxLength: 4 }).map((value) => JSON.parse(JSON.stringify(value)) as Row[string]),
+    })
+    await fc.assert(
+      fc.asyncProperty(fc.array(row, { maxLength: 6 }), fc.nat(), async (rows, splitSeed) => {
+        const bytes = await writeBackup([{ schema: table, rows }])
+        const events = await readEvents(bytes)
+        expect(rowsOf(events, 'User')).toEqual(rows)
+        expect(events.at(-1)?.type).toBe('metadata')
+        const at = splitSeed % bytes.length
+        expect(await readEvents([bytes.subarray(0, at), bytes.subarray(at)])).toEqual(events)
+        expect(await readEvents(Buffer.from(JSON.stringify(JSON.parse(bytes.toString('utf8')), null, 2)))).toEqual(events)
+      }),
+      { numRuns: 150 },
+    )
   })
 
   it('reads a record with a "__proto__" field as JSON.parse does, on both paths', async () => {
