@@ -30,6 +30,13 @@ describe('connecting to an unreachable server', () => {
     await expect(adapter.openDestination(config)).rejects.toBeInstanceOf(ConnectionError)
   })
 
+  it('lets a serverSelectionTimeoutMS in the URL win', { timeout: 20_000 }, async () => {
+    const config = parseDatabaseUrl('mongodb://127.0.0.1:1/crm?serverSelectionTimeoutMS=700', { connectTimeoutMs: 9000 })
+    const error = await mongodbAdapter.openSource(config).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(ConnectionError)
+    expect((error as Error).message).toMatch(/within 700 ms/)
+  })
+
   it('uses the default five-second timeout when none is given', { timeout: 30_000 }, async () => {
     const config = parseDatabaseUrl('mongodb://127.0.0.1:1/crm')
     const error = await mongodbAdapter.openSource(config).catch((e: unknown) => e)

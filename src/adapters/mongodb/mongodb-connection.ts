@@ -49,12 +49,14 @@ const WIRE_VERSION_5_0 = 13
  * Never leaves a client open on failure.
  */
 export async function connect(config: ConnectionConfig): Promise<MongoConnection> {
-  const timeoutMs = config.connectTimeoutMs ?? 5000
+  const timeoutMs = effectiveTimeoutMs(config)
   let client: MongoClient
   try {
+    // Timeouts written in the URL win: the user chose them for this server.
+    const inUrl = urlOptionNames(config.url)
     client = new MongoClient(config.url, {
-      serverSelectionTimeoutMS: timeoutMs,
-      connectTimeoutMS: timeoutMs,
+      ...(inUrl.has('serverselectiontimeoutms') ? {} : { serverSelectionTimeoutMS: timeoutMs }),
+      ...(inUrl.has('connecttimeoutms') ? {} : { connectTimeoutMS: timeoutMs }),
       appName: 'mergeback',
     })
   } catch (error) {
@@ -84,6 +86,18 @@ export async function connect(config: ConnectionConfig): Promise<MongoConnection
   }
 }
 
+/** The server selection timeout in force: the URL's `serverSelectionTimeoutMS`, else `connectTimeoutMs` (default 5000). */
+function effectiveTimeoutMs(config: ConnectionConfig): number {
+  const match = /[?&]serverSelectionTimeoutMS=(\d+)/i.exec(config.url)
+  return match ? Number(match[1]) : (config.connectTimeoutMs ?? 5000)
+}
+
+/** Lower-cased names of the URL's query options. */
+function urlOptionNames(url: string): Set<string> {
+  const query = url.includes('?') ? url.slice(url.indexOf('?') + 1) : ''
+  return new Set(query.split('&').map((pair) => pair.split('=')[0].toLowerCase()).filter(Boolean))
+}
+
 /** Closes the client; never throws (the session is over either way). */
 export async function disconnect(connection: MongoConnection): Promise<void> {
   await connection.client.close().catch(() => undefined)
@@ -110,7 +124,7 @@ function connectionFailure(error: unknown, config: ConnectionConfig): MergebackE
     })
   }
   return new ConnectionError(
-    `Cannot reach MongoDB at ${config.redacted} within ${config.connectTimeoutMs ?? 5000} ms: ${message}. ` +
+    `Cannot reach MongoDB at ${config.redacted} within ${effectiveTimeoutMs(config)} ms: ${message}. ` +
       'Check that the server is running and that host, port, TLS and replicaSet options are right.',
     { cause: error, retryable: true },
   )
