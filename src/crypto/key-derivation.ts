@@ -7,7 +7,7 @@
  * wrong passphrase apart from damaged data before any chunk is decrypted, and since the payload
  * key is a different part of the scrypt output, the check value reveals nothing about it.
  */
-import { createHmac, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto'
 import { IntegrityError, UsageError } from '../errors.js'
 import { HEADER_LENGTH, KEY_CHECK_LENGTH, OFFSET_KEY_CHECK, parseHeader, scryptMemoryBytes, type ContainerHeader, type ScryptParams } from './container.js'
 
@@ -23,9 +23,37 @@ export interface UnlockedContainer {
   readonly payloadKey: Buffer
 }
 
-/** Runs scrypt off the main thread (libuv pool). Throws UsageError for an empty passphrase. */
+/**
+ * Keys derived in this process, by SHA-256(passphrase, salt, parameters). A restore opens the same
+ * file several times (a verifying scan, then the data pass, sometimes one pass per table); without
+ * the cache each open would pay scrypt's ~0.3 s again. Bounded: the oldest entry goes first.
+ */
+const derivedKeys = new Map<string, Promise<ContainerKeys>>()
+const DERIVED_KEYS_LIMIT = 16
+
+function cacheKey(passphrase: string, salt: Buffer, params: ScryptParams): string {
+  return createHash('sha256').update(`${params.N}:${params.r}:${params.p}:`).update(salt).update(passphrase, 'utf8').digest('hex')
+}
+
+/**
+ * Runs scrypt off the main thread (libuv pool), or returns the keys this process already derived
+ * for the same passphrase, salt and parameters. Throws UsageError for an empty passphrase.
+ */
 export async function deriveKeys(passphrase: string, salt: Buffer, params: ScryptParams): Promise<ContainerKeys> {
   if (passphrase.length === 0) throw new UsageError('The encryption passphrase is empty.', { code: 'EMPTY_PASSPHRASE' })
+  const key = cacheKey(passphrase, salt, params)
+  let derived = derivedKeys.get(key)
+  if (!derived) {
+    derived = runScrypt(passphrase, salt, params)
+    // A failed derivation is not remembered.
+    derived.catch(() => derivedKeys.delete(key))
+    derivedKeys.set(key, derived)
+    if (derivedKeys.size > DERIVED_KEYS_LIMIT) derivedKeys.delete(derivedKeys.keys().next().value as string)
+  }
+  return derived
+}
+
+async function runScrypt(passphrase: string, salt: Buffer, params: ScryptParams): Promise<ContainerKeys> {
   // Node refuses scrypt above `maxmem` (32 MiB by default); allow what the parameters need plus slack.
   const maxmem = scryptMemoryBytes(params) + 16 * 1024 * 1024
   const derived = await new Promise<Buffer>((resolve, reject) => {
