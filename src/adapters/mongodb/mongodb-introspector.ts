@@ -119,6 +119,7 @@ export interface MongodbStats extends DatabaseStats {
   readonly tables: readonly MongodbCollectionStats[]
 }
 
+/** One collection's figures in MongodbStats. */
 export interface MongodbCollectionStats {
   readonly name: string
   readonly rows: number

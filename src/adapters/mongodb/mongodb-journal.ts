@@ -59,6 +59,7 @@ export type JournalChange =
   | { readonly op: 'insert'; readonly collection: string; readonly ids: readonly unknown[] }
   | { readonly op: 'update'; readonly collection: string; readonly shadow: string; readonly ids: readonly unknown[] }
 
+/** A change as stored: with its run and its sequence number in that run (undo goes newest first). */
 export type JournalEntry = JournalChange & { readonly run: string; readonly seq: number }
 
 /** The lock document: which run may write to the database, and how to tell whether it is alive. */
@@ -159,6 +160,7 @@ export interface RecoveredRun {
   readonly lock: RunLock | null
 }
 
+/** What UndoJournal.recover() found and did. */
 export interface RecoveryResult {
   readonly recovered: readonly RecoveredRun[]
   /** Set when a live run holds the lock (nothing was recovered). */

@@ -6,8 +6,9 @@
  *    half-restored database. A run that is still alive is reported as a warning instead. On a
  *    replica set or sharded cluster ≥ 5.0 a snapshot session is started (`readConcern:
  *    snapshot`): every find of this source then reads the same point in time, and
- *    `capabilities.consistentSnapshot` is true. A standalone server has no snapshots: collections
- *    are read one after the other, each as it is at that moment.
+ *    `capabilities.consistentSnapshot` is true. MongoDB allows no snapshot reads on capped
+ *    collections: those are read outside the snapshot, and describe() warns about it. A standalone
+ *    server has no snapshots: collections are read one after the other, each as it is then.
  * 2. readTable: `find({}).sort({ _id: 1 })` with `batchSize`, read with EXACT_BSON_OPTIONS (Int32,
  *    Int64 and Double stay apart) and encoded as canonical Extended JSON. The async generator
  *    yields one batch at a time; the driver fetches the next batch from the server only when the
@@ -68,7 +69,17 @@ export class MongodbSource implements Source {
   async describe(options: { readonly tables?: readonly string[] } = {}): Promise<DatabaseSchema> {
     this.#assertOpen()
     try {
-      return await describeDatabase(this.#connection.db, this.#connection.config, { tables: options.tables, warnings: this.#warnings })
+      const schema = await describeDatabase(this.#connection.db, this.#connection.config, { tables: options.tables, warnings: this.#warnings })
+      if (!this.#session) return schema
+      const capped = schema.tables.filter(isCapped).map((table) => table.name)
+      if (capped.length === 0) return schema
+      return {
+        ...schema,
+        warnings: [
+          ...schema.warnings,
+          `Capped collection${capped.length > 1 ? 's' : ''} ${capped.join(', ')} ${capped.length > 1 ? 'are' : 'is'} read outside the snapshot: MongoDB allows no snapshot reads on capped collections.`,
+        ],
+      }
     } catch (error) {
       throw mapMongoError(error, this.#connection.config, { action: 'listing collections and indexes' })
     }
@@ -86,7 +97,8 @@ export class MongodbSource implements Source {
       {
         sort: type === 'collection' ? { _id: 1 } : undefined,
         batchSize,
-        session: this.#session,
+        // MongoDB refuses snapshot reads on capped collections (SERVER-47574): those are read as they are now.
+        session: isCapped(table) ? undefined : this.#session,
         // A capped collection made before 4.0 may lack the _id index; the sort then spills to disk.
         allowDiskUse: type === 'collection' ? true : undefined,
         ...(options.signal ? { signal: options.signal } : {}),
@@ -131,6 +143,10 @@ export class MongodbSource implements Source {
   #assertOpen(): void {
     if (this.#closed) throw new InternalError('The MongoDB source was used after close().')
   }
+}
+
+function isCapped(table: TableSchema): boolean {
+  return table.options?.capped === true
 }
 
 /** Encodes a document read from a collection; a value the driver could not read names its document. */
