@@ -12,12 +12,11 @@
  *    (break, throw) finalizes the statement in `finally`.
  * 3. close: ends the transaction and closes the file.
  */
-import type { DatabaseSchema, DatabaseStats, ReadOptions, Row, Source, TableSchema } from '../adapter.js'
-import type { ConnectionConfig } from '../adapter.js'
+import type { ConnectionConfig, DatabaseSchema, DatabaseStats, ReadOptions, Row, Source, TableSchema } from '../adapter.js'
 import { UsageError } from '../../errors.js'
 import { openReadOnly, quoteIdent, SQLITE_CAPABILITIES, withErrors, type SqliteDatabase } from './sqlite-connection.js'
 import { describeDatabase, readStats } from './sqlite-introspector.js'
-import { encodeValue } from './sqlite-values.js'
+import { encodeValue, type SqliteValue } from './sqlite-values.js'
 
 /** Rows per batch when the caller does not say. */
 export const DEFAULT_BATCH_SIZE = 1000
@@ -90,7 +89,7 @@ export class SqliteSource implements Source {
             }
             const values = next.value
             const row: Row = {}
-            for (let i = 0; i < names.length; i++) row[names[i]] = encodeValue(values[i] as never, kinds[i])
+            for (let i = 0; i < names.length; i++) row[names[i]] = encodeValue(values[i] as SqliteValue, kinds[i])
             batch.push(row)
           }
         })
