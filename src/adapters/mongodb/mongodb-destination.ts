@@ -116,6 +116,7 @@ export class MongodbDestination implements Destination {
   static async open(config: ConnectionConfig, options: { readonly owner: JournalOwner; readonly writeMode: WriteMode }): Promise<MongodbDestination> {
     const connection = await connect(config)
     let session: ClientSession | undefined
+    let journal: UndoJournal | undefined
     try {
       const { topology } = connection
       if (options.writeMode === 'transaction' && !topology.supportsTransactions) {
@@ -129,10 +130,13 @@ export class MongodbDestination implements Destination {
       if (useTransaction) session = connection.client.startSession({ causalConsistency: false })
       const activeSession = session
       const ops = new MongoJournalOps(connection.db, () => activeSession)
-      const { journal, recovered } = await UndoJournal.begin(ops, options.owner, { sessionId: session?.id })
+      const begun = await UndoJournal.begin(ops, options.owner, { sessionId: session?.id })
+      journal = begun.journal
       session?.startTransaction({ readConcern: { level: 'snapshot' }, writeConcern: { w: 'majority' } })
-      return new MongodbDestination(connection, session, journal, recovered.map(describeRecovery))
+      return new MongodbDestination(connection, session, journal, begun.recovered.map(describeRecovery))
     } catch (error) {
+      // Nothing was recorded yet: rolling back only releases the lock.
+      if (journal) await journal.rollback().catch(() => journal!.abandon())
       await session?.endSession().catch(() => undefined)
       await disconnect(connection)
       throw mapMongoError(error, config, { action: 'opening the database for writing' })
