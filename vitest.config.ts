@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['src/**/*.test.ts'], testTimeout: 30_000 } },
+      { test: { name: 'unit', include: ['src/**/*.test.ts'], testTimeout: 30_000, sequence: { groupOrder: 0 } } },
       {
         test: {
           name: 'integration',
@@ -14,6 +14,7 @@ export default defineConfig({
           hookTimeout: 120_000,
           // Each file makes its own databases; two files at a time keeps the 2-core machine responsive.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],
