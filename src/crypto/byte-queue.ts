@@ -32,14 +32,18 @@ export class ByteQueue {
     }
     const out = Buffer.allocUnsafe(n)
     let filled = 0
+    let used = 0
+    // Many small writes can queue hundreds of buffers: consume them by index and drop them with
+    // one splice, rather than shift() per buffer (which is O(queue length) each time).
     while (filled < n) {
-      const head = this.#buffers[0] as Buffer
+      const head = this.#buffers[used] as Buffer
       const part = Math.min(head.length, n - filled)
       head.copy(out, filled, 0, part)
       filled += part
-      if (part === head.length) this.#buffers.shift()
-      else this.#buffers[0] = head.subarray(part)
+      if (part === head.length) used += 1
+      else this.#buffers[used] = head.subarray(part)
     }
+    this.#buffers.splice(0, used)
     return out
   }
 
