@@ -329,7 +329,7 @@ async function mergeTable(
   const writeSchema = schemaForWrites(table)
   let matched = 0
   let recordIndex = 0
-  for await (const rows of batches) {
+  for await (const rows of readAhead(batches)) {
     const batch = rows.map((row, i) => toCurrentEncoding(table, row, recordIndex + i))
     if (table.match === 'row') {
       const result = await destination.writeRows(writeSchema, once(batch))
@@ -380,6 +380,32 @@ async function mergeTable(
   }
   // Never negative, even for a broken file whose duplicate keys matched records it inserted itself.
   report.table(table.name).currentOnly = Math.max(0, rowsBefore - matched)
+}
+
+/**
+ * Yields the batches of `source`, asking for the next one as soon as one is handed out, so that
+ * reading and parsing the file overlaps the database round trips of the batch being merged.
+ * At most one batch is read ahead; leaving early (break or throw) closes `source`.
+ */
+export async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]()
+  let pending = iterator.next()
+  let finished = false
+  try {
+    for (;;) {
+      const result = await pending
+      if (result.done) {
+        finished = true
+        return
+      }
+      pending = iterator.next()
+      // If the consumer stops before awaiting it, its failure must not become an unhandled rejection.
+      pending.catch(() => undefined)
+      yield result.value
+    }
+  } finally {
+    if (!finished) await iterator.return?.(undefined)
+  }
 }
 
 /**
