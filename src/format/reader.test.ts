@@ -291,6 +291,10 @@ describe('readBackup, Smart Backup and native MongoDB layouts', () => {
     expect(notArray.error.message).toMatch(/records of table "c" are not an array/)
     const notCollections = await readFailure('{"metadata":{},"collections":[]}')
     expect(notCollections.error.message).toMatch(/"collections" is not an object/)
+    const noName = await readFailure('{"metadata":{},"collections":{"":[]}}')
+    expect(noName.error.message).toMatch(/a collection has an empty name/)
+    const twice = await readFailure('{"metadata":{},"collections":{"c":[],"c":[]}}')
+    expect(twice.error.message).toMatch(/table "c" appears twice/)
   })
 
   it('verifies the checksums of a mongo-native backup from its summary', async () => {

@@ -515,6 +515,7 @@ class BackupParser {
           this.#mode = Mode.Top
           return
         }
+        if (value === '') throw this.#ruleError('a collection has an empty name')
         this.#openCollection(value as string)
         this.#mode = Mode.RecordsOpen
         return
