@@ -22,3 +22,17 @@ export { inspect, verify, stats, type InspectReport, type VerifyReport } from '.
 export type { ProgressEvent, ProgressListener } from './engine/progress.js'
 export { BackupWriter } from './format/writer.js'
 export { readBackup } from './format/reader.js'
+export {
+  createBackupFile,
+  openBackupStream,
+  verifyBackupFile,
+  resolveBackupPath,
+  type CreateBackupFileOptions,
+  type PendingBackupFile,
+  type OpenBackupOptions,
+  type FileVerification,
+} from './storage/backup-file.js'
+export { listBackups, findBackup, deleteBackup, type BackupEntry } from './storage/catalog.js'
+export { prune, planPrune, applyRetention, type RetentionPolicy, type PruneReport } from './storage/retention.js'
+export { appendAudit, readAudit, verifyAudit, type AuditEntry, type AuditEntryInput, type AuditVerification } from './audit/audit-log.js'
+export { readPassphrase } from './storage/passphrase.js'

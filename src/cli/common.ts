@@ -96,15 +96,14 @@ export function progressDrawer(output: import('./output.js').Output): (event: im
 
 /**
  * The backup a command names: a path as given (the CLI user may name any file they can read), or
- * else a name inside the backup directory, resolved safely (no escaping the directory).
+ * else a name inside the backup directory, resolved safely by `resolveBackupPath` (no escaping
+ * the directory). A name that leads nowhere is a NotFoundError (exit 2).
  */
 export async function locateBackup(flags: Flags, nameOrPath: string): Promise<string> {
   const fs = await import('node:fs')
-  if (nameOrPath.includes('\0')) throw new UsageError('A backup name cannot contain a NUL byte.', { code: 'BAD_NAME' })
-  if (fs.existsSync(nameOrPath) && fs.statSync(nameOrPath).isFile()) return nameOrPath
   const { resolveBackupPath } = await import('../storage/backup-file.js')
-  const resolved = resolveBackupPath(backupDirFrom(flags), nameOrPath)
-  if (!fs.existsSync(resolved)) {
+  const resolved = resolveBackupPath(backupDirFrom(flags), nameOrPath, { allowOutside: true })
+  if (!fs.existsSync(resolved) || !fs.statSync(resolved).isFile()) {
     const { NotFoundError } = await import('../errors.js')
     throw new NotFoundError(`No backup file ${nameOrPath}: it is neither a file nor a backup in ${backupDirFrom(flags)} (see mergeback list).`)
   }
