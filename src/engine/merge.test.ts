@@ -57,8 +57,10 @@ class MemoryDestination implements Destination {
   readonly engine = 'postgres' as const
   readonly capabilities: Capabilities = { consistentSnapshot: true, transactionalWrite: true, transactionalDdl: true, bulkLoad: 'insert-batch' }
   readonly rows = new Map<string, Row>()
-  /** Keys that exist but readByKeys does not see (a row inserted by someone else meanwhile). */
+  /** Keys writeRows treats as taken but readByKeys does not see (another unique constraint). */
   readonly hidden = new Set<string>()
+  /** Rows that appear between a read and the next write (someone else's insert). */
+  readonly appearing = new Map<string, Row>()
   finished = false
 
   constructor(readonly schema: TableSchema) {}
@@ -72,6 +74,8 @@ class MemoryDestination implements Destination {
   async writeRows(_table: TableSchema, batches: AsyncIterable<Row[]>): Promise<WriteResult> {
     let inserted = 0
     let skipped = 0
+    for (const [key, row] of this.appearing) this.rows.set(key, row)
+    this.appearing.clear()
     for await (const batch of batches) {
       for (const row of batch) {
         const key = String(row.id)
@@ -155,13 +159,19 @@ describe('mergeInto', () => {
     expect(destination.finished).toBe(true)
   })
 
-  it('stops when an insert meets a row its read did not see, rather than report what it did not do', async () => {
+  it('stops when an insert is skipped, rather than report what it did not do, and says why', async () => {
     const destination = new MemoryDestination(ITEM)
     destination.hidden.add('3')
     const error = await mergeInto(destination, input([{ id: 3, name: 'three' }]), SETTINGS).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(DatabaseError)
-    expect((error as DatabaseError).table).toBe('Item')
-    expect((error as Error).message).toMatch(/changed while it was being merged/)
+    expect(error).toMatchObject({ table: 'Item', key: 3 })
+    expect((error as Error).message).toMatch(/record 3 could not be inserted: it collides with another record on a unique constraint/)
+
+    const concurrent = new MemoryDestination(ITEM)
+    concurrent.appearing.set('4', { id: 4, name: 'theirs' })
+    const raced = await mergeInto(concurrent, input([{ id: 4, name: 'four' }]), SETTINGS).catch((e: unknown) => e)
+    expect(raced).toBeInstanceOf(DatabaseError)
+    expect((raced as Error).message).toMatch(/changed while it was being merged/)
   })
 
   it('refuses resolutions for tables the merge does not include, before writing', async () => {

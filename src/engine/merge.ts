@@ -44,7 +44,7 @@ import { PlanReader, PlanWriter, fileSha256, stalePlan, type PlanOptions } from 
 import { ReportBuilder, type MergeReport } from '../merge/report.js'
 import { ResolutionIndex, parseResolutions, type Resolution, type ResolutionEntry } from '../merge/resolutions.js'
 import { parseStrategy, type Strategy } from '../merge/strategies.js'
-import { buildMergeTable, keyRow, toCurrentEncoding, type MergeTable } from '../merge/table-info.js'
+import { buildMergeTable, keyRow, keyString, reportKey, toCurrentEncoding, type MergeTable } from '../merge/table-info.js'
 import { readTables, scanBackup, selectTables, type TableRows } from './backup-input.js'
 import type { ProgressListener } from './progress.js'
 
@@ -362,9 +362,7 @@ async function mergeTable(
       if (hooks.planWriter) for (const decision of plan.decisions) await hooks.planWriter.record(table.name, decision)
       if (plan.inserts.length > 0) {
         const result = await destination.writeRows(writeSchema, once(plan.inserts))
-        if (result.inserted !== plan.inserts.length) {
-          throw changedUnderMerge(table, `${plan.inserts.length - result.inserted} of the ${plan.inserts.length} records it found missing were there when inserted`)
-        }
+        if (result.inserted !== plan.inserts.length) throw await insertsSkipped(destination, table, plan.inserts, result.inserted)
       }
       for (const group of plan.updates) {
         const changed = await destination.updateRows(table.name, table.keyColumns, group)
@@ -423,6 +421,26 @@ function schemaForWrites(table: MergeTable): TableSchema {
       return current ? { ...column, type: current.type, kind: current.kind, elementKind: current.elementKind } : column
     }),
   }
+}
+
+/**
+ * writeRows skipped records the batch's read did not find. Only the failure path pays for finding
+ * out which: a record still absent was refused because it collides with another unique
+ * constraint (same e-mail under another key, say); a present one appeared meanwhile.
+ */
+async function insertsSkipped(destination: Destination, table: MergeTable, inserts: readonly Row[], inserted: number): Promise<DatabaseError> {
+  const present = new Set(
+    (await destination.readByKeys(table.name, table.keyColumns, inserts.map((row) => keyRow(table, row)))).map((row) => keyString(table, row)),
+  )
+  const absent = inserts.find((row) => !present.has(keyString(table, row)))
+  if (absent) {
+    const key = reportKey(table, absent)
+    return new DatabaseError(
+      `Table ${JSON.stringify(table.name)}: record ${JSON.stringify(key)} could not be inserted: it collides with another record on a unique constraint other than the key (the database skipped it). Everything was rolled back.`,
+      { table: table.name, key },
+    )
+  }
+  return changedUnderMerge(table, `${inserts.length - inserted} of the ${inserts.length} records it found missing were there when inserted`)
 }
 
 function changedUnderMerge(table: MergeTable, what: string): DatabaseError {

@@ -55,6 +55,17 @@ describe.each(ENGINES)('merge guarantees (%s)', (engine) => {
       expect(report.tables.Child.new).toBe(1)
     })
 
+    it('a new record that collides on another unique constraint fails, names the record, and changes nothing', async () => {
+      await db.exec(`CREATE TABLE "Member" (id text PRIMARY KEY, email text NOT NULL UNIQUE); INSERT INTO "Member" VALUES ('m1', 'a@example.com');`)
+      const file = await makeBackup(db, tmp.file('b.json'))
+      await db.exec(`DELETE FROM "Member"; INSERT INTO "Member" VALUES ('m9', 'a@example.com'); UPDATE "Child" SET note = 'live' WHERE id = 10;`)
+      const before = await snapshot(db, { Member: ['id'], Child: ['id'] })
+      const error = await merge(file, db.url).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(DatabaseError)
+      expect(error).toMatchObject({ table: 'Member', key: 'm1' })
+      expect(await snapshot(db, { Member: ['id'], Child: ['id'] })).toEqual(before)
+    })
+
     it('a damaged backup file changes nothing', async () => {
       const file = await makeBackup(db, tmp.file('b.json'))
       await db.exec(`DELETE FROM "Child"`)
