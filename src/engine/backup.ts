@@ -111,6 +111,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         encryption: options.passphrase ? 'aes-256-gcm' : 'none',
         includesIndexes: options.includeIndexes !== false,
         layout: config.engine === 'mongodb' ? 'mongo-native' : 'mergeback',
+        // The MongoDB layout writes every collection's schema before the documents.
+        tables,
         now: options.now,
       })
       for (const table of tables) {
