@@ -85,6 +85,10 @@ export function toolKey(engine: BenchEngine, id: string): string {
   return `${engine}:${id}`
 }
 
+/**
+ * Medians (seconds, CPU, output bytes), min and max seconds, and the largest peak RSS of a tool's
+ * samples; null when the tool was not measured or failed.
+ */
 export function summarize(result: ToolResult): { median: number; min: number; max: number; cpu: number; peakRss: number; output: number | null } | null {
   if (result.status !== 'ok' || result.samples.length === 0) return null
   const s = result.samples
@@ -117,10 +121,12 @@ export function compare(
   return { ...comparison, engine, group, ratio, toolValue, peerValue, met }
 }
 
+/** "0.42 s", "12.3 s", "123 s": three significant digits at most. */
 export function formatSeconds(s: number): string {
   return s >= 100 ? `${s.toFixed(0)} s` : s >= 10 ? `${s.toFixed(1)} s` : `${s.toFixed(2)} s`
 }
 
+/** Binary multiples with the customary short names: "297 kB", "45.1 MB", "1.07 GB". */
 export function formatBytes(n: number): string {
   if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(2)} GB`
   if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(n >= 100 * 1024 ** 2 ? 0 : 1)} MB`

@@ -295,7 +295,7 @@ async function benchEngine(state: BenchState, engine: BenchEngine): Promise<void
         throw new NotMeasured(reason)
       }
       log(`${engine}: making the ${key} input with ${producer.label}`)
-      const outcome = await runOnce(state, ctx, producer, `fixture-${key}`)
+      const outcome = await runOnce(producer, `fixture-${key}`)
       if (outcome.problem !== undefined) {
         const reason = `no input: ${producer.label} ${outcome.problem}`
         fixtureFailures.set(key, reason)
@@ -324,11 +324,11 @@ async function benchEngine(state: BenchState, engine: BenchEngine): Promise<void
    * One run of one tool: setup, time, verify, clean up. Returns a problem (the tool failed or is
    * not measurable) or the sample. Never throws for the tool's own failures.
    */
-  async function runOnce(state: BenchState, context: EngineContext, tool: ToolDef, logName: string) {
+  async function runOnce(tool: ToolDef, logName: string) {
     let prepared
     profileName = `${engine}-${tool.id}`
     try {
-      prepared = await tool.setup(context)
+      prepared = await tool.setup(ctx)
     } catch (error) {
       if (error instanceof NotMeasured) return { problem: `not measured: ${error.message}`, notMeasured: true as const }
       throw error
@@ -387,7 +387,7 @@ async function benchEngine(state: BenchState, engine: BenchEngine): Promise<void
       for (const tool of owned) {
         const result = results.tools.find((t) => t.engine === engine && t.id === tool.id) as ToolResult
         if (result.status !== 'ok') continue
-        const outcome = await runOnce(state, ctx, tool, `${engine}-${group.id}-${tool.id}-${run}`)
+        const outcome = await runOnce(tool, `${engine}-${group.id}-${tool.id}-${run}`)
         if (outcome.problem !== undefined) {
           // A failing tool is not run again: its later runs would fail the same way, slowly.
           result.status = outcome.notMeasured ? 'not-measured' : 'failed'

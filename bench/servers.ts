@@ -12,7 +12,9 @@ import pg from 'pg'
 import mysql from 'mysql2/promise'
 import { BENCH_TABLES, type BenchEngine } from './generate.js'
 
+/** The PostgreSQL server (any database on it; the bench makes its own). Same variable as the tests. */
 export const POSTGRES_SERVER_URL = process.env.MERGEBACK_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+/** The MariaDB/MySQL server. Same variable as the tests. */
 export const MYSQL_SERVER_URL = process.env.MERGEBACK_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/mysql'
 
 /** Administrative access to one server. Every method opens and closes its own connection. */
@@ -45,6 +47,7 @@ export function redact(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*):([^@/?#]*)@/i, '$1:***@')
 }
 
+/** Administrative access to a PostgreSQL server (the URL's user must be allowed to CREATE DATABASE and CHECKPOINT). */
 export function postgresServer(serverUrl = POSTGRES_SERVER_URL): BenchServer {
   async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
@@ -88,6 +91,7 @@ export function postgresServer(serverUrl = POSTGRES_SERVER_URL): BenchServer {
   }
 }
 
+/** Administrative access to a MariaDB/MySQL server (the URL's user must be allowed to create databases). */
 export function mysqlServer(serverUrl = MYSQL_SERVER_URL): BenchServer {
   async function withConnection<T>(work: (conn: mysql.Connection) => Promise<T>): Promise<T> {
     const conn = await mysql.createConnection({ uri: serverUrl, connectTimeout: 5000 })
@@ -152,6 +156,7 @@ export function mysqlServer(serverUrl = MYSQL_SERVER_URL): BenchServer {
   }
 }
 
+/** The server the bench uses for an engine, from the environment. */
 export function serverFor(engine: BenchEngine): BenchServer {
   return engine === 'postgres' ? postgresServer() : mysqlServer()
 }
