@@ -29,6 +29,8 @@ export interface MysqlSession {
   readonly version: string
   /** The server's max_allowed_packet in bytes: the largest statement it accepts. */
   readonly maxAllowedPacket: number
+  /** Whether the server accepts LOAD DATA LOCAL INFILE (@@local_infile; off by default in MySQL 8). */
+  readonly localInfile: boolean
   readonly config: ConnectionConfig
 }
 
@@ -48,8 +50,10 @@ export function isDriverError(error: unknown): error is MysqlDriverError {
 
 /**
  * mysql2 options for a `mysql://` or `mariadb://` URL. Query parameters understood:
- * `ssl=true|required` (verify the certificate), `ssl=skip-verify`, `socket=/path/to/mysqld.sock`.
- * Throws UsageError for anything else in the query string, so a typo is not silently ignored.
+ * `ssl=true|required` (verify the certificate), `ssl=skip-verify`, `socket=/path/to/mysqld.sock`,
+ * `local-infile=0` (never use LOAD DATA LOCAL INFILE: restores use INSERT statements only, as
+ * the mysql client's `--local-infile=0`). Throws UsageError for anything else in the query
+ * string, so a typo is not silently ignored.
  */
 export function connectionOptions(config: ConnectionConfig): ConnectionOptions {
   let url: URL
@@ -80,10 +84,13 @@ export function connectionOptions(config: ConnectionConfig): ConnectionOptions {
     else if (name === 'ssl' && /^skip-verify$/i.test(value)) options.ssl = { rejectUnauthorized: false }
     else if (name === 'ssl' && /^(false|0|disabled)$/i.test(value)) options.ssl = undefined
     else if (name === 'socket') options.socketPath = value
+    else if (name === 'local-infile' && /^(0|false|off)$/i.test(value)) options.flags = ['-FOUND_ROWS', '-LOCAL_FILES']
+    else if (name === 'local-infile' && /^(1|true|on)$/i.test(value)) continue
     else {
-      throw new UsageError(`Database URL ${config.redacted} has an unknown parameter "${name}": MySQL URLs accept ssl=true|skip-verify and socket=PATH.`, {
-        code: 'BAD_URL',
-      })
+      throw new UsageError(
+        `Database URL ${config.redacted} has an unknown parameter "${name}=${value}": MySQL URLs accept ssl=true|skip-verify, socket=PATH and local-infile=0|1.`,
+        { code: 'BAD_URL' },
+      )
     }
   }
   return options
@@ -194,13 +201,14 @@ export async function openSession(config: ConnectionConfig): Promise<MysqlSessio
   connection.on('error', () => undefined)
   try {
     await connection.query(`SET SESSION time_zone = '+00:00', SESSION sql_mode = '${SESSION_SQL_MODE}'`)
-    const [rows] = await connection.query<import('mysql2').RowDataPacket[]>('SELECT VERSION() AS version, @@max_allowed_packet AS maxAllowedPacket')
+    const [rows] = await connection.query<import('mysql2').RowDataPacket[]>('SELECT VERSION() AS version, @@max_allowed_packet AS maxAllowedPacket, @@local_infile AS localInfile')
     const version = String(rows[0].version)
     return {
       connection,
       flavor: /mariadb/i.test(version) ? 'mariadb' : 'mysql',
       version,
       maxAllowedPacket: Number(rows[0].maxAllowedPacket),
+      localInfile: Number(rows[0].localInfile) === 1 && !(options.flags as string[]).includes('-LOCAL_FILES'),
       config,
     }
   } catch (error) {

@@ -30,6 +30,8 @@
  *    normally moves it itself on explicit inserts; ALTER TABLE would commit, so it runs after
  *    COMMIT).
  */
+import { once } from 'node:events'
+import { PassThrough } from 'node:stream'
 import type { ResultSetHeader, RowDataPacket } from 'mysql2'
 import type {
   Capabilities,
@@ -46,12 +48,12 @@ import type {
   WriteResult,
 } from '../adapter.js'
 import { DatabaseError, MergebackError, UsageError } from '../../errors.js'
-import { endSession, openSession, rowNumberFromMessage, toStatementError, type MysqlSession, type StatementContext } from './mysql-config.js'
+import { endSession, isDriverError, openSession, rowNumberFromMessage, toStatementError, type MysqlSession, type StatementContext } from './mysql-config.js'
 import { createTableStatement, describeDatabase } from './mysql-introspector.js'
 import {
   encoderFor,
   hasGeometry,
-  literalWriter,
+  loadDataField,
   quoteIdentifier,
   quoteString,
   rawGeometryTypeCast,
@@ -59,21 +61,27 @@ import {
   sqlLiteral,
   typeClassOf,
   valueExpression,
+  valueWriter,
   type Encoder,
+  type ValueWriter,
 } from './mysql-values.js'
 
 /** Past this, bigger INSERT statements stop being faster (measured; docs/adapters-mysql.md). */
 const MAX_STATEMENT_BYTES = 4 * 1024 * 1024
+/** A LOAD DATA statement streams at most this much before its rows move from staging into the table. */
+const LOAD_CHUNK_BYTES = 32 * 1024 * 1024
+/** Encoded rows are handed to the LOAD DATA stream in pieces of about this size. */
+const LOAD_PIECE_BYTES = 64 * 1024
 /** Rows per readByKeys query and per updateRows staging insert. */
 const KEYS_PER_QUERY = 1000
 
 type State = 'open' | 'committed' | 'rolled-back' | 'closed'
 
-/** How one backup column is written: its name, the target column and the literal maker. */
+/** How one backup column is written: its name, the target column and its value writer. */
 interface WriteColumn {
   readonly name: string
   readonly target: ColumnSchema
-  readonly literal: (value: WireValue) => string
+  readonly writer: ValueWriter
 }
 
 /** A MySQL/MariaDB write session. Created by `mysqlAdapter.openDestination()`. */
@@ -283,7 +291,7 @@ export class MysqlDestination implements Destination {
       }
       if (targetColumn.generated) continue
       const sourceKind: ValueKind = column.kind
-      columns.push({ name: column.name, target: targetColumn, literal: literalWriter(targetColumn, sourceKind) })
+      columns.push({ name: column.name, target: targetColumn, writer: valueWriter(targetColumn, sourceKind) })
     }
     return columns
   }
@@ -300,7 +308,7 @@ export class MysqlDestination implements Destination {
       }
       known++
       try {
-        parts.push(column.literal(value))
+        parts.push(column.writer.literal(value))
       } catch (error) {
         throw withRowContext(error, target.name, rowKey(row, keyColumns ?? target.primaryKey))
       }
@@ -324,63 +332,55 @@ export class MysqlDestination implements Destination {
   }
 
   /**
-   * Multi-row INSERT statements. With a key, `ON DUPLICATE KEY UPDATE k = k` turns a duplicate
-   * into a counted no-op; without one (an empty keyless table) every row is inserted, except
-   * that a nullable UNIQUE key still skips its duplicates instead of failing.
+   * Rows that carry every column go through LOAD DATA LOCAL INFILE into a staging table and from
+   * there into the table (LoadChannel); rows that leave a column out (hand-made files: the column
+   * gets its DEFAULT) and every row when the server refuses LOCAL INFILE go through multi-row
+   * INSERT statements (InsertChannel). Both skip rows whose key exists with
+   * `ON DUPLICATE KEY UPDATE k = k` and count them; without a key (an empty keyless table) every
+   * row is inserted, except that a nullable UNIQUE key still skips its duplicates.
+   * The two never have a statement on the connection at the same time.
    */
   async #writeByKey(target: TableSchema, columns: readonly WriteColumn[], keyColumns: readonly string[] | undefined, batches: AsyncIterable<Row[]>): Promise<WriteResult> {
     const conflictColumn = keyColumns?.[0] ?? target.uniqueConstraints[0]?.columns[0]
-    const head = `INSERT INTO ${quoteIdentifier(target.name)} (${columns.map((c) => quoteIdentifier(c.name)).join(', ')}) VALUES `
-    const tail = conflictColumn ? ` ON DUPLICATE KEY UPDATE ${quoteIdentifier(conflictColumn)} = ${quoteIdentifier(conflictColumn)}` : ''
-    const limit = this.#statementLimit()
-    let inserted = 0
-    let skipped = 0
-    let tuples: string[] = []
-    let rows: Row[] = []
-    let bytes = 0
-    // One statement in flight while the next is built: the server inserts while JS encodes.
-    // The promise is observed at once, so a failure is never an unhandled rejection; it is
-    // rethrown at the next flush (or at the end) and stops the load.
-    let inFlight: Promise<unknown> | undefined
-    const settle = async (): Promise<void> => {
-      const pending = inFlight
-      inFlight = undefined
-      await pending
+    const counts = { inserted: 0, skipped: 0 }
+    const context: ChannelContext = {
+      session: this.#session,
+      target,
+      columns,
+      keyColumns: keyColumns ?? target.primaryKey,
+      onDuplicate: conflictColumn
+        ? ` ON DUPLICATE KEY UPDATE ${quoteIdentifier(target.name)}.${quoteIdentifier(conflictColumn)} = ${quoteIdentifier(target.name)}.${quoteIdentifier(conflictColumn)}`
+        : '',
+      counts,
+      tuple: (row) => this.#tuple(target, columns, row, keyColumns),
+      checkRowSize: (row, bytes) => this.#checkRowSize(target, row, keyColumns, bytes),
+      insert: (statement) => this.#insert(target, statement, keyColumns),
+      run: (sql) => this.#run<ResultSetHeader>(sql, { table: target.name, action: `inserting into ${target.name}` }),
+      stageName: () => this.#temporaryName('stage'),
     }
-    const flush = async (): Promise<void> => {
-      await settle()
-      if (tuples.length === 0) return
-      const sent = rows
-      const sql = head + tuples.join(',') + tail
-      tuples = []
-      rows = []
-      bytes = 0
-      inFlight = this.#insert(target, sql, sent, keyColumns).then((result) => {
-        inserted += result.affectedRows
-        skipped += sent.length - result.affectedRows
-      })
-      inFlight.catch(() => undefined)
-    }
+    const inserts = new InsertChannel(context, this.#statementLimit())
+    const loads = this.#session.localInfile ? new LoadChannel(context) : undefined
     try {
       for await (const batch of batches) {
         for (const row of batch) {
-          const tuple = this.#tuple(target, columns, row, keyColumns)
-          const size = Buffer.byteLength(tuple) + 1
-          if (bytes + size + head.length + tail.length > limit) await flush()
-          this.#checkRowSize(target, row, keyColumns, size + head.length + tail.length)
-          tuples.push(tuple)
-          rows.push(row)
-          bytes += size
+          if (loads && columns.every((c) => row[c.name] !== undefined)) {
+            await inserts.settle()
+            await loads.add(row)
+          } else {
+            await loads?.close()
+            await inserts.add(row)
+          }
         }
       }
-      await flush()
-      await settle()
-    } finally {
-      // On an encoding error or a failing source, still wait for the statement on the wire:
-      // the caller's rollback must not overtake it.
-      await inFlight?.catch(() => undefined)
+      await loads?.close()
+      await inserts.finish()
+    } catch (error) {
+      // Nothing of ours may still be on the wire when the caller rolls back.
+      await loads?.abort()
+      await inserts.abort()
+      throw error
     }
-    return { inserted, skipped }
+    return counts
   }
 
   #checkRowSize(target: TableSchema, row: Row, keyColumns: readonly string[] | undefined, bytes: number): void {
@@ -391,19 +391,48 @@ export class MysqlDestination implements Destination {
     )
   }
 
-  /** Runs a multi-row INSERT, naming the offending row when the server points at one. */
-  async #insert(target: TableSchema, sql: string, rows: readonly Row[], keyColumns: readonly string[] | undefined): Promise<ResultSetHeader> {
+  /** Runs a multi-row INSERT, naming the offending row (the server's "at row N", else a probe). */
+  async #insert(target: TableSchema, statement: InsertStatement, keyColumns: readonly string[] | undefined): Promise<ResultSetHeader> {
+    const { rows } = statement
     try {
-      const [result] = await this.#session.connection.query<ResultSetHeader>(sql)
+      const [result] = await this.#session.connection.query<ResultSetHeader>(statement.head + statement.tuples.join(',') + statement.tail)
       return result
     } catch (error) {
       const at = rowNumberFromMessage(error)
-      const row = at !== undefined ? rows[at - 1] : undefined
+      const row = at !== undefined ? rows[at - 1] : await this.#probeFailingRow(statement, error)
       throw toStatementError(error, {
         table: target.name,
         key: row ? rowKey(row, keyColumns ?? target.primaryKey) : undefined,
         action: `inserting into ${target.name}`,
       })
+    }
+  }
+
+  /**
+   * Which row of a failed multi-row INSERT the server refused, when its message does not say
+   * ("Column 'name' cannot be null" has no "at row N"). Only runs on the way to an error: the
+   * rows are tried one by one behind a savepoint, which is then rolled back, so the transaction
+   * is as the failed statement left it. Undefined when no single row fails alone.
+   */
+  async #probeFailingRow(statement: InsertStatement, error: unknown): Promise<Row | undefined> {
+    const { head, tuples, tail, rows } = statement
+    if (rows.length <= 1) return rows[0]
+    if (!isDriverError(error) || error.errno === undefined || error.fatal) return undefined
+    const connection = this.#session.connection
+    try {
+      await connection.query('SAVEPOINT mergeback_probe')
+      for (let i = 0; i < rows.length; i++) {
+        try {
+          await connection.query(head + tuples[i] + tail)
+        } catch {
+          return rows[i]
+        }
+      }
+      return undefined
+    } catch {
+      return undefined
+    } finally {
+      await connection.query('ROLLBACK TO SAVEPOINT mergeback_probe').catch(() => undefined)
     }
   }
 
@@ -441,7 +470,7 @@ export class MysqlDestination implements Destination {
       let bytes = 0
       const flush = async (): Promise<void> => {
         if (tuples.length === 0) return
-        await this.#insert(target, head + tuples.join(','), rows, undefined)
+        await this.#insert(target, { head, tuples, tail: '', rows }, undefined)
         const result = await this.#run<ResultSetHeader>(
           `INSERT INTO ${table} (${names})
            SELECT ${names} FROM (
@@ -569,7 +598,7 @@ export class MysqlDestination implements Destination {
           throw withRowContext(error, target.name, rowKey(row, keyColumns))
         }
       })
-      await this.#insert(target, `INSERT INTO ${staging} (${all.map(quoteIdentifier).join(', ')}) VALUES ${tuples.join(',')}`, rows, keyColumns)
+      await this.#insert(target, { head: `INSERT INTO ${staging} (${all.map(quoteIdentifier).join(', ')}) VALUES `, tuples, tail: '', rows }, keyColumns)
       const on = keyColumns.map((k) => `t.${quoteIdentifier(k)} <=> u.${quoteIdentifier(k)}`).join(' AND ')
       const set = columns.map((c) => `t.${quoteIdentifier(c)} = u.${quoteIdentifier(c)}`).join(', ')
       const result = await this.#run<ResultSetHeader>(`UPDATE ${table} t JOIN ${staging} u ON ${on} SET ${set}`, context)
@@ -740,6 +769,246 @@ export class MysqlDestination implements Destination {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The two ways rows reach a table
+
+/** A multi-row INSERT: `head` + tuples joined by commas + `tail`; `rows[i]` made `tuples[i]`. */
+interface InsertStatement {
+  readonly head: string
+  readonly tuples: readonly string[]
+  readonly tail: string
+  readonly rows: readonly Row[]
+}
+
+/** What a channel needs from the destination for one writeRows call. */
+interface ChannelContext {
+  readonly session: MysqlSession
+  readonly target: TableSchema
+  readonly columns: readonly WriteColumn[]
+  /** Columns that name a row in error messages (primary key, else the identity key). */
+  readonly keyColumns: readonly string[]
+  /** ` ON DUPLICATE KEY UPDATE t.k = t.k`, or '' when nothing can be a duplicate. */
+  readonly onDuplicate: string
+  readonly counts: { inserted: number; skipped: number }
+  tuple(row: Row): string
+  checkRowSize(row: Row, bytes: number): void
+  insert(statement: InsertStatement): Promise<ResultSetHeader>
+  run(sql: string): Promise<ResultSetHeader>
+  stageName(): string
+}
+
+/**
+ * Multi-row `INSERT … VALUES (…),(…)`, each statement as large as the server allows (capped),
+ * with one statement in flight while the next is built: the server inserts while JS encodes.
+ * The in-flight promise is observed at once, so its failure is never unhandled; it is rethrown
+ * at the next flush and stops the load.
+ */
+class InsertChannel {
+  readonly #context: ChannelContext
+  readonly #limit: number
+  readonly #head: string
+  #tuples: string[] = []
+  #rows: Row[] = []
+  #bytes = 0
+  #inFlight: Promise<void> | undefined
+
+  constructor(context: ChannelContext, limit: number) {
+    this.#context = context
+    this.#limit = limit
+    this.#head = `INSERT INTO ${quoteIdentifier(context.target.name)} (${context.columns.map((c) => quoteIdentifier(c.name)).join(', ')}) VALUES `
+  }
+
+  async add(row: Row): Promise<void> {
+    const tuple = this.#context.tuple(row)
+    const size = Buffer.byteLength(tuple) + 1
+    const overhead = this.#head.length + this.#context.onDuplicate.length
+    if (this.#bytes + size + overhead > this.#limit) await this.#flush()
+    this.#context.checkRowSize(row, size + overhead)
+    this.#tuples.push(tuple)
+    this.#rows.push(row)
+    this.#bytes += size
+  }
+
+  /** Waits for the statement in flight, if any (and rethrows its failure). */
+  async settle(): Promise<void> {
+    const pending = this.#inFlight
+    this.#inFlight = undefined
+    await pending
+  }
+
+  async #flush(): Promise<void> {
+    await this.settle()
+    if (this.#tuples.length === 0) return
+    const rows = this.#rows
+    const statement: InsertStatement = { head: this.#head, tuples: this.#tuples, tail: this.#context.onDuplicate, rows }
+    this.#tuples = []
+    this.#rows = []
+    this.#bytes = 0
+    const counts = this.#context.counts
+    this.#inFlight = this.#context.insert(statement).then((result) => {
+      counts.inserted += result.affectedRows
+      counts.skipped += rows.length - result.affectedRows
+    })
+    this.#inFlight.catch(() => undefined)
+  }
+
+  async finish(): Promise<void> {
+    await this.#flush()
+    await this.settle()
+  }
+
+  async abort(): Promise<void> {
+    await this.#inFlight?.catch(() => undefined)
+    this.#inFlight = undefined
+  }
+}
+
+/** One LOAD DATA statement in progress: its staging table, upload stream and the rows' keys. */
+interface LoadChunk {
+  readonly stage: string
+  readonly stream: PassThrough
+  readonly done: Promise<ResultSetHeader>
+  readonly keys: (Row | undefined)[]
+  bytes: number
+}
+
+/**
+ * LOAD DATA LOCAL INFILE, the fast path (docs/adapters-mysql.md has the measurements):
+ * 1. `CREATE TEMPORARY TABLE stage SELECT <columns> FROM t LIMIT 0`: the table's column types,
+ *    NOT NULL and defaults, no keys (a temporary table does not commit the transaction);
+ * 2. stream the rows as tab-separated text into `LOAD DATA LOCAL INFILE … INTO TABLE stage`, with
+ *    back-pressure: the next row is encoded only when the socket has taken the previous ones;
+ *    bytes travel as hex (UNHEX) and bits as binary digits (CONV);
+ * 3. MySQL turns every data error of a LOCAL load into a warning (it cannot stop the client's
+ *    upload), so any warning of level Warning or Error fails the load, naming the row;
+ * 4. `INSERT INTO t SELECT … FROM stage ON DUPLICATE KEY UPDATE k = k`, counting skipped rows
+ *    as for INSERT; then the stage is dropped. Chunks of LOAD_CHUNK_BYTES bound its size.
+ */
+class LoadChannel {
+  readonly #context: ChannelContext
+  readonly #statement: (stage: string) => string
+  #chunk: LoadChunk | undefined
+  #pending = ''
+
+  constructor(context: ChannelContext) {
+    this.#context = context
+    const targets: string[] = []
+    const assignments: string[] = []
+    context.columns.forEach((column, i) => {
+      const name = quoteIdentifier(column.name)
+      if (column.writer.load === 'plain') targets.push(name)
+      else {
+        targets.push(`@v${i}`)
+        assignments.push(column.writer.load === 'hex' ? `${name} = UNHEX(@v${i})` : `${name} = CAST(CONV(@v${i}, 2, 10) AS UNSIGNED)`)
+      }
+    })
+    this.#statement = (stage) =>
+      `LOAD DATA LOCAL INFILE 'mergeback-rows' INTO TABLE ${stage} CHARACTER SET utf8mb4 ` +
+      `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${targets.join(', ')})` +
+      (assignments.length > 0 ? ` SET ${assignments.join(', ')}` : '')
+  }
+
+  async add(row: Row): Promise<void> {
+    const chunk = this.#chunk ?? (await this.#open())
+    let line = ''
+    try {
+      const columns = this.#context.columns
+      for (let i = 0; i < columns.length; i++) {
+        if (i > 0) line += '\t'
+        line += loadDataField(columns[i].writer.field(row[columns[i].name]))
+      }
+    } catch (error) {
+      throw withRowContext(error, this.#context.target.name, rowKey(row, this.#context.keyColumns))
+    }
+    line += '\n'
+    chunk.keys.push(rowKey(row, this.#context.keyColumns))
+    chunk.bytes += line.length
+    this.#pending += line
+    if (this.#pending.length >= LOAD_PIECE_BYTES) await this.#write(chunk)
+    if (chunk.bytes >= LOAD_CHUNK_BYTES) await this.close()
+  }
+
+  async #open(): Promise<LoadChunk> {
+    const { target, columns } = this.#context
+    const stage = quoteIdentifier(this.#context.stageName())
+    await this.#context.run(`CREATE TEMPORARY TABLE ${stage} SELECT ${columns.map((c) => quoteIdentifier(c.name)).join(', ')} FROM ${quoteIdentifier(target.name)} LIMIT 0`)
+    const stream = new PassThrough()
+    const done = this.#context.session.connection
+      .query<ResultSetHeader>({ sql: this.#statement(stage), infileStreamFactory: () => stream })
+      .then(([result]) => result)
+    done.catch(() => undefined)
+    this.#chunk = { stage, stream, done, keys: [], bytes: 0 }
+    return this.#chunk
+  }
+
+  /** Hands the encoded rows to the stream; waits while the socket is full (or the load failed). */
+  async #write(chunk: LoadChunk): Promise<void> {
+    const piece = Buffer.from(this.#pending, 'utf8')
+    this.#pending = ''
+    if (!chunk.stream.write(piece)) await Promise.race([once(chunk.stream, 'drain'), chunk.done])
+  }
+
+  /** Ends the current chunk: finishes the LOAD, checks its warnings, moves the rows into the table. */
+  async close(): Promise<void> {
+    const chunk = this.#chunk
+    if (!chunk) return
+    try {
+      if (this.#pending.length > 0) await this.#write(chunk)
+      chunk.stream.end()
+      let loaded: ResultSetHeader
+      try {
+        loaded = await chunk.done
+      } catch (error) {
+        throw this.#error(error, chunk)
+      }
+      if (loaded.warningStatus > 0) await this.#failOnWarnings(chunk)
+      const names = this.#context.columns.map((c) => quoteIdentifier(c.name)).join(', ')
+      const result = await this.#context.run(
+        `INSERT INTO ${quoteIdentifier(this.#context.target.name)} (${names}) SELECT ${names} FROM ${chunk.stage}${this.#context.onDuplicate}`,
+      )
+      this.#context.counts.inserted += result.affectedRows
+      this.#context.counts.skipped += chunk.keys.length - result.affectedRows
+    } finally {
+      this.#chunk = undefined
+      this.#pending = ''
+    }
+    await this.#context.run(`DROP TEMPORARY TABLE IF EXISTS ${chunk.stage}`)
+  }
+
+  /** A LOCAL load reports bad data as warnings: the first Warning or Error fails the load. */
+  async #failOnWarnings(chunk: LoadChunk): Promise<void> {
+    const [warnings] = await this.#context.session.connection.query<RowDataPacket[]>('SHOW WARNINGS')
+    const first = warnings.find((w) => w.Level === 'Warning' || w.Level === 'Error')
+    if (!first) return
+    const message = String(first.Message)
+    const errno = Number(first.Code)
+    throw this.#error(Object.assign(new Error(message), { errno, code: errorName(errno), sqlMessage: message, sqlState: 'HY000' }), chunk)
+  }
+
+  /** The failure of a load, with the staging table's name replaced by the table's and the row's key. */
+  #error(error: unknown, chunk: LoadChunk): Error {
+    const driver = error as { message: string; sqlMessage?: string }
+    const stage = chunk.stage.slice(1, -1)
+    if (typeof driver.sqlMessage === 'string') driver.sqlMessage = driver.sqlMessage.split(stage).join(this.#context.target.name)
+    const at = rowNumberFromMessage(error)
+    return toStatementError(error, {
+      table: this.#context.target.name,
+      key: at !== undefined ? chunk.keys[at - 1] : undefined,
+      action: `loading rows into ${this.#context.target.name}`,
+    })
+  }
+
+  /** Stops a chunk after a failure elsewhere: ends the upload and waits for the server. */
+  async abort(): Promise<void> {
+    const chunk = this.#chunk
+    this.#chunk = undefined
+    if (!chunk) return
+    chunk.stream.end()
+    await chunk.done.catch(() => undefined)
+    await this.#context.run(`DROP TEMPORARY TABLE IF EXISTS ${chunk.stage}`).catch(() => undefined)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /**
  * The columns that identify a row for skip-existing: the primary key, else the first UNIQUE key
@@ -777,6 +1046,24 @@ function withRowContext(error: unknown, table: string, key: Row | undefined): un
     })
   }
   return error
+}
+
+/** The server's names of the warnings a LOCAL load reports instead of errors. */
+const WARNING_NAMES: Readonly<Record<number, string>> = {
+  1048: 'ER_BAD_NULL_ERROR',
+  1261: 'ER_WARN_TOO_FEW_RECORDS',
+  1262: 'ER_WARN_TOO_MANY_RECORDS',
+  1263: 'ER_WARN_NULL_TO_NOTNULL',
+  1264: 'ER_WARN_DATA_OUT_OF_RANGE',
+  1265: 'WARN_DATA_TRUNCATED',
+  1292: 'ER_TRUNCATED_WRONG_VALUE',
+  1366: 'ER_TRUNCATED_WRONG_VALUE_FOR_FIELD',
+  1406: 'ER_DATA_TOO_LONG',
+  4025: 'ER_CONSTRAINT_FAILED',
+}
+
+function errorName(errno: number): string {
+  return WARNING_NAMES[errno] ?? `ER_${errno}`
 }
 
 /** SHA-256 (32 bytes) of a row's exact column texts; see #writeByRowIdentity. */

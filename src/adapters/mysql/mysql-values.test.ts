@@ -4,7 +4,9 @@ import { DatabaseError, FormatError } from '../../errors.js'
 import {
   encoderFor,
   kindOfType,
+  loadDataField,
   parseEnumLabels,
+  plainDecimal,
   quoteIdentifier,
   quoteString,
   selectExpression,
@@ -12,6 +14,7 @@ import {
   sqlLiteral,
   typeClassOf,
   typeLength,
+  valueWriter,
 } from './mysql-values.js'
 
 const col = (type: string, name = 'c') => ({ name, type })
@@ -132,13 +135,29 @@ describe('sqlLiteral (wire → SQL literal for the target column)', () => {
     expect(() => sqlLiteral(col('int(11)'), '1.5')).toThrow(/not an integer/)
     expect(() => sqlLiteral(col('int(11)'), '1; DROP TABLE x')).toThrow(DatabaseError)
   })
-  it('writes decimals exactly', () => {
+  it('writes decimals exactly, never letting MySQL round them', () => {
     expect(sqlLiteral(col('decimal(65,30)'), '-12345678901234567890123456789012345.123456789012345678901234567890')).toBe(
       '-12345678901234567890123456789012345.123456789012345678901234567890',
     )
     expect(sqlLiteral(col('decimal(10,2)'), 1.5)).toBe('1.5')
-    expect(sqlLiteral(col('decimal(10,2)'), 1e-7)).toBe("'1e-7'")
+    expect(sqlLiteral(col('decimal(10,7)'), 1e-7)).toBe('0.0000001')
+    expect(sqlLiteral(col('decimal(10,2)'), '1.500000')).toBe('1.500000')
+    expect(() => sqlLiteral(col('decimal(10,2)'), '1.005')).toThrow(/more decimal places than the column's 2/)
+    expect(() => sqlLiteral(col('decimal(10,0)'), 0.5)).toThrow(DatabaseError)
     expect(() => sqlLiteral(col('decimal(10,2)'), 'NaN')).toThrow(/no NaN/)
+  })
+  it('turns exponent notation into plain decimal text', () => {
+    expect(plainDecimal('1.5e-7')).toBe('0.00000015')
+    expect(plainDecimal('-12e3')).toBe('-12000')
+    expect(plainDecimal('1.25E+2')).toBe('125')
+    expect(plainDecimal('.5e1')).toBe('5')
+    expect(plainDecimal('0e0')).toBe('0')
+    expect(plainDecimal('123.456')).toBe('123.456')
+    fc.assert(
+      fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (x) => {
+        expect(Number(plainDecimal(String(x)))).toBe(x === 0 ? 0 : x)
+      }),
+    )
   })
   it('writes floats as DOUBLE literals', () => {
     expect(sqlLiteral(col('double'), 0.30000000000000004)).toBe('0.30000000000000004e0')
@@ -187,11 +206,27 @@ describe('sqlLiteral (wire → SQL literal for the target column)', () => {
     expect(sqlLiteral(col('time(6)'), '-838:59:59')).toBe("'-838:59:59'")
     expect(sqlLiteral(col('time(6)'), '25:00:00.5')).toBe("'25:00:00.5'")
     expect(() => sqlLiteral(col('time'), '12:00:00+02')).toThrow(DatabaseError)
+    expect(() => sqlLiteral(col('time(0)'), '10:00:00.5')).toThrow(/fractional-second digits/)
     expect(sqlLiteral(col('year(4)'), 2155)).toBe('2155')
+    expect(sqlLiteral(col('year(4)'), 0)).toBe('0000')
+    expect(() => sqlLiteral(col('year(4)'), 69)).toThrow(/1970–2069/)
   })
   it('writes NULL for null and the column default for a missing value', () => {
     expect(sqlLiteral(col('int(11)'), null)).toBe('NULL')
     expect(sqlLiteral(col('int(11)'), undefined)).toBe('NULL')
+  })
+  it('gives LOAD DATA fields, with bytes as hex and bits as binary digits', () => {
+    expect(valueWriter(col('blob'), 'binary')).toMatchObject({ load: 'hex' })
+    expect(valueWriter(col('blob'), 'binary').field('AP8=')).toBe('00ff')
+    expect(valueWriter(col('bit(5)')).load).toBe('bits')
+    expect(valueWriter(col('bit(5)')).field(5)).toBe('101')
+    expect(valueWriter(col('int(11)')).field(null)).toBeNull()
+    expect(valueWriter(col('datetime(6)')).field('2024-01-15T10:30:00.5Z')).toBe('2024-01-15 10:30:00.5')
+    expect(valueWriter(col('varchar(10)')).field('a\tb')).toBe('a\tb')
+    expect(loadDataField('a\tb\nc\\d\r\0')).toBe('a\\tb\\nc\\\\d\\r\\0')
+    expect(loadDataField('\\N')).toBe('\\\\N')
+    expect(loadDataField(null)).toBe('\\N')
+    expect(loadDataField('')).toBe('')
   })
   it('names the column in its errors', () => {
     try {

@@ -281,7 +281,6 @@ function cannotHold(column: TargetColumn, value: WireValue, why: string): Databa
 
 const INTEGER_TEXT = /^[+-]?\d+$/
 const INTEGRAL_DECIMAL_TEXT = /^([+-]?\d+)(?:\.0*)?$/
-const DECIMAL_TEXT = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/
 const FLOAT_TEXT = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
 
 /**
@@ -316,15 +315,11 @@ export function quoteString(text: string): string {
   )
 }
 
-function hexLiteral(bytes: Buffer): string {
-  return `X'${bytes.toString('hex')}'`
-}
-
 function jsonText(value: WireValue): string {
   return JSON.stringify(value)
 }
 
-function integerLiteral(column: TargetColumn, value: WireValue): string {
+function integerText(column: TargetColumn, value: WireValue): string {
   if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value)
   if (typeof value === 'boolean') return value ? '1' : '0'
   if (typeof value === 'number') {
@@ -342,24 +337,43 @@ function integerLiteral(column: TargetColumn, value: WireValue): string {
   throw cannotHold(column, value, 'it is not an integer')
 }
 
-function decimalLiteral(column: TargetColumn, value: WireValue): string {
-  if (typeof value === 'boolean') return value ? '1' : '0'
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw cannotHold(column, value, 'MySQL has no NaN or Infinity')
-    const text = String(value)
-    // Exponent notation would be read as a DOUBLE literal; as a string MySQL converts it to DECIMAL exactly.
-    return DECIMAL_TEXT.test(text) ? text : quoteString(text)
-  }
-  if (typeof value === 'string') {
-    const text = value.trim()
-    if (DECIMAL_TEXT.test(text)) return text
-    if (FLOAT_TEXT.test(text)) return quoteString(text)
-    if (/^[+-]?(NaN|Infinity)$/.test(text)) throw cannotHold(column, value, 'MySQL has no NaN or Infinity')
-  }
-  throw cannotHold(column, value, 'it is not a decimal number')
+/** Exact decimal text without exponent: "1.5e-7" → "0.00000015", "-12e3" → "-12000". */
+export function plainDecimal(text: string): string {
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text)
+  if (!m) return text
+  const [, sign, whole, fraction = '', exponent] = m
+  if (exponent === undefined) return text
+  const digits = (whole + fraction).replace(/^0+(?=\d)/, '')
+  let point = whole.length + Number(exponent) - (whole + fraction).length + digits.length
+  let body = digits
+  if (point <= 0) {
+    body = '0'.repeat(1 - point) + body
+    point = 1
+  } else if (point > body.length) body = body + '0'.repeat(point - body.length)
+  const integer = body.slice(0, point).replace(/^0+(?=\d)/, '')
+  const rest = body.slice(point).replace(/0+$/, '')
+  return `${sign === '-' ? '-' : ''}${integer}${rest ? '.' + rest : ''}`
 }
 
-function floatLiteral(column: TargetColumn, value: WireValue, float4: boolean): string {
+/**
+ * The value as plain decimal text, refused when it has more fractional digits than the column's
+ * scale (MySQL would round it and only leave a note, even in strict mode).
+ */
+function decimalText(column: TargetColumn, value: WireValue, scale: number): string {
+  let text: string
+  if (typeof value === 'boolean') text = value ? '1' : '0'
+  else if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw cannotHold(column, value, 'MySQL has no NaN or Infinity')
+    text = plainDecimal(String(value))
+  } else if (typeof value === 'string' && FLOAT_TEXT.test(value.trim())) text = plainDecimal(value.trim())
+  else if (typeof value === 'string' && /^[+-]?(NaN|Infinity)$/.test(value.trim())) throw cannotHold(column, value, 'MySQL has no NaN or Infinity')
+  else throw cannotHold(column, value, 'it is not a decimal number')
+  const fraction = /\.(\d*)$/.exec(text)?.[1] ?? ''
+  if (/[1-9]/.test(fraction.slice(scale))) throw cannotHold(column, value, `it has more decimal places than the column's ${scale}`)
+  return text
+}
+
+function floatText(column: TargetColumn, value: WireValue, float4: boolean): string {
   if (typeof value === 'boolean') return value ? '1' : '0'
   let number: number
   if (typeof value === 'number') number = value
@@ -378,18 +392,19 @@ function floatLiteral(column: TargetColumn, value: WireValue, float4: boolean): 
   return /e/i.test(text) ? text : `${text}e0`
 }
 
-function bitLiteral(column: TargetColumn, value: WireValue): string {
-  if (typeof value === 'boolean') return value ? "b'1'" : "b'0'"
-  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return BigInt(value).toString()
-  if (typeof value === 'string' && /^[01]+$/.test(value)) return `b'${value}'`
+/** The bits of a BIT value, most significant first. */
+function bitText(column: TargetColumn, value: WireValue): string {
+  if (typeof value === 'boolean') return value ? '1' : '0'
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return BigInt(value).toString(2)
+  if (typeof value === 'string' && /^[01]+$/.test(value)) return value
   throw cannotHold(column, value, 'a BIT value is a string of 0s and 1s')
 }
 
-function binaryLiteral(column: TargetColumn, value: WireValue, sourceKind: ValueKind | undefined): string {
+function binaryBytes(column: TargetColumn, value: WireValue, sourceKind: ValueKind | undefined): Buffer {
   if (typeof value === 'string') {
     if (sourceKind === 'binary' || sourceKind === 'unknown' || sourceKind === undefined) {
       try {
-        return hexLiteral(base64ToBytes(value))
+        return base64ToBytes(value)
       } catch (error) {
         throw new FormatError(`Column ${quoteIdentifier(column.name)} (${column.type}) expects base64 binary: ${(error as Error).message}.`, {
           cause: error,
@@ -398,34 +413,19 @@ function binaryLiteral(column: TargetColumn, value: WireValue, sourceKind: Value
       }
     }
     // A character value from another engine's text column: its UTF-8 bytes.
-    return hexLiteral(Buffer.from(value, 'utf8'))
+    return Buffer.from(value, 'utf8')
   }
   if (value !== null && typeof value === 'object' && !Array.isArray(value) && value.type === 'Buffer' && Array.isArray(value.data)) {
     // Node's JSON form of a Buffer, as JSON.stringify writes it in hand-made backups.
-    return hexLiteral(Buffer.from(value.data as number[]))
+    return Buffer.from(value.data as number[])
   }
   throw cannotHold(column, value, 'binary values are base64 strings')
 }
 
-function textLiteral(value: WireValue): string {
-  if (typeof value === 'string') return quoteString(value)
-  if (typeof value === 'number' || typeof value === 'boolean') return quoteString(String(value))
-  return quoteString(jsonText(value))
-}
-
-function jsonLiteral(value: WireValue, sourceKind: ValueKind | undefined): string {
-  if (typeof value === 'string') {
-    // A json column's wire value is its exact text. A string from a column of another kind is a
-    // JSON value only when it parses as one; otherwise it is a JSON string.
-    if (sourceKind === 'json') return quoteString(value)
-    try {
-      JSON.parse(value)
-      return quoteString(value)
-    } catch {
-      return quoteString(JSON.stringify(value))
-    }
-  }
-  return quoteString(jsonText(value))
+function textText(value: WireValue): string {
+  if (typeof value === 'string') return value
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value)
+  return jsonText(value)
 }
 
 interface DateTimeParts {
@@ -470,92 +470,148 @@ function checkFraction(column: TargetColumn, value: WireValue, fraction: string,
   return fraction.slice(0, precision).replace(/0+$/, '')
 }
 
-function dateLiteral(column: TargetColumn, value: WireValue): string {
+function dateText(column: TargetColumn, value: WireValue): string {
   if (typeof value !== 'string') throw cannotHold(column, value, 'a date is a "YYYY-MM-DD" string')
-  if (DATE_TEXT.test(value)) return quoteString(value)
+  if (DATE_TEXT.test(value)) return value
   const parts = parseDateTime(column, value)
   // A timestamp fits a DATE only when it is midnight (as ORMs write dates): never drop a time.
   if (parts.time !== '00:00:00' || /[1-9]/.test(parts.fraction)) throw cannotHold(column, value, 'a DATE has no time of day')
-  return quoteString(parts.date)
+  return parts.date
 }
 
 /** The common case, a wire timestamp without zone (or with Z), needs no date arithmetic. */
 const PLAIN_TIMESTAMP = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?Z?$/
 
-function dateTimeLiteral(column: TargetColumn, value: WireValue, precision: number): string {
+function dateTimeText(column: TargetColumn, value: WireValue, precision: number): string {
   if (typeof value !== 'string') throw cannotHold(column, value, 'a timestamp is an ISO-8601 string')
   const plain = PLAIN_TIMESTAMP.exec(value)
-  if (plain && (plain[3] === undefined || plain[3].length <= precision)) return `'${plain[1]} ${plain[2]}${plain[3] ? '.' + plain[3] : ''}'`
+  if (plain && (plain[3] === undefined || plain[3].length <= precision)) return `${plain[1]} ${plain[2]}${plain[3] ? '.' + plain[3] : ''}`
   const parts = parseDateTime(column, value)
   const fraction = checkFraction(column, value, parts.fraction, precision)
-  return quoteString(`${parts.date} ${parts.time}${fraction ? '.' + fraction : ''}`)
+  return `${parts.date} ${parts.time}${fraction ? '.' + fraction : ''}`
 }
 
-function timeLiteral(column: TargetColumn, value: WireValue): string {
-  if (typeof value !== 'string' || !/^-?\d{1,3}:\d{2}(:\d{2}(\.\d+)?)?$/.test(value.trim())) {
-    throw cannotHold(column, value, 'a TIME is "[-]HHH:MM:SS[.ffffff]"')
+function timeText(column: TargetColumn, value: WireValue, precision: number): string {
+  const m = typeof value === 'string' ? /^-?\d{1,3}:\d{2}(?::\d{2}(?:\.(\d+))?)?$/.exec(value.trim()) : null
+  if (!m) throw cannotHold(column, value, 'a TIME is "[-]HHH:MM:SS[.ffffff]"')
+  checkFraction(column, value, m[1] ?? '', precision)
+  return (value as string).trim()
+}
+
+function yearText(column: TargetColumn, value: WireValue): string {
+  const text = typeof value === 'number' && Number.isInteger(value) ? String(value) : typeof value === 'string' ? value.trim() : ''
+  if (!/^\d{1,4}$/.test(text)) throw cannotHold(column, value, 'a YEAR is an integer')
+  // MySQL reads 1–69 as 2001–2069 and 70–99 as 1970–1999: never let it guess.
+  if (Number(text) >= 1 && Number(text) <= 99) throw cannotHold(column, value, 'MySQL would read a YEAR of 1–99 as 1970–2069')
+  // Four digits: as text (LOAD DATA), "0" would mean 2000, "0000" means the year 0.
+  return text.padStart(4, '0')
+}
+
+/** A JSON column's text: a json value's exact text; anything else as the JSON it denotes. */
+function jsonValueText(value: WireValue, sourceKind: ValueKind | undefined): string {
+  if (typeof value === 'string') {
+    // A json column's wire value is its exact text. A string from a column of another kind is a
+    // JSON value only when it parses as one; otherwise it is a JSON string.
+    if (sourceKind === 'json') return value
+    try {
+      JSON.parse(value)
+      return value
+    } catch {
+      return JSON.stringify(value)
+    }
   }
-  return quoteString(value.trim())
+  return jsonText(value)
 }
-
-function yearLiteral(column: TargetColumn, value: WireValue): string {
-  if (typeof value === 'number' && Number.isInteger(value)) return String(value)
-  if (typeof value === 'string' && /^\d{1,4}$/.test(value.trim())) return value.trim()
-  throw cannotHold(column, value, 'a YEAR is an integer')
-}
-
-/** Makes the SQL literal for one value of a column; see literalWriter. */
-export type LiteralWriter = (value: WireValue | undefined) => string
 
 /**
- * The literal writer for `column` (resolved once per column, called once per value): the SQL
- * literal that stores a wire value in the column exactly. `sourceKind` is the backup column's
- * kind when known. The writer throws DatabaseError (details.column) when MySQL cannot hold the
- * value (NaN, a time of day into a DATE, more fraction digits than the column keeps) and
- * FormatError when the value is malformed for its kind (binary that is not base64).
+ * How one column's values are written, resolved once per column and called once per value.
+ * `literal` gives the SQL literal (INSERT, WHERE); `field` the text of a LOAD DATA field (not yet
+ * escaped for the file; null for NULL), assigned to the column as `load` says: as it is, through
+ * UNHEX() (bytes travel as hex), or through CONV(…, 2, 10) (bits). Both throw DatabaseError
+ * (details.column) when MySQL cannot hold the value (NaN, a time of day into a DATE, more fraction
+ * digits than the column keeps) and FormatError when the value is malformed for its kind
+ * (binary that is not base64). A missing value (undefined) is the caller's business (DEFAULT).
  */
-export function literalWriter(column: TargetColumn, sourceKind?: ValueKind): LiteralWriter {
-  const orNull =
-    (write: (value: WireValue) => string): LiteralWriter =>
-    (value) =>
-      value === null || value === undefined ? 'NULL' : write(value)
+export interface ValueWriter {
+  literal(value: WireValue): string
+  field(value: WireValue): string | null
+  readonly load: 'plain' | 'hex' | 'bits'
+}
+
+function writer(text: (value: WireValue) => string, literal: (text: string) => string): ValueWriter {
+  return {
+    literal: (value) => (value === null ? 'NULL' : literal(text(value))),
+    field: (value) => (value === null ? null : text(value)),
+    load: 'plain',
+  }
+}
+
+const bare = (text: string): string => text
+
+/** The writer for values of `column` (the target column); `sourceKind` is the backup column's kind when known. */
+export function valueWriter(column: TargetColumn, sourceKind?: ValueKind): ValueWriter {
   switch (typeClassOf(column.type)) {
     case 'integer':
     case 'bigint':
-      return orNull((value) => integerLiteral(column, value))
+      return writer((value) => integerText(column, value), bare)
     case 'year':
-      return orNull((value) => yearLiteral(column, value))
-    case 'decimal':
-      return orNull((value) => decimalLiteral(column, value))
+      return writer((value) => yearText(column, value), bare)
+    case 'decimal': {
+      const scale = Number(/\(\s*\d+\s*,\s*(\d+)\s*\)/.exec(column.type)?.[1] ?? 0)
+      return writer((value) => decimalText(column, value, scale), bare)
+    }
     case 'float':
-      return orNull((value) => floatLiteral(column, value, true))
+      return writer((value) => floatText(column, value, true), bare)
     case 'double':
-      return orNull((value) => floatLiteral(column, value, false))
+      return writer((value) => floatText(column, value, false), bare)
     case 'bit':
-      return orNull((value) => bitLiteral(column, value))
+      return {
+        literal: (value) => (value === null ? 'NULL' : `b'${bitText(column, value)}'`),
+        field: (value) => (value === null ? null : bitText(column, value)),
+        load: 'bits',
+      }
     case 'binary':
     case 'geometry':
-      return orNull((value) => binaryLiteral(column, value, sourceKind))
+      return {
+        literal: (value) => (value === null ? 'NULL' : `X'${binaryBytes(column, value, sourceKind).toString('hex')}'`),
+        field: (value) => (value === null ? null : binaryBytes(column, value, sourceKind).toString('hex')),
+        load: 'hex',
+      }
     case 'date':
-      return orNull((value) => dateLiteral(column, value))
+      return writer((value) => dateText(column, value), quoteString)
     case 'datetime':
     case 'timestamp': {
       const precision = typeLength(column.type) ?? 0
-      return orNull((value) => dateTimeLiteral(column, value, precision))
+      return writer((value) => dateTimeText(column, value, precision), quoteString)
     }
-    case 'time':
-      return orNull((value) => timeLiteral(column, value))
+    case 'time': {
+      const precision = typeLength(column.type) ?? 0
+      return writer((value) => timeText(column, value, precision), quoteString)
+    }
     case 'json':
-      return orNull((value) => jsonLiteral(value, sourceKind))
+      return writer((value) => jsonValueText(value, sourceKind), quoteString)
     case 'text':
     case 'enum':
     case 'set':
     case 'other':
-      return orNull(textLiteral)
+      return writer(textText, quoteString)
   }
 }
 
-/** One value's literal: `literalWriter(column, sourceKind)(value)`, for the odd value such as a key. */
+/** One value's SQL literal, for the odd value such as a key; NULL for null and undefined. */
 export function sqlLiteral(column: TargetColumn, value: WireValue | undefined, sourceKind?: ValueKind): string {
-  return literalWriter(column, sourceKind)(value)
+  return value === undefined ? 'NULL' : valueWriter(column, sourceKind).literal(value)
 }
+
+/**
+ * Escapes a LOAD DATA field for `FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY
+ * '\n'`: backslash, tab, newline, carriage return and NUL get a backslash; NULL is `\N`.
+ */
+export function loadDataField(text: string | null): string {
+  if (text === null) return '\\N'
+  return LOAD_DATA_SPECIAL.test(text) ? text.replace(LOAD_DATA_SPECIALS, (c) => LOAD_DATA_ESCAPES[c]) : text
+}
+
+const LOAD_DATA_SPECIAL = /[\\\t\n\r\0]/
+const LOAD_DATA_SPECIALS = /[\\\t\n\r\0]/g
+const LOAD_DATA_ESCAPES: Readonly<Record<string, string>> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' }

@@ -220,6 +220,73 @@ describe('MySQL adapter: every value type, exactly', () => {
   })
 })
 
+/**
+ * The two write paths: LOAD DATA LOCAL INFILE through a staging table (the default), and multi-row
+ * INSERT (servers with local_infile off, URLs with local-infile=0, rows that omit columns).
+ * MySQL reports a bad value of a LOCAL load as a warning, which mergeback turns into the error.
+ */
+const WRITE_PATHS = [
+  { path: 'LOAD DATA', query: '', action: 'loading rows into', notNull: ['1263', 'ER_WARN_NULL_TO_NOTNULL'], tooLong: ['1265', 'WARN_DATA_TRUNCATED'] },
+  { path: 'INSERT', query: '?local-infile=0', action: 'inserting into', notNull: ['1048', 'ER_BAD_NULL_ERROR'], tooLong: ['1406', 'ER_DATA_TOO_LONG'] },
+] as const
+
+describe.each(WRITE_PATHS)('MySQL adapter: the $path write path', ({ query, action, notNull, tooLong }) => {
+  it('writes the whole type matrix exactly, then skips all of it the second time', async () => {
+    const source = await freshDatabase()
+    await sql(source.url, TYPE_MATRIX, MATRIX_ROWS)
+    const snapshot = await backup(source.url)
+    const target = await freshDatabase()
+    expect((await restore(target.url + query, snapshot)).results.matrix).toEqual({ inserted: 4, skipped: 0 })
+    expect((await backup(target.url)).rows.matrix).toEqual(MATRIX_EXPECTED)
+    expect((await restore(target.url + query, snapshot)).results.matrix).toEqual({ inserted: 0, skipped: 4 })
+  })
+
+  it('names table, key, column and the server\'s code when a value does not fit', async () => {
+    const target = await freshDatabase()
+    await sql(target.url, 'CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(5) NOT NULL)', "INSERT INTO t VALUES (1, 'kept')")
+    const table: TableSchema = {
+      name: 't',
+      columns: [
+        { name: 'id', type: 'int(11)', kind: 'integer', nullable: false },
+        { name: 'name', type: 'varchar(5)', kind: 'text', nullable: false },
+      ],
+      primaryKey: ['id'],
+      uniqueConstraints: [],
+      indexes: [],
+      foreignKeys: [],
+    }
+    const schema: DatabaseSchema = { engine: 'mysql', database: '', tables: [table], warnings: [] }
+    const nullName = (await restore(target.url + query, { schema, rows: { t: [{ id: 2, name: 'ok' }, { id: 3, name: null }] } }).catch((e: unknown) => e)) as DatabaseError
+    expect(nullName).toBeInstanceOf(DatabaseError)
+    expect(nullName).toMatchObject({ table: 't', key: { id: 3 }, engineCode: notNull[0] })
+    expect(nullName.message).toContain(`Failed ${action} t (key {"id":3}): `)
+    expect(nullName.message).toContain(`[${notNull[1]}]`)
+    const long = (await restore(target.url + query, { schema, rows: { t: [{ id: 4, name: 'far too long' }] } }).catch((e: unknown) => e)) as DatabaseError
+    expect(long).toMatchObject({ table: 't', key: { id: 4 }, engineCode: tooLong[0] })
+    expect(await sql(target.url, 'SELECT id, name FROM t')).toEqual([{ id: 1, name: 'kept' }])
+  })
+
+  it('streams a large table in bounded statements', async () => {
+    const target = await freshDatabase()
+    await sql(target.url, 'CREATE TABLE big (id INT PRIMARY KEY, payload TEXT)')
+    const table: TableSchema = {
+      name: 'big',
+      columns: [
+        { name: 'id', type: 'int(11)', kind: 'integer', nullable: false },
+        { name: 'payload', type: 'text', kind: 'text', nullable: true },
+      ],
+      primaryKey: ['id'],
+      uniqueConstraints: [],
+      indexes: [],
+      foreignKeys: [],
+    }
+    const rows = Array.from({ length: 60_000 }, (_, i) => ({ id: i + 1, payload: `${i}\t\\N\n${'p'.repeat(1000)}` }))
+    const { results } = await restore(target.url + query, { schema: { engine: 'mysql', database: '', tables: [table], warnings: [] }, rows: { big: rows } })
+    expect(results.big).toEqual({ inserted: 60_000, skipped: 0 })
+    expect(await sql(target.url, "SELECT COUNT(*) AS n, SUM(payload = CONCAT(id - 1, '\t\\\\N\n', REPEAT('p', 1000))) AS same FROM big")).toEqual([{ n: '60000', same: '60000' }])
+  })
+})
+
 const SHOP = `
 CREATE TABLE customer (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, email VARCHAR(100) NOT NULL, name VARCHAR(50) NOT NULL,
   UNIQUE KEY uq_email (email)) ENGINE=InnoDB;
@@ -287,15 +354,24 @@ describe('MySQL adapter: schema, keys and restore semantics', () => {
     expect(results.allocation).toEqual({ inserted: 1, skipped: 2 })
     expect(await sql(db.url, 'SELECT name FROM customer WHERE id = 1')).toEqual([{ name: 'Ann (current)' }])
 
-    // INSERT IGNORE would turn this NOT NULL violation into a silent '' — it must fail instead.
+    // INSERT IGNORE would turn this NOT NULL violation into a silent '' — it must fail instead,
+    // on the LOAD DATA path (where MySQL reports it as a warning) and on the INSERT path alike.
     const broken = { ...snapshot.rows, customer: [{ id: '60', email: 'new@x', name: null }] }
-    const failure = await restore(db.url, snapshot, { rows: broken }).catch((error: unknown) => error)
+    const failure = (await restore(db.url, snapshot, { rows: broken }).catch((error: unknown) => error)) as DatabaseError
     expect(failure).toBeInstanceOf(DatabaseError)
-    expect(failure).toMatchObject({ table: 'customer', engineCode: '1048' })
+    expect(failure).toMatchObject({ table: 'customer', key: { id: '60' }, engineCode: '1263' })
+    expect(failure.message).toBe(
+      `Failed loading rows into customer (key {"id":"60"}): Column set to default value; NULL supplied to NOT NULL column 'name' at row 1 [ER_WARN_NULL_TO_NOTNULL]`,
+    )
+    // A row without the email field goes through INSERT … DEFAULT; email has no default.
+    const partial = { ...snapshot.rows, customer: [{ id: '61', name: 'No email' }] }
+    const insertFailure = (await restore(db.url, snapshot, { rows: partial }).catch((error: unknown) => error)) as DatabaseError
+    expect(insertFailure).toMatchObject({ table: 'customer', engineCode: '1364' })
+    expect(insertFailure.message).toMatch(/Field 'email' doesn't have a default value/)
     expect(await sql(db.url, 'SELECT COUNT(*) AS n FROM customer WHERE id = 60')).toEqual([{ n: '0' }])
   })
 
-  it('names the row of a failing multi-row INSERT', async () => {
+  it('names the row of a failing load', async () => {
     const { db, snapshot } = await shopDatabase()
     const rows = { ...snapshot.rows, allocation: [{ room: 7, reg: 'ok', note: null }, { room: 99999999999, reg: 'bad', note: null }] }
     const failure = (await restore(db.url, snapshot, { rows }).catch((error: unknown) => error)) as DatabaseError
@@ -368,7 +444,8 @@ describe('MySQL adapter: all or nothing', () => {
     const rows = { ...snapshot.rows, log: [{ level: 'x'.repeat(11), message: 'too long for VARCHAR(10)' }] }
     const failure = await restore(db.url, snapshot, { drop: true, rows }).catch((e: unknown) => e)
     expect(failure).toBeInstanceOf(DatabaseError)
-    expect(failure).toMatchObject({ table: 'log', engineCode: '1406' })
+    expect(failure).toMatchObject({ table: 'log', engineCode: '1265' })
+    expect((failure as DatabaseError).message).toMatch(/Data truncated for column 'level' at row 1/)
     expect(await backup(db.url)).toEqual(before)
   })
 
