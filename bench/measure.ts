@@ -23,6 +23,8 @@ export interface Sample {
   readonly userSeconds: number
   readonly systemSeconds: number
   readonly exitCode: number
+  /** The command was killed after the time limit. */
+  readonly timedOut: boolean
   /** One-minute load average when the run started: the machine is shared, this says how busy it was. */
   readonly loadAverage: number
 }
@@ -49,9 +51,11 @@ export function requireGnuTime(): void {
 /**
  * Runs `command` under GNU time, with stdout and stderr written to `logPrefix.stdout` / `.stderr`.
  * Resolves with the sample whatever the exit code (the caller decides what a failure means);
- * rejects only when the command could not be started at all. `signal` kills the child.
+ * rejects only when the command could not be started at all. `signal` kills the child (and the
+ * promise rejects); after `timeoutMs` the child is killed and the sample has `timedOut: true`.
  */
-export async function measure(command: CommandSpec, logPrefix: string, signal?: AbortSignal): Promise<Sample> {
+export async function measure(command: CommandSpec, logPrefix: string, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<Sample> {
+  const { signal, timeoutMs } = options
   const statsFile = `${logPrefix}.time`
   const stdout = fs.openSync(`${logPrefix}.stdout`, 'w')
   const stderr = fs.openSync(`${logPrefix}.stderr`, 'w')
@@ -62,6 +66,7 @@ export async function measure(command: CommandSpec, logPrefix: string, signal?: 
     else env[name] = value
   }
   const loadAverage = os.loadavg()[0]
+  let timedOut = false
   const started = performance.now()
   try {
     const exitCode = await new Promise<number>((resolve, reject) => {
@@ -78,16 +83,24 @@ export async function measure(command: CommandSpec, logPrefix: string, signal?: 
         if (child.pid) process.kill(-child.pid, 'SIGTERM')
       }
       signal?.addEventListener('abort', stop, { once: true })
+      const timer = timeoutMs
+        ? setTimeout(() => {
+            timedOut = true
+            stop()
+          }, timeoutMs)
+        : undefined
       child.once('error', reject)
       child.once('close', (code, sig) => {
+        clearTimeout(timer)
         signal?.removeEventListener('abort', stop)
         if (signal?.aborted) reject(new Error('interrupted'))
         else resolve(code ?? (sig ? 128 : 1))
       })
     })
     const seconds = (performance.now() - started) / 1000
-    const stats = parseTimeOutput(fs.readFileSync(statsFile, 'utf8'))
-    return { seconds, exitCode, loadAverage, ...stats }
+    // GNU time is killed with its child on a timeout and then writes nothing.
+    const stats = timedOut ? { peakRssBytes: 0, userSeconds: 0, systemSeconds: 0 } : parseTimeOutput(fs.readFileSync(statsFile, 'utf8'))
+    return { seconds, exitCode, loadAverage, timedOut, ...stats }
   } finally {
     fs.closeSync(stdout)
     fs.closeSync(stderr)

@@ -58,6 +58,7 @@ const USAGE = `usage: npm run bench -- --scale N [options]
   --results-dir DIR    where the JSON results go (default bench/results)
   --work-dir DIR       where dumps and logs go while the bench runs (default: a new dir in $TMPDIR)
   --cpu-prof DIR       run mergeback with node --cpu-prof, profiles written to DIR
+  --timeout MINUTES    kill a run that takes longer, and mark the tool failed (default 30)
   --no-build           measure the existing dist/ instead of building first
   --keep               keep the databases and the work directory (for inspection)
   --print FILE         print the tables of a results file written earlier, and exit`
@@ -73,6 +74,8 @@ export interface BenchOptions {
   readonly cpuProfDir?: string
   readonly build: boolean
   readonly keep: boolean
+  /** A run taking longer is killed and its tool marked failed. */
+  readonly timeoutMinutes: number
 }
 
 /** Parses the command line. Throws an Error with a one-line message (and the usage) on bad input. */
@@ -88,6 +91,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' | {
       'results-dir': { type: 'string', default: path.join(ROOT, 'bench', 'results') },
       'work-dir': { type: 'string' },
       'cpu-prof': { type: 'string' },
+      timeout: { type: 'string', default: '30' },
       'no-build': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       print: { type: 'string' },
@@ -102,6 +106,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' | {
   if (!Number.isFinite(scale) || scale <= 0) throw new Error(`--scale must be a positive number, got ${JSON.stringify(values.scale)}`)
   const runs = Number(values.runs)
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a whole number ≥ 1, got ${JSON.stringify(values.runs)}`)
+  const timeoutMinutes = Number(values.timeout)
+  if (!Number.isFinite(timeoutMinutes) || timeoutMinutes <= 0) throw new Error(`--timeout must be a positive number of minutes, got ${JSON.stringify(values.timeout)}`)
   const list = <T extends string>(flag: string, raw: string, allowed: readonly T[]): T[] => {
     const items = raw.split(',').map((s) => s.trim()).filter(Boolean)
     const bad = items.filter((i) => !allowed.includes(i as T))
@@ -119,6 +125,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' | {
     cpuProfDir: values['cpu-prof'] && path.resolve(values['cpu-prof']),
     build: !values['no-build'],
     keep: values.keep,
+    timeoutMinutes,
   }
 }
 
@@ -344,7 +351,8 @@ async function benchEngine(state: BenchState, engine: BenchEngine): Promise<void
         cwd: prepared.command.cwd ?? state.workDir,
         env: { MERGEBACK_DIR: path.join(state.workDir, 'backups'), ...prepared.command.env },
       }
-      const sample = await measure(command, logPrefix, signal)
+      const sample = await measure(command, logPrefix, { signal, timeoutMs: options.timeoutMinutes * 60_000 })
+      if (sample.timedOut) return { problem: `killed after the time limit (--timeout ${options.timeoutMinutes} minutes)`, notMeasured: false }
       if (sample.exitCode !== 0) {
         const stderr = tail(`${logPrefix}.stderr`, 3) || tail(`${logPrefix}.stdout`, 3)
         const notMeasured = /unknown (option|command)/i.test(stderr)
