@@ -189,3 +189,39 @@ export function cancelRunningStatement(client: pg.Client, config: ConnectionConf
     })
   })
 }
+
+/** The parts of a pg submittable (a COPY stream) that pg calls as the statement ends. */
+interface Submittable {
+  handleReadyForQuery(connection: unknown): void
+  handleError(error: unknown, connection: unknown): void
+}
+
+/**
+ * Resolves once the server has answered ReadyForQuery for `submitted`, i.e. the statement is
+ * over (successfully or not) and the connection takes the next one. A COPY stream's
+ * `end`/`error` comes before that, and a statement issued then would be queued behind it. Also
+ * resolves if the connection ends, so it never hangs.
+ */
+export function readyForQuery(client: pg.Client, submitted: object): Promise<void> {
+  const query = submitted as Submittable
+  const connection = (client as unknown as { connection: NodeJS.EventEmitter }).connection
+  return new Promise((resolve) => {
+    const done = (): void => {
+      client.off('end', done)
+      connection.off('readyForQuery', done)
+      resolve()
+    }
+    const handleReadyForQuery = query.handleReadyForQuery.bind(query)
+    query.handleReadyForQuery = (con: unknown) => {
+      handleReadyForQuery(con)
+      done()
+    }
+    // After an error pg forgets the statement, so its ReadyForQuery only shows on the connection.
+    const handleError = query.handleError.bind(query)
+    query.handleError = (error: unknown, con: unknown) => {
+      connection.once('readyForQuery', done)
+      handleError(error, con)
+    }
+    client.once('end', done)
+  })
+}

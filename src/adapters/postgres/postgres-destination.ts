@@ -64,7 +64,7 @@ import type {
   WriteResult,
 } from '../adapter.js'
 import { DatabaseError, FormatError, InternalError, MergebackError, UsageError } from '../../errors.js'
-import { openSession, toDatabaseError, type ErrorContext } from './postgres-connection.js'
+import { openSession, readyForQuery, toDatabaseError, type ErrorContext } from './postgres-connection.js'
 import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgDomainDefinition, type PgTable } from './postgres-introspector.js'
 import { POSTGRES_CAPABILITIES, RAW_TEXT_TYPES, RowCodec, fromClause } from './postgres-source.js'
 import { createTableDdl, enumTypeName, escapeCopyText, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
@@ -416,7 +416,7 @@ export class PostgresDestination implements Destination {
         {
           text: `SELECT con.conname, con.conrelid, con.confrelid, src.relname AS src_table, srcn.nspname AS src_schema,
                         src.relkind AS src_relkind,
-                        ARRAY(SELECT a.attname FROM unnest(con.conkey) AS k(n)
+                        ARRAY(SELECT a.attname::text FROM unnest(con.conkey) AS k(n)
                                 JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n) AS columns
                    FROM pg_catalog.pg_constraint con
                    JOIN pg_catalog.pg_class src ON src.oid = con.conrelid
@@ -505,10 +505,12 @@ export class PostgresDestination implements Destination {
   /** COPY FROM STDIN into `relation`; resolves with the number of rows once they are in. */
   async #copyInto(relation: string, columns: readonly WriteColumn[], lines: AsyncIterable<string>, context: ErrorContext): Promise<number> {
     const sink = this.#client.query(copyStreams.from(`COPY ${relation} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`))
+    const finished = readyForQuery(this.#client, sink)
     try {
       // pipeline() destroys the COPY stream on a failure upstream, which sends CopyFail.
       await pipeline(Readable.from(lines, { objectMode: false }), sink)
     } catch (error) {
+      await finished
       throw toDatabaseError(error, context)
     }
     return sink.rowCount

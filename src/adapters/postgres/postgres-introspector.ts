@@ -161,22 +161,21 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
   const types = await loadTypes(client, [...new Set(columnRows.map((c) => c.atttypid))])
   const enumOids = [...types.values()].filter((t) => t.typtype === 'e').map((t) => t.oid)
   const domainOids = [...types.values()].filter((t) => t.typtype === 'd').map((t) => t.oid)
-  const [enumRows, domainConstraintRows, btreeRows] = await Promise.all([
-    client.query(
-      `SELECT enumtypid, enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = ANY($1::oid[]) ORDER BY enumtypid, enumsortorder`,
-      [enumOids],
-    ),
-    client.query(
-      `SELECT contypid, conname, pg_catalog.pg_get_constraintdef(oid) AS definition
-         FROM pg_catalog.pg_constraint WHERE contypid = ANY($1::oid[]) ORDER BY contypid, conname`,
-      [domainOids],
-    ),
-    client.query(
-      `SELECT DISTINCT oc.opcintype FROM pg_catalog.pg_opclass oc
-         JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod
-        WHERE am.amname = 'btree' AND oc.opcdefault`,
-    ),
-  ])
+  // One statement at a time: a pg client runs them in sequence anyway.
+  const enumRows = await client.query(
+    `SELECT enumtypid, enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = ANY($1::oid[]) ORDER BY enumtypid, enumsortorder`,
+    [enumOids],
+  )
+  const domainConstraintRows = await client.query(
+    `SELECT contypid, conname, pg_catalog.pg_get_constraintdef(oid) AS definition
+       FROM pg_catalog.pg_constraint WHERE contypid = ANY($1::oid[]) ORDER BY contypid, conname`,
+    [domainOids],
+  )
+  const btreeRows = await client.query(
+    `SELECT DISTINCT oc.opcintype FROM pg_catalog.pg_opclass oc
+       JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod
+      WHERE am.amname = 'btree' AND oc.opcdefault`,
+  )
   const enumLabels = new Map<number, string[]>()
   for (const row of enumRows.rows as { enumtypid: number; enumlabel: string }[]) {
     const labels = enumLabels.get(row.enumtypid) ?? []
@@ -233,8 +232,8 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
   ).rows as { indrelid: number; name: string; indisunique: boolean; definition: string; columns: string[] }[]
 
   // Referenced tables' column names, for foreign keys (the referenced table may not be selected).
-  const referencedOids = [...new Set(constraintRows.filter((c) => c.contype === 'f').map((c) => c.conrelid))]
-  const referencedColumnNames = await loadForeignKeyColumns(client, referencedOids)
+  const foreignKeyTableOids = [...new Set(constraintRows.filter((c) => c.contype === 'f').map((c) => c.conrelid))]
+  const referencedColumnNames = await loadForeignKeyColumns(client, foreignKeyTableOids)
 
   const tables: PgTable[] = selected.map((table) => {
     const attnames = new Map<number, string>()

@@ -27,7 +27,7 @@ import type pg from 'pg'
 import copyStreams from 'pg-copy-streams'
 import type { Capabilities, ConnectionConfig, DatabaseSchema, DatabaseStats, ReadOptions, Row, Source, TableSchema } from '../adapter.js'
 import { ConnectionError, InternalError, UsageError } from '../../errors.js'
-import { cancelRunningStatement, openSession, toDatabaseError } from './postgres-connection.js'
+import { cancelRunningStatement, openSession, readyForQuery, toDatabaseError } from './postgres-connection.js'
 import { introspect, toDatabaseSchema, type PgColumn, type PgTable } from './postgres-introspector.js'
 import { qualify, quoteIdent, unescapeCopyText } from './postgres-sql.js'
 import { readExpression, textDecoder, type TextDecoder } from './postgres-values.js'
@@ -226,6 +226,7 @@ export class PostgresSource implements Source {
     options.signal?.throwIfAborted()
     await this.#query('SAVEPOINT mergeback_read', context)
     const stream = this.#client.query(copyStreams.to(`COPY (${select}) TO STDOUT`))
+    const finished = readyForQuery(this.#client, stream)
     const reader = new ChunkReader(stream)
     let completed = false
     try {
@@ -260,10 +261,11 @@ export class PostgresSource implements Source {
       }
       if (rest + decoder.end() !== '') throw new InternalError(`COPY output of "${table.schema.name}" ended inside a row.`)
       completed = true
+      await finished
       await this.#query('RELEASE SAVEPOINT mergeback_read', context)
       if (batch.length > 0) yield batch
     } finally {
-      if (!completed) await this.#abandon(reader)
+      if (!completed) await this.#abandon(reader, finished)
     }
   }
 
@@ -271,7 +273,7 @@ export class PostgresSource implements Source {
    * Stops a COPY the consumer no longer wants and puts the session back where it was before it:
    * cancel, drain, roll back to the savepoint (the snapshot is the transaction's, so it stays).
    */
-  async #abandon(reader: ChunkReader): Promise<void> {
+  async #abandon(reader: ChunkReader, finished: Promise<void>): Promise<void> {
     if (this.#closed) return
     try {
       if (!reader.done) {
@@ -280,6 +282,7 @@ export class PostgresSource implements Source {
           // Discard what the server sent before the cancel arrived.
         }
       }
+      await finished
       // A cancel that arrives after the COPY ended may still hit this statement (57014); the
       // savepoint survives that, so trying once more is enough.
       await this.#client.query('ROLLBACK TO SAVEPOINT mergeback_read').catch((error: { code?: string }) => {
