@@ -52,8 +52,12 @@ export type { MergeReport, MergeCounts, MergeConflict } from '../merge/report.js
 export type { Strategy } from '../merge/strategies.js'
 export type { Resolution } from '../merge/resolutions.js'
 
-/** Rows per batch: one readByKeys and a few writes per batch. */
-export const DEFAULT_MERGE_BATCH_SIZE = 5000
+/**
+ * Rows per batch: one readByKeys and a few writes per batch. Measured on 1 M rows (PostgreSQL):
+ * 1,000 keeps peak memory at the file reader's own (~200 MB) at no cost in time; 5,000 added
+ * ~100 MB and was not faster.
+ */
+export const DEFAULT_MERGE_BATCH_SIZE = 1000
 
 /** Options of `analyze` (and, with the additions of MergeOptions, of `merge`). */
 export interface AnalyzeOptions {
