@@ -13,11 +13,13 @@
  *    database empty. Then `START TRANSACTION`, and with `drop` a `DELETE FROM` of each selected
  *    table (DELETE, not TRUNCATE: TRUNCATE would commit; with foreign key checks off it never
  *    cascades into other tables).
- * 3. writeRows: multi-row `INSERT … VALUES (…),(…) ON DUPLICATE KEY UPDATE k = k`, each statement
- *    as large as the server's max_allowed_packet allows (capped at 4 MiB, past which bigger
- *    statements stop paying). With the FOUND_ROWS client flag off, the no-op update of a row
- *    whose key exists counts 0 affected rows, so `skipped = rows sent − affectedRows`. Unlike
- *    INSERT IGNORE this skips duplicates only: NOT NULL, range, CHECK violations still fail.
+ * 3. writeRows: LOAD DATA LOCAL INFILE straight into the table, streamed (LoadChannel). A LOCAL
+ *    load skips rows whose key exists by itself (and says so with a 1062 warning per row), which
+ *    is skip-existing; every other warning means MySQL changed or refused a value, and fails the
+ *    load. Rows that leave a column out, and all rows when LOCAL INFILE is off, go through
+ *    multi-row `INSERT … ON DUPLICATE KEY UPDATE k = k` (InsertChannel): with the FOUND_ROWS
+ *    client flag off a skipped row counts 0 affected rows. Unlike INSERT IGNORE neither path
+ *    lets a NOT NULL, range or CHECK violation pass.
  *    A table with neither a primary key nor a unique NOT NULL key uses whole-row identity
  *    (counting duplicates, NULL equal to NULL): when the table was not empty, each batch goes
  *    through a temporary staging table and only the copies the table does not already hold are
@@ -68,8 +70,13 @@ import {
 
 /** Past this, bigger INSERT statements stop being faster (measured; docs/adapters-mysql.md). */
 const MAX_STATEMENT_BYTES = 4 * 1024 * 1024
-/** A LOAD DATA statement streams at most this much before its rows move from staging into the table. */
+/** One LOAD DATA statement streams at most this much (it bounds the row keys kept for error messages). */
 const LOAD_CHUNK_BYTES = 32 * 1024 * 1024
+/**
+ * Rows per LOAD DATA statement: each skipped duplicate leaves a warning, and the session lists
+ * at most 65535 (max_error_count), all of which must be checked.
+ */
+const LOAD_CHUNK_ROWS = 50_000
 /** Encoded rows are handed to the LOAD DATA stream in pieces of about this size. */
 const LOAD_PIECE_BYTES = 64 * 1024
 /** Rows per readByKeys query and per updateRows staging insert. */
@@ -111,7 +118,8 @@ export class MysqlDestination implements Destination {
   static async open(config: ConnectionConfig, capabilities: Capabilities): Promise<MysqlDestination> {
     const session = await openSession(config)
     try {
-      await session.connection.query('SET SESSION foreign_key_checks = 0')
+      // max_error_count: a LOCAL load reports bad values as warnings, which must all be listable.
+      await session.connection.query('SET SESSION foreign_key_checks = 0, SESSION max_error_count = 65535')
       if (session.flavor === 'mysql') {
         // MySQL 8 caches information_schema.TABLES.AUTO_INCREMENT; finish() needs the live value.
         await session.connection.query('SET SESSION information_schema_stats_expiry = 0').catch(() => undefined)
@@ -332,12 +340,12 @@ export class MysqlDestination implements Destination {
   }
 
   /**
-   * Rows that carry every column go through LOAD DATA LOCAL INFILE into a staging table and from
-   * there into the table (LoadChannel); rows that leave a column out (hand-made files: the column
+   * Rows that carry every column go through LOAD DATA LOCAL INFILE (LoadChannel); rows that leave a column out (hand-made files: the column
    * gets its DEFAULT) and every row when the server refuses LOCAL INFILE go through multi-row
-   * INSERT statements (InsertChannel). Both skip rows whose key exists with
-   * `ON DUPLICATE KEY UPDATE k = k` and count them; without a key (an empty keyless table) every
-   * row is inserted, except that a nullable UNIQUE key still skips its duplicates.
+   * INSERT statements (InsertChannel). Both skip and count rows whose key exists (LOAD DATA
+   * LOCAL skips duplicates by itself; INSERT says `ON DUPLICATE KEY UPDATE k = k`); without a key
+   * (an empty keyless table) every row is inserted, except that a nullable UNIQUE key still skips
+   * its duplicates.
    * The two never have a statement on the connection at the same time.
    */
   async #writeByKey(target: TableSchema, columns: readonly WriteColumn[], keyColumns: readonly string[] | undefined, batches: AsyncIterable<Row[]>): Promise<WriteResult> {
@@ -355,8 +363,6 @@ export class MysqlDestination implements Destination {
       tuple: (row) => this.#tuple(target, columns, row, keyColumns),
       checkRowSize: (row, bytes) => this.#checkRowSize(target, row, keyColumns, bytes),
       insert: (statement) => this.#insert(target, statement, keyColumns),
-      run: (sql) => this.#run<ResultSetHeader>(sql, { table: target.name, action: `inserting into ${target.name}` }),
-      stageName: () => this.#temporaryName('stage'),
     }
     const inserts = new InsertChannel(context, this.#statementLimit())
     const loads = this.#session.localInfile ? new LoadChannel(context) : undefined
@@ -792,8 +798,6 @@ interface ChannelContext {
   tuple(row: Row): string
   checkRowSize(row: Row, bytes: number): void
   insert(statement: InsertStatement): Promise<ResultSetHeader>
-  run(sql: string): Promise<ResultSetHeader>
-  stageName(): string
 }
 
 /**
@@ -862,30 +866,34 @@ class InsertChannel {
   }
 }
 
-/** One LOAD DATA statement in progress: its staging table, upload stream and the rows' keys. */
+/** One LOAD DATA statement in progress: its upload stream, its result and the rows' keys. */
 interface LoadChunk {
-  readonly stage: string
   readonly stream: PassThrough
   readonly done: Promise<ResultSetHeader>
   readonly keys: (Row | undefined)[]
   bytes: number
 }
 
+/** ER_DUP_ENTRY: the warning a LOCAL load gives for each row it skips on a duplicate key. */
+const DUPLICATE_KEY = 1062
+
 /**
- * LOAD DATA LOCAL INFILE, the fast path (docs/adapters-mysql.md has the measurements):
- * 1. `CREATE TEMPORARY TABLE stage SELECT <columns> FROM t LIMIT 0`: the table's column types,
- *    NOT NULL and defaults, no keys (a temporary table does not commit the transaction);
- * 2. stream the rows as tab-separated text into `LOAD DATA LOCAL INFILE … INTO TABLE stage`, with
- *    back-pressure: the next row is encoded only when the socket has taken the previous ones;
- *    bytes travel as hex (UNHEX) and bits as binary digits (CONV);
- * 3. MySQL turns every data error of a LOCAL load into a warning (it cannot stop the client's
- *    upload), so any warning of level Warning or Error fails the load, naming the row;
- * 4. `INSERT INTO t SELECT … FROM stage ON DUPLICATE KEY UPDATE k = k`, counting skipped rows
- *    as for INSERT; then the stage is dropped. Chunks of LOAD_CHUNK_BYTES bound its size.
+ * LOAD DATA LOCAL INFILE straight into the table, the fast path (docs/adapters-mysql.md has the
+ * measurements):
+ * 1. the rows stream as tab-separated text with back-pressure: the next rows are encoded only
+ *    when the socket has taken the previous ones; bytes travel as hex (UNHEX), bits as binary
+ *    digits (CONV);
+ * 2. because the server cannot stop a client's upload halfway, MySQL runs a LOCAL load as if
+ *    IGNORE were given: a row whose key exists is skipped with a 1062 warning — exactly
+ *    skip-existing — and a value that does not fit becomes a warning too instead of an error;
+ * 3. so every warning must be a duplicate (1062); any other is a value MySQL changed or a row it
+ *    refused (a CHECK constraint also only skips the row), and fails the load, naming the row
+ *    when the server does. Chunks of LOAD_CHUNK_ROWS rows keep every warning listable (the
+ *    session raises max_error_count to 65535) and bound the keys kept for error messages.
  */
 class LoadChannel {
   readonly #context: ChannelContext
-  readonly #statement: (stage: string) => string
+  readonly #statement: string
   #chunk: LoadChunk | undefined
   #pending = ''
 
@@ -901,14 +909,13 @@ class LoadChannel {
         assignments.push(column.writer.load === 'hex' ? `${name} = UNHEX(@v${i})` : `${name} = CAST(CONV(@v${i}, 2, 10) AS UNSIGNED)`)
       }
     })
-    this.#statement = (stage) =>
-      `LOAD DATA LOCAL INFILE 'mergeback-rows' INTO TABLE ${stage} CHARACTER SET utf8mb4 ` +
+    this.#statement =
+      `LOAD DATA LOCAL INFILE 'mergeback-rows' INTO TABLE ${quoteIdentifier(context.target.name)} CHARACTER SET utf8mb4 ` +
       `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${targets.join(', ')})` +
       (assignments.length > 0 ? ` SET ${assignments.join(', ')}` : '')
   }
 
   async add(row: Row): Promise<void> {
-    const chunk = this.#chunk ?? (await this.#open())
     let line = ''
     try {
       const columns = this.#context.columns
@@ -920,23 +927,19 @@ class LoadChannel {
       throw withRowContext(error, this.#context.target.name, rowKey(row, this.#context.keyColumns))
     }
     line += '\n'
+    const chunk = this.#chunk ?? this.#open()
     chunk.keys.push(rowKey(row, this.#context.keyColumns))
     chunk.bytes += line.length
     this.#pending += line
     if (this.#pending.length >= LOAD_PIECE_BYTES) await this.#write(chunk)
-    if (chunk.bytes >= LOAD_CHUNK_BYTES) await this.close()
+    if (chunk.bytes >= LOAD_CHUNK_BYTES || chunk.keys.length >= LOAD_CHUNK_ROWS) await this.close()
   }
 
-  async #open(): Promise<LoadChunk> {
-    const { target, columns } = this.#context
-    const stage = quoteIdentifier(this.#context.stageName())
-    await this.#context.run(`CREATE TEMPORARY TABLE ${stage} SELECT ${columns.map((c) => quoteIdentifier(c.name)).join(', ')} FROM ${quoteIdentifier(target.name)} LIMIT 0`)
+  #open(): LoadChunk {
     const stream = new PassThrough()
-    const done = this.#context.session.connection
-      .query<ResultSetHeader>({ sql: this.#statement(stage), infileStreamFactory: () => stream })
-      .then(([result]) => result)
+    const done = this.#context.session.connection.query<ResultSetHeader>({ sql: this.#statement, infileStreamFactory: () => stream }).then(([result]) => result)
     done.catch(() => undefined)
-    this.#chunk = { stage, stream, done, keys: [], bytes: 0 }
+    this.#chunk = { stream, done, keys: [], bytes: 0 }
     return this.#chunk
   }
 
@@ -947,7 +950,7 @@ class LoadChannel {
     if (!chunk.stream.write(piece)) await Promise.race([once(chunk.stream, 'drain'), chunk.done])
   }
 
-  /** Ends the current chunk: finishes the LOAD, checks its warnings, moves the rows into the table. */
+  /** Ends the current chunk: finishes the LOAD and checks that its only warnings are skipped duplicates. */
   async close(): Promise<void> {
     const chunk = this.#chunk
     if (!chunk) return
@@ -960,35 +963,35 @@ class LoadChannel {
       } catch (error) {
         throw this.#error(error, chunk)
       }
-      if (loaded.warningStatus > 0) await this.#failOnWarnings(chunk)
-      const names = this.#context.columns.map((c) => quoteIdentifier(c.name)).join(', ')
-      const result = await this.#context.run(
-        `INSERT INTO ${quoteIdentifier(this.#context.target.name)} (${names}) SELECT ${names} FROM ${chunk.stage}${this.#context.onDuplicate}`,
-      )
-      this.#context.counts.inserted += result.affectedRows
-      this.#context.counts.skipped += chunk.keys.length - result.affectedRows
+      if (loaded.warningStatus > 0) await this.#checkWarnings(chunk, loaded.warningStatus)
+      this.#context.counts.inserted += loaded.affectedRows
+      this.#context.counts.skipped += chunk.keys.length - loaded.affectedRows
     } finally {
       this.#chunk = undefined
       this.#pending = ''
     }
-    await this.#context.run(`DROP TEMPORARY TABLE IF EXISTS ${chunk.stage}`)
   }
 
-  /** A LOCAL load reports bad data as warnings: the first Warning or Error fails the load. */
-  async #failOnWarnings(chunk: LoadChunk): Promise<void> {
+  /**
+   * Every warning must be a skipped duplicate; the first that is not fails the load. A chunk has
+   * at most LOAD_CHUNK_ROWS rows, so all of its duplicate warnings fit in the session's list.
+   */
+  async #checkWarnings(chunk: LoadChunk, count: number): Promise<void> {
     const [warnings] = await this.#context.session.connection.query<RowDataPacket[]>('SHOW WARNINGS')
-    const first = warnings.find((w) => w.Level === 'Warning' || w.Level === 'Error')
-    if (!first) return
+    const first = warnings.find((w) => Number(w.Code) !== DUPLICATE_KEY)
+    if (!first) {
+      if (warnings.length >= count) return
+      throw new DatabaseError(`Failed loading rows into ${this.#context.target.name}: MySQL reported ${count} warnings, more than it lists, so not all of them are skipped duplicates.`, {
+        table: this.#context.target.name,
+      })
+    }
     const message = String(first.Message)
     const errno = Number(first.Code)
     throw this.#error(Object.assign(new Error(message), { errno, code: errorName(errno), sqlMessage: message, sqlState: 'HY000' }), chunk)
   }
 
-  /** The failure of a load, with the staging table's name replaced by the table's and the row's key. */
+  /** The failure of a load, naming the row's key when the server names its row. */
   #error(error: unknown, chunk: LoadChunk): Error {
-    const driver = error as { message: string; sqlMessage?: string }
-    const stage = chunk.stage.slice(1, -1)
-    if (typeof driver.sqlMessage === 'string') driver.sqlMessage = driver.sqlMessage.split(stage).join(this.#context.target.name)
     const at = rowNumberFromMessage(error)
     return toStatementError(error, {
       table: this.#context.target.name,
@@ -1004,7 +1007,6 @@ class LoadChannel {
     if (!chunk) return
     chunk.stream.end()
     await chunk.done.catch(() => undefined)
-    await this.#context.run(`DROP TEMPORARY TABLE IF EXISTS ${chunk.stage}`).catch(() => undefined)
   }
 }
 

@@ -243,7 +243,7 @@ describe.each(WRITE_PATHS)('MySQL adapter: the $path write path', ({ query, acti
 
   it('names table, key, column and the server\'s code when a value does not fit', async () => {
     const target = await freshDatabase()
-    await sql(target.url, 'CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(5) NOT NULL)', "INSERT INTO t VALUES (1, 'kept')")
+    await sql(target.url, "CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(5) NOT NULL, CONSTRAINT chk_name CHECK (name <> 'bad'))", "INSERT INTO t VALUES (1, 'kept')")
     const table: TableSchema = {
       name: 't',
       columns: [
@@ -263,6 +263,10 @@ describe.each(WRITE_PATHS)('MySQL adapter: the $path write path', ({ query, acti
     expect(nullName.message).toContain(`[${notNull[1]}]`)
     const long = (await restore(target.url + query, { schema, rows: { t: [{ id: 4, name: 'far too long' }] } }).catch((e: unknown) => e)) as DatabaseError
     expect(long).toMatchObject({ table: 't', key: { id: 4 }, engineCode: tooLong[0] })
+    // A LOCAL load only skips a row that fails a CHECK: that skip must not pass for a duplicate.
+    const rows = { t: [{ id: 1, name: 'kept' }, { id: 5, name: 'bad' }] }
+    const check = (await restore(target.url + query, { schema, rows }).catch((e: unknown) => e)) as DatabaseError
+    expect(check).toMatchObject({ table: 't', engineCode: '4025', constraint: 'chk_name' })
     expect(await sql(target.url, 'SELECT id, name FROM t')).toEqual([{ id: 1, name: 'kept' }])
   })
 
@@ -283,6 +287,9 @@ describe.each(WRITE_PATHS)('MySQL adapter: the $path write path', ({ query, acti
     const rows = Array.from({ length: 60_000 }, (_, i) => ({ id: i + 1, payload: `${i}\t\\N\n${'p'.repeat(1000)}` }))
     const { results } = await restore(target.url + query, { schema: { engine: 'mysql', database: '', tables: [table], warnings: [] }, rows: { big: rows } })
     expect(results.big).toEqual({ inserted: 60_000, skipped: 0 })
+    // More duplicates than one LOAD statement's warnings can list: still all skipped, none refused.
+    const again = await restore(target.url + query, { schema: { engine: 'mysql', database: '', tables: [table], warnings: [] }, rows: { big: rows } })
+    expect(again.results.big).toEqual({ inserted: 0, skipped: 60_000 })
     expect(await sql(target.url, "SELECT COUNT(*) AS n, SUM(payload = CONCAT(id - 1, '\t\\\\N\n', REPEAT('p', 1000))) AS same FROM big")).toEqual([{ n: '60000', same: '60000' }])
   })
 })
