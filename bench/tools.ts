@@ -13,8 +13,8 @@ import type { BenchEngine } from './generate.js'
 import type { BenchServer } from './servers.js'
 import type { CommandSpec } from './measure.js'
 
-export type GroupId = 'backup' | 'backup-gzip' | 'restore' | 'analyze' | 'merge'
-export const GROUP_IDS: readonly GroupId[] = ['backup', 'backup-gzip', 'restore', 'analyze', 'merge']
+export type GroupId = 'backup' | 'backup-gzip' | 'restore' | 'analyze' | 'merge' | 'floor'
+export const GROUP_IDS: readonly GroupId[] = ['backup', 'backup-gzip', 'restore', 'analyze', 'merge', 'floor']
 
 /** Inputs made once per bench run and shared by the tools that read them. */
 export type FixtureKey = 'json' | 'pg-custom' | 'pg-plain' | 'mysql-dump'
@@ -269,6 +269,44 @@ function mergebackMerge(against: 'unchanged' | 'changed'): ToolDef {
   }
 }
 
+/**
+ * Not a product: PostgreSQL writing every row as JSON itself (`row_to_json`), over two sessions
+ * in parallel (`Message`, the biggest table, on one; the rest on the other), into files. What a
+ * JSON backup cannot beat on this machine; a lower bound for `backup`, not a format mergeback
+ * could use as it is (bytea, bigint, numeric and timestamptz are not in the wire encoding).
+ */
+const postgresJsonFloor: ToolDef = {
+  id: 'floor-json-copy',
+  label: 'floor: COPY row_to_json, 2 sessions',
+  async setup(ctx) {
+    const out = await ctx.newOutputDir('floor-json-copy')
+    const copy = (table: string) => `COPY (SELECT row_to_json(t) FROM "${table}" t) TO STDOUT`
+    const psql = (file: string, tables: string[]) =>
+      `psql -X -q -d "$1" -o "${file}" ${tables.map((t) => `-c '${copy(t)}'`).join(' ')}`
+    // Exit non-zero when either session fails (a bare `wait` would always succeed).
+    const script =
+      `${psql(path.join(out.dir, 'messages.json'), ['Message'])} & a=$!; ` +
+      `${psql(path.join(out.dir, 'rest.json'), ['User', 'Room', 'Registration', 'RoomAllocation'])} & b=$!; ` +
+      'wait $a && wait $b'
+    return { command: { argv: ['bash', '-c', script, 'floor', ctx.server.urlFor(ctx.sourceDb)] }, outputDir: out.dir, cleanup: out.remove }
+  },
+}
+
+/** Not a product either: `gzip -1` of the plain SQL dump, the least CPU a gzip backup of this data needs on one core. */
+const gzipFloor: ToolDef = {
+  id: 'floor-gzip-1',
+  label: 'floor: gzip -1 of the plain dump, 1 core',
+  async setup(ctx) {
+    const input = await ctx.fixture('pg-plain')
+    const out = await ctx.newOutputDir('floor-gzip-1')
+    return {
+      command: { argv: ['sh', '-c', 'gzip -1 -c "$1" > "$2"', 'floor', input, path.join(out.dir, 'dump.sql.gz')] },
+      outputDir: out.dir,
+      cleanup: out.remove,
+    }
+  },
+}
+
 /** The groups for an engine, in the order they run (backups first: they make the fixtures). */
 export function groupsFor(engine: BenchEngine): GroupDef[] {
   if (engine === 'postgres') {
@@ -323,6 +361,16 @@ export function groupsFor(engine: BenchEngine): GroupDef[] {
         comparisons: [
           { label: 'merge, unchanged db vs pg_restore -Fc -j 2', tool: 'mergeback-merge-unchanged', peer: 'pg_restore', metric: 'seconds' },
           { label: 'merge, 10 % changed / 5 % deleted vs pg_restore', tool: 'mergeback-merge-changed', peer: 'pg_restore', metric: 'seconds' },
+        ],
+      },
+      {
+        id: 'floor',
+        engine,
+        title: 'floors: what the machine can do at best (not products)',
+        tools: [postgresJsonFloor, gzipFloor],
+        comparisons: [
+          { label: 'floor: PostgreSQL-made JSON vs pg_dump -Fp', tool: 'floor-json-copy', peer: 'pg_dump-plain', metric: 'seconds' },
+          { label: 'floor: gzip -1 of the plain dump vs pg_dump -Fc', tool: 'floor-gzip-1', peer: 'pg_dump-custom', metric: 'seconds' },
         ],
       },
     ]

@@ -55,10 +55,19 @@ describe('npm run bench at scale 0.01', () => {
     expect(results.options).toMatchObject({ scale: SCALE, runs: 1, engines: ['postgres', 'mysql'] })
   })
 
-  it('measures every peer tool', () => {
+  it('measures every peer tool and floor', () => {
     const peers = results.tools.filter((t) => !t.mergeback)
     expect(peers.map((t) => `${t.engine}:${t.id}`).sort()).toEqual(
-      ['mysql:mysql', 'mysql:mysqldump', 'postgres:pg_dump-custom', 'postgres:pg_dump-plain', 'postgres:pg_restore', 'postgres:psql'].sort(),
+      [
+        'mysql:mysql',
+        'mysql:mysqldump',
+        'postgres:floor-gzip-1',
+        'postgres:floor-json-copy',
+        'postgres:pg_dump-custom',
+        'postgres:pg_dump-plain',
+        'postgres:pg_restore',
+        'postgres:psql',
+      ].sort(),
     )
     for (const tool of peers) {
       expect(tool.status, `${tool.label}: ${tool.reason}`).toBe('ok')
