@@ -32,7 +32,7 @@ describe('npm run bench at scale 0.01', () => {
     run = spawnSync(
       process.execPath,
       ['--import', 'tsx', 'bench/run.ts', '--scale', String(SCALE), '--runs', '1', '--no-build', '--results-dir', tmp.dir],
-      { cwd: ROOT, encoding: 'utf8', timeout: 50_000 },
+      { cwd: ROOT, encoding: 'utf8', timeout: 55_000 },
     )
     const files = fs.existsSync(tmp.dir) ? fs.readdirSync(tmp.dir).filter((f) => f.endsWith('.json')) : []
     if (files.length === 1) results = JSON.parse(fs.readFileSync(path.join(tmp.dir, files[0]), 'utf8'))
