@@ -68,40 +68,36 @@ export class RowCodec {
 
   /** Decodes one COPY text-format line (without its newline). */
   decodeLine(line: string): Row {
-    if (this.#names.length === 0) return {}
+    const names = this.#names
+    if (names.length === 0) return {}
     const fields = line.split('\t')
-    if (fields.length !== this.#names.length) {
-      throw new InternalError(`COPY returned ${fields.length} fields where ${this.#names.length} columns were selected.`)
+    if (fields.length !== names.length) {
+      throw new InternalError(`COPY returned ${fields.length} fields where ${names.length} columns were selected.`)
     }
-    const row: Row = this.#newRow()
+    const decoders = this.#decoders
+    const row: Row = {}
     for (let i = 0; i < fields.length; i++) {
       const field = fields[i]
-      this.#set(row, i, field === '\\N' ? null : this.#decoders[i](unescapeCopyText(field)))
+      row[names[i]] = field === '\\N' ? null : decoders[i](unescapeCopyText(field))
     }
-    return row
+    return this.#hasProtoName ? this.#fixProto(row, fields.map((f, i) => (f === '\\N' ? null : decoders[i](unescapeCopyText(f))))) : row
   }
 
   /** Decodes one query result row (rowMode 'array', RAW_TEXT_TYPES). */
   decodeValues(values: readonly (string | null)[]): Row {
-    const row: Row = this.#newRow()
-    for (let i = 0; i < values.length; i++) {
-      const value = values[i]
-      this.#set(row, i, value === null ? null : this.#decoders[i](value))
-    }
-    return row
+    const names = this.#names
+    const decoders = this.#decoders
+    const decoded = values.map((value, i) => (value === null ? null : decoders[i](value)))
+    const row: Row = {}
+    for (let i = 0; i < decoded.length; i++) row[names[i]] = decoded[i]
+    return this.#hasProtoName ? this.#fixProto(row, decoded) : row
   }
 
-  #newRow(): Row {
-    return {}
-  }
-
-  #set(row: Row, index: number, value: Row[string]): void {
-    if (this.#hasProtoName && this.#names[index] === '__proto__') {
-      // A column really named __proto__ must become an own property, not the prototype.
-      Object.defineProperty(row, '__proto__', { value, enumerable: true, writable: true, configurable: true })
-    } else {
-      row[this.#names[index]] = value
-    }
+  /** A column really named __proto__ must be an own property, not the row's prototype. */
+  #fixProto(row: Row, values: readonly Row[string][]): Row {
+    const fixed: Row = {}
+    this.#names.forEach((name, i) => Object.defineProperty(fixed, name, { value: values[i], enumerable: true, writable: true, configurable: true }))
+    return fixed
   }
 }
 
