@@ -132,7 +132,10 @@ export function toDatabaseError(error: unknown, context: ErrorContext): Mergebac
   }
   const table = fields.table ?? context.table
   const key = parseKey(fields.detail)
-  const parts = [`PostgreSQL refused ${context.action}${table ? ` in "${table}"` : ''}: ${message}.`]
+  // COPY says where it stopped: `COPY t, line 3, column qty: "abc"` (line 1 is the first row sent).
+  const copy = fields.where ? /^COPY [^\n]*?, line (\d+)(?:, column ([^:\n]+))?/.exec(fields.where) : null
+  const position = copy ? ` (row ${copy[1]} of this write${copy[2] ? `, column "${copy[2]}"` : ''})` : ''
+  const parts = [`PostgreSQL refused ${context.action}${table ? ` in "${table}"` : ''}${position}: ${message}.`]
   if (fields.detail) parts.push(fields.detail)
   if (fields.hint) parts.push(`Hint: ${fields.hint}`)
   return new DatabaseError(parts.join(' '), {
@@ -141,7 +144,7 @@ export function toDatabaseError(error: unknown, context: ErrorContext): Mergebac
     table,
     key,
     constraint: fields.constraint,
-    details: { column: fields.column, detail: fields.detail },
+    details: { column: fields.column ?? copy?.[2], detail: fields.detail, ...(copy ? { copyLine: Number(copy[1]) } : {}) },
   })
 }
 

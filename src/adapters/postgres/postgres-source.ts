@@ -300,7 +300,9 @@ export class PostgresSource implements Source {
     )
     const tables = await this.#query(
       `SELECT c.oid, c.relname, c.relkind,
-              (SELECT sum(pg_catalog.pg_total_relation_size(p.relid))::text FROM pg_catalog.pg_partition_tree(c.oid) p) AS size
+              CASE WHEN c.relkind = 'p'
+                   THEN (SELECT sum(pg_catalog.pg_total_relation_size(p.relid))::text FROM pg_catalog.pg_partition_tree(c.oid) p)
+                   ELSE pg_catalog.pg_total_relation_size(c.oid)::text END AS size
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
         ORDER BY c.relname COLLATE "C"`,

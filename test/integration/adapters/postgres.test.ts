@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import type { ConnectionConfig, Row, TableSchema } from '../../../src/adapters/adapter.js'
 import { postgresAdapter } from '../../../src/adapters/postgres/postgres-adapter.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
-import { DatabaseError, UsageError } from '../../../src/errors.js'
+import { ConnectionError, DatabaseError, UsageError } from '../../../src/errors.js'
 import { createPostgresDatabase, pgQuery, POSTGRES_ADMIN_URL, type TestDatabase } from '../../helpers/databases.js'
 import {
   batchesOf,
@@ -600,6 +600,17 @@ describe('PostgreSQL adapter', () => {
     } finally {
       await destination.close()
     }
+    const again = await postgresAdapter.openDestination(config(db))
+    try {
+      const error = await again.writeRows(table, batchesOf([{ id: 1, content: '' }, { id: 'two', content: '' }])).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(error).toMatchObject({ name: 'DatabaseError', table: 'files', engineCode: '22P02' })
+      expect((error as Error).message).toContain('(row 2 of this write, column "id")')
+    } finally {
+      await again.close()
+    }
     expect(await pgQuery(db.url, 'SELECT * FROM files')).toEqual([])
   })
 
@@ -726,6 +737,134 @@ describe('PostgreSQL adapter', () => {
       expect(await readAll(source, schema.tables[1])).toEqual([{ id: 1 }])
     } finally {
       await source.close()
+    }
+  })
+
+  it('closes a source whose read was never finished, and stops a read on abort', async () => {
+    const db = await freshDatabase()
+    await pgQuery(db.url, `CREATE TABLE n (id int PRIMARY KEY, pad text); INSERT INTO n SELECT i, repeat('p', 200) FROM generate_series(1, 100000) i;`)
+    const abandoned = await postgresAdapter.openSource(config(db))
+    const schema = await abandoned.describe()
+    const iterator = abandoned.readTable(schema.tables[0], { batchSize: 100 })[Symbol.asyncIterator]()
+    await iterator.next()
+    await abandoned.close()
+    const active = await pgQuery<{ n: number }>(POSTGRES_ADMIN_URL, `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'mergeback'`, [db.name])
+    expect(active[0].n).toBeLessThanOrEqual(1)
+
+    const source = await postgresAdapter.openSource(config(db))
+    try {
+      const controller = new AbortController()
+      let seen = 0
+      const reading = (async () => {
+        for await (const batch of source.readTable(schema.tables[0], { batchSize: 100, signal: controller.signal })) {
+          seen += batch.length
+          if (seen === 300) controller.abort(new Error('stop here'))
+        }
+      })()
+      await expect(reading).rejects.toThrow('stop here')
+      expect(seen).toBe(300)
+      expect((await source.stats()).tables).toEqual([{ name: 'n', rows: 100000, sizeBytes: expect.any(Number) }])
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('keeps a column named __proto__ a column, and carries an unknown type as text with a warning', async () => {
+    const a = await freshDatabase()
+    const b = await freshDatabase()
+    const setup = `CREATE TYPE pair AS (x int, label text);`
+    await pgQuery(a.url, `${setup} CREATE TABLE odd (id int PRIMARY KEY, "__proto__" text, p pair, ps pair[]);
+      INSERT INTO odd VALUES (1, 'not a prototype', ROW(1, 'a b'), ARRAY[ROW(2, 'x')::pair, NULL]), (2, NULL, NULL, NULL);`)
+    await pgQuery(b.url, setup)
+    const before = await snapshot(postgresAdapter, config(a))
+    const odd = before.schema.tables[0]
+    expect(odd.columns.map((c) => [c.name, c.kind, c.elementKind])).toEqual([
+      ['id', 'integer', undefined],
+      ['__proto__', 'text', undefined],
+      ['p', 'unknown', undefined],
+      ['ps', 'array', 'unknown'],
+    ])
+    expect(before.schema.warnings.filter((w) => w.includes('does not know'))).toHaveLength(2)
+    const first = before.rows.odd[0]
+    expect(Object.getPrototypeOf(first)).toBe(Object.prototype)
+    expect(Object.keys(first)).toEqual(['id', '__proto__', 'p', 'ps'])
+    expect(JSON.stringify(first)).toBe('{"id":1,"__proto__":"not a prototype","p":"(1,\\"a b\\")","ps":["(2,x)",null]}')
+    await restoreThroughAdapter(postgresAdapter, config(a), config(b))
+    expect((await snapshot(postgresAdapter, config(b))).rows).toEqual(before.rows)
+  })
+
+  it('restores a backup made by another engine with PostgreSQL types chosen by kind', async () => {
+    const db = await freshDatabase()
+    const mysqlSchema = {
+      engine: 'mysql' as const,
+      database: 'shop',
+      warnings: [],
+      tables: [
+        {
+          name: 'orders',
+          columns: [
+            { name: 'id', type: 'bigint(20) unsigned', kind: 'bigint' as const, nullable: false, autoIncrement: true },
+            { name: 'ref', type: 'bigint(20) unsigned', kind: 'bigint' as const, nullable: true },
+            { name: 'status', type: "enum('new','paid')", kind: 'enum' as const, nullable: false, enumValues: ['new', 'paid'], default: "'new'" },
+            { name: 'total', type: 'decimal(10,2)', kind: 'decimal' as const, nullable: true },
+            { name: 'placed', type: 'datetime(6)', kind: 'timestamp' as const, nullable: true },
+            { name: 'flags', type: 'bit(4)', kind: 'bit' as const, nullable: true },
+            { name: 'meta', type: 'json', kind: 'json' as const, nullable: true },
+            { name: 'ratio', type: 'float', kind: 'float' as const, nullable: true },
+          ],
+          primaryKey: ['id'],
+          uniqueConstraints: [],
+          indexes: [{ name: 'status', columns: ['status'], unique: false }],
+          foreignKeys: [],
+        },
+      ],
+    }
+    const destination = await postgresAdapter.openDestination(config(db))
+    try {
+      const prepared = await destination.prepare(mysqlSchema, { mode: 'restore', drop: false })
+      expect(prepared.created).toEqual(['orders'])
+      const written = await destination.writeRows(
+        mysqlSchema.tables[0],
+        batchesOf([
+          { id: '9223372036854775807', ref: '18446744073709551615', status: 'paid', total: '12.50', placed: '2024-01-15T10:30:00.5', flags: '0101', meta: '{"a": [1]}', ratio: 1.1 },
+          { id: '1', ref: null, status: 'new', total: null, placed: null, flags: null, meta: null, ratio: null },
+        ]),
+      )
+      expect(written).toEqual({ inserted: 2, skipped: 0 })
+      await destination.finish()
+      await destination.commit()
+    } finally {
+      await destination.close()
+    }
+    const snap = await snapshot(postgresAdapter, config(db))
+    expect(snap.schema.tables[0].columns.map((c) => [c.name, c.type, c.kind])).toEqual([
+      ['id', 'bigint', 'bigint'],
+      ['ref', 'numeric(20,0)', 'decimal'],
+      ['status', 'orders_status', 'enum'],
+      ['total', 'numeric(10,2)', 'decimal'],
+      ['placed', 'timestamp(6) without time zone', 'timestamp'],
+      ['flags', 'bit(4)', 'bit'],
+      ['meta', 'jsonb', 'json'],
+      ['ratio', 'real', 'float'],
+    ])
+    expect(snap.rows.orders).toEqual([
+      { id: '1', ref: null, status: 'new', total: null, placed: null, flags: null, meta: null, ratio: null },
+      { id: '9223372036854775807', ref: '18446744073709551615', status: 'paid', total: '12.50', placed: '2024-01-15T10:30:00.5', flags: '0101', meta: '{"a": [1]}', ratio: 1.1 },
+    ])
+    expect(await pgQuery(db.url, `INSERT INTO orders (id) VALUES (2) RETURNING status::text`)).toEqual([{ status: 'new' }])
+    expect(snap.schema.tables[0].indexes.map((i) => i.columns)).toEqual([['status']])
+  })
+
+  it('reports a connection lost in the middle of a write as a ConnectionError', async () => {
+    const db = await freshDatabase()
+    await pgQuery(db.url, `CREATE TABLE t (id int PRIMARY KEY)`)
+    const destination = await postgresAdapter.openDestination(config(db))
+    try {
+      await pgQuery(POSTGRES_ADMIN_URL, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'mergeback'`, [db.name])
+      await expect(destination.countRows('t')).rejects.toBeInstanceOf(ConnectionError)
+      await destination.rollback()
+    } finally {
+      await destination.close()
     }
   })
 })
