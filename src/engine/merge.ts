@@ -36,11 +36,12 @@
  * batch, and a saved plan is written and read line by line. Only the report's list of conflicts
  * grows with the number of conflicts.
  */
+import path from 'node:path'
 import type { Destination, Engine, Row, TableSchema } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
 import { DatabaseError, MergeRefusedError, UsageError } from '../errors.js'
 import { planBatch } from '../merge/plan.js'
-import { PlanReader, PlanWriter, fileSha256, stalePlan, type PlanOptions } from '../merge/plan-file.js'
+import { PLAN_FORMAT, PLAN_VERSION, PlanReader, PlanWriter, fileSha256, stalePlan, type PlanOptions } from '../merge/plan-file.js'
 import { ReportBuilder, type MergeReport } from '../merge/report.js'
 import { ResolutionIndex, parseResolutions, type Resolution, type ResolutionEntry } from '../merge/resolutions.js'
 import { parseStrategy, type Strategy } from '../merge/strategies.js'
@@ -171,10 +172,10 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
       }
       if (mode === 'analyze') {
         planWriter = await PlanWriter.create(options.plan!, {
-          format: 'mergeback-plan',
-          version: 1,
+          format: PLAN_FORMAT,
+          version: PLAN_VERSION,
           createdAt: new Date().toISOString(),
-          backup: { file: file.split(/[\\/]/).pop()!, sha256 },
+          backup: { file: path.basename(file), sha256 },
           database: { engine: config.engine, database: config.database },
           options: settings,
         })

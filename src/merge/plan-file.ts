@@ -181,7 +181,6 @@ export class PlanReader {
   readonly #close: () => void
   readonly #hash: Hash = createHash('sha256')
   #entries = 0
-  #ended = false
 
   private constructor(file: string, header: PlanHeader, lines: AsyncIterator<string>, close: () => void) {
     this.#file = file
@@ -190,7 +189,7 @@ export class PlanReader {
     this.#close = close
   }
 
-  /** Opens a plan and validates its header. Throws NotFound-like UsageError when it cannot be read. */
+  /** Opens a plan and validates its header. Throws UsageError (code BAD_PLAN) when it cannot be read or is not a plan. */
   static async open(file: string): Promise<PlanReader> {
     let stream: fs.ReadStream
     try {
@@ -272,15 +271,11 @@ export class PlanReader {
       throw stale('the plan lists records this merge did not meet: the backup or the database changed since')
     }
     if (end.entries !== this.#entries || end.sha256 !== this.#hash.digest('hex')) throw this.#bad('it was modified or truncated')
-    this.#ended = true
   }
 
+  /** Releases the file. Idempotent. */
   close(): void {
     this.#close()
-  }
-
-  get ended(): boolean {
-    return this.#ended
   }
 
   async #next<T extends RecordEntry | RowBatchEntry>(schema: z.ZodType<T>, table: string): Promise<T | null> {
