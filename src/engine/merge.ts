@@ -84,6 +84,7 @@ export interface AnalyzeOptions {
   readonly onWarning?: (message: string) => void
 }
 
+/** Options of `merge`: those of analyze (with `plan` meaning: apply it), and these. */
 export interface MergeOptions extends AnalyzeOptions {
   /** Execute everything inside the transaction, then roll it back. */
   readonly dryRun?: boolean

@@ -17,11 +17,13 @@ import { valuesEqual } from './equality.js'
 import { columnKind, isWritable, type MergeTable } from './table-info.js'
 import { compareInstants, parseInstant } from './timestamps.js'
 
+/** The class of a backup record (DESIGN.md §4). */
 export type RecordClass = 'new' | 'unchanged' | 'updated' | 'kept' | 'conflict'
 
 /** Which record the timestamps say is newer, when both have one and they differ. */
 export type Newer = 'backup' | 'current' | null
 
+/** A record's class, the fields that made it differ, and what its timestamps say. */
 export interface Classification {
   readonly class: RecordClass
   /** Fields of `b` whose values differ from `c` (empty for new and unchanged). */

@@ -34,7 +34,9 @@ import { parseResolutions, type Resolution } from './resolutions.js'
 import { STRATEGIES, type Strategy } from './strategies.js'
 import { keyString, type MergeTable } from './table-info.js'
 
+/** The header's `format`: what marks a file as a plan. */
 export const PLAN_FORMAT = 'mergeback-plan'
+/** The plan layout's version; a reader refuses others. */
 export const PLAN_VERSION = 1
 
 /** The options a plan fixes: applying it uses these, never the command line's. */
@@ -48,6 +50,7 @@ export interface PlanOptions {
   readonly batchSize: number
 }
 
+/** The first line of a plan: what it was computed from. */
 export interface PlanHeader {
   readonly format: typeof PLAN_FORMAT
   readonly version: typeof PLAN_VERSION

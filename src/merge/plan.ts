@@ -36,6 +36,7 @@ export type Decision =
   | 'conflict:merged'
   | 'conflict:unresolved'
 
+/** One backup record's decision, with what a plan needs to check it later. */
 export interface RecordDecision {
   /** Canonical key string (table-info.ts keyString). */
   readonly key: string
@@ -46,6 +47,7 @@ export interface RecordDecision {
   readonly fingerprint: string | null
 }
 
+/** How planBatch decides (the merge's options, for one table). */
 export interface BatchOptions {
   readonly strategy: Strategy
   readonly preserveNewer: boolean
@@ -57,6 +59,7 @@ export interface BatchOptions {
   readonly fingerprints?: boolean
 }
 
+/** What one batch does: the writes, and what the report and a plan record of it. */
 export interface BatchPlan {
   /** Backup records to insert, in backup order. */
   readonly inserts: Row[]

@@ -37,12 +37,14 @@ export interface MergeConflict {
   readonly fields: readonly ConflictField[]
 }
 
+/** The report of analyze / merge / merge --dry-run (DESIGN.md §4), exactly these three keys. */
 export interface MergeReport {
   readonly tables: Record<string, MergeCounts>
   readonly totals: MergeCounts
   readonly conflicts: MergeConflict[]
 }
 
+/** Counts of zero, to add into. */
 export function emptyCounts(): MergeCounts {
   return { new: 0, unchanged: 0, updated: 0, kept: 0, conflicts: 0, resolved: { backup: 0, current: 0, merged: 0 }, unresolved: 0, currentOnly: 0 }
 }

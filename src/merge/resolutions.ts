@@ -21,6 +21,7 @@ import { toTargetWire } from './equality.js'
 import type { ResolutionChoice } from './strategies.js'
 import { columnKind, isWritable, keyString, type MergeTable } from './table-info.js'
 
+/** One entry of a resolutions file (DESIGN.md §4), shape-checked. */
 export interface Resolution {
   readonly table: string
   readonly key: WireValue

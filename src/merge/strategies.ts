@@ -21,7 +21,9 @@ import { valuesEqual } from './equality.js'
 import type { Classification, Newer } from './classify.js'
 import { columnKind, isWritable, type MergeTable } from './table-info.js'
 
+/** The conflict strategies, default first (`--strategy`, API `conflictResolution`). */
 export const STRATEGIES = ['backup_wins', 'current_wins', 'merge_fields', 'manual'] as const
+/** A conflict strategy (see the module header). */
 export type Strategy = (typeof STRATEGIES)[number]
 
 /** Reads `--strategy` / API `conflictResolution`. Throws UsageError for anything else. */

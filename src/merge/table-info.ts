@@ -18,8 +18,10 @@ import { FormatError, UsageError } from '../errors.js'
 import { canonicalKey, toTargetWire, type ColumnKind } from './equality.js'
 import { timestampFieldFor } from './timestamps.js'
 
+/** How a table's backup records find their current records (see the module header). */
 export type MatchMode = 'primary-key' | 'unique' | 'row'
 
+/** The merge's view of one table: built once per table by buildMergeTable, read by everything else. */
 export interface MergeTable {
   readonly name: string
   readonly match: MatchMode

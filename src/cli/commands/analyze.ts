@@ -12,6 +12,7 @@ import { renderReport } from '../../merge/report.js'
 import { dbUrlFrom, locateBackup, outputFor, type Flags } from '../common.js'
 import { mergeOptionsFrom, reportHeading, withMergeOptions } from './merge.js'
 
+/** Adds `analyze` to the program (called once by cli/main.ts through commands/index.ts). */
 export function register(program: Command): void {
   const command = program
     .command('analyze')

@@ -93,6 +93,7 @@ export function reportHeading(what: 'analyze' | 'merge' | 'dry-run', file: strin
   }
 }
 
+/** Adds `merge` to the program (called once by cli/main.ts through commands/index.ts). */
 export function register(program: Command): void {
   const command = program
     .command('merge')
