@@ -105,11 +105,6 @@ export class ReportBuilder {
   }
 }
 
-/** The records a merge with this report writes: inserts plus updates (updated, and conflicts resolved to backup or merged values). */
-export function changedRecords(counts: MergeCounts): number {
-  return counts.new + counts.updated + counts.resolved.backup + counts.resolved.merged
-}
-
 const COLUMNS: ReadonlyArray<[string, (c: MergeCounts) => number]> = [
   ['new', (c) => c.new],
   ['unchanged', (c) => c.unchanged],

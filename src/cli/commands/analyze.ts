@@ -27,7 +27,7 @@ export function register(program: Command): void {
     const plan = flags.plan as string | undefined
     const report = await analyze(file, db, { ...mergeOptionsFrom(flags, self, output), plan })
     output.result(report, () => {
-      const text = renderReport(report, { heading: reportHeading('analyze', file, db, report) })
+      const text = renderReport(report, { heading: reportHeading('analyze', file, db) })
       return plan ? `${text}\n\nPlan saved to ${plan}: apply it with mergeback merge ${fileArg} --plan ${plan}` : text
     })
   })

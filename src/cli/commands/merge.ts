@@ -13,7 +13,7 @@ import type { Command } from 'commander'
 import { merge, type AnalyzeOptions, type MergeOptions } from '../../engine/merge.js'
 import { MergeRefusedError, UsageError } from '../../errors.js'
 import { parseResolutionsText } from '../../merge/resolutions.js'
-import { renderReport, changedRecords, type MergeReport } from '../../merge/report.js'
+import { renderReport } from '../../merge/report.js'
 import { STRATEGIES, parseStrategy } from '../../merge/strategies.js'
 import { readPassphrase } from '../../storage/passphrase.js'
 import { redactUrl } from '../../adapters/registry.js'
@@ -80,16 +80,15 @@ function readResolutionsFile(file: string) {
 }
 
 /** The human heading above a report. */
-export function reportHeading(what: 'analyze' | 'merge' | 'dry-run', file: string, db: string, report: MergeReport): string {
+export function reportHeading(what: 'analyze' | 'merge' | 'dry-run', file: string, db: string): string {
   const target = redactUrl(db)
-  const changes = changedRecords(report.totals).toLocaleString('en-US')
   switch (what) {
     case 'analyze':
-      return `Analysis of ${file} against ${target} (nothing was changed). A merge would write ${changes} records:`
+      return `Analysis of merging ${file} into ${target} (nothing was changed):`
     case 'dry-run':
-      return `Dry run of merging ${file} into ${target}: rolled back, nothing was changed. The merge would write ${changes} records:`
+      return `Dry run of merging ${file} into ${target} (rolled back: nothing was changed):`
     case 'merge':
-      return `Merged ${file} into ${target}: ${changes} records written, none deleted.`
+      return `Merged ${file} into ${target} (nothing was deleted):`
   }
 }
 
@@ -134,7 +133,7 @@ export function register(program: Command): void {
     try {
       const report = await merge(file, db, options)
       await recordAudit(dir, { action: 'merge', db, options: audited, outcome: options.dryRun ? 'dry-run' : 'success', counts: report.totals, started, file })
-      output.result(report, () => renderReport(report, { heading: reportHeading(options.dryRun ? 'dry-run' : 'merge', file, db, report) }))
+      output.result(report, () => renderReport(report, { heading: reportHeading(options.dryRun ? 'dry-run' : 'merge', file, db) }))
     } catch (error) {
       const outcome = error instanceof MergeRefusedError ? 'refused' : 'failure'
       await recordAudit(dir, { action: 'merge', db, options: audited, outcome, started, file, error })
