@@ -279,11 +279,21 @@ export class MysqlDestination implements Destination {
     const target = await this.#targetTable(table.name)
     const columns = this.#writeColumns(table, target)
     const keyColumns = identityKey(target)
-    this.#written.add(target.name)
-    if (keyColumns) return this.#writeByKey(target, columns, keyColumns, batches)
-    const [nonEmpty] = await this.#run<RowDataPacket[]>(`SELECT 1 AS present FROM ${quoteIdentifier(target.name)} LIMIT 1`, { table: target.name })
-    if (nonEmpty === undefined) return this.#writeByKey(target, columns, undefined, batches)
-    return this.#writeByRowIdentity(target, columns, batches)
+    let result: WriteResult
+    try {
+      if (keyColumns) result = await this.#writeByKey(target, columns, keyColumns, batches)
+      else {
+        const [nonEmpty] = await this.#run<RowDataPacket[]>(`SELECT 1 AS present FROM ${quoteIdentifier(target.name)} LIMIT 1`, { table: target.name })
+        result = nonEmpty === undefined ? await this.#writeByKey(target, columns, undefined, batches) : await this.#writeByRowIdentity(target, columns, batches)
+      }
+    } catch (error) {
+      // Some rows may be in (the caller rolls back); finish() must not skip this table.
+      this.#written.add(target.name)
+      throw error
+    }
+    // Only new rows can break a foreign key: a table where everything was skipped needs no check.
+    if (result.inserted > 0) this.#written.add(target.name)
+    return result
   }
 
   /** The backup's columns as written to `target`: generated target columns are never written. */
@@ -583,8 +593,13 @@ export class MysqlDestination implements Destination {
         matched += await this.#updateChunk(target, keyColumns, group.columns, group.rows.slice(start, start + KEYS_PER_QUERY))
       }
     }
-    this.#written.add(target.name)
-    this.#referencedChanged.add(target.name)
+    // An update can only break a foreign key through the columns it sets: the table's own
+    // foreign key columns, or columns other tables' foreign keys reference.
+    const set = new Set([...groups.values()].flatMap((g) => g.columns))
+    if (target.foreignKeys.some((fk) => fk.columns.some((c) => set.has(c)))) this.#written.add(target.name)
+    const schema = await this.#targetSchema()
+    const referenced = schema.tables.flatMap((t) => t.foreignKeys.filter((fk) => fk.referencedTable === target.name).flatMap((fk) => fk.referencedColumns))
+    if (referenced.some((c) => set.has(c))) this.#referencedChanged.add(target.name)
     return matched
   }
 
@@ -654,7 +669,13 @@ export class MysqlDestination implements Destination {
     }
   }
 
-  /** One anti-join: the first row of `table` whose non-NULL foreign key finds no parent row. */
+  /**
+   * One anti-join: the first row of `table` whose non-NULL foreign key finds no parent row. The
+   * child is scanned in its clustered (primary key) order and the parent probed by its primary
+   * key when the foreign key references it: inside the write transaction, a secondary-index plan
+   * makes InnoDB visit the clustered record of every entry to check visibility (measured 54 s
+   * instead of 15 s for five foreign keys over 1 M rows).
+   */
   async #checkForeignKey(table: TableSchema, fk: TableSchema['foreignKeys'][number], parent: TableSchema | undefined): Promise<void> {
     if (!parent) {
       throw new DatabaseError(`Foreign key ${fk.name} on table ${table.name} references table ${fk.referencedTable}, which does not exist.`, {
@@ -671,8 +692,8 @@ export class MysqlDestination implements Destination {
     const reference = fk.columns.map((c) => columnOf(table, c))
     const [rows] = await this.#query(
       `SELECT ${[...shownColumns, ...reference].map((c) => valueExpression(c, 'c')).join(', ')}
-         FROM ${quoteIdentifier(table.name)} c
-        WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM ${quoteIdentifier(parent.name)} p WHERE ${join}) LIMIT 1`,
+         FROM ${quoteIdentifier(table.name)} c${table.primaryKey.length > 0 ? ' FORCE INDEX (PRIMARY)' : ''}
+        WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM ${quoteIdentifier(parent.name)} p${parent.primaryKey.join() === fk.referencedColumns.join() ? ' FORCE INDEX (PRIMARY)' : ''} WHERE ${join}) LIMIT 1`,
       { table: table.name, constraint: fk.name, action: `checking foreign key ${fk.name} of ${table.name}` },
       [...shownColumns, ...reference],
     )
