@@ -25,7 +25,12 @@ import { endSession, openSession, toStatementError, type MysqlSession } from './
 import { describeDatabase } from './mysql-introspector.js'
 import { encoderFor, hasGeometry, quoteIdentifier, rawGeometryTypeCast, selectExpression } from './mysql-values.js'
 
-const DEFAULT_BATCH_SIZE = 5000
+/**
+ * Rows per batch when the caller does not say. Small batches let rows die young: reading 1 M rows
+ * took 3.4–4.5 s with 1000-row batches and 4.5–5.5 s with 5000 (more of them reached the old
+ * generation before the consumer let go), at lower peak RSS.
+ */
+const DEFAULT_BATCH_SIZE = 1000
 
 /** The part of mysql2's core (callback) Query object the stream reader uses. */
 interface CoreQuery {

@@ -21,7 +21,7 @@
  */
 import type { ColumnSchema, ValueKind, WireValue } from '../adapter.js'
 import { DatabaseError, FormatError } from '../../errors.js'
-import { base64ToBytes, encodeFloat, trimFraction } from '../../format/values.js'
+import { base64ToBytes, encodeFloat } from '../../format/values.js'
 
 /** What a column is, for the codecs: derived from `information_schema.COLUMNS.DATA_TYPE`. */
 export type MysqlTypeClass =
@@ -218,6 +218,25 @@ export function shortestFloat32(x: number): number {
   return target
 }
 
+/**
+ * Server text of a DATETIME/TIMESTAMP/TIME without the fraction's trailing zeros (and the dot when
+ * nothing is left). The same result as format/values trimFraction, without a regex: this runs for
+ * every temporal value of a backup.
+ */
+function trimTemporal(text: string): string {
+  let end = text.length
+  if (text.charCodeAt(end - 1) !== 48 || text.indexOf('.') < 0) return text
+  while (text.charCodeAt(end - 1) === 48) end--
+  if (text.charCodeAt(end - 1) === 46) end--
+  return text.slice(0, end)
+}
+
+/** "YYYY-MM-DD HH:MM:SS[.f]" → "YYYY-MM-DDTHH:MM:SS[.f]" (zero dates too). */
+function isoDateTime(text: string): string {
+  const trimmed = trimTemporal(text)
+  return trimmed.length > 10 && trimmed.charCodeAt(10) === 32 ? `${trimmed.slice(0, 10)}T${trimmed.slice(11)}` : trimmed
+}
+
 function bitsOf(buffer: Buffer, width: number): string {
   let bits = ''
   for (const byte of buffer) bits += byte.toString(2).padStart(8, '0')
@@ -246,11 +265,11 @@ export function encoderFor(column: Pick<ColumnSchema, 'type'>): Encoder {
     case 'geometry':
       return (raw) => (raw === null ? null : (raw as Buffer).toString('base64'))
     case 'datetime':
-      return (raw) => (raw === null ? null : trimFraction(String(raw)).replace(' ', 'T'))
+      return (raw) => (raw === null ? null : isoDateTime(String(raw)))
     case 'timestamp':
-      return (raw) => (raw === null ? null : `${trimFraction(String(raw)).replace(' ', 'T')}Z`)
+      return (raw) => (raw === null ? null : `${isoDateTime(String(raw))}Z`)
     case 'time':
-      return (raw) => (raw === null ? null : trimFraction(String(raw)))
+      return (raw) => (raw === null ? null : trimTemporal(String(raw)))
     case 'date':
     case 'text':
     case 'json':
