@@ -102,8 +102,10 @@ export function selectTables(scan: BackupScan, include?: readonly string[], excl
 export async function* readTables(scan: BackupScan, tables: readonly TableSchema[], options: BackupInputOptions = {}): AsyncGenerator<TableRows> {
   const counts = new Map(scan.tables.map((t) => [t.schema.name, t.records]))
   const ordered = foreignKeyOrder(tables).ordered
-  const wanted = new Set(ordered.map((t) => t.name))
-  const fileOrder = scan.tables.map((t) => t.schema).filter((t) => wanted.has(t.name))
+  // The foreign keys that matter are those of `tables` (the caller may add the target's own), so
+  // the file order is judged with them, not with the schemas the file carries.
+  const byName = new Map(tables.map((t) => [t.name, t]))
+  const fileOrder = scan.tables.flatMap((t) => byName.get(t.schema.name) ?? [])
   const onePass = isForeignKeyOrdered(fileOrder)
   const passes: TableSchema[][] = onePass ? [fileOrder] : ordered.map((t) => [t])
 

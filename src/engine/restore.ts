@@ -76,13 +76,20 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       { engine, database: String(scan.metadata.database ?? ''), tables: selected, warnings: [] },
       { mode: 'restore', drop: Boolean(options.drop) },
     )
+    // Order inserts by the backup's foreign keys and by the target's own: a seed file carries
+    // none, and an existing target may have more than the backup knew.
+    const current = await destination.describe()
+    const currentForeignKeys = new Map(current.tables.map((t) => [t.name, t.foreignKeys]))
+    const forOrdering = selected.map((t) => ({ ...t, foreignKeys: [...t.foreignKeys, ...(currentForeignKeys.get(t.name) ?? [])] }))
+    const backupSchemas = new Map(selected.map((t) => [t.name, t]))
     const created = new Set(prepared.created)
     const emptied = new Set(prepared.emptied)
     const tables: Record<string, RestoreTableReport> = {}
     options.onProgress?.({ type: 'phase', phase: 'write' })
-    for await (const table of readTables(scan, selected, { passphrase: options.passphrase, batchSize: options.batchSize })) {
+    for await (const table of readTables(scan, forOrdering, { passphrase: options.passphrase, batchSize: options.batchSize })) {
       options.onProgress?.({ type: 'table', table: table.schema.name, records: table.records })
-      const result = await destination.writeRows(table.schema, withProgress(table.schema.name, table.batches, options.onProgress))
+      const schema = backupSchemas.get(table.schema.name)!
+      const result = await destination.writeRows(schema, withProgress(schema.name, table.batches, options.onProgress))
       tables[table.schema.name] = {
         inserted: result.inserted,
         skipped: result.skipped,

@@ -230,6 +230,35 @@ describe('the seeds\' layouts', () => {
   })
 })
 
+describe('a seed "Smart Backup" file listing a child table before its parent', () => {
+  it('restores into PostgreSQL in the target\'s foreign-key order', async () => {
+    const target = await createPostgresDatabase()
+    const tmp = makeTempDir()
+    try {
+      const file = path.join(tmp.dir, 'smart.json')
+      fs.writeFileSync(
+        file,
+        JSON.stringify({
+          tables: [
+            { tableName: 'Registration', primaryKey: 'id', records: [{ id: 'r1', userId: 'u1', amount: 12.5 }] },
+            { tableName: 'User', primaryKey: 'id', records: [{ id: 'u1', email: 'a@example.com' }] },
+          ],
+          metadata: { exportedAt: '2024-01-15T12:00:00.000Z', version: '1.0', recordCounts: { Registration: 1, User: 1 } },
+        }),
+      )
+      await pgQuery(target.url, `CREATE TABLE "User" (id text PRIMARY KEY, email text); CREATE TABLE "Registration" (id text PRIMARY KEY, "userId" text NOT NULL REFERENCES "User"(id), amount numeric(10,2))`)
+      const result = await runCli(['restore', file, '--db', target.url, '--json'])
+      expect(result.code, result.stderr + result.stdout).toBe(0)
+      expect(result.json().totals).toEqual({ inserted: 2, skipped: 0 })
+      const [row] = await pgQuery(target.url, `SELECT amount::text FROM "Registration"`)
+      expect(row.amount).toBe('12.50')
+    } finally {
+      await target.drop()
+      tmp.cleanup()
+    }
+  })
+})
+
 describe('a seed "Smart Backup" file into SQLite', () => {
   it('restores into an existing SQLite table, values converted to the column types', async () => {
     const tmp = makeTempDir()
