@@ -28,8 +28,9 @@
  *         (a DEFERRABLE key cannot be an ON CONFLICT arbiter: NOT EXISTS anti-join instead);
  *       no key: `stage EXCEPT ALL target`, the multiset difference, which is exactly "skip a
  *         backup row when an identical row is already there, counting duplicates, NULL = NULL".
- *         Types without equality (json, xml, point …) are compared by their text. The table side
- *         is narrowed first to rows sharing one column's value with a staged row.
+ *         Types without equality (json, xml, point …) are compared by their text. For a small
+ *         batch against a large table, the table side is first narrowed to rows sharing one
+ *         column's value with a staged row.
  *   skipped = rows staged − rows inserted.
  *
  * readByKeys / updateRows are one statement each, with the keys (and values) passed as `text[]`
@@ -562,20 +563,31 @@ export class PostgresDestination implements Destination {
       const compare = (alias: string): string =>
         columns.map((c, i) => `${alias}.${quoteIdent(c.name)}${c.target.comparable ? '' : '::text'} AS c${i}`).join(', ')
       const restore = columns.map((c, i) => (c.target.comparable ? `d.c${i}` : `d.c${i}::${c.target.schema.type}`)).join(', ')
-      // Only table rows that share one column's value with a staged row can be identical to one:
-      // a hashed semi-join on that column spares hashing the whole table (4–5× on 1 M rows).
+      const tableSide = `SELECT ${compare('t')} FROM ${fromClause(this.#schema, target)}`
+      // Only table rows that share one column's value with a staged row can be identical to one.
+      // For a few staged rows against a large table, a semi-join on that column spares hashing
+      // the whole table (measured 4-5x faster with 1 000 against 1 M rows); for as many staged
+      // rows as the table holds it costs more than it saves (7.2 s against 5.5 s), so only then.
       const filter = columns.find((c) => c.target.comparable && c.target.schema.kind !== 'boolean' && c.target.schema.kind !== 'enum')
-      const narrowed = filter
-        ? ` WHERE t.${quoteIdent(filter.name)} IS NULL OR t.${quoteIdent(filter.name)} IN (SELECT s.${quoteIdent(filter.name)} FROM ${stage} AS s)`
-        : ''
+      const narrow = filter !== undefined && staged * 10 < (await this.#estimatedRows(target, context))
+      const candidates = narrow
+        ? `${tableSide} WHERE t.${quoteIdent(filter.name)} IN (SELECT s.${quoteIdent(filter.name)} FROM ${stage} AS s) ` +
+          `UNION ALL ${tableSide} WHERE t.${quoteIdent(filter.name)} IS NULL`
+        : tableSide
       sql =
-        `${into} SELECT ${restore} FROM (SELECT ${compare('s')} FROM ${stage} AS s EXCEPT ALL SELECT ${compare('t')} FROM ${fromClause(this.#schema, target)}${narrowed}) AS d` +
+        `${into} SELECT ${restore} FROM (SELECT ${compare('s')} FROM ${stage} AS s EXCEPT ALL (${candidates})) AS d` +
         (target.hasDeferrableKey ? '' : ' ON CONFLICT DO NOTHING')
     }
     const result = await this.#run({ text: sql }, context)
     await this.#run({ text: `TRUNCATE ${stage}` }, context)
     const inserted = result.rowCount ?? 0
     return { inserted, skipped: staged - inserted }
+  }
+
+  /** The planner's row estimate of a table (0 when it was never analyzed). */
+  async #estimatedRows(table: PgTable, context: ErrorContext): Promise<number> {
+    const result = await this.#run({ text: 'SELECT reltuples::float8 AS n FROM pg_catalog.pg_class WHERE oid = $1', values: [table.oid] }, context)
+    return Math.max(0, Number((result.rows[0] as { n: number | null } | undefined)?.n ?? 0))
   }
 
   /** The key that decides "already there": the primary key, or a unique constraint on NOT NULL columns. */

@@ -867,4 +867,36 @@ describe('PostgreSQL adapter', () => {
       await destination.close()
     }
   })
+
+  it('skips identical rows of a small batch against a large keyless table, NULLs and duplicates included', async () => {
+    const db = await freshDatabase()
+    await pgQuery(
+      db.url,
+      `CREATE TABLE hits (n int, label text, at timestamptz);
+       INSERT INTO hits SELECT i, 'l' || i, '2024-01-01'::timestamptz + i * interval '1 second' FROM generate_series(1, 20000) i;
+       INSERT INTO hits VALUES (NULL, 'no n', NULL), (NULL, 'no n', NULL), (5, 'l5', '2024-01-01 00:00:05+00');
+       ANALYZE hits;`,
+    )
+    const table = await describeTable(db, 'hits')
+    const batch: Row[] = [
+      { n: 5, label: 'l5', at: '2024-01-01T00:00:05Z' },
+      { n: 5, label: 'l5', at: '2024-01-01T00:00:05Z' },
+      { n: 5, label: 'l5', at: '2024-01-01T00:00:05Z' },
+      { n: null, label: 'no n', at: null },
+      { n: null, label: 'no n', at: null },
+      { n: null, label: 'no n', at: null },
+      { n: null, label: 'new', at: null },
+      { n: 7, label: 'l7', at: '2024-01-01T00:00:08Z' },
+      { n: 20001, label: 'l20001', at: null },
+    ]
+    const destination = await postgresAdapter.openDestination(config(db))
+    try {
+      // Two copies of (5, l5) and of (NULL, no n) are there: the third of each is new.
+      expect(await destination.writeRows(table, batchesOf(batch))).toEqual({ inserted: 5, skipped: 4 })
+      expect(await destination.writeRows(table, batchesOf(batch))).toEqual({ inserted: 0, skipped: 9 })
+      expect(await destination.countRows('hits')).toBe(20003 + 5)
+    } finally {
+      await destination.close()
+    }
+  })
 })
