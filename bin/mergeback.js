@@ -1,4 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-old-space-size=192 --max-semi-space-size=8
+// The heap flags keep peak memory bounded (about 120-150 MB on million-row tables, measured in
+// docs/performance.md): with its defaults V8 lets garbage from streamed batches pile up to
+// 250 MB before collecting it. `node bin/mergeback.js` runs without them.
 import { main } from '../dist/cli/main.js'
 
 process.exitCode = await main(process.argv)
