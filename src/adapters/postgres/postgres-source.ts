@@ -26,7 +26,7 @@ import type { Readable } from 'node:stream'
 import type pg from 'pg'
 import copyStreams from 'pg-copy-streams'
 import type { Capabilities, ConnectionConfig, DatabaseSchema, DatabaseStats, ReadOptions, Row, Source, TableSchema } from '../adapter.js'
-import { ConnectionError, InternalError, UsageError } from '../../errors.js'
+import { InternalError, UsageError } from '../../errors.js'
 import { cancelRunningStatement, openSession, readyForQuery, toDatabaseError } from './postgres-connection.js'
 import { introspect, toDatabaseSchema, type PgColumn, type PgTable } from './postgres-introspector.js'
 import { qualify, quoteIdent, unescapeCopyText } from './postgres-sql.js'
@@ -225,6 +225,7 @@ export class PostgresSource implements Source {
     const finished = readyForQuery(this.#client, stream)
     const reader = new ChunkReader(stream)
     let completed = false
+    let failed = false
     try {
       const decoder = new StringDecoder('utf8')
       let rest = ''
@@ -260,8 +261,17 @@ export class PostgresSource implements Source {
       await finished
       await this.#query('RELEASE SAVEPOINT mergeback_read', context)
       if (batch.length > 0) yield batch
+    } catch (error) {
+      failed = true
+      throw error
     } finally {
-      if (!completed) await this.#abandon(reader, finished)
+      // When the read failed, that failure is what the caller needs to see, not a second one
+      // from cleaning up after it (both come from the same broken statement or connection).
+      if (!completed) {
+        await this.#abandon(reader, finished).catch((error: unknown) => {
+          if (!failed) throw error
+        })
+      }
     }
   }
 
@@ -356,9 +366,7 @@ export class PostgresSource implements Source {
     try {
       return await this.#client.query(text, values)
     } catch (error) {
-      const wrapped = toDatabaseError(error, context)
-      if (wrapped instanceof ConnectionError) this.#closed = true
-      throw wrapped
+      throw toDatabaseError(error, context)
     }
   }
 }

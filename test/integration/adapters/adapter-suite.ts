@@ -56,6 +56,9 @@ import { ConnectionError, DatabaseError, UsageError } from '../../../src/errors.
 /** A plain value the suite inserts through the factory (and expects back as the same wire value). */
 export type PlainValue = number | string | null
 
+/** A row of plain values. */
+export type PlainRow = Readonly<Record<string, PlainValue>>
+
 /** Column types the suite's own tables use. Both have the same wire value on every engine. */
 export type PortableColumnType = 'integer' | 'text'
 
@@ -91,9 +94,9 @@ export interface AdapterTestDatabase {
   readonly config: ConnectionConfig
   createTable(table: PortableTable): Promise<void>
   /** Inserts rows (any number: the factory batches as it likes). Values are plain numbers, strings and nulls. */
-  insertRows(table: string, rows: readonly Record<string, PlainValue>[]): Promise<void>
+  insertRows(table: string, rows: readonly PlainRow[]): Promise<void>
   /** Inserts one row leaving the auto-increment key to the engine; returns the key it assigned. */
-  insertWithGeneratedKey(table: string, keyColumn: string, row: Record<string, PlainValue>): Promise<number>
+  insertWithGeneratedKey(table: string, keyColumn: string, row: PlainRow): Promise<number>
   /** Runs engine-native setup text (SQL for SQL engines). */
   exec(native: string): Promise<void>
   drop(): Promise<void>
@@ -127,6 +130,8 @@ export interface AdapterTestFactory {
     readonly autoIncrement: boolean
     /** Secondary indexes that describe() reports and restore recreates. */
     readonly indexes: boolean
+    /** prepare('merge') refuses a missing table or a missing column (engines with a fixed schema). */
+    readonly schemaChecks: boolean
   }
   /** A fresh, empty database (the suite drops it). */
   createDatabase(): Promise<AdapterTestDatabase>
@@ -135,6 +140,13 @@ export interface AdapterTestFactory {
   /** A config for a database that does not exist on the real server, with a password in the URL. Omit when the engine creates databases on demand. */
   missingDatabaseConfig?(): ConnectionConfig
   readonly typeMatrix: AdapterTypeMatrix
+  /**
+   * How the Source shows a row the suite inserted with insertRows (default: exactly as inserted,
+   * which holds for `integer` and `text` columns on SQL engines). MongoDB, for one, shows the key
+   * column as `_id` and numbers in canonical Extended JSON. The suite also passes key-only rows
+   * through it to learn the key column names, and rows it writes or updates through the adapter.
+   */
+  expectedRow?(table: PortableTable, row: Readonly<Record<string, PlainValue>>): Row
   /**
    * Optional evidence of server-side back-pressure: resolves true once `db`'s server shows a read
    * statement blocked on sending to the client (PostgreSQL: wait_event ClientWrite). Called
@@ -333,47 +345,35 @@ const BIG: PortableTable = {
   primaryKey: ['id'],
 }
 
-const PARENT_ROWS: Row[] = [
+const PARENT_ROWS: PlainRow[] = [
   { id: 1, code: 'a', label: 'first' },
   { id: 2, code: 'b', label: null },
   { id: 7, code: 'c', label: 'seventh' },
 ]
-const CHILD_ROWS: Row[] = [
+const CHILD_ROWS: PlainRow[] = [
   { id: 10, parent_id: 1, note: 'x' },
   { id: 11, parent_id: 7, note: null },
   { id: 12, parent_id: null, note: 'orphan by design' },
 ]
-const PAIR_ROWS: Row[] = [
+const PAIR_ROWS: PlainRow[] = [
   { room: 1, guest: 'ann', nights: 2 },
   { room: 1, guest: 'bob', nights: null },
   { room: 2, guest: 'ann', nights: 5 },
 ]
 /** Duplicates and NULLs on purpose: whole-row identity must count them. */
-const LOG_ROWS: Row[] = [
+const LOG_ROWS: PlainRow[] = [
   { level: 'info', message: 'started', count: 1 },
   { level: 'info', message: 'started', count: 1 },
   { level: null, message: null, count: null },
   { level: null, message: null, count: null },
   { level: 'warn', message: 'tab\there "quoted" \\ back', count: 3 },
 ]
-const AUDIT_ROWS: Row[] = [
+const AUDIT_ROWS: PlainRow[] = [
   { 'Entry ID': 1, 'who "did" it': 'Zoë 🎉', select: 'line1\nline2' },
   { 'Entry ID': 2, 'who "did" it': '', select: null },
 ]
 
-function byKey(rows: readonly Row[], key: readonly string[]): Row[] {
-  return [...rows].sort((a, b) => {
-    for (const column of key) {
-      const x = a[column] as number | string
-      const y = b[column] as number | string
-      if (x < y) return -1
-      if (x > y) return 1
-    }
-    return 0
-  })
-}
-
-/** Multiset comparison for keyless tables (their order is insertion order, which a restore may not keep). */
+/** Multiset comparison: for keyless tables (whose order a restore may not keep) and for readByKeys (order unspecified). */
 function sortedForCompare(rows: readonly Row[]): string[] {
   return rows.map((r) => JSON.stringify(r)).sort()
 }
@@ -396,6 +396,11 @@ export function describeAdapterSuite(factory: AdapterTestFactory): void {
   })
 
   /** Portable tables this engine can hold, in creation order (referenced tables first). */
+  const BIG_TABLE = adaptToFeatures(BIG, features)
+  const bigRows = (from: number, count: number): Row[] =>
+    Array.from({ length: count }, (_, i) => wire(BIG_TABLE, { id: from + i, payload: `${from + i}:${BIG_PAYLOAD}` }))
+  const table = (name: string): PortableTable => portableTables().find((t) => t.name === name)!
+
   const portableTables = (): PortableTable[] =>
     [
       PARENT,
@@ -408,7 +413,16 @@ export function describeAdapterSuite(factory: AdapterTestFactory): void {
       .filter((t): t is PortableTable => t !== undefined)
       .map((t) => adaptToFeatures(t, features))
 
-  const portableRows = (): Record<string, Row[]> => ({
+  const wire = (table: PortableTable, row: PlainRow): Row => (factory.expectedRow ? factory.expectedRow(table, row) : { ...row })
+  const wireRows = (table: PortableTable, rows: readonly PlainRow[]): Row[] => rows.map((row) => wire(table, row))
+  /** The key column names the adapter uses for a portable table (a key-only row, mapped). */
+  const keyColumnsOf = (table: PortableTable): string[] =>
+    Object.keys(wire(table, Object.fromEntries((table.primaryKey ?? []).map((c) => [c, 1]))))
+  /** A key-only wire row for readByKeys / updateRows. */
+  const keyRow = (table: PortableTable, row: PlainRow): Row =>
+    wire(table, Object.fromEntries((table.primaryKey ?? []).map((c) => [c, row[c]])))
+
+  const portableRows = (): Record<string, PlainRow[]> => ({
     parent: PARENT_ROWS,
     child: CHILD_ROWS,
     ...(features.compositeKeys ? { pair: PAIR_ROWS } : {}),
@@ -420,7 +434,7 @@ export function describeAdapterSuite(factory: AdapterTestFactory): void {
   async function fillPortable(db: AdapterTestDatabase): Promise<void> {
     for (const table of portableTables()) await db.createTable(table)
     for (const [name, rows] of Object.entries(portableRows())) {
-      if (rows.length > 0) await db.insertRows(name, rows as Record<string, PlainValue>[])
+      if (rows.length > 0) await db.insertRows(name, rows)
     }
   }
 
@@ -430,8 +444,8 @@ export function describeAdapterSuite(factory: AdapterTestFactory): void {
       source = await fresh()
       for (const statement of factory.typeMatrix.setup) await source.exec(statement)
       await fillPortable(source)
-      await source.createTable(adaptToFeatures(BIG, features))
-      const rows: Record<string, PlainValue>[] = []
+      await source.createTable(BIG_TABLE)
+      const rows: PlainRow[] = []
       for (let id = 1; id <= BIG_ROWS; id++) {
         rows.push({ id, payload: `${id}:${BIG_PAYLOAD}` })
         if (rows.length === 10_000) await source.insertRows('big', rows.splice(0))
@@ -526,18 +540,16 @@ export function describeAdapterSuite(factory: AdapterTestFactory): void {
       const src = await adapter.openSource(source.config)
       try {
         const table = tableOf(await src.describe({ tables: ['big'] }), 'big')
-        let expectedId = 1
+        let next = 1
         let batches = 0
         for await (const batch of src.readTable(table, { batchSize: 1000 })) {
           batches++
           expect(batch.length).toBeGreaterThan(0)
           expect(batch.length).toBeLessThanOrEqual(1000)
-          for (const row of batch) {
-            expect(row.id).toBe(expectedId)
-            expectedId++
-          }
+          expect(batch).toEqual(bigRows(next, batch.length))
+          next += batch.length
         }
-        expect(expectedId - 1).toBe(BIG_ROWS)
+        expect(next - 1).toBe(BIG_ROWS)
         expect(batches).toBeGreaterThanOrEqual(BIG_ROWS / 1000)
       } finally {
         await src.close()
@@ -569,10 +581,8 @@ export function describeAdapterSuite(factory: AdapterTestFactory): void {
         expect(grown).toBeLessThan(20 * 1024 * 1024)
         // Resuming delivers the rest, in order.
         let count = first.value!.length
-        let last = first.value![first.value!.length - 1].id as number
         for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-          expect(next.value[0].id).toBe(last + 1)
-          last = next.value[next.value.length - 1].id as number
+          expect(next.value).toEqual(bigRows(count + 1, next.value.length))
           count += next.value.length
         }
         expect(count).toBe(BIG_ROWS)
@@ -593,7 +603,7 @@ export function describeAdapterSuite(factory: AdapterTestFactory): void {
             if (seen >= 200) break
           }
           expect(seen).toBe(200)
-          expect(await readAll(src, tableOf(schema, 'parent'))).toEqual(PARENT_ROWS)
+          expect(await readAll(src, tableOf(schema, 'parent'))).toEqual(wireRows(PARENT, PARENT_ROWS))
         }
         // A consumer that throws is the same as one that breaks.
         await expect(
@@ -601,7 +611,7 @@ export function describeAdapterSuite(factory: AdapterTestFactory): void {
             for await (const batch of src.readTable(big, { batchSize: 100 })) if (batch.length > 0) throw new Error('consumer failed')
           })(),
         ).rejects.toThrow('consumer failed')
-        expect(await readAll(src, tableOf(schema, 'Audit Log'))).toEqual(AUDIT_ROWS)
+        expect(await readAll(src, tableOf(schema, 'Audit Log'))).toEqual(wireRows(AUDIT, AUDIT_ROWS))
         const stats = await src.stats()
         expect(stats.engine).toBe(factory.engine)
         expect(stats.tables.find((t) => t.name === 'big')?.rows).toBe(BIG_ROWS)
@@ -615,8 +625,8 @@ export function describeAdapterSuite(factory: AdapterTestFactory): void {
       const target = await fresh()
       for (const table of portableTables()) await target.createTable(table)
       // Part of the data is there already: one parent, one keyless duplicate.
-      await target.insertRows('parent', [PARENT_ROWS[0] as Record<string, PlainValue>])
-      if (features.keylessTables) await target.insertRows('log', [LOG_ROWS[0] as Record<string, PlainValue>, LOG_ROWS[2] as Record<string, PlainValue>])
+      await target.insertRows('parent', [PARENT_ROWS[0]])
+      if (features.keylessTables) await target.insertRows('log', [LOG_ROWS[0], LOG_ROWS[2]])
       const first = await restoreThroughAdapter(adapter, source.config, target.config, { tables: portableTables().map((t) => t.name) })
       expect(first.parent).toEqual({ inserted: 2, skipped: 1 })
       if (features.keylessTables) expect(first.log).toEqual({ inserted: 3, skipped: 2 })
@@ -625,22 +635,21 @@ export function describeAdapterSuite(factory: AdapterTestFactory): void {
         expect(second[table], table).toEqual({ inserted: 0, skipped: rows.length })
       }
       const after = await snapshot(adapter, target.config)
-      expect(after.rows.parent).toEqual(PARENT_ROWS)
-      if (features.keylessTables) expect(sortedForCompare(after.rows.log)).toEqual(sortedForCompare(LOG_ROWS))
-      expect(after.rows['Audit Log']).toEqual(AUDIT_ROWS)
+      expect(after.rows.parent).toEqual(wireRows(PARENT, PARENT_ROWS))
+      if (features.keylessTables) expect(sortedForCompare(after.rows.log)).toEqual(sortedForCompare(wireRows(LOG, LOG_ROWS)))
+      expect(after.rows['Audit Log']).toEqual(wireRows(AUDIT, AUDIT_ROWS))
     })
 
     it('empties only the selected tables with drop', async () => {
       const target = await fresh()
       await fillPortable(target)
       await target.insertRows('empty', [{ id: 1, value: 'stays' }])
-      const changed: Record<string, PlainValue>[] = [{ 'Entry ID': 99, 'who "did" it': 'only here', select: null }]
-      await target.insertRows('Audit Log', changed)
+      await target.insertRows('Audit Log', [{ 'Entry ID': 99, 'who "did" it': 'only here', select: null }])
       const before = await snapshot(adapter, target.config)
       const results = await restoreThroughAdapter(adapter, source.config, target.config, { tables: ['Audit Log'], drop: true })
       expect(results['Audit Log']).toEqual({ inserted: AUDIT_ROWS.length, skipped: 0 })
       const after = await snapshot(adapter, target.config)
-      expect(after.rows['Audit Log']).toEqual(AUDIT_ROWS)
+      expect(after.rows['Audit Log']).toEqual(wireRows(AUDIT, AUDIT_ROWS))
       for (const table of Object.keys(before.rows)) {
         if (table !== 'Audit Log') expect(after.rows[table], `${table} untouched`).toEqual(before.rows[table])
       }
@@ -674,21 +683,26 @@ export function describeAdapterSuite(factory: AdapterTestFactory): void {
       try {
         const schema = await destination.describe()
         await destination.prepare(schema, { mode: 'restore', drop: false })
-        const written = await destination.writeRows(tableOf(schema, 'Audit Log'), batchesOf([{ 'Entry ID': 50, 'who "did" it': 'in the failed transaction', select: null }]))
+        const written = await destination.writeRows(
+          tableOf(schema, 'Audit Log'),
+          batchesOf([wire(AUDIT, { 'Entry ID': 50, 'who "did" it': 'in the failed transaction', select: null })]),
+        )
         expect(written).toEqual({ inserted: 1, skipped: 0 })
-        const bad: Row = features.foreignKeys ? { id: 40, parent_id: 12345, note: 'no such parent' } : { id: 40, parent_id: 1, note: null }
-        const table = features.foreignKeys ? tableOf(schema, 'child') : tableOf(schema, 'parent')
-        const row = features.foreignKeys ? bad : { id: 40, code: null, label: 'code is NOT NULL' }
+        // A child of a parent that does not exist, or a parent without its NOT NULL code.
+        const [portable, row] = features.foreignKeys
+          ? [table('child'), { id: 40, parent_id: 12345, note: 'no such parent' }]
+          : [table('parent'), { id: 40, code: null, label: 'code is NOT NULL' }]
+        const target = tableOf(schema, portable.name)
         // The violation surfaces in writeRows or, for checks deferred to the end, in finish().
         failure = await destination
-          .writeRows(table, batchesOf([row]))
+          .writeRows(target, batchesOf([wire(portable, row)]))
           .then(() => destination.finish())
           .then(
             () => undefined,
             (error: unknown) => error,
           )
         expect(failure).toBeInstanceOf(DatabaseError)
-        expect((failure as DatabaseError).table).toBe(table.name)
+        expect((failure as DatabaseError).table).toBe(target.name)
       } finally {
         await destination.rollback(failure)
         await destination.close()
@@ -723,34 +737,50 @@ export function describeAdapterSuite(factory: AdapterTestFactory): void {
       try {
         const schema = await destination.describe()
         await destination.prepare({ ...schema, tables: [tableOf(schema, 'parent'), ...(features.compositeKeys ? [tableOf(schema, 'pair')] : [])] }, { mode: 'merge', drop: false })
-        const found = await destination.readByKeys('parent', ['id'], [{ id: 7 }, { id: 1 }, { id: 404 }])
-        expect(byKey(found, ['id'])).toEqual([PARENT_ROWS[0], PARENT_ROWS[2]])
-        expect(await destination.readByKeys('parent', ['id'], [])).toEqual([])
-        const many = await destination.readByKeys('parent', ['id'], Array.from({ length: 10_000 }, (_, i) => ({ id: i })))
-        expect(byKey(many, ['id'])).toEqual(PARENT_ROWS)
+        const parent = table('parent')
+        const parentKey = keyColumnsOf(parent)
+        const key = (id: number): Row => keyRow(parent, { id })
+        const found = await destination.readByKeys('parent', parentKey, [key(7), key(1), key(404)])
+        expect(sortedForCompare(found)).toEqual(sortedForCompare(wireRows(parent, [PARENT_ROWS[0], PARENT_ROWS[2]])))
+        expect(await destination.readByKeys('parent', parentKey, [])).toEqual([])
+        const many = await destination.readByKeys('parent', parentKey, Array.from({ length: 10_000 }, (_, i) => key(i)))
+        expect(sortedForCompare(many)).toEqual(sortedForCompare(wireRows(parent, PARENT_ROWS)))
 
-        expect(await destination.updateRows('parent', ['id'], [{ id: 1, label: 'changed' }, { id: 2, label: 'also' }, { id: 404, label: 'nobody' }])).toBe(2)
-        expect(byKey(await destination.readByKeys('parent', ['id'], [{ id: 1 }, { id: 2 }]), ['id'])).toEqual([
-          { id: 1, code: 'a', label: 'changed' },
-          { id: 2, code: 'b', label: 'also' },
-        ])
+        const updates = [
+          { id: 1, label: 'changed' },
+          { id: 2, label: 'also' },
+          { id: 404, label: 'nobody' },
+        ].map((row) => wire(parent, row))
+        expect(await destination.updateRows('parent', parentKey, updates)).toBe(2)
+        expect(sortedForCompare(await destination.readByKeys('parent', parentKey, [key(1), key(2)]))).toEqual(
+          sortedForCompare(
+            wireRows(parent, [
+              { id: 1, code: 'a', label: 'changed' },
+              { id: 2, code: 'b', label: 'also' },
+            ]),
+          ),
+        )
         if (features.compositeKeys) {
-          const pairs = await destination.readByKeys('pair', ['room', 'guest'], [{ room: 1, guest: 'bob' }, { room: 2, guest: 'bob' }])
-          expect(pairs).toEqual([PAIR_ROWS[1]])
-          expect(await destination.updateRows('pair', ['room', 'guest'], [{ room: 1, guest: 'bob', nights: 9 }])).toBe(1)
-          expect(await destination.readByKeys('pair', ['room', 'guest'], [{ room: 1, guest: 'bob' }])).toEqual([{ room: 1, guest: 'bob', nights: 9 }])
+          const pair = table('pair')
+          const pairKey = keyColumnsOf(pair)
+          const pairs = await destination.readByKeys('pair', pairKey, [keyRow(pair, { room: 1, guest: 'bob' }), keyRow(pair, { room: 2, guest: 'bob' })])
+          expect(pairs).toEqual(wireRows(pair, [PAIR_ROWS[1]]))
+          expect(await destination.updateRows('pair', pairKey, [wire(pair, { room: 1, guest: 'bob', nights: 9 })])).toBe(1)
+          expect(await destination.readByKeys('pair', pairKey, [keyRow(pair, { room: 1, guest: 'bob' })])).toEqual(
+            wireRows(pair, [{ room: 1, guest: 'bob', nights: 9 }]),
+          )
         }
-        const written = await destination.writeRows(tableOf(schema, 'parent'), batchesOf([{ id: 8, code: 'h', label: null }, PARENT_ROWS[1]]))
+        const written = await destination.writeRows(tableOf(schema, 'parent'), batchesOf(wireRows(parent, [{ id: 8, code: 'h', label: null }, PARENT_ROWS[1]])))
         expect(written).toEqual({ inserted: 1, skipped: 1 })
         expect(await destination.countRows('parent')).toBe(PARENT_ROWS.length + 1)
         await destination.rollback()
       } finally {
         await destination.close()
       }
-      expect((await snapshot(adapter, target.config)).rows.parent).toEqual(PARENT_ROWS)
+      expect((await snapshot(adapter, target.config)).rows.parent).toEqual(wireRows(PARENT, PARENT_ROWS))
     })
 
-    it('refuses a merge into a missing table or a table lacking a backup column', async () => {
+    it.skipIf(!features.schemaChecks)('refuses a merge into a missing table or a table lacking a backup column [needs schema checks]', async () => {
       const target = await fresh()
       await target.createTable(adaptToFeatures({ ...EMPTY, columns: [EMPTY.columns[0]] }, features))
       const src = await adapter.openSource(source.config)

@@ -310,7 +310,7 @@ function testDatabase(db: TestDatabase): AdapterTestDatabase {
 const factory: AdapterTestFactory = {
   engine: 'postgres',
   adapter: postgresAdapter,
-  features: { compositeKeys: true, keylessTables: true, foreignKeys: true, notNull: true, autoIncrement: true, indexes: true },
+  features: { compositeKeys: true, keylessTables: true, foreignKeys: true, notNull: true, autoIncrement: true, indexes: true, schemaChecks: true },
   createDatabase: async () => testDatabase(await createPostgresDatabase()),
   unreachableConfig: () => parseDatabaseUrl('postgres://postgres:hunter2@127.0.0.1:1/nowhere', { connectTimeoutMs: 2000 }),
   missingDatabaseConfig: () => parseDatabaseUrl(withPassword('mergeback_no_such_database')),
