@@ -130,8 +130,8 @@ export interface AdapterTestFactory {
     readonly autoIncrement: boolean
     /** Secondary indexes that describe() reports and restore recreates. */
     readonly indexes: boolean
-    /** prepare('merge') refuses a missing table or a missing column (engines with a fixed schema). */
-    readonly schemaChecks: boolean
+    /** prepare('merge') refuses a missing table or a missing column (engines with a fixed schema). Default true. */
+    readonly schemaChecks?: boolean
   }
   /** A fresh, empty database (the suite drops it). */
   createDatabase(): Promise<AdapterTestDatabase>
@@ -780,7 +780,7 @@ export function describeAdapterSuite(factory: AdapterTestFactory): void {
       expect((await snapshot(adapter, target.config)).rows.parent).toEqual(wireRows(PARENT, PARENT_ROWS))
     })
 
-    it.skipIf(!features.schemaChecks)('refuses a merge into a missing table or a table lacking a backup column [needs schema checks]', async () => {
+    it.skipIf(features.schemaChecks === false)('refuses a merge into a missing table or a table lacking a backup column [needs schema checks]', async () => {
       const target = await fresh()
       await target.createTable(adaptToFeatures({ ...EMPTY, columns: [EMPTY.columns[0]] }, features))
       const src = await adapter.openSource(source.config)
