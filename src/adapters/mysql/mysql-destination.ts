@@ -964,11 +964,18 @@ class LoadChannel {
     return this.#chunk
   }
 
-  /** Hands the encoded rows to the stream; waits while the socket is full (or the load failed). */
+  /**
+   * Hands the encoded rows to the stream; waits while the socket is full (or the load failed).
+   * mysql2 sends each chunk of the stream as one packet, and the server drops the connection on a
+   * packet above max_allowed_packet: a row with a large value is cut into LOAD_PIECE_BYTES pieces
+   * (the server reads the file as one byte stream, whatever the packets).
+   */
   async #write(chunk: LoadChunk): Promise<void> {
-    const piece = Buffer.from(this.#pending, 'utf8')
+    const bytes = Buffer.from(this.#pending, 'utf8')
     this.#pending = ''
-    if (!chunk.stream.write(piece)) await Promise.race([once(chunk.stream, 'drain'), chunk.done])
+    for (let offset = 0; offset < bytes.length; offset += LOAD_PIECE_BYTES) {
+      if (!chunk.stream.write(bytes.subarray(offset, offset + LOAD_PIECE_BYTES))) await Promise.race([once(chunk.stream, 'drain'), chunk.done])
+    }
   }
 
   /** Ends the current chunk: finishes the LOAD and checks that its only warnings are skipped duplicates. */

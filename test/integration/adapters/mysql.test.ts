@@ -226,11 +226,25 @@ describe('MySQL adapter: every value type, exactly', () => {
  * MySQL reports a bad value of a LOCAL load as a warning, which mergeback turns into the error.
  */
 const WRITE_PATHS = [
-  { path: 'LOAD DATA', query: '', action: 'loading rows into', notNull: ['1263', 'ER_WARN_NULL_TO_NOTNULL'], tooLong: ['1265', 'WARN_DATA_TRUNCATED'] },
-  { path: 'INSERT', query: '?local-infile=0', action: 'inserting into', notNull: ['1048', 'ER_BAD_NULL_ERROR'], tooLong: ['1406', 'ER_DATA_TOO_LONG'] },
+  {
+    path: 'LOAD DATA',
+    query: '',
+    action: 'loading rows into',
+    notNull: ['1263', 'ER_WARN_NULL_TO_NOTNULL'],
+    tooLong: ['1265', 'WARN_DATA_TRUNCATED'],
+    beyondPacket: 'written',
+  },
+  {
+    path: 'INSERT',
+    query: '?local-infile=0',
+    action: 'inserting into',
+    notNull: ['1048', 'ER_BAD_NULL_ERROR'],
+    tooLong: ['1406', 'ER_DATA_TOO_LONG'],
+    beyondPacket: 'refused',
+  },
 ] as const
 
-describe.each(WRITE_PATHS)('MySQL adapter: the $path write path', ({ query, action, notNull, tooLong }) => {
+describe.each(WRITE_PATHS)('MySQL adapter: the $path write path', ({ query, action, notNull, tooLong, beyondPacket }) => {
   it('writes the whole type matrix exactly, then skips all of it the second time', async () => {
     const source = await freshDatabase()
     await sql(source.url, TYPE_MATRIX, MATRIX_ROWS)
@@ -268,6 +282,39 @@ describe.each(WRITE_PATHS)('MySQL adapter: the $path write path', ({ query, acti
     const check = (await restore(target.url + query, { schema, rows }).catch((e: unknown) => e)) as DatabaseError
     expect(check).toMatchObject({ table: 't', engineCode: '4025', constraint: 'chk_name' })
     expect(await sql(target.url, 'SELECT id, name FROM t')).toEqual([{ id: 1, name: 'kept' }])
+  })
+
+  it(`a value just under max_allowed_packet is written; one beyond it is ${beyondPacket}`, async () => {
+    const target = await freshDatabase()
+    await sql(target.url, 'CREATE TABLE blobs (id INT PRIMARY KEY, data LONGBLOB)')
+    const [{ packet }] = await sql(target.url, 'SELECT @@max_allowed_packet AS packet')
+    const table: TableSchema = {
+      name: 'blobs',
+      columns: [
+        { name: 'id', type: 'int(11)', kind: 'integer', nullable: false },
+        { name: 'data', type: 'longblob', kind: 'binary', nullable: true },
+      ],
+      primaryKey: ['id'],
+      uniqueConstraints: [],
+      indexes: [],
+      foreignKeys: [],
+    }
+    const schema: DatabaseSchema = { engine: 'mysql', database: '', tables: [table], warnings: [] }
+    // Bytes travel as hex (LOAD DATA) or X'…' (INSERT): twice their size on the wire.
+    const under = Buffer.alloc(Number(packet) / 2 - 4096, 7)
+    await restore(target.url + query, { schema, rows: { blobs: [{ id: 1, data: under.toString('base64') }, { id: 2, data: '' }] } })
+    const beyond = Buffer.alloc(Math.floor(Number(packet) * 0.75), 7)
+    const outcome = await restore(target.url + query, { schema, rows: { blobs: [{ id: 3, data: beyond.toString('base64') }] } }).catch((e: unknown) => e)
+    if (beyondPacket === 'refused') {
+      expect(outcome).toBeInstanceOf(DatabaseError)
+      expect((outcome as DatabaseError).message).toMatch(/more than the server's max_allowed_packet .* raise max_allowed_packet/)
+    } else expect(outcome).not.toBeInstanceOf(Error)
+    const stored = await sql(target.url, 'SELECT id, LENGTH(data) AS n, MD5(data) = MD5(REPEAT(CHAR(7), LENGTH(data))) AS same FROM blobs ORDER BY id')
+    expect(stored).toEqual([
+      { id: 1, n: under.length, same: 1 },
+      { id: 2, n: 0, same: 1 },
+      ...(beyondPacket === 'written' ? [{ id: 3, n: beyond.length, same: 1 }] : []),
+    ])
   })
 
   it('streams a large table in bounded statements', async () => {
@@ -959,7 +1006,7 @@ function portableDdl(table: PortableTable): string {
 const mysqlFactory: AdapterTestFactory = {
   engine: 'mysql',
   adapter: mysqlAdapter,
-  features: { compositeKeys: true, keylessTables: true, foreignKeys: true, notNull: true, autoIncrement: true, indexes: true },
+  features: { compositeKeys: true, keylessTables: true, foreignKeys: true, notNull: true, autoIncrement: true, indexes: true, schemaChecks: true },
   async createDatabase(): Promise<AdapterTestDatabase> {
     const db = await createMysqlDatabase()
     const connection = await mysql.createConnection({ uri: db.url, multipleStatements: false })
