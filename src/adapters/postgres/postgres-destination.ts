@@ -65,7 +65,7 @@ import type {
   WireValue,
   WriteResult,
 } from '../adapter.js'
-import { DatabaseError, FormatError, InternalError, MergebackError, UsageError } from '../../errors.js'
+import { ConnectionError, DatabaseError, FormatError, InternalError, MergebackError, UsageError } from '../../errors.js'
 import { openSession, readyForQuery, toDatabaseError, type ErrorContext } from './postgres-connection.js'
 import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgDomainDefinition, type PgTable } from './postgres-introspector.js'
 import { POSTGRES_CAPABILITIES, RAW_TEXT_TYPES, RowCodec, fromClause } from './postgres-source.js'
@@ -297,7 +297,18 @@ export class PostgresDestination implements Destination {
 
   async commit(): Promise<void> {
     this.#assertOpen('commit')
-    const result = await this.#run({ text: 'COMMIT' }, { action: 'committing' })
+    let result: pg.QueryResult
+    try {
+      result = await this.#run({ text: 'COMMIT' }, { action: 'committing' })
+    } catch (error) {
+      if (!(error instanceof ConnectionError)) throw error
+      this.#state = 'rolled-back'
+      // The COMMIT may have reached the server before the connection broke.
+      throw new ConnectionError(`${error.message}. Whether the transaction was committed is unknown: check the database before retrying.`, {
+        cause: error,
+        retryable: false,
+      })
+    }
     // COMMIT of a transaction that already failed answers ROLLBACK instead of raising an error.
     if (result.command === 'ROLLBACK') {
       this.#state = 'rolled-back'
@@ -421,7 +432,9 @@ export class PostgresDestination implements Destination {
     const references = (
       await this.#run(
         {
-          text: `SELECT con.conname, con.conrelid, con.confrelid, src.relname AS src_table, srcn.nspname AS src_schema,
+          // A partition's foreign key belongs to its partitioned table: judge it by the root.
+          text: `SELECT con.conname, COALESCE(pg_catalog.pg_partition_root(con.conrelid)::oid, con.conrelid) AS conrelid,
+                        con.confrelid, src.relname AS src_table, srcn.nspname AS src_schema,
                         src.relkind AS src_relkind,
                         ARRAY(SELECT a.attname::text FROM unnest(con.conkey) AS k(n)
                                 JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n) AS columns

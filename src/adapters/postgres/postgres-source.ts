@@ -75,29 +75,33 @@ export class RowCodec {
       throw new InternalError(`COPY returned ${fields.length} fields where ${names.length} columns were selected.`)
     }
     const decoders = this.#decoders
+    if (this.#hasProtoName) return this.#withProto(fields.map((f, i) => (f === '\\N' ? null : decoders[i](unescapeCopyText(f)))))
     const row: Row = {}
     for (let i = 0; i < fields.length; i++) {
       const field = fields[i]
       row[names[i]] = field === '\\N' ? null : decoders[i](unescapeCopyText(field))
     }
-    return this.#hasProtoName ? this.#fixProto(row, fields.map((f, i) => (f === '\\N' ? null : decoders[i](unescapeCopyText(f))))) : row
+    return row
   }
 
   /** Decodes one query result row (rowMode 'array', RAW_TEXT_TYPES). */
   decodeValues(values: readonly (string | null)[]): Row {
     const names = this.#names
     const decoders = this.#decoders
-    const decoded = values.map((value, i) => (value === null ? null : decoders[i](value)))
+    if (this.#hasProtoName) return this.#withProto(values.map((value, i) => (value === null ? null : decoders[i](value))))
     const row: Row = {}
-    for (let i = 0; i < decoded.length; i++) row[names[i]] = decoded[i]
-    return this.#hasProtoName ? this.#fixProto(row, decoded) : row
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i]
+      row[names[i]] = value === null ? null : decoders[i](value)
+    }
+    return row
   }
 
-  /** A column really named __proto__ must be an own property, not the row's prototype. */
-  #fixProto(row: Row, values: readonly Row[string][]): Row {
-    const fixed: Row = {}
-    this.#names.forEach((name, i) => Object.defineProperty(fixed, name, { value: values[i], enumerable: true, writable: true, configurable: true }))
-    return fixed
+  /** A column really named __proto__ must become an own property, not the row's prototype. */
+  #withProto(values: readonly Row[string][]): Row {
+    const row: Row = {}
+    this.#names.forEach((name, i) => Object.defineProperty(row, name, { value: values[i], enumerable: true, writable: true, configurable: true }))
+    return row
   }
 }
 

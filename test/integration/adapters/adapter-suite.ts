@@ -39,7 +39,6 @@ import type {
   Adapter,
   ConnectionConfig,
   DatabaseSchema,
-  Destination,
   Engine,
   Row,
   Source,

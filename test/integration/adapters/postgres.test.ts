@@ -690,6 +690,40 @@ describe('PostgreSQL adapter', () => {
     expect(await pgQuery(db.url, `SELECT count(*)::int AS n FROM item WHERE qty = -1`)).toEqual([{ n: 3000 }])
   })
 
+  it('empties a partitioned table and the table it references together, partitions included', async () => {
+    const db = await freshDatabase()
+    await pgQuery(
+      db.url,
+      `CREATE TABLE site (id int PRIMARY KEY);
+       CREATE TABLE reading (site_id int REFERENCES site(id), at date, PRIMARY KEY (site_id, at)) PARTITION BY RANGE (at);
+       CREATE TABLE reading_2024 PARTITION OF reading FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+       INSERT INTO site VALUES (1); INSERT INTO reading VALUES (1, '2024-03-01');`,
+    )
+    const destination = await postgresAdapter.openDestination(config(db))
+    try {
+      const schema = await destination.describe()
+      expect(schema.tables.map((t) => t.name)).toEqual(['reading', 'site'])
+      const result = await destination.prepare(schema, { mode: 'restore', drop: true })
+      expect(result.emptied).toEqual(['reading', 'site'])
+      expect(await destination.countRows('reading')).toBe(0)
+      expect(await destination.countRows('site')).toBe(0)
+    } finally {
+      await destination.close()
+    }
+    const blocked = await postgresAdapter.openDestination(config(db))
+    try {
+      const schema = await blocked.describe()
+      const error = await blocked.prepare({ ...schema, tables: schema.tables.filter((t) => t.name === 'site') }, { mode: 'restore', drop: true }).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(error).toBeInstanceOf(UsageError)
+      expect((error as Error).message).toContain('reading')
+    } finally {
+      await blocked.close()
+    }
+  })
+
   it('empties a selected table referenced by an unselected empty table with DELETE, not CASCADE', async () => {
     const db = await freshDatabase()
     await pgQuery(
