@@ -87,7 +87,7 @@ const FK_ACTIONS: Readonly<Record<string, string>> = {
   d: 'SET DEFAULT',
 }
 
-/** Orders names by code point, the same order on every engine. */
+/** Orders names by JavaScript string order (UTF-16 code units), independent of any database collation. */
 export function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }

@@ -28,7 +28,7 @@ import copyStreams from 'pg-copy-streams'
 import type { Capabilities, ConnectionConfig, DatabaseSchema, DatabaseStats, ReadOptions, Row, Source, TableSchema } from '../adapter.js'
 import { InternalError, UsageError } from '../../errors.js'
 import { cancelRunningStatement, openSession, readyForQuery, toDatabaseError } from './postgres-connection.js'
-import { introspect, toDatabaseSchema, type PgColumn, type PgTable } from './postgres-introspector.js'
+import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgTable } from './postgres-introspector.js'
 import { qualify, quoteIdent, unescapeCopyText } from './postgres-sql.js'
 import { readExpression, textDecoder, type TextDecoder } from './postgres-values.js'
 
@@ -305,6 +305,7 @@ export class PostgresSource implements Source {
     }
   }
 
+  /** Tables are those describe() lists; row counts are exact (count(*)), read in the snapshot. */
   async stats(): Promise<DatabaseStats> {
     this.#assertIdle('read statistics')
     const context = { action: 'reading statistics' }
@@ -319,7 +320,8 @@ export class PostgresSource implements Source {
                    ELSE pg_catalog.pg_total_relation_size(c.oid)::text END AS size
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-        ORDER BY c.relname COLLATE "C"`,
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                           WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`,
       context,
       [this.#schema],
     )
@@ -329,7 +331,7 @@ export class PostgresSource implements Source {
       const count = await this.#query(`SELECT count(*)::text AS n FROM ${from}`, { ...context, table: row.relname })
       result.push({ name: row.relname, rows: Number(count.rows[0].n), sizeBytes: row.size === null ? null : Number(row.size) })
     }
-    result.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    result.sort((a, b) => compareNames(a.name, b.name))
     const info = head.rows[0] as { version: string; size: string }
     return { engine: 'postgres', database: this.#config.database, version: info.version, sizeBytes: Number(info.size), tables: result }
   }
