@@ -178,6 +178,13 @@ export function createTableDdl(table: TableSchema, engine: Engine, schema: strin
   const target = qualify(schema, table.name)
   const keepName = (name: string): boolean => engine === 'postgres' && name !== '' && !takenNames.has(name)
   const parts = table.columns.map((column) => columnDefinition(column, table.name, engine, warnings))
+  const untyped = table.columns.filter((c) => c.kind === 'unknown' && !(engine === 'postgres' && c.type))
+  if (untyped.length > 0) {
+    warnings.push(
+      `Table "${table.name}" is created with ${untyped.map((c) => `"${c.name}"`).join(', ')} as text: the backup does not say their types. ` +
+        `Create the table first (e.g. with the application's migrations) to restore into its real types.`,
+    )
+  }
   if (table.primaryKey.length > 0) parts.push(`PRIMARY KEY (${table.primaryKey.map(quoteIdent).join(', ')})`)
   for (const unique of table.uniqueConstraints) {
     const name = keepName(unique.name) ? `CONSTRAINT ${quoteIdent(unique.name)} ` : ''

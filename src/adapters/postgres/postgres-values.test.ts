@@ -268,6 +268,27 @@ describe('SQL text', () => {
     expect(taken.has('Lower Code')).toBe(true)
   })
 
+  it('creates untyped (Smart Backup) columns as text, and says so', () => {
+    const ddl = createTableDdl(
+      {
+        name: 'User',
+        columns: [
+          { name: 'id', type: '', kind: 'unknown', nullable: true },
+          { name: 'email', type: '', kind: 'unknown', nullable: true },
+        ],
+        primaryKey: ['id'],
+        uniqueConstraints: [],
+        indexes: [],
+        foreignKeys: [],
+      },
+      'postgres',
+      'public',
+      new Set(),
+    )
+    expect(ddl.statements).toEqual(['CREATE TABLE "public"."User" (\n  "id" text,\n  "email" text,\n  PRIMARY KEY ("id")\n)'])
+    expect(ddl.warnings).toEqual([expect.stringContaining('"id", "email" as text')])
+  })
+
   it('writes index and foreign key statements', () => {
     expect(createIndexSql({ name: 'i', columns: ['a', 'b c'], unique: false }, 'sqlite', 'public', 'T', false)).toBe('CREATE INDEX ON "public"."T" ("a", "b c")')
     expect(
