@@ -526,11 +526,23 @@ export class PostgresDestination implements Destination {
   async #copyInto(relation: string, columns: readonly WriteColumn[], lines: AsyncIterable<string>, context: ErrorContext): Promise<number> {
     const sink = this.#client.query(copyStreams.from(`COPY ${relation} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`))
     const finished = readyForQuery(this.#client, sink)
+    // A failure of the input (a truncated or corrupt backup) is passed on as it is, not as a
+    // database error: it is why the COPY was abandoned.
+    let inputFailure: { error: unknown } | undefined
+    const input = (async function* () {
+      try {
+        yield* lines
+      } catch (error) {
+        inputFailure = { error }
+        throw error
+      }
+    })()
     try {
       // pipeline() destroys the COPY stream on a failure upstream, which sends CopyFail.
-      await pipeline(Readable.from(lines, { objectMode: false }), sink)
+      await pipeline(Readable.from(input, { objectMode: false }), sink)
     } catch (error) {
       await finished
+      if (inputFailure) throw inputFailure.error
       throw toDatabaseError(error, context)
     }
     return sink.rowCount

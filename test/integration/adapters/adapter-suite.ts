@@ -25,8 +25,9 @@
  *     time (keyless tables too, counting duplicates, NULL equal to NULL);
  *   - prepare with drop empties the selected tables and touches no other; it refuses when a
  *     table outside the selection has rows referencing a selected one;
- *   - a constraint violation is a DatabaseError naming the table, and rollback() leaves the
- *     database exactly as it was (created tables included, where DDL is transactional);
+ *   - a constraint violation is a DatabaseError naming the table, a failing input (a truncated
+ *     file) fails writeRows with that same error, and rollback() leaves the database exactly as
+ *     it was (emptied and created tables included, where DDL is transactional);
  *   - readByKeys / updateRows / countRows, inside the write transaction;
  *   - merge-mode prepare refuses missing tables and columns;
  *   - an unreachable server and a missing database are ConnectionErrors, quickly, without the
@@ -702,6 +703,32 @@ export function describeAdapterSuite(factory: AdapterTestFactory): void {
           )
         expect(failure).toBeInstanceOf(DatabaseError)
         expect((failure as DatabaseError).table).toBe(target.name)
+      } finally {
+        await destination.rollback(failure)
+        await destination.close()
+      }
+      expect(await snapshot(adapter, target.config)).toEqual(before)
+    })
+
+    it('passes on the failure of its input mid-write, and rolls back to the database before it', async () => {
+      const target = await fresh()
+      await fillPortable(target)
+      const before = await snapshot(adapter, target.config)
+      const destination = await adapter.openDestination(target.config)
+      const broken = new Error('backup file truncated')
+      let failure: unknown
+      try {
+        const schema = await destination.describe()
+        await destination.prepare({ ...schema, tables: [tableOf(schema, 'Audit Log')] }, { mode: 'restore', drop: true })
+        async function* input(): AsyncGenerator<Row[]> {
+          yield wireRows(AUDIT, [{ 'Entry ID': 70, 'who "did" it': 'first batch', select: null }])
+          throw broken
+        }
+        failure = await destination.writeRows(tableOf(schema, 'Audit Log'), input()).then(
+          () => undefined,
+          (error: unknown) => error,
+        )
+        expect(failure).toBe(broken)
       } finally {
         await destination.rollback(failure)
         await destination.close()
