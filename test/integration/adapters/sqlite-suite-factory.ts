@@ -3,9 +3,8 @@
  * temporary directory, tables made with SQLite's own DDL, and the SQLite type matrix — every
  * affinity with its extremes, and the storage-class tags of values a column's kind cannot carry.
  *
- * Not yet passed to `describeAdapterSuite`: the suite's portable tables expect integer columns
- * back as JSON numbers on every engine, while SQLite INTEGER columns are 64-bit and so `bigint`
- * (decimal strings, docs/adapters-sqlite.md). Everything else in the suite passes with it.
+ * SQLite INTEGER columns are 64-bit and so `bigint` (decimal strings, docs/adapters-sqlite.md):
+ * `expectedRow` tells the suite that its portable integer columns come back as strings.
  */
 import Database from 'better-sqlite3'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
@@ -138,4 +137,8 @@ export const sqliteSuiteFactory: AdapterTestFactory = {
     }
   },
   typeMatrix: sqliteTypeMatrix,
+  expectedRow(table, row) {
+    const integers = new Set(table.columns.filter((c) => c.type === 'integer').map((c) => c.name))
+    return Object.fromEntries(Object.entries(row).map(([name, value]) => [name, integers.has(name) && typeof value === 'number' ? String(value) : value]))
+  },
 }
