@@ -46,7 +46,6 @@ import type {
   Row,
   TableSchema,
   ValueKind,
-  WireValue,
   WriteResult,
 } from '../adapter.js'
 import { DatabaseError, MergebackError, UsageError } from '../../errors.js'
@@ -70,8 +69,8 @@ import {
 
 /** Past this, bigger INSERT statements stop being faster (measured; docs/adapters-mysql.md). */
 const MAX_STATEMENT_BYTES = 4 * 1024 * 1024
-/** One LOAD DATA statement streams at most this much (it bounds the row keys kept for error messages). */
-const LOAD_CHUNK_BYTES = 32 * 1024 * 1024
+/** One LOAD DATA statement streams at most this much (it bounds the rows kept to name a refused one). */
+const LOAD_CHUNK_BYTES = 16 * 1024 * 1024
 /**
  * Rows per LOAD DATA statement: each skipped duplicate leaves a warning, and the session lists
  * at most 65535 (max_error_count), all of which must be checked.
@@ -103,8 +102,10 @@ export class MysqlDestination implements Destination {
   readonly #created: string[] = []
   /** Tables this session inserted into or updated (their foreign keys are checked in finish()). */
   readonly #written = new Set<string>()
-  /** Tables emptied or updated: foreign keys pointing at them are checked in finish(). */
+  /** Tables whose referenced columns were updated: foreign keys pointing at them are checked in finish(). */
   readonly #referencedChanged = new Set<string>()
+  /** Restore only: the selected tables, and those whose writeRows has finished. */
+  #restoring: { readonly selected: ReadonlySet<string>; readonly completed: Set<string> } | undefined
   /** `ALTER TABLE … AUTO_INCREMENT = n` to run right after COMMIT. */
   #pendingAutoIncrement: { table: string; next: string }[] = []
   #temporaryTables = 0
@@ -220,13 +221,15 @@ export class MysqlDestination implements Destination {
     }
 
     await this.#begin()
+    if (options.mode === 'restore') this.#restoring = { selected: new Set(backupSchema.tables.map((t) => t.name)), completed: new Set() }
     const emptied: string[] = []
     if (options.mode === 'restore' && options.drop) {
       for (const table of backupSchema.tables) {
         if (created.includes(table.name)) continue
         await this.#run(`DELETE FROM ${quoteIdentifier(table.name)}`, { table: table.name, action: `emptying ${table.name}` })
         emptied.push(table.name)
-        this.#referencedChanged.add(table.name)
+        // No foreign key needs checking for this: #checkDropAllowed made sure that no row outside
+        // the selection points here, and every row inside it is written (and checked) anew.
       }
     }
     return { created, emptied, warnings }
@@ -279,8 +282,10 @@ export class MysqlDestination implements Destination {
     const target = await this.#targetTable(table.name)
     const columns = this.#writeColumns(table, target)
     const keyColumns = identityKey(target)
+    const checked = this.#serverCanCheck(target)
     let result: WriteResult
     try {
+      if (checked) await this.#run('SET SESSION foreign_key_checks = 1', { table: target.name })
       if (keyColumns) result = await this.#writeByKey(target, columns, keyColumns, batches)
       else {
         const [nonEmpty] = await this.#run<RowDataPacket[]>(`SELECT 1 AS present FROM ${quoteIdentifier(target.name)} LIMIT 1`, { table: target.name })
@@ -290,10 +295,30 @@ export class MysqlDestination implements Destination {
       // Some rows may be in (the caller rolls back); finish() must not skip this table.
       this.#written.add(target.name)
       throw error
+    } finally {
+      if (checked) await this.#run('SET SESSION foreign_key_checks = 0', { table: target.name })
     }
-    // Only new rows can break a foreign key: a table where everything was skipped needs no check.
-    if (result.inserted > 0) this.#written.add(target.name)
+    // Only new rows can break a foreign key, and rows the server checked as they came did not.
+    if (result.inserted > 0 && !checked) this.#written.add(target.name)
+    this.#restoring?.completed.add(target.name)
     return result
+  }
+
+  /**
+   * Whether the server can check `target`'s foreign keys while its rows load, instead of
+   * finish() checking them afterwards (one anti-join per foreign key over the whole table: the
+   * largest part of finish() on a big restore). Only in a restore, and only when every table the
+   * foreign keys reference is already complete — written earlier in this restore, or not part of
+   * it — and none references the table itself: then a row whose parent is missing really is an
+   * orphan, whatever order the rest of the file comes in. Otherwise checks stay off and finish()
+   * verifies.
+   */
+  #serverCanCheck(target: TableSchema): boolean {
+    const restoring = this.#restoring
+    if (!restoring || target.foreignKeys.length === 0) return false
+    return target.foreignKeys.every(
+      (fk) => fk.referencedTable !== target.name && (restoring.completed.has(fk.referencedTable) || !restoring.selected.has(fk.referencedTable)),
+    )
   }
 
   /** The backup's columns as written to `target`: generated target columns are never written. */
@@ -331,17 +356,7 @@ export class MysqlDestination implements Destination {
         throw withRowContext(error, target.name, rowKey(row, keyColumns ?? target.primaryKey))
       }
     }
-    if (known < Object.keys(row).length) {
-      const written = new Set(columns.map((c) => c.name))
-      const generated = new Set(target.columns.filter((c) => c.generated).map((c) => c.name))
-      const stray = Object.keys(row).find((k) => !written.has(k) && !generated.has(k))
-      if (stray !== undefined) {
-        throw new UsageError(`A row of "${target.name}" has a field "${stray}" that is not a column of the table: writing would lose it.`, {
-          code: 'SCHEMA_MISMATCH',
-          details: { table: target.name, key: rowKey(row, keyColumns ?? target.primaryKey) },
-        })
-      }
-    }
+    if (known < Object.keys(row).length) checkFields(target, columns, row, keyColumns ?? target.primaryKey)
     return `(${parts.join(', ')})`
   }
 
@@ -350,9 +365,9 @@ export class MysqlDestination implements Destination {
   }
 
   /**
-   * Rows that carry every column go through LOAD DATA LOCAL INFILE (LoadChannel); rows that leave a column out (hand-made files: the column
-   * gets its DEFAULT) and every row when the server refuses LOCAL INFILE go through multi-row
-   * INSERT statements (InsertChannel). Both skip and count rows whose key exists (LOAD DATA
+   * Rows that carry every column go through LOAD DATA LOCAL INFILE (LoadChannel); rows that
+   * leave a column out (hand-made files: the column gets its DEFAULT) and every row when the
+   * server refuses LOCAL INFILE go through multi-row INSERT statements (InsertChannel). Both skip and count rows whose key exists (LOAD DATA
    * LOCAL skips duplicates by itself; INSERT says `ON DUPLICATE KEY UPDATE k = k`); without a key
    * (an empty keyless table) every row is inserted, except that a nullable UNIQUE key still skips
    * its duplicates.
@@ -373,6 +388,13 @@ export class MysqlDestination implements Destination {
       tuple: (row) => this.#tuple(target, columns, row, keyColumns),
       checkRowSize: (row, bytes) => this.#checkRowSize(target, row, keyColumns, bytes),
       insert: (statement) => this.#insert(target, statement, keyColumns),
+      probe: (rows) =>
+        this.#probeFailingRow({
+          head: `INSERT INTO ${quoteIdentifier(target.name)} (${columns.map((c) => quoteIdentifier(c.name)).join(', ')}) VALUES `,
+          tuples: rows.map((row) => this.#tuple(target, columns, row, keyColumns)),
+          tail: context.onDuplicate,
+          rows,
+        }),
     }
     const inserts = new InsertChannel(context, this.#statementLimit())
     const loads = this.#session.localInfile ? new LoadChannel(context) : undefined
@@ -415,7 +437,8 @@ export class MysqlDestination implements Destination {
       return result
     } catch (error) {
       const at = rowNumberFromMessage(error)
-      const row = at !== undefined ? rows[at - 1] : await this.#probeFailingRow(statement, error)
+      const usable = isDriverError(error) && error.errno !== undefined && !error.fatal
+      const row = at !== undefined ? rows[at - 1] : usable ? await this.#probeFailingRow(statement) : undefined
       throw toStatementError(error, {
         table: target.name,
         key: row ? rowKey(row, keyColumns ?? target.primaryKey) : undefined,
@@ -430,10 +453,9 @@ export class MysqlDestination implements Destination {
    * rows are tried one by one behind a savepoint, which is then rolled back, so the transaction
    * is as the failed statement left it. Undefined when no single row fails alone.
    */
-  async #probeFailingRow(statement: InsertStatement, error: unknown): Promise<Row | undefined> {
+  async #probeFailingRow(statement: InsertStatement): Promise<Row | undefined> {
     const { head, tuples, tail, rows } = statement
     if (rows.length <= 1) return rows[0]
-    if (!isDriverError(error) || error.errno === undefined || error.fatal) return undefined
     const connection = this.#session.connection
     try {
       await connection.query('SAVEPOINT mergeback_probe')
@@ -819,6 +841,8 @@ interface ChannelContext {
   tuple(row: Row): string
   checkRowSize(row: Row, bytes: number): void
   insert(statement: InsertStatement): Promise<ResultSetHeader>
+  /** The row (of rows just loaded) that the server refuses on its own, found by a savepoint probe. */
+  probe(rows: readonly Row[]): Promise<Row | undefined>
 }
 
 /**
@@ -891,7 +915,8 @@ class InsertChannel {
 interface LoadChunk {
   readonly stream: PassThrough
   readonly done: Promise<ResultSetHeader>
-  readonly keys: (Row | undefined)[]
+  /** The rows sent, to name the one the server refuses (bounded by LOAD_CHUNK_BYTES / _ROWS). */
+  readonly rows: Row[]
   bytes: number
 }
 
@@ -937,9 +962,12 @@ class LoadChannel {
   }
 
   async add(row: Row): Promise<void> {
+    const columns = this.#context.columns
+    // The row has every column (writeRows routes it here only then); more fields may be
+    // generated columns, or fields the table lacks.
+    if (Object.keys(row).length > columns.length) checkFields(this.#context.target, columns, row, this.#context.keyColumns)
     let line = ''
     try {
-      const columns = this.#context.columns
       for (let i = 0; i < columns.length; i++) {
         if (i > 0) line += '\t'
         line += loadDataField(columns[i].writer.field(row[columns[i].name]))
@@ -949,18 +977,18 @@ class LoadChannel {
     }
     line += '\n'
     const chunk = this.#chunk ?? this.#open()
-    chunk.keys.push(rowKey(row, this.#context.keyColumns))
+    chunk.rows.push(row)
     chunk.bytes += line.length
     this.#pending += line
     if (this.#pending.length >= LOAD_PIECE_BYTES) await this.#write(chunk)
-    if (chunk.bytes >= LOAD_CHUNK_BYTES || chunk.keys.length >= LOAD_CHUNK_ROWS) await this.close()
+    if (chunk.bytes >= LOAD_CHUNK_BYTES || chunk.rows.length >= LOAD_CHUNK_ROWS) await this.close()
   }
 
   #open(): LoadChunk {
     const stream = new PassThrough()
     const done = this.#context.session.connection.query<ResultSetHeader>({ sql: this.#statement, infileStreamFactory: () => stream }).then(([result]) => result)
     done.catch(() => undefined)
-    this.#chunk = { stream, done, keys: [], bytes: 0 }
+    this.#chunk = { stream, done, rows: [], bytes: 0 }
     return this.#chunk
   }
 
@@ -989,11 +1017,12 @@ class LoadChannel {
       try {
         loaded = await chunk.done
       } catch (error) {
-        throw this.#error(error, chunk)
+        const at = rowNumberFromMessage(error)
+        throw this.#error(error, at !== undefined ? chunk.rows[at - 1] : undefined)
       }
       if (loaded.warningStatus > 0) await this.#checkWarnings(chunk, loaded.warningStatus)
       this.#context.counts.inserted += loaded.affectedRows
-      this.#context.counts.skipped += chunk.keys.length - loaded.affectedRows
+      this.#context.counts.skipped += chunk.rows.length - loaded.affectedRows
     } finally {
       this.#chunk = undefined
       this.#pending = ''
@@ -1015,15 +1044,18 @@ class LoadChannel {
     }
     const message = String(first.Message)
     const errno = Number(first.Code)
-    throw this.#error(Object.assign(new Error(message), { errno, code: errorName(errno), sqlMessage: message, sqlState: 'HY000' }), chunk)
+    const warning = Object.assign(new Error(message), { errno, code: errorName(errno), sqlMessage: message, sqlState: 'HY000' })
+    // A refused row (foreign key, CHECK) is only skipped and its warning names no row: find it.
+    const at = rowNumberFromMessage(warning)
+    const row = at !== undefined ? chunk.rows[at - 1] : await this.#context.probe(chunk.rows)
+    throw this.#error(warning, row)
   }
 
-  /** The failure of a load, naming the row's key when the server names its row. */
-  #error(error: unknown, chunk: LoadChunk): Error {
-    const at = rowNumberFromMessage(error)
+  /** The failure of a load, naming the row's key when it is known. */
+  #error(error: unknown, row?: Row): Error {
     return toStatementError(error, {
       table: this.#context.target.name,
-      key: at !== undefined ? chunk.keys[at - 1] : undefined,
+      key: row ? rowKey(row, this.#context.keyColumns) : undefined,
       action: `loading rows into ${this.#context.target.name}`,
     })
   }
@@ -1078,6 +1110,21 @@ function withRowContext(error: unknown, table: string, key: Row | undefined): un
   return error
 }
 
+/**
+ * Refuses a row with a field that is neither a written column nor a generated one (whose value
+ * the server computes): writing the row would silently lose that field.
+ */
+function checkFields(target: TableSchema, columns: readonly WriteColumn[], row: Row, keyColumns: readonly string[]): void {
+  const written = new Set(columns.map((c) => c.name))
+  const generated = new Set(target.columns.filter((c) => c.generated).map((c) => c.name))
+  const stray = Object.keys(row).find((k) => !written.has(k) && !generated.has(k))
+  if (stray === undefined) return
+  throw new UsageError(`A row of "${target.name}" has a field "${stray}" that is not a column of the table: writing would lose it.`, {
+    code: 'SCHEMA_MISMATCH',
+    details: { table: target.name, key: rowKey(row, keyColumns) },
+  })
+}
+
 /** The server's names of the warnings a LOCAL load reports instead of errors. */
 const WARNING_NAMES: Readonly<Record<number, string>> = {
   1048: 'ER_BAD_NULL_ERROR',
@@ -1089,6 +1136,7 @@ const WARNING_NAMES: Readonly<Record<number, string>> = {
   1292: 'ER_TRUNCATED_WRONG_VALUE',
   1366: 'ER_TRUNCATED_WRONG_VALUE_FOR_FIELD',
   1406: 'ER_DATA_TOO_LONG',
+  1452: 'ER_NO_REFERENCED_ROW_2',
   4025: 'ER_CONSTRAINT_FAILED',
 }
 

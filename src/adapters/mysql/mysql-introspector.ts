@@ -111,7 +111,8 @@ function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
   return groups
 }
 
-function indexDefinition(table: string, name: string, kind: string, columns: readonly string[], parts: readonly string[]): string {
+/** `CREATE [FULLTEXT|SPATIAL] INDEX name ON table (parts)`, parts with their prefix lengths. */
+function indexDefinition(table: string, name: string, kind: string, parts: readonly string[]): string {
   const prefix = kind === 'FULLTEXT' ? 'CREATE FULLTEXT INDEX' : kind === 'SPATIAL' ? 'CREATE SPATIAL INDEX' : 'CREATE INDEX'
   return `${prefix} ${quoteIdentifier(name)} ON ${quoteIdentifier(table)} (${parts.join(', ')})`
 }
@@ -211,7 +212,7 @@ export async function describeDatabase(
           name: indexName,
           columns: names,
           unique: false,
-          definition: indexDefinition(t.name, indexName, parts[0].indexType, names, sqlParts),
+          definition: indexDefinition(t.name, indexName, parts[0].indexType, sqlParts),
           options: { type: parts[0].indexType, ...(Object.keys(prefixes).length > 0 ? { prefixLengths: prefixes } : {}) },
         })
       }

@@ -277,6 +277,10 @@ describe.each(WRITE_PATHS)('MySQL adapter: the $path write path', ({ query, acti
     expect(nullName.message).toContain(`[${notNull[1]}]`)
     const long = (await restore(target.url + query, { schema, rows: { t: [{ id: 4, name: 'far too long' }] } }).catch((e: unknown) => e)) as DatabaseError
     expect(long).toMatchObject({ table: 't', key: { id: 4 }, engineCode: tooLong[0] })
+    // A field the table lacks is refused, not dropped.
+    const stray = (await restore(target.url + query, { schema, rows: { t: [{ id: 6, name: 'x', nickname: 'lost?' }] } }).catch((e: unknown) => e)) as UsageError
+    expect(stray).toBeInstanceOf(UsageError)
+    expect(stray.message).toBe('A row of "t" has a field "nickname" that is not a column of the table: writing would lose it.')
     // A LOCAL load only skips a row that fails a CHECK: that skip must not pass for a duplicate.
     const rows = { t: [{ id: 1, name: 'kept' }, { id: 5, name: 'bad' }] }
     const check = (await restore(target.url + query, { schema, rows }).catch((e: unknown) => e)) as DatabaseError
@@ -466,14 +470,29 @@ describe('MySQL adapter: schema, keys and restore semantics', () => {
 })
 
 describe('MySQL adapter: all or nothing', () => {
-  it('an orphan row fails finish() naming table, constraint and key; nothing is written', async () => {
+  it.each(WRITE_PATHS)('$path: an orphan row is refused as it loads once its parent table is complete, naming table, constraint and key', async ({ query }) => {
     const { db, snapshot } = await shopDatabase()
     await sql(db.url, 'DELETE FROM orders', 'DELETE FROM customer WHERE id = 2')
     const customers = snapshot.rows.customer.filter((c) => c.id !== '2')
-    const failure = (await restore(db.url, snapshot, { rows: { ...snapshot.rows, customer: customers } }).catch((e: unknown) => e)) as DatabaseError
+    // customer is written before orders here, so the server checks the orders as they come.
+    const failure = (await restore(db.url + query, snapshot, { rows: { ...snapshot.rows, customer: customers } }).catch((e: unknown) => e)) as DatabaseError
     expect(failure).toBeInstanceOf(DatabaseError)
     expect(failure).toMatchObject({ table: 'orders', constraint: 'fk_order_customer', key: { id: 2 }, engineCode: '1452' })
-    expect(failure.message).toMatch(/references customer \(id = "2"\), which does not exist/)
+    expect(failure.message).toMatch(/a foreign key constraint fails .*fk_order_customer/)
+    expect(await sql(db.url, 'SELECT COUNT(*) AS n FROM orders')).toEqual([{ n: '0' }])
+  })
+
+  it('with children written before their parents, finish() finds the orphan and names its missing parent', async () => {
+    const { db, snapshot } = await shopDatabase()
+    await sql(db.url, 'DELETE FROM orders', 'DELETE FROM customer WHERE id = 2')
+    const customers = snapshot.rows.customer.filter((c) => c.id !== '2')
+    const reversed = { schema: { ...snapshot.schema, tables: [...snapshot.schema.tables].reverse() }, rows: { ...snapshot.rows, customer: customers } }
+    const failure = (await restore(db.url, reversed).catch((e: unknown) => e)) as DatabaseError
+    expect(failure).toBeInstanceOf(DatabaseError)
+    expect(failure).toMatchObject({ table: 'orders', constraint: 'fk_order_customer', key: { id: 2 }, engineCode: '1452' })
+    expect(failure.message).toBe(
+      'Foreign key fk_order_customer on table orders: the row with key {"id":2} references customer (id = "2"), which does not exist.',
+    )
     expect(await sql(db.url, 'SELECT COUNT(*) AS n FROM orders')).toEqual([{ n: '0' }])
   })
 
