@@ -113,16 +113,8 @@ export async function merge(backupFile: string, dbUrl: string, options: MergeOpt
   return run('merge', backupFile, dbUrl, options)
 }
 
-/** The options a merge runs with, once defaults and a plan's options are applied. */
-export interface MergeSettings {
-  readonly strategy: Strategy
-  readonly preserveNewer: boolean
-  readonly timestampField: string | null
-  readonly tables: readonly string[] | null
-  readonly exclude: readonly string[] | null
-  readonly resolutions: readonly Resolution[]
-  readonly batchSize: number
-}
+/** The options a merge runs with, once defaults and a plan's options are applied: what a plan fixes. */
+export type MergeSettings = PlanOptions
 
 /** The backup side of a merge: the selected tables (file order) and a way to stream their rows. */
 export interface MergeInput {

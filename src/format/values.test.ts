@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { FormatError, InternalError } from '../errors.js'
-import { base64ToBytes, bytesToBase64, canonicalJson, decodeFloat, encodeFloat, trimFraction } from './values.js'
+import { base64ToBytes, bytesToBase64, decodeFloat, encodeFloat, trimFraction } from './values.js'
 
 describe('encodeFloat / decodeFloat', () => {
   it.each<[number, number | string]>([
@@ -109,48 +109,3 @@ describe('trimFraction', () => {
   })
 })
 
-describe('canonicalJson', () => {
-  it('does not depend on key order, at any depth', () => {
-    expect(canonicalJson({ b: 1, a: { d: [1, { y: 2, x: 1 }], c: null } })).toBe('{"a":{"c":null,"d":[1,{"x":1,"y":2}]},"b":1}')
-    expect(canonicalJson({ a: 1, b: 2 })).toBe(canonicalJson({ b: 2, a: 1 }))
-  })
-
-  it('keeps array order, strings, numbers and escapes as JSON writes them', () => {
-    expect(canonicalJson([3, 1, 2])).toBe('[3,1,2]')
-    expect(canonicalJson('line\n"quote" \\ é 👍')).toBe(JSON.stringify('line\n"quote" \\ é 👍'))
-    expect(canonicalJson(1e21)).toBe('1e+21')
-    expect(canonicalJson(-0)).toBe('0')
-    expect(canonicalJson([true, false, null])).toBe('[true,false,null]')
-    expect(canonicalJson(Object.assign(Object.create(null) as object, { z: 1 }))).toBe('{"z":1}')
-  })
-
-  it('gives equal texts exactly for equal JSON values', () => {
-    const shuffle = (value: unknown): unknown => {
-      if (Array.isArray(value)) return value.map(shuffle)
-      if (value !== null && typeof value === 'object') {
-        return Object.fromEntries(Object.entries(value).reverse().map(([key, inner]) => [key, shuffle(inner)]))
-      }
-      return value
-    }
-    fc.assert(
-      fc.property(fc.jsonValue(), (value) => {
-        const parsed = JSON.parse(JSON.stringify(value)) as unknown
-        expect(canonicalJson(shuffle(parsed))).toBe(canonicalJson(parsed))
-        expect(JSON.parse(canonicalJson(parsed))).toEqual(parsed)
-      }),
-    )
-  })
-
-  it.each<[string, unknown]>([
-    ['undefined', undefined],
-    ['NaN', Number.NaN],
-    ['Infinity', Number.POSITIVE_INFINITY],
-    ['a bigint', 1n],
-    ['a Date', new Date(0)],
-    ['a Map', new Map()],
-    ['a function', () => 1],
-    ['undefined inside an object', { a: undefined }],
-  ])('throws InternalError for %s', (_name, value) => {
-    expect(() => canonicalJson(value)).toThrow(InternalError)
-  })
-})

@@ -85,41 +85,6 @@ export function trimFraction(text: string): string {
   return text.replace(FRACTION, (_match, seconds: string, digits: string) => (digits === '' ? seconds : `${seconds}.${digits}`))
 }
 
-/**
- * One JSON text per JSON value, independent of object key order: keys sorted by UTF-16 code
- * units, no whitespace, numbers and strings as JSON.stringify writes them (so -0 is "0", as JSON
- * equality has it). Two JSON or document values are equal exactly when their canonical texts are.
- * The merge calls it to compare `json` and `document` columns.
- *
- * Throws InternalError for a value JSON cannot represent (undefined, a function, a bigint, a
- * non-finite number, a Date or other non-plain object): such a value never comes out of a
- * backup file or a Source, so meeting one is a bug.
- */
-export function canonicalJson(value: unknown): string {
-  switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value)
-    case 'boolean':
-      return value ? 'true' : 'false'
-    case 'number':
-      if (!Number.isFinite(value)) throw new InternalError(`canonicalJson: ${value} is not a JSON number`)
-      return JSON.stringify(value)
-    case 'object': {
-      if (value === null) return 'null'
-      if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
-      const prototype = Object.getPrototypeOf(value) as unknown
-      if (prototype !== Object.prototype && prototype !== null) {
-        throw new InternalError(`canonicalJson: a ${value.constructor?.name ?? 'non-plain'} object is not a JSON value`)
-      }
-      const record = value as Record<string, unknown>
-      const keys = Object.keys(record).sort()
-      return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`).join(',')}}`
-    }
-    default:
-      throw new InternalError(`canonicalJson: a ${typeof value} is not a JSON value`)
-  }
-}
-
 /** A value shortened for an error message (values can be megabytes long). */
 function describe(value: unknown): string {
   let text: string

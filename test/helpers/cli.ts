@@ -21,7 +21,7 @@ export interface CliResult {
 export function runCli(args: readonly string[], options: { cwd?: string; env?: Record<string, string | undefined>; input?: string } = {}): Promise<CliResult> {
   const started = Date.now()
   return new Promise((resolve, reject) => {
-    const env = { ...process.env, MERGEBACK_PASSPHRASE: undefined, DATABASE_URL: undefined, MERGEBACK_DIR: undefined, ...options.env }
+    const env: Record<string, string | undefined> = { ...process.env, MERGEBACK_PASSPHRASE: undefined, DATABASE_URL: undefined, MERGEBACK_DIR: undefined, ...options.env }
     for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key]
     const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? REPO_ROOT, env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] })
     let stdout = ''
