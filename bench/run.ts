@@ -46,6 +46,11 @@ import {
 } from './report.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+/** Node flags from bin/mergeback.js's shebang (`#!/usr/bin/env -S node --max-old-space-size=…`). */
+const BIN_NODE_FLAGS: string[] = (fs.readFileSync(path.join(ROOT, 'bin', 'mergeback.js'), 'utf8').split('\n')[0] ?? '')
+  .split(/\s+/)
+  .filter((part) => part.startsWith('--'))
 const ENGINES: readonly BenchEngine[] = ['postgres', 'mysql']
 
 const USAGE = `usage: npm run bench -- --scale N [options]
@@ -312,7 +317,8 @@ async function benchEngine(state: BenchState, engine: BenchEngine): Promise<void
     },
     mergeback(args) {
       const prof = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(options.cpuProfDir, profileName)}`] : []
-      return [process.execPath, ...prof, path.join(ROOT, 'bin', 'mergeback.js'), ...args]
+      // The node flags a user gets from the bin's shebang (`npx mergeback`), so memory is measured as shipped.
+      return [process.execPath, ...BIN_NODE_FLAGS, ...prof, path.join(ROOT, 'bin', 'mergeback.js'), ...args]
     },
   }
 
