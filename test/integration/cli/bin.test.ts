@@ -1,0 +1,24 @@
+/**
+ * The installed entry point: `bin/mergeback.js` runs through its shebang (as `npx mergeback` and a
+ * symlinked bin do), with the bounded-heap node flags it declares.
+ */
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { REPO_ROOT } from '../../helpers/cli.js'
+
+const BIN = path.join(REPO_ROOT, 'bin/mergeback.js')
+
+describe('bin/mergeback.js', () => {
+  it('is executable and runs through its shebang', () => {
+    fs.accessSync(BIN, fs.constants.X_OK)
+    const out = execFileSync(BIN, ['--version'], { encoding: 'utf8' })
+    expect(out.trim()).toMatch(/^\d+\.\d+\.\d+$/)
+  })
+
+  it('bounds the heap through the shebang flags', () => {
+    const firstLine = fs.readFileSync(BIN, 'utf8').split('\n')[0]
+    expect(firstLine).toMatch(/^#!\/usr\/bin\/env -S node .*--max-old-space-size=\d+/)
+  })
+})
