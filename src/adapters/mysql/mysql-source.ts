@@ -50,7 +50,8 @@ export class MysqlSource implements Source {
   readonly capabilities: Capabilities
   readonly #session: MysqlSession
   #closed = false
-  #reading = false
+  /** The read in progress, if any: close() must stop it, or its COMMIT would queue behind the result set forever. */
+  #reading: { stop(): Promise<void> } | undefined
 
   private constructor(session: MysqlSession, capabilities: Capabilities) {
     this.#session = session
@@ -72,7 +73,7 @@ export class MysqlSource implements Source {
 
   #assertUsable(): void {
     if (this.#closed) throw new UsageError('This MySQL source is closed.', { code: 'CLOSED' })
-    if (this.#reading) throw new UsageError('A MySQL source reads one table at a time: finish or leave the current readTable() first.', { code: 'BUSY' })
+    if (this.#reading !== undefined) throw new UsageError('A MySQL source reads one table at a time: finish or leave the current readTable() first.', { code: 'BUSY' })
   }
 
   async describe(options: { readonly tables?: readonly string[] } = {}): Promise<DatabaseSchema> {
@@ -97,7 +98,6 @@ export class MysqlSource implements Source {
     const orderBy = table.primaryKey.length > 0 ? ` ORDER BY ${table.primaryKey.map(quoteIdentifier).join(', ')}` : ''
     const sql = `SELECT ${columns.map((c) => selectExpression(c)).join(', ')} FROM ${quoteIdentifier(table.name)}${orderBy}`
 
-    this.#reading = true
     // The promise wrapper has no stream(); its callback-API connection (untyped there) does.
     const core = (this.#session.connection as unknown as { connection: CoreConnection }).connection
     const query = core.query({ sql, rowsAsArray: true, ...(hasGeometry(columns) ? { typeCast: rawGeometryTypeCast } : {}) })
@@ -138,6 +138,15 @@ export class MysqlSource implements Source {
     stream.on('readable', notify)
     const signal = options.signal
     signal?.addEventListener('abort', notify, { once: true })
+    let stopping: Promise<void> | undefined
+    const stop = (): Promise<void> => (stopping ??= finished ? Promise.resolve() : this.#cancel(core.threadId, stream, completed))
+    this.#reading = {
+      stop: () => {
+        failure ??= new UsageError('The MySQL source was closed during the read.', { code: 'CLOSED' })
+        notify()
+        return stop()
+      },
+    }
 
     try {
       for (;;) {
@@ -165,8 +174,8 @@ export class MysqlSource implements Source {
       }
     } finally {
       signal?.removeEventListener('abort', notify)
-      if (!finished) await this.#cancel(core.threadId, stream, completed)
-      this.#reading = false
+      await stop()
+      this.#reading = undefined
     }
   }
 
@@ -214,6 +223,9 @@ export class MysqlSource implements Source {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    // A consumer that neither finished nor left its read (an abandoned iterator) still holds the
+    // connection's result set.
+    await this.#reading?.stop()
     try {
       await this.#session.connection.query('COMMIT')
     } catch {

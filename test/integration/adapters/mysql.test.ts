@@ -776,6 +776,17 @@ describe('MySQL adapter: reading', () => {
     }
   })
 
+  it('close() stops a read its consumer abandoned (an iterator never finished nor returned)', { timeout: 20_000 }, async () => {
+    const db = await freshDatabase()
+    await sql(db.url, 'CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(200))', "INSERT INTO big SELECT seq, REPEAT('p', 200) FROM seq_1_to_100000")
+    const source = await openSource(db.url)
+    const [table] = (await source.describe()).tables
+    const iterator = source.readTable(table, { batchSize: 100 })[Symbol.asyncIterator]()
+    expect((await iterator.next()).value).toHaveLength(100)
+    await source.close()
+    await expect(iterator.next()).rejects.toThrow(/closed during the read/)
+  })
+
   it('an abort signal stops a read with its reason', async () => {
     const db = await freshDatabase()
     await sql(db.url, 'CREATE TABLE big (id INT PRIMARY KEY)', 'INSERT INTO big SELECT seq FROM seq_1_to_50000')
