@@ -4,18 +4,14 @@
  * (also without a key), all-or-nothing (also when tables had to be created), foreign keys,
  * AUTO_INCREMENT, generated columns, the merge operations, snapshot isolation, and bad input.
  */
-import fs from 'node:fs'
-import path from 'node:path'
 import mysql from 'mysql2/promise'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DatabaseSchema, Destination, Row, Source, TableSchema, ValueKind } from '../../../src/adapters/adapter.js'
 import { mysqlAdapter } from '../../../src/adapters/mysql/mysql-adapter.js'
 import { quoteIdentifier } from '../../../src/adapters/mysql/mysql-values.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
-import { backup as runBackup } from '../../../src/engine/backup.js'
-import { analyze, merge } from '../../../src/engine/merge.js'
 import { ConnectionError, DatabaseError, UsageError } from '../../../src/errors.js'
-import { createMysqlDatabase, makeTempDir, type TestDatabase } from '../../helpers/databases.js'
+import { createMysqlDatabase, type TestDatabase } from '../../helpers/databases.js'
 import { describeAdapterSuite, type AdapterTestDatabase, type AdapterTestFactory, type PortableTable } from './adapter-suite.js'
 
 const databases: TestDatabase[] = []
@@ -848,151 +844,6 @@ describe('MySQL adapter: bad connections fail fast with a clear, redacted messag
     const failure = (await mysqlAdapter.openSource(config).catch((e: unknown) => e)) as ConnectionError
     expect(failure).toBeInstanceOf(ConnectionError)
     expect(failure.message).toMatch(/10\.255\.255\.1/)
-  })
-})
-
-// ---------------------------------------------------------------------------------------------
-// The smart merge (src/engine/merge.ts) on MariaDB: the scenario of test/integration/merge/semantics.test.ts
-// ---------------------------------------------------------------------------------------------
-
-const T = '2024-01-01T10:00:00Z'
-const MERGE_DDL = [
-  'CREATE TABLE Item (id INT PRIMARY KEY, name TEXT, qty DECIMAL(10,2), data JSON, updatedAt TIMESTAMP(6) NULL)',
-  'CREATE TABLE Alloc (roomId INT, regId VARCHAR(20), bed TEXT, note JSON, updated_at TIMESTAMP(6) NULL, PRIMARY KEY (roomId, regId))',
-]
-const MERGE_BACKUP_STATE = [
-  `INSERT INTO Item VALUES
-    (1, 'one', 1, '{"a":1}', '2024-01-01 10:00:00'), (2, 'two', 2, NULL, '2024-01-01 10:00:00'),
-    (3, 'three', 1.5, '{"a":1,"b":[1,2]}', '2024-01-01 10:00:00'), (4, 'four', 4, NULL, '2024-01-01 10:00:00'),
-    (5, 'five', 5, NULL, '2024-01-01 10:00:00'), (6, 'six', 6, NULL, '2024-01-01 10:00:00'),
-    (7, 'seven', 7, NULL, '2024-01-01 10:00:00'), (8, NULL, 8, '{"v":"backup"}', '2024-01-01 10:00:00'),
-    (9, 'nine', 9, NULL, '2024-01-01 10:00:00')`,
-  `INSERT INTO Alloc VALUES (1, 'r1', 'A', NULL, '2024-01-01 10:00:00'), (1, 'r2', 'B', '{"k":1}', '2024-01-01 10:00:00'),
-    (2, 'r1', 'C', NULL, '2024-01-01 10:00:00')`,
-]
-const MERGE_LIVE_CHANGES = [
-  'DELETE FROM Item WHERE id = 1',
-  `UPDATE Item SET data = '{ "b": [1, 2], "a": 1 }' WHERE id = 3`,
-  "UPDATE Item SET name = 'FOUR', updatedAt = '2023-12-01 10:00:00' WHERE id = 4",
-  "UPDATE Item SET name = 'FIVE', updatedAt = '2024-02-01 10:00:00' WHERE id = 5",
-  "UPDATE Item SET name = 'SIX' WHERE id = 6",
-  "UPDATE Item SET name = 'SEVEN', updatedAt = NULL WHERE id = 7",
-  `UPDATE Item SET name = 'x', data = '{"v":"current"}' WHERE id = 8`,
-  'UPDATE Item SET name = NULL WHERE id = 9',
-  "INSERT INTO Item VALUES (20, 'twenty', 20, NULL, '2024-02-01 10:00:00')",
-  "DELETE FROM Alloc WHERE roomId = 1 AND regId = 'r1'",
-  "UPDATE Alloc SET bed = 'BB' WHERE roomId = 1 AND regId = 'r2'",
-  "INSERT INTO Alloc VALUES (3, 'r9', 'Z', NULL, '2024-01-01 10:00:00')",
-]
-
-const mergeCounts = (partial: Partial<{ new: number; unchanged: number; updated: number; kept: number; conflicts: number; unresolved: number; currentOnly: number }> & {
-  resolved?: Partial<{ backup: number; current: number; merged: number }>
-}) => ({
-  new: partial.new ?? 0,
-  unchanged: partial.unchanged ?? 0,
-  updated: partial.updated ?? 0,
-  kept: partial.kept ?? 0,
-  conflicts: partial.conflicts ?? 0,
-  resolved: { backup: partial.resolved?.backup ?? 0, current: partial.resolved?.current ?? 0, merged: partial.resolved?.merged ?? 0 },
-  unresolved: partial.unresolved ?? 0,
-  currentOnly: partial.currentOnly ?? 0,
-})
-
-describe('MySQL adapter: the smart merge on MariaDB', () => {
-  let tmp: ReturnType<typeof makeTempDir> | undefined
-  afterAll(() => tmp?.cleanup())
-
-  async function scenario(): Promise<{ db: TestDatabase; file: string }> {
-    tmp ??= makeTempDir('mergeback-mysql-merge-')
-    const db = await freshDatabase()
-    await sql(db.url, ...MERGE_DDL, ...MERGE_BACKUP_STATE)
-    const made = await runBackup({ db: db.url, out: path.join(tmp.dir, `${db.name}.json`) })
-    await sql(db.url, ...MERGE_LIVE_CHANGES)
-    return { db, file: made.file }
-  }
-  const names = async (url: string) => Object.fromEntries((await sql(url, 'SELECT id, name FROM Item ORDER BY id')).map((r) => [Number(r.id), r.name]))
-
-  it('classifies every row of the §4 table like PostgreSQL does; analyze = dry run = merge; merging again changes nothing', async () => {
-    const { db, file } = await scenario()
-    const before = await backup(db.url)
-    const analysis = await analyze(file, db.url)
-    expect(analysis.tables.Item).toEqual(mergeCounts({ new: 1, unchanged: 2, updated: 1, kept: 1, conflicts: 4, resolved: { backup: 4 }, currentOnly: 1 }))
-    expect(analysis.tables.Alloc).toEqual(mergeCounts({ new: 1, unchanged: 1, conflicts: 1, resolved: { backup: 1 }, currentOnly: 1 }))
-    expect(analysis.conflicts).toEqual([
-      { table: 'Alloc', key: { roomId: 1, regId: 'r2' }, fields: [{ name: 'bed', backup: 'B', current: 'BB' }] },
-      { table: 'Item', key: 6, fields: [{ name: 'name', backup: 'six', current: 'SIX' }] },
-      {
-        table: 'Item',
-        key: 7,
-        fields: [
-          { name: 'name', backup: 'seven', current: 'SEVEN' },
-          { name: 'updatedAt', backup: T, current: null },
-        ],
-      },
-      {
-        table: 'Item',
-        key: 8,
-        fields: [
-          { name: 'name', backup: null, current: 'x' },
-          { name: 'data', backup: '{"v":"backup"}', current: '{"v":"current"}' },
-        ],
-      },
-      { table: 'Item', key: 9, fields: [{ name: 'name', backup: 'nine', current: null }] },
-    ])
-    expect(await backup(db.url)).toEqual(before)
-    expect(await merge(file, db.url, { dryRun: true })).toEqual(analysis)
-    expect(await backup(db.url)).toEqual(before)
-
-    expect(await merge(file, db.url)).toEqual(analysis)
-    expect(await names(db.url)).toEqual({ 1: 'one', 2: 'two', 3: 'three', 4: 'four', 5: 'FIVE', 6: 'six', 7: 'seven', 8: null, 9: 'nine', 20: 'twenty' })
-    expect(await sql(db.url, 'SELECT data, CAST(updatedAt AS CHAR) AS updatedAt FROM Item WHERE id IN (3, 7, 8) ORDER BY id')).toEqual([
-      { data: '{ "b": [1, 2], "a": 1 }', updatedAt: '2024-01-01 10:00:00.000000' },
-      { data: null, updatedAt: '2024-01-01 10:00:00.000000' },
-      { data: '{"v":"backup"}', updatedAt: '2024-01-01 10:00:00.000000' },
-    ])
-    const again = await analyze(file, db.url)
-    expect(again.totals).toEqual(mergeCounts({ unchanged: 11, kept: 1, currentOnly: 2 }))
-  })
-
-  it('current_wins and manual resolutions, with composite keys', async () => {
-    const { db, file } = await scenario()
-    const report = await merge(file, db.url, { strategy: 'current_wins' })
-    expect(report.tables.Item).toEqual(mergeCounts({ new: 1, unchanged: 2, updated: 1, kept: 1, conflicts: 4, resolved: { current: 4 }, currentOnly: 1 }))
-    expect(await names(db.url)).toEqual({ 1: 'one', 2: 'two', 3: 'three', 4: 'four', 5: 'FIVE', 6: 'SIX', 7: 'SEVEN', 8: 'x', 9: null, 20: 'twenty' })
-
-    const manual = await merge(file, db.url, {
-      strategy: 'manual',
-      resolutions: [
-        { table: 'Item', key: 6, resolution: 'backup' },
-        { table: 'Item', key: 7, resolution: 'current' },
-        { table: 'Item', key: 9, resolution: 'merge' },
-        { table: 'Item', key: 8, resolution: { fields: { name: 'chosen', data: { v: 'chosen' } } } },
-        { table: 'Alloc', key: { roomId: 1, regId: 'r2' }, resolution: 'backup' },
-      ],
-    })
-    expect(manual.totals.unresolved).toBe(0)
-    expect(await names(db.url)).toMatchObject({ 6: 'six', 7: 'SEVEN', 8: 'chosen', 9: 'nine' })
-    expect(JSON.parse(String((await sql(db.url, 'SELECT data FROM Item WHERE id = 8'))[0].data))).toEqual({ v: 'chosen' })
-    expect(await sql(db.url, "SELECT bed FROM Alloc WHERE roomId = 1 AND regId = 'r2'")).toEqual([{ bed: 'B' }])
-  })
-
-  it('a merge that breaks a foreign key is rolled back completely and names the constraint', async () => {
-    const { db } = await scenario()
-    await sql(db.url, 'CREATE TABLE Owner (id INT PRIMARY KEY)', 'INSERT INTO Owner VALUES (1)')
-    await sql(db.url, 'ALTER TABLE Item ADD COLUMN ownerId INT NULL, ADD CONSTRAINT fk_item_owner FOREIGN KEY (ownerId) REFERENCES Owner (id)')
-    const smart = path.join(tmp!.dir, `${db.name}-smart.json`)
-    fs.writeFileSync(
-      smart,
-      JSON.stringify({
-        tables: [{ tableName: 'Item', primaryKey: 'id', records: [{ id: 30, name: 'thirty', ownerId: 1 }, { id: 31, name: 'no owner', ownerId: 404 }] }],
-        metadata: { exportedAt: '2024-01-15T12:00:00.000Z', version: '1.0', recordCounts: { Item: 2 } },
-      }),
-    )
-    const before = await backup(db.url)
-    const failure = (await merge(smart, db.url).catch((e: unknown) => e)) as DatabaseError
-    expect(failure).toBeInstanceOf(DatabaseError)
-    expect(failure).toMatchObject({ table: 'Item', constraint: 'fk_item_owner', key: { id: 31 } })
-    expect(await backup(db.url)).toEqual(before)
   })
 })
 
