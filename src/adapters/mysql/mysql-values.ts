@@ -9,11 +9,13 @@
  * columns are selected as `CAST(col AS DOUBLE)`, which widens the float exactly; the encoder then
  * writes the shortest decimal that reads back as the same float.
  *
- * Writing: every value becomes an SQL literal chosen by the *target* column's type, never a bound
- * string parameter. That matters for comparisons too (readByKeys, updateRows): `bigint_col = '…'`
- * would compare as doubles and match the wrong row beyond 2^53, so integers and decimals are
- * written unquoted after being checked against a strict grammar, strings are escaped for the
- * session's fixed sql_mode (no NO_BACKSLASH_ESCAPES), binary goes as X'hex'.
+ * Writing (valueWriter): every value becomes text chosen by the *target* column's type — an SQL
+ * literal for INSERT and WHERE, or a LOAD DATA field — never a bound string parameter. That
+ * matters for comparisons too (readByKeys, updateRows): `bigint_col = '…'` would compare as
+ * doubles and match the wrong row beyond 2^53, so integers and decimals are written unquoted
+ * after being checked against a strict grammar, strings are escaped for the session's fixed
+ * sql_mode (no NO_BACKSLASH_ESCAPES), bytes go as hex. A value the column would change (more
+ * decimal places than its scale, a YEAR MySQL would reinterpret) is refused instead.
  *
  * The kind of the backup column (`sourceKind`) only disambiguates a few values (a base64 string is
  * binary only when it came from a binary column); otherwise the target column decides, which is
@@ -302,12 +304,12 @@ const INTEGER_TEXT = /^[+-]?\d+$/
 const INTEGRAL_DECIMAL_TEXT = /^([+-]?\d+)(?:\.0*)?$/
 const FLOAT_TEXT = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
 
+const NEEDS_ESCAPE = /[\0\n\r\b\t\x1a'"\\]/
+
 /**
  * Escapes a string for a single-quoted MySQL literal. Correct because every mergeback session
  * sets an sql_mode without NO_BACKSLASH_ESCAPES and the connection character set utf8mb4.
  */
-const NEEDS_ESCAPE = /[\0\n\r\b\t\x1a'"\\]/
-
 export function quoteString(text: string): string {
   if (!NEEDS_ESCAPE.test(text)) return `'${text}'`
   return (
