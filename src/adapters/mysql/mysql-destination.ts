@@ -26,8 +26,10 @@
  *    inserted (see #writeByRowIdentity).
  * 4. readByKeys / updateRows (merge): `WHERE (a, b) IN ((…), …)` in chunks; updates set-wise
  *    through a temporary table with the target's column types, `UPDATE t JOIN tmp ON keys`.
- * 5. finish: checks every foreign key touched by this session with one anti-join each (an
- *    orphan row is a DatabaseError naming the table, the constraint and the row's key), and
+ *    In a restore, a table whose referenced tables are all complete loads with the server's own
+ *    foreign key checks on (#serverCanCheck): its orphans fail as they arrive.
+ * 5. finish: checks with one anti-join each the foreign keys the server did not check as rows
+ *    came (an orphan row is a DatabaseError naming the table, the constraint and the row's key), and
  *    schedules AUTO_INCREMENT moves for any counter not already past the highest id (InnoDB
  *    normally moves it itself on explicit inserts; ALTER TABLE would commit, so it runs after
  *    COMMIT).
