@@ -525,6 +525,10 @@ export function summaryText(results: BenchResults): string {
 }
 
 async function main(): Promise<number> {
+  // Progress lines are best effort: a reader that goes away (`npm run bench | head`) must not kill
+  // the bench before it has dropped its databases.
+  process.stderr.on('error', () => {})
+  process.stdout.on('error', () => {})
   let options
   try {
     options = parseOptions(process.argv.slice(2))
