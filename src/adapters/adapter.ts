@@ -160,6 +160,14 @@ export interface Source {
    * one batch. Leaving `for await` early (break or throw) closes the server-side cursor.
    */
   readTable(table: TableSchema, options?: ReadOptions): AsyncIterable<Row[]>
+  /**
+   * Optional, a fast path for backups: the same rows as readTable, in the same order, as text the
+   * database wrote itself. Each chunk holds whole records, each exactly `JSON.stringify` of the
+   * row readTable would give, followed by `\n`, so the writer can pass them through unparsed.
+   * Returns undefined when the source cannot write some column of this table exactly that way;
+   * the caller then uses readTable. Same pull-based flow, snapshot and early-exit rules.
+   */
+  readRecordLines?(table: TableSchema, options?: ReadOptions): AsyncIterable<Buffer> | undefined
   /** Database size and per-table row counts for `mergeback stats`. */
   stats(): Promise<DatabaseStats>
   /** Ends the snapshot and releases the connection. Idempotent; never throws for an already closed source. */

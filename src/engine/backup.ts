@@ -4,7 +4,8 @@
  * 1. Parse the URL, open a read session (one consistent snapshot where the engine has one).
  * 2. Describe the selected tables; order them parents first so a restore can stream the file once.
  * 3. Open the target file: a temporary file behind gzip / encryption / SHA-256 (`createBackupFile`).
- * 4. Stream every table, batch by batch, into the writer; memory is bounded by one batch.
+ * 4. Stream every table, batch by batch, into the writer; memory is bounded by one batch. Where
+ *    the source can write a table's record lines itself (PostgreSQL), they pass through as text.
  * 5. Write the metadata last, then commit: fsync, rename into place, write the catalog sidecar.
  * On any error the temporary file is removed: a failed backup leaves nothing that looks like one.
  */
@@ -118,9 +119,17 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       for (const table of tables) {
         options.onProgress?.({ type: 'table', table: table.name })
         await writer.beginTable(table)
-        for await (const rows of source.readTable(table, { batchSize: options.batchSize })) {
-          await writer.writeRows(rows)
-          options.onProgress?.({ type: 'rows', table: table.name, rows: rows.length })
+        const lines = source.readRecordLines?.(table)
+        if (lines !== undefined) {
+          for await (const chunk of lines) {
+            const count = await writer.writeRecordLines(chunk)
+            options.onProgress?.({ type: 'rows', table: table.name, rows: count })
+          }
+        } else {
+          for await (const rows of source.readTable(table, { batchSize: options.batchSize })) {
+            await writer.writeRows(rows)
+            options.onProgress?.({ type: 'rows', table: table.name, rows: rows.length })
+          }
         }
         await writer.endTable()
       }

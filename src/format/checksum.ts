@@ -47,6 +47,11 @@ export class TableChecksum {
     this.#hash.update(NEWLINE)
   }
 
+  /** Adds records by their record lines, each followed by its newline (several lines at once). */
+  addCanonicalLines(lines: Uint8Array): void {
+    this.#hash.update(lines)
+  }
+
   /** The checksum string. Call once; the object cannot be used afterwards. */
   digest(): string {
     return CHECKSUM_PREFIX + this.#hash.digest('hex')

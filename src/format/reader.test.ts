@@ -540,3 +540,50 @@ describe('readBackup refuses what is not a valid backup', () => {
     }
   })
 })
+
+describe("readBackup records: 'lines' and 'none'", () => {
+  /** The canonical text of every record of `table`, as 'lines' events carry it. */
+  function linesOf(events: readonly BackupEvent[], table: string): string {
+    return events.flatMap((event) => (event.type === 'lines' && event.table === table ? [event.lines.toString('utf8')] : [])).join('')
+  }
+
+  it("'lines' hands out the canonical text of every record, on the fast path and the general parser alike", async () => {
+    const bytes = await writeBackup(NATIVE_SMALL_TABLES, NATIVE_SMALL_OPTIONS)
+    const parsed = await readEvents(bytes)
+    const pretty = Buffer.from(JSON.stringify(JSON.parse(bytes.toString('utf8')), null, 2))
+    for (const input of [bytes, pretty]) {
+      const events = await readEvents(input, { records: 'lines' })
+      expect(events.some((event) => event.type === 'rows')).toBe(false)
+      for (const { schema, rows } of NATIVE_SMALL_TABLES) {
+        expect(linesOf(events, schema.name)).toBe(rows.map((row) => `${JSON.stringify(row)}\n`).join(''))
+      }
+      // Same tables, counts, checksums and metadata as a parsing read.
+      expect(events.filter((event) => event.type !== 'lines')).toEqual(parsed.filter((event) => event.type !== 'rows'))
+    }
+  })
+
+  it("'lines' cuts batches at batchSize records and numbers them across batches", async () => {
+    const rows = Array.from({ length: 25 }, (_, i) => ({ id: `u${i}`, n: i }))
+    const events = await readEvents(await writeBackup([{ schema: USER, rows }]), { records: 'lines', batchSize: 10 })
+    const batches = events.flatMap((event) => (event.type === 'lines' ? [[event.count, event.firstRecordIndex]] : []))
+    expect(batches).toEqual([
+      [10, 0],
+      [10, 10],
+      [5, 20],
+    ])
+  })
+
+  it("'none' yields no records, but the same tables, counts, checksums and metadata", async () => {
+    const bytes = await writeBackup(NATIVE_SMALL_TABLES, NATIVE_SMALL_OPTIONS)
+    const parsed = await readEvents(bytes)
+    const events = await readEvents(bytes, { records: 'none' })
+    expect(events).toEqual(parsed.filter((event) => event.type !== 'rows'))
+  })
+
+  it("'none' still catches a changed record line (by its checksum) and a missing one (by the count)", async () => {
+    const changed = replaceOnce(await baseText(), '{"id":"u2","n":2}', '{"id":"u2","n":2x}')
+    expect((await readFailure(changed, { records: 'none' })).error).toMatchObject({ reason: 'checksum' })
+    const missing = replaceOnce(await baseText(), '{"id":"u2","n":2},\n', '')
+    expect((await readFailure(missing, { records: 'none' })).error.message).toMatch(/holds 2 records but the metadata counts 3/)
+  })
+})

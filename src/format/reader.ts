@@ -62,6 +62,19 @@ export interface ReadBackupOptions {
    * record counts are always compared.
    */
   readonly verifyChecksums?: boolean
+  /**
+   * What to do with the records (default 'parsed'):
+   * - 'parsed': `rows` events of wire-encoded rows.
+   * - 'lines': `lines` events instead, each a Buffer of records in canonical text, one per line,
+   *   each followed by `\n` (a record line's bytes as they are; a record that is not on a line
+   *   of its own, as JSON.stringify of it). Record lines are not parsed: they are checked for
+   *   UTF-8 and a `{…}` shape only, and their fields are not compared with the columns. For a
+   *   consumer that hands the JSON to something that parses it anyway (PostgreSQL).
+   * - 'none': no record events at all. Record lines are hashed and counted without parsing, so
+   *   a file is verified at the speed of SHA-256. Only a checksum proves such a line well-formed:
+   *   the caller must check that the metadata had one for every table (scanBackup does).
+   */
+  readonly records?: 'parsed' | 'lines' | 'none'
 }
 
 /**
@@ -84,7 +97,7 @@ export async function* readBackup(
 ): AsyncGenerator<BackupEvent> {
   const batchSize = options.batchSize ?? 1000
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new UsageError(`batchSize must be a positive integer, not ${batchSize}`)
-  const parser = new BackupParser(batchSize, options.verifyChecksums ?? true)
+  const parser = new BackupParser(batchSize, options.verifyChecksums ?? true, options.records ?? 'parsed')
   for await (const chunk of input as AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>) {
     yield* parser.write(toBuffer(chunk))
   }
@@ -98,6 +111,10 @@ function toBuffer(chunk: Buffer | Uint8Array | string): Buffer {
 
 /** Lines longer than this are tokenized in pieces and never take the fast path. */
 const MAX_LINE_BYTES = 8 * 1024 * 1024
+
+/** A 'lines' event is cut once its text passes this size. */
+const MAX_LINES_BYTES = 4 * 1024 * 1024
+const NEWLINE = Buffer.from('\n')
 
 const LF = 0x0a
 const CR = 0x0d
@@ -159,6 +176,9 @@ interface OpenTable {
   readonly checksum: TableChecksum
   count: number
   batch: Row[]
+  /** 'lines' mode: the batch's record texts, each followed by a newline. */
+  lines: Buffer[]
+  linesBytes: number
   batchStart: number
 }
 
@@ -176,6 +196,7 @@ interface FinishedTable {
 class BackupParser {
   readonly #batchSize: number
   readonly #verifyChecksums: boolean
+  readonly #records: 'parsed' | 'lines' | 'none'
   readonly #tokenizer = jsonParser({ streamValues: false }) as unknown as Tokenizer
   #events: BackupEvent[] = []
 
@@ -221,12 +242,14 @@ class BackupParser {
   #tableName = ''
   #table: OpenTable | undefined
   readonly #finished = new Map<string, FinishedTable>()
-  #fastRecord: Row | undefined
+  /** The record of the line just taken by the fast path; null when it was taken unparsed. */
+  #fastRecord: Row | null | undefined
   #fastBytes: Buffer | undefined
 
-  constructor(batchSize: number, verifyChecksums: boolean) {
+  constructor(batchSize: number, verifyChecksums: boolean, records: 'parsed' | 'lines' | 'none') {
     this.#batchSize = batchSize
     this.#verifyChecksums = verifyChecksums
+    this.#records = records
   }
 
   *write(chunk: Buffer): Generator<BackupEvent> {
@@ -337,11 +360,13 @@ class BackupParser {
     if (comma) last--
     if (buffer[last - 1] !== CLOSE_BRACE) return false
     if (!isUtf8(buffer.subarray(start, end))) return false
-    let record: Row
-    try {
-      record = JSON.parse(buffer.toString('utf8', start, last)) as Row
-    } catch {
-      return false
+    let record: Row | null = null
+    if (this.#records === 'parsed') {
+      try {
+        record = JSON.parse(buffer.toString('utf8', start, last)) as Row
+      } catch {
+        return false
+      }
     }
     this.#fastRecord = record
     this.#fastBytes = buffer.subarray(start, last)
@@ -731,13 +756,22 @@ class BackupParser {
       checksum: new TableChecksum(),
       count: 0,
       batch: [],
+      lines: [],
+      linesBytes: 0,
       batchStart: 0,
     }
     if (this.#table.schema !== undefined) this.#events.push({ type: 'table', table: schema, layout })
   }
 
-  #acceptRecord(record: Row, bytes: Buffer | undefined): void {
+  #acceptRecord(record: Row | null, bytes: Buffer | undefined): void {
     const table = this.#table!
+    if (record === null) {
+      // A record line taken unparsed ('lines' and 'none' modes; typed tables only).
+      table.checksum.addCanonicalBytes(bytes!)
+      table.count++
+      if (this.#records === 'lines') this.#addLine(table, bytes!)
+      return
+    }
     if (table.schema === undefined) {
       table.schema = smartBackupTable(table.header, record)
       this.#events.push({ type: 'table', table: table.schema, layout: table.layout })
@@ -749,11 +783,24 @@ class BackupParser {
         }
       }
     }
+    let canonical: Buffer | undefined
     if (bytes !== undefined) table.checksum.addCanonicalBytes(bytes)
-    else table.checksum.addCanonicalText(JSON.stringify(record))
-    table.batch.push(record)
+    else {
+      const text = JSON.stringify(record)
+      table.checksum.addCanonicalText(text)
+      if (this.#records === 'lines') canonical = Buffer.from(text)
+    }
     table.count++
-    if (table.batch.length >= this.#batchSize) this.#flushBatch(table)
+    if (this.#records === 'parsed') {
+      table.batch.push(record)
+      if (table.batch.length >= this.#batchSize) this.#flushBatch(table)
+    } else if (this.#records === 'lines') this.#addLine(table, canonical ?? bytes!)
+  }
+
+  #addLine(table: OpenTable, bytes: Buffer): void {
+    table.lines.push(bytes, NEWLINE)
+    table.linesBytes += bytes.length + 1
+    if (table.lines.length >= 2 * this.#batchSize || table.linesBytes >= MAX_LINES_BYTES) this.#flushBatch(table)
   }
 
   #recordOffset(bytes: Buffer | undefined): number {
@@ -761,6 +808,14 @@ class BackupParser {
   }
 
   #flushBatch(table: OpenTable): void {
+    if (table.lines.length > 0) {
+      const lines = Buffer.concat(table.lines, table.linesBytes)
+      this.#events.push({ type: 'lines', table: table.name, lines, count: table.lines.length / 2, firstRecordIndex: table.batchStart })
+      table.lines = []
+      table.linesBytes = 0
+      table.batchStart = table.count
+      return
+    }
     if (table.batch.length === 0) return
     this.#events.push({ type: 'rows', table: table.name, rows: table.batch, firstRecordIndex: table.batchStart })
     table.batch = []

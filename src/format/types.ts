@@ -43,5 +43,7 @@ export type BackupLayout =
 export type BackupEvent =
   | { readonly type: 'table'; readonly table: TableSchema; readonly layout: BackupLayout }
   | { readonly type: 'rows'; readonly table: string; readonly rows: Row[]; readonly firstRecordIndex: number }
+  /** Instead of `rows`, when read with `records: 'lines'`: canonical record texts, each followed by `\n`. */
+  | { readonly type: 'lines'; readonly table: string; readonly lines: Buffer; readonly count: number; readonly firstRecordIndex: number }
   | { readonly type: 'tableEnd'; readonly table: string; readonly count: number; readonly checksum: string }
   | { readonly type: 'metadata'; readonly metadata: Partial<BackupMetadata> & Record<string, unknown>; readonly layout: BackupLayout }

@@ -33,6 +33,7 @@
  * bigint, and non-plain objects such as Date or Buffer. That check costs ~10% of the write and
  * guards the promise that data is never silently changed.
  */
+import { isUtf8 } from 'node:buffer'
 import type { ColumnSchema, Engine, ForeignKeySchema, IndexSchema, Row, TableSchema } from '../adapters/adapter.js'
 import { InternalError, UsageError } from '../errors.js'
 import { FORMAT_VERSION, VERSION } from '../version.js'
@@ -65,6 +66,11 @@ export interface BackupWriterOptions {
   /** Time recorded as `exportedAt` (default: now). */
   readonly now?: Date
 }
+
+const LF = 0x0a
+const COMMA = 0x2c
+const OPEN_BRACE = 0x7b
+const CLOSE_BRACE = 0x7d
 
 /** Output is handed to `out` in pieces of about this size. */
 const WRITE_CHUNK_CHARS = 64 * 1024
@@ -166,6 +172,48 @@ export class BackupWriter {
       table.count++
       if (this.#pending.length >= WRITE_CHUNK_CHARS) await this.#flush()
     }
+  }
+
+  /**
+   * Appends records that a Source wrote as text itself (Source.readRecordLines): `lines` holds
+   * whole records, each exactly its canonical text (JSON.stringify of its wire encoding, which
+   * the source vouches for) followed by `\n`. They are hashed and written as the bytes they are,
+   * with the separators the layout needs, and never parsed. Checked: each line is UTF-8 and
+   * looks like one object (`{…}`). Resolves with the number of records.
+   */
+  async writeRecordLines(lines: Buffer): Promise<number> {
+    this.#checkUsable()
+    const table = this.#table
+    if (this.#state !== 'table' || table === undefined) throw new InternalError(`writeRecordLines while ${this.#describeState()}`)
+    if (this.#layout !== 'mergeback') throw new InternalError('record lines can only be written in the mergeback layout')
+    if (lines.length === 0) return 0
+    if (lines[lines.length - 1] !== LF) throw new InternalError(`table "${table.name}": record lines must end with a newline`)
+    if (!isUtf8(lines)) throw new InternalError(`table "${table.name}": record lines are not UTF-8`)
+    let count = 0
+    for (let start = 0; start < lines.length; ) {
+      const end = lines.indexOf(LF, start)
+      if (lines[start] !== OPEN_BRACE || lines[end - 1] !== CLOSE_BRACE) {
+        throw new InternalError(`table "${table.name}", row ${table.count + count}: a record line that is not one JSON object`)
+      }
+      count++
+      start = end + 1
+    }
+    // Every record but the table's first is preceded by ",\n", the first by "\n" (as writeRows).
+    const first = table.count === 0
+    const output = Buffer.allocUnsafe(lines.length + count - (first ? 1 : 0))
+    let at = 0
+    for (let start = 0; start < lines.length; ) {
+      const end = lines.indexOf(LF, start)
+      if (!(first && start === 0)) output[at++] = COMMA
+      output[at++] = LF
+      at += lines.copy(output, at, start, end)
+      start = end + 1
+    }
+    table.checksum.addCanonicalLines(lines)
+    table.count += count
+    await this.#flush()
+    await this.#writeOut(output)
+    return count
   }
 
   /** Closes the open table and records its count and checksum for the metadata. */
@@ -271,6 +319,10 @@ export class BackupWriter {
     if (this.#pending === '') return
     const text = this.#pending
     this.#pending = ''
+    await this.#writeOut(text)
+  }
+
+  async #writeOut(text: string | Buffer): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure
     const out = this.#out as NodeJS.WritableStream & { destroyed?: boolean; writableEnded?: boolean }
     // A destroyed stream neither emits 'error' nor 'drain' again: waiting would hang forever.

@@ -30,7 +30,7 @@ import { InternalError, UsageError } from '../../errors.js'
 import { cancelRunningStatement, openSession, readyForQuery, toDatabaseError } from './postgres-connection.js'
 import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgTable } from './postgres-introspector.js'
 import { qualify, quoteIdent, unescapeCopyText } from './postgres-sql.js'
-import { readExpression, textDecoder, type TextDecoder } from './postgres-values.js'
+import { jsonExpression, readExpression, textDecoder, type TextDecoder } from './postgres-values.js'
 
 /** What PostgreSQL can do (adapter.ts Capabilities). */
 export const POSTGRES_CAPABILITIES: Capabilities = Object.freeze({
@@ -41,6 +41,8 @@ export const POSTGRES_CAPABILITIES: Capabilities = Object.freeze({
 })
 
 const DEFAULT_BATCH_SIZE = 5000
+/** readRecordLines hands out chunks of about this size (whole lines). */
+const LINES_CHUNK_BYTES = 1024 * 1024
 /** A batch is cut early once its rows' text passes this size, so wide rows stay bounded too. */
 const MAX_BATCH_CHARS = 16 * 1024 * 1024
 
@@ -103,6 +105,12 @@ export class RowCodec {
     this.#names.forEach((name, i) => Object.defineProperty(row, name, { value: values[i], enumerable: true, writable: true, configurable: true }))
     return row
   }
+}
+
+/** ` ORDER BY` the key columns, or nothing for a table without a key. */
+function orderByKey(table: PgTable): string {
+  const key = table.schema.primaryKey
+  return key.length > 0 ? ` ORDER BY ${key.map((c) => `t.${quoteIdent(c)}`).join(', ')}` : ''
 }
 
 /** `FROM ONLY t` for ordinary tables (inheritance children are tables of their own), `FROM t` for partitioned ones. */
@@ -220,21 +228,101 @@ export class PostgresSource implements Source {
   async *#copyRows(table: PgTable, columns: readonly PgColumn[], options: ReadOptions): AsyncGenerator<Row[], void, undefined> {
     const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE)
     const codec = new RowCodec(columns)
-    const orderBy = table.schema.primaryKey.length > 0 ? ` ORDER BY ${table.schema.primaryKey.map((c) => `t.${quoteIdent(c)}`).join(', ')}` : ''
-    const select = `SELECT ${codec.selectList} FROM ${fromClause(this.#schema, table)}${orderBy}`
+    const select = `SELECT ${codec.selectList} FROM ${fromClause(this.#schema, table)}${orderByKey(table)}`
+    const decoder = new StringDecoder('utf8')
+    let rest = ''
+    let batch: Row[] = []
+    let batchChars = 0
+    for await (const chunk of this.#copyOut(`COPY (${select}) TO STDOUT`, table, options)) {
+      const text = rest + decoder.write(chunk)
+      let start = 0
+      let newline: number
+      while ((newline = text.indexOf('\n', start)) !== -1) {
+        batch.push(codec.decodeLine(text.slice(start, newline)))
+        batchChars += newline - start
+        start = newline + 1
+        if (batch.length >= batchSize || batchChars >= MAX_BATCH_CHARS) {
+          const full = batch
+          batch = []
+          batchChars = 0
+          yield full
+          options.signal?.throwIfAborted()
+        }
+      }
+      rest = text.slice(start)
+    }
+    if (rest + decoder.end() !== '') throw new InternalError(`COPY output of "${table.schema.name}" ended inside a row.`)
+    if (batch.length > 0) yield batch
+  }
+
+  readRecordLines(table: TableSchema, options: ReadOptions = {}): AsyncIterable<Buffer> | undefined {
+    this.#assertIdle(`read "${table.name}"`)
+    const pgTable = this.#described.get(table.name)
+    if (pgTable === undefined) return undefined
+    const expressions: string[] = []
+    for (const column of table.columns) {
+      const found = pgTable.columns.find((c) => c.schema.name === column.name)
+      if (!found) throw new UsageError(`Table "${table.name}" has no column "${column.name}".`)
+      const expression = jsonExpression(found.type, found.schema.kind, found.schema.elementKind, `t.${quoteIdent(found.schema.name)}`)
+      if (expression === undefined) return undefined
+      expressions.push(`${expression} AS ${quoteIdent(found.schema.name)}`)
+    }
+    // row_to_json of a subquery row: `{"name":value,…}` without spaces, keys in column order.
+    // CSV with a delimiter and quote no JSON text can hold unescaped (control characters are
+    // \u-escaped in JSON) passes each line through untouched: text format would double every
+    // backslash of the JSON.
+    if (expressions.length === 0) return undefined
+    const inner = `SELECT ${expressions.join(', ')} FROM ${fromClause(this.#schema, pgTable)}${orderByKey(pgTable)}`
+    const sql = `COPY (SELECT pg_catalog.row_to_json(r) FROM (${inner}) AS r) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
+    return { [Symbol.asyncIterator]: () => this.#lines(sql, pgTable, options) }
+  }
+
+  /** Chunks of whole lines (at least LINES_CHUNK_BYTES when there is that much) of a COPY. */
+  async *#lines(sql: string, table: PgTable, options: ReadOptions): AsyncGenerator<Buffer, void, undefined> {
+    this.#assertIdle(`read "${table.schema.name}"`)
+    this.#busy = true
+    try {
+      let pending: Buffer[] = []
+      let pendingBytes = 0
+      for await (const chunk of this.#copyOut(sql, table, options)) {
+        const lastNewline = chunk.lastIndexOf(0x0a)
+        if (lastNewline === -1 || pendingBytes + lastNewline + 1 < LINES_CHUNK_BYTES) {
+          pending.push(chunk)
+          pendingBytes += chunk.length
+          continue
+        }
+        pending.push(chunk.subarray(0, lastNewline + 1))
+        const whole = Buffer.concat(pending, pendingBytes + lastNewline + 1)
+        pending = lastNewline + 1 < chunk.length ? [chunk.subarray(lastNewline + 1)] : []
+        pendingBytes = chunk.length - lastNewline - 1
+        yield whole
+        options.signal?.throwIfAborted()
+      }
+      if (pendingBytes > 0) {
+        const rest = Buffer.concat(pending, pendingBytes)
+        if (rest[rest.length - 1] !== 0x0a) throw new InternalError(`COPY output of "${table.schema.name}" ended inside a row.`)
+        yield rest
+      }
+    } finally {
+      this.#busy = false
+    }
+  }
+
+  /**
+   * Runs `COPY … TO STDOUT` inside a savepoint and yields its raw chunks, reading the socket
+   * only while the consumer pulls. Leaving early cancels the COPY and rolls back to the
+   * savepoint, so the snapshot stays usable.
+   */
+  async *#copyOut(copy: string, table: PgTable, options: ReadOptions): AsyncGenerator<Buffer, void, undefined> {
     const context = { action: 'reading rows', table: table.schema.name }
     options.signal?.throwIfAborted()
     await this.#query('SAVEPOINT mergeback_read', context)
-    const stream = this.#client.query(copyStreams.to(`COPY (${select}) TO STDOUT`))
+    const stream = this.#client.query(copyStreams.to(copy))
     const finished = readyForQuery(this.#client, stream)
     const reader = new ChunkReader(stream)
     let completed = false
     let failed = false
     try {
-      const decoder = new StringDecoder('utf8')
-      let rest = ''
-      let batch: Row[] = []
-      let batchChars = 0
       for (;;) {
         let chunk: Buffer | null
         try {
@@ -243,28 +331,11 @@ export class PostgresSource implements Source {
           throw toDatabaseError(error, context)
         }
         if (chunk === null) break
-        const text = rest + decoder.write(chunk)
-        let start = 0
-        let newline: number
-        while ((newline = text.indexOf('\n', start)) !== -1) {
-          batch.push(codec.decodeLine(text.slice(start, newline)))
-          batchChars += newline - start
-          start = newline + 1
-          if (batch.length >= batchSize || batchChars >= MAX_BATCH_CHARS) {
-            const full = batch
-            batch = []
-            batchChars = 0
-            yield full
-            options.signal?.throwIfAborted()
-          }
-        }
-        rest = text.slice(start)
+        yield chunk
       }
-      if (rest + decoder.end() !== '') throw new InternalError(`COPY output of "${table.schema.name}" ended inside a row.`)
       completed = true
       await finished
       await this.#query('RELEASE SAVEPOINT mergeback_read', context)
-      if (batch.length > 0) yield batch
     } catch (error) {
       failed = true
       throw error

@@ -101,6 +101,73 @@ export function readExpression(type: PgTypeFacts, columnRef: string): string {
   return type.name === 'money' ? `${columnRef}::numeric` : columnRef
 }
 
+/** Types whose cast to text is a function of its own rather than the output function. */
+const OWN_TEXT_CASTS = new Set(['bpchar', 'inet', 'cidr', 'char'])
+
+/** Array element types whose JSON (array_to_json) is exactly what textDecoder makes of the array text. */
+const JSON_ARRAY_ELEMENTS = new Set(['int2', 'int4', 'bool', 'text', 'varchar', 'uuid'])
+
+/**
+ * The SQL expression whose JSON form, inside `row_to_json`, is exactly the column's wire value
+ * (what textDecoder makes of the column's text): the backup fast path, in which PostgreSQL writes
+ * every record line itself. Returns undefined for a type it cannot write exactly; the table is
+ * then read the ordinary way. How row_to_json writes a value depends on its type: integers and
+ * booleans as JSON numbers and literals, arrays as arrays, anything else cast to text as a string
+ * escaped the way JSON.stringify escapes it. So each kind is brought to the type that gives its
+ * wire form:
+ *
+ *   integer      ::int8 (oid and domains as plain numbers)
+ *   boolean      ::bool
+ *   binary       base64 without the line breaks encode() puts in
+ *   timestamp    the ISO text with "T" for its first space
+ *   timestamptz  the same, with "Z" for "+00" (the session is pinned to UTC)
+ *   array        as is, for the element types in JSON_ARRAY_ELEMENTS
+ *   float        undefined: PostgreSQL writes exponents as 1e-07 where JSON.stringify writes 1e-7
+ *   unknown      undefined (composite and extensions' types)
+ *   others       ::text, which is the output function for them but for OWN_TEXT_CASTS
+ *                (bpchar::text drops the padding, inet::text adds the mask): there
+ *                format('%s', v), which calls the output function (and makes NULL '', hence
+ *                the CASE)
+ *
+ * The " BC" suffix of timestamps needs the first space alone replaced: the cheap replace() is
+ * used for dates from year 1 on, regexp_replace() (first match only) before that.
+ */
+export function jsonExpression(type: PgTypeFacts, kind: ValueKind, elementKind: ValueKind | undefined, columnRef: string): string | undefined {
+  const c = columnRef
+  switch (kind) {
+    case 'integer':
+      return `${c}::int8`
+    case 'boolean':
+      return `${c}::bool`
+    case 'float':
+      return undefined
+    case 'binary':
+      return `pg_catalog.translate(pg_catalog.encode(${c}::bytea, 'base64'), E'\\n', '')`
+    case 'timestamp':
+      return `CASE WHEN ${c} >= '0001-01-01' THEN pg_catalog.replace(${c}::text, ' ', 'T') ELSE pg_catalog.regexp_replace(${c}::text, ' ', 'T') END`
+    case 'timestamptz':
+      return (
+        `CASE WHEN ${c} >= '0001-01-01' THEN pg_catalog.replace(pg_catalog.replace(${c}::text, ' ', 'T'), '+00', 'Z') ` +
+        `ELSE pg_catalog.regexp_replace(pg_catalog.regexp_replace(${c}::text, ' ', 'T'), '\\+00', 'Z') END`
+      )
+    case 'array': {
+      const element = type.element
+      if (element === undefined) return undefined
+      const plain = JSON_ARRAY_ELEMENTS.has(element.name) || element.typtype === 'e'
+      return plain && (elementKind === 'integer' || elementKind === 'boolean' || elementKind === 'text' || elementKind === 'enum') ? c : undefined
+    }
+    case 'document':
+    case 'unknown':
+      // Composite types (IS NULL means "all fields NULL" for them) and extensions' types (whose
+      // cast to text may not be their output function): read the ordinary way.
+      return undefined
+    default:
+      if (type.name === 'money') return `${c}::numeric::text`
+      if (OWN_TEXT_CASTS.has(type.name)) return `CASE WHEN ${c} IS NULL THEN NULL ELSE pg_catalog.format('%s', ${c}) END`
+      return `${c}::text`
+  }
+}
+
 /** Converts PostgreSQL's text output of one non-NULL value to its wire value. */
 export type TextDecoder = (text: string) => WireValue
 

@@ -1,0 +1,152 @@
+/**
+ * The PostgreSQL backup fast path (Source.readRecordLines): PostgreSQL writes every record line
+ * itself with row_to_json. It must give, byte for byte, JSON.stringify of the rows readTable
+ * gives, for every type it accepts, and decline (undefined) the tables it cannot write exactly.
+ */
+import fc from 'fast-check'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { Row, Source, TableSchema } from '../../../src/adapters/adapter.js'
+import { postgresAdapter } from '../../../src/adapters/postgres/postgres-adapter.js'
+import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
+import { createPostgresDatabase, pgQuery, type TestDatabase } from '../../helpers/databases.js'
+
+const databases: TestDatabase[] = []
+afterAll(async () => {
+  for (const db of databases) await db.drop()
+})
+
+async function freshDatabase(): Promise<TestDatabase> {
+  const db = await createPostgresDatabase('mblines')
+  databases.push(db)
+  return db
+}
+
+async function readLines(source: Source, table: TableSchema): Promise<string | undefined> {
+  const lines = source.readRecordLines?.(table)
+  if (lines === undefined) return undefined
+  const chunks: Buffer[] = []
+  for await (const chunk of lines) chunks.push(chunk)
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+async function readRowsAsLines(source: Source, table: TableSchema): Promise<string> {
+  let text = ''
+  for await (const batch of source.readTable(table)) for (const row of batch as Row[]) text += `${JSON.stringify(row)}\n`
+  return text
+}
+
+/** Both paths, for every table of the database: [table, lines or undefined, lines from rows]. */
+async function bothPaths(db: TestDatabase): Promise<[string, string | undefined, string][]> {
+  const source = await postgresAdapter.openSource(parseDatabaseUrl(db.url))
+  try {
+    const schema = await source.describe()
+    const result: [string, string | undefined, string][] = []
+    for (const table of schema.tables) result.push([table.name, await readLines(source, table), await readRowsAsLines(source, table)])
+    return result
+  } finally {
+    await source.close()
+  }
+}
+
+describe('PostgreSQL record lines (backup fast path)', () => {
+  it('writes every accepted type exactly as readTable + JSON.stringify, edge values included', async () => {
+    const db = await freshDatabase()
+    await pgQuery(
+      db.url,
+      `CREATE TYPE mood AS ENUM ('sad', 'ok', 'it''s "quoted"');
+       CREATE DOMAIN positive_int AS integer CHECK (VALUE > 0);
+       CREATE DOMAIN short_text AS varchar(10);
+       CREATE TABLE t (
+         id integer PRIMARY KEY, i2 smallint, i8 bigint, num numeric, num2 numeric(12,2), m money, o oid, pos positive_int,
+         flag boolean, tx text, vc varchar(30), st short_text, ch char(5), nm name, "char" "char", u uuid, ip inet, net cidr,
+         mac macaddr, x xml, j json, jb jsonb, b bytea, bits bit(4), vb varbit, feeling mood,
+         d date, ts timestamp(6), tstz timestamptz, tm time, ttz timetz, iv interval, rng int4range, tsr tstzrange,
+         pt point, ints integer[], texts text[], bools boolean[], moods mood[], grid integer[][], uuids uuid[],
+         "Mixed Case ""quoted""" text, "__proto__" text);
+       INSERT INTO t VALUES
+        (1, -32768, -9223372036854775808, 'NaN', -0.01, '-92233720368547758.08', 4294967295, 1,
+         true, E'Zoë 🎉\\nline2\\ttab \\\\ back "dq" ''sq'' \\r cr \\x01\\x1f\\x7f \\u2028 /', 'short', 'abc', 'ab', 'pg_class', 'x',
+         'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '192.168.0.1/32', '10.0.0.0/8', '08:00:2b:01:02:03', '<a>&amp;</a>',
+         '{"b": 1,   "a": [1, 2], "a": 3}', '{"n": 12345678901234567890123, "s": "\\u00e9\\n"}', '\\x00ff', B'0101', B'', 'it''s "quoted"',
+         '2024-02-29', '2024-01-15 10:30:00.123456', '2024-01-15 10:30:00.5+02', '23:59:59.999999', '10:30:00.5+02',
+         '1 year 2 mons 3 days 04:05:06.789', '[1,10)', '[2024-01-01 00:00+00,infinity)',
+         '(1.5,-2)', '{1,NULL,-2147483648}', ARRAY['a"b', NULL, E'c\\\\d', 'NULL', '', 'x,y', '{}', ' sp ', E'nl\\n'], '{t,f,NULL}',
+         '{sad,"it''s \\"quoted\\""}', '{{1,2},{3,NULL}}', '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}', 'm', 'p'),
+        (2, 32767, 9223372036854775807, 'Infinity', 9999999999.99, 0, 0, 2147483647,
+         false, '', '', '', '', '', '', '00000000-0000-0000-0000-000000000000', '::1', '2001:db8::/32', 'ff:ff:ff:ff:ff:ff', '',
+         'null', '"str"', '\\x', B'0000', B'1', 'sad',
+         'infinity', 'infinity', '-infinity', '00:00:00', '00:00:00-05:30', '-1 day +02:00:00', 'empty', 'empty',
+         '(0,0)', '{}', '{}', '{}', '{}', '{}', '{}', '', ''),
+        (3, 0, 0, '-Infinity', 1.5, 1234.5, 1, 3, NULL, E'\\\\N', E'tab\\there', NULL, 'x', NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+         E'[\\n  1\\n]', '[]', '\\x5c4e', NULL, NULL, NULL,
+         '0044-03-15 BC', '0044-03-15 10:00:00.25 BC', '0044-03-15 10:00:00+00 BC', '24:00:00', '23:59:59+14', '-0.000001 seconds',
+         NULL, NULL, NULL, '[0:1]={7,8}', '[5:5]={z}', NULL, NULL, NULL, NULL, NULL, NULL),
+        (4, NULL, NULL, 0.000000000000000000000000000001, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+         '-infinity', '294276-12-31 23:59:59.999999', '12345-06-07 08:09:10+00', NULL, NULL, NULL, NULL, NULL,
+         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+        (5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+         NULL, NULL, NULL, NULL, NULL, NULL, '4713-01-01 BC', '4713-01-01 00:00:00 BC', '4713-01-01 00:00:00+00 BC', NULL, NULL, NULL,
+         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+       CREATE TABLE keyless (note text, n integer);
+       INSERT INTO keyless VALUES ('b', 2), ('a', 1), ('b', 2);`,
+    )
+    const paths = await bothPaths(db)
+    expect(paths.map(([name, lines]) => [name, lines === undefined])).toEqual([
+      ['keyless', false],
+      ['t', false],
+    ])
+    for (const [, lines, fromRows] of paths) expect(lines).toBe(fromRows)
+    expect(paths[1][2].split('\n')).toHaveLength(6)
+  })
+
+  it('declines tables it cannot write exactly: floats, arrays of other element types, composite and unknown types', async () => {
+    const db = await freshDatabase()
+    await pgQuery(
+      db.url,
+      `CREATE TYPE pair AS (a integer, b text);
+       CREATE TABLE f4 (id integer PRIMARY KEY, r real); INSERT INTO f4 VALUES (1, 1e-7);
+       CREATE TABLE f8 (id integer PRIMARY KEY, d double precision); INSERT INTO f8 VALUES (1, 1e-7);
+       CREATE TABLE a8 (id integer PRIMARY KEY, v bigint[]); INSERT INTO a8 VALUES (1, '{1}');
+       CREATE TABLE ab (id integer PRIMARY KEY, v bytea[]); INSERT INTO ab VALUES (1, ARRAY['\\x00'::bytea]);
+       CREATE TABLE comp (id integer PRIMARY KEY, p pair); INSERT INTO comp VALUES (1, ROW(1, NULL));
+       CREATE TABLE ok (id integer PRIMARY KEY);`,
+    )
+    const paths = await bothPaths(db)
+    expect(paths.map(([name, lines]) => [name, lines === undefined])).toEqual([
+      ['a8', true],
+      ['ab', true],
+      ['comp', true],
+      ['f4', true],
+      ['f8', true],
+      ['ok', false],
+    ])
+  })
+
+  it('writes any text and any timestamp exactly (property)', async () => {
+    const db = await freshDatabase()
+    await pgQuery(db.url, `CREATE TABLE p (id integer PRIMARY KEY, t text, ts timestamp, tstz timestamptz, d date, b bytea)`)
+    // Text PostgreSQL can store: no NUL; lone surrogates cannot be UTF-8.
+    const text = fc.string({ unit: 'grapheme', maxLength: 30 }).map((s) => s.replace(/\0/g, ''))
+    const instant = fc.date({ min: new Date('0001-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59Z'), noInvalidDate: true })
+    const row = fc.record({ t: fc.option(text), ts: fc.option(instant), tstz: fc.option(instant), b: fc.option(fc.uint8Array({ maxLength: 100 })) })
+    await fc.assert(
+      fc.asyncProperty(fc.array(row, { minLength: 1, maxLength: 20 }), async (rows) => {
+        await pgQuery(db.url, 'TRUNCATE p')
+        for (const [i, r] of rows.entries()) {
+          await pgQuery(db.url, 'INSERT INTO p VALUES ($1, $2, $3::timestamptz AT TIME ZONE \'UTC\', $4, $5::timestamptz::date, $6)', [
+            i,
+            r.t,
+            r.ts?.toISOString() ?? null,
+            r.tstz?.toISOString() ?? null,
+            r.tstz?.toISOString() ?? null,
+            r.b === null ? null : Buffer.from(r.b),
+          ])
+        }
+        const [[, lines, fromRows]] = await bothPaths(db)
+        expect(lines).toBe(fromRows)
+      }),
+      { numRuns: 40 },
+    )
+  })
+})
