@@ -231,6 +231,19 @@ export interface Destination {
    */
   writeRows(table: TableSchema, batches: AsyncIterable<Row[]>): Promise<WriteResult>
   /**
+   * Optional, a fast path for restores: whether writeRecordLines can take this table's records
+   * as text (after prepare()). False for what it cannot decode exactly; the caller then uses
+   * writeRows.
+   */
+  acceptsRecordLines?(table: TableSchema): Promise<boolean>
+  /**
+   * Optional: writeRows for records as their canonical JSON text, each followed by `\n`, many
+   * to a chunk (a verified backup's record lines, BackupEvent 'lines'), for a destination that
+   * parses JSON itself. Same semantics and errors as writeRows; a record missing a column
+   * writes NULL there, as writeRows does.
+   */
+  writeRecordLines?(table: TableSchema, chunks: AsyncIterable<Buffer>): Promise<WriteResult>
+  /**
    * Merge support: the current rows whose `keyColumns` values match one of `keys` (each key is an
    * object of those columns in wire encoding). Missing keys are omitted; order is not specified.
    * One round trip per call (or a few for very large calls), never one per key.

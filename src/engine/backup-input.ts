@@ -30,11 +30,17 @@ export interface BackupInputOptions {
   readonly batchSize?: number
 }
 
-/** One table's rows, consumed exactly once, in order. */
+/**
+ * One table's records, consumed exactly once, in order: as rows (`batches`), or, when read with
+ * `records: 'lines'`, either as rows or as their canonical text (`lines`), whichever the consumer
+ * takes first (rows are then parsed from the lines).
+ */
 export interface TableRows {
   readonly schema: TableSchema
   readonly records: number
   readonly batches: AsyncIterable<Row[]>
+  /** Present when read with `records: 'lines'`: chunks of record lines, each followed by `\n`. */
+  readonly lines?: AsyncIterable<Buffer>
 }
 
 async function* events(
@@ -126,7 +132,12 @@ export function selectTables(scan: BackupScan, include?: readonly string[], excl
  * consume each table's `batches` fully (or stop iterating the outer generator) before asking for
  * the next table.
  */
-export async function* readTables(scan: BackupScan, tables: readonly TableSchema[], options: BackupInputOptions = {}): AsyncGenerator<TableRows> {
+export async function* readTables(
+  scan: BackupScan,
+  tables: readonly TableSchema[],
+  options: BackupInputOptions & { readonly records?: 'parsed' | 'lines' } = {},
+): AsyncGenerator<TableRows> {
+  const mode = options.records ?? 'parsed'
   const counts = new Map(scan.tables.map((t) => [t.schema.name, t.records]))
   const ordered = foreignKeyOrder(tables).ordered
   // The foreign keys that matter are those of `tables` (the caller may add the target's own), so
@@ -138,7 +149,7 @@ export async function* readTables(scan: BackupScan, tables: readonly TableSchema
 
   for (const pass of passes) {
     const names = new Set(pass.map((t) => t.name))
-    const iterator = events(scan.file, options, false)[Symbol.asyncIterator]()
+    const iterator = events(scan.file, options, false, mode)[Symbol.asyncIterator]()
     try {
       for (const table of pass) {
         // Skip ahead to this table's header.
@@ -151,22 +162,40 @@ export async function* readTables(scan: BackupScan, tables: readonly TableSchema
           }
         }
         let finished = false
-        async function* batches(): AsyncGenerator<Row[]> {
+        async function* chunks(): AsyncGenerator<Row[] | Buffer> {
           for (;;) {
             const next = await iterator.next()
             if (next.done) throw new FormatError(`${scan.file} ended inside table "${table.name}".`)
             if (next.value.type === 'rows') yield next.value.rows
+            else if (next.value.type === 'lines') yield next.value.lines
             else if (next.value.type === 'tableEnd') {
               finished = true
               return
             }
           }
         }
-        yield { schema: table, records: counts.get(table.name) ?? 0, batches: batches() }
+        async function* batches(): AsyncGenerator<Row[]> {
+          for await (const chunk of chunks()) yield Buffer.isBuffer(chunk) ? parseLines(chunk) : chunk
+        }
+        async function* lines(): AsyncGenerator<Buffer> {
+          for await (const chunk of chunks()) yield chunk as Buffer
+        }
+        yield { schema: table, records: counts.get(table.name) ?? 0, batches: batches(), ...(mode === 'lines' ? { lines: lines() } : {}) }
         if (!finished) throw new FormatError(`The rows of table "${table.name}" were not all consumed.`)
       }
     } finally {
       await iterator.return?.(undefined)
     }
   }
+}
+
+/** The rows of record lines (a 'lines' chunk). They were verified by their checksum in the scan. */
+function parseLines(lines: Buffer): Row[] {
+  const rows: Row[] = []
+  for (let start = 0; start < lines.length; ) {
+    const end = lines.indexOf(0x0a, start)
+    rows.push(JSON.parse(lines.toString('utf8', start, end)) as Row)
+    start = end + 1
+  }
+  return rows
 }

@@ -57,6 +57,15 @@ async function* withProgress(table: string, batches: AsyncIterable<Row[]>, onPro
   }
 }
 
+async function* linesWithProgress(table: string, chunks: AsyncIterable<Buffer>, onProgress?: ProgressListener): AsyncGenerator<Buffer> {
+  for await (const chunk of chunks) {
+    yield chunk
+    let rows = 0
+    for (let at = chunk.indexOf(0x0a); at !== -1; at = chunk.indexOf(0x0a, at + 1)) rows++
+    onProgress?.({ type: 'rows', table, rows })
+  }
+}
+
 /**
  * Restores a backup. Resolves with the report once committed (or rolled back, with `dryRun`).
  * Throws FormatError / IntegrityError for a damaged file and UsageError for bad options before
@@ -85,11 +94,24 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     const created = new Set(prepared.created)
     const emptied = new Set(prepared.emptied)
     const tables: Record<string, RestoreTableReport> = {}
+    // Tables the destination can load from the records' JSON text itself skip parsing here.
+    const asLines = new Set<string>()
+    if (destination.acceptsRecordLines !== undefined && destination.writeRecordLines !== undefined) {
+      for (const table of selected) if (await destination.acceptsRecordLines(table)) asLines.add(table.name)
+    }
     options.onProgress?.({ type: 'phase', phase: 'write' })
-    for await (const table of readTables(scan, forOrdering, { passphrase: options.passphrase, batchSize: options.batchSize })) {
+    const reading = readTables(scan, forOrdering, {
+      passphrase: options.passphrase,
+      batchSize: options.batchSize,
+      records: asLines.size > 0 ? 'lines' : 'parsed',
+    })
+    for await (const table of reading) {
       options.onProgress?.({ type: 'table', table: table.schema.name, records: table.records })
       const schema = backupSchemas.get(table.schema.name)!
-      const result = await destination.writeRows(schema, withProgress(schema.name, table.batches, options.onProgress))
+      const result =
+        table.lines !== undefined && asLines.has(schema.name)
+          ? await destination.writeRecordLines!(schema, linesWithProgress(schema.name, table.lines, options.onProgress))
+          : await destination.writeRows(schema, withProgress(schema.name, table.batches, options.onProgress))
       tables[table.schema.name] = {
         inserted: result.inserted,
         skipped: result.skipped,

@@ -105,6 +105,8 @@ export class PostgresDestination implements Destination {
   #pendingForeignKeys: { table: string; foreignKey: ForeignKeySchema }[] = []
   /** Tables named by prepare(): finish() moves their sequences. */
   #preparedTables: string[] = []
+  /** Keys and indexes of tables created by prepare(), built once their rows are in (#buildKeys). */
+  readonly #afterData = new Map<string, readonly string[]>()
   /** Staging tables by target table and column list (see #writeThroughStage). */
   readonly #stages = new Map<string, string>()
 
@@ -192,12 +194,67 @@ export class PostgresDestination implements Destination {
       const lines = encodeBatches(first, iterator, columns, table.name)
       this.#emptyTables.delete(table.name)
       this.#filledTables.add(table.name)
-      if (direct) return { inserted: await this.#copyInto(qualify(this.#schema, table.name), columns, lines, context), skipped: 0 }
+      if (direct) {
+        const inserted = await this.#copyInto(qualify(this.#schema, table.name), columns, lines, context)
+        await this.#buildKeys(table.name)
+        return { inserted, skipped: 0 }
+      }
       return await this.#writeThroughStage(target, columns, lines, context)
     } catch (error) {
       await iterator.return?.().catch(() => {})
       throw error
     }
+  }
+
+  async acceptsRecordLines(table: TableSchema): Promise<boolean> {
+    this.#assertOpen('write rows')
+    if (table.columns.length === 0) return false
+    const target = await this.#table(table.name)
+    return this.#writeColumns(target, table.columns).every((column) => recordField(column) !== undefined)
+  }
+
+  async writeRecordLines(table: TableSchema, chunks: AsyncIterable<Buffer>): Promise<WriteResult> {
+    this.#assertOpen('write rows')
+    const target = await this.#table(table.name)
+    const context: ErrorContext = { action: 'writing rows', table: table.name }
+    const columns = this.#writeColumns(target, table.columns)
+    const fields = columns.map((column) => {
+      const field = recordField(column)
+      if (field === undefined) throw new InternalError(`writeRecordLines: column "${column.name}" of "${table.name}" cannot be read from JSON`)
+      return field
+    })
+    const direct = this.#emptyTables.has(table.name) || (!this.#filledTables.has(table.name) && !(await this.#hasRows(target, context)))
+    this.#emptyTables.delete(table.name)
+    this.#filledTables.add(table.name)
+    // The records go to PostgreSQL as one JSON array per chunk; json_to_recordset parses it once
+    // and each column comes out through its type's input function (COPY's path for its text),
+    // but for the kinds whose wire form needs a conversion (recordField).
+    const definitions = columns.map((c, i) => `${quoteIdent(c.name)} ${fields[i].declared ?? c.target.schema.type}`).join(', ')
+    const values = columns.map((c, i) => fields[i].expression(`x.${quoteIdent(c.name)}`)).join(', ')
+    const select = `SELECT ${values} FROM pg_catalog.json_to_recordset($1::json) AS x(${definitions})`
+    const list = columns.map((c) => quoteIdent(c.name)).join(', ')
+    const overriding = columns.some((c) => c.target.schema.identity === 'always') ? ' OVERRIDING SYSTEM VALUE' : ''
+    const load = async (relation: string): Promise<number> => {
+      let count = 0
+      // One statement in flight while the next chunk is read: the file and the server work at once.
+      let inflight: Promise<unknown> | undefined
+      for await (const chunk of chunks) {
+        const array = linesToJsonArray(chunk)
+        count += array.count
+        const sent = this.#run({ text: `INSERT INTO ${relation} (${list})${overriding} ${select}`, values: [array.json] }, context)
+        sent.catch(() => {}) // awaited below; a failure must not be unhandled meanwhile
+        if (inflight !== undefined) await inflight
+        inflight = sent
+      }
+      if (inflight !== undefined) await inflight
+      return count
+    }
+    if (direct) {
+      const inserted = await load(qualify(this.#schema, table.name))
+      await this.#buildKeys(table.name)
+      return { inserted, skipped: 0 }
+    }
+    return await this.#insertThroughStage(target, columns, load, context)
   }
 
   async readByKeys(tableName: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<Row[]> {
@@ -284,6 +341,7 @@ export class PostgresDestination implements Destination {
 
   async finish(): Promise<void> {
     this.#assertOpen('finish')
+    for (const name of [...this.#afterData.keys()]) await this.#buildKeys(name)
     for (const { table, foreignKey } of this.#pendingForeignKeys) {
       await this.#run(
         { text: foreignKeySql(this.#schema, table, foreignKey), queryMode: 'extended' },
@@ -351,8 +409,9 @@ export class PostgresDestination implements Destination {
     )
     const takenNames = new Set((taken.rows as { relname: string }[]).map((r) => r.relname))
     for (const table of missing) {
-      const ddl = createTableDdl(table, backup.engine, this.#schema, takenNames)
+      const ddl = createTableDdl(table, backup.engine, this.#schema, takenNames, { keysAfterData: true })
       warnings.push(...ddl.warnings)
+      if (ddl.afterData.length > 0) this.#afterData.set(table.name, ddl.afterData)
       for (const statement of ddl.statements) {
         // Extended protocol: DDL text from a backup file can hold one statement only.
         await this.#run({ text: statement, queryMode: 'extended' }, { action: 'creating the table', table: table.name })
@@ -502,6 +561,21 @@ export class PostgresDestination implements Destination {
 
   // -- writeRows -------------------------------------------------------------------------------
 
+  /**
+   * Builds the keys and indexes of a table created by prepare(), after its first write (or in
+   * finish()). A later write into it then finds its key, as into any existing table. A key the
+   * rows break (the backup holds a key twice) fails here, as DatabaseError naming it.
+   */
+  async #buildKeys(name: string): Promise<void> {
+    const statements = this.#afterData.get(name)
+    if (statements === undefined) return
+    this.#afterData.delete(name)
+    for (const statement of statements) {
+      await this.#run({ text: statement, queryMode: 'extended' }, { action: 'building keys and indexes', table: name })
+    }
+    this.#tables = undefined
+  }
+
   #writeColumns(target: PgTable, declared: readonly ColumnSchema[]): WriteColumn[] {
     const columns: WriteColumn[] = []
     for (const column of declared) {
@@ -549,6 +623,16 @@ export class PostgresDestination implements Destination {
   }
 
   async #writeThroughStage(target: PgTable, columns: readonly WriteColumn[], lines: AsyncIterable<string>, context: ErrorContext): Promise<WriteResult> {
+    return this.#insertThroughStage(target, columns, (stage) => this.#copyInto(stage, columns, lines, context), context)
+  }
+
+  /** Fills the table's staging table with `fill`, then inserts what does not exist yet (module comment). */
+  async #insertThroughStage(
+    target: PgTable,
+    columns: readonly WriteColumn[],
+    fill: (stage: string) => Promise<number>,
+    context: ErrorContext,
+  ): Promise<WriteResult> {
     const list = columns.map((c) => quoteIdent(c.name)).join(', ')
     // One staging table per target table and column list, reused (emptied) across calls: a merge
     // writes in many small batches, and creating a table per batch would churn the catalog.
@@ -564,7 +648,7 @@ export class PostgresDestination implements Destination {
       this.#stages.set(stageKey, stageName)
     }
     const stage = `pg_temp.${quoteIdent(stageName)}`
-    const staged = await this.#copyInto(stage, columns, lines, context)
+    const staged = await fill(stage)
     const into = `INSERT INTO ${qualify(this.#schema, target.schema.name)} (${list})${columns.some((c) => c.target.schema.identity === 'always') ? ' OVERRIDING SYSTEM VALUE' : ''}`
     const key = this.#skipKey(target)
     let sql: string
@@ -735,6 +819,52 @@ export class PostgresDestination implements Destination {
 }
 
 /** Matches a table's key columns (alias t) against unnested text parameters (alias `alias`). */
+/** How a column is read from a record's JSON inside json_to_recordset (writeRecordLines). */
+interface RecordField {
+  /** The type of the field in json_to_recordset's column list; the target column's type when undefined. */
+  readonly declared?: string
+  /** The value written, from the field's reference. */
+  readonly expression: (field: string) => string
+}
+
+/** Kinds whose wire text is what the target type's input function reads (wireToPgText passes it on as it is). */
+const TEXT_INPUT_KINDS = new Set<ValueKind>(['integer', 'bigint', 'decimal', 'float', 'boolean', 'text', 'enum', 'date', 'time', 'timestamp', 'timestamptz', 'interval', 'bit', 'unknown'])
+
+/**
+ * How writeRecordLines reads a column, or undefined when it cannot do it exactly as writeRows
+ * would (wireToPgText), which is then used instead: only where the backup's kind is the target's.
+ * json_to_recordset hands a field declared with the column's type to that type's input function,
+ * with a JSON string's unescaped text, a number's own text or `true`/`false`: exactly what
+ * wireToPgText makes of those wire values. Binary (base64) and json (the JSON text as a string)
+ * are read as text and converted; arrays of text-input kinds go the same way, element by element.
+ */
+function recordField(column: WriteColumn): RecordField | undefined {
+  const kind = column.target.schema.kind
+  if (column.sourceKind !== kind) return undefined
+  if (kind === 'binary') return { declared: 'text', expression: (field) => `pg_catalog.decode(${field}, 'base64')` }
+  if (kind === 'json') return { declared: 'text', expression: (field) => `${field}::${column.target.schema.type}` }
+  if (kind === 'array') {
+    const element = column.target.schema.elementKind
+    if (element === undefined || element !== column.sourceElementKind || element === 'unknown' || !TEXT_INPUT_KINDS.has(element)) return undefined
+    return { expression: (field) => field }
+  }
+  return TEXT_INPUT_KINDS.has(kind) ? { expression: (field) => field } : undefined
+}
+
+/** Record lines (`{…}\n` each) as one JSON array, in place of the newlines: `[{…},{…}]`. */
+function linesToJsonArray(lines: Buffer): { json: Buffer; count: number } {
+  const json = Buffer.allocUnsafe(lines.length + 1)
+  json[0] = 0x5b // [
+  lines.copy(json, 1)
+  let count = 0
+  for (let at = json.indexOf(0x0a, 1); at !== -1; at = json.indexOf(0x0a, at + 1)) {
+    json[at] = 0x2c // ,
+    count++
+  }
+  json[json.length - 1] = 0x5d // ] in place of the last comma
+  return { json, count }
+}
+
 function keyMatch(columns: readonly PgColumn[], alias: string): { left: string; right: string } {
   return {
     left: columns.map((c) => `t.${quoteIdent(c.schema.name)}${c.comparable ? '' : '::text'}`).join(', '),

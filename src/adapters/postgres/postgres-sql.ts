@@ -66,6 +66,12 @@ export function unescapeCopyText(field: string): string {
 export interface TableDdl {
   /** CREATE TABLE, then CHECK constraints, then indexes: run in this order. */
   readonly statements: readonly string[]
+  /**
+   * With `keysAfterData`: the primary key, unique constraints and indexes, to run once the
+   * table holds its rows (building an index once is cheaper than updating it row by row; what
+   * pg_restore does). Empty otherwise: they are in `statements`.
+   */
+  readonly afterData: readonly string[]
   readonly warnings: readonly string[]
 }
 
@@ -173,7 +179,13 @@ function columnDefinition(column: ColumnSchema, table: string, engine: Engine, w
  * `takenNames` are relation names already used in the target schema; a constraint or index whose
  * name is taken is created unnamed (PostgreSQL picks a free name) rather than failing.
  */
-export function createTableDdl(table: TableSchema, engine: Engine, schema: string, takenNames: Set<string>): TableDdl {
+export function createTableDdl(
+  table: TableSchema,
+  engine: Engine,
+  schema: string,
+  takenNames: Set<string>,
+  options: { readonly keysAfterData?: boolean } = {},
+): TableDdl {
   const warnings: string[] = []
   const target = qualify(schema, table.name)
   const keepName = (name: string): boolean => engine === 'postgres' && name !== '' && !takenNames.has(name)
@@ -185,12 +197,16 @@ export function createTableDdl(table: TableSchema, engine: Engine, schema: strin
         `Create the table first (e.g. with the application's migrations) to restore into its real types.`,
     )
   }
-  if (table.primaryKey.length > 0) parts.push(`PRIMARY KEY (${table.primaryKey.map(quoteIdent).join(', ')})`)
+  const keys: string[] = []
+  if (table.primaryKey.length > 0) keys.push(`PRIMARY KEY (${table.primaryKey.map(quoteIdent).join(', ')})`)
   for (const unique of table.uniqueConstraints) {
     const name = keepName(unique.name) ? `CONSTRAINT ${quoteIdent(unique.name)} ` : ''
     if (name) takenNames.add(unique.name)
-    parts.push(`${name}UNIQUE (${unique.columns.map(quoteIdent).join(', ')})`)
+    keys.push(`${name}UNIQUE (${unique.columns.map(quoteIdent).join(', ')})`)
   }
+  const afterData: string[] = []
+  if (options.keysAfterData) afterData.push(...keys.map((key) => `ALTER TABLE ${target} ADD ${key}`))
+  else parts.push(...keys)
   const statements = [`CREATE TABLE ${target} (\n  ${parts.join(',\n  ')}\n)`]
   const checks = engine === 'postgres' ? (table.options?.checks as { name: string; definition: string }[] | undefined) : undefined
   for (const check of checks ?? []) {
@@ -200,9 +216,9 @@ export function createTableDdl(table: TableSchema, engine: Engine, schema: strin
   for (const index of table.indexes) {
     const statement = createIndexSql(index, engine, schema, table.name, keepName(index.name))
     if (keepName(index.name)) takenNames.add(index.name)
-    statements.push(statement)
+    ;(options.keysAfterData ? afterData : statements).push(statement)
   }
-  return { statements, warnings }
+  return { statements, afterData, warnings }
 }
 
 /** The part of a `pg_get_indexdef` text after `USING `: method, keys, INCLUDE, WITH, WHERE. */
