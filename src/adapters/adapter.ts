@@ -250,6 +250,14 @@ export interface Destination {
    */
   readByKeys(table: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<Row[]>
   /**
+   * Optional, a fast path for merges: the table's current rows as record lines (each exactly
+   * `JSON.stringify` of the row readByKeys would give, keyed by `columns` in that order, no
+   * newline), in key order, as the transaction sees the table when this is called; batches are
+   * fetched as the caller asks, and other calls may run between them. Undefined when the
+   * destination cannot write some of these columns that way.
+   */
+  readRecordLines?(table: string, columns: readonly string[]): Promise<AsyncIterable<string[]> | undefined>
+  /**
    * Merge support: for each row, sets the given columns (every column of the row that is not in
    * `keyColumns`) on the current row with that key. Returns the number of rows changed.
    */

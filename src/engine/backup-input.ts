@@ -51,7 +51,8 @@ async function* events(
 ): AsyncGenerator<BackupEvent> {
   const stream = await openBackupStream(file, { passphrase: options.passphrase })
   try {
-    yield* readBackup(stream, { batchSize: options.batchSize ?? 5000, verifyChecksums, records })
+    // A pass that does not verify reads a file an earlier pass verified: no need to hash it again.
+    yield* readBackup(stream, { batchSize: options.batchSize ?? 5000, verifyChecksums, computeChecksums: verifyChecksums, records })
   } finally {
     ;(stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.()
   }

@@ -13,7 +13,10 @@
  *   5. For each table, parents before children (the *current* database's foreign keys decide):
  *        count its rows; then per batch of backup records (thousands at a time):
  *          keyed tables: one readByKeys for the batch's keys → planBatch (merge/plan.ts, pure)
- *            → one writeRows for the new records, one updateRows per column set for updates;
+ *            → one writeRows for the new records, one updateRows per column set for updates.
+ *            The next batch's readByKeys is sent before this batch is planned, so that the
+ *            database reads while this process plans, when the two batches share no key (this
+ *            batch's writes then cannot change what that read sees);
  *          tables without any key: writeRows alone, which inserts the rows the table lacks
  *            (whole-row identity, counting duplicates) and reports how many were already there.
  *        currentOnly = rows before − backup records that found their current record.
@@ -118,6 +121,11 @@ export type MergeSettings = PlanOptions
 
 /** The backup side of a merge: the selected tables (file order) and a way to stream their rows. */
 export interface MergeInput {
+  /**
+   * Whether `read` yields record lines besides rows (TableRows.lines), for mergeTableByLines.
+   * Default 'parsed'.
+   */
+  readonly records?: 'parsed' | 'lines'
   /** Engine and database the backup came from (metadata), when known. */
   readonly engine?: Engine
   readonly database?: string
@@ -175,6 +183,9 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
       }
     }
     const input: MergeInput = {
+      // Record lines let a destination that can read its rows as lines compare them unparsed
+      // (mergeTableByLines); a plan records every decision, so it takes the ordinary path.
+      records: planReader === undefined && planWriter === undefined ? 'lines' : 'parsed',
       engine: scan.metadata.engine as Engine | undefined,
       database: typeof scan.metadata.database === 'string' ? scan.metadata.database : undefined,
       tables: selected,
@@ -183,7 +194,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
         // they must carry the same (current database's) foreign keys as `tables`.
         const byName = new Map(tables.map((t) => [t.name, t]))
         const ordered = { ...scan, tables: scan.tables.map((t) => ({ ...t, schema: byName.get(t.schema.name) ?? t.schema })) }
-        return readTables(ordered, tables, { passphrase: options.passphrase, batchSize: settings.batchSize })
+        return readTables(ordered, tables, { passphrase: options.passphrase, batchSize: settings.batchSize, records: input.records ?? 'parsed' })
       },
     }
 
@@ -296,14 +307,13 @@ export async function mergeInto(destination: Destination, input: MergeInput, set
   // The current database's foreign keys decide the order: it is the one that enforces them.
   const ordered = input.tables.map((t) => ({ ...t, foreignKeys: current.get(t.name)?.foreignKeys ?? t.foreignKeys }))
   hooks.onProgress?.({ type: 'phase', phase: 'write' })
-  for await (const { schema, records, batches } of input.read(ordered)) {
+  for await (const { schema, records, batches, lines } of input.read(ordered)) {
     const table = tables.get(schema.name)!
     hooks.onProgress?.({ type: 'table', table: table.name, records })
-    await mergeTable(destination, table, batches, settings, report, {
-      ...hooks,
-      resolutions: resolutionsByTable.get(table.name)!,
-      onResolutionUsed: (entry) => resolutionIndex.markUsed(entry),
-    })
+    const tableHooks = { ...hooks, resolutions: resolutionsByTable.get(table.name)!, onResolutionUsed: (entry: ResolutionEntry) => resolutionIndex.markUsed(entry) }
+    const current = lines !== undefined && !hooks.planReader && !hooks.planWriter ? await currentLines(destination, table) : undefined
+    if (lines !== undefined && current !== undefined) await mergeTableByLines(destination, table, lines, current, settings, report, tableHooks)
+    else await mergeTable(destination, table, batches, settings, report, tableHooks)
   }
 
   hooks.onProgress?.({ type: 'phase', phase: 'finish' })
@@ -325,57 +335,216 @@ async function mergeTable(
 ): Promise<void> {
   const rowsBefore = await destination.countRows(table.name)
   const writeSchema = schemaForWrites(table)
+  const prefetching = destination.engine !== 'mongodb'
   let matched = 0
   let recordIndex = 0
-  for await (const rows of readAhead(batches)) {
-    const batch = rows.map((row, i) => toCurrentEncoding(table, row, recordIndex + i))
-    if (table.match === 'row') {
-      const result = await destination.writeRows(writeSchema, once(batch))
-      if (result.inserted + result.skipped !== batch.length) {
-        throw changedUnderMerge(table, `${batch.length} rows were written but ${result.inserted + result.skipped} counted`)
-      }
-      await hooks.planReader?.expectRowBatch(table.name, batch.length, result.inserted, result.skipped)
-      await hooks.planWriter?.rowBatch(table.name, batch.length, result.inserted, result.skipped)
-      const counts = report.table(table.name)
-      counts.new += result.inserted
-      counts.unchanged += result.skipped
-      matched += result.skipped
-    } else {
-      const currentRows = await destination.readByKeys(table.name, table.keyColumns, batch.map((b) => keyRow(table, b)))
-      const plan = planBatch(
-        table,
-        batch,
-        currentRows,
-        {
-          strategy: settings.strategy,
-          preserveNewer: settings.preserveNewer,
-          resolutions: hooks.resolutions,
-          onResolutionUsed: hooks.onResolutionUsed,
-          fingerprints: Boolean(hooks.planReader || hooks.planWriter),
-        },
-        recordIndex,
-      )
-      // A plan is checked before this batch writes anything.
-      if (hooks.planReader) for (const decision of plan.decisions) await hooks.planReader.expectRecord(table, decision)
-      if (hooks.planWriter) for (const decision of plan.decisions) await hooks.planWriter.record(table.name, decision)
-      if (plan.inserts.length > 0) {
-        const result = await destination.writeRows(writeSchema, once(plan.inserts))
-        if (result.inserted !== plan.inserts.length) throw await insertsSkipped(destination, table, plan.inserts, result.inserted)
-      }
-      for (const group of plan.updates) {
-        const changed = await destination.updateRows(table.name, table.keyColumns, group)
-        if (changed !== group.length) {
-          throw changedUnderMerge(table, `${group.length - changed} of the ${group.length} records it read were gone when updated`)
+  const iterator = readAhead(batches)[Symbol.asyncIterator]()
+  const convert = (rows: Row[], first: number): Row[] => rows.map((row, i) => toCurrentEncoding(table, row, first + i))
+  let next = await iterator.next()
+  let batch = next.done ? [] : convert(next.value, 0)
+  let prefetched: Promise<Row[]> | undefined
+  try {
+    while (!next.done) {
+      const size = next.value.length
+      if (table.match === 'row') {
+        const result = await destination.writeRows(writeSchema, once(batch))
+        if (result.inserted + result.skipped !== batch.length) {
+          throw changedUnderMerge(table, `${batch.length} rows were written but ${result.inserted + result.skipped} counted`)
         }
+        await hooks.planReader?.expectRowBatch(table.name, batch.length, result.inserted, result.skipped)
+        await hooks.planWriter?.rowBatch(table.name, batch.length, result.inserted, result.skipped)
+        const counts = report.table(table.name)
+        counts.new += result.inserted
+        counts.unchanged += result.skipped
+        matched += result.skipped
+        next = await iterator.next()
+        if (!next.done) batch = convert(next.value, recordIndex + size)
+      } else {
+        const currentRows = await (prefetched ?? destination.readByKeys(table.name, table.keyColumns, batch.map((b) => keyRow(table, b))))
+        prefetched = undefined
+        // Read the next batch's current records now, so that the database reads them while this
+        // batch is planned here. Only when no key is in both batches: this batch's writes touch
+        // its own keys alone, so the read sees what it would see after them.
+        next = await iterator.next()
+        const following = next.done ? undefined : convert(next.value, recordIndex + size)
+        if (following !== undefined && prefetching && disjointKeys(table, batch, following)) {
+          prefetched = destination.readByKeys(table.name, table.keyColumns, following.map((b) => keyRow(table, b)))
+          prefetched.catch(() => undefined) // awaited on the next turn, or its failure reported below
+        }
+        try {
+          matched += await mergeKeyedBatch(destination, table, writeSchema, batch, currentRows, recordIndex, settings, report, hooks)
+        } catch (error) {
+          // A failed read ahead aborts the transaction, and the writes then fail for that reason:
+          // the read's own error is the one to report.
+          const readFailure = prefetched === undefined ? undefined : await prefetched.then(() => undefined, (failure: unknown) => failure)
+          throw readFailure ?? error
+        }
+        if (following !== undefined) batch = following
       }
-      report.add(table.name, plan.counts, plan.conflicts)
-      matched += plan.matched
+      recordIndex += size
+      hooks.onProgress?.({ type: 'rows', table: table.name, rows: size })
     }
-    recordIndex += rows.length
-    hooks.onProgress?.({ type: 'rows', table: table.name, rows: rows.length })
+  } finally {
+    if (!next.done) await iterator.return?.(undefined)
+    if (prefetched !== undefined) await prefetched.catch(() => undefined)
   }
   // Never negative, even for a broken file whose duplicate keys matched records it inserted itself.
   report.table(table.name).currentOnly = Math.max(0, rowsBefore - matched)
+}
+/**
+ * The current table as record lines comparable byte for byte with the backup's, or undefined
+ * when they cannot be: the table must be matched by its primary key and every backup column be
+ * a current column of the same kind (so that both sides spell equal rows alike).
+ */
+async function currentLines(destination: Destination, table: MergeTable): Promise<AsyncIterable<string[]> | undefined> {
+  if (destination.readRecordLines === undefined || table.match !== 'primary-key' || table.schemaless) return undefined
+  const columns = table.backupSchema.columns
+  if (columns.length === 0 || columns.some((c) => table.columns.get(c.name)?.kind !== c.kind)) return undefined
+  const current = table.columns
+  if (table.keyColumns.some((c) => !current.has(c))) return undefined
+  return destination.readRecordLines(table.name, columns.map((c) => c.name))
+}
+
+/** How far ahead in the current lines a backup line is looked for (current records added since the backup). */
+const LOOKAHEAD = 32
+
+/**
+ * A keyed table merged by comparing lines (the fast path of merge and analyze): the backup's
+ * record lines and the current rows as lines, both in key order, walk side by side. A backup
+ * line byte-identical to the current line in front (or to one a few lines ahead, stepping past
+ * current records the backup does not have) is an unchanged record, counted without being
+ * parsed. Every other backup record (new, changed, or out of step) is parsed and merged the
+ * ordinary way, in batches (mergeKeyedBatch), which decides everything about it. So the walk
+ * only has to be right about identity: identical lines are identical records, whatever else is
+ * out of order. The current lines are read through a cursor that sees the table as it was
+ * before this merge wrote anything.
+ */
+async function mergeTableByLines(
+  destination: Destination,
+  table: MergeTable,
+  lines: AsyncIterable<Buffer>,
+  current: AsyncIterable<string[]>,
+  settings: MergeSettings,
+  report: ReportBuilder,
+  hooks: MergeHooks & { resolutions: ReadonlyMap<string, ResolutionEntry>; onResolutionUsed: (entry: ResolutionEntry) => void },
+): Promise<void> {
+  const rowsBefore = await destination.countRows(table.name)
+  const writeSchema = schemaForWrites(table)
+  const counts = report.table(table.name)
+  const currentIterator = current[Symbol.asyncIterator]()
+  let window: string[] = []
+  let at = 0
+  let currentDone = false
+  /** The key of the current line in front, once parsed (out-of-step records compare keys with it). */
+  let frontKey: { at: number; window: string[]; key: string } | undefined
+  let matched = 0
+  let recordIndex = 0
+  let pending: Row[] = []
+  let pendingFrom = 0
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return
+    matched += await mergeKeyedBatch(destination, table, writeSchema, pending, await readCurrent(pending), pendingFrom, settings, report, hooks)
+    pending = []
+  }
+  const readCurrent = (rows: readonly Row[]): Promise<Row[]> => destination.readByKeys(table.name, table.keyColumns, rows.map((row) => keyRow(table, row)))
+  try {
+    for await (const chunk of lines) {
+      let rows = 0
+      for (let start = 0; start < chunk.length; ) {
+        const end = chunk.indexOf(0x0a, start)
+        const line = chunk.toString('utf8', start, end)
+        start = end + 1
+        rows++
+        if (!currentDone && window.length - at <= LOOKAHEAD) {
+          const next = await currentIterator.next()
+          if (next.done) currentDone = true
+          else {
+            window = window.slice(at).concat(next.value)
+            at = 0
+          }
+        }
+        let found = -1
+        const limit = Math.min(window.length, at + LOOKAHEAD)
+        for (let k = at; k < limit; k++) {
+          if (window[k] === line) {
+            found = k
+            break
+          }
+        }
+        if (found !== -1) {
+          at = found + 1
+          counts.unchanged++
+          matched++
+        } else {
+          const row = toCurrentEncoding(table, JSON.parse(line) as Row, recordIndex)
+          // The current line in front with this record's key is its old version: step past it.
+          if (at < window.length) {
+            if (frontKey === undefined || frontKey.at !== at || frontKey.window !== window) {
+              frontKey = { at, window, key: keyString(table, JSON.parse(window[at]) as Row) }
+            }
+            if (frontKey.key === keyString(table, row)) at++
+          }
+          if (pending.length === 0) pendingFrom = recordIndex
+          pending.push(row)
+          if (pending.length >= settings.batchSize) await flush()
+        }
+        recordIndex++
+      }
+      hooks.onProgress?.({ type: 'rows', table: table.name, rows })
+    }
+    await flush()
+  } finally {
+    await currentIterator.return?.(undefined)
+  }
+  report.table(table.name).currentOnly = Math.max(0, rowsBefore - matched)
+}
+
+/** Plans one batch of a keyed table against its current records and writes it; returns how many found their current record. */
+async function mergeKeyedBatch(
+  destination: Destination,
+  table: MergeTable,
+  writeSchema: TableSchema,
+  batch: readonly Row[],
+  currentRows: readonly Row[],
+  recordIndex: number,
+  settings: MergeSettings,
+  report: ReportBuilder,
+  hooks: MergeHooks & { resolutions: ReadonlyMap<string, ResolutionEntry>; onResolutionUsed: (entry: ResolutionEntry) => void },
+): Promise<number> {
+  const plan = planBatch(
+    table,
+    batch,
+    currentRows,
+    {
+      strategy: settings.strategy,
+      preserveNewer: settings.preserveNewer,
+      resolutions: hooks.resolutions,
+      onResolutionUsed: hooks.onResolutionUsed,
+      fingerprints: Boolean(hooks.planReader || hooks.planWriter),
+    },
+    recordIndex,
+  )
+  // A plan is checked before this batch writes anything.
+  if (hooks.planReader) for (const decision of plan.decisions) await hooks.planReader.expectRecord(table, decision)
+  if (hooks.planWriter) for (const decision of plan.decisions) await hooks.planWriter.record(table.name, decision)
+  if (plan.inserts.length > 0) {
+    const result = await destination.writeRows(writeSchema, once(plan.inserts))
+    if (result.inserted !== plan.inserts.length) throw await insertsSkipped(destination, table, plan.inserts, result.inserted)
+  }
+  for (const group of plan.updates) {
+    const changed = await destination.updateRows(table.name, table.keyColumns, group)
+    if (changed !== group.length) {
+      throw changedUnderMerge(table, `${group.length - changed} of the ${group.length} records it read were gone when updated`)
+    }
+  }
+  report.add(table.name, plan.counts, plan.conflicts)
+  return plan.matched
+}
+
+/** True when no record of `b` has the key of a record of `a`. */
+function disjointKeys(table: MergeTable, a: readonly Row[], b: readonly Row[]): boolean {
+  const keys = new Set(a.map((row) => keyString(table, row)))
+  return !b.some((row) => keys.has(keyString(table, row)))
 }
 
 /**

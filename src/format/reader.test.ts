@@ -587,3 +587,17 @@ describe("readBackup records: 'lines' and 'none'", () => {
     expect((await readFailure(missing, { records: 'none' })).error.message).toMatch(/holds 2 records but the metadata counts 3/)
   })
 })
+
+describe('readBackup computeChecksums', () => {
+  it('off: the same events with empty checksums, and no mismatch can be found', async () => {
+    const text = replaceOnce(await baseText(), '{"id":"u2","n":2}', '{"id":"u2","n":20}')
+    const events = await readEvents(Buffer.from(text), { verifyChecksums: false, computeChecksums: false })
+    expect(events.filter((event) => event.type === 'tableEnd').map((event) => event.type === 'tableEnd' && event.checksum)).toEqual(['', ''])
+    expect(rowsOf(events, 'User')[1]).toEqual({ id: 'u2', n: 20 })
+    expect(events.at(-1)?.type).toBe('metadata')
+  })
+
+  it('off is refused while verifying', async () => {
+    await expect(readEvents(Buffer.from(await baseText()), { computeChecksums: false })).rejects.toBeInstanceOf(UsageError)
+  })
+})

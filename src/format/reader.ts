@@ -75,6 +75,11 @@ export interface ReadBackupOptions {
    *   the caller must check that the metadata had one for every table (scanBackup does).
    */
   readonly records?: 'parsed' | 'lines' | 'none'
+  /**
+   * Compute the checksums at all (default true). Off, for a file already verified by an earlier
+   * pass: tableEnd then carries an empty checksum. Requires verifyChecksums off.
+   */
+  readonly computeChecksums?: boolean
 }
 
 /**
@@ -97,7 +102,10 @@ export async function* readBackup(
 ): AsyncGenerator<BackupEvent> {
   const batchSize = options.batchSize ?? 1000
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new UsageError(`batchSize must be a positive integer, not ${batchSize}`)
-  const parser = new BackupParser(batchSize, options.verifyChecksums ?? true, options.records ?? 'parsed')
+  const verify = options.verifyChecksums ?? true
+  const compute = options.computeChecksums ?? true
+  if (verify && !compute) throw new UsageError('checksums cannot be verified without computing them')
+  const parser = new BackupParser(batchSize, verify, options.records ?? 'parsed', compute)
   for await (const chunk of input as AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>) {
     yield* parser.write(toBuffer(chunk))
   }
@@ -197,6 +205,7 @@ class BackupParser {
   readonly #batchSize: number
   readonly #verifyChecksums: boolean
   readonly #records: 'parsed' | 'lines' | 'none'
+  readonly #hashing: boolean
   readonly #tokenizer = jsonParser({ streamValues: false }) as unknown as Tokenizer
   #events: BackupEvent[] = []
 
@@ -246,10 +255,11 @@ class BackupParser {
   #fastRecord: Row | null | undefined
   #fastBytes: Buffer | undefined
 
-  constructor(batchSize: number, verifyChecksums: boolean, records: 'parsed' | 'lines' | 'none') {
+  constructor(batchSize: number, verifyChecksums: boolean, records: 'parsed' | 'lines' | 'none', computeChecksums: boolean) {
     this.#batchSize = batchSize
     this.#verifyChecksums = verifyChecksums
     this.#records = records
+    this.#hashing = computeChecksums
   }
 
   *write(chunk: Buffer): Generator<BackupEvent> {
@@ -767,7 +777,7 @@ class BackupParser {
     const table = this.#table!
     if (record === null) {
       // A record line taken unparsed ('lines' and 'none' modes; typed tables only).
-      table.checksum.addCanonicalBytes(bytes!)
+      if (this.#hashing) table.checksum.addCanonicalBytes(bytes!)
       table.count++
       if (this.#records === 'lines') this.#addLine(table, bytes!)
       return
@@ -784,10 +794,11 @@ class BackupParser {
       }
     }
     let canonical: Buffer | undefined
-    if (bytes !== undefined) table.checksum.addCanonicalBytes(bytes)
-    else {
+    if (bytes !== undefined) {
+      if (this.#hashing) table.checksum.addCanonicalBytes(bytes)
+    } else if (this.#hashing || this.#records === 'lines') {
       const text = JSON.stringify(record)
-      table.checksum.addCanonicalText(text)
+      if (this.#hashing) table.checksum.addCanonicalText(text)
       if (this.#records === 'lines') canonical = Buffer.from(text)
     }
     table.count++
@@ -829,7 +840,7 @@ class BackupParser {
       this.#events.push({ type: 'table', table: table.schema, layout: table.layout })
     }
     this.#flushBatch(table)
-    const checksum = table.checksum.digest()
+    const checksum = this.#hashing ? table.checksum.digest() : ''
     this.#events.push({ type: 'tableEnd', table: table.name, count: table.count, checksum })
     this.#finished.set(table.name, { typed: table.typed, offset: table.offset, count: table.count, checksum })
     this.#table = undefined

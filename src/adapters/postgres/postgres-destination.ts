@@ -70,7 +70,10 @@ import { openSession, readyForQuery, toDatabaseError, type ErrorContext } from '
 import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgDomainDefinition, type PgTable } from './postgres-introspector.js'
 import { POSTGRES_CAPABILITIES, RAW_TEXT_TYPES, RowCodec, fromClause } from './postgres-source.js'
 import { createTableDdl, enumTypeName, escapeCopyText, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
-import { wireToPgText } from './postgres-values.js'
+import { jsonExpression, wireToPgText } from './postgres-values.js'
+
+/** readRecordLines fetches this many rows at a time. */
+const LINES_PER_FETCH = 2000
 
 /** readByKeys sends at most this many keys per statement. */
 const KEYS_PER_STATEMENT = 50_000
@@ -107,6 +110,8 @@ export class PostgresDestination implements Destination {
   #preparedTables: string[] = []
   /** Keys and indexes of tables created by prepare(), built once their rows are in (#buildKeys). */
   readonly #afterData = new Map<string, readonly string[]>()
+  /** Cursors opened by readRecordLines, for unique names. */
+  #cursors = 0
   /** Staging tables by target table and column list (see #writeThroughStage). */
   readonly #stages = new Map<string, string>()
 
@@ -236,15 +241,35 @@ export class PostgresDestination implements Destination {
     const overriding = columns.some((c) => c.target.schema.identity === 'always') ? ' OVERRIDING SYSTEM VALUE' : ''
     const load = async (relation: string): Promise<number> => {
       let count = 0
-      // One statement in flight while the next chunk is read: the file and the server work at once.
+      // One statement in flight while the next chunk is read. Parsing JSON costs the server
+      // about three times what loading COPY text does, so the work is shared: a chunk that
+      // arrives while the server is still busy is turned into COPY text here meanwhile; one that
+      // finds it idle goes to it as JSON. Each side works while the other does.
       let inflight: Promise<unknown> | undefined
-      for await (const chunk of chunks) {
-        const array = linesToJsonArray(chunk)
-        count += array.count
-        const sent = this.#run({ text: `INSERT INTO ${relation} (${list})${overriding} ${select}`, values: [array.json] }, context)
-        sent.catch(() => {}) // awaited below; a failure must not be unhandled meanwhile
-        if (inflight !== undefined) await inflight
+      let busy = false
+      const track = (sent: Promise<unknown>): void => {
+        busy = true
+        sent.then(
+          () => {
+            if (inflight === sent) busy = false
+          },
+          () => {}, // awaited below; a failure must not be unhandled meanwhile
+        )
         inflight = sent
+      }
+      for await (const chunk of chunks) {
+        if (busy) {
+          const rows = parseRecordLines(chunk)
+          const text = copyText(rows, columns, table.name, count)
+          count += rows.length
+          await inflight
+          track(this.#copyInto(relation, columns, [text], context))
+        } else {
+          const array = linesToJsonArray(chunk)
+          count += array.count
+          if (inflight !== undefined) await inflight
+          track(this.#run({ text: `INSERT INTO ${relation} (${list})${overriding} ${select}`, values: [array.json] }, context))
+        }
       }
       if (inflight !== undefined) await inflight
       return count
@@ -255,6 +280,61 @@ export class PostgresDestination implements Destination {
       return { inserted, skipped: 0 }
     }
     return await this.#insertThroughStage(target, columns, load, context)
+  }
+
+  async readRecordLines(tableName: string, columnNames: readonly string[]): Promise<AsyncIterable<string[]> | undefined> {
+    this.#assertOpen('read rows')
+    const table = await this.#table(tableName)
+    if (table.schema.primaryKey.length === 0) return undefined
+    const expressions: string[] = []
+    for (const name of columnNames) {
+      const column = table.columns.find((c) => c.schema.name === name)
+      if (column === undefined) return undefined
+      const expression = jsonExpression(column.type, column.schema.kind, column.schema.elementKind, `t.${quoteIdent(name)}`)
+      if (expression === undefined) return undefined
+      expressions.push(`${expression} AS ${quoteIdent(name)}`)
+    }
+    if (expressions.length === 0) return undefined
+    const cursor = `mergeback_lines_${++this.#cursors}`
+    const order = table.schema.primaryKey.map((c) => `t.${quoteIdent(c)}`).join(', ')
+    const context: ErrorContext = { action: 'reading rows', table: tableName }
+    // A cursor, not COPY: the merge writes between two fetches on this same connection. It sees
+    // the table as it is now, not the merge's own later writes.
+    await this.#run(
+      {
+        text:
+          `DECLARE ${cursor} NO SCROLL CURSOR FOR SELECT pg_catalog.row_to_json(r)::text FROM ` +
+          `(SELECT ${expressions.join(', ')} FROM ${fromClause(this.#schema, table)} ORDER BY ${order}) AS r`,
+      },
+      context,
+    )
+    const fetch = (): Promise<string[]> =>
+      this.#run({ text: `FETCH FORWARD ${LINES_PER_FETCH} FROM ${cursor}`, rowMode: 'array', types: RAW_TEXT_TYPES }, context).then((result) =>
+        (result.rows as string[][]).map((row) => row[0]),
+      )
+    const run = this.#run.bind(this)
+    return {
+      async *[Symbol.asyncIterator]() {
+        // One fetch ahead: the server makes the next lines while the caller compares these.
+        let next: Promise<string[]> | undefined = fetch()
+        try {
+          for (;;) {
+            const lines: string[] = await next
+            next = undefined
+            if (lines.length === 0) return
+            if (lines.length === LINES_PER_FETCH) {
+              next = fetch()
+              next.catch(() => undefined)
+            }
+            yield lines
+            if (next === undefined) return
+          }
+        } finally {
+          await next?.catch(() => undefined)
+          await run({ text: `CLOSE ${cursor}` }, context).catch(() => undefined)
+        }
+      },
+    }
   }
 
   async readByKeys(tableName: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<Row[]> {
@@ -597,7 +677,7 @@ export class PostgresDestination implements Destination {
   }
 
   /** COPY FROM STDIN into `relation`; resolves with the number of rows once they are in. */
-  async #copyInto(relation: string, columns: readonly WriteColumn[], lines: AsyncIterable<string>, context: ErrorContext): Promise<number> {
+  async #copyInto(relation: string, columns: readonly WriteColumn[], lines: AsyncIterable<string> | Iterable<string>, context: ErrorContext): Promise<number> {
     const sink = this.#client.query(copyStreams.from(`COPY ${relation} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`))
     const finished = readyForQuery(this.#client, sink)
     // A failure of the input (a truncated or corrupt backup) is passed on as it is, not as a
@@ -884,29 +964,12 @@ async function* encodeBatches(
   table: string,
 ): AsyncGenerator<string, void, undefined> {
   let recordIndex = 0
-  const read = columns.map((c) => (c.name === '__proto__' ? (row: Row) => (Object.hasOwn(row, c.name) ? row[c.name] : undefined) : (row: Row) => row[c.name]))
   let current = first
   let finished = false
   try {
     while (!current.done) {
-      let chunk = ''
-      for (const row of current.value) {
-        let line = ''
-        for (let i = 0; i < columns.length; i++) {
-          const column = columns[i]
-          let text: string | null
-          try {
-            text = wireToPgText(read[i](row), column.sourceKind, column.target.schema.kind, column.target.schema.elementKind, column.sourceElementKind)
-          } catch (error) {
-            if (!(error instanceof MergebackError)) throw error
-            throw new FormatError(`Table "${table}", record ${recordIndex}, column "${column.name}": ${error.message}`, { table, recordIndex, cause: error })
-          }
-          if (i > 0) line += '\t'
-          line += text === null ? '\\N' : escapeCopyText(text)
-        }
-        chunk += `${line}\n`
-        recordIndex++
-      }
+      const chunk = copyText(current.value, columns, table, recordIndex)
+      recordIndex += current.value.length
       if (chunk) yield chunk
       current = await iterator.next()
     }
@@ -914,4 +977,40 @@ async function* encodeBatches(
   } finally {
     if (!finished) await iterator.return?.().catch(() => {})
   }
+}
+
+/** Rows as COPY text-format lines; `firstIndex` numbers them in errors. */
+function copyText(rows: readonly Row[], columns: readonly WriteColumn[], table: string, firstIndex: number): string {
+  const read = columns.map((c) => (c.name === '__proto__' ? (row: Row) => (Object.hasOwn(row, c.name) ? row[c.name] : undefined) : (row: Row) => row[c.name]))
+  let chunk = ''
+  let recordIndex = firstIndex
+  for (const row of rows) {
+    let line = ''
+    for (let i = 0; i < columns.length; i++) {
+      const column = columns[i]
+      let text: string | null
+      try {
+        text = wireToPgText(read[i](row), column.sourceKind, column.target.schema.kind, column.target.schema.elementKind, column.sourceElementKind)
+      } catch (error) {
+        if (!(error instanceof MergebackError)) throw error
+        throw new FormatError(`Table "${table}", record ${recordIndex}, column "${column.name}": ${error.message}`, { table, recordIndex, cause: error })
+      }
+      if (i > 0) line += '\t'
+      line += text === null ? '\\N' : escapeCopyText(text)
+    }
+    chunk += `${line}\n`
+    recordIndex++
+  }
+  return chunk
+}
+
+/** The rows of record lines (`{…}\n` each). */
+function parseRecordLines(lines: Buffer): Row[] {
+  const rows: Row[] = []
+  for (let start = 0; start < lines.length; ) {
+    const end = lines.indexOf(0x0a, start)
+    rows.push(JSON.parse(lines.toString('utf8', start, end)) as Row)
+    start = end + 1
+  }
+  return rows
 }
