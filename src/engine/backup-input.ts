@@ -9,8 +9,8 @@
  *      foreign-key order (mergeback writes them so), one pass serves every table; otherwise each
  *      table gets its own pass, in foreign-key order, so inserts never precede their parents.
  */
-import type { Row, TableSchema } from '../adapters/adapter.js'
-import { FormatError, IntegrityError, UsageError } from '../errors.js'
+import type { Capabilities, Row, TableSchema } from '../adapters/adapter.js'
+import { DatabaseError, FormatError, IntegrityError, UsageError } from '../errors.js'
 import { readBackup } from '../format/reader.js'
 import type { BackupEvent, BackupLayout, BackupMetadata } from '../format/types.js'
 import { openBackupStream } from '../storage/backup-file.js'
@@ -51,7 +51,7 @@ async function* events(
 ): AsyncGenerator<BackupEvent> {
   const stream = await openBackupStream(file, { passphrase: options.passphrase })
   try {
-    // A pass that does not verify reads a file an earlier pass verified: no need to hash it again.
+    // A pass that does not verify reads a file another pass verifies: no need to hash it twice.
     yield* readBackup(stream, { batchSize: options.batchSize ?? 5000, verifyChecksums, computeChecksums: verifyChecksums, records })
   } finally {
     ;(stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.()
@@ -66,7 +66,10 @@ async function* events(
  * for (a file mergeback did not write) would go unproven that way, so such a file is read again
  * with every record parsed.
  */
-export async function scanBackup(file: string, options: BackupInputOptions = {}): Promise<BackupScan> {
+export async function scanBackup(file: string, options: BackupInputOptions & { readonly verify?: boolean } = {}): Promise<BackupScan> {
+  // Structure only (tables, counts, metadata): for a caller that verifies the checksums in its
+  // own pass, inside a transaction it commits only once that pass has verified them.
+  if (options.verify === false) return scanOnce(file, options, 'none', false)
   let quick: BackupScan
   try {
     quick = await scanOnce(file, options, 'none')
@@ -81,12 +84,12 @@ export async function scanBackup(file: string, options: BackupInputOptions = {})
   return scanOnce(file, options, 'parsed')
 }
 
-async function scanOnce(file: string, options: BackupInputOptions, records: 'parsed' | 'none'): Promise<BackupScan> {
+async function scanOnce(file: string, options: BackupInputOptions, records: 'parsed' | 'none', verify = true): Promise<BackupScan> {
   const tables: { schema: TableSchema; records: number; checksum: string }[] = []
   let layout: BackupLayout | undefined
   let metadata: (Partial<BackupMetadata> & Record<string, unknown>) | undefined
   let current: TableSchema | undefined
-  for await (const event of events(file, options, true, records)) {
+  for await (const event of events(file, options, verify, records)) {
     switch (event.type) {
       case 'table':
         layout = event.layout
@@ -136,9 +139,18 @@ export function selectTables(scan: BackupScan, include?: readonly string[], excl
 export async function* readTables(
   scan: BackupScan,
   tables: readonly TableSchema[],
-  options: BackupInputOptions & { readonly records?: 'parsed' | 'lines' } = {},
+  options: BackupInputOptions & {
+    readonly records?: 'parsed' | 'lines'
+    /**
+     * Verify the checksums in this pass (for a scan made with `verify: false`): every pass then
+     * reads to the end of the file, and the generator finishes only once everything it read
+     * was verified; a mismatch is thrown from it after the table's rows were handed out.
+     */
+    readonly verify?: boolean
+  } = {},
 ): AsyncGenerator<TableRows> {
   const mode = options.records ?? 'parsed'
+  const verify = options.verify ?? false
   const counts = new Map(scan.tables.map((t) => [t.schema.name, t.records]))
   const ordered = foreignKeyOrder(tables).ordered
   // The foreign keys that matter are those of `tables` (the caller may add the target's own), so
@@ -150,7 +162,7 @@ export async function* readTables(
 
   for (const pass of passes) {
     const names = new Set(pass.map((t) => t.name))
-    const iterator = events(scan.file, options, false, mode)[Symbol.asyncIterator]()
+    const iterator = events(scan.file, options, verify, mode)[Symbol.asyncIterator]()
     try {
       for (const table of pass) {
         // Skip ahead to this table's header.
@@ -184,6 +196,8 @@ export async function* readTables(
         yield { schema: table, records: counts.get(table.name) ?? 0, batches: batches(), ...(mode === 'lines' ? { lines: lines() } : {}) }
         if (!finished) throw new FormatError(`The rows of table "${table.name}" were not all consumed.`)
       }
+      // The reader verifies at the end of the document (its last event, 'metadata').
+      if (verify) while (!(await iterator.next()).done) continue
     } finally {
       await iterator.return?.(undefined)
     }
@@ -199,4 +213,30 @@ function parseLines(lines: Buffer): Row[] {
     start = end + 1
   }
   return rows
+}
+
+/**
+ * Whether a restore or merge into a destination with these capabilities verifies the checksums
+ * in its write pass (readTables `verify`) instead of a scan of its own: when everything it does,
+ * DDL included, is undone by the rollback a mismatch causes.
+ */
+export function verifiesInPass(capabilities: Capabilities): boolean {
+  return capabilities.transactionalDdl && capabilities.transactionalWrite
+}
+
+/**
+ * The error to report for `error`, raised by the database (or by JSON.parse) during a pass that
+ * verifies the file as it goes: a record line that is not what was written (a changed or broken file) may make
+ * the database fail before its checksum is compared, so the file is verified now, and its
+ * damage, if any, is the error. Anything else passes through unchanged.
+ */
+export async function damageBehind(error: unknown, file: string, passphrase?: string): Promise<unknown> {
+  // The database's errors, and JSON.parse's of a record line not yet verified.
+  if (!(error instanceof DatabaseError || error instanceof SyntaxError)) return error
+  try {
+    await scanBackup(file, { passphrase })
+  } catch (damage) {
+    if (damage instanceof FormatError || damage instanceof IntegrityError) return damage
+  }
+  return error
 }

@@ -5,7 +5,9 @@
  *   1. Options: from the caller, or — `merge` with a plan — from the plan file (whose backup
  *      sha256 must match the file's; else MergeRefusedError 'stale-plan').
  *   2. Scan: read the whole backup once, verifying every checksum and authentication tag
- *      (backup-input.ts). A damaged file fails here, before any connection is opened.
+ *      (backup-input.ts). A damaged file fails here, before any connection is opened. Into
+ *      PostgreSQL and SQLite, whose rollback undoes everything, the scan reads the structure
+ *      only and the merge's own pass verifies (restore.ts step 1 says how errors are told apart).
  *   3. Select tables (`--tables` / `--exclude`; an unknown name is a UsageError).
  *   4. Open one write transaction. Read the current schema and check everything that could make
  *      the merge unfaithful before anything is written: a backup table or column the database
@@ -49,7 +51,7 @@ import { ReportBuilder, type MergeReport } from '../merge/report.js'
 import { ResolutionIndex, parseResolutions, type Resolution, type ResolutionEntry } from '../merge/resolutions.js'
 import { parseStrategy, type Strategy } from '../merge/strategies.js'
 import { buildMergeTable, keyRow, keyString, reportKey, toCurrentEncoding, type MergeTable } from '../merge/table-info.js'
-import { readTables, scanBackup, selectTables, type TableRows } from './backup-input.js'
+import { damageBehind, readTables, scanBackup, selectTables, verifiesInPass, type TableRows } from './backup-input.js'
 import type { ProgressListener } from './progress.js'
 
 export type { MergeReport, MergeCounts, MergeConflict } from '../merge/report.js'
@@ -163,8 +165,11 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
         })
       }
     }
+    const adapter = await loadAdapter(config.engine)
+    // Where the rollback undoes everything, the checksums are verified in the merge's own pass.
+    const inPass = verifiesInPass(adapter.capabilities)
     options.onProgress?.({ type: 'phase', phase: 'verify' })
-    const scan = await scanBackup(file, { passphrase: options.passphrase })
+    const scan = await scanBackup(file, { passphrase: options.passphrase, verify: !inPass })
     const selected = selectTables(scan, settings.tables ?? undefined, settings.exclude ?? undefined)
     if (planReader || (mode === 'analyze' && options.plan !== undefined)) {
       const sha256 = await fileSha256(file)
@@ -194,11 +199,10 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
         // they must carry the same (current database's) foreign keys as `tables`.
         const byName = new Map(tables.map((t) => [t.name, t]))
         const ordered = { ...scan, tables: scan.tables.map((t) => ({ ...t, schema: byName.get(t.schema.name) ?? t.schema })) }
-        return readTables(ordered, tables, { passphrase: options.passphrase, batchSize: settings.batchSize, records: input.records ?? 'parsed' })
+        return readTables(ordered, tables, { passphrase: options.passphrase, batchSize: settings.batchSize, records: input.records ?? 'parsed', verify: inPass })
       },
     }
 
-    const adapter = await loadAdapter(config.engine)
     const destination = await adapter.openDestination(config)
     try {
       const report = await mergeInto(destination, input, settings, {
@@ -218,7 +222,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
       return report
     } catch (error) {
       await destination.rollback(error)
-      throw error
+      throw inPass ? await damageBehind(error, file, options.passphrase) : error
     } finally {
       await destination.close()
     }

@@ -2,7 +2,11 @@
  * restore = backup file → Destination (DESIGN.md §5).
  *
  * 1. Scan: read the whole file once, checking every checksum and authentication tag, and collect
- *    the tables' schemas. A damaged file fails here: nothing has been touched yet.
+ *    the tables' schemas. A damaged file fails here: nothing has been touched yet. Into a
+ *    database whose DDL and data are transactional (PostgreSQL, SQLite), the scan only reads the
+ *    structure and the write pass verifies, in the transaction that a mismatch rolls back; an
+ *    error the database raises meanwhile is checked against the file, so that a damaged file is
+ *    reported as such and not as the SQL error it caused.
  * 2. Select: `--tables` / `--exclude` (an unknown name is a UsageError, before any connection).
  * 3. Open one write transaction; prepare: create missing tables from the backup's schema and,
  *    with `drop`, empty the selected tables (only them).
@@ -13,7 +17,7 @@
  */
 import type { Row } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
-import { scanBackup, selectTables, readTables, type BackupScan } from './backup-input.js'
+import { damageBehind, scanBackup, selectTables, readTables, verifiesInPass, type BackupScan } from './backup-input.js'
 import type { ProgressListener } from './progress.js'
 
 export interface RestoreOptions {
@@ -74,10 +78,11 @@ async function* linesWithProgress(table: string, chunks: AsyncIterable<Buffer>, 
 export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   const started = Date.now()
   const config = parseDatabaseUrl(options.db, { schema: options.schema })
-  options.onProgress?.({ type: 'phase', phase: 'verify' })
-  const scan: BackupScan = await scanBackup(options.file, { passphrase: options.passphrase })
-  const selected = selectTables(scan, options.tables, options.exclude)
   const adapter = await loadAdapter(config.engine)
+  const inPass = verifiesInPass(adapter.capabilities)
+  options.onProgress?.({ type: 'phase', phase: 'verify' })
+  const scan: BackupScan = await scanBackup(options.file, { passphrase: options.passphrase, verify: !inPass })
+  const selected = selectTables(scan, options.tables, options.exclude)
   const destination = await adapter.openDestination(config)
   try {
     const engine = (scan.metadata.engine as typeof config.engine | undefined) ?? config.engine
@@ -104,6 +109,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       passphrase: options.passphrase,
       batchSize: options.batchSize,
       records: asLines.size > 0 ? 'lines' : 'parsed',
+      verify: inPass,
     })
     for await (const table of reading) {
       options.onProgress?.({ type: 'table', table: table.schema.name, records: table.records })
@@ -141,7 +147,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     }
   } catch (error) {
     await destination.rollback(error)
-    throw error
+    throw inPass ? await damageBehind(error, options.file, options.passphrase) : error
   } finally {
     await destination.close()
   }

@@ -26,10 +26,11 @@
  *    inserted (see #writeByRowIdentity).
  * 4. readByKeys / updateRows (merge): `WHERE (a, b) IN ((…), …)` in chunks; updates set-wise
  *    through a temporary table with the target's column types, `UPDATE t JOIN tmp ON keys`.
- *    In a restore, a table whose referenced tables are all complete loads with the server's own
- *    foreign key checks on (#serverCanCheck): its orphans fail as they arrive.
- * 5. finish: checks with one anti-join each the foreign keys the server did not check as rows
- *    came (an orphan row is a DatabaseError naming the table, the constraint and the row's key), and
+ *    Foreign key checks stay off while rows load, as in `mysql < dump`: InnoDB's check of each
+ *    row (a shared lock on its parent row) made a scale-20 restore 75.6 s where loading unchecked
+ *    and checking afterwards takes 60.2 s (docs/performance.md).
+ * 5. finish: checks with one anti-join each the foreign keys of the tables written (an orphan
+ *    row is a DatabaseError naming the table, the constraint and the row's key), and
  *    schedules AUTO_INCREMENT moves for any counter not already past the highest id (InnoDB
  *    normally moves it itself on explicit inserts; ALTER TABLE would commit, so it runs after
  *    COMMIT).
@@ -110,7 +111,6 @@ export class MysqlDestination implements Destination {
   /** Tables whose referenced columns were updated: foreign keys pointing at them are checked in finish(). */
   readonly #referencedChanged = new Set<string>()
   /** Restore only: the selected tables, and those whose writeRows has finished. */
-  #restoring: { readonly selected: ReadonlySet<string>; readonly completed: Set<string> } | undefined
   /** `ALTER TABLE … AUTO_INCREMENT = n` to run right after COMMIT. */
   #pendingAutoIncrement: { table: string; next: string }[] = []
   #temporaryTables = 0
@@ -226,7 +226,6 @@ export class MysqlDestination implements Destination {
     }
 
     await this.#begin()
-    if (options.mode === 'restore') this.#restoring = { selected: new Set(backupSchema.tables.map((t) => t.name)), completed: new Set() }
     const emptied: string[] = []
     if (options.mode === 'restore' && options.drop) {
       for (const table of backupSchema.tables) {
@@ -287,10 +286,8 @@ export class MysqlDestination implements Destination {
     const target = await this.#targetTable(table.name)
     const columns = this.#writeColumns(table, target)
     const keyColumns = identityKey(target)
-    const checked = this.#serverCanCheck(target)
     let result: WriteResult
     try {
-      if (checked) await this.#run('SET SESSION foreign_key_checks = 1', { table: target.name })
       if (keyColumns) result = await this.#writeByKey(target, columns, keyColumns, batches)
       else {
         const [nonEmpty] = await this.#run<RowDataPacket[]>(`SELECT 1 AS present FROM ${quoteIdentifier(target.name)} LIMIT 1`, { table: target.name })
@@ -300,30 +297,10 @@ export class MysqlDestination implements Destination {
       // Some rows may be in (the caller rolls back); finish() must not skip this table.
       this.#written.add(target.name)
       throw error
-    } finally {
-      if (checked) await this.#run('SET SESSION foreign_key_checks = 0', { table: target.name })
     }
-    // Only new rows can break a foreign key, and rows the server checked as they came did not.
-    if (result.inserted > 0 && !checked) this.#written.add(target.name)
-    this.#restoring?.completed.add(target.name)
+    // Only new rows can break a foreign key.
+    if (result.inserted > 0) this.#written.add(target.name)
     return result
-  }
-
-  /**
-   * Whether the server can check `target`'s foreign keys while its rows load, instead of
-   * finish() checking them afterwards (one anti-join per foreign key over the whole table: the
-   * largest part of finish() on a big restore). Only in a restore, and only when every table the
-   * foreign keys reference is already complete — written earlier in this restore, or not part of
-   * it — and none references the table itself: then a row whose parent is missing really is an
-   * orphan, whatever order the rest of the file comes in. Otherwise checks stay off and finish()
-   * verifies.
-   */
-  #serverCanCheck(target: TableSchema): boolean {
-    const restoring = this.#restoring
-    if (!restoring || target.foreignKeys.length === 0) return false
-    return target.foreignKeys.every(
-      (fk) => fk.referencedTable !== target.name && (restoring.completed.has(fk.referencedTable) || !restoring.selected.has(fk.referencedTable)),
-    )
   }
 
   /** The backup's columns as written to `target`: generated target columns are never written. */

@@ -234,3 +234,54 @@ describe('PostgreSQL restore from record lines (restore fast path)', () => {
     }
   })
 })
+
+describe('PostgreSQL restore and merge verify the file in their own pass', () => {
+  it('a damaged file fails as damaged (not as the SQL error it causes), and the database is left as it was', async () => {
+    const { backup } = await import('../../../src/engine/backup.js')
+    const { restore } = await import('../../../src/engine/restore.js')
+    const { analyze, merge } = await import('../../../src/engine/merge.js')
+    const { makeTempDir } = await import('../../helpers/databases.js')
+    const { FormatError, IntegrityError } = await import('../../../src/errors.js')
+    const fs = await import('node:fs')
+    const source = await freshDatabase()
+    await pgQuery(
+      source.url,
+      `CREATE TABLE a (id integer PRIMARY KEY, v text);
+       CREATE TABLE b (id integer PRIMARY KEY, a integer REFERENCES a (id), n integer);
+       INSERT INTO a SELECT i, 'v' || i FROM generate_series(1, 2000) i;
+       INSERT INTO b SELECT i, i, i FROM generate_series(1, 2000) i;`,
+    )
+    const tmp = makeTempDir()
+    try {
+      const file = (await backup({ db: source.url, out: `${tmp.dir}/s.json` })).file
+      const text = fs.readFileSync(file, 'utf8')
+      const damaged = (name: string, from: string, to: string): string => {
+        expect(text).toContain(from)
+        fs.writeFileSync(`${tmp.dir}/${name}`, text.replace(from, to))
+        return `${tmp.dir}/${name}`
+      }
+      const edited = damaged('edited.json', '{"id":1999,"a":1999,"n":1999}', '{"id":1999,"a":1999,"n":1998}')
+      // Still a `{…}` line, no longer JSON: the server would refuse it before its checksum is compared.
+      const broken = damaged('broken.json', '{"id":1500,"a":1500,"n":1500}', '{"id":1500,"a":1500,"n":15 00}')
+      const typed = damaged('typed.json', '{"id":1500,"a":1500,"n":1500}', '{"id":1500,"a":1500,"n":"x"}')
+      for (const [bad, error] of [
+        [edited, IntegrityError],
+        [broken, FormatError],
+        [typed, IntegrityError],
+      ] as const) {
+        const empty = await freshDatabase()
+        await expect(restore({ file: bad, db: empty.url }), bad).rejects.toBeInstanceOf(error)
+        expect(await pgQuery(empty.url, `SELECT relname FROM pg_class WHERE relname IN ('a', 'b')`)).toEqual([])
+        // Merging into the source itself: nothing changes there either.
+        await pgQuery(source.url, 'DELETE FROM b WHERE id > 1900')
+        await expect(analyze(bad, source.url), bad).rejects.toBeInstanceOf(error)
+        await expect(merge(bad, source.url), bad).rejects.toBeInstanceOf(error)
+        expect(await pgQuery(source.url, 'SELECT count(*)::int AS n FROM b')).toEqual([{ n: 1900 }])
+      }
+      // The intact file merges the deleted rows back.
+      expect((await merge(file, source.url)).totals.new).toBe(100)
+    } finally {
+      tmp.cleanup()
+    }
+  })
+})
