@@ -71,6 +71,7 @@ import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgDomai
 import { POSTGRES_CAPABILITIES, RAW_TEXT_TYPES, RowCodec, fromClause } from './postgres-source.js'
 import { createTableDdl, enumTypeName, escapeCopyText, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
 import { jsonExpression, wireToPgText } from './postgres-values.js'
+import { CopyOutput, copyLinePlan, lineToCopy, type CopyLinePlan } from './postgres-copy-lines.js'
 
 /** readRecordLines fetches this many rows at a time. */
 const LINES_PER_FETCH = 2000
@@ -214,8 +215,7 @@ export class PostgresDestination implements Destination {
   async acceptsRecordLines(table: TableSchema): Promise<boolean> {
     this.#assertOpen('write rows')
     if (table.columns.length === 0) return false
-    const target = await this.#table(table.name)
-    return this.#writeColumns(target, table.columns).every((column) => recordField(column) !== undefined)
+    return this.#copyLinePlan(table, await this.#table(table.name)) !== undefined
   }
 
   async writeRecordLines(table: TableSchema, chunks: AsyncIterable<Buffer>): Promise<WriteResult> {
@@ -223,63 +223,29 @@ export class PostgresDestination implements Destination {
     const target = await this.#table(table.name)
     const context: ErrorContext = { action: 'writing rows', table: table.name }
     const columns = this.#writeColumns(target, table.columns)
-    const fields = columns.map((column) => {
-      const field = recordField(column)
-      if (field === undefined) throw new InternalError(`writeRecordLines: column "${column.name}" of "${table.name}" cannot be read from JSON`)
-      return field
-    })
+    const plan = this.#copyLinePlan(table, target)
+    if (plan === undefined) throw new InternalError(`writeRecordLines: "${table.name}" cannot be written from record lines`)
     const direct = this.#emptyTables.has(table.name) || (!this.#filledTables.has(table.name) && !(await this.#hasRows(target, context)))
     this.#emptyTables.delete(table.name)
     this.#filledTables.add(table.name)
-    // The records go to PostgreSQL as one JSON array per chunk; json_to_recordset parses it once
-    // and each column comes out through its type's input function (COPY's path for its text),
-    // but for the kinds whose wire form needs a conversion (recordField).
-    const definitions = columns.map((c, i) => `${quoteIdent(c.name)} ${fields[i].declared ?? c.target.schema.type}`).join(', ')
-    const values = columns.map((c, i) => fields[i].expression(`x.${quoteIdent(c.name)}`)).join(', ')
-    const select = `SELECT ${values} FROM pg_catalog.json_to_recordset($1::json) AS x(${definitions})`
-    const list = columns.map((c) => quoteIdent(c.name)).join(', ')
-    const overriding = columns.some((c) => c.target.schema.identity === 'always') ? ' OVERRIDING SYSTEM VALUE' : ''
-    const load = async (relation: string): Promise<number> => {
-      let count = 0
-      // One statement in flight while the next chunk is read. Parsing JSON costs the server
-      // about three times what loading COPY text does, so the work is shared: a chunk that
-      // arrives while the server is still busy is turned into COPY text here meanwhile; one that
-      // finds it idle goes to it as JSON. Each side works while the other does.
-      let inflight: Promise<unknown> | undefined
-      let busy = false
-      const track = (sent: Promise<unknown>): void => {
-        busy = true
-        sent.then(
-          () => {
-            if (inflight === sent) busy = false
-          },
-          () => {}, // awaited below; a failure must not be unhandled meanwhile
-        )
-        inflight = sent
-      }
-      for await (const chunk of chunks) {
-        if (busy) {
-          const rows = parseRecordLines(chunk)
-          const text = copyText(rows, columns, table.name, count)
-          count += rows.length
-          await inflight
-          track(this.#copyInto(relation, columns, [text], context))
-        } else {
-          const array = linesToJsonArray(chunk)
-          count += array.count
-          if (inflight !== undefined) await inflight
-          track(this.#run({ text: `INSERT INTO ${relation} (${list})${overriding} ${select}`, values: [array.json] }, context))
-        }
-      }
-      if (inflight !== undefined) await inflight
-      return count
-    }
+    const lines = copyLines(chunks, plan, columns, table.name)
     if (direct) {
-      const inserted = await load(qualify(this.#schema, table.name))
+      const inserted = await this.#copyInto(qualify(this.#schema, table.name), columns, lines, context)
       await this.#buildKeys(table.name)
       return { inserted, skipped: 0 }
     }
-    return await this.#insertThroughStage(target, columns, load, context)
+    return await this.#insertThroughStage(target, columns, (stage) => this.#copyInto(stage, columns, lines, context), context)
+  }
+
+  /**
+   * How this table's record lines become COPY text, or undefined when they cannot (a column of
+   * another kind in the backup than in the table, or of a kind without a line rewrite).
+   * Generated columns are in the lines and passed over.
+   */
+  #copyLinePlan(table: TableSchema, target: PgTable): CopyLinePlan | undefined {
+    const written = new Map(this.#writeColumns(target, table.columns).map((c) => [c.name, c]))
+    if ([...written.values()].some((c) => c.sourceKind !== c.target.schema.kind)) return undefined
+    return copyLinePlan(table.columns.map((c) => ({ name: c.name, kind: written.get(c.name)?.target.schema.kind ?? 'skip' })))
   }
 
   async readRecordLines(tableName: string, columnNames: readonly string[]): Promise<AsyncIterable<string[]> | undefined> {
@@ -677,7 +643,7 @@ export class PostgresDestination implements Destination {
   }
 
   /** COPY FROM STDIN into `relation`; resolves with the number of rows once they are in. */
-  async #copyInto(relation: string, columns: readonly WriteColumn[], lines: AsyncIterable<string> | Iterable<string>, context: ErrorContext): Promise<number> {
+  async #copyInto(relation: string, columns: readonly WriteColumn[], lines: AsyncIterable<string | Buffer>, context: ErrorContext): Promise<number> {
     const sink = this.#client.query(copyStreams.from(`COPY ${relation} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`))
     const finished = readyForQuery(this.#client, sink)
     // A failure of the input (a truncated or corrupt backup) is passed on as it is, not as a
@@ -899,52 +865,6 @@ export class PostgresDestination implements Destination {
 }
 
 /** Matches a table's key columns (alias t) against unnested text parameters (alias `alias`). */
-/** How a column is read from a record's JSON inside json_to_recordset (writeRecordLines). */
-interface RecordField {
-  /** The type of the field in json_to_recordset's column list; the target column's type when undefined. */
-  readonly declared?: string
-  /** The value written, from the field's reference. */
-  readonly expression: (field: string) => string
-}
-
-/** Kinds whose wire text is what the target type's input function reads (wireToPgText passes it on as it is). */
-const TEXT_INPUT_KINDS = new Set<ValueKind>(['integer', 'bigint', 'decimal', 'float', 'boolean', 'text', 'enum', 'date', 'time', 'timestamp', 'timestamptz', 'interval', 'bit', 'unknown'])
-
-/**
- * How writeRecordLines reads a column, or undefined when it cannot do it exactly as writeRows
- * would (wireToPgText), which is then used instead: only where the backup's kind is the target's.
- * json_to_recordset hands a field declared with the column's type to that type's input function,
- * with a JSON string's unescaped text, a number's own text or `true`/`false`: exactly what
- * wireToPgText makes of those wire values. Binary (base64) and json (the JSON text as a string)
- * are read as text and converted; arrays of text-input kinds go the same way, element by element.
- */
-function recordField(column: WriteColumn): RecordField | undefined {
-  const kind = column.target.schema.kind
-  if (column.sourceKind !== kind) return undefined
-  if (kind === 'binary') return { declared: 'text', expression: (field) => `pg_catalog.decode(${field}, 'base64')` }
-  if (kind === 'json') return { declared: 'text', expression: (field) => `${field}::${column.target.schema.type}` }
-  if (kind === 'array') {
-    const element = column.target.schema.elementKind
-    if (element === undefined || element !== column.sourceElementKind || element === 'unknown' || !TEXT_INPUT_KINDS.has(element)) return undefined
-    return { expression: (field) => field }
-  }
-  return TEXT_INPUT_KINDS.has(kind) ? { expression: (field) => field } : undefined
-}
-
-/** Record lines (`{…}\n` each) as one JSON array, in place of the newlines: `[{…},{…}]`. */
-function linesToJsonArray(lines: Buffer): { json: Buffer; count: number } {
-  const json = Buffer.allocUnsafe(lines.length + 1)
-  json[0] = 0x5b // [
-  lines.copy(json, 1)
-  let count = 0
-  for (let at = json.indexOf(0x0a, 1); at !== -1; at = json.indexOf(0x0a, at + 1)) {
-    json[at] = 0x2c // ,
-    count++
-  }
-  json[json.length - 1] = 0x5d // ] in place of the last comma
-  return { json, count }
-}
-
 function keyMatch(columns: readonly PgColumn[], alias: string): { left: string; right: string } {
   return {
     left: columns.map((c) => `t.${quoteIdent(c.schema.name)}${c.comparable ? '' : '::text'}`).join(', '),
@@ -1004,13 +924,22 @@ function copyText(rows: readonly Row[], columns: readonly WriteColumn[], table: 
   return chunk
 }
 
-/** The rows of record lines (`{…}\n` each). */
-function parseRecordLines(lines: Buffer): Row[] {
-  const rows: Row[] = []
-  for (let start = 0; start < lines.length; ) {
-    const end = lines.indexOf(0x0a, start)
-    rows.push(JSON.parse(lines.toString('utf8', start, end)) as Row)
-    start = end + 1
+/**
+ * Chunks of record lines as chunks of COPY text: each line rewritten byte for byte
+ * (postgres-copy-lines.ts), or, when it cannot be, parsed and encoded as writeRows does.
+ */
+async function* copyLines(chunks: AsyncIterable<Buffer>, plan: CopyLinePlan, columns: readonly WriteColumn[], table: string): AsyncGenerator<Buffer> {
+  let recordIndex = 0
+  for await (const chunk of chunks) {
+    const out = new CopyOutput(chunk.length + (chunk.length >> 2) + 1024)
+    for (let start = 0; start < chunk.length; ) {
+      const end = chunk.indexOf(0x0a, start)
+      if (!lineToCopy(chunk, start, end, plan, out)) {
+        out.appendString(copyText([JSON.parse(chunk.toString('utf8', start, end)) as Row], columns, table, recordIndex))
+      }
+      recordIndex++
+      start = end + 1
+    }
+    yield out.finish()
   }
-  return rows
 }

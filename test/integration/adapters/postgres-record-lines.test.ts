@@ -152,7 +152,7 @@ describe('PostgreSQL record lines (backup fast path)', () => {
 })
 
 describe('PostgreSQL restore from record lines (restore fast path)', () => {
-  it('restores every accepted type exactly, through both loaders (JSON to the server, COPY text made here), keys built after the rows', async () => {
+  it('restores every accepted type exactly from record lines rewritten as COPY text, keys built after the rows', async () => {
     const { backup } = await import('../../../src/engine/backup.js')
     const { restore } = await import('../../../src/engine/restore.js')
     const { makeTempDir } = await import('../../helpers/databases.js')
@@ -164,26 +164,27 @@ describe('PostgreSQL restore from record lines (restore fast path)', () => {
        CREATE TABLE t (
          id integer PRIMARY KEY, parent bigint REFERENCES parent (id), num numeric(12,2), flag boolean, tx text, ch char(5),
          u uuid, ip inet, j json, jb jsonb, b bytea, bits bit(4), feeling mood, d date, ts timestamp, tstz timestamptz,
-         iv interval, ints integer[], texts text[], r real);
+         iv interval, r real, twice integer GENERATED ALWAYS AS (id * 2) STORED);
        CREATE INDEX t_tx ON t (tx);
+       CREATE TABLE arrays (id integer PRIMARY KEY, ints integer[], texts text[]);
        INSERT INTO parent SELECT i, 'c' || i FROM generate_series(1, 50) i;
-       INSERT INTO t SELECT i, 1 + i % 50, i / 7.0, i % 2 = 0, E'row \\\\ "' || i || E'"\\n\\t', 'ab', md5(i::text)::uuid,
+       INSERT INTO t SELECT i, 1 + i % 50, i / 7.0, i % 2 = 0, E'row \\\\ "' || i || E'"\\n\\t\\r é 🎉', 'ab', md5(i::text)::uuid,
          '10.0.0.1/8', ('{"a": ' || i || '}')::json, '{"b": [1, 2]}', decode(md5(i::text), 'hex'), B'0101', 'it''s "quoted"',
          '2024-01-01'::date + i, '2024-01-01 10:00:00.5'::timestamp + i * interval '1 minute', '0044-03-15 10:00:00+00 BC',
-         '1 day 2 hours', ARRAY[i, NULL], ARRAY['x', NULL, 'y z'], 1.5
+         '1 day 2 hours', 1.5
        FROM generate_series(1, 3000) i;
-       INSERT INTO t (id) VALUES (0);`,
+       INSERT INTO t (id) VALUES (0);
+       INSERT INTO arrays SELECT i, ARRAY[i, NULL], ARRAY['x', NULL, 'y z'] FROM generate_series(1, 10) i;`,
     )
     const tmp = makeTempDir()
     try {
       const file = (await backup({ db: source.url, out: `${tmp.dir}/s.json` })).file
-      // The float column keeps table t on the row path for backups; restores read it as JSON.
+      // The float column keeps table t on the row path for backups; restores rewrite its lines.
       const target = await freshDatabase()
-      // Small batches: many chunks, so that both loaders get some (the split depends on timing).
       const report = await restore({ file, db: target.url, batchSize: 50 })
-      expect(report.totals).toEqual({ inserted: 3051, skipped: 0 })
+      expect(report.totals).toEqual({ inserted: 3061, skipped: 0 })
       const again = (await backup({ db: target.url, out: `${tmp.dir}/t.json` })).file
-      const records = (text: string) => text.split('\n').filter((line) => line.startsWith('{"id"'))
+      const records = (text: string) => text.split('\n').filter((line) => line.startsWith('{"id"')).sort()
       const fs = await import('node:fs')
       expect(records(fs.readFileSync(again, 'utf8'))).toEqual(records(fs.readFileSync(file, 'utf8')))
       // Keys, unique constraints, indexes and foreign keys exist after the restore.
@@ -193,7 +194,45 @@ describe('PostgreSQL restore from record lines (restore fast path)', () => {
       expect(indexes.map((r) => r.i)).toEqual(['t_pkey', 't_tx'])
       // Restoring again into the filled database skips every row (the staged path).
       const second = await restore({ file, db: target.url, batchSize: 50 })
-      expect(second.totals).toEqual({ inserted: 0, skipped: 3051 })
+      expect(second.totals).toEqual({ inserted: 0, skipped: 3061 })
+    } finally {
+      tmp.cleanup()
+    }
+  })
+
+  it('rewrites the lines it can and converts the others as writeRows does (a record without a column: NULL there)', async () => {
+    const { restore } = await import('../../../src/engine/restore.js')
+    const { makeTempDir } = await import('../../helpers/databases.js')
+    const { BackupWriter } = await import('../../../src/format/writer.js')
+    const fs = await import('node:fs')
+    const tmp = makeTempDir()
+    try {
+      const out = fs.createWriteStream(`${tmp.dir}/absent.json`)
+      const writer = new BackupWriter(out, { engine: 'postgres', database: 'x', backupName: 'absent', compression: 'none' })
+      await writer.beginTable({
+        name: 'k',
+        columns: [
+          { name: 'id', type: 'integer', kind: 'integer', nullable: false },
+          { name: 'v', type: 'text', kind: 'text', nullable: true },
+          { name: 'n', type: 'integer', kind: 'integer', nullable: true },
+        ],
+        primaryKey: ['id'],
+        uniqueConstraints: [],
+        indexes: [],
+        foreignKeys: [],
+      })
+      await writer.writeRows([{ id: 1, v: 'a\tb', n: 1 }, { id: 2, n: 2 }, { id: 3, v: null, n: null }, { n: 4, id: 4, v: 'd' }])
+      await writer.endTable()
+      await writer.finish()
+      await new Promise<void>((resolve) => out.end(resolve))
+      const target = await freshDatabase()
+      expect((await restore({ file: `${tmp.dir}/absent.json`, db: target.url })).totals).toEqual({ inserted: 4, skipped: 0 })
+      expect(await pgQuery(target.url, 'SELECT id, v, n FROM k ORDER BY id')).toEqual([
+        { id: 1, v: 'a\tb', n: 1 },
+        { id: 2, v: null, n: 2 },
+        { id: 3, v: null, n: null },
+        { id: 4, v: 'd', n: 4 },
+      ])
     } finally {
       tmp.cleanup()
     }
