@@ -34,3 +34,22 @@ describe('table checksums', () => {
     expect(isChecksum(42)).toBe(false)
   })
 })
+
+describe('TableChecksum, fed in pieces', () => {
+  it('gives the same checksum whichever way each record comes, staged or not, long lines included', () => {
+    const records = Array.from({ length: 3000 }, (_, i) => ({ id: i, text: 'é'.repeat(i % 7 === 0 ? 40_000 : i % 50) }))
+    const expected = checksumOfRecords(records)
+    const mixed = new TableChecksum()
+    records.forEach((record, i) => {
+      const text = JSON.stringify(record)
+      if (i % 4 === 0) mixed.addCanonicalBytes(Buffer.from(text))
+      else if (i % 4 === 1) mixed.addCanonicalText(text)
+      else if (i % 4 === 2) mixed.addCanonicalChunk(`${text}\n`)
+      else mixed.addCanonicalLines(Buffer.from(`${text}\n`))
+    })
+    expect(mixed.digest()).toBe(expected)
+    const bytesOnly = new TableChecksum()
+    for (const record of records) bytesOnly.addCanonicalBytes(Buffer.from(JSON.stringify(record)))
+    expect(bytesOnly.digest()).toBe(expected)
+  })
+})

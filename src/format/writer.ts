@@ -94,6 +94,8 @@ export class BackupWriter {
   #state: WriterState = 'idle'
   #started = false
   #pending = ''
+  /** The canonical text (records, each followed by a newline) of records written but not hashed yet. */
+  #canonical = ''
   #failure: unknown = undefined
   #table: { name: string; count: number; checksum: TableChecksum } | undefined
 
@@ -168,10 +170,21 @@ export class BackupWriter {
       }
       const text = JSON.stringify(row)
       this.#pending += `${table.count === 0 ? '\n' : ',\n'}${text}`
-      table.checksum.addCanonicalText(text)
+      // Hashed a chunk at a time: one hash call per record cost more than the hashing itself.
+      this.#canonical += `${text}\n`
       table.count++
-      if (this.#pending.length >= WRITE_CHUNK_CHARS) await this.#flush()
+      if (this.#pending.length >= WRITE_CHUNK_CHARS) {
+        this.#hashCanonical(table)
+        await this.#flush()
+      }
     }
+    this.#hashCanonical(table)
+  }
+
+  #hashCanonical(table: { checksum: TableChecksum }): void {
+    if (this.#canonical === '') return
+    table.checksum.addCanonicalChunk(this.#canonical)
+    this.#canonical = ''
   }
 
   /**
