@@ -214,7 +214,8 @@ export function decodeLayers(input: Readable, layers: BackupLayers, options: Ope
  */
 export async function openBackupStream(file: string, options: OpenBackupOptions = {}): Promise<NodeJS.ReadableStream> {
   const { handle, layers } = await probeBackupFile(file, options)
-  return decodeLayers(handle.createReadStream({ start: 0 }), layers, { ...options, checkDigest: true })
+  // 1 MiB reads: a restore reads gigabytes, and 64 KiB reads left the main thread waiting on them.
+  return decodeLayers(handle.createReadStream({ start: 0, highWaterMark: 1024 * 1024 }), layers, { ...options, checkDigest: true })
 }
 
 export interface FileCheck {
