@@ -94,8 +94,6 @@ export class BackupWriter {
   #state: WriterState = 'idle'
   #started = false
   #pending = ''
-  /** The canonical text (records, each followed by a newline) of records written but not hashed yet. */
-  #canonical = ''
   #failure: unknown = undefined
   #table: { name: string; count: number; checksum: TableChecksum } | undefined
 
@@ -163,28 +161,40 @@ export class BackupWriter {
     this.#checkUsable()
     const table = this.#table
     if (this.#state !== 'table' || table === undefined) throw new InternalError(`writeRows while ${this.#describeState()}`)
+    let records = ''
     for (const row of rows) {
       const problem = findUnwritableValue(row)
       if (problem !== undefined) {
         throw new InternalError(`table "${table.name}", row ${table.count}: ${problem} cannot be written exactly (rows must be in wire encoding)`)
       }
-      const text = JSON.stringify(row)
-      this.#pending += `${table.count === 0 ? '\n' : ',\n'}${text}`
-      // Hashed a chunk at a time: one hash call per record cost more than the hashing itself.
-      this.#canonical += `${text}\n`
+      records += `${table.count === 0 ? '\n' : ',\n'}${JSON.stringify(row)}`
       table.count++
-      if (this.#pending.length >= WRITE_CHUNK_CHARS) {
-        this.#hashCanonical(table)
-        await this.#flush()
+      if (records.length >= WRITE_CHUNK_CHARS) {
+        await this.#writeRecords(records, table.checksum)
+        records = ''
       }
     }
-    this.#hashCanonical(table)
+    if (records !== '') await this.#writeRecords(records, table.checksum)
   }
 
-  #hashCanonical(table: { checksum: TableChecksum }): void {
-    if (this.#canonical === '') return
-    table.checksum.addCanonicalChunk(this.#canonical)
-    this.#canonical = ''
+  /**
+   * Writes record text as the layout spells it (`\n{…}` for a table's first record, `,\n{…}` for
+   * the others), encoded once: the same bytes are hashed for the checksum (each record line,
+   * without its comma) and written. A record's text never holds a raw newline (JSON escapes it),
+   * so the lines of the text are its records.
+   */
+  async #writeRecords(records: string, checksum: TableChecksum): Promise<void> {
+    await this.#flush()
+    const bytes = Buffer.from(records)
+    let start = bytes.indexOf(LF) + 1
+    while (start > 0 && start < bytes.length) {
+      const newline = bytes.indexOf(LF, start)
+      let end = newline === -1 ? bytes.length : newline
+      if (bytes[end - 1] === COMMA) end--
+      checksum.addCanonicalBytes(bytes.subarray(start, end))
+      start = newline + 1
+    }
+    await this.#writeOut(bytes)
   }
 
   /**
