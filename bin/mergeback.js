@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-old-space-size=192 --max-semi-space-size=8
+#!/usr/bin/env -S node --max-old-space-size=192 --max-semi-space-size=4
 // The heap flags keep peak memory bounded (about 120-150 MB on million-row tables, measured in
 // docs/performance.md): with its defaults V8 lets garbage from streamed batches pile up to
 // 250 MB before collecting it. `node bin/mergeback.js` runs without them.
