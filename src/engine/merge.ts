@@ -140,6 +140,9 @@ export interface MergeInput {
   read(tables: readonly TableSchema[]): AsyncIterable<TableRows>
 }
 
+/** The hooks of one table's merge: the run's, and the table's resolutions. */
+type TableHooks = MergeHooks & { resolutions: ReadonlyMap<string, ResolutionEntry>; onResolutionUsed: (entry: ResolutionEntry) => void }
+
 /** Hooks of one merge run. */
 export interface MergeHooks {
   readonly onProgress?: ProgressListener
@@ -335,7 +338,7 @@ async function mergeTable(
   batches: AsyncIterable<Row[]>,
   settings: MergeSettings,
   report: ReportBuilder,
-  hooks: MergeHooks & { resolutions: ReadonlyMap<string, ResolutionEntry>; onResolutionUsed: (entry: ResolutionEntry) => void },
+  hooks: TableHooks,
 ): Promise<void> {
   const rowsBefore = await destination.countRows(table.name)
   const writeSchema = schemaForWrites(table)
@@ -430,7 +433,7 @@ async function mergeTableByLines(
   current: AsyncIterable<string[]>,
   settings: MergeSettings,
   report: ReportBuilder,
-  hooks: MergeHooks & { resolutions: ReadonlyMap<string, ResolutionEntry>; onResolutionUsed: (entry: ResolutionEntry) => void },
+  hooks: TableHooks,
 ): Promise<void> {
   const rowsBefore = await destination.countRows(table.name)
   const writeSchema = schemaForWrites(table)
@@ -513,7 +516,7 @@ async function mergeKeyedBatch(
   recordIndex: number,
   settings: MergeSettings,
   report: ReportBuilder,
-  hooks: MergeHooks & { resolutions: ReadonlyMap<string, ResolutionEntry>; onResolutionUsed: (entry: ResolutionEntry) => void },
+  hooks: TableHooks,
 ): Promise<number> {
   const plan = planBatch(
     table,

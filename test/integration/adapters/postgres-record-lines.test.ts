@@ -3,12 +3,18 @@
  * itself with row_to_json. It must give, byte for byte, JSON.stringify of the rows readTable
  * gives, for every type it accepts, and decline (undefined) the tables it cannot write exactly.
  */
+import fs from 'node:fs'
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { Row, Source, TableSchema } from '../../../src/adapters/adapter.js'
 import { postgresAdapter } from '../../../src/adapters/postgres/postgres-adapter.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
-import { createPostgresDatabase, pgQuery, type TestDatabase } from '../../helpers/databases.js'
+import { backup } from '../../../src/engine/backup.js'
+import { analyze, merge } from '../../../src/engine/merge.js'
+import { restore } from '../../../src/engine/restore.js'
+import { FormatError, IntegrityError } from '../../../src/errors.js'
+import { BackupWriter } from '../../../src/format/writer.js'
+import { createPostgresDatabase, makeTempDir, pgQuery, type TestDatabase } from '../../helpers/databases.js'
 
 const databases: TestDatabase[] = []
 afterAll(async () => {
@@ -33,6 +39,17 @@ async function readRowsAsLines(source: Source, table: TableSchema): Promise<stri
   let text = ''
   for await (const batch of source.readTable(table)) for (const row of batch as Row[]) text += `${JSON.stringify(row)}\n`
   return text
+}
+
+/** A backup of one table `k` (key `id`) with these columns and rows, written by BackupWriter as given. */
+async function writeOneTableBackup(file: string, columns: TableSchema['columns'], rows: Row[]): Promise<void> {
+  const out = fs.createWriteStream(file)
+  const writer = new BackupWriter(out, { engine: 'postgres', database: 'x', backupName: 'k', compression: 'none' })
+  await writer.beginTable({ name: 'k', columns, primaryKey: ['id'], uniqueConstraints: [], indexes: [], foreignKeys: [] })
+  await writer.writeRows(rows)
+  await writer.endTable()
+  await writer.finish()
+  await new Promise<void>((resolve) => out.end(resolve))
 }
 
 /** Both paths, for every table of the database: [table, lines or undefined, lines from rows]. */
@@ -153,9 +170,6 @@ describe('PostgreSQL record lines (backup fast path)', () => {
 
 describe('PostgreSQL restore from record lines (restore fast path)', () => {
   it('restores every accepted type exactly from record lines rewritten as COPY text, keys built after the rows', async () => {
-    const { backup } = await import('../../../src/engine/backup.js')
-    const { restore } = await import('../../../src/engine/restore.js')
-    const { makeTempDir } = await import('../../helpers/databases.js')
     const source = await freshDatabase()
     await pgQuery(
       source.url,
@@ -185,8 +199,7 @@ describe('PostgreSQL restore from record lines (restore fast path)', () => {
       expect(report.totals).toEqual({ inserted: 3061, skipped: 0 })
       const again = (await backup({ db: target.url, out: `${tmp.dir}/t.json` })).file
       const records = (text: string) => text.split('\n').filter((line) => line.startsWith('{"id"')).sort()
-      const fs = await import('node:fs')
-      expect(records(fs.readFileSync(again, 'utf8'))).toEqual(records(fs.readFileSync(file, 'utf8')))
+        expect(records(fs.readFileSync(again, 'utf8'))).toEqual(records(fs.readFileSync(file, 'utf8')))
       // Keys, unique constraints, indexes and foreign keys exist after the restore.
       const constraints = await pgQuery<{ c: string }>(target.url, `SELECT conname || ':' || contype::text AS c FROM pg_constraint WHERE conrelid IN ('t'::regclass, 'parent'::regclass) ORDER BY 1`)
       expect(constraints.map((r) => r.c)).toEqual(['parent_code_key:u', 'parent_pkey:p', 't_parent_fkey:f', 't_pkey:p'])
@@ -201,30 +214,17 @@ describe('PostgreSQL restore from record lines (restore fast path)', () => {
   })
 
   it('rewrites the lines it can and converts the others as writeRows does (a record without a column: NULL there)', async () => {
-    const { restore } = await import('../../../src/engine/restore.js')
-    const { makeTempDir } = await import('../../helpers/databases.js')
-    const { BackupWriter } = await import('../../../src/format/writer.js')
-    const fs = await import('node:fs')
     const tmp = makeTempDir()
     try {
-      const out = fs.createWriteStream(`${tmp.dir}/absent.json`)
-      const writer = new BackupWriter(out, { engine: 'postgres', database: 'x', backupName: 'absent', compression: 'none' })
-      await writer.beginTable({
-        name: 'k',
-        columns: [
+      await writeOneTableBackup(
+        `${tmp.dir}/absent.json`,
+        [
           { name: 'id', type: 'integer', kind: 'integer', nullable: false },
           { name: 'v', type: 'text', kind: 'text', nullable: true },
           { name: 'n', type: 'integer', kind: 'integer', nullable: true },
         ],
-        primaryKey: ['id'],
-        uniqueConstraints: [],
-        indexes: [],
-        foreignKeys: [],
-      })
-      await writer.writeRows([{ id: 1, v: 'a\tb', n: 1 }, { id: 2, n: 2 }, { id: 3, v: null, n: null }, { n: 4, id: 4, v: 'd' }])
-      await writer.endTable()
-      await writer.finish()
-      await new Promise<void>((resolve) => out.end(resolve))
+        [{ id: 1, v: 'a\tb', n: 1 }, { id: 2, n: 2 }, { id: 3, v: null, n: null }, { n: 4, id: 4, v: 'd' }],
+      )
       const target = await freshDatabase()
       expect((await restore({ file: `${tmp.dir}/absent.json`, db: target.url })).totals).toEqual({ inserted: 4, skipped: 0 })
       expect(await pgQuery(target.url, 'SELECT id, v, n FROM k ORDER BY id')).toEqual([
@@ -239,32 +239,19 @@ describe('PostgreSQL restore from record lines (restore fast path)', () => {
   })
 
   it('fails a restore whose backup holds a key twice when the key is built, naming it, and leaves the database empty', async () => {
-    const { restore } = await import('../../../src/engine/restore.js')
-    const { makeTempDir } = await import('../../helpers/databases.js')
-    const { BackupWriter } = await import('../../../src/format/writer.js')
-    const fs = await import('node:fs')
     const tmp = makeTempDir()
     try {
-      const out = fs.createWriteStream(`${tmp.dir}/dup.json`)
-      const writer = new BackupWriter(out, { engine: 'postgres', database: 'x', backupName: 'dup', compression: 'none' })
-      await writer.beginTable({
-        name: 'k',
-        columns: [
+      await writeOneTableBackup(
+        `${tmp.dir}/dup.json`,
+        [
           { name: 'id', type: 'integer', kind: 'integer', nullable: false },
           { name: 'v', type: 'text', kind: 'text', nullable: true },
         ],
-        primaryKey: ['id'],
-        uniqueConstraints: [],
-        indexes: [],
-        foreignKeys: [],
-      })
-      await writer.writeRows([
-        { id: 1, v: 'a' },
-        { id: 1, v: 'b' },
-      ])
-      await writer.endTable()
-      await writer.finish()
-      await new Promise<void>((resolve) => out.end(resolve))
+        [
+          { id: 1, v: 'a' },
+          { id: 1, v: 'b' },
+        ],
+      )
       const target = await freshDatabase()
       await expect(restore({ file: `${tmp.dir}/dup.json`, db: target.url })).rejects.toMatchObject({ name: 'DatabaseError', engineCode: '23505', table: 'k' })
       expect(await pgQuery(target.url, `SELECT 1 FROM pg_class WHERE relname = 'k'`)).toEqual([])
@@ -276,12 +263,6 @@ describe('PostgreSQL restore from record lines (restore fast path)', () => {
 
 describe('PostgreSQL restore and merge verify the file in their own pass', () => {
   it('a damaged file fails as damaged (not as the SQL error it causes), and the database is left as it was', async () => {
-    const { backup } = await import('../../../src/engine/backup.js')
-    const { restore } = await import('../../../src/engine/restore.js')
-    const { analyze, merge } = await import('../../../src/engine/merge.js')
-    const { makeTempDir } = await import('../../helpers/databases.js')
-    const { FormatError, IntegrityError } = await import('../../../src/errors.js')
-    const fs = await import('node:fs')
     const source = await freshDatabase()
     await pgQuery(
       source.url,
