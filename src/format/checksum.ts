@@ -65,12 +65,6 @@ export class TableChecksum {
     stage[this.#staged++] = 0x0a
   }
 
-  /** Adds records by their canonical texts, each followed by a newline (several at once). */
-  addCanonicalChunk(text: string): void {
-    this.#flushStage()
-    this.#hash.update(text)
-  }
-
   /** Adds records by their record lines, each followed by its newline (several lines at once). */
   addCanonicalLines(lines: Uint8Array): void {
     this.#flushStage()

@@ -31,7 +31,7 @@ function convert(line: string, columns = COLUMNS): string | false {
   const out = new CopyOutput(16)
   const bytes = Buffer.from(line)
   if (!lineToCopy(bytes, 0, bytes.length, plan, out)) return false
-  return out.take().toString('utf8')
+  return out.finish().toString('utf8')
 }
 
 const anyText = fc.string({ unit: 'binary', maxLength: 30 })

@@ -114,13 +114,6 @@ export class CopyOutput {
     return this.#buffer.subarray(0, this.#length)
   }
 
-  /** The text written so far (a copy), and an empty output. */
-  take(): Buffer {
-    const taken = Buffer.from(this.#buffer.subarray(0, this.#length))
-    this.#length = 0
-    return taken
-  }
-
   appendString(text: string): void {
     this.reserve(Buffer.byteLength(text))
     this.#length += this.#buffer.write(text, this.#length)
