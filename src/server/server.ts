@@ -31,16 +31,6 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
     const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s))
     s.once('error', reject)
   })
-  const address = server.address() as AddressInfo
-  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
-  logger.info('listening', {
-    url,
-    port: address.port,
-    dir: config.dir,
-    stateDir: config.stateDir,
-    databases: [...config.databases.values()].map((d) => ({ alias: d.alias, engine: d.engine, url: d.redacted })),
-  })
-
   let closing: Promise<void> | undefined
   const close = () =>
     (closing ??= (async () => {
@@ -66,5 +56,15 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
   }
+  const address = server.address() as AddressInfo
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
+  logger.info('listening', {
+    url,
+    port: address.port,
+    dir: config.dir,
+    stateDir: config.stateDir,
+    databases: [...config.databases.values()].map((d) => ({ alias: d.alias, engine: d.engine, url: d.redacted })),
+  })
+
   return { url, port: address.port, jobs, close }
 }
