@@ -70,6 +70,8 @@ export interface CommittedBackupFile {
 export interface PendingBackupFile {
   /** The final path (nothing exists there until commit). */
   readonly path: string
+  /** The temporary file the bytes go to until commit (the same inode as `path` afterwards). */
+  readonly temporaryPath: string
   /** Write the JSON text here; gzip, encryption and hashing happen behind it. */
   readonly stream: NodeJS.WritableStream
   /** Ends the stream, fsyncs, renames into place, fsyncs the directory, writes the catalog sidecar atomically. */
@@ -150,6 +152,7 @@ export async function createBackupFile(target: { dir: string } | { file: string 
   let state: 'open' | 'committing' | 'committed' | 'aborted' = 'open'
   return {
     path: finalPath,
+    temporaryPath: file.tempPath,
     stream: head,
     async commit(metadata) {
       if (state !== 'open') throw new InternalError(`commit() called on a backup file that was already ${state}.`)

@@ -330,7 +330,7 @@ export async function findBackup(dir: string, ref: string): Promise<BackupEntry>
  * file goes first: a crash in between leaves an orphan sidecar, which nothing lists.
  * Returns the entry that was deleted.
  */
-export async function deleteBackup(dir: string, ref: string, options: { actor?: string } = {}): Promise<BackupEntry> {
+export async function deleteBackup(dir: string, ref: string, options: { actor?: string; client?: string } = {}): Promise<BackupEntry> {
   const started = Date.now()
   const entry = await findBackup(dir, ref)
   try {
@@ -341,6 +341,7 @@ export async function deleteBackup(dir: string, ref: string, options: { actor?: 
     await appendAudit(dir, {
       action: 'delete',
       actor: options.actor,
+      client: options.client,
       target: entry.file,
       file: entry.file,
       outcome: 'failure',
@@ -349,6 +350,6 @@ export async function deleteBackup(dir: string, ref: string, options: { actor?: 
     })
     throw error
   }
-  await appendAudit(dir, { action: 'delete', actor: options.actor, target: entry.file, file: entry.file, outcome: 'success', durationMs: Date.now() - started })
+  await appendAudit(dir, { action: 'delete', actor: options.actor, client: options.client, target: entry.file, file: entry.file, outcome: 'success', durationMs: Date.now() - started })
   return entry
 }
