@@ -6,6 +6,8 @@ import { inspect, verify } from '../../engine/inspect.js'
 import { locateBackup, outputFor, setExitCode, withJson, withStorage, type Flags } from '../common.js'
 import { readPassphrase } from '../../storage/passphrase.js'
 import { textTable } from '../format-text.js'
+import { remoteFrom, withRemote } from '../remote.js'
+import { withDownloaded } from '../../remote/remote-ops.js'
 import { EXIT_BAD_INPUT } from '../exit-codes.js'
 
 export function register(program: Command): void {
@@ -47,11 +49,22 @@ export function register(program: Command): void {
     .description('check a backup\'s integrity (exit 2 when damaged)')
     .argument('<file>', 'backup file, or a backup name in the backup directory')
   withStorage(verifyCommand)
+  withRemote(verifyCommand, 'verify a backup in this S3 location (downloaded to a temporary file, checked, removed)')
   withJson(verifyCommand)
   verifyCommand.action(async (fileArg: string, flags: Flags) => {
     const output = outputFor(flags)
-    const file = await locateBackup(flags, fileArg)
-    const report = await verify(file, { passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }) })
+    const passphrase = readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined })
+    const remote = await remoteFrom(flags)
+    let report: Awaited<ReturnType<typeof verify>>
+    if (remote) {
+      try {
+        report = await withDownloaded(remote, fileArg, async (local, entry) => ({ ...(await verify(local, { passphrase })), file: entry.path }))
+      } finally {
+        remote.close()
+      }
+    } else {
+      report = await verify(await locateBackup(flags, fileArg), { passphrase })
+    }
     output.result(report, () =>
       [`${report.file}: ${report.ok ? 'OK' : 'DAMAGED'}`, ...report.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.check}${c.detail ? ` — ${c.detail}` : ''}`)].join('\n'),
     )
