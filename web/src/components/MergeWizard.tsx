@@ -1,0 +1,3 @@
+export function MergeWizard(_props: { params: URLSearchParams }) {
+  return <p class="muted">Coming soon.</p>
+}
