@@ -146,6 +146,7 @@ export function formatTime(iso: string | undefined): string {
 
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '—'
+  if (ms < 10_000) return `${(ms / 1000).toFixed(1)} s`
   const s = Math.round(ms / 1000)
   if (s < 60) return `${s} s`
   const m = Math.floor(s / 60)
