@@ -40,12 +40,13 @@ export interface Server {
  * Makes a super_admin token ("root") and an admin token ("alice") with the CLI, then starts
  * `mergeback serve` on a free port and waits until it listens.
  */
-export async function startServer(options: { db: string; dir: string; stateDir: string; config?: string; env?: Record<string, string> }): Promise<Server> {
+export async function startServer(options: { db: string; dir: string; stateDir: string; config?: string; args?: readonly string[]; env?: Record<string, string> }): Promise<Server> {
   fs.mkdirSync(options.dir, { recursive: true })
   const superAdmin = await createToken('root', 'super_admin', options.stateDir)
   const admin = await createToken('alice', 'admin', options.stateDir)
   const args = [path.join(REPO_ROOT, 'bin/mergeback.js'), 'serve', '--db', options.db, '--dir', options.dir, '--state', options.stateDir, '--port', '0']
   if (options.config) args.push('--config', options.config)
+  args.push(...(options.args ?? []))
   const env = { ...process.env, DATABASE_URL: undefined, MERGEBACK_DIR: undefined, ...options.env }
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
@@ -144,4 +145,61 @@ export async function cliBackup(db: string, dir: string, name = 'base'): Promise
   const r = await runCli(['backup', '--db', db, '--out', dir, '--name', name, '--json'])
   if (r.code !== 0) throw new Error(`mergeback backup failed (${r.code}): ${r.stderr}`)
   return path.basename(r.json<{ file: string }>().file)
+}
+
+/** The app database of a test, on SQLite or PostgreSQL, with the demo data, and SQL to read or change it. */
+export interface AppDatabase {
+  readonly engine: 'sqlite' | 'postgres'
+  readonly url: string
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>
+  exec(sql: string): Promise<void>
+  drop(): Promise<void>
+}
+
+/**
+ * The demo database on `engine`: SQLite directly; PostgreSQL by restoring a backup of the SQLite
+ * demo into a fresh database with the CLI (the same data, in PostgreSQL's types).
+ */
+export async function demoDatabase(engine: 'sqlite' | 'postgres', root: string): Promise<AppDatabase> {
+  const { createDemoDatabase } = await import('../../../src/demo/demo-database.js')
+  const file = path.join(root, `demo-${engine}.db`)
+  createDemoDatabase(file)
+  if (engine === 'sqlite') {
+    const Database = (await import('better-sqlite3')).default
+    const open = () => new Database(file)
+    return {
+      engine,
+      url: `sqlite:${file}`,
+      async query(sql, params = []) {
+        const db = open()
+        try {
+          return db.prepare(sql).all(...(params as unknown[])) as never
+        } finally {
+          db.close()
+        }
+      },
+      async exec(sql) {
+        const db = open()
+        try {
+          db.exec(sql)
+        } finally {
+          db.close()
+        }
+      },
+      async drop() {},
+    }
+  }
+  const { createPostgresDatabase, pgQuery } = await import('../../helpers/databases.js')
+  const pg = await createPostgresDatabase('mbweb')
+  const seed = path.join(root, 'seed-backups')
+  const file0 = await cliBackup(`sqlite:${file}`, seed, 'seed')
+  const r = await runCli(['restore', path.join(seed, file0), '--db', pg.url, '--json'])
+  if (r.code !== 0) throw new Error(`restoring the demo into PostgreSQL failed (${r.code}): ${r.stderr}`)
+  return {
+    engine,
+    url: pg.url,
+    query: (sql, params = []) => pgQuery(pg.url, sql, params) as never,
+    exec: async (sql) => void (await pgQuery(pg.url, sql)),
+    drop: () => pg.drop(),
+  }
 }

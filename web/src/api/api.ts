@@ -163,6 +163,11 @@ export interface MergeOptions {
 
 const seg = (name: string) => encodeURIComponent(name)
 
+/** Tells the job banner that jobs started or ended, so it asks the server now rather than at its next poll. */
+export function jobsChanged(): void {
+  window.dispatchEvent(new Event('mergeback:jobs-changed'))
+}
+
 export async function whoAmI(token?: string): Promise<Identity> {
   const r = await request<Identity & { success: boolean }>('/api/me', { token })
   return { name: r.name, role: r.role }
@@ -267,6 +272,7 @@ export async function followJob<R>(id: string, onProgress: (p: JobProgress) => v
       await new Promise((r) => setTimeout(r, 500))
     }
   }
+  jobsChanged()
   return finished
 }
 
@@ -307,6 +313,7 @@ export function uploadBackup(file: File, onProgress: (sent: number, total: numbe
     xhr.setRequestHeader('content-type', 'application/octet-stream')
     xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size)
     xhr.onload = async () => {
+      jobsChanged()
       const response = new Response(xhr.responseText, { status: xhr.status, statusText: xhr.statusText, headers: { 'content-type': 'application/json' } })
       if (xhr.status >= 200 && xhr.status < 300) resolve((await response.json()) as { backup: Backup; verification: Verification })
       else reject(await errorFrom(response))

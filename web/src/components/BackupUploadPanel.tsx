@@ -15,8 +15,9 @@ const ACCEPT = '.json,.gz,.enc,application/json,application/gzip'
 /** The heading of a refusal, from the server's status and code; the server's own words follow. */
 export function refusalTitle(err: ApiError): string {
   if (err.status === 413 || err.code === 'TOO_LARGE') return 'The file is too large for this server.'
-  if (err.code === 'BAD_FORMAT') return 'This file is not a backup mergeback can read.'
-  if (err.code === 'INTEGRITY') return 'The backup is damaged.'
+  const reason = typeof err.details?.reason === 'string' ? err.details.reason : undefined
+  if (err.code === 'INTEGRITY' || (reason && ['checksum', 'tampered', 'truncated'].includes(reason))) return 'The backup is damaged.'
+  if (err.code === 'BAD_FORMAT') return 'This file is not a usable backup.'
   if (err.code === 'FILE_EXISTS' || err.status === 409) return 'A backup with this name already exists.'
   if (err.status === 400) return 'The file name is not accepted.'
   if (err.code === 'CANCELLED') return 'Upload cancelled.'

@@ -6,7 +6,7 @@
  */
 import { useMemo, useState } from 'preact/hooks'
 import type { MergeConflict, Resolution, Strategy, WireValue } from '../api/api'
-import { Button, Field, formatCount } from './base/ui'
+import { Button, Field, formatCount, plural } from './base/ui'
 
 export const PAGE_SIZE = 20
 
@@ -75,8 +75,14 @@ export function ConflictReview(props: {
   return (
     <div class="conflict-review">
       <p>
-        <strong>{formatCount(conflicts.length)}</strong> conflicting records: both sides changed and the timestamps cannot tell which is newer. {formatCount(chosenCount)} chosen by you; the rest become{' '}
-        <strong>{strategyDefault(props.strategy)}</strong>.
+        <strong>{plural(conflicts.length, 'conflicting record')}</strong>: both sides changed and the timestamps cannot tell which is newer.{' '}
+        {chosenCount === conflicts.length ? (
+          <>All have your choice.</>
+        ) : (
+          <>
+            {formatCount(chosenCount)} chosen by you; the rest become <strong>{strategyDefault(props.strategy)}</strong>.
+          </>
+        )}
       </p>
       <div class="toolbar" role="search">
         <Field label="Table">
@@ -182,7 +188,7 @@ function ConflictCard(props: { conflict: MergeConflict; resolution: Resolution |
       <header class="conflict-head">
         <div>
           <span class="muted small">{c.table}</span> <span class="conflict-key">{key}</span>
-          <span class="muted small"> · {c.fields.length} field{c.fields.length === 1 ? '' : 's'} differ</span>
+          <span class="muted small"> · {c.fields.length === 1 ? '1 field differs' : `${c.fields.length} fields differ`}</span>
         </div>
         <fieldset class="choices">
           <legend>

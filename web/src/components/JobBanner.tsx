@@ -44,11 +44,11 @@ export function JobBanner() {
     }
     void tick()
     const onJob = () => void tick()
-    window.addEventListener('mergeback:job-started', onJob)
+    window.addEventListener('mergeback:jobs-changed', onJob)
     return () => {
       stopped = true
       clearTimeout(timer)
-      window.removeEventListener('mergeback:job-started', onJob)
+      window.removeEventListener('mergeback:jobs-changed', onJob)
     }
   }, [])
   if (running.length === 0) return null
@@ -66,5 +66,5 @@ export function JobBanner() {
 
 /** Panels call this after starting a job, so the banner shows it at once. */
 export function announceJob(): void {
-  window.dispatchEvent(new Event('mergeback:job-started'))
+  window.dispatchEvent(new Event('mergeback:jobs-changed'))
 }

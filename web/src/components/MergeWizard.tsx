@@ -24,7 +24,7 @@ import {
 } from '../api/api'
 import type { ApiError } from '../api/client'
 import { href, navigate } from '../router'
-import { Button, Card, Checkbox, ErrorNote, Field, Notice, formatCount } from './base/ui'
+import { Button, Card, Checkbox, ErrorNote, Field, Notice, formatCount, plural } from './base/ui'
 import { ConfirmDialog } from './base/confirm-dialog'
 import { BackupPicker, useBackups } from './BackupPicker'
 import { ConflictReview, conflictId } from './ConflictReview'
@@ -276,6 +276,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
       {step >= 2 && analysis && step < 4 && (
         <Card title="3. What the merge will do" id="analysis">
           <MergeReportTable report={analysis} caption="Analysis per table" />
+          {analysis.conflicts.length > 0 && <p class="muted small table-note">Conflicts are counted as the strategy leaves them; your choices below are applied from the dry run on.</p>}
           {analysis.totals.new + analysis.totals.updated + analysis.totals.conflicts === 0 && <Notice kind="info">The database already has everything in this backup: a merge would change nothing.</Notice>}
         </Card>
       )}
@@ -356,8 +357,8 @@ export function MergeWizard(props: { params: URLSearchParams }) {
       {step === 4 && done && (
         <Card title="5. Merge report" id="report">
           <Notice kind="success">
-            <strong>Merge complete.</strong> {formatCount(done.totals.new)} records added, {formatCount(done.totals.updated)} updated, {formatCount(done.totals.resolved.backup + done.totals.resolved.merged)} conflicts written from the backup or merged,{' '}
-            {formatCount(done.totals.currentOnly)} current-only records left untouched.
+            <strong>Merge complete.</strong> {plural(done.totals.new, 'record')} added, {formatCount(done.totals.updated)} updated, {plural(done.totals.resolved.backup + done.totals.resolved.merged, 'conflict')} written from the backup or merged,{' '}
+            {formatCount(done.totals.resolved.current)} kept as they were; {plural(done.totals.currentOnly, 'record')} only in the database left untouched.
           </Notice>
           <MergeReportTable report={done} caption="Merge report per table" applied />
           <div class="form-actions">

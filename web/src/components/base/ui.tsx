@@ -159,3 +159,8 @@ export function sum(values: Iterable<number>): number {
   for (const v of values) total += v
   return total
 }
+
+/** "1 record", "3 records": a count with its noun. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${formatCount(n)} ${n === 1 ? one : many}`
+}
