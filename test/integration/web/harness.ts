@@ -162,6 +162,7 @@ export interface AppDatabase {
  */
 export async function demoDatabase(engine: 'sqlite' | 'postgres', root: string): Promise<AppDatabase> {
   const { createDemoDatabase } = await import('../../../src/demo/demo-database.js')
+  fs.mkdirSync(root, { recursive: true })
   const file = path.join(root, `demo-${engine}.db`)
   createDemoDatabase(file)
   if (engine === 'sqlite') {

@@ -177,8 +177,8 @@ export async function listBackups(): Promise<readonly Backup[]> {
   return (await request<{ backups: Backup[] }>('/api/backups')).backups
 }
 
-export async function databaseStats(database?: string): Promise<DatabaseStats> {
-  return (await request<{ stats: DatabaseStats }>('/api/stats', { query: { database } })).stats
+export async function databaseStats(database?: string, targetDatabase?: string): Promise<DatabaseStats> {
+  return (await request<{ stats: DatabaseStats }>('/api/stats', { query: { database, targetDatabase } })).stats
 }
 
 export async function listDatabases(): Promise<readonly DatabaseAlias[]> {

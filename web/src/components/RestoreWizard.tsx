@@ -36,6 +36,7 @@ export function RestoreWizard(props: { params: URLSearchParams }) {
   const [dry, setDry] = useState<RestoreReport | null>(null)
   const [report, setReport] = useState<RestoreReport | null>(null)
   const [after, setAfter] = useState<DatabaseStats | null>(null)
+  const [afterError, setAfterError] = useState<string | null>(null)
   const [errors, setErrors] = useState<{ tables?: string; target?: string; form?: string; drop?: string }>({})
   const [confirming, setConfirming] = useState(false)
 
@@ -57,6 +58,7 @@ export function RestoreWizard(props: { params: URLSearchParams }) {
     setDry(null)
     setReport(null)
     setAfter(null)
+    setAfterError(null)
     setErrors({})
   }
 
@@ -109,10 +111,21 @@ export function RestoreWizard(props: { params: URLSearchParams }) {
   const restore = async () => {
     const r = await run(false)
     if (r) {
+      // Checked against the database afterwards: its own row counts, as the server reads them now.
+      setAfterError(null)
+      try {
+        if (target === OTHER) {
+          // A database named on the same server: the answer counts only if it is about that database.
+          const stats = await databaseStats(undefined, targetName)
+          if (stats.database !== targetName) throw new Error(`the server answered with the statistics of ${stats.database}, not of ${targetName}`)
+          setAfter(stats)
+        } else setAfter(await databaseStats(target))
+      } catch (e) {
+        setAfter(null)
+        setAfterError((e as Error).message)
+      }
       setReport(r)
       setStep(3)
-      // Checked against the database afterwards: its own row counts, where the server can tell.
-      if (target !== OTHER) databaseStats(target).then(setAfter, () => setAfter(null))
     }
   }
 
@@ -237,9 +250,11 @@ export function RestoreWizard(props: { params: URLSearchParams }) {
       {step === 3 && report && (
         <Card title="4. Restore report" id="restore-report">
           <Notice kind="success">
-            <strong>Restored into {report.target || targetName}.</strong> {formatCount(report.totals.inserted)} rows inserted, {formatCount(report.totals.skipped)} already there (skipped).
+            <strong>Restored into {targetName}.</strong> {formatCount(report.totals.inserted)} rows inserted, {formatCount(report.totals.skipped)} already there (skipped).
           </Notice>
           <RestoreTable report={report} after={after} />
+          {afterError && <p class="muted small table-note">The row counts of {targetName} could not be read afterwards: {afterError}</p>}
+          {after && <p class="muted small table-note">“Rows now” is what {targetName} holds after the restore, read back from the database.</p>}
           {report.warnings?.map((w) => (
             <Notice kind="warning" key={w}>
               {w}
@@ -295,7 +310,7 @@ function RestoreTable(props: { report: RestoreReport; after?: DatabaseStats | nu
             <th scope="col">Notes</th>
             {props.after && (
               <th scope="col" class="num">
-                Rows now in the database
+                Rows now
               </th>
             )}
           </tr>

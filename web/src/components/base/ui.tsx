@@ -49,14 +49,14 @@ export function Checkbox(props: { label: ComponentChildren; checked: boolean; on
   return (
     <div class="check">
       <input id={id} type="checkbox" name={props.name} checked={props.checked} disabled={props.disabled} onChange={(e) => props.onChange((e.currentTarget as HTMLInputElement).checked)} aria-describedby={props.hint ? `${id}-hint` : undefined} />
-      <label for={id}>
-        {props.label}
+      <div class="check-text">
+        <label for={id}>{props.label}</label>
         {props.hint && (
           <span class="hint" id={`${id}-hint`}>
             {props.hint}
           </span>
         )}
-      </label>
+      </div>
     </div>
   )
 }
