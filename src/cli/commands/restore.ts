@@ -25,6 +25,7 @@ export function register(program: Command): void {
     .option('--drop', 'empty the selected tables first (asks for confirmation)')
     .option('--dry-run', 'do everything in a transaction, then roll it back')
     .option('--yes', 'do not ask for confirmation')
+    .option('--drop-unsafe-definitions', 'leave out (with a warning) defaults, CHECKs and index definitions of the file that cannot be parsed and rebuilt, instead of refusing it')
   withDb(command)
   withTableSelection(command)
   withStorage(command)
@@ -51,6 +52,7 @@ export function register(program: Command): void {
         exclude,
         drop: Boolean(flags.drop),
         dryRun: Boolean(flags.dryRun),
+        dropUnsafeDefinitions: Boolean(flags.dropUnsafeDefinitions),
         passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }),
         onProgress: progressDrawer(output),
       })
