@@ -101,7 +101,7 @@ async function scanOnce(file: string, options: BackupInputOptions, records: 'par
         current = event.table
         break
       case 'tableEnd':
-        tables.push({ schema: current!, records: event.count, checksum: event.checksum })
+        tables.push({ schema: event.schema ?? current!, records: event.count, checksum: event.checksum })
         current = undefined
         break
       case 'metadata':
