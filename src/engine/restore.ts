@@ -33,6 +33,11 @@ export interface RestoreOptions {
   /** Do everything inside the transaction, then roll it back. */
   readonly dryRun?: boolean
   readonly passphrase?: string
+  /**
+   * Leave out, with a warning, a default, generated expression, CHECK or index definition of the
+   * file that mergeback cannot parse and rebuild, instead of refusing the file (docs/security.md).
+   */
+  readonly dropUnsafeDefinitions?: boolean
   readonly batchSize?: number
   readonly onProgress?: ProgressListener
 }
@@ -81,7 +86,11 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   const adapter = await loadAdapter(config.engine)
   const inPass = verifiesInPass(adapter.capabilities)
   options.onProgress?.({ type: 'phase', phase: 'verify' })
-  const scan: BackupScan = await scanBackup(options.file, { passphrase: options.passphrase, verify: !inPass })
+  const scan: BackupScan = await scanBackup(options.file, {
+    passphrase: options.passphrase,
+    verify: !inPass,
+    unsafeDefinitions: options.dropUnsafeDefinitions ? 'drop' : 'refuse',
+  })
   const selected = selectTables(scan, options.tables, options.exclude)
   const destination = await adapter.openDestination(config)
   try {
@@ -142,7 +151,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       dryRun: Boolean(options.dryRun),
       tables,
       totals,
-      warnings: [...prepared.warnings, ...((scan.metadata.warnings as string[] | undefined) ?? [])],
+      warnings: [...scan.warnings, ...prepared.warnings, ...((scan.metadata.warnings as string[] | undefined) ?? [])],
       durationMs: Date.now() - started,
     }
   } catch (error) {
