@@ -6,10 +6,13 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import type { Browser } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { cliBackup, launchBrowser, newPage, screenshot, signIn, sqliteDemo, startServer, type Server } from './harness.js'
 
 let browser: Browser
+
+/** The token the page keeps in its tab (sessionStorage). */
+const storedToken = (page: Page) => page.evaluate<string | null>("sessionStorage.getItem('mergeback.token')")
 let server: Server
 let fixture: Awaited<ReturnType<typeof sqliteDemo>>
 
@@ -36,7 +39,7 @@ describe('sign-in', () => {
     await page.getByLabel('Access token').fill('mbk_not-a-real-token')
     await page.getByRole('button', { name: 'Sign in' }).click()
     await expect.poll(() => page.getByRole('alert').textContent()).toContain('not accepted by the server')
-    expect(await page.evaluate(() => sessionStorage.getItem('mergeback.token'))).toBeNull()
+    expect(await storedToken(page)).toBeNull()
 
     await page.getByLabel('Access token').fill(server.tokens.superAdmin)
     await page.getByRole('button', { name: 'Sign in' }).click()
@@ -44,14 +47,14 @@ describe('sign-in', () => {
     await who.waitFor()
     expect(await who.textContent()).toContain('root')
     expect(await who.textContent()).toContain('super admin')
-    expect(await page.evaluate(() => sessionStorage.getItem('mergeback.token'))).toBe(server.tokens.superAdmin)
+    expect(await storedToken(page)).toBe(server.tokens.superAdmin)
 
     // A reload keeps the session (same tab); sign out forgets the token.
     await page.reload()
     await page.getByLabel('Signed in').waitFor()
     await page.getByRole('button', { name: 'Sign out' }).click()
     await page.getByRole('heading', { name: 'Sign in to Backups' }).waitFor()
-    expect(await page.evaluate(() => sessionStorage.getItem('mergeback.token'))).toBeNull()
+    expect(await storedToken(page)).toBeNull()
     await context.close()
   })
 })
@@ -104,7 +107,7 @@ describe('roles', () => {
     expect(await admin.page.getByRole('button', { name: /^Delete / }).count()).toBe(0)
     // Even a hand-made request from the admin's page is refused by the server.
     const status = await admin.page.evaluate(async (file) => {
-      const token = sessionStorage.getItem('mergeback.token')
+      const token = (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem('mergeback.token')
       return (await fetch(`/api/backups/${encodeURIComponent(file)}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status
     }, name)
     expect(status).toBe(403)

@@ -44,6 +44,8 @@ async function drop(page: Page, file: string): Promise<void> {
   const transfer = await page.evaluateHandle(
     ([b64, name]) => {
       const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))
+      // The test's TypeScript has no DOM types; these are the page's own classes.
+      const { DataTransfer, File } = globalThis as unknown as { DataTransfer: new () => { items: { add(f: unknown): void } }; File: new (parts: unknown[], name: string, o: object) => unknown }
       const dt = new DataTransfer()
       dt.items.add(new File([data], name, { type: 'application/json' }))
       return dt
