@@ -32,6 +32,8 @@ export interface RestoreOptions {
   readonly drop?: boolean
   /** Do everything inside the transaction, then roll it back. */
   readonly dryRun?: boolean
+  /** MariaDB: let the target's triggers run instead of refusing (PrepareOptions.allowTriggers). */
+  readonly allowTriggers?: boolean
   readonly passphrase?: string
   readonly batchSize?: number
   readonly onProgress?: ProgressListener
@@ -88,7 +90,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     const engine = (scan.metadata.engine as typeof config.engine | undefined) ?? config.engine
     const prepared = await destination.prepare(
       { engine, database: String(scan.metadata.database ?? ''), tables: selected, warnings: [] },
-      { mode: 'restore', drop: Boolean(options.drop) },
+      { mode: 'restore', drop: Boolean(options.drop), allowTriggers: Boolean(options.allowTriggers) },
     )
     // Order inserts by the backup's foreign keys and by the target's own: a seed file carries
     // none, and an existing target may have more than the backup knew.

@@ -19,6 +19,18 @@
  *      it, and otherwise the restore is refused (UsageError naming the referencing table).
  * prepare('merge') creates nothing; a missing table or column is a UsageError.
  *
+ * Triggers (both modes): restores and merges write exactly the backup's values (DESIGN.md §4), so
+ * the enabled user triggers of the selected existing tables (a `BEFORE UPDATE` that sets
+ * `updated_at = now()`, an `AFTER INSERT` that writes an audit row) are switched off with
+ * `ALTER TABLE … DISABLE TRIGGER name`, inside the transaction, before anything is written or
+ * emptied, and switched back on (`ENABLE` / `ENABLE ALWAYS`, as they were) just before COMMIT;
+ * a rollback undoes both. Other sessions never see them off: the ALTER holds its lock until the
+ * end. Not `session_replication_role = replica`, although it needs no ALTER: it also silences
+ * the foreign-key triggers, so a restore or merge could commit rows that violate foreign keys,
+ * and `--dry-run` could no longer find such violations. ALTER needs the table's owner (or a
+ * superuser): any other user gets a UsageError naming the triggers, before anything is written.
+ * The triggers switched off are reported as a warning of prepare().
+ *
  * writeRows (skip-existing semantics, DESIGN.md §5):
  *   - target empty (created or emptied by this restore, or found empty): COPY straight into it —
  *     nothing can conflict, and this is the fast path of a restore into a new database;
@@ -115,6 +127,8 @@ export class PostgresDestination implements Destination {
   #cursors = 0
   /** Staging tables by target table and column list (see #writeThroughStage). */
   readonly #stages = new Map<string, string>()
+  /** User triggers switched off by prepare(), switched back on before COMMIT (see the module header). */
+  #disabledTriggers: { table: string; name: string; enabled: string }[] = []
 
   private constructor(client: pg.Client, config: ConnectionConfig) {
     this.#client = client
@@ -163,9 +177,9 @@ export class PostgresDestination implements Destination {
     if (problems.length > 0) throw new UsageError(`${problems.join('. ')}.`, { code: 'SCHEMA_MISMATCH', details: { problems } })
 
     this.#preparedTables = backup.tables.map((t) => t.name)
-    if (options.mode === 'merge') return { created: [], emptied: [], warnings: [] }
+    const warnings: string[] = await this.#disableUserTriggers(existing.map((t) => t.name))
+    if (options.mode === 'merge') return { created: [], emptied: [], warnings }
 
-    const warnings: string[] = []
     const created: string[] = []
     if (missing.length > 0) {
       await this.#createTables(backup, missing, target, warnings)
@@ -401,6 +415,7 @@ export class PostgresDestination implements Destination {
 
   async commit(): Promise<void> {
     this.#assertOpen('commit')
+    await this.#enableUserTriggers()
     let result: pg.QueryResult
     try {
       result = await this.#run({ text: 'COMMIT' }, { action: 'committing' })
@@ -435,6 +450,60 @@ export class PostgresDestination implements Destination {
     await this.rollback()
     this.#state = 'closed'
     await this.#client.end().catch(() => {})
+  }
+
+  // -- triggers --------------------------------------------------------------------------------
+
+  /** Switches off the enabled user triggers of these tables for this transaction; returns what it reports. */
+  async #disableUserTriggers(tables: readonly string[]): Promise<string[]> {
+    if (tables.length === 0) return []
+    const context: ErrorContext = { action: 'reading the triggers' }
+    const found = await this.#run(
+      {
+        text:
+          `SELECT c.relname AS "table", t.tgname AS name, t.tgenabled AS enabled
+             FROM pg_catalog.pg_trigger t
+             JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'A')
+            ORDER BY c.relname, t.tgname`,
+        values: [this.#schema, tables],
+      },
+      context,
+    )
+    const triggers = found.rows as { table: string; name: string; enabled: string }[]
+    if (triggers.length === 0) return []
+    const listed = triggers.map((t) => `"${t.table}".${quoteIdent(t.name)}`).join(', ')
+    for (const trigger of triggers) {
+      try {
+        await this.#run(
+          { text: `ALTER TABLE ${qualify(this.#schema, trigger.table)} DISABLE TRIGGER ${quoteIdent(trigger.name)}` },
+          { action: 'switching off a trigger', table: trigger.table },
+        )
+      } catch (error) {
+        if (error instanceof DatabaseError && error.engineCode === '42501') {
+          throw new UsageError(
+            `The user triggers ${listed} in ${this.#where()} would change the values written: mergeback switches them off for its transaction, ` +
+              `which needs the owner of each table (or a superuser). Connect as the owner, or disable the triggers yourself (ALTER TABLE … DISABLE TRIGGER …) or exclude the tables. Nothing was changed.`,
+            { code: 'TRIGGERS', details: { triggers: triggers.map((t) => ({ table: t.table, trigger: t.name })) } },
+          )
+        }
+        throw error
+      }
+      this.#disabledTriggers.push(trigger)
+    }
+    return [`User triggers did not run during this write (switched off in its transaction, back on at commit): ${listed}.`]
+  }
+
+  /** Switches the triggers #disableUserTriggers switched off back on, as they were. */
+  async #enableUserTriggers(): Promise<void> {
+    for (const trigger of this.#disabledTriggers) {
+      await this.#run(
+        { text: `ALTER TABLE ${qualify(this.#schema, trigger.table)} ENABLE ${trigger.enabled === 'A' ? 'ALWAYS ' : ''}TRIGGER ${quoteIdent(trigger.name)}` },
+        { action: 'switching a trigger back on', table: trigger.table },
+      )
+    }
+    this.#disabledTriggers = []
   }
 
   // -- prepare ---------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ export function register(program: Command): void {
     .option('--drop', 'empty the selected tables first (asks for confirmation)')
     .option('--dry-run', 'do everything in a transaction, then roll it back')
     .option('--yes', 'do not ask for confirmation')
+    .option('--allow-triggers', "MariaDB: let the target's triggers run instead of refusing (PostgreSQL and SQLite always switch them off)")
   withDb(command)
   withTableSelection(command)
   withStorage(command)
@@ -51,6 +52,7 @@ export function register(program: Command): void {
         exclude,
         drop: Boolean(flags.drop),
         dryRun: Boolean(flags.dryRun),
+        allowTriggers: Boolean(flags.allowTriggers),
         passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }),
         onProgress: progressDrawer(output),
       })
