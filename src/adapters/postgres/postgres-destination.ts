@@ -29,7 +29,8 @@
  * the foreign-key triggers, so a restore or merge could commit rows that violate foreign keys,
  * and `--dry-run` could no longer find such violations. ALTER needs the table's owner (or a
  * superuser): any other user gets a UsageError naming the triggers, before anything is written.
- * The triggers switched off are reported as a warning of prepare().
+ * Rules of those tables (`CREATE RULE … DO ALSO …`) are switched off and on the same way
+ * (`DISABLE RULE`). The triggers and rules switched off are reported as a warning of prepare().
  *
  * writeRows (skip-existing semantics, DESIGN.md §5):
  *   - target empty (created or emptied by this restore, or found empty): COPY straight into it —
@@ -37,7 +38,8 @@
  *   - otherwise: COPY into a temporary staging table of the target's column types (one per
  *     table, reused and truncated across calls), then one INSERT … SELECT that skips what exists:
  *       key (primary key, or a unique constraint on NOT NULL columns): ON CONFLICT DO NOTHING
- *         (a DEFERRABLE key cannot be an ON CONFLICT arbiter: NOT EXISTS anti-join instead);
+ *         (a DEFERRABLE key cannot be an ON CONFLICT arbiter, and a table with INSERT or UPDATE
+ *         rules takes no ON CONFLICT at all: NOT EXISTS anti-join instead);
  *       no key: `stage EXCEPT ALL target`, the multiset difference, which is exactly "skip a
  *         backup row when an identical row is already there, counting duplicates, NULL = NULL".
  *         Types without equality (json, xml, point …) are compared by their text. For a small
@@ -128,7 +130,7 @@ export class PostgresDestination implements Destination {
   /** Staging tables by target table and column list (see #writeThroughStage). */
   readonly #stages = new Map<string, string>()
   /** User triggers switched off by prepare(), switched back on before COMMIT (see the module header). */
-  #disabledTriggers: { table: string; name: string; enabled: string }[] = []
+  #disabledTriggers: { table: string; kind: 'TRIGGER' | 'RULE'; name: string; enabled: string }[] = []
 
   private constructor(client: pg.Client, config: ConnectionConfig) {
     this.#client = client
@@ -461,23 +463,29 @@ export class PostgresDestination implements Destination {
     const found = await this.#run(
       {
         text:
-          `SELECT c.relname AS "table", t.tgname AS name, t.tgenabled AS enabled
+          `SELECT c.relname AS "table", 'TRIGGER' AS kind, t.tgname AS name, t.tgenabled AS enabled
              FROM pg_catalog.pg_trigger t
              JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'A')
-            ORDER BY c.relname, t.tgname`,
+           UNION ALL
+           SELECT c.relname, 'RULE', r.rulename, r.ev_enabled
+             FROM pg_catalog.pg_rewrite r
+             JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND r.rulename <> '_RETURN' AND r.ev_enabled IN ('O', 'A')
+            ORDER BY 1, 2 DESC, 3`,
         values: [this.#schema, tables],
       },
       context,
     )
-    const triggers = found.rows as { table: string; name: string; enabled: string }[]
+    const triggers = found.rows as { table: string; kind: 'TRIGGER' | 'RULE'; name: string; enabled: string }[]
     if (triggers.length === 0) return []
-    const listed = triggers.map((t) => `"${t.table}".${quoteIdent(t.name)}`).join(', ')
+    const listed = triggers.map((t) => `${t.kind === 'RULE' ? 'rule ' : ''}"${t.table}".${quoteIdent(t.name)}`).join(', ')
     for (const trigger of triggers) {
       try {
         await this.#run(
-          { text: `ALTER TABLE ${qualify(this.#schema, trigger.table)} DISABLE TRIGGER ${quoteIdent(trigger.name)}` },
+          { text: `ALTER TABLE ${qualify(this.#schema, trigger.table)} DISABLE ${trigger.kind} ${quoteIdent(trigger.name)}` },
           { action: 'switching off a trigger', table: trigger.table },
         )
       } catch (error) {
@@ -499,7 +507,7 @@ export class PostgresDestination implements Destination {
   async #enableUserTriggers(): Promise<void> {
     for (const trigger of this.#disabledTriggers) {
       await this.#run(
-        { text: `ALTER TABLE ${qualify(this.#schema, trigger.table)} ENABLE ${trigger.enabled === 'A' ? 'ALWAYS ' : ''}TRIGGER ${quoteIdent(trigger.name)}` },
+        { text: `ALTER TABLE ${qualify(this.#schema, trigger.table)} ENABLE ${trigger.enabled === 'A' ? 'ALWAYS ' : ''}${trigger.kind} ${quoteIdent(trigger.name)}` },
         { action: 'switching a trigger back on', table: trigger.table },
       )
     }
@@ -767,7 +775,8 @@ export class PostgresDestination implements Destination {
     const into = `INSERT INTO ${qualify(this.#schema, target.schema.name)} (${list})${columns.some((c) => c.target.schema.identity === 'always') ? ' OVERRIDING SYSTEM VALUE' : ''}`
     const key = this.#skipKey(target)
     let sql: string
-    if (key && !target.hasDeferrableKey) {
+    const onConflict = !target.hasDeferrableKey && !target.hasWriteRules
+    if (key && onConflict) {
       sql = `${into} SELECT ${list} FROM ${stage} ON CONFLICT DO NOTHING`
     } else if (key && key.every((c) => columns.some((w) => w.name === c))) {
       // ON CONFLICT cannot use a DEFERRABLE key: skip existing keys with an anti-join, and
@@ -800,7 +809,7 @@ export class PostgresDestination implements Destination {
         : tableSide
       sql =
         `${into} SELECT ${restore} FROM (SELECT ${compare('s')} FROM ${stage} AS s EXCEPT ALL (${candidates})) AS d` +
-        (target.hasDeferrableKey ? '' : ' ON CONFLICT DO NOTHING')
+        (onConflict ? ' ON CONFLICT DO NOTHING' : '')
     }
     const result = await this.#run({ text: sql }, context)
     await this.#run({ text: `TRUNCATE ${stage}` }, context)

@@ -49,6 +49,8 @@ export interface PgTable {
   readonly columns: readonly PgColumn[]
   /** Unique keys (primary key first) that are DEFERRABLE: ON CONFLICT cannot use them as arbiters. */
   readonly hasDeferrableKey: boolean
+  /** The table has INSERT or UPDATE rules: PostgreSQL refuses INSERT … ON CONFLICT on it. */
+  readonly hasWriteRules: boolean
 }
 
 /** Domain definitions a table's columns use, kept in `TableSchema.options.domains` to recreate them. */
@@ -100,7 +102,8 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
   const warnings: string[] = []
   const tableRows = (
     await client.query(
-      `SELECT c.oid, c.relname, c.relkind
+      `SELECT c.oid, c.relname, c.relkind,
+              EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type IN ('2', '3')) AS write_rules
          FROM pg_catalog.pg_class c
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
@@ -108,7 +111,7 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
                            WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`,
       [schemaName],
     )
-  ).rows as { oid: number; relname: string; relkind: 'r' | 'p' }[]
+  ).rows as { oid: number; relname: string; relkind: 'r' | 'p'; write_rules: boolean }[]
   tableRows.sort((a, b) => compareNames(a.relname, b.relname))
 
   let selected = tableRows
@@ -341,6 +344,7 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
       relkind: table.relkind,
       columns,
       hasDeferrableKey,
+      hasWriteRules: table.write_rules,
       schema: {
         name: table.relname,
         columns: columns.map((c) => c.schema),
