@@ -317,7 +317,11 @@ export async function mergeInto(destination: Destination, input: MergeInput, set
   for (const warning of prepared.warnings) hooks.onWarning?.(warning)
 
   // The current database's foreign keys decide the order: it is the one that enforces them.
-  const ordered = input.tables.map((t) => ({ ...t, foreignKeys: current.get(t.name)?.foreignKeys ?? t.foreignKeys }))
+  const ordered = input.tables.map((t) => {
+    const target = current.get(t.name)
+    const viaPartitions = target?.options?.partitionReferences
+    return { ...t, foreignKeys: target?.foreignKeys ?? t.foreignKeys, ...(viaPartitions ? { options: { ...t.options, partitionReferences: viaPartitions } } : {}) }
+  })
   hooks.onProgress?.({ type: 'phase', phase: 'write' })
   for await (const { schema, records, batches, lines } of input.read(ordered)) {
     const table = tables.get(schema.name)!

@@ -95,8 +95,16 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     // Order inserts by the backup's foreign keys and by the target's own: a seed file carries
     // none, and an existing target may have more than the backup knew.
     const current = await destination.describe()
-    const currentForeignKeys = new Map(current.tables.map((t) => [t.name, t.foreignKeys]))
-    const forOrdering = selected.map((t) => ({ ...t, foreignKeys: [...t.foreignKeys, ...(currentForeignKeys.get(t.name) ?? [])] }))
+    const currentTables = new Map(current.tables.map((t) => [t.name, t]))
+    const forOrdering = selected.map((t) => {
+      const target = currentTables.get(t.name)
+      const viaPartitions = [t.options?.partitionReferences, target?.options?.partitionReferences].flatMap((names) => (Array.isArray(names) ? names : []))
+      return {
+        ...t,
+        foreignKeys: [...t.foreignKeys, ...(target?.foreignKeys ?? [])],
+        ...(viaPartitions.length > 0 ? { options: { ...t.options, partitionReferences: viaPartitions } } : {}),
+      }
+    })
     const backupSchemas = new Map(selected.map((t) => [t.name, t]))
     const created = new Set(prepared.created)
     const emptied = new Set(prepared.emptied)
