@@ -176,7 +176,8 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
     // Where the rollback undoes everything, the checksums are verified in the merge's own pass.
     const inPass = verifiesInPass(adapter.capabilities)
     options.onProgress?.({ type: 'phase', phase: 'verify' })
-    const scan = await scanBackup(file, { passphrase: options.passphrase, verify: !inPass })
+    // A merge creates no table: definitions it could not rebuild are never used, only types are.
+    const scan = await scanBackup(file, { passphrase: options.passphrase, verify: !inPass, unsafeDefinitions: 'drop' })
     const selected = selectTables(scan, settings.tables ?? undefined, settings.exclude ?? undefined)
     if (planReader || (mode === 'analyze' && options.plan !== undefined)) {
       const sha256 = await fileSha256(file)

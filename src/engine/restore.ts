@@ -35,6 +35,11 @@ export interface RestoreOptions {
   /** MariaDB: let the target's triggers run instead of refusing (PrepareOptions.allowTriggers). */
   readonly allowTriggers?: boolean
   readonly passphrase?: string
+  /**
+   * Leave out, with a warning, a default, generated expression, CHECK or index definition of the
+   * file that mergeback cannot parse and rebuild, instead of refusing the file (docs/security.md).
+   */
+  readonly dropUnsafeDefinitions?: boolean
   readonly batchSize?: number
   readonly onProgress?: ProgressListener
 }
@@ -83,7 +88,11 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   const adapter = await loadAdapter(config.engine)
   const inPass = verifiesInPass(adapter.capabilities)
   options.onProgress?.({ type: 'phase', phase: 'verify' })
-  const scan: BackupScan = await scanBackup(options.file, { passphrase: options.passphrase, verify: !inPass })
+  const scan: BackupScan = await scanBackup(options.file, {
+    passphrase: options.passphrase,
+    verify: !inPass,
+    unsafeDefinitions: options.dropUnsafeDefinitions ? 'drop' : 'refuse',
+  })
   const selected = selectTables(scan, options.tables, options.exclude)
   const destination = await adapter.openDestination(config)
   try {
@@ -152,7 +161,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       dryRun: Boolean(options.dryRun),
       tables,
       totals,
-      warnings: [...prepared.warnings, ...((scan.metadata.warnings as string[] | undefined) ?? [])],
+      warnings: [...scan.warnings, ...prepared.warnings, ...((scan.metadata.warnings as string[] | undefined) ?? [])],
       durationMs: Date.now() - started,
     }
   } catch (error) {
