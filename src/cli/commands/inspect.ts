@@ -48,22 +48,26 @@ export function register(program: Command): void {
     .command('verify')
     .description('check a backup\'s integrity (exit 2 when damaged)')
     .argument('<file>', 'backup file, or a backup name in the backup directory')
+    .option('--drop-unsafe-definitions', 'accept a file whose defaults, CHECKs or index definitions cannot be rebuilt (restore leaves them out)')
   withStorage(verifyCommand)
   withRemote(verifyCommand, 'verify a backup in this S3 location (downloaded to a temporary file, checked, removed)')
   withJson(verifyCommand)
   verifyCommand.action(async (fileArg: string, flags: Flags) => {
     const output = outputFor(flags)
-    const passphrase = readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined })
+    const options = {
+      passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }),
+      dropUnsafeDefinitions: Boolean(flags.dropUnsafeDefinitions),
+    }
     const remote = await remoteFrom(flags)
     let report: Awaited<ReturnType<typeof verify>>
     if (remote) {
       try {
-        report = await withDownloaded(remote, fileArg, async (local, entry) => ({ ...(await verify(local, { passphrase })), file: entry.path }))
+        report = await withDownloaded(remote, fileArg, async (local, entry) => ({ ...(await verify(local, options)), file: entry.path }))
       } finally {
         remote.close()
       }
     } else {
-      report = await verify(await locateBackup(flags, fileArg), { passphrase })
+      report = await verify(await locateBackup(flags, fileArg), options)
     }
     output.result(report, () =>
       [`${report.file}: ${report.ok ? 'OK' : 'DAMAGED'}`, ...report.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.check}${c.detail ? ` — ${c.detail}` : ''}`)].join('\n'),
