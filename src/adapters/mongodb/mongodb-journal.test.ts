@@ -190,6 +190,15 @@ class MemoryJournalOps implements JournalOps {
     return this.#done('newestEntry', { ...entry, seq: Number(entry.seq) } as unknown as JournalEntry)
   }
 
+  async replacedCollections(run: string): Promise<string[]> {
+    this.#enter('replacedCollections')
+    const names = new Set<string>()
+    for (const document of this.db.collections.get(JOURNAL_COLLECTION)?.docs.values() ?? []) {
+      if (document.run === run && (document.op === 'createCollection' || document.op === 'empty')) names.add(String(document.collection))
+    }
+    return this.#done('replacedCollections', [...names])
+  }
+
   async deleteEntry(run: string, seq: number): Promise<void> {
     this.#enter('deleteEntry')
     this.#journal.docs.delete(mongoEqualityKey(`${run}:${String(seq).padStart(10, '0')}`))
@@ -403,8 +412,11 @@ describe('UndoJournal: rollback and commit', () => {
     expect(db.snapshot()).not.toEqual(before)
     expect(journal.changes).toBe(9)
 
+    ops.calls.length = 0
     const undone = await journal.rollback()
     expect(undone).toBe(9)
+    // Only people's inserts are deleted one by one: invoices (created) and orders (emptied) are dropped whole.
+    expect(ops.calls.filter((call) => call === 'deleteByIds')).toHaveLength(1)
     const after = db.snapshot()
     expect(after.people.docs[mongoEqualityKey(ID(3))]).toMatchObject({ name: 'theirs' })
     delete after.people.docs[mongoEqualityKey(ID(3))]
