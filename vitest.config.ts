@@ -10,6 +10,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
+          // Fails the run if a test wrote into the repository's own ./backups.
+          globalSetup: ['test/helpers/working-directory-guard.ts'],
           testTimeout: 180_000,
           hookTimeout: 120_000,
           // Each file makes its own databases; two files at a time keeps the 2-core machine responsive.

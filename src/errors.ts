@@ -126,6 +126,30 @@ export class MergeRefusedError extends MergebackError {
   }
 }
 
+/** A request without a valid credential: no token, a malformed one, an unknown or revoked one. HTTP 401, exit 2. */
+export class AuthenticationError extends MergebackError {
+  override readonly name = 'AuthenticationError'
+  readonly code = 'UNAUTHENTICATED'
+}
+
+/** A valid credential whose role may not do this (e.g. an `admin` restoring with drop). HTTP 403, exit 2. */
+export class ForbiddenError extends MergebackError {
+  override readonly name = 'ForbiddenError'
+  readonly code = 'FORBIDDEN'
+}
+
+/** Another operation holds what this one needs (one restore or merge per database at a time). HTTP 409, exit 1. */
+export class BusyError extends MergebackError {
+  override readonly name = 'BusyError'
+  readonly code = 'BUSY'
+}
+
+/** Input larger than the configured limit (an upload body). HTTP 413, exit 2. */
+export class TooLargeError extends MergebackError {
+  override readonly name = 'TooLargeError'
+  readonly code = 'TOO_LARGE'
+}
+
 /** Our own bug. Printed with its stack. Exit 1. */
 export class InternalError extends MergebackError {
   override readonly name = 'InternalError'

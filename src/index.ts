@@ -36,3 +36,5 @@ export { listBackups, findBackup, deleteBackup, type BackupEntry } from './stora
 export { prune, planPrune, applyRetention, type RetentionPolicy, type PruneReport } from './storage/retention.js'
 export { appendAudit, readAudit, verifyAudit, type AuditEntry, type AuditEntryInput, type AuditVerification } from './audit/audit-log.js'
 export { readPassphrase } from './storage/passphrase.js'
+export { fullBackup, type FullBackupOptions, type FullBackupResult } from './native/full-backup.js'
+export { fullRestore, verifyFullBackup, type FullRestoreOptions, type FullRestoreReport, type FullVerifyReport } from './native/full-restore.js'

@@ -29,7 +29,7 @@ export const AUDIT_LOCK_FILE = 'audit.jsonl.lock'
 /** `prev` of the first entry. */
 export const GENESIS_HASH = '0'.repeat(64)
 
-export type AuditAction = 'backup' | 'restore' | 'merge' | 'delete' | 'prune' | 'upload' | 'download' | 'analyze'
+export type AuditAction = 'backup' | 'restore' | 'merge' | 'delete' | 'prune' | 'upload' | 'download' | 'analyze' | 'verify' | 'auth'
 export type AuditOutcome = 'success' | 'failure' | 'dry-run' | 'refused'
 
 /** What a caller reports. */
@@ -37,6 +37,8 @@ export interface AuditEntryInput {
   readonly action: AuditAction
   /** Who: the OS user for the CLI (the default), the token's name for the API. */
   readonly actor?: string
+  /** The client's network address (API requests). */
+  readonly client?: string
   /** What was acted on: a database URL (passwords are removed here in any case), a backup file, a directory. */
   readonly target?: string
   readonly options?: unknown
@@ -233,6 +235,7 @@ export async function appendAudit(dir: string, input: AuditEntryInput): Promise<
       seq: (last.entry?.seq ?? 0) + 1,
       time: new Date().toISOString(),
       actor: input.actor ?? defaultActor(),
+      client: input.client,
       action: input.action,
       target: input.target,
       file: input.file,

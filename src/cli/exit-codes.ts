@@ -3,7 +3,11 @@
  * 0 done; 1 failed (nothing changed); 2 bad usage or bad input file; 3 merge refused.
  */
 import {
+  AuthenticationError,
+  BusyError,
   ConnectionError,
+  ForbiddenError,
+  TooLargeError,
   DatabaseError,
   FormatError,
   IntegrityError,
@@ -23,9 +27,32 @@ export const EXIT_MERGE_REFUSED = 3
 export function exitCodeFor(error: unknown): number {
   const e = asMergebackError(error)
   if (e instanceof UsageError || e instanceof NotFoundError || e instanceof FormatError || e instanceof IntegrityError) return EXIT_BAD_INPUT
+  if (e instanceof AuthenticationError || e instanceof ForbiddenError || e instanceof TooLargeError) return EXIT_BAD_INPUT
   if (e instanceof MergeRefusedError) return EXIT_MERGE_REFUSED
   if (e instanceof ConnectionError || e instanceof DatabaseError || e instanceof InternalError) return EXIT_FAILED
   return EXIT_FAILED
+}
+
+/**
+ * The HTTP status of an error (docs/api.md §Errors), the server's twin of `exitCodeFor`: 400 bad
+ * input, 401/403 auth, 404 unknown, 409 busy / name taken / stale plan, 413 too large, 422 a file
+ * that is damaged or not a backup, a merge refused for unresolved conflicts, data the database
+ * refused (rolled back), 502 database unreachable, 500 only for our bugs.
+ */
+export function httpStatusFor(error: unknown): number {
+  const e = asMergebackError(error)
+  if (e instanceof AuthenticationError) return 401
+  if (e instanceof ForbiddenError) return 403
+  if (e instanceof NotFoundError) return 404
+  if (e instanceof BusyError) return 409
+  if (e instanceof TooLargeError) return 413
+  if (e instanceof UsageError) return e.code === 'FILE_EXISTS' ? 409 : e.code === 'RANGE_NOT_SATISFIABLE' ? 416 : 400
+  if (e instanceof IntegrityError) return e.reason === 'decompressed-too-large' ? 413 : 422
+  if (e instanceof FormatError) return 422
+  if (e instanceof MergeRefusedError) return e.reason === 'stale-plan' ? 409 : 422
+  if (e instanceof DatabaseError) return 422
+  if (e instanceof ConnectionError) return 502
+  return 500
 }
 
 /** The JSON shape of a failure, for `--json` and the HTTP API: `{ success: false, error, code, details }`. */

@@ -14,6 +14,7 @@ import { DatabaseError, FormatError, IntegrityError, UsageError } from '../error
 import { readBackup } from '../format/reader.js'
 import type { BackupEvent, BackupLayout, BackupMetadata } from '../format/types.js'
 import { openBackupStream } from '../storage/backup-file.js'
+import { describeFullBackup } from '../native/full-restore.js'
 import { foreignKeyOrder, isForeignKeyOrdered } from './table-order.js'
 
 export interface BackupScan {
@@ -67,6 +68,13 @@ async function* events(
  * with every record parsed.
  */
 export async function scanBackup(file: string, options: BackupInputOptions & { readonly verify?: boolean } = {}): Promise<BackupScan> {
+  const full = await describeFullBackup(file)
+  if (full) {
+    throw new UsageError(
+      `${file} is a full backup (the ${full.engine} engine's own dump), not a JSON backup: it has no tables to read, analyze or merge. Restore it whole with mergeback restore, or check it with mergeback verify.`,
+      { code: 'FULL_BACKUP' },
+    )
+  }
   // Structure only (tables, counts, metadata): for a caller that verifies the checksums in its
   // own pass, inside a transaction it commits only once that pass has verified them.
   if (options.verify === false) return scanOnce(file, options, 'none', false)
@@ -96,7 +104,7 @@ async function scanOnce(file: string, options: BackupInputOptions, records: 'par
         current = event.table
         break
       case 'tableEnd':
-        tables.push({ schema: current!, records: event.count, checksum: event.checksum })
+        tables.push({ schema: event.schema ?? current!, records: event.count, checksum: event.checksum })
         current = undefined
         break
       case 'metadata':

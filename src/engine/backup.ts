@@ -41,6 +41,11 @@ export interface BackupOptions {
   readonly includeIndexes?: boolean
   readonly batchSize?: number
   readonly onProgress?: ProgressListener
+  /**
+   * Called once the temporary file is open, before any byte is written: the HTTP server follows
+   * it to stream a backup while it is written, and removes it when it kills a backup job.
+   */
+  readonly onFileOpened?: (file: { readonly path: string; readonly temporaryPath: string }) => void
   readonly now?: Date
 }
 
@@ -101,6 +106,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       passphrase: options.passphrase,
       now: options.now,
     })
+    options.onFileOpened?.({ path: pending.path, temporaryPath: pending.temporaryPath })
     try {
       const writer = new BackupWriter(pending.stream, {
         engine: config.engine,

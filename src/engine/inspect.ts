@@ -7,6 +7,7 @@ import { scanBackup } from './backup-input.js'
 import type { BackupLayout } from '../format/types.js'
 import { verifyBackupFile } from '../storage/backup-file.js'
 import { IntegrityError, MergebackError } from '../errors.js'
+import { isFullBackup, verifyFullBackup } from '../native/full-restore.js'
 
 export interface InspectReport {
   readonly file: string
@@ -39,6 +40,7 @@ export interface VerifyReport {
  * (`ok: false`); throws only when the file cannot be opened at all (NotFoundError, UsageError).
  */
 export async function verify(file: string, options: { passphrase?: string } = {}): Promise<VerifyReport> {
+  if (await isFullBackup(file)) return verifyFullBackup(file, options)
   const checks: { check: string; ok: boolean; detail?: string }[] = []
   const container = await verifyBackupFile(file, { passphrase: options.passphrase })
   checks.push(...container.checks)

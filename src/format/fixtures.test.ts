@@ -168,7 +168,7 @@ describe('seed 000 "Smart Backup" file', () => {
 })
 
 describe('seed 002 "native MongoDB" file', () => {
-  it('reads each collection as a table of documents keyed by _id', async () => {
+  it('reads each collection as a table keyed by _id whose columns are its documents\' fields', async () => {
     const events = await readEvents(golden(CRM))
     const parsed = JSON.parse(golden(CRM).toString('utf8')) as { metadata: unknown; collections: Record<string, unknown[]> }
     const tables = events.flatMap((event) => (event.type === 'table' ? [event] : []))
@@ -176,7 +176,9 @@ describe('seed 002 "native MongoDB" file', () => {
     for (const event of tables) {
       expect(event.layout).toBe('mongo-native')
       expect(event.table.primaryKey).toEqual(['_id'])
-      expect(event.table.columns).toEqual([{ name: '_id', type: '', kind: 'document', nullable: false }])
+      const fields = [...new Set(parsed.collections[event.table.name].flatMap((document) => Object.keys(document as object)))]
+      expect(event.table.columns.map((column) => column.name)).toEqual(fields.slice(0, Object.keys(parsed.collections[event.table.name][0] as object).length))
+      expect(event.table.columns[0]).toEqual({ name: '_id', type: '', kind: 'unknown', nullable: false })
       expect(rowsOf(events, event.table.name)).toEqual(parsed.collections[event.table.name])
     }
     expect(events.at(-1)).toEqual({ type: 'metadata', metadata: parsed.metadata, layout: 'mongo-native' })

@@ -4,17 +4,23 @@
  *
  * - "Smart Backup" (seed 000): `tables[]` of `{tableName, primaryKey, records}` and a `metadata`
  *   of `{exportedAt, version, recordCounts}`. No column types. The reader cannot know a table's
- *   columns before its records, and will not hold a table in memory to find out, so it holds
- *   back only the first record: the columns are that record's keys in order, then any primary
- *   key column the record lacks, all `kind: 'unknown'` with `type: ''`. A later record may carry
- *   keys the first one did not; they stay in the rows, and destinations must look at each row's
- *   keys, not only at the header, for this layout. Values are left as JSON gave them, for the
- *   destination to convert to the target column types.
+ *   columns before its records, and will not hold a table in memory to find out, so its `table`
+ *   event (sent at the first record) names that record's keys in order, then any primary key
+ *   column the record lacks, all `kind: 'unknown'` with `type: ''`; and its `tableEnd` event
+ *   carries the table's full schema when later records had more keys: every key of every record,
+ *   in first-seen order (`widenedTable`). Restore and merge take the schemas from a first pass
+ *   over the whole file (engine/backup-input.ts `scanBackup`), so they see every column: a field
+ *   only some records have is never dropped, and a table created from the file has it.
+ *   Values are left as JSON gave them, for the destination to convert to the target column
+ *   types; an integer beyond a double's precision is kept exactly (reader.ts `#number`).
  *
  * - "native MongoDB" (seed 002): `metadata` first (`database, timestamp, backupName,
  *   description, version, collections, compression`), then `collections: {name: [docs]}`. Each
- *   collection becomes a table keyed by `_id`; documents stay as parsed JSON (relaxed or
- *   canonical Extended JSON) for the MongoDB adapter to decode.
+ *   collection is read like a Smart Backup table keyed by `_id`: its columns are its documents'
+ *   top-level fields. Into MongoDB the documents go whole (relaxed or canonical Extended JSON,
+ *   decoded by the MongoDB adapter; merge compares fields the current collection does not
+ *   describe as documents); into a SQL database each field is a column, so a CRM file restored
+ *   into PostgreSQL, MariaDB or SQLite keeps every field.
  *
  * mergeback also writes the second layout for MongoDB backups (writer option `layout:
  * 'mongo-native'`), adding its own fields to the metadata head (`format`, `collectionSchemas`,
@@ -103,14 +109,24 @@ export function smartBackupTable(
   }
 }
 
-/** The schema of a collection from a seed 002 file, which describes none: documents keyed by `_id`. */
+/**
+ * The header of a collection from a seed 002 file, which describes none: keyed by `_id`, its
+ * columns are its documents' fields (see smartBackupTable and widenedTable).
+ */
 export function mongoCollectionTable(name: string): TableSchema {
   return {
     name,
-    columns: [{ name: '_id', type: '', kind: 'document', nullable: false }],
+    columns: [],
     primaryKey: ['_id'],
     uniqueConstraints: [],
     indexes: [],
     foreignKeys: [],
   }
+}
+
+/** An untyped table's schema with a column for every one of `keys` (all its records' fields, first-seen order). */
+export function widenedTable(schema: TableSchema, keys: ReadonlySet<string>): TableSchema {
+  const known = new Set(schema.columns.map((column) => column.name))
+  const added = [...keys].filter((key) => !known.has(key)).map((key) => untypedColumn(key, true))
+  return { ...schema, columns: [...schema.columns, ...added] }
 }

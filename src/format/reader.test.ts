@@ -216,9 +216,9 @@ describe('readBackup streams in bounded memory', () => {
 describe('readBackup keeps numbers exact', () => {
   const smart = (records: string) => `{"tables":[{"tableName":"T","primaryKey":"id","records":[${records}]}],"metadata":{"version":"1.0"}}`
 
-  it('keeps integers beyond 2^53 as their decimal text in tables without column types', async () => {
+  it('keeps integers beyond 2^53 exactly in tables without column types: a field as its decimal text, a nested one inside its field\'s exact JSON text', async () => {
     const events = await readEvents(Buffer.from(smart('{"id":12345678901234567890,"neg":-9007199254740993,"max":9007199254740991,"f":1.5e300,"e":1e400,"small":42,"nested":{"x":[18446744073709551615]}}')))
-    expect(rowsOf(events, 'T')).toEqual([{ id: '12345678901234567890', neg: '-9007199254740993', max: 9007199254740991, f: 1.5e300, e: Number.POSITIVE_INFINITY, small: 42, nested: { x: ['18446744073709551615'] } }])
+    expect(rowsOf(events, 'T')).toEqual([{ id: '12345678901234567890', neg: '-9007199254740993', max: 9007199254740991, f: 1.5e300, e: Number.POSITIVE_INFINITY, small: 42, nested: '{"x":[18446744073709551615]}' }])
   })
 
   it('keeps them in seed 002 documents too', async () => {
@@ -248,6 +248,17 @@ describe('readBackup, Smart Backup and native MongoDB layouts', () => {
       { a: 2, b: 3, d: 4 },
     ])
     expect(events.at(-1)).toMatchObject({ type: 'metadata', layout: 'smart-backup' })
+  })
+
+  it('gives at tableEnd the schema of every field of every record, in first-seen order (issue #14)', async () => {
+    const text = '{"tables":[{"tableName":"T","primaryKey":["a","b"],"records":[{"a":1,"c":2},{"a":2,"b":3,"d":4}]}],"metadata":{"exportedAt":"x","version":"1.0","recordCounts":{"T":2}}}'
+    const end = (await readEvents(Buffer.from(text))).find((event) => event.type === 'tableEnd')
+    expect(end?.type === 'tableEnd' && end.schema?.columns.map((column) => [column.name, column.nullable])).toEqual([
+      ['a', false],
+      ['c', true],
+      ['b', false],
+      ['d', true],
+    ])
   })
 
   it('reads a Smart Backup table without a key, or with primaryKey null', async () => {

@@ -46,11 +46,12 @@
 import { isUtf8 } from 'node:buffer'
 import { jsonParser } from 'stream-json/parser.js'
 import { jsonVerifier } from 'stream-json/utils/verifier.js'
+import { LosslessNumber, stringify as losslessStringify } from 'lossless-json'
 import * as z from 'zod'
 import type { ColumnSchema, Row, TableSchema, ValueKind } from '../adapters/adapter.js'
 import { FormatError, IntegrityError, UsageError } from '../errors.js'
 import { isChecksum, TableChecksum } from './checksum.js'
-import { mongoCollectionTable, smartBackupTable } from './legacy.js'
+import { mongoCollectionTable, smartBackupTable, widenedTable } from './legacy.js'
 import type { BackupEvent, BackupLayout, BackupMetadata } from './types.js'
 
 export interface ReadBackupOptions {
@@ -120,6 +121,9 @@ function toBuffer(chunk: Buffer | Uint8Array | string): Buffer {
 /** Lines longer than this are tokenized in pieces and never take the fast path. */
 const MAX_LINE_BYTES = 8 * 1024 * 1024
 
+/** Distinct record fields an untyped (seed layout) table may have: its columns. */
+const MAX_UNTYPED_COLUMNS = 4096
+
 /** A 'lines' event is cut once its text passes this size. */
 const MAX_LINES_BYTES = 4 * 1024 * 1024
 const NEWLINE = Buffer.from('\n')
@@ -182,6 +186,8 @@ interface OpenTable {
   readonly columnNames: ReadonlySet<string> | undefined
   readonly offset: number
   readonly checksum: TableChecksum
+  /** Untyped tables: every record key seen so far, in first-seen order (the columns at tableEnd). */
+  readonly keys: Set<string> | undefined
   count: number
   batch: Row[]
   /** 'lines' mode: the batch's record texts, each followed by a newline. */
@@ -235,6 +241,10 @@ class BackupParser {
   readonly #stack: (Record<string, unknown> | unknown[])[] = []
   #key = ''
   #bigIntsAsText = false
+  /** The record field whose value is being assembled (untyped tables). */
+  #recordField = ''
+  /** Record fields whose nested value holds an integer beyond a double (kept as exact JSON text). */
+  readonly #losslessFields = new Set<string>()
   #valueOffset = 0
 
   // What the document held.
@@ -624,6 +634,7 @@ class BackupParser {
     const table = this.#table!
     if (name === 'startObject') {
       this.#bigIntsAsText = !table.typed
+      this.#losslessFields.clear()
       this.#valueOffset = this.#segmentOffset
       this.#valueTarget = Target.Record
       this.#returnMode = Mode.Records
@@ -662,6 +673,7 @@ class BackupParser {
     switch (name) {
       case 'keyValue':
         this.#key = value as string
+        if (this.#stack.length === 1) this.#recordField = this.#key
         return
       case 'startObject':
       case 'startArray': {
@@ -707,11 +719,17 @@ class BackupParser {
     } else parent[this.#key] = item
   }
 
-  #number(text: string): number | string {
+  #number(text: string): number | string | LosslessNumber {
     const number = Number(text)
     // Files without column types may hold integers beyond a double's precision (ids from
-    // another engine): keep their exact text instead of rounding them.
-    if (this.#bigIntsAsText && text.length > 15 && !Number.isSafeInteger(number) && /^-?\d+$/.test(text)) return text
+    // another engine): keep their exact text instead of rounding them. A record field is then
+    // that text, a string; inside a nested object or array the number stays a number, and the
+    // whole field becomes its exact JSON text (#valueDone), which JSON destinations store as is.
+    if (this.#bigIntsAsText && text.length > 15 && !Number.isSafeInteger(number) && /^-?\d+$/.test(text)) {
+      if (this.#stack.length <= 1) return text
+      this.#losslessFields.add(this.#recordField)
+      return new LosslessNumber(text)
+    }
     return number
   }
 
@@ -719,6 +737,11 @@ class BackupParser {
     this.#mode = this.#returnMode
     switch (this.#valueTarget) {
       case Target.Record:
+        if (this.#losslessFields.size > 0) {
+          const record = value as Row
+          for (const field of this.#losslessFields) record[field] = losslessStringify(record[field]) as string
+          this.#losslessFields.clear()
+        }
         this.#acceptRecord(value as Row, undefined)
         return
       case Target.TableField:
@@ -759,11 +782,12 @@ class BackupParser {
       name: schema.name,
       layout,
       typed,
-      schema: typed || layout === 'mongo-native' ? schema : undefined,
+      schema: typed ? schema : undefined,
       header: schema,
       columnNames: typed && !documents ? new Set(schema.columns.map((column) => column.name)) : undefined,
       offset,
       checksum: new TableChecksum(),
+      keys: typed ? undefined : new Set(),
       count: 0,
       batch: [],
       lines: [],
@@ -785,6 +809,12 @@ class BackupParser {
     if (table.schema === undefined) {
       table.schema = smartBackupTable(table.header, record)
       this.#events.push({ type: 'table', table: table.schema, layout: table.layout })
+    }
+    if (table.keys !== undefined) {
+      for (const key in record) table.keys.add(key)
+      if (table.keys.size > MAX_UNTYPED_COLUMNS) {
+        throw this.#ruleError(`the records of table "${table.name}" have more than ${MAX_UNTYPED_COLUMNS} different fields`, this.#recordOffset(bytes))
+      }
     }
     if (table.columnNames !== undefined) {
       for (const key in record) {
@@ -841,7 +871,8 @@ class BackupParser {
     }
     this.#flushBatch(table)
     const checksum = this.#hashing ? table.checksum.digest() : ''
-    this.#events.push({ type: 'tableEnd', table: table.name, count: table.count, checksum })
+    const widened = table.keys !== undefined && table.keys.size > table.schema.columns.length ? widenedTable(table.schema, table.keys) : undefined
+    this.#events.push({ type: 'tableEnd', table: table.name, count: table.count, checksum, ...(widened ? { schema: widened } : {}) })
     this.#finished.set(table.name, { typed: table.typed, offset: table.offset, count: table.count, checksum })
     this.#table = undefined
   }

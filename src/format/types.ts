@@ -45,5 +45,9 @@ export type BackupEvent =
   | { readonly type: 'rows'; readonly table: string; readonly rows: Row[]; readonly firstRecordIndex: number }
   /** Instead of `rows`, when read with `records: 'lines'`: canonical record texts, each followed by `\n`. */
   | { readonly type: 'lines'; readonly table: string; readonly lines: Buffer; readonly count: number; readonly firstRecordIndex: number }
-  | { readonly type: 'tableEnd'; readonly table: string; readonly count: number; readonly checksum: string }
+  /**
+   * `schema`, for a table without column types (the seed layouts): its columns are the keys of all
+   * its records in first-seen order, which the `table` event (sent at the first record) cannot know.
+   */
+  | { readonly type: 'tableEnd'; readonly table: string; readonly count: number; readonly checksum: string; readonly schema?: TableSchema }
   | { readonly type: 'metadata'; readonly metadata: Partial<BackupMetadata> & Record<string, unknown>; readonly layout: BackupLayout }

@@ -126,7 +126,10 @@ function chooseUniqueKey(table: TableSchema): readonly string[] | undefined {
 export function columnKind(table: MergeTable, field: string): ColumnKind {
   const column = table.columns.get(field)
   if (column) return column
-  return { kind: table.backupKinds.get(field) ?? (table.schemaless ? 'document' : 'unknown') }
+  const backup = table.backupKinds.get(field)
+  // A MongoDB field the backup gives no type for (a seed 002 file) is a document value.
+  if (table.schemaless && (backup === undefined || backup === 'unknown')) return { kind: 'document' }
+  return { kind: backup ?? 'unknown' }
 }
 
 /** Whether the merge may write this field (generated columns are computed by the database). */

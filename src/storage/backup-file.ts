@@ -27,8 +27,8 @@ import type { BackupMetadata } from '../format/types.js'
 import { createEncryptStream } from '../crypto/encrypt-stream.js'
 import type { ScryptParams } from '../crypto/container.js'
 import { FileSink, createAtomicFile, ensureDirectory, exists, fsyncDirectory } from './atomic-file.js'
-import { sidecarFor, writeSidecar } from './catalog.js'
-import { backupFileName, checkBackupName, sidecarPathFor } from './naming.js'
+import { sidecarFor, writeSidecar, type NativeFacts } from './catalog.js'
+import { backupFileName, checkBackupName, sidecarPathFor, type BackupDataFormat } from './naming.js'
 
 export { openBackupStream, verifyBackupFile, type OpenBackupOptions, type FileVerification, type FileCheck } from './open.js'
 export { resolveBackupPath } from './path-safety.js'
@@ -54,6 +54,10 @@ export interface CreateBackupFileOptions {
   readonly scrypt?: ScryptParams
   /** Plaintext bytes per encrypted chunk (default 64 KiB). */
   readonly chunkSize?: number
+  /** What the caller writes: mergeback JSON (default) or a full native dump, which names the file's extension. */
+  readonly format?: BackupDataFormat
+  /** Full backups: what the dump is and what made it, recorded in the catalog. */
+  readonly native?: NativeFacts
 }
 
 export interface CommittedBackupFile {
@@ -66,10 +70,12 @@ export interface CommittedBackupFile {
 export interface PendingBackupFile {
   /** The final path (nothing exists there until commit). */
   readonly path: string
+  /** The temporary file the bytes go to until commit (the same inode as `path` afterwards). */
+  readonly temporaryPath: string
   /** Write the JSON text here; gzip, encryption and hashing happen behind it. */
   readonly stream: NodeJS.WritableStream
   /** Ends the stream, fsyncs, renames into place, fsyncs the directory, writes the catalog sidecar atomically. */
-  commit(metadata: BackupMetadata): Promise<CommittedBackupFile>
+  commit(metadata: Partial<BackupMetadata>): Promise<CommittedBackupFile>
   /** Removes the temporary file. Safe after any failure, idempotent; a no-op after a successful commit. */
   abort(): Promise<void>
 }
@@ -100,7 +106,7 @@ function gzipLevel(gzip: boolean | number | undefined): number | undefined {
 }
 
 /** The first free `<name>-<time>` path in `dir` at or after `now`, one second at a time. */
-async function freePathIn(dir: string, name: string, now: Date, flags: { gzip: boolean; encrypted: boolean }): Promise<string> {
+async function freePathIn(dir: string, name: string, now: Date, flags: { gzip: boolean; encrypted: boolean; format?: BackupDataFormat }): Promise<string> {
   for (let second = 0; second < 60; second++) {
     const candidate = path.join(dir, backupFileName(name, new Date(now.getTime() + second * 1000), flags))
     if (!(await exists(candidate)) && !(await exists(sidecarPathFor(candidate)))) return candidate
@@ -121,7 +127,7 @@ export async function createBackupFile(target: { dir: string } | { file: string 
   let finalPath: string
   if ('dir' in target) {
     await ensureDirectory(target.dir)
-    finalPath = path.resolve(await freePathIn(target.dir, options.name, now, flags))
+    finalPath = path.resolve(await freePathIn(target.dir, options.name, now, { ...flags, format: options.format }))
   } else {
     finalPath = path.resolve(target.file)
     await ensureDirectory(path.dirname(finalPath))
@@ -146,6 +152,7 @@ export async function createBackupFile(target: { dir: string } | { file: string 
   let state: 'open' | 'committing' | 'committed' | 'aborted' = 'open'
   return {
     path: finalPath,
+    temporaryPath: file.tempPath,
     stream: head,
     async commit(metadata) {
       if (state !== 'open') throw new InternalError(`commit() called on a backup file that was already ${state}.`)
@@ -158,7 +165,7 @@ export async function createBackupFile(target: { dir: string } | { file: string 
       try {
         await writeSidecar(
           finalPath,
-          sidecarFor(finalPath, { sizeBytes, sha256, ...flags, name: options.name, createdAt: now, committedAt: new Date() }, metadata),
+          sidecarFor(finalPath, { sizeBytes, sha256, ...flags, name: options.name, createdAt: now, committedAt: new Date(), native: options.native }, metadata),
         )
       } catch (error) {
         // A backup without its catalog entry must not outlive a failed commit.

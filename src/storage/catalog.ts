@@ -20,7 +20,7 @@ import type { BackupMetadata } from '../format/types.js'
 import { FLAG_GZIP_PAYLOAD, HEADER_LENGTH, OFFSET_FLAGS, hasContainerMagic } from '../crypto/container.js'
 import { appendAudit } from '../audit/audit-log.js'
 import { fsyncDirectory, writeFileAtomic } from './atomic-file.js'
-import { isBackupDataFileName, isTemporaryFileName, parseBackupFileName, sidecarPathFor } from './naming.js'
+import { dataFormatOf, isBackupDataFileName, isTemporaryFileName, parseBackupFileName, sidecarPathFor } from './naming.js'
 import { checkPlainFileName, confineToDirectory } from './path-safety.js'
 
 export const CATALOG_VERSION = 1
@@ -51,6 +51,21 @@ export interface Sidecar {
   /** The backup format version inside (`metadata.version`) and the mergeback that wrote it. */
   readonly formatVersion?: string
   readonly tool?: string
+  /** 'smart' (mergeback's JSON, the default when absent) or 'full' (the engine's own dump). */
+  readonly kind?: BackupKind
+  /** Full backups: what is inside ('pg-custom', 'mysql-sql', 'sqlite-file') and the dump tool's version. */
+  readonly native?: NativeFacts
+}
+
+export type BackupKind = 'smart' | 'full'
+
+/** What a full backup holds and what made it (restore checks the tool it needs against these). */
+export interface NativeFacts {
+  readonly format: 'pg-custom' | 'mysql-sql' | 'sqlite-file'
+  /** The dump tool and its version, e.g. "pg_dump 15.20", "mariadb-dump 10.11.19-MariaDB", "better-sqlite3 (SQLite 3.46.1)". */
+  readonly tool: string
+  /** The server's version at dump time, when there is a server. */
+  readonly serverVersion?: string
 }
 
 /** One backup as `listBackups` reports it. Fields a missing sidecar cannot tell are absent. */
@@ -75,6 +90,8 @@ export interface BackupEntry {
   readonly catalogued: boolean
   /** Set when something is visibly wrong without reading the file (e.g. its size differs from the catalog). */
   readonly problem?: string
+  /** 'full' for the engine's own dump (restored with the engine's tools), else 'smart'. */
+  readonly kind: BackupKind
 }
 
 /** A temporary file: a backup being written now, or left by one that was killed. */
@@ -84,10 +101,16 @@ export interface UnfinishedFile {
   readonly modifiedAt: string
 }
 
+/** 'full' for a file named like a full backup (`.pgdump`, `.sql`, `.sqlite`), else 'smart'. */
+export function kindOfFileName(file: string): BackupKind {
+  const format = dataFormatOf(path.basename(file))
+  return format === undefined || format === 'json' ? 'smart' : 'full'
+}
+
 /** Builds the sidecar for a freshly written file from the metadata the backup writer produced. */
 export function sidecarFor(
   file: string,
-  facts: { sizeBytes: number; sha256: string; gzip: boolean; encrypted: boolean; name: string; createdAt: Date; committedAt: Date },
+  facts: { sizeBytes: number; sha256: string; gzip: boolean; encrypted: boolean; name: string; createdAt: Date; committedAt: Date; native?: NativeFacts },
   metadata: Partial<BackupMetadata>,
 ): Sidecar {
   return {
@@ -109,6 +132,8 @@ export function sidecarFor(
     recordCounts: { ...(metadata.recordCounts ?? {}) },
     formatVersion: metadata.version,
     tool: metadata.tool,
+    kind: facts.native ? 'full' : 'smart',
+    ...(facts.native ? { native: facts.native } : {}),
   }
 }
 
@@ -204,6 +229,7 @@ async function entryFor(dir: string, file: string): Promise<BackupEntry | undefi
       encrypted: sidecar.encrypted,
       sha256: sidecar.sha256,
       catalogued: true,
+      kind: sidecar.kind ?? kindOfFileName(file),
       ...(problem ? { problem } : {}),
     }
   }
@@ -213,6 +239,7 @@ async function entryFor(dir: string, file: string): Promise<BackupEntry | undefi
     file,
     path: full,
     name: parsed?.name ?? file.replace(/\.json(\.gz)?(\.enc)?$/, ''),
+    kind: kindOfFileName(file),
     createdAt: (parsed?.createdAt ?? stat.mtime).toISOString(),
     sizeBytes: stat.size,
     compression: sniffed.gzip ? 'gzip' : 'none',
@@ -303,7 +330,7 @@ export async function findBackup(dir: string, ref: string): Promise<BackupEntry>
  * file goes first: a crash in between leaves an orphan sidecar, which nothing lists.
  * Returns the entry that was deleted.
  */
-export async function deleteBackup(dir: string, ref: string, options: { actor?: string } = {}): Promise<BackupEntry> {
+export async function deleteBackup(dir: string, ref: string, options: { actor?: string; client?: string } = {}): Promise<BackupEntry> {
   const started = Date.now()
   const entry = await findBackup(dir, ref)
   try {
@@ -314,6 +341,7 @@ export async function deleteBackup(dir: string, ref: string, options: { actor?: 
     await appendAudit(dir, {
       action: 'delete',
       actor: options.actor,
+      client: options.client,
       target: entry.file,
       file: entry.file,
       outcome: 'failure',
@@ -322,6 +350,6 @@ export async function deleteBackup(dir: string, ref: string, options: { actor?: 
     })
     throw error
   }
-  await appendAudit(dir, { action: 'delete', actor: options.actor, target: entry.file, file: entry.file, outcome: 'success', durationMs: Date.now() - started })
+  await appendAudit(dir, { action: 'delete', actor: options.actor, client: options.client, target: entry.file, file: entry.file, outcome: 'success', durationMs: Date.now() - started })
   return entry
 }

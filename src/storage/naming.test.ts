@@ -14,7 +14,7 @@ describe('backup file names', () => {
 
   it('parses what it makes, to the second', () => {
     const parsed = parseBackupFileName('pre-release.v2-2026-11-22T10-30-05.json.gz.enc')
-    expect(parsed).toEqual({ name: 'pre-release.v2', createdAt: new Date('2026-11-22T10:30:05Z'), gzip: true, encrypted: true })
+    expect(parsed).toEqual({ name: 'pre-release.v2', createdAt: new Date('2026-11-22T10:30:05Z'), gzip: true, encrypted: true, format: 'json' })
   })
 
   it('rejects names that are not backups, and impossible dates', () => {

@@ -3,6 +3,9 @@
  *
  *   <name>-YYYY-MM-DDTHH-mm-ss.json[.gz][.enc]   a backup (time in UTC, colons replaced so the name
  *                                                is valid on every filesystem)
+ *   <name>-YYYY-MM-DDTHH-mm-ss.pgdump[.gz][.enc] a full native backup (docs/operations.md §Full backups):
+ *                            .sql[.gz][.enc]       pg_dump -Fc, mariadb-dump SQL text, a SQLite database file
+ *                            .sqlite[.gz][.enc]
  *   <backup file>.meta.json                      its catalog sidecar
  *   .tmp-<random>.partial                        a file being written; never listed, never pruned
  *   audit.jsonl / audit.jsonl.lock               the audit log and its append lock
@@ -17,7 +20,18 @@ export const TEMP_PREFIX = '.tmp-'
 export const TEMP_SUFFIX = '.partial'
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/
-const FILE_PATTERN = /^(?<name>[A-Za-z0-9][A-Za-z0-9._-]*)-(?<stamp>\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2})\.json(?<gz>\.gz)?(?<enc>\.enc)?$/
+const FILE_PATTERN = /^(?<name>[A-Za-z0-9][A-Za-z0-9._-]*)-(?<stamp>\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2})\.(?<format>json|pgdump|sql|sqlite)(?<gz>\.gz)?(?<enc>\.enc)?$/
+
+/**
+ * What a backup file holds, by the extension before `.gz` / `.enc`: `json` is mergeback's own
+ * format (a smart backup); the others are full native backups, the engine's own complete dump.
+ */
+export type BackupDataFormat = 'json' | 'pgdump' | 'sql' | 'sqlite'
+
+/** The data format a backup file name claims (`x.pgdump.gz.enc` → 'pgdump'), or undefined for a name that is no backup. */
+export function dataFormatOf(fileName: string): BackupDataFormat | undefined {
+  return /\.(json|pgdump|sql|sqlite)(\.gz)?(\.enc)?$/.exec(fileName)?.[1] as BackupDataFormat | undefined
+}
 
 /** Throws UsageError unless `name` is a valid backup name (1–100 characters of [A-Za-z0-9._-], not starting with '.', '_' or '-'). */
 export function checkBackupName(name: string): void {
@@ -34,10 +48,10 @@ export function fileTimestamp(date: Date): string {
   return date.toISOString().slice(0, 19).replace(/:/g, '-')
 }
 
-/** The file name of a backup: `<name>-YYYY-MM-DDTHH-mm-ss.json[.gz][.enc]`. Throws UsageError for a bad name. */
-export function backupFileName(name: string, createdAt: Date, options: { gzip: boolean; encrypted: boolean }): string {
+/** The file name of a backup: `<name>-YYYY-MM-DDTHH-mm-ss.<format>[.gz][.enc]` (format `json` by default). Throws UsageError for a bad name. */
+export function backupFileName(name: string, createdAt: Date, options: { gzip: boolean; encrypted: boolean; format?: BackupDataFormat }): string {
   checkBackupName(name)
-  return `${name}-${fileTimestamp(createdAt)}.json${options.gzip ? '.gz' : ''}${options.encrypted ? '.enc' : ''}`
+  return `${name}-${fileTimestamp(createdAt)}.${options.format ?? 'json'}${options.gzip ? '.gz' : ''}${options.encrypted ? '.enc' : ''}`
 }
 
 export interface ParsedBackupFileName {
@@ -47,24 +61,30 @@ export interface ParsedBackupFileName {
   /** What the suffixes claim; readers still go by the magic bytes. */
   readonly gzip: boolean
   readonly encrypted: boolean
+  readonly format: BackupDataFormat
 }
 
 /** Parses a file name made by `backupFileName`; undefined for anything else (including impossible dates). */
 export function parseBackupFileName(fileName: string): ParsedBackupFileName | undefined {
   const match = FILE_PATTERN.exec(fileName)
   if (!match?.groups) return undefined
-  const { name, stamp, gz, enc } = match.groups as { name: string; stamp: string; gz?: string; enc?: string }
+  const { name, stamp, gz, enc, format } = match.groups as { name: string; stamp: string; gz?: string; enc?: string; format: BackupDataFormat }
   const iso = `${stamp.slice(0, 10)}T${stamp.slice(11).replace(/-/g, ':')}Z`
   const createdAt = new Date(iso)
   // Date accepts 2026-02-30 by rolling over; a round trip rejects it.
   if (Number.isNaN(createdAt.getTime()) || createdAt.toISOString().slice(0, 19) + 'Z' !== iso) return undefined
-  return { name, createdAt, gzip: gz !== undefined, encrypted: enc !== undefined }
+  return { name, createdAt, gzip: gz !== undefined, encrypted: enc !== undefined, format }
 }
 
-/** A data file a backup directory may hold: `*.json`, `*.json.gz`, `*.json.enc`, `*.json.gz.enc`, not a sidecar or a dot file. */
+/**
+ * A data file a backup directory may hold: `*.json`, `*.json.gz`, `*.json.enc`, `*.json.gz.enc`,
+ * and the same for full backups (`*.pgdump`, `*.sql`, `*.sqlite`); not a sidecar or a dot file.
+ * Full backups count only when named by the naming rule: a stray `notes.sql` is not a backup.
+ */
 export function isBackupDataFileName(fileName: string): boolean {
   if (fileName.startsWith('.') || fileName.endsWith(SIDECAR_SUFFIX)) return false
-  return /\.json(\.gz)?(\.enc)?$/.test(fileName)
+  if (/\.json(\.gz)?(\.enc)?$/.test(fileName)) return true
+  return parseBackupFileName(fileName) !== undefined
 }
 
 /** A temporary file of a write in progress (or of one that crashed). */

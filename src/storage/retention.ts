@@ -172,7 +172,7 @@ export async function planPrune(dir: string, policy: RetentionPolicy, options: {
  * invalid policy before looking at anything. If a removal fails, the others are still attempted,
  * the audit entry says `failure`, and the first error is thrown.
  */
-export async function prune(dir: string, policy: RetentionPolicy, options: { dryRun?: boolean; now?: Date; actor?: string } = {}): Promise<PruneReport> {
+export async function prune(dir: string, policy: RetentionPolicy, options: { dryRun?: boolean; now?: Date; actor?: string; client?: string } = {}): Promise<PruneReport> {
   const started = Date.now()
   const plan = await planPrune(dir, policy, options)
   const report: PruneReport = { ...plan, dryRun: options.dryRun ?? false }
@@ -181,6 +181,7 @@ export async function prune(dir: string, policy: RetentionPolicy, options: { dry
     appendAudit(dir, {
       action: 'prune',
       actor: options.actor,
+      client: options.client,
       target: path.resolve(dir),
       options: policy,
       outcome,

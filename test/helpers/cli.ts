@@ -3,6 +3,8 @@
  * `npm test` builds first; running a single file needs `npm run build` once.
  */
 import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -18,10 +20,31 @@ export interface CliResult {
   json<T = any>(): T
 }
 
+/**
+ * The backup directory of a CLI run given no `cwd`: a temporary one for this test process, never
+ * the repository's `./backups` (a test must not write the audit log or backups of the working
+ * directory it runs in). A run given `cwd` (a temporary directory) keeps `./backups` under it.
+ */
+let scratchBackups: string | undefined
+export function scratchBackupDir(): string {
+  if (scratchBackups === undefined) {
+    scratchBackups = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeback-cli-backups-'))
+    const dir = scratchBackups
+    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }))
+  }
+  return scratchBackups
+}
+
 export function runCli(args: readonly string[], options: { cwd?: string; env?: Record<string, string | undefined>; input?: string } = {}): Promise<CliResult> {
   const started = Date.now()
   return new Promise((resolve, reject) => {
-    const env: Record<string, string | undefined> = { ...process.env, MERGEBACK_PASSPHRASE: undefined, DATABASE_URL: undefined, MERGEBACK_DIR: undefined, ...options.env }
+    const env: Record<string, string | undefined> = {
+      ...process.env,
+      MERGEBACK_PASSPHRASE: undefined,
+      DATABASE_URL: undefined,
+      MERGEBACK_DIR: options.cwd === undefined ? scratchBackupDir() : undefined,
+      ...options.env,
+    }
     for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key]
     const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? REPO_ROOT, env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] })
     let stdout = ''

@@ -420,7 +420,12 @@ export function createTableStatement(table: TableSchema, sourceEngine: Engine, u
   const columnList = (columns: readonly string[]): string => columns.map(quoteIdentifier).join(', ')
   if (table.primaryKey.length > 0) lines.push(`  PRIMARY KEY (${columnList(table.primaryKey)})`)
   for (const unique of table.uniqueConstraints) lines.push(`  UNIQUE KEY ${quoteIdentifier(unique.name)} (${columnList(unique.columns)})`)
+  const columnNames = new Set(table.columns.map((c) => c.name))
   for (const index of table.indexes) {
+    if (!sameEngine && (index.options?.expression || index.options?.partial || !index.columns.every((c) => columnNames.has(c)))) {
+      warn(`${index.name}: an index on expressions or with a condition (${sourceEngine}); not created.`)
+      continue
+    }
     const kind = String(index.options?.type ?? '').toUpperCase()
     const prefix = index.unique ? 'UNIQUE KEY' : sameEngine && kind === 'FULLTEXT' ? 'FULLTEXT KEY' : sameEngine && kind === 'SPATIAL' ? 'SPATIAL KEY' : 'KEY'
     const prefixes = (sameEngine ? index.options?.prefixLengths : undefined) as Record<string, number> | undefined

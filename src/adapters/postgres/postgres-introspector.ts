@@ -219,8 +219,11 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
   const indexRows = (
     await client.query(
       `SELECT i.indrelid, ic.relname AS name, i.indisunique, pg_catalog.pg_get_indexdef(i.indexrelid) AS definition,
-              ARRAY(SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k, true)
-                      FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k) AS columns
+              ARRAY(SELECT CASE WHEN i.indkey[k - 1] <> 0
+                                 THEN (SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = i.indkey[k - 1])
+                                 ELSE pg_catalog.pg_get_indexdef(i.indexrelid, k, true) END
+                      FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k) AS columns,
+              i.indexprs IS NOT NULL AS expression, i.indpred IS NOT NULL AS partial
          FROM pg_catalog.pg_index i
          JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
         WHERE i.indrelid = ANY($1::oid[])
@@ -229,7 +232,7 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
         ORDER BY i.indrelid, ic.relname`,
       [oids],
     )
-  ).rows as { indrelid: number; name: string; indisunique: boolean; definition: string; columns: string[] }[]
+  ).rows as { indrelid: number; name: string; indisunique: boolean; definition: string; columns: string[]; expression: boolean; partial: boolean }[]
 
   // Referenced tables' column names, for foreign keys (the referenced table may not be selected).
   const foreignKeyTableOids = [...new Set(constraintRows.filter((c) => c.contype === 'f').map((c) => c.conrelid))]
@@ -317,7 +320,15 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
     }
     const indexes: IndexSchema[] = indexRows
       .filter((index) => index.indrelid === table.oid)
-      .map((index) => ({ name: index.name, columns: index.columns, unique: index.indisunique, definition: index.definition }))
+      // Plain key columns by name (unquoted, as every engine's column names are); an expression
+      // key by its text, marked, so that another engine leaves the index out with a warning.
+      .map((index) => ({
+        name: index.name,
+        columns: index.columns,
+        unique: index.indisunique,
+        definition: index.definition,
+        ...(index.expression || index.partial ? { options: { ...(index.expression ? { expression: true } : {}), ...(index.partial ? { partial: true } : {}) } } : {}),
+      }))
     if (table.relkind === 'p') {
       warnings.push(`"${table.relname}" is a partitioned table: its rows are read through it, and a restore creates it as a plain table.`)
     }

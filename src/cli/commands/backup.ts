@@ -20,6 +20,7 @@ export function register(program: Command): void {
     .option('--gzip-level <n>', 'gzip level 1 (fastest) to 9 (smallest)')
     .option('--encrypt', 'encrypt (AES-256-GCM); passphrase from MERGEBACK_PASSPHRASE or --passphrase-file')
     .option('--no-indexes', 'do not save index definitions')
+    .option('--full', "the engine's own complete dump (pg_dump, mariadb-dump, SQLite's backup API) instead of JSON")
   withDb(command)
   withTableSelection(command)
   withStorage(command)
@@ -40,6 +41,10 @@ export function register(program: Command): void {
       gzip = level
     }
     const db = dbUrlFrom(flags)
+    if (flags.full) {
+      await fullBackupCommand(flags, { db, out, dir, gzip, passphrase: encrypt ? passphrase : undefined, output })
+      return
+    }
     const options = { name: flags.name, tables: parseList(flags.tables), exclude: parseList(flags.exclude), gzip: Boolean(gzip), encrypt, indexes: flags.indexes !== false }
     const started = Date.now()
     try {
@@ -69,4 +74,40 @@ export function register(program: Command): void {
       throw error
     }
   })
+}
+
+async function fullBackupCommand(
+  flags: Flags,
+  context: { db: string; out: string; dir: string; gzip: boolean | number; passphrase?: string; output: ReturnType<typeof outputFor> },
+): Promise<void> {
+  const misplaced = [flags.tables ? '--tables' : '', flags.exclude ? '--exclude' : '', flags.indexes === false ? '--no-indexes' : ''].filter(Boolean)
+  if (misplaced.length > 0) {
+    throw new UsageError(`${misplaced.join(', ')} cannot be used with --full: a full backup is the whole database, as the engine dumps it.`, { code: 'BAD_OPTION' })
+  }
+  const { fullBackup } = await import('../../native/full-backup.js')
+  const { dataFormatOf } = await import('../../storage/naming.js')
+  const auditDir = dataFormatOf(context.out) === undefined ? context.out : undefined
+  const name = flags.name === 'backup' ? 'full' : (flags.name as string)
+  const options = { kind: 'full', name, gzip: Boolean(context.gzip), encrypt: context.passphrase !== undefined }
+  const started = Date.now()
+  try {
+    const result = await fullBackup({
+      db: context.db,
+      out: context.out,
+      name,
+      description: flags.description as string | undefined,
+      gzip: context.gzip === false ? undefined : context.gzip,
+      passphrase: context.passphrase,
+    })
+    await recordAudit(auditDir, { action: 'backup', db: context.db, options, outcome: 'success', started, file: result.file })
+    context.output.result({ success: true, ...result }, () =>
+      [
+        `Full backup of ${result.engine} database "${result.database}" (${result.native.tool}) to ${result.file}`,
+        `${formatBytes(result.sizeBytes)} in ${(result.durationMs / 1000).toFixed(1)} s, sha256 ${result.sha256}`,
+      ].join('\n'),
+    )
+  } catch (error) {
+    await recordAudit(auditDir, { action: 'backup', db: context.db, options, outcome: 'failure', started, error })
+    throw error
+  }
 }

@@ -13,5 +13,7 @@ import { register as prune } from './prune.js'
 import { register as audit } from './audit.js'
 import { register as analyze } from './analyze.js'
 import { register as merge } from './merge.js'
+import { register as serve } from './serve.js'
+import { register as token } from './token.js'
 
-export const COMMANDS: ReadonlyArray<(program: Command) => void> = [backup, restore, inspect, stats, demo, list, deleteBackup, prune, audit, analyze, merge]
+export const COMMANDS: ReadonlyArray<(program: Command) => void> = [backup, restore, inspect, stats, demo, list, deleteBackup, prune, audit, analyze, merge, serve, token]

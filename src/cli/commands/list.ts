@@ -9,12 +9,13 @@ import { backupDirFrom, outputFor, withJson, type Flags } from '../common.js'
 import { formatBytes, textTable } from '../format-text.js'
 
 function records(entry: BackupEntry): string {
+  if (entry.kind === 'full') return '-'
   if (!entry.recordCounts) return '?'
   return String(Object.values(entry.recordCounts).reduce((sum, n) => sum + n, 0))
 }
 
 function flagsOf(entry: BackupEntry): string {
-  const flags = [entry.compression === 'gzip' ? 'gzip' : '', entry.encrypted ? 'encrypted' : '', entry.catalogued ? '' : 'uncatalogued'].filter(Boolean)
+  const flags = [entry.kind === 'full' ? 'full' : '', entry.compression === 'gzip' ? 'gzip' : '', entry.encrypted ? 'encrypted' : '', entry.catalogued ? '' : 'uncatalogued'].filter(Boolean)
   return flags.join(',') || '-'
 }
 

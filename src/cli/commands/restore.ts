@@ -36,12 +36,26 @@ export function register(program: Command): void {
     const tables = parseList(flags.tables)
     const exclude = parseList(flags.exclude)
     const options = { tables, exclude, drop: Boolean(flags.drop), dryRun: Boolean(flags.dryRun) }
+    const { isFullBackup, checkFullRestoreOptions, fullRestore } = await import('../../native/full-restore.js')
+    const full = await isFullBackup(file)
+    if (full) checkFullRestoreOptions(options)
     if (flags.drop && !flags.dryRun) {
-      const which = tables ? `tables ${tables.join(', ')}` : 'every table in the backup'
+      const which = full ? 'what the full backup contains' : tables ? `tables ${tables.join(', ')}` : 'every table in the backup'
       await output.confirm(`This empties ${which} in ${redactUrl(db)} before restoring.`, Boolean(flags.yes))
     }
     const started = Date.now()
     const dir = backupDirFrom(flags)
+    if (full) {
+      try {
+        const report = await fullRestore({ file, db, drop: Boolean(flags.drop), passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }) })
+        await recordAudit(dir, { action: 'restore', db, options: { ...options, kind: 'full' }, outcome: 'success', started, file })
+        output.result({ success: true, ...report }, () => `Restored the full backup ${report.file} into ${report.target} with ${report.tool} in ${(report.durationMs / 1000).toFixed(1)} s.`)
+      } catch (error) {
+        await recordAudit(dir, { action: 'restore', db, options: { ...options, kind: 'full' }, outcome: 'failure', started, file, error })
+        throw error
+      }
+      return
+    }
     try {
       const report = await restore({
         file,

@@ -1,0 +1,148 @@
+/**
+ * The zod schemas the API shares between routes: request bodies, and the response shapes the
+ * OpenAPI document shows. Response schemas describe; they are not used to filter output.
+ */
+import { z } from 'zod'
+import { STRATEGIES } from '../merge/strategies.js'
+
+const tableList = z.array(z.string().min(1)).max(10_000)
+const alias = z.string().min(1).max(200)
+
+export const BackupSchema = z
+  .object({
+    file: z.string(),
+    name: z.string(),
+    description: z.string().optional(),
+    engine: z.string().optional(),
+    database: z.string().optional(),
+    createdAt: z.string(),
+    sizeBytes: z.number(),
+    tables: z.array(z.string()).optional(),
+    recordCounts: z.record(z.string(), z.number()).optional(),
+    compression: z.enum(['none', 'gzip']),
+    encrypted: z.boolean(),
+    sha256: z.string().optional(),
+    catalogued: z.boolean(),
+    problem: z.string().optional(),
+  })
+  .meta({ id: 'Backup' })
+
+export const ProgressSchema = z
+  .object({
+    phase: z.string().nullable(),
+    table: z.string().nullable(),
+    tableRowsDone: z.number(),
+    tableRowsTotal: z.number().nullable(),
+    rowsDone: z.number(),
+    bytes: z.number().nullable(),
+    rate: z.number(),
+    elapsedMs: z.number(),
+  })
+  .meta({ id: 'JobProgress' })
+
+export const JobSchema = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['backup', 'restore', 'analyze', 'merge', 'verify', 'inspect', 'stats', 'upload-check']),
+    state: z.enum(['running', 'succeeded', 'failed', 'cancelled']),
+    database: z.string().nullable(),
+    file: z.string().nullable(),
+    actor: z.object({ name: z.string(), role: z.string() }).nullable(),
+    createdAt: z.string(),
+    finishedAt: z.string().nullable(),
+    progress: ProgressSchema,
+    result: z.unknown(),
+    error: z.object({ status: z.number(), error: z.string(), code: z.string(), details: z.record(z.string(), z.unknown()) }).nullable(),
+  })
+  .meta({ id: 'Job' })
+
+export const JobStartedSchema = z.object({ success: z.literal(true), jobId: z.string(), job: JobSchema })
+
+const counts = z.object({
+  new: z.number(),
+  unchanged: z.number(),
+  updated: z.number(),
+  kept: z.number(),
+  conflicts: z.number(),
+  resolved: z.object({ backup: z.number(), current: z.number(), merged: z.number() }),
+  unresolved: z.number(),
+  currentOnly: z.number(),
+})
+
+export const MergeReportSchema = z
+  .object({
+    tables: z.record(z.string(), counts),
+    totals: counts,
+    conflicts: z.array(z.object({ table: z.string(), key: z.unknown(), fields: z.array(z.object({ name: z.string(), backup: z.unknown(), current: z.unknown() })) })),
+  })
+  .meta({ id: 'MergeReport' })
+
+export const RestoreReportSchema = z
+  .object({
+    file: z.string(),
+    target: z.string(),
+    dryRun: z.boolean(),
+    tables: z.record(z.string(), z.object({ inserted: z.number(), skipped: z.number(), created: z.boolean(), emptied: z.boolean() })),
+    totals: z.object({ inserted: z.number(), skipped: z.number() }),
+    warnings: z.array(z.string()),
+    durationMs: z.number(),
+  })
+  .meta({ id: 'RestoreReport' })
+
+export const StrategySchema = z.enum(STRATEGIES)
+
+export const ResolutionSchema = z.object({
+  table: z.string(),
+  key: z.unknown(),
+  resolution: z.union([z.enum(['backup', 'current', 'merge']), z.object({ fields: z.record(z.string(), z.unknown()) })]),
+})
+
+export const CreateBackupBody = z
+  .object({
+    database: alias.optional(),
+    name: z.string().min(1).max(100).optional(),
+    description: z.string().max(10_000).optional(),
+    gzip: z.boolean().optional(),
+    tables: tableList.optional(),
+    exclude: tableList.optional(),
+    includeIndexes: z.boolean().optional(),
+  })
+  .strict()
+
+export const RestoreBody = z
+  .object({
+    database: alias.optional(),
+    targetDatabase: alias.optional(),
+    drop: z.boolean().optional(),
+    dryRun: z.boolean().optional(),
+    tables: tableList.optional(),
+    exclude: tableList.optional(),
+  })
+  .strict()
+
+export const AnalyzeBody = z
+  .object({
+    database: alias.optional(),
+    targetDatabase: alias.optional(),
+    conflictResolution: StrategySchema.optional(),
+    preserveNewer: z.boolean().optional(),
+    timestampField: z.string().min(1).max(200).optional(),
+    tables: tableList.optional(),
+    exclude: tableList.optional(),
+    resolutions: z.array(ResolutionSchema).max(1_000_000).optional(),
+  })
+  .strict()
+
+export const MergeBody = AnalyzeBody.extend({ dryRun: z.boolean().optional(), skipUnresolved: z.boolean().optional() }).strict()
+
+export const PruneBody = z
+  .object({
+    keepLast: z.number().int().min(0).optional(),
+    keepDaily: z.number().int().min(0).optional(),
+    keepWeekly: z.number().int().min(0).optional(),
+    keepMonthly: z.number().int().min(0).optional(),
+    dryRun: z.boolean().optional(),
+  })
+  .strict()
+
+export const SuccessSchema = z.object({ success: z.literal(true) }).passthrough()

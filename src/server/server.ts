@@ -1,0 +1,70 @@
+/**
+ * `mergeback serve`: builds the dependencies, listens, and shuts down gracefully.
+ *
+ * Shutdown (SIGTERM / SIGINT): stop accepting connections, let running jobs finish for up to
+ * `shutdownTimeoutMs`, cancel what is left (their transactions roll back), close idle
+ * connections, exit. A second signal exits at once (the jobs' processes die with the server and
+ * roll back too: they exit when their IPC channel closes).
+ */
+import type { AddressInfo } from 'node:net'
+import { serve, type ServerType } from '@hono/node-server'
+import type { ServerConfig } from './config.js'
+import { createApp } from './app.js'
+import { createLogger, type Logger } from './log.js'
+import { TokenStore } from './tokens.js'
+import { JobManager } from './jobs/job-manager.js'
+import { DownloadTokens } from './download-tokens.js'
+
+export interface RunningServer {
+  readonly url: string
+  readonly port: number
+  readonly jobs: JobManager
+  /** Graceful stop (see the module header). */
+  close(): Promise<void>
+}
+
+export async function startServer(config: ServerConfig, options: { logger?: Logger; handleSignals?: boolean } = {}): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger()
+  const jobs = new JobManager({ logger, passphrase: config.passphrase })
+  const app = createApp({ config, tokens: new TokenStore(config.stateDir), jobs, downloadTokens: new DownloadTokens(), logger })
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s))
+    s.once('error', reject)
+  })
+  let closing: Promise<void> | undefined
+  const close = () =>
+    (closing ??= (async () => {
+      logger.info('shutdown', { runningJobs: jobs.running().length, timeoutMs: config.shutdownTimeoutMs })
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
+      ;(server as { closeIdleConnections?: () => void }).closeIdleConnections?.()
+      await jobs.shutdown(config.shutdownTimeoutMs)
+      ;(server as { closeAllConnections?: () => void }).closeAllConnections?.()
+      await stopped
+      logger.info('stopped', {})
+    })())
+
+  if (options.handleSignals) {
+    let signals = 0
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++
+      if (signals > 1) {
+        logger.warn('second signal: exiting now', { signal })
+        process.exit(130)
+      }
+      void close().then(() => process.exit(0))
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  }
+  const address = server.address() as AddressInfo
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
+  logger.info('listening', {
+    url,
+    port: address.port,
+    dir: config.dir,
+    stateDir: config.stateDir,
+    databases: [...config.databases.values()].map((d) => ({ alias: d.alias, engine: d.engine, url: d.redacted })),
+  })
+
+  return { url, port: address.port, jobs, close }
+}

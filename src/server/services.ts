@@ -1,0 +1,220 @@
+/**
+ * What the REST routes and the seeds' endpoints both do, in one place, so that the seeds'
+ * compatibility surface (routes/seed-endpoints.ts) stays a thin translation of shapes:
+ * starting backups, restores, analyses and merges as jobs, and receiving uploads.
+ */
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { Transform, type TransformCallback } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { TooLargeError, UsageError } from '../errors.js'
+import { createAtomicFile, FileSink, fsyncDirectory } from '../storage/atomic-file.js'
+import { findBackup, sidecarFor, writeSidecar, type BackupEntry } from '../storage/catalog.js'
+import { checkPlainFileName } from '../storage/path-safety.js'
+import { isBackupDataFileName } from '../storage/naming.js'
+import type { BackupMetadata } from '../format/types.js'
+import { resolveDatabase } from './config.js'
+import type { AppContext, AppDeps } from './context.js'
+import { requireRole } from './auth.js'
+import type { JobView } from './jobs/job-manager.js'
+import type { JobError, MergeParamsOptions } from './jobs/protocol.js'
+import { startJob } from './routes/common.js'
+
+/** A backup entry as the API shows it: without the server's absolute path. */
+export function publicEntry(entry: BackupEntry): Omit<BackupEntry, 'path'> {
+  const { path: _path, ...rest } = entry
+  return rest
+}
+
+export interface BackupRequest {
+  readonly database?: string
+  readonly name?: string
+  readonly description?: string
+  readonly gzip?: boolean
+  readonly tables?: readonly string[]
+  readonly exclude?: readonly string[]
+  readonly includeIndexes?: boolean
+}
+
+export function startBackup(c: AppContext, deps: AppDeps, request: BackupRequest): JobView {
+  const db = resolveDatabase(deps.config, { database: request.database })
+  const name = request.name ?? 'backup'
+  const options = { name, gzip: request.gzip, tables: request.tables, exclude: request.exclude, includeIndexes: request.includeIndexes }
+  return startJob(c, deps, {
+    spec: {
+      kind: 'backup',
+      params: { db: db.url, dir: deps.config.dir, name, description: request.description, tables: request.tables, exclude: request.exclude, gzip: request.gzip, includeIndexes: request.includeIndexes },
+    },
+    database: { name: db.name, key: db.redacted },
+    target: db.redacted,
+    auditOptions: options,
+  })
+}
+
+export interface RestoreRequest {
+  readonly database?: string
+  readonly targetDatabase?: string
+  readonly drop?: boolean
+  readonly dryRun?: boolean
+  readonly tables?: readonly string[]
+  readonly exclude?: readonly string[]
+}
+
+/** Starts a restore of backup `ref` (a drop needs super_admin; one restore or merge per database). */
+export async function startRestore(c: AppContext, deps: AppDeps, ref: string, request: RestoreRequest): Promise<JobView> {
+  if (request.drop && !request.dryRun) requireRole(c, 'super_admin', 'A restore that drops (empties) tables')
+  const entry = await findBackup(deps.config.dir, ref)
+  const db = resolveDatabase(deps.config, request)
+  const options = { drop: Boolean(request.drop), dryRun: Boolean(request.dryRun), tables: request.tables, exclude: request.exclude }
+  return startJob(c, deps, {
+    spec: { kind: 'restore', params: { file: entry.path, db: db.url, ...options } },
+    database: { name: db.name, key: db.redacted },
+    exclusive: true,
+    file: entry.file,
+    target: db.redacted,
+    auditOptions: options,
+    dryRun: options.dryRun,
+  })
+}
+
+export interface MergeRequest {
+  readonly database?: string
+  readonly targetDatabase?: string
+  readonly conflictResolution?: string
+  readonly preserveNewer?: boolean
+  readonly timestampField?: string
+  readonly tables?: readonly string[]
+  readonly exclude?: readonly string[]
+  readonly resolutions?: readonly unknown[]
+  readonly dryRun?: boolean
+  readonly skipUnresolved?: boolean
+}
+
+/** Starts an analysis or a merge of backup `ref` (a merge holds the database's writer lock). */
+export async function startMerge(c: AppContext, deps: AppDeps, kind: 'analyze' | 'merge', ref: string, request: MergeRequest): Promise<JobView> {
+  const entry = await findBackup(deps.config.dir, ref)
+  const db = resolveDatabase(deps.config, request)
+  const options: MergeParamsOptions = {
+    strategy: request.conflictResolution,
+    preserveNewer: request.preserveNewer,
+    timestampField: request.timestampField,
+    tables: request.tables,
+    exclude: request.exclude,
+    resolutions: request.resolutions,
+    ...(kind === 'merge' ? { dryRun: Boolean(request.dryRun), skipUnresolved: Boolean(request.skipUnresolved) } : {}),
+  }
+  return startJob(c, deps, {
+    spec: { kind, params: { file: entry.path, db: db.url, options } },
+    database: { name: db.name, key: db.redacted },
+    exclusive: kind === 'merge',
+    file: entry.file,
+    target: db.redacted,
+    auditOptions: { ...options, resolutions: request.resolutions?.length },
+    dryRun: kind === 'analyze' || Boolean(request.dryRun),
+  })
+}
+
+/** Counts the bytes going through and fails with TooLargeError past `limit`. */
+class ByteLimit extends Transform {
+  bytes = 0
+  readonly #limit: number
+  constructor(limit: number) {
+    super()
+    this.#limit = limit
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length
+    if (this.bytes > this.#limit) callback(tooLarge(this.#limit))
+    else callback(null, chunk)
+  }
+}
+
+function tooLarge(limit: number): TooLargeError {
+  return new TooLargeError(`The upload is larger than the server's limit of ${limit} bytes (--max-upload).`, { details: { limitBytes: limit } })
+}
+
+/** Thrown by `receiveUpload` when the check job refused the file: the route answers with the job's error. */
+export class UploadRefused extends Error {
+  constructor(
+    readonly job: JobView,
+    readonly jobError: JobError,
+  ) {
+    super(jobError.error)
+  }
+}
+
+/**
+ * Receives an upload (docs/api.md §REST resources): the request body is streamed into a temporary
+ * file in the backup directory with a size limit, checked by an `upload-check` job (container,
+ * decompressed-size limit, structure, checksums: the library's verify), and only then moved to its
+ * name — never over an existing file — with a catalog sidecar. Any refusal or interruption
+ * removes the temporary file: nothing is left behind.
+ */
+export async function receiveUpload(c: AppContext, deps: AppDeps, fileName: string | undefined): Promise<{ entry: BackupEntry; job: JobView; result: Record<string, unknown> }> {
+  if (!fileName) throw new UsageError('Name the upload: ?filename=NAME.json (or .json.gz, .enc).', { code: 'BAD_REQUEST' })
+  checkPlainFileName(fileName)
+  if (!isBackupDataFileName(fileName)) {
+    throw new UsageError(`Refused upload name ${JSON.stringify(fileName)}: a backup's name ends in .json, .json.gz or .json[.gz].enc and does not start with '.'.`, {
+      code: 'UNSAFE_PATH',
+    })
+  }
+  const incoming = c.env?.incoming
+  if (!incoming) throw new UsageError('Uploads need the Node HTTP server (mergeback serve).', { code: 'BAD_REQUEST' })
+  const limit = deps.config.maxUploadBytes
+  const declared = Number(c.req.header('content-length') ?? Number.NaN)
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit)
+  await fs.mkdir(deps.config.dir, { recursive: true, mode: 0o700 })
+  const finalPath = path.join(deps.config.dir, fileName)
+  await ensureFree(finalPath)
+  const file = await createAtomicFile(finalPath, { noClobber: true })
+  try {
+    const counter = new ByteLimit(limit)
+    try {
+      await pipeline(incoming, counter, new FileSink(file.handle))
+    } catch (error) {
+      if (error instanceof TooLargeError) throw error
+      throw new UsageError('The upload was interrupted before its end: nothing was kept.', { code: 'UPLOAD_INTERRUPTED', cause: error })
+    }
+    if (counter.bytes === 0) throw new UsageError('The upload is empty.', { code: 'BAD_REQUEST' })
+    const job = startJob(c, deps, {
+      spec: { kind: 'upload-check', params: { file: file.tempPath, maxDecompressedBytes: deps.config.maxDecompressedBytes } },
+      file: fileName,
+      target: fileName,
+      auditOptions: { sizeBytes: counter.bytes },
+    })
+    const done = await deps.jobs.wait(job.id)
+    if (done.state !== 'succeeded') throw new UploadRefused(done, done.error ?? { status: 500, error: 'The check ended without a result.', code: 'INTERNAL', details: {} })
+    const result = done.result as { metadata: Partial<BackupMetadata>; sha256: string; sizeBytes: number; compression: 'none' | 'gzip'; encrypted: boolean }
+    await file.commit()
+    const now = new Date()
+    const metadata = result.metadata
+    await writeSidecar(
+      finalPath,
+      sidecarFor(
+        finalPath,
+        { sizeBytes: result.sizeBytes, sha256: result.sha256, gzip: result.compression === 'gzip', encrypted: result.encrypted, name: metadata.backupName ?? fileName.replace(/\.json.*$/, ''), createdAt: now, committedAt: now },
+        { ...metadata, backupName: typeof metadata.backupName === 'string' ? metadata.backupName : fileName.replace(/\.json.*$/, '') },
+      ),
+    ).catch(async (error: unknown) => {
+      await fs.rm(finalPath, { force: true })
+      await fsyncDirectory(deps.config.dir)
+      throw error
+    })
+    const entry = await findBackup(deps.config.dir, fileName)
+    return { entry, job: done, result: done.result as Record<string, unknown> }
+  } finally {
+    await file.abort()
+  }
+}
+
+async function ensureFree(finalPath: string): Promise<void> {
+  for (const candidate of [finalPath, `${finalPath}.meta.json`]) {
+    try {
+      await fs.lstat(candidate)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue
+      throw error
+    }
+    throw new UsageError(`A file named ${path.basename(finalPath)} is already in the backup directory: upload under another name or delete it first.`, { code: 'FILE_EXISTS' })
+  }
+}
