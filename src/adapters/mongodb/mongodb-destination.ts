@@ -116,7 +116,7 @@ export class MongodbDestination implements Destination {
   /**
    * Connects, completes any abandoned undo journal, takes the journal's lock and, in
    * 'transaction' mode, starts the transaction. Throws ConnectionError within `connectTimeoutMs`,
-   * UsageError (code DATABASE_BUSY) while another mergeback run writes to the database, UsageError
+   * BusyError while another mergeback run writes to the database, UsageError
    * for `writeMode: 'transaction'` on a server without transactions.
    */
   static async open(config: ConnectionConfig, options: { readonly owner: JournalOwner; readonly writeMode: WriteMode }): Promise<MongodbDestination> {

@@ -11,7 +11,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { BSON, EJSON, Int32, ObjectId } from 'bson'
-import { UsageError } from '../../errors.js'
+import { BusyError, UsageError } from '../../errors.js'
 import {
   INTERNAL_PREFIX,
   JOURNAL_COLLECTION,
@@ -522,9 +522,9 @@ describe('UndoJournal: the lock', () => {
     const lock = await holdLock(db, { pid: 1 })
     const before = db.snapshot()
     const error = await UndoJournal.begin(new MemoryJournalOps(db), owner(process.pid)).catch((e: unknown) => e)
-    expect(error).toBeInstanceOf(UsageError)
-    expect((error as UsageError).code).toBe('DATABASE_BUSY')
-    expect((error as UsageError).message).toMatch(/Another mergeback run is writing to this database \(pid 1 on host-a/)
+    expect(error).toBeInstanceOf(BusyError)
+    expect((error as BusyError).code).toBe('BUSY')
+    expect((error as BusyError).message).toMatch(/Another mergeback run is writing to this database \(pid 1 on host-a/)
     expect(db.snapshot()).toEqual(before)
     expect(await new MemoryJournalOps(db).readLock()).toEqual(lock)
   })
@@ -547,7 +547,7 @@ describe('UndoJournal: the lock', () => {
     const db = seed()
     const { journal } = await UndoJournal.begin(new MemoryJournalOps(db), owner(process.pid))
     expect(isLockAlive((await new MemoryJournalOps(db).readLock())!, owner(process.pid))).toBe(true)
-    await expect(UndoJournal.begin(new MemoryJournalOps(db), owner(process.pid))).rejects.toThrow(UsageError)
+    await expect(UndoJournal.begin(new MemoryJournalOps(db), owner(process.pid))).rejects.toThrow(BusyError)
     await journal.commit()
   })
 

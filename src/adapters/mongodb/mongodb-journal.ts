@@ -41,7 +41,7 @@
  */
 import os from 'node:os'
 import { ObjectId, type ClientSession, type Db, type Document, type Filter } from 'mongodb'
-import { UsageError } from '../../errors.js'
+import { BusyError, UsageError } from '../../errors.js'
 import { errorCode } from './mongodb-connection.js'
 import type { BsonDocument } from './mongodb-values.js'
 
@@ -205,7 +205,7 @@ export class UndoJournal {
 
   /**
    * Recovers abandoned runs, then takes the lock for a new run and starts its heartbeat.
-   * Throws UsageError (code DATABASE_BUSY) when a live run holds the lock; errors of the
+   * Throws BusyError when a live run holds the lock; errors of the
    * database propagate (the caller maps them).
    */
   static async begin(
@@ -402,7 +402,7 @@ async function takeOver(ops: JournalOps, owner: JournalOwner, lock: RunLock): Pr
     if (attempt >= 5) {
       const winner = await ops.readLock()
       if (winner) return { recovered: [], busy: winner }
-      throw new UsageError('Could not take the undo journal\'s lock: it keeps changing. Is another mergeback run starting?', { code: 'DATABASE_BUSY' })
+      throw new BusyError('Could not take the undo journal\'s lock: it keeps changing. Is another mergeback run starting?')
     }
   }
   if (previous?.sessionId !== undefined) await ops.endSession(previous.sessionId).catch(() => undefined)
@@ -476,9 +476,8 @@ async function undo(ops: JournalOps, entry: JournalEntry): Promise<void> {
   }
 }
 
-function busyError(lock: RunLock): UsageError {
-  return new UsageError(`${describeBusy(lock)} Wait for it to finish, then try again.`, {
-    code: 'DATABASE_BUSY',
+function busyError(lock: RunLock): BusyError {
+  return new BusyError(`${describeBusy(lock)} Wait for it to finish, then try again.`, {
     details: { run: lock.run, pid: lock.pid, host: lock.host, startedAt: lock.startedAt.toISOString() },
   })
 }

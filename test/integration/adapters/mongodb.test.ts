@@ -56,7 +56,7 @@ import { backup } from '../../../src/engine/backup.js'
 import { stats } from '../../../src/engine/inspect.js'
 import { merge } from '../../../src/engine/merge.js'
 import { restore } from '../../../src/engine/restore.js'
-import { ConnectionError, DatabaseError, FormatError, UsageError } from '../../../src/errors.js'
+import { BusyError, ConnectionError, DatabaseError, FormatError, UsageError } from '../../../src/errors.js'
 import { makeTempDir } from '../../helpers/databases.js'
 import { mongodbSkipReason, skipIfServerLacks, startMongodbServer, type Gap, type MongodbTestServer } from '../../helpers/mongodb-server.js'
 import { batchesOf, readAll, restoreThroughAdapter, snapshot } from './adapter-suite.js'
@@ -1002,8 +1002,8 @@ describe.skipIf(SKIPPED !== undefined)(SKIPPED ? `MongoDB adapter (integration) 
         const described = await snapshot(adapter, source.config)
         const child = await startWriter(target.url, mode, { schema: described.schema, drop: false, writes: [], updates: [], openOnly: true })
         try {
-          const busy = await expectRejects(adapter.openDestination(target.config), UsageError)
-          expect(busy.code).toBe('DATABASE_BUSY')
+          const busy = await expectRejects(adapter.openDestination(target.config), BusyError)
+          expect(busy.code).toBe('BUSY')
           expect(busy.message).toContain(`pid ${child.pid}`)
           const src = await adapter.openSource(target.config)
           try {
