@@ -19,7 +19,6 @@
  * (FERRETDB_GAPS), and the few tests about nothing else are skipped by name (SKIPPED_ON_FERRETDB).
  */
 import { spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -35,7 +34,6 @@ import {
   Long,
   MaxKey,
   MinKey,
-  MongoClient,
   ObjectId,
   Timestamp,
   UUID,
@@ -50,15 +48,15 @@ import type { MongodbDestination, WriteMode } from '../../../src/adapters/mongod
 import { indexFromSpec, sameIndex } from '../../../src/adapters/mongodb/mongodb-indexes.js'
 import type { MongodbStats } from '../../../src/adapters/mongodb/mongodb-introspector.js'
 import { INTERNAL_PREFIX, JOURNAL_COLLECTION } from '../../../src/adapters/mongodb/mongodb-journal.js'
-import { EXACT_BSON_OPTIONS, encodeDocument } from '../../../src/adapters/mongodb/mongodb-values.js'
+import { encodeDocument } from '../../../src/adapters/mongodb/mongodb-values.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { backup } from '../../../src/engine/backup.js'
 import { stats } from '../../../src/engine/inspect.js'
 import { merge } from '../../../src/engine/merge.js'
 import { restore } from '../../../src/engine/restore.js'
 import { BusyError, ConnectionError, DatabaseError, FormatError, UsageError } from '../../../src/errors.js'
-import { makeTempDir } from '../../helpers/databases.js'
-import { mongodbSkipReason, skipIfServerLacks, startMongodbServer, type Gap, type MongodbTestServer } from '../../helpers/mongodb-server.js'
+import { mongodbSkipReason, skipIfServerLacks, type Gap } from '../../helpers/mongodb-server.js'
+import { coll, dbState, MongoTestRig, type MongoTestDatabase } from './mongodb-helpers.js'
 import { batchesOf, readAll, restoreThroughAdapter, snapshot } from './adapter-suite.js'
 
 const SKIPPED = mongodbSkipReason()
@@ -68,42 +66,6 @@ if (SKIPPED) console.warn(`MongoDB integration tests ${SKIPPED}.`)
 // Test databases
 // ---------------------------------------------------------------------------------------------
 
-/**
- * The collection methods the tests use, without the driver's generic document types (which
- * cannot describe documents whose `_id` may be of any BSON type, as these tests store them).
- */
-interface UntypedCollection {
-  insertOne(document: object): Promise<unknown>
-  insertMany(documents: readonly object[]): Promise<unknown>
-  findOne(filter?: object, options?: object): Promise<Document | null>
-  find(filter?: object, options?: object): { toArray(): Promise<Document[]> }
-  updateOne(filter: object, update: object): Promise<unknown>
-  replaceOne(filter: object, replacement: object): Promise<unknown>
-  deleteOne(filter: object): Promise<unknown>
-  createIndexes(specs: readonly object[]): Promise<unknown>
-  listIndexes(): { toArray(): Promise<Document[]> }
-}
-
-function coll(db: Db, name: string): UntypedCollection {
-  return db.collection(name) as unknown as UntypedCollection
-}
-
-/**
- * Documents in a collection, as a number. Not through the tests' exact `Db` handles: the driver
- * decodes the count with their promoteValues: false too, into an Int32 object.
- */
-async function count(db: Db, name: string, filter: object = {}): Promise<number> {
-  return client.db(db.databaseName).collection(name).countDocuments(filter)
-}
-
-interface MongoTestDatabase {
-  readonly name: string
-  readonly url: string
-  readonly config: ConnectionConfig
-  /** The database through the plain driver, reading BSON exactly. */
-  readonly db: Db
-}
-
 interface ServerFacts {
   readonly transactions: boolean
   readonly major: number
@@ -112,64 +74,17 @@ interface ServerFacts {
   lacks(gap: Gap): boolean
 }
 
-let mongo: MongodbTestServer
-let client: MongoClient
+const rig = new MongoTestRig()
 let server: ServerFacts
-const created: string[] = []
-const temps: (() => void)[] = []
-
-/** The test server's URL pointed at another database (credentials stay valid: authSource is pinned). */
-function urlFor(database: string): string {
-  const url = new URL(mongo.url)
-  const original = decodeURIComponent(url.pathname.replace(/^\//, '')) || 'admin'
-  if (url.username && !url.searchParams.has('authSource')) url.searchParams.set('authSource', original)
-  url.pathname = `/${database}`
-  return url.toString()
-}
-
-async function freshDatabase(): Promise<MongoTestDatabase> {
-  const name = `mbtest_${process.pid}_${randomBytes(4).toString('hex')}`
-  created.push(name)
-  const url = urlFor(name)
-  return { name, url, config: parseDatabaseUrl(url), db: client.db(name, EXACT_BSON_OPTIONS) }
-}
-
-function tempDir(): string {
-  const { dir, cleanup } = makeTempDir('mergeback-mongo-')
-  temps.push(cleanup)
-  return dir
-}
+const freshDatabase = async (): Promise<MongoTestDatabase> => rig.freshDatabase()
+const tempDir = () => rig.tempDir()
+const count = (db: Db, name: string, filter: object = {}) => rig.count(db, name, filter)
+const expectNoLeftovers = (db: Db) => rig.expectNoLeftovers(db)
 
 const adapters: Record<WriteMode, Adapter> = {
   auto: createMongodbAdapter({ writeMode: 'auto' }),
   journal: createMongodbAdapter({ writeMode: 'journal' }),
   transaction: createMongodbAdapter({ writeMode: 'transaction' }),
-}
-
-/** Every collection's type, options, indexes and documents (as BSON bytes), to compare two states exactly. */
-async function dbState(db: Db): Promise<Record<string, unknown>> {
-  const state: Record<string, unknown> = {}
-  const listed = (await db.listCollections().toArray()).sort((a, b) => a.name.localeCompare(b.name))
-  for (const listing of listed) {
-    // system.views holds view definitions keyed by "<database>.<view>": compared through the views themselves.
-    if (listing.name === JOURNAL_COLLECTION || listing.name.startsWith('system.')) continue
-    const entry: Record<string, unknown> = { type: listing.type, options: EJSON.serialize((listing as Document).options ?? {}, { relaxed: false }) }
-    if (listing.type !== 'view') {
-      const indexes = await coll(db, listing.name).listIndexes().toArray()
-      entry.indexes = indexes.map((spec) => EJSON.serialize(spec, { relaxed: false })).sort((a, b) => String(a.name).localeCompare(String(b.name)))
-      const docs = await coll(db, listing.name).find({}, { sort: { _id: 1 }, raw: true }).toArray()
-      entry.docs = docs.map((bytes) => Buffer.from(bytes as unknown as Uint8Array).toString('hex'))
-    }
-    state[listing.name] = entry
-  }
-  return state
-}
-
-/** Nothing of mergeback's own is left: no shadow collections, an empty journal. */
-async function expectNoLeftovers(db: Db): Promise<void> {
-  const names = (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name)
-  expect(names.filter((name) => name.startsWith(INTERNAL_PREFIX) && name !== JOURNAL_COLLECTION)).toEqual([])
-  if (names.includes(JOURNAL_COLLECTION)) expect(await count(db, JOURNAL_COLLECTION)).toBe(0)
 }
 
 /** A collection's schema as a file without schema information gives it (seed layout). */
@@ -417,28 +332,20 @@ describe.skipIf(SKIPPED !== undefined)(SKIPPED ? `MongoDB adapter (integration) 
   let source: MongoTestDatabase
 
   beforeAll(async () => {
-    mongo = await startMongodbServer()
-    client = new MongoClient(mongo.url, { serverSelectionTimeoutMS: 10_000 })
-    await client.connect()
+    await rig.start()
+    const { client } = rig
     const hello = await client.db('admin').command({ hello: 1 })
     const build = await client.db('admin').command({ buildInfo: 1 })
     const [major, minor] = String(build.version).split('.').map(Number)
-    server = { transactions: Boolean(hello.setName) || hello.msg === 'isdbgrid', major, minor, lacks: (gap) => mongo.lacks(gap) }
+    server = { transactions: Boolean(hello.setName) || hello.msg === 'isdbgrid', major, minor, lacks: (gap) => rig.server.lacks(gap) }
     fx = fixturesFor(server)
     source = await freshDatabase()
     await seedSource(source.db)
   })
 
-  afterAll(async () => {
-    if (client) {
-      for (const name of created.splice(0)) await client.db(name).dropDatabase()
-      await client.close()
-    }
-    for (const cleanup of temps.splice(0)) cleanup()
-    await mongo?.stop()
-  })
+  afterAll(() => rig.stop())
 
-  beforeEach((ctx) => skipIfServerLacks(mongo, ctx))
+  beforeEach((ctx) => skipIfServerLacks(rig.server, ctx))
 
   describe('reading', () => {
     it('describes collections and views sorted by name, leaving out system and internal collections', async () => {
@@ -562,7 +469,7 @@ describe.skipIf(SKIPPED !== undefined)(SKIPPED ? `MongoDB adapter (integration) 
 
     it('closes the server cursor when the consumer leaves early, and stays usable', async () => {
       const openCursors = async () => {
-        const status = await client.db('admin').command({ serverStatus: 1 })
+        const status = await rig.client.db('admin').command({ serverStatus: 1 })
         return Number(status.metrics.cursor.open.total)
       }
       const src = await adapters.auto.openSource(source.config)
@@ -633,7 +540,7 @@ describe.skipIf(SKIPPED !== undefined)(SKIPPED ? `MongoDB adapter (integration) 
 
   describe('connection failures', () => {
     it('refused credentials are a ConnectionError without the password, not retryable', async () => {
-      const url = new URL(mongo.url)
+      const url = new URL(rig.server.url)
       url.username = 'mergeback_no_such_user'
       url.password = 'Wr0ng-Pa55'
       url.searchParams.set('authSource', 'admin')
@@ -836,7 +743,7 @@ describe.skipIf(SKIPPED !== undefined)(SKIPPED ? `MongoDB adapter (integration) 
           )
           expect(error.engineCode).toBe('11000')
           // FerretDB's duplicate key message names the collection only.
-          if (mongo.kind === 'mongodb') expect(error.message).toContain('email_unique')
+          if (rig.server.kind === 'mongodb') expect(error.message).toContain('email_unique')
           await destination.rollback(error)
         } finally {
           await destination.close()
