@@ -15,6 +15,7 @@ import { readBackup } from '../format/reader.js'
 import type { BackupEvent, BackupLayout, BackupMetadata } from '../format/types.js'
 import { openBackupStream } from '../storage/backup-file.js'
 import { describeFullBackup } from '../native/full-restore.js'
+import { guardSchema } from './schema-guard.js'
 import { foreignKeyOrder, isForeignKeyOrdered } from './table-order.js'
 
 export interface BackupScan {
@@ -23,12 +24,16 @@ export interface BackupScan {
   /** Tables in file order, with the record count found in the file. */
   readonly tables: readonly { readonly schema: TableSchema; readonly records: number; readonly checksum: string }[]
   readonly metadata: Partial<BackupMetadata> & Record<string, unknown>
+  /** What the schema guard (schema-guard.ts) dropped from the file's schema, for the report. */
+  readonly warnings: readonly string[]
 }
 
 export interface BackupInputOptions {
   readonly passphrase?: string
   /** Rows per batch handed to destinations. */
   readonly batchSize?: number
+  /** What the schema guard does with an expression or definition it cannot rebuild (schema-guard.ts; default 'refuse'). */
+  readonly unsafeDefinitions?: 'refuse' | 'drop'
 }
 
 /**
@@ -116,7 +121,14 @@ async function scanOnce(file: string, options: BackupInputOptions, records: 'par
     }
   }
   if (!layout || !metadata) throw new FormatError(`${file} ended before its metadata: it is not a complete backup.`)
-  return { file, layout, tables, metadata }
+  // The file's schema is untrusted input: its SQL is parsed and re-emitted, or refused, here,
+  // so that every reader (verify included) refuses what a restore would.
+  const guarded = guardSchema(
+    tables.map((t) => t.schema),
+    metadata.engine,
+    { trusted: false, unsafeDefinitions: options.unsafeDefinitions },
+  )
+  return { file, layout, tables: tables.map((t, i) => ({ ...t, schema: guarded.tables[i]! })), metadata, warnings: guarded.warnings }
 }
 
 /**

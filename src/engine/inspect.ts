@@ -18,7 +18,7 @@ export interface InspectReport {
 
 /** Reads a backup (verifying it as it goes) and describes it: metadata, tables, counts, schema. */
 export async function inspect(file: string, options: { passphrase?: string } = {}): Promise<InspectReport> {
-  const scan = await scanBackup(file, options)
+  const scan = await scanBackup(file, { ...options, unsafeDefinitions: 'drop' })
   return {
     file,
     layout: scan.layout,
@@ -39,14 +39,15 @@ export interface VerifyReport {
  * Verifies a backup end to end. Never throws for damage: the report says what is damaged
  * (`ok: false`); throws only when the file cannot be opened at all (NotFoundError, UsageError).
  */
-export async function verify(file: string, options: { passphrase?: string } = {}): Promise<VerifyReport> {
+export async function verify(file: string, options: { passphrase?: string; dropUnsafeDefinitions?: boolean } = {}): Promise<VerifyReport> {
   if (await isFullBackup(file)) return verifyFullBackup(file, options)
   const checks: { check: string; ok: boolean; detail?: string }[] = []
   const container = await verifyBackupFile(file, { passphrase: options.passphrase })
   checks.push(...container.checks)
   const tables: Record<string, number> = {}
   try {
-    const scan = await scanBackup(file, options)
+    // The same checks a restore makes, schema guard included: a file that verifies restores.
+    const scan = await scanBackup(file, { passphrase: options.passphrase, unsafeDefinitions: options.dropUnsafeDefinitions ? 'drop' : 'refuse' })
     for (const t of scan.tables) tables[t.schema.name] = t.records
     checks.push({ check: 'content (JSON structure, per-table checksums and record counts)', ok: true, detail: `${scan.tables.length} tables` })
   } catch (error) {

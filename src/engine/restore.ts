@@ -32,7 +32,14 @@ export interface RestoreOptions {
   readonly drop?: boolean
   /** Do everything inside the transaction, then roll it back. */
   readonly dryRun?: boolean
+  /** MariaDB: let the target's triggers run instead of refusing (PrepareOptions.allowTriggers). */
+  readonly allowTriggers?: boolean
   readonly passphrase?: string
+  /**
+   * Leave out, with a warning, a default, generated expression, CHECK or index definition of the
+   * file that mergeback cannot parse and rebuild, instead of refusing the file (docs/security.md).
+   */
+  readonly dropUnsafeDefinitions?: boolean
   readonly batchSize?: number
   readonly onProgress?: ProgressListener
 }
@@ -81,20 +88,32 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   const adapter = await loadAdapter(config.engine)
   const inPass = verifiesInPass(adapter.capabilities)
   options.onProgress?.({ type: 'phase', phase: 'verify' })
-  const scan: BackupScan = await scanBackup(options.file, { passphrase: options.passphrase, verify: !inPass })
+  const scan: BackupScan = await scanBackup(options.file, {
+    passphrase: options.passphrase,
+    verify: !inPass,
+    unsafeDefinitions: options.dropUnsafeDefinitions ? 'drop' : 'refuse',
+  })
   const selected = selectTables(scan, options.tables, options.exclude)
   const destination = await adapter.openDestination(config)
   try {
     const engine = (scan.metadata.engine as typeof config.engine | undefined) ?? config.engine
     const prepared = await destination.prepare(
       { engine, database: String(scan.metadata.database ?? ''), tables: selected, warnings: [] },
-      { mode: 'restore', drop: Boolean(options.drop) },
+      { mode: 'restore', drop: Boolean(options.drop), allowTriggers: Boolean(options.allowTriggers) },
     )
     // Order inserts by the backup's foreign keys and by the target's own: a seed file carries
     // none, and an existing target may have more than the backup knew.
     const current = await destination.describe()
-    const currentForeignKeys = new Map(current.tables.map((t) => [t.name, t.foreignKeys]))
-    const forOrdering = selected.map((t) => ({ ...t, foreignKeys: [...t.foreignKeys, ...(currentForeignKeys.get(t.name) ?? [])] }))
+    const currentTables = new Map(current.tables.map((t) => [t.name, t]))
+    const forOrdering = selected.map((t) => {
+      const target = currentTables.get(t.name)
+      const viaPartitions = [t.options?.partitionReferences, target?.options?.partitionReferences].flatMap((names) => (Array.isArray(names) ? names : []))
+      return {
+        ...t,
+        foreignKeys: [...t.foreignKeys, ...(target?.foreignKeys ?? [])],
+        ...(viaPartitions.length > 0 ? { options: { ...t.options, partitionReferences: viaPartitions } } : {}),
+      }
+    })
     const backupSchemas = new Map(selected.map((t) => [t.name, t]))
     const created = new Set(prepared.created)
     const emptied = new Set(prepared.emptied)
@@ -142,7 +161,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       dryRun: Boolean(options.dryRun),
       tables,
       totals,
-      warnings: [...prepared.warnings, ...((scan.metadata.warnings as string[] | undefined) ?? [])],
+      warnings: [...scan.warnings, ...prepared.warnings, ...((scan.metadata.warnings as string[] | undefined) ?? [])],
       durationMs: Date.now() - started,
     }
   } catch (error) {

@@ -46,12 +46,16 @@ export function register(program: Command): void {
     .command('verify')
     .description('check a backup\'s integrity (exit 2 when damaged)')
     .argument('<file>', 'backup file, or a backup name in the backup directory')
+    .option('--drop-unsafe-definitions', 'accept a file whose defaults, CHECKs or index definitions cannot be rebuilt (restore leaves them out)')
   withStorage(verifyCommand)
   withJson(verifyCommand)
   verifyCommand.action(async (fileArg: string, flags: Flags) => {
     const output = outputFor(flags)
     const file = await locateBackup(flags, fileArg)
-    const report = await verify(file, { passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }) })
+    const report = await verify(file, {
+      passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }),
+      dropUnsafeDefinitions: Boolean(flags.dropUnsafeDefinitions),
+    })
     output.result(report, () =>
       [`${report.file}: ${report.ok ? 'OK' : 'DAMAGED'}`, ...report.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.check}${c.detail ? ` — ${c.detail}` : ''}`)].join('\n'),
     )
