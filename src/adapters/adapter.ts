@@ -186,6 +186,11 @@ export interface PrepareOptions {
   readonly mode: 'restore' | 'merge'
   /** Restore only: empty the given tables first (never cascading into other tables). */
   readonly drop: boolean
+  /**
+   * Where the engine cannot switch user triggers off for the session (MariaDB), let them run
+   * (reported as a warning) instead of refusing. Ignored where they are switched off (PostgreSQL).
+   */
+  readonly allowTriggers?: boolean
 }
 
 export interface PrepareResult {

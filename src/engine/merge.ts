@@ -87,6 +87,8 @@ export interface AnalyzeOptions {
   readonly onProgress?: ProgressListener
   /** Things the user should know that are not part of the report (unused resolutions, adapter warnings). */
   readonly onWarning?: (message: string) => void
+  /** MariaDB: let the target's triggers run instead of refusing (PrepareOptions.allowTriggers). */
+  readonly allowTriggers?: boolean
 }
 
 /** Options of `merge`: those of analyze (with `plan` meaning: apply it), and these. */
@@ -151,6 +153,8 @@ export interface MergeHooks {
   readonly planWriter?: PlanWriter
   /** Check every decision against this plan (merge --plan). */
   readonly planReader?: PlanReader
+  /** Passed to Destination.prepare (PrepareOptions.allowTriggers). */
+  readonly allowTriggers?: boolean
 }
 
 async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, options: MergeOptions): Promise<MergeReport> {
@@ -214,6 +218,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
         onWarning: options.onWarning,
         planReader,
         planWriter,
+        allowTriggers: options.allowTriggers,
       })
       if (mode === 'merge' && report.totals.unresolved > 0 && !options.skipUnresolved) throw unresolvedRefusal(report)
       if (mode === 'analyze' || options.dryRun) await destination.rollback()
@@ -308,12 +313,16 @@ export async function mergeInto(destination: Destination, input: MergeInput, set
 
   const prepared = await destination.prepare(
     { engine: input.engine ?? destination.engine, database: input.database ?? target.database, tables: input.tables, warnings: [] },
-    { mode: 'merge', drop: false },
+    { mode: 'merge', drop: false, allowTriggers: Boolean(hooks.allowTriggers) },
   )
   for (const warning of prepared.warnings) hooks.onWarning?.(warning)
 
   // The current database's foreign keys decide the order: it is the one that enforces them.
-  const ordered = input.tables.map((t) => ({ ...t, foreignKeys: current.get(t.name)?.foreignKeys ?? t.foreignKeys }))
+  const ordered = input.tables.map((t) => {
+    const target = current.get(t.name)
+    const viaPartitions = target?.options?.partitionReferences
+    return { ...t, foreignKeys: target?.foreignKeys ?? t.foreignKeys, ...(viaPartitions ? { options: { ...t.options, partitionReferences: viaPartitions } } : {}) }
+  })
   hooks.onProgress?.({ type: 'phase', phase: 'write' })
   for await (const { schema, records, batches, lines } of input.read(ordered)) {
     const table = tables.get(schema.name)!

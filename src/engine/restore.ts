@@ -32,6 +32,8 @@ export interface RestoreOptions {
   readonly drop?: boolean
   /** Do everything inside the transaction, then roll it back. */
   readonly dryRun?: boolean
+  /** MariaDB: let the target's triggers run instead of refusing (PrepareOptions.allowTriggers). */
+  readonly allowTriggers?: boolean
   readonly passphrase?: string
   /**
    * Leave out, with a warning, a default, generated expression, CHECK or index definition of the
@@ -99,13 +101,21 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     const engine = (scan.metadata.engine as typeof config.engine | undefined) ?? config.engine
     const prepared = await destination.prepare(
       { engine, database: String(scan.metadata.database ?? ''), tables: selected, warnings: [] },
-      { mode: 'restore', drop: Boolean(options.drop) },
+      { mode: 'restore', drop: Boolean(options.drop), allowTriggers: Boolean(options.allowTriggers) },
     )
     // Order inserts by the backup's foreign keys and by the target's own: a seed file carries
     // none, and an existing target may have more than the backup knew.
     const current = await destination.describe()
-    const currentForeignKeys = new Map(current.tables.map((t) => [t.name, t.foreignKeys]))
-    const forOrdering = selected.map((t) => ({ ...t, foreignKeys: [...t.foreignKeys, ...(currentForeignKeys.get(t.name) ?? [])] }))
+    const currentTables = new Map(current.tables.map((t) => [t.name, t]))
+    const forOrdering = selected.map((t) => {
+      const target = currentTables.get(t.name)
+      const viaPartitions = [t.options?.partitionReferences, target?.options?.partitionReferences].flatMap((names) => (Array.isArray(names) ? names : []))
+      return {
+        ...t,
+        foreignKeys: [...t.foreignKeys, ...(target?.foreignKeys ?? [])],
+        ...(viaPartitions.length > 0 ? { options: { ...t.options, partitionReferences: viaPartitions } } : {}),
+      }
+    })
     const backupSchemas = new Map(selected.map((t) => [t.name, t]))
     const created = new Set(prepared.created)
     const emptied = new Set(prepared.emptied)

@@ -29,3 +29,15 @@ describe('isForeignKeyOrdered', () => {
     expect(isForeignKeyOrdered([t('Registration', 'User'), t('User')])).toBe(false)
   })
 })
+
+describe('foreignKeyOrder with the foreign keys of partitions (issue #14 item 6)', () => {
+  it('puts a partitioned table after the tables its partitions reference', () => {
+    const tables = [
+      { name: 'a_orders', foreignKeys: [], options: { partitioned: true, partitionReferences: ['customers'] } },
+      { name: 'customers', foreignKeys: [] },
+    ]
+    expect(foreignKeyOrder(tables).ordered.map((t) => t.name)).toEqual(['customers', 'a_orders'])
+    expect(isForeignKeyOrdered(tables)).toBe(false)
+    expect(isForeignKeyOrdered([tables[1], tables[0]])).toBe(true)
+  })
+})

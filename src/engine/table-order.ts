@@ -9,18 +9,32 @@
  */
 import type { TableSchema } from '../adapters/adapter.js'
 
+type Orderable = Pick<TableSchema, 'name' | 'foreignKeys'> & { readonly options?: TableSchema['options'] }
+
+/**
+ * The tables `t` must come after: those its foreign keys reference, and those the foreign keys
+ * of its partitions reference (PostgreSQL, `options.partitionReferences`: the partitions are not
+ * tables of their own in a backup, their rows are the parent's).
+ */
+export function referencedTables(t: Orderable): string[] {
+  const names = t.foreignKeys.map((fk) => fk.referencedTable)
+  const viaPartitions = t.options?.partitionReferences
+  if (Array.isArray(viaPartitions)) for (const name of viaPartitions) if (typeof name === 'string') names.push(name)
+  return names
+}
+
 export interface TableOrder<T> {
   readonly ordered: T[]
   /** Names of the tables that sit on a foreign-key cycle. */
   readonly cyclic: string[]
 }
 
-export function foreignKeyOrder<T extends Pick<TableSchema, 'name' | 'foreignKeys'>>(tables: readonly T[]): TableOrder<T> {
+export function foreignKeyOrder<T extends Orderable>(tables: readonly T[]): TableOrder<T> {
   const byName = new Map(tables.map((t) => [t.name, t]))
   const parents = new Map<string, Set<string>>()
   for (const t of tables) {
     const deps = new Set<string>()
-    for (const fk of t.foreignKeys) if (fk.referencedTable !== t.name && byName.has(fk.referencedTable)) deps.add(fk.referencedTable)
+    for (const referenced of referencedTables(t)) if (referenced !== t.name && byName.has(referenced)) deps.add(referenced)
     parents.set(t.name, deps)
   }
   const ordered: T[] = []
@@ -42,12 +56,12 @@ export function foreignKeyOrder<T extends Pick<TableSchema, 'name' | 'foreignKey
 }
 
 /** True when `names` already lists every table after the tables it references. */
-export function isForeignKeyOrdered(tables: readonly Pick<TableSchema, 'name' | 'foreignKeys'>[]): boolean {
+export function isForeignKeyOrdered(tables: readonly Orderable[]): boolean {
   const seen = new Set<string>()
   const names = new Set(tables.map((t) => t.name))
   for (const t of tables) {
-    for (const fk of t.foreignKeys) {
-      if (fk.referencedTable !== t.name && names.has(fk.referencedTable) && !seen.has(fk.referencedTable)) return false
+    for (const referenced of referencedTables(t)) {
+      if (referenced !== t.name && names.has(referenced) && !seen.has(referenced)) return false
     }
     seen.add(t.name)
   }

@@ -7,7 +7,12 @@
  *    special handling. It is set back to 1 in commit()/rollback() in a `finally`, whatever
  *    happened, before the connection is released.
  * 2. prepare: validates everything first (a missing table in merge mode, a backup column the
- *    table lacks), then — restore only — creates the missing tables. MySQL commits DDL
+ *    table lacks, user triggers on a selected table: MariaDB cannot switch triggers off for a
+ *    session, and a trigger would make the result differ from the backup — an AFTER INSERT that
+ *    writes into another table of the backup makes a restore fail on duplicate keys, a BEFORE
+ *    UPDATE that stamps `updated_at` rewrites merged values — so they are refused with a
+ *    UsageError naming them, unless the caller allows them (`allowTriggers`: they then run, and
+ *    the report says which), then — restore only — creates the missing tables. MySQL commits DDL
  *    implicitly, so the tables are created *before* the data transaction starts and remembered:
  *    rollback() drops exactly those tables again, which leaves a failed restore into an empty
  *    database empty. Then `START TRANSACTION`, and with `drop` a `DELETE FROM` of each selected
@@ -214,6 +219,20 @@ export class MysqlDestination implements Destination {
       if (engine && !/^innodb$/i.test(engine)) warnings.push(`${table.name} uses the ${engine} engine: writes to it are not undone by a rollback.`)
     }
 
+    const triggers = await this.#userTriggers(backupSchema.tables.filter((t) => existing.has(t.name)).map((t) => t.name))
+    if (triggers.length > 0) {
+      const listed = triggers.map((t) => `${t.name} (${t.timing} ${t.event} on ${t.table})`).join(', ')
+      if (!options.allowTriggers) {
+        throw new UsageError(
+          `Database ${this.#session.config.database} has triggers on tables this ${options.mode} writes: ${listed}. MariaDB cannot switch triggers off for one session, ` +
+            `and they would make the result differ from the backup (values rewritten, rows added to other tables). Drop them for the ${options.mode} and re-create them afterwards ` +
+            `(SHOW CREATE TRIGGER shows their definition), exclude those tables, or pass --allow-triggers to let them run. Nothing was changed.`,
+          { code: 'TRIGGERS', details: { triggers: triggers.map((t) => ({ table: t.table, trigger: t.name })) } },
+        )
+      }
+      warnings.push(`Triggers ran during this ${options.mode} (--allow-triggers), so the result may differ from the backup: ${listed}.`)
+    }
+
     if (options.mode === 'restore' && options.drop) await this.#checkDropAllowed(backupSchema, target)
 
     const created: string[] = []
@@ -237,6 +256,22 @@ export class MysqlDestination implements Destination {
       }
     }
     return { created, emptied, warnings }
+  }
+
+  /** The triggers defined on these tables of the target database. */
+  async #userTriggers(tables: readonly string[]): Promise<{ name: string; table: string; timing: string; event: string }[]> {
+    if (tables.length === 0) return []
+    try {
+      const [rows] = await this.#session.connection.query<RowDataPacket[]>(
+        `SELECT TRIGGER_NAME AS name, EVENT_OBJECT_TABLE AS \`table\`, ACTION_TIMING AS timing, EVENT_MANIPULATION AS event
+           FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE IN (?)
+          ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER`,
+        [tables],
+      )
+      return rows as { name: string; table: string; timing: string; event: string }[]
+    } catch (error) {
+      throw toStatementError(error, { action: 'reading the triggers' })
+    }
   }
 
   /**

@@ -19,13 +19,27 @@
  *      it, and otherwise the restore is refused (UsageError naming the referencing table).
  * prepare('merge') creates nothing; a missing table or column is a UsageError.
  *
+ * Triggers (both modes): restores and merges write exactly the backup's values (DESIGN.md §4), so
+ * the enabled user triggers of the selected existing tables (a `BEFORE UPDATE` that sets
+ * `updated_at = now()`, an `AFTER INSERT` that writes an audit row) are switched off with
+ * `ALTER TABLE … DISABLE TRIGGER name`, inside the transaction, before anything is written or
+ * emptied, and switched back on (`ENABLE` / `ENABLE ALWAYS`, as they were) just before COMMIT;
+ * a rollback undoes both. Other sessions never see them off: the ALTER holds its lock until the
+ * end. Not `session_replication_role = replica`, although it needs no ALTER: it also silences
+ * the foreign-key triggers, so a restore or merge could commit rows that violate foreign keys,
+ * and `--dry-run` could no longer find such violations. ALTER needs the table's owner (or a
+ * superuser): any other user gets a UsageError naming the triggers, before anything is written.
+ * Rules of those tables (`CREATE RULE … DO ALSO …`) are switched off and on the same way
+ * (`DISABLE RULE`). The triggers and rules switched off are reported as a warning of prepare().
+ *
  * writeRows (skip-existing semantics, DESIGN.md §5):
  *   - target empty (created or emptied by this restore, or found empty): COPY straight into it —
  *     nothing can conflict, and this is the fast path of a restore into a new database;
  *   - otherwise: COPY into a temporary staging table of the target's column types (one per
  *     table, reused and truncated across calls), then one INSERT … SELECT that skips what exists:
  *       key (primary key, or a unique constraint on NOT NULL columns): ON CONFLICT DO NOTHING
- *         (a DEFERRABLE key cannot be an ON CONFLICT arbiter: NOT EXISTS anti-join instead);
+ *         (a DEFERRABLE key cannot be an ON CONFLICT arbiter, and a table with INSERT or UPDATE
+ *         rules takes no ON CONFLICT at all: NOT EXISTS anti-join instead);
  *       no key: `stage EXCEPT ALL target`, the multiset difference, which is exactly "skip a
  *         backup row when an identical row is already there, counting duplicates, NULL = NULL".
  *         Types without equality (json, xml, point …) are compared by their text. For a small
@@ -115,6 +129,8 @@ export class PostgresDestination implements Destination {
   #cursors = 0
   /** Staging tables by target table and column list (see #writeThroughStage). */
   readonly #stages = new Map<string, string>()
+  /** User triggers switched off by prepare(), switched back on before COMMIT (see the module header). */
+  #disabledTriggers: { table: string; kind: 'TRIGGER' | 'RULE'; name: string; enabled: string }[] = []
 
   private constructor(client: pg.Client, config: ConnectionConfig) {
     this.#client = client
@@ -163,9 +179,9 @@ export class PostgresDestination implements Destination {
     if (problems.length > 0) throw new UsageError(`${problems.join('. ')}.`, { code: 'SCHEMA_MISMATCH', details: { problems } })
 
     this.#preparedTables = backup.tables.map((t) => t.name)
-    if (options.mode === 'merge') return { created: [], emptied: [], warnings: [] }
+    const warnings: string[] = await this.#disableUserTriggers(existing.map((t) => t.name))
+    if (options.mode === 'merge') return { created: [], emptied: [], warnings }
 
-    const warnings: string[] = []
     const created: string[] = []
     if (missing.length > 0) {
       await this.#createTables(backup, missing, target, warnings)
@@ -401,6 +417,7 @@ export class PostgresDestination implements Destination {
 
   async commit(): Promise<void> {
     this.#assertOpen('commit')
+    await this.#enableUserTriggers()
     let result: pg.QueryResult
     try {
       result = await this.#run({ text: 'COMMIT' }, { action: 'committing' })
@@ -435,6 +452,66 @@ export class PostgresDestination implements Destination {
     await this.rollback()
     this.#state = 'closed'
     await this.#client.end().catch(() => {})
+  }
+
+  // -- triggers --------------------------------------------------------------------------------
+
+  /** Switches off the enabled user triggers of these tables for this transaction; returns what it reports. */
+  async #disableUserTriggers(tables: readonly string[]): Promise<string[]> {
+    if (tables.length === 0) return []
+    const context: ErrorContext = { action: 'reading the triggers' }
+    const found = await this.#run(
+      {
+        text:
+          `SELECT c.relname AS "table", 'TRIGGER' AS kind, t.tgname AS name, t.tgenabled AS enabled
+             FROM pg_catalog.pg_trigger t
+             JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'A')
+           UNION ALL
+           SELECT c.relname, 'RULE', r.rulename, r.ev_enabled
+             FROM pg_catalog.pg_rewrite r
+             JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND r.rulename <> '_RETURN' AND r.ev_enabled IN ('O', 'A')
+            ORDER BY 1, 2 DESC, 3`,
+        values: [this.#schema, tables],
+      },
+      context,
+    )
+    const triggers = found.rows as { table: string; kind: 'TRIGGER' | 'RULE'; name: string; enabled: string }[]
+    if (triggers.length === 0) return []
+    const listed = triggers.map((t) => `${t.kind === 'RULE' ? 'rule ' : ''}"${t.table}".${quoteIdent(t.name)}`).join(', ')
+    for (const trigger of triggers) {
+      try {
+        await this.#run(
+          { text: `ALTER TABLE ${qualify(this.#schema, trigger.table)} DISABLE ${trigger.kind} ${quoteIdent(trigger.name)}` },
+          { action: 'switching off a trigger', table: trigger.table },
+        )
+      } catch (error) {
+        if (error instanceof DatabaseError && error.engineCode === '42501') {
+          throw new UsageError(
+            `The user triggers ${listed} in ${this.#where()} would change the values written: mergeback switches them off for its transaction, ` +
+              `which needs the owner of each table (or a superuser). Connect as the owner, or disable the triggers yourself (ALTER TABLE … DISABLE TRIGGER …) or exclude the tables. Nothing was changed.`,
+            { code: 'TRIGGERS', details: { triggers: triggers.map((t) => ({ table: t.table, trigger: t.name })) } },
+          )
+        }
+        throw error
+      }
+      this.#disabledTriggers.push(trigger)
+    }
+    return [`User triggers did not run during this write (switched off in its transaction, back on at commit): ${listed}.`]
+  }
+
+  /** Switches the triggers #disableUserTriggers switched off back on, as they were. */
+  async #enableUserTriggers(): Promise<void> {
+    for (const trigger of this.#disabledTriggers) {
+      await this.#run(
+        { text: `ALTER TABLE ${qualify(this.#schema, trigger.table)} ENABLE ${trigger.enabled === 'A' ? 'ALWAYS ' : ''}${trigger.kind} ${quoteIdent(trigger.name)}` },
+        { action: 'switching a trigger back on', table: trigger.table },
+      )
+    }
+    this.#disabledTriggers = []
   }
 
   // -- prepare ---------------------------------------------------------------------------------
@@ -698,7 +775,8 @@ export class PostgresDestination implements Destination {
     const into = `INSERT INTO ${qualify(this.#schema, target.schema.name)} (${list})${columns.some((c) => c.target.schema.identity === 'always') ? ' OVERRIDING SYSTEM VALUE' : ''}`
     const key = this.#skipKey(target)
     let sql: string
-    if (key && !target.hasDeferrableKey) {
+    const onConflict = !target.hasDeferrableKey && !target.hasWriteRules
+    if (key && onConflict) {
       sql = `${into} SELECT ${list} FROM ${stage} ON CONFLICT DO NOTHING`
     } else if (key && key.every((c) => columns.some((w) => w.name === c))) {
       // ON CONFLICT cannot use a DEFERRABLE key: skip existing keys with an anti-join, and
@@ -731,7 +809,7 @@ export class PostgresDestination implements Destination {
         : tableSide
       sql =
         `${into} SELECT ${restore} FROM (SELECT ${compare('s')} FROM ${stage} AS s EXCEPT ALL (${candidates})) AS d` +
-        (target.hasDeferrableKey ? '' : ' ON CONFLICT DO NOTHING')
+        (onConflict ? ' ON CONFLICT DO NOTHING' : '')
     }
     const result = await this.#run({ text: sql }, context)
     await this.#run({ text: `TRUNCATE ${stage}` }, context)

@@ -49,6 +49,8 @@ export interface PgTable {
   readonly columns: readonly PgColumn[]
   /** Unique keys (primary key first) that are DEFERRABLE: ON CONFLICT cannot use them as arbiters. */
   readonly hasDeferrableKey: boolean
+  /** The table has INSERT or UPDATE rules: PostgreSQL refuses INSERT … ON CONFLICT on it. */
+  readonly hasWriteRules: boolean
 }
 
 /** Domain definitions a table's columns use, kept in `TableSchema.options.domains` to recreate them. */
@@ -100,7 +102,8 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
   const warnings: string[] = []
   const tableRows = (
     await client.query(
-      `SELECT c.oid, c.relname, c.relkind
+      `SELECT c.oid, c.relname, c.relkind,
+              EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type IN ('2', '3')) AS write_rules
          FROM pg_catalog.pg_class c
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
@@ -108,7 +111,7 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
                            WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`,
       [schemaName],
     )
-  ).rows as { oid: number; relname: string; relkind: 'r' | 'p' }[]
+  ).rows as { oid: number; relname: string; relkind: 'r' | 'p'; write_rules: boolean }[]
   tableRows.sort((a, b) => compareNames(a.relname, b.relname))
 
   let selected = tableRows
@@ -234,6 +237,22 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
     )
   ).rows as { indrelid: number; name: string; indisunique: boolean; definition: string; columns: string[]; expression: boolean; partial: boolean }[]
 
+  // Tables the partitions of a partitioned table reference through their own foreign keys (not
+  // inherited from the parent's): the parent's rows go into those partitions, so a restore must
+  // load the referenced tables first (options.partitionReferences, read by engine/table-order.ts).
+  const partitionReferenceRows = (
+    await client.query(
+      `SELECT DISTINCT p.oid AS parent, rc.relname AS referenced
+         FROM pg_catalog.pg_class p
+         CROSS JOIN LATERAL pg_catalog.pg_partition_tree(p.oid) AS tree
+         JOIN pg_catalog.pg_constraint con ON con.conrelid = tree.relid AND con.contype = 'f' AND con.conparentid = 0
+         JOIN pg_catalog.pg_class rc ON rc.oid = COALESCE(pg_catalog.pg_partition_root(con.confrelid), con.confrelid)
+        WHERE p.oid = ANY($1::oid[]) AND p.relkind = 'p' AND tree.relid <> p.oid AND rc.relnamespace = p.relnamespace AND rc.oid <> p.oid
+        ORDER BY 2`,
+      [oids],
+    )
+  ).rows as { parent: number; referenced: string }[]
+
   // Referenced tables' column names, for foreign keys (the referenced table may not be selected).
   const foreignKeyTableOids = [...new Set(constraintRows.filter((c) => c.contype === 'f').map((c) => c.conrelid))]
   const referencedColumnNames = await loadForeignKeyColumns(client, foreignKeyTableOids)
@@ -336,11 +355,14 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
     if (checks.length > 0) options.checks = checks
     if (domains.length > 0) options.domains = domains
     if (table.relkind === 'p') options.partitioned = true
+    const partitionReferences = partitionReferenceRows.filter((r) => r.parent === table.oid).map((r) => r.referenced)
+    if (partitionReferences.length > 0) options.partitionReferences = partitionReferences
     return {
       oid: table.oid,
       relkind: table.relkind,
       columns,
       hasDeferrableKey,
+      hasWriteRules: table.write_rules,
       schema: {
         name: table.relname,
         columns: columns.map((c) => c.schema),

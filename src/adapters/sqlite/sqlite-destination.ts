@@ -8,6 +8,10 @@
  *    need nothing special.
  * 2. prepare: checks every existing table has the backup's columns (nothing is silently dropped),
  *    notes the foreign-key violations already in the file (so only new ones fail the restore),
+ *    drops the triggers of the selected existing tables inside the transaction (SQLite has no
+ *    way to switch them off, and its DDL is transactional: commit() re-creates them from their
+ *    own text just before COMMIT, a rollback restores them), so that restores and merges write
+ *    exactly the backup's values (reported as a warning),
  *    creates missing tables (a SQLite backup's own CREATE TABLE / INDEX text; otherwise DDL made
  *    from the portable schema) and, with `drop`, empties the selected tables, children first.
  *    Emptying refuses when a table outside the selection has rows referencing a selected one.
@@ -107,6 +111,8 @@ export class SqliteDestination implements Destination {
   readonly #parentsChanged = new Set<string>()
   /** Foreign-key violations that were in the file before we changed anything, by table. */
   readonly #baseline = new Map<string, Violation[]>()
+  /** Triggers dropped by prepare(), re-created by commit() (see the module header). */
+  #droppedTriggers: { name: string; sql: string }[] = []
 
   private constructor(db: SqliteDatabase, file: string, database: string, createdFile: boolean) {
     this.#db = db
@@ -167,6 +173,7 @@ export class SqliteDestination implements Destination {
         )
       }
       this.#takeBaseline(existing.map((t) => t.schema.name))
+      warnings.push(...this.#dropTriggers(existing.map((t) => t.schema.name)))
 
       const creating = new Set(missing.map((t) => asciiLower(t.name)))
       for (const table of missing) this.#createTable(table, backupSchema.engine, creating, warnings)
@@ -293,6 +300,8 @@ export class SqliteDestination implements Destination {
   async commit(): Promise<void> {
     this.#assertOpen()
     try {
+      for (const trigger of this.#droppedTriggers) this.#db.exec(trigger.sql)
+      this.#droppedTriggers = []
       this.#db.exec('COMMIT')
       this.#state = 'committed'
     } catch (error) {
@@ -329,6 +338,23 @@ export class SqliteDestination implements Destination {
 
   // ------------------------------------------------------------------------------------------
   // prepare()
+
+  /** Drops the triggers of these tables for this transaction (re-created by commit()); returns what it reports. */
+  #dropTriggers(tables: readonly string[]): string[] {
+    if (tables.length === 0) return []
+    const triggers = this.#db
+      .prepare(
+        `SELECT name, tbl_name AS "table", sql FROM main.sqlite_schema WHERE type = 'trigger' AND sql IS NOT NULL ` +
+          `AND lower(tbl_name) IN (${tables.map(() => 'lower(?)').join(', ')}) ORDER BY name`,
+      )
+      .all(...tables) as { name: string; table: string; sql: string }[]
+    for (const trigger of triggers) {
+      this.#db.exec(`DROP TRIGGER main.${quoteIdent(trigger.name)}`)
+      this.#droppedTriggers.push(trigger)
+    }
+    if (triggers.length === 0) return []
+    return [`Triggers did not run during this write (dropped in its transaction, re-created at commit): ${triggers.map((t) => `${t.name} on "${t.table}"`).join(', ')}.`]
+  }
 
   #checkColumns(table: TableSchema, info: SqliteTableInfo): void {
     const lacking = table.columns.filter((c) => !c.generated && !this.#findColumn(info, c.name)).map((c) => `"${c.name}"`)

@@ -40,6 +40,7 @@ export function withMergeOptions(command: Command): Command {
     .option('--no-preserve-newer', 'treat differing records as conflicts even when a timestamp says which is newer')
     .option('--timestamp-field <name>', 'the modification timestamp column (default: updatedAt, updated_at, modifiedAt, modified_at)')
     .option('--resolutions <file>', 'JSON file of conflict resolutions: [{ "table", "key", "resolution" }]')
+    .option('--allow-triggers', "MariaDB: let the target's triggers run instead of refusing (PostgreSQL and SQLite always switch them off)")
   withDb(command)
   withTableSelection(command)
   withStorage(command)
@@ -61,6 +62,7 @@ export function mergeOptionsFrom(flags: Flags, command: Command, output: Output)
     exclude: parseList(flags.exclude),
     resolutions: flags.resolutions === undefined ? undefined : readResolutionsFile(String(flags.resolutions)),
     schema: flags.schema as string | undefined,
+    allowTriggers: Boolean(flags.allowTriggers),
     passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }),
     onProgress: progressDrawer(output),
     // Warnings go to stderr even with --json: stdout carries only the report.

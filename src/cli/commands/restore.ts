@@ -25,6 +25,7 @@ export function register(program: Command): void {
     .option('--drop', 'empty the selected tables first (asks for confirmation)')
     .option('--dry-run', 'do everything in a transaction, then roll it back')
     .option('--yes', 'do not ask for confirmation')
+    .option('--allow-triggers', "MariaDB: let the target's triggers run instead of refusing (PostgreSQL and SQLite always switch them off)")
     .option('--drop-unsafe-definitions', 'leave out (with a warning) defaults, CHECKs and index definitions of the file that cannot be parsed and rebuilt, instead of refusing it')
   withDb(command)
   withTableSelection(command)
@@ -66,6 +67,7 @@ export function register(program: Command): void {
         exclude,
         drop: Boolean(flags.drop),
         dryRun: Boolean(flags.dryRun),
+        allowTriggers: Boolean(flags.allowTriggers),
         dropUnsafeDefinitions: Boolean(flags.dropUnsafeDefinitions),
         passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }),
         onProgress: progressDrawer(output),
