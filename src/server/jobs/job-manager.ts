@@ -74,6 +74,8 @@ interface Job {
   error: JobError | null
   temporaryPath: string | undefined
   child: ChildProcess | undefined
+  /** Set before the child is killed, so its exit is read as the cancellation it is. */
+  cancelling: boolean
   readonly listeners: Set<JobListener>
   readonly done: Promise<JobView>
   resolveDone: (view: JobView) => void
@@ -129,6 +131,7 @@ export class JobManager {
       error: null,
       temporaryPath: undefined,
       child: undefined,
+      cancelling: false,
       listeners: new Set(),
       done,
       resolveDone,
@@ -155,7 +158,7 @@ export class JobManager {
       }
     })
     child.on('exit', (code, signal) => {
-      if (finished || job.state !== 'running') return
+      if (finished || job.state !== 'running' || job.cancelling) return
       this.#finish(job, 'failed', null, {
         status: 500,
         error: `The job's process ended without a result (${signal ? `signal ${signal}` : `exit code ${code}`}). Nothing was committed unless the job reported success.`,
@@ -218,6 +221,7 @@ export class JobManager {
 
   async #kill(job: Job): Promise<void> {
     const child = job.child
+    job.cancelling = true
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
       child.kill('SIGKILL')

@@ -147,7 +147,13 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
         throw new FormatError(`The uploaded file is not a valid backup: ${failed.map((c) => `${c.check}: ${c.detail ?? 'failed'}`).join('; ')}`)
       }
       const inspected = await inspect(spec.params.file, { passphrase })
-      return { verification: { ...report, file: undefined }, metadata: inspected.metadata, layout: inspected.layout, sha256: container.sha256, sizeBytes: container.sizeBytes, compression: container.compression, encrypted: container.encrypted }
+      // The seeds' layouts carry no table list or counts in their metadata: take them from the scan.
+      const metadata = {
+        ...inspected.metadata,
+        tables: inspected.tables.map((t) => t.name),
+        recordCounts: Object.fromEntries(inspected.tables.map((t) => [t.name, t.records])),
+      }
+      return { verification: { ...report, file: undefined }, metadata, layout: inspected.layout, sha256: container.sha256, sizeBytes: container.sizeBytes, compression: container.compression, encrypted: container.encrypted }
     }
   }
 }
