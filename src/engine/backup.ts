@@ -12,6 +12,7 @@
 import type { DatabaseSchema, TableSchema } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
 import { UsageError } from '../errors.js'
+import { originKey } from '../crypto/origin-seal.js'
 import { BackupWriter } from '../format/writer.js'
 import type { BackupMetadata } from '../format/types.js'
 import { createBackupFile, type RemoteBackupTarget } from '../storage/backup-file.js'
@@ -123,6 +124,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         // The MongoDB layout writes every collection's schema before the documents.
         tables,
         now: options.now,
+        // Sealed with this installation's key, so that its own definitions are trusted on restore.
+        originKey: originKey({ create: true }),
       })
       for (const table of tables) {
         options.onProgress?.({ type: 'table', table: table.name })
