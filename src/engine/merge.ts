@@ -601,6 +601,9 @@ async function mergeKeyedBatch(
   // A plan is checked before this batch writes anything.
   if (hooks.planReader) for (const decision of plan.decisions) await hooks.planReader.expectRecord(table, decision)
   if (hooks.planWriter) for (const decision of plan.decisions) await hooks.planWriter.record(table.name, decision)
+  for (const decision of plan.decisions) {
+    if (decision.decision === 'new' || decision.decision === 'updated' || decision.decision === 'kept') report.record(table.name, decision.decision, decision.reportKey ?? null)
+  }
   if (hooks.readOnly) {
     // analyze: the decisions are the merge's; the writes would only confirm them.
     report.add(table.name, plan.counts, plan.conflicts)
