@@ -241,9 +241,10 @@ describe.each(ENGINES)('merge guarantees (%s)', (engine) => {
       tables: { User: userCounts },
       totals: userCounts,
       conflicts: [
-        { table: 'User', key: 'u4', fields: [{ name: 'email', backup: 'dee@example.com', current: 'dee@example.org' }] },
-        { table: 'User', key: 'u5', fields: [{ name: 'name', backup: 'Eve', current: 'Evelyn' }] },
+        { table: 'User', key: 'u4', fields: [{ name: 'email', backup: 'dee@example.com', current: 'dee@example.org' }], resolution: 'backup' },
+        { table: 'User', key: 'u5', fields: [{ name: 'name', backup: 'Eve', current: 'Evelyn' }], resolution: 'backup' },
       ],
+      records: { User: { new: { keys: ['u1'], more: 0 }, updated: { keys: [expect.any(String)], more: 0 }, kept: { keys: [expect.any(String)], more: 0 } } },
     })
     const resolutions = [
       { table: 'User', key: 'u4', resolution: 'current' },
