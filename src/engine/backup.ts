@@ -12,6 +12,7 @@
 import type { DatabaseSchema, TableSchema } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
 import { UsageError } from '../errors.js'
+import { originKey } from '../crypto/origin-seal.js'
 import { BackupWriter } from '../format/writer.js'
 import type { BackupMetadata } from '../format/types.js'
 import { createBackupFile, type RemoteBackupTarget } from '../storage/backup-file.js'
@@ -95,6 +96,19 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       code: 'NO_PASSPHRASE',
     })
   }
+  if (asFile && !options.remote) {
+    // The file name says what the file holds (issue #14): gzip data in a ".json", or an
+    // encrypted container without ".enc", would be misread by whoever opens it next.
+    const expected = `.json${gzip ? '.gz' : ''}${options.passphrase ? '.enc' : ''}`
+    const matches = options.passphrase ? /\.enc$/i.test(options.out) : gzip ? /\.json\.gz$/i.test(options.out) : /\.json$/i.test(options.out)
+    if (!matches) {
+      const suggested = options.out.replace(/(\.json)?(\.gz)?(\.enc)?$/i, expected)
+      throw new UsageError(
+        `${options.out} does not end in ${expected}, but the backup will be ${[gzip ? 'gzip-compressed' : '', options.passphrase ? 'encrypted' : ''].filter(Boolean).join(' and ') || 'plain JSON'}: name it ${suggested}.`,
+        { code: 'BAD_FILE_NAME', details: { expected: suggested } },
+      )
+    }
+  }
   const adapter = await loadAdapter(config.engine)
   const source = await adapter.openSource(config)
   try {
@@ -123,6 +137,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         // The MongoDB layout writes every collection's schema before the documents.
         tables,
         now: options.now,
+        // Sealed with this installation's key, so that its own definitions are trusted on restore.
+        originKey: originKey({ create: true }),
       })
       for (const table of tables) {
         options.onProgress?.({ type: 'table', table: table.name })

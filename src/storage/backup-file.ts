@@ -17,6 +17,7 @@
  *   4. abort(): remove the temporary file. A killed process leaves only `.tmp-*.partial`, which
  *      `list` ignores and `prune` never touches.
  */
+import { originKey } from '../crypto/origin-seal.js'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { createHash } from 'node:crypto'
@@ -257,7 +258,12 @@ export async function createBackupFile(
       try {
         await writeSidecar(
           finalPath,
-          sidecarFor(finalPath, { sizeBytes, sha256, ...flags, name: options.name, createdAt: now, committedAt: new Date(), native: options.native }, metadata),
+          sidecarFor(
+            finalPath,
+            // Sealed with this installation's key: the catalog shows it as made here.
+            { sizeBytes, sha256, ...flags, name: options.name, createdAt: now, committedAt: new Date(), native: options.native, originKey: originKey({ create: true }) },
+            metadata,
+          ),
         )
       } catch (error) {
         // A backup without its catalog entry must not outlive a failed commit.
