@@ -138,7 +138,9 @@ async function main(): Promise<void> {
       process.stderr.write(`backup run ${run + 1}: CLI ${seconds(cli.at(-1)!)}, API ${seconds(viaApi.at(-1)!)}\n`)
     }
 
-    // 2. Latency while backups run back to back.
+    // 2. Latency with nothing running (the machine's own baseline), then while backups run back to back.
+    const idle = await autocannon({ url: `${server.url}/api/health`, connections, duration, headers: { authorization: `Bearer ${token}` } })
+    process.stderr.write(`/api/health, idle: p50 ${idle.latency.p50} ms, p99 ${idle.latency.p99} ms, ${Math.round(idle.requests.average)} req/s\n`)
     let loading = true
     let backupsDuringLoad = 0
     const backgroundBackups = (async () => {
@@ -181,6 +183,7 @@ async function main(): Promise<void> {
       load: Object.fromEntries(
         Object.entries(load).map(([route, r]) => [route, { p50: r.latency.p50, p99: r.latency.p99, reqPerSec: r.requests.average, errors: r.errors, non2xx: r.non2xx, timeouts: r.timeouts }]),
       ),
+      idle: { p50: idle.latency.p50, p99: idle.latency.p99, reqPerSec: idle.requests.average },
       backupsDuringLoad,
       download: { bytes: size, catMs, downloadMs, catMBps: mbps(median(catMs)), downloadMBps: mbps(median(downloadMs)), ratio: median(catMs) / median(downloadMs) },
     }
@@ -192,6 +195,8 @@ async function main(): Promise<void> {
       `| backup wall time, CLI (median of ${runs}) | ${seconds(median(cli))} | |`,
       `| backup wall time, API job (median of ${runs}) | ${seconds(median(viaApi))} | |`,
       `| API / CLI | ${results.backup.ratio.toFixed(2)} × | ≤ 1.1 × |`,
+      `| GET /api/health, no job running: p50 / p99 | ${idle.latency.p50} / ${idle.latency.p99} ms | |`,
+      `| GET /api/health, no job running: requests/s | ${Math.round(idle.requests.average)} | |`,
       ...Object.entries(results.load).flatMap(([route, r]) => [
         `| GET ${route} during backups: p50 / p99 | ${r.p50} / ${r.p99} ms | p99 ≤ 50 ms |`,
         `| GET ${route} during backups: requests/s (${connections} connections, ${duration} s; errors ${r.errors}, non-2xx ${r.non2xx}) | ${Math.round(r.reqPerSec)} | |`,
