@@ -15,6 +15,7 @@ import { readBackup } from '../format/reader.js'
 import type { BackupEvent, BackupLayout, BackupMetadata } from '../format/types.js'
 import { openBackupStream } from '../storage/backup-file.js'
 import { describeFullBackup } from '../native/full-restore.js'
+import { originKey, sealMaterial, verifySeal } from '../crypto/origin-seal.js'
 import { guardSchema } from './schema-guard.js'
 import { foreignKeyOrder, isForeignKeyOrdered } from './table-order.js'
 
@@ -26,6 +27,8 @@ export interface BackupScan {
   readonly metadata: Partial<BackupMetadata> & Record<string, unknown>
   /** What the schema guard (schema-guard.ts) dropped from the file's schema, for the report. */
   readonly warnings: readonly string[]
+  /** 'here': the file carries this installation's origin seal (crypto/origin-seal.ts); 'foreign' otherwise. */
+  readonly origin: 'here' | 'foreign'
 }
 
 export interface BackupInputOptions {
@@ -123,12 +126,25 @@ async function scanOnce(file: string, options: BackupInputOptions, records: 'par
   if (!layout || !metadata) throw new FormatError(`${file} ended before its metadata: it is not a complete backup.`)
   // The file's schema is untrusted input: its SQL is parsed and re-emitted, or refused, here,
   // so that every reader (verify included) refuses what a restore would.
+  const key = originKey()
+  const checksums = (metadata.checksums ?? {}) as Record<string, string | undefined>
+  const trusted =
+    key !== undefined &&
+    typeof metadata.engine === 'string' &&
+    verifySeal(key, sealMaterial(metadata.engine, tables.map((t) => ({ schema: t.schema, checksum: checksums[t.schema.name] }))), metadata.seal)
   const guarded = guardSchema(
     tables.map((t) => t.schema),
     metadata.engine,
-    { trusted: false, unsafeDefinitions: options.unsafeDefinitions },
+    { trusted, unsafeDefinitions: options.unsafeDefinitions },
   )
-  return { file, layout, tables: tables.map((t, i) => ({ ...t, schema: guarded.tables[i]! })), metadata, warnings: guarded.warnings }
+  return {
+    file,
+    layout,
+    tables: tables.map((t, i) => ({ ...t, schema: guarded.tables[i]! })),
+    metadata,
+    warnings: guarded.warnings,
+    origin: trusted ? 'here' : 'foreign',
+  }
 }
 
 /**

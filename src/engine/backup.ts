@@ -12,9 +12,10 @@
 import type { DatabaseSchema, TableSchema } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
 import { UsageError } from '../errors.js'
+import { originKey } from '../crypto/origin-seal.js'
 import { BackupWriter } from '../format/writer.js'
 import type { BackupMetadata } from '../format/types.js'
-import { createBackupFile } from '../storage/backup-file.js'
+import { createBackupFile, type RemoteBackupTarget } from '../storage/backup-file.js'
 import { foreignKeyOrder } from './table-order.js'
 import type { ProgressListener } from './progress.js'
 
@@ -47,6 +48,8 @@ export interface BackupOptions {
    */
   readonly onFileOpened?: (file: { readonly path: string; readonly temporaryPath: string }) => void
   readonly now?: Date
+  /** Stream the backup straight to this remote (an S3Remote) instead of `out`; no local file is written. */
+  readonly remote?: RemoteBackupTarget
 }
 
 export interface BackupResult {
@@ -100,7 +103,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     const tables = foreignKeyOrder(selectSchemaTables(described, options.exclude)).ordered.map((t) =>
       options.includeIndexes === false ? { ...t, indexes: [] } : t,
     )
-    const pending = await createBackupFile(asFile ? { file: options.out } : { dir: options.out }, {
+    const pending = await createBackupFile(options.remote ? { remote: options.remote } : asFile ? { file: options.out } : { dir: options.out }, {
       name: options.name ?? 'backup',
       gzip,
       passphrase: options.passphrase,
@@ -121,6 +124,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         // The MongoDB layout writes every collection's schema before the documents.
         tables,
         now: options.now,
+        // Sealed with this installation's key, so that its own definitions are trusted on restore.
+        originKey: originKey({ create: true }),
       })
       for (const table of tables) {
         options.onProgress?.({ type: 'table', table: table.name })

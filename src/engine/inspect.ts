@@ -13,6 +13,8 @@ export interface InspectReport {
   readonly file: string
   readonly layout: BackupLayout
   readonly metadata: Record<string, unknown>
+  /** 'here' when the file carries this installation's origin seal (docs/security.md), else 'foreign'. */
+  readonly origin: 'here' | 'foreign'
   readonly tables: readonly { readonly name: string; readonly records: number; readonly checksum: string; readonly schema: TableSchema }[]
 }
 
@@ -23,6 +25,7 @@ export async function inspect(file: string, options: { passphrase?: string } = {
     file,
     layout: scan.layout,
     metadata: scan.metadata,
+    origin: scan.origin,
     tables: scan.tables.map((t) => ({ name: t.schema.name, records: t.records, checksum: t.checksum, schema: t.schema })),
   }
 }

@@ -58,6 +58,8 @@ export interface RestoreReport {
   readonly tables: Record<string, RestoreTableReport>
   readonly totals: { readonly inserted: number; readonly skipped: number }
   readonly warnings: readonly string[]
+  /** 'here': the file carries this installation's origin seal and its own definitions were used; 'foreign': the strict path (docs/security.md). */
+  readonly origin: 'here' | 'foreign'
   readonly durationMs: number
 }
 
@@ -161,6 +163,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       dryRun: Boolean(options.dryRun),
       tables,
       totals,
+      origin: scan.origin,
       warnings: [...scan.warnings, ...prepared.warnings, ...((scan.metadata.warnings as string[] | undefined) ?? [])],
       durationMs: Date.now() - started,
     }

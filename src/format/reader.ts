@@ -1034,6 +1034,14 @@ const HEADER = z.object({
 })
 
 /**
+ * The TableSchema a reader decodes from a table header as the writer encoded it (for the origin
+ * seal, which covers the schema exactly as a reader will see it). Throws FormatError.
+ */
+export function decodeWrittenHeader(header: Record<string, unknown>): TableSchema {
+  return decodeTableHeader(JSON.parse(JSON.stringify(header)) as Record<string, unknown>, (message) => new FormatError(message)).schema
+}
+
+/**
  * A TableSchema from a table object's header fields (native layout, Smart Backup, or an entry of
  * `collectionSchemas`). `typed` when the header lists columns. Errors are made by `fail`.
  */

@@ -25,6 +25,8 @@ export interface BackupMetadata {
   /** Whether indexes were saved (`--no-indexes` leaves them out). */
   readonly includesIndexes?: boolean
   readonly warnings?: readonly string[]
+  /** "hmac-sha256:<hex>": the origin seal of the installation that wrote it (crypto/origin-seal.ts). */
+  readonly seal?: string
 }
 
 /** Which of the accepted layouts a file uses. */

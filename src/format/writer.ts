@@ -37,7 +37,9 @@ import { isUtf8 } from 'node:buffer'
 import type { ColumnSchema, Engine, ForeignKeySchema, IndexSchema, Row, TableSchema } from '../adapters/adapter.js'
 import { InternalError, UsageError } from '../errors.js'
 import { FORMAT_VERSION, VERSION } from '../version.js'
+import { seal, sealMaterial } from '../crypto/origin-seal.js'
 import { TableChecksum } from './checksum.js'
+import { decodeWrittenHeader } from './reader.js'
 import { mongoNativeHead, type MongoNativeHead } from './legacy.js'
 import type { BackupMetadata } from './types.js'
 
@@ -65,6 +67,11 @@ export interface BackupWriterOptions {
   readonly tables?: readonly TableSchema[]
   /** Time recorded as `exportedAt` (default: now). */
   readonly now?: Date
+  /**
+   * The installation's origin key (crypto/origin-seal.ts): the metadata gets a `seal` over the
+   * engine, the schemas and the checksums, so this installation trusts the file later.
+   */
+  readonly originKey?: Buffer
 }
 
 const LF = 0x0a
@@ -96,6 +103,8 @@ export class BackupWriter {
   #pending = ''
   #failure: unknown = undefined
   #table: { name: string; count: number; checksum: TableChecksum } | undefined
+  /** The tables as a reader will decode them, for the seal. */
+  readonly #sealedSchemas: TableSchema[] = []
 
   /**
    * Nothing is written until the first call. Throws UsageError for options that cannot make a
@@ -145,7 +154,9 @@ export class BackupWriter {
     if (this.#layout === 'mongo-native') {
       this.#pending += `${first ? '\n' : ',\n'}${JSON.stringify(table.name)}:[`
     } else {
-      const header = JSON.stringify(encodeTableHeader(table, this.#includesIndexes))
+      const encoded = encodeTableHeader(table, this.#includesIndexes)
+      if (this.#options.originKey) this.#sealedSchemas.push(decodeWrittenHeader(encoded))
+      const header = JSON.stringify(encoded)
       // The header object stays open: its last member is the records array.
       this.#pending += `${first ? '\n' : ',\n'}${header.slice(0, -1)},"records":[`
     }
@@ -289,6 +300,17 @@ export class BackupWriter {
         checksums: this.#checksums,
         includesIndexes: this.#includesIndexes,
         warnings,
+        ...(options.originKey
+          ? {
+              seal: seal(
+                options.originKey,
+                sealMaterial(
+                  options.engine,
+                  this.#sealedSchemas.map((schema) => ({ schema, checksum: this.#checksums[schema.name] })),
+                ),
+              ),
+            }
+          : {}),
       }
       this.#pending += `\n],\n"metadata":${JSON.stringify(metadata, null, 2)}\n}\n`
     }

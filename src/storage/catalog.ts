@@ -12,6 +12,7 @@
  * `catalogued: false` and what its name and first bytes tell. A sidecar without its backup is
  * ignored. Temporary files (`.tmp-*.partial`) are never listed.
  */
+import { fileSeal, originKey } from '../crypto/origin-seal.js'
 import fs from 'node:fs/promises'
 import type { Dirent } from 'node:fs'
 import path from 'node:path'
@@ -55,6 +56,8 @@ export interface Sidecar {
   readonly kind?: BackupKind
   /** Full backups: what is inside ('pg-custom', 'mysql-sql', 'sqlite-file') and the dump tool's version. */
   readonly native?: NativeFacts
+  /** This installation's seal of `sha256` (crypto/origin-seal.ts `fileSeal`): the file was made here. */
+  readonly originSeal?: string
 }
 
 export type BackupKind = 'smart' | 'full'
@@ -92,6 +95,12 @@ export interface BackupEntry {
   readonly problem?: string
   /** 'full' for the engine's own dump (restored with the engine's tools), else 'smart'. */
   readonly kind: BackupKind
+  /**
+   * 'here': its sidecar carries this installation's seal of its SHA-256 (it was made here);
+   * 'foreign': an upload, a copy, a file without a sidecar. Only files made here may use the
+   * engine's own full definitions on restore (docs/security.md).
+   */
+  readonly origin: 'here' | 'foreign'
 }
 
 /** A temporary file: a backup being written now, or left by one that was killed. */
@@ -110,7 +119,17 @@ export function kindOfFileName(file: string): BackupKind {
 /** Builds the sidecar for a freshly written file from the metadata the backup writer produced. */
 export function sidecarFor(
   file: string,
-  facts: { sizeBytes: number; sha256: string; gzip: boolean; encrypted: boolean; name: string; createdAt: Date; committedAt: Date; native?: NativeFacts },
+  facts: {
+    sizeBytes: number
+    sha256: string
+    gzip: boolean
+    encrypted: boolean
+    name: string
+    createdAt: Date
+    committedAt: Date
+    native?: NativeFacts
+    originKey?: Buffer
+  },
   metadata: Partial<BackupMetadata>,
 ): Sidecar {
   return {
@@ -134,6 +153,7 @@ export function sidecarFor(
     tool: metadata.tool,
     kind: facts.native ? 'full' : 'smart',
     ...(facts.native ? { native: facts.native } : {}),
+    ...(facts.originKey ? { originSeal: fileSeal(facts.originKey, facts.sha256) } : {}),
   }
 }
 
@@ -230,6 +250,7 @@ async function entryFor(dir: string, file: string): Promise<BackupEntry | undefi
       sha256: sidecar.sha256,
       catalogued: true,
       kind: sidecar.kind ?? kindOfFileName(file),
+      origin: madeHere(sidecar) ? 'here' : 'foreign',
       ...(problem ? { problem } : {}),
     }
   }
@@ -245,7 +266,14 @@ async function entryFor(dir: string, file: string): Promise<BackupEntry | undefi
     compression: sniffed.gzip ? 'gzip' : 'none',
     encrypted: sniffed.encrypted,
     catalogued: false,
+    origin: 'foreign',
   }
+}
+
+/** Whether the sidecar carries this installation's seal of the file's SHA-256. */
+function madeHere(sidecar: Sidecar): boolean {
+  const key = originKey()
+  return key !== undefined && typeof sidecar.originSeal === 'string' && sidecar.originSeal === fileSeal(key, sidecar.sha256)
 }
 
 async function readDirectory(dir: string): Promise<Dirent[]> {

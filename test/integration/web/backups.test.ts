@@ -1,0 +1,134 @@
+/**
+ * The admin page in a real browser against `mergeback serve` on SQLite: sign in, create a gzip
+ * backup and see it listed, download it and compare the bytes, what an admin token may not do,
+ * delete with the typed confirmation, sign out.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type { Browser, Page } from 'playwright-core'
+import { cliBackup, launchBrowser, newPage, screenshot, signIn, sqliteDemo, startServer, type Server } from './harness.js'
+
+let browser: Browser
+
+/** The token the page keeps in its tab (sessionStorage). */
+const storedToken = (page: Page) => page.evaluate<string | null>("sessionStorage.getItem('mergeback.token')")
+let server: Server
+let fixture: Awaited<ReturnType<typeof sqliteDemo>>
+
+beforeAll(async () => {
+  browser = await launchBrowser()
+  fixture = await sqliteDemo()
+  await cliBackup(fixture.db, fixture.dir, 'nightly')
+  server = await startServer({ db: fixture.db, dir: fixture.dir, stateDir: fixture.stateDir })
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await server?.stop()
+  fixture?.cleanup()
+})
+
+describe('sign-in', () => {
+  test('a wrong token is refused under the field; the right one shows the name and role; sign out forgets it', async () => {
+    const { context, page } = await newPage(browser)
+    await page.goto(`${server.url}/`)
+    expect(new URL(page.url()).pathname).toBe('/admin/backup/')
+    await screenshot(page, 'sign-in', { fullPage: false })
+
+    await page.getByLabel('Access token').fill('mbk_not-a-real-token')
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 15_000 }).toContain('not accepted by the server')
+    expect(await storedToken(page)).toBeNull()
+
+    await page.getByLabel('Access token').fill(server.tokens.superAdmin)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    const who = page.getByLabel('Signed in')
+    await who.waitFor()
+    expect(await who.textContent()).toContain('root')
+    expect(await who.textContent()).toContain('super admin')
+    expect(await storedToken(page)).toBe(server.tokens.superAdmin)
+
+    // A reload keeps the session (same tab); sign out forgets the token.
+    await page.reload()
+    await page.getByLabel('Signed in').waitFor()
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.getByRole('heading', { name: 'Sign in to Backups' }).waitFor()
+    expect(await storedToken(page)).toBeNull()
+    await context.close()
+  })
+})
+
+describe('create, list, download', () => {
+  test('a gzip backup made with the form is listed; its download has exactly the server file’s bytes', async () => {
+    const { context, page } = await newPage(browser)
+    await signIn(page, server, server.tokens.superAdmin)
+    await screenshot(page, 'overview')
+
+    await page.getByRole('link', { name: 'Create', exact: true }).click()
+    await page.getByLabel('Name').fill('before-migration')
+    await page.getByLabel('Description').fill('made from the browser test')
+    await page.getByLabel('Compress with gzip').check()
+    await screenshot(page, 'create')
+    await page.getByRole('button', { name: 'Create Backup' }).click()
+    const done = page.getByText('Backup created:')
+    await done.waitFor()
+    const created = (await page.locator('.notice-success .mono').first().textContent())!.trim()
+    expect(created).toMatch(/^before-migration-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.json\.gz$/)
+    expect(fs.existsSync(path.join(server.dir, created))).toBe(true)
+    await screenshot(page, 'create-done')
+
+    await page.getByRole('link', { name: 'See it in the backups list' }).click()
+    const row = page.locator(`tr[data-file="${created}"]`)
+    await row.waitFor()
+    expect(await row.textContent()).toContain('gzip')
+    expect(await row.textContent()).toContain('made from the browser test')
+
+    const [download] = await Promise.all([page.waitForEvent('download'), row.getByRole('button', { name: `Download ${created}` }).click()])
+    expect(download.suggestedFilename()).toBe(created)
+    const saved = await download.path()
+    expect(Buffer.compare(fs.readFileSync(saved!), fs.readFileSync(path.join(server.dir, created)))).toBe(0)
+
+    // Verify from the row: the server's verification shows as "intact".
+    await row.getByRole('button', { name: `Verify ${created}` }).click()
+    await expect.poll(() => row.textContent(), { timeout: 30_000 }).toContain('intact')
+    await context.close()
+  })
+})
+
+describe('roles', () => {
+  test('an admin token sees no delete button, and the API refuses its delete; a super_admin deletes after typing the name', async () => {
+    const name = await cliBackup(fixture.db, fixture.dir, 'to-delete')
+    const admin = await newPage(browser)
+    await signIn(admin.page, server, server.tokens.admin)
+    expect(await admin.page.getByLabel('Signed in').textContent()).toContain('alice')
+    const row = admin.page.locator(`tr[data-file="${name}"]`)
+    await row.waitFor()
+    expect(await admin.page.getByRole('button', { name: /^Delete / }).count()).toBe(0)
+    // Even a hand-made request from the admin's page is refused by the server.
+    const status = await admin.page.evaluate(async (file) => {
+      const token = (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem('mergeback.token')
+      return (await fetch(`/api/backups/${encodeURIComponent(file)}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status
+    }, name)
+    expect(status).toBe(403)
+    expect(fs.existsSync(path.join(server.dir, name))).toBe(true)
+    await admin.context.close()
+
+    const root = await newPage(browser)
+    await signIn(root.page, server, server.tokens.superAdmin)
+    await root.page.getByRole('button', { name: `Delete ${name}` }).click()
+    const dialog = root.page.getByRole('dialog')
+    const confirm = dialog.getByRole('button', { name: 'Delete backup' })
+    expect(await confirm.isDisabled()).toBe(true)
+    await dialog.getByLabel(/Type .* to confirm/).fill(name.slice(0, -1))
+    expect(await confirm.isDisabled()).toBe(true)
+    await dialog.getByLabel(/Type .* to confirm/).fill(name)
+    await screenshot(root.page, 'delete-confirm', { fullPage: false })
+    expect(await confirm.isDisabled()).toBe(false)
+    await confirm.click()
+    await root.page.getByText(`Deleted ${name}.`).waitFor()
+    expect(fs.existsSync(path.join(server.dir, name))).toBe(false)
+    expect(await root.page.locator(`tr[data-file="${name}"]`).count()).toBe(0)
+    await root.context.close()
+  })
+})
