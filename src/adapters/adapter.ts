@@ -282,11 +282,22 @@ export interface Destination {
   close(): Promise<void>
 }
 
+export interface DestinationOptions {
+  /** A read-only session for analyze (see Adapter.openDestination). */
+  readonly readOnly?: boolean
+}
+
 export interface Adapter {
   readonly engine: Engine
   readonly capabilities: Capabilities
   /** Opens a read session. With `consistentSnapshot`, all reads see one snapshot. Throws ConnectionError within connectTimeoutMs. */
   openSource(config: ConnectionConfig): Promise<Source>
-  /** Opens a write session (one transaction). Throws ConnectionError within connectTimeoutMs. */
-  openDestination(config: ConnectionConfig): Promise<Destination>
+  /**
+   * Opens a write session (one transaction). Throws ConnectionError within connectTimeoutMs.
+   * With `readOnly` (analyze), the transaction is a read-only one on one snapshot, taking no row
+   * locks and needing read permission only: describe, prepare('merge') (which then checks but
+   * changes nothing), readByKeys, readRecordLines and countRows work; anything that writes throws.
+   * MongoDB ignores it.
+   */
+  openDestination(config: ConnectionConfig, options?: DestinationOptions): Promise<Destination>
 }

@@ -15,7 +15,7 @@ import { UsageError } from '../errors.js'
 import { originKey } from '../crypto/origin-seal.js'
 import { BackupWriter } from '../format/writer.js'
 import type { BackupMetadata } from '../format/types.js'
-import { createBackupFile } from '../storage/backup-file.js'
+import { createBackupFile, type RemoteBackupTarget } from '../storage/backup-file.js'
 import { foreignKeyOrder } from './table-order.js'
 import type { ProgressListener } from './progress.js'
 
@@ -48,6 +48,8 @@ export interface BackupOptions {
    */
   readonly onFileOpened?: (file: { readonly path: string; readonly temporaryPath: string }) => void
   readonly now?: Date
+  /** Stream the backup straight to this remote (an S3Remote) instead of `out`; no local file is written. */
+  readonly remote?: RemoteBackupTarget
 }
 
 export interface BackupResult {
@@ -94,6 +96,19 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       code: 'NO_PASSPHRASE',
     })
   }
+  if (asFile && !options.remote) {
+    // The file name says what the file holds (issue #14): gzip data in a ".json", or an
+    // encrypted container without ".enc", would be misread by whoever opens it next.
+    const expected = `.json${gzip ? '.gz' : ''}${options.passphrase ? '.enc' : ''}`
+    const matches = options.passphrase ? /\.enc$/i.test(options.out) : gzip ? /\.json\.gz$/i.test(options.out) : /\.json$/i.test(options.out)
+    if (!matches) {
+      const suggested = options.out.replace(/(\.json)?(\.gz)?(\.enc)?$/i, expected)
+      throw new UsageError(
+        `${options.out} does not end in ${expected}, but the backup will be ${[gzip ? 'gzip-compressed' : '', options.passphrase ? 'encrypted' : ''].filter(Boolean).join(' and ') || 'plain JSON'}: name it ${suggested}.`,
+        { code: 'BAD_FILE_NAME', details: { expected: suggested } },
+      )
+    }
+  }
   const adapter = await loadAdapter(config.engine)
   const source = await adapter.openSource(config)
   try {
@@ -101,7 +116,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     const tables = foreignKeyOrder(selectSchemaTables(described, options.exclude)).ordered.map((t) =>
       options.includeIndexes === false ? { ...t, indexes: [] } : t,
     )
-    const pending = await createBackupFile(asFile ? { file: options.out } : { dir: options.out }, {
+    const pending = await createBackupFile(options.remote ? { remote: options.remote } : asFile ? { file: options.out } : { dir: options.out }, {
       name: options.name ?? 'backup',
       gzip,
       passphrase: options.passphrase,

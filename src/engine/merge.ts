@@ -27,15 +27,15 @@
  *   6. finish() (deferred foreign keys, sequences past the restored ids, deferred checks).
  *   7. `merge`: with unresolved conflicts (strategy `manual`) refuse — roll back, exit 3 —
  *      unless `skipUnresolved`; `dryRun` rolls back; otherwise commit.
- *      `analyze`: always roll back (and save the plan, when asked).
+ *      `analyze`: nothing was written; end the read transaction (and save the plan, when asked).
  *
- * Why `analyze` runs the merge and rolls it back instead of only reading: it is then the same
- * code path as `merge` — the same reads, the same writes, the same constraint checks — so the
- * preview *is* the merge (DESIGN.md: "preview = apply"), including tables without any key, whose
- * counts only the destination's duplicate-aware insert knows, and including a foreign key that
- * would fail. The price: analyze needs write permission and holds the merge's row locks until it
- * rolls back. It never changes data (one transaction, always rolled back), but PostgreSQL
- * sequences consumed by defaults are not transactional and may advance.
+ * `analyze` only reads (docs/merge.md "Preview = apply"): the destination is opened read-only
+ * (one snapshot, no row locks, read permission only) and `mergeInto` runs with `readOnly`: every
+ * decision is the merge's, from the same reads and the same planner, and only the writes that
+ * would carry them out (and finish()) are skipped. A selection with a table that has no key at
+ * all is the exception: whole-row matching counts duplicates as the insert does, so analyze then
+ * runs the merge in a transaction and rolls it back, and says so. `merge --dry-run` always
+ * executes everything and rolls back: it is the one that meets constraint violations.
  *
  * Memory is bounded by a batch: records stream from the file, current records are read per
  * batch, and a saved plan is written and read line by line. Only the report's list of conflicts
@@ -44,7 +44,7 @@
 import path from 'node:path'
 import type { Destination, Engine, Row, TableSchema } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
-import { DatabaseError, MergeRefusedError, UsageError } from '../errors.js'
+import { DatabaseError, InternalError, MergeRefusedError, UsageError } from '../errors.js'
 import { planBatch } from '../merge/plan.js'
 import { PLAN_FORMAT, PLAN_VERSION, PlanReader, PlanWriter, fileSha256, stalePlan, type PlanOptions } from '../merge/plan-file.js'
 import { ReportBuilder, type MergeReport } from '../merge/report.js'
@@ -100,10 +100,9 @@ export interface MergeOptions extends AnalyzeOptions {
 }
 
 /**
- * What `analyze` would merge: the §4 report, computed by running the merge in a transaction that
- * is always rolled back (see the module header). With `plan`, also saves the plan (atomically,
+ * What `merge` would do: the §4 report, classified read-only (see the module header). With `plan`, also saves the plan (atomically,
  * only when the analysis succeeded). Throws UsageError / FormatError / IntegrityError / NotFoundError
- * for bad input (exit 2), DatabaseError when the merge would fail (the error the merge would give).
+ * for bad input (exit 2); constraint violations are for `merge --dry-run` to find.
  */
 export async function analyze(backupFile: string, dbUrl: string, options: AnalyzeOptions = {}): Promise<MergeReport> {
   return run('analyze', backupFile, dbUrl, options)
@@ -135,6 +134,8 @@ export interface MergeInput {
   readonly database?: string
   /** The selected tables, in the file's order. */
   readonly tables: readonly TableSchema[]
+  /** The backup's tables that `--tables` / `--exclude` left out (to say when a selected table references one). */
+  readonly unselected?: readonly string[]
   /**
    * Streams the rows of `tables` in foreign-key order of their `foreignKeys` (parents first), each
    * table's batches consumed fully before the next table is asked for (backup-input.ts readTables).
@@ -155,6 +156,12 @@ export interface MergeHooks {
   readonly planReader?: PlanReader
   /** Passed to Destination.prepare (PrepareOptions.allowTriggers). */
   readonly allowTriggers?: boolean
+  /**
+   * Classify only (analyze on a read-only destination): every decision is made as the merge
+   * makes it, from the same reads, but nothing is written and finish() is not run. Only for
+   * selections without tables matched by whole rows (their counts come from the insert).
+   */
+  readonly readOnly?: boolean
 }
 
 async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, options: MergeOptions): Promise<MergeReport> {
@@ -202,6 +209,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
       engine: scan.metadata.engine as Engine | undefined,
       database: typeof scan.metadata.database === 'string' ? scan.metadata.database : undefined,
       tables: selected,
+      unselected: scan.tables.map((t) => t.schema.name).filter((name) => !selected.some((t) => t.name === name)),
       read: (tables) => {
         // readTables decides between one pass and a pass per table from the scan's schemas, so
         // they must carry the same (current database's) foreign keys as `tables`.
@@ -211,7 +219,22 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
       },
     }
 
-    const destination = await adapter.openDestination(config)
+    // analyze reads on one snapshot with read permission only, unless a selected table has no
+    // key: whole-row matching counts duplicates as the insert does, which only the write knows.
+    let readOnly = mode === 'analyze'
+    let destination = await adapter.openDestination(config, { readOnly })
+    if (readOnly) {
+      const keyless = await tablesWithoutKey(destination, selected)
+      if (keyless.length > 0) {
+        await destination.close()
+        readOnly = false
+        options.onWarning?.(
+          `${keyless.map((name) => JSON.stringify(name)).join(', ')} ${keyless.length === 1 ? 'has' : 'have'} no primary key or unique NOT NULL key: ` +
+            `to count its rows exactly as the merge would, analyze runs the merge in a transaction and rolls it back (this needs write permission and takes row locks).`,
+        )
+        destination = await adapter.openDestination(config)
+      }
+    }
     try {
       const report = await mergeInto(destination, input, settings, {
         onProgress: options.onProgress,
@@ -219,6 +242,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
         planReader,
         planWriter,
         allowTriggers: options.allowTriggers,
+        readOnly,
       })
       if (mode === 'merge' && report.totals.unresolved > 0 && !options.skipUnresolved) throw unresolvedRefusal(report)
       if (mode === 'analyze' || options.dryRun) await destination.rollback()
@@ -239,6 +263,21 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
     planReader?.close()
     await planWriter?.abort()
   }
+}
+
+/** The selected tables the current database has without any key (matched by whole rows). */
+async function tablesWithoutKey(destination: Destination, selected: readonly TableSchema[]): Promise<string[]> {
+  if (destination.engine === 'mongodb') return []
+  const current = new Map((await destination.describe()).tables.map((t) => [t.name, t]))
+  const keyless: string[] = []
+  for (const backup of selected) {
+    try {
+      if (buildMergeTable(backup, current.get(backup.name), { engine: destination.engine }).match === 'row') keyless.push(backup.name)
+    } catch {
+      // Drift: reported by the merge itself.
+    }
+  }
+  return keyless
 }
 
 function settingsFrom(options: AnalyzeOptions): MergeSettings {
@@ -311,6 +350,23 @@ export async function mergeInto(destination: Destination, input: MergeInput, set
   }
   const resolutionsByTable = new Map([...tables].map(([name, table]) => [name, resolutionIndex.forTable(table)]))
 
+  // Say, before anything is written, when the selection leaves out tables it references.
+  const unselected = new Set(input.unselected ?? [])
+  const leftOut = new Map<string, string[]>()
+  for (const backup of input.tables) {
+    const foreignKeys = [...(current.get(backup.name)?.foreignKeys ?? []), ...backup.foreignKeys]
+    for (const fk of foreignKeys) {
+      if (unselected.has(fk.referencedTable)) leftOut.set(fk.referencedTable, [...new Set([...(leftOut.get(fk.referencedTable) ?? []), backup.name])])
+    }
+  }
+  if (leftOut.size > 0) {
+    const which = [...leftOut].map(([parent, children]) => `${children.join(', ')} → ${parent}`).join('; ')
+    hooks.onWarning?.(
+      `The selected tables reference tables of the backup that --tables/--exclude leave out (${which}): records that point to rows the database lacks make the merge fail. ` +
+        `To merge them together: --tables ${[...input.tables.map((t) => t.name), ...leftOut.keys()].join(',')}`,
+    )
+  }
+
   const prepared = await destination.prepare(
     { engine: input.engine ?? destination.engine, database: input.database ?? target.database, tables: input.tables, warnings: [] },
     { mode: 'merge', drop: false, allowTriggers: Boolean(hooks.allowTriggers) },
@@ -334,7 +390,7 @@ export async function mergeInto(destination: Destination, input: MergeInput, set
   }
 
   hooks.onProgress?.({ type: 'phase', phase: 'finish' })
-  await destination.finish()
+  if (!hooks.readOnly) await destination.finish()
   await hooks.planReader?.expectEnd()
   for (const unused of resolutionIndex.unused()) {
     hooks.onWarning?.(`The resolution for ${unused.table} ${JSON.stringify(unused.key)} was not used: that record is not a conflict in this merge.`)
@@ -364,6 +420,7 @@ async function mergeTable(
     while (!next.done) {
       const size = next.value.length
       if (table.match === 'row') {
+        if (hooks.readOnly) throw new InternalError(`table ${table.name} has no key: it cannot be merged read-only`)
         const result = await destination.writeRows(writeSchema, once(batch))
         if (result.inserted + result.skipped !== batch.length) {
           throw changedUnderMerge(table, `${batch.length} rows were written but ${result.inserted + result.skipped} counted`)
@@ -544,6 +601,11 @@ async function mergeKeyedBatch(
   // A plan is checked before this batch writes anything.
   if (hooks.planReader) for (const decision of plan.decisions) await hooks.planReader.expectRecord(table, decision)
   if (hooks.planWriter) for (const decision of plan.decisions) await hooks.planWriter.record(table.name, decision)
+  if (hooks.readOnly) {
+    // analyze: the decisions are the merge's; the writes would only confirm them.
+    report.add(table.name, plan.counts, plan.conflicts)
+    return plan.matched
+  }
   if (plan.inserts.length > 0) {
     const result = await destination.writeRows(writeSchema, once(plan.inserts))
     if (result.inserted !== plan.inserts.length) throw await insertsSkipped(destination, table, plan.inserts, result.inserted)

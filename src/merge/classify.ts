@@ -15,7 +15,7 @@
 import type { Row } from '../adapters/adapter.js'
 import { valuesEqual } from './equality.js'
 import { columnKind, isWritable, type MergeTable } from './table-info.js'
-import { compareInstants, parseInstant } from './timestamps.js'
+import { compareInstants, parseInstant, timestampFieldFor } from './timestamps.js'
 
 /** The class of a backup record (DESIGN.md §4). */
 export type RecordClass = 'new' | 'unchanged' | 'updated' | 'kept' | 'conflict'
@@ -43,9 +43,11 @@ export function differingFields(table: MergeTable, b: Row, c: Row): string[] {
 
 /** Compares the two records' timestamps (see the module header). */
 export function newerRecord(table: MergeTable, b: Row, c: Row): Newer {
-  if (!table.timestampField) return null
-  const tb = parseInstant(b[table.timestampField])
-  const tc = parseInstant(c[table.timestampField])
+  // Schemaless (MongoDB) without --timestamp-field: the first candidate both documents have.
+  const field = table.timestampField ?? (table.schemaless ? timestampFieldFor(Object.keys(b).filter((name) => name in c)) : null)
+  if (!field) return null
+  const tb = parseInstant(b[field])
+  const tc = parseInstant(c[field])
   if (!tb || !tc) return null
   const order = compareInstants(tb, tc)
   return order > 0 ? 'backup' : order < 0 ? 'current' : null

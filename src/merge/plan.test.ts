@@ -97,6 +97,28 @@ describe('planBatch: the §4 table', () => {
     expect(p.counts.conflicts).toBe(1)
   })
 
+  describe('a MongoDB collection (its schema has only _id)', () => {
+    const people = schema('people', [{ name: '_id', type: 'objectId', kind: 'document', nullable: false }], ['_id'])
+    const date = (iso: string) => ({ $date: { $numberLong: String(Date.parse(iso)) } })
+    const doc = (name: string, at: string, field = 'updatedAt'): Row => ({ _id: { $oid: '652f1b2c3d4e5f6a7b8c9d0e' }, name, [field]: date(at) })
+
+    it('preserve-newer reads the documents\' updatedAt (or another candidate both have)', () => {
+      const table = buildMergeTable(people, people, { engine: 'mongodb' })
+      expect(plan(table, [doc('backup', T1)], [doc('current', T0)]).counts.updated).toBe(1)
+      expect(plan(table, [doc('backup', T0)], [doc('current', T1)]).counts.kept).toBe(1)
+      expect(plan(table, [doc('backup', T0, 'modified_at')], [doc('current', T1, 'modified_at')]).counts.kept).toBe(1)
+      expect(plan(table, [doc('backup', T1)], [doc('current', T0, 'modified_at')]).counts.conflicts).toBe(1)
+    })
+
+    it('--timestamp-field names a field no schema declares', () => {
+      const table = buildMergeTable(people, people, { engine: 'mongodb', timestampField: 'changed' })
+      expect(table.timestampField).toBe('changed')
+      const b = { ...doc('backup', T0), changed: date(T1) }
+      const c = { ...doc('current', T1), changed: date(T0) }
+      expect(plan(table, [b], [c]).counts.updated).toBe(1)
+    })
+  })
+
   it('refuses two backup records with one key (a broken file)', () => {
     expect(() => plan(users, [base, { ...base }], [], {})).toThrow(FormatError)
   })

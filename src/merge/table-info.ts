@@ -96,7 +96,9 @@ export function buildMergeTable(
     columns,
     backupKinds,
     schemaless,
-    timestampField: timestampFieldFor(fieldNames, options.timestampField),
+    // A collection declares no field but _id: `--timestamp-field` names the field, else each pair
+    // of documents is looked at for the candidates (classify.ts newerRecord).
+    timestampField: schemaless ? (options.timestampField ?? null) : timestampFieldFor(fieldNames, options.timestampField),
     backupSchema: backup,
   }
 }

@@ -27,7 +27,7 @@ import type { Writable } from 'node:stream'
 import { parseDatabaseUrl } from '../adapters/registry.js'
 import type { ConnectionConfig, Engine } from '../adapters/adapter.js'
 import { UsageError } from '../errors.js'
-import { createBackupFile, type PendingBackupFile } from '../storage/backup-file.js'
+import { createBackupFile, type PendingBackupFile, type RemoteBackupTarget } from '../storage/backup-file.js'
 import type { NativeFacts } from '../storage/catalog.js'
 import { dataFormatOf, TEMP_PREFIX, TEMP_SUFFIX, type BackupDataFormat } from '../storage/naming.js'
 import { VERSION } from '../version.js'
@@ -46,6 +46,8 @@ export interface FullBackupOptions {
   readonly passphrase?: string
   readonly now?: Date
   readonly signal?: AbortSignal
+  /** Stream the dump straight to this remote (an S3Remote) instead of `out`. */
+  readonly remote?: RemoteBackupTarget
 }
 
 export interface FullBackupResult {
@@ -93,7 +95,7 @@ export async function fullBackup(options: FullBackupOptions): Promise<FullBackup
   const config = parseDatabaseUrl(options.db)
   checkFullBackupEngine(config.engine)
   const { format } = FULL_FORMAT[config.engine]
-  const target = targetFor(options.out, format, config.engine)
+  const target = options.remote ? { remote: options.remote } : targetFor(options.out, format, config.engine)
   const gzip = options.gzip ?? ('file' in target && /\.gz(\.enc)?$/i.test(target.file))
   if ('file' in target && /\.enc$/i.test(target.file) && !options.passphrase) {
     throw new UsageError(`${options.out} ends in .enc but no passphrase is set: set MERGEBACK_PASSPHRASE or pass --passphrase-file.`, { code: 'NO_PASSPHRASE' })
@@ -119,7 +121,7 @@ export async function fullBackup(options: FullBackupOptions): Promise<FullBackup
       written = await dumpMysql(config, open, options.signal)
       break
     case 'sqlite':
-      written = await dumpSqlite(config, open, 'dir' in target ? target.dir : path.dirname(path.resolve(target.file)))
+      written = await dumpSqlite(config, open, 'dir' in target ? target.dir : 'file' in target ? path.dirname(path.resolve(target.file)) : os.tmpdir())
       break
   }
   const committed = await commitOrAbort(written.pending, () => written.pending.commit(metadata))

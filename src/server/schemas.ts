@@ -58,6 +58,9 @@ export const JobSchema = z
 
 export const JobStartedSchema = z.object({ success: z.literal(true), jobId: z.string(), job: JobSchema })
 
+/** analyze's answer: with `savePlan`, the id of the saved plan (for merge's `plan`). */
+export const AnalyzeStartedSchema = JobStartedSchema.extend({ planId: z.string().optional() })
+
 const counts = z.object({
   new: z.number(),
   unchanged: z.number(),
@@ -130,10 +133,22 @@ export const AnalyzeBody = z
     tables: tableList.optional(),
     exclude: tableList.optional(),
     resolutions: z.array(ResolutionSchema).max(1_000_000).optional(),
+    /** Save the analysis as a plan; the answer's `planId` names it for a merge's `plan`. */
+    savePlan: z.boolean().optional(),
   })
   .strict()
 
-export const MergeBody = AnalyzeBody.extend({ dryRun: z.boolean().optional(), skipUnresolved: z.boolean().optional() }).strict()
+/** A plan id as `analyze` with `savePlan` answers it. */
+export const PlanIdSchema = z.string().regex(/^p_[A-Za-z0-9_-]{16,64}$/, 'a plan id as analyze answered it (p_…)')
+
+export const MergeBody = AnalyzeBody.omit({ savePlan: true })
+  .extend({
+    dryRun: z.boolean().optional(),
+    skipUnresolved: z.boolean().optional(),
+    /** Apply exactly this saved plan (its options win), or refuse with 409 stale-plan if the database changed since. */
+    plan: PlanIdSchema.optional(),
+  })
+  .strict()
 
 export const PruneBody = z
   .object({

@@ -3,11 +3,12 @@
  * compatibility surface (routes/seed-endpoints.ts) stays a thin translation of shapes:
  * starting backups, restores, analyses and merges as jobs, and receiving uploads.
  */
+import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { Transform, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { TooLargeError, UsageError } from '../errors.js'
+import { NotFoundError, TooLargeError, UsageError } from '../errors.js'
 import { createAtomicFile, FileSink, fsyncDirectory } from '../storage/atomic-file.js'
 import { findBackup, sidecarFor, writeSidecar, type BackupEntry } from '../storage/catalog.js'
 import { checkPlainFileName } from '../storage/path-safety.js'
@@ -88,12 +89,36 @@ export interface MergeRequest {
   readonly resolutions?: readonly unknown[]
   readonly dryRun?: boolean
   readonly skipUnresolved?: boolean
+  /** analyze: save the plan (its id comes back as `planId`). */
+  readonly savePlan?: boolean
+  /** merge: the id of a plan saved by analyze, applied exactly (or refused as stale). */
+  readonly plan?: string
 }
 
-/** Starts an analysis or a merge of backup `ref` (a merge holds the database's writer lock). */
-export async function startMerge(c: AppContext, deps: AppDeps, kind: 'analyze' | 'merge', ref: string, request: MergeRequest): Promise<JobView> {
+/** Where a saved plan lives: the state directory, never the backup directory (not downloadable). */
+function planFile(stateDir: string, planId: string): string {
+  return path.join(stateDir, 'plans', `${planId}.plan`)
+}
+
+/**
+ * Starts an analysis or a merge of backup `ref` (a merge holds the database's writer lock).
+ * Plans (DESIGN.md §4 "preview = apply"): analyze with `savePlan` saves its plan under the state
+ * directory and answers its `planId`; merge with `plan` applies exactly that plan, or refuses
+ * (MergeRefusedError stale-plan, 409) when a record it depends on changed since.
+ */
+export async function startMerge(c: AppContext, deps: AppDeps, kind: 'analyze' | 'merge', ref: string, request: MergeRequest): Promise<{ job: JobView; planId?: string }> {
   const entry = await findBackup(deps.config.dir, ref)
   const db = resolveDatabase(deps.config, request)
+  let planId: string | undefined
+  let plan: string | undefined
+  if (kind === 'analyze' && request.savePlan) {
+    planId = `p_${randomBytes(18).toString('base64url')}`
+    plan = planFile(deps.config.stateDir, planId)
+    await fs.mkdir(path.dirname(plan), { recursive: true, mode: 0o700 })
+  } else if (kind === 'merge' && request.plan !== undefined) {
+    plan = planFile(deps.config.stateDir, request.plan)
+    if (!(await fs.stat(plan).catch(() => null))) throw new NotFoundError(`No saved plan ${request.plan} on this server (plans do not survive a new state directory): analyze again.`)
+  }
   const options: MergeParamsOptions = {
     strategy: request.conflictResolution,
     preserveNewer: request.preserveNewer,
@@ -101,17 +126,19 @@ export async function startMerge(c: AppContext, deps: AppDeps, kind: 'analyze' |
     tables: request.tables,
     exclude: request.exclude,
     resolutions: request.resolutions,
+    ...(plan !== undefined ? { plan } : {}),
     ...(kind === 'merge' ? { dryRun: Boolean(request.dryRun), skipUnresolved: Boolean(request.skipUnresolved) } : {}),
   }
-  return startJob(c, deps, {
+  const job = startJob(c, deps, {
     spec: { kind, params: { file: entry.path, db: db.url, options } },
     database: { name: db.name, key: db.redacted },
     exclusive: kind === 'merge',
     file: entry.file,
     target: db.redacted,
-    auditOptions: { ...options, resolutions: request.resolutions?.length },
+    auditOptions: { ...options, plan: planId ?? request.plan, resolutions: request.resolutions?.length },
     dryRun: kind === 'analyze' || Boolean(request.dryRun),
   })
+  return { job, planId }
 }
 
 /** Counts the bytes going through and fails with TooLargeError past `limit`. */

@@ -28,7 +28,7 @@ import type { BackupMetadata } from '../format/types.js'
 import { createEncryptStream } from '../crypto/encrypt-stream.js'
 import type { ScryptParams } from '../crypto/container.js'
 import { FileSink, createAtomicFile, ensureDirectory, exists, fsyncDirectory } from './atomic-file.js'
-import { sidecarFor, writeSidecar, type NativeFacts } from './catalog.js'
+import { sidecarFor, writeSidecar, type NativeFacts, type Sidecar } from './catalog.js'
 import { backupFileName, checkBackupName, sidecarPathFor, type BackupDataFormat } from './naming.js'
 
 export { openBackupStream, verifyBackupFile, type OpenBackupOptions, type FileVerification, type FileCheck } from './open.js'
@@ -81,6 +81,94 @@ export interface PendingBackupFile {
   abort(): Promise<void>
 }
 
+/**
+ * Where a backup can be written besides a local directory: an S3-compatible bucket
+ * (src/remote/s3-remote.ts implements it). Declared here so that storage does not load the SDK.
+ */
+export interface RemoteBackupTarget {
+  /** `s3://bucket/prefix/`. */
+  readonly url: string
+  urlOf(file: string): string
+  exists(file: string): Promise<boolean>
+  /** A streaming upload that either completes into one whole object or is aborted (no object). */
+  createUpload(file: string): { readonly stream: Writable; done(): Promise<void>; abort(): Promise<void> }
+  /** Writes the catalog sidecar; on failure removes the backup object and throws. */
+  putSidecar(file: string, sidecar: Sidecar): Promise<void>
+}
+
+/** The chain the caller writes into: [gzip] → [encrypt] → SHA-256 + byte count → `sink`. */
+async function buildChain(sink: Writable, level: number | undefined, options: CreateBackupFileOptions, gzip: boolean) {
+  const encrypt =
+    options.passphrase === undefined ? undefined : await createEncryptStream(options.passphrase, { scrypt: options.scrypt, chunkSize: options.chunkSize, gzipPayload: gzip })
+  const measure = new Measure()
+  const stages: (Transform | Writable)[] = []
+  if (level !== undefined) stages.push(zlib.createGzip({ level }))
+  if (encrypt) stages.push(encrypt)
+  stages.push(measure, sink)
+  const written = new Promise<void>((resolve, reject) => pipeline(stages, (error) => (error ? reject(error) : resolve())))
+  written.catch(() => undefined)
+  return { head: stages[0] as Writable, stages, measure, written }
+}
+
+/**
+ * The remote twin of `createBackupFile({ dir })`: the backup streams straight into a multipart
+ * upload (no local file), named as it would be in a directory; commit completes the upload and
+ * then writes the sidecar object; abort aborts the upload, so no object appears.
+ */
+async function createRemoteBackupFile(remote: RemoteBackupTarget, options: CreateBackupFileOptions): Promise<PendingBackupFile> {
+  checkBackupName(options.name)
+  const level = gzipLevel(options.gzip)
+  const flags = { gzip: level !== undefined, encrypted: options.passphrase !== undefined }
+  const now = options.now ?? new Date()
+  let fileName: string | undefined
+  for (let second = 0; second < 60 && fileName === undefined; second++) {
+    const candidate = backupFileName(options.name, new Date(now.getTime() + second * 1000), { ...flags, format: options.format })
+    if (!(await remote.exists(candidate))) fileName = candidate
+  }
+  if (fileName === undefined) throw new UsageError(`Backups named "${options.name}" already exist in ${remote.url} for every second of the minute after ${now.toISOString()}.`, { code: 'FILE_EXISTS' })
+  const upload = remote.createUpload(fileName)
+  const chain = await buildChain(upload.stream, level, options, flags.gzip).catch(async (error) => {
+    await upload.abort()
+    throw error
+  })
+  const url = remote.urlOf(fileName)
+  let state: 'open' | 'committing' | 'committed' | 'aborted' = 'open'
+  const pending: PendingBackupFile = {
+    path: url,
+    temporaryPath: url,
+    stream: chain.head,
+    async commit(metadata) {
+      if (state !== 'open') throw new InternalError(`commit() called on a backup upload that was already ${state}.`)
+      state = 'committing'
+      chain.head.end()
+      try {
+        await chain.written
+        await upload.done()
+      } catch (error) {
+        state = 'aborted'
+        await upload.abort()
+        throw error
+      }
+      const sizeBytes = chain.measure.bytes
+      const sha256 = chain.measure.digest()
+      await remote.putSidecar(
+        fileName,
+        sidecarFor(fileName, { sizeBytes, sha256, ...flags, name: options.name, createdAt: now, committedAt: new Date(), native: options.native }, metadata),
+      )
+      state = 'committed'
+      return { path: url, sizeBytes, sha256 }
+    },
+    async abort() {
+      if (state === 'committed' || state === 'aborted') return
+      state = 'aborted'
+      await upload.abort()
+      for (const stage of chain.stages) stage.destroy()
+      await chain.written.catch(() => undefined)
+    },
+  }
+  return pending
+}
+
 /** Passes bytes through while hashing and counting them: the figures the catalog records. */
 class Measure extends Transform {
   readonly #hash = createHash('sha256')
@@ -120,7 +208,11 @@ async function freePathIn(dir: string, name: string, now: Date, flags: { gzip: b
  * or passphrase (empty); filesystem errors (permissions, a file where the directory should be)
  * pass through. Key derivation happens here, so with a passphrase this takes about 0.3 s.
  */
-export async function createBackupFile(target: { dir: string } | { file: string }, options: CreateBackupFileOptions): Promise<PendingBackupFile> {
+export async function createBackupFile(
+  target: { dir: string } | { file: string } | { remote: RemoteBackupTarget },
+  options: CreateBackupFileOptions,
+): Promise<PendingBackupFile> {
+  if ('remote' in target) return createRemoteBackupFile(target.remote, options)
   checkBackupName(options.name)
   const level = gzipLevel(options.gzip)
   const flags = { gzip: level !== undefined, encrypted: options.passphrase !== undefined }

@@ -4,9 +4,9 @@
  * URLs come from the environment, with working local defaults:
  *   MERGEBACK_TEST_POSTGRES_URL  (default postgres://postgres@127.0.0.1:5432/postgres)
  *   MERGEBACK_TEST_MYSQL_URL     (default mysql://root@127.0.0.1:3306/mysql)
- *   MERGEBACK_TEST_MONGODB_URL   (no default: MongoDB tests are skipped, visibly, without it)
  *
  * An unreachable PostgreSQL or MariaDB fails the test loudly: it is never skipped.
+ * MongoDB: mongodb-server.ts (MERGEBACK_TEST_MONGODB_URL, or a FerretDB the tests start).
  */
 import fs from 'node:fs'
 import os from 'node:os'
@@ -16,7 +16,6 @@ import pg from 'pg'
 
 export const POSTGRES_ADMIN_URL = process.env.MERGEBACK_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 export const MYSQL_ADMIN_URL = process.env.MERGEBACK_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/mysql'
-export const MONGODB_URL = process.env.MERGEBACK_TEST_MONGODB_URL
 
 function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`

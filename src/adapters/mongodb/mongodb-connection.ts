@@ -30,11 +30,22 @@ export interface Topology {
   readonly supportsSnapshotReads: boolean
 }
 
-/** An open connection: the client, the target database (reading BSON exactly) and the topology. */
+/**
+ * An open connection: the client, the target database twice, and the topology.
+ *
+ * The URL's database is opened twice because the driver decodes *every* reply with a handle's
+ * BSON options, server answers included: through `documents` (promoteValues: false) a write's
+ * `matchedCount`, a count and an error's `code` are Int32 objects, so `=== 1` and `=== 11000`
+ * are never true. `db` keeps the driver's defaults (numbers are numbers) and is what commands,
+ * writes, counts and the undo journal's lock use; `documents` is only for reading what must come
+ * back exactly — user documents, pre-images, collection options and index definitions.
+ */
 export interface MongoConnection {
   readonly client: MongoClient
-  /** The URL's database, configured to keep every BSON type apart (see EXACT_BSON_OPTIONS). */
+  /** The URL's database with the driver's defaults: commands, writes, counts, write results. */
   readonly db: Db
+  /** The URL's database reading every BSON type apart (EXACT_BSON_OPTIONS): documents and definitions. */
+  readonly documents: Db
   readonly topology: Topology
   readonly config: ConnectionConfig
 }
@@ -64,7 +75,8 @@ export async function connect(config: ConnectionConfig): Promise<MongoConnection
   }
   try {
     await client.connect()
-    const db = client.db(config.database, EXACT_BSON_OPTIONS)
+    const db = client.db(config.database)
+    const documents = client.db(config.database, EXACT_BSON_OPTIONS)
     const admin = client.db('admin')
     const hello = await admin.command({ hello: 1 })
     const build = await admin.command({ buildInfo: 1 })
@@ -79,7 +91,7 @@ export async function connect(config: ConnectionConfig): Promise<MongoConnection
         sessions && ((kind === 'replica-set' && maxWireVersion >= WIRE_VERSION_4_0) || (kind === 'sharded' && maxWireVersion >= WIRE_VERSION_4_2)),
       supportsSnapshotReads: sessions && kind !== 'standalone' && maxWireVersion >= WIRE_VERSION_5_0,
     }
-    return { client, db, topology, config }
+    return { client, db, documents, topology, config }
   } catch (error) {
     await client.close().catch(() => undefined)
     throw connectionFailure(error, config)
@@ -103,10 +115,20 @@ export async function disconnect(connection: MongoConnection): Promise<void> {
   await connection.client.close().catch(() => undefined)
 }
 
+/**
+ * The server's error code as a number, or undefined. An error decoded through `documents`
+ * (promoteValues: false) carries its code as an Int32 object: compare codes only through this.
+ */
+export function errorCode(error: unknown): number | undefined {
+  const code = (error as { code?: unknown } | null | undefined)?.code
+  const value = typeof code === 'object' && code !== null ? code.valueOf() : code
+  return typeof value === 'number' ? value : undefined
+}
+
 function connectionFailure(error: unknown, config: ConnectionConfig): MergebackError {
   const name = (error as Error | undefined)?.name ?? ''
   const message = scrub(firstLine((error as Error | undefined)?.message ?? String(error)), config)
-  if (error instanceof MongoServerError && error.code === 18) {
+  if (error instanceof MongoServerError && errorCode(error) === 18) {
     return new ConnectionError(
       `MongoDB at ${config.redacted} refused the credentials (${message}). ` +
         'Check the user name and password, and authSource (it defaults to the database in the URL).',
@@ -120,7 +142,7 @@ function connectionFailure(error: unknown, config: ConnectionConfig): MergebackE
     return new ConnectionError(`MongoDB at ${config.redacted} refused the connection: ${message}`, {
       cause: error,
       retryable: false,
-      details: { engineCode: String(error.code ?? '') },
+      details: { engineCode: String(errorCode(error) ?? '') },
     })
   }
   return new ConnectionError(
@@ -159,7 +181,7 @@ export function mapMongoError(error: unknown, config: ConnectionConfig, context:
   if (name === 'BSONError' || name === 'BSONRuntimeError' || name === 'BSONVersionError') {
     return new FormatError(`Cannot convert a document${where} while ${context.action}: ${raw}`, { cause: error, table: context.table })
   }
-  const code = (error as { code?: unknown }).code
+  const code = errorCode(error)
   if (error instanceof MongoServerError || /^Mongo/.test(name)) {
     if (code === 18) {
       return new ConnectionError(`MongoDB at ${config.redacted} refused the credentials: ${raw}`, { cause: error, retryable: false })
@@ -176,7 +198,7 @@ export function mapMongoError(error: unknown, config: ConnectionConfig, context:
 }
 
 /** A sentence for the server errors a user can do something about. */
-function hintFor(code: unknown, error: unknown): string {
+function hintFor(code: number | undefined, error: unknown): string {
   const labels = (error as { errorLabels?: string[] }).errorLabels ?? []
   switch (code) {
     case 13:

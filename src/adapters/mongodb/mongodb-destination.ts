@@ -47,7 +47,7 @@ import type {
   WriteResult,
 } from '../adapter.js'
 import { DatabaseError, FormatError, InternalError, MergebackError, UsageError } from '../../errors.js'
-import { connect, disconnect, mapMongoError, type MongoConnection } from './mongodb-connection.js'
+import { connect, disconnect, errorCode, mapMongoError, type MongoConnection } from './mongodb-connection.js'
 import {
   collectionType,
   createOptions,
@@ -95,6 +95,12 @@ export class MongodbDestination implements Destination {
   readonly #recoveryWarnings: readonly string[]
   /** What prepare() learned about the target's collections (type, capped), by name. */
   readonly #targets = new Map<string, TargetCollection>()
+  /**
+   * Collections this session created or emptied through the journal: they hold only the session's
+   * own documents, so an insert outside a transaction needs no `$in` check of which `_id`s exist
+   * (a repeated `_id` of the backup then comes back as a duplicate key, and is skipped as such).
+   */
+  readonly #ownedByJournal = new Set<string>()
   #state: 'open' | 'committed' | 'rolled-back' = 'open'
   #closed = false
 
@@ -110,7 +116,7 @@ export class MongodbDestination implements Destination {
   /**
    * Connects, completes any abandoned undo journal, takes the journal's lock and, in
    * 'transaction' mode, starts the transaction. Throws ConnectionError within `connectTimeoutMs`,
-   * UsageError (code DATABASE_BUSY) while another mergeback run writes to the database, UsageError
+   * BusyError while another mergeback run writes to the database, UsageError
    * for `writeMode: 'transaction'` on a server without transactions.
    */
   static async open(config: ConnectionConfig, options: { readonly owner: JournalOwner; readonly writeMode: WriteMode }): Promise<MongodbDestination> {
@@ -129,7 +135,7 @@ export class MongodbDestination implements Destination {
       const useTransaction = options.writeMode !== 'journal' && topology.supportsTransactions
       if (useTransaction) session = connection.client.startSession({ causalConsistency: false })
       const activeSession = session
-      const ops = new MongoJournalOps(connection.db, () => activeSession)
+      const ops = new MongoJournalOps(connection, () => activeSession)
       const begun = await UndoJournal.begin(ops, options.owner, { sessionId: session?.id })
       journal = begun.journal
       session?.startTransaction({ readConcern: { level: 'snapshot' }, writeConcern: { w: 'majority' } })
@@ -146,7 +152,7 @@ export class MongodbDestination implements Destination {
   /** The current collections and views (read outside the transaction: listCollections cannot run inside one). */
   async describe(): Promise<DatabaseSchema> {
     this.#assertOpen()
-    return this.#run({ action: 'listing collections and indexes' }, () => describeDatabase(this.#connection.db, this.#connection.config))
+    return this.#run({ action: 'listing collections and indexes' }, () => describeDatabase(this.#connection.documents, this.#connection.config))
   }
 
   /** See the module header. Nothing is changed when a check fails. */
@@ -158,7 +164,7 @@ export class MongodbDestination implements Destination {
       })
     }
     for (const table of backupSchema.tables) checkCollectionName(table.name)
-    const listings = await this.#run({ action: 'listing collections' }, () => listUserCollections(this.#connection.db))
+    const listings = await this.#run({ action: 'listing collections' }, () => listUserCollections(this.#connection.documents))
     const existing = new Map(listings.map((listing) => [listing.name, listing]))
     for (const listing of listings) this.#targets.set(listing.name, targetOf(listing))
     const warnings = [...this.#recoveryWarnings]
@@ -207,12 +213,16 @@ export class MongodbDestination implements Destination {
       const target = existing.get(table.name)
       if (!target) {
         await this.#createCollection(table)
+        if (!this.#inTransaction(table.name)) this.#ownedByJournal.add(table.name)
         created.push(table.name)
         continue
       }
       if (options.drop) {
         if (this.#inTransaction(table.name)) toEmptyInTransaction.push(table.name)
-        else await this.#emptyByRename(table.name, target)
+        else {
+          await this.#emptyByRename(table.name, target)
+          this.#ownedByJournal.add(table.name)
+        }
         emptied.push(table.name)
       }
       warnings.push(...(await this.#createMissingIndexes(table)))
@@ -271,7 +281,7 @@ export class MongodbDestination implements Destination {
   async readByKeys(table: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<Row[]> {
     this.#assertOpen()
     checkKeyColumns(table, keyColumns)
-    const collection = this.#connection.db.collection(table)
+    const collection = this.#connection.documents.collection(table)
     const out: Row[] = []
     for (let start = 0; start < keys.length; start += CHUNK_DOCUMENTS) {
       const ids = keys.slice(start, start + CHUNK_DOCUMENTS).map((key, index) => decodeKey(key, table, start + index))
@@ -292,12 +302,13 @@ export class MongodbDestination implements Destination {
     this.#assertOpen()
     checkKeyColumns(table, keyColumns)
     const collection = this.#connection.db.collection(table)
+    const exact = this.#connection.documents.collection(table)
     const session = this.#sessionFor(table)
     let updated = 0
     for (let start = 0; start < rows.length; start += CHUNK_DOCUMENTS) {
       const chunk = rows.slice(start, start + CHUNK_DOCUMENTS).map((row, index) => decodeRow(row, table, start + index))
       const current = await this.#run({ action: 'reading documents to update', table }, () =>
-        collection.find(byIds(chunk.map((document) => document._id)), { session }).toArray(),
+        exact.find(byIds(chunk.map((document) => document._id)), { session }).toArray(),
       )
       const byKey = new Map(current.map((document) => [mongoEqualityKey(document._id), document as BsonDocument]))
       const images: BsonDocument[] = []
@@ -422,10 +433,10 @@ export class MongodbDestination implements Destination {
 
   /** Journal mode `--drop`: rename to a shadow, recreate empty with the same options and indexes. */
   async #emptyByRename(name: string, listing: CollectionListing): Promise<void> {
-    const db = this.#connection.db
+    const { db, documents } = this.#connection
     const shadow = await this.#journal.emptying(name)
     await this.#run({ action: 'emptying the collection (rename)', table: name }, async () => {
-      const indexes = await db.collection(name).listIndexes().toArray()
+      const indexes = await documents.collection(name).listIndexes().toArray()
       await db.renameCollection(name, shadow, { dropTarget: false, writeConcern: MAJORITY })
       const options = createOptions({ name, columns: [], primaryKey: [], uniqueConstraints: [], indexes: [], foreignKeys: [], options: tableOptionsFromListing(listing) })
       await db.command({ create: name, ...options, writeConcern: MAJORITY })
@@ -435,8 +446,8 @@ export class MongodbDestination implements Destination {
   }
 
   async #createMissingIndexes(table: TableSchema): Promise<string[]> {
-    const db = this.#connection.db
-    const existing = await this.#run({ action: 'listing indexes', table: table.name }, () => db.collection(table.name).listIndexes().toArray())
+    const { db, documents } = this.#connection
+    const existing = await this.#run({ action: 'listing indexes', table: table.name }, () => documents.collection(table.name).listIndexes().toArray())
     const plan = planIndexes(table.name, table.indexes, existing as BsonDocument[])
     const warnings = [...plan.warnings]
     for (const spec of plan.create) {
@@ -445,7 +456,7 @@ export class MongodbDestination implements Destination {
         await db.command({ createIndexes: table.name, indexes: [spec], writeConcern: MAJORITY })
       } catch (error) {
         // 85 IndexOptionsConflict / 86 IndexKeySpecsConflict: an equivalent index exists under another name.
-        if (error instanceof MongoServerError && (error.code === 85 || error.code === 86)) {
+        if (error instanceof MongoServerError && (errorCode(error) === 85 || errorCode(error) === 86)) {
           warnings.push(`Index ${String(spec.name)} on ${table.name} was not created: ${error.message}`)
           continue
         }
@@ -464,7 +475,9 @@ export class MongodbDestination implements Destination {
       const key = mongoEqualityKey(document._id)
       if (!unique.has(key)) unique.set(key, document)
     }
-    const existing = await this.#existingIds(collection, [...unique.values()].map((document) => document._id), session)
+    const existing = this.#ownedByJournal.has(name)
+      ? new Set<string>()
+      : await this.#existingIds(collection, [...unique.values()].map((document) => document._id), session)
     const fresh = [...unique].filter(([key]) => !existing.has(key)).map(([, document]) => document)
     let skipped = chunk.length - fresh.length
     if (fresh.length === 0) return { inserted: 0, skipped }
@@ -477,9 +490,9 @@ export class MongodbDestination implements Destination {
       // Journal mode: duplicates of _ids another client inserted meanwhile are skips; anything else fails.
       const writeErrors = [error.writeErrors].flat()
       const failedIndexes = new Set(writeErrors.map((writeError) => writeError.index))
-      const duplicates = writeErrors.filter((writeError) => writeError.code === 11000).map((writeError) => fresh[writeError.index])
+      const duplicates = writeErrors.filter((writeError) => errorCode(writeError) === 11000).map((writeError) => fresh[writeError.index])
       const nowThere = await this.#existingIds(collection, duplicates.map((document) => document._id), undefined)
-      const real = writeErrors.find((writeError) => writeError.code !== 11000 || !nowThere.has(mongoEqualityKey(fresh[writeError.index]._id)))
+      const real = writeErrors.find((writeError) => errorCode(writeError) !== 11000 || !nowThere.has(mongoEqualityKey(fresh[writeError.index]._id)))
       if (real) throw this.#insertError(error, name, fresh, real.index)
       skipped += duplicates.length
       const wentIn = fresh.filter((_, index) => !failedIndexes.has(index)).map((document) => document._id)
@@ -499,7 +512,7 @@ export class MongodbDestination implements Destination {
     const name = collection.collectionName
     const wanted = new Set(ids.map(mongoEqualityKey))
     const returned = await this.#run({ action: 'checking which _ids exist', table: name }, () =>
-      collection.find(byIds(ids), { projection: { _id: 1 }, session }).toArray(),
+      this.#connection.documents.collection(name).find(byIds(ids), { projection: { _id: 1 }, session }).toArray(),
     )
     let unmapped = false
     for (const document of returned) {
@@ -527,7 +540,7 @@ export class MongodbDestination implements Destination {
     const mapped = mapMongoError(error, this.#connection.config, { action: 'inserting documents', table, key })
     if (!(mapped instanceof DatabaseError) || !writeError) return mapped
     const detail = writeError.errInfo ? ` ${JSON.stringify(encodeValue(writeError.errInfo))}` : ''
-    return new DatabaseError(`${mapped.message}${detail}`, { cause: error, engineCode: String(writeError.code), table, key })
+    return new DatabaseError(`${mapped.message}${detail}`, { cause: error, engineCode: String(errorCode(writeError) ?? ''), table, key })
   }
 
   async #run<T>(context: { action: string; table?: string; key?: WireValue }, operation: () => Promise<T>): Promise<T> {

@@ -20,7 +20,7 @@ import type { ColumnSchema, ConnectionConfig, DatabaseSchema, DatabaseStats, Tab
 import { UsageError } from '../../errors.js'
 import { collectionType, ID_INDEX_NAME, indexFromSpec, tableOptionsFromListing, type CollectionListing } from './mongodb-indexes.js'
 import { INTERNAL_PREFIX } from './mongodb-journal.js'
-import type { Topology } from './mongodb-connection.js'
+import { errorCode, type Topology } from './mongodb-connection.js'
 import { bsonTypeName, type BsonDocument } from './mongodb-values.js'
 
 /** Whether a collection belongs to the user (not `system.*`, not mergeback's own). */
@@ -36,7 +36,8 @@ export async function listUserCollections(db: Db): Promise<CollectionListing[]> 
 
 /**
  * Describes the database (or only `tables`: a name that is not a user collection or view is a
- * UsageError listing what exists). `warnings` are passed through into the schema.
+ * UsageError listing what exists). `warnings` are passed through into the schema. `db` must read
+ * BSON exactly (MongoConnection.documents): options and index definitions keep their types.
  */
 export async function describeDatabase(
   db: Db,
@@ -136,11 +137,10 @@ export interface MongodbCollectionStats {
  * Database and per-collection statistics. `sizeBytes` is the disk footprint (storage + indexes),
  * as `pg_database_size` is for PostgreSQL. A collection whose `$collStats` the user may not run
  * gets its count from the collection's metadata and null sizes. Views hold no data and are only
- * counted.
+ * counted. `db` has the driver's defaults (MongoConnection.db): the figures are numbers.
  */
 export async function readStats(db: Db, topology: Topology, config: ConnectionConfig): Promise<MongodbStats> {
-  const plain = { promoteValues: true, promoteLongs: true } as const
-  const dbStats = await db.command({ dbStats: 1, scale: 1 }, plain)
+  const dbStats = await db.command({ dbStats: 1, scale: 1 })
   const listings = await listUserCollections(db)
   const tables: MongodbCollectionStats[] = []
   let views = 0
@@ -177,7 +177,7 @@ async function collectionStats(db: Db, name: string, type: 'collection' | 'times
   const collection = db.collection(name)
   try {
     // One document per shard on a sharded cluster: the figures add up.
-    const parts = await collection.aggregate([{ $collStats: { storageStats: {} } }], { promoteValues: true, promoteLongs: true }).toArray()
+    const parts = await collection.aggregate([{ $collStats: { storageStats: {} } }]).toArray()
     let rows = 0
     let data = 0
     let storage = 0
@@ -196,7 +196,7 @@ async function collectionStats(db: Db, name: string, type: 'collection' | 'times
     return { name, rows, sizeBytes: storage + indexSize, dataSizeBytes: data, storageSizeBytes: storage, indexSizeBytes: indexSize, indexes, type }
   } catch (error) {
     // $collStats needs the collStats privilege; without it, the count from the metadata.
-    if (!(error instanceof MongoServerError) || error.code !== 13) throw error
+    if (!(error instanceof MongoServerError) || errorCode(error) !== 13) throw error
     const rows = type === 'timeseries' ? await collection.countDocuments({}) : await collection.estimatedDocumentCount()
     return { name, rows, sizeBytes: null, dataSizeBytes: null, storageSizeBytes: null, indexSizeBytes: null, indexes: 0, type }
   }

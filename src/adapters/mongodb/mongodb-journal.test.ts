@@ -11,7 +11,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { BSON, EJSON, Int32, ObjectId } from 'bson'
-import { UsageError } from '../../errors.js'
+import { BusyError, UsageError } from '../../errors.js'
 import {
   INTERNAL_PREFIX,
   JOURNAL_COLLECTION,
@@ -188,6 +188,15 @@ class MemoryJournalOps implements JournalOps {
     if (entries.length === 0) return this.#done('newestEntry', null)
     const { _id, ...entry } = copy(entries[0])
     return this.#done('newestEntry', { ...entry, seq: Number(entry.seq) } as unknown as JournalEntry)
+  }
+
+  async replacedCollections(run: string): Promise<string[]> {
+    this.#enter('replacedCollections')
+    const names = new Set<string>()
+    for (const document of this.db.collections.get(JOURNAL_COLLECTION)?.docs.values() ?? []) {
+      if (document.run === run && (document.op === 'createCollection' || document.op === 'empty')) names.add(String(document.collection))
+    }
+    return this.#done('replacedCollections', [...names])
   }
 
   async deleteEntry(run: string, seq: number): Promise<void> {
@@ -403,8 +412,11 @@ describe('UndoJournal: rollback and commit', () => {
     expect(db.snapshot()).not.toEqual(before)
     expect(journal.changes).toBe(9)
 
+    ops.calls.length = 0
     const undone = await journal.rollback()
     expect(undone).toBe(9)
+    // Only people's inserts are deleted one by one: invoices (created) and orders (emptied) are dropped whole.
+    expect(ops.calls.filter((call) => call === 'deleteByIds')).toHaveLength(1)
     const after = db.snapshot()
     expect(after.people.docs[mongoEqualityKey(ID(3))]).toMatchObject({ name: 'theirs' })
     delete after.people.docs[mongoEqualityKey(ID(3))]
@@ -510,9 +522,9 @@ describe('UndoJournal: the lock', () => {
     const lock = await holdLock(db, { pid: 1 })
     const before = db.snapshot()
     const error = await UndoJournal.begin(new MemoryJournalOps(db), owner(process.pid)).catch((e: unknown) => e)
-    expect(error).toBeInstanceOf(UsageError)
-    expect((error as UsageError).code).toBe('DATABASE_BUSY')
-    expect((error as UsageError).message).toMatch(/Another mergeback run is writing to this database \(pid 1 on host-a/)
+    expect(error).toBeInstanceOf(BusyError)
+    expect((error as BusyError).code).toBe('BUSY')
+    expect((error as BusyError).message).toMatch(/Another mergeback run is writing to this database \(pid 1 on host-a/)
     expect(db.snapshot()).toEqual(before)
     expect(await new MemoryJournalOps(db).readLock()).toEqual(lock)
   })
@@ -535,7 +547,7 @@ describe('UndoJournal: the lock', () => {
     const db = seed()
     const { journal } = await UndoJournal.begin(new MemoryJournalOps(db), owner(process.pid))
     expect(isLockAlive((await new MemoryJournalOps(db).readLock())!, owner(process.pid))).toBe(true)
-    await expect(UndoJournal.begin(new MemoryJournalOps(db), owner(process.pid))).rejects.toThrow(UsageError)
+    await expect(UndoJournal.begin(new MemoryJournalOps(db), owner(process.pid))).rejects.toThrow(BusyError)
     await journal.commit()
   })
 

@@ -23,7 +23,7 @@
 import type { ClientSession } from 'mongodb'
 import type { Capabilities, ConnectionConfig, DatabaseSchema, ReadOptions, Row, Source, TableSchema } from '../adapter.js'
 import { DatabaseError, FormatError, InternalError } from '../../errors.js'
-import { connect, disconnect, mapMongoError, type MongoConnection } from './mongodb-connection.js'
+import { connect, disconnect, errorCode, mapMongoError, type MongoConnection } from './mongodb-connection.js'
 import { tableType } from './mongodb-indexes.js'
 import { describeDatabase, readStats, type MongodbStats } from './mongodb-introspector.js'
 import { describeBusy, describeRecovery, MongoJournalOps, UndoJournal, type JournalOwner } from './mongodb-journal.js'
@@ -69,7 +69,7 @@ export class MongodbSource implements Source {
   async describe(options: { readonly tables?: readonly string[] } = {}): Promise<DatabaseSchema> {
     this.#assertOpen()
     try {
-      const schema = await describeDatabase(this.#connection.db, this.#connection.config, { tables: options.tables, warnings: this.#warnings })
+      const schema = await describeDatabase(this.#connection.documents, this.#connection.config, { tables: options.tables, warnings: this.#warnings })
       if (!this.#session) return schema
       const capped = schema.tables.filter(isCapped).map((table) => table.name)
       if (capped.length === 0) return schema
@@ -92,7 +92,7 @@ export class MongodbSource implements Source {
     if (type === 'view') return
     const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
     const config = this.#connection.config
-    const cursor = this.#connection.db.collection(table.name).find(
+    const cursor = this.#connection.documents.collection(table.name).find(
       {},
       {
         sort: type === 'collection' ? { _id: 1 } : undefined,
@@ -166,12 +166,12 @@ function encodeRead(document: BsonDocument, table: string): Row {
  */
 async function recoverJournal(connection: MongoConnection, owner: JournalOwner): Promise<string[]> {
   try {
-    const { recovered, busy } = await UndoJournal.recover(new MongoJournalOps(connection.db), owner)
+    const { recovered, busy } = await UndoJournal.recover(new MongoJournalOps(connection), owner)
     const warnings = recovered.map(describeRecovery)
     if (busy) warnings.push(`${describeBusy(busy)} This backup may contain its changes in part.`)
     return warnings
   } catch (error) {
-    if ((error as { code?: unknown }).code === 13) {
+    if (errorCode(error) === 13) {
       return ['Could not check the undo journal (the user may only read): if a mergeback run was interrupted here, run any write command once to complete its rollback.']
     }
     throw error

@@ -9,7 +9,7 @@
  * - Values (mysql-values.ts) and schema (mysql-introspector.ts) are documented in
  *   docs/adapters-mysql.md.
  */
-import type { Adapter, Capabilities, ConnectionConfig, Destination, Source } from '../adapter.js'
+import type { Adapter, Capabilities, ConnectionConfig, Destination, DestinationOptions, Source } from '../adapter.js'
 import { UsageError } from '../../errors.js'
 import { MysqlDestination } from './mysql-destination.js'
 import { MysqlSource } from './mysql-source.js'
@@ -40,8 +40,8 @@ export const mysqlAdapter: Adapter = {
     checkEngine(config)
     return MysqlSource.open(config, capabilities)
   },
-  async openDestination(config: ConnectionConfig): Promise<Destination> {
+  async openDestination(config: ConnectionConfig, options?: DestinationOptions): Promise<Destination> {
     checkEngine(config)
-    return MysqlDestination.open(config, capabilities)
+    return MysqlDestination.open(config, capabilities, options)
   },
 }

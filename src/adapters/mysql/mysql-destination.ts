@@ -49,6 +49,7 @@ import type {
   ConnectionConfig,
   DatabaseSchema,
   Destination,
+  DestinationOptions,
   PrepareOptions,
   PrepareResult,
   Row,
@@ -126,9 +127,16 @@ export class MysqlDestination implements Destination {
   }
 
   /** Connects and turns foreign key checks off for this session. Throws ConnectionError. */
-  static async open(config: ConnectionConfig, capabilities: Capabilities): Promise<MysqlDestination> {
+  static async open(config: ConnectionConfig, capabilities: Capabilities, options: DestinationOptions = {}): Promise<MysqlDestination> {
     const session = await openSession(config)
     try {
+      if (options.readOnly) {
+        // analyze: one consistent snapshot from the start (describe included), no locks, SELECT only.
+        await session.connection.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY')
+        const destination = new MysqlDestination(session, capabilities)
+        destination.#inTransaction = true
+        return destination
+      }
       // max_error_count: a LOCAL load reports bad values as warnings, which must all be listable.
       await session.connection.query('SET SESSION foreign_key_checks = 0, SESSION max_error_count = 65535')
       if (session.flavor === 'mysql') {

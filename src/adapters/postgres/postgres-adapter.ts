@@ -11,7 +11,7 @@
  *
  * @module
  */
-import type { Adapter, ConnectionConfig, Destination, Source } from '../adapter.js'
+import type { Adapter, ConnectionConfig, Destination, DestinationOptions, Source } from '../adapter.js'
 import { PostgresDestination } from './postgres-destination.js'
 import { POSTGRES_CAPABILITIES, PostgresSource } from './postgres-source.js'
 
@@ -22,7 +22,7 @@ export const postgresAdapter: Adapter = Object.freeze({
   openSource(config: ConnectionConfig): Promise<Source> {
     return PostgresSource.open(config)
   },
-  openDestination(config: ConnectionConfig): Promise<Destination> {
-    return PostgresDestination.open(config)
+  openDestination(config: ConnectionConfig, options?: DestinationOptions): Promise<Destination> {
+    return PostgresDestination.open(config, options)
   },
 })

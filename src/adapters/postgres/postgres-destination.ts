@@ -69,6 +69,7 @@ import type {
   ConnectionConfig,
   DatabaseSchema,
   Destination,
+  DestinationOptions,
   Engine,
   ForeignKeySchema,
   PrepareOptions,
@@ -131,23 +132,28 @@ export class PostgresDestination implements Destination {
   readonly #stages = new Map<string, string>()
   /** User triggers switched off by prepare(), switched back on before COMMIT (see the module header). */
   #disabledTriggers: { table: string; kind: 'TRIGGER' | 'RULE'; name: string; enabled: string }[] = []
+  /** A read-only session (analyze): see Adapter.openDestination. */
+  readonly #readOnly: boolean
 
-  private constructor(client: pg.Client, config: ConnectionConfig) {
+  private constructor(client: pg.Client, config: ConnectionConfig, readOnly: boolean) {
     this.#client = client
     this.#config = config
+    this.#readOnly = readOnly
     this.#schema = config.schema ?? 'public'
   }
 
   /** Connects and opens the transaction. Throws ConnectionError when the database cannot be reached. */
-  static async open(config: ConnectionConfig): Promise<PostgresDestination> {
+  static async open(config: ConnectionConfig, options: DestinationOptions = {}): Promise<PostgresDestination> {
     const client = await openSession(config)
+    const readOnly = Boolean(options.readOnly)
     try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ; SET CONSTRAINTS ALL DEFERRED')
+      // Read-only (analyze): one snapshot, no row locks, SELECT permission only.
+      await client.query(readOnly ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN ISOLATION LEVEL REPEATABLE READ; SET CONSTRAINTS ALL DEFERRED')
     } catch (error) {
       await client.end().catch(() => {})
       throw toDatabaseError(error, { action: 'starting the transaction' })
     }
-    return new PostgresDestination(client, config)
+    return new PostgresDestination(client, config, readOnly)
   }
 
   async describe(): Promise<DatabaseSchema> {
@@ -482,6 +488,26 @@ export class PostgresDestination implements Destination {
     const triggers = found.rows as { table: string; kind: 'TRIGGER' | 'RULE'; name: string; enabled: string }[]
     if (triggers.length === 0) return []
     const listed = triggers.map((t) => `${t.kind === 'RULE' ? 'rule ' : ''}"${t.table}".${quoteIdent(t.name)}`).join(', ')
+    const refusal = (): UsageError =>
+      new UsageError(
+        `The user triggers ${listed} in ${this.#where()} would change the values written: mergeback switches them off for its transaction, ` +
+          `which needs the owner of each table (or a superuser). Connect as the owner, or disable the triggers yourself (ALTER TABLE … DISABLE TRIGGER …) or exclude the tables. Nothing was changed.`,
+        { code: 'TRIGGERS', details: { triggers: triggers.map((t) => ({ table: t.table, trigger: t.name })) } },
+      )
+    if (this.#readOnly) {
+      // analyze: say what the merge would do, and refuse where it would refuse, without the ALTER.
+      const owner = await this.#run(
+        {
+          text:
+            `SELECT bool_and(pg_catalog.pg_has_role(c.relowner, 'USAGE')) AS ok FROM pg_catalog.pg_class c
+              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = ANY($2::text[])`,
+          values: [this.#schema, [...new Set(triggers.map((t) => t.table))]],
+        },
+        context,
+      )
+      if ((owner.rows[0] as { ok: boolean | null }).ok !== true) throw refusal()
+      return [`User triggers will not run during the merge (switched off in its transaction, back on at commit): ${listed}.`]
+    }
     for (const trigger of triggers) {
       try {
         await this.#run(
@@ -489,13 +515,7 @@ export class PostgresDestination implements Destination {
           { action: 'switching off a trigger', table: trigger.table },
         )
       } catch (error) {
-        if (error instanceof DatabaseError && error.engineCode === '42501') {
-          throw new UsageError(
-            `The user triggers ${listed} in ${this.#where()} would change the values written: mergeback switches them off for its transaction, ` +
-              `which needs the owner of each table (or a superuser). Connect as the owner, or disable the triggers yourself (ALTER TABLE … DISABLE TRIGGER …) or exclude the tables. Nothing was changed.`,
-            { code: 'TRIGGERS', details: { triggers: triggers.map((t) => ({ table: t.table, trigger: t.name })) } },
-          )
-        }
+        if (error instanceof DatabaseError && error.engineCode === '42501') throw refusal()
         throw error
       }
       this.#disabledTriggers.push(trigger)

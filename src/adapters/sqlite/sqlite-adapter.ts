@@ -5,7 +5,7 @@
  * restore created is removed again (sqlite-destination.ts). Value encoding and the rules for
  * SQLite's dynamic typing are in sqlite-values.ts; docs/adapters.md explains them for users.
  */
-import type { Adapter, ConnectionConfig, Destination, Source } from '../adapter.js'
+import type { Adapter, ConnectionConfig, Destination, DestinationOptions, Source } from '../adapter.js'
 import { UsageError } from '../../errors.js'
 import { SQLITE_CAPABILITIES } from './sqlite-connection.js'
 import { SqliteDestination } from './sqlite-destination.js'
@@ -24,8 +24,8 @@ export const sqliteAdapter: Adapter = {
     checkConfig(config)
     return SqliteSource.open(config)
   },
-  async openDestination(config: ConnectionConfig): Promise<Destination> {
+  async openDestination(config: ConnectionConfig, options?: DestinationOptions): Promise<Destination> {
     checkConfig(config)
-    return SqliteDestination.open(config)
+    return SqliteDestination.open(config, options)
   },
 }

@@ -33,6 +33,7 @@ import type {
   ConnectionConfig,
   DatabaseSchema,
   Destination,
+  DestinationOptions,
   ForeignKeySchema,
   PrepareOptions,
   PrepareResult,
@@ -44,6 +45,7 @@ import type {
 } from '../adapter.js'
 import { DatabaseError, FormatError, InternalError, UsageError } from '../../errors.js'
 import {
+  openReadOnly,
   openReadWrite,
   quoteIdent,
   removeDatabaseFile,
@@ -113,6 +115,8 @@ export class SqliteDestination implements Destination {
   readonly #baseline = new Map<string, Violation[]>()
   /** Triggers dropped by prepare(), re-created by commit() (see the module header). */
   #droppedTriggers: { name: string; sql: string }[] = []
+  /** A read-only session (analyze): the file is opened read-only, see Adapter.openDestination. */
+  #readOnly = false
 
   private constructor(db: SqliteDatabase, file: string, database: string, createdFile: boolean) {
     this.#db = db
@@ -127,8 +131,25 @@ export class SqliteDestination implements Destination {
    * missing, ConnectionError when the file stays locked for `connectTimeoutMs`. On failure a
    * file this call created is removed again.
    */
-  static open(config: ConnectionConfig): SqliteDestination {
+  static open(config: ConnectionConfig, options: DestinationOptions = {}): SqliteDestination {
     const file = config.url
+    if (options.readOnly) {
+      // analyze: a read transaction on a file opened read-only (it must exist); the first read
+      // fixes the snapshot every later read sees.
+      const db = openReadOnly(file, config.connectTimeoutMs ?? 5000)
+      try {
+        withErrors({ file, action: 'opening' }, () => {
+          db.exec('BEGIN')
+          db.prepare('SELECT count(*) FROM main.sqlite_schema').get()
+        })
+      } catch (error) {
+        db.close()
+        throw error
+      }
+      const destination = new SqliteDestination(db, file, config.database, false)
+      destination.#readOnly = true
+      return destination
+    }
     const { db, created } = openReadWrite(file, config.connectTimeoutMs ?? 5000)
     try {
       withErrors({ file, action: 'opening' }, () => {
@@ -342,12 +363,17 @@ export class SqliteDestination implements Destination {
   /** Drops the triggers of these tables for this transaction (re-created by commit()); returns what it reports. */
   #dropTriggers(tables: readonly string[]): string[] {
     if (tables.length === 0) return []
-    const triggers = this.#db
+    const found = this.#db
       .prepare(
         `SELECT name, tbl_name AS "table", sql FROM main.sqlite_schema WHERE type = 'trigger' AND sql IS NOT NULL ` +
           `AND lower(tbl_name) IN (${tables.map(() => 'lower(?)').join(', ')}) ORDER BY name`,
       )
       .all(...tables) as { name: string; table: string; sql: string }[]
+    const triggers = found
+    if (this.#readOnly) {
+      if (triggers.length === 0) return []
+      return [`Triggers will not run during the merge (dropped in its transaction, re-created at commit): ${triggers.map((t) => `${t.name} on "${t.table}"`).join(', ')}.`]
+    }
     for (const trigger of triggers) {
       this.#db.exec(`DROP TRIGGER main.${quoteIdent(trigger.name)}`)
       this.#droppedTriggers.push(trigger)

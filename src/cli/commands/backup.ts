@@ -8,6 +8,8 @@ import { readPassphrase } from '../../storage/passphrase.js'
 import { recordAudit } from '../audit-trail.js'
 import { UsageError } from '../../errors.js'
 import { formatBytes } from '../format-text.js'
+import { remoteFrom, withRemote } from '../remote.js'
+import type { S3Remote } from '../../remote/s3-remote.js'
 
 export function register(program: Command): void {
   const command = program
@@ -21,14 +23,33 @@ export function register(program: Command): void {
     .option('--encrypt', 'encrypt (AES-256-GCM); passphrase from MERGEBACK_PASSPHRASE or --passphrase-file')
     .option('--no-indexes', 'do not save index definitions')
     .option('--full', "the engine's own complete dump (pg_dump, mariadb-dump, SQLite's backup API) instead of JSON")
+    .option('--keep-local', 'with --remote: write the backup into the backup directory too, then copy it up')
   withDb(command)
   withTableSelection(command)
   withStorage(command)
+  withRemote(command, 'stream the backup into this S3 location (no local file unless --keep-local)')
   withJson(command)
   command.action(async (flags: Flags) => {
     const output = outputFor(flags)
     const dir = backupDirFrom(flags)
     const out = (flags.out as string | undefined) ?? dir
+    if (flags.keepLocal && flags.remote === undefined) throw new UsageError('--keep-local only goes with --remote.', { code: 'BAD_OPTION' })
+    if (flags.remote !== undefined && flags.out !== undefined) throw new UsageError('--out and --remote cannot be used together: --remote names where the backup goes (with --keep-local, the backup directory --dir gets a copy).', { code: 'BAD_OPTION' })
+    const remote = await remoteFrom(flags)
+    try {
+      await run(flags, { output, dir, out, remote })
+    } finally {
+      remote?.close()
+    }
+  })
+}
+
+async function run(flags: Flags, context: { output: ReturnType<typeof outputFor>; dir: string; out: string; remote?: S3Remote }): Promise<void> {
+  {
+    const { output, dir, out } = context
+    // Straight to the remote, or (--keep-local) into the directory and then copied up.
+    const streamTo = context.remote && !flags.keepLocal ? context.remote : undefined
+    const copyTo = context.remote && flags.keepLocal ? context.remote : undefined
     const passphrase = readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined })
     const encrypt = Boolean(flags.encrypt) || /\.enc$/i.test(out)
     if (encrypt && !passphrase) {
@@ -42,7 +63,7 @@ export function register(program: Command): void {
     }
     const db = dbUrlFrom(flags)
     if (flags.full) {
-      await fullBackupCommand(flags, { db, out, dir, gzip, passphrase: encrypt ? passphrase : undefined, output })
+      await fullBackupCommand(flags, { db, out, dir, gzip, passphrase: encrypt ? passphrase : undefined, output, streamTo, copyTo })
       return
     }
     const options = { name: flags.name, tables: parseList(flags.tables), exclude: parseList(flags.exclude), gzip: Boolean(gzip), encrypt, indexes: flags.indexes !== false }
@@ -60,25 +81,29 @@ export function register(program: Command): void {
         passphrase: encrypt ? passphrase : undefined,
         includeIndexes: flags.indexes !== false,
         onProgress: progressDrawer(output),
+        remote: streamTo,
       })
-      await recordAudit(isBackupFilePath(out) ? undefined : out, { action: 'backup', db, options, outcome: 'success', counts: result.metadata.recordCounts, started, file: result.file })
-      output.result({ success: true, ...result }, () => {
-        const lines = [`Backed up ${result.metadata.tables.length} tables of ${result.metadata.engine} database "${result.metadata.database}" to ${result.file}`]
+      const copied = copyTo ? await copyTo.uploadFile(result.file) : undefined
+      await recordAudit(isBackupFilePath(out) ? undefined : out, { action: 'backup', db, options: { ...options, remote: context.remote?.url }, outcome: 'success', counts: result.metadata.recordCounts, started, file: result.file })
+      output.result({ success: true, ...result, ...(copied ? { remoteCopy: copied.url } : {}) }, () => {
+        const count = result.metadata.tables.length
+        const lines = [`Backed up ${count} ${count === 1 ? 'table' : 'tables'} of ${result.metadata.engine} database "${result.metadata.database}" to ${result.file}`]
         for (const table of result.metadata.tables) lines.push(`  ${table}: ${result.metadata.recordCounts[table]} rows`)
         lines.push(`${formatBytes(result.sizeBytes)} in ${(result.durationMs / 1000).toFixed(1)} s, sha256 ${result.sha256}`)
         for (const w of result.warnings) lines.push(`warning: ${w}`)
+        if (copied) lines.push(`copied to ${copied.url}`)
         return lines.join('\n')
       })
     } catch (error) {
-      await recordAudit(isBackupFilePath(out) ? undefined : out, { action: 'backup', db, options, outcome: 'failure', started, error })
+      await recordAudit(isBackupFilePath(out) ? undefined : out, { action: 'backup', db, options: { ...options, remote: context.remote?.url }, outcome: 'failure', started, error })
       throw error
     }
-  })
+  }
 }
 
 async function fullBackupCommand(
   flags: Flags,
-  context: { db: string; out: string; dir: string; gzip: boolean | number; passphrase?: string; output: ReturnType<typeof outputFor> },
+  context: { db: string; out: string; dir: string; gzip: boolean | number; passphrase?: string; output: ReturnType<typeof outputFor>; streamTo?: S3Remote; copyTo?: S3Remote },
 ): Promise<void> {
   const misplaced = [flags.tables ? '--tables' : '', flags.exclude ? '--exclude' : '', flags.indexes === false ? '--no-indexes' : ''].filter(Boolean)
   if (misplaced.length > 0) {
@@ -88,7 +113,7 @@ async function fullBackupCommand(
   const { dataFormatOf } = await import('../../storage/naming.js')
   const auditDir = dataFormatOf(context.out) === undefined ? context.out : undefined
   const name = flags.name === 'backup' ? 'full' : (flags.name as string)
-  const options = { kind: 'full', name, gzip: Boolean(context.gzip), encrypt: context.passphrase !== undefined }
+  const options = { kind: 'full', name, gzip: Boolean(context.gzip), encrypt: context.passphrase !== undefined, remote: (context.streamTo ?? context.copyTo)?.url }
   const started = Date.now()
   try {
     const result = await fullBackup({
@@ -98,12 +123,15 @@ async function fullBackupCommand(
       description: flags.description as string | undefined,
       gzip: context.gzip === false ? undefined : context.gzip,
       passphrase: context.passphrase,
+      remote: context.streamTo,
     })
+    const copied = context.copyTo ? await context.copyTo.uploadFile(result.file) : undefined
     await recordAudit(auditDir, { action: 'backup', db: context.db, options, outcome: 'success', started, file: result.file })
-    context.output.result({ success: true, ...result }, () =>
+    context.output.result({ success: true, ...result, ...(copied ? { remoteCopy: copied.url } : {}) }, () =>
       [
         `Full backup of ${result.engine} database "${result.database}" (${result.native.tool}) to ${result.file}`,
         `${formatBytes(result.sizeBytes)} in ${(result.durationMs / 1000).toFixed(1)} s, sha256 ${result.sha256}`,
+        ...(copied ? [`copied to ${copied.url}`] : []),
       ].join('\n'),
     )
   } catch (error) {

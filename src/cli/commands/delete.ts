@@ -7,6 +7,9 @@ import type { Command } from 'commander'
 import { deleteBackup, findBackup } from '../../storage/catalog.js'
 import { backupDirFrom, outputFor, withJson, type Flags } from '../common.js'
 import { formatBytes } from '../format-text.js'
+import fs from 'node:fs'
+import { appendAudit } from '../../audit/audit-log.js'
+import { remoteFrom, withRemote } from '../remote.js'
 
 export function register(program: Command): void {
   const command = program
@@ -15,10 +18,25 @@ export function register(program: Command): void {
     .argument('<name>', 'file name of the backup (see mergeback list), or a name only one backup has')
     .option('--yes', 'do not ask for confirmation')
     .option('--dir <path>', 'backup directory (default: env MERGEBACK_DIR or ./backups)')
+  withRemote(command, 'delete a backup from this S3 location')
   withJson(command)
   command.action(async (name: string, flags: Flags) => {
     const output = outputFor(flags)
     const dir = backupDirFrom(flags)
+    const remote = await remoteFrom(flags)
+    if (remote) {
+      const started = Date.now()
+      try {
+        const entry = await remote.find(name)
+        await output.confirm(`Delete backup ${entry.path} (${formatBytes(entry.sizeBytes)}, created ${entry.createdAt})?`, Boolean(flags.yes))
+        const deleted = await remote.delete(entry.file)
+        if (fs.existsSync(dir)) await appendAudit(dir, { action: 'delete', target: remote.url, file: deleted.path, outcome: 'success', durationMs: Date.now() - started })
+        output.result({ deleted }, () => `Deleted ${deleted.path}.`)
+      } finally {
+        remote.close()
+      }
+      return
+    }
     const entry = await findBackup(dir, name)
     await output.confirm(`Delete backup ${entry.file} (${formatBytes(entry.sizeBytes)}, created ${entry.createdAt})?`, Boolean(flags.yes))
     const deleted = await deleteBackup(dir, entry.file)

@@ -15,5 +15,6 @@ import { register as analyze } from './analyze.js'
 import { register as merge } from './merge.js'
 import { register as serve } from './serve.js'
 import { register as token } from './token.js'
+import { register as transfer } from './transfer.js'
 
-export const COMMANDS: ReadonlyArray<(program: Command) => void> = [backup, restore, inspect, stats, demo, list, deleteBackup, prune, audit, analyze, merge, serve, token]
+export const COMMANDS: ReadonlyArray<(program: Command) => void> = [backup, restore, inspect, stats, demo, list, deleteBackup, prune, audit, analyze, merge, serve, token, transfer]

@@ -6,6 +6,8 @@ import { inspect, verify } from '../../engine/inspect.js'
 import { locateBackup, outputFor, setExitCode, withJson, withStorage, type Flags } from '../common.js'
 import { readPassphrase } from '../../storage/passphrase.js'
 import { textTable } from '../format-text.js'
+import { remoteFrom, withRemote } from '../remote.js'
+import { withDownloaded } from '../../remote/remote-ops.js'
 import { EXIT_BAD_INPUT } from '../exit-codes.js'
 
 export function register(program: Command): void {
@@ -48,14 +50,25 @@ export function register(program: Command): void {
     .argument('<file>', 'backup file, or a backup name in the backup directory')
     .option('--drop-unsafe-definitions', 'accept a file whose defaults, CHECKs or index definitions cannot be rebuilt (restore leaves them out)')
   withStorage(verifyCommand)
+  withRemote(verifyCommand, 'verify a backup in this S3 location (downloaded to a temporary file, checked, removed)')
   withJson(verifyCommand)
   verifyCommand.action(async (fileArg: string, flags: Flags) => {
     const output = outputFor(flags)
-    const file = await locateBackup(flags, fileArg)
-    const report = await verify(file, {
+    const options = {
       passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }),
       dropUnsafeDefinitions: Boolean(flags.dropUnsafeDefinitions),
-    })
+    }
+    const remote = await remoteFrom(flags)
+    let report: Awaited<ReturnType<typeof verify>>
+    if (remote) {
+      try {
+        report = await withDownloaded(remote, fileArg, async (local, entry) => ({ ...(await verify(local, options)), file: entry.path }))
+      } finally {
+        remote.close()
+      }
+    } else {
+      report = await verify(await locateBackup(flags, fileArg), options)
+    }
     output.result(report, () =>
       [`${report.file}: ${report.ok ? 'OK' : 'DAMAGED'}`, ...report.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.check}${c.detail ? ` — ${c.detail}` : ''}`)].join('\n'),
     )

@@ -7,6 +7,7 @@ import type { Command } from 'commander'
 import { listBackups, listUnfinished, type BackupEntry } from '../../storage/catalog.js'
 import { backupDirFrom, outputFor, withJson, type Flags } from '../common.js'
 import { formatBytes, textTable } from '../format-text.js'
+import { remoteFrom, withRemote } from '../remote.js'
 
 function records(entry: BackupEntry): string {
   if (entry.kind === 'full') return '-'
@@ -24,9 +25,31 @@ export function register(program: Command): void {
     .command('list')
     .description('list the backups in the backup directory, newest first')
     .option('--dir <path>', 'backup directory (default: env MERGEBACK_DIR or ./backups)')
+  withRemote(command, 'list the backups in this S3 location')
   withJson(command)
   command.action(async (flags: Flags) => {
     const output = outputFor(flags)
+    const remote = await remoteFrom(flags)
+    if (remote) {
+      try {
+        const backups = await remote.list()
+        output.result({ remote: remote.url, backups }, () =>
+          backups.length === 0
+            ? `No backups in ${remote.url}.`
+            : [
+                textTable(
+                  ['file', 'name', 'created (UTC)', 'size', 'records', 'database', 'flags'],
+                  backups.map((b) => [b.file, b.name, b.createdAt.slice(0, 19).replace('T', ' '), formatBytes(b.sizeBytes), records(b), b.engine ? `${b.engine}:${b.database ?? '?'}` : '?', flagsOf(b)]),
+                ),
+                '',
+                `${backups.length} backup${backups.length === 1 ? '' : 's'} in ${remote.url}`,
+              ].join('\n'),
+        )
+      } finally {
+        remote.close()
+      }
+      return
+    }
     const dir = backupDirFrom(flags)
     const [backups, unfinished] = await Promise.all([listBackups(dir), listUnfinished(dir)])
     output.result({ dir: path.resolve(dir), backups, unfinished }, () => {

@@ -5,10 +5,14 @@
  * `--dry-run` only shows it. An empty policy is refused (exit 2).
  */
 import type { Command } from 'commander'
-import { planPrune, prune, type PrunePlanEntry, type PruneReport, type RetentionPolicy } from '../../storage/retention.js'
+import { checkPolicy, planPrune, prune, type PrunePlanEntry, type PruneReport, type RetentionPolicy } from '../../storage/retention.js'
 import { UsageError } from '../../errors.js'
 import { backupDirFrom, outputFor, parseNonNegativeInt, withJson, type Flags } from '../common.js'
 import { formatBytes, textTable } from '../format-text.js'
+import fs from 'node:fs'
+import { appendAudit } from '../../audit/audit-log.js'
+import { pruneRemote } from '../../remote/remote-ops.js'
+import { remoteFrom, withRemote } from '../remote.js'
 
 function policyFrom(flags: Flags): RetentionPolicy {
   const groupBy = flags.groupBy as string | undefined
@@ -48,11 +52,44 @@ export function register(program: Command): void {
     .option('--dry-run', 'only show what would be removed and why')
     .option('--yes', 'do not ask for confirmation')
     .option('--dir <path>', 'backup directory (default: env MERGEBACK_DIR or ./backups)')
+  withRemote(command, 'prune the backups in this S3 location')
   withJson(command)
   command.action(async (flags: Flags) => {
     const output = outputFor(flags)
     const dir = backupDirFrom(flags)
     const policy = policyFrom(flags)
+    checkPolicy(policy)
+    const remote = await remoteFrom(flags)
+    if (remote) {
+      const started = Date.now()
+      try {
+        const plan = await pruneRemote(remote, policy, { dryRun: true })
+        if (flags.dryRun) {
+          output.result(plan, () => describe(plan, false))
+          return
+        }
+        if (plan.remove.length > 0) {
+          if (!output.json && !flags.yes) output.info(describe(plan, false))
+          await output.confirm(`Remove ${plan.remove.length} backup${plan.remove.length === 1 ? '' : 's'} from ${remote.url}?`, Boolean(flags.yes))
+        }
+        const report = await pruneRemote(remote, policy)
+        if (fs.existsSync(dir)) {
+          await appendAudit(dir, {
+            action: 'prune',
+            target: remote.url,
+            options: policy,
+            outcome: 'success',
+            counts: { kept: report.keep.length, removed: report.remove.length },
+            files: report.remove.map((r) => r.file),
+            durationMs: Date.now() - started,
+          })
+        }
+        output.result(report, () => describe(report, true))
+      } finally {
+        remote.close()
+      }
+      return
+    }
     if (flags.dryRun) {
       const report = await prune(dir, policy, { dryRun: true })
       output.result(report, () => describe(report, false))

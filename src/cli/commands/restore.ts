@@ -8,6 +8,8 @@ import { readPassphrase } from '../../storage/passphrase.js'
 import { recordAudit } from '../audit-trail.js'
 import { redactUrl } from '../../adapters/registry.js'
 import { textTable } from '../format-text.js'
+import { remoteFrom, withRemote } from '../remote.js'
+import { withDownloaded } from '../../remote/remote-ops.js'
 
 function render(report: RestoreReport): string {
   const rows = Object.entries(report.tables).map(([name, t]) => [name, t.inserted, t.skipped, [t.created ? 'created' : '', t.emptied ? 'emptied' : ''].filter(Boolean).join(', ')])
@@ -30,11 +32,24 @@ export function register(program: Command): void {
   withDb(command)
   withTableSelection(command)
   withStorage(command)
+  withRemote(command, 'restore a backup from this S3 location (downloaded to a temporary file, verified, restored, removed)')
   withJson(command)
   command.action(async (fileArg: string, flags: Flags) => {
+    dbUrlFrom(flags)
+    const remote = await remoteFrom(flags)
+    if (!remote) return restoreFile(await locateBackup(flags, fileArg), flags)
+    try {
+      await withDownloaded(remote, fileArg, (local) => restoreFile(local, flags))
+    } finally {
+      remote.close()
+    }
+  })
+}
+
+async function restoreFile(file: string, flags: Flags): Promise<void> {
+  {
     const output = outputFor(flags)
     const db = dbUrlFrom(flags)
-    const file = await locateBackup(flags, fileArg)
     const tables = parseList(flags.tables)
     const exclude = parseList(flags.exclude)
     const options = { tables, exclude, drop: Boolean(flags.drop), dryRun: Boolean(flags.dryRun) }
@@ -78,5 +93,5 @@ export function register(program: Command): void {
       await recordAudit(dir, { action: 'restore', db, options, outcome: 'failure', started, file, error })
       throw error
     }
-  })
+  }
 }

@@ -12,7 +12,7 @@ import type { AppContext, AppDeps, AppEnv } from '../context.js'
 import { actorLabel, clientAddress } from '../context.js'
 import { requireRole } from '../auth.js'
 import { describeRoute } from '../openapi.js'
-import { AnalyzeBody, BackupSchema, CreateBackupBody, JobStartedSchema, MergeBody, RestoreBody } from '../schemas.js'
+import { AnalyzeBody, AnalyzeStartedSchema, BackupSchema, CreateBackupBody, JobStartedSchema, MergeBody, RestoreBody } from '../schemas.js'
 import { publicEntry, receiveUpload, startBackup, startMerge, startRestore, UploadRefused } from '../services.js'
 import { jsonBody } from '../validate.js'
 import { accepted, jobErrorResponse, startJob } from './common.js'
@@ -194,11 +194,14 @@ export function registerBackups(app: Hono<AppEnv>, deps: AppDeps): void {
   })
   app.post('/api/backups/:name/restore', async (c) => accepted(c, await startRestore(c, deps, c.req.param('name'), await jsonBody(c, RestoreBody))))
 
-  describeRoute({ method: 'post', path: '/api/backups/{name}/analyze', tag: TAG, role: 'admin', summary: 'Analyze a smart merge (a job, read-only)', body: AnalyzeBody, responses: { 202: { description: 'started', schema: JobStartedSchema } } })
-  app.post('/api/backups/:name/analyze', async (c) => accepted(c, await startMerge(c, deps, 'analyze', c.req.param('name'), await jsonBody(c, AnalyzeBody))))
+  describeRoute({ method: 'post', path: '/api/backups/{name}/analyze', tag: TAG, role: 'admin', summary: 'Analyze a smart merge (a job, read-only); savePlan answers a planId', body: AnalyzeBody, responses: { 202: { description: 'started', schema: AnalyzeStartedSchema } } })
+  app.post('/api/backups/:name/analyze', async (c) => {
+    const { job, planId } = await startMerge(c, deps, 'analyze', c.req.param('name'), await jsonBody(c, AnalyzeBody))
+    return planId === undefined ? accepted(c, job) : c.json({ success: true, jobId: job.id, job, planId }, 202)
+  })
 
   describeRoute({ method: 'post', path: '/api/backups/{name}/merge', tag: TAG, role: 'admin', summary: 'Smart merge (a job; dryRun rolls back)', body: MergeBody, responses: { 202: { description: 'started', schema: JobStartedSchema } } })
-  app.post('/api/backups/:name/merge', async (c) => accepted(c, await startMerge(c, deps, 'merge', c.req.param('name'), await jsonBody(c, MergeBody))))
+  app.post('/api/backups/:name/merge', async (c) => accepted(c, (await startMerge(c, deps, 'merge', c.req.param('name'), await jsonBody(c, MergeBody))).job))
 
   describeRoute({
     method: 'delete',

@@ -193,7 +193,7 @@ export function registerSeedEndpoints(app: Hono<AppEnv>, deps: AppDeps): void {
   app.post('/api/admin/backup/merge', async (c) => {
     const body = await jsonBody(c, MergeSeedBody)
     const o = body.options ?? {}
-    const job = await startMerge(c, deps, body.action, body.filename, {
+    const { job } = await startMerge(c, deps, body.action, body.filename, {
       database: o.database,
       targetDatabase: o.targetDatabase,
       conflictResolution: o.conflictResolution,

@@ -47,8 +47,13 @@ describe.each(ENGINES)('merge guarantees (%s)', (engine) => {
       expect(`${e.message} ${e.constraint ?? ''}`).toMatch(engine === 'postgres' ? /child_parent_fk/ : /Parent/)
       // The conflict on record 10 (backup_wins) was written before the failure: rolled back too.
       expect(await snapshot(db, { Parent: ['id'], Child: ['id'] })).toEqual(before)
-      // analyze is the same run, rolled back: it reports the failure the merge would meet.
-      await expect(analyze(file, db.url, { tables: ['Child'] })).rejects.toBeInstanceOf(DatabaseError)
+      // analyze only reads (issue #14): it classifies, and says that the selection leaves out a
+      // table it references; the dry run executes the merge and meets the failure.
+      const warnings: string[] = []
+      const preview = await analyze(file, db.url, { tables: ['Child'], onWarning: (w) => warnings.push(w) })
+      expect(preview.tables.Child).toMatchObject({ new: 1 })
+      expect(warnings.join('\n')).toMatch(/Child → Parent.*--tables Child,Parent/)
+      await expect(merge(file, db.url, { tables: ['Child'], dryRun: true })).rejects.toBeInstanceOf(DatabaseError)
       // With the parent table merged too, parents first: it works.
       const report = await merge(file, db.url)
       expect(report.tables.Parent.new).toBe(1)

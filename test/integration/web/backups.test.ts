@@ -38,7 +38,7 @@ describe('sign-in', () => {
 
     await page.getByLabel('Access token').fill('mbk_not-a-real-token')
     await page.getByRole('button', { name: 'Sign in' }).click()
-    await expect.poll(() => page.getByRole('alert').textContent()).toContain('not accepted by the server')
+    await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 15_000 }).toContain('not accepted by the server')
     expect(await storedToken(page)).toBeNull()
 
     await page.getByLabel('Access token').fill(server.tokens.superAdmin)

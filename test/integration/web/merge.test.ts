@@ -129,5 +129,41 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       expect((await db.query(`SELECT COUNT(*) AS n FROM "User"`))[0]!.n).toEqual(engine === 'postgres' ? '41' : 41)
       await context.close()
     })
+
+    test('a plan gone stale between the dry run and the merge is refused and explained; "Analyze again" then merges', async () => {
+      const fresh = await cliBackup(db.url, server.dir, 'stale-check')
+      const original = (await db.query<{ name: string }>(`SELECT "name" FROM "User" WHERE "id" = 'u05'`))[0]!.name
+      await db.exec(`UPDATE "User" SET "name" = 'Edited once' WHERE "id" = 'u05'`)
+      const { context, page } = await newPage(browser)
+      await signIn(page, server, server.tokens.admin)
+      await chooseBackupAndAnalyze(page, fresh, 'Manual resolution')
+      await conflictCard(page, 'User', 'u05').getByRole('radio', { name: 'Backup' }).check()
+      await page.getByRole('button', { name: 'Dry run' }).click()
+      await page.getByRole('heading', { name: '4. Dry run result' }).waitFor({ timeout: 60_000 })
+
+      // Someone changes the record after the dry run: the plan no longer describes the database.
+      await db.exec(`UPDATE "User" SET "name" = 'Edited twice' WHERE "id" = 'u05'`)
+      await page.getByRole('button', { name: 'Perform Incremental Merge' }).click()
+      await page.getByRole('dialog').getByRole('button', { name: 'Merge now' }).click()
+      const stale = page.locator('#stale')
+      await stale.waitFor({ timeout: 60_000 })
+      expect(await stale.textContent()).toContain('nothing was written')
+      expect(await stale.textContent()).toContain('u05')
+      if (engine === 'sqlite') await screenshot(page, 'merge-stale-plan')
+      expect((await db.query(`SELECT "name" FROM "User" WHERE "id" = 'u05'`))[0]).toEqual({ name: 'Edited twice' })
+
+      await stale.getByRole('button', { name: 'Analyze again' }).click()
+      await page.getByRole('heading', { name: '3. What the merge will do' }).waitFor({ timeout: 60_000 })
+      const card = conflictCard(page, 'User', 'u05')
+      expect(await card.locator('.side-current').first().textContent()).toBe('Edited twice')
+      expect(await card.getByRole('radio', { name: 'Backup' }).isChecked()).toBe(true) // the choice is kept
+      await page.getByRole('button', { name: 'Dry run' }).click()
+      await page.getByRole('heading', { name: '4. Dry run result' }).waitFor({ timeout: 60_000 })
+      await page.getByRole('button', { name: 'Perform Incremental Merge' }).click()
+      await page.getByRole('dialog').getByRole('button', { name: 'Merge now' }).click()
+      await page.getByRole('heading', { name: '5. Merge report' }).waitFor({ timeout: 60_000 })
+      expect((await db.query(`SELECT "name" FROM "User" WHERE "id" = 'u05'`))[0]).toEqual({ name: original })
+      await context.close()
+    })
   })
 }

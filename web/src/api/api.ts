@@ -97,8 +97,6 @@ export interface MergeReport {
   readonly tables: Readonly<Record<string, MergeCounts>>
   readonly totals: MergeCounts
   readonly conflicts: readonly MergeConflict[]
-  /** Set by the server when the analysis saved a plan that a merge can apply exactly. */
-  readonly planId?: string
 }
 
 export interface RestoreReport {
@@ -158,6 +156,9 @@ export interface MergeOptions {
   readonly resolutions?: readonly ResolutionEntry[]
   readonly dryRun?: boolean
   readonly skipUnresolved?: boolean
+  /** analyze: save the plan; its id comes back as `planId`. */
+  readonly savePlan?: boolean
+  /** merge: apply exactly this saved plan (its options win), or be refused as stale. */
   readonly plan?: string
 }
 
@@ -216,12 +217,12 @@ export async function startRestore(name: string, body: { targetDatabase?: string
   return (await request<{ job: Job<RestoreReport> }>(`/api/backups/${seg(name)}/restore`, { method: 'POST', body })).job
 }
 
-export async function startAnalyze(name: string, options: MergeOptions): Promise<Job<MergeReport>> {
-  return (await request<{ job: Job<MergeReport> }>(`/api/backups/${seg(name)}/analyze`, { method: 'POST', body: options })).job
+export async function startAnalyze(name: string, options: MergeOptions): Promise<{ job: Job<MergeReport>; planId?: string }> {
+  return request<{ job: Job<MergeReport>; planId?: string }>(`/api/backups/${seg(name)}/analyze`, { method: 'POST', body: options })
 }
 
-export async function startMerge(name: string, options: MergeOptions): Promise<Job<MergeReport>> {
-  return (await request<{ job: Job<MergeReport> }>(`/api/backups/${seg(name)}/merge`, { method: 'POST', body: options })).job
+export async function startMerge(name: string, options: MergeOptions | { readonly plan: string }): Promise<{ job: Job<MergeReport> }> {
+  return request<{ job: Job<MergeReport> }>(`/api/backups/${seg(name)}/merge`, { method: 'POST', body: options })
 }
 
 export async function listJobs(): Promise<readonly Job[]> {

@@ -55,6 +55,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
   const [analysis, setAnalysis] = useState<MergeReport | null>(null)
   const [choices, setChoices] = useState<ReadonlyMap<string, Resolution>>(new Map())
   const [dryRun, setDryRun] = useState<MergeReport | null>(null)
+  const [planId, setPlanId] = useState<string | null>(null)
   const [done, setDone] = useState<MergeReport | null>(null)
   const [error, setError] = useState<ApiError | null>(null)
   const [stale, setStale] = useState<string | null>(null)
@@ -75,6 +76,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
   const invalidate = () => {
     setAnalysis(null)
     setDryRun(null)
+    setPlanId(null)
     setDone(null)
     setError(null)
     setStale(null)
@@ -97,18 +99,23 @@ export function MergeWizard(props: { params: URLSearchParams }) {
       return r === undefined ? [] : [{ table: c.table, key: c.key, resolution: r }]
     })
 
-  const run = async <R,>(what: 'analyze' | 'dryRun' | 'merge', start: () => ReturnType<typeof startAnalyze>): Promise<R | null> => {
+  /** Runs one job to its end; a refusal is shown where it belongs (a stale plan has its own card). */
+  const run = async (what: 'analyze' | 'dryRun' | 'merge', start: () => Promise<{ job: { id: string }; planId?: string }>): Promise<{ report: MergeReport; planId?: string } | null> => {
     setError(null)
     setStale(null)
     setPhase({ kind: 'running', what, progress: null })
     try {
-      const job = await start()
+      const { job, planId } = await start()
       announceJob()
-      return resultOf(await followJob<R>(job.id, (progress) => setPhase({ kind: 'running', what, progress }))) as R
+      const report = resultOf(await followJob<MergeReport>(job.id, (progress) => setPhase({ kind: 'running', what, progress })))
+      return { report, planId }
     } catch (e) {
       const err = e as ApiError
-      if (err.code === 'MERGE_REFUSED' && err.details?.reason === 'stale-plan') setStale(err.message)
-      else setError(err)
+      if (err.code === 'MERGE_REFUSED' && err.details?.reason === 'stale-plan') {
+        setStale(err.message)
+        setDryRun(null)
+        setPlanId(null)
+      } else setError(err)
       return null
     } finally {
       setPhase({ kind: 'idle' })
@@ -119,31 +126,38 @@ export function MergeWizard(props: { params: URLSearchParams }) {
     if (!file) return
     const keep = choices
     invalidate()
-    const report = await run<MergeReport>('analyze', () => startAnalyze(file, options()))
-    if (report) {
+    const r = await run('analyze', () => startAnalyze(file, options()))
+    if (r) {
       // Choices made before an "analyze again" stay for the conflicts that are still there.
-      const still = new Set(report.conflicts.map(conflictId))
+      const still = new Set(r.report.conflicts.map(conflictId))
       setChoices(new Map([...keep].filter(([id]) => still.has(id))))
-      setAnalysis(report)
+      setAnalysis(r.report)
       setStep(2)
     }
   }
 
+  /**
+   * The dry run rehearses the whole merge with the person's choices in a transaction that is
+   * rolled back (constraint problems show here), and saves it as a plan: "Perform merge" then
+   * applies exactly this plan, or is refused if the database changed in between.
+   */
   const doDryRun = async () => {
     if (!file || !analysis) return
     setDryRun(null)
-    const report = await run<MergeReport>('dryRun', () => startMerge(file, options({ dryRun: true, resolutions: resolutions(analysis.conflicts), plan: analysis.planId })))
-    if (report) {
-      setDryRun(report)
+    setPlanId(null)
+    const r = await run('dryRun', () => startAnalyze(file, options({ resolutions: resolutions(analysis.conflicts), savePlan: true })))
+    if (r) {
+      setDryRun(r.report)
+      setPlanId(r.planId ?? null)
       setStep(3)
     }
   }
 
   const doMerge = async () => {
     if (!file || !analysis) return
-    const report = await run<MergeReport>('merge', () => startMerge(file, options({ resolutions: resolutions(analysis.conflicts), plan: analysis.planId })))
-    if (report) {
-      setDone(report)
+    const r = await run('merge', () => startMerge(file, planId ? { plan: planId } : options({ resolutions: resolutions(analysis.conflicts) })))
+    if (r) {
+      setDone(r.report)
       setStep(4)
     }
   }
@@ -297,6 +311,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
                   }
                   setChoices(next)
                   setDryRun(null)
+                  setPlanId(null)
                 }}
               />
             </Card>
@@ -324,12 +339,18 @@ export function MergeWizard(props: { params: URLSearchParams }) {
 
       {step === 3 && dryRun && (
         <Card title="4. Dry run result" id="dry-run">
-          <Notice kind="success">The dry run went through: nothing was written. This is what “Perform merge” will do:</Notice>
+          {dryRun.totals.unresolved > 0 && strategy === 'manual' ? (
+            <Notice kind="warning" role="alert">
+              {plural(dryRun.totals.unresolved, 'conflict')} still {dryRun.totals.unresolved === 1 ? 'has' : 'have'} no choice: with “Manual resolution” the merge would be refused. Go back to the review and choose for {dryRun.totals.unresolved === 1 ? 'it' : 'them'}.
+            </Notice>
+          ) : (
+            <Notice kind="success">The dry run went through: nothing was written. This is exactly what “Perform merge” will do — or, if the database changes meanwhile, it will refuse and ask you to analyze again:</Notice>
+          )}
           <MergeReportTable report={dryRun} caption="Dry run per table" />
           {phase.kind === 'running' && <JobProgressView progress={phase.progress} label="Merging" />}
           {error && <ErrorNote>{error.message}</ErrorNote>}
           <div class="form-actions">
-            <Button kind="primary" onClick={() => setConfirming(true)} busy={busy}>
+            <Button kind="primary" onClick={() => setConfirming(true)} busy={busy} disabled={dryRun.totals.unresolved > 0 && strategy === 'manual'}>
               Perform Incremental Merge
             </Button>
             <Button onClick={() => setStep(2)} disabled={busy}>
@@ -350,7 +371,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
           <Button kind="primary" onClick={analyze} busy={busy}>
             Analyze again
           </Button>
-          <span class="muted small"> Your choices are kept for the conflicts that are still there.</span>
+          <span class="muted small inline-note">Your choices are kept for the conflicts that are still there.</span>
         </Card>
       )}
 
