@@ -132,3 +132,31 @@ describe('roles', () => {
     await root.context.close()
   })
 })
+
+describe('inspect and audit', () => {
+  test('inspect shows a backup’s tables, counts and schema; the audit log shows the page’s actions with their actor and an intact chain', async () => {
+    const { context, page } = await newPage(browser)
+    await signIn(page, server, server.tokens.superAdmin)
+    const file = (await page.locator('tr[data-file^="nightly-"]').getAttribute('data-file'))!
+    await page.getByRole('link', { name: `Inspect ${file}` }).click()
+    await page.getByRole('heading', { name: 'Tables (5)' }).waitFor({ timeout: 30_000 })
+    const user = page.locator('details.schema').filter({ hasText: 'User' }).first()
+    expect(await user.textContent()).toContain('40 records')
+    await user.locator('summary').click()
+    expect(await user.locator('td.mono').allTextContents()).toContain('email')
+    await screenshot(page, 'inspect')
+
+    await page.getByRole('link', { name: 'Audit log', exact: true }).click()
+    const chain = page.locator('#chain')
+    await expect.poll(() => chain.textContent(), { timeout: 15_000 }).toContain('Intact')
+    const entries = page.locator('#entries tbody tr')
+    await entries.first().waitFor()
+    const text = (await entries.allTextContents()).join('\n')
+    // Earlier tests in this file: a backup and a delete from the page, the admin's refused delete.
+    expect(text).toMatch(/root \(super_admin\).*backup.*success/s)
+    expect(text).toMatch(/delete/)
+    expect(text).toMatch(/alice \(admin\)/)
+    await screenshot(page, 'audit')
+    await context.close()
+  })
+})
