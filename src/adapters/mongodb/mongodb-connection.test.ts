@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { MongoBulkWriteError, MongoNetworkError, MongoServerError, MongoServerSelectionError } from 'mongodb'
+import { Int32, MongoBulkWriteError, MongoNetworkError, MongoServerError, MongoServerSelectionError } from 'mongodb'
 import { parseDatabaseUrl } from '../registry.js'
 import { ConnectionError, DatabaseError, FormatError, InternalError, UsageError } from '../../errors.js'
-import { mapMongoError, scrub } from './mongodb-connection.js'
+import { errorCode, mapMongoError, scrub } from './mongodb-connection.js'
 
 const config = parseDatabaseUrl('mongodb://crm_admin:p%40ss-w0rd@db.example.net:27017/crm?authSource=admin')
 
@@ -23,6 +23,34 @@ describe('scrub', () => {
   it('leaves messages alone when the URL has no password', () => {
     const plain = parseDatabaseUrl('mongodb://db.example.net/crm')
     expect(scrub('nothing secret here', plain)).toBe('nothing secret here')
+  })
+})
+
+describe('errorCode', () => {
+  it('reads a code decoded with promoteValues: false (an Int32 object) as the number it is', () => {
+    // What the driver builds from a server reply read through an exact (promoteValues: false) handle.
+    const exact = new MongoServerError({ message: 'E11000 duplicate key error', code: new Int32(11000) as unknown as number })
+    expect(exact.code).not.toBe(11000)
+    expect(errorCode(exact)).toBe(11000)
+    expect(errorCode({ code: 26 })).toBe(26)
+    expect(errorCode({ index: 0, code: new Int32(121) })).toBe(121)
+  })
+
+  it('is undefined for errors without a numeric code', () => {
+    expect(errorCode(new Error('no code'))).toBeUndefined()
+    expect(errorCode({ code: 'EPERM' })).toBeUndefined()
+    expect(errorCode(undefined)).toBeUndefined()
+    expect(errorCode(null)).toBeUndefined()
+  })
+
+  it('gives mapMongoError the number: an Int32 18 is refused credentials, an Int32 121 a DatabaseError with engineCode "121"', () => {
+    const context = { action: 'inserting documents', table: 'people' }
+    const auth = mapMongoError(new MongoServerError({ message: 'auth failed', code: new Int32(18) as unknown as number }), config, context)
+    expect(auth).toBeInstanceOf(ConnectionError)
+    const refused = mapMongoError(new MongoServerError({ message: 'Document failed validation', code: new Int32(121) as unknown as number }), config, context)
+    expect(refused).toBeInstanceOf(DatabaseError)
+    expect((refused as DatabaseError).engineCode).toBe('121')
+    expect(refused.message).toContain("fails the collection's validator")
   })
 })
 

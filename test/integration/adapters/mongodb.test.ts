@@ -649,6 +649,28 @@ describe.skipIf(SKIPPED !== undefined)(SKIPPED ? `MongoDB adapter (integration) 
         ])
       })
 
+      it('skips an _id repeated in a later chunk of a collection the restore created or emptied', async (ctx) => {
+        needs(ctx)
+        const target = await freshDatabase()
+        await coll(target.db, 'emptied').insertOne({ _id: 'old', v: 'emptied by --drop' })
+        const destination = await adapter.openDestination(target.config)
+        try {
+          const tables = [collectionTable('created'), collectionTable('emptied')]
+          await destination.prepare({ engine: 'mongodb', database: 'x', tables, warnings: [] }, { mode: 'restore', drop: true })
+          // 1200 documents: the insert chunks hold 1000, so the repeats fall into the second chunk.
+          const rows: Row[] = Array.from({ length: 1200 }, (_, i) => ({ _id: { $numberInt: String(i % 1100) }, v: `copy ${i}` }))
+          for (const table of tables) expect(await destination.writeRows(table, batchesOf(rows))).toEqual({ inserted: 1100, skipped: 100 })
+          await destination.commit()
+        } finally {
+          await destination.close()
+        }
+        for (const name of ['created', 'emptied']) {
+          expect(await count(target.db, name)).toBe(1100)
+          expect(await coll(target.db, name).findOne({ _id: new Int32(5) })).toEqual({ _id: new Int32(5), v: 'copy 5' })
+        }
+        await expectNoLeftovers(target.db)
+      })
+
       it('drop empties only the selected collections, keeping their options and indexes (capped included)', async (ctx) => {
         needs(ctx)
         const target = await freshDatabase()
