@@ -40,7 +40,7 @@ import { Upload } from '@aws-sdk/lib-storage'
 import { ConnectionError, MergebackError, NotFoundError, UsageError } from '../errors.js'
 import { FileSink, createAtomicFile, ensureDirectory } from '../storage/atomic-file.js'
 import type { BackupEntry, Sidecar } from '../storage/catalog.js'
-import { CATALOG_VERSION, kindOfFileName, writeSidecar } from '../storage/catalog.js'
+import { CATALOG_VERSION, kindOfFileName, madeHere, writeSidecar } from '../storage/catalog.js'
 import { isBackupDataFileName, sidecarPathFor, SIDECAR_SUFFIX } from '../storage/naming.js'
 import { checkPlainFileName } from '../storage/path-safety.js'
 
@@ -283,7 +283,7 @@ export class S3Remote {
   #entryFor(file: string, object: { size: number; modified: Date }, sidecar: Sidecar | undefined): RemoteEntry {
     const base = { file, path: this.urlOf(file), sizeBytes: object.size, kind: sidecar?.kind ?? kindOfFileName(file) }
     if (!sidecar) {
-      return { ...base, name: file.replace(/-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\..*$/, ''), createdAt: object.modified.toISOString(), compression: /\.gz(\.enc)?$/.test(file) ? 'gzip' : 'none', encrypted: file.endsWith('.enc'), catalogued: false }
+      return { ...base, name: file.replace(/-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\..*$/, ''), createdAt: object.modified.toISOString(), compression: /\.gz(\.enc)?$/.test(file) ? 'gzip' : 'none', encrypted: file.endsWith('.enc'), catalogued: false, origin: 'foreign' }
     }
     const problem = object.size !== sidecar.sizeBytes ? `size ${object.size} bytes, the catalog records ${sidecar.sizeBytes}` : undefined
     return {
@@ -298,6 +298,7 @@ export class S3Remote {
       compression: sidecar.compression,
       encrypted: sidecar.encrypted,
       sha256: sidecar.sha256,
+      origin: madeHere(sidecar) ? 'here' : 'foreign',
       catalogued: true,
       ...(problem ? { problem } : {}),
     }

@@ -271,7 +271,7 @@ async function entryFor(dir: string, file: string): Promise<BackupEntry | undefi
 }
 
 /** Whether the sidecar carries this installation's seal of the file's SHA-256. */
-function madeHere(sidecar: Sidecar): boolean {
+export function madeHere(sidecar: Sidecar): boolean {
   const key = originKey()
   return key !== undefined && typeof sidecar.originSeal === 'string' && sidecar.originSeal === fileSeal(key, sidecar.sha256)
 }

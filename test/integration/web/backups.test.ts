@@ -89,6 +89,15 @@ describe('create, list, download', () => {
     const saved = await download.path()
     expect(Buffer.compare(fs.readFileSync(saved!), fs.readFileSync(path.join(server.dir, created)))).toBe(0)
 
+    // "Create & Download": a second backup, made and downloaded in one click.
+    await page.getByRole('link', { name: 'Create', exact: true }).click()
+    await page.getByLabel('Name').fill('one-click')
+    const [second] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.getByRole('button', { name: 'Create & Download' }).click()])
+    expect(second.suggestedFilename()).toMatch(/^one-click-.*\.json\.gz$/)
+    expect(Buffer.compare(fs.readFileSync((await second.path())!), fs.readFileSync(path.join(server.dir, second.suggestedFilename())))).toBe(0)
+    await page.getByRole('link', { name: 'Overview', exact: true }).click()
+    await row.waitFor()
+
     // Verify from the row: the server's verification shows as "intact".
     await row.getByRole('button', { name: `Verify ${created}` }).click()
     await expect.poll(() => row.textContent(), { timeout: 30_000 }).toContain('intact')
