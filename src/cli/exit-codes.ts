@@ -1,6 +1,7 @@
 /**
  * The one place where errors become exit codes (DESIGN.md §6):
- * 0 done; 1 failed (nothing changed); 2 bad usage or bad input file; 3 merge refused.
+ * 0 done; 1 failed (nothing changed); 2 bad usage or bad input file; 3 merge refused;
+ * 4 cancelled by the user at a confirmation prompt (nothing was done).
  */
 import {
   AuthenticationError,
@@ -23,9 +24,12 @@ export const EXIT_OK = 0
 export const EXIT_FAILED = 1
 export const EXIT_BAD_INPUT = 2
 export const EXIT_MERGE_REFUSED = 3
+/** The user answered "no" at a confirmation prompt: nothing was done. */
+export const EXIT_CANCELLED = 4
 
 export function exitCodeFor(error: unknown): number {
   const e = asMergebackError(error)
+  if (e instanceof UsageError && e.code === 'CANCELLED') return EXIT_CANCELLED
   if (e instanceof UsageError || e instanceof NotFoundError || e instanceof FormatError || e instanceof IntegrityError) return EXIT_BAD_INPUT
   if (e instanceof AuthenticationError || e instanceof ForbiddenError || e instanceof TooLargeError) return EXIT_BAD_INPUT
   if (e instanceof MergeRefusedError) return EXIT_MERGE_REFUSED

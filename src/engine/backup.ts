@@ -96,6 +96,19 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       code: 'NO_PASSPHRASE',
     })
   }
+  if (asFile && !options.remote) {
+    // The file name says what the file holds (issue #14): gzip data in a ".json", or an
+    // encrypted container without ".enc", would be misread by whoever opens it next.
+    const expected = `.json${gzip ? '.gz' : ''}${options.passphrase ? '.enc' : ''}`
+    const matches = options.passphrase ? /\.enc$/i.test(options.out) : gzip ? /\.json\.gz$/i.test(options.out) : /\.json$/i.test(options.out)
+    if (!matches) {
+      const suggested = options.out.replace(/(\.json)?(\.gz)?(\.enc)?$/i, expected)
+      throw new UsageError(
+        `${options.out} does not end in ${expected}, but the backup will be ${[gzip ? 'gzip-compressed' : '', options.passphrase ? 'encrypted' : ''].filter(Boolean).join(' and ') || 'plain JSON'}: name it ${suggested}.`,
+        { code: 'BAD_FILE_NAME', details: { expected: suggested } },
+      )
+    }
+  }
   const adapter = await loadAdapter(config.engine)
   const source = await adapter.openSource(config)
   try {

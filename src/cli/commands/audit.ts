@@ -36,7 +36,8 @@ export function register(program: Command): void {
       const lines = [
         textTable(
           ['#', 'time (UTC)', 'actor', 'action', 'outcome', 'target', 'counts'],
-          shown.map((e) => [e.seq, e.time.slice(0, 19).replace('T', ' '), e.actor, e.action, e.outcome, e.file ?? e.target ?? '', summary(e.counts)]),
+          // Restores and merges name both ends: the file, and the database it went into.
+          shown.map((e) => [e.seq, e.time.slice(0, 19).replace('T', ' '), e.actor, e.action, e.outcome, (e.action === 'backup' ? [e.target, e.file] : [e.file, e.target]).filter(Boolean).join(' → '), summary(e.counts)]),
         ),
       ]
       for (const e of shown) if (e.error) lines.push(`  #${e.seq}: ${e.error}`)

@@ -86,7 +86,8 @@ async function run(flags: Flags, context: { output: ReturnType<typeof outputFor>
       const copied = copyTo ? await copyTo.uploadFile(result.file) : undefined
       await recordAudit(isBackupFilePath(out) ? undefined : out, { action: 'backup', db, options: { ...options, remote: context.remote?.url }, outcome: 'success', counts: result.metadata.recordCounts, started, file: result.file })
       output.result({ success: true, ...result, ...(copied ? { remoteCopy: copied.url } : {}) }, () => {
-        const lines = [`Backed up ${result.metadata.tables.length} tables of ${result.metadata.engine} database "${result.metadata.database}" to ${result.file}`]
+        const count = result.metadata.tables.length
+        const lines = [`Backed up ${count} ${count === 1 ? 'table' : 'tables'} of ${result.metadata.engine} database "${result.metadata.database}" to ${result.file}`]
         for (const table of result.metadata.tables) lines.push(`  ${table}: ${result.metadata.recordCounts[table]} rows`)
         lines.push(`${formatBytes(result.sizeBytes)} in ${(result.durationMs / 1000).toFixed(1)} s, sha256 ${result.sha256}`)
         for (const w of result.warnings) lines.push(`warning: ${w}`)
