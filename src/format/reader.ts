@@ -81,6 +81,52 @@ export interface ReadBackupOptions {
    * pass: tableEnd then carries an empty checksum. Requires verifyChecksums off.
    */
   readonly computeChecksums?: boolean
+  /** Limits on what one file may hold (see ReaderLimits; defaults from `readerLimits()`). */
+  readonly limits?: Partial<ReaderLimits>
+}
+
+/**
+ * What one backup file may hold. A file beyond a limit is refused with a FormatError naming the
+ * limit and how to raise it, in every pass (verify, restore, merge, the API), before the value
+ * that breaks it is built. The defaults are far beyond what a database's export holds, and
+ * bound what a hostile file can make this process do.
+ */
+export interface ReaderLimits {
+  /** Nesting of arrays and objects in the document, counted from the top (records sit at 5). Env MERGEBACK_MAX_DEPTH, default 256. */
+  readonly maxDepth: number
+  /**
+   * Bytes of one record, or of the metadata or a table header (UTF-8 JSON text). Such a value is
+   * held whole in memory, several times over while it is decoded and written (about 7× for a
+   * 100 MB string in a restore). Env MERGEBACK_MAX_RECORD_BYTES, default 256 MiB.
+   */
+  readonly maxRecordBytes: number
+  /** Tables in one file. Env MERGEBACK_MAX_TABLES, default 10 000. */
+  readonly maxTables: number
+  /** Columns of one table. Env MERGEBACK_MAX_COLUMNS, default 4 096. */
+  readonly maxColumns: number
+}
+
+const LIMIT_SOURCES: readonly { readonly key: keyof ReaderLimits; readonly env: string; readonly fallback: number }[] = [
+  { key: 'maxDepth', env: 'MERGEBACK_MAX_DEPTH', fallback: 256 },
+  { key: 'maxRecordBytes', env: 'MERGEBACK_MAX_RECORD_BYTES', fallback: 256 * 1024 * 1024 },
+  { key: 'maxTables', env: 'MERGEBACK_MAX_TABLES', fallback: 10_000 },
+  { key: 'maxColumns', env: 'MERGEBACK_MAX_COLUMNS', fallback: 4096 },
+]
+
+/** The limits in force: `overrides`, else the environment, else the defaults. A bad value is a UsageError naming it. */
+export function readerLimits(overrides: Partial<ReaderLimits> = {}, env: NodeJS.ProcessEnv = process.env): ReaderLimits {
+  const limits: Record<string, number> = {}
+  for (const { key, env: name, fallback } of LIMIT_SOURCES) {
+    const given = overrides[key] ?? (env[name] !== undefined && env[name] !== '' ? Number(env[name]) : fallback)
+    if (!Number.isSafeInteger(given) || given < 1) throw new UsageError(`${name} (${key}) must be a positive whole number, not ${JSON.stringify(env[name] ?? given)}`)
+    limits[key] = given
+  }
+  return limits as unknown as ReaderLimits
+}
+
+function limitHint(key: keyof ReaderLimits): string {
+  const source = LIMIT_SOURCES.find((s) => s.key === key)!
+  return `(limit ${key}; raise it with the environment variable ${source.env} or the library option limits.${key})`
 }
 
 /**
@@ -106,7 +152,7 @@ export async function* readBackup(
   const verify = options.verifyChecksums ?? true
   const compute = options.computeChecksums ?? true
   if (verify && !compute) throw new UsageError('checksums cannot be verified without computing them')
-  const parser = new BackupParser(batchSize, verify, options.records ?? 'parsed', compute)
+  const parser = new BackupParser(batchSize, verify, options.records ?? 'parsed', compute, readerLimits(options.limits))
   for await (const chunk of input as AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>) {
     yield* parser.write(toBuffer(chunk))
   }
@@ -133,6 +179,10 @@ const CR = 0x0d
 const COMMA = 0x2c
 const OPEN_BRACE = 0x7b
 const CLOSE_BRACE = 0x7d
+const OPEN_BRACKET = 0x5b
+const CLOSE_BRACKET = 0x5d
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
 
 /** stream-chain's "no value" marker (a registered symbol, so no import of a transitive package). */
 const NONE = Symbol.for('object-stream.none')
@@ -264,8 +314,10 @@ class BackupParser {
   /** The record of the line just taken by the fast path; null when it was taken unparsed. */
   #fastRecord: Row | null | undefined
   #fastBytes: Buffer | undefined
+  readonly #limits: ReaderLimits
 
-  constructor(batchSize: number, verifyChecksums: boolean, records: 'parsed' | 'lines' | 'none', computeChecksums: boolean) {
+  constructor(batchSize: number, verifyChecksums: boolean, records: 'parsed' | 'lines' | 'none', computeChecksums: boolean, limits: ReaderLimits) {
+    this.#limits = limits
     this.#batchSize = batchSize
     this.#verifyChecksums = verifyChecksums
     this.#records = records
@@ -380,6 +432,15 @@ class BackupParser {
     if (comma) last--
     if (buffer[last - 1] !== CLOSE_BRACE) return false
     if (!isUtf8(buffer.subarray(start, end))) return false
+    // Hashed or handed on unparsed, the line must still obey the nesting limit: a later pass
+    // (or the destination) parses it.
+    if (last - start > this.#limits.maxRecordBytes) {
+      throw this.#ruleError(`record ${this.#table!.count} of table "${this.#tableName}" is longer than ${this.#limits.maxRecordBytes} bytes ${limitHint('maxRecordBytes')}`, this.#offset)
+    }
+    const room = this.#limits.maxDepth - this.#structure.length
+    if (nestingExceeds(buffer, start, last, room)) {
+      throw this.#ruleError(`record ${this.#table!.count} of table "${this.#tableName}" is nested deeper than ${this.#limits.maxDepth} levels ${limitHint('maxDepth')}`, this.#offset)
+    }
     let record: Row | null = null
     if (this.#records === 'parsed') {
       try {
@@ -414,6 +475,12 @@ class BackupParser {
       throw this.#contextError(`the backup is not valid UTF-8 at byte ${offset + bad}`, offset + bad)
     }
     this.#feed(bytes.toString('utf8'), offset, false)
+    // A value assembled by the tokenizer (a long line is fed in pieces): refuse it once it
+    // passes maxRecordBytes, so that memory stays bounded by the limit.
+    if (this.#mode === Mode.Value && this.#offset - this.#valueOffset > this.#limits.maxRecordBytes) {
+      const what = this.#valueTarget === Target.Record ? `record ${this.#table?.count ?? 0} of table "${this.#tableName}"` : 'a value of the backup'
+      throw this.#ruleError(`${what} is longer than ${this.#limits.maxRecordBytes} bytes ${limitHint('maxRecordBytes')}`, this.#valueOffset)
+    }
   }
 
   #feed(text: string, offset: number, standIn: boolean): void {
@@ -503,10 +570,12 @@ class BackupParser {
     this.#lastTokenWasKey = name === 'keyValue'
     switch (name) {
       case 'startObject':
-        this.#structure.push(0)
-        break
       case 'startArray':
-        this.#structure.push(1)
+        this.#structure.push(name === 'startObject' ? 0 : 1)
+        if (this.#structure.length > this.#limits.maxDepth) {
+          const where = this.#mode === Mode.Value && this.#valueTarget === Target.Record ? `record ${this.#table?.count ?? 0} of table "${this.#tableName}"` : 'the backup'
+          throw this.#ruleError(`${where} is nested deeper than ${this.#limits.maxDepth} levels ${limitHint('maxDepth')}`, this.#segmentOffset)
+        }
         break
       case 'endObject':
       case 'endArray':
@@ -776,6 +845,12 @@ class BackupParser {
 
   #startTable(schema: TableSchema, layout: BackupLayout, typed: boolean, offset: number): void {
     if (this.#finished.has(schema.name)) throw this.#ruleError(`table "${schema.name}" appears twice`, offset)
+    if (this.#finished.size >= this.#limits.maxTables) {
+      throw this.#ruleError(`the backup holds more than ${this.#limits.maxTables} tables ${limitHint('maxTables')}`, offset)
+    }
+    if (schema.columns.length > this.#limits.maxColumns) {
+      throw this.#ruleError(`table "${schema.name}" has ${schema.columns.length} columns, more than ${this.#limits.maxColumns} ${limitHint('maxColumns')}`, offset)
+    }
     this.#tableName = schema.name
     const documents = schema.columns.some((column) => column.kind === 'document')
     this.#table = {
@@ -1114,6 +1189,35 @@ function describeIssue(error: z.ZodError): string {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/**
+ * Whether the JSON text in bytes [start, end) nests arrays and objects deeper than `room`.
+ * Cheap in the usual case: when the line holds no more than `room` brackets in all, it cannot;
+ * only otherwise is it scanned, skipping strings.
+ */
+export function nestingExceeds(buffer: Buffer, start: number, end: number, room: number): boolean {
+  let brackets = 0
+  for (const open of [OPEN_BRACE, OPEN_BRACKET]) {
+    for (let at = buffer.indexOf(open, start); at !== -1 && at < end; at = buffer.indexOf(open, at + 1)) {
+      if (++brackets > room) break
+    }
+  }
+  if (brackets <= room) return false
+  let depth = 0
+  for (let i = start; i < end; i++) {
+    const byte = buffer[i]!
+    if (byte === QUOTE) {
+      for (i++; i < end; i++) {
+        const c = buffer[i]!
+        if (c === BACKSLASH) i++
+        else if (c === QUOTE) break
+      }
+    } else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
+      if (++depth > room) return true
+    } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) depth--
+  }
+  return false
 }
 
 /** True when `tail` is the start of a multi-byte UTF-8 character and nothing else. */
