@@ -29,7 +29,7 @@ export const AUDIT_LOCK_FILE = 'audit.jsonl.lock'
 /** `prev` of the first entry. */
 export const GENESIS_HASH = '0'.repeat(64)
 
-export type AuditAction = 'backup' | 'restore' | 'merge' | 'delete' | 'prune' | 'upload' | 'download' | 'analyze' | 'verify' | 'auth'
+export type AuditAction = 'backup' | 'restore' | 'merge' | 'delete' | 'prune' | 'upload' | 'download' | 'analyze' | 'verify' | 'auth' | 'reseal'
 export type AuditOutcome = 'success' | 'failure' | 'dry-run' | 'refused'
 
 /** What a caller reports. */

@@ -13,8 +13,9 @@ import { asMergebackError } from '../errors.js'
 import { exitCodeFor, EXIT_BAD_INPUT } from './exit-codes.js'
 
 export interface AuditFacts {
-  readonly action: 'backup' | 'restore' | 'merge' | 'analyze'
-  readonly db: string
+  readonly action: 'backup' | 'restore' | 'merge' | 'analyze' | 'reseal'
+  /** The database (absent for an action on a file only, e.g. reseal). */
+  readonly db?: string
   readonly options: unknown
   readonly outcome: 'success' | 'failure' | 'dry-run' | 'refused'
   readonly started: number
@@ -28,7 +29,7 @@ export async function recordAudit(dir: string | undefined, facts: AuditFacts): P
   if (facts.error !== undefined && exitCodeFor(facts.error) === EXIT_BAD_INPUT) return
   await appendAudit(dir, {
     action: facts.action,
-    target: redactUrl(facts.db),
+    ...(facts.db === undefined ? {} : { target: redactUrl(facts.db) }),
     options: facts.options,
     outcome: facts.error !== undefined && facts.outcome === 'failure' ? 'failure' : facts.outcome,
     counts: facts.counts,

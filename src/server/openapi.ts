@@ -38,9 +38,17 @@ export const ErrorSchema = z
   .object({ success: z.literal(false), error: z.string(), code: z.string(), details: z.record(z.string(), z.unknown()) })
   .meta({ id: 'Error' })
 
+/** Schemas with a `.meta({ id })` are emitted once, under components.schemas, and referenced. */
+const components: Record<string, unknown> = {}
+
 function jsonSchema(schema: z.ZodType): Record<string, unknown> {
-  const out = z.toJSONSchema(schema, { unrepresentable: 'any', io: 'input' }) as Record<string, unknown>
+  const generated = z.toJSONSchema(schema, { unrepresentable: 'any', io: 'input' })
+  // zod puts named schemas under the result's own `$defs`; in the document they live once, in
+  // components.schemas, so the references are rewritten to point there.
+  const out = JSON.parse(JSON.stringify(generated).replaceAll('"#/$defs/', '"#/components/schemas/')) as Record<string, unknown>
   delete out.$schema
+  Object.assign(components, (out.$defs as Record<string, unknown> | undefined) ?? {})
+  delete out.$defs
   return out
 }
 
@@ -99,7 +107,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     openapi: '3.1.0',
     info: { title: 'mergeback', version: VERSION, description: 'Backups, restores and smart merges of a web application database (docs/api.md).' },
     servers: [{ url: '/' }],
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'mergeback token create --name NAME --role admin|super_admin' } } },
+    components: { schemas: components, securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'mergeback token create --name NAME --role admin|super_admin' } } },
     security: [{ bearer: [] }],
     paths,
   }

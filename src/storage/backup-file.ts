@@ -154,7 +154,7 @@ async function createRemoteBackupFile(remote: RemoteBackupTarget, options: Creat
       const sha256 = chain.measure.digest()
       await remote.putSidecar(
         fileName,
-        sidecarFor(fileName, { sizeBytes, sha256, ...flags, name: options.name, createdAt: now, committedAt: new Date(), native: options.native }, metadata),
+        sidecarFor(fileName, { sizeBytes, sha256, ...flags, name: options.name, createdAt: now, committedAt: new Date(), native: options.native, originKey: originKey({ create: true }) }, metadata),
       )
       state = 'committed'
       return { path: url, sizeBytes, sha256 }

@@ -150,10 +150,11 @@ function planEntry(entry: BackupEntry, reasons: readonly string[]): PrunePlanEnt
 }
 
 /** What `prune` would do now, without changing anything or writing to the audit log. */
-export async function planPrune(dir: string, policy: RetentionPolicy, options: { now?: Date } = {}): Promise<PruneReport> {
+export async function planPrune(dir: string, policy: RetentionPolicy, options: { now?: Date; only?: (entry: BackupEntry) => boolean } = {}): Promise<PruneReport> {
   checkPolicy(policy)
   const backups = await listBackups(dir)
-  const managed = backups.filter((b) => parseBackupFileName(b.file) !== undefined)
+  // `only` narrows the plan to some backups (a schedule prunes its own); the others are not even considered.
+  const managed = backups.filter((b) => parseBackupFileName(b.file) !== undefined && (options.only?.(b) ?? true))
   const decisions = applyRetention(managed, policy)
   return {
     dryRun: true,
@@ -172,7 +173,7 @@ export async function planPrune(dir: string, policy: RetentionPolicy, options: {
  * invalid policy before looking at anything. If a removal fails, the others are still attempted,
  * the audit entry says `failure`, and the first error is thrown.
  */
-export async function prune(dir: string, policy: RetentionPolicy, options: { dryRun?: boolean; now?: Date; actor?: string; client?: string } = {}): Promise<PruneReport> {
+export async function prune(dir: string, policy: RetentionPolicy, options: { dryRun?: boolean; now?: Date; actor?: string; client?: string; only?: (entry: BackupEntry) => boolean } = {}): Promise<PruneReport> {
   const started = Date.now()
   const plan = await planPrune(dir, policy, options)
   const report: PruneReport = { ...plan, dryRun: options.dryRun ?? false }

@@ -107,6 +107,16 @@ describe('mapMongoError', () => {
     expect(mapped.message).toContain('index: email_1')
   })
 
+  it('maps a bulk write cut off by the connection (no per-document errors) to a ConnectionError', () => {
+    // What the driver throws when the server closes the connection during insertMany (FerretDB does on a Decimal128).
+    const bulk = new MongoBulkWriteError(new MongoNetworkError('connection 1 to 127.0.0.1:27017 closed'), {} as never)
+    expect([bulk.writeErrors].flat()).toEqual([])
+    const mapped = mapMongoError(bulk, config, context)
+    expect(mapped).toBeInstanceOf(ConnectionError)
+    expect(mapped.message).toContain('Lost the connection to MongoDB')
+    expect((mapped as ConnectionError).retryable).toBe(true)
+  })
+
   it('turns BSON conversion failures into FormatErrors and anything else into InternalErrors', () => {
     const bson = Object.assign(new Error('invalid UTF-8'), { name: 'BSONError' })
     expect(mapMongoError(bson, config, context)).toBeInstanceOf(FormatError)

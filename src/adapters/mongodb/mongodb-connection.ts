@@ -170,6 +170,10 @@ export interface ErrorContext {
 export function mapMongoError(error: unknown, config: ConnectionConfig, context: ErrorContext): MergebackError {
   if (error instanceof MergebackError) return error
   const name = (error as Error | undefined)?.name ?? ''
+  // A bulk write cut off by the connection has no per-document errors, only the network error inside.
+  const inner = (error as { errorResponse?: unknown } | undefined)?.errorResponse
+  const writeErrors = [(error as { writeErrors?: unknown } | undefined)?.writeErrors].flat().filter((e) => e !== undefined)
+  if (name === 'MongoBulkWriteError' && writeErrors.length === 0 && inner instanceof Error && inner !== error) return mapMongoError(inner, config, context)
   const raw = scrub(firstLine((error as Error | undefined)?.message ?? String(error)), config)
   const where = `${context.table ? ` ${context.table}` : ''}${context.key !== undefined ? ` (_id ${describeKey(context.key)})` : ''}`
   if (/^Mongo(Network|NetworkTimeout|ServerSelection|TopologyClosed|ServerClosed)Error$/.test(name)) {

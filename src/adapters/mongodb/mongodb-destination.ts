@@ -46,7 +46,7 @@ import type {
   WireValue,
   WriteResult,
 } from '../adapter.js'
-import { DatabaseError, FormatError, InternalError, MergebackError, UsageError } from '../../errors.js'
+import { ConnectionError, DatabaseError, FormatError, InternalError, MergebackError, UsageError } from '../../errors.js'
 import { connect, disconnect, errorCode, mapMongoError, type MongoConnection } from './mongodb-connection.js'
 import {
   collectionType,
@@ -488,7 +488,11 @@ export class MongodbDestination implements Destination {
     } catch (error) {
       if (session || !(error instanceof MongoBulkWriteError)) throw this.#insertError(error, name, fresh)
       // Journal mode: duplicates of _ids another client inserted meanwhile are skips; anything else fails.
-      const writeErrors = [error.writeErrors].flat()
+      const writeErrors = [error.writeErrors].flat().filter((writeError) => writeError !== undefined)
+      // A bulk error whose documents are not all accounted for — no per-document errors at all
+      // when the connection dropped (FerretDB closes it on a value it cannot store) — is a failure,
+      // never "all went in".
+      if (writeErrors.length === 0 || error.insertedCount + writeErrors.length !== fresh.length) throw this.#insertError(error, name, fresh)
       const failedIndexes = new Set(writeErrors.map((writeError) => writeError.index))
       const duplicates = writeErrors.filter((writeError) => errorCode(writeError) === 11000).map((writeError) => fresh[writeError.index])
       const nowThere = await this.#existingIds(collection, duplicates.map((document) => document._id), undefined)
@@ -538,6 +542,14 @@ export class MongodbDestination implements Destination {
     const failed = documents[index ?? writeError?.index ?? -1]
     const key = failed ? encodeValue(failed._id) : undefined
     const mapped = mapMongoError(error, this.#connection.config, { action: 'inserting documents', table, key })
+    // A bulk insert cut off by the connection (mapMongoError maps the network error inside it).
+    if (mapped instanceof ConnectionError && error instanceof MongoBulkWriteError) {
+      return new ConnectionError(
+        `${mapped.message}. If it happens again at the same document, the server cannot store one of its values and drops the connection ` +
+          '(FerretDB 1.x does so for Decimal128, NaN, MinKey/MaxKey, JavaScript code and symbols; see docs/mongodb.md).',
+        { cause: error, retryable: mapped.retryable },
+      )
+    }
     if (!(mapped instanceof DatabaseError) || !writeError) return mapped
     const detail = writeError.errInfo ? ` ${JSON.stringify(encodeValue(writeError.errInfo))}` : ''
     return new DatabaseError(`${mapped.message}${detail}`, { cause: error, engineCode: String(errorCode(writeError) ?? ''), table, key })

@@ -16,5 +16,7 @@ import { register as merge } from './merge.js'
 import { register as serve } from './serve.js'
 import { register as token } from './token.js'
 import { register as transfer } from './transfer.js'
+import { register as schedule } from './schedule.js'
+import { register as reseal } from './reseal.js'
 
-export const COMMANDS: ReadonlyArray<(program: Command) => void> = [backup, restore, inspect, stats, demo, list, deleteBackup, prune, audit, analyze, merge, serve, token, transfer]
+export const COMMANDS: ReadonlyArray<(program: Command) => void> = [backup, restore, inspect, stats, demo, list, deleteBackup, prune, audit, analyze, merge, serve, token, transfer, schedule, reseal]

@@ -189,14 +189,16 @@ describe.skipIf(SKIPPED !== undefined)(SKIPPED ? `MongoDB crash recovery through
       const before = await dbState(target.db)
       const child = spawn(process.execPath, [BIN, ...RESTORE(target)], { cwd: REPO_ROOT, env: { ...process.env, MERGEBACK_DIR: rig.tempDir() }, stdio: 'ignore' })
       const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)))
-      // Wait until it has inserted documents (its journal holds an insert entry), then kill it.
+      // Wait until it has started changing things (its first journal entry, in prepare: the whole
+      // restore is still ahead, so it cannot finish first), then kill it wherever it is.
       const journal = rig.client.db(target.name).collection(JOURNAL_COLLECTION)
-      for (let i = 0; i < 600 && child.exitCode === null; i++) {
-        if ((await journal.countDocuments({ op: 'insert' })) > 0) break
+      for (let i = 0; i < 1200 && child.exitCode === null; i++) {
+        if ((await journal.countDocuments({ op: { $exists: true } })) > 0) break
         await new Promise((resolve) => setTimeout(resolve, 25))
       }
       child.kill('SIGKILL')
       expect(await exited).toBe('SIGKILL')
+      expect(await coll(target.db, JOURNAL_COLLECTION).findOne({ _id: 'lock' })).not.toBeNull()
       await recoverByReading(target)
       expect(await dbState(target.db)).toEqual(before)
       await rig.expectNoLeftovers(target.db)

@@ -169,6 +169,9 @@ describe.skipIf(SKIPPED !== undefined)(SKIPPED ? `The CRM seed's flow on MongoDB
 
     const analysis = expectOk(await cli(['analyze', file, '--db', target.url]))
     expect(analysis.tables.users).toMatchObject({ new: 1, updated: 1, kept: 1, unchanged: USERS.length - 3, currentOnly: 1 })
+    // Naming the field a collection's schema cannot declare changes nothing: the documents have it.
+    const named = expectOk(await cli(['analyze', file, '--db', target.url, '--timestamp-field', 'updatedAt']))
+    expect(named.tables.users).toEqual(analysis.tables.users)
     expect(await dbState(target.db)).toEqual(before)
 
     const merged = expectOk(await cli(['merge', file, '--db', target.url, '--yes']))

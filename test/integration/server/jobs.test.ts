@@ -110,6 +110,21 @@ describe('jobs', () => {
     await server.request(`/api/jobs/${((await third.json()) as any).jobId}`, { method: 'DELETE', token })
   }, 120_000)
 
+  it('on SIGTERM a server stops taking work, cancels what outlives --shutdown-timeout (rolled back) and exits 0', async () => {
+    const before = await digest(target.url)
+    const own = await startTestServer({ config: { databases: { app: target.url } }, args: ['--shutdown-timeout', '0'] })
+    const ownToken = await createToken(own.root, 'ada', 'super_admin')
+    const copied = await runCli(['backup', '--db', source.url, '--out', path.join(own.dir, file), '--json'])
+    expect(copied.code).toBe(0)
+    const started: any = await (await own.request(`/api/backups/${file}/restore`, { method: 'POST', token: ownToken, json: {} })).json()
+    await untilWriting(own, started.jobId, ownToken)
+    expect(await own.stop()).toBe(0)
+    expect(own.logs.some((l) => l.msg === 'shutdown' && l.runningJobs === 1)).toBe(true)
+    expect(own.logs.some((l) => l.msg === 'job' && l.state === 'cancelled')).toBe(true)
+    await expect.poll(() => connectionsTo(target.name), { timeout: 15_000 }).toBe(0)
+    expect(await digest(target.url)).toBe(before)
+  }, 180_000)
+
   it('a server killed with SIGKILL during a restore leaves the database as it was', async () => {
     const before = await digest(target.url)
     const own = await startTestServer({ config: { databases: { app: target.url } }, root: undefined })
