@@ -115,15 +115,15 @@ export function registerSchedules(app: Hono<AppEnv>, deps: AppDeps): void {
     path: '/api/schedules/{id}/run',
     tag: TAG,
     role: 'admin',
-    summary: 'Run a schedule now (202: started; follow it with GET /api/schedules). 409 while it is running.',
-    responses: { 202: { description: 'started', schema: z.object({ success: z.literal(true), started: z.literal(true) }) } },
+    summary: 'Run a schedule now: answers once it started (follow it with GET /api/schedules; it is not a job). 409 while it is running.',
+    responses: { 200: { description: 'started', schema: z.object({ success: z.literal(true), started: z.literal(true) }) } },
   })
   app.post('/api/schedules/:id/run', async (c) => {
     const { store, scheduler } = services(deps)
     const schedule = await store.get(c.req.param('id'))
     if (scheduler.isRunning(schedule.id)) throw new BusyError(`Schedule "${schedule.name}" is running now: wait for that run to finish.`)
     void scheduler.runNow(schedule.id).catch((error) => deps.logger.error('schedule run failed to start', { schedule: schedule.id, error: (error as Error).message }))
-    return c.json({ success: true, started: true }, 202)
+    return c.json({ success: true, started: true })
   })
 
   describeRoute({
