@@ -64,21 +64,23 @@ interface Server {
 }
 
 async function startServer(work: string, db: string): Promise<Server> {
+  // The server's request log goes to a file: read through a pipe, it would cost this process (which
+  // also runs the load generator) a line per request.
+  const logFile = path.join(work, 'server.log')
+  const log = fs.openSync(logFile, 'w')
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--db', db, '--dir', path.join(work, 'api-backups'), '--state', path.join(work, 'state')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'ignore', log],
   })
-  const url = await new Promise<string>((resolve, reject) => {
-    let text = ''
-    child.stderr!.on('data', (d: Buffer) => {
-      text += d.toString()
-      const line = text.split('\n').find((l) => l.includes('"msg":"listening"'))
-      if (line) resolve(JSON.parse(line).url as string)
-    })
-    child.once('exit', (code) => reject(new Error(`the server exited with ${code}: ${text.slice(-2000)}`)))
-  })
-  // Request logs go to stderr: keep reading it so the pipe never fills, discard it.
-  child.stderr!.resume()
-  return { url, child }
+  fs.closeSync(log)
+  let exited = false
+  child.once('exit', () => (exited = true))
+  for (let i = 0; i < 600; i++) {
+    const line = fs.readFileSync(logFile, 'utf8').split('\n').find((l) => l.includes('"msg":"listening"'))
+    if (line) return { url: JSON.parse(line).url as string, child }
+    if (exited) break
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`the server did not start: ${fs.readFileSync(logFile, 'utf8').slice(-2000)}`)
 }
 
 async function api(server: Server, token: string, pathname: string, init: RequestInit = {}): Promise<any> {

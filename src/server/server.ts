@@ -63,6 +63,12 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
   }
+  // Idle keep-alive connections stay open longer than clients keep them (undici: 4 s, browsers:
+  // longer), so the server is never the side that closes a connection a client is about to reuse
+  // (a POST on such a connection fails with "other side closed" and is not retried).
+  const http = server as import('node:http').Server
+  http.keepAliveTimeout = 65_000
+  http.headersTimeout = 66_000
   await schedules.scheduler.start()
   const address = server.address() as AddressInfo
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`

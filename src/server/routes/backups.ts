@@ -19,6 +19,7 @@ import { accepted, jobErrorResponse, startJob } from './common.js'
 import { appendAudit } from '../../audit/audit-log.js'
 
 const TAG = 'backups'
+const LIST_CACHE_MS = 1000
 
 function contentTypeOf(file: string): string {
   if (file.endsWith('.enc')) return 'application/octet-stream'
@@ -105,9 +106,17 @@ export function registerBackups(app: Hono<AppEnv>, deps: AppDeps): void {
     unfinished: z.array(z.object({ file: z.string(), sizeBytes: z.number(), modifiedAt: z.string() })),
   })
   describeRoute({ method: 'get', path: '/api/backups', tag: TAG, role: 'admin', summary: 'The backups in the backup directory, newest first', responses: { 200: { description: 'list', schema: ListSchema } } })
+  // The listing costs a readdir and a stat and a read per backup. Pollers (the admin page, a
+  // monitor) ask often, so an answer is reused for up to LIST_CACHE_MS while the directory's
+  // modification time is unchanged (every create, rename or delete in it changes that).
+  let cached: { at: number; mtimeMs: number; body: unknown } | undefined
   app.get('/api/backups', async (c) => {
+    const mtimeMs = await fs.promises.stat(deps.config.dir).then((s) => s.mtimeMs, () => -1)
+    if (cached && cached.mtimeMs === mtimeMs && Date.now() - cached.at < LIST_CACHE_MS) return c.json(cached.body as object)
     const [backups, unfinished] = await Promise.all([listBackups(deps.config.dir), listUnfinished(deps.config.dir)])
-    return c.json({ success: true, dir: deps.config.dir, backups: backups.map(publicEntry), unfinished })
+    const body = { success: true, dir: deps.config.dir, backups: backups.map(publicEntry), unfinished }
+    cached = { at: Date.now(), mtimeMs, body }
+    return c.json(body)
   })
 
   describeRoute({ method: 'post', path: '/api/backups', tag: TAG, role: 'admin', summary: 'Create a backup (a job)', body: CreateBackupBody, responses: { 202: { description: 'started', schema: JobStartedSchema } } })

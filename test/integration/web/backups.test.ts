@@ -63,7 +63,7 @@ describe('create, list, download', () => {
   test('a gzip backup made with the form is listed; its download has exactly the server file’s bytes', async () => {
     const { context, page } = await newPage(browser)
     await signIn(page, server, server.tokens.superAdmin)
-    await screenshot(page, 'overview')
+    await screenshot(page, 'overview-signed-in')
 
     await page.getByRole('link', { name: 'Create', exact: true }).click()
     await page.getByLabel('Name').fill('before-migration')
@@ -88,6 +88,15 @@ describe('create, list, download', () => {
     expect(download.suggestedFilename()).toBe(created)
     const saved = await download.path()
     expect(Buffer.compare(fs.readFileSync(saved!), fs.readFileSync(path.join(server.dir, created)))).toBe(0)
+
+    // "Create & Download": a second backup, made and downloaded in one click.
+    await page.getByRole('link', { name: 'Create', exact: true }).click()
+    await page.getByLabel('Name').fill('one-click')
+    const [second] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.getByRole('button', { name: 'Create & Download' }).click()])
+    expect(second.suggestedFilename()).toMatch(/^one-click-.*\.json\.gz$/)
+    expect(Buffer.compare(fs.readFileSync((await second.path())!), fs.readFileSync(path.join(server.dir, second.suggestedFilename())))).toBe(0)
+    await page.getByRole('link', { name: 'Overview', exact: true }).click()
+    await row.waitFor()
 
     // Verify from the row: the server's verification shows as "intact".
     await row.getByRole('button', { name: `Verify ${created}` }).click()
@@ -128,7 +137,36 @@ describe('roles', () => {
     await confirm.click()
     await root.page.getByText(`Deleted ${name}.`).waitFor()
     expect(fs.existsSync(path.join(server.dir, name))).toBe(false)
-    expect(await root.page.locator(`tr[data-file="${name}"]`).count()).toBe(0)
+    // The list reloads after the delete: the row goes away.
+    await expect.poll(() => root.page.locator(`tr[data-file="${name}"]`).count(), { timeout: 15_000 }).toBe(0)
     await root.context.close()
+  })
+})
+
+describe('inspect and audit', () => {
+  test('inspect shows a backup’s tables, counts and schema; the audit log shows the page’s actions with their actor and an intact chain', async () => {
+    const { context, page } = await newPage(browser)
+    await signIn(page, server, server.tokens.superAdmin)
+    const file = (await page.locator('tr[data-file^="nightly-"]').getAttribute('data-file'))!
+    await page.getByRole('link', { name: `Inspect ${file}` }).click()
+    await page.getByRole('heading', { name: 'Tables (5)' }).waitFor({ timeout: 30_000 })
+    const user = page.locator('details.schema').filter({ hasText: 'User' }).first()
+    expect(await user.textContent()).toContain('40 records')
+    await user.locator('summary').click()
+    expect((await user.locator('td.mono').allTextContents()).map((t) => t.trim())).toContain('email')
+    await screenshot(page, 'inspect')
+
+    await page.getByRole('link', { name: 'Audit log', exact: true }).click()
+    const chain = page.locator('#chain')
+    await expect.poll(() => chain.textContent(), { timeout: 15_000 }).toContain('Intact')
+    const entries = page.locator('#entries tbody tr')
+    await entries.first().waitFor()
+    const text = (await entries.allTextContents()).join('\n')
+    // Earlier tests in this file: a backup and a delete from the page, the admin's refused delete.
+    expect(text).toMatch(/root \(super_admin\).*backup.*success/s)
+    expect(text).toMatch(/delete/)
+    expect(text).toMatch(/alice \(admin\)/)
+    await screenshot(page, 'audit')
+    await context.close()
   })
 })

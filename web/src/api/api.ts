@@ -28,8 +28,10 @@ export interface Backup {
   readonly sha256?: string
   readonly catalogued: boolean
   readonly problem?: string
-  /** manual / scheduled / uploaded, when the server says. */
-  readonly origin?: string
+  /** `here`: sealed by this installation; `foreign`: uploaded or copied in (catalog.ts). */
+  readonly origin?: 'here' | 'foreign'
+  /** `smart` (the JSON backup) or `full` (the engine's own dump). */
+  readonly kind?: 'smart' | 'full'
   /** The last verification's outcome, when the server keeps it. */
   readonly verified?: { readonly ok: boolean; readonly at?: string } | boolean | null
 }
@@ -191,7 +193,6 @@ export interface CreateBackupInput {
   readonly name?: string
   readonly description?: string
   readonly gzip: boolean
-  readonly encrypt?: boolean
   readonly includeIndexes: boolean
   readonly tables?: readonly string[]
   readonly exclude?: readonly string[]

@@ -131,7 +131,7 @@ export function AuditLogPage() {
 function describe(e: AuditEntry): string {
   const parts: string[] = []
   if (typeof e.file === 'string') parts.push(e.file)
-  if (typeof e.target === 'string') parts.push(`→ ${e.target}`)
+  if (typeof e.target === 'string' && e.target !== e.file && !e.target.endsWith(`/${e.file}`)) parts.push(`→ ${e.target}`)
   if (e.counts && typeof e.counts === 'object') {
     const n = Object.values(e.counts as Record<string, unknown>).filter((v): v is number => typeof v === 'number')
     if (n.length > 0) parts.push(`${formatCount(n.reduce((a, b) => a + b, 0))} records`)

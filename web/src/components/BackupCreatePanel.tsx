@@ -1,7 +1,8 @@
 /**
- * Create a backup (the seed's form): name, description, compression, encrypt (with the server's
- * passphrase; the page never asks for it), include indexes, tables to include or exclude (from
- * the statistics). "Create Backup" and "Create & Download"; a progress bar fed by the job's events.
+ * Create a backup (the seed's form): name, description, compression, include indexes, tables to
+ * include or exclude (from the statistics); "Create Backup" and "Create & Download"; a progress
+ * bar fed by the job's events. Encryption is the server's: it encrypts every backup when it runs
+ * with a passphrase, which the page never asks for.
  */
 import { useState } from 'preact/hooks'
 import { createBackup, downloadBackup, followJob, resultOf, type JobProgress } from '../api/api'
@@ -27,14 +28,13 @@ export function BackupCreatePanel() {
   const [name, setName] = useState('')
   const [description, setDescription] = useState('')
   const [gzip, setGzip] = useState(true)
-  const [encrypt, setEncrypt] = useState(false)
   const [includeIndexes, setIncludeIndexes] = useState(true)
   const [mode, setMode] = useState<'all' | 'include' | 'exclude'>('all')
   const [picked, setPicked] = useState<ReadonlySet<string>>(new Set())
   const [running, setRunning] = useState<null | 'create' | 'download'>(null)
   const [progress, setProgress] = useState<JobProgress | null>(null)
   const [result, setResult] = useState<BackupResult | null>(null)
-  const [errors, setErrors] = useState<{ name?: string; tables?: string; encrypt?: string; form?: string }>({})
+  const [errors, setErrors] = useState<{ name?: string; tables?: string; form?: string }>({})
 
   const start = async (then: 'create' | 'download') => {
     const next: typeof errors = {}
@@ -50,7 +50,6 @@ export function BackupCreatePanel() {
         name: name || undefined,
         description: description || undefined,
         gzip,
-        encrypt: encrypt || undefined,
         includeIndexes,
         tables: mode === 'include' ? [...picked] : undefined,
         exclude: mode === 'exclude' ? [...picked] : undefined,
@@ -64,7 +63,6 @@ export function BackupCreatePanel() {
       const detailsField = typeof err.details?.field === 'string' ? err.details.field : undefined
       if (detailsField === 'name') setErrors({ name: err.message })
       else if (err.code === 'UNKNOWN_TABLE' || detailsField === 'tables') setErrors({ tables: err.message })
-      else if (/passphrase/i.test(err.message) && encrypt) setErrors({ encrypt: err.message })
       else setErrors({ form: err.message })
     } finally {
       setRunning(null)
@@ -105,8 +103,9 @@ export function BackupCreatePanel() {
             <fieldset>
               <legend>Options</legend>
               <Checkbox label="Compress with gzip" hint="Smaller files (.json.gz); every tool here reads them." checked={gzip} onChange={setGzip} disabled={!!running} name="gzip" />
-              <Checkbox label="Encrypt" hint="With the server's passphrase (AES-256-GCM). The page never asks for it." checked={encrypt} onChange={setEncrypt} disabled={!!running} name="encrypt" />
-              {errors.encrypt && <ErrorNote>{errors.encrypt}</ErrorNote>}
+              <p class="hint encrypt-note">
+                <strong>Encryption</strong> is the server's decision: when it runs with a passphrase (MERGEBACK_PASSPHRASE), every backup is encrypted (AES-256-GCM). The page never asks for the passphrase; the list marks encrypted files.
+              </p>
               <Checkbox label="Include indexes" hint="Recreate indexes when the backup is restored into an empty database." checked={includeIndexes} onChange={setIncludeIndexes} disabled={!!running} name="includeIndexes" />
             </fieldset>
           </Card>

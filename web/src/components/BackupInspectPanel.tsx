@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'preact/hooks'
 import { inspectBackup, type Backup, type InspectReport } from '../api/api'
 import { href } from '../router'
-import { Badge, Card, ErrorNote, formatBytes, formatCount, formatTime } from './base/ui'
+import { Badge, Card, ErrorNote, formatBytes, formatCount, formatTime, plural } from './base/ui'
 
 interface Column {
   readonly name: string
@@ -97,7 +97,7 @@ export function BackupInspectPanel(props: { params: URLSearchParams }) {
                           {schema.columns.map((c) => (
                             <tr key={c.name}>
                               <td class="mono">
-                                {c.name}
+                                {c.name}{' '}
                                 {schema.primaryKey?.includes(c.name) && <Badge kind="info">key</Badge>}
                               </td>
                               <td class="mono">{c.type ?? '—'}</td>
@@ -109,7 +109,7 @@ export function BackupInspectPanel(props: { params: URLSearchParams }) {
                     </div>
                   )}
                   <p class="muted small">
-                    {schema.indexes?.length ?? 0} indexes, {schema.foreignKeys?.length ?? 0} foreign keys{t.checksum ? ` · checksum ${t.checksum.slice(0, 19)}…` : ''}
+                    {plural(schema.indexes?.length ?? 0, 'index', 'indexes')}, {plural(schema.foreignKeys?.length ?? 0, 'foreign key')}{t.checksum ? ` · checksum ${t.checksum.slice(0, 19)}…` : ''}
                   </p>
                 </details>
               )

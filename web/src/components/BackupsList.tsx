@@ -118,7 +118,9 @@ export function BackupsList() {
                       <div class="badges">
                         <Badge kind={b.compression === 'gzip' ? 'info' : 'neutral'}>{b.compression === 'gzip' ? 'gzip' : 'plain JSON'}</Badge>
                         {b.encrypted && <Badge kind="warn">encrypted</Badge>}
-                        {b.origin && <Badge>{b.origin}</Badge>}
+                        {b.kind === 'full' && <Badge kind="info" title="The engine's own complete dump (restore only, no smart merge)">full dump</Badge>}
+                        {b.origin === 'here' && <Badge kind="good" title="Sealed by this installation: made here">made here</Badge>}
+                        {b.origin === 'foreign' && <Badge kind="warn" title="Not sealed by this installation: uploaded or copied in">foreign</Badge>}
                         {!b.catalogued && <Badge title="No catalog entry: copied in by hand, or from another installation">not catalogued</Badge>}
                       </div>
                     </td>

@@ -287,7 +287,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
         </Card>
       )}
 
-      {step >= 2 && analysis && step < 4 && (
+      {analysis && (step === 2 || (step === 3 && !dryRun)) && (
         <Card title="3. What the merge will do" id="analysis">
           <MergeReportTable report={analysis} caption="Analysis per table" />
           {analysis.conflicts.length > 0 && <p class="muted small table-note">Conflicts are counted as the strategy leaves them; your choices below are applied from the dry run on.</p>}
