@@ -73,5 +73,6 @@ export function errorLine(error: unknown): string {
     const cause = e.cause instanceof Error ? e.cause : e
     return `mergeback: internal error: ${e.message}\n${cause.stack ?? ''}\nPlease report this.`
   }
-  return `mergeback: ${e.message}`
+  // One line, whatever the message quotes (a driver's or JSON.parse's text may hold newlines).
+  return `mergeback: ${e.message.replace(/\s*[\r\n]+\s*/g, ' ')}`
 }

@@ -27,6 +27,7 @@ import { InternalError, UsageError } from '../errors.js'
 import type { BackupMetadata } from '../format/types.js'
 import { createEncryptStream } from '../crypto/encrypt-stream.js'
 import type { ScryptParams } from '../crypto/container.js'
+import { hasContainerMagic } from '../crypto/container.js'
 import { FileSink, createAtomicFile, ensureDirectory, exists, fsyncDirectory } from './atomic-file.js'
 import { sidecarFor, writeSidecar, type NativeFacts, type Sidecar } from './catalog.js'
 import { backupFileName, checkBackupName, sidecarPathFor, type BackupDataFormat } from './naming.js'
@@ -218,18 +219,27 @@ export async function createBackupFile(
   const flags = { gzip: level !== undefined, encrypted: options.passphrase !== undefined }
   const now = options.now ?? new Date()
   let finalPath: string
-  if ('dir' in target) {
-    await ensureDirectory(target.dir)
-    finalPath = path.resolve(await freePathIn(target.dir, options.name, now, { ...flags, format: options.format }))
-  } else {
-    finalPath = path.resolve(target.file)
-    await ensureDirectory(path.dirname(finalPath))
+  const where = 'dir' in target ? target.dir : target.file
+  try {
+    if ('dir' in target) {
+      if (target.dir === '') throw new UsageError('--out is empty: give a directory or a backup file name.')
+      await ensureDirectory(target.dir)
+      finalPath = path.resolve(await freePathIn(target.dir, options.name, now, { ...flags, format: options.format }))
+    } else {
+      finalPath = path.resolve(target.file)
+      await refuseNonBackup(finalPath)
+      await ensureDirectory(path.dirname(finalPath))
+    }
+  } catch (error) {
+    throw outputError(error, where)
   }
   const encrypt =
     options.passphrase === undefined
       ? undefined
       : await createEncryptStream(options.passphrase, { scrypt: options.scrypt, chunkSize: options.chunkSize, gzipPayload: flags.gzip })
-  const file = await createAtomicFile(finalPath, { noClobber: 'dir' in target })
+  const file = await createAtomicFile(finalPath, { noClobber: 'dir' in target }).catch((error: unknown) => {
+    throw outputError(error, finalPath)
+  })
   const measure = new Measure()
   const sink = new FileSink(file.handle)
   const stages: (Transform | Writable)[] = []
@@ -281,5 +291,52 @@ export async function createBackupFile(
       await written.catch(() => undefined)
       await file.abort()
     },
+  }
+}
+
+/**
+ * A file-system error about where a backup is to be written, as the UsageError it is (a path the
+ * user gave that cannot take a backup); anything else passes through.
+ */
+function outputError(error: unknown, where: string): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  const reasons: Record<string, string> = {
+    EEXIST: 'a file that is not a directory is in the way',
+    ENOTDIR: 'a part of the path is a file, not a directory',
+    ENOENT: 'a part of the path does not exist and cannot be created',
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+    EROFS: 'the file system is read-only',
+    EISDIR: 'it is a directory',
+    ENAMETOOLONG: 'the name is too long',
+  }
+  if (code === undefined || reasons[code] === undefined) return error
+  return new UsageError(`Cannot write a backup at ${where}: ${reasons[code]}. Give --out a directory, or a file name ending in .json, .json.gz or .enc.`, {
+    code: 'BAD_OUTPUT',
+    cause: error,
+  })
+}
+
+/** An existing file at `file` that is not a backup (by its first bytes) is never overwritten. */
+async function refuseNonBackup(file: string): Promise<void> {
+  let handle: fs.FileHandle | undefined
+  try {
+    const stat = await fs.stat(file)
+    if (!stat.isFile()) throw new UsageError(`Cannot write a backup at ${file}: it exists and is not a regular file.`, { code: 'BAD_OUTPUT' })
+    if (stat.size === 0) return
+    handle = await fs.open(file, 'r')
+    const head = Buffer.alloc(16)
+    const { bytesRead } = await handle.read(head, 0, 16, 0)
+    const text = head.subarray(0, bytesRead).toString('latin1')
+    // JSON (possibly after whitespace or a BOM), gzip, the encrypted container, or a full backup's dump.
+    const looksLikeBackup =
+      /^(?:\xef\xbb\xbf)?\s*[{]/.test(text) || (head[0] === 0x1f && head[1] === 0x8b) || hasContainerMagic(head) || /^(?:PGDMP|SQLite format 3|--|\/\*)/.test(text)
+    if (!looksLikeBackup) {
+      throw new UsageError(`Cannot write a backup at ${file}: a file that is not a backup is there, and it is never overwritten.`, { code: 'BAD_OUTPUT' })
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+  } finally {
+    await handle?.close()
   }
 }

@@ -82,13 +82,20 @@ describe('createBackupFile', () => {
   it('writes an explicit file path atomically, replacing an existing file there', async () => {
     const file = path.join(temp.dir, 'out', 'dump.json')
     fs.mkdirSync(path.dirname(file))
-    fs.writeFileSync(file, 'old')
+    fs.writeFileSync(file, '{"old":1}')
     const pending = await createBackupFile({ file }, { name: 'daily' })
     pending.stream.write('{"tables":[],"metadata":{}}')
-    expect(fs.readFileSync(file, 'utf8')).toBe('old')
+    expect(fs.readFileSync(file, 'utf8')).toBe('{"old":1}')
     await pending.commit(metadataFor('daily', 0))
     expect(fs.readFileSync(file, 'utf8')).toBe('{"tables":[],"metadata":{}}')
     expect((await verifyBackupFile(file)).ok).toBe(true)
+  })
+
+  it('never replaces a file that is not a backup (issue #13)', async () => {
+    const file = path.join(temp.dir, 'notes.json')
+    fs.writeFileSync(file, 'my notes')
+    await expect(createBackupFile({ file }, { name: 'daily' })).rejects.toThrow(/not a backup is there/)
+    expect(fs.readFileSync(file, 'utf8')).toBe('my notes')
   })
 
   it('refuses a bad name or gzip level before creating anything', async () => {

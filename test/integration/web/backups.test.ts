@@ -59,6 +59,27 @@ describe('sign-in', () => {
   })
 })
 
+describe('keyboard', () => {
+  test('sign in and reach a screen with the keyboard alone', async () => {
+    const { context, page } = await newPage(browser)
+    await page.goto(`${server.url}/`)
+    // The token field has the focus; Enter submits.
+    await page.keyboard.type(server.tokens.admin)
+    await page.keyboard.press('Enter')
+    await page.getByRole('heading', { name: 'Backups', level: 1 }).waitFor()
+    // Tab order: skip link, brand, Sign out, then the section tabs.
+    let reached = false
+    for (let i = 0; i < 8 && !reached; i++) {
+      await page.keyboard.press('Tab')
+      reached = (await page.evaluate<string>('document.activeElement?.textContent ?? ""')).trim() === 'Upload'
+    }
+    expect(reached).toBe(true)
+    await page.keyboard.press('Enter')
+    await page.getByRole('heading', { name: 'Upload a backup' }).waitFor()
+    await context.close()
+  })
+})
+
 describe('create, list, download', () => {
   test('a gzip backup made with the form is listed; its download has exactly the server file’s bytes', async () => {
     const { context, page } = await newPage(browser)
