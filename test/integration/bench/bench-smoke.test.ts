@@ -32,11 +32,11 @@ describe('npm run bench at scale 0.01', () => {
     run = spawnSync(
       process.execPath,
       ['--import', 'tsx', 'bench/run.ts', '--scale', String(SCALE), '--runs', '1', '--no-build', '--results-dir', tmp.dir],
-      { cwd: ROOT, encoding: 'utf8', timeout: 55_000 },
+      { cwd: ROOT, encoding: 'utf8', timeout: 170_000 },
     )
     const files = fs.existsSync(tmp.dir) ? fs.readdirSync(tmp.dir).filter((f) => f.endsWith('.json')) : []
     if (files.length === 1) results = JSON.parse(fs.readFileSync(path.join(tmp.dir, files[0]), 'utf8'))
-  }, 60_000)
+  }, 180_000)
   afterAll(() => tmp.cleanup())
 
   it('exits 0 and prints the tables', () => {
@@ -119,7 +119,7 @@ describe('bench data generator', () => {
   beforeAll(async () => {
     ;[pgA, pgB, my] = await Promise.all([createPostgresDatabase('mbbenchgen'), createPostgresDatabase('mbbenchgen'), createMysqlDatabase('mbbenchgen')])
     await Promise.all([generate(pgA.url, { scale: SCALE }), generate(pgB.url, { scale: SCALE }), generate(my.url, { scale: SCALE })])
-  }, 60_000)
+  }, 180_000)
   afterAll(async () => {
     await Promise.all([pgA?.drop(), pgB?.drop(), my?.drop()])
   })
