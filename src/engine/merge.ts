@@ -42,7 +42,7 @@
  * grows with the number of conflicts.
  */
 import path from 'node:path'
-import type { Destination, Engine, Row, TableSchema } from '../adapters/adapter.js'
+import type { DatabaseSchema, Destination, Engine, Row, TableSchema } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
 import { DatabaseError, InternalError, MergeRefusedError, UsageError } from '../errors.js'
 import { planBatch } from '../merge/plan.js'
@@ -162,6 +162,8 @@ export interface MergeHooks {
    * selections without tables matched by whole rows (their counts come from the insert).
    */
   readonly readOnly?: boolean
+  /** The destination's describe(), when the caller already has it (same session). */
+  readonly described?: DatabaseSchema
 }
 
 async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, options: MergeOptions): Promise<MergeReport> {
@@ -223,9 +225,12 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
     // key: whole-row matching counts duplicates as the insert does, which only the write knows.
     let readOnly = mode === 'analyze'
     let destination = await adapter.openDestination(config, { readOnly })
+    let described: DatabaseSchema | undefined
     if (readOnly) {
-      const keyless = await tablesWithoutKey(destination, selected)
+      described = await destination.describe()
+      const keyless = tablesWithoutKey(destination.engine, described, selected)
       if (keyless.length > 0) {
+        described = undefined
         await destination.close()
         readOnly = false
         options.onWarning?.(
@@ -243,6 +248,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
         planWriter,
         allowTriggers: options.allowTriggers,
         readOnly,
+        described,
       })
       if (mode === 'merge' && report.totals.unresolved > 0 && !options.skipUnresolved) throw unresolvedRefusal(report)
       if (mode === 'analyze' || options.dryRun) await destination.rollback()
@@ -266,13 +272,13 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
 }
 
 /** The selected tables the current database has without any key (matched by whole rows). */
-async function tablesWithoutKey(destination: Destination, selected: readonly TableSchema[]): Promise<string[]> {
-  if (destination.engine === 'mongodb') return []
-  const current = new Map((await destination.describe()).tables.map((t) => [t.name, t]))
+function tablesWithoutKey(engine: Engine, described: DatabaseSchema, selected: readonly TableSchema[]): string[] {
+  if (engine === 'mongodb') return []
+  const current = new Map(described.tables.map((t) => [t.name, t]))
   const keyless: string[] = []
   for (const backup of selected) {
     try {
-      if (buildMergeTable(backup, current.get(backup.name), { engine: destination.engine }).match === 'row') keyless.push(backup.name)
+      if (buildMergeTable(backup, current.get(backup.name), { engine }).match === 'row') keyless.push(backup.name)
     } catch {
       // Drift: reported by the merge itself.
     }
@@ -322,7 +328,7 @@ async function* once(rows: Row[]): AsyncGenerator<Row[]> {
  * the caller commits or rolls back. Exported for tests that feed backup rows from memory.
  */
 export async function mergeInto(destination: Destination, input: MergeInput, settings: MergeSettings, hooks: MergeHooks = {}): Promise<MergeReport> {
-  const target = await destination.describe()
+  const target = hooks.described ?? (await destination.describe())
   const current = new Map(target.tables.map((t) => [t.name, t]))
 
   if (settings.timestampField !== null) {
@@ -601,6 +607,9 @@ async function mergeKeyedBatch(
   // A plan is checked before this batch writes anything.
   if (hooks.planReader) for (const decision of plan.decisions) await hooks.planReader.expectRecord(table, decision)
   if (hooks.planWriter) for (const decision of plan.decisions) await hooks.planWriter.record(table.name, decision)
+  for (const decision of plan.decisions) {
+    if (decision.decision === 'new' || decision.decision === 'updated' || decision.decision === 'kept') report.record(table.name, decision.decision, decision.reportKey ?? null)
+  }
   if (hooks.readOnly) {
     // analyze: the decisions are the merge's; the writes would only confirm them.
     report.add(table.name, plan.counts, plan.conflicts)

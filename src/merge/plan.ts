@@ -153,7 +153,7 @@ export function planBatch(
         if (outcome.resolution === 'unresolved') counts.unresolved++
         else counts.resolved[outcome.resolution]++
         if (outcome.write) update(b, outcome.write)
-        conflicts.push({ table: table.name, key: reportKey(table, c!), fields: conflictFields(classification.differing, b, c!) })
+        conflicts.push({ table: table.name, key: reportKey(table, c!), fields: conflictFields(classification.differing, b, c!), resolution: outcome.resolution })
         decision = `conflict:${outcome.resolution}`
         break
       }

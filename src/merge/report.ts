@@ -2,9 +2,16 @@
  * The merge report (DESIGN.md §4): the one shape `analyze`, `merge` and `merge --dry-run` print
  * with `--json` and the API returns, and its rendering for a person.
  *
- *   { "tables": { "<table>": counts }, "totals": counts, "conflicts": [ { table, key, fields } ] }
+ *   { "tables": { "<table>": counts }, "totals": counts, "conflicts": [ { table, key, fields, resolution } ],
+ *     "records": { "<table>": { "new": keys, "updated": keys, "kept": keys } } }
  *   counts = { new, unchanged, updated, kept, conflicts, resolved: { backup, current, merged },
  *              unresolved, currentOnly }
+ *   keys = { "keys": [ key, … ] (at most RECORD_KEY_LIMIT), "more": how many more there are }
+ *
+ * `resolution` says what the strategy (or a manual resolution) decided for the conflict: backup,
+ * current, merged, or unresolved. `records` names the records behind the counts that change or
+ * keep a current record, so that a person can see which current rows a merge will overwrite
+ * (issue #14); it stays bounded: per table and class, the first RECORD_KEY_LIMIT keys and a count.
  *
  * Nothing else goes into the JSON: warnings and progress are reported beside it, never inside.
  */
@@ -35,13 +42,28 @@ export interface MergeConflict {
   readonly table: string
   readonly key: WireValue
   readonly fields: readonly ConflictField[]
+  /** What was decided for it (strategy or manual resolution), or `unresolved`. */
+  readonly resolution: 'backup' | 'current' | 'merged' | 'unresolved'
 }
 
-/** The report of analyze / merge / merge --dry-run (DESIGN.md §4), exactly these three keys. */
+/** Keys of records of one class in one table: the first RECORD_KEY_LIMIT, and how many more. */
+export interface RecordKeys {
+  readonly keys: WireValue[]
+  more: number
+}
+
+/** Per table: which records are new, updated (overwritten with the backup's values) or kept. */
+export type RecordLists = Record<string, { readonly new: RecordKeys; readonly updated: RecordKeys; readonly kept: RecordKeys }>
+
+/** Keys listed per table and class in `records`; the rest are counted. */
+export const RECORD_KEY_LIMIT = 100
+
+/** The report of analyze / merge / merge --dry-run (DESIGN.md §4, plus `records`, issue #14). */
 export interface MergeReport {
   readonly tables: Record<string, MergeCounts>
   readonly totals: MergeCounts
   readonly conflicts: MergeConflict[]
+  readonly records: RecordLists
 }
 
 /** Counts of zero, to add into. */
@@ -71,6 +93,15 @@ export function addCounts(into: MergeCounts, more: MergeCounts): MergeCounts {
 export class ReportBuilder {
   readonly #tables = new Map<string, MergeCounts>()
   readonly #conflicts: MergeConflict[] = []
+  readonly #records: RecordLists = {}
+
+  /** Notes the key of a record of this class (listed up to RECORD_KEY_LIMIT, counted beyond). */
+  record(name: string, kind: 'new' | 'updated' | 'kept', key: WireValue): void {
+    this.#records[name] ??= { new: { keys: [], more: 0 }, updated: { keys: [], more: 0 }, kept: { keys: [], more: 0 } }
+    const list = this.#records[name][kind]
+    if (list.keys.length < RECORD_KEY_LIMIT) list.keys.push(key)
+    else list.more++
+  }
 
   /** Announces a table (idempotent), so that an empty table still appears with zeros. */
   table(name: string): MergeCounts {
@@ -101,7 +132,7 @@ export class ReportBuilder {
       tables[name] = structuredClone(counts)
       addCounts(totals, counts)
     }
-    return { tables, totals, conflicts: [...this.#conflicts] }
+    return { tables, totals, conflicts: [...this.#conflicts], records: structuredClone(this.#records) }
   }
 }
 
@@ -144,7 +175,7 @@ export function renderReport(report: MergeReport, options: { heading: string; co
   if (report.conflicts.length > 0) {
     out.push('', `Conflicts (${report.conflicts.length.toLocaleString('en-US')}):`)
     for (const conflict of report.conflicts.slice(0, limit)) {
-      out.push(`  ${conflict.table} ${JSON.stringify(conflict.key)}`)
+      out.push(`  ${conflict.table} ${JSON.stringify(conflict.key)}: ${conflict.resolution === 'unresolved' ? 'unresolved' : `→ ${conflict.resolution}`}`)
       for (const field of conflict.fields) {
         out.push(`    ${field.name}: backup ${cell(field.backup, 60)}  current ${cell(field.current, 60)}`)
       }

@@ -27,6 +27,7 @@ import { registerSeedEndpoints } from './routes/seed-endpoints.js'
 import { registerStats } from './routes/stats.js'
 import { registerAudit } from './routes/audit.js'
 import { registerPrune } from './routes/prune.js'
+import { registerSchedules } from './routes/schedules.js'
 import { registerWeb } from './routes/web.js'
 
 export type { AppDeps } from './context.js'
@@ -102,6 +103,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   registerStats(app, deps)
   registerAudit(app, deps)
   registerPrune(app, deps)
+  registerSchedules(app, deps)
   registerWeb(app, deps)
 
   app.notFound((c) => {

@@ -8,6 +8,8 @@ import type { Logger } from './log.js'
 import type { Actor, TokenStore } from './tokens.js'
 import type { JobManager } from './jobs/job-manager.js'
 import type { DownloadTokens } from './download-tokens.js'
+import type { ScheduleStore } from '../schedule/schedule-store.js'
+import type { Scheduler } from '../schedule/scheduler.js'
 
 export interface AppDeps {
   readonly config: ServerConfig
@@ -15,6 +17,8 @@ export interface AppDeps {
   readonly jobs: JobManager
   readonly downloadTokens: DownloadTokens
   readonly logger: Logger
+  /** The scheduler `serve` runs and its store (docs/operations.md §Schedules); absent in servers built without one. */
+  readonly schedules?: { readonly store: ScheduleStore; readonly scheduler: Scheduler }
 }
 
 export interface AppEnv {

@@ -76,7 +76,23 @@ export const MergeReportSchema = z
   .object({
     tables: z.record(z.string(), counts),
     totals: counts,
-    conflicts: z.array(z.object({ table: z.string(), key: z.unknown(), fields: z.array(z.object({ name: z.string(), backup: z.unknown(), current: z.unknown() })) })),
+    conflicts: z.array(
+      z.object({
+        table: z.string(),
+        key: z.unknown(),
+        fields: z.array(z.object({ name: z.string(), backup: z.unknown(), current: z.unknown() })),
+        resolution: z.enum(['backup', 'current', 'merged', 'unresolved']),
+      }),
+    ),
+    // Per table, the keys of new, updated and kept records: at most 100 each, `more` counts the rest.
+    records: z.record(
+      z.string(),
+      z.object({
+        new: z.object({ keys: z.array(z.unknown()), more: z.number() }),
+        updated: z.object({ keys: z.array(z.unknown()), more: z.number() }),
+        kept: z.object({ keys: z.array(z.unknown()), more: z.number() }),
+      }),
+    ),
   })
   .meta({ id: 'MergeReport' })
 

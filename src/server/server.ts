@@ -10,6 +10,10 @@ import type { AddressInfo } from 'node:net'
 import { serve, type ServerType } from '@hono/node-server'
 import type { ServerConfig } from './config.js'
 import { createApp } from './app.js'
+import { resolveDatabase } from './config.js'
+import { ScheduleStore } from '../schedule/schedule-store.js'
+import { Scheduler } from '../schedule/scheduler.js'
+import { alertFailure, scheduleWork } from '../schedule/run-schedule.js'
 import { createLogger, type Logger } from './log.js'
 import { TokenStore } from './tokens.js'
 import { JobManager } from './jobs/job-manager.js'
@@ -26,7 +30,8 @@ export interface RunningServer {
 export async function startServer(config: ServerConfig, options: { logger?: Logger; handleSignals?: boolean } = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger()
   const jobs = new JobManager({ logger, passphrase: config.passphrase })
-  const app = createApp({ config, tokens: new TokenStore(config.stateDir), jobs, downloadTokens: new DownloadTokens(), logger })
+  const schedules = createScheduler(config, logger)
+  const app = createApp({ config, tokens: new TokenStore(config.stateDir), jobs, downloadTokens: new DownloadTokens(), logger, schedules })
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s))
     s.once('error', reject)
@@ -36,6 +41,8 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
     (closing ??= (async () => {
       logger.info('shutdown', { runningJobs: jobs.running().length, timeoutMs: config.shutdownTimeoutMs })
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
+      // No new scheduled runs; the running ones finish (a backup is never cut off halfway).
+      await schedules.scheduler.stop()
       ;(server as { closeIdleConnections?: () => void }).closeIdleConnections?.()
       await jobs.shutdown(config.shutdownTimeoutMs)
       ;(server as { closeAllConnections?: () => void }).closeAllConnections?.()
@@ -62,6 +69,7 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
   const http = server as import('node:http').Server
   http.keepAliveTimeout = 65_000
   http.headersTimeout = 66_000
+  await schedules.scheduler.start()
   const address = server.address() as AddressInfo
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
   logger.info('listening', {
@@ -73,4 +81,17 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
   })
 
   return { url, port: address.port, jobs, close }
+}
+
+/** The scheduler of `serve`: schedules from the state directory, backups into the backup directory, alerts to the log, audit and webhooks. */
+function createScheduler(config: ServerConfig, logger: Logger): { store: ScheduleStore; scheduler: Scheduler } {
+  const store = new ScheduleStore(config.stateDir)
+  const log = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => logger[level](message, fields)
+  const scheduler = new Scheduler({
+    store,
+    work: scheduleWork({ dir: config.dir, databaseUrl: (alias) => resolveDatabase(config, { database: alias }).url, passphrase: config.passphrase }),
+    log,
+    onFailure: (schedule, run) => void alertFailure(schedule, run, { log }),
+  })
+  return { store, scheduler }
 }

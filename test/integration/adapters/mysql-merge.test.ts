@@ -123,8 +123,8 @@ describe('the smart merge on MariaDB: the §4 scenario', () => {
     expect(analysis.tables.Item).toEqual(mergeCounts({ new: 1, unchanged: 2, updated: 1, kept: 1, conflicts: 4, resolved: { backup: 4 }, currentOnly: 1 }))
     expect(analysis.tables.Alloc).toEqual(mergeCounts({ new: 1, unchanged: 1, conflicts: 1, resolved: { backup: 1 }, currentOnly: 1 }))
     expect(analysis.conflicts).toEqual([
-      { table: 'Alloc', key: { roomId: 1, regId: 'r2' }, fields: [{ name: 'bed', backup: 'B', current: 'BB' }] },
-      { table: 'Item', key: 6, fields: [{ name: 'name', backup: 'six', current: 'SIX' }] },
+      { table: 'Alloc', key: { roomId: 1, regId: 'r2' }, fields: [{ name: 'bed', backup: 'B', current: 'BB' }], resolution: 'backup' },
+      { table: 'Item', key: 6, fields: [{ name: 'name', backup: 'six', current: 'SIX' }], resolution: 'backup' },
       {
         table: 'Item',
         key: 7,
@@ -132,6 +132,7 @@ describe('the smart merge on MariaDB: the §4 scenario', () => {
           { name: 'name', backup: 'seven', current: 'SEVEN' },
           { name: 'updatedAt', backup: T, current: null },
         ],
+        resolution: 'backup',
       },
       {
         table: 'Item',
@@ -140,8 +141,9 @@ describe('the smart merge on MariaDB: the §4 scenario', () => {
           { name: 'name', backup: null, current: 'x' },
           { name: 'data', backup: '{"v":"backup"}', current: '{"v":"current"}' },
         ],
+        resolution: 'backup',
       },
-      { table: 'Item', key: 9, fields: [{ name: 'name', backup: 'nine', current: null }] },
+      { table: 'Item', key: 9, fields: [{ name: 'name', backup: 'nine', current: null }], resolution: 'backup' },
     ])
     expect(await tables(db.url)).toEqual(before)
     expect(await merge(file, db.url, { dryRun: true })).toEqual(analysis)

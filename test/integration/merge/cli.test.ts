@@ -47,7 +47,7 @@ describe.each<EngineName>(['sqlite', 'postgres'])('analyze and merge through the
     const result = await cli('analyze', file, '--json')
     expect(result.code, result.stderr).toBe(0)
     const report = result.json()
-    expect(Object.keys(report)).toEqual(['tables', 'totals', 'conflicts'])
+    expect(Object.keys(report)).toEqual(['tables', 'totals', 'conflicts', 'records'])
     expect(report.tables.User).toEqual(counts({ new: 1, conflicts: 2, resolved: { backup: 2 } }))
     expect(report.tables.Parent).toEqual(counts({ unchanged: 2 }))
     expect(report.conflicts.map((c: { key: string }) => c.key)).toEqual(['u2', 'u3'])

@@ -173,7 +173,7 @@ describe.each(ENGINES)('merge guarantees (%s)', (engine) => {
       await db.exec(engine === 'postgres' ? `DELETE FROM "Log" WHERE ctid IN (SELECT ctid FROM "Log" WHERE line = 'a' LIMIT 1)` : `DELETE FROM "Log" WHERE rowid IN (SELECT rowid FROM "Log" WHERE line = 'a' LIMIT 1)`)
       const report = await merge(file, db.url)
       expect(report.tables.Setting).toEqual(counts({ new: 1, updated: 1, conflicts: 1, resolved: { backup: 1 }, currentOnly: 1 }))
-      expect(report.conflicts).toEqual([{ table: 'Setting', key: 'lang', fields: [{ name: 'value', backup: 'en', current: 'de' }] }])
+      expect(report.conflicts).toEqual([{ table: 'Setting', key: 'lang', fields: [{ name: 'value', backup: 'en', current: 'de' }], resolution: 'backup' }])
       // Log: the missing copy of 'a' and row 'c' come back; the NULL row is matched (NULL = NULL).
       expect(report.tables.Log).toEqual(counts({ new: 2, unchanged: 2, currentOnly: 1 }))
       expect((await readTable(db, 'Log', ['n'])).map((r) => r.line)).toEqual([null, 'a', 'a', 'c', 'd'].sort((a, b) => (a === null ? -1 : b === null ? 1 : 0)))
@@ -241,9 +241,10 @@ describe.each(ENGINES)('merge guarantees (%s)', (engine) => {
       tables: { User: userCounts },
       totals: userCounts,
       conflicts: [
-        { table: 'User', key: 'u4', fields: [{ name: 'email', backup: 'dee@example.com', current: 'dee@example.org' }] },
-        { table: 'User', key: 'u5', fields: [{ name: 'name', backup: 'Eve', current: 'Evelyn' }] },
+        { table: 'User', key: 'u4', fields: [{ name: 'email', backup: 'dee@example.com', current: 'dee@example.org' }], resolution: 'backup' },
+        { table: 'User', key: 'u5', fields: [{ name: 'name', backup: 'Eve', current: 'Evelyn' }], resolution: 'backup' },
       ],
+      records: { User: { new: { keys: ['u1'], more: 0 }, updated: { keys: [expect.any(String)], more: 0 }, kept: { keys: [expect.any(String)], more: 0 } } },
     })
     const resolutions = [
       { table: 'User', key: 'u4', resolution: 'current' },

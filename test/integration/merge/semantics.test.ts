@@ -85,12 +85,12 @@ describe.each(ENGINES)('smart merge semantics (%s)', (engine) => {
     expect(analysis.tables.Item).toEqual(counts({ new: 1, unchanged: 2, updated: 1, kept: 1, conflicts: 4, resolved: { backup: 4 }, currentOnly: 1 }))
     expect(analysis.tables.Alloc).toEqual(counts({ new: 1, unchanged: 1, conflicts: 1, resolved: { backup: 1 }, currentOnly: 1 }))
     expect(analysis.totals).toEqual(counts({ new: 2, unchanged: 3, updated: 1, kept: 1, conflicts: 5, resolved: { backup: 5 }, currentOnly: 2 }))
-    expect(Object.keys(analysis)).toEqual(['tables', 'totals', 'conflicts'])
+    expect(Object.keys(analysis)).toEqual(['tables', 'totals', 'conflicts', 'records'])
     // Tables come in the file's order (the backup writes them by name here: no foreign keys).
     expect(Object.keys(analysis.tables)).toEqual(['Alloc', 'Item'])
     expect(analysis.conflicts).toEqual([
-      { table: 'Alloc', key: { roomId: int(1), regId: 'r2' }, fields: [{ name: 'bed', backup: 'B', current: 'BB' }] },
-      { table: 'Item', key: int(6), fields: [{ name: 'name', backup: 'six', current: 'SIX' }] },
+      { table: 'Alloc', key: { roomId: int(1), regId: 'r2' }, fields: [{ name: 'bed', backup: 'B', current: 'BB' }], resolution: 'backup' },
+      { table: 'Item', key: int(6), fields: [{ name: 'name', backup: 'six', current: 'SIX' }], resolution: 'backup' },
       {
         table: 'Item',
         key: int(7),
@@ -98,6 +98,7 @@ describe.each(ENGINES)('smart merge semantics (%s)', (engine) => {
           { name: 'name', backup: 'seven', current: 'SEVEN' },
           { name: 'updatedAt', backup: T, current: null },
         ],
+        resolution: 'backup',
       },
       {
         table: 'Item',
@@ -106,8 +107,9 @@ describe.each(ENGINES)('smart merge semantics (%s)', (engine) => {
           { name: 'name', backup: null, current: 'x' },
           { name: 'data', backup: '{"v":"backup"}', current: '{"v":"current"}' },
         ],
+        resolution: 'backup',
       },
-      { table: 'Item', key: int(9), fields: [{ name: 'name', backup: 'nine', current: null }] },
+      { table: 'Item', key: int(9), fields: [{ name: 'name', backup: 'nine', current: null }], resolution: 'backup' },
     ])
     expect(await snapshot(db, TABLES)).toEqual(before) // analyze changed nothing
 

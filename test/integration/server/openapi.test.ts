@@ -15,6 +15,8 @@ const BODIES: Record<string, unknown> = {
   'post /api/backups/{name}/restore': { dryRun: true },
   'post /api/backups/{name}/merge': { dryRun: true },
   'post /api/prune': { keepLast: 100, dryRun: true },
+  'post /api/schedules': { name: 'openapi-listed', cron: '0 3 * * *' },
+  'put /api/schedules/{id}': { name: 'openapi-kept', cron: '0 4 * * *' },
 }
 
 describe('the OpenAPI document', () => {
@@ -88,6 +90,11 @@ describe('the OpenAPI document', () => {
       for (const method of Object.keys(operations)) {
         const key = `${method} ${template}`
         let target = template.replace('{id}', started.jobId).replace('{name}', method === 'delete' ? 'to-delete.json' : 'b.json')
+        if (template.startsWith('/api/schedules/{id}')) {
+          // Each schedule operation gets a schedule of its own (a deleted one cannot be run).
+          const made: any = await (await server.request('/api/schedules', { method: 'POST', token, json: { name: `openapi-${method}-${template.length}`, cron: '0 3 * * *' } })).json()
+          target = template.replace('{id}', made.schedule.id)
+        }
         if (template === '/api/admin/backup/download') target += '?action=create-and-download&type=incremental'
         if (template === '/api/backups/upload') target += '?filename=again.json'
         const init =
