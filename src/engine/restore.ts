@@ -18,6 +18,7 @@
 import type { Row } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
 import { damageBehind, scanBackup, selectTables, readTables, verifiesInPass, type BackupScan } from './backup-input.js'
+import { DatabaseError, FormatError } from '../errors.js'
 import type { ProgressListener } from './progress.js'
 
 export interface RestoreOptions {
@@ -97,6 +98,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   })
   const selected = selectTables(scan, options.tables, options.exclude)
   const destination = await adapter.openDestination(config)
+  const createdTables = new Set<string>()
   try {
     const engine = (scan.metadata.engine as typeof config.engine | undefined) ?? config.engine
     const prepared = await destination.prepare(
@@ -118,6 +120,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     })
     const backupSchemas = new Map(selected.map((t) => [t.name, t]))
     const created = new Set(prepared.created)
+    for (const name of prepared.created) createdTables.add(name)
     const emptied = new Set(prepared.emptied)
     const tables: Record<string, RestoreTableReport> = {}
     // Tables the destination can load from the records' JSON text itself skip parsing here.
@@ -139,6 +142,15 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
         table.lines !== undefined && asLines.has(schema.name)
           ? await destination.writeRecordLines!(schema, linesWithProgress(schema.name, table.lines, options.onProgress))
           : await destination.writeRows(schema, withProgress(schema.name, table.batches, options.onProgress))
+      // A table this restore created or emptied started empty: a keyed row it skipped can only
+      // have met a row of the same file with the same key. On PostgreSQL that is a key violation;
+      // every engine reports it as the damaged file it is (issue #13).
+      if (result.skipped > 0 && schema.primaryKey.length > 0 && (created.has(schema.name) || emptied.has(schema.name))) {
+        throw new FormatError(
+          `Table "${schema.name}" of ${options.file} holds ${result.skipped} record(s) whose key (${schema.primaryKey.join(', ')}) another record of the table already has: the file is damaged. Nothing was changed.`,
+          { table: schema.name, details: { duplicates: result.skipped } },
+        )
+      }
       tables[table.schema.name] = {
         inserted: result.inserted,
         skipped: result.skipped,
@@ -169,7 +181,16 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     }
   } catch (error) {
     await destination.rollback(error)
-    throw inPass ? await damageBehind(error, options.file, options.passphrase) : error
+    const damage = inPass ? await damageBehind(error, options.file, options.passphrase) : error
+    // PostgreSQL builds the keys of the tables it created after their rows: the same key twice
+    // in the file surfaces there, as a unique violation on a table that started empty.
+    if (damage instanceof DatabaseError && damage.engineCode === '23505' && damage.table !== undefined && createdTables.has(damage.table)) {
+      throw new FormatError(`Table "${damage.table}" of ${options.file} holds two records with the same key: the file is damaged. Nothing was changed. (${damage.message})`, {
+        table: damage.table,
+        cause: damage,
+      })
+    }
+    throw damage
   } finally {
     await destination.close()
   }
