@@ -18,7 +18,7 @@ import { UsageError } from '../../errors.js'
 import type { AppContext, AppDeps, AppEnv } from '../context.js'
 import { resolveDatabase } from '../config.js'
 import { describeRoute } from '../openapi.js'
-import { BackupSchema, MergeReportSchema, ResolutionSchema, RestoreReportSchema, StrategySchema } from '../schemas.js'
+import { BackupSchema, MergeReportSchema, PlanIdSchema, ResolutionSchema, RestoreReportSchema, StrategySchema } from '../schemas.js'
 import { publicEntry, receiveUpload, startBackup, startMerge, startRestore, UploadRefused } from '../services.js'
 import type { JobView } from '../jobs/job-manager.js'
 import { jsonBody, listParam, queryOf } from '../validate.js'
@@ -45,6 +45,10 @@ const MergeSeedBody = z.object({
       timestampField: z.string().optional(),
       database: z.string().optional(),
       targetDatabase: z.string().optional(),
+      /** analyze: save the plan; the answer's `planId` names it for a later merge's `plan`. */
+      savePlan: z.boolean().optional(),
+      /** merge: apply exactly the plan analyze saved, or refuse with 409 stale-plan. */
+      plan: PlanIdSchema.optional(),
     })
     .strict()
     .optional(),
@@ -187,13 +191,13 @@ export function registerSeedEndpoints(app: Hono<AppEnv>, deps: AppDeps): void {
     summary: 'Analyze or perform a smart merge of a backup in the backup directory (waits for the result)',
     body: MergeSeedBody,
     responses: {
-      200: { description: 'the report (DESIGN.md §4)', schema: MergeReportSchema.extend({ success: z.literal(true), action: z.string(), filename: z.string(), dryRun: z.boolean(), jobId: z.string() }) },
+      200: { description: 'the report (DESIGN.md §4)', schema: MergeReportSchema.extend({ success: z.literal(true), action: z.string(), filename: z.string(), dryRun: z.boolean(), jobId: z.string(), planId: z.string().optional() }) },
     },
   })
   app.post('/api/admin/backup/merge', async (c) => {
     const body = await jsonBody(c, MergeSeedBody)
     const o = body.options ?? {}
-    const { job } = await startMerge(c, deps, body.action, body.filename, {
+    const { job, planId } = await startMerge(c, deps, body.action, body.filename, {
       database: o.database,
       targetDatabase: o.targetDatabase,
       conflictResolution: o.conflictResolution,
@@ -204,10 +208,12 @@ export function registerSeedEndpoints(app: Hono<AppEnv>, deps: AppDeps): void {
       resolutions: o.resolutions,
       dryRun: o.dryRun,
       skipUnresolved: o.skipUnresolved,
+      savePlan: body.action === 'analyze' ? o.savePlan : undefined,
+      plan: body.action === 'merge' ? o.plan : undefined,
     })
     const done = await deps.jobs.wait(job.id)
     if (done.error) return jobErrorResponse(c, done.error, { jobId: job.id })
-    return c.json({ success: true, action: body.action, filename: body.filename, dryRun: body.action === 'analyze' || Boolean(o.dryRun), jobId: job.id, ...(done.result as object) })
+    return c.json({ success: true, action: body.action, filename: body.filename, dryRun: body.action === 'analyze' || Boolean(o.dryRun), jobId: job.id, ...(planId === undefined ? {} : { planId }), ...(done.result as object) })
   })
 
   describeRoute({

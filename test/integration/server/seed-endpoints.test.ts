@@ -78,6 +78,26 @@ describe.each(ENGINES)('the seeds\' endpoints on %s', (engine) => {
     expect(await sql(db.url, `SELECT "id" FROM "Message" WHERE "id" = 'm001'`)).toHaveLength(1)
   })
 
+  it('POST /api/admin/backup/merge with options.plan applies the analyzed plan, or refuses a stale one with 409 and changes nothing', async () => {
+    const seedMerge = (options: object) => server.request('/api/admin/backup/merge', { method: 'POST', token: admin, json: { action: options.hasOwnProperty('plan') ? 'merge' : 'analyze', filename: 'backup.json', options } })
+    await sql(db.url, `UPDATE "User" SET "name" = 'Planned' WHERE "id" = 'u02'`)
+    const first: any = await (await seedMerge({ conflictResolution: 'current_wins', savePlan: true })).json()
+    expect(first).toMatchObject({ success: true, action: 'analyze', planId: expect.stringMatching(/^p_/) })
+    await sql(db.url, `UPDATE "User" SET "name" = 'Changed since' WHERE "id" = 'u02'`)
+    const before = await digest(db.url)
+    const stale = await seedMerge({ plan: first.planId })
+    expect(stale.status).toBe(409)
+    expect(await stale.json()).toMatchObject({ success: false, code: 'MERGE_REFUSED', details: { reason: 'stale-plan' } })
+    expect(await digest(db.url)).toBe(before)
+
+    const fresh: any = await (await seedMerge({ conflictResolution: 'current_wins', savePlan: true })).json()
+    const applied = await seedMerge({ plan: fresh.planId })
+    const report: any = await applied.json()
+    expect(applied.status, JSON.stringify(report)).toBe(200)
+    expect(report).toMatchObject({ success: true, action: 'merge', totals: { conflicts: fresh.totals.conflicts } })
+    expect(await sql(db.url, `SELECT "name" FROM "User" WHERE "id" = 'u02'`)).toEqual([{ name: 'Changed since' }])
+  })
+
   it('answers 404 for a file that is not there and 400 for a traversal name, changing nothing', async () => {
     const before = await digest(db.url)
     const missing = await server.request('/api/admin/backup/merge', { method: 'POST', token: admin, json: { action: 'merge', filename: 'nope.json', options: {} } })
