@@ -17,6 +17,7 @@ import { inspect, stats, verify } from '../../engine/inspect.js'
 import type { ProgressEvent } from '../../engine/progress.js'
 import { verifyBackupFile } from '../../storage/backup-file.js'
 import { errorDocument, httpStatusFor } from '../../cli/exit-codes.js'
+import type { ReaderLimits } from '../../format/reader.js'
 import { PROGRESS_INTERVAL_MS, type ChildMessage, type JobProgress, type JobSpec, type ParentMessage } from './protocol.js'
 
 function send(message: ChildMessage): Promise<void> {
@@ -85,7 +86,7 @@ function fileSize(file: string): number | null {
   }
 }
 
-async function run(spec: JobSpec, passphrase: string | undefined, progress: ProgressReporter): Promise<unknown> {
+async function run(spec: JobSpec, passphrase: string | undefined, progress: ProgressReporter, limits: Partial<ReaderLimits> = {}): Promise<unknown> {
   const onProgress = progress.listener
   switch (spec.kind) {
     case 'backup': {
@@ -113,23 +114,23 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
     case 'restore': {
       const p = spec.params
       progress.measureBytes(() => fileSize(p.file))
-      const report = await restore({ ...p, passphrase, onProgress })
+      const report = await restore({ ...p, passphrase, limits, onProgress })
       return { ...report, file: path.basename(report.file) }
     }
     case 'analyze':
     case 'merge': {
       const p = spec.params
       const warnings: string[] = []
-      const options = { ...p.options, passphrase, onProgress, onWarning: (w: string) => warnings.push(w) }
+      const options = { ...p.options, passphrase, limits, onProgress, onWarning: (w: string) => warnings.push(w) }
       const report = spec.kind === 'analyze' ? await analyze(p.file, p.db, options) : await merge(p.file, p.db, options)
       return warnings.length > 0 ? { ...report, warnings } : report
     }
     case 'verify': {
-      const report = await verify(spec.params.file, { passphrase })
+      const report = await verify(spec.params.file, { passphrase, limits })
       return { ...report, file: path.basename(report.file) }
     }
     case 'inspect': {
-      const report = await inspect(spec.params.file, { passphrase })
+      const report = await inspect(spec.params.file, { passphrase, limits })
       return { ...report, file: path.basename(report.file) }
     }
     case 'stats':
@@ -140,13 +141,13 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
       progress.listener({ type: 'phase', phase: 'verify' })
       const container = await verifyBackupFile(spec.params.file, { passphrase, maxDecompressedBytes: spec.params.maxDecompressedBytes })
       if (container.error) throw container.error
-      const report = await verify(spec.params.file, { passphrase })
+      const report = await verify(spec.params.file, { passphrase, limits })
       if (!report.ok) {
         const failed = report.checks.filter((c) => !c.ok)
         const { FormatError } = await import('../../errors.js')
         throw new FormatError(`The uploaded file is not a valid backup: ${failed.map((c) => `${c.check}: ${c.detail ?? 'failed'}`).join('; ')}`)
       }
-      const inspected = await inspect(spec.params.file, { passphrase })
+      const inspected = await inspect(spec.params.file, { passphrase, limits })
       // The seeds' layouts carry no table list or counts in their metadata: take them from the scan.
       const metadata = {
         ...inspected.metadata,
@@ -166,7 +167,7 @@ process.on('disconnect', () => process.exit(1))
 process.once('message', (message: ParentMessage) => {
   if (message?.type !== 'start') process.exit(2)
   const progress = new ProgressReporter()
-  run(message.spec, message.passphrase, progress).then(
+  run(message.spec, message.passphrase, progress, message.limits).then(
     async (result) => {
       progress.flush()
       await send({ type: 'result', result })

@@ -7,6 +7,7 @@
  * `error`, after which the child exits.
  */
 import type { AnalyzeOptions, MergeOptions } from '../../engine/merge.js'
+import type { ReaderLimits } from '../../format/reader.js'
 
 export const PROGRESS_INTERVAL_MS = 200
 
@@ -82,7 +83,8 @@ export interface JobError {
   readonly details: Record<string, unknown>
 }
 
-export type ParentMessage = { readonly type: 'start'; readonly spec: JobSpec; readonly passphrase?: string }
+/** `limits`: the server's reader limits (ServerConfig.limits and maxDecompressedBytes), for every file a job reads. */
+export type ParentMessage = { readonly type: 'start'; readonly spec: JobSpec; readonly passphrase?: string; readonly limits?: Partial<ReaderLimits> }
 
 export type ChildMessage =
   | { readonly type: 'file'; readonly path: string; readonly temporaryPath: string }
