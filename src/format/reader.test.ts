@@ -656,8 +656,8 @@ describe('readBackup: the same key twice in a table (issue #13, finding 4)', () 
     expect(rowsOf(await readEvents(bytes, { verifyChecksums: false }), 'K')).toHaveLength(2)
   })
 
-  it('100 000 distinct keys pass', async () => {
-    const rows = Array.from({ length: 100_000 }, (_, i) => ({ id: i, n: null }))
+  it('20 000 distinct keys pass (the key set grows past its first size several times)', async () => {
+    const rows = Array.from({ length: 20_000 }, (_, i) => ({ id: i, n: null }))
     const events = await readEvents(await writeBackup([{ schema: KEYED, rows }]), { records: 'none' })
     expect(events.at(-1)?.type).toBe('metadata')
   })

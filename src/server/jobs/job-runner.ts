@@ -16,6 +16,7 @@ import { analyze, merge } from '../../engine/merge.js'
 import { inspect, stats, verify } from '../../engine/inspect.js'
 import type { ProgressEvent } from '../../engine/progress.js'
 import { verifyBackupFile } from '../../storage/backup-file.js'
+import { scanBackup } from '../../engine/backup-input.js'
 import { errorDocument, httpStatusFor } from '../../cli/exit-codes.js'
 import type { ReaderLimits } from '../../format/reader.js'
 import { PROGRESS_INTERVAL_MS, type ChildMessage, type JobProgress, type JobSpec, type ParentMessage } from './protocol.js'
@@ -141,9 +142,13 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
       progress.listener({ type: 'phase', phase: 'verify' })
       const container = await verifyBackupFile(spec.params.file, { passphrase, maxDecompressedBytes: spec.params.maxDecompressedBytes })
       if (container.error) throw container.error
-      const report = await verify(spec.params.file, { passphrase, limits })
+      // Definitions the schema guard cannot rebuild do not stop an upload: a restore refuses
+      // them unless asked to leave them out (dropUnsafeDefinitions); types and the rest do.
+      const report = await verify(spec.params.file, { passphrase, limits, dropUnsafeDefinitions: true })
       if (!report.ok) {
         const failed = report.checks.filter((c) => !c.ok)
+        // The reader's own error, with its status (413 for a limit, 422 for damage) and details.
+        await scanBackup(spec.params.file, { passphrase, limits, unsafeDefinitions: 'drop' })
         const { FormatError } = await import('../../errors.js')
         throw new FormatError(`The uploaded file is not a valid backup: ${failed.map((c) => `${c.check}: ${c.detail ?? 'failed'}`).join('; ')}`)
       }

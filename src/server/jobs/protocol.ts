@@ -31,6 +31,7 @@ export interface RestoreParams {
   readonly exclude?: readonly string[]
   readonly drop?: boolean
   readonly dryRun?: boolean
+  readonly dropUnsafeDefinitions?: boolean
 }
 
 export type MergeParamsOptions = Omit<MergeOptions & AnalyzeOptions, 'onProgress' | 'onWarning' | 'passphrase'>
