@@ -63,7 +63,7 @@ describe('#14 item 11: list shows a file\'s own name and time', () => {
 
   it('an upload is catalogued under its own name and time, in the API list too', async () => {
     const server: TestServer = await startTestServer()
-    cleanups.push(() => server.stop())
+    cleanups.push(async () => void (await server.stop()))
     const token = await createToken(server.root, 'ada', 'admin')
     const response = await server.request('/api/backups/upload?filename=uploaded.json', {
       method: 'POST',
