@@ -23,6 +23,7 @@ import { appendAudit, readAuditHead, type AuditHead } from '../audit/audit-log.j
 import { fsyncDirectory, writeFileAtomic } from './atomic-file.js'
 import { dataFormatOf, isBackupDataFileName, isTemporaryFileName, parseBackupFileName, sidecarPathFor } from './naming.js'
 import { checkPlainFileName, confineToDirectory } from './path-safety.js'
+import { peekMetadata } from './peek-metadata.js'
 
 export const CATALOG_VERSION = 1
 
@@ -263,12 +264,19 @@ async function entryFor(dir: string, file: string): Promise<BackupEntry | undefi
   }
   const parsed = parseBackupFileName(file)
   const sniffed = await sniffFile(full)
+  // A hand-made or copied-in file: its own metadata's name and time before its file name and mtime.
+  const own = !sniffed.gzip && !sniffed.encrypted && kindOfFileName(file) === 'smart' ? await peekMetadata(full, stat.size) : undefined
   return {
     file,
     path: full,
-    name: parsed?.name ?? file.replace(/\.json(\.gz)?(\.enc)?$/, ''),
+    name: own?.name ?? parsed?.name ?? file.replace(/\.json(\.gz)?(\.enc)?$/, ''),
+    ...(own?.description ? { description: own.description } : {}),
+    ...(own?.engine ? { engine: own.engine } : {}),
+    ...(own?.database ? { database: own.database } : {}),
+    ...(own?.tables ? { tables: own.tables } : {}),
+    ...(own?.recordCounts ? { recordCounts: own.recordCounts } : {}),
     kind: kindOfFileName(file),
-    createdAt: (parsed?.createdAt ?? stat.mtime).toISOString(),
+    createdAt: own?.createdAt ?? (parsed?.createdAt ?? stat.mtime).toISOString(),
     sizeBytes: stat.size,
     compression: sniffed.gzip ? 'gzip' : 'none',
     encrypted: sniffed.encrypted,
