@@ -19,7 +19,7 @@ import path from 'node:path'
 import { NotFoundError, UsageError } from '../errors.js'
 import type { BackupMetadata } from '../format/types.js'
 import { FLAG_GZIP_PAYLOAD, HEADER_LENGTH, OFFSET_FLAGS, hasContainerMagic } from '../crypto/container.js'
-import { appendAudit } from '../audit/audit-log.js'
+import { appendAudit, readAuditHead, type AuditHead } from '../audit/audit-log.js'
 import { fsyncDirectory, writeFileAtomic } from './atomic-file.js'
 import { dataFormatOf, isBackupDataFileName, isTemporaryFileName, parseBackupFileName, sidecarPathFor } from './naming.js'
 import { checkPlainFileName, confineToDirectory } from './path-safety.js'
@@ -59,6 +59,8 @@ export interface Sidecar {
   readonly native?: NativeFacts
   /** This installation's seal of `sha256` (crypto/origin-seal.ts `fileSeal`): the file was made here. */
   readonly originSeal?: string
+  /** The audit log's head when the sidecar was written: `audit verify` detects entries cut off after it. */
+  readonly auditHead?: AuditHead
 }
 
 export type BackupKind = 'smart' | 'full'
@@ -160,7 +162,12 @@ export function sidecarFor(
 
 /** Writes `<file>.meta.json` atomically. */
 export async function writeSidecar(file: string, sidecar: Sidecar): Promise<void> {
-  await writeFileAtomic(sidecarPathFor(file), `${JSON.stringify(sidecar, null, 2)}\n`)
+  // The head of the audit log beside it, as a second record of where the log ended.
+  const head = await readAuditHead(path.dirname(file)).catch(() => undefined)
+  // A sidecar copied from elsewhere (a download) carries the other directory's head: never kept.
+  const { auditHead: _elsewhere, ...own } = sidecar
+  const recorded = head && head !== 'damaged' ? { ...own, auditHead: head } : own
+  await writeFileAtomic(sidecarPathFor(file), `${JSON.stringify(recorded, null, 2)}\n`)
 }
 
 function isSidecar(value: unknown, file: string): value is Sidecar {
