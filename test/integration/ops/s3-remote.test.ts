@@ -55,7 +55,7 @@ describe('backups on S3-compatible storage', () => {
       expect(made.code, made.stderr + made.stdout).toBe(0)
       expect(made.json().file).toMatch(new RegExp(`^s3://${BUCKET}/smart/daily-.*\\.json\\.gz\\.enc$`))
       // Only the audit log, which records the backup: no backup file.
-      expect(fs.readdirSync(local.dir)).toEqual(['audit.jsonl'])
+      expect(fs.readdirSync(local.dir)).toEqual(['audit.head', 'audit.jsonl'])
       expect(fs.readFileSync(path.join(local.dir, 'audit.jsonl'), 'utf8')).toContain(`"remote":"${remote}/"`)
       expect(s3.objects(BUCKET).filter((k) => k.startsWith('smart/'))).toHaveLength(2)
 
