@@ -43,7 +43,7 @@ export const ProgressSchema = z
 export const JobSchema = z
   .object({
     id: z.string(),
-    kind: z.enum(['backup', 'restore', 'analyze', 'merge', 'verify', 'inspect', 'stats', 'upload-check']),
+    kind: z.enum(['backup', 'restore', 'analyze', 'merge', 'verify', 'inspect', 'stats', 'upload-check', 'schedule']),
     state: z.enum(['running', 'succeeded', 'failed', 'cancelled']),
     database: z.string().nullable(),
     file: z.string().nullable(),

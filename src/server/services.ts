@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises'
 import { NotFoundError, TooLargeError, UsageError } from '../errors.js'
 import { createAtomicFile, FileSink, fsyncDirectory } from '../storage/atomic-file.js'
 import { findBackup, sidecarFor, writeSidecar, type BackupEntry } from '../storage/catalog.js'
+import { facts as metadataFacts } from '../storage/peek-metadata.js'
 import { checkPlainFileName } from '../storage/path-safety.js'
 import { isBackupDataFileName } from '../storage/naming.js'
 import type { BackupMetadata } from '../format/types.js'
@@ -226,12 +227,15 @@ export async function receiveUpload(c: AppContext, deps: AppDeps, fileName: stri
     await file.commit()
     const now = new Date()
     const metadata = result.metadata
+    // The file's own name and time (issue #14 item 11): `backupName`/`name`, `exportedAt`/`timestamp`.
+    const own = metadataFacts(metadata as Record<string, unknown>)
+    const name = own?.name ?? fileName.replace(/\.json.*$/, '')
     await writeSidecar(
       finalPath,
       sidecarFor(
         finalPath,
-        { sizeBytes: result.sizeBytes, sha256: result.sha256, gzip: result.compression === 'gzip', encrypted: result.encrypted, name: metadata.backupName ?? fileName.replace(/\.json.*$/, ''), createdAt: now, committedAt: now },
-        { ...metadata, backupName: typeof metadata.backupName === 'string' ? metadata.backupName : fileName.replace(/\.json.*$/, '') },
+        { sizeBytes: result.sizeBytes, sha256: result.sha256, gzip: result.compression === 'gzip', encrypted: result.encrypted, name, createdAt: own?.createdAt ? new Date(own.createdAt) : now, committedAt: now },
+        { ...metadata, backupName: name, ...(own?.tables && !metadata.tables ? { tables: own.tables } : {}) },
       ),
     ).catch(async (error: unknown) => {
       await fs.rm(finalPath, { force: true })

@@ -17,6 +17,7 @@ import { inspect, stats, verify } from '../../engine/inspect.js'
 import type { ProgressEvent } from '../../engine/progress.js'
 import { verifyBackupFile } from '../../storage/backup-file.js'
 import { scanBackup } from '../../engine/backup-input.js'
+import { scheduleWork } from '../../schedule/run-schedule.js'
 import { errorDocument, httpStatusFor } from '../../cli/exit-codes.js'
 import type { ReaderLimits } from '../../format/reader.js'
 import { PROGRESS_INTERVAL_MS, type ChildMessage, type JobProgress, type JobSpec, type ParentMessage } from './protocol.js'
@@ -136,6 +137,24 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
     }
     case 'stats':
       return stats(spec.params.db)
+    case 'schedule': {
+      // The run as `mergeback schedule run` does it (audit entries included), in this process so
+      // that it shows in /api/jobs with its progress and can be cancelled like any job.
+      const p = spec.params
+      let temporary: string | undefined
+      progress.measureBytes(() => (temporary ? fileSize(temporary) : null))
+      const work = scheduleWork({
+        dir: p.dir,
+        databaseUrl: () => p.db,
+        passphrase,
+        onProgress,
+        onFileOpened: (file) => {
+          temporary = file.temporaryPath
+          void send({ type: 'file', path: file.path, temporaryPath: file.temporaryPath })
+        },
+      })
+      return work(p.schedule, { trigger: p.trigger, dueAt: p.dueAt ? new Date(p.dueAt) : undefined })
+    }
     case 'upload-check': {
       // The container first, with the decompressed-size limit (a gzip bomb stops here, while it
       // is read), then the content with every check `restore` makes (library verify).

@@ -8,10 +8,11 @@
  */
 import type { AnalyzeOptions, MergeOptions } from '../../engine/merge.js'
 import type { ReaderLimits } from '../../format/reader.js'
+import type { Schedule } from '../../schedule/schedule-store.js'
 
 export const PROGRESS_INTERVAL_MS = 200
 
-export type JobKind = 'backup' | 'restore' | 'analyze' | 'merge' | 'verify' | 'inspect' | 'stats' | 'upload-check'
+export type JobKind = 'backup' | 'restore' | 'analyze' | 'merge' | 'verify' | 'inspect' | 'stats' | 'upload-check' | 'schedule'
 
 export interface BackupParams {
   readonly db: string
@@ -51,6 +52,16 @@ export interface UploadCheckParams {
   readonly maxDecompressedBytes: number
 }
 
+/** One run of a schedule (src/schedule/run-schedule.ts): the backup, its copy, the schedule's retention. */
+export interface ScheduleParams {
+  readonly schedule: Schedule
+  /** The database URL of the schedule's alias, resolved by the server. */
+  readonly db: string
+  readonly dir: string
+  readonly trigger: 'schedule' | 'manual'
+  readonly dueAt?: string
+}
+
 export interface StatsParams {
   readonly db: string
 }
@@ -62,6 +73,7 @@ export type JobSpec =
   | { readonly kind: 'verify' | 'inspect'; readonly params: FileParams }
   | { readonly kind: 'upload-check'; readonly params: UploadCheckParams }
   | { readonly kind: 'stats'; readonly params: StatsParams }
+  | { readonly kind: 'schedule'; readonly params: ScheduleParams }
 
 /** What a job's progress looks like at one moment (docs/api.md §Jobs). */
 export interface JobProgress {
