@@ -284,6 +284,11 @@ export interface Destination {
    */
   updateRows(table: string, keyColumns: readonly string[], rows: readonly Row[]): Promise<number>
   /** Rows currently in the table (inside the transaction). */
+  /**
+   * Deletes the records with these keys (only a three-way merge with --apply-deletions does);
+   * returns how many were deleted. Optional: an engine without it cannot apply deletions.
+   */
+  deleteRows?(table: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<number>
   countRows(table: string): Promise<number>
   /**
    * After all writes: creates deferred foreign keys, moves sequences / identity / AUTO_INCREMENT
