@@ -104,8 +104,9 @@ export async function fullRestore(options: FullRestoreOptions): Promise<FullRest
       { code: 'ENGINE_MISMATCH', details: { backupEngine: described.engine, targetEngine: config.engine } },
     )
   }
-  if (!options.trustForeign) await assertMadeHere(options.file)
+  // Damage first (its message is the more useful), then origin: either way nothing has run.
   await assertVerified(options.file, options.passphrase, described.engine)
+  if (!options.trustForeign) await assertMadeHere(options.file)
   const decoded = () => openBackupStream(options.file, { passphrase: options.passphrase }) as Promise<Readable>
   let tool: string
   switch (config.engine) {
