@@ -125,6 +125,10 @@ export const CreateBackupBody = z
     tables: tableList.optional(),
     exclude: tableList.optional(),
     includeIndexes: z.boolean().optional(),
+    /** Issue #18: only the changes since the newest backup of the same name (or since `since`). */
+    incremental: z.boolean().optional(),
+    since: z.string().min(1).max(300).optional(),
+    changedSinceColumn: z.string().min(1).max(200).optional(),
   })
   .strict()
 

@@ -36,16 +36,20 @@ export interface BackupRequest {
   readonly tables?: readonly string[]
   readonly exclude?: readonly string[]
   readonly includeIndexes?: boolean
+  readonly incremental?: boolean
+  readonly since?: string
+  readonly changedSinceColumn?: string
 }
 
 export function startBackup(c: AppContext, deps: AppDeps, request: BackupRequest): JobView {
   const db = resolveDatabase(deps.config, { database: request.database })
   const name = request.name ?? 'backup'
-  const options = { name, gzip: request.gzip, tables: request.tables, exclude: request.exclude, includeIndexes: request.includeIndexes }
+  const chain = { incremental: request.incremental, since: request.since, changedSinceColumn: request.changedSinceColumn }
+  const options = { name, gzip: request.gzip, tables: request.tables, exclude: request.exclude, includeIndexes: request.includeIndexes, ...chain }
   return startJob(c, deps, {
     spec: {
       kind: 'backup',
-      params: { db: db.url, dir: deps.config.dir, name, description: request.description, tables: request.tables, exclude: request.exclude, gzip: request.gzip, includeIndexes: request.includeIndexes },
+      params: { db: db.url, dir: deps.config.dir, name, description: request.description, tables: request.tables, exclude: request.exclude, gzip: request.gzip, includeIndexes: request.includeIndexes, ...chain },
     },
     database: { name: db.name, key: db.redacted },
     target: db.redacted,

@@ -28,6 +28,12 @@ export function register(program: Command): void {
         `${report.file} (${report.layout} layout)`,
         `  engine ${String(m.engine ?? '?')}, database ${String(m.database ?? '?')}, exported ${String(m.exportedAt ?? m.timestamp ?? '?')}`,
         `  name ${String(m.backupName ?? '?')}${m.description ? `: ${String(m.description)}` : ''}`,
+        ...(Array.isArray(m.chain)
+          ? [
+              `  incremental: the final state of a chain of ${m.chain.length} links (records below are that state's):`,
+              ...(m.chain as { file: string; depth: number; createdAt: string }[]).map((l) => `    ${l.depth === 0 ? 'full  ' : `+${String(l.depth).padEnd(5)}`} ${l.file}  ${l.createdAt}`),
+            ]
+          : []),
         '',
         textTable(
           ['table', 'records', 'key', 'columns'],

@@ -102,6 +102,9 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
         exclude: p.exclude,
         gzip: p.gzip,
         includeIndexes: p.includeIndexes,
+        incremental: p.incremental,
+        since: p.since,
+        changedSinceColumn: p.changedSinceColumn,
         passphrase,
         onProgress,
         onFileOpened: (file) => {

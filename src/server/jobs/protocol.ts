@@ -22,6 +22,9 @@ export interface BackupParams {
   readonly exclude?: readonly string[]
   readonly gzip?: boolean
   readonly includeIndexes?: boolean
+  readonly incremental?: boolean
+  readonly since?: string
+  readonly changedSinceColumn?: string
 }
 
 export interface RestoreParams {
