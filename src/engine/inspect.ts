@@ -4,6 +4,7 @@
 import type { DatabaseStats, TableSchema } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
 import { scanBackup } from './backup-input.js'
+import { chainOf } from './chain.js'
 import type { BackupLayout } from '../format/types.js'
 import { verifyBackupFile } from '../storage/backup-file.js'
 import { IntegrityError, MergebackError } from '../errors.js'
@@ -45,8 +46,29 @@ export interface VerifyReport {
 export async function verify(file: string, options: { passphrase?: string; dropUnsafeDefinitions?: boolean } = {}): Promise<VerifyReport> {
   if (await isFullBackup(file)) return verifyFullBackup(file, options)
   const checks: { check: string; ok: boolean; detail?: string }[] = []
-  const container = await verifyBackupFile(file, { passphrase: options.passphrase })
-  checks.push(...container.checks)
+  let links: Awaited<ReturnType<typeof chainOf>>
+  try {
+    links = await chainOf(file)
+  } catch (error) {
+    if (!(error instanceof IntegrityError)) throw error
+    return { file, ok: false, checks: [{ check: 'chain (every link present, with the SHA-256 its child names)', ok: false, detail: error.message }], tables: {} }
+  }
+  if (links === undefined) {
+    const container = await verifyBackupFile(file, { passphrase: options.passphrase })
+    checks.push(...container.checks)
+  } else {
+    // An increment: every link of its chain, each file checked whole, then the chain's content.
+    checks.push({ check: 'chain (every link present, with the SHA-256 its child names)', ok: true, detail: `${links.length} links` })
+    for (const link of links) {
+      const container = await verifyBackupFile(link.path, { passphrase: options.passphrase })
+      const failed = container.checks.filter((c) => !c.ok)
+      checks.push({
+        check: `link ${link.file} (${link.depth === 0 ? 'full backup' : `increment ${link.depth}`})`,
+        ok: failed.length === 0,
+        ...(failed.length > 0 ? { detail: failed.map((c) => `${c.check}: ${c.detail ?? 'failed'}`).join('; ') } : {}),
+      })
+    }
+  }
   const tables: Record<string, number> = {}
   try {
     // The same checks a restore makes, schema guard included: a file that verifies restores.

@@ -83,6 +83,12 @@ export interface ReadBackupOptions {
   readonly computeChecksums?: boolean
   /** Limits on what one file may hold (see ReaderLimits; defaults from `readerLimits()`). */
   readonly limits?: Partial<ReaderLimits>
+  /**
+   * Accept an incremental backup (`format: "mergeback-incremental"`, a link of a chain): only the
+   * chain resolver (engine/chain.ts) reads links. Default false: such a file is refused with a
+   * FormatError saying it must be read through its chain.
+   */
+  readonly incremental?: boolean
 }
 
 /**
@@ -152,7 +158,7 @@ export async function* readBackup(
   const verify = options.verifyChecksums ?? true
   const compute = options.computeChecksums ?? true
   if (verify && !compute) throw new UsageError('checksums cannot be verified without computing them')
-  const parser = new BackupParser(batchSize, verify, options.records ?? 'parsed', compute, readerLimits(options.limits))
+  const parser = new BackupParser(batchSize, verify, options.records ?? 'parsed', compute, readerLimits(options.limits), options.incremental ?? false)
   for await (const chunk of input as AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>) {
     yield* parser.write(toBuffer(chunk))
   }
@@ -316,7 +322,10 @@ class BackupParser {
   #fastBytes: Buffer | undefined
   readonly #limits: ReaderLimits
 
-  constructor(batchSize: number, verifyChecksums: boolean, records: 'parsed' | 'lines' | 'none', computeChecksums: boolean, limits: ReaderLimits) {
+  readonly #incremental: boolean
+
+  constructor(batchSize: number, verifyChecksums: boolean, records: 'parsed' | 'lines' | 'none', computeChecksums: boolean, limits: ReaderLimits, incremental = false) {
+    this.#incremental = incremental
     this.#limits = limits
     this.#batchSize = batchSize
     this.#verifyChecksums = verifyChecksums
@@ -957,7 +966,7 @@ class BackupParser {
   /** Checks what can be checked as soon as the metadata is read (first, in the mongo-native layout). */
   #readMetadataHead(metadata: Record<string, unknown>): void {
     const offset = this.#metadataOffset
-    checkFormatVersion(metadata, (message) => this.#ruleError(message, offset))
+    checkFormatVersion(metadata, (message) => this.#ruleError(message, offset), this.#incremental)
     const schemas = metadata.collectionSchemas
     if (schemas === undefined) return
     if (!Array.isArray(schemas)) throw this.#ruleError('metadata "collectionSchemas" is not an array', offset)
@@ -981,7 +990,7 @@ class BackupParser {
     const parsed = METADATA.safeParse(combined)
     if (!parsed.success) throw fail(`the backup's metadata is malformed: ${describeIssue(parsed.error)}`)
     const facts = parsed.data
-    const ours = facts.format === 'mergeback'
+    const ours = facts.format === 'mergeback' || facts.format === 'mergeback-incremental'
     const names = [...this.#finished.keys()]
 
     if (ours && this.#layout === 'tables') {
@@ -1168,11 +1177,16 @@ const METADATA = z.looseObject({
 })
 
 /** This build reads format 1.x. The seeds write "1.0" and no `format`. */
-function checkFormatVersion(metadata: Record<string, unknown>, fail: (message: string) => FormatError): void {
+function checkFormatVersion(metadata: Record<string, unknown>, fail: (message: string) => FormatError, incremental = false): void {
   const { format, version } = metadata
-  if (format !== undefined && format !== 'mergeback') throw fail(`unsupported backup format ${JSON.stringify(format)}`)
+  if (format === 'mergeback-incremental' && !incremental) {
+    throw fail(
+      'this is an incremental backup (format "mergeback-incremental"): it holds only the changes since its parent, not a whole state. Restore, analyze, merge or verify it by its name in the backup directory that holds its chain, which resolves the chain (docs/format.md §Incremental backups)',
+    )
+  }
+  if (format !== undefined && format !== 'mergeback' && format !== 'mergeback-incremental') throw fail(`unsupported backup format ${JSON.stringify(format)}`)
   if (version === undefined) {
-    if (format === 'mergeback') throw fail('the metadata has no format version')
+    if (format === 'mergeback' || format === 'mergeback-incremental') throw fail('the metadata has no format version')
     return
   }
   if (typeof version !== 'string' || !/^1(\.\d+)*$/.test(version)) {

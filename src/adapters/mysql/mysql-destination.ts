@@ -732,6 +732,39 @@ export class MysqlDestination implements Destination {
     }
   }
 
+  /** Three-way merge with --apply-deletions: deletes the records with these keys; returns how many were deleted. */
+  async deleteRows(tableName: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<number> {
+    this.#assertOpen()
+    await this.#begin()
+    if (keys.length === 0) return 0
+    const target = await this.#targetTable(tableName)
+    if (keyColumns.length === 0) throw new UsageError(`deleteRows on "${tableName}" needs key columns.`, { code: 'NO_KEY' })
+    const keyTargets = keyColumns.map((name) => columnOf(target, name))
+    const keyList = keyColumns.length === 1 ? quoteIdentifier(keyColumns[0]) : `(${keyColumns.map(quoteIdentifier).join(', ')})`
+    let deleted = 0
+    for (let start = 0; start < keys.length; start += KEYS_PER_QUERY) {
+      const literals: string[] = []
+      for (const key of keys.slice(start, start + KEYS_PER_QUERY)) {
+        if (keyColumns.some((name) => key[name] === null || key[name] === undefined)) continue
+        try {
+          const parts = keyTargets.map((column) => sqlLiteral(column, key[column.name]))
+          literals.push(parts.length === 1 ? parts[0] : `(${parts.join(', ')})`)
+        } catch (error) {
+          throw withRowContext(error, target.name, key)
+        }
+      }
+      if (literals.length === 0) continue
+      const result = await this.#run<ResultSetHeader>(`DELETE FROM ${quoteIdentifier(target.name)} WHERE ${keyList} IN (${literals.join(', ')})`, {
+        table: target.name,
+        action: `deleting from ${target.name}`,
+      })
+      deleted += result.affectedRows
+    }
+    // Rows other tables reference may be gone: their foreign keys are checked in finish().
+    this.#referencedChanged.add(target.name)
+    return deleted
+  }
+
   async countRows(tableName: string): Promise<number> {
     this.#assertOpen()
     await this.#begin()

@@ -400,6 +400,27 @@ export class PostgresDestination implements Destination {
     return changed
   }
 
+  /** Three-way merge with --apply-deletions: deletes the records with these keys; returns how many were deleted. */
+  async deleteRows(tableName: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<number> {
+    this.#assertOpen('delete rows')
+    if (keys.length === 0) return 0
+    const table = await this.#table(tableName)
+    const keyInfo = this.#keyColumns(table, keyColumns)
+    const context: ErrorContext = { action: 'deleting rows', table: tableName }
+    let deleted = 0
+    for (let offset = 0; offset < keys.length; offset += KEYS_PER_STATEMENT) {
+      const slice = keys.slice(offset, offset + KEYS_PER_STATEMENT)
+      const params = keyInfo.map((column) => slice.map((key) => this.#paramText(key[column.schema.name], column, tableName)))
+      const match = keyMatch(keyInfo, 'k')
+      const sql =
+        `DELETE FROM ${fromClause(this.#schema, table)} ` +
+        `WHERE (${match.left}) IN (SELECT ${match.right} FROM unnest(${params.map((_, i) => `$${i + 1}::text[]`).join(', ')}) AS k(${keyInfo.map((_, i) => `c${i}`).join(', ')}))`
+      const result = await this.#run({ text: sql, values: params }, context)
+      deleted += result.rowCount ?? 0
+    }
+    return deleted
+  }
+
   async countRows(tableName: string): Promise<number> {
     this.#assertOpen('count rows')
     const table = await this.#table(tableName)
