@@ -382,8 +382,6 @@ function checkBase(file: string, scan: BackupScan, baseFile: string, base: Backu
   if (typeof m.database === 'string' && typeof b.database === 'string' && m.database !== b.database) {
     throw bad(`it is a backup of the database ${JSON.stringify(b.database)}, the backup is of ${JSON.stringify(m.database)}`)
   }
-  const at = (meta: BackupScan['metadata']) => (typeof meta.exportedAt === 'string' ? Date.parse(meta.exportedAt) : Number.NaN)
-  if (at(b) > at(m)) throw bad(`it was made after the backup (${String(b.exportedAt)} > ${String(m.exportedAt)}); swap the two files`)
   const baseTables = new Map(base.tables.map((t) => [t.schema.name, t.schema]))
   const shared = selected.filter((t) => baseTables.has(t.name))
   if (selected.length > 0 && shared.length === 0) {
@@ -396,6 +394,8 @@ function checkBase(file: string, scan: BackupScan, baseFile: string, base: Backu
       throw bad(`table ${JSON.stringify(table.name)} is keyed by ${keyA.join(', ')} there and by ${keyB.join(', ')} in the backup`)
     }
   }
+  const at = (meta: BackupScan['metadata']) => (typeof meta.exportedAt === 'string' ? Date.parse(meta.exportedAt) : Number.NaN)
+  if (at(b) > at(m)) throw bad(`it was made after the backup (${String(b.exportedAt)} > ${String(m.exportedAt)}); swap the two files`)
   const missing = selected.filter((t) => !baseTables.has(t.name)).map((t) => t.name)
   if (missing.length > 0) {
     onWarning?.(`The base backup has no table ${missing.map((n) => JSON.stringify(n)).join(', ')}: ${missing.length === 1 ? 'it is' : 'they are'} merged as if the base were empty there (every record new on one side).`)
