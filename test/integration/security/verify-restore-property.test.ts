@@ -21,6 +21,8 @@ import { writeCraftedFile } from './crafted-files.js'
 const FULL = Number(process.env.MERGEBACK_PROPERTY_RUNS ?? 0)
 const SQLITE_RUNS = FULL > 0 ? FULL : 30
 const POSTGRES_RUNS = FULL > 0 ? Math.max(1, Math.round(FULL / 5)) : 6
+/** The full count takes minutes (a database per PostgreSQL file). */
+const TIMEOUT = FULL > 0 ? 60 * 60_000 : undefined
 /** Records sit at depth 5 of the document; values nest from there. */
 const LIMITS = { maxDepth: 24, maxRecordBytes: 2048 }
 
@@ -123,7 +125,7 @@ describe('verify and restore agree (property)', () => {
       }),
       { numRuns: SQLITE_RUNS },
     )
-  })
+  }, TIMEOUT)
 
   it(`into PostgreSQL: the same (${POSTGRES_RUNS} files)`, async () => {
     await fc.assert(
@@ -150,5 +152,5 @@ describe('verify and restore agree (property)', () => {
       }),
       { numRuns: POSTGRES_RUNS },
     )
-  })
+  }, TIMEOUT)
 })
