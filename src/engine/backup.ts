@@ -50,6 +50,8 @@ export interface BackupOptions {
   readonly now?: Date
   /** Stream the backup straight to this remote (an S3Remote) instead of `out`; no local file is written. */
   readonly remote?: RemoteBackupTarget
+  /** The catalog's `originKind`: 'manual' (default) or 'scheduled' (the scheduler). */
+  readonly originKind?: 'manual' | 'scheduled'
 }
 
 export interface BackupResult {
@@ -121,6 +123,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       gzip,
       passphrase: options.passphrase,
       now: options.now,
+      originKind: options.originKind,
     })
     options.onFileOpened?.({ path: pending.path, temporaryPath: pending.temporaryPath })
     try {

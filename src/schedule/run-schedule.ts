@@ -51,7 +51,7 @@ export function scheduleWork(context: RunContext): RunWork {
         await remote.check()
       }
       const streamTo = schedule.destination === 'remote' ? remote : undefined
-      const common = { db, out: context.dir, name: schedule.name, gzip: schedule.gzip || undefined, passphrase: schedule.encrypt ? context.passphrase : undefined, remote: streamTo }
+      const common = { db, out: context.dir, name: schedule.name, gzip: schedule.gzip || undefined, passphrase: schedule.encrypt ? context.passphrase : undefined, remote: streamTo, originKind: 'scheduled' as const }
       const made =
         schedule.kind === 'full'
           ? await fullBackup({ ...common, description: `scheduled (${schedule.cron} ${schedule.timezone})` })

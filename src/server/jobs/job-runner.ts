@@ -16,6 +16,8 @@ import { analyze, merge } from '../../engine/merge.js'
 import { inspect, stats, verify } from '../../engine/inspect.js'
 import type { ProgressEvent } from '../../engine/progress.js'
 import { verifyBackupFile } from '../../storage/backup-file.js'
+import { scanBackup } from '../../engine/backup-input.js'
+import { FormatError, MergebackError } from '../../errors.js'
 import { errorDocument, httpStatusFor } from '../../cli/exit-codes.js'
 import { PROGRESS_INTERVAL_MS, type ChildMessage, type JobProgress, type JobSpec, type ParentMessage } from './protocol.js'
 
@@ -101,7 +103,7 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
         exclude: p.exclude,
         gzip: p.gzip,
         includeIndexes: p.includeIndexes,
-        passphrase,
+        passphrase: p.encrypt ? passphrase : undefined,
         onProgress,
         onFileOpened: (file) => {
           temporary = file.temporaryPath
@@ -141,11 +143,7 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
       const container = await verifyBackupFile(spec.params.file, { passphrase, maxDecompressedBytes: spec.params.maxDecompressedBytes })
       if (container.error) throw container.error
       const report = await verify(spec.params.file, { passphrase })
-      if (!report.ok) {
-        const failed = report.checks.filter((c) => !c.ok)
-        const { FormatError } = await import('../../errors.js')
-        throw new FormatError(`The uploaded file is not a valid backup: ${failed.map((c) => `${c.check}: ${c.detail ?? 'failed'}`).join('; ')}`)
-      }
+      if (!report.ok) throw await uploadRefusal(spec.params.file, passphrase, report.checks)
       const inspected = await inspect(spec.params.file, { passphrase })
       // The seeds' layouts carry no table list or counts in their metadata: take them from the scan.
       const metadata = {
@@ -153,9 +151,56 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
         tables: inspected.tables.map((t) => t.name),
         recordCounts: Object.fromEntries(inspected.tables.map((t) => [t.name, t.records])),
       }
-      return { verification: { ...report, file: undefined }, metadata, layout: inspected.layout, sha256: container.sha256, sizeBytes: container.sizeBytes, compression: container.compression, encrypted: container.encrypted }
+      // The upload is still a temporary file with no catalog entry: say so in the upload's terms
+      // rather than name the temporary file's missing sidecar.
+      const checks = report.checks.map((c) =>
+        c.ok && c.detail?.startsWith('not catalogued') ? { ...c, detail: `an upload has no catalog entry yet, so nothing to compare with; its SHA-256 is ${container.sha256}` } : c,
+      )
+      return { verification: { ...report, checks, file: undefined }, metadata, layout: inspected.layout, sha256: container.sha256, sizeBytes: container.sizeBytes, compression: container.compression, encrypted: container.encrypted }
     }
   }
+}
+
+/**
+ * The library's messages speak to the CLI's user; over the API the same refusal names no flag.
+ * A stale plan: the API's way to a new plan is another analyze with `savePlan` (the page's
+ * "Analyze again"), not `analyze --plan`.
+ */
+function apiWording<E extends { error: string; details: Record<string, unknown> }>(error: E): E {
+  if (error.details.reason !== 'stale-plan') return error
+  return { ...error, error: error.error.replace(/;? ?run analyze --plan again\.?$/, '; analyze the backup again for a new plan.') }
+}
+
+/**
+ * Why an upload is not a usable backup, as `details.reason` (docs/api.md §Uploads):
+ * `unsupported-version` (a format or version this build does not read), `not-a-backup` (not
+ * JSON from its first byte, or JSON without tables or collections), `damaged` (a backup whose
+ * content is broken: a checksum, a count, a cut; `details.table` names the table when known).
+ */
+function uploadReason(error: FormatError): 'unsupported-version' | 'not-a-backup' | 'damaged' {
+  if (/is not supported \(this build reads|unsupported backup format|has no format version/.test(error.message)) return 'unsupported-version'
+  if (error.table !== undefined) return 'damaged'
+  if (/is not a mergeback backup|not valid JSON at byte 0\b/.test(error.message)) return 'not-a-backup'
+  return 'damaged'
+}
+
+/**
+ * The refusal of an upload that failed verify: the reader's own error (read again, only on this
+ * failure path, for its table and kind), as a FormatError with `details.reason` and `table`, in
+ * words that name no file (the upload is still a temporary file here).
+ */
+async function uploadRefusal(file: string, passphrase: string | undefined, checks: readonly { check: string; ok: boolean; detail?: string }[]): Promise<Error> {
+  try {
+    await scanBackup(file, { passphrase, unsafeDefinitions: 'refuse' })
+  } catch (error) {
+    if (error instanceof FormatError) {
+      const reason = uploadReason(error)
+      return new FormatError(`The uploaded file is not a usable backup: ${error.message}.`, { table: error.table, recordIndex: error.recordIndex, byteOffset: error.byteOffset, details: { reason } })
+    }
+    if (error instanceof MergebackError) return error
+  }
+  const failed = checks.filter((c) => !c.ok)
+  return new FormatError(`The uploaded file is not a usable backup: ${failed.map((c) => c.detail ?? c.check).join('; ')}.`, { details: { reason: 'damaged' } })
 }
 
 // The server owns Ctrl-C: it decides whether running jobs finish or are cancelled.
@@ -173,7 +218,7 @@ process.once('message', (message: ParentMessage) => {
       process.exit(0)
     },
     async (error: unknown) => {
-      await send({ type: 'error', error: { status: httpStatusFor(error), ...errorDocument(error) } })
+      await send({ type: 'error', error: apiWording({ status: httpStatusFor(error), ...errorDocument(error) }) })
       process.exit(0)
     },
   )
