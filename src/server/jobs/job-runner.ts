@@ -17,7 +17,8 @@ import { inspect, stats, verify } from '../../engine/inspect.js'
 import type { ProgressEvent } from '../../engine/progress.js'
 import { verifyBackupFile } from '../../storage/backup-file.js'
 import { scanBackup } from '../../engine/backup-input.js'
-import { FormatError, MergebackError } from '../../errors.js'
+import { recordVerification, verifyOutcome } from '../../storage/catalog.js'
+import { FormatError, IntegrityError, MergebackError } from '../../errors.js'
 import { errorDocument, httpStatusFor } from '../../cli/exit-codes.js'
 import { PROGRESS_INTERVAL_MS, type ChildMessage, type JobProgress, type JobSpec, type ParentMessage } from './protocol.js'
 
@@ -128,6 +129,8 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
     }
     case 'verify': {
       const report = await verify(spec.params.file, { passphrase })
+      // Kept in the catalog before the job ends, so the list shows it as soon as the job is over.
+      await recordVerification(spec.params.file, verifyOutcome(report))
       return { ...report, file: path.basename(report.file) }
     }
     case 'inspect': {
@@ -195,7 +198,13 @@ async function uploadRefusal(file: string, passphrase: string | undefined, check
   } catch (error) {
     if (error instanceof FormatError) {
       const reason = uploadReason(error)
-      return new FormatError(`The uploaded file is not a usable backup: ${error.message}.`, { table: error.table, recordIndex: error.recordIndex, byteOffset: error.byteOffset, details: { reason } })
+      return new FormatError(`The uploaded file is not a usable backup: ${error.message}${/[.!?]$/.test(error.message) ? '' : '.'}`, { table: error.table, recordIndex: error.recordIndex, byteOffset: error.byteOffset, details: { reason } })
+    }
+    // A checksum or count that does not match inside the content: the upload is damaged (as
+    // before, a BAD_FORMAT refusal of the upload), naming the table.
+    if (error instanceof IntegrityError && error.reason !== 'decompressed-too-large') {
+      const table = typeof error.details.table === 'string' ? error.details.table : undefined
+      return new FormatError(`The uploaded file is not a usable backup: ${error.message}${/[.!?]$/.test(error.message) ? '' : '.'}`, { table, details: { reason: 'damaged', integrity: error.reason } })
     }
     if (error instanceof MergebackError) return error
   }

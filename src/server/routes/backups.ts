@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises'
 import { z } from 'zod'
 import type { Hono } from 'hono'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
-import { deleteBackup, findBackup, listBackups, listUnfinished, recordVerification, verifyOutcome } from '../../storage/catalog.js'
+import { deleteBackup, findBackup, listBackups, listUnfinished } from '../../storage/catalog.js'
 import type { AppContext, AppDeps, AppEnv } from '../context.js'
 import { actorLabel, clientAddress } from '../context.js'
 import { requireRole } from '../auth.js'
@@ -189,15 +189,8 @@ export function registerBackups(app: Hono<AppEnv>, deps: AppDeps): void {
   describeRoute({ method: 'post', path: '/api/backups/{name}/verify', tag: TAG, role: 'admin', summary: 'Verify a backup end to end (a job)', responses: { 202: { description: 'started', schema: JobStartedSchema } } })
   app.post('/api/backups/:name/verify', async (c) => {
     const entry = await findBackup(deps.config.dir, c.req.param('name'))
+    // The job records its outcome in the catalog (the list's "verified" state) before it ends.
     const job = startJob(c, deps, { spec: { kind: 'verify', params: { file: entry.path } }, file: entry.file, target: entry.file })
-    // The outcome goes into the catalog (the list's "verified" state) when the job ends with a
-    // report; a verify that could not run (no passphrase, cancelled) records nothing.
-    void deps.jobs
-      .wait(job.id)
-      .then(async (done) => {
-        if (done.state === 'succeeded' && done.result) await recordVerification(entry.path, verifyOutcome(done.result as { ok: boolean }))
-      })
-      .catch((error: unknown) => deps.logger.warn('recording a verification failed', { file: entry.file, error: (error as Error).message }))
     return accepted(c, job)
   })
 
