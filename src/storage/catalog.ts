@@ -19,10 +19,11 @@ import path from 'node:path'
 import { NotFoundError, UsageError } from '../errors.js'
 import type { BackupMetadata } from '../format/types.js'
 import { FLAG_GZIP_PAYLOAD, HEADER_LENGTH, OFFSET_FLAGS, hasContainerMagic } from '../crypto/container.js'
-import { appendAudit } from '../audit/audit-log.js'
+import { appendAudit, readAuditHead, type AuditHead } from '../audit/audit-log.js'
 import { fsyncDirectory, writeFileAtomic } from './atomic-file.js'
 import { dataFormatOf, isBackupDataFileName, isTemporaryFileName, parseBackupFileName, sidecarPathFor } from './naming.js'
 import { checkPlainFileName, confineToDirectory } from './path-safety.js'
+import { peekMetadata } from './peek-metadata.js'
 
 export const CATALOG_VERSION = 1
 
@@ -62,6 +63,14 @@ export interface Sidecar {
   readonly originKind?: OriginKind
   /** The last verification (`recordVerification`): its outcome, when, and the first failed check. */
   readonly lastVerify?: VerifyRecord
+  /**
+   * An incremental backup (a link of a chain, issue #18): the file names and SHA-256 of its parent
+   * and of the chain's full backup, and its depth (1 = first increment). Copied from its metadata
+   * so that chains are resolved, checked and protected from prune without reading any backup.
+   */
+  readonly incremental?: { readonly parent: string; readonly parentSha256: string; readonly base: string; readonly baseSha256: string; readonly depth: number }
+  /** The audit log's head when the sidecar was written: `audit verify` detects entries cut off after it. */
+  readonly auditHead?: AuditHead
 }
 
 export type OriginKind = 'manual' | 'scheduled' | 'uploaded'
@@ -176,6 +185,17 @@ export function sidecarFor(
     ...(facts.native ? { native: facts.native } : {}),
     ...(facts.originKey ? { originSeal: fileSeal(facts.originKey, facts.sha256) } : {}),
     originKind: facts.originKind ?? 'manual',
+    ...(metadata.incremental
+      ? {
+          incremental: {
+            parent: metadata.incremental.parent.file,
+            parentSha256: metadata.incremental.parent.sha256,
+            base: metadata.incremental.base.file,
+            baseSha256: metadata.incremental.base.sha256,
+            depth: metadata.incremental.depth,
+          },
+        }
+      : {}),
   }
 }
 
@@ -203,7 +223,12 @@ export async function recordVerification(file: string, outcome: { ok: boolean; d
 
 /** Writes `<file>.meta.json` atomically. */
 export async function writeSidecar(file: string, sidecar: Sidecar): Promise<void> {
-  await writeFileAtomic(sidecarPathFor(file), `${JSON.stringify(sidecar, null, 2)}\n`)
+  // The head of the audit log beside it, as a second record of where the log ended.
+  const head = await readAuditHead(path.dirname(file)).catch(() => undefined)
+  // A sidecar copied from elsewhere (a download) carries the other directory's head: never kept.
+  const { auditHead: _elsewhere, ...own } = sidecar
+  const recorded = head && head !== 'damaged' ? { ...own, auditHead: head } : own
+  await writeFileAtomic(sidecarPathFor(file), `${JSON.stringify(recorded, null, 2)}\n`)
 }
 
 function isSidecar(value: unknown, file: string): value is Sidecar {
@@ -303,12 +328,19 @@ async function entryFor(dir: string, file: string): Promise<BackupEntry | undefi
   }
   const parsed = parseBackupFileName(file)
   const sniffed = await sniffFile(full)
+  // A hand-made or copied-in file: its own metadata's name and time before its file name and mtime.
+  const own = !sniffed.gzip && !sniffed.encrypted && kindOfFileName(file) === 'smart' ? await peekMetadata(full, stat.size) : undefined
   return {
     file,
     path: full,
-    name: parsed?.name ?? file.replace(/\.json(\.gz)?(\.enc)?$/, ''),
+    name: own?.name ?? parsed?.name ?? file.replace(/\.json(\.gz)?(\.enc)?$/, ''),
+    ...(own?.description ? { description: own.description } : {}),
+    ...(own?.engine ? { engine: own.engine } : {}),
+    ...(own?.database ? { database: own.database } : {}),
+    ...(own?.tables ? { tables: own.tables } : {}),
+    ...(own?.recordCounts ? { recordCounts: own.recordCounts } : {}),
     kind: kindOfFileName(file),
-    createdAt: (parsed?.createdAt ?? stat.mtime).toISOString(),
+    createdAt: own?.createdAt ?? (parsed?.createdAt ?? stat.mtime).toISOString(),
     sizeBytes: stat.size,
     compression: sniffed.gzip ? 'gzip' : 'none',
     encrypted: sniffed.encrypted,
@@ -412,6 +444,7 @@ export async function deleteBackup(dir: string, ref: string, options: { actor?: 
   try {
     await fs.unlink(entry.path)
     await fs.rm(sidecarPathFor(entry.path), { force: true })
+    await fs.rm(`${entry.path}.digests`, { force: true })
     await fsyncDirectory(path.resolve(dir))
   } catch (error) {
     await appendAudit(dir, {

@@ -19,7 +19,9 @@ import { verifyBackupFile } from '../../storage/backup-file.js'
 import { scanBackup } from '../../engine/backup-input.js'
 import { recordVerification, verifyOutcome } from '../../storage/catalog.js'
 import { FormatError, IntegrityError, MergebackError } from '../../errors.js'
+import { scheduleWork } from '../../schedule/run-schedule.js'
 import { errorDocument, httpStatusFor } from '../../cli/exit-codes.js'
+import type { ReaderLimits } from '../../format/reader.js'
 import { PROGRESS_INTERVAL_MS, type ChildMessage, type JobProgress, type JobSpec, type ParentMessage } from './protocol.js'
 
 function send(message: ChildMessage): Promise<void> {
@@ -88,7 +90,7 @@ function fileSize(file: string): number | null {
   }
 }
 
-async function run(spec: JobSpec, passphrase: string | undefined, progress: ProgressReporter): Promise<unknown> {
+async function run(spec: JobSpec, passphrase: string | undefined, progress: ProgressReporter, limits: Partial<ReaderLimits> = {}): Promise<unknown> {
   const onProgress = progress.listener
   switch (spec.kind) {
     case 'backup': {
@@ -104,6 +106,9 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
         exclude: p.exclude,
         gzip: p.gzip,
         includeIndexes: p.includeIndexes,
+        incremental: p.incremental,
+        since: p.since,
+        changedSinceColumn: p.changedSinceColumn,
         passphrase: p.encrypt ? passphrase : undefined,
         onProgress,
         onFileOpened: (file) => {
@@ -116,38 +121,58 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
     case 'restore': {
       const p = spec.params
       progress.measureBytes(() => fileSize(p.file))
-      const report = await restore({ ...p, passphrase, onProgress })
+      const report = await restore({ ...p, passphrase, limits, onProgress })
       return { ...report, file: path.basename(report.file) }
     }
     case 'analyze':
     case 'merge': {
       const p = spec.params
       const warnings: string[] = []
-      const options = { ...p.options, passphrase, onProgress, onWarning: (w: string) => warnings.push(w) }
+      const options = { ...p.options, passphrase, limits, onProgress, onWarning: (w: string) => warnings.push(w) }
       const report = spec.kind === 'analyze' ? await analyze(p.file, p.db, options) : await merge(p.file, p.db, options)
       return warnings.length > 0 ? { ...report, warnings } : report
     }
     case 'verify': {
-      const report = await verify(spec.params.file, { passphrase })
+      const report = await verify(spec.params.file, { passphrase, limits })
       // Kept in the catalog before the job ends, so the list shows it as soon as the job is over.
       await recordVerification(spec.params.file, verifyOutcome(report))
       return { ...report, file: path.basename(report.file) }
     }
     case 'inspect': {
-      const report = await inspect(spec.params.file, { passphrase })
+      const report = await inspect(spec.params.file, { passphrase, limits })
       return { ...report, file: path.basename(report.file) }
     }
     case 'stats':
       return stats(spec.params.db)
+    case 'schedule': {
+      // The run as `mergeback schedule run` does it (audit entries included), in this process so
+      // that it shows in /api/jobs with its progress and can be cancelled like any job.
+      const p = spec.params
+      let temporary: string | undefined
+      progress.measureBytes(() => (temporary ? fileSize(temporary) : null))
+      const work = scheduleWork({
+        dir: p.dir,
+        databaseUrl: () => p.db,
+        passphrase,
+        onProgress,
+        onFileOpened: (file) => {
+          temporary = file.temporaryPath
+          void send({ type: 'file', path: file.path, temporaryPath: file.temporaryPath })
+        },
+      })
+      return work(p.schedule, { trigger: p.trigger, dueAt: p.dueAt ? new Date(p.dueAt) : undefined })
+    }
     case 'upload-check': {
       // The container first, with the decompressed-size limit (a gzip bomb stops here, while it
       // is read), then the content with every check `restore` makes (library verify).
       progress.listener({ type: 'phase', phase: 'verify' })
       const container = await verifyBackupFile(spec.params.file, { passphrase, maxDecompressedBytes: spec.params.maxDecompressedBytes })
       if (container.error) throw container.error
-      const report = await verify(spec.params.file, { passphrase })
-      if (!report.ok) throw await uploadRefusal(spec.params.file, passphrase, report.checks)
-      const inspected = await inspect(spec.params.file, { passphrase })
+      // Definitions the schema guard cannot rebuild do not stop an upload: a restore refuses
+      // them unless asked to leave them out (dropUnsafeDefinitions); types and the rest do.
+      const report = await verify(spec.params.file, { passphrase, limits, dropUnsafeDefinitions: true })
+      if (!report.ok) throw await uploadRefusal(spec.params.file, passphrase, limits, report.checks)
+      const inspected = await inspect(spec.params.file, { passphrase, limits })
       // The seeds' layouts carry no table list or counts in their metadata: take them from the scan.
       const metadata = {
         ...inspected.metadata,
@@ -192,13 +217,20 @@ function uploadReason(error: FormatError): 'unsupported-version' | 'not-a-backup
  * failure path, for its table and kind), as a FormatError with `details.reason` and `table`, in
  * words that name no file (the upload is still a temporary file here).
  */
-async function uploadRefusal(file: string, passphrase: string | undefined, checks: readonly { check: string; ok: boolean; detail?: string }[]): Promise<Error> {
+async function uploadRefusal(file: string, passphrase: string | undefined, limits: Partial<ReaderLimits>, checks: readonly { check: string; ok: boolean; detail?: string }[]): Promise<Error> {
   try {
-    await scanBackup(file, { passphrase, unsafeDefinitions: 'refuse' })
+    // The reader's own error, with its status (413 for a limit, 422 for damage) and details.
+    await scanBackup(file, { passphrase, limits, unsafeDefinitions: 'drop' })
   } catch (error) {
     if (error instanceof FormatError) {
-      const reason = uploadReason(error)
-      return new FormatError(`The uploaded file is not a usable backup: ${error.message}${/[.!?]$/.test(error.message) ? '' : '.'}`, { table: error.table, recordIndex: error.recordIndex, byteOffset: error.byteOffset, details: { reason } })
+      // Beyond one of the reader's limits (details.limit names it, answered 413): too large.
+      const reason = typeof error.details.limit === 'string' ? 'too-large' : uploadReason(error)
+      return new FormatError(`The uploaded file is not a usable backup: ${error.message}${/[.!?]$/.test(error.message) ? '' : '.'}`, {
+        table: error.table,
+        recordIndex: error.recordIndex,
+        byteOffset: error.byteOffset,
+        details: { ...error.details, reason },
+      })
     }
     // A checksum or count that does not match inside the content: the upload is damaged (as
     // before, a BAD_FORMAT refusal of the upload), naming the table.
@@ -220,7 +252,7 @@ process.on('disconnect', () => process.exit(1))
 process.once('message', (message: ParentMessage) => {
   if (message?.type !== 'start') process.exit(2)
   const progress = new ProgressReporter()
-  run(message.spec, message.passphrase, progress).then(
+  run(message.spec, message.passphrase, progress, message.limits).then(
     async (result) => {
       progress.flush()
       await send({ type: 'result', result })
