@@ -245,8 +245,12 @@ export class MysqlDestination implements Destination {
 
     const created: string[] = []
     if (options.mode === 'restore') {
+      const context = {
+        tables: backupSchema.tables,
+        usedNames: new Set([...existing.values()].flatMap((t) => t.foreignKeys.map((fk) => fk.name.toLowerCase()))),
+      }
       for (const table of missing) {
-        warnings.push(...(await this.#createTable(table, backupSchema.engine)))
+        warnings.push(...(await this.#createTable(table, backupSchema.engine, context)))
         created.push(table.name)
       }
       if (created.length > 0) this.#schema = undefined
@@ -306,8 +310,12 @@ export class MysqlDestination implements Destination {
   }
 
   /** Creates one table; records it at once so that rollback() can drop it. Returns warnings. */
-  async #createTable(table: TableSchema, sourceEngine: DatabaseSchema['engine']): Promise<string[]> {
-    const first = createTableStatement(table, sourceEngine)
+  async #createTable(
+    table: TableSchema,
+    sourceEngine: DatabaseSchema['engine'],
+    context: { readonly tables: readonly TableSchema[]; readonly usedNames: Set<string> },
+  ): Promise<string[]> {
+    const first = createTableStatement(table, sourceEngine, true, context)
     try {
       await this.#run(first.sql, { table: table.name, action: `creating table ${table.name}` })
       this.#created.push(table.name)
@@ -316,7 +324,7 @@ export class MysqlDestination implements Destination {
       if (sourceEngine !== 'mysql' || typeof table.options?.definition !== 'string') throw error
       // A definition from another server version (a MySQL 8 collation on MariaDB, say): build
       // the table from its columns instead.
-      const fallback = createTableStatement(table, sourceEngine, false)
+      const fallback = createTableStatement(table, sourceEngine, false, context)
       await this.#run(fallback.sql, { table: table.name, action: `creating table ${table.name}` })
       this.#created.push(table.name)
       return [`${table.name}: the server rejected the backed-up definition (${(error as Error).message}); created from the column types instead.`, ...fallback.warnings]
