@@ -258,7 +258,7 @@ describe('sqliteTypeFor', () => {
     expect(sqliteTypeFor({ type: 'money', kind: 'decimal' }, 'postgres')).toBe('DECIMAL TEXT')
     expect(sqliteTypeFor({ type: 'numeric', kind: 'decimal' }, 'postgres')).toBe('DECIMAL TEXT')
     expect(sqliteTypeFor({ type: 'numeric(20,2)', kind: 'decimal' }, 'postgres')).toBe('DECIMAL TEXT')
-    expect(sqliteTypeFor({ type: 'double precision', kind: 'float' }, 'postgres')).toBe('double precision')
+    expect(sqliteTypeFor({ type: 'double precision', kind: 'float' }, 'postgres')).toBe('REAL')
     expect(sqliteTypeFor({ type: 'bytea', kind: 'binary' }, 'postgres')).toBe('BLOB')
     expect(sqliteTypeFor({ type: 'timestamp with time zone', kind: 'timestamptz' }, 'postgres')).toBe('TIMESTAMPTZ TEXT')
     expect(sqliteTypeFor({ type: 'integer[]', kind: 'array' }, 'postgres')).toBe('JSON')

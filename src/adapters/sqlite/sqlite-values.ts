@@ -394,6 +394,7 @@ const PLAIN_TYPE = /^[A-Za-z][A-Za-z0-9_ ]*(?:\(\s*[0-9]+\s*(?:,\s*[0-9]+\s*)?\)
 export function sqliteTypeFor(column: Pick<ColumnSchema, 'type' | 'kind'>, engine: Engine): string {
   if (engine === 'sqlite') return column.type
   const mapped = sqliteColumnType(column, engine)
-  const keep = PLAIN_TYPE.test(column.type) && kindOf(column.type) === column.kind && affinityOf(column.type) === affinityOf(mapped)
+  const named = column.kind === 'decimal' || column.kind === 'json' || column.kind === 'text'
+  const keep = named && PLAIN_TYPE.test(column.type) && kindOf(column.type) === column.kind && affinityOf(column.type) === affinityOf(mapped)
   return keep ? column.type : mapped
 }

@@ -501,6 +501,17 @@ export function valueRefusal(value: WireValue | undefined, source: Pick<ColumnSc
     case 'bigint':
       if (to === 'sqlite' && text !== undefined && /^\d+$/.test(text) && BigInt(text) > 9_223_372_036_854_775_807n) return `${text} is beyond SQLite's 64-bit integers`
       return undefined
+    case 'text': {
+      // A longer text would be cut (or refused without naming the row) by a VARCHAR(n).
+      const limit = to === 'sqlite' || text === undefined ? undefined : /^(?:varchar|character varying)\s*\(\s*(\d+)\s*\)/i.exec(target.type.trim())
+      if (limit && [...text!].length > Number(limit[1])) return `${target.type} holds ${limit[1]} characters, this text has ${[...text!].length}`
+      return undefined
+    }
+    case 'binary': {
+      const limit = to === 'mysql' && text !== undefined ? /^varbinary\s*\(\s*(\d+)\s*\)/i.exec(target.type.trim()) : null
+      if (limit && Buffer.from(text!, 'base64').length > Number(limit[1])) return `${target.type} holds ${limit[1]} bytes, this value has ${Buffer.from(text!, 'base64').length}`
+      return undefined
+    }
     default:
       return undefined
   }
@@ -511,13 +522,22 @@ function affinityIsNumeric(type: string): boolean {
   return !t.includes('TEXT') && !t.includes('CHAR') && !t.includes('CLOB')
 }
 
-/** The engines a backup of `from` can be restored or merged into (every SQL pair; MongoDB below). */
-export function crossEngineSupported(from: Engine, to: Engine): boolean {
-  return from === to || (from !== 'mongodb' && to !== 'mongodb')
-}
-
-/** The schema the target is asked to create: checks names, refuses unsupported directions. */
+/**
+ * Before a restore or merge of a backup of `schema.engine` into `to` touches anything: refuses a
+ * MongoDB backup of whole documents into SQL (not offered), and names the target cannot take.
+ * (SQL into MongoDB is refused by the MongoDB destination itself.)
+ */
 export function checkCrossEngine(schema: Pick<DatabaseSchema, 'engine' | 'tables'>, to: Engine): void {
   if (schema.engine === to) return
+  if (schema.engine === 'mongodb' && to !== 'mongodb') {
+    const whole = schema.tables.filter((t) => t.columns.some((c) => c.kind === 'document')).map((t) => `"${t.name}"`)
+    if (whole.length > 0) {
+      throw new UsageError(
+        `Restoring or merging a MongoDB backup into ${to} is not offered: its collections (${whole.join(', ')}) are kept as whole documents, not as columns. ` +
+          `Restore it into MongoDB. (A seed file in MongoDB's native layout, whose documents are read field by field, does restore into SQL.) Nothing was changed.`,
+        { code: 'CROSS_ENGINE_UNSUPPORTED', details: { from: 'mongodb', to, tables: whole } },
+      )
+    }
+  }
   checkIdentifiers(schema.tables, schema.engine, to)
 }
