@@ -27,10 +27,12 @@
  */
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
+import { createHash } from 'node:crypto'
 import pg from 'pg'
+import Database from 'better-sqlite3'
 import mysql from 'mysql2/promise'
 
-export type BenchEngine = 'postgres' | 'mysql'
+export type BenchEngine = 'postgres' | 'mysql' | 'sqlite'
 
 /** Rows inserted per statement: big enough to be fast, small enough to keep transactions modest. */
 const CHUNK_ROWS = 100_000
@@ -181,8 +183,64 @@ function mysqlDialect(seed: string): Dialect {
   }
 }
 
+/**
+ * SQLite has neither md5 nor date arithmetic at microsecond precision, so the generator registers
+ * a few deterministic functions on its connection (`registerSqliteFunctions`) that compute the
+ * same values as PostgreSQL's and MariaDB's expressions: the data are the same rows, with SQLite's
+ * own representations (timestamps as ISO text, booleans as 0/1, numeric(10,2) as REAL).
+ */
+function sqliteDialect(seed: string): Dialect {
+  const md5 = (purpose: string, row: string) => `mb_md5(${literal(`${seed}:${purpose}:`)} || (${row}))`
+  return {
+    engine: 'sqlite',
+    q: (name) => `"${name.replaceAll('"', '""')}"`,
+    h: (purpose, row) => `mb_h32(${md5(purpose, row)})`,
+    md5,
+    concat: (...parts) => `(${parts.map((p) => `(${p})`).join(' || ')})`,
+    pad: (expr, width) => `printf('%0${width}d', ${expr})`,
+    pick: (hash, values) => `(CASE (${hash}) % ${values.length} ${values.map((v, i) => `WHEN ${i} THEN ${literal(v)}`).join(' ')} END)`,
+    substr: (text, start, length) => `substr(${text}, ${start}, ${length})`,
+    asEnum: (text) => text,
+    timestamp: (micros) => `mb_timestamp(${micros})`,
+    instant: (micros) => `mb_timestamp(${micros})`,
+    date: (days) => `mb_date(${days})`,
+    money: (cents) => `round((${cents}) / 100.0, 2)`,
+    jsonObject: (entries) => `json_object(${entries.map(([k, v]) => `${literal(k)}, ${v}`).join(', ')})`,
+    jsonArray: (items) => `json_array(${items.join(', ')})`,
+    randomBytes: (purpose, row, blocks) => `mb_bytes(${literal(`${seed}:${purpose}:`)} || (${row}), ${blocks})`,
+    rows: (from, to) => ({ from: `(WITH RECURSIVE c(i) AS (SELECT ${from} UNION ALL SELECT i + 1 FROM c WHERE i < ${to}) SELECT i FROM c) AS s`, row: 's.i' }),
+  }
+}
+
+const EPOCH_2025 = Date.UTC(2025, 0, 1)
+const EPOCH_2026_06 = Date.UTC(2026, 5, 1)
+
+/** The functions sqliteDialect's expressions call (see there). */
+function registerSqliteFunctions(db: Database.Database): void {
+  const md5hex = (text: string) => createHash('md5').update(text).digest('hex')
+  db.function('mb_md5', { deterministic: true }, (text: unknown) => md5hex(String(text)))
+  db.function('mb_h32', { deterministic: true }, (hex: unknown) => BigInt(Number.parseInt(String(hex).slice(0, 8), 16)))
+  db.function('mb_timestamp', { deterministic: true }, (micros: unknown) => {
+    const total = Number(micros)
+    const text = new Date(EPOCH_2025 + Math.floor(total / 1000)).toISOString().slice(0, 23).replace('T', ' ')
+    // timestamp(3) columns hold whole milliseconds; Message.sentAt keeps its microseconds.
+    return total % 1000 === 0 ? text : `${text}${String(total % 1000).padStart(3, '0')}`
+  })
+  db.function('mb_date', { deterministic: true }, (days: unknown) => new Date(EPOCH_2026_06 + Number(days) * 86_400_000).toISOString().slice(0, 10))
+  db.function('mb_bytes', { deterministic: true }, (prefix: unknown, blocks: unknown) => {
+    const parts: Buffer[] = []
+    for (let b = 1; b <= Number(blocks); b++) parts.push(Buffer.from(md5hex(`${String(prefix)}:${b}`), 'hex'))
+    return Buffer.concat(parts)
+  })
+}
+
 function dialectFor(engine: BenchEngine, seed: string): Dialect {
-  return engine === 'postgres' ? postgresDialect(seed) : mysqlDialect(seed)
+  return engine === 'postgres' ? postgresDialect(seed) : engine === 'mysql' ? mysqlDialect(seed) : sqliteDialect(seed)
+}
+
+/** The file of a `sqlite:` URL. */
+export function sqliteFile(url: string): string {
+  return url.replace(/^sqlite:/i, '')
 }
 
 /** `CREATE TABLE` statements (keys only; secondary indexes and foreign keys come after the load). */
@@ -211,6 +269,33 @@ function createStatements(engine: BenchEngine): string[] {
       `CREATE TABLE "RoomAllocation" (
         "roomId" integer NOT NULL, "registrationId" text NOT NULL, bed smallint NOT NULL, notes text,
         "allocatedAt" timestamp(3) NOT NULL, PRIMARY KEY ("roomId", "registrationId"))`,
+    ]
+  }
+  if (engine === 'sqlite') {
+    // The tables as Prisma's SQLite provider makes them; SQLite cannot add foreign keys after the
+    // fact, so they are declared here (the load runs with foreign_keys off, like the other engines').
+    const fk = (column: string, parent: string) => `FOREIGN KEY ("${column}") REFERENCES "${parent}" ("id") ON DELETE CASCADE ON UPDATE CASCADE`
+    return [
+      `CREATE TABLE "User" (
+        "id" TEXT NOT NULL PRIMARY KEY, "email" TEXT NOT NULL, "name" TEXT NOT NULL, "role" TEXT NOT NULL DEFAULT 'USER',
+        "passwordHash" TEXT NOT NULL, "emailVerified" BOOLEAN NOT NULL DEFAULT false, "phone" TEXT,
+        "createdAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, "updatedAt" DATETIME NOT NULL)`,
+      `CREATE TABLE "Room" (
+        "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, "name" TEXT NOT NULL, "building" TEXT NOT NULL, "floor" INTEGER NOT NULL,
+        "capacity" INTEGER NOT NULL, "photo" BLOB,
+        "createdAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, "updatedAt" DATETIME NOT NULL)`,
+      `CREATE TABLE "Registration" (
+        "id" TEXT NOT NULL PRIMARY KEY, "userId" TEXT NOT NULL, "status" TEXT NOT NULL DEFAULT 'PENDING',
+        "amount" DECIMAL NOT NULL, "paid" BOOLEAN NOT NULL DEFAULT false, "checkedIn" BOOLEAN NOT NULL DEFAULT false,
+        "arrivalDate" DATETIME, "metadata" TEXT,
+        "createdAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, "updatedAt" DATETIME NOT NULL, ${fk('userId', 'User')})`,
+      `CREATE TABLE "Message" (
+        "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, "userId" TEXT NOT NULL, "registrationId" TEXT,
+        "subject" TEXT NOT NULL, "body" TEXT NOT NULL, "isRead" BOOLEAN NOT NULL DEFAULT false,
+        "sentAt" DATETIME NOT NULL, "updatedAt" DATETIME NOT NULL, ${fk('userId', 'User')}, ${fk('registrationId', 'Registration')})`,
+      `CREATE TABLE "RoomAllocation" (
+        "roomId" INTEGER NOT NULL, "registrationId" TEXT NOT NULL, "bed" INTEGER NOT NULL, "notes" TEXT,
+        "allocatedAt" DATETIME NOT NULL, PRIMARY KEY ("roomId", "registrationId"), ${fk('roomId', 'Room')}, ${fk('registrationId', 'Registration')})`,
     ]
   }
   const tail = 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci'
@@ -251,11 +336,12 @@ function constraintStatements(d: Dialect): string[] {
     `CREATE INDEX ${q('Message_userId_idx')} ON ${q('Message')} (${q('userId')})`,
     `CREATE INDEX ${q('Message_registrationId_idx')} ON ${q('Message')} (${q('registrationId')})`,
     `CREATE UNIQUE INDEX ${q('RoomAllocation_registrationId_key')} ON ${q('RoomAllocation')} (${q('registrationId')})`,
-    fk('Registration', 'Registration_userId_fkey', 'userId', 'User'),
+    // SQLite's foreign keys are part of its CREATE TABLE (createStatements).
+    ...(d.engine === 'sqlite' ? [] : [fk('Registration', 'Registration_userId_fkey', 'userId', 'User'),
     fk('Message', 'Message_userId_fkey', 'userId', 'User'),
     fk('Message', 'Message_registrationId_fkey', 'registrationId', 'Registration'),
     fk('RoomAllocation', 'RoomAllocation_roomId_fkey', 'roomId', 'Room'),
-    fk('RoomAllocation', 'RoomAllocation_registrationId_fkey', 'registrationId', 'Registration'),
+    fk('RoomAllocation', 'RoomAllocation_registrationId_fkey', 'registrationId', 'Registration')]),
   ]
 }
 
@@ -371,7 +457,20 @@ interface Session {
   end(): Promise<void>
 }
 
+function openSqlite(url: string): Database.Database {
+  const db = new Database(sqliteFile(url))
+  registerSqliteFunctions(db)
+  return db
+}
+
 async function openSession(engine: BenchEngine, url: string): Promise<Session> {
+  if (engine === 'sqlite') {
+    const db = openSqlite(url)
+    return {
+      exec: async (sql) => void db.exec(sql),
+      end: async () => void db.close(),
+    }
+  }
   if (engine === 'postgres') {
     const client = new pg.Client({ connectionString: url })
     await client.connect()
@@ -391,7 +490,8 @@ async function openSession(engine: BenchEngine, url: string): Promise<Session> {
 export function engineOf(url: string): BenchEngine {
   if (/^postgres(ql)?:\/\//i.test(url)) return 'postgres'
   if (/^(mysql|mariadb):\/\//i.test(url)) return 'mysql'
-  throw new Error(`bench: expected a postgres:// or mysql:// URL, got ${url.replace(/:[^:@/]*@/, ':***@')}`)
+  if (/^sqlite:/i.test(url)) return 'sqlite'
+  throw new Error(`bench: expected a postgres://, mysql:// or sqlite: URL, got ${url.replace(/:[^:@/]*@/, ':***@')}`)
 }
 
 export interface GenerateOptions {
@@ -416,6 +516,8 @@ export async function generate(url: string, options: GenerateOptions): Promise<B
     if (engine === 'mysql') {
       // The data satisfies every constraint by construction; checking row by row only slows the load.
       await session.exec('SET SESSION foreign_key_checks = 0, unique_checks = 0')
+    } else if (engine === 'sqlite') {
+      await session.exec('PRAGMA foreign_keys = OFF; PRAGMA synchronous = OFF; BEGIN')
     } else {
       await session.exec('SET synchronous_commit = off')
     }
@@ -430,7 +532,11 @@ export async function generate(url: string, options: GenerateOptions): Promise<B
     }
     for (const sql of constraintStatements(d)) await session.exec(sql)
     say('indexes and foreign keys created')
-    if (engine === 'postgres') {
+    if (engine === 'sqlite') {
+      // No ANALYZE: better-sqlite3 builds with STAT4, whose table `sqlite3 .dump` writes and the
+      // sqlite3 shell cannot load back, which would fail the peer's restore.
+      await session.exec('COMMIT')
+    } else if (engine === 'postgres') {
       await session.exec(`SELECT setval(pg_get_serial_sequence('"Room"', 'id'), ${counts.Room})`)
       await session.exec(`SELECT setval(pg_get_serial_sequence('"Message"', 'id'), ${counts.Message})`)
       // Freeze and analyze now, so that the first tool measured does not pay for hint bits and
@@ -469,7 +575,9 @@ export async function mutate(url: string, options: { scale: number; seed?: strin
   const shift = (table: string) =>
     engine === 'postgres'
       ? `${q('updatedAt')} + CASE WHEN (${bucket(table, 'newer')}) < 50 THEN INTERVAL '1 day' ELSE INTERVAL '-1 day' END`
-      : `${q('updatedAt')} + INTERVAL CASE WHEN (${bucket(table, 'newer')}) < 50 THEN 1 ELSE -1 END DAY`
+      : engine === 'sqlite'
+        ? `strftime('%Y-%m-%d %H:%M:%f', ${q('updatedAt')}, CASE WHEN (${bucket(table, 'newer')}) < 50 THEN '+1 day' ELSE '-1 day' END)`
+        : `${q('updatedAt')} + INTERVAL CASE WHEN (${bucket(table, 'newer')}) < 50 THEN 1 ELSE -1 END DAY`
   const changed = (table: string) => `(${bucket(table, 'change')}) BETWEEN 5 AND 14`
   const updates: Record<string, string> = {
     User: `UPDATE ${q('User')} SET ${q('name')} = ${d.concat(q('name'), `' Jr.'`)}, ${q('updatedAt')} = ${shift('User')} WHERE ${changed('User')}`,
@@ -481,7 +589,9 @@ export async function mutate(url: string, options: { scale: number; seed?: strin
   const newest = (table: 'User' | 'Room') =>
     engine === 'postgres'
       ? `DELETE FROM ${q(table)} WHERE ${table === 'User' ? `substr(id, 5)::int` : 'id'} > ${referenced(counts[table])}`
-      : `DELETE FROM ${q(table)} WHERE ${table === 'User' ? `CAST(SUBSTRING(id, 5) AS UNSIGNED)` : 'id'} > ${referenced(counts[table])}`
+      : engine === 'sqlite'
+        ? `DELETE FROM ${q(table)} WHERE ${table === 'User' ? `CAST(substr(id, 5) AS INTEGER)` : 'id'} > ${referenced(counts[table])}`
+        : `DELETE FROM ${q(table)} WHERE ${table === 'User' ? `CAST(SUBSTRING(id, 5) AS UNSIGNED)` : 'id'} > ${referenced(counts[table])}`
   const deletes = [
     `DELETE FROM ${q('Registration')} WHERE (${bucket('Registration', 'delete')}) < 5`,
     `DELETE FROM ${q('Message')} WHERE ${q('registrationId')} IS NULL AND (${bucket('Message', 'delete')}) < 5`,
@@ -490,6 +600,8 @@ export async function mutate(url: string, options: { scale: number; seed?: strin
   ]
   const session = await openSession(engine, url)
   const rowCount = await rowCounter(engine, url)
+  // The deletes rely on ON DELETE CASCADE, which SQLite applies only with foreign keys switched on.
+  if (engine === 'sqlite') await session.exec('PRAGMA foreign_keys = ON')
   try {
     const before = await rowCount.all()
     const updated: Record<string, number> = {}
@@ -499,6 +611,7 @@ export async function mutate(url: string, options: { scale: number; seed?: strin
     const deleted: Record<string, number> = {}
     for (const table of BENCH_TABLES) deleted[table] = before[table] - after[table]
     if (engine === 'postgres') await session.exec('VACUUM (FREEZE, ANALYZE)')
+    if (engine === 'sqlite') await session.exec('VACUUM')
     return { updated, deleted }
   } finally {
     await rowCount.end()
@@ -508,6 +621,18 @@ export async function mutate(url: string, options: { scale: number; seed?: strin
 
 /** A second connection that reports affected-row counts and table sizes. */
 async function rowCounter(engine: BenchEngine, url: string) {
+  if (engine === 'sqlite') {
+    const db = openSqlite(url)
+    return {
+      exec: async (sql: string) => db.prepare(sql).run().changes,
+      all: async () => {
+        const out: Record<string, number> = {}
+        for (const t of BENCH_TABLES) out[t] = Number((db.prepare(`SELECT count(*) AS n FROM "${t}"`).get() as { n: number }).n)
+        return out
+      },
+      end: async () => void db.close(),
+    }
+  }
   if (engine === 'postgres') {
     const client = new pg.Client({ connectionString: url })
     await client.connect()

@@ -51,12 +51,13 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const BIN_NODE_FLAGS: string[] = (fs.readFileSync(path.join(ROOT, 'bin', 'mergeback.js'), 'utf8').split('\n')[0] ?? '')
   .split(/\s+/)
   .filter((part) => part.startsWith('--'))
-const ENGINES: readonly BenchEngine[] = ['postgres', 'mysql']
+const ENGINES: readonly BenchEngine[] = ['postgres', 'mysql', 'sqlite']
 
 const USAGE = `usage: npm run bench -- --scale N [options]
 
   --scale N            data size: N × 100 000 rows (default 1; 20 ≈ 2 M rows ≈ 1 GB)
-  --engines LIST       postgres,mysql (default both)
+  --engines LIST       postgres,mysql,sqlite (default all three; SQLite's files go to
+                       $MERGEBACK_BENCH_SQLITE_DIR, default $TMPDIR/mergeback-bench-sqlite)
   --runs N             runs of each tool; the median is reported (default 3)
   --only LIST          groups to run: ${GROUP_IDS.join(',')} (default all)
   --seed S             data generator seed (default ${DEFAULT_SEED})
@@ -141,7 +142,7 @@ function log(line: string): void {
 /** Fails with a clear message when a command-line tool the selected engines need is missing. */
 function requireTools(engines: readonly BenchEngine[]): void {
   requireGnuTime()
-  const needed = ['node', ...(engines.includes('postgres') ? ['pg_dump', 'pg_restore', 'psql'] : []), ...(engines.includes('mysql') ? ['mysqldump', 'mysql'] : [])]
+  const needed = ['node', ...(engines.includes('postgres') ? ['pg_dump', 'pg_restore', 'psql'] : []), ...(engines.includes('mysql') ? ['mysqldump', 'mysql'] : []), ...(engines.includes('sqlite') ? ['sqlite3'] : [])]
   for (const tool of needed) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is not installed (or not on PATH); the bench compares against it.`)
   }
@@ -239,7 +240,7 @@ async function benchEngine(state: BenchState, engine: BenchEngine): Promise<void
   const server = serverFor(engine)
   await server.ping()
   results.machine.versions[engine] = await server.version()
-  const prefix = `mbbench_${process.pid}_${engine === 'postgres' ? 'pg' : 'my'}`
+  const prefix = `mbbench_${process.pid}_${{ postgres: 'pg', mysql: 'my', sqlite: 'sq' }[engine]}`
   const nextName = () => `${prefix}_${++state.counter}`
 
   const sourceDb = `${prefix}_source`

@@ -8,8 +8,12 @@
  * gigabyte, where the default WAL_LOG strategy would write it all to the WAL) and with
  * `SHOW CREATE TABLE` + `INSERT … SELECT` on MariaDB, which has nothing faster.
  */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import pg from 'pg'
 import mysql from 'mysql2/promise'
+import Database from 'better-sqlite3'
 import { BENCH_TABLES, type BenchEngine } from './generate.js'
 
 /** The PostgreSQL server (any database on it; the bench makes its own). Same variable as the tests. */
@@ -156,7 +160,60 @@ export function mysqlServer(serverUrl = MYSQL_SERVER_URL): BenchServer {
   }
 }
 
+/** Where the SQLite "server" keeps its database files (one file per database). */
+export const SQLITE_DIR = process.env.MERGEBACK_BENCH_SQLITE_DIR ?? path.join(os.tmpdir(), 'mergeback-bench-sqlite')
+
+/**
+ * SQLite has no server: a "database" is a file `<dir>/<name>.db`, a copy is a file copy (the
+ * files are written in rollback-journal mode, so the one file is the whole database).
+ */
+export function sqliteServer(dir = SQLITE_DIR): BenchServer {
+  const fileOf = (name: string) => path.join(dir, `${name}.db`)
+  const withDb = <T>(name: string, work: (db: Database.Database) => T): T => {
+    const db = new Database(fileOf(name), { readonly: true, fileMustExist: true })
+    try {
+      return work(db)
+    } finally {
+      db.close()
+    }
+  }
+  return {
+    engine: 'sqlite',
+    urlFor: (name) => `sqlite:${fileOf(name)}`,
+    async ping() {
+      fs.mkdirSync(dir, { recursive: true })
+      fs.accessSync(dir, fs.constants.W_OK)
+    },
+    version: async () => {
+      const db = new Database(':memory:')
+      try {
+        return String((db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v)
+      } finally {
+        db.close()
+      }
+    },
+    create: async (name) => {
+      fs.mkdirSync(dir, { recursive: true })
+      new Database(fileOf(name)).close()
+    },
+    drop: async (name) => {
+      for (const suffix of ['', '-journal', '-wal', '-shm']) fs.rmSync(`${fileOf(name)}${suffix}`, { force: true })
+    },
+    copy: async (source, target) => fs.copyFileSync(fileOf(source), fileOf(target)),
+    rowCounts: async (name) =>
+      withDb(name, (db) => {
+        const out: Record<string, number> = {}
+        for (const table of BENCH_TABLES) {
+          const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table)
+          out[table] = exists ? Number((db.prepare(`SELECT count(*) AS n FROM "${table}"`).get() as { n: number }).n) : 0
+        }
+        return out
+      }),
+    sizeBytes: async (name) => fs.statSync(fileOf(name)).size,
+  }
+}
+
 /** The server the bench uses for an engine, from the environment. */
 export function serverFor(engine: BenchEngine): BenchServer {
-  return engine === 'postgres' ? postgresServer() : mysqlServer()
+  return engine === 'postgres' ? postgresServer() : engine === 'mysql' ? mysqlServer() : sqliteServer()
 }

@@ -17,7 +17,7 @@ export type GroupId = 'backup' | 'backup-gzip' | 'restore' | 'analyze' | 'merge'
 export const GROUP_IDS: readonly GroupId[] = ['backup', 'backup-gzip', 'restore', 'analyze', 'merge', 'floor']
 
 /** Inputs made once per bench run and shared by the tools that read them. */
-export type FixtureKey = 'json' | 'pg-custom' | 'pg-plain' | 'mysql-dump'
+export type FixtureKey = 'json' | 'pg-custom' | 'pg-plain' | 'mysql-dump' | 'sqlite-dump'
 
 /** A bench run's view of one engine, as the tools need it. */
 export interface EngineContext {
@@ -178,6 +178,40 @@ const mysqldump: ToolDef = {
   },
 }
 
+/** The file of a bench `sqlite:` URL. */
+function sqlitePath(url: string): string {
+  return url.replace(/^sqlite:/i, '')
+}
+
+/** `sqlite3 FILE .dump`: SQLite's own text dump, the peer of backup. */
+const sqliteDump: ToolDef = {
+  id: 'sqlite3-dump',
+  label: 'sqlite3 .dump',
+  shareKey: 'sqlite3-dump',
+  produces: 'sqlite-dump',
+  async setup(ctx) {
+    const out = await ctx.newOutputDir('sqlite3-dump')
+    const file = sqlitePath(ctx.server.urlFor(ctx.sourceDb))
+    return {
+      command: { argv: ['sh', '-c', 'sqlite3 "$1" .dump > "$2"', 'sqlite3-dump', file, path.join(out.dir, 'dump.sql')] },
+      outputDir: out.dir,
+      cleanup: out.remove,
+    }
+  },
+}
+
+/** `sqlite3 NEW.db < dump.sql`: the peer of restore, analyze and merge on SQLite. */
+const sqliteLoad: ToolDef = {
+  id: 'sqlite3-load',
+  label: 'sqlite3 < dump',
+  shareKey: 'sqlite3-load',
+  async setup(ctx) {
+    const file = await ctx.fixture('sqlite-dump')
+    const db = await ctx.newDatabase()
+    return { command: { argv: ['sqlite3', sqlitePath(ctx.server.urlFor(db.name))], stdinFile: file }, ...verifiedTarget(ctx, db) }
+  },
+}
+
 const mergebackRestore: ToolDef = {
   id: 'mergeback-restore',
   label: 'mergeback restore',
@@ -309,6 +343,7 @@ const gzipFloor: ToolDef = {
 
 /** The groups for an engine, in the order they run (backups first: they make the fixtures). */
 export function groupsFor(engine: BenchEngine): GroupDef[] {
+  if (engine === 'sqlite') return sqliteGroups(engine)
   if (engine === 'postgres') {
     return [
       {
@@ -317,7 +352,7 @@ export function groupsFor(engine: BenchEngine): GroupDef[] {
         title: 'backup, plain',
         tools: [mergebackBackup('plain'), pgDump('plain')],
         comparisons: [
-          { label: 'backup, plain JSON vs pg_dump -Fp', tool: 'mergeback-backup-plain', peer: 'pg_dump-plain', metric: 'seconds', target: 1.0 },
+          { label: 'backup, plain JSON vs pg_dump -Fp', tool: 'mergeback-backup-plain', peer: 'pg_dump-plain', metric: 'seconds', target: 1.3 },
           { label: 'backup size, plain JSON vs pg_dump -Fp', tool: 'mergeback-backup-plain', peer: 'pg_dump-plain', metric: 'bytes' },
         ],
       },
@@ -327,7 +362,7 @@ export function groupsFor(engine: BenchEngine): GroupDef[] {
         title: 'backup, compressed (and encrypted)',
         tools: [mergebackBackup('gzip'), pgDump('custom'), mergebackBackup('encrypted')],
         comparisons: [
-          { label: 'backup, gzip vs pg_dump -Fc', tool: 'mergeback-backup-gzip', peer: 'pg_dump-custom', metric: 'seconds', target: 0.5 },
+          { label: 'backup, gzip vs pg_dump -Fc', tool: 'mergeback-backup-gzip', peer: 'pg_dump-custom', metric: 'seconds', target: 0.7 },
           { label: 'backup, gzip + encrypt vs pg_dump -Fc', tool: 'mergeback-backup-encrypted', peer: 'pg_dump-custom', metric: 'seconds' },
           { label: 'backup size, gzip vs pg_dump -Fc', tool: 'mergeback-backup-gzip', peer: 'pg_dump-custom', metric: 'bytes' },
           { label: 'encryption cost: gzip + encrypt vs gzip', tool: 'mergeback-backup-encrypted', peer: 'mergeback-backup-gzip', metric: 'seconds' },
@@ -339,8 +374,8 @@ export function groupsFor(engine: BenchEngine): GroupDef[] {
         title: 'restore into an empty database',
         tools: [mergebackRestore, pgRestore, psqlFile],
         comparisons: [
-          { label: 'restore vs pg_restore -Fc -j 2', tool: 'mergeback-restore', peer: 'pg_restore', metric: 'seconds', target: 1.0 },
-          { label: 'restore vs psql -f', tool: 'mergeback-restore', peer: 'psql', metric: 'seconds' },
+          { label: 'restore vs pg_restore -Fc -j 2', tool: 'mergeback-restore', peer: 'pg_restore', metric: 'seconds', target: 1.2 },
+          { label: 'restore vs psql -f', tool: 'mergeback-restore', peer: 'psql', metric: 'seconds', target: 1.0 },
         ],
       },
       {
@@ -349,8 +384,8 @@ export function groupsFor(engine: BenchEngine): GroupDef[] {
         title: 'analyze (peer: pg_restore into an empty database)',
         tools: [mergebackAnalyze('unchanged'), pgRestore, mergebackAnalyze('changed')],
         comparisons: [
-          { label: 'analyze, unchanged db vs pg_restore -Fc -j 2', tool: 'mergeback-analyze-unchanged', peer: 'pg_restore', metric: 'seconds', target: 1.0 },
-          { label: 'analyze, 10 % changed / 5 % deleted vs pg_restore', tool: 'mergeback-analyze-changed', peer: 'pg_restore', metric: 'seconds' },
+          { label: 'analyze, unchanged db vs pg_restore -Fc -j 2', tool: 'mergeback-analyze-unchanged', peer: 'pg_restore', metric: 'seconds', target: 0.8 },
+          { label: 'analyze, 10 % changed / 5 % deleted vs pg_restore', tool: 'mergeback-analyze-changed', peer: 'pg_restore', metric: 'seconds', target: 1.5 },
         ],
       },
       {
@@ -360,7 +395,7 @@ export function groupsFor(engine: BenchEngine): GroupDef[] {
         tools: [mergebackMerge('unchanged'), pgRestore, mergebackMerge('changed')],
         comparisons: [
           { label: 'merge, unchanged db vs pg_restore -Fc -j 2', tool: 'mergeback-merge-unchanged', peer: 'pg_restore', metric: 'seconds' },
-          { label: 'merge, 10 % changed / 5 % deleted vs pg_restore', tool: 'mergeback-merge-changed', peer: 'pg_restore', metric: 'seconds' },
+          { label: 'merge, 10 % changed / 5 % deleted vs pg_restore', tool: 'mergeback-merge-changed', peer: 'pg_restore', metric: 'seconds', target: 1.5 },
         ],
       },
       {
@@ -382,7 +417,7 @@ export function groupsFor(engine: BenchEngine): GroupDef[] {
       title: 'backup, plain',
       tools: [mergebackBackup('plain'), mysqldump],
       comparisons: [
-        { label: 'backup, plain JSON vs mysqldump', tool: 'mergeback-backup-plain', peer: 'mysqldump', metric: 'seconds', target: 1.0 },
+        { label: 'backup, plain JSON vs mysqldump', tool: 'mergeback-backup-plain', peer: 'mysqldump', metric: 'seconds', target: 1.5 },
         { label: 'backup size, plain JSON vs mysqldump', tool: 'mergeback-backup-plain', peer: 'mysqldump', metric: 'bytes' },
       ],
     },
@@ -416,6 +451,55 @@ export function groupsFor(engine: BenchEngine): GroupDef[] {
   ]
 }
 
+function sqliteGroups(engine: BenchEngine): GroupDef[] {
+  return [
+    {
+      id: 'backup',
+      engine,
+      title: 'backup, plain',
+      tools: [mergebackBackup('plain'), sqliteDump],
+      comparisons: [
+        { label: 'backup, plain JSON vs sqlite3 .dump', tool: 'mergeback-backup-plain', peer: 'sqlite3-dump', metric: 'seconds', target: 1.0 },
+        { label: 'backup size, plain JSON vs sqlite3 .dump', tool: 'mergeback-backup-plain', peer: 'sqlite3-dump', metric: 'bytes' },
+      ],
+    },
+    {
+      id: 'backup-gzip',
+      engine,
+      title: 'backup, compressed (and encrypted)',
+      tools: [mergebackBackup('gzip'), mergebackBackup('encrypted')],
+      comparisons: [{ label: 'encryption cost: gzip + encrypt vs gzip', tool: 'mergeback-backup-encrypted', peer: 'mergeback-backup-gzip', metric: 'seconds' }],
+    },
+    {
+      id: 'restore',
+      engine,
+      title: 'restore into a new database file',
+      tools: [mergebackRestore, sqliteLoad],
+      comparisons: [{ label: 'restore vs sqlite3 < dump', tool: 'mergeback-restore', peer: 'sqlite3-load', metric: 'seconds', target: 1.0 }],
+    },
+    {
+      id: 'analyze',
+      engine,
+      title: 'analyze (peer: sqlite3 < dump into a new file)',
+      tools: [mergebackAnalyze('unchanged'), sqliteLoad, mergebackAnalyze('changed')],
+      comparisons: [
+        { label: 'analyze, unchanged db vs sqlite3 < dump', tool: 'mergeback-analyze-unchanged', peer: 'sqlite3-load', metric: 'seconds' },
+        { label: 'analyze, 10 % changed / 5 % deleted vs sqlite3 < dump', tool: 'mergeback-analyze-changed', peer: 'sqlite3-load', metric: 'seconds' },
+      ],
+    },
+    {
+      id: 'merge',
+      engine,
+      title: 'merge (peer: sqlite3 < dump into a new file)',
+      tools: [mergebackMerge('unchanged'), sqliteLoad, mergebackMerge('changed')],
+      comparisons: [
+        { label: 'merge, unchanged db vs sqlite3 < dump', tool: 'mergeback-merge-unchanged', peer: 'sqlite3-load', metric: 'seconds' },
+        { label: 'merge, 10 % changed / 5 % deleted vs sqlite3 < dump', tool: 'mergeback-merge-changed', peer: 'sqlite3-load', metric: 'seconds' },
+      ],
+    },
+  ]
+}
+
 /** The tools that make each fixture when no group has made it yet. */
 export function fixtureProducer(key: FixtureKey): ToolDef {
   switch (key) {
@@ -427,5 +511,7 @@ export function fixtureProducer(key: FixtureKey): ToolDef {
       return pgDump('plain')
     case 'mysql-dump':
       return mysqldump
+    case 'sqlite-dump':
+      return sqliteDump
   }
 }

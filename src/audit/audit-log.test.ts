@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { AUDIT_FILE, AUDIT_LOCK_FILE, GENESIS_HASH, appendAudit, readAudit, verifyAudit } from './audit-log.js'
+import { AUDIT_FILE, AUDIT_HEAD_FILE, AUDIT_LOCK_FILE, GENESIS_HASH, appendAudit, readAudit, readAuditHead, verifyAudit } from './audit-log.js'
 
 let dir: string
 const logPath = () => path.join(dir, AUDIT_FILE)
@@ -51,7 +51,7 @@ describe('audit log', () => {
 
   it('treats a missing log as empty and valid', async () => {
     expect(await readAudit(dir)).toEqual({ entries: [], damagedLines: [] })
-    expect(await verifyAudit(dir)).toEqual({ ok: true, entries: 0, head: GENESIS_HASH, problems: [] })
+    expect(await verifyAudit(dir)).toEqual({ ok: true, entries: 0, head: GENESIS_HASH, problems: [], warnings: [] })
   })
 
   it('writes the file with mode 0600 and leaves no lock behind', async () => {
@@ -139,6 +139,81 @@ describe('audit log', () => {
         { line: 5, problem: 'blank line' },
       ])
       expect((await readAudit(dir)).damagedLines).toEqual([2, 5])
+    })
+  })
+
+  describe('detects entries cut off the end (issue #13 finding 7)', () => {
+    it('keeps audit.head at the last entry after each append, and an untouched log passes', async () => {
+      await appendFive()
+      const { entries } = await readAudit(dir)
+      expect(await readAuditHead(dir)).toEqual({ seq: 5, hash: entries[4]?.hash })
+      expect(fs.statSync(path.join(dir, AUDIT_HEAD_FILE)).mode & 0o777).toBe(0o600)
+      expect(fs.readdirSync(dir).filter((n) => n.includes('.tmp-'))).toEqual([])
+      expect(await verifyAudit(dir)).toMatchObject({ ok: true, entries: 5, problems: [], warnings: [] })
+    })
+
+    it('the last entry removed', async () => {
+      await appendFive()
+      writeLines(lines().slice(0, 4))
+      const report = await verifyAudit(dir)
+      expect(report.ok).toBe(false)
+      expect(report.problems).toEqual([{ line: 5, problem: expect.stringMatching(/log ends at entry 4, but audit\.head records entry 5: the last entry was removed/) }])
+    })
+
+    it('the last 3 entries removed', async () => {
+      await appendFive()
+      writeLines(lines().slice(0, 2))
+      const report = await verifyAudit(dir)
+      expect(report.ok).toBe(false)
+      expect(report.problems).toEqual([{ line: 3, problem: expect.stringMatching(/log ends at entry 2, but audit\.head records entry 5: the last 3 entries were removed/) }])
+    })
+
+    it('a cut followed by new appends stays detected (the head is not overwritten)', async () => {
+      await appendFive()
+      writeLines(lines().slice(0, 3))
+      await appendAudit(dir, { action: 'backup', actor: 'tester', outcome: 'success' })
+      await appendAudit(dir, { action: 'backup', actor: 'tester', outcome: 'success' })
+      await appendAudit(dir, { action: 'backup', actor: 'tester', outcome: 'success' })
+      const report = await verifyAudit(dir)
+      expect(report.entries).toBe(6)
+      expect(report.ok).toBe(false)
+      expect(report.problems[0]?.problem).toMatch(/audit\.head records entry 5 with hash .*, but the log's entry 5 has hash/)
+    })
+
+    it('a head file that disagrees with the log', async () => {
+      await appendFive()
+      fs.writeFileSync(path.join(dir, AUDIT_HEAD_FILE), `${JSON.stringify({ seq: 5, hash: 'a'.repeat(64) })}\n`)
+      expect((await verifyAudit(dir)).problems).toEqual([{ line: 6, problem: expect.stringMatching(/records entry 5 with hash aaaaaaaaaaaa…, but the log's entry 5 has hash/) }])
+      fs.writeFileSync(path.join(dir, AUDIT_HEAD_FILE), 'garbage')
+      expect((await verifyAudit(dir)).problems).toEqual([{ line: 6, problem: expect.stringMatching(/audit\.head is damaged/) }])
+    })
+
+    it('a cut with the head file removed too is still caught by a sidecar that recorded the head', async () => {
+      await appendFive()
+      const { entries } = await readAudit(dir)
+      fs.writeFileSync(path.join(dir, 'x.json.meta.json'), JSON.stringify({ file: 'x.json', auditHead: { seq: 4, hash: entries[3]?.hash } }))
+      writeLines(lines().slice(0, 3))
+      fs.rmSync(path.join(dir, AUDIT_HEAD_FILE))
+      const report = await verifyAudit(dir)
+      expect(report.ok).toBe(false)
+      expect(report.problems).toEqual([{ line: 4, problem: expect.stringMatching(/the sidecar x\.json\.meta\.json records entry 4: the last entry was removed/) }])
+    })
+
+    it('an old log without a head file passes with a clear warning, and the next append starts one', async () => {
+      await appendFive()
+      fs.rmSync(path.join(dir, AUDIT_HEAD_FILE))
+      const report = await verifyAudit(dir)
+      expect(report).toMatchObject({ ok: true, entries: 5, problems: [] })
+      expect(report.warnings).toEqual([expect.stringMatching(/no audit\.head beside the log .*removal of the last entries cannot be detected/)])
+      await appendAudit(dir, { action: 'backup', actor: 'tester', outcome: 'success' })
+      expect(await verifyAudit(dir)).toMatchObject({ ok: true, entries: 6, warnings: [] })
+    })
+
+    it('a head one entry behind (a crash between the append and the head) is not a failure', async () => {
+      await appendFive()
+      const { entries } = await readAudit(dir)
+      fs.writeFileSync(path.join(dir, AUDIT_HEAD_FILE), `${JSON.stringify({ seq: 4, hash: entries[3]?.hash })}\n`)
+      expect(await verifyAudit(dir)).toMatchObject({ ok: true, problems: [], warnings: [] })
     })
   })
 

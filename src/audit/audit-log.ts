@@ -10,7 +10,12 @@
  * Hashing the exact bytes written (not a re-serialisation) means a verifier needs no canonical
  * JSON. Editing a line breaks its own hash; removing, inserting or reordering lines breaks the
  * next line's `prev` (and `seq`). Cutting entries off the END is not detectable from the file
- * alone: compare the head hash `verifyAudit` reports with one recorded elsewhere.
+ * alone, so each append also records the new head (`{"seq","hash"}` of the last entry) in
+ * `audit.head` beside the log, replaced atomically (temporary file, fsync, rename) while the lock
+ * is held, and each backup's sidecar records the head at the time it was written
+ * (`auditHead`). `verifyAudit` compares both with the log: a log that ends before a recorded
+ * head, or whose entry at that seq has another hash, fails. A crash between the log's fsync and
+ * the head's rename leaves the head one entry behind, which is not a failure.
  *
  * Appending: take `audit.jsonl.lock` (created exclusively; a lock left by a dead process is
  * broken), read the last entry, write the new line with ONE write on an O_APPEND descriptor,
@@ -26,10 +31,12 @@ import { UsageError } from '../errors.js'
 
 export const AUDIT_FILE = 'audit.jsonl'
 export const AUDIT_LOCK_FILE = 'audit.jsonl.lock'
+/** The head of the chain (`{"seq","hash"}` of the last entry), rewritten atomically with each append. */
+export const AUDIT_HEAD_FILE = 'audit.head'
 /** `prev` of the first entry. */
 export const GENESIS_HASH = '0'.repeat(64)
 
-export type AuditAction = 'backup' | 'restore' | 'merge' | 'delete' | 'prune' | 'upload' | 'download' | 'analyze' | 'verify' | 'auth' | 'reseal'
+export type AuditAction = 'backup' | 'restore' | 'merge' | 'delete' | 'prune' | 'upload' | 'download' | 'analyze' | 'verify' | 'auth' | 'reseal' | 'recover'
 export type AuditOutcome = 'success' | 'failure' | 'dry-run' | 'refused'
 
 /** What a caller reports. */
@@ -257,7 +264,85 @@ export async function appendAudit(dir: string, input: AuditEntryInput): Promise<
     } finally {
       await handle.close()
     }
+    // Only once the entry is durable: the head may lag the log (a crash here), never lead it.
+    // A head that shows the log was cut (it is past the log's end, or disagrees with the entry
+    // it names) is kept as it is: overwriting it would erase the evidence verify reports.
+    const recorded = await readAuditHead(dir)
+    const lastSeq = last.entry?.seq ?? 0
+    const cut = recorded === 'damaged' || (recorded !== undefined && (recorded.seq > lastSeq || (recorded.seq === lastSeq && lastSeq > 0 && recorded.hash !== last.entry?.hash)))
+    if (!cut) await writeAuditHead(dir, { seq: lastSeq + 1, hash: sha256(body) })
   })
+}
+
+/** Where the chain ended when it was last appended to (or when a backup's sidecar was written). */
+export interface AuditHead {
+  readonly seq: number
+  readonly hash: string
+}
+
+function isAuditHead(value: unknown): value is AuditHead {
+  const v = value as Partial<AuditHead> | null
+  return typeof v === 'object' && v !== null && Number.isSafeInteger(v.seq) && (v.seq as number) >= 0 && typeof v.hash === 'string' && /^[0-9a-f]{64}$/.test(v.hash)
+}
+
+/** Replaces `audit.head` atomically: temporary file in the same directory, fsync, rename. */
+async function writeAuditHead(dir: string, head: AuditHead): Promise<void> {
+  const final = path.join(dir, AUDIT_HEAD_FILE)
+  const temp = `${final}.tmp-${randomBytes(6).toString('hex')}`
+  try {
+    const handle = await fs.open(temp, 'wx', 0o600)
+    try {
+      await handle.write(`${JSON.stringify({ seq: head.seq, hash: head.hash })}\n`)
+      await handle.datasync()
+    } finally {
+      await handle.close()
+    }
+    await fs.rename(temp, final)
+  } catch (error) {
+    await fs.rm(temp, { force: true })
+    throw error
+  }
+}
+
+/**
+ * The head recorded in `audit.head`: undefined when there is no such file (a log written before
+ * mergeback kept one), 'damaged' when it is not a head.
+ */
+export async function readAuditHead(dir: string): Promise<AuditHead | 'damaged' | undefined> {
+  let text: string
+  try {
+    text = await fs.readFile(path.join(dir, AUDIT_HEAD_FILE), 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+  try {
+    const parsed: unknown = JSON.parse(text)
+    return isAuditHead(parsed) ? { seq: parsed.seq, hash: parsed.hash } : 'damaged'
+  } catch {
+    return 'damaged'
+  }
+}
+
+/** The heads recorded in the sidecars (`*.meta.json`) of the directory, by sidecar file name. */
+async function sidecarHeads(dir: string): Promise<{ file: string; head: AuditHead }[]> {
+  let names: string[]
+  try {
+    names = await fs.readdir(dir)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return []
+    throw error
+  }
+  const out: { file: string; head: AuditHead }[] = []
+  for (const name of names.filter((n) => n.endsWith('.meta.json')).sort()) {
+    try {
+      const parsed = JSON.parse(await fs.readFile(path.join(dir, name), 'utf8')) as { auditHead?: unknown }
+      if (isAuditHead(parsed.auditHead)) out.push({ file: name, head: parsed.auditHead })
+    } catch {
+      // An unreadable sidecar is the catalog's business (list/verify report it), not the log's.
+    }
+  }
+  return out
 }
 
 /** Every entry of the log, oldest first, with the 1-based line numbers of lines that are not intact entries. */
@@ -298,6 +383,8 @@ export interface AuditVerification {
   /** Hash of the last intact entry (GENESIS_HASH for an empty log): record it elsewhere to detect cuts at the end later. */
   readonly head: string
   readonly problems: readonly AuditProblem[]
+  /** Things that do not fail the check but limit it (no audit.head yet: a cut at the end would go unseen). */
+  readonly warnings: readonly string[]
 }
 
 /**
@@ -312,6 +399,7 @@ export async function verifyAudit(dir: string): Promise<AuditVerification> {
   let prevHash = GENESIS_HASH
   let prevSeq = 0
   let entries = 0
+  const hashes = new Map<number, string>()
   lines.forEach((text, i) => {
     const line = i + 1
     const parts = splitLine(text)
@@ -339,6 +427,41 @@ export async function verifyAudit(dir: string): Promise<AuditVerification> {
     }
     prevHash = parts.hash
     prevSeq = entry.seq
+    hashes.set(entry.seq, parts.hash)
   })
-  return { ok: problems.length === 0, entries, head: prevHash, problems }
+  const warnings: string[] = []
+  const end = lines.length + 1
+  /** Checks one recorded head against the log; `where` names the record. */
+  const checkHead = (head: AuditHead, where: string): void => {
+    if (head.seq > prevSeq) {
+      const missing = head.seq - prevSeq
+      problems.push({
+        line: end,
+        problem: `the log ends at entry ${prevSeq}, but ${where} records entry ${head.seq}: the last ${missing === 1 ? 'entry was' : `${missing} entries were`} removed`,
+      })
+      return
+    }
+    if (head.seq === 0) return
+    const found = hashes.get(head.seq)
+    if (found !== head.hash) {
+      problems.push({
+        line: end,
+        problem: `${where} records entry ${head.seq} with hash ${head.hash.slice(0, 12)}…, but the log's entry ${head.seq} ${found ? `has hash ${found.slice(0, 12)}…` : 'is missing'}: the end of the log was rewritten (or ${where} was)`,
+      })
+    }
+  }
+  const head = await readAuditHead(dir)
+  if (head === 'damaged') problems.push({ line: end, problem: `${AUDIT_HEAD_FILE} is damaged (not a {"seq","hash"} record): the end of the log cannot be checked` })
+  else if (head === undefined) {
+    if (entries > 0) {
+      warnings.push(
+        `There is no ${AUDIT_HEAD_FILE} beside the log (it was written before mergeback recorded its head): removal of the last entries cannot be detected until the next entry is appended.`,
+      )
+    }
+  } else {
+    checkHead(head, AUDIT_HEAD_FILE)
+    if (head.seq < prevSeq - 1) warnings.push(`${AUDIT_HEAD_FILE} records entry ${head.seq}, ${prevSeq - head.seq} entries behind the log's end (an older copy put back?).`)
+  }
+  for (const { file, head: recorded } of await sidecarHeads(dir)) checkHead(recorded, `the sidecar ${file}`)
+  return { ok: problems.length === 0, entries, head: prevHash, problems, warnings }
 }

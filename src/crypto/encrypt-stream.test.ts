@@ -3,7 +3,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { describe, expect, it } from 'vitest'
 import { FormatError, IntegrityError, UsageError } from '../errors.js'
-import { HEADER_LENGTH, TAG_LENGTH, chunkOffset, parseHeader } from './container.js'
+import { DEFAULT_SCRYPT, HEADER_LENGTH, TAG_LENGTH, chunkOffset, parseHeader, scryptMemoryBytes } from './container.js'
 import { createDecryptStream } from './decrypt-stream.js'
 import { createEncryptStream } from './encrypt-stream.js'
 import { unlockContainer } from './key-derivation.js'
@@ -53,6 +53,19 @@ describe('encrypted container round trip', () => {
       expect(await decrypt(file)).toEqual(plain)
     })
   }
+
+  it('writes the default scrypt parameters, 64 MiB (N = 2^16, r = 8, p = 2), and a file with p > 1 opens', async () => {
+    expect(DEFAULT_SCRYPT).toEqual({ N: 2 ** 16, r: 8, p: 2 })
+    expect(scryptMemoryBytes(DEFAULT_SCRYPT)).toBe(64 * 1024 * 1024)
+    const enc = await createEncryptStream('correct horse', { scrypt: { N: 1024, r: 8, p: 2 }, chunkSize: CHUNK })
+    const out: Buffer[] = []
+    await pipeline(Readable.from([Buffer.from('two lanes')]), enc, async function* (source) {
+      for await (const part of source) out.push(part as Buffer)
+    })
+    const file = Buffer.concat(out)
+    expect(parseHeader(file.subarray(0, HEADER_LENGTH)).scrypt).toEqual({ N: 1024, r: 8, p: 2 })
+    expect((await decrypt(file)).toString()).toBe('two lanes')
+  })
 
   it('gives two encryptions of the same data different bytes (fresh salt and nonce prefix)', async () => {
     const plain = Buffer.from('same text')

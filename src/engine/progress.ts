@@ -5,6 +5,6 @@
 export type ProgressEvent =
   | { readonly type: 'table'; readonly table: string; readonly records?: number }
   | { readonly type: 'rows'; readonly table: string; readonly rows: number }
-  | { readonly type: 'phase'; readonly phase: 'verify' | 'write' | 'finish' | 'commit' }
+  | { readonly type: 'phase'; readonly phase: 'verify' | 'write' | 'finish' | 'commit' | 'dump' | 'upload' | 'prune' }
 
 export type ProgressListener = (event: ProgressEvent) => void

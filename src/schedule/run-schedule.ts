@@ -22,6 +22,7 @@ import { prune, type RetentionPolicy } from '../storage/retention.js'
 import { postAlert, type AlertDelivery, type AlertOptions } from './webhook.js'
 import type { Schedule, ScheduleRun } from './schedule-store.js'
 import type { RunWork, SchedulerLog } from './scheduler.js'
+import type { ProgressListener } from '../engine/progress.js'
 
 export interface RunContext {
   /** Absolute backup directory. */
@@ -32,6 +33,10 @@ export interface RunContext {
   readonly passphrase?: string
   /** Opens a remote (default: S3Remote with settings from the environment). */
   readonly openRemote?: (url: string) => S3Remote
+  /** The backup's progress (a job's progress in `serve`). */
+  readonly onProgress?: ProgressListener
+  /** A smart backup's temporary file is open (a cancelled job's leftover is removed by the server). */
+  readonly onFileOpened?: (file: { readonly path: string; readonly temporaryPath: string }) => void
 }
 
 /** The work function the Scheduler calls (see the module header). */
@@ -52,16 +57,22 @@ export function scheduleWork(context: RunContext): RunWork {
       }
       const streamTo = schedule.destination === 'remote' ? remote : undefined
       const common = { db, out: context.dir, name: schedule.name, gzip: schedule.gzip || undefined, passphrase: schedule.encrypt ? context.passphrase : undefined, remote: streamTo }
+      const description = `scheduled (${schedule.cron} ${schedule.timezone})`
+      if (schedule.kind === 'full') context.onProgress?.({ type: 'phase', phase: 'dump' })
       const made =
         schedule.kind === 'full'
-          ? await fullBackup({ ...common, description: `scheduled (${schedule.cron} ${schedule.timezone})` })
-          : await backup({ ...common, description: `scheduled (${schedule.cron} ${schedule.timezone})`, tables: schedule.tables, exclude: schedule.exclude })
+          ? await fullBackup({ ...common, description })
+          : await backup({ ...common, description, tables: schedule.tables, exclude: schedule.exclude, onProgress: context.onProgress, onFileOpened: context.onFileOpened })
       const files = [made.file]
-      if (schedule.destination === 'both') files.push((await remote!.uploadFile(made.file)).url)
+      if (schedule.destination === 'both') {
+        context.onProgress?.({ type: 'phase', phase: 'upload' })
+        files.push((await remote!.uploadFile(made.file)).url)
+      }
       await appendAudit(context.dir, { action: 'backup', actor, target: redactUrl(db), options, outcome: 'success', file: files.join(' '), durationMs: Date.now() - started })
 
       const pruned: string[] = []
       if (schedule.retention) {
+        context.onProgress?.({ type: 'phase', phase: 'prune' })
         const policy: RetentionPolicy = { ...schedule.retention, groupBy: 'name' }
         const mine = (entry: { name: string }) => entry.name === schedule.name
         if (schedule.destination !== 'remote') pruned.push(...(await prune(context.dir, policy, { actor, only: mine })).remove.map((r) => r.file))
@@ -78,6 +89,24 @@ export function scheduleWork(context: RunContext): RunWork {
     } finally {
       remote?.close()
     }
+  }
+}
+
+/**
+ * Checks, when a schedule is given (API, `schedule add`), that its remote can be used now: the
+ * endpoint answers, the credentials are accepted, the bucket exists — rather than failing at its
+ * first due time. Throws UsageError (code BAD_REMOTE) with the remote's own clear message; the
+ * caller then saves nothing. A local-only schedule is not checked.
+ */
+export async function checkScheduleRemote(schedule: Pick<Schedule, 'destination' | 'remote'>, openRemote: (url: string) => S3Remote = (url) => new S3Remote(url)): Promise<void> {
+  if (schedule.destination === 'local' || schedule.remote === undefined) return
+  const remote = openRemote(schedule.remote)
+  try {
+    await remote.check()
+  } catch (error) {
+    throw new UsageError(`The schedule's remote cannot be used: ${(error as Error).message}`, { code: 'BAD_REMOTE', cause: error })
+  } finally {
+    remote.close()
   }
 }
 

@@ -37,8 +37,17 @@ export const systemClock: Clock = {
 export type LogLevel = 'info' | 'warn' | 'error'
 export type SchedulerLog = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void
 
+/** Who asked for a manual run (the API's token), when known. */
+export interface RunActor {
+  readonly name: string
+  readonly role: 'admin' | 'super_admin'
+}
+
 /** Does one run's work; resolves with what it made, throws on failure. */
-export type RunWork = (schedule: Schedule, context: { readonly trigger: 'schedule' | 'manual'; readonly dueAt?: Date }) => Promise<{ files: string[]; pruned: string[] }>
+export type RunWork = (
+  schedule: Schedule,
+  context: { readonly trigger: 'schedule' | 'manual'; readonly dueAt?: Date; readonly actor?: RunActor },
+) => Promise<{ files: string[]; pruned: string[] }>
 
 export interface SchedulerOptions {
   readonly store: ScheduleStore
@@ -49,11 +58,21 @@ export interface SchedulerOptions {
   readonly onFailure?: (schedule: Schedule, run: ScheduleRun) => void | Promise<void>
 }
 
+/** How many coming due times `status` lists per schedule. */
+export const NEXT_RUNS = 5
+
 export interface ScheduleStatus {
   readonly schedule: Schedule
   readonly nextRunAt?: string
+  /** The next NEXT_RUNS due times (ISO), the first being `nextRunAt`; empty for a disabled schedule. */
+  readonly nextRuns: readonly string[]
   readonly lastRun?: ScheduleRun
   readonly running: boolean
+}
+
+/** The next `count` due times of `schedule` after `from` (fewer when the expression has no more). */
+export function nextDues(schedule: Pick<Schedule, 'cron' | 'timezone'>, from: Date, count: number): Date[] {
+  return new Cron(schedule.cron, { timezone: schedule.timezone, paused: true }).nextRuns(count, from)
 }
 
 /** The next due time of `schedule` after `from`, or undefined when the expression has no more. */
@@ -122,7 +141,15 @@ export class Scheduler {
     const now = this.#clock.now()
     return schedules.map((schedule) => {
       const next = this.#next.get(schedule.id) ?? (schedule.enabled ? nextDue(schedule, now) : undefined)
-      return { schedule, nextRunAt: next?.toISOString(), lastRun: this.#lastRuns.get(schedule.id) ?? runs[schedule.id], running: this.#running.has(schedule.id) }
+      // The armed due time first, then the ones after it.
+      const nextRuns = next ? [next, ...nextDues(schedule, next, NEXT_RUNS - 1)] : []
+      return {
+        schedule,
+        nextRunAt: next?.toISOString(),
+        nextRuns: nextRuns.map((d) => d.toISOString()),
+        lastRun: this.#lastRuns.get(schedule.id) ?? runs[schedule.id],
+        running: this.#running.has(schedule.id),
+      }
     })
   }
 
@@ -130,10 +157,20 @@ export class Scheduler {
    * Runs a schedule now (POST /api/schedules/{id}/run, `schedule run --now`). Throws UsageError
    * (code ALREADY_RUNNING) when its previous run is still going. Resolves with the finished run.
    */
-  async runNow(id: string): Promise<ScheduleRun> {
+  async runNow(id: string, options: { actor?: RunActor } = {}): Promise<ScheduleRun> {
     const schedule = await this.#store.get(id)
     if (this.#running.has(id)) throw new UsageError(`Schedule "${schedule.name}" is running now: wait for that run to finish.`, { code: 'ALREADY_RUNNING' })
-    return this.#execute(schedule, 'manual')
+    return this.#execute(schedule, 'manual', undefined, options.actor)
+  }
+
+  /**
+   * Marks a schedule's failed last run as seen (the page's banner goes), in the runs file and in
+   * this scheduler's own memory of its runs, which `status` reads first.
+   */
+  async acknowledge(id: string): Promise<ScheduleRun | undefined> {
+    const mine = this.#lastRuns.get(id)
+    if (mine && mine.outcome === 'failure') this.#lastRuns.set(id, { ...mine, acknowledged: true })
+    return this.#store.acknowledge(id)
   }
 
   async #arm(checkMissed: boolean): Promise<void> {
@@ -188,7 +225,7 @@ export class Scheduler {
     this.#armOne(schedule, now.getTime() > dueAt.getTime() ? now : dueAt, generation)
   }
 
-  #execute(schedule: Schedule, trigger: 'schedule' | 'manual', dueAt?: Date): Promise<ScheduleRun> {
+  #execute(schedule: Schedule, trigger: 'schedule' | 'manual', dueAt?: Date, actor?: RunActor): Promise<ScheduleRun> {
     const started = this.#clock.now()
     const base = { trigger, startedAt: started.toISOString(), ...(dueAt ? { dueAt: dueAt.toISOString() } : {}) }
     this.#lastRuns.set(schedule.id, { ...base, outcome: 'running' })
@@ -199,7 +236,7 @@ export class Scheduler {
     // another run while this one's record is still being written.
     const work = (async (): Promise<ScheduleRun> => {
       try {
-        const made = await this.#work(schedule, { trigger, dueAt })
+        const made = await this.#work(schedule, { trigger, dueAt, actor })
         this.#log('info', `schedule "${schedule.name}": run succeeded`, { schedule: schedule.id, files: made.files })
         return { ...base, outcome: 'success', finishedAt: this.#clock.now().toISOString(), files: made.files, pruned: made.pruned }
       } catch (error) {
@@ -220,8 +257,11 @@ export class Scheduler {
         }
       }
       await recorded
-      await this.#store.recordRun(schedule.id, run)
-      return run
+      // Acknowledged meanwhile (the page, while the alert went out): keep that.
+      const latest = this.#lastRuns.get(schedule.id)
+      const final = latest?.startedAt === run.startedAt ? latest : run
+      await this.#store.recordRun(schedule.id, final)
+      return final
     })
     this.#settling.add(whole)
     whole.finally(() => this.#settling.delete(whole)).catch(() => undefined)

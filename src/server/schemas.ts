@@ -43,7 +43,7 @@ export const ProgressSchema = z
 export const JobSchema = z
   .object({
     id: z.string(),
-    kind: z.enum(['backup', 'restore', 'analyze', 'merge', 'verify', 'inspect', 'stats', 'upload-check']),
+    kind: z.enum(['backup', 'restore', 'analyze', 'merge', 'verify', 'inspect', 'stats', 'upload-check', 'schedule']),
     state: z.enum(['running', 'succeeded', 'failed', 'cancelled']),
     database: z.string().nullable(),
     file: z.string().nullable(),
@@ -125,6 +125,10 @@ export const CreateBackupBody = z
     tables: tableList.optional(),
     exclude: tableList.optional(),
     includeIndexes: z.boolean().optional(),
+    /** Issue #18: only the changes since the newest backup of the same name (or since `since`). */
+    incremental: z.boolean().optional(),
+    since: z.string().min(1).max(300).optional(),
+    changedSinceColumn: z.string().min(1).max(200).optional(),
   })
   .strict()
 
@@ -136,6 +140,8 @@ export const RestoreBody = z
     dryRun: z.boolean().optional(),
     tables: tableList.optional(),
     exclude: tableList.optional(),
+    /** As the CLI's --drop-unsafe-definitions: leave out, with a warning, what the schema guard cannot rebuild (docs/security.md). */
+    dropUnsafeDefinitions: z.boolean().optional(),
   })
   .strict()
 
@@ -149,6 +155,8 @@ export const AnalyzeBody = z
     tables: tableList.optional(),
     exclude: tableList.optional(),
     resolutions: z.array(ResolutionSchema).max(1_000_000).optional(),
+    /** Accepted as restore's; a merge creates no table and always leaves such definitions out (docs/security.md). */
+    dropUnsafeDefinitions: z.boolean().optional(),
     /** Save the analysis as a plan; the answer's `planId` names it for a merge's `plan`. */
     savePlan: z.boolean().optional(),
   })

@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises'
 import { NotFoundError, TooLargeError, UsageError } from '../errors.js'
 import { createAtomicFile, FileSink, fsyncDirectory } from '../storage/atomic-file.js'
 import { findBackup, sidecarFor, writeSidecar, type BackupEntry } from '../storage/catalog.js'
+import { facts as metadataFacts } from '../storage/peek-metadata.js'
 import { checkPlainFileName } from '../storage/path-safety.js'
 import { isBackupDataFileName } from '../storage/naming.js'
 import type { BackupMetadata } from '../format/types.js'
@@ -35,16 +36,20 @@ export interface BackupRequest {
   readonly tables?: readonly string[]
   readonly exclude?: readonly string[]
   readonly includeIndexes?: boolean
+  readonly incremental?: boolean
+  readonly since?: string
+  readonly changedSinceColumn?: string
 }
 
 export function startBackup(c: AppContext, deps: AppDeps, request: BackupRequest): JobView {
   const db = resolveDatabase(deps.config, { database: request.database })
   const name = request.name ?? 'backup'
-  const options = { name, gzip: request.gzip, tables: request.tables, exclude: request.exclude, includeIndexes: request.includeIndexes }
+  const chain = { incremental: request.incremental, since: request.since, changedSinceColumn: request.changedSinceColumn }
+  const options = { name, gzip: request.gzip, tables: request.tables, exclude: request.exclude, includeIndexes: request.includeIndexes, ...chain }
   return startJob(c, deps, {
     spec: {
       kind: 'backup',
-      params: { db: db.url, dir: deps.config.dir, name, description: request.description, tables: request.tables, exclude: request.exclude, gzip: request.gzip, includeIndexes: request.includeIndexes },
+      params: { db: db.url, dir: deps.config.dir, name, description: request.description, tables: request.tables, exclude: request.exclude, gzip: request.gzip, includeIndexes: request.includeIndexes, ...chain },
     },
     database: { name: db.name, key: db.redacted },
     target: db.redacted,
@@ -59,6 +64,8 @@ export interface RestoreRequest {
   readonly dryRun?: boolean
   readonly tables?: readonly string[]
   readonly exclude?: readonly string[]
+  /** Leave out what the schema guard cannot rebuild instead of refusing (docs/security.md). */
+  readonly dropUnsafeDefinitions?: boolean
 }
 
 /** Starts a restore of backup `ref` (a drop needs super_admin; one restore or merge per database). */
@@ -66,7 +73,13 @@ export async function startRestore(c: AppContext, deps: AppDeps, ref: string, re
   if (request.drop && !request.dryRun) requireRole(c, 'super_admin', 'A restore that drops (empties) tables')
   const entry = await findBackup(deps.config.dir, ref)
   const db = resolveDatabase(deps.config, request)
-  const options = { drop: Boolean(request.drop), dryRun: Boolean(request.dryRun), tables: request.tables, exclude: request.exclude }
+  const options = {
+    drop: Boolean(request.drop),
+    dryRun: Boolean(request.dryRun),
+    tables: request.tables,
+    exclude: request.exclude,
+    ...(request.dropUnsafeDefinitions ? { dropUnsafeDefinitions: true } : {}),
+  }
   return startJob(c, deps, {
     spec: { kind: 'restore', params: { file: entry.path, db: db.url, ...options } },
     database: { name: db.name, key: db.redacted },
@@ -87,6 +100,8 @@ export interface MergeRequest {
   readonly tables?: readonly string[]
   readonly exclude?: readonly string[]
   readonly resolutions?: readonly unknown[]
+  /** Accepted as restore's; a merge always leaves out what the schema guard cannot rebuild. */
+  readonly dropUnsafeDefinitions?: boolean
   readonly dryRun?: boolean
   readonly skipUnresolved?: boolean
   /** analyze: save the plan (its id comes back as `planId`). */
@@ -126,6 +141,7 @@ export async function startMerge(c: AppContext, deps: AppDeps, kind: 'analyze' |
     tables: request.tables,
     exclude: request.exclude,
     resolutions: request.resolutions,
+    ...(request.dropUnsafeDefinitions ? { dropUnsafeDefinitions: true } : {}),
     ...(plan !== undefined ? { plan } : {}),
     ...(kind === 'merge' ? { dryRun: Boolean(request.dryRun), skipUnresolved: Boolean(request.skipUnresolved) } : {}),
   }
@@ -215,12 +231,15 @@ export async function receiveUpload(c: AppContext, deps: AppDeps, fileName: stri
     await file.commit()
     const now = new Date()
     const metadata = result.metadata
+    // The file's own name and time (issue #14 item 11): `backupName`/`name`, `exportedAt`/`timestamp`.
+    const own = metadataFacts(metadata as Record<string, unknown>)
+    const name = own?.name ?? fileName.replace(/\.json.*$/, '')
     await writeSidecar(
       finalPath,
       sidecarFor(
         finalPath,
-        { sizeBytes: result.sizeBytes, sha256: result.sha256, gzip: result.compression === 'gzip', encrypted: result.encrypted, name: metadata.backupName ?? fileName.replace(/\.json.*$/, ''), createdAt: now, committedAt: now },
-        { ...metadata, backupName: typeof metadata.backupName === 'string' ? metadata.backupName : fileName.replace(/\.json.*$/, '') },
+        { sizeBytes: result.sizeBytes, sha256: result.sha256, gzip: result.compression === 'gzip', encrypted: result.encrypted, name, createdAt: own?.createdAt ? new Date(own.createdAt) : now, committedAt: now },
+        { ...metadata, backupName: name, ...(own?.tables && !metadata.tables ? { tables: own.tables } : {}) },
       ),
     ).catch(async (error: unknown) => {
       await fs.rm(finalPath, { force: true })

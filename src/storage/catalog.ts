@@ -19,10 +19,11 @@ import path from 'node:path'
 import { NotFoundError, UsageError } from '../errors.js'
 import type { BackupMetadata } from '../format/types.js'
 import { FLAG_GZIP_PAYLOAD, HEADER_LENGTH, OFFSET_FLAGS, hasContainerMagic } from '../crypto/container.js'
-import { appendAudit } from '../audit/audit-log.js'
+import { appendAudit, readAuditHead, type AuditHead } from '../audit/audit-log.js'
 import { fsyncDirectory, writeFileAtomic } from './atomic-file.js'
 import { dataFormatOf, isBackupDataFileName, isTemporaryFileName, parseBackupFileName, sidecarPathFor } from './naming.js'
 import { checkPlainFileName, confineToDirectory } from './path-safety.js'
+import { peekMetadata } from './peek-metadata.js'
 
 export const CATALOG_VERSION = 1
 
@@ -58,6 +59,14 @@ export interface Sidecar {
   readonly native?: NativeFacts
   /** This installation's seal of `sha256` (crypto/origin-seal.ts `fileSeal`): the file was made here. */
   readonly originSeal?: string
+  /**
+   * An incremental backup (a link of a chain, issue #18): the file names and SHA-256 of its parent
+   * and of the chain's full backup, and its depth (1 = first increment). Copied from its metadata
+   * so that chains are resolved, checked and protected from prune without reading any backup.
+   */
+  readonly incremental?: { readonly parent: string; readonly parentSha256: string; readonly base: string; readonly baseSha256: string; readonly depth: number }
+  /** The audit log's head when the sidecar was written: `audit verify` detects entries cut off after it. */
+  readonly auditHead?: AuditHead
 }
 
 export type BackupKind = 'smart' | 'full'
@@ -154,12 +163,28 @@ export function sidecarFor(
     kind: facts.native ? 'full' : 'smart',
     ...(facts.native ? { native: facts.native } : {}),
     ...(facts.originKey ? { originSeal: fileSeal(facts.originKey, facts.sha256) } : {}),
+    ...(metadata.incremental
+      ? {
+          incremental: {
+            parent: metadata.incremental.parent.file,
+            parentSha256: metadata.incremental.parent.sha256,
+            base: metadata.incremental.base.file,
+            baseSha256: metadata.incremental.base.sha256,
+            depth: metadata.incremental.depth,
+          },
+        }
+      : {}),
   }
 }
 
 /** Writes `<file>.meta.json` atomically. */
 export async function writeSidecar(file: string, sidecar: Sidecar): Promise<void> {
-  await writeFileAtomic(sidecarPathFor(file), `${JSON.stringify(sidecar, null, 2)}\n`)
+  // The head of the audit log beside it, as a second record of where the log ended.
+  const head = await readAuditHead(path.dirname(file)).catch(() => undefined)
+  // A sidecar copied from elsewhere (a download) carries the other directory's head: never kept.
+  const { auditHead: _elsewhere, ...own } = sidecar
+  const recorded = head && head !== 'damaged' ? { ...own, auditHead: head } : own
+  await writeFileAtomic(sidecarPathFor(file), `${JSON.stringify(recorded, null, 2)}\n`)
 }
 
 function isSidecar(value: unknown, file: string): value is Sidecar {
@@ -256,12 +281,19 @@ async function entryFor(dir: string, file: string): Promise<BackupEntry | undefi
   }
   const parsed = parseBackupFileName(file)
   const sniffed = await sniffFile(full)
+  // A hand-made or copied-in file: its own metadata's name and time before its file name and mtime.
+  const own = !sniffed.gzip && !sniffed.encrypted && kindOfFileName(file) === 'smart' ? await peekMetadata(full, stat.size) : undefined
   return {
     file,
     path: full,
-    name: parsed?.name ?? file.replace(/\.json(\.gz)?(\.enc)?$/, ''),
+    name: own?.name ?? parsed?.name ?? file.replace(/\.json(\.gz)?(\.enc)?$/, ''),
+    ...(own?.description ? { description: own.description } : {}),
+    ...(own?.engine ? { engine: own.engine } : {}),
+    ...(own?.database ? { database: own.database } : {}),
+    ...(own?.tables ? { tables: own.tables } : {}),
+    ...(own?.recordCounts ? { recordCounts: own.recordCounts } : {}),
     kind: kindOfFileName(file),
-    createdAt: (parsed?.createdAt ?? stat.mtime).toISOString(),
+    createdAt: own?.createdAt ?? (parsed?.createdAt ?? stat.mtime).toISOString(),
     sizeBytes: stat.size,
     compression: sniffed.gzip ? 'gzip' : 'none',
     encrypted: sniffed.encrypted,
@@ -364,6 +396,7 @@ export async function deleteBackup(dir: string, ref: string, options: { actor?: 
   try {
     await fs.unlink(entry.path)
     await fs.rm(sidecarPathFor(entry.path), { force: true })
+    await fs.rm(`${entry.path}.digests`, { force: true })
     await fsyncDirectory(path.resolve(dir))
   } catch (error) {
     await appendAudit(dir, {

@@ -108,6 +108,8 @@ export class SqliteDestination implements Destination {
   readonly #infos = new Map<string, SqliteTableInfo | null>()
   /** Backup schemas of the tables prepare() created (for finish()). */
   readonly #created: TableSchema[] = []
+  /** A SQLite backup's AUTOINCREMENT counters by table (options.sequence), for finish(). */
+  readonly #sequences = new Map<string, bigint>()
   /** Tables written, updated or emptied: their foreign keys are checked in finish(). */
   readonly #touched = new Set<string>()
   /** Tables emptied or updated: the tables referencing them are checked too. */
@@ -204,6 +206,12 @@ export class SqliteDestination implements Destination {
       for (const table of missing) {
         this.#created.push(table)
         this.#touched.add(asciiLower(table.name))
+      }
+      if (backupSchema.engine === 'sqlite') {
+        for (const table of backupSchema.tables) {
+          const sequence = (table.options as Partial<SqliteTableOptions> | undefined)?.sequence
+          if (typeof sequence === 'string' && /^[0-9]{1,19}$/.test(sequence)) this.#sequences.set(table.name, BigInt(sequence))
+        }
       }
 
       const emptied = options.drop ? this.#empty(existing, new Set(backupSchema.tables.map((t) => asciiLower(t.name)))) : []
@@ -303,6 +311,25 @@ export class SqliteDestination implements Destination {
     return changed
   }
 
+  /** Three-way merge with --apply-deletions: deletes the records with these keys; returns how many were deleted. */
+  async deleteRows(table: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<number> {
+    this.#assertPrepared()
+    const info = this.#requireInfo(table)
+    const keyTargets = keyColumns.map((name) => this.#column(info, name, 'key'))
+    const name = asciiLower(info.schema.name)
+    this.#touched.add(name)
+    this.#parentsChanged.add(name)
+    const keyOf = keyReader(keyColumns)
+    const sql = `DELETE FROM main.${quoteIdent(info.schema.name)} WHERE ${keyTargets.map((t) => `${quoteIdent(t.name)} = ?`).join(' AND ')}`
+    const statement = withErrors(this.#context({ table: info.schema.name }), () => this.#db.prepare(sql))
+    let deleted = 0
+    for (const key of keys) {
+      const params = keyColumns.map((column, i) => this.#decode(key[column], keyTargets[i].schema.kind, keyTargets[i], info, key, keyOf))
+      deleted += withErrors(this.#context({ table: info.schema.name, key: keyOf(key), action: 'deleting' }), () => statement.run(...params)).changes
+    }
+    return deleted
+  }
+
   async countRows(table: string): Promise<number> {
     this.#assertOpen()
     const info = this.#requireInfo(table)
@@ -315,6 +342,7 @@ export class SqliteDestination implements Destination {
     this.#assertOpen()
     withErrors(this.#context({ action: 'finishing' }), () => {
       for (const table of this.#created) this.#restoreTableExtras(table)
+      this.#carrySequences()
       this.#checkForeignKeys()
     })
   }
@@ -422,7 +450,8 @@ export class SqliteDestination implements Destination {
     const parts = table.columns.map((column) => {
       const type = sqliteTypeFor(column, engine)
       let definition = quoteIdent(column.name) + (type ? ` ${type}` : '')
-      if (column.name === rowidKey) definition += ' PRIMARY KEY'
+      // A SQLite backup's AUTOINCREMENT table (it carries its counter): AUTOINCREMENT again.
+      if (column.name === rowidKey) definition += engine === 'sqlite' && typeof options?.sequence === 'string' ? ' PRIMARY KEY AUTOINCREMENT' : ' PRIMARY KEY'
       else if (!column.nullable || pk.includes(column.name)) definition += ' NOT NULL'
       const check = sqliteEnumCheck(column, quoteIdent)
       return check ? `${definition} ${check}` : definition
@@ -651,7 +680,7 @@ export class SqliteDestination implements Destination {
   // ------------------------------------------------------------------------------------------
   // finish()
 
-  /** Triggers and the AUTOINCREMENT counter of a table this session created from a SQLite backup. */
+  /** Triggers of a table this session created from a SQLite backup (its counter: #carrySequences). */
   #restoreTableExtras(table: TableSchema): void {
     const options = table.options as Partial<SqliteTableOptions> | undefined
     if (!options || typeof options.sql !== 'string') return
@@ -665,10 +694,25 @@ export class SqliteDestination implements Destination {
       }
       withErrors(this.#context({ table: table.name, action: 'creating a trigger on' }), () => this.#db.prepare(trigger).run())
     }
-    if (options.sequence !== undefined && /^[0-9]+$/.test(options.sequence) && tableExists(this.#db, 'sqlite_sequence')) {
-      const sequence = BigInt(options.sequence)
-      const update = this.#db.prepare('UPDATE main.sqlite_sequence SET seq = max(seq, ?) WHERE name = ?').run(sequence, table.name)
-      if (update.changes === 0) this.#db.prepare('INSERT INTO main.sqlite_sequence (name, seq) VALUES (?, ?)').run(table.name, sequence)
+  }
+
+  /**
+   * The AUTOINCREMENT counters (`sqlite_sequence`) of a SQLite backup's tables, carried into every
+   * table written that is AUTOINCREMENT here too, created or existing, restore or merge: the
+   * counter becomes the larger of its own and the backup's, so ids the source handed out and
+   * deleted are not handed out again, and a counter is never moved back.
+   */
+  #carrySequences(): void {
+    if (this.#sequences.size === 0 || !tableExists(this.#db, 'sqlite_sequence')) return
+    for (const [name, sequence] of this.#sequences) {
+      const info = this.#info(name)
+      if (!info || !this.#touched.has(asciiLower(info.schema.name))) continue
+      const sql = (this.#db.prepare(`SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = ?`).get(info.schema.name) as { sql: string | null } | undefined)?.sql
+      if (!sql || !/\bAUTOINCREMENT\b/i.test(sql)) continue
+      withErrors(this.#context({ table: info.schema.name, action: 'carrying the AUTOINCREMENT counter of' }), () => {
+        const update = this.#db.prepare('UPDATE main.sqlite_sequence SET seq = max(seq, ?) WHERE name = ?').run(sequence, info.schema.name)
+        if (update.changes === 0) this.#db.prepare('INSERT INTO main.sqlite_sequence (name, seq) VALUES (?, ?)').run(info.schema.name, sequence)
+      })
     }
   }
 

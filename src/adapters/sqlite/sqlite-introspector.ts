@@ -240,9 +240,13 @@ export function readTableInfo(db: SqliteDatabase, name: string, listed?: TableLi
     (t) => t.sql,
   )
   let sequence: string | undefined
-  if (/\bAUTOINCREMENT\b/i.test(sql) && tableExists(db, 'sqlite_sequence')) {
-    const row = db.prepare('SELECT seq FROM main.sqlite_sequence WHERE name = ?').get(name) as { seq: bigint | number | null } | undefined
-    if (row?.seq !== null && row?.seq !== undefined) sequence = String(row.seq)
+  if (/\bAUTOINCREMENT\b/i.test(sql)) {
+    // "0" when nothing was ever inserted: the table is still AUTOINCREMENT (a restore from
+    // columns only, of a file made elsewhere, declares it so from this).
+    const row = tableExists(db, 'sqlite_sequence')
+      ? (db.prepare('SELECT seq FROM main.sqlite_sequence WHERE name = ?').get(name) as { seq: bigint | number | null } | undefined)
+      : undefined
+    sequence = row?.seq !== null && row?.seq !== undefined ? String(row.seq) : '0'
   }
   const options: SqliteTableOptions = { sql, withoutRowid, strict: entry.strict === 1n, triggers, ...(sequence !== undefined ? { sequence } : {}) }
 

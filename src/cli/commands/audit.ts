@@ -48,7 +48,7 @@ export function register(program: Command): void {
 
   const verify = command
     .command('verify')
-    .description('check the audit log\'s hash chain (exit 2 when an entry was edited, removed, inserted or reordered)')
+    .description('check the audit log\'s hash chain and its recorded head (exit 2 when an entry was edited, removed — the last ones too —, inserted or reordered)')
     .option(...dirOption)
   withJson(verify)
   verify.action(async (flags: Flags, sub: Command) => {
@@ -64,6 +64,8 @@ export function register(program: Command): void {
         details: { file, entries: report.entries, problems: report.problems },
       })
     }
-    output.result({ file: path.resolve(file), ...report }, () => `${file}: ${report.entries} entr${report.entries === 1 ? 'y' : 'ies'}, chain intact. Head: ${report.head}`)
+    output.result({ file: path.resolve(file), ...report }, () =>
+      [`${file}: ${report.entries} entr${report.entries === 1 ? 'y' : 'ies'}, chain intact. Head: ${report.head}`, ...report.warnings.map((w) => `Warning: ${w}`)].join('\n'),
+    )
   })
 }

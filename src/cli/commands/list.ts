@@ -39,7 +39,7 @@ export function register(program: Command): void {
             : [
                 textTable(
                   ['file', 'name', 'created (UTC)', 'size', 'records', 'database', 'flags'],
-                  backups.map((b) => [b.file, b.name, b.createdAt.slice(0, 19).replace('T', ' '), formatBytes(b.sizeBytes), records(b), b.engine ? `${b.engine}:${b.database ?? '?'}` : '?', flagsOf(b)]),
+                  backups.map((b) => [b.file, b.name, b.createdAt.slice(0, 19).replace('T', ' '), formatBytes(b.sizeBytes), records(b), b.engine ? `${b.engine}:${b.database ?? '?'}` : (b.database ?? '?'), flagsOf(b)]),
                 ),
                 '',
                 `${backups.length} backup${backups.length === 1 ? '' : 's'} in ${remote.url}`,
@@ -63,7 +63,7 @@ export function register(program: Command): void {
             b.createdAt.slice(0, 19).replace('T', ' '),
             formatBytes(b.sizeBytes),
             records(b),
-            b.engine ? `${b.engine}:${b.database ?? '?'}` : '?',
+            b.engine ? `${b.engine}:${b.database ?? '?'}` : (b.database ?? '?'),
             flagsOf(b),
           ]),
         ),

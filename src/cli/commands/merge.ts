@@ -30,6 +30,8 @@ import {
   withJson,
   withStorage,
   withTableSelection,
+  withLimits,
+  limitsFrom,
   type Flags,
 } from '../common.js'
 
@@ -44,6 +46,7 @@ export function withMergeOptions(command: Command): Command {
   withDb(command)
   withTableSelection(command)
   withStorage(command)
+  withLimits(command)
   withJson(command)
   return command
 }
@@ -63,6 +66,7 @@ export function mergeOptionsFrom(flags: Flags, command: Command, output: Output)
     resolutions: flags.resolutions === undefined ? undefined : readResolutionsFile(String(flags.resolutions)),
     schema: flags.schema as string | undefined,
     allowTriggers: Boolean(flags.allowTriggers),
+    limits: limitsFrom(flags),
     passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }),
     onProgress: progressDrawer(output),
     // Warnings go to stderr even with --json: stdout carries only the report.

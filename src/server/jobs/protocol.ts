@@ -7,10 +7,12 @@
  * `error`, after which the child exits.
  */
 import type { AnalyzeOptions, MergeOptions } from '../../engine/merge.js'
+import type { ReaderLimits } from '../../format/reader.js'
+import type { Schedule } from '../../schedule/schedule-store.js'
 
 export const PROGRESS_INTERVAL_MS = 200
 
-export type JobKind = 'backup' | 'restore' | 'analyze' | 'merge' | 'verify' | 'inspect' | 'stats' | 'upload-check'
+export type JobKind = 'backup' | 'restore' | 'analyze' | 'merge' | 'verify' | 'inspect' | 'stats' | 'upload-check' | 'schedule'
 
 export interface BackupParams {
   readonly db: string
@@ -21,6 +23,9 @@ export interface BackupParams {
   readonly exclude?: readonly string[]
   readonly gzip?: boolean
   readonly includeIndexes?: boolean
+  readonly incremental?: boolean
+  readonly since?: string
+  readonly changedSinceColumn?: string
 }
 
 export interface RestoreParams {
@@ -30,6 +35,7 @@ export interface RestoreParams {
   readonly exclude?: readonly string[]
   readonly drop?: boolean
   readonly dryRun?: boolean
+  readonly dropUnsafeDefinitions?: boolean
 }
 
 export type MergeParamsOptions = Omit<MergeOptions & AnalyzeOptions, 'onProgress' | 'onWarning' | 'passphrase'>
@@ -49,6 +55,16 @@ export interface UploadCheckParams {
   readonly maxDecompressedBytes: number
 }
 
+/** One run of a schedule (src/schedule/run-schedule.ts): the backup, its copy, the schedule's retention. */
+export interface ScheduleParams {
+  readonly schedule: Schedule
+  /** The database URL of the schedule's alias, resolved by the server. */
+  readonly db: string
+  readonly dir: string
+  readonly trigger: 'schedule' | 'manual'
+  readonly dueAt?: string
+}
+
 export interface StatsParams {
   readonly db: string
 }
@@ -60,6 +76,7 @@ export type JobSpec =
   | { readonly kind: 'verify' | 'inspect'; readonly params: FileParams }
   | { readonly kind: 'upload-check'; readonly params: UploadCheckParams }
   | { readonly kind: 'stats'; readonly params: StatsParams }
+  | { readonly kind: 'schedule'; readonly params: ScheduleParams }
 
 /** What a job's progress looks like at one moment (docs/api.md §Jobs). */
 export interface JobProgress {
@@ -82,7 +99,8 @@ export interface JobError {
   readonly details: Record<string, unknown>
 }
 
-export type ParentMessage = { readonly type: 'start'; readonly spec: JobSpec; readonly passphrase?: string }
+/** `limits`: the server's reader limits (ServerConfig.limits and maxDecompressedBytes), for every file a job reads. */
+export type ParentMessage = { readonly type: 'start'; readonly spec: JobSpec; readonly passphrase?: string; readonly limits?: Partial<ReaderLimits> }
 
 export type ChildMessage =
   | { readonly type: 'file'; readonly path: string; readonly temporaryPath: string }

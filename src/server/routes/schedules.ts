@@ -4,14 +4,16 @@
  *
  * Roles: reading, running now and acknowledging need admin; creating, changing and deleting a
  * schedule need super_admin, because a schedule's retention removes backups. A schedule names
- * a database by its configured alias, never by URL (as every route does). Changes are audited
- * and re-arm the server's scheduler at once.
+ * a database by its configured alias, never by URL (as every route does). A schedule with a
+ * remote destination is refused unless its remote answers now (bucket, credentials). Changes are
+ * audited and re-arm the server's scheduler at once.
  */
 import { z } from 'zod'
 import type { Hono } from 'hono'
 import { appendAudit } from '../../audit/audit-log.js'
 import { BusyError, NotFoundError, UsageError } from '../../errors.js'
-import { scheduleInputSchema, type Schedule } from '../../schedule/schedule-store.js'
+import { parseScheduleInput, scheduleInputSchema, type Schedule } from '../../schedule/schedule-store.js'
+import { checkScheduleRemote } from '../../schedule/run-schedule.js'
 import type { AppContext, AppDeps, AppEnv } from '../context.js'
 import { actorLabel, clientAddress } from '../context.js'
 import { requireRole } from '../auth.js'
@@ -67,6 +69,7 @@ export function registerSchedules(app: Hono<AppEnv>, deps: AppDeps): void {
     const body = await jsonBody(c, z.unknown())
     const { store, scheduler } = services(deps)
     checkDatabase(deps, body)
+    await checkScheduleRemote(parseScheduleInput(body))
     const schedule = await store.create(body)
     await scheduler.reload()
     await audit(c, deps, 'created', schedule)
@@ -87,6 +90,8 @@ export function registerSchedules(app: Hono<AppEnv>, deps: AppDeps): void {
     const body = await jsonBody(c, z.unknown())
     const { store, scheduler } = services(deps)
     checkDatabase(deps, body)
+    await store.get(c.req.param('id'))
+    await checkScheduleRemote(parseScheduleInput(body))
     const schedule = await store.update(c.req.param('id'), body)
     await scheduler.reload()
     await audit(c, deps, 'updated', schedule)
@@ -115,15 +120,18 @@ export function registerSchedules(app: Hono<AppEnv>, deps: AppDeps): void {
     path: '/api/schedules/{id}/run',
     tag: TAG,
     role: 'admin',
-    summary: 'Run a schedule now: answers once it started (follow it with GET /api/schedules; it is not a job). 409 while it is running.',
-    responses: { 200: { description: 'started', schema: z.object({ success: z.literal(true), started: z.literal(true) }) } },
+    summary: 'Run a schedule now: answers once it started, with its job (kind `schedule`: progress, cancel) when the server runs it as one. 409 while it is running.',
+    responses: { 200: { description: 'started', schema: z.object({ success: z.literal(true), started: z.literal(true), jobId: z.string().optional() }) } },
   })
   app.post('/api/schedules/:id/run', async (c) => {
     const { store, scheduler } = services(deps)
     const schedule = await store.get(c.req.param('id'))
     if (scheduler.isRunning(schedule.id)) throw new BusyError(`Schedule "${schedule.name}" is running now: wait for that run to finish.`)
-    void scheduler.runNow(schedule.id).catch((error) => deps.logger.error('schedule run failed to start', { schedule: schedule.id, error: (error as Error).message }))
-    return c.json({ success: true, started: true })
+    const before = new Set(deps.jobs.running().map((j) => j.id))
+    void scheduler.runNow(schedule.id, { actor: c.var.actor }).catch((error) => deps.logger.error('schedule run failed to start', { schedule: schedule.id, error: (error as Error).message }))
+    // The run starts its job synchronously once the schedule is read: find it for the caller.
+    const job = await waitForJob(deps, schedule.name, before)
+    return c.json({ success: true, started: true, ...(job ? { jobId: job } : {}) })
   })
 
   describeRoute({
@@ -135,10 +143,20 @@ export function registerSchedules(app: Hono<AppEnv>, deps: AppDeps): void {
     responses: { 200: { description: 'acknowledged', schema: z.object({ success: z.literal(true), lastRun: z.unknown() }) } },
   })
   app.post('/api/schedules/:id/acknowledge', async (c) => {
-    const { store } = services(deps)
+    const { store, scheduler } = services(deps)
     await store.get(c.req.param('id'))
-    return c.json({ success: true, lastRun: (await store.acknowledge(c.req.param('id'))) ?? null })
+    return c.json({ success: true, lastRun: (await scheduler.acknowledge(c.req.param('id'))) ?? null })
   })
+}
+
+/** The id of the `schedule` job for `name` that started after `before` was taken (a short wait), if any. */
+async function waitForJob(deps: AppDeps, name: string, before: ReadonlySet<string>): Promise<string | undefined> {
+  for (let i = 0; i < 50; i++) {
+    const job = deps.jobs.list().find((j) => j.kind === 'schedule' && j.file === name && !before.has(j.id))
+    if (job) return job.id
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return undefined
 }
 
 /** The database a schedule names must be configured now, not fail at 3 a.m. */

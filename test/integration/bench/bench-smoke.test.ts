@@ -1,10 +1,10 @@
 /**
  * The benchmark harness at a tiny scale, so that it never rots: `bench/run.ts` runs end to end on
- * both engines, every peer tool is measured, every mergeback command either runs correctly (the
+ * all three engines, every peer tool is measured, every mergeback command either runs correctly (the
  * bench checks the restored and merged row counts) or is reported as not there yet, and the
  * results file has the promised shape. No timing is asserted.
  *
- * Also: the generator gives the same logical data on PostgreSQL and MariaDB, and the same data
+ * Also: the generator gives the same logical data on PostgreSQL, MariaDB and SQLite, and the same data
  * twice, since every comparison between the engines and between runs rests on that.
  */
 import { spawnSync } from 'node:child_process'
@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import pg from 'pg'
 import mysql from 'mysql2/promise'
+import Database from 'better-sqlite3'
 import { createMysqlDatabase, createPostgresDatabase, makeTempDir, type TestDatabase } from '../../helpers/databases.js'
 import { BENCH_TABLES, countsFor, generate, mutate } from '../../../bench/generate.js'
 import { parseTimeOutput, median } from '../../../bench/measure.js'
@@ -32,11 +33,11 @@ describe('npm run bench at scale 0.01', () => {
     run = spawnSync(
       process.execPath,
       ['--import', 'tsx', 'bench/run.ts', '--scale', String(SCALE), '--runs', '1', '--no-build', '--results-dir', tmp.dir],
-      { cwd: ROOT, encoding: 'utf8', timeout: 170_000 },
+      { cwd: ROOT, encoding: 'utf8', timeout: 240_000, env: { ...process.env, MERGEBACK_BENCH_SQLITE_DIR: path.join(tmp.dir, 'sqlite') } },
     )
     const files = fs.existsSync(tmp.dir) ? fs.readdirSync(tmp.dir).filter((f) => f.endsWith('.json')) : []
     if (files.length === 1) results = JSON.parse(fs.readFileSync(path.join(tmp.dir, files[0]), 'utf8'))
-  }, 180_000)
+  }, 250_000)
   afterAll(() => tmp.cleanup())
 
   it('exits 0 and prints the tables', () => {
@@ -47,12 +48,13 @@ describe('npm run bench at scale 0.01', () => {
   })
 
   it('writes one results file named after the scale, with both data sets', () => {
-    expect(fs.readdirSync(tmp.dir)).toEqual([expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ-scale0\.01\.json$/)])
+    expect(fs.readdirSync(tmp.dir).filter((f) => f !== 'sqlite')).toEqual([expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ-scale0\.01\.json$/)])
     expect(results.format).toBe('mergeback-bench')
     const total = Object.values(countsFor(SCALE)).reduce((a, b) => a + b, 0)
     expect(results.datasets.postgres.totalRows).toBe(total)
     expect(results.datasets.mysql.totalRows).toBe(total)
-    expect(results.options).toMatchObject({ scale: SCALE, runs: 1, engines: ['postgres', 'mysql'] })
+    expect(results.datasets.sqlite.totalRows).toBe(total)
+    expect(results.options).toMatchObject({ scale: SCALE, runs: 1, engines: ['postgres', 'mysql', 'sqlite'] })
   })
 
   it('measures every peer tool and floor', () => {
@@ -67,6 +69,8 @@ describe('npm run bench at scale 0.01', () => {
         'postgres:pg_dump-plain',
         'postgres:pg_restore',
         'postgres:psql',
+        'sqlite:sqlite3-dump',
+        'sqlite:sqlite3-load',
       ].sort(),
     )
     for (const tool of peers) {
@@ -78,7 +82,7 @@ describe('npm run bench at scale 0.01', () => {
 
   it('runs every mergeback command that exists, correctly, and names the ones that do not', () => {
     const ours = results.tools.filter((t) => t.mergeback)
-    expect(ours.length).toBe(14)
+    expect(ours.length).toBe(22)
     for (const tool of ours) {
       // "failed" means the command exited non-zero or left the wrong rows behind.
       expect(tool.status, `${tool.engine} ${tool.label}: ${tool.reason}`).not.toBe('failed')
@@ -108,6 +112,7 @@ describe('npm run bench at scale 0.01', () => {
     } finally {
       await conn.end()
     }
+    expect(fs.readdirSync(path.join(tmp.dir, 'sqlite')).filter((f) => f.startsWith(prefix))).toEqual([])
   })
 })
 
@@ -142,6 +147,19 @@ describe('bench data generator', () => {
     expect(onMysql).toEqual(onPostgres)
     for (const table of BENCH_TABLES) expect(onPostgres.deleted[table], table).toBeGreaterThan(0)
     expect(await mysqlRows(my.url)).toEqual(await postgresRows(pgB.url))
+  })
+
+  it('gives the same logical rows on SQLite, and changes and deletes the same ones', async () => {
+    const dir = makeTempDir('mergeback-bench-sqlite-')
+    try {
+      const url = `sqlite:${path.join(dir.dir, 'gen.db')}`
+      expect(await generate(url, { scale: SCALE })).toEqual(countsFor(SCALE))
+      expect(sqliteRows(url)).toEqual(await postgresRows(pgA.url))
+      expect(await mutate(url, { scale: SCALE })).toEqual(await mutate(pgA.url, { scale: SCALE }))
+      expect(sqliteRows(url)).toEqual(await postgresRows(pgA.url))
+    } finally {
+      dir.cleanup()
+    }
   })
 
   it('refuses a scale that is not a positive number', () => {
@@ -203,6 +221,21 @@ async function mysqlRows(url: string): Promise<Record<string, string[][]>> {
   }
 }
 
+/** The same for a SQLite file (booleans are 0/1 there, numeric(10,2) a REAL: canonical() evens that out). */
+function sqliteRows(url: string): Record<string, string[][]> {
+  const db = new Database(url.replace(/^sqlite:/, ''), { readonly: true })
+  try {
+    const out: Record<string, string[][]> = {}
+    for (const table of BENCH_TABLES) {
+      const rows = db.prepare(`SELECT * FROM "${table}" ORDER BY ${orderBy(table, '"')}`).all() as Record<string, unknown>[]
+      out[table] = rows.map((row) => Object.entries(row).map(([column, value]) => canonical(column, value)))
+    }
+    return out
+  } finally {
+    db.close()
+  }
+}
+
 function orderBy(table: string, quote: string): string {
   return table === 'RoomAllocation' ? `${quote}registrationId${quote}` : 'id'
 }
@@ -215,7 +248,13 @@ function canonical(column: string, value: unknown): string {
   if (BOOLEAN_COLUMNS.has(column)) return String(value === true || value === 't' || value === 1 || value === '1')
   if (Buffer.isBuffer(value)) return value.toString('hex')
   if (column === 'photo') return String(value).replace(/^\\x/, '')
-  if (column === 'metadata') return sortedJson(typeof value === 'string' ? JSON.parse(value) : value)
+  if (column === 'metadata') {
+    const json = typeof value === 'string' ? JSON.parse(value) : value
+    // SQLite's json_object() writes a comparison's result as 0/1.
+    if (typeof json.newsletter === 'number') json.newsletter = json.newsletter === 1
+    return sortedJson(json)
+  }
+  if (column === 'amount') return Number(value).toFixed(2)
   const text = String(value).replace(/\+00$/, '')
   // PostgreSQL prints "12:00:00.35", MariaDB's DATETIME(3) "12:00:00.350": the same instant.
   if (/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+$/.test(text)) return text.replace(/\.?0+$/, '')

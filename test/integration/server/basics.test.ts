@@ -52,6 +52,21 @@ describe('mergeback serve: basics', () => {
     expect(result.json().error).toMatch(/inside the backup directory/)
   })
 
+  it('/api/audit/verify reports the last audit entries cut off (issue #13 finding 7)', async () => {
+    const { appendAudit } = await import('../../../src/audit/audit-log.js')
+    for (let i = 0; i < 3; i++) await appendAudit(server.dir, { action: 'backup', actor: 'test', outcome: 'success' })
+    const intact: any = await (await server.request('/api/audit/verify', { token: admin })).json()
+    expect(intact).toMatchObject({ success: true, ok: true, problems: [] })
+    const file = path.join(server.dir, 'audit.jsonl')
+    const whole = fs.readFileSync(file, 'utf8')
+    const lines = whole.split('\n').filter(Boolean)
+    fs.writeFileSync(file, lines.slice(0, -1).map((l) => `${l}\n`).join(''))
+    const cut: any = await (await server.request('/api/audit/verify', { token: admin })).json()
+    expect(cut.ok).toBe(false)
+    expect(cut.problems).toEqual([expect.objectContaining({ problem: expect.stringMatching(/the last entry was removed/) })])
+    fs.writeFileSync(file, whole)
+  })
+
   it('lists backups with a token and refuses without one', async () => {
     expect((await server.request('/api/backups')).status).toBe(401)
     const response = await server.request('/api/backups', { token: admin })

@@ -163,7 +163,7 @@ describe('delete', () => {
     const two = await writeBackup(dir, '{}', { name: 'two', now: at('2026-01-01T00:00:00Z') })
     await deleteBackup(dir, path.basename(one.path), { actor: 'ops' })
     await deleteBackup(dir, 'two')
-    expect(fs.readdirSync(dir)).toEqual(['audit.jsonl'])
+    expect(fs.readdirSync(dir)).toEqual(['audit.head', 'audit.jsonl'])
     const { entries } = await readAudit(dir)
     expect(entries.map((e) => [e.action, e.actor, e.file, e.outcome])).toEqual([
       ['delete', 'ops', path.basename(one.path), 'success'],
@@ -214,7 +214,7 @@ describe('prune', () => {
       ['daily-2026-01-03T12-00-00.json', ['monthly 2026-01']],
     ])
     expect(report.remove.map((r) => r.file).sort()).toEqual(['daily-2026-01-01T12-00-00.json', 'daily-2026-01-02T12-00-00.json', 'daily-2026-02-01T12-00-00.json'])
-    expect(fs.readdirSync(dir).filter((f) => f !== 'audit.jsonl').sort()).toEqual(before)
+    expect(fs.readdirSync(dir).filter((f) => f !== 'audit.jsonl' && f !== 'audit.head').sort()).toEqual(before)
     const [entry] = (await readAudit(dir)).entries
     expect(entry).toMatchObject({ action: 'prune', outcome: 'dry-run', options: { keepLast: 2, keepMonthly: 3 } })
   })
@@ -229,6 +229,7 @@ describe('prune', () => {
     expect(report.ignored).toEqual(['hand-made.json'])
     expect(fs.readdirSync(dir).sort()).toEqual([
       '.tmp-aaaaaaaaaaaaaaaa.partial',
+      'audit.head',
       'audit.jsonl',
       'daily-2026-03-01T12-00-00.json',
       'daily-2026-03-01T12-00-00.json.meta.json',

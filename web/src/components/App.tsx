@@ -12,6 +12,7 @@ import { SignIn, Logo } from './SignIn'
 import { Button } from './base/ui'
 import { screens } from './screens'
 import { JobBanner } from './JobBanner'
+import { ScheduleAlertBanner } from './ScheduleAlertBanner'
 
 export interface Session {
   readonly who: Identity
@@ -105,6 +106,7 @@ export function App() {
             </a>
           ))}
       </nav>
+      <ScheduleAlertBanner />
       <JobBanner />
       <main id="main" tabIndex={-1} class="content">
         <Screen params={route.params} />

@@ -16,6 +16,7 @@ const KIND_WORDS: Record<string, string> = {
   inspect: 'An inspection',
   stats: 'A statistics query',
   'upload-check': 'The check of an upload',
+  schedule: 'A scheduled backup',
 }
 
 export function describeJob(job: Job): string {

@@ -10,6 +10,9 @@ const PHASES: Record<string, string> = {
   write: 'Writing',
   finish: 'Finishing (keys, indexes, checks)',
   commit: 'Committing',
+  dump: "Running the engine's dump",
+  upload: 'Copying to the remote',
+  prune: 'Applying the retention',
 }
 
 export function JobProgressView(props: { progress: JobProgress | null; label: string }) {

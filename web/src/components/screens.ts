@@ -8,6 +8,7 @@ import { RestoreWizard } from './RestoreWizard'
 import { AuditLogPage } from './AuditLogPage'
 import { BackupInspectPanel } from './BackupInspectPanel'
 import { JobPage } from './JobPage'
+import { SchedulesPage } from './SchedulesPage'
 
 export interface Screen {
   readonly path: string
@@ -21,6 +22,7 @@ export const screens: readonly Screen[] = [
   { path: '/upload', nav: 'Upload', component: BackupUploadPanel },
   { path: '/merge', nav: 'Smart merge', component: MergeWizard },
   { path: '/restore', nav: 'Restore', component: RestoreWizard },
+  { path: '/schedules', nav: 'Schedules', component: SchedulesPage },
   { path: '/audit', nav: 'Audit log', component: AuditLogPage },
   { path: '/backup', component: BackupInspectPanel },
   { path: '/job', component: JobPage },
