@@ -265,7 +265,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
       database: typeof scan.metadata.database === 'string' ? scan.metadata.database : undefined,
       tables: selected,
       unselected: scan.tables.map((t) => t.schema.name).filter((name) => !selected.some((t) => t.name === name)),
-      base: baseScan === undefined ? undefined : baseInput(baseScan, selected, options.passphrase, settings.batchSize),
+      base: baseScan === undefined ? undefined : baseInput(baseScan, selected, { passphrase: options.passphrase, limits: options.limits, batchSize: settings.batchSize }),
       read: (tables) => {
         // readTables decides between one pass and a pass per table from the scan's schemas, so
         // they must carry the same (current database's) foreign keys as `tables`.
@@ -392,8 +392,6 @@ function checkBase(file: string, scan: BackupScan, baseFile: string, base: Backu
   if (typeof m.database === 'string' && typeof b.database === 'string' && m.database !== b.database) {
     throw bad(`it is a backup of the database ${JSON.stringify(b.database)}, the backup is of ${JSON.stringify(m.database)}`)
   }
-  const at = (meta: BackupScan['metadata']) => (typeof meta.exportedAt === 'string' ? Date.parse(meta.exportedAt) : Number.NaN)
-  if (at(b) > at(m)) throw bad(`it was made after the backup (${String(b.exportedAt)} > ${String(m.exportedAt)}); swap the two files`)
   const baseTables = new Map(base.tables.map((t) => [t.schema.name, t.schema]))
   const shared = selected.filter((t) => baseTables.has(t.name))
   if (selected.length > 0 && shared.length === 0) {
@@ -406,6 +404,8 @@ function checkBase(file: string, scan: BackupScan, baseFile: string, base: Backu
       throw bad(`table ${JSON.stringify(table.name)} is keyed by ${keyA.join(', ')} there and by ${keyB.join(', ')} in the backup`)
     }
   }
+  const at = (meta: BackupScan['metadata']) => (typeof meta.exportedAt === 'string' ? Date.parse(meta.exportedAt) : Number.NaN)
+  if (at(b) > at(m)) throw bad(`it was made after the backup (${String(b.exportedAt)} > ${String(m.exportedAt)}); swap the two files`)
   const missing = selected.filter((t) => !baseTables.has(t.name)).map((t) => t.name)
   if (missing.length > 0) {
     onWarning?.(`The base backup has no table ${missing.map((n) => JSON.stringify(n)).join(', ')}: ${missing.length === 1 ? 'it is' : 'they are'} merged as if the base were empty there (every record new on one side).`)
@@ -413,10 +413,10 @@ function checkBase(file: string, scan: BackupScan, baseFile: string, base: Backu
 }
 
 /** The base backup's side of the merge input: the selected tables it has. */
-function baseInput(base: BackupScan, selected: readonly TableSchema[], passphrase: string | undefined, batchSize: number): BaseInput {
+function baseInput(base: BackupScan, selected: readonly TableSchema[], options: { passphrase?: string; limits?: Partial<ReaderLimits>; batchSize: number }): BaseInput {
   const names = new Set(selected.map((t) => t.name))
   const tables = base.tables.map((t) => t.schema).filter((t) => names.has(t.name))
-  return { file: base.file, tables, read: (wanted) => readTables(base, wanted, { passphrase, batchSize }) }
+  return { file: base.file, tables, read: (wanted) => readTables(base, wanted, options) }
 }
 
 /**

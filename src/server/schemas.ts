@@ -159,6 +159,10 @@ export const AnalyzeBody = z
     dropUnsafeDefinitions: z.boolean().optional(),
     /** Save the analysis as a plan; the answer's `planId` names it for a merge's `plan`. */
     savePlan: z.boolean().optional(),
+    /** Three-way merge (issue #18): a backup in the backup directory that both sides started from. */
+    base: z.string().min(1).max(1000).optional(),
+    /** Three-way merge: delete records deleted in the backup and unchanged here (merge: super_admin). */
+    applyDeletions: z.boolean().optional(),
   })
   .strict()
 

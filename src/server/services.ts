@@ -108,6 +108,10 @@ export interface MergeRequest {
   readonly savePlan?: boolean
   /** merge: the id of a plan saved by analyze, applied exactly (or refused as stale). */
   readonly plan?: string
+  /** Three-way merge: a backup in the backup directory (name), the common ancestor. */
+  readonly base?: string
+  /** Three-way merge: apply deletions (a merge that is not a dry run needs super_admin). */
+  readonly applyDeletions?: boolean
 }
 
 /** Where a saved plan lives: the state directory, never the backup directory (not downloadable). */
@@ -124,6 +128,8 @@ function planFile(stateDir: string, planId: string): string {
 export async function startMerge(c: AppContext, deps: AppDeps, kind: 'analyze' | 'merge', ref: string, request: MergeRequest): Promise<{ job: JobView; planId?: string }> {
   const entry = await findBackup(deps.config.dir, ref)
   const db = resolveDatabase(deps.config, request)
+  if (kind === 'merge' && request.applyDeletions && !request.dryRun) requireRole(c, 'super_admin', 'A merge that applies deletions')
+  const base = request.base === undefined ? undefined : await findBackup(deps.config.dir, request.base)
   let planId: string | undefined
   let plan: string | undefined
   if (kind === 'analyze' && request.savePlan) {
@@ -141,6 +147,8 @@ export async function startMerge(c: AppContext, deps: AppDeps, kind: 'analyze' |
     tables: request.tables,
     exclude: request.exclude,
     resolutions: request.resolutions,
+    ...(base !== undefined ? { base: base.path } : {}),
+    ...(request.applyDeletions !== undefined ? { applyDeletions: request.applyDeletions } : {}),
     ...(request.dropUnsafeDefinitions ? { dropUnsafeDefinitions: true } : {}),
     ...(plan !== undefined ? { plan } : {}),
     ...(kind === 'merge' ? { dryRun: Boolean(request.dryRun), skipUnresolved: Boolean(request.skipUnresolved) } : {}),
@@ -151,7 +159,7 @@ export async function startMerge(c: AppContext, deps: AppDeps, kind: 'analyze' |
     exclusive: kind === 'merge',
     file: entry.file,
     target: db.redacted,
-    auditOptions: { ...options, plan: planId ?? request.plan, resolutions: request.resolutions?.length },
+    auditOptions: { ...options, plan: planId ?? request.plan, resolutions: request.resolutions?.length, ...(base !== undefined ? { base: base.file } : {}) },
     dryRun: kind === 'analyze' || Boolean(request.dryRun),
   })
   return { job, planId }
