@@ -54,6 +54,7 @@ import { ResolutionIndex, parseResolutions, type Resolution, type ResolutionEntr
 import { parseStrategy, type Strategy } from '../merge/strategies.js'
 import { buildMergeTable, keyRow, keyString, reportKey, toCurrentEncoding, type MergeTable } from '../merge/table-info.js'
 import { damageBehind, readTables, scanBackup, selectTables, verifiesInPass, type BackupScan, type TableRows } from './backup-input.js'
+import { crossEngineDestination } from './cross-engine.js'
 import type { ProgressListener } from './progress.js'
 import type { ReaderLimits } from '../format/reader.js'
 
@@ -264,7 +265,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
       database: typeof scan.metadata.database === 'string' ? scan.metadata.database : undefined,
       tables: selected,
       unselected: scan.tables.map((t) => t.schema.name).filter((name) => !selected.some((t) => t.name === name)),
-      base: baseScan === undefined ? undefined : baseInput(baseScan, selected, options.passphrase, settings.batchSize),
+      base: baseScan === undefined ? undefined : baseInput(baseScan, selected, { passphrase: options.passphrase, limits: options.limits, batchSize: settings.batchSize }),
       read: (tables) => {
         // readTables decides between one pass and a pass per table from the scan's schemas, so
         // they must carry the same (current database's) foreign keys as `tables`.
@@ -277,7 +278,8 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
     // analyze reads on one snapshot with read permission only, unless a selected table has no
     // key: whole-row matching counts duplicates as the insert does, which only the write knows.
     let readOnly = mode === 'analyze'
-    let destination = await adapter.openDestination(config, { readOnly })
+    const sourceEngine = scan.metadata.engine as Engine | undefined
+    let destination = crossEngineDestination(await adapter.openDestination(config, { readOnly }), sourceEngine)
     let described: DatabaseSchema | undefined
     if (readOnly) {
       described = await destination.describe()
@@ -290,7 +292,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
           `${keyless.map((name) => JSON.stringify(name)).join(', ')} ${keyless.length === 1 ? 'has' : 'have'} no primary key or unique NOT NULL key: ` +
             `to count its rows exactly as the merge would, analyze runs the merge in a transaction and rolls it back (this needs write permission and takes row locks).`,
         )
-        destination = await adapter.openDestination(config)
+        destination = crossEngineDestination(await adapter.openDestination(config), sourceEngine)
       }
     }
     try {
@@ -390,8 +392,6 @@ function checkBase(file: string, scan: BackupScan, baseFile: string, base: Backu
   if (typeof m.database === 'string' && typeof b.database === 'string' && m.database !== b.database) {
     throw bad(`it is a backup of the database ${JSON.stringify(b.database)}, the backup is of ${JSON.stringify(m.database)}`)
   }
-  const at = (meta: BackupScan['metadata']) => (typeof meta.exportedAt === 'string' ? Date.parse(meta.exportedAt) : Number.NaN)
-  if (at(b) > at(m)) throw bad(`it was made after the backup (${String(b.exportedAt)} > ${String(m.exportedAt)}); swap the two files`)
   const baseTables = new Map(base.tables.map((t) => [t.schema.name, t.schema]))
   const shared = selected.filter((t) => baseTables.has(t.name))
   if (selected.length > 0 && shared.length === 0) {
@@ -404,6 +404,8 @@ function checkBase(file: string, scan: BackupScan, baseFile: string, base: Backu
       throw bad(`table ${JSON.stringify(table.name)} is keyed by ${keyA.join(', ')} there and by ${keyB.join(', ')} in the backup`)
     }
   }
+  const at = (meta: BackupScan['metadata']) => (typeof meta.exportedAt === 'string' ? Date.parse(meta.exportedAt) : Number.NaN)
+  if (at(b) > at(m)) throw bad(`it was made after the backup (${String(b.exportedAt)} > ${String(m.exportedAt)}); swap the two files`)
   const missing = selected.filter((t) => !baseTables.has(t.name)).map((t) => t.name)
   if (missing.length > 0) {
     onWarning?.(`The base backup has no table ${missing.map((n) => JSON.stringify(n)).join(', ')}: ${missing.length === 1 ? 'it is' : 'they are'} merged as if the base were empty there (every record new on one side).`)
@@ -411,10 +413,10 @@ function checkBase(file: string, scan: BackupScan, baseFile: string, base: Backu
 }
 
 /** The base backup's side of the merge input: the selected tables it has. */
-function baseInput(base: BackupScan, selected: readonly TableSchema[], passphrase: string | undefined, batchSize: number): BaseInput {
+function baseInput(base: BackupScan, selected: readonly TableSchema[], options: { passphrase?: string; limits?: Partial<ReaderLimits>; batchSize: number }): BaseInput {
   const names = new Set(selected.map((t) => t.name))
   const tables = base.tables.map((t) => t.schema).filter((t) => names.has(t.name))
-  return { file: base.file, tables, read: (wanted) => readTables(base, wanted, { passphrase, batchSize }) }
+  return { file: base.file, tables, read: (wanted) => readTables(base, wanted, options) }
 }
 
 /**

@@ -120,7 +120,11 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
   const tableRows = (
     await client.query(
       `SELECT c.oid, c.relname, c.relkind,
-              EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type IN ('2', '3')) AS write_rules
+              EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type IN ('2', '3')) AS write_rules,
+              -- Row-level security that applies to this user: it may not see every row.
+              c.relrowsecurity
+                AND NOT (SELECT u.rolsuper OR u.rolbypassrls FROM pg_catalog.pg_roles u WHERE u.rolname = current_user)
+                AND (c.relforcerowsecurity OR NOT pg_catalog.pg_has_role(c.relowner, 'USAGE')) AS row_security
          FROM pg_catalog.pg_class c
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
@@ -128,7 +132,7 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
                            WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`,
       [schemaName],
     )
-  ).rows as { oid: number; relname: string; relkind: 'r' | 'p'; write_rules: boolean }[]
+  ).rows as { oid: number; relname: string; relkind: 'r' | 'p'; write_rules: boolean; row_security: boolean }[]
   tableRows.sort((a, b) => compareNames(a.relname, b.relname))
 
   let selected = tableRows
@@ -147,6 +151,14 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
     selected = tableRows.filter((t) => wanted.has(t.relname))
   }
   if (!only) warnings.push(...(await viewWarnings(client, schemaName)))
+  const filtered = selected.filter((t) => t.row_security).map((t) => `"${t.relname}"`)
+  if (filtered.length > 0) {
+    warnings.push(
+      `Row-level security applies to ${filtered.join(', ')} for this database user: its policies may hide rows from it, so the ` +
+        `backup may hold only the rows this user can see. For a complete backup, connect as the table owner (without FORCE ROW ` +
+        `LEVEL SECURITY), a superuser or a role with BYPASSRLS.`,
+    )
+  }
   if (selected.length === 0) return { tables: [], warnings }
   const oids = selected.map((t) => t.oid)
 
