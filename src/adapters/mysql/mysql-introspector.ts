@@ -189,6 +189,7 @@ export async function describeDatabase(
     }
   }
 
+  warnings.push(...(await sequenceDefaultWarnings(connection, database, tableRows, columnRows, new Set(selected.map((t) => t.name)))))
   const columnsByTable = groupBy(columnRows, (r) => r.tableName)
   const indexesByTable = groupBy(indexRows, (r) => r.tableName)
   const foreignKeysByTable = groupBy(foreignKeyRows, (r) => r.tableName)
@@ -395,4 +396,38 @@ export function createTableStatement(
   const engine = sameEngine && typeof table.options?.engine === 'string' && table.options.engine ? table.options.engine : 'InnoDB'
   const sql = `CREATE TABLE ${quoteIdentifier(table.name)} (\n${lines.join(',\n')}\n) ENGINE=${engine} DEFAULT CHARSET=${charset} COLLATE=${collation}`
   return { sql, warnings }
+}
+
+/**
+ * MariaDB sequences are not backed up (issue #14 item 8, documented in docs/adapters-mysql.md): a
+ * column whose default takes values from one (`DEFAULT NEXT VALUE FOR seq`) is named with the
+ * sequence's next value, so that after a restore the sequence can be created or moved past the
+ * restored ids, instead of handing out one of them again (a duplicate key on the next insert).
+ */
+async function sequenceDefaultWarnings(
+  connection: Connection,
+  database: string,
+  tableRows: readonly TableRow[],
+  columnRows: readonly ColumnRow[],
+  selected: ReadonlySet<string>,
+): Promise<string[]> {
+  const sequences = new Set(tableRows.filter((t) => t.tableType === 'SEQUENCE').map((t) => t.name))
+  if (sequences.size === 0) return []
+  const out: string[] = []
+  for (const row of columnRows) {
+    if (!selected.has(row.tableName) || typeof row.columnDefault !== 'string') continue
+    const match = /^nextval\((?:`((?:[^`]|``)+)`\.)?`((?:[^`]|``)+)`\)$/i.exec(row.columnDefault.trim())
+    if (!match) continue
+    const schema = (match[1] ?? database).replace(/``/g, '`')
+    const name = match[2]!.replace(/``/g, '`')
+    if (schema !== database || !sequences.has(name)) continue
+    const [state] = await connection.query<RowDataPacket[]>(`SELECT next_not_cached_value AS next FROM \`${database.replace(/`/g, '``')}\`.\`${name.replace(/`/g, '``')}\``)
+    const next = String((state[0] as { next?: unknown } | undefined)?.next ?? '?')
+    out.push(
+      `Column ${row.tableName}.${row.name} takes its default from sequence ${name} (next value ${next}), which is not backed up: after a restore into an empty ` +
+        `database, create it (CREATE SEQUENCE ${name} START WITH ${next}) and point the column's default at it; after a restore into a database that has it, ` +
+        `move it past the restored ids (SELECT SETVAL(${name}, ${next}, 0)), or the next insert may reuse one of them.`,
+    )
+  }
+  return out
 }
