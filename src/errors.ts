@@ -63,7 +63,7 @@ export class FormatError extends MergebackError {
   }
 }
 
-export type IntegrityReason = 'wrong-passphrase' | 'tampered' | 'truncated' | 'checksum' | 'decompressed-too-large'
+export type IntegrityReason = 'wrong-passphrase' | 'tampered' | 'truncated' | 'checksum' | 'decompressed-too-large' | 'broken-chain'
 
 /** A checksum or authentication tag does not match, the file was truncated, or the passphrase is wrong. Exit 2. */
 export class IntegrityError extends MergebackError {

@@ -11,13 +11,14 @@
  */
 import type { Capabilities, Row, TableSchema } from '../adapters/adapter.js'
 import { DatabaseError, FormatError, IntegrityError, UsageError } from '../errors.js'
-import { readBackup } from '../format/reader.js'
+import { readBackup, type ReaderLimits } from '../format/reader.js'
 import type { BackupEvent, BackupLayout, BackupMetadata } from '../format/types.js'
 import { openBackupStream } from '../storage/backup-file.js'
 import { describeFullBackup } from '../native/full-restore.js'
 import { originKey, sealMaterial, verifySeal } from '../crypto/origin-seal.js'
 import { guardSchema } from './schema-guard.js'
 import { foreignKeyOrder, isForeignKeyOrdered } from './table-order.js'
+import { chainOf, readChainTables, scanChain, type ChainState } from './chain.js'
 
 export interface BackupScan {
   readonly file: string
@@ -29,14 +30,20 @@ export interface BackupScan {
   readonly warnings: readonly string[]
   /** 'here': the file carries this installation's origin seal (crypto/origin-seal.ts); 'foreign' otherwise. */
   readonly origin: 'here' | 'foreign'
+  /** Set when the file is an incremental backup: its chain, resolved and verified (engine/chain.ts). */
+  readonly chain?: ChainState
 }
 
 export interface BackupInputOptions {
+  /** Internal (engine/chain.ts): read this file as one link of a chain, accepting an incremental backup. */
+  readonly link?: boolean
   readonly passphrase?: string
   /** Rows per batch handed to destinations. */
   readonly batchSize?: number
   /** What the schema guard does with an expression or definition it cannot rebuild (schema-guard.ts; default 'refuse'). */
   readonly unsafeDefinitions?: 'refuse' | 'drop'
+  /** Limits on what the file may hold (format/reader.ts ReaderLimits; unset ones from the environment, else the defaults). */
+  readonly limits?: Partial<ReaderLimits>
 }
 
 /**
@@ -61,7 +68,7 @@ async function* events(
   const stream = await openBackupStream(file, { passphrase: options.passphrase })
   try {
     // A pass that does not verify reads a file another pass verifies: no need to hash it twice.
-    yield* readBackup(stream, { batchSize: options.batchSize ?? 5000, verifyChecksums, computeChecksums: verifyChecksums, records })
+    yield* readBackup(stream, { batchSize: options.batchSize ?? 5000, verifyChecksums, computeChecksums: verifyChecksums, records, incremental: options.link === true, limits: options.limits })
   } finally {
     ;(stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.()
   }
@@ -82,6 +89,11 @@ export async function scanBackup(file: string, options: BackupInputOptions & { r
       `${file} is a full backup (the ${full.engine} engine's own dump), not a JSON backup: it has no tables to read, analyze or merge. Restore it whole with mergeback restore, or check it with mergeback verify.`,
       { code: 'FULL_BACKUP' },
     )
+  }
+  // An incremental backup is read as its chain's final state; every link is verified here.
+  if (options.link !== true) {
+    const links = await chainOf(file)
+    if (links !== undefined) return scanChain(file, links, options)
   }
   // Structure only (tables, counts, metadata): for a caller that verifies the checksums in its
   // own pass, inside a transaction it commits only once that pass has verified them.
@@ -185,6 +197,11 @@ export async function* readTables(
     readonly verify?: boolean
   } = {},
 ): AsyncGenerator<TableRows> {
+  if (scan.chain !== undefined) {
+    // The chain scan verified every link whole.
+    yield* readChainTables(scan, tables, { ...options, verify: undefined } as BackupInputOptions & { records?: 'parsed' | 'lines' })
+    return
+  }
   const mode = options.records ?? 'parsed'
   const verify = options.verify ?? false
   const counts = new Map(scan.tables.map((t) => [t.schema.name, t.records]))
@@ -266,11 +283,11 @@ export function verifiesInPass(capabilities: Capabilities): boolean {
  * the database fail before its checksum is compared, so the file is verified now, and its
  * damage, if any, is the error. Anything else passes through unchanged.
  */
-export async function damageBehind(error: unknown, file: string, passphrase?: string): Promise<unknown> {
+export async function damageBehind(error: unknown, file: string, passphrase?: string, limits?: Partial<ReaderLimits>): Promise<unknown> {
   // The database's errors, and JSON.parse's of a record line not yet verified.
   if (!(error instanceof DatabaseError || error instanceof SyntaxError)) return error
   try {
-    await scanBackup(file, { passphrase })
+    await scanBackup(file, { passphrase, limits })
   } catch (damage) {
     if (damage instanceof FormatError || damage instanceof IntegrityError) return damage
   }

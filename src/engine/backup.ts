@@ -14,7 +14,9 @@ import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
 import { UsageError } from '../errors.js'
 import { originKey } from '../crypto/origin-seal.js'
 import { BackupWriter } from '../format/writer.js'
-import type { BackupMetadata } from '../format/types.js'
+import type { BackupMetadata, IncrementalInfo } from '../format/types.js'
+import { DigestIndexWriter } from '../storage/digest-index.js'
+import { comparable, incrementalDirectory, resolveParent, writeTableChanges } from './incremental.js'
 import { createBackupFile, type RemoteBackupTarget } from '../storage/backup-file.js'
 import { chooseCompression, compressionSuffix } from '../storage/compression.js'
 import { foreignKeyOrder } from './table-order.js'
@@ -53,6 +55,19 @@ export interface BackupOptions {
   readonly now?: Date
   /** Stream the backup straight to this remote (an S3Remote) instead of `out`; no local file is written. */
   readonly remote?: RemoteBackupTarget
+  /**
+   * Make an incremental backup (issue #18): only the rows inserted or updated since the parent, and
+   * the keys of those deleted. The parent is the newest backup named `name` in the directory `out`.
+   */
+  readonly incremental?: boolean
+  /** Make an incremental backup whose parent is this backup of `out` (a file name, or the newest backup of that name). */
+  readonly since?: string
+  /**
+   * With `incremental` / `since`: only rows whose value in this timestamp column is at or after
+   * the parent's time (less a margin) are digested and compared; older rows are taken as
+   * unchanged. Deletions are still found exactly (every key is read). Only when the user asks.
+   */
+  readonly changedSinceColumn?: string
 }
 
 export interface BackupResult {
@@ -65,6 +80,15 @@ export interface BackupResult {
 }
 
 const FILE_SUFFIX = /\.(json|json\.gz|json\.zst|enc)$/i
+
+/**
+ * The time --changed-since-column compares with: the parent's export time less a minute, so that
+ * a row written while the parent's snapshot was being taken, with a clock slightly behind, is
+ * still compared.
+ */
+function changedSinceTime(parent: { readonly exportedAt?: string; readonly createdAt: string }): string {
+  return new Date(Date.parse(parent.exportedAt ?? parent.createdAt) - 60_000).toISOString()
+}
 
 /** Is `out` a file path (by its suffix) rather than a directory? */
 export function isBackupFilePath(out: string): boolean {
@@ -115,6 +139,22 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       )
     }
   }
+  const incremental = options.incremental === true || options.since !== undefined
+  if (options.changedSinceColumn !== undefined && !incremental) {
+    throw new UsageError('changedSinceColumn (--changed-since-column) only goes with an incremental backup (--incremental or --since).', { code: 'BAD_OPTION' })
+  }
+  if (incremental && options.remote) throw new UsageError('An incremental backup is written into a backup directory (its parent is there), not straight to a remote.', { code: 'BAD_OPTION' })
+  if (incremental && config.engine === 'mongodb') throw new UsageError('Incremental backups are not available for MongoDB yet.', { code: 'BAD_OPTION' })
+  // Everything about the parent is checked before the database is read or a byte is written.
+  const parent = incremental
+    ? await resolveParent(incrementalDirectory(options.out, asFile), {
+        since: options.since,
+        name: options.name ?? 'backup',
+        engine: config.engine,
+        database: config.database,
+        schema: config.schema,
+      })
+    : undefined
   const adapter = await loadAdapter(config.engine)
   const source = await adapter.openSource(config)
   try {
@@ -130,6 +170,13 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       now: options.now,
     })
     options.onFileOpened?.({ path: pending.path, temporaryPath: pending.temporaryPath })
+    // The digest index the next incremental backup compares with (storage/digest-index.ts). Not
+    // for a remote, nor for an encrypted backup (its key texts would lie beside it in clear).
+    const index = options.remote || options.passphrase || config.engine === 'mongodb' ? undefined : new DigestIndexWriter(pending.path)
+    const replaced: string[] = []
+    const deleted: Record<string, unknown[][]> = {}
+    const rowCounts: Record<string, number> = {}
+    const narrowWarnings: string[] = []
     try {
       const writer = new BackupWriter(pending.stream, {
         engine: config.engine,
@@ -150,22 +197,64 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       for (const table of tables) {
         options.onProgress?.({ type: 'table', table: table.name })
         await writer.beginTable(table)
-        const lines = source.readRecordLines?.(table)
-        if (lines !== undefined) {
-          for await (const chunk of lines) {
-            const count = await writer.writeRecordLines(chunk)
-            options.onProgress?.({ type: 'rows', table: table.name, rows: count })
-          }
+        await index?.beginTable(table)
+        const previous = parent?.index.tables.get(table.name)
+        if (parent !== undefined && comparable(table, previous)) {
+          const column = options.changedSinceColumn
+          // SQLite has no date type: its dates are text (ISO-8601, read with Date.parse).
+          const kinds = config.engine === 'sqlite' ? ['timestamp', 'timestamptz', 'date', 'text'] : ['timestamp', 'timestamptz', 'date']
+          const narrowed = column !== undefined && table.columns.some((c) => c.name === column && kinds.includes(c.kind))
+          if (column !== undefined && !narrowed) narrowWarnings.push(`--changed-since-column ${column}: table "${table.name}" has no such date or timestamp column; every row of it was compared`)
+          const changes = await writeTableChanges(source, writer, index!, table, previous, {
+            ...options,
+            ...(narrowed ? { changedSince: { column: column!, time: changedSinceTime(parent.sidecar) } } : {}),
+          })
+          if (changes.deleted.length > 0) deleted[table.name] = changes.deleted
+          rowCounts[table.name] = changes.rows
         } else {
-          for await (const rows of source.readTable(table, { batchSize: options.batchSize })) {
-            await writer.writeRows(rows)
-            options.onProgress?.({ type: 'rows', table: table.name, rows: rows.length })
+          // A full backup's table, or one an increment carries whole (new, no key, or its key or columns changed).
+          if (parent !== undefined) replaced.push(table.name)
+          let count = 0
+          const lines = source.readRecordLines?.(table)
+          if (lines !== undefined) {
+            for await (const chunk of lines) {
+              const written = await writer.writeRecordLines(chunk)
+              await index?.addLines(chunk, table.primaryKey)
+              count += written
+              options.onProgress?.({ type: 'rows', table: table.name, rows: written })
+            }
+          } else {
+            for await (const rows of source.readTable(table, { batchSize: options.batchSize })) {
+              await writer.writeRows(rows)
+              await index?.addRows(rows, table.primaryKey)
+              count += rows.length
+              options.onProgress?.({ type: 'rows', table: table.name, rows: rows.length })
+            }
           }
+          rowCounts[table.name] = count
         }
+        await index?.endTable()
         await writer.endTable()
       }
-      const metadata = await writer.finish({ warnings: [...described.warnings] })
+      const metadata = await writer.finish({
+        warnings: [...described.warnings, ...narrowWarnings],
+        ...(parent === undefined
+          ? {}
+          : {
+              incremental: {
+                parent: { file: parent.entry.file, name: parent.sidecar.name, sha256: parent.sidecar.sha256, ...(parent.sidecar.exportedAt ? { exportedAt: parent.sidecar.exportedAt } : {}) },
+                base: parent.base,
+                depth: parent.depth,
+                replaced,
+                deleted,
+                rowCounts,
+                detection: options.changedSinceColumn ? { changedSinceColumn: options.changedSinceColumn, since: changedSinceTime(parent.sidecar) } : 'digest',
+              } as IncrementalInfo,
+            }),
+      })
       const committed = await pending.commit(metadata)
+      // Written after the backup: a backup without its index is complete (the next one is then full).
+      await index?.commit(committed.path).catch(async () => index.abort())
       return {
         file: committed.path,
         sizeBytes: committed.sizeBytes,
@@ -175,6 +264,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         warnings: described.warnings,
       }
     } catch (error) {
+      await index?.abort()
       await pending.abort()
       throw error
     }

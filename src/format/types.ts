@@ -5,7 +5,8 @@ import type { Engine, Row, TableSchema } from '../adapters/adapter.js'
 
 /** The `metadata` object, written last in the native layout. */
 export interface BackupMetadata {
-  readonly format: 'mergeback'
+  /** 'mergeback-incremental' for a link of a chain (an incremental backup, `incremental` set). */
+  readonly format: 'mergeback' | 'mergeback-incremental'
   readonly version: string
   /** The mergeback version that wrote the file. */
   readonly tool?: string
@@ -27,6 +28,26 @@ export interface BackupMetadata {
   readonly warnings?: readonly string[]
   /** "hmac-sha256:<hex>": the origin seal of the installation that wrote it (crypto/origin-seal.ts). */
   readonly seal?: string
+  /** Set in an incremental backup only (docs/format.md §Incremental backups). */
+  readonly incremental?: IncrementalInfo
+}
+
+/** A link of a chain: what an incremental backup holds beyond the native layout. */
+export interface IncrementalInfo {
+  /** The backup this one holds the changes since: its file name (same directory), backup name and SHA-256 of its bytes as stored. */
+  readonly parent: { readonly file: string; readonly name: string; readonly sha256: string; readonly exportedAt?: string }
+  /** The chain's full backup. */
+  readonly base: { readonly file: string; readonly sha256: string }
+  /** 1 for the first increment after the full backup, 2 for the next, … */
+  readonly depth: number
+  /** Tables carried whole (new since the parent, key or columns changed, or no key): they replace what earlier links hold. */
+  readonly replaced: readonly string[]
+  /** Per table: the keys (arrays of key wire values) of the rows deleted since the parent. */
+  readonly deleted: Readonly<Record<string, readonly (readonly unknown[])[]>>
+  /** Per table: how many rows it has in the state this increment completes (the final record counts of its chain). */
+  readonly rowCounts: Readonly<Record<string, number>>
+  /** How changes were found: 'digest' (every row compared), or a timestamp column the user named. */
+  readonly detection: 'digest' | { readonly changedSinceColumn: string; readonly since: string }
 }
 
 /** Which of the accepted layouts a file uses. */

@@ -41,7 +41,7 @@ import { seal, sealMaterial } from '../crypto/origin-seal.js'
 import { TableChecksum } from './checksum.js'
 import { decodeWrittenHeader } from './reader.js'
 import { mongoNativeHead, type MongoNativeHead } from './legacy.js'
-import type { BackupMetadata } from './types.js'
+import type { BackupMetadata, IncrementalInfo } from './types.js'
 
 export interface BackupWriterOptions {
   readonly engine: Engine
@@ -267,7 +267,7 @@ export class BackupWriter {
    * Writes the metadata and the end of the JSON text, and hands everything to `out` (it does not
    * end `out`). Returns the metadata exactly as a reader's `metadata` event will show it.
    */
-  async finish(extra: { warnings?: string[] } = {}): Promise<BackupMetadata> {
+  async finish(extra: { warnings?: string[]; incremental?: IncrementalInfo } = {}): Promise<BackupMetadata> {
     this.#checkUsable()
     if (this.#state !== 'idle') throw new InternalError(`finish while ${this.#describeState()}`)
     const declared = this.#options.tables
@@ -283,8 +283,11 @@ export class BackupWriter {
       this.#pending += `${this.#tableNames.length === 0 ? '' : '\n'}},\n"summary":${JSON.stringify(summary, null, 2)}\n}\n`
       metadata = { ...this.#mongoHead(), ...summary }
     } else {
+      if (extra.incremental !== undefined && this.#options.layout === 'mongo-native') throw new InternalError('an incremental backup is written in the mergeback layout')
       metadata = {
-        format: 'mergeback',
+        // An increment is not a whole state: a reader that does not know the format refuses it
+        // rather than restoring it as one (docs/format.md §Incremental backups).
+        format: extra.incremental === undefined ? 'mergeback' : 'mergeback-incremental',
         version: FORMAT_VERSION,
         tool: VERSION,
         exportedAt: this.#exportedAt,
@@ -300,6 +303,7 @@ export class BackupWriter {
         checksums: this.#checksums,
         includesIndexes: this.#includesIndexes,
         warnings,
+        ...(extra.incremental === undefined ? {} : { incremental: extra.incremental }),
         ...(options.originKey
           ? {
               seal: seal(

@@ -93,6 +93,24 @@ export function scheduleWork(context: RunContext): RunWork {
 }
 
 /**
+ * Checks, when a schedule is given (API, `schedule add`), that its remote can be used now: the
+ * endpoint answers, the credentials are accepted, the bucket exists — rather than failing at its
+ * first due time. Throws UsageError (code BAD_REMOTE) with the remote's own clear message; the
+ * caller then saves nothing. A local-only schedule is not checked.
+ */
+export async function checkScheduleRemote(schedule: Pick<Schedule, 'destination' | 'remote'>, openRemote: (url: string) => S3Remote = (url) => new S3Remote(url)): Promise<void> {
+  if (schedule.destination === 'local' || schedule.remote === undefined) return
+  const remote = openRemote(schedule.remote)
+  try {
+    await remote.check()
+  } catch (error) {
+    throw new UsageError(`The schedule's remote cannot be used: ${(error as Error).message}`, { code: 'BAD_REMOTE', cause: error })
+  } finally {
+    remote.close()
+  }
+}
+
+/**
  * The alert for a failed run: POSTs it to the schedule's webhook (when it has one) with retries,
  * in the background. Returns the delivery promise for callers that want to follow it (tests, logs);
  * the scheduler does not wait for it.

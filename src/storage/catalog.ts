@@ -60,6 +60,12 @@ export interface Sidecar {
   readonly native?: NativeFacts
   /** This installation's seal of `sha256` (crypto/origin-seal.ts `fileSeal`): the file was made here. */
   readonly originSeal?: string
+  /**
+   * An incremental backup (a link of a chain, issue #18): the file names and SHA-256 of its parent
+   * and of the chain's full backup, and its depth (1 = first increment). Copied from its metadata
+   * so that chains are resolved, checked and protected from prune without reading any backup.
+   */
+  readonly incremental?: { readonly parent: string; readonly parentSha256: string; readonly base: string; readonly baseSha256: string; readonly depth: number }
   /** The audit log's head when the sidecar was written: `audit verify` detects entries cut off after it. */
   readonly auditHead?: AuditHead
 }
@@ -159,6 +165,17 @@ export function sidecarFor(
     kind: facts.native ? 'full' : 'smart',
     ...(facts.native ? { native: facts.native } : {}),
     ...(facts.originKey ? { originSeal: fileSeal(facts.originKey, facts.sha256) } : {}),
+    ...(metadata.incremental
+      ? {
+          incremental: {
+            parent: metadata.incremental.parent.file,
+            parentSha256: metadata.incremental.parent.sha256,
+            base: metadata.incremental.base.file,
+            baseSha256: metadata.incremental.base.sha256,
+            depth: metadata.incremental.depth,
+          },
+        }
+      : {}),
   }
 }
 
@@ -386,6 +403,7 @@ export async function deleteBackup(dir: string, ref: string, options: { actor?: 
   try {
     await fs.unlink(entry.path)
     await fs.rm(sidecarPathFor(entry.path), { force: true })
+    await fs.rm(`${entry.path}.digests`, { force: true })
     await fsyncDirectory(path.resolve(dir))
   } catch (error) {
     await appendAudit(dir, {

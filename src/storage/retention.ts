@@ -17,7 +17,7 @@ import path from 'node:path'
 import { UsageError } from '../errors.js'
 import { appendAudit } from '../audit/audit-log.js'
 import { fsyncDirectory } from './atomic-file.js'
-import { listBackups, type BackupEntry } from './catalog.js'
+import { listBackups, readSidecar, type BackupEntry } from './catalog.js'
 import { parseBackupFileName, sidecarPathFor } from './naming.js'
 
 export interface RetentionPolicy {
@@ -149,13 +149,41 @@ function planEntry(entry: BackupEntry, reasons: readonly string[]): PrunePlanEnt
   return { file: entry.file, name: entry.name, createdAt: entry.createdAt, sizeBytes: entry.sizeBytes, reasons }
 }
 
+/**
+ * An incremental backup needs every link of its chain down to its full backup (issue #18): a
+ * backup that a kept increment needs is kept too, with the reason `needed by <increment>`.
+ */
+async function keepChainLinks(
+  dir: string,
+  decided: readonly { readonly backup: BackupEntry; readonly keep: boolean; readonly reasons: readonly string[] }[],
+): Promise<{ backup: BackupEntry; keep: boolean; reasons: string[] }[]> {
+  const decisions = decided.map((d) => ({ backup: d.backup, keep: d.keep, reasons: [...d.reasons] }))
+  const byFile = new Map(decisions.map((d) => [d.backup.file, d]))
+  const parents = new Map<string, string>()
+  for (const d of decisions) {
+    const sidecar = await readSidecar(path.join(dir, d.backup.file))
+    if (sidecar?.incremental) parents.set(d.backup.file, sidecar.incremental.parent)
+  }
+  for (const kept of decisions.filter((d) => d.keep && parents.has(d.backup.file))) {
+    let child = kept.backup.file
+    for (let parent = parents.get(child); parent !== undefined; parent = parents.get(child)) {
+      const decision = byFile.get(parent)
+      if (decision === undefined) break
+      decision.keep = true
+      if (!decision.reasons.includes(`needed by ${kept.backup.file}`)) decision.reasons.push(`needed by ${kept.backup.file}`)
+      child = parent
+    }
+  }
+  return decisions
+}
+
 /** What `prune` would do now, without changing anything or writing to the audit log. */
 export async function planPrune(dir: string, policy: RetentionPolicy, options: { now?: Date; only?: (entry: BackupEntry) => boolean } = {}): Promise<PruneReport> {
   checkPolicy(policy)
   const backups = await listBackups(dir)
   // `only` narrows the plan to some backups (a schedule prunes its own); the others are not even considered.
   const managed = backups.filter((b) => parseBackupFileName(b.file) !== undefined && (options.only?.(b) ?? true))
-  const decisions = applyRetention(managed, policy)
+  const decisions = await keepChainLinks(dir, applyRetention(managed, policy))
   return {
     dryRun: true,
     at: (options.now ?? new Date()).toISOString(),
@@ -201,6 +229,7 @@ export async function prune(dir: string, policy: RetentionPolicy, options: { dry
     try {
       await fs.unlink(file)
       await fs.rm(sidecarPathFor(file), { force: true })
+      await fs.rm(`${file}.digests`, { force: true })
     } catch (error) {
       // A backup a concurrent delete already removed is gone, as wanted.
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') firstError ??= error

@@ -107,6 +107,11 @@ export class RowCodec {
   }
 }
 
+/** A string literal (standard_conforming_strings is on in every session mergeback opens). */
+function quoteLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`
+}
+
 /** ` ORDER BY` the key columns, or nothing for a table without a key. */
 function orderByKey(table: PgTable): string {
   const key = table.schema.primaryKey
@@ -275,6 +280,70 @@ export class PostgresSource implements Source {
     const inner = `SELECT ${expressions.join(', ')} FROM ${fromClause(this.#schema, pgTable)}${orderByKey(pgTable)}`
     const sql = `COPY (SELECT pg_catalog.row_to_json(r) FROM (${inner}) AS r) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
     return { [Symbol.asyncIterator]: () => this.#lines(sql, pgTable, options) }
+  }
+
+  /** The SELECT of readRecordLines' JSON expressions (`r` rows), or undefined when a column has none. */
+  #jsonSelect(table: TableSchema, where = ''): { inner: string; pgTable: PgTable } | undefined {
+    const pgTable = this.#described.get(table.name)
+    if (pgTable === undefined) return undefined
+    const expressions: string[] = []
+    for (const column of table.columns) {
+      const found = pgTable.columns.find((c) => c.schema.name === column.name)
+      if (!found) throw new UsageError(`Table "${table.name}" has no column "${column.name}".`)
+      const expression = jsonExpression(found.type, found.schema.kind, found.schema.elementKind, `t.${quoteIdent(found.schema.name)}`)
+      if (expression === undefined) return undefined
+      expressions.push(`${expression} AS ${quoteIdent(found.schema.name)}`)
+    }
+    if (expressions.length === 0) return undefined
+    return { inner: `SELECT ${expressions.join(', ')} FROM ${fromClause(this.#schema, pgTable)}${where}${orderByKey(pgTable)}`, pgTable }
+  }
+
+  readRowDigests(table: TableSchema, options: ReadOptions & { readonly changedSince?: { readonly column: string; readonly time: string } } = {}): AsyncIterable<Buffer> | undefined {
+    this.#assertIdle(`read "${table.name}"`)
+    const pgTable = this.#described.get(table.name)
+    if (pgTable === undefined || table.primaryKey.length === 0) return undefined
+    const expressions: string[] = []
+    for (const column of table.columns) {
+      const found = pgTable.columns.find((c) => c.schema.name === column.name)
+      if (!found) throw new UsageError(`Table "${table.name}" has no column "${column.name}".`)
+      const expression = jsonExpression(found.type, found.schema.kind, found.schema.elementKind, `t.${quoteIdent(found.schema.name)}`)
+      if (expression === undefined) return undefined
+      expressions.push(`${expression} AS ${quoteIdent(found.schema.name)}`)
+    }
+    if (expressions.length === 0) return undefined
+    // The digest is of row_to_json's text of the same columns, which is exactly the record line
+    // readRecordLines sends, encoded as UTF-8. No ORDER BY: the subquery is then flattened and
+    // CASE computes the JSON only for the rows it hashes (all of them, unless changedSince
+    // narrows it to rows whose column is at or after the time; the others get NULL, an empty field).
+    const recent = options.changedSince
+      ? `(t.${quoteIdent(options.changedSince.column)} IS NULL OR t.${quoteIdent(options.changedSince.column)} >= ${quoteLiteral(options.changedSince.time)})`
+      : 'true'
+    const flag = quoteIdent('mergeback recent')
+    const row = `(SELECT r FROM (SELECT ${table.columns.map((c) => `s.${quoteIdent(c.name)}`).join(', ')}) AS r)`
+    const key = `pg_catalog.json_build_array(${table.primaryKey.map((c) => `s.${quoteIdent(c)}`).join(', ')})::text`
+    const digest = `CASE WHEN s.${flag} THEN pg_catalog.encode(pg_catalog.substring(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.row_to_json(${row})::text, 'UTF8')), 1, 16), 'hex') END`
+    const inner = `SELECT ${expressions.join(', ')}, ${recent} AS ${flag} FROM ${fromClause(this.#schema, pgTable)}`
+    const sql = `COPY (SELECT ${key}, ${digest} FROM (${inner}) AS s) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
+    return { [Symbol.asyncIterator]: () => this.#lines(sql, pgTable, options) }
+  }
+
+  readRecordLinesByKeys(table: TableSchema, keys: readonly (readonly unknown[])[], options: ReadOptions = {}): AsyncIterable<Buffer> | undefined {
+    this.#assertIdle(`read "${table.name}"`)
+    const pgTable = this.#described.get(table.name)
+    if (pgTable === undefined || table.primaryKey.length === 0) return undefined
+    // The keys go in as JSON and json_populate_recordset converts each wire value with the
+    // column type's own input function: exact for the kinds whose wire value is that text.
+    const exact = new Set(['integer', 'bigint', 'decimal', 'text', 'date', 'timestamp', 'timestamptz', 'time', 'enum', 'boolean', 'interval'])
+    const keyColumns = table.primaryKey.map((name) => table.columns.find((c) => c.name === name))
+    if (keyColumns.some((c) => c === undefined || !exact.has(c.kind))) return undefined
+    const records = keys.map((values) => Object.fromEntries(table.primaryKey.map((name, i) => [name, values[i]])))
+    const literal = `'${JSON.stringify(records).replace(/'/g, "''")}'::json`
+    const columns = table.primaryKey.map((c) => quoteIdent(c))
+    const where = ` WHERE (${columns.map((c) => `t.${c}`).join(', ')}) IN (SELECT ${columns.map((c) => `k.${c}`).join(', ')} FROM pg_catalog.json_populate_recordset(NULL::${qualify(this.#schema, table.name)}, ${literal}) AS k)`
+    const select = this.#jsonSelect(table, where)
+    if (select === undefined) return undefined
+    const sql = `COPY (SELECT pg_catalog.row_to_json(r) FROM (${select.inner}) AS r) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
+    return { [Symbol.asyncIterator]: () => this.#lines(sql, select.pgTable, options) }
   }
 
   /** Chunks of whole lines (at least LINES_CHUNK_BYTES when there is that much) of a COPY. */

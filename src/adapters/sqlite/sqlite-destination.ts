@@ -310,6 +310,25 @@ export class SqliteDestination implements Destination {
     return changed
   }
 
+  /** Three-way merge with --apply-deletions: deletes the records with these keys; returns how many were deleted. */
+  async deleteRows(table: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<number> {
+    this.#assertPrepared()
+    const info = this.#requireInfo(table)
+    const keyTargets = keyColumns.map((name) => this.#column(info, name, 'key'))
+    const name = asciiLower(info.schema.name)
+    this.#touched.add(name)
+    this.#parentsChanged.add(name)
+    const keyOf = keyReader(keyColumns)
+    const sql = `DELETE FROM main.${quoteIdent(info.schema.name)} WHERE ${keyTargets.map((t) => `${quoteIdent(t.name)} = ?`).join(' AND ')}`
+    const statement = withErrors(this.#context({ table: info.schema.name }), () => this.#db.prepare(sql))
+    let deleted = 0
+    for (const key of keys) {
+      const params = keyColumns.map((column, i) => this.#decode(key[column], keyTargets[i].schema.kind, keyTargets[i], info, key, keyOf))
+      deleted += withErrors(this.#context({ table: info.schema.name, key: keyOf(key), action: 'deleting' }), () => statement.run(...params)).changes
+    }
+    return deleted
+  }
+
   async countRows(table: string): Promise<number> {
     this.#assertOpen()
     const info = this.#requireInfo(table)

@@ -12,9 +12,9 @@ import type { Command } from 'commander'
 import { UsageError } from '../../errors.js'
 import { buildServerConfig, resolveDatabase, type ServerConfig } from '../../server/config.js'
 import { readPassphrase } from '../../storage/passphrase.js'
-import { ScheduleStore, type ScheduleInput } from '../../schedule/schedule-store.js'
+import { ScheduleStore, parseScheduleInput, type ScheduleInput } from '../../schedule/schedule-store.js'
 import { Scheduler, type ScheduleStatus } from '../../schedule/scheduler.js'
-import { alertFailure, scheduleWork } from '../../schedule/run-schedule.js'
+import { alertFailure, checkScheduleRemote, scheduleWork } from '../../schedule/run-schedule.js'
 import { backupDirFrom, outputFor, parseList, parseNonNegativeInt, setExitCode, withJson, type Flags } from '../common.js'
 import { EXIT_FAILED } from '../exit-codes.js'
 import { textTable } from '../format-text.js'
@@ -121,6 +121,8 @@ export function register(program: Command): void {
     }
     // The alias must exist now, not at 3 a.m.
     resolveDatabase(config, { database: input.database })
+    // So must the remote (endpoint, credentials, bucket); nothing is written otherwise.
+    await checkScheduleRemote(parseScheduleInput(input))
     const created = await new ScheduleStore(config.stateDir).create(input)
     output.result({ success: true, schedule: created }, () => `Added schedule ${created.id} "${created.name}" (${created.cron} ${created.timezone}).`)
   })

@@ -4,14 +4,16 @@
  *
  * Roles: reading, running now and acknowledging need admin; creating, changing and deleting a
  * schedule need super_admin, because a schedule's retention removes backups. A schedule names
- * a database by its configured alias, never by URL (as every route does). Changes are audited
- * and re-arm the server's scheduler at once.
+ * a database by its configured alias, never by URL (as every route does). A schedule with a
+ * remote destination is refused unless its remote answers now (bucket, credentials). Changes are
+ * audited and re-arm the server's scheduler at once.
  */
 import { z } from 'zod'
 import type { Hono } from 'hono'
 import { appendAudit } from '../../audit/audit-log.js'
 import { BusyError, NotFoundError, UsageError } from '../../errors.js'
-import { scheduleInputSchema, type Schedule } from '../../schedule/schedule-store.js'
+import { parseScheduleInput, scheduleInputSchema, type Schedule } from '../../schedule/schedule-store.js'
+import { checkScheduleRemote } from '../../schedule/run-schedule.js'
 import type { AppContext, AppDeps, AppEnv } from '../context.js'
 import { actorLabel, clientAddress } from '../context.js'
 import { requireRole } from '../auth.js'
@@ -67,6 +69,7 @@ export function registerSchedules(app: Hono<AppEnv>, deps: AppDeps): void {
     const body = await jsonBody(c, z.unknown())
     const { store, scheduler } = services(deps)
     checkDatabase(deps, body)
+    await checkScheduleRemote(parseScheduleInput(body))
     const schedule = await store.create(body)
     await scheduler.reload()
     await audit(c, deps, 'created', schedule)
@@ -87,6 +90,8 @@ export function registerSchedules(app: Hono<AppEnv>, deps: AppDeps): void {
     const body = await jsonBody(c, z.unknown())
     const { store, scheduler } = services(deps)
     checkDatabase(deps, body)
+    await store.get(c.req.param('id'))
+    await checkScheduleRemote(parseScheduleInput(body))
     const schedule = await store.update(c.req.param('id'), body)
     await scheduler.reload()
     await audit(c, deps, 'updated', schedule)

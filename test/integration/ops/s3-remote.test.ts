@@ -192,6 +192,59 @@ describe('backups on S3-compatible storage', () => {
     }
   })
 
+  it('verify --remote and restore --remote use a private temporary copy, removed afterwards (also after a failure); a damaged or unreachable remote backup creates no target', async () => {
+    const local = makeTempDir()
+    const tmp = makeTempDir()
+    const targets = [makeSqlitePath(), makeSqlitePath(), makeSqlitePath(), makeSqlitePath()]
+    // TMPDIR is where the copies go (os.tmpdir()): it must be empty after every command.
+    const env = { TMPDIR: tmp.dir }
+    try {
+      const remote = `s3://${BUCKET}/tmpcopy`
+      const made = await cli(['backup', '--db', source.url, '--remote', remote, '--dir', local.dir, '--name', 'copy', '--json'], env)
+      expect(made.code, made.stderr + made.stdout).toBe(0)
+      const file = path.basename(made.json().file as string)
+
+      const verified = await cli(['verify', file, '--remote', remote, '--json'], env)
+      expect(verified.code, verified.stdout + verified.stderr).toBe(0)
+      expect(fs.readdirSync(tmp.dir)).toEqual([])
+      const restored = await cli(['restore', file, '--remote', remote, '--db', targets[0]!.url, '--json'], env)
+      expect(restored.code, restored.stdout + restored.stderr).toBe(0)
+      expect(rows(targets[0]!.file)).toEqual(rows(source.file))
+      expect(fs.readdirSync(tmp.dir)).toEqual([])
+
+      // One byte of a record changed in the stored object (same size): verify says so, restore refuses, nothing is created.
+      const stored = path.join(s3.directory, BUCKET, 'tmpcopy', `${file}._S3rver_object`)
+      const bytes = fs.readFileSync(stored)
+      const at = bytes.indexOf('item 7')
+      expect(at).toBeGreaterThan(0)
+      bytes[at + 5] = '8'.charCodeAt(0)
+      fs.writeFileSync(stored, bytes)
+      const damaged = await cli(['verify', file, '--remote', remote, '--json'], env)
+      expect(damaged.code).not.toBe(0)
+      expect(damaged.json().ok).toBe(false)
+      expect(fs.readdirSync(tmp.dir)).toEqual([])
+      const refused = await cli(['restore', file, '--remote', remote, '--db', targets[1]!.url, '--json'], env)
+      expect(refused.code).not.toBe(0)
+      expect(refused.json().error).toMatch(/SHA-256|checksum|damaged/i)
+      expect(fs.existsSync(targets[1]!.file)).toBe(false)
+      expect(fs.readdirSync(tmp.dir)).toEqual([])
+
+      // A missing bucket or an unreachable endpoint: a clear error before anything is created.
+      const missing = await cli(['restore', file, '--remote', 's3://no-such-bucket/tmpcopy', '--db', targets[2]!.url, '--json'], env)
+      expect(missing.code).toBe(2)
+      expect(missing.json().error).toMatch(/bucket "no-such-bucket" does not exist/)
+      const unreachable = await cli(['restore', file, '--remote', remote, '--db', targets[3]!.url, '--json'], { ...env, MERGEBACK_S3_ENDPOINT: 'http://127.0.0.1:1' })
+      expect(unreachable.code).toBe(1)
+      expect(unreachable.json().error).toMatch(/Cannot reach S3 at http:\/\/127\.0\.0\.1:1/)
+      for (const t of targets.slice(2)) expect(fs.existsSync(t.file)).toBe(false)
+      expect(fs.readdirSync(tmp.dir)).toEqual([])
+    } finally {
+      local.cleanup()
+      tmp.cleanup()
+      for (const t of targets) t.cleanup()
+    }
+  })
+
   it('bad input: a non-s3 URL, an unreachable endpoint, refused credentials, a missing bucket — clear errors, nothing created, no secret shown', async () => {
     const local = makeTempDir()
     try {

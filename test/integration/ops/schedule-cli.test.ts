@@ -68,6 +68,31 @@ describe('mergeback schedule', () => {
     }
   })
 
+  it('refuses a schedule whose remote cannot be used now (missing bucket, refused credentials, unreachable endpoint): exit 2, nothing written, no secret shown', async () => {
+    const tmp = makeTempDir()
+    try {
+      const common = ['--db', db.url, '--dir', path.join(tmp.dir, 'backups'), '--state', path.join(tmp.dir, 'state'), '--json']
+      const add = (remote: string, env: Record<string, string>) =>
+        runCli(['schedule', 'add', '--name', 'offsite', '--cron', '0 3 * * *', '--destination', 'remote', '--remote', remote, ...common], { env })
+      const bad: [Awaited<ReturnType<typeof add>>, RegExp][] = [
+        [await add('s3://no-such-bucket/app', s3.env), /remote cannot be used: The bucket "no-such-bucket" does not exist/],
+        [await add('s3://scheduled/app', { ...s3.env, AWS_ACCESS_KEY_ID: 'UNKNOWNKEY' }), /remote cannot be used: S3 at http:\/\/127\.0\.0\.1:\d+ refused the credentials/],
+        [await add('s3://scheduled/app', { ...s3.env, MERGEBACK_S3_ENDPOINT: 'http://127.0.0.1:1' }), /remote cannot be used: Cannot reach S3 at http:\/\/127\.0\.0\.1:1/],
+      ]
+      for (const [result, message] of bad) {
+        expect(result.code, result.stdout).toBe(2)
+        expect(result.json()).toMatchObject({ code: 'BAD_REMOTE' })
+        expect(result.json().error).toMatch(message)
+        expect(result.stdout + result.stderr).not.toContain(s3.env.AWS_SECRET_ACCESS_KEY)
+      }
+      expect(fs.existsSync(path.join(tmp.dir, 'state'))).toBe(false)
+      expect(fs.existsSync(path.join(tmp.dir, 'backups'))).toBe(false)
+      expect(s3.objects('scheduled').filter((k) => k.startsWith('app/'))).toEqual([])
+    } finally {
+      tmp.cleanup()
+    }
+  })
+
   it('runs a schedule: backup into the directory and the remote, retention on its own backups only', async () => {
     const tmp = makeTempDir()
     try {

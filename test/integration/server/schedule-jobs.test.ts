@@ -12,6 +12,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { runCli } from '../../helpers/cli.js'
+import { ScheduleStore } from '../../../src/schedule/schedule-store.js'
 import { makeSqlitePath } from '../../helpers/databases.js'
 import { createToken, readEvents, startTestServer, type TestServer } from './server-helpers.js'
 
@@ -85,7 +86,9 @@ describe('mergeback serve: scheduled runs are jobs', () => {
   })
 
   it('a running scheduled job blocks a second run of its schedule (409); cancelling it records a failed, audited, flagged run', async () => {
-    const id = await create({ name: 'stuck', cron: '0 4 * * *', destination: 'remote', remote: 's3://never-answers/prefix' })
+    // Written straight into the state directory: the API checks a remote when it is given, and
+    // this one never answers (that is the point here).
+    const id = (await new ScheduleStore(server.stateDir).create({ name: 'stuck', cron: '0 4 * * *', destination: 'remote', remote: 's3://never-answers/prefix' })).id
     const run = await server.request(`/api/schedules/${id}/run`, { method: 'POST', token: admin })
     expect(run.status).toBe(200)
     const { jobId } = (await run.json()) as { jobId: string }

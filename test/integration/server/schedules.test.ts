@@ -20,7 +20,8 @@ describe('mergeback serve: /api/schedules', () => {
     sqlite = makeSqlitePath()
     const made = await runCli(['demo', '--file', sqlite.file, '--dir', path.join(path.dirname(sqlite.file), 'demo-backups'), '--json'])
     expect(made.code, made.stderr).toBe(0)
-    server = await startTestServer({ db: sqlite.url })
+    // An S3 endpoint nobody listens on: a schedule with a remote destination must be refused.
+    server = await startTestServer({ db: sqlite.url, env: { MERGEBACK_S3_ENDPOINT: 'http://127.0.0.1:1', AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'never-shown-secret' } })
     admin = await createToken(server.root, 'ada', 'admin')
     superAdmin = await createToken(server.root, 'root', 'super_admin')
   })
@@ -36,6 +37,7 @@ describe('mergeback serve: /api/schedules', () => {
       [{ name: 'nightly', cron: '0 3 * * *', timezone: 'Nowhere/Special' }, /Unknown time zone/],
       [{ name: 'nightly', cron: '0 3 * * *', webhook: 'javascript:alert(1)' }, /http:\/\/ or https:\/\//],
       [{ name: 'nightly', cron: '0 3 * * *', database: 'postgres://evil@host/db' }, /Unknown database/],
+      [{ name: 'nightly', cron: '0 3 * * *', destination: 'remote', remote: 's3://offsite/app' }, /remote cannot be used: Cannot reach S3 at http:\/\/127\.0\.0\.1:1/],
     ]
     for (const [json, message] of bad) {
       const response = await server.request('/api/schedules', { method: 'POST', token: superAdmin, json })
@@ -67,8 +69,19 @@ describe('mergeback serve: /api/schedules', () => {
     )
     expect(fs.readdirSync(server.dir).filter((f) => /^nightly-.*\.json\.gz$/.test(f))).toHaveLength(1)
 
-    const badUpdate = await server.request(`/api/schedules/${id}`, { method: 'PUT', token: superAdmin, json: { name: 'nightly', cron: 'at dawn' } })
-    expect(badUpdate.status).toBe(400)
+    const saved = fs.readFileSync(path.join(server.stateDir, 'schedules.json'), 'utf8')
+    for (const json of [
+      { name: 'nightly', cron: 'at dawn' },
+      { name: 'nightly', cron: '0 3 * * *', timezone: 'Nowhere/Special' },
+      { name: 'nightly', cron: '0 3 * * *', webhook: 'ftp://hooks.example.com' },
+      { name: 'nightly', cron: '0 3 * * *', destination: 'both', remote: 's3://offsite/app' },
+    ]) {
+      const badUpdate = await server.request(`/api/schedules/${id}`, { method: 'PUT', token: superAdmin, json })
+      expect(badUpdate.status, JSON.stringify(json)).toBe(400)
+      expect(await badUpdate.text()).not.toContain('never-shown-secret')
+    }
+    // Nothing changed.
+    expect(fs.readFileSync(path.join(server.stateDir, 'schedules.json'), 'utf8')).toBe(saved)
     const updated = await server.request(`/api/schedules/${id}`, { method: 'PUT', token: superAdmin, json: { name: 'nightly', cron: '30 2 * * 1', timezone: 'UTC' } })
     expect(updated.status).toBe(200)
     const after = (await (await server.request('/api/schedules', { token: admin })).json()) as any

@@ -1,0 +1,296 @@
+/**
+ * Chains of incremental backups (issue #18 part 2, docs/format.md §Incremental backups).
+ *
+ * An incremental backup holds the rows inserted or updated since its parent and the keys of the
+ * rows deleted since then. Its chain is the full backup it descends from and every increment down
+ * to it. Restore, analyze, merge, inspect and verify of an increment act on the chain's final
+ * state:
+ *
+ * 1. `chainOf`: the links, found through the catalog sidecars (no backup is read): each link's
+ *    parent must be in the same directory, carry the SHA-256 the child recorded, and have the depth
+ *    one less. A missing or different link is an IntegrityError (reason `broken-chain`) naming it.
+ * 2. `scanChain`: every link is scanned as a backup is (whole-file SHA-256, checksums, counts),
+ *    and the keys each increment touches are collected: per table, key → the last link that
+ *    inserted, updated or deleted it. Memory: the changed keys of the increments, never the full
+ *    backup's rows.
+ * 3. `readChainTables`: per table, the records of the link where the table starts (the full
+ *    backup, or the last increment that carries it whole), then of each later increment, each
+ *    record passed on only when no later link touched its key. Streamed, one batch at a time,
+ *    in rows or record lines as the consumer asks.
+ */
+import path from 'node:path'
+import fs from 'node:fs/promises'
+import type { Row, TableSchema } from '../adapters/adapter.js'
+import { FormatError, InternalError, IntegrityError, MergebackError } from '../errors.js'
+import type { IncrementalInfo } from '../format/types.js'
+import { readSidecar, type Sidecar } from '../storage/catalog.js'
+import { keyText } from '../storage/digest-index.js'
+import { readTables, scanBackup, type BackupInputOptions, type BackupScan, type TableRows } from './backup-input.js'
+import { foreignKeyOrder, isForeignKeyOrdered } from './table-order.js'
+
+export interface ChainLink {
+  /** Absolute path. */
+  readonly path: string
+  readonly file: string
+  readonly sidecar: Sidecar
+  /** 0 for the full backup. */
+  readonly depth: number
+}
+
+export interface ChainState {
+  /** Full backup first. */
+  readonly links: readonly ChainLink[]
+  readonly scans: readonly BackupScan[]
+  /** Per table of the final state: the index of the link its records start at. */
+  readonly start: ReadonlyMap<string, number>
+  /** Per table: key text → index of the last link that inserted, updated or deleted it (links after `start` only). */
+  readonly touched: ReadonlyMap<string, ReadonlyMap<string, number>>
+}
+
+function broken(message: string, link: string): IntegrityError {
+  return new IntegrityError(message, 'broken-chain', { details: { link } })
+}
+
+/**
+ * The links of the chain that ends with `file`, full backup first; undefined when `file` is not an
+ * incremental backup (its sidecar says so). Reads only sidecars.
+ */
+export async function chainOf(file: string): Promise<ChainLink[] | undefined> {
+  const sidecar = await readSidecar(file).catch(() => undefined)
+  if (sidecar?.incremental === undefined) return undefined
+  const dir = path.dirname(path.resolve(file))
+  const last = path.basename(file)
+  const links: ChainLink[] = [{ path: path.resolve(file), file: last, sidecar, depth: sidecar.incremental.depth }]
+  let child = sidecar
+  while (child.incremental !== undefined) {
+    const link = child.incremental
+    const parentPath = path.join(dir, link.parent)
+    const exists = await fs.stat(parentPath).then(
+      () => true,
+      () => false,
+    )
+    if (!exists) {
+      throw broken(`The chain of ${last} is broken: its link ${link.parent} (the parent of ${child.file}) is missing from ${dir}. Nothing was read or written.`, link.parent)
+    }
+    const parent = await readSidecar(parentPath).catch(() => undefined)
+    if (parent === undefined) {
+      throw broken(`The chain of ${last} cannot be checked: its link ${link.parent} has no catalog entry (${link.parent}.meta.json), so its SHA-256 is unknown.`, link.parent)
+    }
+    if (parent.sha256 !== link.parentSha256) {
+      throw broken(
+        `The chain of ${last} is broken: its link ${link.parent} is not the backup ${child.file} was made from (SHA-256 ${parent.sha256}, but ${child.file} names ${link.parentSha256}).`,
+        link.parent,
+      )
+    }
+    const expectedDepth = link.depth - 1
+    const depth = parent.incremental?.depth ?? 0
+    if (depth !== expectedDepth) {
+      throw broken(`The chain of ${last} has a gap before ${child.file} (depth ${link.depth}): its parent ${link.parent} has depth ${depth}, not ${expectedDepth}.`, link.parent)
+    }
+    if (depth === 0 && (parent.file !== link.base || parent.sha256 !== link.baseSha256)) {
+      throw broken(`The chain of ${last} is broken: it names ${link.base} as its full backup, but reaches ${parent.file}.`, parent.file)
+    }
+    links.unshift({ path: parentPath, file: parent.file, sidecar: parent, depth })
+    child = parent
+  }
+  return links
+}
+
+/** Prefixes an error met reading a link with the link's name, keeping its class (and exit code). */
+function inLink(error: unknown, link: ChainLink, last: string): unknown {
+  if (error instanceof MergebackError && !(error instanceof IntegrityError && error.reason === 'broken-chain')) {
+    error.message = `Link ${link.file} (depth ${link.depth}) of the chain of ${last} is damaged: ${error.message}`
+    if (error instanceof IntegrityError || error instanceof FormatError) (error.details as Record<string, unknown>).link = link.file
+  }
+  return error
+}
+
+function incrementalOf(scan: BackupScan): IncrementalInfo | undefined {
+  return scan.metadata.incremental as IncrementalInfo | undefined
+}
+
+/**
+ * Scans every link (verifying it whole) and returns the chain's final state as a BackupScan: the
+ * last link's tables and metadata, with the final record counts, and `chain` set.
+ */
+export async function scanChain(file: string, links: readonly ChainLink[], options: BackupInputOptions & { readonly unsafeDefinitions?: 'refuse' | 'drop' }): Promise<BackupScan> {
+  const last = links[links.length - 1]!.file
+  const scans: BackupScan[] = []
+  for (const link of links) {
+    try {
+      const scan = await scanBackup(link.path, { ...options, link: true, verify: true })
+      const info = incrementalOf(scan)
+      if (link.depth === 0 ? info !== undefined || scan.metadata.format !== 'mergeback' : info === undefined || info.depth !== link.depth) {
+        throw new FormatError(`its content does not match its catalog entry (${link.depth === 0 ? 'a full backup' : `increment of depth ${link.depth}`} expected)`)
+      }
+      scans.push(scan)
+    } catch (error) {
+      throw inLink(error, link, last)
+    }
+  }
+  const final = scans[scans.length - 1]!
+  const finalInfo = incrementalOf(final)!
+  const start = new Map<string, number>()
+  for (const table of final.tables) {
+    const name = table.schema.name
+    let at = scans.length - 1
+    while (at > 0) {
+      const info = incrementalOf(scans[at]!)!
+      if (info.replaced.includes(name)) break
+      if (!scans[at - 1]!.tables.some((t) => t.schema.name === name)) {
+        throw inLink(new FormatError(`table "${name}" is new in it but not carried whole`), links[at]!, last)
+      }
+      at--
+    }
+    start.set(name, at)
+  }
+  // The keys each increment touches: deletions from its metadata, upserts from its records.
+  const touched = new Map<string, Map<string, number>>()
+  for (const table of final.tables) touched.set(table.schema.name, new Map())
+  for (let i = 1; i < scans.length; i++) {
+    const scan = scans[i]!
+    const info = incrementalOf(scan)!
+    const wanted = scan.tables.map((t) => t.schema).filter((t) => (start.get(t.name) ?? Infinity) < i && t.primaryKey.length > 0)
+    for (const [name, keys] of Object.entries(info.deleted)) {
+      const map = touched.get(name)
+      if (map === undefined || (start.get(name) ?? Infinity) >= i) continue
+      for (const key of keys) map.set(JSON.stringify(key), i)
+    }
+    try {
+      for await (const table of readTables(scan, wanted, { ...options, link: true, records: 'parsed' })) {
+        const map = touched.get(table.schema.name)!
+        for await (const rows of table.batches) for (const row of rows) map.set(keyText(row, table.schema.primaryKey), i)
+      }
+    } catch (error) {
+      throw inLink(error, links[i]!, last)
+    }
+  }
+  const rowCounts = finalInfo.rowCounts
+  const origin = scans.every((s) => s.origin === 'here') ? 'here' : 'foreign'
+  const chain = links.map((link) => ({ file: link.file, depth: link.depth, sha256: link.sidecar.sha256, createdAt: link.sidecar.createdAt }))
+  return {
+    file,
+    layout: final.layout,
+    tables: final.tables.map((t) => ({ ...t, records: rowCounts[t.schema.name] ?? t.records })),
+    metadata: { ...final.metadata, recordCounts: { ...rowCounts }, chain },
+    warnings: [...new Set(scans.flatMap((s) => s.warnings))],
+    origin,
+    chain: { links, scans, start, touched },
+  }
+}
+
+/** The tables, in the order readTables would hand them from `scan` (one pass when the file is in foreign-key order). */
+function passOrder(scan: BackupScan, tables: readonly TableSchema[]): string[] {
+  const byName = new Map(tables.map((t) => [t.name, t]))
+  const fileOrder = scan.tables.flatMap((t) => byName.get(t.schema.name) ?? [])
+  return (isForeignKeyOrdered(fileOrder) ? fileOrder : foreignKeyOrder(tables).ordered).map((t) => t.name)
+}
+
+/** Whether a record of link `at` is part of the final state. */
+function keeps(touched: ReadonlyMap<string, number>, key: string, at: number): boolean {
+  const last = touched.get(key)
+  return last === undefined || last <= at
+}
+
+/**
+ * Streams the final state of the chain's tables (a selection from the chain scan), as readTables
+ * does for one file: each table's records, as rows or record lines, consumed once, in order.
+ */
+export async function* readChainTables(
+  scan: BackupScan,
+  tables: readonly TableSchema[],
+  options: BackupInputOptions & { readonly records?: 'parsed' | 'lines' },
+): AsyncGenerator<TableRows> {
+  const state = scan.chain
+  if (state === undefined) throw new InternalError('readChainTables of a single backup')
+  const mode = options.records ?? 'parsed'
+  const order = passOrder(scan, tables)
+  const byName = new Map(tables.map((t) => [t.name, t]))
+  const counts = new Map(scan.tables.map((t) => [t.schema.name, t.records]))
+  // Per link, the tables it contributes, and one reading pass when its order is the chain's.
+  const readers = state.scans.map((linkScan, i) => {
+    const held = new Set(linkScan.tables.map((t) => t.schema.name))
+    const names = order.filter((name) => held.has(name) && (state.start.get(name) ?? Infinity) <= i)
+    const schemas = names.map((name) => byName.get(name)!)
+    const onePass = passOrder(linkScan, schemas).join('\u0000') === names.join('\u0000')
+    let pass: AsyncGenerator<TableRows> | undefined
+    return {
+      names: new Set(names),
+      async open(name: string): Promise<{ rows: TableRows; close: () => Promise<void> }> {
+        if (onePass) {
+          pass ??= readTables(linkScan, schemas, { ...options, link: true, records: mode })
+          const next = await pass.next()
+          if (next.done || next.value.schema.name !== name) throw new InternalError(`link ${state.links[i]!.file}: expected table "${name}"`)
+          return { rows: next.value, close: async () => {} }
+        }
+        const single = readTables(linkScan, [byName.get(name)!], { ...options, link: true, records: mode })
+        const next = await single.next()
+        if (next.done) throw new InternalError(`link ${state.links[i]!.file}: no table "${name}"`)
+        return { rows: next.value, close: async () => void (await single.return(undefined)) }
+      },
+      async close(): Promise<void> {
+        await pass?.return(undefined)
+      },
+    }
+  })
+  try {
+    for (const name of order) {
+      const schema = byName.get(name)!
+      const touched = state.touched.get(name) ?? new Map<string, number>()
+      const key = schema.primaryKey
+      const from = state.start.get(name) ?? 0
+      const contributing = readers.flatMap((reader, i) => (i >= from && reader.names.has(name) ? [i] : []))
+      let consumed = false
+      async function* linkSources(): AsyncGenerator<{ at: number; rows: TableRows }> {
+        for (const at of contributing) {
+          const opened = await readers[at]!.open(name)
+          try {
+            yield { at, rows: opened.rows }
+          } finally {
+            await opened.close()
+          }
+        }
+      }
+      async function* batches(): AsyncGenerator<Row[]> {
+        consumed = true
+        for await (const { at, rows } of linkSources()) {
+          const filter = key.length > 0 && hasLater(touched, at)
+          for await (const batch of rows.batches) {
+            const kept = filter ? batch.filter((row) => keeps(touched, keyText(row, key), at)) : batch
+            if (kept.length > 0) yield kept
+          }
+        }
+      }
+      async function* lines(): AsyncGenerator<Buffer> {
+        consumed = true
+        for await (const { at, rows } of linkSources()) {
+          const filter = key.length > 0 && hasLater(touched, at)
+          for await (const chunk of rows.lines!) {
+            if (!filter) {
+              yield chunk
+              continue
+            }
+            const parts: Buffer[] = []
+            for (let begin = 0; begin < chunk.length; ) {
+              const end = chunk.indexOf(0x0a, begin)
+              const row = JSON.parse(chunk.toString('utf8', begin, end)) as Row
+              if (keeps(touched, keyText(row, key), at)) parts.push(chunk.subarray(begin, end + 1))
+              begin = end + 1
+            }
+            if (parts.length > 0) yield Buffer.concat(parts)
+          }
+        }
+      }
+      yield { schema, records: counts.get(name) ?? 0, batches: batches(), ...(mode === 'lines' ? { lines: lines() } : {}) }
+      if (!consumed) throw new FormatError(`The rows of table "${name}" were not all consumed.`)
+    }
+  } finally {
+    for (const reader of readers) await reader.close()
+  }
+}
+
+/** Whether some key was touched by a link after `at`. */
+function hasLater(touched: ReadonlyMap<string, number>, at: number): boolean {
+  for (const last of touched.values()) if (last > at) return true
+  return false
+}

@@ -1,0 +1,176 @@
+/**
+ * Incremental backups (issue #18 part 2): which backup is the parent, and what changed since it.
+ *
+ * Change detection is exact and needs no trigger: every row of the database is digested in its
+ * record line's canonical form and compared with the parent's digest index (storage/digest-index.ts):
+ * a key the index lacks is an insert, a key whose row digest differs an update, a key of the index
+ * the database no longer has a delete. PostgreSQL computes the digests itself (SHA-256 of
+ * row_to_json's text, which is the record line), so for an unchanged row only its key and digest
+ * cross the wire, and the changed rows are then fetched by key. MariaDB and SQLite cannot produce
+ * the canonical line server-side (their JSON functions spell numbers, dates and binary otherwise),
+ * so their rows are read as for a full backup and hashed in the client; the file is still small.
+ */
+import path from 'node:path'
+import type { Row, Source, TableSchema } from '../adapters/adapter.js'
+import { NotFoundError, UsageError } from '../errors.js'
+import type { BackupWriter } from '../format/writer.js'
+import { listBackups, readSidecar, type BackupEntry, type Sidecar } from '../storage/catalog.js'
+import { columnsSignature, keyText, loadDigestIndex, shortDigest, type DigestIndex, type DigestIndexWriter, type TableDigests } from '../storage/digest-index.js'
+import { chainOf } from './chain.js'
+import type { ProgressListener } from './progress.js'
+
+export interface IncrementalParent {
+  readonly entry: BackupEntry
+  readonly sidecar: Sidecar
+  readonly index: DigestIndex
+  readonly base: { readonly file: string; readonly sha256: string }
+  readonly depth: number
+}
+
+/**
+ * The parent of a new increment in `dir`: `since` (a file name, or the newest backup of that name),
+ * or the newest backup named `name`. Checked before anything is written: it must be a catalogued
+ * JSON backup of the same engine, database and schema, with its digest index, and its own chain
+ * must be whole.
+ */
+export async function resolveParent(
+  dir: string,
+  options: { readonly since?: string; readonly name: string; readonly engine: string; readonly database: string; readonly schema?: string },
+): Promise<IncrementalParent> {
+  const backups = await listBackups(dir)
+  const ref = options.since ?? options.name
+  const entry = backups.find((b) => b.file === ref) ?? backups.find((b) => b.name === ref)
+  if (entry === undefined) {
+    throw new NotFoundError(
+      options.since !== undefined
+        ? `--since ${ref}: there is no backup of that file name or name in ${dir} (see mergeback list).`
+        : `An incremental backup needs a parent: there is no earlier backup named "${ref}" in ${dir}. Make a full backup first (mergeback backup --name ${ref}).`,
+      { details: { parent: ref } },
+    )
+  }
+  const sidecar = await readSidecar(entry.path)
+  const refuse = (why: string): UsageError =>
+    new UsageError(`${entry.file} cannot be the parent of an incremental backup: ${why}. Nothing was written.`, { code: 'BAD_PARENT', details: { parent: entry.file } })
+  if (sidecar === undefined) throw refuse('it has no catalog entry (sidecar), so its SHA-256 is unknown')
+  if (entry.kind !== 'smart') throw refuse('it is a full backup made with the engine\'s own tools, not a JSON backup')
+  if (entry.problem !== undefined) throw refuse(entry.problem)
+  if (sidecar.engine !== options.engine || sidecar.database !== options.database || (options.engine === 'postgres' && (sidecar.schema ?? 'public') !== (options.schema ?? 'public'))) {
+    throw refuse(
+      `it is a backup of ${sidecar.engine ?? '?'} database "${sidecar.database ?? '?'}"${sidecar.schema ? ` (schema ${sidecar.schema})` : ''}, not of ${options.engine} database "${options.database}"${options.schema ? ` (schema ${options.schema})` : ''}`,
+    )
+  }
+  const index = await loadDigestIndex(entry.path)
+  if (index === undefined) {
+    throw refuse(`it has no digest index (${entry.file}.digests): it was made by an older mergeback${entry.encrypted ? ', or it is encrypted (encrypted backups get no index yet)' : ''}. Make a full backup to start a chain`)
+  }
+  // The parent's own chain must be whole, or the new link would hang from a broken one.
+  const links = await chainOf(entry.path)
+  const base = links === undefined ? { file: entry.file, sha256: sidecar.sha256 } : { file: links[0]!.file, sha256: links[0]!.sidecar.sha256 }
+  return { entry, sidecar, index, base, depth: (sidecar.incremental?.depth ?? 0) + 1 }
+}
+
+/** Whether the parent's index can be compared with this table as it is now. */
+export function comparable(table: TableSchema, parent: TableDigests | undefined): parent is TableDigests {
+  return parent !== undefined && table.primaryKey.length > 0 && parent.columns === columnsSignature(table)
+}
+
+/**
+ * Writes one table's changes since the parent into the open table of `writer`, and every row's
+ * digests into the new backup's index. Returns the keys of the deleted rows and the table's
+ * current row count.
+ */
+export async function writeTableChanges(
+  source: Source,
+  writer: BackupWriter,
+  index: DigestIndexWriter,
+  table: TableSchema,
+  parent: TableDigests,
+  options: { readonly batchSize?: number; readonly onProgress?: ProgressListener; readonly changedSince?: { readonly column: string; readonly time: string } },
+): Promise<{ deleted: unknown[][]; rows: number; changed: number }> {
+  const since = options.changedSince
+  const sinceMs = since === undefined ? undefined : Date.parse(since.time)
+  const seen = new Uint8Array(parent.count)
+  const key = table.primaryKey
+  let rows = 0
+  let changed = 0
+  const digests = source.readRowDigests?.(table, { changedSince: since })
+  let changedKeys: unknown[][] = []
+  if (digests !== undefined) {
+    for await (const chunk of digests) {
+      for (let begin = 0; begin < chunk.length; ) {
+        const end = chunk.indexOf(0x0a, begin)
+        const tab = chunk.indexOf(0x02, begin)
+        const values = JSON.parse(chunk.toString('utf8', begin, tab)) as unknown[]
+        const text = JSON.stringify(values)
+        const keyDigest = shortDigest(text)
+        const at = parent.find(keyDigest)
+        if (at >= 0) seen[at] = 1
+        if (tab + 1 === end) {
+          // Not digested (older than --changed-since-column's time): unchanged if it was there.
+          if (at >= 0) await index.add(keyDigest, parent.rowDigest(at), text)
+          else changedKeys.push(values)
+        } else {
+          const rowDigest = Buffer.from(chunk.toString('latin1', tab + 1, end), 'hex')
+          await index.add(keyDigest, rowDigest, text)
+          if (at < 0 || !parent.sameRow(at, rowDigest)) changedKeys.push(values)
+        }
+        rows++
+        begin = end + 1
+      }
+    }
+    const lines = changedKeys.length === 0 ? undefined : source.readRecordLinesByKeys?.(table, changedKeys)
+    if (changedKeys.length > 0 && lines === undefined) {
+      // The keys cannot be matched server-side: read the table and keep the changed rows.
+      const wanted = new Set(changedKeys.map((k) => JSON.stringify(k)))
+      for await (const batch of source.readTable(table, { batchSize: options.batchSize })) {
+        const kept = batch.filter((row) => wanted.has(keyText(row, key)))
+        if (kept.length > 0) await writer.writeRows(kept)
+      }
+    } else if (lines !== undefined) {
+      for await (const chunk of lines) await writer.writeRecordLines(chunk)
+    }
+    changed = changedKeys.length
+    changedKeys = []
+  } else {
+    for await (const batch of source.readTable(table, { batchSize: options.batchSize })) {
+      const kept: Row[] = []
+      for (const row of batch) {
+        const text = keyText(row, key)
+        const keyDigest = shortDigest(text)
+        if (since !== undefined) {
+          const value = row[since.column]
+          const at = parent.find(keyDigest)
+          const when = typeof value === 'string' ? Date.parse(value.endsWith('Z') || /[+-]\d\d(:?\d\d)?$/.test(value) ? value : `${value}Z`) : Number.NaN
+          if (at >= 0 && !Number.isNaN(when) && when < sinceMs!) {
+            // Older than --changed-since-column's time: taken as unchanged, not hashed.
+            seen[at] = 1
+            await index.add(keyDigest, parent.rowDigest(at), text)
+            continue
+          }
+        }
+        const rowDigest = shortDigest(JSON.stringify(row))
+        await index.add(keyDigest, rowDigest, text)
+        const at = parent.find(keyDigest)
+        if (at >= 0) seen[at] = 1
+        if (at < 0 || !parent.sameRow(at, rowDigest)) kept.push(row)
+      }
+      rows += batch.length
+      changed += kept.length
+      if (kept.length > 0) await writer.writeRows(kept)
+      options.onProgress?.({ type: 'rows', table: table.name, rows: batch.length })
+    }
+  }
+  const deleted: unknown[][] = []
+  for (let i = 0; i < parent.count; i++) if (seen[i] === 0) deleted.push(JSON.parse(parent.keyText(i)) as unknown[])
+  return { deleted, rows, changed }
+}
+
+/** The directory an incremental backup goes to: `out` must be one (its parent is looked up there). */
+export function incrementalDirectory(out: string, isFile: boolean): string {
+  if (isFile) {
+    throw new UsageError(`An incremental backup is written into a backup directory, where its parent and chain are found: --out ${out} names a file. Give a directory.`, {
+      code: 'BAD_OPTION',
+    })
+  }
+  return path.resolve(out)
+}

@@ -1,0 +1,291 @@
+/**
+ * The digest index: `<backup file>.digests`, a sidecar written beside every backup made into a
+ * directory (issue #18 part 2, docs/storage.md §Digest index). It lets the next backup of the same
+ * database be incremental: for each keyed table, one entry per row holding
+ *
+ *   - the key digest: the first 16 bytes of SHA-256 of the key's canonical text,
+ *     `JSON.stringify([wire value of each key column])`;
+ *   - the row digest: the first 16 bytes of SHA-256 of the row's record line (its canonical text,
+ *     docs/format.md §Checksums), exactly the bytes the backup file holds;
+ *   - the key's canonical text itself, so that an increment can name the keys of deleted rows.
+ *
+ * Byte layout (the whole file gzip-compressed, level 1):
+ *
+ *   "MBDX1\n"
+ *   per table:  'T' uint32be(length) JSON {"table","key":[…],"columns":"<signature>"}
+ *               ('R' keyDigest[16] rowDigest[16] uint16be(length) keyText)*
+ *               'E'
+ *
+ * Tables without a key get a header and no entries (an increment always carries them whole).
+ * The index is loaded whole into memory, in a compact form: 32 bytes per row plus the key text,
+ * and an open-addressed table of 4 bytes per slot (load ≤ 0.5) to find a key digest.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { createWriteStream, promises as fs } from 'node:fs'
+import path from 'node:path'
+import { once } from 'node:events'
+import { createGzip, gunzip } from 'node:zlib'
+import { promisify } from 'node:util'
+import type { TableSchema } from '../adapters/adapter.js'
+import { FormatError } from '../errors.js'
+
+export const DIGEST_INDEX_SUFFIX = '.digests'
+const MAGIC = Buffer.from('MBDX1\n')
+export const DIGEST_BYTES = 16
+
+/** `<backup file>.digests`. */
+export function digestIndexPathFor(backupFile: string): string {
+  return `${backupFile}${DIGEST_INDEX_SUFFIX}`
+}
+
+/** First 16 bytes of SHA-256. */
+export function shortDigest(data: Buffer | string): Buffer {
+  return createHash('sha256').update(data).digest().subarray(0, DIGEST_BYTES)
+}
+
+/** The canonical text of a row's key: JSON.stringify of its key columns' wire values, in key order. */
+export function keyText(row: Readonly<Record<string, unknown>>, key: readonly string[]): string {
+  return JSON.stringify(key.map((column) => row[column] ?? null))
+}
+
+/**
+ * What decides whether two links describe a table the same way: its key and its columns (name,
+ * kind, engine type). When it changes between links, the increment carries the table whole.
+ */
+export function columnsSignature(table: TableSchema): string {
+  const text = JSON.stringify({ key: table.primaryKey, columns: table.columns.map((c) => [c.name, c.kind, c.type, c.elementKind ?? null]) })
+  return createHash('sha256').update(text).digest('hex').slice(0, 32)
+}
+
+/** Streams a digest index to a temporary file beside its backup; `commit` moves it into place. */
+export class DigestIndexWriter {
+  readonly #temporary: string
+  readonly #gzip = createGzip({ level: 1 })
+  readonly #out: ReturnType<typeof createWriteStream>
+  readonly #done: Promise<void>
+  #chunks: Buffer[] = []
+  #size = 0
+  #failed: unknown
+
+  constructor(backupPath: string) {
+    this.#temporary = path.join(path.dirname(backupPath), `.tmp-${randomBytes(8).toString('hex')}.digests.partial`)
+    this.#out = createWriteStream(this.#temporary, { flags: 'wx', mode: 0o600 })
+    this.#gzip.pipe(this.#out)
+    this.#done = new Promise<void>((resolve, reject) => {
+      this.#out.on('close', resolve)
+      this.#out.on('error', reject)
+      this.#gzip.on('error', reject)
+    })
+    this.#done.catch((error: unknown) => {
+      this.#failed = error
+    })
+    this.#push(MAGIC)
+  }
+
+  #push(bytes: Buffer): void {
+    this.#chunks.push(bytes)
+    this.#size += bytes.length
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#failed !== undefined) throw this.#failed
+    if (this.#size === 0) return
+    const data = Buffer.concat(this.#chunks, this.#size)
+    this.#chunks = []
+    this.#size = 0
+    if (!this.#gzip.write(data)) await once(this.#gzip, 'drain')
+  }
+
+  async beginTable(table: TableSchema): Promise<void> {
+    const header = Buffer.from(JSON.stringify({ table: table.name, key: table.primaryKey, columns: columnsSignature(table) }))
+    const head = Buffer.allocUnsafe(5)
+    head[0] = 0x54 // T
+    head.writeUInt32BE(header.length, 1)
+    this.#push(head)
+    this.#push(header)
+  }
+
+  /** One row: its key digest, row digest (16 bytes each) and key text. */
+  async add(keyDigest: Buffer, rowDigest: Buffer, key: string): Promise<void> {
+    const keyBytes = Buffer.from(key)
+    if (keyBytes.length > 0xffff) throw new FormatError(`a key of ${keyBytes.length} bytes is too long for the digest index (at most 65535)`)
+    const entry = Buffer.allocUnsafe(1 + 2 * DIGEST_BYTES + 2 + keyBytes.length)
+    entry[0] = 0x52 // R
+    keyDigest.copy(entry, 1, 0, DIGEST_BYTES)
+    rowDigest.copy(entry, 1 + DIGEST_BYTES, 0, DIGEST_BYTES)
+    entry.writeUInt16BE(keyBytes.length, 1 + 2 * DIGEST_BYTES)
+    keyBytes.copy(entry, 3 + 2 * DIGEST_BYTES)
+    this.#push(entry)
+    if (this.#size >= 1 << 20) await this.#flush()
+  }
+
+  /** Adds every record line of a chunk (each followed by `\n`), their key taken from the parsed line. */
+  async addLines(lines: Buffer, key: readonly string[]): Promise<void> {
+    if (key.length === 0) return
+    for (let start = 0; start < lines.length; ) {
+      const end = lines.indexOf(0x0a, start)
+      const line = lines.subarray(start, end)
+      const text = keyText(JSON.parse(line.toString('utf8')) as Record<string, unknown>, key)
+      await this.add(shortDigest(text), shortDigest(line), text)
+      start = end + 1
+    }
+  }
+
+  /** Adds rows (wire encoding); their record line is JSON.stringify(row), as the writer writes it. */
+  async addRows(rows: readonly Record<string, unknown>[], key: readonly string[]): Promise<void> {
+    if (key.length === 0) return
+    for (const row of rows) {
+      const text = keyText(row, key)
+      await this.add(shortDigest(text), shortDigest(JSON.stringify(row)), text)
+    }
+  }
+
+  async endTable(): Promise<void> {
+    this.#push(Buffer.from('E'))
+    await this.#flush()
+  }
+
+  /** Finishes the file and renames it to `<backup>.digests`. */
+  async commit(backupPath: string): Promise<void> {
+    await this.#flush()
+    this.#gzip.end()
+    await this.#done
+    const handle = await fs.open(this.#temporary, 'r')
+    try {
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await fs.rename(this.#temporary, digestIndexPathFor(backupPath))
+  }
+
+  async abort(): Promise<void> {
+    this.#gzip.destroy()
+    this.#out.destroy()
+    await fs.rm(this.#temporary, { force: true })
+  }
+}
+
+/** One table of a loaded index. */
+export class TableDigests {
+  readonly name: string
+  readonly key: readonly string[]
+  readonly columns: string
+  /** Per entry: key digest (16) + row digest (16). */
+  readonly #digests: Buffer
+  readonly #keyStarts: Uint32Array
+  readonly #keyTexts: Buffer
+  readonly #slots: Int32Array
+  readonly #mask: number
+  readonly count: number
+
+  constructor(name: string, key: readonly string[], columns: string, digests: Buffer, keyStarts: Uint32Array, keyTexts: Buffer) {
+    this.name = name
+    this.key = key
+    this.columns = columns
+    this.#digests = digests
+    this.#keyStarts = keyStarts
+    this.#keyTexts = keyTexts
+    this.count = digests.length / (2 * DIGEST_BYTES)
+    let size = 16
+    while (size < this.count * 2) size *= 2
+    this.#slots = new Int32Array(size).fill(-1)
+    this.#mask = size - 1
+    for (let i = 0; i < this.count; i++) {
+      let slot = digests.readUInt32BE(i * 2 * DIGEST_BYTES) & this.#mask
+      while (this.#slots[slot] !== -1) slot = (slot + 1) & this.#mask
+      this.#slots[slot] = i
+    }
+  }
+
+  /** The entry of this key digest, or -1. */
+  find(keyDigest: Buffer): number {
+    let slot = keyDigest.readUInt32BE(0) & this.#mask
+    for (;;) {
+      const entry = this.#slots[slot]!
+      if (entry === -1) return -1
+      const at = entry * 2 * DIGEST_BYTES
+      if (this.#digests.compare(keyDigest, 0, DIGEST_BYTES, at, at + DIGEST_BYTES) === 0) return entry
+      slot = (slot + 1) & this.#mask
+    }
+  }
+
+  /** Whether entry `i`'s row digest equals `rowDigest`. */
+  sameRow(i: number, rowDigest: Buffer): boolean {
+    const at = i * 2 * DIGEST_BYTES + DIGEST_BYTES
+    return this.#digests.compare(rowDigest, 0, DIGEST_BYTES, at, at + DIGEST_BYTES) === 0
+  }
+
+  keyDigest(i: number): Buffer {
+    return this.#digests.subarray(i * 2 * DIGEST_BYTES, i * 2 * DIGEST_BYTES + DIGEST_BYTES)
+  }
+
+  rowDigest(i: number): Buffer {
+    return this.#digests.subarray(i * 2 * DIGEST_BYTES + DIGEST_BYTES, (i + 1) * 2 * DIGEST_BYTES)
+  }
+
+  keyText(i: number): string {
+    return this.#keyTexts.toString('utf8', this.#keyStarts[i]!, this.#keyStarts[i + 1]!)
+  }
+}
+
+export interface DigestIndex {
+  readonly file: string
+  readonly tables: ReadonlyMap<string, TableDigests>
+}
+
+/** Loads `<backup>.digests`. Undefined when there is none; FormatError when it is damaged. */
+export async function loadDigestIndex(backupFile: string): Promise<DigestIndex | undefined> {
+  const file = digestIndexPathFor(backupFile)
+  let packed: Buffer
+  try {
+    packed = await fs.readFile(file)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+  const damaged = (why: string): FormatError => new FormatError(`The digest index ${file} is damaged (${why}): make a full backup to start a new chain.`)
+  let data: Buffer
+  try {
+    data = await promisify(gunzip)(packed)
+  } catch {
+    throw damaged('not gzip data')
+  }
+  if (!data.subarray(0, MAGIC.length).equals(MAGIC)) throw damaged('no header')
+  const tables = new Map<string, TableDigests>()
+  let at = MAGIC.length
+  while (at < data.length) {
+    if (data[at] !== 0x54 || at + 5 > data.length) throw damaged(`byte ${at}`)
+    const length = data.readUInt32BE(at + 1)
+    const header = JSON.parse(data.toString('utf8', at + 5, at + 5 + length)) as { table: string; key: string[]; columns: string }
+    at += 5 + length
+    // First pass: count entries and key bytes.
+    let count = 0
+    let keyBytes = 0
+    let scan = at
+    while (data[scan] === 0x52) {
+      if (scan + 3 + 2 * DIGEST_BYTES > data.length) throw damaged(`byte ${scan}`)
+      const keyLength = data.readUInt16BE(scan + 1 + 2 * DIGEST_BYTES)
+      count++
+      keyBytes += keyLength
+      scan += 3 + 2 * DIGEST_BYTES + keyLength
+    }
+    if (data[scan] !== 0x45) throw damaged(`table "${header.table}" does not end`)
+    const digests = Buffer.allocUnsafe(count * 2 * DIGEST_BYTES)
+    const keyTexts = Buffer.allocUnsafe(keyBytes)
+    const keyStarts = new Uint32Array(count + 1)
+    let keyAt = 0
+    for (let i = 0; i < count; i++) {
+      data.copy(digests, i * 2 * DIGEST_BYTES, at + 1, at + 1 + 2 * DIGEST_BYTES)
+      const keyLength = data.readUInt16BE(at + 1 + 2 * DIGEST_BYTES)
+      keyStarts[i] = keyAt
+      data.copy(keyTexts, keyAt, at + 3 + 2 * DIGEST_BYTES, at + 3 + 2 * DIGEST_BYTES + keyLength)
+      keyAt += keyLength
+      at += 3 + 2 * DIGEST_BYTES + keyLength
+    }
+    keyStarts[count] = keyAt
+    at = scan + 1
+    tables.set(header.table, new TableDigests(header.table, header.key, header.columns, digests, keyStarts, keyTexts))
+  }
+  return { file, tables }
+}
