@@ -321,4 +321,17 @@ export interface Adapter {
    * MongoDB ignores it.
    */
   openDestination(config: ConnectionConfig, options?: DestinationOptions): Promise<Destination>
+  /**
+   * Optional, for engines whose interrupted writes can leave something behind (MySQL: staging
+   * tables of a restore killed before its swap): lists it and, unless `dryRun`, removes what
+   * belongs to runs that are gone (`busy`: of runs still alive, left alone).
+   */
+  recover?(config: ConnectionConfig, options: { readonly dryRun: boolean; readonly waitSeconds?: number }): Promise<RecoverReport>
+}
+
+export interface RecoverReport {
+  /** Leftovers found (table names). */
+  readonly found: readonly string[]
+  readonly removed: readonly string[]
+  readonly busy: readonly string[]
 }

@@ -55,6 +55,7 @@ import { parseStrategy, type Strategy } from '../merge/strategies.js'
 import { buildMergeTable, keyRow, keyString, reportKey, toCurrentEncoding, type MergeTable } from '../merge/table-info.js'
 import { damageBehind, readTables, scanBackup, selectTables, verifiesInPass, type BackupScan, type TableRows } from './backup-input.js'
 import type { ProgressListener } from './progress.js'
+import type { ReaderLimits } from '../format/reader.js'
 
 export type { MergeReport, MergeCounts, MergeConflict } from '../merge/report.js'
 export type { Strategy } from '../merge/strategies.js'
@@ -91,6 +92,13 @@ export interface AnalyzeOptions {
   readonly onWarning?: (message: string) => void
   /** MariaDB: let the target's triggers run instead of refusing (PrepareOptions.allowTriggers). */
   readonly allowTriggers?: boolean
+  /** Limits on what the file may hold (docs/security.md §Limits); unset ones from the environment, else the defaults. */
+  readonly limits?: Partial<ReaderLimits>
+  /**
+   * Accepted for symmetry with restore (the API's `dropUnsafeDefinitions`): a merge creates no
+   * table, so it always leaves out the definitions it could not rebuild, and this changes nothing.
+   */
+  readonly dropUnsafeDefinitions?: boolean
   /**
    * Three-way merge (issue #18): the base backup, the state both the backup and the database
    * started from (docs/merge.md "Three-way merge"). A merge applying a plan made with a base
@@ -216,7 +224,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
     const inPass = verifiesInPass(adapter.capabilities)
     options.onProgress?.({ type: 'phase', phase: 'verify' })
     // A merge creates no table: definitions it could not rebuild are never used, only types are.
-    const scan = await scanBackup(file, { passphrase: options.passphrase, verify: !inPass, unsafeDefinitions: 'drop' })
+    const scan = await scanBackup(file, { passphrase: options.passphrase, verify: !inPass, unsafeDefinitions: 'drop', limits: options.limits })
     const selected = selectTables(scan, settings.tables ?? undefined, settings.exclude ?? undefined)
     let baseScan: BackupScan | undefined
     if (settings.base) {
@@ -227,7 +235,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
         throw stalePlan(`the base backup ${options.base} is not the one the plan was made with (sha256 differs)`)
       }
       // The base is verified whole before anything else happens: it is read again, unverified, into the index.
-      baseScan = await scanBackup(options.base, { passphrase: options.passphrase, verify: true, unsafeDefinitions: 'drop' })
+      baseScan = await scanBackup(options.base, { passphrase: options.passphrase, verify: true, unsafeDefinitions: 'drop', limits: options.limits })
       checkBase(file, scan, options.base, baseScan, selected, options.onWarning)
     } else if (options.base !== undefined) {
       throw new UsageError(`The plan ${options.plan} was made without a base backup: do not give --base with it.`, { code: 'BAD_PLAN' })
@@ -256,13 +264,13 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
       database: typeof scan.metadata.database === 'string' ? scan.metadata.database : undefined,
       tables: selected,
       unselected: scan.tables.map((t) => t.schema.name).filter((name) => !selected.some((t) => t.name === name)),
-      base: baseScan === undefined ? undefined : baseInput(baseScan, selected, options.passphrase, settings.batchSize),
+      base: baseScan === undefined ? undefined : baseInput(baseScan, selected, { passphrase: options.passphrase, limits: options.limits, batchSize: settings.batchSize }),
       read: (tables) => {
         // readTables decides between one pass and a pass per table from the scan's schemas, so
         // they must carry the same (current database's) foreign keys as `tables`.
         const byName = new Map(tables.map((t) => [t.name, t]))
         const ordered = { ...scan, tables: scan.tables.map((t) => ({ ...t, schema: byName.get(t.schema.name) ?? t.schema })) }
-        return readTables(ordered, tables, { passphrase: options.passphrase, batchSize: settings.batchSize, records: input.records ?? 'parsed', verify: inPass })
+        return readTables(ordered, tables, { passphrase: options.passphrase, limits: options.limits, batchSize: settings.batchSize, records: input.records ?? 'parsed', verify: inPass })
       },
     }
 
@@ -306,7 +314,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
       return report
     } catch (error) {
       await destination.rollback(error)
-      throw inPass ? await damageBehind(error, file, options.passphrase) : error
+      throw inPass ? await damageBehind(error, file, options.passphrase, options.limits) : error
     } finally {
       await destination.close()
     }
@@ -382,8 +390,6 @@ function checkBase(file: string, scan: BackupScan, baseFile: string, base: Backu
   if (typeof m.database === 'string' && typeof b.database === 'string' && m.database !== b.database) {
     throw bad(`it is a backup of the database ${JSON.stringify(b.database)}, the backup is of ${JSON.stringify(m.database)}`)
   }
-  const at = (meta: BackupScan['metadata']) => (typeof meta.exportedAt === 'string' ? Date.parse(meta.exportedAt) : Number.NaN)
-  if (at(b) > at(m)) throw bad(`it was made after the backup (${String(b.exportedAt)} > ${String(m.exportedAt)}); swap the two files`)
   const baseTables = new Map(base.tables.map((t) => [t.schema.name, t.schema]))
   const shared = selected.filter((t) => baseTables.has(t.name))
   if (selected.length > 0 && shared.length === 0) {
@@ -396,6 +402,8 @@ function checkBase(file: string, scan: BackupScan, baseFile: string, base: Backu
       throw bad(`table ${JSON.stringify(table.name)} is keyed by ${keyA.join(', ')} there and by ${keyB.join(', ')} in the backup`)
     }
   }
+  const at = (meta: BackupScan['metadata']) => (typeof meta.exportedAt === 'string' ? Date.parse(meta.exportedAt) : Number.NaN)
+  if (at(b) > at(m)) throw bad(`it was made after the backup (${String(b.exportedAt)} > ${String(m.exportedAt)}); swap the two files`)
   const missing = selected.filter((t) => !baseTables.has(t.name)).map((t) => t.name)
   if (missing.length > 0) {
     onWarning?.(`The base backup has no table ${missing.map((n) => JSON.stringify(n)).join(', ')}: ${missing.length === 1 ? 'it is' : 'they are'} merged as if the base were empty there (every record new on one side).`)
@@ -403,10 +411,10 @@ function checkBase(file: string, scan: BackupScan, baseFile: string, base: Backu
 }
 
 /** The base backup's side of the merge input: the selected tables it has. */
-function baseInput(base: BackupScan, selected: readonly TableSchema[], passphrase: string | undefined, batchSize: number): BaseInput {
+function baseInput(base: BackupScan, selected: readonly TableSchema[], options: { passphrase?: string; limits?: Partial<ReaderLimits>; batchSize: number }): BaseInput {
   const names = new Set(selected.map((t) => t.name))
   const tables = base.tables.map((t) => t.schema).filter((t) => names.has(t.name))
-  return { file: base.file, tables, read: (wanted) => readTables(base, wanted, { passphrase, batchSize }) }
+  return { file: base.file, tables, read: (wanted) => readTables(base, wanted, options) }
 }
 
 /**

@@ -19,6 +19,7 @@ import type { Row } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
 import { damageBehind, scanBackup, selectTables, readTables, verifiesInPass, type BackupScan } from './backup-input.js'
 import { DatabaseError, FormatError } from '../errors.js'
+import type { ReaderLimits } from '../format/reader.js'
 import type { ProgressListener } from './progress.js'
 
 export interface RestoreOptions {
@@ -42,6 +43,8 @@ export interface RestoreOptions {
    */
   readonly dropUnsafeDefinitions?: boolean
   readonly batchSize?: number
+  /** Limits on what the file may hold (docs/security.md §Limits); unset ones from the environment, else the defaults. */
+  readonly limits?: Partial<ReaderLimits>
   readonly onProgress?: ProgressListener
 }
 
@@ -95,6 +98,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     passphrase: options.passphrase,
     verify: !inPass,
     unsafeDefinitions: options.dropUnsafeDefinitions ? 'drop' : 'refuse',
+    limits: options.limits,
   })
   const selected = selectTables(scan, options.tables, options.exclude)
   const destination = await adapter.openDestination(config)
@@ -132,6 +136,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     const reading = readTables(scan, forOrdering, {
       passphrase: options.passphrase,
       batchSize: options.batchSize,
+      limits: options.limits,
       records: asLines.size > 0 ? 'lines' : 'parsed',
       verify: inPass,
     })
@@ -181,7 +186,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     }
   } catch (error) {
     await destination.rollback(error)
-    const damage = inPass ? await damageBehind(error, options.file, options.passphrase) : error
+    const damage = inPass ? await damageBehind(error, options.file, options.passphrase, options.limits) : error
     // PostgreSQL builds the keys of the tables it created after their rows: the same key twice
     // in the file surfaces there, as a unique violation on a table that started empty.
     if (damage instanceof DatabaseError && damage.engineCode === '23505' && damage.table !== undefined && createdTables.has(damage.table)) {

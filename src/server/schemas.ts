@@ -140,6 +140,8 @@ export const RestoreBody = z
     dryRun: z.boolean().optional(),
     tables: tableList.optional(),
     exclude: tableList.optional(),
+    /** As the CLI's --drop-unsafe-definitions: leave out, with a warning, what the schema guard cannot rebuild (docs/security.md). */
+    dropUnsafeDefinitions: z.boolean().optional(),
   })
   .strict()
 
@@ -153,8 +155,14 @@ export const AnalyzeBody = z
     tables: tableList.optional(),
     exclude: tableList.optional(),
     resolutions: z.array(ResolutionSchema).max(1_000_000).optional(),
+    /** Accepted as restore's; a merge creates no table and always leaves such definitions out (docs/security.md). */
+    dropUnsafeDefinitions: z.boolean().optional(),
     /** Save the analysis as a plan; the answer's `planId` names it for a merge's `plan`. */
     savePlan: z.boolean().optional(),
+    /** Three-way merge (issue #18): a backup in the backup directory that both sides started from. */
+    base: z.string().min(1).max(1000).optional(),
+    /** Three-way merge: delete records deleted in the backup and unchanged here (merge: super_admin). */
+    applyDeletions: z.boolean().optional(),
   })
   .strict()
 

@@ -64,6 +64,8 @@ export interface RestoreRequest {
   readonly dryRun?: boolean
   readonly tables?: readonly string[]
   readonly exclude?: readonly string[]
+  /** Leave out what the schema guard cannot rebuild instead of refusing (docs/security.md). */
+  readonly dropUnsafeDefinitions?: boolean
 }
 
 /** Starts a restore of backup `ref` (a drop needs super_admin; one restore or merge per database). */
@@ -71,7 +73,13 @@ export async function startRestore(c: AppContext, deps: AppDeps, ref: string, re
   if (request.drop && !request.dryRun) requireRole(c, 'super_admin', 'A restore that drops (empties) tables')
   const entry = await findBackup(deps.config.dir, ref)
   const db = resolveDatabase(deps.config, request)
-  const options = { drop: Boolean(request.drop), dryRun: Boolean(request.dryRun), tables: request.tables, exclude: request.exclude }
+  const options = {
+    drop: Boolean(request.drop),
+    dryRun: Boolean(request.dryRun),
+    tables: request.tables,
+    exclude: request.exclude,
+    ...(request.dropUnsafeDefinitions ? { dropUnsafeDefinitions: true } : {}),
+  }
   return startJob(c, deps, {
     spec: { kind: 'restore', params: { file: entry.path, db: db.url, ...options } },
     database: { name: db.name, key: db.redacted },
@@ -92,12 +100,18 @@ export interface MergeRequest {
   readonly tables?: readonly string[]
   readonly exclude?: readonly string[]
   readonly resolutions?: readonly unknown[]
+  /** Accepted as restore's; a merge always leaves out what the schema guard cannot rebuild. */
+  readonly dropUnsafeDefinitions?: boolean
   readonly dryRun?: boolean
   readonly skipUnresolved?: boolean
   /** analyze: save the plan (its id comes back as `planId`). */
   readonly savePlan?: boolean
   /** merge: the id of a plan saved by analyze, applied exactly (or refused as stale). */
   readonly plan?: string
+  /** Three-way merge: a backup in the backup directory (name), the common ancestor. */
+  readonly base?: string
+  /** Three-way merge: apply deletions (a merge that is not a dry run needs super_admin). */
+  readonly applyDeletions?: boolean
 }
 
 /** Where a saved plan lives: the state directory, never the backup directory (not downloadable). */
@@ -114,6 +128,8 @@ function planFile(stateDir: string, planId: string): string {
 export async function startMerge(c: AppContext, deps: AppDeps, kind: 'analyze' | 'merge', ref: string, request: MergeRequest): Promise<{ job: JobView; planId?: string }> {
   const entry = await findBackup(deps.config.dir, ref)
   const db = resolveDatabase(deps.config, request)
+  if (kind === 'merge' && request.applyDeletions && !request.dryRun) requireRole(c, 'super_admin', 'A merge that applies deletions')
+  const base = request.base === undefined ? undefined : await findBackup(deps.config.dir, request.base)
   let planId: string | undefined
   let plan: string | undefined
   if (kind === 'analyze' && request.savePlan) {
@@ -131,6 +147,9 @@ export async function startMerge(c: AppContext, deps: AppDeps, kind: 'analyze' |
     tables: request.tables,
     exclude: request.exclude,
     resolutions: request.resolutions,
+    ...(base !== undefined ? { base: base.path } : {}),
+    ...(request.applyDeletions !== undefined ? { applyDeletions: request.applyDeletions } : {}),
+    ...(request.dropUnsafeDefinitions ? { dropUnsafeDefinitions: true } : {}),
     ...(plan !== undefined ? { plan } : {}),
     ...(kind === 'merge' ? { dryRun: Boolean(request.dryRun), skipUnresolved: Boolean(request.skipUnresolved) } : {}),
   }
@@ -140,7 +159,7 @@ export async function startMerge(c: AppContext, deps: AppDeps, kind: 'analyze' |
     exclusive: kind === 'merge',
     file: entry.file,
     target: db.redacted,
-    auditOptions: { ...options, plan: planId ?? request.plan, resolutions: request.resolutions?.length },
+    auditOptions: { ...options, plan: planId ?? request.plan, resolutions: request.resolutions?.length, ...(base !== undefined ? { base: base.file } : {}) },
     dryRun: kind === 'analyze' || Boolean(request.dryRun),
   })
   return { job, planId }

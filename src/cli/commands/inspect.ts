@@ -3,7 +3,7 @@
  */
 import type { Command } from 'commander'
 import { inspect, verify } from '../../engine/inspect.js'
-import { locateBackup, outputFor, setExitCode, withJson, withStorage, type Flags } from '../common.js'
+import { limitsFrom, locateBackup, outputFor, setExitCode, withJson, withLimits, withStorage, type Flags } from '../common.js'
 import { readPassphrase } from '../../storage/passphrase.js'
 import { textTable } from '../format-text.js'
 import { remoteFrom, withRemote } from '../remote.js'
@@ -17,11 +17,12 @@ export function register(program: Command): void {
     .argument('<file>', 'backup file, or a backup name in the backup directory')
     .option('--schema', 'also print each table\'s columns')
   withStorage(inspectCommand)
+  withLimits(inspectCommand)
   withJson(inspectCommand)
   inspectCommand.action(async (fileArg: string, flags: Flags) => {
     const output = outputFor(flags)
     const file = await locateBackup(flags, fileArg)
-    const report = await inspect(file, { passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }) })
+    const report = await inspect(file, { passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }), limits: limitsFrom(flags) })
     output.result(report, () => {
       const m = report.metadata
       const lines = [
@@ -56,6 +57,7 @@ export function register(program: Command): void {
     .argument('<file>', 'backup file, or a backup name in the backup directory')
     .option('--drop-unsafe-definitions', 'accept a file whose defaults, CHECKs or index definitions cannot be rebuilt (restore leaves them out)')
   withStorage(verifyCommand)
+  withLimits(verifyCommand)
   withRemote(verifyCommand, 'verify a backup in this S3 location (downloaded to a temporary file, checked, removed)')
   withJson(verifyCommand)
   verifyCommand.action(async (fileArg: string, flags: Flags) => {
@@ -63,6 +65,7 @@ export function register(program: Command): void {
     const options = {
       passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }),
       dropUnsafeDefinitions: Boolean(flags.dropUnsafeDefinitions),
+      limits: limitsFrom(flags),
     }
     const remote = await remoteFrom(flags)
     let report: Awaited<ReturnType<typeof verify>>

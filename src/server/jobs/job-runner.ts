@@ -16,8 +16,10 @@ import { analyze, merge } from '../../engine/merge.js'
 import { inspect, stats, verify } from '../../engine/inspect.js'
 import type { ProgressEvent } from '../../engine/progress.js'
 import { verifyBackupFile } from '../../storage/backup-file.js'
+import { scanBackup } from '../../engine/backup-input.js'
 import { scheduleWork } from '../../schedule/run-schedule.js'
 import { errorDocument, httpStatusFor } from '../../cli/exit-codes.js'
+import type { ReaderLimits } from '../../format/reader.js'
 import { PROGRESS_INTERVAL_MS, type ChildMessage, type JobProgress, type JobSpec, type ParentMessage } from './protocol.js'
 
 function send(message: ChildMessage): Promise<void> {
@@ -86,7 +88,7 @@ function fileSize(file: string): number | null {
   }
 }
 
-async function run(spec: JobSpec, passphrase: string | undefined, progress: ProgressReporter): Promise<unknown> {
+async function run(spec: JobSpec, passphrase: string | undefined, progress: ProgressReporter, limits: Partial<ReaderLimits> = {}): Promise<unknown> {
   const onProgress = progress.listener
   switch (spec.kind) {
     case 'backup': {
@@ -117,23 +119,23 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
     case 'restore': {
       const p = spec.params
       progress.measureBytes(() => fileSize(p.file))
-      const report = await restore({ ...p, passphrase, onProgress })
+      const report = await restore({ ...p, passphrase, limits, onProgress })
       return { ...report, file: path.basename(report.file) }
     }
     case 'analyze':
     case 'merge': {
       const p = spec.params
       const warnings: string[] = []
-      const options = { ...p.options, passphrase, onProgress, onWarning: (w: string) => warnings.push(w) }
+      const options = { ...p.options, passphrase, limits, onProgress, onWarning: (w: string) => warnings.push(w) }
       const report = spec.kind === 'analyze' ? await analyze(p.file, p.db, options) : await merge(p.file, p.db, options)
       return warnings.length > 0 ? { ...report, warnings } : report
     }
     case 'verify': {
-      const report = await verify(spec.params.file, { passphrase })
+      const report = await verify(spec.params.file, { passphrase, limits })
       return { ...report, file: path.basename(report.file) }
     }
     case 'inspect': {
-      const report = await inspect(spec.params.file, { passphrase })
+      const report = await inspect(spec.params.file, { passphrase, limits })
       return { ...report, file: path.basename(report.file) }
     }
     case 'stats':
@@ -162,13 +164,17 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
       progress.listener({ type: 'phase', phase: 'verify' })
       const container = await verifyBackupFile(spec.params.file, { passphrase, maxDecompressedBytes: spec.params.maxDecompressedBytes })
       if (container.error) throw container.error
-      const report = await verify(spec.params.file, { passphrase })
+      // Definitions the schema guard cannot rebuild do not stop an upload: a restore refuses
+      // them unless asked to leave them out (dropUnsafeDefinitions); types and the rest do.
+      const report = await verify(spec.params.file, { passphrase, limits, dropUnsafeDefinitions: true })
       if (!report.ok) {
         const failed = report.checks.filter((c) => !c.ok)
+        // The reader's own error, with its status (413 for a limit, 422 for damage) and details.
+        await scanBackup(spec.params.file, { passphrase, limits, unsafeDefinitions: 'drop' })
         const { FormatError } = await import('../../errors.js')
         throw new FormatError(`The uploaded file is not a valid backup: ${failed.map((c) => `${c.check}: ${c.detail ?? 'failed'}`).join('; ')}`)
       }
-      const inspected = await inspect(spec.params.file, { passphrase })
+      const inspected = await inspect(spec.params.file, { passphrase, limits })
       // The seeds' layouts carry no table list or counts in their metadata: take them from the scan.
       const metadata = {
         ...inspected.metadata,
@@ -188,7 +194,7 @@ process.on('disconnect', () => process.exit(1))
 process.once('message', (message: ParentMessage) => {
   if (message?.type !== 'start') process.exit(2)
   const progress = new ProgressReporter()
-  run(message.spec, message.passphrase, progress).then(
+  run(message.spec, message.passphrase, progress, message.limits).then(
     async (result) => {
       progress.flush()
       await send({ type: 'result', result })

@@ -49,6 +49,10 @@ const MergeSeedBody = z.object({
       savePlan: z.boolean().optional(),
       /** merge: apply exactly the plan analyze saved, or refuse with 409 stale-plan. */
       plan: PlanIdSchema.optional(),
+      /** Three-way merge: the base backup's file name in the backup directory. */
+      base: z.string().min(1).max(1000).optional(),
+      /** Three-way merge: apply deletions (merge: super_admin). */
+      applyDeletions: z.boolean().optional(),
     })
     .strict()
     .optional(),
@@ -210,6 +214,8 @@ export function registerSeedEndpoints(app: Hono<AppEnv>, deps: AppDeps): void {
       skipUnresolved: o.skipUnresolved,
       savePlan: body.action === 'analyze' ? o.savePlan : undefined,
       plan: body.action === 'merge' ? o.plan : undefined,
+      base: o.base,
+      applyDeletions: o.applyDeletions,
     })
     const done = await deps.jobs.wait(job.id)
     if (done.error) return jobErrorResponse(c, done.error, { jobId: job.id })
