@@ -52,6 +52,8 @@ export interface BackupOptions {
   readonly now?: Date
   /** Stream the backup straight to this remote (an S3Remote) instead of `out`; no local file is written. */
   readonly remote?: RemoteBackupTarget
+  /** The catalog's `originKind`: 'manual' (default) or 'scheduled' (the scheduler). */
+  readonly originKind?: 'manual' | 'scheduled'
   /**
    * Make an incremental backup (issue #18): only the rows inserted or updated since the parent, and
    * the keys of those deleted. The parent is the newest backup named `name` in the directory `out`.
@@ -161,6 +163,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       gzip,
       passphrase: options.passphrase,
       now: options.now,
+      originKind: options.originKind,
     })
     options.onFileOpened?.({ path: pending.path, temporaryPath: pending.temporaryPath })
     // The digest index the next incremental backup compares with (storage/digest-index.ts). Not

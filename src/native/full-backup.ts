@@ -48,6 +48,8 @@ export interface FullBackupOptions {
   readonly signal?: AbortSignal
   /** Stream the dump straight to this remote (an S3Remote) instead of `out`. */
   readonly remote?: RemoteBackupTarget
+  /** The catalog's `originKind`: 'manual' (default) or 'scheduled' (the scheduler). */
+  readonly originKind?: 'manual' | 'scheduled'
 }
 
 export interface FullBackupResult {
@@ -110,7 +112,7 @@ export async function fullBackup(options: FullBackupOptions): Promise<FullBackup
     tool: `mergeback ${VERSION}`,
   }
   const open = (native: NativeFacts) =>
-    createBackupFile(target, { name, gzip, passphrase: options.passphrase, now: options.now, format, native })
+    createBackupFile(target, { name, gzip, passphrase: options.passphrase, now: options.now, format, native, originKind: options.originKind })
 
   let written: { pending: PendingBackupFile; native: NativeFacts }
   switch (config.engine) {
