@@ -222,7 +222,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
           if (lines !== undefined) {
             for await (const chunk of lines) {
               const written = await writer.writeRecordLines(chunk)
-              await index?.addLines(chunk, table.primaryKey)
+              await index?.addLines(chunk, table)
               count += written
               options.onProgress?.({ type: 'rows', table: table.name, rows: written })
             }
