@@ -173,9 +173,11 @@ export interface Source {
    * the line `<key text>\x02<hex of the first 16 bytes of SHA-256 of the record line>\n`, computed
    * by the database, so only digests cross the wire. `<key text>` is JSON text of the array of the
    * key columns' wire values (any spacing). Undefined when the table has no key or the source
-   * cannot compute it exactly (then the caller hashes readTable's rows itself).
+   * cannot compute it exactly (then the caller hashes readTable's rows itself). Rows come in no
+   * particular order. With `changedSince`, a row whose `column` is before `time` gets an empty
+   * digest (not computed: the caller takes it as unchanged when its key is known).
    */
-  readRowDigests?(table: TableSchema, options?: ReadOptions): AsyncIterable<Buffer> | undefined
+  readRowDigests?(table: TableSchema, options?: ReadOptions & { readonly changedSince?: { readonly column: string; readonly time: string } }): AsyncIterable<Buffer> | undefined
   /**
    * Optional, with readRowDigests: the record lines (as readRecordLines) of the rows with these
    * keys (arrays of key wire values), in key order. Undefined when the keys' kinds cannot be
@@ -282,6 +284,11 @@ export interface Destination {
    */
   updateRows(table: string, keyColumns: readonly string[], rows: readonly Row[]): Promise<number>
   /** Rows currently in the table (inside the transaction). */
+  /**
+   * Deletes the records with these keys (only a three-way merge with --apply-deletions does);
+   * returns how many were deleted. Optional: an engine without it cannot apply deletions.
+   */
+  deleteRows?(table: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<number>
   countRows(table: string): Promise<number>
   /**
    * After all writes: creates deferred foreign keys, moves sequences / identity / AUTO_INCREMENT
@@ -314,4 +321,17 @@ export interface Adapter {
    * MongoDB ignores it.
    */
   openDestination(config: ConnectionConfig, options?: DestinationOptions): Promise<Destination>
+  /**
+   * Optional, for engines whose interrupted writes can leave something behind (MySQL: staging
+   * tables of a restore killed before its swap): lists it and, unless `dryRun`, removes what
+   * belongs to runs that are gone (`busy`: of runs still alive, left alone).
+   */
+  recover?(config: ConnectionConfig, options: { readonly dryRun: boolean; readonly waitSeconds?: number }): Promise<RecoverReport>
+}
+
+export interface RecoverReport {
+  /** Leftovers found (table names). */
+  readonly found: readonly string[]
+  readonly removed: readonly string[]
+  readonly busy: readonly string[]
 }

@@ -36,7 +36,7 @@ export const AUDIT_HEAD_FILE = 'audit.head'
 /** `prev` of the first entry. */
 export const GENESIS_HASH = '0'.repeat(64)
 
-export type AuditAction = 'backup' | 'restore' | 'merge' | 'delete' | 'prune' | 'upload' | 'download' | 'analyze' | 'verify' | 'auth' | 'reseal'
+export type AuditAction = 'backup' | 'restore' | 'merge' | 'delete' | 'prune' | 'upload' | 'download' | 'analyze' | 'verify' | 'auth' | 'reseal' | 'recover'
 export type AuditOutcome = 'success' | 'failure' | 'dry-run' | 'refused'
 
 /** What a caller reports. */

@@ -13,7 +13,7 @@ import { asMergebackError } from '../errors.js'
 import { exitCodeFor, EXIT_BAD_INPUT } from './exit-codes.js'
 
 export interface AuditFacts {
-  readonly action: 'backup' | 'restore' | 'merge' | 'analyze' | 'reseal'
+  readonly action: 'backup' | 'restore' | 'merge' | 'analyze' | 'reseal' | 'recover'
   /** The database (absent for an action on a file only, e.g. reseal). */
   readonly db?: string
   readonly options: unknown

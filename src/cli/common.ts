@@ -4,6 +4,7 @@
 import { Option, type Command } from 'commander'
 import { createOutput, type Output } from './output.js'
 import { UsageError } from '../errors.js'
+import { LIMIT_SOURCES, type ReaderLimits } from '../format/reader.js'
 
 /** Options commander hands to an action: the flags of the command, with their declared names. */
 export type Flags = Record<string, unknown>
@@ -32,6 +33,44 @@ export function withStorage(command: Command): Command {
   return command
     .option('--dir <path>', 'backup directory (default: env MERGEBACK_DIR or ./backups)')
     .option('--passphrase-file <file>', 'read the encryption passphrase from this file (or set MERGEBACK_PASSPHRASE)')
+}
+
+/**
+ * Adds the reader's limits (docs/security.md §Limits): --max-depth, --max-record-bytes,
+ * --max-tables, --max-columns, --max-decompressed-bytes. Unset, each comes from its environment
+ * variable (MERGEBACK_MAX_…), else its default.
+ */
+export function withLimits(command: Command): Command {
+  for (const source of LIMIT_SOURCES) {
+    const what = LIMIT_HELP[source.key]
+    command.option(`${source.flag} <n>`, `${what} (default: env ${source.env}, else ${Number.isFinite(source.fallback) ? source.fallback : 'no limit'})`)
+  }
+  return command
+}
+
+const LIMIT_HELP: Record<keyof ReaderLimits, string> = {
+  maxDepth: 'refuse a backup nested deeper than this',
+  maxRecordBytes: 'refuse a record (or header, or metadata) longer than this many bytes; sizes like 64MiB',
+  maxTables: 'refuse a backup with more tables than this',
+  maxColumns: 'refuse a table with more columns than this',
+  maxDecompressedBytes: 'refuse a backup whose JSON text is longer than this many bytes (gzip bombs); sizes like 20GiB',
+}
+
+/** The limits the flags of `withLimits` give (only those given). A bad value is a UsageError naming the flag. */
+export function limitsFrom(flags: Flags): Partial<ReaderLimits> {
+  const limits: Partial<Record<keyof ReaderLimits, number>> = {}
+  for (const source of LIMIT_SOURCES) {
+    const value = flags[source.key]
+    if (value === undefined) continue
+    const match = /^(\d+)\s*([kmgt]i?b?)?$/i.exec(String(value).trim())
+    const unit = (match?.[2] ?? '').toLowerCase().replace(/i?b$/, '')
+    const n = match ? Number(match[1]) * ({ '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[unit] ?? 1) : Number.NaN
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new UsageError(`${source.flag} must be a positive whole number${source.key.endsWith('Bytes') ? ' (or a size such as 64MiB)' : ''}, got ${JSON.stringify(value)}.`)
+    }
+    limits[source.key] = n
+  }
+  return limits
 }
 
 export function outputFor(flags: Flags): Output {

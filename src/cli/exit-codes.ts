@@ -52,7 +52,8 @@ export function httpStatusFor(error: unknown): number {
   if (e instanceof TooLargeError) return 413
   if (e instanceof UsageError) return e.code === 'FILE_EXISTS' ? 409 : e.code === 'RANGE_NOT_SATISFIABLE' ? 416 : 400
   if (e instanceof IntegrityError) return e.reason === 'decompressed-too-large' ? 413 : 422
-  if (e instanceof FormatError) return 422
+  // A file beyond one of the reader's limits (details.limit names it) is too large, not damaged.
+  if (e instanceof FormatError) return typeof e.details.limit === 'string' ? 413 : 422
   if (e instanceof MergeRefusedError) return e.reason === 'stale-plan' ? 409 : 422
   if (e instanceof DatabaseError) return 422
   if (e instanceof ConnectionError) return 502

@@ -11,7 +11,7 @@
  */
 import type { Capabilities, Row, TableSchema } from '../adapters/adapter.js'
 import { DatabaseError, FormatError, IntegrityError, UsageError } from '../errors.js'
-import { readBackup } from '../format/reader.js'
+import { readBackup, type ReaderLimits } from '../format/reader.js'
 import type { BackupEvent, BackupLayout, BackupMetadata } from '../format/types.js'
 import { openBackupStream } from '../storage/backup-file.js'
 import { describeFullBackup } from '../native/full-restore.js'
@@ -42,6 +42,8 @@ export interface BackupInputOptions {
   readonly batchSize?: number
   /** What the schema guard does with an expression or definition it cannot rebuild (schema-guard.ts; default 'refuse'). */
   readonly unsafeDefinitions?: 'refuse' | 'drop'
+  /** Limits on what the file may hold (format/reader.ts ReaderLimits; unset ones from the environment, else the defaults). */
+  readonly limits?: Partial<ReaderLimits>
 }
 
 /**
@@ -66,7 +68,7 @@ async function* events(
   const stream = await openBackupStream(file, { passphrase: options.passphrase })
   try {
     // A pass that does not verify reads a file another pass verifies: no need to hash it twice.
-    yield* readBackup(stream, { batchSize: options.batchSize ?? 5000, verifyChecksums, computeChecksums: verifyChecksums, records, incremental: options.link === true })
+    yield* readBackup(stream, { batchSize: options.batchSize ?? 5000, verifyChecksums, computeChecksums: verifyChecksums, records, incremental: options.link === true, limits: options.limits })
   } finally {
     ;(stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.()
   }
@@ -281,11 +283,11 @@ export function verifiesInPass(capabilities: Capabilities): boolean {
  * the database fail before its checksum is compared, so the file is verified now, and its
  * damage, if any, is the error. Anything else passes through unchanged.
  */
-export async function damageBehind(error: unknown, file: string, passphrase?: string): Promise<unknown> {
+export async function damageBehind(error: unknown, file: string, passphrase?: string, limits?: Partial<ReaderLimits>): Promise<unknown> {
   // The database's errors, and JSON.parse's of a record line not yet verified.
   if (!(error instanceof DatabaseError || error instanceof SyntaxError)) return error
   try {
-    await scanBackup(file, { passphrase })
+    await scanBackup(file, { passphrase, limits })
   } catch (damage) {
     if (damage instanceof FormatError || damage instanceof IntegrityError) return damage
   }

@@ -52,6 +52,8 @@ export interface BackupOptions {
   readonly now?: Date
   /** Stream the backup straight to this remote (an S3Remote) instead of `out`; no local file is written. */
   readonly remote?: RemoteBackupTarget
+  /** The catalog's `originKind`: 'manual' (default) or 'scheduled' (the scheduler). */
+  readonly originKind?: 'manual' | 'scheduled'
   /**
    * Make an incremental backup (issue #18): only the rows inserted or updated since the parent, and
    * the keys of those deleted. The parent is the newest backup named `name` in the directory `out`.
@@ -59,6 +61,12 @@ export interface BackupOptions {
   readonly incremental?: boolean
   /** Make an incremental backup whose parent is this backup of `out` (a file name, or the newest backup of that name). */
   readonly since?: string
+  /**
+   * With `incremental` / `since`: only rows whose value in this timestamp column is at or after
+   * the parent's time (less a margin) are digested and compared; older rows are taken as
+   * unchanged. Deletions are still found exactly (every key is read). Only when the user asks.
+   */
+  readonly changedSinceColumn?: string
 }
 
 export interface BackupResult {
@@ -71,6 +79,15 @@ export interface BackupResult {
 }
 
 const FILE_SUFFIX = /\.(json|json\.gz|enc)$/i
+
+/**
+ * The time --changed-since-column compares with: the parent's export time less a minute, so that
+ * a row written while the parent's snapshot was being taken, with a clock slightly behind, is
+ * still compared.
+ */
+function changedSinceTime(parent: { readonly exportedAt?: string; readonly createdAt: string }): string {
+  return new Date(Date.parse(parent.exportedAt ?? parent.createdAt) - 60_000).toISOString()
+}
 
 /** Is `out` a file path (by its suffix) rather than a directory? */
 export function isBackupFilePath(out: string): boolean {
@@ -119,6 +136,9 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     }
   }
   const incremental = options.incremental === true || options.since !== undefined
+  if (options.changedSinceColumn !== undefined && !incremental) {
+    throw new UsageError('changedSinceColumn (--changed-since-column) only goes with an incremental backup (--incremental or --since).', { code: 'BAD_OPTION' })
+  }
   if (incremental && options.remote) throw new UsageError('An incremental backup is written into a backup directory (its parent is there), not straight to a remote.', { code: 'BAD_OPTION' })
   if (incremental && config.engine === 'mongodb') throw new UsageError('Incremental backups are not available for MongoDB yet.', { code: 'BAD_OPTION' })
   // Everything about the parent is checked before the database is read or a byte is written.
@@ -143,6 +163,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       gzip,
       passphrase: options.passphrase,
       now: options.now,
+      originKind: options.originKind,
     })
     options.onFileOpened?.({ path: pending.path, temporaryPath: pending.temporaryPath })
     // The digest index the next incremental backup compares with (storage/digest-index.ts). Not
@@ -151,6 +172,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     const replaced: string[] = []
     const deleted: Record<string, unknown[][]> = {}
     const rowCounts: Record<string, number> = {}
+    const narrowWarnings: string[] = []
     try {
       const writer = new BackupWriter(pending.stream, {
         engine: config.engine,
@@ -174,7 +196,15 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         await index?.beginTable(table)
         const previous = parent?.index.tables.get(table.name)
         if (parent !== undefined && comparable(table, previous)) {
-          const changes = await writeTableChanges(source, writer, index!, table, previous, options)
+          const column = options.changedSinceColumn
+          // SQLite has no date type: its dates are text (ISO-8601, read with Date.parse).
+          const kinds = config.engine === 'sqlite' ? ['timestamp', 'timestamptz', 'date', 'text'] : ['timestamp', 'timestamptz', 'date']
+          const narrowed = column !== undefined && table.columns.some((c) => c.name === column && kinds.includes(c.kind))
+          if (column !== undefined && !narrowed) narrowWarnings.push(`--changed-since-column ${column}: table "${table.name}" has no such date or timestamp column; every row of it was compared`)
+          const changes = await writeTableChanges(source, writer, index!, table, previous, {
+            ...options,
+            ...(narrowed ? { changedSince: { column: column!, time: changedSinceTime(parent.sidecar) } } : {}),
+          })
           if (changes.deleted.length > 0) deleted[table.name] = changes.deleted
           rowCounts[table.name] = changes.rows
         } else {
@@ -203,7 +233,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         await writer.endTable()
       }
       const metadata = await writer.finish({
-        warnings: [...described.warnings],
+        warnings: [...described.warnings, ...narrowWarnings],
         ...(parent === undefined
           ? {}
           : {
@@ -214,7 +244,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
                 replaced,
                 deleted,
                 rowCounts,
-                detection: 'digest',
+                detection: options.changedSinceColumn ? { changedSinceColumn: options.changedSinceColumn, since: changedSinceTime(parent.sidecar) } : 'digest',
               } as IncrementalInfo,
             }),
       })

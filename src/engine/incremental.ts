@@ -85,13 +85,15 @@ export async function writeTableChanges(
   index: DigestIndexWriter,
   table: TableSchema,
   parent: TableDigests,
-  options: { readonly batchSize?: number; readonly onProgress?: ProgressListener },
+  options: { readonly batchSize?: number; readonly onProgress?: ProgressListener; readonly changedSince?: { readonly column: string; readonly time: string } },
 ): Promise<{ deleted: unknown[][]; rows: number; changed: number }> {
+  const since = options.changedSince
+  const sinceMs = since === undefined ? undefined : Date.parse(since.time)
   const seen = new Uint8Array(parent.count)
   const key = table.primaryKey
   let rows = 0
   let changed = 0
-  const digests = source.readRowDigests?.(table)
+  const digests = source.readRowDigests?.(table, { changedSince: since })
   let changedKeys: unknown[][] = []
   if (digests !== undefined) {
     for await (const chunk of digests) {
@@ -101,11 +103,17 @@ export async function writeTableChanges(
         const values = JSON.parse(chunk.toString('utf8', begin, tab)) as unknown[]
         const text = JSON.stringify(values)
         const keyDigest = shortDigest(text)
-        const rowDigest = Buffer.from(chunk.toString('latin1', tab + 1, end), 'hex')
-        await index.add(keyDigest, rowDigest, text)
         const at = parent.find(keyDigest)
         if (at >= 0) seen[at] = 1
-        if (at < 0 || !parent.sameRow(at, rowDigest)) changedKeys.push(values)
+        if (tab + 1 === end) {
+          // Not digested (older than --changed-since-column's time): unchanged if it was there.
+          if (at >= 0) await index.add(keyDigest, parent.rowDigest(at), text)
+          else changedKeys.push(values)
+        } else {
+          const rowDigest = Buffer.from(chunk.toString('latin1', tab + 1, end), 'hex')
+          await index.add(keyDigest, rowDigest, text)
+          if (at < 0 || !parent.sameRow(at, rowDigest)) changedKeys.push(values)
+        }
         rows++
         begin = end + 1
       }
@@ -129,6 +137,17 @@ export async function writeTableChanges(
       for (const row of batch) {
         const text = keyText(row, key)
         const keyDigest = shortDigest(text)
+        if (since !== undefined) {
+          const value = row[since.column]
+          const at = parent.find(keyDigest)
+          const when = typeof value === 'string' ? Date.parse(value.endsWith('Z') || /[+-]\d\d(:?\d\d)?$/.test(value) ? value : `${value}Z`) : Number.NaN
+          if (at >= 0 && !Number.isNaN(when) && when < sinceMs!) {
+            // Older than --changed-since-column's time: taken as unchanged, not hashed.
+            seen[at] = 1
+            await index.add(keyDigest, parent.rowDigest(at), text)
+            continue
+          }
+        }
         const rowDigest = shortDigest(JSON.stringify(row))
         await index.add(keyDigest, rowDigest, text)
         const at = parent.find(keyDigest)

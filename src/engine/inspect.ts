@@ -4,6 +4,7 @@
 import type { DatabaseStats, TableSchema } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
 import { scanBackup } from './backup-input.js'
+import { readerLimits, type ReaderLimits } from '../format/reader.js'
 import { chainOf } from './chain.js'
 import type { BackupLayout } from '../format/types.js'
 import { verifyBackupFile } from '../storage/backup-file.js'
@@ -20,7 +21,7 @@ export interface InspectReport {
 }
 
 /** Reads a backup (verifying it as it goes) and describes it: metadata, tables, counts, schema. */
-export async function inspect(file: string, options: { passphrase?: string } = {}): Promise<InspectReport> {
+export async function inspect(file: string, options: { passphrase?: string; limits?: Partial<ReaderLimits> } = {}): Promise<InspectReport> {
   const scan = await scanBackup(file, { ...options, unsafeDefinitions: 'drop' })
   return {
     file,
@@ -43,9 +44,11 @@ export interface VerifyReport {
  * Verifies a backup end to end. Never throws for damage: the report says what is damaged
  * (`ok: false`); throws only when the file cannot be opened at all (NotFoundError, UsageError).
  */
-export async function verify(file: string, options: { passphrase?: string; dropUnsafeDefinitions?: boolean } = {}): Promise<VerifyReport> {
+export async function verify(file: string, options: { passphrase?: string; dropUnsafeDefinitions?: boolean; limits?: Partial<ReaderLimits> } = {}): Promise<VerifyReport> {
   if (await isFullBackup(file)) return verifyFullBackup(file, options)
   const checks: { check: string; ok: boolean; detail?: string }[] = []
+  const maxDecompressedBytes = readerLimits(options.limits).maxDecompressedBytes
+  const limit = Number.isFinite(maxDecompressedBytes) ? { maxDecompressedBytes } : {}
   let links: Awaited<ReturnType<typeof chainOf>>
   try {
     links = await chainOf(file)
@@ -54,13 +57,13 @@ export async function verify(file: string, options: { passphrase?: string; dropU
     return { file, ok: false, checks: [{ check: 'chain (every link present, with the SHA-256 its child names)', ok: false, detail: error.message }], tables: {} }
   }
   if (links === undefined) {
-    const container = await verifyBackupFile(file, { passphrase: options.passphrase })
+    const container = await verifyBackupFile(file, { passphrase: options.passphrase, ...limit })
     checks.push(...container.checks)
   } else {
     // An increment: every link of its chain, each file checked whole, then the chain's content.
     checks.push({ check: 'chain (every link present, with the SHA-256 its child names)', ok: true, detail: `${links.length} links` })
     for (const link of links) {
-      const container = await verifyBackupFile(link.path, { passphrase: options.passphrase })
+      const container = await verifyBackupFile(link.path, { passphrase: options.passphrase, ...limit })
       const failed = container.checks.filter((c) => !c.ok)
       checks.push({
         check: `link ${link.file} (${link.depth === 0 ? 'full backup' : `increment ${link.depth}`})`,
@@ -72,7 +75,7 @@ export async function verify(file: string, options: { passphrase?: string; dropU
   const tables: Record<string, number> = {}
   try {
     // The same checks a restore makes, schema guard included: a file that verifies restores.
-    const scan = await scanBackup(file, { passphrase: options.passphrase, unsafeDefinitions: options.dropUnsafeDefinitions ? 'drop' : 'refuse' })
+    const scan = await scanBackup(file, { passphrase: options.passphrase, unsafeDefinitions: options.dropUnsafeDefinitions ? 'drop' : 'refuse', limits: options.limits })
     for (const t of scan.tables) tables[t.schema.name] = t.records
     checks.push({ check: 'content (JSON structure, per-table checksums and record counts)', ok: true, detail: `${scan.tables.length} tables` })
   } catch (error) {

@@ -45,14 +45,18 @@ import path from 'node:path'
 import type { DatabaseSchema, Destination, Engine, Row, TableSchema } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
 import { DatabaseError, InternalError, MergeRefusedError, UsageError } from '../errors.js'
+import { BaseIndex } from '../merge/base-index.js'
 import { planBatch } from '../merge/plan.js'
+import { planBaseOnly, planThreeWayBatch, type ThreeWayPlan } from '../merge/three-way.js'
 import { PLAN_FORMAT, PLAN_VERSION, PlanReader, PlanWriter, fileSha256, stalePlan, type PlanOptions } from '../merge/plan-file.js'
 import { ReportBuilder, type MergeReport } from '../merge/report.js'
 import { ResolutionIndex, parseResolutions, type Resolution, type ResolutionEntry } from '../merge/resolutions.js'
 import { parseStrategy, type Strategy } from '../merge/strategies.js'
 import { buildMergeTable, keyRow, keyString, reportKey, toCurrentEncoding, type MergeTable } from '../merge/table-info.js'
-import { damageBehind, readTables, scanBackup, selectTables, verifiesInPass, type TableRows } from './backup-input.js'
+import { damageBehind, readTables, scanBackup, selectTables, verifiesInPass, type BackupScan, type TableRows } from './backup-input.js'
+import { crossEngineDestination } from './cross-engine.js'
 import type { ProgressListener } from './progress.js'
+import type { ReaderLimits } from '../format/reader.js'
 
 export type { MergeReport, MergeCounts, MergeConflict } from '../merge/report.js'
 export type { Strategy } from '../merge/strategies.js'
@@ -89,6 +93,21 @@ export interface AnalyzeOptions {
   readonly onWarning?: (message: string) => void
   /** MariaDB: let the target's triggers run instead of refusing (PrepareOptions.allowTriggers). */
   readonly allowTriggers?: boolean
+  /** Limits on what the file may hold (docs/security.md §Limits); unset ones from the environment, else the defaults. */
+  readonly limits?: Partial<ReaderLimits>
+  /**
+   * Accepted for symmetry with restore (the API's `dropUnsafeDefinitions`): a merge creates no
+   * table, so it always leaves out the definitions it could not rebuild, and this changes nothing.
+   */
+  readonly dropUnsafeDefinitions?: boolean
+  /**
+   * Three-way merge (issue #18): the base backup, the state both the backup and the database
+   * started from (docs/merge.md "Three-way merge"). A merge applying a plan made with a base
+   * needs the same base file again.
+   */
+  readonly base?: string
+  /** Three-way merge: delete the records deleted in the backup and unchanged here (needs `base`). */
+  readonly applyDeletions?: boolean
 }
 
 /** Options of `merge`: those of analyze (with `plan` meaning: apply it), and these. */
@@ -141,10 +160,27 @@ export interface MergeInput {
    * table's batches consumed fully before the next table is asked for (backup-input.ts readTables).
    */
   read(tables: readonly TableSchema[]): AsyncIterable<TableRows>
+  /** Three-way merge: the base backup's tables (those of `tables` it has) and a way to stream them. */
+  readonly base?: BaseInput
+}
+
+/** The base backup of a three-way merge, as mergeInto reads it. */
+export interface BaseInput {
+  /** The file, for messages. */
+  readonly file: string
+  /** The base's schemas of the selected tables that it has. */
+  readonly tables: readonly TableSchema[]
+  /** Streams their rows (each table's batches consumed fully before the next is asked for). */
+  read(tables: readonly TableSchema[]): AsyncIterable<TableRows>
 }
 
 /** The hooks of one table's merge: the run's, and the table's resolutions. */
-type TableHooks = MergeHooks & { resolutions: ReadonlyMap<string, ResolutionEntry>; onResolutionUsed: (entry: ResolutionEntry) => void }
+type TableHooks = MergeHooks & {
+  resolutions: ReadonlyMap<string, ResolutionEntry>
+  onResolutionUsed: (entry: ResolutionEntry) => void
+  /** Three-way merge: the base records, by key. */
+  base?: BaseIndex
+}
 
 /** Hooks of one merge run. */
 export interface MergeHooks {
@@ -168,11 +204,14 @@ export interface MergeHooks {
 
 async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, options: MergeOptions): Promise<MergeReport> {
   const config = parseDatabaseUrl(dbUrl, { schema: options.schema })
+  if (options.applyDeletions && options.base === undefined && options.plan === undefined) {
+    throw new UsageError('--apply-deletions needs --base BASEFILE: only a three-way merge knows which records were deleted in the backup.', { code: 'BAD_BASE' })
+  }
   const applyingPlan = mode === 'merge' && options.plan !== undefined
   const planReader = applyingPlan ? await PlanReader.open(options.plan!) : undefined
   let planWriter: PlanWriter | undefined
   try {
-    const settings = planReader ? settingsFromPlan(planReader, options) : settingsFrom(options)
+    const settings = planReader ? settingsFromPlan(planReader, options) : await settingsFrom(options)
     if (planReader) {
       const { engine, database } = planReader.header.database
       if (engine !== config.engine || database !== config.database) {
@@ -186,8 +225,22 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
     const inPass = verifiesInPass(adapter.capabilities)
     options.onProgress?.({ type: 'phase', phase: 'verify' })
     // A merge creates no table: definitions it could not rebuild are never used, only types are.
-    const scan = await scanBackup(file, { passphrase: options.passphrase, verify: !inPass, unsafeDefinitions: 'drop' })
+    const scan = await scanBackup(file, { passphrase: options.passphrase, verify: !inPass, unsafeDefinitions: 'drop', limits: options.limits })
     const selected = selectTables(scan, settings.tables ?? undefined, settings.exclude ?? undefined)
+    let baseScan: BackupScan | undefined
+    if (settings.base) {
+      if (options.base === undefined) {
+        throw new UsageError(`The plan ${options.plan} was made with the base backup ${settings.base.file}: give it again with --base.`, { code: 'BAD_PLAN' })
+      }
+      if (planReader && (await fileSha256(options.base)) !== settings.base.sha256) {
+        throw stalePlan(`the base backup ${options.base} is not the one the plan was made with (sha256 differs)`)
+      }
+      // The base is verified whole before anything else happens: it is read again, unverified, into the index.
+      baseScan = await scanBackup(options.base, { passphrase: options.passphrase, verify: true, unsafeDefinitions: 'drop', limits: options.limits })
+      checkBase(file, scan, options.base, baseScan, selected, options.onWarning)
+    } else if (options.base !== undefined) {
+      throw new UsageError(`The plan ${options.plan} was made without a base backup: do not give --base with it.`, { code: 'BAD_PLAN' })
+    }
     if (planReader || (mode === 'analyze' && options.plan !== undefined)) {
       const sha256 = await fileSha256(file)
       if (planReader && planReader.header.backup.sha256 !== sha256) {
@@ -207,24 +260,26 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
     const input: MergeInput = {
       // Record lines let a destination that can read its rows as lines compare them unparsed
       // (mergeTableByLines); a plan records every decision, so it takes the ordinary path.
-      records: planReader === undefined && planWriter === undefined ? 'lines' : 'parsed',
+      records: planReader === undefined && planWriter === undefined && baseScan === undefined ? 'lines' : 'parsed',
       engine: scan.metadata.engine as Engine | undefined,
       database: typeof scan.metadata.database === 'string' ? scan.metadata.database : undefined,
       tables: selected,
       unselected: scan.tables.map((t) => t.schema.name).filter((name) => !selected.some((t) => t.name === name)),
+      base: baseScan === undefined ? undefined : baseInput(baseScan, selected, { passphrase: options.passphrase, limits: options.limits, batchSize: settings.batchSize }),
       read: (tables) => {
         // readTables decides between one pass and a pass per table from the scan's schemas, so
         // they must carry the same (current database's) foreign keys as `tables`.
         const byName = new Map(tables.map((t) => [t.name, t]))
         const ordered = { ...scan, tables: scan.tables.map((t) => ({ ...t, schema: byName.get(t.schema.name) ?? t.schema })) }
-        return readTables(ordered, tables, { passphrase: options.passphrase, batchSize: settings.batchSize, records: input.records ?? 'parsed', verify: inPass })
+        return readTables(ordered, tables, { passphrase: options.passphrase, limits: options.limits, batchSize: settings.batchSize, records: input.records ?? 'parsed', verify: inPass })
       },
     }
 
     // analyze reads on one snapshot with read permission only, unless a selected table has no
     // key: whole-row matching counts duplicates as the insert does, which only the write knows.
     let readOnly = mode === 'analyze'
-    let destination = await adapter.openDestination(config, { readOnly })
+    const sourceEngine = scan.metadata.engine as Engine | undefined
+    let destination = crossEngineDestination(await adapter.openDestination(config, { readOnly }), sourceEngine)
     let described: DatabaseSchema | undefined
     if (readOnly) {
       described = await destination.describe()
@@ -237,7 +292,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
           `${keyless.map((name) => JSON.stringify(name)).join(', ')} ${keyless.length === 1 ? 'has' : 'have'} no primary key or unique NOT NULL key: ` +
             `to count its rows exactly as the merge would, analyze runs the merge in a transaction and rolls it back (this needs write permission and takes row locks).`,
         )
-        destination = await adapter.openDestination(config)
+        destination = crossEngineDestination(await adapter.openDestination(config), sourceEngine)
       }
     }
     try {
@@ -261,7 +316,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
       return report
     } catch (error) {
       await destination.rollback(error)
-      throw inPass ? await damageBehind(error, file, options.passphrase) : error
+      throw inPass ? await damageBehind(error, file, options.passphrase, options.limits) : error
     } finally {
       await destination.close()
     }
@@ -286,10 +341,11 @@ function tablesWithoutKey(engine: Engine, described: DatabaseSchema, selected: r
   return keyless
 }
 
-function settingsFrom(options: AnalyzeOptions): MergeSettings {
+async function settingsFrom(options: AnalyzeOptions): Promise<MergeSettings> {
   const batchSize = options.batchSize ?? DEFAULT_MERGE_BATCH_SIZE
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`batchSize must be a whole number ≥ 1, got ${batchSize}.`)
   return {
+    ...(options.base === undefined ? {} : { base: { file: path.basename(options.base), sha256: await baseSha256(options.base) }, applyDeletions: Boolean(options.applyDeletions) }),
     strategy: parseStrategy(options.strategy),
     preserveNewer: options.preserveNewer ?? true,
     timestampField: options.timestampField ?? null,
@@ -302,12 +358,104 @@ function settingsFrom(options: AnalyzeOptions): MergeSettings {
 
 /** A plan fixes the options: giving any of them again is a UsageError rather than silently ignored. */
 function settingsFromPlan(plan: PlanReader, options: MergeOptions): MergeSettings {
-  const given = (['strategy', 'preserveNewer', 'timestampField', 'tables', 'exclude', 'resolutions'] as const).filter((name) => options[name] !== undefined)
+  const given = (['strategy', 'preserveNewer', 'timestampField', 'tables', 'exclude', 'resolutions', 'applyDeletions'] as const).filter(
+    (name) => options[name] !== undefined && !(name === 'applyDeletions' && options[name] === false),
+  )
   if (given.length > 0) {
     throw new UsageError(`A plan fixes the merge's options: do not give ${given.join(', ')} with it (they are taken from the plan).`, { code: 'BAD_PLAN' })
   }
   const o: PlanOptions = plan.header.options
   return { ...o }
+}
+
+/** The base file's sha256, or a UsageError when it cannot be read. */
+async function baseSha256(file: string): Promise<string> {
+  try {
+    return await fileSha256(file)
+  } catch (cause) {
+    const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (cause as Error).message
+    throw new UsageError(`Cannot read the base backup ${file}: ${reason}.`, { code: 'BAD_BASE', cause })
+  }
+}
+
+/**
+ * Refuses a base that cannot be the common ancestor of the backup (issue #18, "Bad input"), before
+ * anything is written: another engine or database (metadata), made after the backup (metadata
+ * times), sharing no selected table with the backup, or identifying a table's records by other
+ * key columns. A selected table the base lacks (created since) is merged with an empty base.
+ */
+function checkBase(file: string, scan: BackupScan, baseFile: string, base: BackupScan, selected: readonly TableSchema[], onWarning?: (message: string) => void): void {
+  const bad = (why: string) => new UsageError(`The base backup ${baseFile} cannot be the common ancestor of ${file}: ${why}.`, { code: 'BAD_BASE' })
+  const m = scan.metadata
+  const b = base.metadata
+  if (typeof m.engine === 'string' && typeof b.engine === 'string' && m.engine !== b.engine) throw bad(`it is a ${b.engine} backup, the backup is of ${m.engine}`)
+  if (typeof m.database === 'string' && typeof b.database === 'string' && m.database !== b.database) {
+    throw bad(`it is a backup of the database ${JSON.stringify(b.database)}, the backup is of ${JSON.stringify(m.database)}`)
+  }
+  const baseTables = new Map(base.tables.map((t) => [t.schema.name, t.schema]))
+  const shared = selected.filter((t) => baseTables.has(t.name))
+  if (selected.length > 0 && shared.length === 0) {
+    throw bad(`it has none of the tables merged (${selected.map((t) => t.name).join(', ')}); it has ${[...baseTables.keys()].join(', ') || 'no table'}`)
+  }
+  for (const table of shared) {
+    const keyA = baseTables.get(table.name)!.primaryKey
+    const keyB = table.primaryKey
+    if (keyA.length > 0 && keyB.length > 0 && keyA.join('\u0000') !== keyB.join('\u0000')) {
+      throw bad(`table ${JSON.stringify(table.name)} is keyed by ${keyA.join(', ')} there and by ${keyB.join(', ')} in the backup`)
+    }
+  }
+  const at = (meta: BackupScan['metadata']) => (typeof meta.exportedAt === 'string' ? Date.parse(meta.exportedAt) : Number.NaN)
+  if (at(b) > at(m)) throw bad(`it was made after the backup (${String(b.exportedAt)} > ${String(m.exportedAt)}); swap the two files`)
+  const missing = selected.filter((t) => !baseTables.has(t.name)).map((t) => t.name)
+  if (missing.length > 0) {
+    onWarning?.(`The base backup has no table ${missing.map((n) => JSON.stringify(n)).join(', ')}: ${missing.length === 1 ? 'it is' : 'they are'} merged as if the base were empty there (every record new on one side).`)
+  }
+}
+
+/** The base backup's side of the merge input: the selected tables it has. */
+function baseInput(base: BackupScan, selected: readonly TableSchema[], options: { passphrase?: string; limits?: Partial<ReaderLimits>; batchSize: number }): BaseInput {
+  const names = new Set(selected.map((t) => t.name))
+  const tables = base.tables.map((t) => t.schema).filter((t) => names.has(t.name))
+  return { file: base.file, tables, read: (wanted) => readTables(base, wanted, options) }
+}
+
+/**
+ * Loads the base into an index on disk (merge/base-index.ts). The base's fields the current
+ * table no longer has are dropped (they cannot be compared with anything); tables the current
+ * database matches without a key are left out (they merge two-way).
+ */
+async function loadBase(base: BaseInput, tables: ReadonlyMap<string, MergeTable>, current: ReadonlyMap<string, TableSchema>, engine: Engine): Promise<BaseIndex> {
+  const index = BaseIndex.create()
+  try {
+    const wanted = base.tables.filter((t) => tables.get(t.name)?.match !== 'row' && tables.has(t.name))
+    // The base's own foreign keys would only order the reads; drop them, order does not matter here.
+    for await (const { schema, batches } of base.read(wanted.map((t) => ({ ...t, foreignKeys: [] })))) {
+      const table = tables.get(schema.name)!
+      const currentTable = current.get(schema.name)!
+      const known = new Set(currentTable.columns.map((c) => c.name))
+      const schemaless = engine === 'mongodb'
+      const kept = schemaless ? schema : { ...schema, columns: schema.columns.filter((c) => known.has(c.name)) }
+      const baseTable = buildMergeTable(kept, currentTable, { engine })
+      if (baseTable.keyColumns.join('\u0000') !== table.keyColumns.join('\u0000')) {
+        throw new InternalError(`base table ${schema.name}: keyed differently from the backup's`)
+      }
+      async function* rows(): AsyncGenerator<Row[]> {
+        for await (const batch of batches) {
+          yield schemaless
+            ? batch
+            : batch.map((row) => {
+                for (const field in row) if (!known.has(field)) return Object.fromEntries(Object.entries(row).filter(([f]) => known.has(f)))
+                return row
+              })
+        }
+      }
+      await index.load(base.file, baseTable, rows())
+    }
+    return index
+  } catch (error) {
+    index.close()
+    throw error
+  }
 }
 
 function unresolvedRefusal(report: MergeReport): MergeRefusedError {
@@ -339,7 +487,7 @@ export async function mergeInto(destination: Destination, input: MergeInput, set
     }
   }
 
-  const report = new ReportBuilder()
+  const report = new ReportBuilder({ threeWay: input.base !== undefined })
   const tables = new Map<string, MergeTable>()
   for (const backup of input.tables) {
     tables.set(backup.name, buildMergeTable(backup, current.get(backup.name), { engine: destination.engine, timestampField: settings.timestampField ?? undefined }))
@@ -373,6 +521,10 @@ export async function mergeInto(destination: Destination, input: MergeInput, set
     )
   }
 
+  if (settings.applyDeletions && input.base && destination.deleteRows === undefined) {
+    throw new UsageError(`--apply-deletions is not supported into ${destination.engine} yet: merge without it (deletions are then reported, never applied).`, { code: 'BAD_BASE' })
+  }
+
   const prepared = await destination.prepare(
     { engine: input.engine ?? destination.engine, database: input.database ?? target.database, tables: input.tables, warnings: [] },
     { mode: 'merge', drop: false, allowTriggers: Boolean(hooks.allowTriggers) },
@@ -385,14 +537,31 @@ export async function mergeInto(destination: Destination, input: MergeInput, set
     const viaPartitions = target?.options?.partitionReferences
     return { ...t, foreignKeys: target?.foreignKeys ?? t.foreignKeys, ...(viaPartitions ? { options: { ...t.options, partitionReferences: viaPartitions } } : {}) }
   })
-  hooks.onProgress?.({ type: 'phase', phase: 'write' })
-  for await (const { schema, records, batches, lines } of input.read(ordered)) {
-    const table = tables.get(schema.name)!
-    hooks.onProgress?.({ type: 'table', table: table.name, records })
-    const tableHooks = { ...hooks, resolutions: resolutionsByTable.get(table.name)!, onResolutionUsed: (entry: ResolutionEntry) => resolutionIndex.markUsed(entry) }
-    const current = lines !== undefined && !hooks.planReader && !hooks.planWriter ? await currentLines(destination, table) : undefined
-    if (lines !== undefined && current !== undefined) await mergeTableByLines(destination, table, lines, current, settings, report, tableHooks)
-    else await mergeTable(destination, table, batches, settings, report, tableHooks)
+  // Three-way: the base, on disk, joined by key (merge/base-index.ts).
+  const base = input.base ? await loadBase(input.base, tables, current, destination.engine) : undefined
+  try {
+    hooks.onProgress?.({ type: 'phase', phase: 'write' })
+    const processed: MergeTable[] = []
+    for await (const { schema, records, batches, lines } of input.read(ordered)) {
+      const table = tables.get(schema.name)!
+      processed.push(table)
+      hooks.onProgress?.({ type: 'table', table: table.name, records })
+      const tableHooks = { ...hooks, base, resolutions: resolutionsByTable.get(table.name)!, onResolutionUsed: (entry: ResolutionEntry) => resolutionIndex.markUsed(entry) }
+      const current = lines !== undefined && !hooks.planReader && !hooks.planWriter && !base ? await currentLines(destination, table) : undefined
+      if (lines !== undefined && current !== undefined) await mergeTableByLines(destination, table, lines, current, settings, report, tableHooks)
+      else await mergeTable(destination, table, batches, settings, report, tableHooks)
+    }
+    // --apply-deletions: children before parents, once everything else is written.
+    if (base && !hooks.readOnly) {
+      for (const table of processed.reverse()) {
+        for (const keys of base.queuedDeletes(table.name, settings.batchSize)) {
+          const deleted = await destination.deleteRows!(table.name, table.keyColumns, keys)
+          if (deleted !== keys.length) throw changedUnderMerge(table, `${keys.length - deleted} of the ${keys.length} records it was to delete were gone`)
+        }
+      }
+    }
+  } finally {
+    base?.close()
   }
 
   hooks.onProgress?.({ type: 'phase', phase: 'finish' })
@@ -413,7 +582,7 @@ async function mergeTable(
   hooks: TableHooks,
 ): Promise<void> {
   const rowsBefore = await destination.countRows(table.name)
-  const writeSchema = schemaForWrites(table)
+  const writeSchema = writeSchemaFor(table)
   const prefetching = destination.engine !== 'mongodb'
   let matched = 0
   let recordIndex = 0
@@ -468,6 +637,15 @@ async function mergeTable(
     if (!next.done) await iterator.return?.(undefined)
     if (prefetched !== undefined) await prefetched.catch(() => undefined)
   }
+  // Three-way: the base records the backup does not have (deleted in the backup).
+  if (hooks.base && table.match !== 'row') {
+    for (const baseRows of hooks.base.unseen(table, settings.batchSize)) {
+      const currentRows = await destination.readByKeys(table.name, table.keyColumns, baseRows.map((row) => keyRow(table, row)))
+      const plan = planBaseOnly(table, baseRows, currentRows, { ...batchOptions(settings, hooks), applyDeletions: Boolean(settings.applyDeletions) })
+      await applyPlan(destination, table, writeSchemaFor(table), plan, report, hooks)
+      matched += plan.matchedBase
+    }
+  }
   // Never negative, even for a broken file whose duplicate keys matched records it inserted itself.
   report.table(table.name).currentOnly = Math.max(0, rowsBefore - matched)
 }
@@ -509,7 +687,7 @@ async function mergeTableByLines(
   hooks: TableHooks,
 ): Promise<void> {
   const rowsBefore = await destination.countRows(table.name)
-  const writeSchema = schemaForWrites(table)
+  const writeSchema = writeSchemaFor(table)
   const counts = report.table(table.name)
   const currentIterator = current[Symbol.asyncIterator]()
   let window: string[] = []
@@ -591,19 +769,29 @@ async function mergeKeyedBatch(
   report: ReportBuilder,
   hooks: TableHooks,
 ): Promise<number> {
-  const plan = planBatch(
-    table,
-    batch,
-    currentRows,
-    {
-      strategy: settings.strategy,
-      preserveNewer: settings.preserveNewer,
-      resolutions: hooks.resolutions,
-      onResolutionUsed: hooks.onResolutionUsed,
-      fingerprints: Boolean(hooks.planReader || hooks.planWriter),
-    },
-    recordIndex,
-  )
+  if (hooks.base && table.match !== 'row') {
+    const baseRows = hooks.base.lookup(table, batch)
+    const plan = planThreeWayBatch(table, batch, currentRows, baseRows, { ...batchOptions(settings, hooks), applyDeletions: Boolean(settings.applyDeletions) }, recordIndex)
+    await applyPlan(destination, table, writeSchema, plan, report, hooks)
+    return plan.matched
+  }
+  const plan = planBatch(table, batch, currentRows, batchOptions(settings, hooks), recordIndex)
+  await applyPlan(destination, table, writeSchema, { ...plan, deletes: [], matchedBase: 0 }, report, hooks)
+  return plan.matched
+}
+
+function batchOptions(settings: MergeSettings, hooks: TableHooks) {
+  return {
+    strategy: settings.strategy,
+    preserveNewer: settings.preserveNewer,
+    resolutions: hooks.resolutions,
+    onResolutionUsed: hooks.onResolutionUsed,
+    fingerprints: Boolean(hooks.planReader || hooks.planWriter),
+  }
+}
+
+/** Checks or records a batch's decisions in a plan, then carries the batch out (nothing but the report when read-only). */
+async function applyPlan(destination: Destination, table: MergeTable, writeSchema: TableSchema, plan: ThreeWayPlan, report: ReportBuilder, hooks: TableHooks): Promise<void> {
   // A plan is checked before this batch writes anything.
   if (hooks.planReader) for (const decision of plan.decisions) await hooks.planReader.expectRecord(table, decision)
   if (hooks.planWriter) for (const decision of plan.decisions) await hooks.planWriter.record(table.name, decision)
@@ -613,7 +801,7 @@ async function mergeKeyedBatch(
   if (hooks.readOnly) {
     // analyze: the decisions are the merge's; the writes would only confirm them.
     report.add(table.name, plan.counts, plan.conflicts)
-    return plan.matched
+    return
   }
   if (plan.inserts.length > 0) {
     const result = await destination.writeRows(writeSchema, once(plan.inserts))
@@ -625,8 +813,9 @@ async function mergeKeyedBatch(
       throw changedUnderMerge(table, `${group.length - changed} of the ${group.length} records it read were gone when updated`)
     }
   }
+  // Deletions wait until every table was merged (mergeInto), children first.
+  hooks.base?.queueDeletes(table.name, plan.deletes)
   report.add(table.name, plan.counts, plan.conflicts)
-  return plan.matched
 }
 
 /** True when no record of `b` has the key of a record of `a`. */
@@ -665,7 +854,7 @@ export async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T>
  * The schema handed to writeRows: the backup's, with each column's type taken from the current
  * table, because the rows were converted to the current columns' encoding (toCurrentEncoding).
  */
-function schemaForWrites(table: MergeTable): TableSchema {
+function writeSchemaFor(table: MergeTable): TableSchema {
   const backup = table.backupSchema
   return {
     ...backup,

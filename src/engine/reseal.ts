@@ -15,7 +15,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { Engine, TableSchema } from '../adapters/adapter.js'
 import { UsageError } from '../errors.js'
-import { readBackup } from '../format/reader.js'
+import { readBackup, type ReaderLimits } from '../format/reader.js'
 import { BackupWriter } from '../format/writer.js'
 import { createBackupFile, openBackupStream } from '../storage/backup-file.js'
 import { scanBackup } from './backup-input.js'
@@ -24,6 +24,8 @@ export interface ResealOptions {
   /** The new file (default: beside the edited one, `<name>-resealed.json[.gz]`); never overwritten. */
   readonly out?: string
   readonly now?: Date
+  /** Limits on what the file may hold (docs/security.md §Limits). */
+  readonly limits?: Partial<ReaderLimits>
 }
 
 export interface ResealReport {
@@ -42,7 +44,7 @@ export function resealedName(file: string): string {
 export async function reseal(file: string, options: ResealOptions = {}): Promise<ResealReport> {
   if (/\.enc$/i.test(file)) throw new UsageError(`${file} is encrypted: an encrypted backup cannot have been edited by hand, and is not resealed.`, { code: 'NOT_RESEALABLE' })
   // Structure and metadata (checksums not compared: they are what changed).
-  const scan = await scanBackup(file, { verify: false })
+  const scan = await scanBackup(file, { verify: false, limits: options.limits })
   if (scan.layout !== 'mergeback') {
     throw new UsageError(`${file} is in the ${scan.layout} layout, which carries no checksums: it needs no resealing (restore and merge read it as it is).`, {
       code: 'NOT_RESEALABLE',
@@ -71,7 +73,7 @@ export async function reseal(file: string, options: ResealOptions = {}): Promise
     const input = await openBackupStream(file, {})
     try {
       // Every record parsed: an edit that broke the JSON or a rule of the format fails here.
-      for await (const event of readBackup(input, { verifyChecksums: false, computeChecksums: false, records: 'parsed' })) {
+      for await (const event of readBackup(input, { verifyChecksums: false, computeChecksums: false, records: 'parsed', limits: options.limits })) {
         if (event.type === 'table') await writer.beginTable(event.table as TableSchema)
         else if (event.type === 'rows') await writer.writeRows(event.rows)
         else if (event.type === 'tableEnd') {

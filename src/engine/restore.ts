@@ -15,10 +15,12 @@
  * 5. finish (foreign keys, sequences, deferred checks), then commit — or roll back for `dryRun`,
  *    and on any error. MySQL cannot roll back DDL: its destination drops the tables it created.
  */
-import type { Row } from '../adapters/adapter.js'
+import type { Engine, Row } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
 import { damageBehind, scanBackup, selectTables, readTables, verifiesInPass, type BackupScan } from './backup-input.js'
+import { crossEngineDestination } from './cross-engine.js'
 import { DatabaseError, FormatError } from '../errors.js'
+import type { ReaderLimits } from '../format/reader.js'
 import type { ProgressListener } from './progress.js'
 
 export interface RestoreOptions {
@@ -42,6 +44,8 @@ export interface RestoreOptions {
    */
   readonly dropUnsafeDefinitions?: boolean
   readonly batchSize?: number
+  /** Limits on what the file may hold (docs/security.md §Limits); unset ones from the environment, else the defaults. */
+  readonly limits?: Partial<ReaderLimits>
   readonly onProgress?: ProgressListener
 }
 
@@ -95,9 +99,11 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     passphrase: options.passphrase,
     verify: !inPass,
     unsafeDefinitions: options.dropUnsafeDefinitions ? 'drop' : 'refuse',
+    limits: options.limits,
   })
   const selected = selectTables(scan, options.tables, options.exclude)
-  const destination = await adapter.openDestination(config)
+  // A backup of another engine is checked against the cross-engine mapping (cross-engine.ts).
+  const destination = crossEngineDestination(await adapter.openDestination(config), scan.metadata.engine as Engine | undefined)
   const createdTables = new Set<string>()
   try {
     const engine = (scan.metadata.engine as typeof config.engine | undefined) ?? config.engine
@@ -132,6 +138,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     const reading = readTables(scan, forOrdering, {
       passphrase: options.passphrase,
       batchSize: options.batchSize,
+      limits: options.limits,
       records: asLines.size > 0 ? 'lines' : 'parsed',
       verify: inPass,
     })
@@ -181,7 +188,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     }
   } catch (error) {
     await destination.rollback(error)
-    const damage = inPass ? await damageBehind(error, options.file, options.passphrase) : error
+    const damage = inPass ? await damageBehind(error, options.file, options.passphrase, options.limits) : error
     // PostgreSQL builds the keys of the tables it created after their rows: the same key twice
     // in the file surfaces there, as a unique violation on a table that started empty.
     if (damage instanceof DatabaseError && damage.engineCode === '23505' && damage.table !== undefined && createdTables.has(damage.table)) {

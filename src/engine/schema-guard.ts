@@ -256,7 +256,51 @@ class Guard {
     if (Array.isArray(options.domains)) {
       result.domains = (options.domains as unknown[]).map((domain) => this.#domain(table, domain))
     }
+    if (Array.isArray(options.extensions)) {
+      const extensions = (options.extensions as unknown[]).filter((e): e is string => typeof e === 'string' && PLAIN_NAME.test(e))
+      if (extensions.length > 0) result.extensions = extensions
+    }
+    if (Array.isArray(options.types)) {
+      result.types = (options.types as unknown[]).map((type) => this.#userType(table, type))
+    }
     return result
+  }
+
+  /** A composite, range, enum or domain type of `options.types`: names, attribute types and labels re-emitted. */
+  #userType(table: TableSchema, value: unknown): unknown {
+    const type = (value ?? {}) as Record<string, unknown>
+    const bad = (why: string): FormatError => new FormatError(`Table "${table.name}": a type in options.types ${why}.`, { table: table.name })
+    if (typeof type.name !== 'string') throw bad('has no name')
+    const label = String(type.name)
+    switch (type.kind) {
+      case 'domain':
+        return { kind: 'domain', ...(this.#domain(table, type) as object) }
+      case 'enum': {
+        if (!Array.isArray(type.labels) || !type.labels.every((l) => typeof l === 'string')) throw bad(`(enum ${label}) has no list of labels`)
+        return { kind: 'enum', name: this.#name(table, label, label, 'enum type name'), labels: type.labels }
+      }
+      case 'composite': {
+        if (!Array.isArray(type.attributes)) throw bad(`(composite ${label}) has no attributes`)
+        const attributes = (type.attributes as unknown[]).map((attribute) => {
+          const { name, type: attributeType } = (attribute ?? {}) as { name?: unknown; type?: unknown }
+          if (typeof name !== 'string' || typeof attributeType !== 'string') throw bad(`(composite ${label}) has an attribute without a name or type`)
+          return { name, type: this.#type(table, name, attributeType, `type of attribute "${name}" of composite ${label}`) }
+        })
+        return { kind: 'composite', name: this.#name(table, label, label, 'composite type name'), attributes }
+      }
+      case 'range': {
+        if (typeof type.subtype !== 'string') throw bad(`(range ${label}) has no subtype`)
+        return {
+          kind: 'range',
+          name: this.#name(table, label, label, 'range type name'),
+          subtype: this.#type(table, label, type.subtype, `subtype of range ${label}`),
+          ...(typeof type.collation === 'string' ? { collation: this.#name(table, label, type.collation, `collation of range ${label}`) } : {}),
+          ...(typeof type.subtypeOpclass === 'string' ? { subtypeOpclass: this.#name(table, label, type.subtypeOpclass, `operator class of range ${label}`) } : {}),
+        }
+      }
+      default:
+        throw bad(`(${label}) is of an unknown kind ${JSON.stringify(type.kind)}`)
+    }
   }
 
   /** `CHECK (expr) [NOT VALID]` → rebuilt, or the reason it is not. */

@@ -86,7 +86,8 @@ describe('readBackup round trip', () => {
       doc: fc.array(fc.jsonValue({ maxDepth: 3 }), { maxLength: 4 }).map((value) => JSON.parse(JSON.stringify(value)) as Row[string]),
     })
     await fc.assert(
-      fc.asyncProperty(fc.array(row, { maxLength: 6 }), fc.nat(), async (rows, splitSeed) => {
+      // Keys are unique: the same key twice is a damaged file (issue #13).
+      fc.asyncProperty(fc.uniqueArray(row, { maxLength: 6, selector: (r) => r.id }), fc.nat(), async (rows, splitSeed) => {
         const bytes = await writeBackup([{ schema: table, rows }])
         const events = await readEvents(bytes)
         expect(rowsOf(events, 'User')).toEqual(rows)
@@ -591,9 +592,11 @@ describe("readBackup records: 'lines' and 'none'", () => {
     expect(events).toEqual(parsed.filter((event) => event.type !== 'rows'))
   })
 
-  it("'none' still catches a changed record line (by its checksum) and a missing one (by the count)", async () => {
+  it("'none' still catches a changed record line (verifying, it parses every record) and a missing one (by the count)", async () => {
     const changed = replaceOnce(await baseText(), '{"id":"u2","n":2}', '{"id":"u2","n":2x}')
-    expect((await readFailure(changed, { records: 'none' })).error).toMatchObject({ reason: 'checksum' })
+    expect((await readFailure(changed, { records: 'none' })).error).toBeInstanceOf(FormatError)
+    const edited = replaceOnce(await baseText(), '{"id":"u2","n":2}', '{"id":"u2","n":3}')
+    expect((await readFailure(edited, { records: 'none' })).error).toMatchObject({ reason: 'checksum' })
     const missing = replaceOnce(await baseText(), '{"id":"u2","n":2},\n', '')
     expect((await readFailure(missing, { records: 'none' })).error.message).toMatch(/holds 2 records but the metadata counts 3/)
   })
@@ -610,5 +613,77 @@ describe('readBackup computeChecksums', () => {
 
   it('off is refused while verifying', async () => {
     await expect(readEvents(Buffer.from(await baseText()), { computeChecksums: false })).rejects.toBeInstanceOf(UsageError)
+  })
+})
+
+describe('readBackup: the same key twice in a table (issue #13, finding 4)', () => {
+  const KEYED: TableSchema = { ...USER, name: 'K', columns: [{ name: 'id', type: 'integer', kind: 'integer', nullable: false }, { name: 'n', type: 'text', kind: 'text', nullable: true }] }
+
+  it.each(['parsed', 'lines', 'none'] as const)('records %s: a verifying pass refuses it, naming table, key and record, on both parsers', async (records) => {
+    const bytes = await writeBackup([{ schema: KEYED, rows: [{ id: 1, n: 'a' }, { id: 2, n: 'b' }, { id: 1, n: 'c' }] }])
+    for (const input of [bytes, Buffer.from(JSON.stringify(JSON.parse(bytes.toString('utf8')), null, 2))]) {
+      const { error } = await readFailure(input, { records })
+      expect(error).toBeInstanceOf(FormatError)
+      expect(error.message).toMatch(/table "K" holds the key \(id\) = 1 twice: record 2 has the key of an earlier record/)
+      expect(error).toMatchObject({ table: 'K', recordIndex: 2 })
+    }
+  })
+
+  it('1, 1.0 and "1" are one key in a numeric column; "1" and "01" are two in a text column', async () => {
+    const text = (await writeBackup([{ schema: KEYED, rows: [{ id: 1, n: 'a' }, { id: 2, n: 'b' }] }])).toString('utf8')
+    // Same record count and a matching checksum are not needed: the key check comes first.
+    expect((await readFailure(replaceOnce(text, '{"id":2,', '{"id":1.0,'))).error.message).toMatch(/holds the key \(id\) = 1 twice/)
+    expect((await readFailure(replaceOnce(text, '{"id":2,', '{"id":"001",'))).error.message).toMatch(/holds the key \(id\) = "001" twice/)
+    const texts = await writeBackup([{ schema: USER, rows: [{ id: '1', n: 1 }, { id: '01', n: 2 }, { id: '1.0', n: 3 }] }])
+    expect((await readEvents(texts)).at(-1)?.type).toBe('metadata')
+  })
+
+  it('a table without a key keeps identical records (whole-row identity, DESIGN.md §5)', async () => {
+    const bytes = await writeBackup([{ schema: AUDIT, rows: [{ id: 'a', n: 1 }, { id: 'a', n: 1 }] }])
+    expect(rowsOf(await readEvents(bytes), 'Audit Log')).toHaveLength(2)
+  })
+
+  it('a key with a null part is never a duplicate; composite keys compare every part', async () => {
+    const pair: TableSchema = { ...KEYED, name: 'P', primaryKey: ['id', 'n'] }
+    const ok = await writeBackup([{ schema: pair, rows: [{ id: 1, n: 'a' }, { id: 1, n: 'b' }, { id: 1, n: null }, { id: 1, n: null }] }])
+    expect(rowsOf(await readEvents(ok), 'P')).toHaveLength(4)
+    const bad = await writeBackup([{ schema: pair, rows: [{ id: 1, n: 'a' }, { id: 2, n: 'a' }, { id: 1, n: 'a' }] }])
+    expect((await readFailure(bad)).error.message).toMatch(/holds the key \(id, n\) = \[1,"a"\] twice/)
+  })
+
+  it('a pass that does not verify (the file was verified before) does not look', async () => {
+    const bytes = await writeBackup([{ schema: KEYED, rows: [{ id: 1, n: 'a' }, { id: 1, n: 'b' }] }])
+    expect(rowsOf(await readEvents(bytes, { verifyChecksums: false }), 'K')).toHaveLength(2)
+  })
+
+  it('20 000 distinct keys pass (the key set grows past its first size several times)', async () => {
+    const rows = Array.from({ length: 20_000 }, (_, i) => ({ id: i, n: null }))
+    const events = await readEvents(await writeBackup([{ schema: KEYED, rows }]), { records: 'none' })
+    expect(events.at(-1)?.type).toBe('metadata')
+  })
+})
+
+describe('readBackup limits: named with their value, flag and variable', () => {
+  it('every limit error carries limit, value, flag and env in its details', async () => {
+    const bytes = await writeBackup([{ schema: USER, rows: USER_ROWS }])
+    const cases = [
+      [{ maxColumns: 1 }, 'maxColumns', '--max-columns', 'MERGEBACK_MAX_COLUMNS'],
+      [{ maxDepth: 2 }, 'maxDepth', '--max-depth', 'MERGEBACK_MAX_DEPTH'],
+      [{ maxRecordBytes: 10 }, 'maxRecordBytes', '--max-record-bytes', 'MERGEBACK_MAX_RECORD_BYTES'],
+      [{ maxDecompressedBytes: 100 }, 'maxDecompressedBytes', '--max-decompressed-bytes', 'MERGEBACK_MAX_DECOMPRESSED_BYTES'],
+    ] as const
+    for (const [limits, key, flag, env] of cases) {
+      const { error } = await readFailure(bytes, { limits })
+      expect(error, key).toBeInstanceOf(FormatError)
+      const value = Object.values(limits)[0]
+      expect(error.message).toContain(`(limit ${key} = ${value}; raise it with the flag ${flag}, the environment variable ${env}`)
+      expect((error as FormatError).details).toMatchObject({ limit: key, limitValue: value, flag, env })
+    }
+    const tables = await writeBackup([{ schema: USER, rows: USER_ROWS }, { schema: AUDIT, rows: [] }])
+    expect((await readFailure(tables, { limits: { maxTables: 1 } })).error.message).toMatch(/more than 1 tables \(limit maxTables = 1; raise it with the flag --max-tables/)
+  })
+
+  it('a bad limit given to the library is a UsageError naming it', async () => {
+    await expect(readEvents(Buffer.from('{}'), { limits: { maxDepth: 0 } })).rejects.toThrow(/limits.maxDepth must be a positive whole number/)
   })
 })

@@ -52,6 +52,7 @@ import type { ColumnSchema, Row, TableSchema, ValueKind } from '../adapters/adap
 import { FormatError, IntegrityError, UsageError } from '../errors.js'
 import { isChecksum, TableChecksum } from './checksum.js'
 import { mongoCollectionTable, smartBackupTable, widenedTable } from './legacy.js'
+import { KeyDigestSet } from './key-set.js'
 import type { BackupEvent, BackupLayout, BackupMetadata } from './types.js'
 
 export interface ReadBackupOptions {
@@ -110,13 +111,21 @@ export interface ReaderLimits {
   readonly maxTables: number
   /** Columns of one table. Env MERGEBACK_MAX_COLUMNS, default 4 096. */
   readonly maxColumns: number
+  /**
+   * Bytes of JSON text the file decompresses (and decrypts) to: a gzip bomb stops here, while it
+   * is read. Env MERGEBACK_MAX_DECOMPRESSED_BYTES, default none (Infinity): the reader streams, so
+   * a huge file costs time, not memory.
+   */
+  readonly maxDecompressedBytes: number
 }
 
-const LIMIT_SOURCES: readonly { readonly key: keyof ReaderLimits; readonly env: string; readonly fallback: number }[] = [
-  { key: 'maxDepth', env: 'MERGEBACK_MAX_DEPTH', fallback: 256 },
-  { key: 'maxRecordBytes', env: 'MERGEBACK_MAX_RECORD_BYTES', fallback: 256 * 1024 * 1024 },
-  { key: 'maxTables', env: 'MERGEBACK_MAX_TABLES', fallback: 10_000 },
-  { key: 'maxColumns', env: 'MERGEBACK_MAX_COLUMNS', fallback: 4096 },
+/** Each limit: its library key, its environment variable, its CLI flag, its default. */
+export const LIMIT_SOURCES: readonly { readonly key: keyof ReaderLimits; readonly env: string; readonly flag: string; readonly fallback: number }[] = [
+  { key: 'maxDepth', env: 'MERGEBACK_MAX_DEPTH', flag: '--max-depth', fallback: 256 },
+  { key: 'maxRecordBytes', env: 'MERGEBACK_MAX_RECORD_BYTES', flag: '--max-record-bytes', fallback: 256 * 1024 * 1024 },
+  { key: 'maxTables', env: 'MERGEBACK_MAX_TABLES', flag: '--max-tables', fallback: 10_000 },
+  { key: 'maxColumns', env: 'MERGEBACK_MAX_COLUMNS', flag: '--max-columns', fallback: 4096 },
+  { key: 'maxDecompressedBytes', env: 'MERGEBACK_MAX_DECOMPRESSED_BYTES', flag: '--max-decompressed-bytes', fallback: Number.POSITIVE_INFINITY },
 ]
 
 /** The limits in force: `overrides`, else the environment, else the defaults. A bad value is a UsageError naming it. */
@@ -124,15 +133,28 @@ export function readerLimits(overrides: Partial<ReaderLimits> = {}, env: NodeJS.
   const limits: Record<string, number> = {}
   for (const { key, env: name, fallback } of LIMIT_SOURCES) {
     const given = overrides[key] ?? (env[name] !== undefined && env[name] !== '' ? Number(env[name]) : fallback)
-    if (!Number.isSafeInteger(given) || given < 1) throw new UsageError(`${name} (${key}) must be a positive whole number, not ${JSON.stringify(env[name] ?? given)}`)
+    if (given === Number.POSITIVE_INFINITY && fallback === given) {
+      limits[key] = given
+      continue
+    }
+    if (!Number.isSafeInteger(given) || given < 1) {
+      const source = overrides[key] !== undefined ? `limits.${key}` : `${name} (${key})`
+      throw new UsageError(`${source} must be a positive whole number, not ${JSON.stringify(overrides[key] ?? env[name] ?? given)}`)
+    }
     limits[key] = given
   }
   return limits as unknown as ReaderLimits
 }
 
-function limitHint(key: keyof ReaderLimits): string {
+function limitHint(key: keyof ReaderLimits, value: number): string {
   const source = LIMIT_SOURCES.find((s) => s.key === key)!
-  return `(limit ${key}; raise it with the environment variable ${source.env} or the library option limits.${key})`
+  return `(limit ${key} = ${value}; raise it with the flag ${source.flag}, the environment variable ${source.env} or the library option limits.${key})`
+}
+
+/** What a FormatError for a limit carries in its details (the API answers it with 413). */
+function limitDetails(key: keyof ReaderLimits, value: number): Record<string, unknown> {
+  const source = LIMIT_SOURCES.find((s) => s.key === key)!
+  return { limit: key, limitValue: value, flag: source.flag, env: source.env }
 }
 
 /**
@@ -169,6 +191,9 @@ function toBuffer(chunk: Buffer | Uint8Array | string): Buffer {
   if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8')
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
 }
+
+/** Column kinds whose key values compare as numbers (`1`, `1.0` and `"1"` are one key). */
+const NUMERIC_KINDS: ReadonlySet<string> = new Set(['integer', 'bigint', 'decimal', 'float'])
 
 /** Lines longer than this are tokenized in pieces and never take the fast path. */
 const MAX_LINE_BYTES = 8 * 1024 * 1024
@@ -244,6 +269,10 @@ interface OpenTable {
   readonly checksum: TableChecksum
   /** Untyped tables: every record key seen so far, in first-seen order (the columns at tableEnd). */
   readonly keys: Set<string> | undefined
+  /** The primary keys seen so far (verifying passes of tables with a key): a key twice is a damaged file. */
+  readonly keySet: KeyDigestSet | undefined
+  /** Per primary-key column: whether it holds numbers (how its values compare). */
+  readonly keyNumeric: readonly boolean[]
   count: number
   batch: Row[]
   /** 'lines' mode: the batch's record texts, each followed by a newline. */
@@ -278,6 +307,8 @@ class BackupParser {
   #offset = 0
   #atLineStart = true
   #sawInput = false
+  /** Bytes of JSON text received so far (maxDecompressedBytes). */
+  #inputBytes = 0
   /** end() is feeding the unterminated rest of the input. */
   #ending = false
 
@@ -336,6 +367,10 @@ class BackupParser {
   *write(chunk: Buffer): Generator<BackupEvent> {
     if (chunk.length === 0) return
     this.#sawInput = true
+    this.#inputBytes += chunk.length
+    if (this.#inputBytes > this.#limits.maxDecompressedBytes) {
+      throw this.#limitError('maxDecompressedBytes', `the backup decompresses to more than ${this.#limits.maxDecompressedBytes} bytes`, this.#limits.maxDecompressedBytes)
+    }
     let start = 0
     if (this.#pendingBytes > 0) {
       const newline = chunk.indexOf(LF)
@@ -444,14 +479,16 @@ class BackupParser {
     // Hashed or handed on unparsed, the line must still obey the nesting limit: a later pass
     // (or the destination) parses it.
     if (last - start > this.#limits.maxRecordBytes) {
-      throw this.#ruleError(`record ${this.#table!.count} of table "${this.#tableName}" is longer than ${this.#limits.maxRecordBytes} bytes ${limitHint('maxRecordBytes')}`, this.#offset)
+      throw this.#limitError('maxRecordBytes', `record ${this.#table!.count} of table "${this.#tableName}" is longer than ${this.#limits.maxRecordBytes} bytes`, this.#offset)
     }
     const room = this.#limits.maxDepth - this.#structure.length
     if (nestingExceeds(buffer, start, last, room)) {
-      throw this.#ruleError(`record ${this.#table!.count} of table "${this.#tableName}" is nested deeper than ${this.#limits.maxDepth} levels ${limitHint('maxDepth')}`, this.#offset)
+      throw this.#limitError('maxDepth', `record ${this.#table!.count} of table "${this.#tableName}" is nested deeper than ${this.#limits.maxDepth} levels`, this.#offset)
     }
     let record: Row | null = null
-    if (this.#records === 'parsed') {
+    // A verifying pass parses every record, whatever it hands on: it makes the checks a restore
+    // makes (fields, keys), so that a file that verifies is a file that restores.
+    if (this.#records === 'parsed' || this.#verifyChecksums) {
       try {
         record = JSON.parse(buffer.toString('utf8', start, last)) as Row
       } catch {
@@ -486,9 +523,9 @@ class BackupParser {
     this.#feed(bytes.toString('utf8'), offset, false)
     // A value assembled by the tokenizer (a long line is fed in pieces): refuse it once it
     // passes maxRecordBytes, so that memory stays bounded by the limit.
-    if (this.#mode === Mode.Value && this.#offset - this.#valueOffset > this.#limits.maxRecordBytes) {
-      const what = this.#valueTarget === Target.Record ? `record ${this.#table?.count ?? 0} of table "${this.#tableName}"` : 'a value of the backup'
-      throw this.#ruleError(`${what} is longer than ${this.#limits.maxRecordBytes} bytes ${limitHint('maxRecordBytes')}`, this.#valueOffset)
+    if ((this.#mode === Mode.Value || this.#mode === Mode.Skip) && this.#offset - this.#valueOffset > this.#limits.maxRecordBytes) {
+      const what = this.#mode === Mode.Value && this.#valueTarget === Target.Record ? `record ${this.#table?.count ?? 0} of table "${this.#tableName}"` : 'a value of the backup'
+      throw this.#limitError('maxRecordBytes', `${what} is longer than ${this.#limits.maxRecordBytes} bytes`, this.#valueOffset)
     }
   }
 
@@ -561,12 +598,18 @@ class BackupParser {
   }
 
   /** A FormatError that names the table and record the parser is in, when it is in one. */
-  #contextError(message: string, byteOffset: number, cause?: unknown): FormatError {
+  #contextError(message: string, byteOffset: number, cause?: unknown, details?: Record<string, unknown>): FormatError {
     const table = this.#table
-    if (table === undefined) return new FormatError(message, { byteOffset, cause })
+    if (table === undefined) return new FormatError(message, { byteOffset, cause, details })
     const inRecords = this.#mode === Mode.Records || (this.#mode === Mode.Value && this.#valueTarget === Target.Record)
-    if (!inRecords) return new FormatError(`${message} (table "${table.name}")`, { byteOffset, table: table.name, cause })
-    return new FormatError(`${message} (table "${table.name}", record ${table.count})`, { byteOffset, table: table.name, recordIndex: table.count, cause })
+    if (!inRecords) return new FormatError(`${message} (table "${table.name}")`, { byteOffset, table: table.name, cause, details })
+    return new FormatError(`${message} (table "${table.name}", record ${table.count})`, { byteOffset, table: table.name, recordIndex: table.count, cause, details })
+  }
+
+  /** A file beyond limit `key`: the message names the limit, its value, and the flag and variable that raise it. */
+  #limitError(key: keyof ReaderLimits, message: string, byteOffset: number): FormatError {
+    const value = this.#limits[key]
+    return this.#contextError(`${message} ${limitHint(key, value)}`, byteOffset, undefined, limitDetails(key, value))
   }
 
   #ruleError(message: string, byteOffset = this.#segmentOffset): FormatError {
@@ -583,7 +626,7 @@ class BackupParser {
         this.#structure.push(name === 'startObject' ? 0 : 1)
         if (this.#structure.length > this.#limits.maxDepth) {
           const where = this.#mode === Mode.Value && this.#valueTarget === Target.Record ? `record ${this.#table?.count ?? 0} of table "${this.#tableName}"` : 'the backup'
-          throw this.#ruleError(`${where} is nested deeper than ${this.#limits.maxDepth} levels ${limitHint('maxDepth')}`, this.#segmentOffset)
+          throw this.#limitError('maxDepth', `${where} is nested deeper than ${this.#limits.maxDepth} levels`, this.#segmentOffset)
         }
         break
       case 'endObject':
@@ -672,6 +715,7 @@ class BackupParser {
         return
       default:
         // Unknown keys are skipped: a later 1.x may add some.
+        this.#valueOffset = this.#segmentOffset
         this.#skipDepth = 0
         this.#returnMode = Mode.Top
         this.#mode = Mode.Skip
@@ -703,6 +747,7 @@ class BackupParser {
       this.#beginValue(Target.TableField, Mode.Table)
       return
     }
+    this.#valueOffset = this.#segmentOffset
     this.#skipDepth = 0
     this.#returnMode = Mode.Table
     this.#mode = Mode.Skip
@@ -855,10 +900,10 @@ class BackupParser {
   #startTable(schema: TableSchema, layout: BackupLayout, typed: boolean, offset: number): void {
     if (this.#finished.has(schema.name)) throw this.#ruleError(`table "${schema.name}" appears twice`, offset)
     if (this.#finished.size >= this.#limits.maxTables) {
-      throw this.#ruleError(`the backup holds more than ${this.#limits.maxTables} tables ${limitHint('maxTables')}`, offset)
+      throw this.#limitError('maxTables', `the backup holds more than ${this.#limits.maxTables} tables`, offset)
     }
     if (schema.columns.length > this.#limits.maxColumns) {
-      throw this.#ruleError(`table "${schema.name}" has ${schema.columns.length} columns, more than ${this.#limits.maxColumns} ${limitHint('maxColumns')}`, offset)
+      throw this.#limitError('maxColumns', `table "${schema.name}" has ${schema.columns.length} columns, more than ${this.#limits.maxColumns}`, offset)
     }
     this.#tableName = schema.name
     const documents = schema.columns.some((column) => column.kind === 'document')
@@ -872,6 +917,8 @@ class BackupParser {
       offset,
       checksum: new TableChecksum(),
       keys: typed ? undefined : new Set(),
+      keySet: this.#verifyChecksums && schema.primaryKey.length > 0 ? new KeyDigestSet() : undefined,
+      keyNumeric: schema.primaryKey.map((name) => NUMERIC_KINDS.has(schema.columns.find((column) => column.name === name)?.kind ?? 'unknown')),
       count: 0,
       batch: [],
       lines: [],
@@ -905,6 +952,17 @@ class BackupParser {
         if (!table.columnNames.has(key)) {
           throw this.#ruleError(`record ${table.count} of table "${table.name}" has a field "${key}" that is not one of its columns`, this.#recordOffset(bytes))
         }
+      }
+    }
+    if (table.keySet !== undefined) {
+      const key = table.header.primaryKey
+      const values = key.map((column) => record[column])
+      if (!table.keySet.add(values, table.keyNumeric)) {
+        const shown = JSON.stringify(values.length === 1 ? values[0] : values)
+        throw this.#ruleError(
+          `table "${table.name}" holds the key (${key.join(', ')}) = ${shown.length > 200 ? `${shown.slice(0, 200)}…` : shown} twice: record ${table.count} has the key of an earlier record of the table, so the file is damaged`,
+          this.#recordOffset(bytes),
+        )
       }
     }
     let canonical: Buffer | undefined

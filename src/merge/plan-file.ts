@@ -48,6 +48,13 @@ export interface PlanOptions {
   readonly exclude: readonly string[] | null
   readonly resolutions: readonly Resolution[]
   readonly batchSize: number
+  /**
+   * Three-way merge (issue #18): the base backup's file name and SHA-256 (applying the plan needs
+   * the same base file), or absent / null for a two-way merge.
+   */
+  readonly base?: { readonly file: string; readonly sha256: string } | null
+  /** Three-way merge: whether deletions are applied (`--apply-deletions`). */
+  readonly applyDeletions?: boolean
 }
 
 /** The first line of a plan: what it was computed from. */
@@ -60,7 +67,20 @@ export interface PlanHeader {
   readonly options: PlanOptions
 }
 
-const DECISIONS = ['new', 'unchanged', 'updated', 'kept', 'conflict:backup', 'conflict:current', 'conflict:merged', 'conflict:unresolved'] as const
+const DECISIONS = [
+  'new',
+  'unchanged',
+  'updated',
+  'kept',
+  'conflict:backup',
+  'conflict:current',
+  'conflict:merged',
+  'conflict:unresolved',
+  'deletedInBackup',
+  'deleted',
+  'deletedHere',
+  'deletedBoth',
+] as const
 
 const HeaderSchema = z.object({
   format: z.literal(PLAN_FORMAT),
@@ -76,6 +96,8 @@ const HeaderSchema = z.object({
     exclude: z.array(z.string()).nullable(),
     resolutions: z.array(z.unknown()),
     batchSize: z.number().int().positive(),
+    base: z.object({ file: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).nullable().optional(),
+    applyDeletions: z.boolean().optional(),
   }),
 })
 

@@ -35,6 +35,11 @@ export type Decision =
   | 'conflict:current'
   | 'conflict:merged'
   | 'conflict:unresolved'
+  // Three-way merge (three-way.ts):
+  | 'deletedInBackup'
+  | 'deleted'
+  | 'deletedHere'
+  | 'deletedBoth'
 
 /** One backup record's decision, with what a plan needs to check it later. */
 export interface RecordDecision {

@@ -28,11 +28,22 @@ export interface MergeCounts {
   unresolved: number
   /** Current records no backup record matched: counted, never deleted. */
   currentOnly: number
+  /**
+   * Three-way merge only (`--base`, issue #18): records in the base and here but not in the backup,
+   * unchanged here (kept, unless --apply-deletions deletes them).
+   */
+  deletedInBackup?: number
+  /** Three-way only: records in the base and the backup, unchanged there, but deleted here (they stay deleted). */
+  deletedHere?: number
+  /** Three-way only: records this merge deletes (only with --apply-deletions). */
+  deleted?: number
 }
 
 /** One field of a conflict whose two values differ (wire encoding; the backup's converted to the current column's type). */
 export interface ConflictField {
   readonly name: string
+  /** Three-way merge only: the base backup's value (null where the base has none). */
+  readonly base?: WireValue
   readonly backup: WireValue
   readonly current: WireValue
 }
@@ -42,6 +53,11 @@ export interface MergeConflict {
   readonly table: string
   readonly key: WireValue
   readonly fields: readonly ConflictField[]
+  /**
+   * Three-way merge only: `modify/modify` (changed on both sides differently), `delete/modify`
+   * (deleted in the backup, changed here), `modify/delete` (changed in the backup, deleted here).
+   */
+  readonly kind?: 'modify/modify' | 'delete/modify' | 'modify/delete'
   /** What was decided for it (strategy or manual resolution), or `unresolved`. */
   readonly resolution: 'backup' | 'current' | 'merged' | 'unresolved'
 }
@@ -71,6 +87,11 @@ export function emptyCounts(): MergeCounts {
   return { new: 0, unchanged: 0, updated: 0, kept: 0, conflicts: 0, resolved: { backup: 0, current: 0, merged: 0 }, unresolved: 0, currentOnly: 0 }
 }
 
+/** Counts of zero with the three-way classes (a report made with a base backup). */
+export function emptyThreeWayCounts(): MergeCounts {
+  return { ...emptyCounts(), deletedInBackup: 0, deletedHere: 0, deleted: 0 }
+}
+
 /** Adds `more` into `into` (mutates and returns `into`). */
 export function addCounts(into: MergeCounts, more: MergeCounts): MergeCounts {
   into.new += more.new
@@ -83,6 +104,11 @@ export function addCounts(into: MergeCounts, more: MergeCounts): MergeCounts {
   into.resolved.merged += more.resolved.merged
   into.unresolved += more.unresolved
   into.currentOnly += more.currentOnly
+  if (into.deletedInBackup !== undefined) {
+    into.deletedInBackup += more.deletedInBackup ?? 0
+    into.deletedHere! += more.deletedHere ?? 0
+    into.deleted! += more.deleted ?? 0
+  }
   return into
 }
 
@@ -94,6 +120,12 @@ export class ReportBuilder {
   readonly #tables = new Map<string, MergeCounts>()
   readonly #conflicts: MergeConflict[] = []
   readonly #records: RecordLists = {}
+  readonly #threeWay: boolean
+
+  /** `threeWay`: counts carry the three-way classes (deletedInBackup, deletedHere, deleted). */
+  constructor(options: { readonly threeWay?: boolean } = {}) {
+    this.#threeWay = Boolean(options.threeWay)
+  }
 
   /** Notes the key of a record of this class (listed up to RECORD_KEY_LIMIT, counted beyond). */
   record(name: string, kind: 'new' | 'updated' | 'kept', key: WireValue): void {
@@ -107,7 +139,7 @@ export class ReportBuilder {
   table(name: string): MergeCounts {
     let counts = this.#tables.get(name)
     if (!counts) {
-      counts = emptyCounts()
+      counts = this.#threeWay ? emptyThreeWayCounts() : emptyCounts()
       this.#tables.set(name, counts)
     }
     return counts
@@ -127,7 +159,7 @@ export class ReportBuilder {
 
   build(): MergeReport {
     const tables: Record<string, MergeCounts> = {}
-    const totals = emptyCounts()
+    const totals = this.#threeWay ? emptyThreeWayCounts() : emptyCounts()
     for (const [name, counts] of this.#tables) {
       tables[name] = structuredClone(counts)
       addCounts(totals, counts)
@@ -136,7 +168,7 @@ export class ReportBuilder {
   }
 }
 
-const COLUMNS: ReadonlyArray<[string, (c: MergeCounts) => number]> = [
+const TWO_WAY_COLUMNS: ReadonlyArray<[string, (c: MergeCounts) => number]> = [
   ['new', (c) => c.new],
   ['unchanged', (c) => c.unchanged],
   ['updated', (c) => c.updated],
@@ -147,6 +179,13 @@ const COLUMNS: ReadonlyArray<[string, (c: MergeCounts) => number]> = [
   ['→merged', (c) => c.resolved.merged],
   ['unresolved', (c) => c.unresolved],
   ['current only', (c) => c.currentOnly],
+]
+
+/** Extra columns of a three-way report. */
+const THREE_WAY_COLUMNS: ReadonlyArray<[string, (c: MergeCounts) => number]> = [
+  ['deleted in backup', (c) => c.deletedInBackup ?? 0],
+  ['deleted here', (c) => c.deletedHere ?? 0],
+  ['deleted', (c) => c.deleted ?? 0],
 ]
 
 function cell(value: WireValue, width: number): string {
@@ -161,6 +200,7 @@ function cell(value: WireValue, width: number): string {
  */
 export function renderReport(report: MergeReport, options: { heading: string; conflictLimit?: number }): string {
   const names = Object.keys(report.tables)
+  const COLUMNS = report.totals.deletedInBackup === undefined ? TWO_WAY_COLUMNS : [...TWO_WAY_COLUMNS, ...THREE_WAY_COLUMNS]
   const rows: string[][] = [['table', ...COLUMNS.map(([label]) => label)]]
   for (const name of names) rows.push([name, ...COLUMNS.map(([, get]) => get(report.tables[name]).toLocaleString('en-US'))])
   rows.push(['total', ...COLUMNS.map(([, get]) => get(report.totals).toLocaleString('en-US'))])
@@ -175,9 +215,15 @@ export function renderReport(report: MergeReport, options: { heading: string; co
   if (report.conflicts.length > 0) {
     out.push('', `Conflicts (${report.conflicts.length.toLocaleString('en-US')}):`)
     for (const conflict of report.conflicts.slice(0, limit)) {
-      out.push(`  ${conflict.table} ${JSON.stringify(conflict.key)}: ${conflict.resolution === 'unresolved' ? 'unresolved' : `→ ${conflict.resolution}`}`)
+      const kind = conflict.kind === undefined ? '' : ` (${conflict.kind})`
+      out.push(`  ${conflict.table} ${JSON.stringify(conflict.key)}${kind}: ${conflict.resolution === 'unresolved' ? 'unresolved' : `→ ${conflict.resolution}`}`)
       for (const field of conflict.fields) {
-        out.push(`    ${field.name}: backup ${cell(field.backup, 60)}  current ${cell(field.current, 60)}`)
+        if (conflict.kind === undefined) out.push(`    ${field.name}: backup ${cell(field.backup, 60)}  current ${cell(field.current, 60)}`)
+        else {
+          const backup = conflict.kind === 'delete/modify' ? '(deleted)' : cell(field.backup, 40)
+          const current = conflict.kind === 'modify/delete' ? '(deleted)' : cell(field.current, 40)
+          out.push(`    ${field.name}: base ${cell(field.base ?? null, 40)}  backup ${backup}  current ${current}`)
+        }
       }
     }
     if (report.conflicts.length > limit) {

@@ -50,6 +50,8 @@ export interface FullBackupOptions {
   readonly remote?: RemoteBackupTarget
   /** The backup's temporary file is open (a job's server removes it if the job is cancelled). */
   readonly onFileOpened?: (file: { readonly path: string; readonly temporaryPath: string }) => void
+  /** The catalog's `originKind`: 'manual' (default) or 'scheduled' (the scheduler). */
+  readonly originKind?: 'manual' | 'scheduled'
 }
 
 export interface FullBackupResult {
@@ -112,7 +114,7 @@ export async function fullBackup(options: FullBackupOptions): Promise<FullBackup
     tool: `mergeback ${VERSION}`,
   }
   const open = async (native: NativeFacts) => {
-    const pending = await createBackupFile(target, { name, gzip, passphrase: options.passphrase, now: options.now, format, native })
+    const pending = await createBackupFile(target, { name, gzip, passphrase: options.passphrase, now: options.now, format, native, originKind: options.originKind })
     options.onFileOpened?.({ path: pending.path, temporaryPath: pending.temporaryPath })
     return pending
   }

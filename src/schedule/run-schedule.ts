@@ -56,7 +56,7 @@ export function scheduleWork(context: RunContext): RunWork {
         await remote.check()
       }
       const streamTo = schedule.destination === 'remote' ? remote : undefined
-      const common = { db, out: context.dir, name: schedule.name, gzip: schedule.gzip || undefined, passphrase: schedule.encrypt ? context.passphrase : undefined, remote: streamTo }
+      const common = { db, out: context.dir, name: schedule.name, gzip: schedule.gzip || undefined, passphrase: schedule.encrypt ? context.passphrase : undefined, remote: streamTo, originKind: 'scheduled' as const }
       const description = `scheduled (${schedule.cron} ${schedule.timezone})`
       if (schedule.kind === 'full') context.onProgress?.({ type: 'phase', phase: 'dump' })
       const made =

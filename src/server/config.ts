@@ -13,6 +13,7 @@ import { z } from 'zod'
 import { parseDatabaseUrl, redactUrl } from '../adapters/registry.js'
 import type { Engine } from '../adapters/adapter.js'
 import { UsageError } from '../errors.js'
+import type { ReaderLimits } from '../format/reader.js'
 
 export const GiB = 1024 ** 3
 
@@ -36,6 +37,8 @@ export interface ServerConfig {
   readonly defaultDatabase: string | undefined
   readonly maxUploadBytes: number
   readonly maxDecompressedBytes: number
+  /** The reader's limits for every file a job reads (docs/security.md §Limits); unset ones from the environment, else the defaults. */
+  readonly limits: Partial<ReaderLimits>
   readonly shutdownTimeoutMs: number
   /** The built admin page (Vite output). */
   readonly webDir: string
@@ -109,6 +112,7 @@ export interface ServerConfigInput {
   readonly state?: string
   readonly maxUploadBytes?: number
   readonly maxDecompressedBytes?: number
+  readonly limits?: Partial<ReaderLimits>
   readonly shutdownTimeoutMs?: number
   readonly webDir: string
   readonly passphrase?: string
@@ -143,6 +147,7 @@ export function buildServerConfig(input: ServerConfigInput): ServerConfig {
     defaultDatabase,
     maxUploadBytes,
     maxDecompressedBytes: input.maxDecompressedBytes ?? 8 * maxUploadBytes,
+    limits: input.limits ?? {},
     shutdownTimeoutMs: input.shutdownTimeoutMs ?? 30_000,
     webDir: path.resolve(input.webDir),
     passphrase: input.passphrase,

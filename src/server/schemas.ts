@@ -24,6 +24,13 @@ export const BackupSchema = z
     sha256: z.string().optional(),
     catalogued: z.boolean(),
     problem: z.string().optional(),
+    kind: z.enum(['smart', 'full']),
+    /** here: sealed by this installation; foreign: uploaded, copied in, or no sidecar. */
+    origin: z.enum(['here', 'foreign']),
+    /** How it came to be: made on request, by a schedule, or uploaded (absent for older sidecars and files without one). */
+    originKind: z.enum(['manual', 'scheduled', 'uploaded']).optional(),
+    /** The last recorded verification (null: none, or the file changed since). */
+    verified: z.object({ ok: z.boolean(), at: z.string(), detail: z.string().optional() }).nullable(),
   })
   .meta({ id: 'Backup' })
 
@@ -122,9 +129,15 @@ export const CreateBackupBody = z
     name: z.string().min(1).max(100).optional(),
     description: z.string().max(10_000).optional(),
     gzip: z.boolean().optional(),
+    /** Encrypt with the server's passphrase (default: the server's default, on when it has one); 400 NO_PASSPHRASE when it has none. */
+    encrypt: z.boolean().optional(),
     tables: tableList.optional(),
     exclude: tableList.optional(),
     includeIndexes: z.boolean().optional(),
+    /** Issue #18: only the changes since the newest backup of the same name (or since `since`). */
+    incremental: z.boolean().optional(),
+    since: z.string().min(1).max(300).optional(),
+    changedSinceColumn: z.string().min(1).max(200).optional(),
   })
   .strict()
 
@@ -136,6 +149,8 @@ export const RestoreBody = z
     dryRun: z.boolean().optional(),
     tables: tableList.optional(),
     exclude: tableList.optional(),
+    /** As the CLI's --drop-unsafe-definitions: leave out, with a warning, what the schema guard cannot rebuild (docs/security.md). */
+    dropUnsafeDefinitions: z.boolean().optional(),
   })
   .strict()
 
@@ -149,8 +164,14 @@ export const AnalyzeBody = z
     tables: tableList.optional(),
     exclude: tableList.optional(),
     resolutions: z.array(ResolutionSchema).max(1_000_000).optional(),
+    /** Accepted as restore's; a merge creates no table and always leaves such definitions out (docs/security.md). */
+    dropUnsafeDefinitions: z.boolean().optional(),
     /** Save the analysis as a plan; the answer's `planId` names it for a merge's `plan`. */
     savePlan: z.boolean().optional(),
+    /** Three-way merge (issue #18): a backup in the backup directory that both sides started from. */
+    base: z.string().min(1).max(1000).optional(),
+    /** Three-way merge: delete records deleted in the backup and unchanged here (merge: super_admin). */
+    applyDeletions: z.boolean().optional(),
   })
   .strict()
 

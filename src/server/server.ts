@@ -30,7 +30,7 @@ export interface RunningServer {
 
 export async function startServer(config: ServerConfig, options: { logger?: Logger; handleSignals?: boolean } = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger()
-  const jobs = new JobManager({ logger, passphrase: config.passphrase })
+  const jobs = new JobManager({ logger, passphrase: config.passphrase, limits: config.limits })
   const schedules = createScheduler(config, logger, jobs)
   const app = createApp({ config, tokens: new TokenStore(config.stateDir), jobs, downloadTokens: new DownloadTokens(), logger, schedules })
   const server: ServerType = await new Promise((resolve, reject) => {

@@ -29,7 +29,7 @@ import { createEncryptStream } from '../crypto/encrypt-stream.js'
 import type { ScryptParams } from '../crypto/container.js'
 import { hasContainerMagic } from '../crypto/container.js'
 import { FileSink, createAtomicFile, ensureDirectory, exists, fsyncDirectory } from './atomic-file.js'
-import { sidecarFor, writeSidecar, type NativeFacts, type Sidecar } from './catalog.js'
+import { sidecarFor, writeSidecar, type NativeFacts, type OriginKind, type Sidecar } from './catalog.js'
 import { backupFileName, checkBackupName, sidecarPathFor, type BackupDataFormat } from './naming.js'
 
 export { openBackupStream, verifyBackupFile, type OpenBackupOptions, type FileVerification, type FileCheck } from './open.js'
@@ -60,6 +60,8 @@ export interface CreateBackupFileOptions {
   readonly format?: BackupDataFormat
   /** Full backups: what the dump is and what made it, recorded in the catalog. */
   readonly native?: NativeFacts
+  /** How it came to be (catalog `originKind`): default 'manual'; the scheduler passes 'scheduled'. */
+  readonly originKind?: OriginKind
 }
 
 export interface CommittedBackupFile {
@@ -154,7 +156,7 @@ async function createRemoteBackupFile(remote: RemoteBackupTarget, options: Creat
       const sha256 = chain.measure.digest()
       await remote.putSidecar(
         fileName,
-        sidecarFor(fileName, { sizeBytes, sha256, ...flags, name: options.name, createdAt: now, committedAt: new Date(), native: options.native, originKey: originKey({ create: true }) }, metadata),
+        sidecarFor(fileName, { sizeBytes, sha256, ...flags, name: options.name, createdAt: now, committedAt: new Date(), native: options.native, originKey: originKey({ create: true }), originKind: options.originKind }, metadata),
       )
       state = 'committed'
       return { path: url, sizeBytes, sha256 }
@@ -271,7 +273,7 @@ export async function createBackupFile(
           sidecarFor(
             finalPath,
             // Sealed with this installation's key: the catalog shows it as made here.
-            { sizeBytes, sha256, ...flags, name: options.name, createdAt: now, committedAt: new Date(), native: options.native, originKey: originKey({ create: true }) },
+            { sizeBytes, sha256, ...flags, name: options.name, createdAt: now, committedAt: new Date(), native: options.native, originKey: originKey({ create: true }), originKind: options.originKind },
             metadata,
           ),
         )

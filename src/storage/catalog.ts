@@ -59,6 +59,10 @@ export interface Sidecar {
   readonly native?: NativeFacts
   /** This installation's seal of `sha256` (crypto/origin-seal.ts `fileSeal`): the file was made here. */
   readonly originSeal?: string
+  /** How the backup came to be here: made on request (CLI, API, page), by a schedule, or uploaded. Absent in older sidecars. */
+  readonly originKind?: OriginKind
+  /** The last verification (`recordVerification`): its outcome, when, and the first failed check. */
+  readonly lastVerify?: VerifyRecord
   /**
    * An incremental backup (a link of a chain, issue #18): the file names and SHA-256 of its parent
    * and of the chain's full backup, and its depth (1 = first increment). Copied from its metadata
@@ -67,6 +71,17 @@ export interface Sidecar {
   readonly incremental?: { readonly parent: string; readonly parentSha256: string; readonly base: string; readonly baseSha256: string; readonly depth: number }
   /** The audit log's head when the sidecar was written: `audit verify` detects entries cut off after it. */
   readonly auditHead?: AuditHead
+}
+
+export type OriginKind = 'manual' | 'scheduled' | 'uploaded'
+
+/** A verification's outcome as the catalog keeps it. */
+export interface VerifyRecord {
+  readonly ok: boolean
+  /** ISO-8601 UTC. */
+  readonly at: string
+  /** The first failed check, in words, when not ok. */
+  readonly detail?: string
 }
 
 export type BackupKind = 'smart' | 'full'
@@ -110,6 +125,10 @@ export interface BackupEntry {
    * engine's own full definitions on restore (docs/security.md).
    */
   readonly origin: 'here' | 'foreign'
+  /** manual / scheduled / uploaded, from the sidecar; absent when it does not say (older or no sidecar). */
+  readonly originKind?: OriginKind
+  /** The last recorded verification, or null when none is recorded (or the file changed since). Local listings always set it. */
+  readonly verified?: VerifyRecord | null
 }
 
 /** A temporary file: a backup being written now, or left by one that was killed. */
@@ -138,6 +157,8 @@ export function sidecarFor(
     committedAt: Date
     native?: NativeFacts
     originKey?: Buffer
+    /** Default 'manual'. */
+    originKind?: OriginKind
   },
   metadata: Partial<BackupMetadata>,
 ): Sidecar {
@@ -163,6 +184,7 @@ export function sidecarFor(
     kind: facts.native ? 'full' : 'smart',
     ...(facts.native ? { native: facts.native } : {}),
     ...(facts.originKey ? { originSeal: fileSeal(facts.originKey, facts.sha256) } : {}),
+    originKind: facts.originKind ?? 'manual',
     ...(metadata.incremental
       ? {
           incremental: {
@@ -175,6 +197,28 @@ export function sidecarFor(
         }
       : {}),
   }
+}
+
+/** A verify report (engine/inspect.ts `verify`) as the catalog records it: ok, or the first failed check. */
+export function verifyOutcome(report: { ok: boolean; checks?: readonly { check: string; ok: boolean; detail?: string }[] }): { ok: boolean; detail?: string } {
+  const failed = report.checks?.find((c) => !c.ok)
+  return { ok: report.ok, ...(report.ok || !failed ? {} : { detail: `${failed.check}: ${failed.detail ?? 'failed'}` }) }
+}
+
+/**
+ * Records a verification's outcome in the backup's sidecar (rewritten atomically), so the list
+ * shows the verified state without reading the file again. Returns false, recording nothing,
+ * when the backup has no valid sidecar or its size differs from the catalog's (the outcome would
+ * describe another file).
+ */
+export async function recordVerification(file: string, outcome: { ok: boolean; detail?: string; at?: Date }): Promise<boolean> {
+  const sidecar = await readSidecar(file)
+  if (!sidecar) return false
+  const stat = await fs.stat(file).catch(() => undefined)
+  if (!stat || stat.size !== sidecar.sizeBytes) return false
+  const lastVerify: VerifyRecord = { ok: outcome.ok, at: (outcome.at ?? new Date()).toISOString(), ...(outcome.detail ? { detail: outcome.detail } : {}) }
+  await writeSidecar(file, { ...sidecar, lastVerify })
+  return true
 }
 
 /** Writes `<file>.meta.json` atomically. */
@@ -276,6 +320,9 @@ async function entryFor(dir: string, file: string): Promise<BackupEntry | undefi
       catalogued: true,
       kind: sidecar.kind ?? kindOfFileName(file),
       origin: madeHere(sidecar) ? 'here' : 'foreign',
+      ...(sidecar.originKind ? { originKind: sidecar.originKind } : {}),
+      // A file whose size changed is no longer the file that was verified.
+      verified: problem ? null : (sidecar.lastVerify ?? null),
       ...(problem ? { problem } : {}),
     }
   }
@@ -299,6 +346,7 @@ async function entryFor(dir: string, file: string): Promise<BackupEntry | undefi
     encrypted: sniffed.encrypted,
     catalogued: false,
     origin: 'foreign',
+    verified: null,
   }
 }
 

@@ -173,9 +173,11 @@ class PlainOutput extends Transform {
     this.#bytes += data.length
     if (this.#bytes > this.#limit) {
       callback(
-        new IntegrityError(`The backup decompresses to more than the limit of ${this.#limit} bytes.`, 'decompressed-too-large', {
-          details: { layer: 'gzip', limit: this.#limit },
-        }),
+        new IntegrityError(
+          `The backup decompresses to more than the limit of ${this.#limit} bytes (limit maxDecompressedBytes = ${this.#limit}; raise it with the flag --max-decompressed-bytes or the environment variable MERGEBACK_MAX_DECOMPRESSED_BYTES, on the server with serve --max-decompressed).`,
+          'decompressed-too-large',
+          { details: { layer: 'gzip', limit: this.#limit, limitValue: this.#limit, flag: '--max-decompressed-bytes', env: 'MERGEBACK_MAX_DECOMPRESSED_BYTES' } },
+        ),
       )
       return
     }

@@ -9,9 +9,11 @@
  * - Values (mysql-values.ts) and schema (mysql-introspector.ts) are documented in
  *   docs/adapters-mysql.md.
  */
-import type { Adapter, Capabilities, ConnectionConfig, Destination, DestinationOptions, Source } from '../adapter.js'
+import type { Adapter, Capabilities, ConnectionConfig, Destination, DestinationOptions, RecoverReport, Source } from '../adapter.js'
 import { UsageError } from '../../errors.js'
+import { endSession, openSession, toStatementError } from './mysql-config.js'
 import { MysqlDestination } from './mysql-destination.js'
+import { findStagingTables, removeLeftovers } from './mysql-staging.js'
 import { MysqlSource } from './mysql-source.js'
 
 /**
@@ -43,5 +45,21 @@ export const mysqlAdapter: Adapter = {
   async openDestination(config: ConnectionConfig, options?: DestinationOptions): Promise<Destination> {
     checkEngine(config)
     return MysqlDestination.open(config, capabilities, options)
+  },
+  /** Staging tables of restores killed before their swap (mysql-staging.ts). */
+  async recover(config: ConnectionConfig, options: { readonly dryRun: boolean; readonly waitSeconds?: number }): Promise<RecoverReport> {
+    checkEngine(config)
+    const session = await openSession(config)
+    try {
+      const found = [...(await findStagingTables(session.connection)).values()].flat()
+      if (options.dryRun || found.length === 0) return { found, removed: [], busy: [] }
+      await session.connection.query('SET SESSION foreign_key_checks = 0')
+      const { removed, busy } = await removeLeftovers(session.connection, { waitSeconds: options.waitSeconds })
+      return { found, removed, busy }
+    } catch (error) {
+      throw toStatementError(error, { action: 'removing staging tables' })
+    } finally {
+      await endSession(session)
+    }
   },
 }

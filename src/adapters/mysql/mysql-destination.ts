@@ -13,9 +13,11 @@
  *    UPDATE that stamps `updated_at` rewrites merged values — so they are refused with a
  *    UsageError naming them, unless the caller allows them (`allowTriggers`: they then run, and
  *    the report says which), then — restore only — creates the missing tables. MySQL commits DDL
- *    implicitly, so the tables are created *before* the data transaction starts and remembered:
- *    rollback() drops exactly those tables again, which leaves a failed restore into an empty
- *    database empty. Then `START TRANSACTION`, and with `drop` a `DELETE FROM` of each selected
+ *    implicitly, so the tables are created *before* the data transaction starts, under staging
+ *    names (mysql-staging.ts), and loaded there; commit() swaps them in with one RENAME TABLE
+ *    (which commits the transaction implicitly): a kill -9 before it leaves only staging tables,
+ *    which the next write session on the database removes. rollback() drops them, which leaves a
+ *    failed restore into an empty database empty. Then `START TRANSACTION`, and with `drop` a `DELETE FROM` of each selected
  *    table (DELETE, not TRUNCATE: TRUNCATE would commit; with foreign key checks off it never
  *    cascades into other tables).
  * 3. writeRows: LOAD DATA LOCAL INFILE straight into the table, streamed (LoadChannel). A LOCAL
@@ -60,6 +62,7 @@ import type {
 import { DatabaseError, MergebackError, UsageError } from '../../errors.js'
 import { endSession, isDriverError, openSession, rowNumberFromMessage, toStatementError, type MysqlSession, type StatementContext } from './mysql-config.js'
 import { createTableStatement, describeDatabase } from './mysql-introspector.js'
+import { isStagingTable, newRunId, removeLeftovers, runLockName, StagingSet, type Leftovers } from './mysql-staging.js'
 import {
   encoderFor,
   hasGeometry,
@@ -110,8 +113,12 @@ export class MysqlDestination implements Destination {
   #state: State = 'open'
   #inTransaction = false
   #schema: DatabaseSchema | undefined
-  /** Tables prepare() created: DDL cannot be rolled back, so rollback() drops them. */
+  /** Tables prepare() created (their staging names): DDL cannot be rolled back, so rollback() drops them. */
   readonly #created: string[] = []
+  /** Restore: the tables created under staging names, swapped in by commit(). */
+  #staging: StagingSet | undefined
+  /** Staging tables of dead runs that open() removed (reported by prepare()). */
+  #leftovers: Leftovers = { removed: [], busy: [] }
   /** Tables this session inserted into or updated (their foreign keys are checked in finish()). */
   readonly #written = new Set<string>()
   /** Tables whose referenced columns were updated: foreign keys pointing at them are checked in finish(). */
@@ -147,7 +154,18 @@ export class MysqlDestination implements Destination {
       await endSession(session)
       throw toStatementError(error, { action: 'setting up the session' })
     }
-    return new MysqlDestination(session, capabilities)
+    let leftovers: Leftovers
+    try {
+      // A restore killed before its swap left staging tables: remove those of dead runs (a run
+      // killed a moment ago may hold its lock until the server notices: wait briefly for it).
+      leftovers = await removeLeftovers(session.connection, { waitSeconds: 2 })
+    } catch (error) {
+      await endSession(session)
+      throw toStatementError(error, { action: 'removing staging tables left by an interrupted restore' })
+    }
+    const destination = new MysqlDestination(session, capabilities)
+    destination.#leftovers = leftovers
+    return destination
   }
 
   // -------------------------------------------------------------------------------------------
@@ -183,6 +201,11 @@ export class MysqlDestination implements Destination {
     return table
   }
 
+  /** The quoted name statements use for a table: its staging name while it is staged. */
+  #q(table: string): string {
+    return quoteIdentifier(this.#staging?.sqlName(table) ?? table)
+  }
+
   #temporaryName(purpose: string): string {
     return `mergeback_${purpose}_${++this.#temporaryTables}`
   }
@@ -190,12 +213,28 @@ export class MysqlDestination implements Destination {
   // -------------------------------------------------------------------------------------------
   // Destination
 
+  /**
+   * The target's tables as the caller knows them: this run's staging tables under their real
+   * names (foreign keys too), other runs' staging tables left out.
+   */
   async describe(): Promise<DatabaseSchema> {
+    let schema: DatabaseSchema
     try {
-      return await describeDatabase(this.#session.connection, this.#session.config.database, this.#session.flavor)
+      schema = await describeDatabase(this.#session.connection, this.#session.config.database, this.#session.flavor)
     } catch (error) {
       throw error instanceof MergebackError ? error : toStatementError(error, { action: 'describing the database' })
     }
+    const staging = this.#staging
+    const real = (name: string): string => staging?.realName(name) ?? name
+    const tables = schema.tables
+      .filter((t) => staging?.realName(t.name) !== undefined || !isStagingTable(t.name))
+      .map((t) => {
+        if (staging === undefined) return t
+        const foreignKeys = t.foreignKeys.map((fk) => (staging.realName(fk.referencedTable) === undefined ? fk : { ...fk, referencedTable: real(fk.referencedTable) }))
+        return { ...t, name: real(t.name), foreignKeys }
+      })
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    return { ...schema, tables }
   }
 
   async prepare(backupSchema: DatabaseSchema, options: PrepareOptions): Promise<PrepareResult> {
@@ -203,6 +242,13 @@ export class MysqlDestination implements Destination {
     const target = await this.#targetSchema()
     const existing = new Map(target.tables.map((t) => [t.name, t]))
     const warnings: string[] = []
+    if (this.#leftovers.removed.length > 0) {
+      warnings.push(`Removed ${this.#leftovers.removed.length} staging table(s) left by an interrupted restore: ${this.#leftovers.removed.join(', ')}.`)
+    }
+    if (this.#leftovers.busy.length > 0) {
+      warnings.push(`Staging tables of a restore still running on this database were left alone: ${this.#leftovers.busy.join(', ')}.`)
+    }
+    this.#leftovers = { removed: [], busy: [] }
     const missing = backupSchema.tables.filter((t) => !existing.has(t.name))
 
     // Validate everything before the first CREATE: bad input must change nothing.
@@ -244,12 +290,23 @@ export class MysqlDestination implements Destination {
     if (options.mode === 'restore' && options.drop) await this.#checkDropAllowed(backupSchema, target)
 
     const created: string[] = []
-    if (options.mode === 'restore') {
+    if (options.mode === 'restore' && missing.length > 0) {
+      // Staging names, and this run's lock that tells other runs they are in use.
+      const staging = new StagingSet(newRunId(), missing.map((t) => t.name))
+      const [lock] = await this.#run<RowDataPacket[]>(`SELECT GET_LOCK(${quoteString(runLockName(staging.runId))}, 0) AS got`, { action: 'taking the staging lock' })
+      if (Number(lock?.got) !== 1) throw new DatabaseError(`Could not take the staging lock ${runLockName(staging.runId)}; try again.`, {})
+      this.#staging = staging
+      // Another engine's tables: the cross-engine mapping sees the whole backup (foreign-key
+      // columns typed as their parents) and keeps foreign key names unique in the database.
+      const context = {
+        tables: backupSchema.tables,
+        usedNames: new Set([...existing.values()].flatMap((t) => t.foreignKeys.map((fk) => fk.name.toLowerCase()))),
+      }
       for (const table of missing) {
-        warnings.push(...(await this.#createTable(table, backupSchema.engine)))
+        warnings.push(...(await this.#createTable(table, backupSchema.engine, staging, context)))
         created.push(table.name)
       }
-      if (created.length > 0) this.#schema = undefined
+      this.#schema = undefined
     }
 
     await this.#begin()
@@ -257,7 +314,7 @@ export class MysqlDestination implements Destination {
     if (options.mode === 'restore' && options.drop) {
       for (const table of backupSchema.tables) {
         if (created.includes(table.name)) continue
-        await this.#run(`DELETE FROM ${quoteIdentifier(table.name)}`, { table: table.name, action: `emptying ${table.name}` })
+        await this.#run(`DELETE FROM ${this.#q(table.name)}`, { table: table.name, action: `emptying ${table.name}` })
         emptied.push(table.name)
         // No foreign key needs checking for this: #checkDropAllowed made sure that no row outside
         // the selection points here, and every row inside it is written (and checked) anew.
@@ -305,20 +362,25 @@ export class MysqlDestination implements Destination {
     }
   }
 
-  /** Creates one table; records it at once so that rollback() can drop it. Returns warnings. */
-  async #createTable(table: TableSchema, sourceEngine: DatabaseSchema['engine']): Promise<string[]> {
-    const first = createTableStatement(table, sourceEngine)
+  /** Creates one table under its staging name; records it at once so that rollback() can drop it. Returns warnings. */
+  async #createTable(
+    table: TableSchema,
+    sourceEngine: DatabaseSchema['engine'],
+    staging: StagingSet,
+    context: { readonly tables: readonly TableSchema[]; readonly usedNames: Set<string> },
+  ): Promise<string[]> {
+    const first = createTableStatement(table, sourceEngine, true, context)
     try {
-      await this.#run(first.sql, { table: table.name, action: `creating table ${table.name}` })
-      this.#created.push(table.name)
+      await this.#run(staging.createStatement(table.name, first.sql), { table: table.name, action: `creating table ${table.name}` })
+      this.#created.push(staging.sqlName(table.name))
       return [...first.warnings]
     } catch (error) {
       if (sourceEngine !== 'mysql' || typeof table.options?.definition !== 'string') throw error
       // A definition from another server version (a MySQL 8 collation on MariaDB, say): build
       // the table from its columns instead.
-      const fallback = createTableStatement(table, sourceEngine, false)
-      await this.#run(fallback.sql, { table: table.name, action: `creating table ${table.name}` })
-      this.#created.push(table.name)
+      const fallback = createTableStatement(table, sourceEngine, false, context)
+      await this.#run(staging.createStatement(table.name, fallback.sql), { table: table.name, action: `creating table ${table.name}` })
+      this.#created.push(staging.sqlName(table.name))
       return [`${table.name}: the server rejected the backed-up definition (${(error as Error).message}); created from the column types instead.`, ...fallback.warnings]
     }
   }
@@ -333,7 +395,7 @@ export class MysqlDestination implements Destination {
     try {
       if (keyColumns) result = await this.#writeByKey(target, columns, keyColumns, batches)
       else {
-        const [nonEmpty] = await this.#run<RowDataPacket[]>(`SELECT 1 AS present FROM ${quoteIdentifier(target.name)} LIMIT 1`, { table: target.name })
+        const [nonEmpty] = await this.#run<RowDataPacket[]>(`SELECT 1 AS present FROM ${this.#q(target.name)} LIMIT 1`, { table: target.name })
         result = nonEmpty === undefined ? await this.#writeByKey(target, columns, undefined, batches) : await this.#writeByRowIdentity(target, columns, batches)
       }
     } catch (error) {
@@ -401,13 +463,15 @@ export class MysqlDestination implements Destination {
   async #writeByKey(target: TableSchema, columns: readonly WriteColumn[], keyColumns: readonly string[] | undefined, batches: AsyncIterable<Row[]>): Promise<WriteResult> {
     const conflictColumn = keyColumns?.[0] ?? target.uniqueConstraints[0]?.columns[0]
     const counts = { inserted: 0, skipped: 0 }
+    const sqlName = this.#q(target.name)
     const context: ChannelContext = {
       session: this.#session,
       target,
+      sqlName,
       columns,
       keyColumns: keyColumns ?? target.primaryKey,
       onDuplicate: conflictColumn
-        ? ` ON DUPLICATE KEY UPDATE ${quoteIdentifier(target.name)}.${quoteIdentifier(conflictColumn)} = ${quoteIdentifier(target.name)}.${quoteIdentifier(conflictColumn)}`
+        ? ` ON DUPLICATE KEY UPDATE ${sqlName}.${quoteIdentifier(conflictColumn)} = ${sqlName}.${quoteIdentifier(conflictColumn)}`
         : '',
       counts,
       tuple: (row) => this.#tuple(target, columns, row, keyColumns),
@@ -415,7 +479,7 @@ export class MysqlDestination implements Destination {
       insert: (statement) => this.#insert(target, statement, keyColumns),
       probe: (rows) =>
         this.#probeFailingRow({
-          head: `INSERT INTO ${quoteIdentifier(target.name)} (${columns.map((c) => quoteIdentifier(c.name)).join(', ')}) VALUES `,
+          head: `INSERT INTO ${sqlName} (${columns.map((c) => quoteIdentifier(c.name)).join(', ')}) VALUES `,
           tuples: rows.map((row) => this.#tuple(target, columns, row, keyColumns)),
           tail: context.onDuplicate,
           rows,
@@ -511,7 +575,7 @@ export class MysqlDestination implements Destination {
    * for numbers and times, FLOAT widened to DOUBLE first), NULL encoded apart from any value.
    */
   async #writeByRowIdentity(target: TableSchema, columns: readonly WriteColumn[], batches: AsyncIterable<Row[]>): Promise<WriteResult> {
-    const table = quoteIdentifier(target.name)
+    const table = this.#q(target.name)
     const stage = quoteIdentifier(this.#temporaryName('stage'))
     const credit = quoteIdentifier(this.#temporaryName('credit'))
     const names = columns.map((c) => quoteIdentifier(c.name)).join(', ')
@@ -579,7 +643,7 @@ export class MysqlDestination implements Destination {
     const keyTargets = keyColumns.map((name) => columnOf(target, name))
     const columns = target.columns
     const encoders: Encoder[] = columns.map((c) => encoderFor(c))
-    const select = `SELECT ${columns.map((c) => selectExpression(c)).join(', ')} FROM ${quoteIdentifier(target.name)} WHERE `
+    const select = `SELECT ${columns.map((c) => selectExpression(c)).join(', ')} FROM ${this.#q(target.name)} WHERE `
     const keyList = keyColumns.length === 1 ? quoteIdentifier(keyColumns[0]) : `(${keyColumns.map(quoteIdentifier).join(', ')})`
     const out: Row[] = []
     for (let start = 0; start < keys.length; start += KEYS_PER_QUERY) {
@@ -652,7 +716,7 @@ export class MysqlDestination implements Destination {
 
   /** One set-wise UPDATE through a temporary table holding the new values in the target's types. */
   async #updateChunk(target: TableSchema, keyColumns: readonly string[], columns: readonly string[], rows: readonly Row[]): Promise<number> {
-    const table = quoteIdentifier(target.name)
+    const table = this.#q(target.name)
     const staging = quoteIdentifier(this.#temporaryName('update'))
     const all = [...keyColumns, ...columns]
     const targets = all.map((name) => columnOf(target, name))
@@ -679,11 +743,44 @@ export class MysqlDestination implements Destination {
     }
   }
 
+  /** Three-way merge with --apply-deletions: deletes the records with these keys; returns how many were deleted. */
+  async deleteRows(tableName: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<number> {
+    this.#assertOpen()
+    await this.#begin()
+    if (keys.length === 0) return 0
+    const target = await this.#targetTable(tableName)
+    if (keyColumns.length === 0) throw new UsageError(`deleteRows on "${tableName}" needs key columns.`, { code: 'NO_KEY' })
+    const keyTargets = keyColumns.map((name) => columnOf(target, name))
+    const keyList = keyColumns.length === 1 ? quoteIdentifier(keyColumns[0]) : `(${keyColumns.map(quoteIdentifier).join(', ')})`
+    let deleted = 0
+    for (let start = 0; start < keys.length; start += KEYS_PER_QUERY) {
+      const literals: string[] = []
+      for (const key of keys.slice(start, start + KEYS_PER_QUERY)) {
+        if (keyColumns.some((name) => key[name] === null || key[name] === undefined)) continue
+        try {
+          const parts = keyTargets.map((column) => sqlLiteral(column, key[column.name]))
+          literals.push(parts.length === 1 ? parts[0] : `(${parts.join(', ')})`)
+        } catch (error) {
+          throw withRowContext(error, target.name, key)
+        }
+      }
+      if (literals.length === 0) continue
+      const result = await this.#run<ResultSetHeader>(`DELETE FROM ${quoteIdentifier(target.name)} WHERE ${keyList} IN (${literals.join(', ')})`, {
+        table: target.name,
+        action: `deleting from ${target.name}`,
+      })
+      deleted += result.affectedRows
+    }
+    // Rows other tables reference may be gone: their foreign keys are checked in finish().
+    this.#referencedChanged.add(target.name)
+    return deleted
+  }
+
   async countRows(tableName: string): Promise<number> {
     this.#assertOpen()
     await this.#begin()
     const target = await this.#targetTable(tableName)
-    const rows = await this.#run<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${quoteIdentifier(target.name)}`, { table: target.name })
+    const rows = await this.#run<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${this.#q(target.name)}`, { table: target.name })
     return Number(rows[0].n)
   }
 
@@ -706,8 +803,8 @@ export class MysqlDestination implements Destination {
       const column = table?.columns.find((c) => c.autoIncrement)
       if (!table || !column) continue
       const [row] = await this.#run<RowDataPacket[]>(
-        `SELECT (SELECT MAX(${quoteIdentifier(column.name)}) FROM ${quoteIdentifier(name)}) AS maxId,
-                (SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${quoteString(name)}) AS counter`,
+        `SELECT (SELECT MAX(${quoteIdentifier(column.name)}) FROM ${this.#q(name)}) AS maxId,
+                (SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${quoteString(this.#staging?.sqlName(name) ?? name)}) AS counter`,
         { table: name, action: `reading the AUTO_INCREMENT counter of ${name}` },
       )
       if (row.maxId === null || row.counter === null) continue
@@ -739,8 +836,8 @@ export class MysqlDestination implements Destination {
     const reference = fk.columns.map((c) => columnOf(table, c))
     const [rows] = await this.#query(
       `SELECT ${[...shownColumns, ...reference].map((c) => valueExpression(c, 'c')).join(', ')}
-         FROM ${quoteIdentifier(table.name)} c${table.primaryKey.length > 0 ? ' FORCE INDEX (PRIMARY)' : ''}
-        WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM ${quoteIdentifier(parent.name)} p${parent.primaryKey.join() === fk.referencedColumns.join() ? ' FORCE INDEX (PRIMARY)' : ''} WHERE ${join}) LIMIT 1`,
+         FROM ${this.#q(table.name)} c${table.primaryKey.length > 0 ? ' FORCE INDEX (PRIMARY)' : ''}
+        WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM ${this.#q(parent.name)} p${parent.primaryKey.join() === fk.referencedColumns.join() ? ' FORCE INDEX (PRIMARY)' : ''} WHERE ${join}) LIMIT 1`,
       { table: table.name, constraint: fk.name, action: `checking foreign key ${fk.name} of ${table.name}` },
       [...shownColumns, ...reference],
     )
@@ -759,8 +856,30 @@ export class MysqlDestination implements Destination {
 
   async commit(): Promise<void> {
     this.#assertOpen()
+    const staging = this.#staging
     try {
-      await this.#run('COMMIT', { action: 'committing' })
+      if (staging) {
+        // The RENAME commits first and only then finds a name taken (a table created by someone
+        // else during the restore): look before, while a failure still rolls everything back.
+        const taken = await this.#run<RowDataPacket[]>(
+          `SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${staging.realNames().map(quoteString).join(', ')})`,
+          { action: 'checking the names of the new tables' },
+        )
+        if (taken.length > 0) {
+          throw new DatabaseError(
+            `Table ${taken.map((r) => String(r.name)).join(', ')} was created by someone else during this restore; nothing was changed.`,
+            { table: String(taken[0]?.name), details: { tables: taken.map((r) => String(r.name)) } },
+          )
+        }
+        // One statement: MySQL commits the transaction implicitly, then swaps every staging
+        // table in. Once the server has it, it completes even if this process dies.
+        await this.#run(staging.renameStatement(), { action: 'swapping the new tables in (RENAME TABLE, which commits)' })
+        this.#staging = undefined
+        this.#created.length = 0
+        await this.#run(`DO RELEASE_LOCK(${quoteString(runLockName(staging.runId))})`).catch(() => undefined)
+      } else {
+        await this.#run('COMMIT', { action: 'committing' })
+      }
       this.#inTransaction = false
       this.#state = 'committed'
     } finally {
@@ -857,6 +976,8 @@ interface InsertStatement {
 interface ChannelContext {
   readonly session: MysqlSession
   readonly target: TableSchema
+  /** The table's quoted name in statements (its staging name while staged). */
+  readonly sqlName: string
   readonly columns: readonly WriteColumn[]
   /** Columns that name a row in error messages (primary key, else the identity key). */
   readonly keyColumns: readonly string[]
@@ -888,7 +1009,7 @@ class InsertChannel {
   constructor(context: ChannelContext, limit: number) {
     this.#context = context
     this.#limit = limit
-    this.#head = `INSERT INTO ${quoteIdentifier(context.target.name)} (${context.columns.map((c) => quoteIdentifier(c.name)).join(', ')}) VALUES `
+    this.#head = `INSERT INTO ${context.sqlName} (${context.columns.map((c) => quoteIdentifier(c.name)).join(', ')}) VALUES `
   }
 
   async add(row: Row): Promise<void> {
@@ -981,7 +1102,7 @@ class LoadChannel {
       }
     })
     this.#statement =
-      `LOAD DATA LOCAL INFILE 'mergeback-rows' INTO TABLE ${quoteIdentifier(context.target.name)} CHARACTER SET utf8mb4 ` +
+      `LOAD DATA LOCAL INFILE 'mergeback-rows' INTO TABLE ${context.sqlName} CHARACTER SET utf8mb4 ` +
       `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${targets.join(', ')})` +
       (assignments.length > 0 ? ` SET ${assignments.join(', ')}` : '')
   }

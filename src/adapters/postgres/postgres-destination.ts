@@ -82,7 +82,7 @@ import type {
 } from '../adapter.js'
 import { ConnectionError, DatabaseError, FormatError, InternalError, MergebackError, UsageError } from '../../errors.js'
 import { openSession, readyForQuery, toDatabaseError, type ErrorContext } from './postgres-connection.js'
-import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgDomainDefinition, type PgTable } from './postgres-introspector.js'
+import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgDomainDefinition, type PgTable, type PgTypeDefinition } from './postgres-introspector.js'
 import { POSTGRES_CAPABILITIES, RAW_TEXT_TYPES, RowCodec, fromClause } from './postgres-source.js'
 import { createTableDdl, enumTypeName, escapeCopyText, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
 import { jsonExpression, wireToPgText } from './postgres-values.js'
@@ -400,6 +400,27 @@ export class PostgresDestination implements Destination {
     return changed
   }
 
+  /** Three-way merge with --apply-deletions: deletes the records with these keys; returns how many were deleted. */
+  async deleteRows(tableName: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<number> {
+    this.#assertOpen('delete rows')
+    if (keys.length === 0) return 0
+    const table = await this.#table(tableName)
+    const keyInfo = this.#keyColumns(table, keyColumns)
+    const context: ErrorContext = { action: 'deleting rows', table: tableName }
+    let deleted = 0
+    for (let offset = 0; offset < keys.length; offset += KEYS_PER_STATEMENT) {
+      const slice = keys.slice(offset, offset + KEYS_PER_STATEMENT)
+      const params = keyInfo.map((column) => slice.map((key) => this.#paramText(key[column.schema.name], column, tableName)))
+      const match = keyMatch(keyInfo, 'k')
+      const sql =
+        `DELETE FROM ${fromClause(this.#schema, table)} ` +
+        `WHERE (${match.left}) IN (SELECT ${match.right} FROM unnest(${params.map((_, i) => `$${i + 1}::text[]`).join(', ')}) AS k(${keyInfo.map((_, i) => `c${i}`).join(', ')}))`
+      const result = await this.#run({ text: sql, values: params }, context)
+      deleted += result.rowCount ?? 0
+    }
+    return deleted
+  }
+
   async countRows(tableName: string): Promise<number> {
     this.#assertOpen('count rows')
     const table = await this.#table(tableName)
@@ -540,6 +561,10 @@ export class PostgresDestination implements Destination {
     const context: ErrorContext = { action: 'creating tables' }
     const schemaExists = await this.#run({ text: 'SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1', values: [this.#schema] }, context)
     if (schemaExists.rowCount === 0) await this.#run({ text: `CREATE SCHEMA ${quoteIdent(this.#schema)}` }, context)
+    // Composite and range types (with the enums and domains inside them) first: a column's own
+    // enum or domain may be one of them, and a domain may be over a composite.
+    if (backup.engine === 'postgres') await this.#createExtensions(missing, warnings)
+    if (backup.engine === 'postgres') await this.#createTypes(missing)
     await this.#createEnums(backup.engine, missing, warnings)
     if (backup.engine === 'postgres') await this.#createDomains(missing)
 
@@ -604,23 +629,73 @@ export class PostgresDestination implements Destination {
     }
   }
 
+  /**
+   * The extensions whose types the columns use (options.extensions: citext, hstore, …), unless
+   * installed. CREATE EXTENSION needs the right to (a superuser, or a trusted extension and
+   * CREATE on the database); when refused, the restore fails naming the extension to install.
+   */
+  async #createExtensions(tables: readonly TableSchema[], warnings: string[]): Promise<void> {
+    const wanted = new Set<string>()
+    for (const table of tables) for (const name of (table.options?.extensions as string[] | undefined) ?? []) wanted.add(name)
+    for (const name of [...wanted].sort()) {
+      const context: ErrorContext = { action: `installing extension ${name} (its types are used by the backup; install it first if this user may not)` }
+      const found = await this.#run({ text: 'SELECT 1 FROM pg_catalog.pg_extension WHERE extname = $1', values: [name] }, context)
+      if (found.rowCount !== 0) continue
+      await this.#run({ text: `CREATE EXTENSION IF NOT EXISTS ${quoteIdent(name)}`, queryMode: 'extended' }, context)
+      warnings.push(`Extension ${name} was installed (CREATE EXTENSION), as the backup's columns use its types.`)
+    }
+  }
+
+  /** The user types of options.types (PgTypeDefinition), in order, each unless it exists. */
+  async #createTypes(tables: readonly TableSchema[]): Promise<void> {
+    const wanted = new Map<string, PgTypeDefinition>()
+    for (const table of tables) {
+      for (const type of (table.options?.types as PgTypeDefinition[] | undefined) ?? []) if (!wanted.has(type.name)) wanted.set(type.name, type)
+    }
+    for (const type of wanted.values()) {
+      const context: ErrorContext = { action: `creating ${type.kind} type ${type.name}` }
+      const found = await this.#run({ text: 'SELECT pg_catalog.to_regtype($1)::oid AS oid', values: [type.name] }, context)
+      if ((found.rows[0] as { oid: number | null }).oid !== null) continue
+      switch (type.kind) {
+        case 'domain':
+          await this.#createDomain(type)
+          break
+        case 'enum':
+          await this.#run({ text: `CREATE TYPE ${type.name} AS ENUM (${type.labels.map(quoteLiteral).join(', ')})`, queryMode: 'extended' }, context)
+          break
+        case 'composite':
+          await this.#run({ text: `CREATE TYPE ${type.name} AS (${type.attributes.map((a) => `${quoteIdent(a.name)} ${a.type}`).join(', ')})`, queryMode: 'extended' }, context)
+          break
+        case 'range': {
+          const parts = [`SUBTYPE = ${type.subtype}`]
+          if (type.subtypeOpclass) parts.push(`SUBTYPE_OPCLASS = ${type.subtypeOpclass}`)
+          if (type.collation) parts.push(`COLLATION = ${type.collation}`)
+          await this.#run({ text: `CREATE TYPE ${type.name} AS RANGE (${parts.join(', ')})`, queryMode: 'extended' }, context)
+          break
+        }
+      }
+    }
+  }
+
   async #createDomains(tables: readonly TableSchema[]): Promise<void> {
     const wanted = new Map<string, PgDomainDefinition>()
     for (const table of tables) {
       for (const domain of (table.options?.domains as PgDomainDefinition[] | undefined) ?? []) wanted.set(domain.name, domain)
     }
-    for (const domain of wanted.values()) {
-      const context: ErrorContext = { action: `creating domain ${domain.name}` }
-      const found = await this.#run({ text: 'SELECT pg_catalog.to_regtype($1)::oid AS oid', values: [domain.name] }, context)
-      if ((found.rows[0] as { oid: number | null }).oid !== null) continue
-      const parts = [`CREATE DOMAIN ${domain.name} AS ${domain.baseType}`]
-      if (domain.default !== null) parts.push(`DEFAULT ${domain.default}`)
-      if (domain.notNull) parts.push('NOT NULL')
-      for (const constraint of domain.constraints) {
-        if (constraint.definition !== 'NOT NULL') parts.push(`CONSTRAINT ${quoteIdent(constraint.name)} ${constraint.definition}`)
-      }
-      await this.#run({ text: parts.join(' '), queryMode: 'extended' }, context)
+    for (const domain of wanted.values()) await this.#createDomain(domain)
+  }
+
+  async #createDomain(domain: PgDomainDefinition): Promise<void> {
+    const context: ErrorContext = { action: `creating domain ${domain.name}` }
+    const found = await this.#run({ text: 'SELECT pg_catalog.to_regtype($1)::oid AS oid', values: [domain.name] }, context)
+    if ((found.rows[0] as { oid: number | null }).oid !== null) return
+    const parts = [`CREATE DOMAIN ${domain.name} AS ${domain.baseType}`]
+    if (domain.default !== null) parts.push(`DEFAULT ${domain.default}`)
+    if (domain.notNull) parts.push('NOT NULL')
+    for (const constraint of domain.constraints) {
+      if (constraint.definition !== 'NOT NULL') parts.push(`CONSTRAINT ${quoteIdent(constraint.name)} ${constraint.definition}`)
     }
+    await this.#run({ text: parts.join(' '), queryMode: 'extended' }, context)
   }
 
   /**

@@ -62,6 +62,18 @@ export interface PgDomainDefinition {
   readonly constraints: readonly { readonly name: string; readonly definition: string }[]
 }
 
+/**
+ * A user-defined type a table's columns need that is neither an enum nor a domain used by a
+ * column itself (those are in `enumValues` / `options.domains`): standalone composite types and
+ * range types, and the enums and domains only they use. Kept in `TableSchema.options.types`,
+ * dependencies first, so a restore into an empty database can create them.
+ */
+export type PgTypeDefinition =
+  | { readonly kind: 'enum'; readonly name: string; readonly labels: readonly string[] }
+  | ({ readonly kind: 'domain' } & PgDomainDefinition)
+  | { readonly kind: 'composite'; readonly name: string; readonly attributes: readonly { readonly name: string; readonly type: string }[] }
+  | { readonly kind: 'range'; readonly name: string; readonly subtype: string; readonly collation?: string; readonly subtypeOpclass?: string }
+
 export interface PgIntrospection {
   readonly tables: readonly PgTable[]
   readonly warnings: readonly string[]
@@ -79,6 +91,11 @@ interface TypeRow {
   typnotnull: boolean
   typdefault: string | null
   basetype_formatted: string | null
+  /** From pg_catalog / information_schema, or owned by an extension: never recreated. */
+  builtin: boolean
+  /** The extension that owns the type (citext, hstore, …), if one does. */
+  extension: string | null
+  typrelid: number
 }
 
 const FK_ACTIONS: Readonly<Record<string, string>> = {
@@ -103,7 +120,11 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
   const tableRows = (
     await client.query(
       `SELECT c.oid, c.relname, c.relkind,
-              EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type IN ('2', '3')) AS write_rules
+              EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type IN ('2', '3')) AS write_rules,
+              -- Row-level security that applies to this user: it may not see every row.
+              c.relrowsecurity
+                AND NOT (SELECT u.rolsuper OR u.rolbypassrls FROM pg_catalog.pg_roles u WHERE u.rolname = current_user)
+                AND (c.relforcerowsecurity OR NOT pg_catalog.pg_has_role(c.relowner, 'USAGE')) AS row_security
          FROM pg_catalog.pg_class c
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
@@ -111,7 +132,7 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
                            WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`,
       [schemaName],
     )
-  ).rows as { oid: number; relname: string; relkind: 'r' | 'p'; write_rules: boolean }[]
+  ).rows as { oid: number; relname: string; relkind: 'r' | 'p'; write_rules: boolean; row_security: boolean }[]
   tableRows.sort((a, b) => compareNames(a.relname, b.relname))
 
   let selected = tableRows
@@ -128,6 +149,15 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
     }
     const wanted = new Set(only)
     selected = tableRows.filter((t) => wanted.has(t.relname))
+  }
+  if (!only) warnings.push(...(await viewWarnings(client, schemaName)))
+  const filtered = selected.filter((t) => t.row_security).map((t) => `"${t.relname}"`)
+  if (filtered.length > 0) {
+    warnings.push(
+      `Row-level security applies to ${filtered.join(', ')} for this database user: its policies may hide rows from it, so the ` +
+        `backup may hold only the rows this user can see. For a complete backup, connect as the table owner (without FORCE ROW ` +
+        `LEVEL SECURITY), a superuser or a role with BYPASSRLS.`,
+    )
   }
   if (selected.length === 0) return { tables: [], warnings }
   const oids = selected.map((t) => t.oid)
@@ -192,6 +222,7 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
     domainConstraints.set(row.contypid, list)
   }
   const btreeTypes = new Set((btreeRows.rows as { opcintype: number }[]).map((r) => r.opcintype))
+  const userTypes = await collectUserTypes(client, types, enumLabels, domainConstraints, warnings)
 
   const constraintRows = (
     await client.query(
@@ -354,6 +385,9 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
     const options: Record<string, unknown> = {}
     if (checks.length > 0) options.checks = checks
     if (domains.length > 0) options.domains = domains
+    const needed = userTypes.forColumns(columnRows.filter((row) => row.attrelid === table.oid).map((row) => row.atttypid))
+    if (needed.types.length > 0) options.types = needed.types
+    if (needed.extensions.length > 0) options.extensions = needed.extensions
     if (table.relkind === 'p') options.partitioned = true
     const partitionReferences = partitionReferenceRows.filter((r) => r.parent === table.oid).map((r) => r.referenced)
     if (partitionReferences.length > 0) options.partitionReferences = partitionReferences
@@ -397,8 +431,16 @@ async function loadTypes(client: Queryable, initial: number[]): Promise<Map<numb
       await client.query(
         `SELECT t.oid, t.typname, t.typtype, t.typcategory, t.typelem, t.typbasetype, t.typdelim,
                 pg_catalog.format_type(t.oid, NULL) AS formatted, t.typnotnull, t.typdefault,
-                CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END AS basetype_formatted
-           FROM pg_catalog.pg_type t WHERE t.oid = ANY($1::oid[])`,
+                CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END AS basetype_formatted,
+                t.typrelid,
+                (SELECT e.extname FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+                  WHERE d.classid = 'pg_catalog.pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e'
+                    AND d.refclassid = 'pg_catalog.pg_extension'::regclass LIMIT 1) AS extension,
+                (n.nspname IN ('pg_catalog', 'information_schema')
+                 OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                             WHERE d.classid = 'pg_catalog.pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')) AS builtin
+           FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+          WHERE t.oid = ANY($1::oid[])`,
         [pending],
       )
     ).rows as TypeRow[]
@@ -406,6 +448,169 @@ async function loadTypes(client: Queryable, initial: number[]): Promise<Map<numb
     pending = [...new Set(rows.flatMap((r) => [r.typelem, r.typbasetype]).filter((oid) => oid !== 0 && !types.has(oid)))]
   }
   return types
+}
+
+/**
+ * Views and materialized views are not data and are not backed up (issue #14 item 8): said once
+ * per backup of the whole schema, naming them, so nobody expects them after a restore into an
+ * empty database. A materialized view's rows come back with REFRESH once it is recreated.
+ */
+async function viewWarnings(client: Queryable, schemaName: string): Promise<string[]> {
+  const rows = (
+    await client.query(
+      `SELECT c.relname, c.relkind FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relkind IN ('v', 'm')
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                           WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`,
+      [schemaName],
+    )
+  ).rows as { relname: string; relkind: 'v' | 'm' }[]
+  const list = (kind: 'v' | 'm'): string[] => rows.filter((r) => r.relkind === kind).map((r) => `"${r.relname}"`).sort(compareNames)
+  const out: string[] = []
+  const views = list('v')
+  if (views.length > 0) {
+    out.push(`View${views.length > 1 ? 's' : ''} ${views.join(', ')} ${views.length > 1 ? 'are' : 'is'} not backed up (a view holds no data): recreate ${views.length > 1 ? 'them' : 'it'} after a restore into an empty database.`)
+  }
+  const materialized = list('m')
+  if (materialized.length > 0) {
+    out.push(
+      `Materialized view${materialized.length > 1 ? 's' : ''} ${materialized.join(', ')} ${materialized.length > 1 ? 'are' : 'is'} not backed up: ` +
+        `recreate ${materialized.length > 1 ? 'them' : 'it'} after a restore into an empty database (REFRESH MATERIALIZED VIEW computes the rows again from the tables).`,
+    )
+  }
+  return out
+}
+
+/**
+ * The composite and range types columns need, with the enums, domains and other composites and
+ * ranges inside them, dependencies first (PgTypeDefinition). Types of pg_catalog or of an
+ * extension are never included; a column of another table's row type is warned about.
+ */
+async function collectUserTypes(
+  client: Queryable,
+  types: Map<number, TypeRow>,
+  enumLabels: Map<number, string[]>,
+  domainConstraints: Map<number, { name: string; definition: string }[]>,
+  warnings: string[],
+): Promise<{ forColumns(oids: readonly number[]): { types: PgTypeDefinition[]; extensions: string[] } }> {
+  const composites = [...types.values()].filter((t) => t.typtype === 'c' && !t.builtin)
+  const ranges = [...types.values()].filter((t) => t.typtype === 'r' && !t.builtin)
+  const hasExtensionTypes = [...types.values()].some((t) => t.extension !== null)
+  if (composites.length === 0 && ranges.length === 0 && !hasExtensionTypes) return { forColumns: () => ({ types: [], extensions: [] }) }
+  const attributes = new Map<number, { name: string; oid: number; type: string }[]>()
+  const relkinds = new Map<number, string>()
+  const rangeFacts = new Map<number, { subtype: number; subtype_formatted: string; collation: string | null; opclass: string | null; opcdefault: boolean; canonical: boolean }>()
+  let pendingComposites = composites
+  let pendingRanges = ranges
+  // Attributes and subtypes may be composites, ranges, enums or domains not seen yet: load until closed.
+  while (pendingComposites.length > 0 || pendingRanges.length > 0) {
+    const attributeRows = (
+      await client.query(
+        `SELECT t.oid AS type_oid, c.relkind, a.attname, a.atttypid, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
+           FROM pg_catalog.pg_type t
+           JOIN pg_catalog.pg_class c ON c.oid = t.typrelid
+           LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+          WHERE t.oid = ANY($1::oid[])
+          ORDER BY t.oid, a.attnum`,
+        [pendingComposites.map((t) => t.oid)],
+      )
+    ).rows as { type_oid: number; relkind: string; attname: string | null; atttypid: number | null; type: string | null }[]
+    const rangeRows = (
+      await client.query(
+        `SELECT r.rngtypid, r.rngsubtype, pg_catalog.format_type(r.rngsubtype, NULL) AS subtype_formatted,
+                CASE WHEN r.rngcollation <> 0 THEN (SELECT pg_catalog.quote_ident(co.collname) FROM pg_catalog.pg_collation co WHERE co.oid = r.rngcollation) END AS collation,
+                (SELECT pg_catalog.quote_ident(oc.opcname) FROM pg_catalog.pg_opclass oc WHERE oc.oid = r.rngsubopc) AS opclass,
+                (SELECT oc.opcdefault FROM pg_catalog.pg_opclass oc WHERE oc.oid = r.rngsubopc) AS opcdefault,
+                r.rngcanonical <> 0 AS canonical
+           FROM pg_catalog.pg_range r WHERE r.rngtypid = ANY($1::oid[])`,
+        [pendingRanges.map((t) => t.oid)],
+      )
+    ).rows as { rngtypid: number; rngsubtype: number; subtype_formatted: string; collation: string | null; opclass: string | null; opcdefault: boolean; canonical: boolean }[]
+    for (const row of attributeRows) {
+      relkinds.set(row.type_oid, row.relkind)
+      const list = attributes.get(row.type_oid) ?? []
+      if (row.attname !== null && row.atttypid !== null && row.type !== null) list.push({ name: row.attname, oid: row.atttypid, type: row.type })
+      attributes.set(row.type_oid, list)
+    }
+    for (const row of rangeRows) {
+      rangeFacts.set(row.rngtypid, { subtype: row.rngsubtype, subtype_formatted: row.subtype_formatted, collation: row.collation, opclass: row.opclass, opcdefault: row.opcdefault, canonical: row.canonical })
+    }
+    const known = new Set(types.keys())
+    const next = [...attributeRows.map((r) => r.atttypid ?? 0), ...rangeRows.map((r) => r.rngsubtype)].filter((oid) => oid !== 0 && !known.has(oid))
+    const loaded = await loadTypes(client, [...new Set(next)])
+    const fresh = [...loaded.values()].filter((t) => !types.has(t.oid))
+    for (const t of fresh) types.set(t.oid, t)
+    // Enum labels and domain constraints of types first met inside a composite or range.
+    const freshEnums = fresh.filter((t) => t.typtype === 'e').map((t) => t.oid)
+    if (freshEnums.length > 0) {
+      const rows = (await client.query(`SELECT enumtypid, enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = ANY($1::oid[]) ORDER BY enumtypid, enumsortorder`, [freshEnums]))
+        .rows as { enumtypid: number; enumlabel: string }[]
+      for (const row of rows) enumLabels.set(row.enumtypid, [...(enumLabels.get(row.enumtypid) ?? []), row.enumlabel])
+    }
+    const freshDomains = fresh.filter((t) => t.typtype === 'd').map((t) => t.oid)
+    if (freshDomains.length > 0) {
+      const rows = (
+        await client.query(
+          `SELECT contypid, conname, pg_catalog.pg_get_constraintdef(oid) AS definition FROM pg_catalog.pg_constraint WHERE contypid = ANY($1::oid[]) ORDER BY contypid, conname`,
+          [freshDomains],
+        )
+      ).rows as { contypid: number; conname: string; definition: string }[]
+      for (const row of rows) domainConstraints.set(row.contypid, [...(domainConstraints.get(row.contypid) ?? []), { name: row.conname, definition: row.definition }])
+    }
+    pendingComposites = fresh.filter((t) => t.typtype === 'c' && !t.builtin)
+    pendingRanges = fresh.filter((t) => t.typtype === 'r' && !t.builtin)
+  }
+  const warned = new Set<number>()
+  return {
+    forColumns(oids) {
+      const out: PgTypeDefinition[] = []
+      const extensions = new Set<string>()
+      // Visited per (type, inside): an enum a column uses directly (created from its column) may
+      // also sit inside a composite, which then needs it first.
+      const done = new Set<string>()
+      const visit = (oid: number, inside: boolean): void => {
+        const type = types.get(oid)
+        if (type?.extension) extensions.add(type.extension)
+        if (!type || type.builtin || done.has(`${oid}:${inside}`)) return
+        done.add(`${oid}:${inside}`)
+        if (out.some((t) => t.name === type.formatted)) return
+        if (type.typcategory === 'A' && type.typelem !== 0) return visit(type.typelem, inside)
+        if (type.typtype === 'd') {
+          visit(type.typbasetype, inside)
+          if (inside) out.push({ kind: 'domain', ...domainDefinition(type, domainConstraints.get(oid) ?? []) })
+        } else if (type.typtype === 'e') {
+          if (inside) out.push({ kind: 'enum', name: type.formatted, labels: enumLabels.get(oid) ?? [] })
+        } else if (type.typtype === 'c') {
+          if (relkinds.get(oid) !== 'c') {
+            if (!warned.has(oid)) {
+              warned.add(oid)
+              warnings.push(`Type ${type.formatted} is the row type of a table: a column of that type is not recreated in an empty database unless that table is restored first.`)
+            }
+            return
+          }
+          for (const attribute of attributes.get(oid) ?? []) visit(attribute.oid, true)
+          out.push({ kind: 'composite', name: type.formatted, attributes: (attributes.get(oid) ?? []).map((a) => ({ name: a.name, type: a.type })) })
+        } else if (type.typtype === 'r') {
+          const range = rangeFacts.get(oid)
+          if (!range) return
+          visit(range.subtype, true)
+          if (range.canonical && !warned.has(oid)) {
+            warned.add(oid)
+            warnings.push(`Range type ${type.formatted} has a canonical function, which is not carried: a restore into an empty database creates it without one.`)
+          }
+          out.push({
+            kind: 'range',
+            name: type.formatted,
+            subtype: range.subtype_formatted,
+            ...(range.collation ? { collation: range.collation } : {}),
+            ...(range.opclass && !range.opcdefault ? { subtypeOpclass: range.opclass } : {}),
+          })
+        }
+      }
+      for (const oid of oids) visit(oid, false)
+      return { types: out, extensions: [...extensions].sort() }
+    },
+  }
 }
 
 function resolveDomain(types: Map<number, TypeRow>, oid: number): TypeRow {

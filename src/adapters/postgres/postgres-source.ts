@@ -107,6 +107,11 @@ export class RowCodec {
   }
 }
 
+/** A string literal (standard_conforming_strings is on in every session mergeback opens). */
+function quoteLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`
+}
+
 /** ` ORDER BY` the key columns, or nothing for a table without a key. */
 function orderByKey(table: PgTable): string {
   const key = table.schema.primaryKey
@@ -293,17 +298,33 @@ export class PostgresSource implements Source {
     return { inner: `SELECT ${expressions.join(', ')} FROM ${fromClause(this.#schema, pgTable)}${where}${orderByKey(pgTable)}`, pgTable }
   }
 
-  readRowDigests(table: TableSchema, options: ReadOptions = {}): AsyncIterable<Buffer> | undefined {
+  readRowDigests(table: TableSchema, options: ReadOptions & { readonly changedSince?: { readonly column: string; readonly time: string } } = {}): AsyncIterable<Buffer> | undefined {
     this.#assertIdle(`read "${table.name}"`)
-    if (table.primaryKey.length === 0) return undefined
-    const select = this.#jsonSelect(table)
-    if (select === undefined) return undefined
-    // The digest is of row_to_json's text, which is exactly the record line readRecordLines
-    // sends (CSV with these delimiters passes it through untouched), encoded as UTF-8.
-    const key = `pg_catalog.json_build_array(${table.primaryKey.map((c) => `r.${quoteIdent(c)}`).join(', ')})::text`
-    const digest = `pg_catalog.encode(pg_catalog.substring(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.row_to_json(r)::text, 'UTF8')), 1, 16), 'hex')`
-    const sql = `COPY (SELECT ${key}, ${digest} FROM (${select.inner}) AS r) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
-    return { [Symbol.asyncIterator]: () => this.#lines(sql, select.pgTable, options) }
+    const pgTable = this.#described.get(table.name)
+    if (pgTable === undefined || table.primaryKey.length === 0) return undefined
+    const expressions: string[] = []
+    for (const column of table.columns) {
+      const found = pgTable.columns.find((c) => c.schema.name === column.name)
+      if (!found) throw new UsageError(`Table "${table.name}" has no column "${column.name}".`)
+      const expression = jsonExpression(found.type, found.schema.kind, found.schema.elementKind, `t.${quoteIdent(found.schema.name)}`)
+      if (expression === undefined) return undefined
+      expressions.push(`${expression} AS ${quoteIdent(found.schema.name)}`)
+    }
+    if (expressions.length === 0) return undefined
+    // The digest is of row_to_json's text of the same columns, which is exactly the record line
+    // readRecordLines sends, encoded as UTF-8. No ORDER BY: the subquery is then flattened and
+    // CASE computes the JSON only for the rows it hashes (all of them, unless changedSince
+    // narrows it to rows whose column is at or after the time; the others get NULL, an empty field).
+    const recent = options.changedSince
+      ? `(t.${quoteIdent(options.changedSince.column)} IS NULL OR t.${quoteIdent(options.changedSince.column)} >= ${quoteLiteral(options.changedSince.time)})`
+      : 'true'
+    const flag = quoteIdent('mergeback recent')
+    const row = `(SELECT r FROM (SELECT ${table.columns.map((c) => `s.${quoteIdent(c.name)}`).join(', ')}) AS r)`
+    const key = `pg_catalog.json_build_array(${table.primaryKey.map((c) => `s.${quoteIdent(c)}`).join(', ')})::text`
+    const digest = `CASE WHEN s.${flag} THEN pg_catalog.encode(pg_catalog.substring(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.row_to_json(${row})::text, 'UTF8')), 1, 16), 'hex') END`
+    const inner = `SELECT ${expressions.join(', ')}, ${recent} AS ${flag} FROM ${fromClause(this.#schema, pgTable)}`
+    const sql = `COPY (SELECT ${key}, ${digest} FROM (${inner}) AS s) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
+    return { [Symbol.asyncIterator]: () => this.#lines(sql, pgTable, options) }
   }
 
   readRecordLinesByKeys(table: TableSchema, keys: readonly (readonly unknown[])[], options: ReadOptions = {}): AsyncIterable<Buffer> | undefined {

@@ -68,6 +68,7 @@ import {
   type SqliteTableInfo,
   type SqliteTableOptions,
 } from './sqlite-introspector.js'
+import { sqliteEnumCheck, uniqueObjectName } from '../types/type-mapping.js'
 import { decodeValue, encodeValue, sqliteTypeFor, ValueDecodeError, type Affinity, type SqliteValue } from './sqlite-values.js'
 
 /** Bound parameters per statement in readByKeys (SQLite's limit here is 32766). */
@@ -310,6 +311,25 @@ export class SqliteDestination implements Destination {
     return changed
   }
 
+  /** Three-way merge with --apply-deletions: deletes the records with these keys; returns how many were deleted. */
+  async deleteRows(table: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<number> {
+    this.#assertPrepared()
+    const info = this.#requireInfo(table)
+    const keyTargets = keyColumns.map((name) => this.#column(info, name, 'key'))
+    const name = asciiLower(info.schema.name)
+    this.#touched.add(name)
+    this.#parentsChanged.add(name)
+    const keyOf = keyReader(keyColumns)
+    const sql = `DELETE FROM main.${quoteIdent(info.schema.name)} WHERE ${keyTargets.map((t) => `${quoteIdent(t.name)} = ?`).join(' AND ')}`
+    const statement = withErrors(this.#context({ table: info.schema.name }), () => this.#db.prepare(sql))
+    let deleted = 0
+    for (const key of keys) {
+      const params = keyColumns.map((column, i) => this.#decode(key[column], keyTargets[i].schema.kind, keyTargets[i], info, key, keyOf))
+      deleted += withErrors(this.#context({ table: info.schema.name, key: keyOf(key), action: 'deleting' }), () => statement.run(...params)).changes
+    }
+    return deleted
+  }
+
   async countRows(table: string): Promise<number> {
     this.#assertOpen()
     const info = this.#requireInfo(table)
@@ -433,7 +453,8 @@ export class SqliteDestination implements Destination {
       // A SQLite backup's AUTOINCREMENT table (it carries its counter): AUTOINCREMENT again.
       if (column.name === rowidKey) definition += engine === 'sqlite' && typeof options?.sequence === 'string' ? ' PRIMARY KEY AUTOINCREMENT' : ' PRIMARY KEY'
       else if (!column.nullable || pk.includes(column.name)) definition += ' NOT NULL'
-      return definition
+      const check = sqliteEnumCheck(column, quoteIdent)
+      return check ? `${definition} ${check}` : definition
     })
     if (pk.length > 0 && !rowidKey) parts.push(`PRIMARY KEY (${pk.map(quoteIdent).join(', ')})`)
     for (const unique of table.uniqueConstraints) {
@@ -455,7 +476,12 @@ export class SqliteDestination implements Destination {
 
   #createIndexes(table: TableSchema, engine: DatabaseSchema['engine'], warnings: string[]): void {
     const context = this.#context({ table: table.name, action: 'indexing' })
-    for (const index of table.indexes) {
+    for (const original of table.indexes) {
+      // Another engine's index names are per table (MariaDB): SQLite's are per file.
+      const index =
+        engine === 'sqlite'
+          ? original
+          : { ...original, name: uniqueObjectName(original.name, 'sqlite', new Set(this.#db.prepare(`SELECT lower(name) AS n FROM main.sqlite_schema`).pluck().all() as string[])) }
       if (this.#db.prepare(`SELECT 1 FROM main.sqlite_schema WHERE name = ?`).get(index.name) !== undefined) {
         warnings.push(`Index "${index.name}" of "${table.name}" was not created: ${this.#file} already has an object of that name.`)
         continue

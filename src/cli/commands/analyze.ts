@@ -10,7 +10,7 @@ import type { Command } from 'commander'
 import { analyze } from '../../engine/merge.js'
 import { renderReport } from '../../merge/report.js'
 import { dbUrlFrom, locateBackup, outputFor, type Flags } from '../common.js'
-import { mergeOptionsFrom, reportHeading, withMergeOptions } from './merge.js'
+import { mergeOptionsFrom, reportHeading, threeWayOptionsFrom, withMergeOptions } from './merge.js'
 
 /** Adds `analyze` to the program (called once by cli/main.ts through commands/index.ts). */
 export function register(program: Command): void {
@@ -25,10 +25,12 @@ export function register(program: Command): void {
     const db = dbUrlFrom(flags)
     const file = await locateBackup(flags, fileArg)
     const plan = flags.plan as string | undefined
-    const report = await analyze(file, db, { ...mergeOptionsFrom(flags, self, output), plan })
+    const three = await threeWayOptionsFrom(flags)
+    const report = await analyze(file, db, { ...mergeOptionsFrom(flags, self, output), ...three, plan })
     output.result(report, () => {
-      const text = renderReport(report, { heading: reportHeading('analyze', file, db) })
-      return plan ? `${text}\n\nPlan saved to ${plan}: apply it with mergeback merge ${fileArg} --plan ${plan}` : text
+      const text = renderReport(report, { heading: reportHeading('analyze', file, db, three.base) })
+      const baseArg = three.base === undefined ? '' : ` --base ${String(flags.base)}`
+      return plan ? `${text}\n\nPlan saved to ${plan}: apply it with mergeback merge ${fileArg}${baseArg} --plan ${plan}` : text
     })
   })
 }

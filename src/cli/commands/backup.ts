@@ -24,6 +24,9 @@ export function register(program: Command): void {
     .option('--no-indexes', 'do not save index definitions')
     .option('--full', "the engine's own complete dump (pg_dump, mariadb-dump, SQLite's backup API) instead of JSON")
     .option('--keep-local', 'with --remote: write the backup into the backup directory too, then copy it up')
+    .option('--incremental', 'only the rows inserted, updated or deleted since the newest backup of the same --name in the backup directory')
+    .option('--since <backup>', 'incremental, since this backup of the backup directory (a file name, or the newest backup of that name)')
+    .option('--changed-since-column <column>', 'with --incremental/--since: compare only rows whose timestamp column is at or after the parent\'s time (older rows are taken as unchanged)')
   withDb(command)
   withTableSelection(command)
   withStorage(command)
@@ -66,7 +69,11 @@ async function run(flags: Flags, context: { output: ReturnType<typeof outputFor>
       await fullBackupCommand(flags, { db, out, dir, gzip, passphrase: encrypt ? passphrase : undefined, output, streamTo, copyTo })
       return
     }
-    const options = { name: flags.name, tables: parseList(flags.tables), exclude: parseList(flags.exclude), gzip: Boolean(gzip), encrypt, indexes: flags.indexes !== false }
+    if (flags.changedSinceColumn !== undefined && !flags.incremental && flags.since === undefined) {
+      throw new UsageError('--changed-since-column only goes with --incremental or --since.', { code: 'BAD_OPTION' })
+    }
+    const chain = { incremental: Boolean(flags.incremental) || undefined, since: flags.since as string | undefined, changedSinceColumn: flags.changedSinceColumn as string | undefined }
+    const options = { name: flags.name, tables: parseList(flags.tables), exclude: parseList(flags.exclude), gzip: Boolean(gzip), encrypt, indexes: flags.indexes !== false, ...chain }
     const started = Date.now()
     try {
       const result = await backup({
@@ -80,6 +87,7 @@ async function run(flags: Flags, context: { output: ReturnType<typeof outputFor>
         gzip: gzip === false ? undefined : gzip,
         passphrase: encrypt ? passphrase : undefined,
         includeIndexes: flags.indexes !== false,
+        ...chain,
         onProgress: progressDrawer(output),
         remote: streamTo,
       })
@@ -87,7 +95,9 @@ async function run(flags: Flags, context: { output: ReturnType<typeof outputFor>
       await recordAudit(isBackupFilePath(out) ? undefined : out, { action: 'backup', db, options: { ...options, remote: context.remote?.url }, outcome: 'success', counts: result.metadata.recordCounts, started, file: result.file })
       output.result({ success: true, ...result, ...(copied ? { remoteCopy: copied.url } : {}) }, () => {
         const count = result.metadata.tables.length
+        const increment = result.metadata.incremental
         const lines = [`Backed up ${count} ${count === 1 ? 'table' : 'tables'} of ${result.metadata.engine} database "${result.metadata.database}" to ${result.file}`]
+        if (increment) lines.push(`incremental (link ${increment.depth} of the chain of ${increment.base.file}), since ${increment.parent.file}: changed rows below, deleted keys: ${Object.values(increment.deleted).reduce((n, keys) => n + keys.length, 0)}`)
         for (const table of result.metadata.tables) lines.push(`  ${table}: ${result.metadata.recordCounts[table]} rows`)
         lines.push(`${formatBytes(result.sizeBytes)} in ${(result.durationMs / 1000).toFixed(1)} s, sha256 ${result.sha256}`)
         for (const w of result.warnings) lines.push(`warning: ${w}`)

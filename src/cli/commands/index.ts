@@ -18,5 +18,6 @@ import { register as token } from './token.js'
 import { register as transfer } from './transfer.js'
 import { register as schedule } from './schedule.js'
 import { register as reseal } from './reseal.js'
+import { register as recover } from './recover.js'
 
-export const COMMANDS: ReadonlyArray<(program: Command) => void> = [backup, restore, inspect, stats, demo, list, deleteBackup, prune, audit, analyze, merge, serve, token, transfer, schedule, reseal]
+export const COMMANDS: ReadonlyArray<(program: Command) => void> = [backup, restore, inspect, stats, demo, list, deleteBackup, prune, audit, analyze, merge, serve, token, transfer, schedule, reseal, recover]

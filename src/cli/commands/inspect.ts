@@ -3,12 +3,13 @@
  */
 import type { Command } from 'commander'
 import { inspect, verify } from '../../engine/inspect.js'
-import { locateBackup, outputFor, setExitCode, withJson, withStorage, type Flags } from '../common.js'
+import { limitsFrom, locateBackup, outputFor, setExitCode, withJson, withLimits, withStorage, type Flags } from '../common.js'
 import { readPassphrase } from '../../storage/passphrase.js'
 import { textTable } from '../format-text.js'
 import { remoteFrom, withRemote } from '../remote.js'
 import { withDownloaded } from '../../remote/remote-ops.js'
 import { EXIT_BAD_INPUT } from '../exit-codes.js'
+import { recordVerification, verifyOutcome } from '../../storage/catalog.js'
 
 export function register(program: Command): void {
   const inspectCommand = program
@@ -17,17 +18,24 @@ export function register(program: Command): void {
     .argument('<file>', 'backup file, or a backup name in the backup directory')
     .option('--schema', 'also print each table\'s columns')
   withStorage(inspectCommand)
+  withLimits(inspectCommand)
   withJson(inspectCommand)
   inspectCommand.action(async (fileArg: string, flags: Flags) => {
     const output = outputFor(flags)
     const file = await locateBackup(flags, fileArg)
-    const report = await inspect(file, { passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }) })
+    const report = await inspect(file, { passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }), limits: limitsFrom(flags) })
     output.result(report, () => {
       const m = report.metadata
       const lines = [
         `${report.file} (${report.layout} layout)`,
         `  engine ${String(m.engine ?? '?')}, database ${String(m.database ?? '?')}, exported ${String(m.exportedAt ?? m.timestamp ?? '?')}`,
         `  name ${String(m.backupName ?? '?')}${m.description ? `: ${String(m.description)}` : ''}`,
+        ...(Array.isArray(m.chain)
+          ? [
+              `  incremental: the final state of a chain of ${m.chain.length} links (records below are that state's):`,
+              ...(m.chain as { file: string; depth: number; createdAt: string }[]).map((l) => `    ${l.depth === 0 ? 'full  ' : `+${String(l.depth).padEnd(5)}`} ${l.file}  ${l.createdAt}`),
+            ]
+          : []),
         '',
         textTable(
           ['table', 'records', 'key', 'columns'],
@@ -50,6 +58,7 @@ export function register(program: Command): void {
     .argument('<file>', 'backup file, or a backup name in the backup directory')
     .option('--drop-unsafe-definitions', 'accept a file whose defaults, CHECKs or index definitions cannot be rebuilt (restore leaves them out)')
   withStorage(verifyCommand)
+  withLimits(verifyCommand)
   withRemote(verifyCommand, 'verify a backup in this S3 location (downloaded to a temporary file, checked, removed)')
   withJson(verifyCommand)
   verifyCommand.action(async (fileArg: string, flags: Flags) => {
@@ -57,6 +66,7 @@ export function register(program: Command): void {
     const options = {
       passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }),
       dropUnsafeDefinitions: Boolean(flags.dropUnsafeDefinitions),
+      limits: limitsFrom(flags),
     }
     const remote = await remoteFrom(flags)
     let report: Awaited<ReturnType<typeof verify>>
@@ -68,6 +78,9 @@ export function register(program: Command): void {
       }
     } else {
       report = await verify(await locateBackup(flags, fileArg), options)
+      // The catalog keeps the outcome (the list's verified state); a file without a sidecar keeps none.
+      // A read-only backup directory only loses that note.
+      await recordVerification(report.file, verifyOutcome(report)).catch(() => false)
     }
     output.result(report, () =>
       [`${report.file}: ${report.ok ? 'OK' : 'DAMAGED'}`, ...report.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.check}${c.detail ? ` — ${c.detail}` : ''}`)].join('\n'),

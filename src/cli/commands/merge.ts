@@ -30,6 +30,8 @@ import {
   withJson,
   withStorage,
   withTableSelection,
+  withLimits,
+  limitsFrom,
   type Flags,
 } from '../common.js'
 
@@ -41,9 +43,12 @@ export function withMergeOptions(command: Command): Command {
     .option('--timestamp-field <name>', 'the modification timestamp column (default: updatedAt, updated_at, modifiedAt, modified_at)')
     .option('--resolutions <file>', 'JSON file of conflict resolutions: [{ "table", "key", "resolution" }]')
     .option('--allow-triggers', "MariaDB: let the target's triggers run instead of refusing (PostgreSQL and SQLite always switch them off)")
+    .option('--base <file>', 'three-way merge: the base backup both the backup and the database started from (file or backup name)')
+    .option('--apply-deletions', 'three-way merge: delete the records deleted in the backup and unchanged here (needs --base)')
   withDb(command)
   withTableSelection(command)
   withStorage(command)
+  withLimits(command)
   withJson(command)
   return command
 }
@@ -63,10 +68,19 @@ export function mergeOptionsFrom(flags: Flags, command: Command, output: Output)
     resolutions: flags.resolutions === undefined ? undefined : readResolutionsFile(String(flags.resolutions)),
     schema: flags.schema as string | undefined,
     allowTriggers: Boolean(flags.allowTriggers),
+    limits: limitsFrom(flags),
     passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }),
     onProgress: progressDrawer(output),
     // Warnings go to stderr even with --json: stdout carries only the report.
     onWarning: (message) => process.stderr.write(`mergeback: warning: ${message}\n`),
+  }
+}
+
+/** The three-way options (`--base`, `--apply-deletions`); the base is found like the backup (file or name). */
+export async function threeWayOptionsFrom(flags: Flags): Promise<Pick<AnalyzeOptions, 'base' | 'applyDeletions'>> {
+  return {
+    base: flags.base === undefined ? undefined : await locateBackup(flags, String(flags.base)),
+    applyDeletions: flags.applyDeletions ? true : undefined,
   }
 }
 
@@ -82,15 +96,16 @@ function readResolutionsFile(file: string) {
 }
 
 /** The human heading above a report. */
-export function reportHeading(what: 'analyze' | 'merge' | 'dry-run', file: string, db: string): string {
+export function reportHeading(what: 'analyze' | 'merge' | 'dry-run', file: string, db: string, base?: string): string {
   const target = redactUrl(db)
+  if (base !== undefined) file = `${file} (three-way, base ${base})`
   switch (what) {
     case 'analyze':
       return `Analysis of merging ${file} into ${target} (nothing was changed):`
     case 'dry-run':
       return `Dry run of merging ${file} into ${target} (rolled back: nothing was changed):`
     case 'merge':
-      return `Merged ${file} into ${target} (nothing was deleted):`
+      return base === undefined ? `Merged ${file} into ${target} (nothing was deleted):` : `Merged ${file} into ${target}:`
   }
 }
 
@@ -111,13 +126,17 @@ export function register(program: Command): void {
     const file = await locateBackup(flags, fileArg)
     const options: MergeOptions = {
       ...mergeOptionsFrom(flags, self, output),
+      ...(await threeWayOptionsFrom(flags)),
       plan: flags.plan as string | undefined,
       dryRun: Boolean(flags.dryRun),
       skipUnresolved: Boolean(flags.skipUnresolved),
     }
     if (!options.dryRun) {
       const how = options.plan ? `the plan ${options.plan}` : `strategy ${options.strategy ?? 'backup_wins'}`
-      await output.confirm(`Merge ${file} into ${redactUrl(db)} with ${how}? Records are added and updated, never deleted.`, Boolean(flags.yes))
+      const what = options.applyDeletions
+        ? 'Records are added and updated, and records deleted in the backup and unchanged here are DELETED.'
+        : 'Records are added and updated, never deleted.'
+      await output.confirm(`Merge ${file} into ${redactUrl(db)} with ${how}? ${what}`, Boolean(flags.yes))
     }
     const started = Date.now()
     const dir = backupDirFrom(flags)
@@ -131,11 +150,12 @@ export function register(program: Command): void {
       dryRun: options.dryRun,
       skipUnresolved: options.skipUnresolved,
       resolutions: Array.isArray(options.resolutions) ? options.resolutions.length : undefined,
+      ...(options.base === undefined ? {} : { base: options.base, applyDeletions: Boolean(options.applyDeletions) }),
     }
     try {
       const report = await merge(file, db, options)
       await recordAudit(dir, { action: 'merge', db, options: audited, outcome: options.dryRun ? 'dry-run' : 'success', counts: report.totals, started, file })
-      output.result(report, () => renderReport(report, { heading: reportHeading(options.dryRun ? 'dry-run' : 'merge', file, db) }))
+      output.result(report, () => renderReport(report, { heading: reportHeading(options.dryRun ? 'dry-run' : 'merge', file, db, options.base) }))
     } catch (error) {
       const outcome = error instanceof MergeRefusedError ? 'refused' : 'failure'
       await recordAudit(dir, { action: 'merge', db, options: audited, outcome, started, file, error })

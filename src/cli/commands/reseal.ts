@@ -6,7 +6,7 @@
 import type { Command } from 'commander'
 import { reseal } from '../../engine/reseal.js'
 import { recordAudit } from '../audit-trail.js'
-import { backupDirFrom, locateBackup, outputFor, withJson, withStorage, type Flags } from '../common.js'
+import { backupDirFrom, limitsFrom, locateBackup, outputFor, withJson, withLimits, withStorage, type Flags } from '../common.js'
 
 export function register(program: Command): void {
   const command = program
@@ -15,6 +15,7 @@ export function register(program: Command): void {
     .argument('<file>', 'the edited backup file, or its name in the backup directory')
     .option('--out <file>', 'the new file (default: <name>-resealed.json beside it); never overwritten')
   withStorage(command)
+  withLimits(command)
   withJson(command)
   command.action(async (fileArg: string, flags: Flags) => {
     const output = outputFor(flags)
@@ -22,7 +23,7 @@ export function register(program: Command): void {
     const dir = backupDirFrom(flags)
     const started = Date.now()
     try {
-      const report = await reseal(file, { out: flags.out as string | undefined })
+      const report = await reseal(file, { out: flags.out as string | undefined, limits: limitsFrom(flags) })
       await recordAudit(dir, { action: 'reseal', options: { out: report.resealed }, outcome: 'success', counts: report.tables, started, file })
       output.result({ success: true, ...report }, () =>
         [`Resealed ${file} as ${report.resealed} (sha256 ${report.sha256}).`, 'Its metadata says it was edited by hand; the original is unchanged.'].join('\n'),

@@ -3,7 +3,7 @@
  */
 import type { Command } from 'commander'
 import { restore, type RestoreReport } from '../../engine/restore.js'
-import { backupDirFrom, dbUrlFrom, locateBackup, outputFor, parseList, progressDrawer, withDb, withJson, withStorage, withTableSelection, type Flags } from '../common.js'
+import { backupDirFrom, dbUrlFrom, limitsFrom, locateBackup, outputFor, parseList, progressDrawer, withDb, withJson, withLimits, withStorage, withTableSelection, type Flags } from '../common.js'
 import { readPassphrase } from '../../storage/passphrase.js'
 import { recordAudit } from '../audit-trail.js'
 import { redactUrl } from '../../adapters/registry.js'
@@ -32,10 +32,12 @@ export function register(program: Command): void {
   withDb(command)
   withTableSelection(command)
   withStorage(command)
+  withLimits(command)
   withRemote(command, 'restore a backup from this S3 location (downloaded to a temporary file, verified, restored, removed)')
   withJson(command)
   command.action(async (fileArg: string, flags: Flags) => {
     dbUrlFrom(flags)
+    limitsFrom(flags)
     const remote = await remoteFrom(flags)
     if (!remote) return restoreFile(await locateBackup(flags, fileArg), flags)
     try {
@@ -84,6 +86,7 @@ async function restoreFile(file: string, flags: Flags): Promise<void> {
         dryRun: Boolean(flags.dryRun),
         allowTriggers: Boolean(flags.allowTriggers),
         dropUnsafeDefinitions: Boolean(flags.dropUnsafeDefinitions),
+        limits: limitsFrom(flags),
         passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }),
         onProgress: progressDrawer(output),
       })

@@ -9,7 +9,7 @@ import { UsageError } from '../../errors.js'
 import { buildServerConfig } from '../../server/config.js'
 import { startServer } from '../../server/server.js'
 import { readPassphrase } from '../../storage/passphrase.js'
-import { backupDirFrom, type Flags } from '../common.js'
+import { backupDirFrom, limitsFrom, type Flags } from '../common.js'
 
 function bytes(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined
@@ -44,6 +44,11 @@ export function register(program: Command): void {
     .option('--state <dir>', 'state directory for tokens (default: env MERGEBACK_STATE_DIR, else .mergeback beside the backup directory)')
     .option('--max-upload <bytes>', 'largest upload (default 2GiB)')
     .option('--max-decompressed <bytes>', 'largest decompressed upload (default 8 × --max-upload)')
+    .option('--max-depth <n>', 'refuse a backup nested deeper than this (default: env MERGEBACK_MAX_DEPTH, else 256)')
+    .option('--max-record-bytes <n>', 'refuse a record longer than this (default: env MERGEBACK_MAX_RECORD_BYTES, else 256MiB)')
+    .option('--max-tables <n>', 'refuse a backup with more tables (default: env MERGEBACK_MAX_TABLES, else 10000)')
+    .option('--max-columns <n>', 'refuse a table with more columns (default: env MERGEBACK_MAX_COLUMNS, else 4096)')
+    .option('--max-decompressed-bytes <bytes>', 'the same as --max-decompressed (the name the reader\'s errors give)')
     .option('--shutdown-timeout <seconds>', 'on SIGTERM, wait this long for running jobs before cancelling them', '30')
     .option('--web <dir>', 'the built admin page (default: dist/web of this installation)')
     .option('--passphrase-file <file>', 'passphrase of encrypted backups (or set MERGEBACK_PASSPHRASE)')
@@ -58,7 +63,8 @@ export function register(program: Command): void {
         config: flags.config as string | undefined,
         state: flags.state as string | undefined,
         maxUploadBytes: bytes('--max-upload', flags.maxUpload),
-        maxDecompressedBytes: bytes('--max-decompressed', flags.maxDecompressed),
+        maxDecompressedBytes: bytes('--max-decompressed', flags.maxDecompressed ?? flags.maxDecompressedBytes),
+        limits: (({ maxDecompressedBytes: _ignored, ...rest }) => rest)(limitsFrom(flags)),
         shutdownTimeoutMs: timeout * 1000,
         webDir: (flags.web as string | undefined) ?? defaultWebDir(),
         passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }),

@@ -20,6 +20,7 @@ import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { BusyError, NotFoundError, UsageError } from '../../errors.js'
 import type { Logger } from '../log.js'
+import type { ReaderLimits } from '../../format/reader.js'
 import type { Actor } from '../tokens.js'
 import type { ChildMessage, JobError, JobKind, JobProgress, JobSpec, ParentMessage } from './protocol.js'
 
@@ -96,11 +97,13 @@ export class JobManager {
   readonly #locks = new Map<string, string>()
   readonly #logger: Logger
   readonly #passphrase: string | undefined
+  readonly #limits: Partial<ReaderLimits> | undefined
   #accepting = true
 
-  constructor(options: { logger: Logger; passphrase?: string }) {
+  constructor(options: { logger: Logger; passphrase?: string; limits?: Partial<ReaderLimits> }) {
     this.#logger = options.logger
     this.#passphrase = options.passphrase
+    this.#limits = options.limits
   }
 
   /** Starts a job. Throws BusyError when `exclusive` and another restore/merge holds the database; UsageError while shutting down. */
@@ -171,7 +174,7 @@ export class JobManager {
       })
     })
     child.on('error', (error) => this.#logger.error('job process error', { jobId: job.id, error: error.message }))
-    const start: ParentMessage = { type: 'start', spec: request.spec, passphrase: this.#passphrase }
+    const start: ParentMessage = { type: 'start', spec: request.spec, passphrase: this.#passphrase, limits: this.#limits }
     child.send(start)
     this.#logger.info('job', { jobId: job.id, kind: job.kind, state: 'running', database: job.database?.name, file: job.file, actor: job.actor })
     return this.#view(job)

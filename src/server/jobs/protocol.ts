@@ -7,6 +7,7 @@
  * `error`, after which the child exits.
  */
 import type { AnalyzeOptions, MergeOptions } from '../../engine/merge.js'
+import type { ReaderLimits } from '../../format/reader.js'
 import type { Schedule } from '../../schedule/schedule-store.js'
 
 export const PROGRESS_INTERVAL_MS = 200
@@ -21,7 +22,12 @@ export interface BackupParams {
   readonly tables?: readonly string[]
   readonly exclude?: readonly string[]
   readonly gzip?: boolean
+  /** Encrypt with the server's passphrase (the manager hands it to every job; only this decides). */
+  readonly encrypt: boolean
   readonly includeIndexes?: boolean
+  readonly incremental?: boolean
+  readonly since?: string
+  readonly changedSinceColumn?: string
 }
 
 export interface RestoreParams {
@@ -31,6 +37,7 @@ export interface RestoreParams {
   readonly exclude?: readonly string[]
   readonly drop?: boolean
   readonly dryRun?: boolean
+  readonly dropUnsafeDefinitions?: boolean
 }
 
 export type MergeParamsOptions = Omit<MergeOptions & AnalyzeOptions, 'onProgress' | 'onWarning' | 'passphrase'>
@@ -94,7 +101,8 @@ export interface JobError {
   readonly details: Record<string, unknown>
 }
 
-export type ParentMessage = { readonly type: 'start'; readonly spec: JobSpec; readonly passphrase?: string }
+/** `limits`: the server's reader limits (ServerConfig.limits and maxDecompressedBytes), for every file a job reads. */
+export type ParentMessage = { readonly type: 'start'; readonly spec: JobSpec; readonly passphrase?: string; readonly limits?: Partial<ReaderLimits> }
 
 export type ChildMessage =
   | { readonly type: 'file'; readonly path: string; readonly temporaryPath: string }

@@ -49,6 +49,10 @@ const MergeSeedBody = z.object({
       savePlan: z.boolean().optional(),
       /** merge: apply exactly the plan analyze saved, or refuse with 409 stale-plan. */
       plan: PlanIdSchema.optional(),
+      /** Three-way merge: the base backup's file name in the backup directory. */
+      base: z.string().min(1).max(1000).optional(),
+      /** Three-way merge: apply deletions (merge: super_admin). */
+      applyDeletions: z.boolean().optional(),
     })
     .strict()
     .optional(),
@@ -59,6 +63,8 @@ const CreateSeedBody = z
     backupName: z.string().min(1).max(100).optional(),
     description: z.string().max(10_000).optional(),
     compression: z.enum(['none', 'gzip']).optional(),
+    /** Encrypt with the server's passphrase (default: the server's default); 400 NO_PASSPHRASE when it has none. */
+    encrypt: z.boolean().optional(),
     includeIndexes: z.boolean().optional(),
     includeCollections: z.array(z.string()).optional(),
     excludeCollections: z.array(z.string()).optional(),
@@ -210,6 +216,8 @@ export function registerSeedEndpoints(app: Hono<AppEnv>, deps: AppDeps): void {
       skipUnresolved: o.skipUnresolved,
       savePlan: body.action === 'analyze' ? o.savePlan : undefined,
       plan: body.action === 'merge' ? o.plan : undefined,
+      base: o.base,
+      applyDeletions: o.applyDeletions,
     })
     const done = await deps.jobs.wait(job.id)
     if (done.error) return jobErrorResponse(c, done.error, { jobId: job.id })
@@ -249,6 +257,7 @@ export function registerSeedEndpoints(app: Hono<AppEnv>, deps: AppDeps): void {
       name: body.backupName,
       description: body.description,
       gzip: body.compression === 'gzip',
+      encrypt: body.encrypt,
       includeIndexes: body.includeIndexes,
       tables: body.includeCollections,
       exclude: body.excludeCollections,

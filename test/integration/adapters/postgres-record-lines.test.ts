@@ -253,7 +253,7 @@ describe('PostgreSQL restore from record lines (restore fast path)', () => {
         ],
       )
       const target = await freshDatabase()
-      await expect(restore({ file: `${tmp.dir}/dup.json`, db: target.url })).rejects.toMatchObject({ name: 'FormatError', table: 'k', message: expect.stringMatching(/Table "k" .* holds two records with the same key/) })
+      await expect(restore({ file: `${tmp.dir}/dup.json`, db: target.url })).rejects.toMatchObject({ name: 'FormatError', table: 'k', message: expect.stringMatching(/table "k" holds the key \(id\) = 1 twice/) })
       expect(await pgQuery(target.url, `SELECT 1 FROM pg_class WHERE relname = 'k'`)).toEqual([])
     } finally {
       tmp.cleanup()

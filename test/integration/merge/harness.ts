@@ -9,13 +9,15 @@ import Database from 'better-sqlite3'
 import type { Row } from '../../../src/adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { backup } from '../../../src/engine/backup.js'
-import { createPostgresDatabase, makeSqlitePath, makeTempDir, pgQuery } from '../../helpers/databases.js'
+import { createMysqlDatabase, createPostgresDatabase, makeSqlitePath, makeTempDir, pgQuery } from '../../helpers/databases.js'
 
 export type EngineName = 'postgres' | 'sqlite'
 export const ENGINES: readonly EngineName[] = ['postgres', 'sqlite']
+/** Engines of tests that cover MariaDB too (createTestDb takes 'mysql'). */
+export type AnyEngineName = EngineName | 'mysql'
 
 export interface TestDb {
-  readonly engine: EngineName
+  readonly engine: AnyEngineName
   readonly url: string
   /** Runs one or more SQL statements. */
   exec(sql: string): Promise<void>
@@ -23,7 +25,7 @@ export interface TestDb {
   drop(): Promise<void>
 }
 
-export async function createTestDb(engine: EngineName): Promise<TestDb> {
+export async function createTestDb(engine: AnyEngineName): Promise<TestDb> {
   if (engine === 'postgres') {
     const db = await createPostgresDatabase('mbmerge')
     return {
@@ -33,6 +35,21 @@ export async function createTestDb(engine: EngineName): Promise<TestDb> {
       query: async <T>(sql: string) => (await pgQuery(db.url, sql)) as T[],
       drop: () => db.drop(),
     }
+  }
+  if (engine === 'mysql') {
+    const db = await createMysqlDatabase('mbmerge3')
+    const mysql = await import('mysql2/promise')
+    const run = async <T>(sql: string): Promise<T[]> => {
+      const conn = await mysql.createConnection({ uri: db.url, multipleStatements: true })
+      try {
+        await conn.query("SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')")
+        const [rows] = await conn.query(sql)
+        return rows as T[]
+      } finally {
+        await conn.end()
+      }
+    }
+    return { engine, url: db.url, exec: async (sql) => void (await run(sql)), query: run, drop: () => db.drop() }
   }
   const file = makeSqlitePath()
   const withDb = <T>(fn: (db: Database.Database) => T): T => {

@@ -151,7 +151,9 @@ export function listing(dir: string): string[] {
   if (!fs.existsSync(dir)) return []
   return fs
     .readdirSync(dir)
-    .filter((f) => f !== 'audit.jsonl' && f !== 'audit.jsonl.lock')
+    // The audit trail (the log, its lock, its head and the head's temporary file) changes with
+    // every request that is audited, refusals included: it is not what these listings compare.
+    .filter((f) => !f.startsWith('audit.'))
     .sort()
     .map((f) => `${f}:${fs.statSync(path.join(dir, f)).size}`)
 }
