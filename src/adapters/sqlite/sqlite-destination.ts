@@ -59,6 +59,7 @@ import {
 import {
   asciiLower,
   describeDatabase,
+  fullTextContent,
   isPlainCreate,
   listTables,
   readForeignKeyList,
@@ -343,6 +344,7 @@ export class SqliteDestination implements Destination {
     withErrors(this.#context({ action: 'finishing' }), () => {
       for (const table of this.#created) this.#restoreTableExtras(table)
       this.#carrySequences()
+      this.#rebuildFullTextIndexes()
       this.#checkForeignKeys()
     })
   }
@@ -693,6 +695,21 @@ export class SqliteDestination implements Destination {
         })
       }
       withErrors(this.#context({ table: table.name, action: 'creating a trigger on' }), () => this.#db.prepare(trigger).run())
+    }
+  }
+
+  /**
+   * External-content full-text indexes (FTS4/5 `content=table`) of tables this session wrote are
+   * rebuilt: the triggers that keep them in step were off during the write (prepare drops and
+   * re-creates them), and a restore or merge must not leave search blind to what it wrote.
+   */
+  #rebuildFullTextIndexes(): void {
+    for (const name of listTables(this.#db).virtual) {
+      const { module, content } = fullTextContent(this.#db, name)
+      if (!module || module === 'fts3' || !content || !this.#touched.has(asciiLower(content))) continue
+      withErrors(this.#context({ table: name, action: 'rebuilding the full-text index' }), () =>
+        this.#db.prepare(`INSERT INTO main.${quoteIdent(name)} (${quoteIdent(name)}) VALUES ('rebuild')`).run(),
+      )
     }
   }
 

@@ -11,6 +11,7 @@
  *    the source's backup against the target finds every record unchanged, and analyze of a fresh
  *    backup of the target against the source finds every record unchanged (equality by value both ways).
  * 2. An application schema (foreign keys, a composite key, a text key, a keyless table, a
+ *    SMALLINT foreign key to an INT key, MySQL unsigned keys and current_timestamp() defaults, a
  *    self-reference) with the same four checks, then edits on both sides and a merge: the dry
  *    run reports what analyze previewed and changes nothing, the merge applies exactly that.
  */
@@ -266,18 +267,19 @@ const APP: Record<SqlEngine, string[]> = {
        active boolean NOT NULL DEFAULT true, profile jsonb, updated_at timestamptz NOT NULL)`,
     `CREATE TABLE tag (code text PRIMARY KEY, label text)`,
     `CREATE TABLE post (id bigserial PRIMARY KEY, "authorId" integer NOT NULL REFERENCES account (id), parent_id bigint REFERENCES post (id),
-       title text NOT NULL, body text, score double precision, published_on date, updated_at timestamptz NOT NULL)`,
+       title text NOT NULL, body text, score double precision, published_on date, updated_at timestamptz NOT NULL,
+       editor_id smallint REFERENCES account (id))`,
     `CREATE INDEX post_author ON post ("authorId")`,
     `CREATE TABLE post_tag (post_id bigint NOT NULL REFERENCES post (id), tag_code text NOT NULL REFERENCES tag (code), weight smallint,
        PRIMARY KEY (post_id, tag_code))`,
     `CREATE TABLE audit_log (at timestamptz, actor text, action text)`,
   ],
   mysql: [
-    `CREATE TABLE account (id INT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(191) NOT NULL UNIQUE, name VARCHAR(100), balance DECIMAL(12,2) NOT NULL DEFAULT 0,
-       active TINYINT(1) NOT NULL DEFAULT 1, profile JSON, updated_at DATETIME(6) NOT NULL)`,
-    `CREATE TABLE tag (code VARCHAR(50) PRIMARY KEY, label TEXT)`,
-    `CREATE TABLE post (id BIGINT AUTO_INCREMENT PRIMARY KEY, authorId INT NOT NULL, parent_id BIGINT, title VARCHAR(200) NOT NULL, body MEDIUMTEXT,
-       score DOUBLE, published_on DATE, updated_at DATETIME(6) NOT NULL, KEY post_author (authorId),
+    `CREATE TABLE account (id INT UNSIGNED AUTO_INCREMENT PRIMARY KEY, email VARCHAR(191) NOT NULL UNIQUE, name VARCHAR(100), balance DECIMAL(12,2) NOT NULL DEFAULT 0,
+       active TINYINT(1) NOT NULL DEFAULT 1, profile JSON, updated_at DATETIME(6) NOT NULL DEFAULT current_timestamp(6) ON UPDATE current_timestamp(6))`,
+    `CREATE TABLE tag (code VARCHAR(50) PRIMARY KEY, label TEXT, created TIMESTAMP NULL DEFAULT current_timestamp())`,
+    `CREATE TABLE post (id BIGINT AUTO_INCREMENT PRIMARY KEY, authorId INT UNSIGNED NOT NULL, parent_id BIGINT, title VARCHAR(200) NOT NULL, body MEDIUMTEXT,
+       score DOUBLE, published_on DATE, updated_at DATETIME(6) NOT NULL, editor_id SMALLINT UNSIGNED, KEY post_author (authorId),
        FOREIGN KEY (authorId) REFERENCES account (id), FOREIGN KEY (parent_id) REFERENCES post (id))`,
     `CREATE TABLE post_tag (post_id BIGINT NOT NULL, tag_code VARCHAR(50) NOT NULL, weight SMALLINT, PRIMARY KEY (post_id, tag_code),
        FOREIGN KEY (post_id) REFERENCES post (id), FOREIGN KEY (tag_code) REFERENCES tag (code))`,

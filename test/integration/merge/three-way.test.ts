@@ -156,6 +156,18 @@ describe.each<EngineName>(['sqlite', 'postgres'])('three-way merge, the worked e
     expect((await readTable(db, 'Team', ['id'])).map((r) => Number(r.id))).toEqual([1])
   })
 
+  it('all or nothing: a deletion that would orphan a row added here fails, names the foreign key, and changes nothing', async () => {
+    await db.exec(`INSERT INTO "User" VALUES ('d2', 'Ops Tester', 'ops@dev.local', 'user', 2, '2024-01-16T11:00:00Z')`)
+    const before = await snapshot(db, TABLES)
+    const analysis = await analyze(files.backup, db.url, { base: files.base, applyDeletions: true })
+    expect(analysis.tables.Team.deleted).toBe(1)
+    const error = await merge(files.backup, db.url, { base: files.base, applyDeletions: true, dryRun: true }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(Error)
+    expect((error as Error).message).toMatch(/foreign key|FOREIGN KEY|violates/i)
+    await expect(merge(files.backup, db.url, { base: files.base, applyDeletions: true })).rejects.toThrow(/foreign key|FOREIGN KEY|violates/i)
+    expect(await snapshot(db, TABLES)).toEqual(before)
+  })
+
   it('the manual strategy lists each conflict with base, backup and current, refuses unresolved, applies resolutions', async () => {
     const analysis = await analyze(files.backup, db.url, { base: files.base, strategy: 'manual' })
     expect(analysis.totals.unresolved).toBe(3)

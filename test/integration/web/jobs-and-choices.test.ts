@@ -202,6 +202,7 @@ describe('the list: origin kind and verified state', () => {
     await uploaded.waitFor()
     expect(await uploaded.locator('td[data-label="Kind"]').textContent()).toContain('uploaded')
     expect(await uploaded.locator('td[data-label="Verified"]').textContent()).toContain('✓ intact')
+    await page.getByText('Reading statistics…').waitFor({ state: 'detached', timeout: 60_000 })
     await screenshot(page, 'overview-origin')
     await context.close()
   })
