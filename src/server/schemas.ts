@@ -19,7 +19,7 @@ export const BackupSchema = z
     sizeBytes: z.number(),
     tables: z.array(z.string()).optional(),
     recordCounts: z.record(z.string(), z.number()).optional(),
-    compression: z.enum(['none', 'gzip']),
+    compression: z.enum(['none', 'gzip', 'zstd']),
     encrypted: z.boolean(),
     sha256: z.string().optional(),
     catalogued: z.boolean(),

@@ -295,7 +295,7 @@ export async function receiveUpload(c: AppContext, deps: AppDeps, fileName: stri
     // Whatever the check says names the upload, never the temporary file it was read from.
     const done = withUploadName(await deps.jobs.wait(job.id), file.tempPath, fileName)
     if (done.state !== 'succeeded') throw new UploadRefused(done, done.error ?? { status: 500, error: 'The check ended without a result.', code: 'INTERNAL', details: {} })
-    const result = done.result as { metadata: Partial<BackupMetadata>; sha256: string; sizeBytes: number; compression: 'none' | 'gzip'; encrypted: boolean }
+    const result = done.result as { metadata: Partial<BackupMetadata>; sha256: string; sizeBytes: number; compression: 'none' | 'gzip' | 'zstd'; encrypted: boolean }
     await file.commit()
     const now = new Date()
     const metadata = result.metadata
@@ -306,7 +306,7 @@ export async function receiveUpload(c: AppContext, deps: AppDeps, fileName: stri
     await writeSidecar(finalPath, {
       ...sidecarFor(
         finalPath,
-        { sizeBytes: result.sizeBytes, sha256: result.sha256, gzip: result.compression === 'gzip', encrypted: result.encrypted, name, createdAt: own?.createdAt ? new Date(own.createdAt) : now, committedAt: now, originKind: 'uploaded' },
+        { sizeBytes: result.sizeBytes, sha256: result.sha256, gzip: result.compression === 'gzip', zstd: result.compression === 'zstd', encrypted: result.encrypted, name, createdAt: own?.createdAt ? new Date(own.createdAt) : now, committedAt: now, originKind: 'uploaded' },
         { ...metadata, backupName: name, ...(own?.tables && !metadata.tables ? { tables: own.tables } : {}) },
       ),
       lastVerify: { ok: true, at: new Date().toISOString() },

@@ -18,7 +18,8 @@ import type { Dirent } from 'node:fs'
 import path from 'node:path'
 import { NotFoundError, UsageError } from '../errors.js'
 import type { BackupMetadata } from '../format/types.js'
-import { FLAG_GZIP_PAYLOAD, HEADER_LENGTH, OFFSET_FLAGS, hasContainerMagic } from '../crypto/container.js'
+import { FLAG_GZIP_PAYLOAD, FLAG_ZSTD_PAYLOAD, HEADER_LENGTH, OFFSET_FLAGS, hasContainerMagic } from '../crypto/container.js'
+import { sniffCompression, type Compression } from './compression.js'
 import { appendAudit, readAuditHead, type AuditHead } from '../audit/audit-log.js'
 import { fsyncDirectory, writeFileAtomic } from './atomic-file.js'
 import { dataFormatOf, isBackupDataFileName, isTemporaryFileName, parseBackupFileName, sidecarPathFor } from './naming.js'
@@ -46,7 +47,7 @@ export interface Sidecar {
   readonly sizeBytes: number
   /** Hex SHA-256 of the file's bytes as stored (after gzip and encryption). */
   readonly sha256: string
-  readonly compression: 'none' | 'gzip'
+  readonly compression: Compression
   readonly encrypted: boolean
   readonly tables: readonly string[]
   readonly recordCounts: Readonly<Record<string, number>>
@@ -110,7 +111,7 @@ export interface BackupEntry {
   readonly sizeBytes: number
   readonly tables?: readonly string[]
   readonly recordCounts?: Readonly<Record<string, number>>
-  readonly compression: 'none' | 'gzip'
+  readonly compression: Compression
   readonly encrypted: boolean
   readonly sha256?: string
   /** True when a valid sidecar describes the file (so `verify` can check its SHA-256). */
@@ -151,6 +152,7 @@ export function sidecarFor(
     sizeBytes: number
     sha256: string
     gzip: boolean
+    zstd?: boolean
     encrypted: boolean
     name: string
     createdAt: Date
@@ -175,7 +177,7 @@ export function sidecarFor(
     committedAt: facts.committedAt.toISOString(),
     sizeBytes: facts.sizeBytes,
     sha256: facts.sha256,
-    compression: facts.gzip ? 'gzip' : 'none',
+    compression: facts.gzip ? 'gzip' : facts.zstd ? 'zstd' : 'none',
     encrypted: facts.encrypted,
     tables: [...(metadata.tables ?? [])],
     recordCounts: { ...(metadata.recordCounts ?? {}) },
@@ -243,7 +245,7 @@ function isSidecar(value: unknown, file: string): value is Sidecar {
     Number.isSafeInteger(v.sizeBytes) &&
     typeof v.sha256 === 'string' &&
     /^[0-9a-f]{64}$/.test(v.sha256) &&
-    (v.compression === 'none' || v.compression === 'gzip') &&
+    (v.compression === 'none' || v.compression === 'gzip' || v.compression === 'zstd') &&
     typeof v.encrypted === 'boolean' &&
     Array.isArray(v.tables) &&
     typeof v.recordCounts === 'object' &&
@@ -272,14 +274,19 @@ export async function readSidecar(file: string): Promise<Sidecar | undefined> {
   }
 }
 
-/** What the first bytes of a file say: encrypted (and whether the payload is gzip), gzip, or neither. */
-export async function sniffFile(file: string): Promise<{ encrypted: boolean; gzip: boolean }> {
+/** What the first bytes of a file say: encrypted (and the compression inside), gzip, zstd, or neither. */
+export async function sniffFile(file: string): Promise<{ encrypted: boolean; gzip: boolean; compression: Compression }> {
   const handle = await fs.open(file, 'r')
   try {
     const { buffer, bytesRead } = await handle.read(Buffer.alloc(HEADER_LENGTH), 0, HEADER_LENGTH, 0)
     const head = buffer.subarray(0, bytesRead)
-    if (hasContainerMagic(head)) return { encrypted: true, gzip: head.length > OFFSET_FLAGS && (head[OFFSET_FLAGS] & FLAG_GZIP_PAYLOAD) !== 0 }
-    return { encrypted: false, gzip: head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b }
+    if (hasContainerMagic(head)) {
+      const flags = head.length > OFFSET_FLAGS ? head[OFFSET_FLAGS] : 0
+      const compression: Compression = (flags & FLAG_GZIP_PAYLOAD) !== 0 ? 'gzip' : (flags & FLAG_ZSTD_PAYLOAD) !== 0 ? 'zstd' : 'none'
+      return { encrypted: true, gzip: compression === 'gzip', compression }
+    }
+    const compression = sniffCompression(head)
+    return { encrypted: false, gzip: compression === 'gzip', compression }
   } finally {
     await handle.close()
   }
@@ -329,11 +336,11 @@ async function entryFor(dir: string, file: string): Promise<BackupEntry | undefi
   const parsed = parseBackupFileName(file)
   const sniffed = await sniffFile(full)
   // A hand-made or copied-in file: its own metadata's name and time before its file name and mtime.
-  const own = !sniffed.gzip && !sniffed.encrypted && kindOfFileName(file) === 'smart' ? await peekMetadata(full, stat.size) : undefined
+  const own = sniffed.compression === 'none' && !sniffed.encrypted && kindOfFileName(file) === 'smart' ? await peekMetadata(full, stat.size) : undefined
   return {
     file,
     path: full,
-    name: own?.name ?? parsed?.name ?? file.replace(/\.json(\.gz)?(\.enc)?$/, ''),
+    name: own?.name ?? parsed?.name ?? file.replace(/\.json(\.gz|\.zst)?(\.enc)?$/, ''),
     ...(own?.description ? { description: own.description } : {}),
     ...(own?.engine ? { engine: own.engine } : {}),
     ...(own?.database ? { database: own.database } : {}),
@@ -342,7 +349,7 @@ async function entryFor(dir: string, file: string): Promise<BackupEntry | undefi
     kind: kindOfFileName(file),
     createdAt: own?.createdAt ?? (parsed?.createdAt ?? stat.mtime).toISOString(),
     sizeBytes: stat.size,
-    compression: sniffed.gzip ? 'gzip' : 'none',
+    compression: sniffed.compression,
     encrypted: sniffed.encrypted,
     catalogued: false,
     origin: 'foreign',
