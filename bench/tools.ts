@@ -116,13 +116,14 @@ function verifiedTarget(ctx: EngineContext, db: { name: string; drop(): Promise<
   }
 }
 
-const BACKUP_NAMES = { plain: 'backup.json', gzip: 'backup.json.gz', encrypted: 'backup.json.gz.enc' } as const
+const BACKUP_NAMES = { plain: 'backup.json', gzip: 'backup.json.gz', zstd: 'backup.json.zst', encrypted: 'backup.json.gz.enc' } as const
+const BACKUP_FLAGS: Record<keyof typeof BACKUP_NAMES, string[]> = { plain: [], gzip: ['--gzip'], zstd: ['--zstd'], encrypted: ['--gzip', '--encrypt'] }
 
 /** The passphrase the encryption benchmark uses (a benchmark secret, not a real one). */
 export const BENCH_PASSPHRASE = 'mergeback-bench-passphrase'
 
 function mergebackBackup(kind: keyof typeof BACKUP_NAMES): ToolDef {
-  const flags = kind === 'plain' ? [] : kind === 'gzip' ? ['--gzip'] : ['--gzip', '--encrypt']
+  const flags = BACKUP_FLAGS[kind]
   return {
     id: `mergeback-backup-${kind}`,
     label: `mergeback backup${flags.length ? ` ${flags.join(' ')}` : ''}`,
@@ -360,9 +361,11 @@ export function groupsFor(engine: BenchEngine): GroupDef[] {
         id: 'backup-gzip',
         engine,
         title: 'backup, compressed (and encrypted)',
-        tools: [mergebackBackup('gzip'), pgDump('custom'), mergebackBackup('encrypted')],
+        tools: [mergebackBackup('gzip'), pgDump('custom'), mergebackBackup('zstd'), mergebackBackup('encrypted')],
         comparisons: [
           { label: 'backup, gzip vs pg_dump -Fc', tool: 'mergeback-backup-gzip', peer: 'pg_dump-custom', metric: 'seconds', target: 0.7 },
+          { label: 'backup, zstd vs pg_dump -Fc', tool: 'mergeback-backup-zstd', peer: 'pg_dump-custom', metric: 'seconds', target: 0.5 },
+          { label: 'backup size, zstd vs pg_dump -Fc', tool: 'mergeback-backup-zstd', peer: 'pg_dump-custom', metric: 'bytes' },
           { label: 'backup, gzip + encrypt vs pg_dump -Fc', tool: 'mergeback-backup-encrypted', peer: 'pg_dump-custom', metric: 'seconds' },
           { label: 'backup size, gzip vs pg_dump -Fc', tool: 'mergeback-backup-gzip', peer: 'pg_dump-custom', metric: 'bytes' },
           { label: 'encryption cost: gzip + encrypt vs gzip', tool: 'mergeback-backup-encrypted', peer: 'mergeback-backup-gzip', metric: 'seconds' },
@@ -467,8 +470,12 @@ function sqliteGroups(engine: BenchEngine): GroupDef[] {
       id: 'backup-gzip',
       engine,
       title: 'backup, compressed (and encrypted)',
-      tools: [mergebackBackup('gzip'), mergebackBackup('encrypted')],
-      comparisons: [{ label: 'encryption cost: gzip + encrypt vs gzip', tool: 'mergeback-backup-encrypted', peer: 'mergeback-backup-gzip', metric: 'seconds' }],
+      tools: [mergebackBackup('gzip'), mergebackBackup('zstd'), mergebackBackup('encrypted')],
+      comparisons: [
+        { label: 'backup, zstd vs gzip', tool: 'mergeback-backup-zstd', peer: 'mergeback-backup-gzip', metric: 'seconds' },
+        { label: 'backup size, zstd vs gzip', tool: 'mergeback-backup-zstd', peer: 'mergeback-backup-gzip', metric: 'bytes' },
+        { label: 'encryption cost: gzip + encrypt vs gzip', tool: 'mergeback-backup-encrypted', peer: 'mergeback-backup-gzip', metric: 'seconds' },
+      ],
     },
     {
       id: 'restore',

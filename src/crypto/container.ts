@@ -29,8 +29,10 @@ export const NONCE_PREFIX_LENGTH = 7
 export const TAG_LENGTH = 16
 export const HEADER_CHECKSUM_LENGTH = 8
 export const KEY_CHECK_LENGTH = 32
-/** Header flag bit 0: the encrypted payload is a gzip stream. Other bits are reserved and must be 0. */
+/** Header flag bit 0: the encrypted payload is a gzip stream. */
 export const FLAG_GZIP_PAYLOAD = 0x01
+/** Header flag bit 1: the encrypted payload is a zstd stream. Never together with bit 0; other bits are reserved and must be 0. */
+export const FLAG_ZSTD_PAYLOAD = 0x02
 
 const OFFSET_VERSION = 8
 const OFFSET_KDF = 9
@@ -107,6 +109,8 @@ export interface ContainerHeader {
   readonly chunkSize: number
   /** Whether the plaintext inside is a gzip stream (flag bit 0). */
   readonly gzipPayload: boolean
+  /** Whether the plaintext inside is a zstd stream (flag bit 1). */
+  readonly zstdPayload: boolean
   readonly bytes: Buffer
 }
 
@@ -117,6 +121,7 @@ export interface HeaderFields {
   readonly noncePrefix: Buffer
   readonly chunkSize: number
   readonly gzipPayload: boolean
+  readonly zstdPayload?: boolean
 }
 
 function headerChecksum(bytes: Buffer): Buffer {
@@ -142,7 +147,8 @@ export function encodeHeaderFields(fields: HeaderFields): Buffer {
   fields.salt.copy(bytes, OFFSET_SALT)
   fields.noncePrefix.copy(bytes, OFFSET_NONCE_PREFIX)
   bytes.writeUInt32BE(fields.chunkSize, OFFSET_CHUNK_SIZE)
-  bytes[OFFSET_FLAGS] = fields.gzipPayload ? FLAG_GZIP_PAYLOAD : 0
+  if (fields.gzipPayload && fields.zstdPayload) throw new UsageError('The payload is gzip or zstd, not both.')
+  bytes[OFFSET_FLAGS] = (fields.gzipPayload ? FLAG_GZIP_PAYLOAD : 0) | (fields.zstdPayload ? FLAG_ZSTD_PAYLOAD : 0)
   headerChecksum(bytes).copy(bytes, OFFSET_CHECKSUM)
   return bytes
 }
@@ -180,7 +186,10 @@ export function parseHeader(bytes: Buffer): ContainerHeader {
   const kdf = header[OFFSET_KDF]
   if (kdf !== KDF_SCRYPT) throw new FormatError(`Unknown key-derivation function ${kdf} in the encrypted file header.`, { byteOffset: OFFSET_KDF })
   const flags = header[OFFSET_FLAGS]
-  if ((flags & ~FLAG_GZIP_PAYLOAD) !== 0) throw new FormatError(`Unknown flags 0x${flags.toString(16)} in the encrypted file header.`, { byteOffset: OFFSET_FLAGS })
+  const bothPayloads = FLAG_GZIP_PAYLOAD | FLAG_ZSTD_PAYLOAD
+  if ((flags & ~bothPayloads) !== 0 || (flags & bothPayloads) === bothPayloads) {
+    throw new FormatError(`Unknown flags 0x${flags.toString(16)} in the encrypted file header.`, { byteOffset: OFFSET_FLAGS })
+  }
   const scrypt = { N: header.readUInt32BE(OFFSET_N), r: header.readUInt32BE(OFFSET_R), p: header.readUInt32BE(OFFSET_P) }
   const formatError = (message: string) => new FormatError(`Encrypted file header: ${message}`, { byteOffset: OFFSET_N })
   checkScryptParams(scrypt, formatError)
@@ -194,6 +203,7 @@ export function parseHeader(bytes: Buffer): ContainerHeader {
     noncePrefix: copy.subarray(OFFSET_NONCE_PREFIX, OFFSET_NONCE_PREFIX + NONCE_PREFIX_LENGTH),
     chunkSize,
     gzipPayload: (flags & FLAG_GZIP_PAYLOAD) !== 0,
+    zstdPayload: (flags & FLAG_ZSTD_PAYLOAD) !== 0,
     bytes: copy,
   }
 }

@@ -36,6 +36,8 @@ export interface EncryptOptions {
   readonly chunkSize?: number
   /** Sets header flag bit 0: the plaintext written is a gzip stream. */
   readonly gzipPayload?: boolean
+  /** Sets header flag bit 1: the plaintext written is a zstd stream. */
+  readonly zstdPayload?: boolean
   /**
    * Fixed salt and nonce prefix instead of random ones: ONLY for reproducing the published test
    * vector (docs/format-container.md). Reusing them across files would reuse keys and nonces.
@@ -57,6 +59,7 @@ export async function createEncryptStream(passphrase: string, options: EncryptOp
     noncePrefix: options.testVectorRandomness?.noncePrefix ?? randomBytes(NONCE_PREFIX_LENGTH),
     chunkSize,
     gzipPayload: options.gzipPayload ?? false,
+    zstdPayload: options.zstdPayload ?? false,
   })
   const keys = await deriveKeys(passphrase, header.subarray(OFFSET_SALT, OFFSET_SALT + SALT_LENGTH), scrypt)
   keyCheckValue(keys.headerKey, header).copy(header, OFFSET_KEY_CHECK)

@@ -18,6 +18,7 @@ import type { BackupMetadata, IncrementalInfo } from '../format/types.js'
 import { DigestIndexWriter } from '../storage/digest-index.js'
 import { comparable, incrementalDirectory, resolveParent, writeTableChanges } from './incremental.js'
 import { createBackupFile, type RemoteBackupTarget } from '../storage/backup-file.js'
+import { chooseCompression, compressionSuffix } from '../storage/compression.js'
 import { foreignKeyOrder } from './table-order.js'
 import type { ProgressListener } from './progress.js'
 
@@ -27,8 +28,8 @@ export interface BackupOptions {
   /** PostgreSQL schema (default `public`). */
   readonly schema?: string
   /**
-   * Where to write: a file when it ends in `.json`, `.json.gz` or `.enc`, otherwise a directory
-   * (created if missing) in which the file is named `<name>-YYYY-MM-DDTHH-mm-ss.json[.gz][.enc]`.
+   * Where to write: a file when it ends in `.json`, `.json.gz`, `.json.zst` or `.enc`, otherwise a directory
+   * (created if missing) in which the file is named `<name>-YYYY-MM-DDTHH-mm-ss.json[.gz|.zst][.enc]`.
    */
   readonly out: string
   /** Backup name (default `backup`). */
@@ -38,6 +39,8 @@ export interface BackupOptions {
   readonly exclude?: readonly string[]
   /** gzip the JSON (true, or a level 1–9). A file name ending in `.gz` implies it. */
   readonly gzip?: boolean | number
+  /** zstd the JSON instead (true, or a level 1–19). A file name ending in `.zst` implies it. */
+  readonly zstd?: boolean | number
   /** Encrypt with this passphrase. A file name ending in `.enc` requires it. */
   readonly passphrase?: string
   /** Save indexes (default true). */
@@ -52,6 +55,8 @@ export interface BackupOptions {
   readonly now?: Date
   /** Stream the backup straight to this remote (an S3Remote) instead of `out`; no local file is written. */
   readonly remote?: RemoteBackupTarget
+  /** The catalog's `originKind`: 'manual' (default) or 'scheduled' (the scheduler). */
+  readonly originKind?: 'manual' | 'scheduled'
   /**
    * Make an incremental backup (issue #18): only the rows inserted or updated since the parent, and
    * the keys of those deleted. The parent is the newest backup named `name` in the directory `out`.
@@ -76,7 +81,7 @@ export interface BackupResult {
   readonly warnings: readonly string[]
 }
 
-const FILE_SUFFIX = /\.(json|json\.gz|enc)$/i
+const FILE_SUFFIX = /\.(json|json\.gz|json\.zst|enc)$/i
 
 /**
  * The time --changed-since-column compares with: the parent's export time less a minute, so that
@@ -114,7 +119,10 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   const started = Date.now()
   const config = parseDatabaseUrl(options.db, { schema: options.schema })
   const asFile = isBackupFilePath(options.out)
-  const gzip = options.gzip ?? (asFile && /\.gz(\.enc)?$/i.test(options.out) ? true : false)
+  const gzip = options.gzip ?? (asFile && options.zstd === undefined && /\.gz(\.enc)?$/i.test(options.out) ? true : false)
+  const zstd = options.zstd ?? (asFile && options.gzip === undefined && /\.zst(\.enc)?$/i.test(options.out) ? true : false)
+  const compression = chooseCompression({ gzip, zstd }).compression
+  const suffix = compressionSuffix(compression)
   if (asFile && /\.enc$/i.test(options.out) && !options.passphrase) {
     throw new UsageError(`${options.out} ends in .enc but no passphrase is set: set MERGEBACK_PASSPHRASE or pass --passphrase-file.`, {
       code: 'NO_PASSPHRASE',
@@ -123,12 +131,12 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   if (asFile && !options.remote) {
     // The file name says what the file holds (issue #14): gzip data in a ".json", or an
     // encrypted container without ".enc", would be misread by whoever opens it next.
-    const expected = `.json${gzip ? '.gz' : ''}${options.passphrase ? '.enc' : ''}`
-    const matches = options.passphrase ? /\.enc$/i.test(options.out) : gzip ? /\.json\.gz$/i.test(options.out) : /\.json$/i.test(options.out)
+    const expected = `.json${suffix}${options.passphrase ? '.enc' : ''}`
+    const matches = options.passphrase ? /\.enc$/i.test(options.out) : options.out.toLowerCase().endsWith(expected)
     if (!matches) {
-      const suggested = options.out.replace(/(\.json)?(\.gz)?(\.enc)?$/i, expected)
+      const suggested = options.out.replace(/(\.json)?(\.gz|\.zst)?(\.enc)?$/i, expected)
       throw new UsageError(
-        `${options.out} does not end in ${expected}, but the backup will be ${[gzip ? 'gzip-compressed' : '', options.passphrase ? 'encrypted' : ''].filter(Boolean).join(' and ') || 'plain JSON'}: name it ${suggested}.`,
+        `${options.out} does not end in ${expected}, but the backup will be ${[compression !== 'none' ? `${compression}-compressed` : '', options.passphrase ? 'encrypted' : ''].filter(Boolean).join(' and ') || 'plain JSON'}: name it ${suggested}.`,
         { code: 'BAD_FILE_NAME', details: { expected: suggested } },
       )
     }
@@ -159,8 +167,10 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     const pending = await createBackupFile(options.remote ? { remote: options.remote } : asFile ? { file: options.out } : { dir: options.out }, {
       name: options.name ?? 'backup',
       gzip,
+      zstd,
       passphrase: options.passphrase,
       now: options.now,
+      originKind: options.originKind,
     })
     options.onFileOpened?.({ path: pending.path, temporaryPath: pending.temporaryPath })
     // The digest index the next incremental backup compares with (storage/digest-index.ts). Not
@@ -177,7 +187,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         schema: config.schema,
         backupName: options.name ?? 'backup',
         description: options.description,
-        compression: gzip ? 'gzip' : 'none',
+        compression,
         encryption: options.passphrase ? 'aes-256-gcm' : 'none',
         includesIndexes: options.includeIndexes !== false,
         layout: config.engine === 'mongodb' ? 'mongo-native' : 'mergeback',
@@ -212,7 +222,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
           if (lines !== undefined) {
             for await (const chunk of lines) {
               const written = await writer.writeRecordLines(chunk)
-              await index?.addLines(chunk, table.primaryKey)
+              await index?.addLines(chunk, table)
               count += written
               options.onProgress?.({ type: 'rows', table: table.name, rows: written })
             }

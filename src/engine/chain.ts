@@ -24,7 +24,7 @@ import type { Row, TableSchema } from '../adapters/adapter.js'
 import { FormatError, InternalError, IntegrityError, MergebackError } from '../errors.js'
 import type { IncrementalInfo } from '../format/types.js'
 import { readSidecar, type Sidecar } from '../storage/catalog.js'
-import { keyText } from '../storage/digest-index.js'
+import { keyCutter, keyText } from '../storage/digest-index.js'
 import { readTables, scanBackup, type BackupInputOptions, type BackupScan, type TableRows } from './backup-input.js'
 import { foreignKeyOrder, isForeignKeyOrdered } from './table-order.js'
 
@@ -265,6 +265,7 @@ export async function* readChainTables(
         consumed = true
         for await (const { at, rows } of linkSources()) {
           const filter = key.length > 0 && hasLater(touched, at)
+          const cut = keyCutter(schema)
           for await (const chunk of rows.lines!) {
             if (!filter) {
               yield chunk
@@ -273,8 +274,9 @@ export async function* readChainTables(
             const parts: Buffer[] = []
             for (let begin = 0; begin < chunk.length; ) {
               const end = chunk.indexOf(0x0a, begin)
-              const row = JSON.parse(chunk.toString('utf8', begin, end)) as Row
-              if (keeps(touched, keyText(row, key), at)) parts.push(chunk.subarray(begin, end + 1))
+              const line = chunk.subarray(begin, end)
+              const text = cut(line) ?? keyText(JSON.parse(line.toString('utf8')) as Row, key)
+              if (keeps(touched, text, at)) parts.push(chunk.subarray(begin, end + 1))
               begin = end + 1
             }
             if (parts.length > 0) yield Buffer.concat(parts)

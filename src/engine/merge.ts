@@ -54,6 +54,7 @@ import { ResolutionIndex, parseResolutions, type Resolution, type ResolutionEntr
 import { parseStrategy, type Strategy } from '../merge/strategies.js'
 import { buildMergeTable, keyRow, keyString, reportKey, toCurrentEncoding, type MergeTable } from '../merge/table-info.js'
 import { damageBehind, readTables, scanBackup, selectTables, verifiesInPass, type BackupScan, type TableRows } from './backup-input.js'
+import { crossEngineDestination } from './cross-engine.js'
 import type { ProgressListener } from './progress.js'
 import type { ReaderLimits } from '../format/reader.js'
 
@@ -277,7 +278,8 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
     // analyze reads on one snapshot with read permission only, unless a selected table has no
     // key: whole-row matching counts duplicates as the insert does, which only the write knows.
     let readOnly = mode === 'analyze'
-    let destination = await adapter.openDestination(config, { readOnly })
+    const sourceEngine = scan.metadata.engine as Engine | undefined
+    let destination = crossEngineDestination(await adapter.openDestination(config, { readOnly }), sourceEngine)
     let described: DatabaseSchema | undefined
     if (readOnly) {
       described = await destination.describe()
@@ -290,7 +292,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
           `${keyless.map((name) => JSON.stringify(name)).join(', ')} ${keyless.length === 1 ? 'has' : 'have'} no primary key or unique NOT NULL key: ` +
             `to count its rows exactly as the merge would, analyze runs the merge in a transaction and rolls it back (this needs write permission and takes row locks).`,
         )
-        destination = await adapter.openDestination(config)
+        destination = crossEngineDestination(await adapter.openDestination(config), sourceEngine)
       }
     }
     try {

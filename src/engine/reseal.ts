@@ -37,7 +37,7 @@ export interface ResealReport {
 
 /** The default name of a resealed copy: `x.json` → `x-resealed.json`, `x.json.gz` → `x-resealed.json.gz`. */
 export function resealedName(file: string): string {
-  const match = /^(.*?)(\.json(?:\.gz)?)$/i.exec(file)
+  const match = /^(.*?)(\.json(?:\.gz|\.zst)?)$/i.exec(file)
   return match ? `${match[1]}-resealed${match[2]}` : `${file}-resealed.json`
 }
 
@@ -52,10 +52,11 @@ export async function reseal(file: string, options: ResealOptions = {}): Promise
   }
   const metadata = scan.metadata
   const gzip = metadata.compression === 'gzip' || /\.gz$/i.test(file)
+  const zstd = !gzip && (metadata.compression === 'zstd' || /\.zst$/i.test(file))
   const out = path.resolve(options.out ?? resealedName(file))
   if (out === path.resolve(file)) throw new UsageError('reseal writes a new file: give --out another name than the edited file.', { code: 'BAD_FILE_NAME' })
   if (fs.existsSync(out)) throw new UsageError(`${out} exists: reseal never overwrites a file. Give another name with --out.`, { code: 'FILE_EXISTS' })
-  const pending = await createBackupFile({ file: out }, { name: String(metadata.backupName ?? 'backup'), gzip, now: options.now })
+  const pending = await createBackupFile({ file: out }, { name: String(metadata.backupName ?? 'backup'), gzip, zstd, now: options.now })
   try {
     const exported = typeof metadata.exportedAt === 'string' && !Number.isNaN(Date.parse(metadata.exportedAt)) ? new Date(metadata.exportedAt) : undefined
     const writer = new BackupWriter(pending.stream, {
@@ -64,7 +65,7 @@ export async function reseal(file: string, options: ResealOptions = {}): Promise
       ...(typeof metadata.schema === 'string' ? { schema: metadata.schema } : {}),
       backupName: String(metadata.backupName ?? 'backup'),
       ...(typeof metadata.description === 'string' ? { description: metadata.description } : {}),
-      compression: gzip ? 'gzip' : 'none',
+      compression: gzip ? 'gzip' : zstd ? 'zstd' : 'none',
       encryption: 'none',
       includesIndexes: metadata.includesIndexes !== false,
       ...(exported ? { now: exported } : {}),

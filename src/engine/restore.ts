@@ -15,9 +15,10 @@
  * 5. finish (foreign keys, sequences, deferred checks), then commit — or roll back for `dryRun`,
  *    and on any error. MySQL cannot roll back DDL: its destination drops the tables it created.
  */
-import type { Row } from '../adapters/adapter.js'
+import type { Engine, Row } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
 import { damageBehind, scanBackup, selectTables, readTables, verifiesInPass, type BackupScan } from './backup-input.js'
+import { crossEngineDestination } from './cross-engine.js'
 import { DatabaseError, FormatError } from '../errors.js'
 import type { ReaderLimits } from '../format/reader.js'
 import type { ProgressListener } from './progress.js'
@@ -101,7 +102,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     limits: options.limits,
   })
   const selected = selectTables(scan, options.tables, options.exclude)
-  const destination = await adapter.openDestination(config)
+  // A backup of another engine is checked against the cross-engine mapping (cross-engine.ts).
+  const destination = crossEngineDestination(await adapter.openDestination(config), scan.metadata.engine as Engine | undefined)
   const createdTables = new Set<string>()
   try {
     const engine = (scan.metadata.engine as typeof config.engine | undefined) ?? config.engine

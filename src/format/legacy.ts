@@ -40,7 +40,7 @@ export interface MongoNativeHead {
   readonly version: string
   /** Seed 002's name for `tables`. */
   readonly collections: readonly string[]
-  readonly compression: 'none' | 'gzip'
+  readonly compression: 'none' | 'gzip' | 'zstd'
   readonly format: 'mergeback'
   readonly tool: string
   readonly exportedAt: string
@@ -58,7 +58,7 @@ export function mongoNativeHead(facts: {
   readonly exportedAt: string
   readonly backupName: string
   readonly description?: string
-  readonly compression: 'none' | 'gzip'
+  readonly compression: 'none' | 'gzip' | 'zstd'
   readonly encryption: 'none' | 'aes-256-gcm'
   readonly includesIndexes: boolean
   readonly tables: readonly string[]

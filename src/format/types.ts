@@ -19,7 +19,7 @@ export interface BackupMetadata {
   /** Table names in file order. */
   readonly tables: readonly string[]
   readonly recordCounts: Readonly<Record<string, number>>
-  readonly compression: 'none' | 'gzip'
+  readonly compression: 'none' | 'gzip' | 'zstd'
   readonly encryption?: 'none' | 'aes-256-gcm'
   /** Per table: "sha256:<hex>" over the canonical record text (docs/format.md §Checksums). */
   readonly checksums: Readonly<Record<string, string>>

@@ -52,7 +52,7 @@ export interface BackupWriterOptions {
   readonly backupName: string
   readonly description?: string
   /** Recorded in the metadata; the writer itself writes plain JSON (the container compresses). */
-  readonly compression: 'none' | 'gzip'
+  readonly compression: 'none' | 'gzip' | 'zstd'
   /** Recorded in the metadata; the container encrypts. Default 'none'. */
   readonly encryption?: 'none' | 'aes-256-gcm'
   /** Whether table headers carry the indexes (`--no-indexes` turns it off). Default true. */
@@ -541,11 +541,11 @@ function prematureClose(): Error {
  */
 export function defaultBackupFileName(
   name: string,
-  options: { readonly now?: Date; readonly compression?: 'none' | 'gzip'; readonly encryption?: 'none' | 'aes-256-gcm' } = {},
+  options: { readonly now?: Date; readonly compression?: 'none' | 'gzip' | 'zstd'; readonly encryption?: 'none' | 'aes-256-gcm' } = {},
 ): string {
   if (name === '' || /[/\\]/.test(name) || name === '.' || name === '..') throw new UsageError(`"${name}" cannot be used as a backup name`)
   const stamp = (options.now ?? new Date()).toISOString().slice(0, 19).replace(/:/g, '-')
-  const gzip = options.compression === 'gzip' ? '.gz' : ''
+  const gzip = options.compression === 'gzip' ? '.gz' : options.compression === 'zstd' ? '.zst' : ''
   const enc = options.encryption === 'aes-256-gcm' ? '.enc' : ''
   return `${name}-${stamp}.json${gzip}${enc}`
 }

@@ -456,6 +456,16 @@ export function toTargetWire(from: ValueKind, to: ColumnKind, value: WireValue):
       // A string from a file without types is JSON text when it parses, else a JSON string value.
       return parseJsonText(value) === undefined ? JSON.stringify(value) : value
     case 'array':
+      // An array that another engine kept as JSON text (MariaDB JSON, SQLite JSON): its elements
+      // are already the element kind's wire values.
+      if (typeof value === 'string' && (from === 'json' || from === 'text') && value.trimStart().startsWith('[')) {
+        try {
+          const parsed: unknown = JSON.parse(value)
+          if (Array.isArray(parsed)) return parsed as WireValue
+        } catch {
+          // not JSON: compared as it is
+        }
+      }
       if (!Array.isArray(value) || !to.elementKind) return value
       // Elements of an untyped array: each converted as the element kind (nested arrays recurse).
       return value.map((item) => toTargetWire(from, { kind: Array.isArray(item) ? 'array' : to.elementKind!, elementKind: to.elementKind }, item))

@@ -31,7 +31,7 @@ import { parseDatabaseUrl, redactUrl } from '../adapters/registry.js'
 import { IntegrityError, UsageError } from '../errors.js'
 import { openBackupStream, verifyBackupFile } from '../storage/backup-file.js'
 import { FileSink, fsyncDirectory, temporaryPathFor } from '../storage/atomic-file.js'
-import { readSidecar, type NativeFacts } from '../storage/catalog.js'
+import { madeHere, readSidecar, type NativeFacts } from '../storage/catalog.js'
 import { dataFormatOf } from '../storage/naming.js'
 import { engineOfFullFormat, FULL_FORMAT } from './full-backup.js'
 import { MYSQL_CLIENT, PG_RESTORE, findTool, parsePostgresToolVersion, runTool } from './native-tools.js'
@@ -62,6 +62,11 @@ export interface FullRestoreOptions {
   readonly drop?: boolean
   readonly passphrase?: string
   readonly signal?: AbortSignal
+  /**
+   * Restore a full backup this installation did not make and seal (CLI --trust-full-backup; never
+   * offered by the API). Its dump's SQL runs as written, with the rights of the target's user.
+   */
+  readonly trustForeign?: boolean
 }
 
 export interface FullRestoreReport {
@@ -99,7 +104,9 @@ export async function fullRestore(options: FullRestoreOptions): Promise<FullRest
       { code: 'ENGINE_MISMATCH', details: { backupEngine: described.engine, targetEngine: config.engine } },
     )
   }
+  // Damage first (its message is the more useful), then origin: either way nothing has run.
   await assertVerified(options.file, options.passphrase, described.engine)
+  if (!options.trustForeign) await assertMadeHere(options.file)
   const decoded = () => openBackupStream(options.file, { passphrase: options.passphrase }) as Promise<Readable>
   let tool: string
   switch (config.engine) {
@@ -257,6 +264,28 @@ export async function verifyFullBackup(file: string, options: { passphrase?: str
     checks.push({ check: 'content (the engine\'s dump markers)', ok, detail: ok ? content.what : `not ${content.what}` })
   }
   return { file, ok: checks.every((c) => c.ok), kind: 'full', engine: described.engine, checks, tables: {} }
+}
+
+/**
+ * A full backup is the engine's own dump: restoring it runs its SQL (functions, triggers, grants,
+ * DEFINERs) as written. Only a file this installation made is restored without being asked: its
+ * catalog entry carries the installation's seal of its SHA-256 (crypto/origin-seal.ts), and
+ * assertVerified then proves the file is the one sealed. Anything else — a file copied in, one
+ * whose sidecar was lost or written elsewhere — is a UsageError naming why (exit 2).
+ */
+async function assertMadeHere(file: string): Promise<void> {
+  const sidecar = await readSidecar(file)
+  if (sidecar !== undefined && madeHere(sidecar)) return
+  const why =
+    sidecar === undefined
+      ? 'it has no catalog entry (.meta.json) sealed by this installation'
+      : typeof sidecar.originSeal === 'string'
+        ? "its catalog entry is sealed with another installation's key"
+        : 'its catalog entry carries no seal of this installation'
+  throw new UsageError(
+    `${path.basename(file)} is a full backup that this installation did not make (${why}). Restoring it runs the SQL of its dump as written, with the rights of the database user: restore only full backups you made. If you trust this file, pass --trust-full-backup (docs/security.md).`,
+    { code: 'FOREIGN_FULL_BACKUP', details: { file: path.basename(file) } },
+  )
 }
 
 async function assertVerified(file: string, passphrase: string | undefined, engine: Engine): Promise<void> {

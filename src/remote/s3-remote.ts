@@ -283,7 +283,7 @@ export class S3Remote {
   #entryFor(file: string, object: { size: number; modified: Date }, sidecar: Sidecar | undefined): RemoteEntry {
     const base = { file, path: this.urlOf(file), sizeBytes: object.size, kind: sidecar?.kind ?? kindOfFileName(file), origin: sidecar !== undefined && madeHere(sidecar) ? ('here' as const) : ('foreign' as const) }
     if (!sidecar) {
-      return { ...base, origin: 'foreign', name: file.replace(/-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\..*$/, ''), createdAt: object.modified.toISOString(), compression: /\.gz(\.enc)?$/.test(file) ? 'gzip' : 'none', encrypted: file.endsWith('.enc'), catalogued: false }
+      return { ...base, origin: 'foreign', name: file.replace(/-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\..*$/, ''), createdAt: object.modified.toISOString(), compression: /\.gz(\.enc)?$/.test(file) ? 'gzip' : /\.zst(\.enc)?$/.test(file) ? 'zstd' : 'none', encrypted: file.endsWith('.enc'), catalogued: false }
     }
     const problem = object.size !== sidecar.sizeBytes ? `size ${object.size} bytes, the catalog records ${sidecar.sizeBytes}` : undefined
     return {

@@ -35,7 +35,7 @@ export interface RunContext {
   readonly openRemote?: (url: string) => S3Remote
   /** The backup's progress (a job's progress in `serve`). */
   readonly onProgress?: ProgressListener
-  /** A smart backup's temporary file is open (a cancelled job's leftover is removed by the server). */
+  /** The backup's temporary file is open (a cancelled job's leftover is removed by the server). */
   readonly onFileOpened?: (file: { readonly path: string; readonly temporaryPath: string }) => void
 }
 
@@ -56,12 +56,12 @@ export function scheduleWork(context: RunContext): RunWork {
         await remote.check()
       }
       const streamTo = schedule.destination === 'remote' ? remote : undefined
-      const common = { db, out: context.dir, name: schedule.name, gzip: schedule.gzip || undefined, passphrase: schedule.encrypt ? context.passphrase : undefined, remote: streamTo }
+      const common = { db, out: context.dir, name: schedule.name, gzip: schedule.gzip || undefined, passphrase: schedule.encrypt ? context.passphrase : undefined, remote: streamTo, originKind: 'scheduled' as const }
       const description = `scheduled (${schedule.cron} ${schedule.timezone})`
       if (schedule.kind === 'full') context.onProgress?.({ type: 'phase', phase: 'dump' })
       const made =
         schedule.kind === 'full'
-          ? await fullBackup({ ...common, description })
+          ? await fullBackup({ ...common, description, onFileOpened: context.onFileOpened })
           : await backup({ ...common, description, tables: schedule.tables, exclude: schedule.exclude, onProgress: context.onProgress, onFileOpened: context.onFileOpened })
       const files = [made.file]
       if (schedule.destination === 'both') {

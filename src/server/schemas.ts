@@ -19,11 +19,18 @@ export const BackupSchema = z
     sizeBytes: z.number(),
     tables: z.array(z.string()).optional(),
     recordCounts: z.record(z.string(), z.number()).optional(),
-    compression: z.enum(['none', 'gzip']),
+    compression: z.enum(['none', 'gzip', 'zstd']),
     encrypted: z.boolean(),
     sha256: z.string().optional(),
     catalogued: z.boolean(),
     problem: z.string().optional(),
+    kind: z.enum(['smart', 'full']),
+    /** here: sealed by this installation; foreign: uploaded, copied in, or no sidecar. */
+    origin: z.enum(['here', 'foreign']),
+    /** How it came to be: made on request, by a schedule, or uploaded (absent for older sidecars and files without one). */
+    originKind: z.enum(['manual', 'scheduled', 'uploaded']).optional(),
+    /** The last recorded verification (null: none, or the file changed since). */
+    verified: z.object({ ok: z.boolean(), at: z.string(), detail: z.string().optional() }).nullable(),
   })
   .meta({ id: 'Backup' })
 
@@ -122,6 +129,8 @@ export const CreateBackupBody = z
     name: z.string().min(1).max(100).optional(),
     description: z.string().max(10_000).optional(),
     gzip: z.boolean().optional(),
+    /** Encrypt with the server's passphrase (default: the server's default, on when it has one); 400 NO_PASSPHRASE when it has none. */
+    encrypt: z.boolean().optional(),
     tables: tableList.optional(),
     exclude: tableList.optional(),
     includeIndexes: z.boolean().optional(),

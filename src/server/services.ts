@@ -15,7 +15,7 @@ import { facts as metadataFacts } from '../storage/peek-metadata.js'
 import { checkPlainFileName } from '../storage/path-safety.js'
 import { isBackupDataFileName } from '../storage/naming.js'
 import type { BackupMetadata } from '../format/types.js'
-import { resolveDatabase } from './config.js'
+import { resolveDatabase, type ServerConfig } from './config.js'
 import type { AppContext, AppDeps } from './context.js'
 import { requireRole } from './auth.js'
 import type { JobView } from './jobs/job-manager.js'
@@ -33,6 +33,8 @@ export interface BackupRequest {
   readonly name?: string
   readonly description?: string
   readonly gzip?: boolean
+  /** Encrypt with the server's passphrase; default `encryptionDefault(config)`. */
+  readonly encrypt?: boolean
   readonly tables?: readonly string[]
   readonly exclude?: readonly string[]
   readonly includeIndexes?: boolean
@@ -41,15 +43,32 @@ export interface BackupRequest {
   readonly changedSinceColumn?: string
 }
 
+/**
+ * Whether the server can encrypt (it has a passphrase) and what a create without `encrypt` does:
+ * a server started with a passphrase encrypts by default, as the CLI does with one set.
+ */
+export function encryptionDefault(config: ServerConfig): { available: boolean; default: boolean } {
+  const available = config.passphrase !== undefined && config.passphrase !== ''
+  return { available, default: available }
+}
+
 export function startBackup(c: AppContext, deps: AppDeps, request: BackupRequest): JobView {
   const db = resolveDatabase(deps.config, { database: request.database })
   const name = request.name ?? 'backup'
+  const encryption = encryptionDefault(deps.config)
+  const encrypt = request.encrypt ?? encryption.default
+  if (encrypt && !encryption.available) {
+    throw new UsageError('This server cannot encrypt backups: it was started without a passphrase (MERGEBACK_PASSPHRASE or --passphrase-file). Create the backup without encryption, or ask whoever runs the server to set one.', {
+      code: 'NO_PASSPHRASE',
+      details: { field: 'encrypt' },
+    })
+  }
   const chain = { incremental: request.incremental, since: request.since, changedSinceColumn: request.changedSinceColumn }
-  const options = { name, gzip: request.gzip, tables: request.tables, exclude: request.exclude, includeIndexes: request.includeIndexes, ...chain }
+  const options = { name, gzip: request.gzip, encrypt, tables: request.tables, exclude: request.exclude, includeIndexes: request.includeIndexes, ...chain }
   return startJob(c, deps, {
     spec: {
       kind: 'backup',
-      params: { db: db.url, dir: deps.config.dir, name, description: request.description, tables: request.tables, exclude: request.exclude, gzip: request.gzip, includeIndexes: request.includeIndexes, ...chain },
+      params: { db: db.url, dir: deps.config.dir, name, description: request.description, tables: request.tables, exclude: request.exclude, gzip: request.gzip, encrypt, includeIndexes: request.includeIndexes, ...chain },
     },
     database: { name: db.name, key: db.redacted },
     target: db.redacted,
@@ -120,6 +139,30 @@ function planFile(stateDir: string, planId: string): string {
 }
 
 /**
+ * How long a saved plan is kept (docs/api.md §Plans): 24 hours after its analyze. A plan is for
+ * the review in front of someone; a day-old one has most likely gone stale anyway. Applied plans
+ * are removed at once; expired ones when the next plan is saved, or when a merge asks for one.
+ */
+export const PLAN_TTL_MS = 24 * 60 * 60 * 1000
+
+/** Removes the saved plans older than PLAN_TTL_MS; returns how many. Never throws. */
+export async function sweepPlans(stateDir: string, now = Date.now()): Promise<number> {
+  const dir = path.join(stateDir, 'plans')
+  const names = await fs.readdir(dir).catch(() => [] as string[])
+  let removed = 0
+  for (const name of names) {
+    if (!name.endsWith('.plan')) continue
+    const file = path.join(dir, name)
+    const stat = await fs.stat(file).catch(() => null)
+    if (stat && now - stat.mtimeMs > PLAN_TTL_MS) {
+      await fs.rm(file, { force: true }).catch(() => undefined)
+      removed++
+    }
+  }
+  return removed
+}
+
+/**
  * Starts an analysis or a merge of backup `ref` (a merge holds the database's writer lock).
  * Plans (DESIGN.md §4 "preview = apply"): analyze with `savePlan` saves its plan under the state
  * directory and answers its `planId`; merge with `plan` applies exactly that plan, or refuses
@@ -133,12 +176,18 @@ export async function startMerge(c: AppContext, deps: AppDeps, kind: 'analyze' |
   let planId: string | undefined
   let plan: string | undefined
   if (kind === 'analyze' && request.savePlan) {
+    await sweepPlans(deps.config.stateDir)
     planId = `p_${randomBytes(18).toString('base64url')}`
     plan = planFile(deps.config.stateDir, planId)
     await fs.mkdir(path.dirname(plan), { recursive: true, mode: 0o700 })
   } else if (kind === 'merge' && request.plan !== undefined) {
     plan = planFile(deps.config.stateDir, request.plan)
-    if (!(await fs.stat(plan).catch(() => null))) throw new NotFoundError(`No saved plan ${request.plan} on this server (plans do not survive a new state directory): analyze again.`)
+    const stat = await fs.stat(plan).catch(() => null)
+    if (stat && Date.now() - stat.mtimeMs > PLAN_TTL_MS) {
+      await fs.rm(plan, { force: true })
+      throw new NotFoundError(`The saved plan ${request.plan} has expired (plans are kept 24 hours): analyze again.`, { details: { reason: 'expired-plan' } })
+    }
+    if (!stat) throw new NotFoundError(`No saved plan ${request.plan} on this server (plans are kept 24 hours and removed once applied): analyze again.`, { details: { reason: 'unknown-plan' } })
   }
   const options: MergeParamsOptions = {
     strategy: request.conflictResolution,
@@ -162,6 +211,16 @@ export async function startMerge(c: AppContext, deps: AppDeps, kind: 'analyze' |
     auditOptions: { ...options, plan: planId ?? request.plan, resolutions: request.resolutions?.length, ...(base !== undefined ? { base: base.file } : {}) },
     dryRun: kind === 'analyze' || Boolean(request.dryRun),
   })
+  if (kind === 'merge' && plan !== undefined && !request.dryRun) {
+    // Applied once: a plan cannot be applied twice (its records are no longer what it expects).
+    const applied = plan
+    void deps.jobs
+      .wait(job.id)
+      .then(async (done) => {
+        if (done.state === 'succeeded') await fs.rm(applied, { force: true })
+      })
+      .catch((error: unknown) => deps.logger.warn('removing an applied plan failed', { error: (error as Error).message }))
+  }
   return { job, planId }
 }
 
@@ -181,7 +240,7 @@ class ByteLimit extends Transform {
 }
 
 function tooLarge(limit: number): TooLargeError {
-  return new TooLargeError(`The upload is larger than the server's limit of ${limit} bytes (--max-upload).`, { details: { limitBytes: limit } })
+  return new TooLargeError(`The upload is larger than the server's limit of ${limit} bytes (--max-upload).`, { details: { limitBytes: limit, reason: 'too-large' } })
 }
 
 /** Thrown by `receiveUpload` when the check job refused the file: the route answers with the job's error. */
@@ -233,23 +292,25 @@ export async function receiveUpload(c: AppContext, deps: AppDeps, fileName: stri
       target: fileName,
       auditOptions: { sizeBytes: counter.bytes },
     })
-    const done = await deps.jobs.wait(job.id)
+    // Whatever the check says names the upload, never the temporary file it was read from.
+    const done = withUploadName(await deps.jobs.wait(job.id), file.tempPath, fileName)
     if (done.state !== 'succeeded') throw new UploadRefused(done, done.error ?? { status: 500, error: 'The check ended without a result.', code: 'INTERNAL', details: {} })
-    const result = done.result as { metadata: Partial<BackupMetadata>; sha256: string; sizeBytes: number; compression: 'none' | 'gzip'; encrypted: boolean }
+    const result = done.result as { metadata: Partial<BackupMetadata>; sha256: string; sizeBytes: number; compression: 'none' | 'gzip' | 'zstd'; encrypted: boolean }
     await file.commit()
     const now = new Date()
     const metadata = result.metadata
     // The file's own name and time (issue #14 item 11): `backupName`/`name`, `exportedAt`/`timestamp`.
     const own = metadataFacts(metadata as Record<string, unknown>)
     const name = own?.name ?? fileName.replace(/\.json.*$/, '')
-    await writeSidecar(
-      finalPath,
-      sidecarFor(
+    // The check above is a full verify: the catalog records it as the file's last verification.
+    await writeSidecar(finalPath, {
+      ...sidecarFor(
         finalPath,
-        { sizeBytes: result.sizeBytes, sha256: result.sha256, gzip: result.compression === 'gzip', encrypted: result.encrypted, name, createdAt: own?.createdAt ? new Date(own.createdAt) : now, committedAt: now },
+        { sizeBytes: result.sizeBytes, sha256: result.sha256, gzip: result.compression === 'gzip', zstd: result.compression === 'zstd', encrypted: result.encrypted, name, createdAt: own?.createdAt ? new Date(own.createdAt) : now, committedAt: now, originKind: 'uploaded' },
         { ...metadata, backupName: name, ...(own?.tables && !metadata.tables ? { tables: own.tables } : {}) },
       ),
-    ).catch(async (error: unknown) => {
+      lastVerify: { ok: true, at: new Date().toISOString() },
+    }).catch(async (error: unknown) => {
       await fs.rm(finalPath, { force: true })
       await fsyncDirectory(deps.config.dir)
       throw error
@@ -259,6 +320,18 @@ export async function receiveUpload(c: AppContext, deps: AppDeps, fileName: stri
   } finally {
     await file.abort()
   }
+}
+
+/** `value` with every mention of the temporary file (its path, then its name) replaced by the upload's name. */
+function withUploadName<T>(value: T, tempPath: string, fileName: string): T {
+  const temp = path.basename(tempPath)
+  const rewrite = (v: unknown): unknown => {
+    if (typeof v === 'string') return v.split(tempPath).join(fileName).split(temp).join(fileName)
+    if (Array.isArray(v)) return v.map(rewrite)
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rewrite(x)]))
+    return v
+  }
+  return rewrite(value) as T
 }
 
 async function ensureFree(finalPath: string): Promise<void> {

@@ -3,12 +3,12 @@
  * re-exports of the read side so callers import everything about backup files from here.
  *
  * Algorithm:
- *   1. Pick the final path: `{ dir }` → `<dir>/<name>-<UTC time>.json[.gz][.enc]` (the directory
+ *   1. Pick the final path: `{ dir }` → `<dir>/<name>-<UTC time>.json[.gz|.zst][.enc]` (the directory
  *      is created with mode 0700; if the name is taken, the next free second is used);
  *      `{ file }` → that path (its directory is created; an existing file is replaced at commit,
  *      atomically, as `pg_dump -f` would).
  *   2. Open `.tmp-<random>.partial` beside it (atomic-file.ts) and build the chain
- *         caller's JSON → [gzip] → [encrypt] → SHA-256 + byte count → temporary file
+ *         caller's JSON → [gzip / zstd] → [encrypt] → SHA-256 + byte count → temporary file
  *      The caller writes into the head of the chain and honours back-pressure as with any stream.
  *   3. commit(metadata): end the chain, wait until every byte is written, fsync, move the file
  *      onto its final name (never over another backup in `{ dir }` mode), fsync the directory,
@@ -22,32 +22,28 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { createHash } from 'node:crypto'
 import { Transform, pipeline, type TransformCallback, type Writable } from 'node:stream'
-import zlib from 'node:zlib'
 import { InternalError, UsageError } from '../errors.js'
 import type { BackupMetadata } from '../format/types.js'
 import { createEncryptStream } from '../crypto/encrypt-stream.js'
 import type { ScryptParams } from '../crypto/container.js'
 import { hasContainerMagic } from '../crypto/container.js'
 import { FileSink, createAtomicFile, ensureDirectory, exists, fsyncDirectory } from './atomic-file.js'
-import { sidecarFor, writeSidecar, type NativeFacts, type Sidecar } from './catalog.js'
+import { sidecarFor, writeSidecar, type NativeFacts, type OriginKind, type Sidecar } from './catalog.js'
 import { backupFileName, checkBackupName, sidecarPathFor, type BackupDataFormat } from './naming.js'
+import { chooseCompression, createCompressor, type Compression } from './compression.js'
 
 export { openBackupStream, verifyBackupFile, type OpenBackupOptions, type FileVerification, type FileCheck } from './open.js'
 export { resolveBackupPath } from './path-safety.js'
 
-/**
- * gzip level used for `gzip: true`. Level 1 compresses typical backup JSON about 5× at roughly
- * four times the speed of level 6, whose files are only ~15 % smaller (measured figures in
- * docs/storage.md §Cost), so the fast level is the default and `--gzip-level 6..9` is there for
- * archives kept a long time.
- */
-export const DEFAULT_GZIP_LEVEL = 1
+export { DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL } from './compression.js'
 
 export interface CreateBackupFileOptions {
   /** Backup name ([A-Za-z0-9._-], see naming.ts); names the file in `{ dir }` mode. */
   readonly name: string
   /** gzip the JSON: true (DEFAULT_GZIP_LEVEL) or a level 1–9. */
   readonly gzip?: boolean | number
+  /** zstd the JSON instead: true (DEFAULT_ZSTD_LEVEL) or a level 1–19. Not with `gzip`. */
+  readonly zstd?: boolean | number
   /** Encrypt (AES-256-GCM chunks, key by scrypt) with this passphrase. */
   readonly passphrase?: string
   /** The backup's time (file name, catalog); default now. */
@@ -60,6 +56,8 @@ export interface CreateBackupFileOptions {
   readonly format?: BackupDataFormat
   /** Full backups: what the dump is and what made it, recorded in the catalog. */
   readonly native?: NativeFacts
+  /** How it came to be (catalog `originKind`): default 'manual'; the scheduler passes 'scheduled'. */
+  readonly originKind?: OriginKind
 }
 
 export interface CommittedBackupFile {
@@ -97,13 +95,29 @@ export interface RemoteBackupTarget {
   putSidecar(file: string, sidecar: Sidecar): Promise<void>
 }
 
-/** The chain the caller writes into: [gzip] → [encrypt] → SHA-256 + byte count → `sink`. */
-async function buildChain(sink: Writable, level: number | undefined, options: CreateBackupFileOptions, gzip: boolean) {
-  const encrypt =
-    options.passphrase === undefined ? undefined : await createEncryptStream(options.passphrase, { scrypt: options.scrypt, chunkSize: options.chunkSize, gzipPayload: gzip })
+/** The compression and encryption `options` ask for, as the flags file names and sidecars take. Throws UsageError for bad levels or both compressions. */
+function layersOf(options: CreateBackupFileOptions): { compression: Compression; level?: number; flags: { gzip: boolean; zstd: boolean; encrypted: boolean } } {
+  const { compression, level } = chooseCompression(options)
+  return { compression, level, flags: { gzip: compression === 'gzip', zstd: compression === 'zstd', encrypted: options.passphrase !== undefined } }
+}
+
+function encryptStage(options: CreateBackupFileOptions, compression: Compression): Promise<Transform> | undefined {
+  if (options.passphrase === undefined) return undefined
+  return createEncryptStream(options.passphrase, {
+    scrypt: options.scrypt,
+    chunkSize: options.chunkSize,
+    gzipPayload: compression === 'gzip',
+    zstdPayload: compression === 'zstd',
+  })
+}
+
+/** The chain the caller writes into: [gzip / zstd] → [encrypt] → SHA-256 + byte count → `sink`. */
+async function buildChain(sink: Writable, layers: ReturnType<typeof layersOf>, options: CreateBackupFileOptions) {
+  const encrypt = await encryptStage(options, layers.compression)
   const measure = new Measure()
   const stages: (Transform | Writable)[] = []
-  if (level !== undefined) stages.push(zlib.createGzip({ level }))
+  const compressor = createCompressor(layers.compression, layers.level)
+  if (compressor) stages.push(compressor)
   if (encrypt) stages.push(encrypt)
   stages.push(measure, sink)
   const written = new Promise<void>((resolve, reject) => pipeline(stages, (error) => (error ? reject(error) : resolve())))
@@ -118,8 +132,8 @@ async function buildChain(sink: Writable, level: number | undefined, options: Cr
  */
 async function createRemoteBackupFile(remote: RemoteBackupTarget, options: CreateBackupFileOptions): Promise<PendingBackupFile> {
   checkBackupName(options.name)
-  const level = gzipLevel(options.gzip)
-  const flags = { gzip: level !== undefined, encrypted: options.passphrase !== undefined }
+  const layers = layersOf(options)
+  const flags = layers.flags
   const now = options.now ?? new Date()
   let fileName: string | undefined
   for (let second = 0; second < 60 && fileName === undefined; second++) {
@@ -128,7 +142,7 @@ async function createRemoteBackupFile(remote: RemoteBackupTarget, options: Creat
   }
   if (fileName === undefined) throw new UsageError(`Backups named "${options.name}" already exist in ${remote.url} for every second of the minute after ${now.toISOString()}.`, { code: 'FILE_EXISTS' })
   const upload = remote.createUpload(fileName)
-  const chain = await buildChain(upload.stream, level, options, flags.gzip).catch(async (error) => {
+  const chain = await buildChain(upload.stream, layers, options).catch(async (error) => {
     await upload.abort()
     throw error
   })
@@ -154,7 +168,7 @@ async function createRemoteBackupFile(remote: RemoteBackupTarget, options: Creat
       const sha256 = chain.measure.digest()
       await remote.putSidecar(
         fileName,
-        sidecarFor(fileName, { sizeBytes, sha256, ...flags, name: options.name, createdAt: now, committedAt: new Date(), native: options.native, originKey: originKey({ create: true }) }, metadata),
+        sidecarFor(fileName, { sizeBytes, sha256, ...flags, name: options.name, createdAt: now, committedAt: new Date(), native: options.native, originKey: originKey({ create: true }), originKind: options.originKind }, metadata),
       )
       state = 'committed'
       return { path: url, sizeBytes, sha256 }
@@ -188,15 +202,8 @@ class Measure extends Transform {
   }
 }
 
-function gzipLevel(gzip: boolean | number | undefined): number | undefined {
-  if (gzip === undefined || gzip === false) return undefined
-  if (gzip === true) return DEFAULT_GZIP_LEVEL
-  if (!Number.isInteger(gzip) || gzip < 1 || gzip > 9) throw new UsageError(`The gzip level must be a whole number from 1 to 9, got ${gzip}.`, { code: 'BAD_GZIP_LEVEL' })
-  return gzip
-}
-
 /** The first free `<name>-<time>` path in `dir` at or after `now`, one second at a time. */
-async function freePathIn(dir: string, name: string, now: Date, flags: { gzip: boolean; encrypted: boolean; format?: BackupDataFormat }): Promise<string> {
+async function freePathIn(dir: string, name: string, now: Date, flags: { gzip: boolean; zstd: boolean; encrypted: boolean; format?: BackupDataFormat }): Promise<string> {
   for (let second = 0; second < 60; second++) {
     const candidate = path.join(dir, backupFileName(name, new Date(now.getTime() + second * 1000), flags))
     if (!(await exists(candidate)) && !(await exists(sidecarPathFor(candidate)))) return candidate
@@ -215,8 +222,8 @@ export async function createBackupFile(
 ): Promise<PendingBackupFile> {
   if ('remote' in target) return createRemoteBackupFile(target.remote, options)
   checkBackupName(options.name)
-  const level = gzipLevel(options.gzip)
-  const flags = { gzip: level !== undefined, encrypted: options.passphrase !== undefined }
+  const layers = layersOf(options)
+  const flags = layers.flags
   const now = options.now ?? new Date()
   let finalPath: string
   const where = 'dir' in target ? target.dir : target.file
@@ -233,17 +240,15 @@ export async function createBackupFile(
   } catch (error) {
     throw outputError(error, where)
   }
-  const encrypt =
-    options.passphrase === undefined
-      ? undefined
-      : await createEncryptStream(options.passphrase, { scrypt: options.scrypt, chunkSize: options.chunkSize, gzipPayload: flags.gzip })
+  const encrypt = await encryptStage(options, layers.compression)
   const file = await createAtomicFile(finalPath, { noClobber: 'dir' in target }).catch((error: unknown) => {
     throw outputError(error, finalPath)
   })
   const measure = new Measure()
   const sink = new FileSink(file.handle)
   const stages: (Transform | Writable)[] = []
-  if (level !== undefined) stages.push(zlib.createGzip({ level }))
+  const compressor = createCompressor(layers.compression, layers.level)
+  if (compressor) stages.push(compressor)
   if (encrypt) stages.push(encrypt)
   stages.push(measure, sink)
   const head = stages[0] as Writable
@@ -271,7 +276,7 @@ export async function createBackupFile(
           sidecarFor(
             finalPath,
             // Sealed with this installation's key: the catalog shows it as made here.
-            { sizeBytes, sha256, ...flags, name: options.name, createdAt: now, committedAt: new Date(), native: options.native, originKey: originKey({ create: true }) },
+            { sizeBytes, sha256, ...flags, name: options.name, createdAt: now, committedAt: new Date(), native: options.native, originKey: originKey({ create: true }), originKind: options.originKind },
             metadata,
           ),
         )
@@ -311,7 +316,7 @@ function outputError(error: unknown, where: string): unknown {
     ENAMETOOLONG: 'the name is too long',
   }
   if (code === undefined || reasons[code] === undefined) return error
-  return new UsageError(`Cannot write a backup at ${where}: ${reasons[code]}. Give --out a directory, or a file name ending in .json, .json.gz or .enc.`, {
+  return new UsageError(`Cannot write a backup at ${where}: ${reasons[code]}. Give --out a directory, or a file name ending in .json, .json.gz, .json.zst or .enc.`, {
     code: 'BAD_OUTPUT',
     cause: error,
   })

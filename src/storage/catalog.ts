@@ -18,7 +18,8 @@ import type { Dirent } from 'node:fs'
 import path from 'node:path'
 import { NotFoundError, UsageError } from '../errors.js'
 import type { BackupMetadata } from '../format/types.js'
-import { FLAG_GZIP_PAYLOAD, HEADER_LENGTH, OFFSET_FLAGS, hasContainerMagic } from '../crypto/container.js'
+import { FLAG_GZIP_PAYLOAD, FLAG_ZSTD_PAYLOAD, HEADER_LENGTH, OFFSET_FLAGS, hasContainerMagic } from '../crypto/container.js'
+import { sniffCompression, type Compression } from './compression.js'
 import { appendAudit, readAuditHead, type AuditHead } from '../audit/audit-log.js'
 import { fsyncDirectory, writeFileAtomic } from './atomic-file.js'
 import { dataFormatOf, isBackupDataFileName, isTemporaryFileName, parseBackupFileName, sidecarPathFor } from './naming.js'
@@ -46,7 +47,7 @@ export interface Sidecar {
   readonly sizeBytes: number
   /** Hex SHA-256 of the file's bytes as stored (after gzip and encryption). */
   readonly sha256: string
-  readonly compression: 'none' | 'gzip'
+  readonly compression: Compression
   readonly encrypted: boolean
   readonly tables: readonly string[]
   readonly recordCounts: Readonly<Record<string, number>>
@@ -59,6 +60,10 @@ export interface Sidecar {
   readonly native?: NativeFacts
   /** This installation's seal of `sha256` (crypto/origin-seal.ts `fileSeal`): the file was made here. */
   readonly originSeal?: string
+  /** How the backup came to be here: made on request (CLI, API, page), by a schedule, or uploaded. Absent in older sidecars. */
+  readonly originKind?: OriginKind
+  /** The last verification (`recordVerification`): its outcome, when, and the first failed check. */
+  readonly lastVerify?: VerifyRecord
   /**
    * An incremental backup (a link of a chain, issue #18): the file names and SHA-256 of its parent
    * and of the chain's full backup, and its depth (1 = first increment). Copied from its metadata
@@ -67,6 +72,17 @@ export interface Sidecar {
   readonly incremental?: { readonly parent: string; readonly parentSha256: string; readonly base: string; readonly baseSha256: string; readonly depth: number }
   /** The audit log's head when the sidecar was written: `audit verify` detects entries cut off after it. */
   readonly auditHead?: AuditHead
+}
+
+export type OriginKind = 'manual' | 'scheduled' | 'uploaded'
+
+/** A verification's outcome as the catalog keeps it. */
+export interface VerifyRecord {
+  readonly ok: boolean
+  /** ISO-8601 UTC. */
+  readonly at: string
+  /** The first failed check, in words, when not ok. */
+  readonly detail?: string
 }
 
 export type BackupKind = 'smart' | 'full'
@@ -95,7 +111,7 @@ export interface BackupEntry {
   readonly sizeBytes: number
   readonly tables?: readonly string[]
   readonly recordCounts?: Readonly<Record<string, number>>
-  readonly compression: 'none' | 'gzip'
+  readonly compression: Compression
   readonly encrypted: boolean
   readonly sha256?: string
   /** True when a valid sidecar describes the file (so `verify` can check its SHA-256). */
@@ -110,6 +126,10 @@ export interface BackupEntry {
    * engine's own full definitions on restore (docs/security.md).
    */
   readonly origin: 'here' | 'foreign'
+  /** manual / scheduled / uploaded, from the sidecar; absent when it does not say (older or no sidecar). */
+  readonly originKind?: OriginKind
+  /** The last recorded verification, or null when none is recorded (or the file changed since). Local listings always set it. */
+  readonly verified?: VerifyRecord | null
 }
 
 /** A temporary file: a backup being written now, or left by one that was killed. */
@@ -132,12 +152,15 @@ export function sidecarFor(
     sizeBytes: number
     sha256: string
     gzip: boolean
+    zstd?: boolean
     encrypted: boolean
     name: string
     createdAt: Date
     committedAt: Date
     native?: NativeFacts
     originKey?: Buffer
+    /** Default 'manual'. */
+    originKind?: OriginKind
   },
   metadata: Partial<BackupMetadata>,
 ): Sidecar {
@@ -154,7 +177,7 @@ export function sidecarFor(
     committedAt: facts.committedAt.toISOString(),
     sizeBytes: facts.sizeBytes,
     sha256: facts.sha256,
-    compression: facts.gzip ? 'gzip' : 'none',
+    compression: facts.gzip ? 'gzip' : facts.zstd ? 'zstd' : 'none',
     encrypted: facts.encrypted,
     tables: [...(metadata.tables ?? [])],
     recordCounts: { ...(metadata.recordCounts ?? {}) },
@@ -163,6 +186,7 @@ export function sidecarFor(
     kind: facts.native ? 'full' : 'smart',
     ...(facts.native ? { native: facts.native } : {}),
     ...(facts.originKey ? { originSeal: fileSeal(facts.originKey, facts.sha256) } : {}),
+    originKind: facts.originKind ?? 'manual',
     ...(metadata.incremental
       ? {
           incremental: {
@@ -175,6 +199,28 @@ export function sidecarFor(
         }
       : {}),
   }
+}
+
+/** A verify report (engine/inspect.ts `verify`) as the catalog records it: ok, or the first failed check. */
+export function verifyOutcome(report: { ok: boolean; checks?: readonly { check: string; ok: boolean; detail?: string }[] }): { ok: boolean; detail?: string } {
+  const failed = report.checks?.find((c) => !c.ok)
+  return { ok: report.ok, ...(report.ok || !failed ? {} : { detail: `${failed.check}: ${failed.detail ?? 'failed'}` }) }
+}
+
+/**
+ * Records a verification's outcome in the backup's sidecar (rewritten atomically), so the list
+ * shows the verified state without reading the file again. Returns false, recording nothing,
+ * when the backup has no valid sidecar or its size differs from the catalog's (the outcome would
+ * describe another file).
+ */
+export async function recordVerification(file: string, outcome: { ok: boolean; detail?: string; at?: Date }): Promise<boolean> {
+  const sidecar = await readSidecar(file)
+  if (!sidecar) return false
+  const stat = await fs.stat(file).catch(() => undefined)
+  if (!stat || stat.size !== sidecar.sizeBytes) return false
+  const lastVerify: VerifyRecord = { ok: outcome.ok, at: (outcome.at ?? new Date()).toISOString(), ...(outcome.detail ? { detail: outcome.detail } : {}) }
+  await writeSidecar(file, { ...sidecar, lastVerify })
+  return true
 }
 
 /** Writes `<file>.meta.json` atomically. */
@@ -199,7 +245,7 @@ function isSidecar(value: unknown, file: string): value is Sidecar {
     Number.isSafeInteger(v.sizeBytes) &&
     typeof v.sha256 === 'string' &&
     /^[0-9a-f]{64}$/.test(v.sha256) &&
-    (v.compression === 'none' || v.compression === 'gzip') &&
+    (v.compression === 'none' || v.compression === 'gzip' || v.compression === 'zstd') &&
     typeof v.encrypted === 'boolean' &&
     Array.isArray(v.tables) &&
     typeof v.recordCounts === 'object' &&
@@ -228,14 +274,19 @@ export async function readSidecar(file: string): Promise<Sidecar | undefined> {
   }
 }
 
-/** What the first bytes of a file say: encrypted (and whether the payload is gzip), gzip, or neither. */
-export async function sniffFile(file: string): Promise<{ encrypted: boolean; gzip: boolean }> {
+/** What the first bytes of a file say: encrypted (and the compression inside), gzip, zstd, or neither. */
+export async function sniffFile(file: string): Promise<{ encrypted: boolean; gzip: boolean; compression: Compression }> {
   const handle = await fs.open(file, 'r')
   try {
     const { buffer, bytesRead } = await handle.read(Buffer.alloc(HEADER_LENGTH), 0, HEADER_LENGTH, 0)
     const head = buffer.subarray(0, bytesRead)
-    if (hasContainerMagic(head)) return { encrypted: true, gzip: head.length > OFFSET_FLAGS && (head[OFFSET_FLAGS] & FLAG_GZIP_PAYLOAD) !== 0 }
-    return { encrypted: false, gzip: head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b }
+    if (hasContainerMagic(head)) {
+      const flags = head.length > OFFSET_FLAGS ? head[OFFSET_FLAGS] : 0
+      const compression: Compression = (flags & FLAG_GZIP_PAYLOAD) !== 0 ? 'gzip' : (flags & FLAG_ZSTD_PAYLOAD) !== 0 ? 'zstd' : 'none'
+      return { encrypted: true, gzip: compression === 'gzip', compression }
+    }
+    const compression = sniffCompression(head)
+    return { encrypted: false, gzip: compression === 'gzip', compression }
   } finally {
     await handle.close()
   }
@@ -276,17 +327,20 @@ async function entryFor(dir: string, file: string): Promise<BackupEntry | undefi
       catalogued: true,
       kind: sidecar.kind ?? kindOfFileName(file),
       origin: madeHere(sidecar) ? 'here' : 'foreign',
+      ...(sidecar.originKind ? { originKind: sidecar.originKind } : {}),
+      // A file whose size changed is no longer the file that was verified.
+      verified: problem ? null : (sidecar.lastVerify ?? null),
       ...(problem ? { problem } : {}),
     }
   }
   const parsed = parseBackupFileName(file)
   const sniffed = await sniffFile(full)
   // A hand-made or copied-in file: its own metadata's name and time before its file name and mtime.
-  const own = !sniffed.gzip && !sniffed.encrypted && kindOfFileName(file) === 'smart' ? await peekMetadata(full, stat.size) : undefined
+  const own = sniffed.compression === 'none' && !sniffed.encrypted && kindOfFileName(file) === 'smart' ? await peekMetadata(full, stat.size) : undefined
   return {
     file,
     path: full,
-    name: own?.name ?? parsed?.name ?? file.replace(/\.json(\.gz)?(\.enc)?$/, ''),
+    name: own?.name ?? parsed?.name ?? file.replace(/\.json(\.gz|\.zst)?(\.enc)?$/, ''),
     ...(own?.description ? { description: own.description } : {}),
     ...(own?.engine ? { engine: own.engine } : {}),
     ...(own?.database ? { database: own.database } : {}),
@@ -295,10 +349,11 @@ async function entryFor(dir: string, file: string): Promise<BackupEntry | undefi
     kind: kindOfFileName(file),
     createdAt: own?.createdAt ?? (parsed?.createdAt ?? stat.mtime).toISOString(),
     sizeBytes: stat.size,
-    compression: sniffed.gzip ? 'gzip' : 'none',
+    compression: sniffed.compression,
     encrypted: sniffed.encrypted,
     catalogued: false,
     origin: 'foreign',
+    verified: null,
   }
 }
 

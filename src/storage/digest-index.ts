@@ -119,13 +119,19 @@ export class DigestIndexWriter {
     if (this.#size >= 1 << 20) await this.#flush()
   }
 
-  /** Adds every record line of a chunk (each followed by `\n`), their key taken from the parsed line. */
-  async addLines(lines: Buffer, key: readonly string[]): Promise<void> {
+  /**
+   * Adds every record line of a chunk (each followed by `\n`). The key is cut out of the line's
+   * canonical text when the line starts with the columns in order (as every source writes it);
+   * otherwise the line is parsed.
+   */
+  async addLines(lines: Buffer, table: TableSchema): Promise<void> {
+    const key = table.primaryKey
     if (key.length === 0) return
+    const cutter = keyCutter(table)
     for (let start = 0; start < lines.length; ) {
       const end = lines.indexOf(0x0a, start)
       const line = lines.subarray(start, end)
-      const text = keyText(JSON.parse(line.toString('utf8')) as Record<string, unknown>, key)
+      const text = cutter(line) ?? keyText(JSON.parse(line.toString('utf8')) as Record<string, unknown>, key)
       await this.add(shortDigest(text), shortDigest(line), text)
       start = end + 1
     }
@@ -163,6 +169,52 @@ export class DigestIndexWriter {
     this.#gzip.destroy()
     this.#out.destroy()
     await fs.rm(this.#temporary, { force: true })
+  }
+}
+
+/**
+ * Cuts a table's key text out of a canonical record line without parsing it: the line is
+ * `{"c1":v1,"c2":v2,…}` with the columns in order, so the members up to the last key column are
+ * walked, string values skipped to their closing quote, scalars to the next `,`. Each key value's
+ * text is already canonical, so the key text is `[` + those texts joined by `,` + `]`, exactly
+ * JSON.stringify of the parsed values. Undefined (parse instead) when the line is not spelled so,
+ * or a member before the key is an object or array.
+ */
+export function keyCutter(table: TableSchema): (line: Buffer) => string | undefined {
+  const positions = table.primaryKey.map((name) => table.columns.findIndex((c) => c.name === name))
+  if (positions.some((p) => p < 0)) return () => undefined
+  const last = Math.max(...positions)
+  const names = table.columns.slice(0, last + 1).map((c) => Buffer.from(`${JSON.stringify(c.name)}:`))
+  return (line) => {
+    if (line[0] !== 0x7b) return undefined
+    const values: string[] = new Array<string>(last + 1)
+    let at = 1
+    for (let i = 0; i <= last; i++) {
+      const name = names[i]!
+      if (at + name.length > line.length || line.compare(name, 0, name.length, at, at + name.length) !== 0) return undefined
+      at += name.length
+      const begin = at
+      const first = line[at]
+      if (first === 0x22) {
+        at++
+        for (;;) {
+          const c = line[at]
+          if (c === undefined) return undefined
+          if (c === 0x5c) at += 2
+          else if (c === 0x22) break
+          else at++
+        }
+        at++
+      } else if (first === 0x7b || first === 0x5b || first === undefined) {
+        return undefined
+      } else {
+        while (at < line.length && line[at] !== 0x2c && line[at] !== 0x7d) at++
+      }
+      values[i] = line.toString('utf8', begin, at)
+      if (line[at] !== 0x2c && line[at] !== 0x7d) return undefined
+      at++
+    }
+    return `[${positions.map((p) => values[p]).join(',')}]`
   }
 }
 

@@ -10,11 +10,14 @@ describe('backup file names', () => {
     expect(backupFileName('daily', at, { gzip: true, encrypted: false })).toBe('daily-2026-11-22T10-30-05.json.gz')
     expect(backupFileName('daily', at, { gzip: false, encrypted: true })).toBe('daily-2026-11-22T10-30-05.json.enc')
     expect(backupFileName('incremental-backup', at, { gzip: true, encrypted: true })).toBe('incremental-backup-2026-11-22T10-30-05.json.gz.enc')
+    expect(backupFileName('daily', at, { gzip: false, zstd: true, encrypted: true })).toBe('daily-2026-11-22T10-30-05.json.zst.enc')
   })
 
   it('parses what it makes, to the second', () => {
     const parsed = parseBackupFileName('pre-release.v2-2026-11-22T10-30-05.json.gz.enc')
-    expect(parsed).toEqual({ name: 'pre-release.v2', createdAt: new Date('2026-11-22T10:30:05Z'), gzip: true, encrypted: true, format: 'json' })
+    expect(parsed).toEqual({ name: 'pre-release.v2', createdAt: new Date('2026-11-22T10:30:05Z'), gzip: true, zstd: false, encrypted: true, format: 'json' })
+    expect(parseBackupFileName('daily-2026-11-22T10-30-05.json.zst.enc')).toMatchObject({ gzip: false, zstd: true, encrypted: true })
+    expect(parseBackupFileName('daily-2026-11-22T10-30-05.json.gz.zst')).toBeUndefined()
   })
 
   it('rejects names that are not backups, and impossible dates', () => {

@@ -1,7 +1,7 @@
 /**
  * How files in a backup directory are named (docs/storage.md §Layout).
  *
- *   <name>-YYYY-MM-DDTHH-mm-ss.json[.gz][.enc]   a backup (time in UTC, colons replaced so the name
+ *   <name>-YYYY-MM-DDTHH-mm-ss.json[.gz|.zst][.enc]   a backup (time in UTC, colons replaced so the name
  *                                                is valid on every filesystem)
  *   <name>-YYYY-MM-DDTHH-mm-ss.pgdump[.gz][.enc] a full native backup (docs/operations.md §Full backups):
  *                            .sql[.gz][.enc]       pg_dump -Fc, mariadb-dump SQL text, a SQLite database file
@@ -20,7 +20,7 @@ export const TEMP_PREFIX = '.tmp-'
 export const TEMP_SUFFIX = '.partial'
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/
-const FILE_PATTERN = /^(?<name>[A-Za-z0-9][A-Za-z0-9._-]*)-(?<stamp>\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2})\.(?<format>json|pgdump|sql|sqlite)(?<gz>\.gz)?(?<enc>\.enc)?$/
+const FILE_PATTERN = /^(?<name>[A-Za-z0-9][A-Za-z0-9._-]*)-(?<stamp>\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2})\.(?<format>json|pgdump|sql|sqlite)(?:(?<gz>\.gz)|(?<zst>\.zst))?(?<enc>\.enc)?$/
 
 /**
  * What a backup file holds, by the extension before `.gz` / `.enc`: `json` is mergeback's own
@@ -30,7 +30,7 @@ export type BackupDataFormat = 'json' | 'pgdump' | 'sql' | 'sqlite'
 
 /** The data format a backup file name claims (`x.pgdump.gz.enc` → 'pgdump'), or undefined for a name that is no backup. */
 export function dataFormatOf(fileName: string): BackupDataFormat | undefined {
-  return /\.(json|pgdump|sql|sqlite)(\.gz)?(\.enc)?$/.exec(fileName)?.[1] as BackupDataFormat | undefined
+  return /\.(json|pgdump|sql|sqlite)(\.gz|\.zst)?(\.enc)?$/.exec(fileName)?.[1] as BackupDataFormat | undefined
 }
 
 /** Throws UsageError unless `name` is a valid backup name (1–100 characters of [A-Za-z0-9._-], not starting with '.', '_' or '-'). */
@@ -48,10 +48,11 @@ export function fileTimestamp(date: Date): string {
   return date.toISOString().slice(0, 19).replace(/:/g, '-')
 }
 
-/** The file name of a backup: `<name>-YYYY-MM-DDTHH-mm-ss.<format>[.gz][.enc]` (format `json` by default). Throws UsageError for a bad name. */
-export function backupFileName(name: string, createdAt: Date, options: { gzip: boolean; encrypted: boolean; format?: BackupDataFormat }): string {
+/** The file name of a backup: `<name>-YYYY-MM-DDTHH-mm-ss.<format>[.gz|.zst][.enc]` (format `json` by default). Throws UsageError for a bad name. */
+export function backupFileName(name: string, createdAt: Date, options: { gzip: boolean; zstd?: boolean; encrypted: boolean; format?: BackupDataFormat }): string {
   checkBackupName(name)
-  return `${name}-${fileTimestamp(createdAt)}.${options.format ?? 'json'}${options.gzip ? '.gz' : ''}${options.encrypted ? '.enc' : ''}`
+  const compressed = options.gzip ? '.gz' : options.zstd ? '.zst' : ''
+  return `${name}-${fileTimestamp(createdAt)}.${options.format ?? 'json'}${compressed}${options.encrypted ? '.enc' : ''}`
 }
 
 export interface ParsedBackupFileName {
@@ -60,6 +61,7 @@ export interface ParsedBackupFileName {
   readonly createdAt: Date
   /** What the suffixes claim; readers still go by the magic bytes. */
   readonly gzip: boolean
+  readonly zstd: boolean
   readonly encrypted: boolean
   readonly format: BackupDataFormat
 }
@@ -68,22 +70,22 @@ export interface ParsedBackupFileName {
 export function parseBackupFileName(fileName: string): ParsedBackupFileName | undefined {
   const match = FILE_PATTERN.exec(fileName)
   if (!match?.groups) return undefined
-  const { name, stamp, gz, enc, format } = match.groups as { name: string; stamp: string; gz?: string; enc?: string; format: BackupDataFormat }
+  const { name, stamp, gz, zst, enc, format } = match.groups as { name: string; stamp: string; gz?: string; zst?: string; enc?: string; format: BackupDataFormat }
   const iso = `${stamp.slice(0, 10)}T${stamp.slice(11).replace(/-/g, ':')}Z`
   const createdAt = new Date(iso)
   // Date accepts 2026-02-30 by rolling over; a round trip rejects it.
   if (Number.isNaN(createdAt.getTime()) || createdAt.toISOString().slice(0, 19) + 'Z' !== iso) return undefined
-  return { name, createdAt, gzip: gz !== undefined, encrypted: enc !== undefined, format }
+  return { name, createdAt, gzip: gz !== undefined, zstd: zst !== undefined, encrypted: enc !== undefined, format }
 }
 
 /**
- * A data file a backup directory may hold: `*.json`, `*.json.gz`, `*.json.enc`, `*.json.gz.enc`,
+ * A data file a backup directory may hold: `*.json`, `*.json.gz`, `*.json.zst`, `*.json.enc`, `*.json.gz.enc`, `*.json.zst.enc`,
  * and the same for full backups (`*.pgdump`, `*.sql`, `*.sqlite`); not a sidecar or a dot file.
  * Full backups count only when named by the naming rule: a stray `notes.sql` is not a backup.
  */
 export function isBackupDataFileName(fileName: string): boolean {
   if (fileName.startsWith('.') || fileName.endsWith(SIDECAR_SUFFIX)) return false
-  if (/\.json(\.gz)?(\.enc)?$/.test(fileName)) return true
+  if (/\.json(\.gz|\.zst)?(\.enc)?$/.test(fileName)) return true
   return parseBackupFileName(fileName) !== undefined
 }
 

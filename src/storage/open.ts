@@ -5,11 +5,11 @@
  *   1. Open the file (missing → NotFoundError) and read its sidecar, if any. A file shorter or
  *      longer than the catalog records fails now, before any byte is used.
  *   2. Look at the first bytes, never at the name: "MRGBKENC" → encrypted container (its header
- *      flag says whether gzip is inside), 1f 8b → gzip, anything else → plain JSON. A file the
+ *      flags say whether gzip or zstd is inside), 1f 8b → gzip, 28 b5 2f fd → zstd, anything else → plain JSON. A file the
  *      catalog or its `.enc` suffix calls encrypted but that lacks the magic is refused as tampered.
  *   3. Encrypted: without a passphrase → UsageError; otherwise unlock the header (scrypt + key
  *      check): a wrong passphrase → IntegrityError 'wrong-passphrase' before any chunk is read.
- *   4. Stream: file → [SHA-256 against the catalog] → [decrypt] → [gunzip] → size limit → caller.
+ *   4. Stream: file → [SHA-256 against the catalog] → [decrypt] → [gunzip / zstd] → size limit → caller.
  *      Each failure surfaces on the returned stream as the stage reaches it, as an IntegrityError
  *      (tag mismatch, truncation, gzip CRC, size limit, whole-file hash) with `details.layer`.
  */
@@ -17,8 +17,8 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { createHash } from 'node:crypto'
 import { PassThrough, Transform, pipeline, type TransformCallback, type Readable } from 'node:stream'
-import zlib from 'node:zlib'
 import { IntegrityError, MergebackError, NotFoundError, UsageError } from '../errors.js'
+import { asCompressionError, createDecompressor, sniffCompression, type Compression } from './compression.js'
 import { HEADER_LENGTH, TAG_LENGTH, hasContainerMagic } from '../crypto/container.js'
 import { unlockContainer, type UnlockedContainer } from '../crypto/key-derivation.js'
 import { createDecryptStream } from '../crypto/decrypt-stream.js'
@@ -38,26 +38,16 @@ export interface BackupLayers {
   readonly sizeBytes: number
   readonly encrypted: boolean
   readonly gzip: boolean
+  /** The compression inside (any encryption): by the magic bytes, or the container's header flag. */
+  readonly compression: Compression
   readonly sidecar?: Sidecar
   readonly container?: UnlockedContainer
 }
 
-const GZIP_MAGIC = Buffer.from([0x1f, 0x8b])
-
-/** Turns a zlib error into the IntegrityError it means; leaves anything else alone. */
+/** Turns a zlib or zstd error into the IntegrityError it means; leaves anything else alone. */
 export function asStorageError(error: unknown): unknown {
   if (error instanceof MergebackError) return error
-  const code = (error as NodeJS.ErrnoException | undefined)?.code
-  if (code === 'Z_BUF_ERROR') {
-    return new IntegrityError('The gzip data is truncated: the file ends before the compressed stream does.', 'truncated', {
-      cause: error,
-      details: { layer: 'gzip' },
-    })
-  }
-  if (typeof code === 'string' && code.startsWith('Z_')) {
-    return new IntegrityError(`The gzip data is damaged (${(error as Error).message}).`, 'checksum', { cause: error, details: { layer: 'gzip' } })
-  }
-  return error
+  return asCompressionError(error)
 }
 
 async function openHandle(file: string): Promise<fs.FileHandle> {
@@ -105,20 +95,23 @@ export async function probeBackupFile(
         throw new UsageError(`${file} is encrypted: set ${PASSPHRASE_ENV} or pass --passphrase-file FILE.`, { code: 'NO_PASSPHRASE' })
       }
       const container = await unlockContainer(head, options.passphrase)
-      return { handle, layers: { file, sizeBytes, encrypted: true, gzip: container.header.gzipPayload, sidecar, container } }
+      const compression: Compression = container.header.gzipPayload ? 'gzip' : container.header.zstdPayload ? 'zstd' : 'none'
+      return { handle, layers: { file, sizeBytes, encrypted: true, gzip: compression === 'gzip', compression, sidecar, container } }
     }
     if (sidecar?.encrypted || /\.enc$/i.test(file)) {
       throw new IntegrityError(`${file} should be encrypted but does not start with the "MRGBKENC" header: it was damaged or replaced.`, 'tampered', {
         details: { layer: 'encryption', byteOffset: 0 },
       })
     }
-    const gzip = head.length >= 2 && head.subarray(0, 2).equals(GZIP_MAGIC)
-    if (!gzip && sidecar?.compression === 'gzip') {
-      throw new IntegrityError(`${file} should be gzip-compressed but does not start with the gzip magic: it was damaged or replaced.`, 'tampered', {
-        details: { layer: 'gzip', byteOffset: 0 },
-      })
+    const compression = sniffCompression(head)
+    if (sidecar && sidecar.compression !== 'none' && compression !== sidecar.compression) {
+      throw new IntegrityError(
+        `${file} should be ${sidecar.compression}-compressed but does not start with the ${sidecar.compression} magic: it was damaged or replaced.`,
+        'tampered',
+        { details: { layer: sidecar.compression, byteOffset: 0 } },
+      )
     }
-    return { handle, layers: { file, sizeBytes, encrypted: false, gzip, sidecar } }
+    return { handle, layers: { file, sizeBytes, encrypted: false, gzip: compression === 'gzip', compression, sidecar } }
   } catch (error) {
     await handle.close()
     throw error
@@ -200,7 +193,8 @@ export function decodeLayers(input: Readable, layers: BackupLayers, options: Ope
   const digest = options.checkDigest && layers.sidecar ? new DigestCheck(layers.sidecar.sha256) : undefined
   if (digest) stages.push(digest)
   if (layers.container) stages.push(createDecryptStream(layers.container))
-  if (layers.gzip) stages.push(zlib.createGunzip())
+  const decompressor = createDecompressor(layers.compression)
+  if (decompressor) stages.push(decompressor)
   const output = new PlainOutput(options.maxDecompressedBytes, digest)
   // The callback is required by the API; errors reach the caller through `output` (see PlainOutput).
   pipeline([input, ...stages, output], () => undefined)
@@ -235,7 +229,7 @@ export interface FileVerification {
   /** Hex SHA-256 of the file as stored. */
   readonly sha256: string
   readonly encrypted: boolean
-  readonly compression: 'none' | 'gzip'
+  readonly compression: Compression
   readonly catalogued: boolean
   /** Bytes of plain JSON that decoded cleanly (all of them when ok). */
   readonly plainBytes: number
@@ -258,7 +252,7 @@ function waitForDrain(stream: PassThrough): Promise<void> {
 /**
  * Checks a backup file's container layers end to end, in one read: its size and SHA-256 against
  * the catalog sidecar (when there is one), the passphrase and every AEAD tag (encrypted), and the
- * gzip stream with its CRC-32 and length (gzip). The JSON inside (structure, per-table checksums,
+ * gzip stream with its CRC-32 and length (gzip), or the zstd frames with their checksums (zstd). The JSON inside (structure, per-table checksums,
  * record counts) is not parsed here: `readBackup` does that (the engine's `verify` runs both).
  * Damage is reported, not thrown (`ok: false`, failing checks with details). Throws only when the
  * file cannot be examined at all: NotFoundError, or UsageError for an encrypted file without passphrase.
@@ -279,7 +273,7 @@ export async function verifyBackupFile(file: string, options: OpenBackupOptions 
     layers = probed.layers
   } catch (error) {
     if (!(error instanceof IntegrityError)) throw error
-    fail(error.details.layer === 'gzip' ? CHECK_GZIP : CHECK_ENCRYPTION, error)
+    fail(error.details.layer === 'gzip' ? CHECK_GZIP : error.details.layer === 'zstd' ? CHECK_ZSTD : CHECK_ENCRYPTION, error)
   }
   // The whole file is hashed even when a layer fails, so the report also says whether it matches the catalog.
   const hash = createHash('sha256')
@@ -328,9 +322,10 @@ export async function verifyBackupFile(file: string, options: OpenBackupOptions 
       if (failed?.details.layer === 'encryption') fail(CHECK_ENCRYPTION, failed)
       else pass(CHECK_ENCRYPTION, `passphrase accepted, ${plural(chunkCount(layers, sizeBytes), 'chunk')} authenticated`)
     }
-    if (layers.gzip) {
-      if (failed?.details.layer === 'gzip') fail(CHECK_GZIP, failed)
-      else if (!failed) pass(CHECK_GZIP, `${plainBytes} bytes decompressed`)
+    if (layers.compression !== 'none') {
+      const check = layers.compression === 'gzip' ? CHECK_GZIP : CHECK_ZSTD
+      if (failed?.details.layer === layers.compression) fail(check, failed)
+      else if (!failed) pass(check, `${plainBytes} bytes decompressed`)
     }
   }
   if (sidecar) {
@@ -346,7 +341,7 @@ export async function verifyBackupFile(file: string, options: OpenBackupOptions 
     sizeBytes,
     sha256,
     encrypted: layers?.encrypted ?? sidecar?.encrypted ?? /\.enc$/i.test(file),
-    compression: (layers?.gzip ?? sidecar?.compression === 'gzip') ? 'gzip' : 'none',
+    compression: layers?.compression ?? sidecar?.compression ?? 'none',
     catalogued: sidecar !== undefined,
     plainBytes,
     ...(firstError ? { error: firstError } : {}),
@@ -357,6 +352,7 @@ const CHECK_SIZE = 'file size against the catalog'
 const CHECK_SHA256 = 'SHA-256 against the catalog'
 const CHECK_ENCRYPTION = 'encryption (passphrase and every authentication tag)'
 const CHECK_GZIP = 'gzip (deflate stream, CRC-32 and length)'
+const CHECK_ZSTD = 'zstd (frames and their content checksums)'
 
 function chunkCount(layers: BackupLayers, sizeBytes: number): number {
   const sealed = (layers.container?.header.chunkSize ?? 0) + TAG_LENGTH

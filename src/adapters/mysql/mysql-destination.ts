@@ -225,11 +225,11 @@ export class MysqlDestination implements Destination {
       throw error instanceof MergebackError ? error : toStatementError(error, { action: 'describing the database' })
     }
     const staging = this.#staging
-    const real = (name: string): string => staging?.realName(name) ?? name
-    const tables = schema.tables
-      .filter((t) => staging?.realName(t.name) !== undefined || !isStagingTable(t.name))
+    const kept = schema.tables.filter((t) => staging?.realName(t.name) !== undefined || !isStagingTable(t.name))
+    if (staging === undefined) return { ...schema, tables: kept }
+    const real = (name: string): string => staging.realName(name) ?? name
+    const tables = kept
       .map((t) => {
-        if (staging === undefined) return t
         const foreignKeys = t.foreignKeys.map((fk) => (staging.realName(fk.referencedTable) === undefined ? fk : { ...fk, referencedTable: real(fk.referencedTable) }))
         return { ...t, name: real(t.name), foreignKeys }
       })
@@ -296,8 +296,14 @@ export class MysqlDestination implements Destination {
       const [lock] = await this.#run<RowDataPacket[]>(`SELECT GET_LOCK(${quoteString(runLockName(staging.runId))}, 0) AS got`, { action: 'taking the staging lock' })
       if (Number(lock?.got) !== 1) throw new DatabaseError(`Could not take the staging lock ${runLockName(staging.runId)}; try again.`, {})
       this.#staging = staging
+      // Another engine's tables: the cross-engine mapping sees the whole backup (foreign-key
+      // columns typed as their parents) and keeps foreign key names unique in the database.
+      const context = {
+        tables: backupSchema.tables,
+        usedNames: new Set([...existing.values()].flatMap((t) => t.foreignKeys.map((fk) => fk.name.toLowerCase()))),
+      }
       for (const table of missing) {
-        warnings.push(...(await this.#createTable(table, backupSchema.engine, staging)))
+        warnings.push(...(await this.#createTable(table, backupSchema.engine, staging, context)))
         created.push(table.name)
       }
       this.#schema = undefined
@@ -357,8 +363,13 @@ export class MysqlDestination implements Destination {
   }
 
   /** Creates one table under its staging name; records it at once so that rollback() can drop it. Returns warnings. */
-  async #createTable(table: TableSchema, sourceEngine: DatabaseSchema['engine'], staging: StagingSet): Promise<string[]> {
-    const first = createTableStatement(table, sourceEngine)
+  async #createTable(
+    table: TableSchema,
+    sourceEngine: DatabaseSchema['engine'],
+    staging: StagingSet,
+    context: { readonly tables: readonly TableSchema[]; readonly usedNames: Set<string> },
+  ): Promise<string[]> {
+    const first = createTableStatement(table, sourceEngine, true, context)
     try {
       await this.#run(staging.createStatement(table.name, first.sql), { table: table.name, action: `creating table ${table.name}` })
       this.#created.push(staging.sqlName(table.name))
@@ -367,7 +378,7 @@ export class MysqlDestination implements Destination {
       if (sourceEngine !== 'mysql' || typeof table.options?.definition !== 'string') throw error
       // A definition from another server version (a MySQL 8 collation on MariaDB, say): build
       // the table from its columns instead.
-      const fallback = createTableStatement(table, sourceEngine, false)
+      const fallback = createTableStatement(table, sourceEngine, false, context)
       await this.#run(staging.createStatement(table.name, fallback.sql), { table: table.name, action: `creating table ${table.name}` })
       this.#created.push(staging.sqlName(table.name))
       return [`${table.name}: the server rejected the backed-up definition (${(error as Error).message}); created from the column types instead.`, ...fallback.warnings]

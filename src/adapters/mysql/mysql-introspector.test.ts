@@ -111,7 +111,8 @@ describe('createTableStatement from another engine', () => {
       '`score` DOUBLE',
       '`active` BOOLEAN',
       '`code` VARCHAR(20)',
-      '`letter` CHAR(1)',
+      // VARCHAR, not CHAR: MariaDB strips a CHAR's trailing spaces, PostgreSQL keeps them.
+      '`letter` VARCHAR(1)',
       '`uid` CHAR(36)',
       '`photo` LONGBLOB',
       '`born` DATE',

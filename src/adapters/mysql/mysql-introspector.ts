@@ -22,7 +22,8 @@ import type { RowDataPacket } from 'mysql2'
 import type { Connection } from 'mysql2/promise'
 import type { ColumnSchema, DatabaseSchema, Engine, ForeignKeySchema, IndexSchema, TableSchema } from '../adapter.js'
 import { UsageError } from '../../errors.js'
-import { kindOfType, parseEnumLabels, quoteIdentifier, quoteString, typeClassOf, typeLength } from './mysql-values.js'
+import { mysqlTableTypes, uniqueObjectName } from '../types/type-mapping.js'
+import { kindOfType, parseEnumLabels, quoteIdentifier, quoteString, typeClassOf } from './mysql-values.js'
 
 /** Storage engines whose writes a ROLLBACK undoes and whose reads a snapshot covers. */
 const TRANSACTIONAL_ENGINES = new Set(['innodb', 'xtradb', 'rocksdb', 'ndbcluster', 'ndb'])
@@ -188,6 +189,7 @@ export async function describeDatabase(
     }
   }
 
+  warnings.push(...(await sequenceDefaultWarnings(connection, database, tableRows, columnRows, new Set(selected.map((t) => t.name)))))
   const columnsByTable = groupBy(columnRows, (r) => r.tableName)
   const indexesByTable = groupBy(indexRows, (r) => r.tableName)
   const foreignKeysByTable = groupBy(foreignKeyRows, (r) => r.tableName)
@@ -295,75 +297,6 @@ function definitionStatement(table: TableSchema, definition: string): string | u
   return out.join('\n')
 }
 
-const CHAR_LENGTH = /^(?:national\s+)?(?:var)?char(?:acter)?(?:\s+varying)?\s*\((\d+)\)|^(?:n?varchar|nchar|character varying|character|bpchar)\s*\((\d+)\)/i
-
-/** The MySQL type for a column of another engine, chosen from its kind (docs/adapters-mysql.md). */
-function mysqlTypeForKind(column: ColumnSchema, sourceEngine: Engine, inKey: boolean, warn: (message: string) => void): string {
-  const type = column.type.trim().toLowerCase()
-  switch (column.kind) {
-    case 'integer':
-      if (/^(tinyint|int1)\b/.test(type)) return 'TINYINT'
-      if (/^(smallint|int2|smallserial|serial2)\b/.test(type)) return 'SMALLINT'
-      if (/^mediumint\b/.test(type)) return 'MEDIUMINT'
-      if (sourceEngine !== 'sqlite' && /^(int|int4|integer|serial|serial4)\b/.test(type)) return 'INT'
-      if (/^year\b/.test(type)) return 'YEAR'
-      return 'BIGINT'
-    case 'bigint':
-      return /unsigned/.test(type) ? 'BIGINT UNSIGNED' : 'BIGINT'
-    case 'decimal': {
-      const m = /\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\)/.exec(type)
-      const precision = m ? Number(m[1]) : undefined
-      const scale = m?.[2] !== undefined ? Number(m[2]) : 0
-      if (precision !== undefined && precision <= 65 && scale >= 0 && scale <= 30 && scale <= precision) return `DECIMAL(${precision},${scale})`
-      warn(`${column.name}: ${column.type || 'numeric'} has no exact MySQL equivalent; created as DECIMAL(65,30) (a value beyond it fails the restore, it is never rounded).`)
-      return 'DECIMAL(65,30)'
-    }
-    case 'float':
-      return sourceEngine === 'postgres' && /^(real|float4)$/.test(type) ? 'FLOAT' : 'DOUBLE'
-    case 'boolean':
-      return 'BOOLEAN'
-    case 'text': {
-      if (type === 'uuid') return 'CHAR(36)'
-      const m = CHAR_LENGTH.exec(type)
-      const length = m ? Number(m[1] ?? m[2]) : undefined
-      if (length !== undefined && length <= 255 && /^(character|char|bpchar|nchar)\s*\(/.test(type)) return `CHAR(${length})`
-      if (length !== undefined && length <= (inKey ? 768 : 16383)) return `VARCHAR(${length})`
-      if (inKey) {
-        warn(`${column.name}: ${column.type || 'text'} is part of a key or index; created as VARCHAR(255) (a longer value fails the restore).`)
-        return 'VARCHAR(255)'
-      }
-      return 'LONGTEXT'
-    }
-    case 'binary':
-      return inKey ? 'VARBINARY(255)' : 'LONGBLOB'
-    case 'date':
-      return 'DATE'
-    case 'timestamp':
-    case 'timestamptz': {
-      const precision = typeLength(type)
-      return `DATETIME(${precision !== undefined && precision <= 6 ? precision : 6})`
-    }
-    case 'time':
-      return 'TIME(6)'
-    case 'interval':
-      return 'VARCHAR(255)'
-    case 'json':
-    case 'array':
-    case 'document':
-      return 'JSON'
-    case 'enum':
-      if (column.enumValues && column.enumValues.length > 0) return `ENUM(${column.enumValues.map(quoteString).join(', ')})`
-      return 'VARCHAR(255)'
-    case 'bit': {
-      const width = typeLength(type)
-      if (/^bit\s*\(/.test(type) && width !== undefined && width <= 64) return `BIT(${width})`
-      return inKey ? 'VARCHAR(255)' : 'LONGTEXT'
-    }
-    case 'unknown':
-      return inKey ? 'VARCHAR(255)' : 'LONGTEXT'
-  }
-}
-
 /** ON DELETE/UPDATE rules InnoDB accepts. */
 function referentialAction(rule: string | undefined): string | undefined {
   const normalized = rule?.trim().toUpperCase()
@@ -374,7 +307,12 @@ function referentialAction(rule: string | undefined): string | undefined {
  * The CREATE TABLE statement for a table of the backup. `sourceEngine` is the engine the backup
  * came from; with `useDefinition` a MySQL/MariaDB backup's own definition is used when it has one.
  */
-export function createTableStatement(table: TableSchema, sourceEngine: Engine, useDefinition = true): CreateTable {
+export function createTableStatement(
+  table: TableSchema,
+  sourceEngine: Engine,
+  useDefinition = true,
+  context: { readonly tables?: readonly TableSchema[]; readonly usedNames?: Set<string> } = {},
+): CreateTable {
   const definition = table.options?.definition
   if (useDefinition && sourceEngine === 'mysql' && typeof definition === 'string') {
     const sql = definitionStatement(table, definition)
@@ -394,10 +332,14 @@ export function createTableStatement(table: TableSchema, sourceEngine: Engine, u
   const stored = new Set((table.options?.storedGenerated as string[] | undefined) ?? [])
   const lines: string[] = []
   let untyped = 0
+  // Another engine's columns: the cross-engine mapping (foreign-key columns typed as their parents).
+  const mapped = mysqlTableTypes(table, sourceEngine, context.tables ?? [table], warn)
+  // Foreign key names are per database in MariaDB (per table elsewhere): make them unique.
+  const usedNames = context.usedNames ?? new Set<string>()
   for (const column of table.columns) {
     const nativeType = sameEngine && column.type !== '' && typeClassOf(column.type) !== 'other'
     if (!nativeType && column.kind === 'unknown' && column.type === '') untyped++
-    let type = nativeType ? column.type : mysqlTypeForKind(column, sourceEngine, keyColumns.has(column.name), warn)
+    let type = nativeType ? column.type : mapped.get(column.name)!
     if (nativeType && keyColumns.has(column.name) && /^(tiny|medium|long)?(text|blob)$/i.test(column.type)) {
       type = /blob/i.test(column.type) ? 'VARBINARY(255)' : 'VARCHAR(255)'
       warn(`${column.name}: ${column.type} is part of a key; created as ${type}.`)
@@ -419,7 +361,10 @@ export function createTableStatement(table: TableSchema, sourceEngine: Engine, u
   }
   const columnList = (columns: readonly string[]): string => columns.map(quoteIdentifier).join(', ')
   if (table.primaryKey.length > 0) lines.push(`  PRIMARY KEY (${columnList(table.primaryKey)})`)
-  for (const unique of table.uniqueConstraints) lines.push(`  UNIQUE KEY ${quoteIdentifier(unique.name)} (${columnList(unique.columns)})`)
+  // Index names are per table in MariaDB; another engine's may be longer than 64 characters.
+  const indexNames = new Set<string>(['primary'])
+  const indexName = (name: string): string => (sameEngine ? name : uniqueObjectName(name || `${table.name}_key`, 'mysql', indexNames))
+  for (const unique of table.uniqueConstraints) lines.push(`  UNIQUE KEY ${quoteIdentifier(indexName(unique.name))} (${columnList(unique.columns)})`)
   const columnNames = new Set(table.columns.map((c) => c.name))
   for (const index of table.indexes) {
     if (!sameEngine && (index.options?.expression || index.options?.partial || !index.columns.every((c) => columnNames.has(c)))) {
@@ -430,10 +375,12 @@ export function createTableStatement(table: TableSchema, sourceEngine: Engine, u
     const prefix = index.unique ? 'UNIQUE KEY' : sameEngine && kind === 'FULLTEXT' ? 'FULLTEXT KEY' : sameEngine && kind === 'SPATIAL' ? 'SPATIAL KEY' : 'KEY'
     const prefixes = (sameEngine ? index.options?.prefixLengths : undefined) as Record<string, number> | undefined
     const parts = index.columns.map((c) => quoteIdentifier(c) + (prefixes?.[c] !== undefined ? `(${prefixes[c]})` : ''))
-    lines.push(`  ${prefix} ${quoteIdentifier(index.name)} (${parts.join(', ')})`)
+    lines.push(`  ${prefix} ${quoteIdentifier(indexName(index.name))} (${parts.join(', ')})`)
   }
   for (const fk of table.foreignKeys) {
-    let line = `  CONSTRAINT ${quoteIdentifier(fk.name)} FOREIGN KEY (${columnList(fk.columns)}) REFERENCES ${quoteIdentifier(fk.referencedTable)} (${columnList(fk.referencedColumns)})`
+    const fkName = sameEngine ? fk.name : uniqueObjectName(fk.name || `${table.name}_fk`, 'mysql', usedNames)
+    if (fkName !== fk.name) warn(`${fk.name}: foreign key created as ${fkName} (MariaDB needs a name unique in the database, of at most 64 characters).`)
+    let line = `  CONSTRAINT ${quoteIdentifier(fkName)} FOREIGN KEY (${columnList(fk.columns)}) REFERENCES ${quoteIdentifier(fk.referencedTable)} (${columnList(fk.referencedColumns)})`
     const onDelete = referentialAction(fk.onDelete)
     const onUpdate = referentialAction(fk.onUpdate)
     if (fk.onDelete && !onDelete) warn(`${fk.name}: ON DELETE ${fk.onDelete} is not supported by InnoDB; left out.`)
@@ -449,4 +396,38 @@ export function createTableStatement(table: TableSchema, sourceEngine: Engine, u
   const engine = sameEngine && typeof table.options?.engine === 'string' && table.options.engine ? table.options.engine : 'InnoDB'
   const sql = `CREATE TABLE ${quoteIdentifier(table.name)} (\n${lines.join(',\n')}\n) ENGINE=${engine} DEFAULT CHARSET=${charset} COLLATE=${collation}`
   return { sql, warnings }
+}
+
+/**
+ * MariaDB sequences are not backed up (issue #14 item 8, documented in docs/adapters-mysql.md): a
+ * column whose default takes values from one (`DEFAULT NEXT VALUE FOR seq`) is named with the
+ * sequence's next value, so that after a restore the sequence can be created or moved past the
+ * restored ids, instead of handing out one of them again (a duplicate key on the next insert).
+ */
+async function sequenceDefaultWarnings(
+  connection: Connection,
+  database: string,
+  tableRows: readonly TableRow[],
+  columnRows: readonly ColumnRow[],
+  selected: ReadonlySet<string>,
+): Promise<string[]> {
+  const sequences = new Set(tableRows.filter((t) => t.tableType === 'SEQUENCE').map((t) => t.name))
+  if (sequences.size === 0) return []
+  const out: string[] = []
+  for (const row of columnRows) {
+    if (!selected.has(row.tableName) || typeof row.columnDefault !== 'string') continue
+    const match = /^nextval\((?:`((?:[^`]|``)+)`\.)?`((?:[^`]|``)+)`\)$/i.exec(row.columnDefault.trim())
+    if (!match) continue
+    const schema = (match[1] ?? database).replace(/``/g, '`')
+    const name = match[2]!.replace(/``/g, '`')
+    if (schema !== database || !sequences.has(name)) continue
+    const [state] = await connection.query<RowDataPacket[]>(`SELECT next_not_cached_value AS next FROM \`${database.replace(/`/g, '``')}\`.\`${name.replace(/`/g, '``')}\``)
+    const next = String((state[0] as { next?: unknown } | undefined)?.next ?? '?')
+    out.push(
+      `Column ${row.tableName}.${row.name} takes its default from sequence ${name} (next value ${next}), which is not backed up: after a restore into an empty ` +
+        `database, create it (CREATE SEQUENCE ${name} START WITH ${next}) and point the column's default at it; after a restore into a database that has it, ` +
+        `move it past the restored ids (SELECT SETVAL(${name}, ${next}, 0)), or the next insert may reuse one of them.`,
+    )
+  }
+  return out
 }

@@ -23,6 +23,7 @@ import type { Capabilities, ConnectionConfig, DatabaseSchema, DatabaseStats, Rea
 import { UsageError } from '../../errors.js'
 import { endSession, openSession, toStatementError, type MysqlSession } from './mysql-config.js'
 import { describeDatabase } from './mysql-introspector.js'
+import { isStagingTable } from './mysql-staging.js'
 import { encoderFor, hasGeometry, quoteIdentifier, rawGeometryTypeCast, selectExpression } from './mysql-values.js'
 
 /**
@@ -79,7 +80,9 @@ export class MysqlSource implements Source {
   async describe(options: { readonly tables?: readonly string[] } = {}): Promise<DatabaseSchema> {
     this.#assertUsable()
     try {
-      return await describeDatabase(this.#session.connection, this.#session.config.database, this.#session.flavor, options)
+      const schema = await describeDatabase(this.#session.connection, this.#session.config.database, this.#session.flavor, options)
+      // Staging tables of a restore (running, or killed before its swap) are not the database's data.
+      return { ...schema, tables: schema.tables.filter((t) => !isStagingTable(t.name)) }
     } catch (error) {
       throw toStatementError(error, { action: 'describing the database' })
     }

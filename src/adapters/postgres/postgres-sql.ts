@@ -8,6 +8,7 @@
  * @module
  */
 import type { ColumnSchema, Engine, ForeignKeySchema, IndexSchema, TableSchema } from '../adapter.js'
+import { portableDefault, postgresColumnType, postgresEnumTypeName } from '../types/type-mapping.js'
 
 /** `"name"` with embedded quotes doubled. Always quotes, so case and spaces survive. */
 export function quoteIdent(name: string): string {
@@ -78,67 +79,15 @@ export interface TableDdl {
 const SERIAL_TYPES: Readonly<Record<string, string>> = { integer: 'serial', bigint: 'bigserial', smallint: 'smallserial' }
 
 /** The name of the enum type a column from an engine without named enums (MySQL) gets. */
-export function enumTypeName(table: string, column: ColumnSchema): string {
-  return column.enumName ?? quoteIdent(`${table}_${column.name}`)
-}
+export const enumTypeName = postgresEnumTypeName
 
 /**
  * The PostgreSQL type for a backed-up column. PostgreSQL backups keep their exact type; other
- * engines' columns get the closest type for their kind (`varchar(n)`, `numeric(p,s)` and
- * `bit(n)` sizes are kept when the source type states them).
+ * engines' columns get theirs from the cross-engine mapping (src/adapters/types/type-mapping.ts).
  */
 export function columnType(column: ColumnSchema, table: string, engine: Engine): string {
-  if (engine === 'postgres' && column.type) return column.type
-  if (column.kind === 'array') {
-    const element: ColumnSchema = { name: column.name, type: '', kind: column.elementKind ?? 'unknown', nullable: true, enumName: column.enumName }
-    return `${columnType(element, table, engine)}[]`
-  }
-  const sourceType = column.type.toLowerCase()
-  switch (column.kind) {
-    case 'integer':
-      // MySQL INT UNSIGNED reaches 4294967295, beyond PostgreSQL's integer.
-      return /^int(eger)?\b.*unsigned/.test(sourceType) ? 'bigint' : 'integer'
-    case 'bigint':
-      return /unsigned/.test(sourceType) ? 'numeric(20,0)' : 'bigint'
-    case 'decimal': {
-      const size = /\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)/.exec(sourceType)
-      return size ? `numeric(${size[1]},${size[2] ?? 0})` : 'numeric'
-    }
-    case 'float':
-      return engine === 'mysql' && /^float\b/.test(sourceType) ? 'real' : 'double precision'
-    case 'boolean':
-      return 'boolean'
-    case 'text': {
-      const size = /^(?:national\s+)?(?:varchar|character varying|nvarchar)\s*\(\s*(\d+)\s*\)/.exec(sourceType)
-      return size ? `varchar(${size[1]})` : 'text'
-    }
-    case 'binary':
-      return 'bytea'
-    case 'date':
-      return 'date'
-    case 'timestamp':
-      return 'timestamp(6) without time zone'
-    case 'timestamptz':
-      return 'timestamp(6) with time zone'
-    case 'time':
-      return 'time(6) without time zone'
-    case 'interval':
-      return 'interval'
-    case 'json':
-    case 'document':
-      return 'jsonb'
-    case 'enum':
-      return enumTypeName(table, column)
-    case 'bit': {
-      const size = /^bit\s*\(\s*(\d+)\s*\)/.exec(sourceType)
-      return size ? `bit(${size[1]})` : 'bit varying'
-    }
-    default:
-      return 'text'
-  }
+  return postgresColumnType(column, table, engine)
 }
-
-const PORTABLE_DEFAULT = /^(?:-?\d+(?:\.\d+)?|'(?:[^']|'')*'|true|false|null|current_timestamp(?:\(\d*\))?|current_date|now\(\))$/i
 
 /** One column of CREATE TABLE. */
 function columnDefinition(column: ColumnSchema, table: string, engine: Engine, warnings: string[]): string {
@@ -161,8 +110,8 @@ function columnDefinition(column: ColumnSchema, table: string, engine: Engine, w
   } else if (column.default !== undefined && column.default !== null) {
     if (engine === 'postgres') {
       tail = ` DEFAULT ${column.default}`
-    } else if (PORTABLE_DEFAULT.test(column.default.trim())) {
-      tail = ` DEFAULT ${column.default.trim()}`
+    } else if (portableDefault(column.default, 'postgres', column.kind) !== undefined) {
+      tail = ` DEFAULT ${portableDefault(column.default, 'postgres', column.kind)}`
     } else {
       warnings.push(`Column ${where}: the ${engine} default ${column.default} is not recreated.`)
     }

@@ -59,6 +59,7 @@ import {
 import {
   asciiLower,
   describeDatabase,
+  fullTextContent,
   isPlainCreate,
   listTables,
   readForeignKeyList,
@@ -68,6 +69,7 @@ import {
   type SqliteTableInfo,
   type SqliteTableOptions,
 } from './sqlite-introspector.js'
+import { sqliteEnumCheck, uniqueObjectName } from '../types/type-mapping.js'
 import { decodeValue, encodeValue, sqliteTypeFor, ValueDecodeError, type Affinity, type SqliteValue } from './sqlite-values.js'
 
 /** Bound parameters per statement in readByKeys (SQLite's limit here is 32766). */
@@ -342,6 +344,7 @@ export class SqliteDestination implements Destination {
     withErrors(this.#context({ action: 'finishing' }), () => {
       for (const table of this.#created) this.#restoreTableExtras(table)
       this.#carrySequences()
+      this.#rebuildFullTextIndexes()
       this.#checkForeignKeys()
     })
   }
@@ -452,7 +455,8 @@ export class SqliteDestination implements Destination {
       // A SQLite backup's AUTOINCREMENT table (it carries its counter): AUTOINCREMENT again.
       if (column.name === rowidKey) definition += engine === 'sqlite' && typeof options?.sequence === 'string' ? ' PRIMARY KEY AUTOINCREMENT' : ' PRIMARY KEY'
       else if (!column.nullable || pk.includes(column.name)) definition += ' NOT NULL'
-      return definition
+      const check = sqliteEnumCheck(column, quoteIdent)
+      return check ? `${definition} ${check}` : definition
     })
     if (pk.length > 0 && !rowidKey) parts.push(`PRIMARY KEY (${pk.map(quoteIdent).join(', ')})`)
     for (const unique of table.uniqueConstraints) {
@@ -474,7 +478,12 @@ export class SqliteDestination implements Destination {
 
   #createIndexes(table: TableSchema, engine: DatabaseSchema['engine'], warnings: string[]): void {
     const context = this.#context({ table: table.name, action: 'indexing' })
-    for (const index of table.indexes) {
+    for (const original of table.indexes) {
+      // Another engine's index names are per table (MariaDB): SQLite's are per file.
+      const index =
+        engine === 'sqlite'
+          ? original
+          : { ...original, name: uniqueObjectName(original.name, 'sqlite', new Set(this.#db.prepare(`SELECT lower(name) AS n FROM main.sqlite_schema`).pluck().all() as string[])) }
       if (this.#db.prepare(`SELECT 1 FROM main.sqlite_schema WHERE name = ?`).get(index.name) !== undefined) {
         warnings.push(`Index "${index.name}" of "${table.name}" was not created: ${this.#file} already has an object of that name.`)
         continue
@@ -686,6 +695,21 @@ export class SqliteDestination implements Destination {
         })
       }
       withErrors(this.#context({ table: table.name, action: 'creating a trigger on' }), () => this.#db.prepare(trigger).run())
+    }
+  }
+
+  /**
+   * External-content full-text indexes (FTS4/5 `content=table`) of tables this session wrote are
+   * rebuilt: the triggers that keep them in step were off during the write (prepare drops and
+   * re-creates them), and a restore or merge must not leave search blind to what it wrote.
+   */
+  #rebuildFullTextIndexes(): void {
+    for (const name of listTables(this.#db).virtual) {
+      const { module, content } = fullTextContent(this.#db, name)
+      if (!module || module === 'fts3' || !content || !this.#touched.has(asciiLower(content))) continue
+      withErrors(this.#context({ table: name, action: 'rebuilding the full-text index' }), () =>
+        this.#db.prepare(`INSERT INTO main.${quoteIdent(name)} (${quoteIdent(name)}) VALUES ('rebuild')`).run(),
+      )
     }
   }
 

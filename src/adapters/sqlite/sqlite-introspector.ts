@@ -117,6 +117,21 @@ export function listTables(db: SqliteDatabase): { tables: TableListRow[]; virtua
 }
 
 /**
+ * For an FTS3/4/5 virtual table, the table its content option names ('' when contentless);
+ * undefined for one that holds its own content, and for any other virtual table.
+ */
+export function fullTextContent(db: SqliteDatabase, name: string): { module?: string; content?: string } {
+  const row = db.prepare(`SELECT sql FROM main.sqlite_schema WHERE type = 'table' AND name = ?`).get(name) as { sql: string | null } | undefined
+  const sql = row?.sql ?? ''
+  const module = /\bUSING\s+(fts[345])\s*\(/i.exec(sql)?.[1]?.toLowerCase()
+  if (!module) return {}
+  const option = /\bcontent\s*=\s*('(?:[^']|'')*'|"(?:[^"]|"")*"|[A-Za-z_][A-Za-z0-9_]*)/i.exec(sql)?.[1]
+  if (option === undefined) return { module }
+  const content = /^['"]/.test(option) ? option.slice(1, -1).replace(option[0] === "'" ? /''/g : /""/g, option[0]!) : option
+  return { module, content }
+}
+
+/**
  * Describes the database (or only `tables`; a name that is not an ordinary table is a
  * UsageError). Runs inside the caller's transaction.
  */
@@ -140,9 +155,22 @@ export function describeDatabase(db: SqliteDatabase, database: string, options: 
     const wanted = new Set(options.tables)
     selected = tables.filter((t) => wanted.has(t.name))
   } else if (virtual.length > 0) {
-    warnings.push(
-      `Virtual table${virtual.length > 1 ? 's' : ''} ${virtual.map((v) => `"${v}"`).join(', ')} (full-text search, R*Tree, …) ${virtual.length > 1 ? 'are' : 'is'} not backed up: rebuild ${virtual.length > 1 ? 'them' : 'it'} from the tables ${virtual.length > 1 ? 'they index' : 'it indexes'}.`,
-    )
+    const indexes = virtual.map((name) => ({ name, ...fullTextContent(db, name) }))
+    const external = indexes.filter((v) => v.content !== undefined)
+    const own = indexes.filter((v) => v.content === undefined)
+    for (const v of external) {
+      warnings.push(
+        v.content === ''
+          ? `Virtual table "${v.name}" is a contentless full-text index: not backed up (its shadow tables neither); rebuild it from the rows it indexes after a restore into an empty database.`
+          : `Virtual table "${v.name}" is a full-text index of table "${v.content}": not backed up (its shadow tables neither); a restore into a database that has it rebuilds it, one into an empty database does not create it.`,
+      )
+    }
+    if (own.length > 0) {
+      warnings.push(
+        `Virtual table${own.length > 1 ? 's' : ''} ${own.map((v) => `"${v.name}"`).join(', ')} (full-text search with its own content, R*Tree, …) ${own.length > 1 ? 'are' : 'is'} NOT backed up, ` +
+          `nor ${own.length > 1 ? 'their' : 'its'} rows: copy ${own.length > 1 ? 'them' : 'it'} separately (e.g. sqlite3 .dump ${own.map((v) => v.name).join(' ')}).`,
+      )
+    }
   }
   return {
     engine: 'sqlite',

@@ -46,6 +46,7 @@
  * Refusals throw `ValueDecodeError`; the destination adds table, column and key to it.
  */
 import type { ColumnSchema, Engine, ValueKind, WireValue } from '../adapter.js'
+import { sqliteColumnType } from '../types/type-mapping.js'
 
 /** SQLite's five column affinities. */
 export type Affinity = 'INTEGER' | 'TEXT' | 'BLOB' | 'REAL' | 'NUMERIC'
@@ -386,34 +387,14 @@ const PLAIN_TYPE = /^[A-Za-z][A-Za-z0-9_ ]*(?:\(\s*[0-9]+\s*(?:,\s*[0-9]+\s*)?\)
 /**
  * The declared type for a new SQLite column holding a backup column from `engine`. A SQLite
  * backup keeps its own type. For another engine the type keeps the original name when SQLite
- * reads the same kind from it (`varchar(255)`, `numeric(10,2)`, `jsonb`), and otherwise names the
- * kind plainly: INTEGER (so a single integer key becomes the rowid), REAL, NUMERIC, BOOLEAN, BLOB,
- * JSON, and TEXT for text and every temporal, enum, array or document kind (TEXT affinity keeps
- * their text exactly). A seed's untyped column stays untyped.
+ * reads the same kind and affinity from it (`varchar(255)`, `numeric(10,2)`, `jsonb`), and
+ * otherwise takes the type of the cross-engine mapping (src/adapters/types/type-mapping.ts).
+ * A seed's untyped column stays untyped.
  */
 export function sqliteTypeFor(column: Pick<ColumnSchema, 'type' | 'kind'>, engine: Engine): string {
   if (engine === 'sqlite') return column.type
-  const keep = (wanted: ValueKind, fallback: string): string =>
-    PLAIN_TYPE.test(column.type) && kindOf(column.type) === wanted && affinityOf(column.type) === affinityOf(fallback) ? column.type : fallback
-  switch (column.kind) {
-    case 'integer':
-    case 'bigint':
-      return 'INTEGER'
-    case 'float':
-      return 'REAL'
-    case 'decimal':
-      return keep('decimal', 'NUMERIC')
-    case 'boolean':
-      return 'BOOLEAN'
-    case 'binary':
-      return 'BLOB'
-    case 'json':
-      return keep('json', 'JSON')
-    case 'text':
-      return keep('text', 'TEXT')
-    case 'unknown':
-      return column.type.trim() === '' ? '' : 'TEXT'
-    default:
-      return 'TEXT'
-  }
+  const mapped = sqliteColumnType(column, engine)
+  const named = column.kind === 'decimal' || column.kind === 'json' || column.kind === 'text'
+  const keep = named && PLAIN_TYPE.test(column.type) && kindOf(column.type) === column.kind && affinityOf(column.type) === affinityOf(mapped)
+  return keep ? column.type : mapped
 }

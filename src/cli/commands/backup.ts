@@ -15,11 +15,13 @@ export function register(program: Command): void {
   const command = program
     .command('backup')
     .description('back up a database into one JSON file')
-    .option('--out <path>', 'a file (ending .json, .json.gz or .enc) or a directory (default: the backup directory)')
+    .option('--out <path>', 'a file (ending .json, .json.gz, .json.zst or .enc) or a directory (default: the backup directory)')
     .option('--name <name>', 'backup name, used in the file name', 'backup')
     .option('--description <text>', 'free text stored in the metadata')
     .option('--gzip', 'compress with gzip')
     .option('--gzip-level <n>', 'gzip level 1 (fastest) to 9 (smallest)')
+    .option('--zstd', 'compress with Zstandard (faster than gzip and smaller; .json.zst)')
+    .option('--zstd-level <n>', 'zstd level 1 (fastest) to 19 (smallest), default 3')
     .option('--encrypt', 'encrypt (AES-256-GCM); passphrase from MERGEBACK_PASSPHRASE or --passphrase-file')
     .option('--no-indexes', 'do not save index definitions')
     .option('--full', "the engine's own complete dump (pg_dump, mariadb-dump, SQLite's backup API) instead of JSON")
@@ -64,7 +66,17 @@ async function run(flags: Flags, context: { output: ReturnType<typeof outputFor>
       if (!Number.isInteger(level) || level < 1 || level > 9) throw new UsageError(`--gzip-level must be 1 to 9, got ${String(flags.gzipLevel)}.`)
       gzip = level
     }
+    let zstd: boolean | number = Boolean(flags.zstd)
+    if (flags.zstdLevel !== undefined) {
+      const level = Number(flags.zstdLevel)
+      if (!Number.isInteger(level) || level < 1 || level > 19) throw new UsageError(`--zstd-level must be 1 to 19, got ${String(flags.zstdLevel)}.`, { code: 'BAD_OPTION' })
+      zstd = level
+    }
+    if (gzip !== false && zstd !== false) throw new UsageError('Choose one compression: --gzip or --zstd, not both.', { code: 'BAD_OPTION' })
     const db = dbUrlFrom(flags)
+    if (flags.full && zstd !== false) {
+      throw new UsageError('--zstd is for JSON backups; a full backup takes --gzip (pg_dump -Fc compresses by itself).', { code: 'BAD_OPTION' })
+    }
     if (flags.full) {
       await fullBackupCommand(flags, { db, out, dir, gzip, passphrase: encrypt ? passphrase : undefined, output, streamTo, copyTo })
       return
@@ -73,7 +85,7 @@ async function run(flags: Flags, context: { output: ReturnType<typeof outputFor>
       throw new UsageError('--changed-since-column only goes with --incremental or --since.', { code: 'BAD_OPTION' })
     }
     const chain = { incremental: Boolean(flags.incremental) || undefined, since: flags.since as string | undefined, changedSinceColumn: flags.changedSinceColumn as string | undefined }
-    const options = { name: flags.name, tables: parseList(flags.tables), exclude: parseList(flags.exclude), gzip: Boolean(gzip), encrypt, indexes: flags.indexes !== false, ...chain }
+    const options = { name: flags.name, tables: parseList(flags.tables), exclude: parseList(flags.exclude), gzip: Boolean(gzip), zstd: Boolean(zstd), encrypt, indexes: flags.indexes !== false, ...chain }
     const started = Date.now()
     try {
       const result = await backup({
@@ -85,6 +97,7 @@ async function run(flags: Flags, context: { output: ReturnType<typeof outputFor>
         tables: parseList(flags.tables),
         exclude: parseList(flags.exclude),
         gzip: gzip === false ? undefined : gzip,
+        zstd: zstd === false ? undefined : zstd,
         passphrase: encrypt ? passphrase : undefined,
         includeIndexes: flags.indexes !== false,
         ...chain,

@@ -9,6 +9,7 @@ import { textTable } from '../format-text.js'
 import { remoteFrom, withRemote } from '../remote.js'
 import { withDownloaded } from '../../remote/remote-ops.js'
 import { EXIT_BAD_INPUT } from '../exit-codes.js'
+import { recordVerification, verifyOutcome } from '../../storage/catalog.js'
 
 export function register(program: Command): void {
   const inspectCommand = program
@@ -77,6 +78,9 @@ export function register(program: Command): void {
       }
     } else {
       report = await verify(await locateBackup(flags, fileArg), options)
+      // The catalog keeps the outcome (the list's verified state); a file without a sidecar keeps none.
+      // A read-only backup directory only loses that note.
+      await recordVerification(report.file, verifyOutcome(report)).catch(() => false)
     }
     output.result(report, () =>
       [`${report.file}: ${report.ok ? 'OK' : 'DAMAGED'}`, ...report.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.check}${c.detail ? ` — ${c.detail}` : ''}`)].join('\n'),

@@ -16,7 +16,7 @@ function records(entry: BackupEntry): string {
 }
 
 function flagsOf(entry: BackupEntry): string {
-  const flags = [entry.kind === 'full' ? 'full' : '', entry.compression === 'gzip' ? 'gzip' : '', entry.encrypted ? 'encrypted' : '', entry.catalogued ? '' : 'uncatalogued'].filter(Boolean)
+  const flags = [entry.kind === 'full' ? 'full' : '', entry.compression !== 'none' ? entry.compression : '', entry.encrypted ? 'encrypted' : '', entry.catalogued ? '' : 'uncatalogued'].filter(Boolean)
   return flags.join(',') || '-'
 }
 

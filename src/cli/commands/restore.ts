@@ -28,6 +28,7 @@ export function register(program: Command): void {
     .option('--dry-run', 'do everything in a transaction, then roll it back')
     .option('--yes', 'do not ask for confirmation')
     .option('--allow-triggers', "MariaDB: let the target's triggers run instead of refusing (PostgreSQL and SQLite always switch them off)")
+    .option('--trust-full-backup', 'restore a full backup (the engine\'s own dump) that this installation did not make and seal: its SQL runs as written (docs/security.md)')
     .option('--drop-unsafe-definitions', 'leave out (with a warning) defaults, CHECKs and index definitions of the file that cannot be parsed and rebuilt, instead of refusing it')
   withDb(command)
   withTableSelection(command)
@@ -66,7 +67,7 @@ async function restoreFile(file: string, flags: Flags): Promise<void> {
     const dir = backupDirFrom(flags)
     if (full) {
       try {
-        const report = await fullRestore({ file, db, drop: Boolean(flags.drop), passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }) })
+        const report = await fullRestore({ file, db, drop: Boolean(flags.drop), trustForeign: Boolean(flags.trustFullBackup), passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }) })
         await recordAudit(dir, { action: 'restore', db, options: { ...options, kind: 'full' }, outcome: 'success', started, file })
         output.result({ success: true, ...report }, () => `Restored the full backup ${report.file} into ${report.target} with ${report.tool} in ${(report.durationMs / 1000).toFixed(1)} s.`)
       } catch (error) {

@@ -17,6 +17,8 @@ import { inspect, stats, verify } from '../../engine/inspect.js'
 import type { ProgressEvent } from '../../engine/progress.js'
 import { verifyBackupFile } from '../../storage/backup-file.js'
 import { scanBackup } from '../../engine/backup-input.js'
+import { recordVerification, verifyOutcome } from '../../storage/catalog.js'
+import { FormatError, IntegrityError, MergebackError } from '../../errors.js'
 import { scheduleWork } from '../../schedule/run-schedule.js'
 import { errorDocument, httpStatusFor } from '../../cli/exit-codes.js'
 import type { ReaderLimits } from '../../format/reader.js'
@@ -107,7 +109,7 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
         incremental: p.incremental,
         since: p.since,
         changedSinceColumn: p.changedSinceColumn,
-        passphrase,
+        passphrase: p.encrypt ? passphrase : undefined,
         onProgress,
         onFileOpened: (file) => {
           temporary = file.temporaryPath
@@ -132,6 +134,8 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
     }
     case 'verify': {
       const report = await verify(spec.params.file, { passphrase, limits })
+      // Kept in the catalog before the job ends, so the list shows it as soon as the job is over.
+      await recordVerification(spec.params.file, verifyOutcome(report))
       return { ...report, file: path.basename(report.file) }
     }
     case 'inspect': {
@@ -152,6 +156,9 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
         passphrase,
         onProgress,
         onFileOpened: (file) => {
+          // Straight to the remote there is no local file (temporaryPath is then the object's URL;
+          // an upload cut off by a cancel never becomes an object).
+          if (/^[a-z0-9]+:\/\//i.test(file.temporaryPath)) return
           temporary = file.temporaryPath
           void send({ type: 'file', path: file.path, temporaryPath: file.temporaryPath })
         },
@@ -167,13 +174,7 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
       // Definitions the schema guard cannot rebuild do not stop an upload: a restore refuses
       // them unless asked to leave them out (dropUnsafeDefinitions); types and the rest do.
       const report = await verify(spec.params.file, { passphrase, limits, dropUnsafeDefinitions: true })
-      if (!report.ok) {
-        const failed = report.checks.filter((c) => !c.ok)
-        // The reader's own error, with its status (413 for a limit, 422 for damage) and details.
-        await scanBackup(spec.params.file, { passphrase, limits, unsafeDefinitions: 'drop' })
-        const { FormatError } = await import('../../errors.js')
-        throw new FormatError(`The uploaded file is not a valid backup: ${failed.map((c) => `${c.check}: ${c.detail ?? 'failed'}`).join('; ')}`)
-      }
+      if (!report.ok) throw await uploadRefusal(spec.params.file, passphrase, limits, report.checks)
       const inspected = await inspect(spec.params.file, { passphrase, limits })
       // The seeds' layouts carry no table list or counts in their metadata: take them from the scan.
       const metadata = {
@@ -181,9 +182,69 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
         tables: inspected.tables.map((t) => t.name),
         recordCounts: Object.fromEntries(inspected.tables.map((t) => [t.name, t.records])),
       }
-      return { verification: { ...report, file: undefined }, metadata, layout: inspected.layout, sha256: container.sha256, sizeBytes: container.sizeBytes, compression: container.compression, encrypted: container.encrypted }
+      // The upload is still a temporary file with no catalog entry: say so in the upload's terms
+      // rather than name the temporary file's missing sidecar.
+      const checks = report.checks.map((c) =>
+        c.ok && c.detail?.startsWith('not catalogued') ? { ...c, detail: `an upload has no catalog entry yet, so nothing to compare with; its SHA-256 is ${container.sha256}` } : c,
+      )
+      return { verification: { ...report, checks, file: undefined }, metadata, layout: inspected.layout, sha256: container.sha256, sizeBytes: container.sizeBytes, compression: container.compression, encrypted: container.encrypted }
     }
   }
+}
+
+/**
+ * The library's messages speak to the CLI's user; over the API the same refusal names no flag.
+ * A stale plan: the API's way to a new plan is another analyze with `savePlan` (the page's
+ * "Analyze again"), not `analyze --plan`.
+ */
+function apiWording<E extends { error: string; details: Record<string, unknown> }>(error: E): E {
+  if (error.details.reason !== 'stale-plan') return error
+  return { ...error, error: error.error.replace(/;? ?run analyze --plan again\.?$/, '; analyze the backup again for a new plan.') }
+}
+
+/**
+ * Why an upload is not a usable backup, as `details.reason` (docs/api.md §Uploads):
+ * `unsupported-version` (a format or version this build does not read), `not-a-backup` (not
+ * JSON from its first byte, or JSON without tables or collections), `damaged` (a backup whose
+ * content is broken: a checksum, a count, a cut; `details.table` names the table when known).
+ */
+function uploadReason(error: FormatError): 'unsupported-version' | 'not-a-backup' | 'damaged' {
+  if (/is not supported \(this build reads|unsupported backup format|has no format version/.test(error.message)) return 'unsupported-version'
+  if (error.table !== undefined) return 'damaged'
+  if (/is not a mergeback backup|not valid JSON at byte 0\b/.test(error.message)) return 'not-a-backup'
+  return 'damaged'
+}
+
+/**
+ * The refusal of an upload that failed verify: the reader's own error (read again, only on this
+ * failure path, for its table and kind), as a FormatError with `details.reason` and `table`, in
+ * words that name no file (the upload is still a temporary file here).
+ */
+async function uploadRefusal(file: string, passphrase: string | undefined, limits: Partial<ReaderLimits>, checks: readonly { check: string; ok: boolean; detail?: string }[]): Promise<Error> {
+  try {
+    // The reader's own error, with its status (413 for a limit, 422 for damage) and details.
+    await scanBackup(file, { passphrase, limits, unsafeDefinitions: 'drop' })
+  } catch (error) {
+    if (error instanceof FormatError) {
+      // Beyond one of the reader's limits (details.limit names it, answered 413): too large.
+      const reason = typeof error.details.limit === 'string' ? 'too-large' : uploadReason(error)
+      return new FormatError(`The uploaded file is not a usable backup: ${error.message}${/[.!?]$/.test(error.message) ? '' : '.'}`, {
+        table: error.table,
+        recordIndex: error.recordIndex,
+        byteOffset: error.byteOffset,
+        details: { ...error.details, reason },
+      })
+    }
+    // A checksum or count that does not match inside the content: the upload is damaged (as
+    // before, a BAD_FORMAT refusal of the upload), naming the table.
+    if (error instanceof IntegrityError && error.reason !== 'decompressed-too-large') {
+      const table = typeof error.details.table === 'string' ? error.details.table : undefined
+      return new FormatError(`The uploaded file is not a usable backup: ${error.message}${/[.!?]$/.test(error.message) ? '' : '.'}`, { table, details: { reason: 'damaged', integrity: error.reason } })
+    }
+    if (error instanceof MergebackError) return error
+  }
+  const failed = checks.filter((c) => !c.ok)
+  return new FormatError(`The uploaded file is not a usable backup: ${failed.map((c) => c.detail ?? c.check).join('; ')}.`, { details: { reason: 'damaged' } })
 }
 
 // The server owns Ctrl-C: it decides whether running jobs finish or are cancelled.
@@ -201,7 +262,7 @@ process.once('message', (message: ParentMessage) => {
       process.exit(0)
     },
     async (error: unknown) => {
-      await send({ type: 'error', error: { status: httpStatusFor(error), ...errorDocument(error) } })
+      await send({ type: 'error', error: apiWording({ status: httpStatusFor(error), ...errorDocument(error) }) })
       process.exit(0)
     },
   )

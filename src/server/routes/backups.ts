@@ -189,7 +189,9 @@ export function registerBackups(app: Hono<AppEnv>, deps: AppDeps): void {
   describeRoute({ method: 'post', path: '/api/backups/{name}/verify', tag: TAG, role: 'admin', summary: 'Verify a backup end to end (a job)', responses: { 202: { description: 'started', schema: JobStartedSchema } } })
   app.post('/api/backups/:name/verify', async (c) => {
     const entry = await findBackup(deps.config.dir, c.req.param('name'))
-    return accepted(c, startJob(c, deps, { spec: { kind: 'verify', params: { file: entry.path } }, file: entry.file, target: entry.file }))
+    // The job records its outcome in the catalog (the list's "verified" state) before it ends.
+    const job = startJob(c, deps, { spec: { kind: 'verify', params: { file: entry.path } }, file: entry.file, target: entry.file })
+    return accepted(c, job)
   })
 
   describeRoute({

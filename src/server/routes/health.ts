@@ -10,6 +10,7 @@ import { asMergebackError } from '../../errors.js'
 import { VERSION } from '../../version.js'
 import type { AppDeps, AppEnv } from '../context.js'
 import { buildOpenApiDocument, describeRoute } from '../openapi.js'
+import { encryptionDefault } from '../services.js'
 
 const REACHABILITY_TTL_MS = 5000
 
@@ -64,10 +65,15 @@ export function registerHealth(app: Hono<AppEnv>, deps: AppDeps): void {
     path: '/api/me',
     tag: 'server',
     role: 'admin',
-    summary: "The token's name and role",
-    responses: { 200: { description: 'who', schema: z.object({ success: z.literal(true), name: z.string(), role: z.enum(['admin', 'super_admin']) }) } },
+    summary: "The token's name and role, and what the server can do for it (encryption: has a passphrase, encrypts by default)",
+    responses: {
+      200: {
+        description: 'who',
+        schema: z.object({ success: z.literal(true), name: z.string(), role: z.enum(['admin', 'super_admin']), encryption: z.object({ available: z.boolean(), default: z.boolean() }) }),
+      },
+    },
   })
-  app.get('/api/me', (c) => c.json({ success: true, name: c.var.actor.name, role: c.var.actor.role }))
+  app.get('/api/me', (c) => c.json({ success: true, name: c.var.actor.name, role: c.var.actor.role, encryption: encryptionDefault(deps.config) }))
 
   describeRoute({
     method: 'get',

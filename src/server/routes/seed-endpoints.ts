@@ -63,6 +63,8 @@ const CreateSeedBody = z
     backupName: z.string().min(1).max(100).optional(),
     description: z.string().max(10_000).optional(),
     compression: z.enum(['none', 'gzip']).optional(),
+    /** Encrypt with the server's passphrase (default: the server's default); 400 NO_PASSPHRASE when it has none. */
+    encrypt: z.boolean().optional(),
     includeIndexes: z.boolean().optional(),
     includeCollections: z.array(z.string()).optional(),
     excludeCollections: z.array(z.string()).optional(),
@@ -255,6 +257,7 @@ export function registerSeedEndpoints(app: Hono<AppEnv>, deps: AppDeps): void {
       name: body.backupName,
       description: body.description,
       gzip: body.compression === 'gzip',
+      encrypt: body.encrypt,
       includeIndexes: body.includeIndexes,
       tables: body.includeCollections,
       exclude: body.excludeCollections,

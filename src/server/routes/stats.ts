@@ -21,7 +21,8 @@ export const StatsSchema = z
   .passthrough()
   .meta({ id: 'DatabaseStats' })
 
-const StatsQuery = z.object({ database: z.string().min(1).max(200).optional() })
+/** `targetDatabase`: an alias or a database name on the same server, as restore and merge accept it. */
+const StatsQuery = z.object({ database: z.string().min(1).max(200).optional(), targetDatabase: z.string().min(1).max(200).optional() })
 
 export function registerStats(app: Hono<AppEnv>, deps: AppDeps): void {
   describeRoute({
@@ -29,13 +30,13 @@ export function registerStats(app: Hono<AppEnv>, deps: AppDeps): void {
     path: '/api/stats',
     tag: 'database',
     role: 'admin',
-    summary: 'Database statistics: engine, size, tables with row counts',
+    summary: 'Database statistics: engine, size, tables with row counts (of `targetDatabase` when given)',
     query: StatsQuery,
     responses: { 200: { description: 'stats', schema: z.object({ success: z.literal(true), database: z.string(), stats: StatsSchema }) } },
   })
   app.get('/api/stats', async (c) => {
-    const { database } = queryOf(c, StatsQuery)
-    const db = resolveDatabase(deps.config, { database })
+    const { database, targetDatabase } = queryOf(c, StatsQuery)
+    const db = resolveDatabase(deps.config, { database, targetDatabase })
     const job = startJob(c, deps, { spec: { kind: 'stats', params: { db: db.url } }, database: { name: db.name, key: db.redacted } })
     const done = await deps.jobs.wait(job.id)
     if (done.error) return jobErrorResponse(c, done.error, { jobId: job.id })

@@ -12,6 +12,7 @@ import { quoteIdentifier } from '../../../src/adapters/mysql/mysql-values.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { ConnectionError, DatabaseError, UsageError } from '../../../src/errors.js'
 import { createMysqlDatabase, type TestDatabase } from '../../helpers/databases.js'
+import { BIG_BLOB, BIG_TEXT, MATRIX_EXPECTED, MATRIX_KINDS, MATRIX_ROWS, TYPE_MATRIX } from '../../fixtures/types/mysql-types.js'
 import { describeAdapterSuite, type AdapterTestDatabase, type AdapterTestFactory, type PortableTable } from './adapter-suite.js'
 
 const databases: TestDatabase[] = []
@@ -83,90 +84,6 @@ async function restore(url: string, snapshot: Snapshot, options: { drop?: boolea
   } finally {
     await destination.close()
   }
-}
-
-const TYPE_MATRIX = `
-CREATE TABLE matrix (
-  id INT NOT NULL PRIMARY KEY,
-  b BOOLEAN, t1 TINYINT(1), ti TINYINT, tu TINYINT UNSIGNED, si SMALLINT, su SMALLINT UNSIGNED,
-  mi MEDIUMINT, mu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, bi BIGINT, bu BIGINT UNSIGNED,
-  d65 DECIMAL(65,30), d10 DECIMAL(10,2), f FLOAT, dbl DOUBLE, bit1 BIT(1), bit5 BIT(5), bit64 BIT(64),
-  ch CHAR(10), vc VARCHAR(100), tx TEXT, mt MEDIUMTEXT, lt LONGTEXT,
-  bn BINARY(4), vb VARBINARY(100), bl BLOB, lb LONGBLOB,
-  da DATE, dt DATETIME(6), dt0 DATETIME, ts TIMESTAMP(6) NULL DEFAULT NULL, tm TIME(6), yr YEAR,
-  js JSON, en ENUM('small','medium','large'), st SET('a','b','c'), u UUID
-) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`
-
-const BIG_TEXT = 'x'.repeat(70_000) + '😀'
-const BIG_BLOB_HEX = Buffer.alloc(3 * 1024 * 1024, 0xab).toString('hex')
-
-const MATRIX_ROWS = `
-INSERT INTO matrix VALUES
- (1, TRUE, 127, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295,
-  -9223372036854775808, 18446744073709551615,
-  '-99999999999999999999999999999999999.999999999999999999999999999999', '-12345678.90',
-  3.4028234663852886e38, 1.7976931348623157e308, b'1', b'10101', b'1111111111111111111111111111111111111111111111111111111111111111',
-  'fixed', 'héllo wörld 😀 日本', 'line1\\nline2\\ttab ''quote'' \\\\ backslash', '${'m'.repeat(1000)}', '${BIG_TEXT}',
-  x'00ff0001', x'', x'000102', x'${BIG_BLOB_HEX}',
-  '9999-12-31', '9999-12-31 23:59:59.999999', '1000-01-01 00:00:00', '2038-01-19 03:14:07.999999', '-838:59:59.000000', 2155,
-  '{"b": 1.000000000000000000001, "a": [1, 2, {"c": null}],  "big": 123456789012345678901234567890}', 'large', 'a,c',
-  '123e4567-e89b-42d3-a456-426614174000'),
- (2, FALSE, 2, 0, 0, 0, 0, 0, 0, 0, 0, 9007199254740993, 9007199254740993,
-  '0.000000000000000000000000000001', '0.00', 1.1, 0.30000000000000004, b'0', b'00000', b'0',
-  '', '', '', '', '',
-  x'00000000', x'00', x'', x'',
-  '0000-00-00', '0000-00-00 00:00:00.000000', '0000-00-00 00:00:00', '1970-01-01 00:00:01', '838:59:59.999999', 1901,
-  '[]', 'small', '', '00000000-0000-0000-0000-000000000000'),
- (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
- (4, TRUE, -1, 1, 1, 1, 1, 1, 1, 1, 1, -1, 1, '1.500000000000000000000000000000', '1.50', -1.17549435e-38, 2.2250738585072014e-308,
-  b'1', b'11111', b'1000000000000000000000000000000000000000000000000000000000000000',
-  'a', 'a', 'a', 'a', 'a', x'ffffffff', x'ff', x'ff', x'ff',
-  '2024-02-29', '2024-02-29 12:34:56.000001', '2024-02-29 12:34:56', '2024-06-30 22:00:00.5', '25:00:00.5', 0,
-  '"just a string"', 'medium', 'a,b,c', 'ffffffff-ffff-4fff-bfff-ffffffffffff')`
-
-const BIG_BLOB = Buffer.from(BIG_BLOB_HEX, 'hex').toString('base64')
-
-/** The exact wire rows the Source must give for MATRIX_ROWS, in key order. */
-const MATRIX_EXPECTED: Row[] = [
-  {
-    id: 1, b: 1, t1: 127, ti: -128, tu: 255, si: -32768, su: 65535, mi: -8388608, mu: 16777215, i: -2147483648, iu: 4294967295,
-    bi: '-9223372036854775808', bu: '18446744073709551615',
-    d65: '-99999999999999999999999999999999999.999999999999999999999999999999', d10: '-12345678.90',
-    f: 3.4028235e38, dbl: 1.7976931348623157e308, bit1: '1', bit5: '10101', bit64: '1'.repeat(64),
-    ch: 'fixed', vc: 'héllo wörld 😀 日本', tx: "line1\nline2\ttab 'quote' \\ backslash", mt: 'm'.repeat(1000), lt: BIG_TEXT,
-    bn: 'AP8AAQ==', vb: '', bl: 'AAEC', lb: BIG_BLOB,
-    da: '9999-12-31', dt: '9999-12-31T23:59:59.999999', dt0: '1000-01-01T00:00:00', ts: '2038-01-19T03:14:07.999999Z', tm: '-838:59:59', yr: 2155,
-    js: '{"b": 1.000000000000000000001, "a": [1, 2, {"c": null}],  "big": 123456789012345678901234567890}', en: 'large', st: 'a,c',
-    u: '123e4567-e89b-42d3-a456-426614174000',
-  },
-  {
-    id: 2, b: 0, t1: 2, ti: 0, tu: 0, si: 0, su: 0, mi: 0, mu: 0, i: 0, iu: 0, bi: '9007199254740993', bu: '9007199254740993',
-    d65: '0.000000000000000000000000000001', d10: '0.00', f: 1.1, dbl: 0.30000000000000004, bit1: '0', bit5: '00000', bit64: '0'.repeat(64),
-    ch: '', vc: '', tx: '', mt: '', lt: '', bn: 'AAAAAA==', vb: 'AA==', bl: '', lb: '',
-    da: '0000-00-00', dt: '0000-00-00T00:00:00', dt0: '0000-00-00T00:00:00', ts: '1970-01-01T00:00:01Z', tm: '838:59:59.999999', yr: 1901,
-    js: '[]', en: 'small', st: '', u: '00000000-0000-0000-0000-000000000000',
-  },
-  {
-    id: 3, b: null, t1: null, ti: null, tu: null, si: null, su: null, mi: null, mu: null, i: null, iu: null, bi: null, bu: null,
-    d65: null, d10: null, f: null, dbl: null, bit1: null, bit5: null, bit64: null, ch: null, vc: null, tx: null, mt: null, lt: null,
-    bn: null, vb: null, bl: null, lb: null, da: null, dt: null, dt0: null, ts: null, tm: null, yr: null, js: null, en: null, st: null, u: null,
-  },
-  {
-    id: 4, b: 1, t1: -1, ti: 1, tu: 1, si: 1, su: 1, mi: 1, mu: 1, i: 1, iu: 1, bi: '-1', bu: '1',
-    d65: '1.500000000000000000000000000000', d10: '1.50', f: -1.1754944e-38, dbl: 2.2250738585072014e-308,
-    bit1: '1', bit5: '11111', bit64: '1' + '0'.repeat(63),
-    ch: 'a', vc: 'a', tx: 'a', mt: 'a', lt: 'a', bn: '/////w==', vb: '/w==', bl: '/w==', lb: '/w==',
-    da: '2024-02-29', dt: '2024-02-29T12:34:56.000001', dt0: '2024-02-29T12:34:56', ts: '2024-06-30T22:00:00.5Z', tm: '25:00:00.5', yr: 0,
-    js: '"just a string"', en: 'medium', st: 'a,b,c', u: 'ffffffff-ffff-4fff-bfff-ffffffffffff',
-  },
-]
-
-const MATRIX_KINDS: Record<string, ValueKind> = {
-  b: 'integer', t1: 'integer', tu: 'integer', iu: 'integer', bi: 'bigint', bu: 'bigint', d65: 'decimal', f: 'float', dbl: 'float',
-  bit5: 'bit', ch: 'text', lt: 'text', bn: 'binary', lb: 'binary', da: 'date', dt: 'timestamp', ts: 'timestamptz', tm: 'time',
-  yr: 'integer', js: 'json', en: 'enum', st: 'text', u: 'text',
 }
 
 describe('MySQL adapter: every value type, exactly', () => {

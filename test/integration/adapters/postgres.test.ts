@@ -11,6 +11,7 @@ import { postgresAdapter } from '../../../src/adapters/postgres/postgres-adapter
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { ConnectionError, DatabaseError, UsageError } from '../../../src/errors.js'
 import { createPostgresDatabase, pgQuery, POSTGRES_ADMIN_URL, type TestDatabase } from '../../helpers/databases.js'
+import { postgresTypeMatrix } from '../../fixtures/types/postgres-types.js'
 import {
   batchesOf,
   describeAdapterSuite,
@@ -63,216 +64,6 @@ function withPassword(database: string): string {
   return url.toString()
 }
 
-const BYTES_100K = Buffer.from('00ff10'.repeat(34_134), 'hex')
-
-/**
- * Every PostgreSQL type mergeback knows, with its extremes, and the exact wire values (TEAM.md
- * "Wire encoding"). Expected values are written out by hand, not copied from the adapter.
- */
-const typeMatrix: AdapterTypeMatrix = {
-  setup: [
-    `CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy', 'it''s "quoted"')`,
-    `CREATE DOMAIN positive_int AS integer CONSTRAINT positive CHECK (VALUE > 0)`,
-    `CREATE TABLE types_numeric (
-       id integer PRIMARY KEY, i2 smallint, i4 integer, i8 bigint, num numeric, num_scaled numeric(12,2),
-       r real, d double precision, m money)`,
-    `INSERT INTO types_numeric VALUES
-       (1, -32768, -2147483648, -9223372036854775808, -12345678901234567890123456789012345678, -0.01, '-3.4028235e+38', '-1.7976931348623157e+308', '-92233720368547758.08'),
-       (2, 32767, 2147483647, 9223372036854775807, 12345678901234567890.123456789012345678, 9999999999.99, '3.4028235e+38', '1.7976931348623157e+308', '92233720368547758.07'),
-       (3, 0, 0, 0, 'NaN', 1.5, 'NaN', 'NaN', 0),
-       (4, NULL, NULL, NULL, 'Infinity', NULL, '-Infinity', 'Infinity', NULL),
-       (5, NULL, NULL, NULL, '-Infinity', NULL, '-0', '-0', NULL),
-       (6, NULL, NULL, NULL, 0.000000000000000000000000000001, NULL, '1e-45', '5e-324', NULL),
-       (7, NULL, NULL, NULL, '1.50', NULL, 1.1, 0.1, 1234.5),
-       (8, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
-    `CREATE TABLE types_time (
-       id integer PRIMARY KEY, ts timestamp, tstz timestamptz, dt date, t time, ttz timetz, iv interval)`,
-    `INSERT INTO types_time VALUES
-       (1, '2024-01-15 10:30:00.123456', '2024-01-15 10:30:00.123456+02', '2024-01-15', '23:59:59.999999', '10:30:00.5+02', '1 year 2 mons 3 days 04:05:06.789'),
-       (2, 'infinity', '-infinity', 'infinity', '00:00:00', '00:00:00-05:30', '-1 day +02:00:00'),
-       (3, '-infinity', 'infinity', '-infinity', '24:00:00', '23:59:59+14', '0'),
-       (4, '0044-03-15 10:00:00 BC', '0044-03-15 10:00:00+00 BC', '0044-03-15 BC', NULL, NULL, '-178000000 years'),
-       (5, '2024-01-15 10:30:00', '1970-01-01 00:00:00+00', '1970-01-01', '12:00:00.1', '12:00:00+00', '-0.000001 seconds'),
-       (6, NULL, NULL, NULL, NULL, NULL, NULL)`,
-    `CREATE TABLE types_text (
-       id integer PRIMARY KEY, t text, vc varchar(20), ch char(5), u uuid, j json, jb jsonb, b bytea, flag boolean,
-       bits bit(4), vbits varbit, ip inet, net cidr, feeling mood, pos positive_int, mac macaddr)`,
-    `INSERT INTO types_text VALUES
-       (1, E'Zoë 🎉\\nline2\\ttab \\\\ back "dq" ''sq'' \\r cr', 'short', 'ab', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
-        '{"b": 1,   "a": [1, 2], "a": 3}', '{"n": 12345678901234567890123, "b": true}', '\\x', true,
-        B'0101', B'1', '192.168.0.1/24', '10.0.0.0/8', 'happy', 1, '08:00:2b:01:02:03'),
-       (2, '', '', '', '00000000-0000-0000-0000-000000000000', 'null', '"str"', decode(repeat('00ff10', 34134), 'hex'), false,
-        B'0000', B'', '::1', '2001:db8::/32', 'it''s "quoted"', 2147483647, 'ff:ff:ff:ff:ff:ff'),
-       (3, E'\\\\N', E'tab\\there', 'x', NULL, E'[\\n  1\\n]', '[]', '\\x5c4e', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
-       (4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
-    `CREATE TABLE types_array (
-       id integer PRIMARY KEY, ints integer[], texts text[], matrix integer[][], bigs bigint[], feelings mood[],
-       floats double precision[], stamps timestamptz[], blobs bytea[], nums numeric[], chars char(3)[])`,
-    `INSERT INTO types_array VALUES
-       (1, '{1,NULL,-2147483648}', ARRAY['a"b', NULL, E'c\\\\d', 'NULL', '', 'x,y', '{}', ' sp '], '{{1,2},{3,NULL}}',
-        '{9223372036854775807,NULL}', '{happy,sad}', '{NaN,-0,1.5,Infinity}', '{"2024-01-15 10:30:00+02",infinity}',
-        ARRAY['\\x00ff'::bytea, NULL], '{1.50,NaN}', '{a,"b c"}'),
-       (2, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}'),
-       (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
-    `CREATE TABLE types_generated (
-       id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, serial_no serial, qty integer NOT NULL DEFAULT 1,
-       doubled integer GENERATED ALWAYS AS (qty * 2) STORED, note text DEFAULT 'none')`,
-    `INSERT INTO types_generated (qty) VALUES (3), (5)`,
-  ],
-  expected: {
-    types_numeric: [
-      {
-        id: 1,
-        i2: -32768,
-        i4: -2147483648,
-        i8: '-9223372036854775808',
-        num: '-12345678901234567890123456789012345678',
-        num_scaled: '-0.01',
-        r: -3.4028235e38,
-        d: -1.7976931348623157e308,
-        m: '-92233720368547758.08',
-      },
-      {
-        id: 2,
-        i2: 32767,
-        i4: 2147483647,
-        i8: '9223372036854775807',
-        num: '12345678901234567890.123456789012345678',
-        num_scaled: '9999999999.99',
-        r: 3.4028235e38,
-        d: 1.7976931348623157e308,
-        m: '92233720368547758.07',
-      },
-      { id: 3, i2: 0, i4: 0, i8: '0', num: 'NaN', num_scaled: '1.50', r: 'NaN', d: 'NaN', m: '0.00' },
-      { id: 4, i2: null, i4: null, i8: null, num: 'Infinity', num_scaled: null, r: '-Infinity', d: 'Infinity', m: null },
-      { id: 5, i2: null, i4: null, i8: null, num: '-Infinity', num_scaled: null, r: '-0', d: '-0', m: null },
-      { id: 6, i2: null, i4: null, i8: null, num: '0.000000000000000000000000000001', num_scaled: null, r: 1e-45, d: 5e-324, m: null },
-      { id: 7, i2: null, i4: null, i8: null, num: '1.50', num_scaled: null, r: 1.1, d: 0.1, m: '1234.50' },
-      { id: 8, i2: null, i4: null, i8: null, num: null, num_scaled: null, r: null, d: null, m: null },
-    ],
-    types_time: [
-      {
-        id: 1,
-        ts: '2024-01-15T10:30:00.123456',
-        tstz: '2024-01-15T08:30:00.123456Z',
-        dt: '2024-01-15',
-        t: '23:59:59.999999',
-        ttz: '10:30:00.5+02',
-        iv: 'P1Y2M3DT4H5M6.789S',
-      },
-      { id: 2, ts: 'infinity', tstz: '-infinity', dt: 'infinity', t: '00:00:00', ttz: '00:00:00-05:30', iv: 'P-1DT2H' },
-      { id: 3, ts: '-infinity', tstz: 'infinity', dt: '-infinity', t: '24:00:00', ttz: '23:59:59+14', iv: 'PT0S' },
-      { id: 4, ts: '0044-03-15T10:00:00 BC', tstz: '0044-03-15T10:00:00Z BC', dt: '0044-03-15 BC', t: null, ttz: null, iv: 'P-178000000Y' },
-      { id: 5, ts: '2024-01-15T10:30:00', tstz: '1970-01-01T00:00:00Z', dt: '1970-01-01', t: '12:00:00.1', ttz: '12:00:00+00', iv: 'PT-0.000001S' },
-      { id: 6, ts: null, tstz: null, dt: null, t: null, ttz: null, iv: null },
-    ],
-    types_text: [
-      {
-        id: 1,
-        t: 'Zoë 🎉\nline2\ttab \\ back "dq" \'sq\' \r cr',
-        vc: 'short',
-        ch: 'ab   ',
-        u: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
-        j: '{"b": 1,   "a": [1, 2], "a": 3}',
-        jb: '{"b": true, "n": 12345678901234567890123}',
-        b: '',
-        flag: true,
-        bits: '0101',
-        vbits: '1',
-        ip: '192.168.0.1/24',
-        net: '10.0.0.0/8',
-        feeling: 'happy',
-        pos: 1,
-        mac: '08:00:2b:01:02:03',
-      },
-      {
-        id: 2,
-        t: '',
-        vc: '',
-        ch: '     ',
-        u: '00000000-0000-0000-0000-000000000000',
-        j: 'null',
-        jb: '"str"',
-        b: BYTES_100K.toString('base64'),
-        flag: false,
-        bits: '0000',
-        vbits: '',
-        ip: '::1',
-        net: '2001:db8::/32',
-        feeling: 'it\'s "quoted"',
-        pos: 2147483647,
-        mac: 'ff:ff:ff:ff:ff:ff',
-      },
-      {
-        id: 3,
-        t: '\\N',
-        vc: 'tab\there',
-        ch: 'x    ',
-        u: null,
-        j: '[\n  1\n]',
-        jb: '[]',
-        b: 'XE4=',
-        flag: null,
-        bits: null,
-        vbits: null,
-        ip: null,
-        net: null,
-        feeling: null,
-        pos: null,
-        mac: null,
-      },
-      { id: 4, t: null, vc: null, ch: null, u: null, j: null, jb: null, b: null, flag: null, bits: null, vbits: null, ip: null, net: null, feeling: null, pos: null, mac: null },
-    ],
-    types_array: [
-      {
-        id: 1,
-        ints: [1, null, -2147483648],
-        texts: ['a"b', null, 'c\\d', 'NULL', '', 'x,y', '{}', ' sp '],
-        matrix: [
-          [1, 2],
-          [3, null],
-        ],
-        bigs: ['9223372036854775807', null],
-        feelings: ['happy', 'sad'],
-        floats: ['NaN', '-0', 1.5, 'Infinity'],
-        stamps: ['2024-01-15T08:30:00Z', 'infinity'],
-        blobs: ['AP8=', null],
-        nums: ['1.50', 'NaN'],
-        chars: ['a  ', 'b c'],
-      },
-      { id: 2, ints: [], texts: [], matrix: [], bigs: [], feelings: [], floats: [], stamps: [], blobs: [], nums: [], chars: [] },
-      { id: 3, ints: null, texts: null, matrix: null, bigs: null, feelings: null, floats: null, stamps: null, blobs: null, nums: null, chars: null },
-    ],
-    types_generated: [
-      { id: 1, serial_no: 1, qty: 3, doubled: 6, note: 'none' },
-      { id: 2, serial_no: 2, qty: 5, doubled: 10, note: 'none' },
-    ],
-  },
-  kinds: {
-    types_numeric: { i2: 'integer', i4: 'integer', i8: 'bigint', num: 'decimal', num_scaled: 'decimal', r: 'float', d: 'float', m: 'decimal' },
-    types_time: { ts: 'timestamp', tstz: 'timestamptz', dt: 'date', t: 'time', ttz: 'time', iv: 'interval' },
-    types_text: {
-      t: 'text',
-      vc: 'text',
-      ch: 'text',
-      u: 'text',
-      j: 'json',
-      jb: 'json',
-      b: 'binary',
-      flag: 'boolean',
-      bits: 'bit',
-      vbits: 'bit',
-      ip: 'text',
-      net: 'text',
-      feeling: 'enum',
-      pos: 'integer',
-      mac: 'text',
-    },
-    types_array: { ints: 'array', texts: 'array', matrix: 'array', feelings: 'array', stamps: 'array' },
-    types_generated: { id: 'integer', serial_no: 'integer', doubled: 'integer' },
-  },
-}
-
 const databases: TestDatabase[] = []
 afterAll(async () => {
   for (const db of databases.splice(0)) await db.drop()
@@ -314,7 +105,7 @@ const factory: AdapterTestFactory = {
   createDatabase: async () => testDatabase(await createPostgresDatabase()),
   unreachableConfig: () => parseDatabaseUrl('postgres://postgres:hunter2@127.0.0.1:1/nowhere', { connectTimeoutMs: 2000 }),
   missingDatabaseConfig: () => parseDatabaseUrl(withPassword('mergeback_no_such_database')),
-  typeMatrix,
+  typeMatrix: postgresTypeMatrix,
   async readBlockedOnClient(db) {
     const rows = await pgQuery<{ blocked: boolean }>(
       POSTGRES_ADMIN_URL,
@@ -346,7 +137,7 @@ describe('PostgreSQL adapter', () => {
   it('recreates enums, domains, identity, serial, generated columns and CHECK constraints, with sequences past the data', async () => {
     const a = await freshDatabase()
     const b = await freshDatabase()
-    await pgQuery(a.url, typeMatrix.setup.join(';\n'))
+    await pgQuery(a.url, postgresTypeMatrix.setup.join(';\n'))
     await pgQuery(a.url, `ALTER TABLE types_generated ADD CONSTRAINT qty_positive CHECK (qty > 0)`)
     await restoreThroughAdapter(postgresAdapter, config(a), config(b), { tables: ['types_generated', 'types_text', 'types_array'] })
 

@@ -797,8 +797,8 @@ describe('SQLite destination', () => {
       'price numeric(10,2)',
       'ratio REAL',
       'open BOOLEAN',
-      'opened TEXT',
-      'tags TEXT',
+      'opened TIMESTAMPTZ TEXT',
+      'tags JSON',
       'info jsonb',
       'big INTEGER',
     ])

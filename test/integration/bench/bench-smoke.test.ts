@@ -82,7 +82,7 @@ describe('npm run bench at scale 0.01', () => {
 
   it('runs every mergeback command that exists, correctly, and names the ones that do not', () => {
     const ours = results.tools.filter((t) => t.mergeback)
-    expect(ours.length).toBe(22)
+    expect(ours.length).toBe(24)
     for (const tool of ours) {
       // "failed" means the command exited non-zero or left the wrong rows behind.
       expect(tool.status, `${tool.engine} ${tool.label}: ${tool.reason}`).not.toBe('failed')

@@ -11,6 +11,7 @@ import { backup } from '../../../src/engine/backup.js'
 import { restore } from '../../../src/engine/restore.js'
 import { createPostgresDatabase, makeSqlitePath, makeTempDir, pgQuery } from '../../helpers/databases.js'
 import { runCli } from '../../helpers/cli.js'
+import { createToken, startTestServer, waitForJob } from '../server/server-helpers.js'
 
 const cleanups: (() => Promise<void> | void)[] = []
 afterAll(async () => {
@@ -69,6 +70,39 @@ describe('incremental backups from the CLI', () => {
     const alone = await runCli(['backup', '--db', db.url, '--dir', dir, '--changed-since-column', 'updated_at'])
     expect(alone.code).toBe(2)
     expect(alone.stderr).toMatch(/only goes with --incremental/)
+  }, 120_000)
+})
+
+describe('incremental backups through the HTTP API', () => {
+  it('POST /api/backups with incremental: true, then since: a file name', async () => {
+    const db = makeSqlitePath()
+    cleanups.push(db.cleanup)
+    const conn = new Database(db.file)
+    conn.exec(`CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO note VALUES (1, 'a'), (2, 'b');`)
+    conn.close()
+    const server = await startTestServer({ db: db.url })
+    cleanups.push(async () => void (await server.stop()))
+    const token = await createToken(server.root, 'incr', 'admin')
+    const make = async (json: unknown) => {
+      const started = await server.request('/api/backups', { method: 'POST', token, json })
+      expect(started.status).toBe(202)
+      return waitForJob(server, ((await started.json()) as { jobId: string }).jobId, token)
+    }
+    const full = await make({ name: 'api' })
+    expect(full.state).toBe('succeeded')
+    const edit = new Database(db.file)
+    edit.exec(`UPDATE note SET body = 'B' WHERE id = 2;`)
+    edit.close()
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    const inc = await make({ name: 'api', incremental: true })
+    expect(inc.state, JSON.stringify(inc.error)).toBe('succeeded')
+    expect(inc.result.metadata.format).toBe('mergeback-incremental')
+    expect(inc.result.metadata.recordCounts).toEqual({ note: 1 })
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    const since = await make({ name: 'api', since: full.result.file })
+    expect(since.result.metadata.incremental.parent.file).toBe(full.result.file)
+    const bad = await make({ name: 'api', since: 'no-such-backup' })
+    expect(bad.state).toBe('failed')
   }, 120_000)
 })
 

@@ -67,6 +67,16 @@ const CASES: readonly (readonly string[])[] = [
   ['prune', '--keep-last', '-1', '--dir', t('adir')],
   ['prune', '--keep-last', HUGE, '--dir', t('adir')],
   ['stats', '--db', `sqlite:${t('missing.db')}`],
+  // The reader's limits as flags (issue #13): bad values, and a file beyond them.
+  ['verify', t('crafted-type.json'), '--max-depth', HUGE],
+  ['verify', t('crafted-type.json'), '--max-depth', '0'],
+  ['inspect', t('crafted-type.json'), '--max-record-bytes', '-1'],
+  ['restore', t('crafted-type.json'), '--db', db(), '--max-tables', ''],
+  ['restore', t('crafted-type.json'), '--db', db(), '--max-columns', '1e400'],
+  ['restore', t('crafted-type.json'), '--db', db(), '--max-decompressed-bytes', '12 parsecs'],
+  ['analyze', t('crafted-type.json'), '--db', db(), '--max-depth', '1'],
+  ['merge', t('crafted-type.json'), '--db', db(), '--max-record-bytes', '1', '--yes'],
+  ['reseal', t('crafted-type.json'), '--max-tables', '99999999999999999999999'],
 ]
 
 describe('hostile CLI arguments', () => {

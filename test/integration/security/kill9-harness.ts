@@ -234,20 +234,25 @@ export async function runScenario(rig: Kill9Rig, scenario: Scenario, file: strin
       }
     }
 
-    for (const point of points) {
+    const exact = points.map((point) => async (): Promise<void> => {
       const url = await target()
       const ended = await runHooked(commandFor(scenario, file, url), { MERGEBACK_TEST_CRASH_AT: `sql:${point}` }, temp.dir)
       expect(ended.signal, `point ${point}: ${ended.output}`).toBe('SIGKILL')
       await check(url, `after statement ${point}/${statements.length} (${statements[point - 1]?.sql.slice(0, 40)})`, false)
-    }
+    })
     // One kill from outside, at a random moment between the first and the last statement.
-    const first = statements[0]?.ms ?? 0
-    const last = statements[statements.length - 1]?.ms ?? first
-    const delay = Math.round(first + Math.random() * (last - first))
-    const url = await target()
-    const ended = await runHooked(commandFor(scenario, file, url), {}, temp.dir, delay)
-    expect(ended.signal === 'SIGKILL' || ended.code === 0, ended.output).toBe(true)
-    await check(url, `external kill at ${delay} ms (${ended.signal ?? 'finished first'})`, true)
+    const external = async (): Promise<void> => {
+      const first = statements[0]?.ms ?? 0
+      const last = statements[statements.length - 1]?.ms ?? first
+      const delay = Math.round(first + Math.random() * (last - first))
+      const url = await target()
+      const ended = await runHooked(commandFor(scenario, file, url), {}, temp.dir, delay)
+      expect(ended.signal === 'SIGKILL' || ended.code === 0, ended.output).toBe(true)
+      await check(url, `external kill at ${delay} ms (${ended.signal ?? 'finished first'})`, true)
+    }
+    // Two at a time, each on its own database: most of a CLI run is start-up and waiting.
+    const jobs = [...exact, external]
+    for (let i = 0; i < jobs.length; i += 2) await Promise.all(jobs.slice(i, i + 2).map((job) => job()))
     return { scenario, statements: statements.length, commitAt, points, outcomes }
   } finally {
     for (const db of dbs) await db.drop().catch(() => undefined)

@@ -72,6 +72,24 @@ describe('recover on MariaDB', () => {
   })
 })
 
+describe('staging tables are not data', () => {
+  it('a backup of a MariaDB database leaves staging tables out', async () => {
+    const connection = await mysql.createConnection({ uri: db.url })
+    try {
+      await connection.query('CREATE TABLE IF NOT EXISTS keep (id INT PRIMARY KEY)')
+      await connection.query('CREATE TABLE `_mb_stage_dead0009_keep` (id INT PRIMARY KEY)')
+      await connection.query('INSERT INTO `_mb_stage_dead0009_keep` VALUES (1)')
+      const { backup } = await import('../../../src/engine/backup.js')
+      const { file } = await backup({ db: db.url, out: path.join(temp.dir, 'staging-left-out.json') })
+      const document = JSON.parse(fs.readFileSync(file, 'utf8')) as { metadata: { tables: string[] } }
+      expect(document.metadata.tables).toEqual(['keep'])
+    } finally {
+      await connection.query('DROP TABLE IF EXISTS `_mb_stage_dead0009_keep`')
+      await connection.end()
+    }
+  })
+})
+
 describe('recover elsewhere', () => {
   it('finds nothing on SQLite (its DDL is transactional)', async () => {
     const sqlite = makeSqlitePath()

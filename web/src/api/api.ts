@@ -11,6 +11,8 @@ export type Role = 'super_admin' | 'admin'
 export interface Identity {
   readonly name: string
   readonly role: Role
+  /** Whether the server can encrypt (it has a passphrase) and whether it does by default. */
+  readonly encryption?: { readonly available: boolean; readonly default: boolean }
 }
 
 export interface Backup {
@@ -32,8 +34,10 @@ export interface Backup {
   readonly origin?: 'here' | 'foreign'
   /** `smart` (the JSON backup) or `full` (the engine's own dump). */
   readonly kind?: 'smart' | 'full'
-  /** The last verification's outcome, when the server keeps it. */
-  readonly verified?: { readonly ok: boolean; readonly at?: string } | boolean | null
+  /** How it came to be here: made on request, by a schedule, or uploaded (absent for older files). */
+  readonly originKind?: 'manual' | 'scheduled' | 'uploaded'
+  /** The last recorded verification (null: never verified, or the file changed since). */
+  readonly verified?: { readonly ok: boolean; readonly at?: string; readonly detail?: string } | null
 }
 
 export interface DatabaseStats {
@@ -175,7 +179,7 @@ export function jobsChanged(): void {
 
 export async function whoAmI(token?: string): Promise<Identity> {
   const r = await request<Identity & { success: boolean }>('/api/me', { token })
-  return { name: r.name, role: r.role }
+  return { name: r.name, role: r.role, encryption: r.encryption }
 }
 
 export async function listBackups(): Promise<readonly Backup[]> {
@@ -195,6 +199,8 @@ export interface CreateBackupInput {
   readonly name?: string
   readonly description?: string
   readonly gzip: boolean
+  /** Encrypt with the server's passphrase (the page never knows it). */
+  readonly encrypt: boolean
   readonly includeIndexes: boolean
   readonly tables?: readonly string[]
   readonly exclude?: readonly string[]

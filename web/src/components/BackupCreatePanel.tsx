@@ -1,8 +1,8 @@
 /**
- * Create a backup (the seed's form): name, description, compression, include indexes, tables to
- * include or exclude (from the statistics); "Create Backup" and "Create & Download"; a progress
- * bar fed by the job's events. Encryption is the server's: it encrypts every backup when it runs
- * with a passphrase, which the page never asks for.
+ * Create a backup (the seed's form): name, description, compression, encrypt, include indexes,
+ * tables to include or exclude (from the statistics); "Create Backup" and "Create & Download"; a
+ * progress bar fed by the job's events. Encryption uses the server's passphrase, which the page
+ * never asks for: without one the checkbox is disabled and says why.
  */
 import { useState } from 'preact/hooks'
 import { createBackup, downloadBackup, followJob, resultOf, type JobProgress } from '../api/api'
@@ -12,6 +12,7 @@ import { Button, Card, Checkbox, ErrorNote, Field, Notice, formatBytes, formatCo
 import { useDatabaseStats } from './DatabaseStatsCard'
 import { JobProgressView } from './JobProgressView'
 import { announceJob } from './JobBanner'
+import { useSession } from './App'
 
 interface BackupResult {
   readonly file: string
@@ -25,6 +26,8 @@ const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/
 
 export function BackupCreatePanel() {
   const { stats, error: statsError } = useDatabaseStats()
+  const encryption = useSession().who.encryption ?? { available: false, default: false }
+  const [encrypt, setEncrypt] = useState(encryption.default && encryption.available)
   const [name, setName] = useState('')
   const [description, setDescription] = useState('')
   const [gzip, setGzip] = useState(true)
@@ -34,7 +37,7 @@ export function BackupCreatePanel() {
   const [running, setRunning] = useState<null | 'create' | 'download'>(null)
   const [progress, setProgress] = useState<JobProgress | null>(null)
   const [result, setResult] = useState<BackupResult | null>(null)
-  const [errors, setErrors] = useState<{ name?: string; tables?: string; form?: string }>({})
+  const [errors, setErrors] = useState<{ name?: string; tables?: string; encrypt?: string; form?: string }>({})
 
   const start = async (then: 'create' | 'download') => {
     const next: typeof errors = {}
@@ -50,6 +53,7 @@ export function BackupCreatePanel() {
         name: name || undefined,
         description: description || undefined,
         gzip,
+        encrypt,
         includeIndexes,
         tables: mode === 'include' ? [...picked] : undefined,
         exclude: mode === 'exclude' ? [...picked] : undefined,
@@ -62,6 +66,7 @@ export function BackupCreatePanel() {
       const err = e as ApiError
       const detailsField = typeof err.details?.field === 'string' ? err.details.field : undefined
       if (detailsField === 'name') setErrors({ name: err.message })
+      else if (detailsField === 'encrypt' || err.code === 'NO_PASSPHRASE') setErrors({ encrypt: err.message })
       else if (err.code === 'UNKNOWN_TABLE' || detailsField === 'tables') setErrors({ tables: err.message })
       else setErrors({ form: err.message })
     } finally {
@@ -103,9 +108,19 @@ export function BackupCreatePanel() {
             <fieldset>
               <legend>Options</legend>
               <Checkbox label="Compress with gzip" hint="Smaller files (.json.gz); every tool here reads them." checked={gzip} onChange={setGzip} disabled={!!running} name="gzip" />
-              <p class="hint encrypt-note">
-                <strong>Encryption</strong> is the server's decision: when it runs with a passphrase (MERGEBACK_PASSPHRASE), every backup is encrypted (AES-256-GCM). The page never asks for the passphrase; the list marks encrypted files.
-              </p>
+              <Checkbox
+                label="Encrypt with the server's passphrase"
+                hint={
+                  encryption.available
+                    ? 'AES-256-GCM (.enc): only this server, or someone with its passphrase, can read the file. The page never asks for the passphrase.'
+                    : 'Not available: this server runs without a passphrase (MERGEBACK_PASSPHRASE or --passphrase-file). Whoever runs the server can set one; the page never asks for it.'
+                }
+                checked={encrypt}
+                onChange={setEncrypt}
+                disabled={!!running || !encryption.available}
+                name="encrypt"
+              />
+              {errors.encrypt && <ErrorNote>{errors.encrypt}</ErrorNote>}
               <Checkbox label="Include indexes" hint="Recreate indexes when the backup is restored into an empty database." checked={includeIndexes} onChange={setIncludeIndexes} disabled={!!running} name="includeIndexes" />
             </fieldset>
           </Card>

@@ -12,11 +12,19 @@ import { Badge, Button, Card, ErrorNote, Notice, ProgressBar, formatBytes, forma
 
 const ACCEPT = '.json,.gz,.enc,application/json,application/gzip'
 
-/** The heading of a refusal, from the server's status and code; the server's own words follow. */
+/**
+ * The heading of a refusal in plain words, from the server's `details.reason` (then its status
+ * and code); the server's own words follow it.
+ */
 export function refusalTitle(err: ApiError): string {
-  if (err.status === 413 || err.code === 'TOO_LARGE') return 'The file is too large for this server.'
   const reason = typeof err.details?.reason === 'string' ? err.details.reason : undefined
-  if (err.code === 'INTEGRITY' || (reason && ['checksum', 'tampered', 'truncated'].includes(reason))) return 'The backup is damaged.'
+  const table = typeof err.details?.table === 'string' ? err.details.table : undefined
+  if (reason === 'too-large' || reason === 'decompressed-too-large' || err.status === 413 || err.code === 'TOO_LARGE') return 'The file is too large for this server.'
+  if (reason === 'not-a-backup') return 'This file is not a backup.'
+  if (reason === 'unsupported-version') return 'This backup was written in a format this server cannot read (a newer or another version).'
+  if (reason === 'damaged' || err.code === 'INTEGRITY' || (reason && ['checksum', 'tampered', 'truncated'].includes(reason))) {
+    return table ? `The backup is damaged at table ${table}.` : 'The backup is damaged.'
+  }
   if (err.code === 'BAD_FORMAT') return 'This file is not a usable backup.'
   if (err.code === 'FILE_EXISTS' || err.status === 409) return 'A backup with this name already exists.'
   if (err.status === 400) return 'The file name is not accepted.'

@@ -37,8 +37,10 @@ export function BackupsList() {
     try {
       const job = await verifyBackup(b.file)
       announceJob()
-      const verification = resultOf(await followJob<Verification>(job.id, () => {}))
-      patch(b.file, { verifying: false, verification })
+      resultOf(await followJob<Verification>(job.id, () => {}))
+      // The server kept the outcome and its time in the catalog: the list shows it from there.
+      patch(b.file, { verifying: false })
+      reload()
     } catch (e) {
       patch(b.file, { verifying: false, error: (e as Error).message, verification: { ok: false } })
     }
@@ -119,6 +121,7 @@ export function BackupsList() {
                         <Badge kind={b.compression === 'gzip' ? 'info' : 'neutral'}>{b.compression === 'gzip' ? 'gzip' : 'plain JSON'}</Badge>
                         {b.encrypted && <Badge kind="warn">encrypted</Badge>}
                         {b.kind === 'full' && <Badge kind="info" title="The engine's own complete dump (restore only, no smart merge)">full dump</Badge>}
+                        {b.originKind && <Badge kind="neutral" title={ORIGIN_KIND[b.originKind]}>{b.originKind}</Badge>}
                         {b.origin === 'here' && <Badge kind="good" title="Sealed by this installation: made here">made here</Badge>}
                         {b.origin === 'foreign' && <Badge kind="warn" title="Not sealed by this installation: uploaded or copied in">foreign</Badge>}
                         {!b.catalogued && <Badge title="No catalog entry: copied in by hand, or from another installation">not catalogued</Badge>}
@@ -194,7 +197,20 @@ function VerifiedCell(props: { backup: Backup; row: RowState }) {
     )
   }
   const v = backup.verified
-  if (v === true || (typeof v === 'object' && v?.ok)) return <Badge kind="good">✓ intact</Badge>
-  if (v === false || (typeof v === 'object' && v && !v.ok)) return <Badge kind="bad">✗ damaged</Badge>
-  return <span class="muted small">not checked</span>
+  if (!v) return <span class="muted small">not checked</span>
+  return (
+    <>
+      <Badge kind={v.ok ? 'good' : 'bad'} title={v.detail}>
+        {v.ok ? '✓ intact' : '✗ damaged'}
+      </Badge>
+      {v.at && <div class="muted small verified-at">{formatTime(v.at)}</div>}
+    </>
+  )
+}
+
+/** What each origin kind means, for the badge's title. */
+const ORIGIN_KIND: Record<NonNullable<Backup['originKind']>, string> = {
+  manual: 'Made on request (the page, the API or the command line)',
+  scheduled: 'Made by a schedule',
+  uploaded: 'Uploaded to this server (checked before it was listed)',
 }

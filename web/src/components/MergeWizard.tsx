@@ -31,7 +31,7 @@ import { ConflictReview, conflictId } from './ConflictReview'
 import { JobProgressView } from './JobProgressView'
 import { MergeReportTable } from './MergeReportTable'
 import { announceJob } from './JobBanner'
-import { Steps } from './Steps'
+import { ChosenBackup, WizardHeader } from './Steps'
 
 export const STRATEGY_CHOICES: readonly { value: Strategy; label: string; what: string; bestFor: string }[] = [
   { value: 'backup_wins', label: 'Backup wins', what: 'Uses the backup’s data for all conflicts.', bestFor: 'Restoring from an authoritative source' },
@@ -169,13 +169,14 @@ export function MergeWizard(props: { params: URLSearchParams }) {
 
   return (
     <>
-      <div class="page-head">
-        <div>
-          <h1>Smart merge</h1>
-          <p class="muted">Adds what is missing, updates what changed, lets you settle conflicts — and never deletes current data. Nothing is written before the last step.</p>
-        </div>
-      </div>
-      <Steps steps={STEPS} current={step} onGo={(i) => !busy && i < step && setStep(i)} />
+      <WizardHeader
+        title="Smart merge"
+        intro="Adds what is missing, updates what changed, lets you settle conflicts — and never deletes current data. Nothing is written before the last step."
+        steps={STEPS}
+        current={step}
+        busy={busy}
+        onGo={setStep}
+      />
 
       {step === 0 && (
         <Card title="1. Choose a backup">
@@ -198,12 +199,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
 
       {step === 1 && file && (
         <Card title="2. Options">
-          <p>
-            Backup: <strong class="mono">{file}</strong>{' '}
-            <Button class="btn-small btn-ghost" onClick={() => setStep(0)}>
-              Change
-            </Button>
-          </p>
+          <ChosenBackup file={file} onChange={() => setStep(0)} />
           <fieldset>
             <legend>When both sides changed a record (conflict strategy)</legend>
             <div class="radio-cards">

@@ -13,7 +13,7 @@ import { ConfirmDialog } from './base/confirm-dialog'
 import { BackupPicker, useBackups } from './BackupPicker'
 import { JobProgressView } from './JobProgressView'
 import { announceJob } from './JobBanner'
-import { Steps } from './Steps'
+import { ChosenBackup, WizardHeader } from './Steps'
 import { useSession } from './App'
 
 const STEPS = ['Source', 'Tables & target', 'Dry run', 'Restore']
@@ -131,13 +131,14 @@ export function RestoreWizard(props: { params: URLSearchParams }) {
 
   return (
     <>
-      <div class="page-head">
-        <div>
-          <h1>Restore</h1>
-          <p class="muted">Put a backup's data into a database — this one, or another. Missing tables are created; existing rows are left as they are unless you drop the tables first.</p>
-        </div>
-      </div>
-      <Steps steps={STEPS} current={step} onGo={(i) => !running && i < step && setStep(i)} />
+      <WizardHeader
+        title="Restore"
+        intro="Put a backup's data into a database — this one, or another. Missing tables are created; existing rows are left as they are unless you drop the tables first."
+        steps={STEPS}
+        current={step}
+        busy={!!running}
+        onGo={setStep}
+      />
 
       {step === 0 && (
         <Card title="1. Source">
@@ -152,12 +153,7 @@ export function RestoreWizard(props: { params: URLSearchParams }) {
 
       {step === 1 && file && (
         <Card title="2. Tables and target">
-          <p>
-            Backup: <strong class="mono">{file}</strong>{' '}
-            <Button class="btn-small btn-ghost" onClick={() => setStep(0)}>
-              Change
-            </Button>
-          </p>
+          <ChosenBackup file={file} onChange={() => setStep(0)} />
           {tables.length > 0 && (
             <fieldset>
               <legend>Tables to restore</legend>

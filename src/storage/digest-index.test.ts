@@ -1,0 +1,70 @@
+import os from 'node:os'
+import path from 'node:path'
+import fs from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import type { TableSchema } from '../adapters/adapter.js'
+import { DigestIndexWriter, keyCutter, keyText, loadDigestIndex, shortDigest } from './digest-index.js'
+
+function table(columns: string[], key: string[]): TableSchema {
+  return {
+    name: 't',
+    primaryKey: key,
+    columns: columns.map((name) => ({ name, type: 'text', kind: 'text', nullable: true })),
+    uniqueConstraints: [],
+    indexes: [],
+    foreignKeys: [],
+  } as unknown as TableSchema
+}
+
+describe('keyCutter', () => {
+  it('cuts exactly the key text JSON.stringify of the parsed key values gives, or declines', () => {
+    const cases: [string[], string[], Record<string, unknown>][] = [
+      [['id', 'name'], ['id'], { id: 1, name: 'x' }],
+      [['id', 'name'], ['id'], { id: 'a "quoted" \\ back\nslash é 👋', name: 'x' }],
+      [['a', 'b', 'c'], ['c', 'a'], { a: '1', b: 'x,}y', c: -2.5e-7 }],
+      [['a', 'b'], ['b'], { a: null, b: true }],
+      [['a', 'b'], ['b'], { a: 'only a' }],
+    ]
+    for (const [columns, key, row] of cases) {
+      const line = Buffer.from(JSON.stringify(row))
+      const cut = keyCutter(table(columns, key))(line)
+      if (key.every((k) => k in row)) expect(cut).toBe(keyText(row, key))
+      else expect(cut).toBeUndefined()
+    }
+    // A nested value before the key, another key order, whitespace: parse instead.
+    expect(keyCutter(table(['j', 'id'], ['id']))(Buffer.from('{"j":[1,2],"id":3}'))).toBeUndefined()
+    expect(keyCutter(table(['id', 'n'], ['n']))(Buffer.from('{"n":1,"id":3}'))).toBeUndefined()
+    expect(keyCutter(table(['id'], ['id']))(Buffer.from('{ "id":3}'))).toBeUndefined()
+  })
+})
+
+describe('digest index', () => {
+  it('writes and loads entries, finds keys and tells changed rows', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mbdx-'))
+    try {
+      const backupPath = path.join(dir, 'b.json')
+      const writer = new DigestIndexWriter(backupPath)
+      const schema = table(['id', 'v'], ['id'])
+      await writer.beginTable(schema)
+      const rows = Array.from({ length: 1000 }, (_, i) => ({ id: i, v: `v${i}` }))
+      await writer.addRows(rows, ['id'])
+      await writer.endTable()
+      await writer.beginTable({ ...schema, name: 'nokey', primaryKey: [] })
+      await writer.endTable()
+      await writer.commit(backupPath)
+      const index = (await loadDigestIndex(backupPath))!
+      const t = index.tables.get('t')!
+      expect(t.count).toBe(1000)
+      expect(index.tables.get('nokey')!.count).toBe(0)
+      const at = t.find(shortDigest('[500]'))
+      expect(t.keyText(at)).toBe('[500]')
+      expect(t.sameRow(at, shortDigest(JSON.stringify({ id: 500, v: 'v500' })))).toBe(true)
+      expect(t.sameRow(at, shortDigest(JSON.stringify({ id: 500, v: 'changed' })))).toBe(false)
+      expect(t.find(shortDigest('[1000]'))).toBe(-1)
+      fs.writeFileSync(`${backupPath}.digests`, 'not gzip')
+      await expect(loadDigestIndex(backupPath)).rejects.toThrow(/damaged/)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
