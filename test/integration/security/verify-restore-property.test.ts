@@ -74,7 +74,12 @@ function writeModel(m: Model, engine: 'sqlite' | 'postgres'): string {
           { name: 'id', type: 'integer', kind: 'integer', nullable: false },
           { name: 'a', type: 'jsonb', kind: 'json', nullable: true },
         ]
-  const lines = m.ids.map((id, i) => JSON.stringify({ id, a: m.values[i % m.values.length] }))
+  // A json column's wire value is the JSON text, as a string (docs/format.md): on PostgreSQL the
+  // nesting is inside that string, so the depth limit is exercised on SQLite only.
+  const lines = m.ids.map((id, i) => {
+    const value = m.values[i % m.values.length]!
+    return JSON.stringify({ id, a: engine === 'postgres' ? JSON.stringify(value) : value })
+  })
   writeCraftedFile(file, engine, [{ header: { tableName: 't', primaryKey: 'id', columns }, lines }])
   let text = fs.readFileSync(file, 'utf8')
   if (m.damage === 'count') text = text.replace(/"recordCounts":\{"t":(\d+)\}/, (_all, n: string) => `"recordCounts":{"t":${Number(n) + 1}}`)
