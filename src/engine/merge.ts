@@ -232,7 +232,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
       if (options.base === undefined) {
         throw new UsageError(`The plan ${options.plan} was made with the base backup ${settings.base.file}: give it again with --base.`, { code: 'BAD_PLAN' })
       }
-      if (planReader && (await fileSha256(options.base)) !== settings.base.sha256) {
+      if (planReader && (await baseSha256(options.base)) !== settings.base.sha256) {
         throw stalePlan(`the base backup ${options.base} is not the one the plan was made with (sha256 differs)`)
       }
       // The base is verified whole before anything else happens: it is read again, unverified, into the index.

@@ -48,6 +48,8 @@ export interface FullBackupOptions {
   readonly signal?: AbortSignal
   /** Stream the dump straight to this remote (an S3Remote) instead of `out`. */
   readonly remote?: RemoteBackupTarget
+  /** The backup's temporary file is open (a job's server removes it if the job is cancelled). */
+  readonly onFileOpened?: (file: { readonly path: string; readonly temporaryPath: string }) => void
   /** The catalog's `originKind`: 'manual' (default) or 'scheduled' (the scheduler). */
   readonly originKind?: 'manual' | 'scheduled'
 }
@@ -111,8 +113,11 @@ export async function fullBackup(options: FullBackupOptions): Promise<FullBackup
     exportedAt: (options.now ?? new Date()).toISOString(),
     tool: `mergeback ${VERSION}`,
   }
-  const open = (native: NativeFacts) =>
-    createBackupFile(target, { name, gzip, passphrase: options.passphrase, now: options.now, format, native, originKind: options.originKind })
+  const open = async (native: NativeFacts) => {
+    const pending = await createBackupFile(target, { name, gzip, passphrase: options.passphrase, now: options.now, format, native, originKind: options.originKind })
+    options.onFileOpened?.({ path: pending.path, temporaryPath: pending.temporaryPath })
+    return pending
+  }
 
   let written: { pending: PendingBackupFile; native: NativeFacts }
   switch (config.engine) {

@@ -35,7 +35,7 @@ export interface RunContext {
   readonly openRemote?: (url: string) => S3Remote
   /** The backup's progress (a job's progress in `serve`). */
   readonly onProgress?: ProgressListener
-  /** A smart backup's temporary file is open (a cancelled job's leftover is removed by the server). */
+  /** The backup's temporary file is open (a cancelled job's leftover is removed by the server). */
   readonly onFileOpened?: (file: { readonly path: string; readonly temporaryPath: string }) => void
 }
 
@@ -61,7 +61,7 @@ export function scheduleWork(context: RunContext): RunWork {
       if (schedule.kind === 'full') context.onProgress?.({ type: 'phase', phase: 'dump' })
       const made =
         schedule.kind === 'full'
-          ? await fullBackup({ ...common, description })
+          ? await fullBackup({ ...common, description, onFileOpened: context.onFileOpened })
           : await backup({ ...common, description, tables: schedule.tables, exclude: schedule.exclude, onProgress: context.onProgress, onFileOpened: context.onFileOpened })
       const files = [made.file]
       if (schedule.destination === 'both') {

@@ -225,11 +225,11 @@ export class MysqlDestination implements Destination {
       throw error instanceof MergebackError ? error : toStatementError(error, { action: 'describing the database' })
     }
     const staging = this.#staging
-    const real = (name: string): string => staging?.realName(name) ?? name
-    const tables = schema.tables
-      .filter((t) => staging?.realName(t.name) !== undefined || !isStagingTable(t.name))
+    const kept = schema.tables.filter((t) => staging?.realName(t.name) !== undefined || !isStagingTable(t.name))
+    if (staging === undefined) return { ...schema, tables: kept }
+    const real = (name: string): string => staging.realName(name) ?? name
+    const tables = kept
       .map((t) => {
-        if (staging === undefined) return t
         const foreignKeys = t.foreignKeys.map((fk) => (staging.realName(fk.referencedTable) === undefined ? fk : { ...fk, referencedTable: real(fk.referencedTable) }))
         return { ...t, name: real(t.name), foreignKeys }
       })

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { ColumnSchema, TableSchema } from '../adapter.js'
 import { UsageError } from '../../errors.js'
 import {
+  checkCrossEngine,
   checkIdentifiers,
   identifierFits,
   mysqlColumnType,
@@ -155,5 +156,17 @@ describe('values a target cannot hold', () => {
     expect(valueRefusal('😀'.repeat(255), col('k', 'text', 'text'), target('text', 'varchar(255)'), 'mysql')).toBeUndefined()
     expect(valueRefusal('x'.repeat(11), col('k', 'TEXT', 'text'), target('text', 'character varying(10)'), 'postgres')).toMatch(/10 characters/)
     expect(valueRefusal(Buffer.alloc(300).toString('base64'), col('b', 'bytea', 'binary'), target('binary', 'varbinary(255)'), 'mysql')).toMatch(/255 bytes/)
+  })
+})
+
+describe('directions', () => {
+  it('refuses a MongoDB backup of whole documents into SQL, saying so, and lets every SQL pair through', () => {
+    const mongo = { engine: 'mongodb' as const, tables: [table('users', [col('_id', '', 'document', { nullable: false })], { primaryKey: ['_id'] })] }
+    for (const to of ['postgres', 'mysql', 'sqlite'] as const) {
+      expect(() => checkCrossEngine(mongo, to)).toThrow(/MongoDB backup into .* is not offered.*"users"/)
+    }
+    expect(() => checkCrossEngine(mongo, 'mongodb')).not.toThrow()
+    const sql = { engine: 'postgres' as const, tables: [table('t', [col('id', 'integer', 'integer')])] }
+    for (const to of ['mysql', 'sqlite'] as const) expect(() => checkCrossEngine(sql, to)).not.toThrow()
   })
 })

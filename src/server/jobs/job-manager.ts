@@ -8,7 +8,8 @@
  *   2. The child's `progress` snapshots update the job and go to subscribers in order, numbered.
  *   3. The child's `result` / `error` ends the job; its exit without either is a failed job
  *      (InternalError): a crash, or memory exhausted.
- *   4. `cancel(id)` SIGKILLs the child. Its database connections drop, and the database rolls
+ *   4. `cancel(id)` SIGKILLs the child's process group (the child and the programs it started,
+ *      such as a scheduled full backup's pg_dump). Its database connections drop, and the database rolls
  *      the open transaction back — the same guarantee as a crash, which the engines give anyway.
  *      A backup's temporary file is then removed here (the child had no chance to).
  * Finished jobs are kept in memory (the newest MAX_FINISHED), for `GET /api/jobs/{id}`.
@@ -142,7 +143,10 @@ export class JobManager {
     this.#jobs.set(job.id, job)
     if (request.exclusive && request.database) this.#locks.set(request.database.key, job.id)
     const runner = runnerPath()
-    const child = fork(runner.file, [], { execArgv: runner.execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced' })
+    // Its own process group, so that a cancel kills what it started too (a scheduled full backup's
+    // pg_dump / mariadb-dump), not just the job's process. The child still ends with the server:
+    // it exits when its IPC channel closes.
+    const child = fork(runner.file, [], { execArgv: runner.execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced', detached: true })
     job.child = child
     let finished = false
     child.on('message', (message: ChildMessage) => {
@@ -227,7 +231,13 @@ export class JobManager {
     job.cancelling = true
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-      child.kill('SIGKILL')
+      try {
+        // The whole group: the job's process and the programs it runs.
+        if (child.pid === undefined) throw new Error('no pid')
+        process.kill(-child.pid, 'SIGKILL')
+      } catch {
+        child.kill('SIGKILL')
+      }
       await exited
     }
     if (job.temporaryPath) await fs.promises.rm(job.temporaryPath, { force: true })

@@ -156,6 +156,9 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
         passphrase,
         onProgress,
         onFileOpened: (file) => {
+          // Straight to the remote there is no local file (temporaryPath is then the object's URL;
+          // an upload cut off by a cancel never becomes an object).
+          if (/^[a-z0-9]+:\/\//i.test(file.temporaryPath)) return
           temporary = file.temporaryPath
           void send({ type: 'file', path: file.path, temporaryPath: file.temporaryPath })
         },

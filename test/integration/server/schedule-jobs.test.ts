@@ -13,7 +13,8 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { runCli } from '../../helpers/cli.js'
 import { ScheduleStore } from '../../../src/schedule/schedule-store.js'
-import { makeSqlitePath } from '../../helpers/databases.js'
+import pg from 'pg'
+import { createPostgresDatabase, makeSqlitePath, pgQuery } from '../../helpers/databases.js'
 import { createToken, readEvents, startTestServer, type TestServer } from './server-helpers.js'
 
 describe('mergeback serve: scheduled runs are jobs', () => {
@@ -127,5 +128,74 @@ describe('mergeback serve: scheduled runs are jobs', () => {
     expect(third.status).toBe(200)
     const thirdJob = ((await third.json()) as { jobId: string }).jobId
     expect((await server.request(`/api/jobs/${thirdJob}`, { method: 'DELETE', token: superAdmin })).status).toBe(200)
+  })
+})
+
+/** The pids of pg_dump processes whose command line names `database` (from /proc). */
+function dumpProcesses(database: string): number[] {
+  const found: number[] = []
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const args = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
+      if (path.basename(args[0] ?? '') === 'pg_dump' && args.some((a) => a.includes(database))) found.push(Number(entry))
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found
+}
+
+describe('mergeback serve: cancelling a scheduled full backup (PostgreSQL)', () => {
+  let server: TestServer
+  let database: Awaited<ReturnType<typeof createPostgresDatabase>>
+  let blocker: pg.Client
+
+  beforeAll(async () => {
+    database = await createPostgresDatabase('mbopsjob')
+    await pgQuery(database.url, 'CREATE TABLE item (id int PRIMARY KEY, name text); INSERT INTO item VALUES (1, \'a\')')
+    server = await startTestServer({ db: database.url })
+  })
+
+  afterAll(async () => {
+    await blocker?.end().catch(() => undefined)
+    await server?.stop()
+    await database?.drop()
+  })
+
+  it('removes the partial file and leaves no pg_dump behind', async () => {
+    const superAdmin = await createToken(server.root, 'root', 'super_admin')
+    // pg_dump waits for this lock: the job has opened its file and is stuck in the dump.
+    blocker = new pg.Client({ connectionString: database.url })
+    await blocker.connect()
+    await blocker.query('BEGIN')
+    await blocker.query('LOCK TABLE item IN ACCESS EXCLUSIVE MODE')
+    const created = await server.request('/api/schedules', { method: 'POST', token: superAdmin, json: { name: 'locked', cron: '0 5 * * *', kind: 'full' } })
+    expect(created.status).toBe(201)
+    const id = ((await created.json()) as { schedule: { id: string } }).schedule.id
+    const { jobId } = (await (await server.request(`/api/schedules/${id}/run`, { method: 'POST', token: superAdmin })).json()) as { jobId: string }
+    const partial = () => fs.readdirSync(server.dir).filter((f) => f.startsWith('.tmp-'))
+    const dumping = async () =>
+      (await pgQuery<{ n: string }>(database.url, "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pg_dump'"))[0]!.n
+    await vi.waitFor(async () => {
+      expect(partial()).toHaveLength(1)
+      expect(await dumping()).toBe('1')
+    }, { timeout: 30_000, interval: 200 })
+    expect(dumpProcesses(database.name)).toHaveLength(1)
+
+    const cancelled = await server.request(`/api/jobs/${jobId}`, { method: 'DELETE', token: superAdmin })
+    expect(((await cancelled.json()) as any).job.state).toBe('cancelled')
+    expect(partial()).toEqual([])
+    // The dump program went with its job, while the lock it waits for is still held (its server
+    // backend stays until then: PostgreSQL notices a lost client only when it can send again).
+    expect(dumpProcesses(database.name)).toEqual([])
+    await blocker.query('ROLLBACK')
+    const row = (await (await server.request('/api/schedules', { token: superAdmin })).json()) as any
+    await vi.waitFor(async () => {
+      const now = (await (await server.request('/api/schedules', { token: superAdmin })).json()) as any
+      expect(now.schedules[0].lastRun).toMatchObject({ outcome: 'failure' })
+    }, { timeout: 10_000, interval: 100 })
+    expect(row.schedules[0].schedule.name).toBe('locked')
+    expect(fs.readdirSync(server.dir).filter((f) => f.startsWith('locked-'))).toEqual([])
   })
 })

@@ -23,16 +23,24 @@ beforeAll(() => {
 })
 afterAll(() => temp.cleanup())
 
-/** Runs the writer and SIGKILLs it after `delayMs`. Resolves with how it ended. */
-function runAndKill(dir: string, options: { gzip: boolean; encrypt: boolean; megabytes: number; delayMs: number }): Promise<string> {
+/**
+ * Runs the writer and SIGKILLs it `delayMs` after it printed `after` ('ready': its modules are
+ * loaded; 'committed': a first backup is complete). Resolves with how it ended.
+ */
+function runAndKill(dir: string, options: { gzip: boolean; encrypt: boolean; megabytes: number; delayMs: number; after: 'ready' | 'committed' }): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, dir, options.gzip ? '1' : '0', options.encrypt ? '1' : '0', String(options.megabytes)], {
       cwd: REPO,
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stderr = ''
+    let stdout = ''
+    let timer: NodeJS.Timeout | undefined
     child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.delayMs)
+    child.stdout.on('data', (d) => {
+      stdout += d
+      if (timer === undefined && stdout.split('\n').includes(options.after)) timer = setTimeout(() => child.kill('SIGKILL'), options.delayMs)
+    })
     child.on('error', reject)
     child.on('exit', (code, signal) => {
       clearTimeout(timer)
@@ -54,10 +62,12 @@ describe('a backup writer killed at random moments', () => {
     const delays: number[] = []
     for (let round = 0; round < 2; round++) {
       for (const run of runs) {
-        // tsx needs ~0.5 s to start; after that each backup takes a fraction of a second, so kills land in every phase.
-        const delayMs = 600 + Math.floor(Math.random() * 1600)
+        // Each backup takes a fraction of a second, so kills land in every phase. The last run kills
+        // only after a first backup is complete, so that there is always one to check.
+        const delayMs = Math.floor(Math.random() * 1600)
+        const after = round === 1 && run === runs[runs.length - 1] ? 'committed' : 'ready'
         delays.push(delayMs)
-        expect(await runAndKill(dir, { ...run, megabytes: 2, delayMs })).toBe('killed')
+        expect(await runAndKill(dir, { ...run, megabytes: 2, delayMs, after })).toBe('killed')
       }
     }
     const context = `kill delays (ms): ${delays.join(', ')}`

@@ -166,6 +166,8 @@ export interface MergeOptions {
   readonly savePlan?: boolean
   /** merge: apply exactly this saved plan (its options win), or be refused as stale. */
   readonly plan?: string
+  /** Three-way merge: the base backup both sides started from (docs/merge.md). */
+  readonly base?: string
 }
 
 const seg = (name: string) => encodeURIComponent(name)

@@ -50,6 +50,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
   const [strategy, setStrategy] = useState<Strategy>('backup_wins')
   const [preserveNewer, setPreserveNewer] = useState(true)
   const [timestampField, setTimestampField] = useState('')
+  const [base, setBase] = useState('')
   const [excluded, setExcluded] = useState<ReadonlySet<string>>(new Set())
   const [phase, setPhase] = useState<Phase>({ kind: 'idle' })
   const [analysis, setAnalysis] = useState<MergeReport | null>(null)
@@ -89,6 +90,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
       preserveNewer,
       timestampField: timestampField.trim() || undefined,
       tables: excluded.size > 0 ? selected : undefined,
+      base: base || undefined,
       ...extra,
     }
   }
@@ -233,6 +235,30 @@ export function MergeWizard(props: { params: URLSearchParams }) {
               invalidate()
             }}
           />
+          <Field label="Base backup (three-way merge, optional)" hint="The backup both this backup and the database started from: then the side that changed a field wins, and records deleted on one side are reported (never deleted here).">
+            {(id, d) => (
+              <select
+                id={id}
+                class="input"
+                style={{ maxWidth: '30rem' }}
+                value={base}
+                aria-describedby={d}
+                onChange={(e) => {
+                  setBase((e.currentTarget as HTMLSelectElement).value)
+                  invalidate()
+                }}
+              >
+                <option value="">None (two-way merge)</option>
+                {(backups ?? [])
+                  .filter((b) => b.file !== file)
+                  .map((b) => (
+                    <option key={b.file} value={b.file}>
+                      {b.file}
+                    </option>
+                  ))}
+              </select>
+            )}
+          </Field>
           <Field label="Timestamp field" hint="Leave empty to use the first of updatedAt, updated_at, modifiedAt, modified_at a table has.">
             {(id, d) => (
               <input
