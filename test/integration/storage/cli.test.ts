@@ -66,7 +66,7 @@ describe('mergeback list', () => {
     const doc = json.json()
     expect(doc.backups.map((b: { file: string }) => b.file)).toEqual(['manual-2026-01-03T03-04-05.json', 'nightly-2026-01-02T03-04-05.json.gz'])
     expect(Object.keys(doc.backups[1]).sort()).toEqual(
-      ['catalogued', 'compression', 'createdAt', 'database', 'description', 'encrypted', 'engine', 'file', 'kind', 'name', 'origin', 'path', 'recordCounts', 'sha256', 'sizeBytes', 'tables'].sort(),
+      ['catalogued', 'compression', 'createdAt', 'database', 'description', 'encrypted', 'engine', 'file', 'kind', 'name', 'origin', 'originKind', 'path', 'recordCounts', 'sha256', 'sizeBytes', 'tables', 'verified'].sort(),
     )
     expect(doc.unfinished).toHaveLength(1)
   })
