@@ -48,6 +48,12 @@ export interface BackupOptions {
   readonly batchSize?: number
   readonly onProgress?: ProgressListener
   /**
+   * Count each table's rows first (in the backup's own snapshot), so that progress events carry
+   * totals and a bar can show how far along it is and the time left. Costs one count per table:
+   * the admin page and a terminal ask for it; scripts (no terminal) and the bench do not.
+   */
+  readonly progressTotals?: boolean
+  /**
    * Called once the temporary file is open, before any byte is written: the HTTP server follows
    * it to stream a backup while it is written, and removes it when it kills a backup job.
    */
@@ -197,8 +203,10 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         // Sealed with this installation's key, so that its own definitions are trusted on restore.
         originKey: originKey({ create: true }),
       })
+      const totals = options.onProgress && options.progressTotals && parent === undefined ? await rowTotals(source) : undefined
       for (const table of tables) {
-        options.onProgress?.({ type: 'table', table: table.name })
+        const total = totals?.get(table.name)
+        options.onProgress?.({ type: 'table', table: table.name, ...(total !== undefined ? { records: total } : {}) })
         await writer.beginTable(table)
         await index?.beginTable(table)
         const previous = parent?.index.tables.get(table.name)
@@ -273,5 +281,15 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     }
   } finally {
     await source.close()
+  }
+}
+
+/** Rows per table by the source's statistics (exact counts in the snapshot), or undefined when they cannot be read: totals only inform progress. */
+async function rowTotals(source: { stats(): Promise<{ tables: readonly { name: string; rows: number | null }[] }> }): Promise<Map<string, number> | undefined> {
+  try {
+    const stats = await source.stats()
+    return new Map(stats.tables.flatMap((t) => (typeof t.rows === 'number' ? [[t.name, t.rows] as const] : [])))
+  } catch {
+    return undefined
   }
 }

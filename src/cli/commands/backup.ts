@@ -102,6 +102,8 @@ async function run(flags: Flags, context: { output: ReturnType<typeof outputFor>
         includeIndexes: flags.indexes !== false,
         ...chain,
         onProgress: progressDrawer(output),
+        // Totals cost a count per table: only worth it when a terminal shows the bar.
+        progressTotals: process.stderr.isTTY === true && !flags.json,
         remote: streamTo,
       })
       const copied = copyTo ? await copyTo.uploadFile(result.file) : undefined

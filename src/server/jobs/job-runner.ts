@@ -111,6 +111,7 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
         changedSinceColumn: p.changedSinceColumn,
         passphrase: p.encrypt ? passphrase : undefined,
         onProgress,
+        progressTotals: true,
         onFileOpened: (file) => {
           temporary = file.temporaryPath
           void send({ type: 'file', path: file.path, temporaryPath: file.temporaryPath })

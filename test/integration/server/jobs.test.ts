@@ -77,6 +77,19 @@ describe('jobs', () => {
     expect(end.progress.rowsDone).toBe(ROWS)
   }, 120_000)
 
+  it('a backup job tells each table\'s total, so the page can show how far along it is and the time left', async () => {
+    const response = await server.request('/api/backups', { method: 'POST', token, json: { database: 'app', name: 'totals' } })
+    const started: any = await response.json()
+    expect(response.status, JSON.stringify(started)).toBe(202)
+    const events = await readEvents(server, started.jobId, token)
+    const end = events.at(-1)!.data
+    expect(end.state, JSON.stringify(end)).toBe('succeeded')
+    const onBig = events.filter((e) => e.event === 'progress' && e.data.table === 'big')
+    expect(onBig.length).toBeGreaterThan(0)
+    const rows = await pgQuery(target.url, 'SELECT count(*)::int AS n FROM big')
+    for (const e of onBig) expect(e.data.tableRowsTotal).toBe(rows[0]!.n)
+  }, 120_000)
+
   it('cancelling a restore rolls it back', async () => {
     const before = await digest(target.url)
     const started: any = await (await server.request(`/api/backups/${file}/restore`, { method: 'POST', token, json: {} })).json()
