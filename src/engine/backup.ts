@@ -54,6 +54,12 @@ export interface BackupOptions {
    */
   readonly progressTotals?: boolean
   /**
+   * Write the digest index beside the backup (default true), which an incremental backup needs
+   * of its parent. It costs time on every backup (measured in docs/performance.md): a backup that
+   * will never start or continue a chain can leave it out.
+   */
+  readonly digestIndex?: boolean
+  /**
    * Called once the temporary file is open, before any byte is written: the HTTP server follows
    * it to stream a backup while it is written, and removes it when it kills a backup job.
    */
@@ -181,7 +187,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     options.onFileOpened?.({ path: pending.path, temporaryPath: pending.temporaryPath })
     // The digest index the next incremental backup compares with (storage/digest-index.ts). Not
     // for a remote, nor for an encrypted backup (its key texts would lie beside it in clear).
-    const index = options.remote || options.passphrase || config.engine === 'mongodb' ? undefined : new DigestIndexWriter(pending.path)
+    const index = options.remote || options.passphrase || config.engine === 'mongodb' || options.digestIndex === false ? undefined : new DigestIndexWriter(pending.path)
     const replaced: string[] = []
     const deleted: Record<string, unknown[][]> = {}
     const rowCounts: Record<string, number> = {}

@@ -61,7 +61,7 @@ export async function resolveParent(
   }
   const index = await loadDigestIndex(entry.path)
   if (index === undefined) {
-    throw refuse(`it has no digest index (${entry.file}.digests): it was made by an older mergeback${entry.encrypted ? ', or it is encrypted (encrypted backups get no index yet)' : ''}. Make a full backup to start a chain`)
+    throw refuse(`it has no digest index (${entry.file}.digests): it was made by an older mergeback or with --no-digest-index${entry.encrypted ? ', or it is encrypted (encrypted backups get no index yet)' : ''}. Make a full backup to start a chain`)
   }
   // The parent's own chain must be whole, or the new link would hang from a broken one.
   const links = await chainOf(entry.path)

@@ -26,6 +26,7 @@ export function register(program: Command): void {
     .option('--no-indexes', 'do not save index definitions')
     .option('--full', "the engine's own complete dump (pg_dump, mariadb-dump, SQLite's backup API) instead of JSON")
     .option('--keep-local', 'with --remote: write the backup into the backup directory too, then copy it up')
+    .option('--no-digest-index', 'do not write the digest index an incremental backup needs of its parent (faster; this backup cannot start a chain)')
     .option('--incremental', 'only the rows inserted, updated or deleted since the newest backup of the same --name in the backup directory')
     .option('--since <backup>', 'incremental, since this backup of the backup directory (a file name, or the newest backup of that name)')
     .option('--changed-since-column <column>', 'with --incremental/--since: compare only rows whose timestamp column is at or after the parent\'s time (older rows are taken as unchanged)')
@@ -104,6 +105,7 @@ async function run(flags: Flags, context: { output: ReturnType<typeof outputFor>
         onProgress: progressDrawer(output),
         // Totals cost a count per table: only worth it when a terminal shows the bar.
         progressTotals: process.stderr.isTTY === true && !flags.json,
+        digestIndex: flags.digestIndex !== false,
         remote: streamTo,
       })
       const copied = copyTo ? await copyTo.uploadFile(result.file) : undefined
