@@ -52,6 +52,12 @@ const ENGINES: ReadonlySet<string> = new Set(['postgres', 'mysql', 'sqlite', 'mo
 const FK_ACTIONS = new Set(['CASCADE', 'SET NULL', 'SET DEFAULT', 'RESTRICT', 'NO ACTION'])
 const MYSQL_INDEX_TYPES = new Set(['BTREE', 'HASH', 'FULLTEXT', 'SPATIAL', 'RTREE'])
 const PLAIN_NAME = /^[A-Za-z0-9_]{1,64}$/
+/**
+ * Extensions a file made elsewhere may have a restore install (CREATE EXTENSION runs as the
+ * database owner): the contrib and common ones whose purpose is column types. Anything else
+ * (dblink, file_fdw, untrusted languages…) is left out; a file sealed here keeps what it names.
+ */
+const TYPE_EXTENSIONS = new Set(['citext', 'hstore', 'ltree', 'cube', 'isn', 'seg', 'earthdistance', 'postgis', 'vector'])
 
 /**
  * Checks and rebuilds the tables of a backup whose metadata names `engine`. Throws FormatError
@@ -257,7 +263,9 @@ class Guard {
       result.domains = (options.domains as unknown[]).map((domain) => this.#domain(table, domain))
     }
     if (Array.isArray(options.extensions)) {
-      const extensions = (options.extensions as unknown[]).filter((e): e is string => typeof e === 'string' && PLAIN_NAME.test(e))
+      const extensions = (options.extensions as unknown[]).filter(
+        (e): e is string => typeof e === 'string' && PLAIN_NAME.test(e) && (this.#trusted || TYPE_EXTENSIONS.has(e)),
+      )
       if (extensions.length > 0) result.extensions = extensions
     }
     if (Array.isArray(options.types)) {

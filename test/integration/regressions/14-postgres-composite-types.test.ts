@@ -83,4 +83,18 @@ describe('#14: PostgreSQL composite and range types in an empty database', () =>
     const safe = guardSchema([table([{ kind: 'composite', name: '"Point 3"', attributes: [{ name: 'x"y', type: 'numeric(8, 2)[]' }] }])], 'postgres')
     expect(safe.tables[0]!.options!.types).toEqual([{ kind: 'composite', name: '"Point 3"', attributes: [{ name: 'x"y', type: expect.stringMatching(/^numeric\(8, ?2\)\[\]$/) }] }])
   })
+
+  it('a file made elsewhere installs only extensions that provide column types; one sealed here keeps its list', () => {
+    const table: TableSchema = {
+      name: 't',
+      columns: [{ name: 'id', type: 'integer', kind: 'integer', nullable: false, default: null }],
+      primaryKey: ['id'],
+      uniqueConstraints: [],
+      indexes: [],
+      foreignKeys: [],
+      options: { extensions: ['citext', 'dblink', 'file_fdw', 'plpython3u', 'hstore', 'x; DROP TABLE t'] },
+    }
+    expect(guardSchema([table], 'postgres').tables[0]!.options!.extensions).toEqual(['citext', 'hstore'])
+    expect(guardSchema([table], 'postgres', { trusted: true }).tables[0]!.options!.extensions).toEqual(['citext', 'dblink', 'file_fdw', 'plpython3u', 'hstore'])
+  })
 })
