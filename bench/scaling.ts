@@ -437,9 +437,12 @@ export async function runScaling(options: ScalingOptions): Promise<{ results: Sc
       results.load.push({ scale, uptimeBefore, uptimeAfter, loadBefore, loadAfter: os.loadavg() })
       save()
     }
-  } finally {
-    fs.rmSync(perScaleDir, { recursive: true, force: true })
+  } catch (error) {
+    // The scale that failed or was interrupted saved the groups it finished there.
+    log(`the unfinished scale's results so far are in ${perScaleDir}`)
+    throw error
   }
+  fs.rmSync(perScaleDir, { recursive: true, force: true })
   const done = results as ScalingResults
   done.finishedAt = new Date().toISOString()
   save()
