@@ -261,10 +261,10 @@ export class UploadRefused extends Error {
  * removes the temporary file: nothing is left behind.
  */
 export async function receiveUpload(c: AppContext, deps: AppDeps, fileName: string | undefined): Promise<{ entry: BackupEntry; job: JobView; result: Record<string, unknown> }> {
-  if (!fileName) throw new UsageError('Name the upload: ?filename=NAME.json (or .json.gz, .enc).', { code: 'BAD_REQUEST' })
+  if (!fileName) throw new UsageError('Name the upload: ?filename=NAME.json (or .json.gz, .json.zst, .enc).', { code: 'BAD_REQUEST' })
   checkPlainFileName(fileName)
   if (!isBackupDataFileName(fileName)) {
-    throw new UsageError(`Refused upload name ${JSON.stringify(fileName)}: a backup's name ends in .json, .json.gz or .json[.gz].enc and does not start with '.'.`, {
+    throw new UsageError(`Refused upload name ${JSON.stringify(fileName)}: a backup's name ends in .json, .json.gz or .json.zst, optionally followed by .enc, and does not start with '.'.`, {
       code: 'UNSAFE_PATH',
     })
   }

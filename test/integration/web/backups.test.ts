@@ -15,11 +15,13 @@ let browser: Browser
 const storedToken = (page: Page) => page.evaluate<string | null>("sessionStorage.getItem('mergeback.token')")
 let server: Server
 let fixture: Awaited<ReturnType<typeof sqliteDemo>>
+let zstdFile: string
 
 beforeAll(async () => {
   browser = await launchBrowser()
   fixture = await sqliteDemo()
   await cliBackup(fixture.db, fixture.dir, 'nightly')
+  zstdFile = await cliBackup(fixture.db, fixture.dir, 'compact', ['--zstd'])
   server = await startServer({ db: fixture.db, dir: fixture.dir, stateDir: fixture.stateDir })
 })
 
@@ -81,6 +83,16 @@ describe('keyboard', () => {
 })
 
 describe('create, list, download', () => {
+  test('a zstd backup is listed as zstd, not as plain JSON', async () => {
+    const { context, page } = await newPage(browser)
+    await signIn(page, server, server.tokens.admin)
+    const row = page.locator(`tr[data-file="${zstdFile}"]`)
+    await row.waitFor()
+    expect(await row.locator('td[data-label="Kind"]').textContent()).toContain('zstd')
+    expect(await row.locator('td[data-label="Kind"]').textContent()).not.toContain('plain JSON')
+    await context.close()
+  })
+
   test('a gzip backup made with the form is listed; its download has exactly the server file’s bytes', async () => {
     const { context, page } = await newPage(browser)
     await signIn(page, server, server.tokens.superAdmin)

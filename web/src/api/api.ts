@@ -8,6 +8,12 @@ import { readEvents } from './events'
 
 export type Role = 'super_admin' | 'admin'
 
+/** How a backup file's JSON is compressed (src/storage/compression.ts). */
+export type Compression = 'none' | 'gzip' | 'zstd'
+
+/** How the page names a compression in a badge. */
+export const COMPRESSION_LABEL: Readonly<Record<Compression, string>> = { none: 'plain JSON', gzip: 'gzip', zstd: 'zstd' }
+
 export interface Identity {
   readonly name: string
   readonly role: Role
@@ -25,7 +31,7 @@ export interface Backup {
   readonly sizeBytes: number
   readonly tables?: readonly string[]
   readonly recordCounts?: Readonly<Record<string, number>>
-  readonly compression: 'none' | 'gzip'
+  readonly compression: Compression
   readonly encrypted: boolean
   readonly sha256?: string
   readonly catalogued: boolean

@@ -3,7 +3,7 @@
  * with per-row actions. Delete is offered to super_admin only and asks for the file name.
  */
 import { useCallback, useEffect, useState } from 'preact/hooks'
-import { deleteBackup, downloadBackup, followJob, listBackups, resultOf, verifyBackup, type Backup, type Verification } from '../api/api'
+import { COMPRESSION_LABEL, deleteBackup, downloadBackup, followJob, listBackups, resultOf, verifyBackup, type Backup, type Verification } from '../api/api'
 import { href } from '../router'
 import { Badge, Button, Card, ErrorNote, formatBytes, formatCount, formatTime, sum } from './base/ui'
 import { ConfirmDialog } from './base/confirm-dialog'
@@ -118,7 +118,7 @@ export function BackupsList() {
                     </td>
                     <td data-label="Kind">
                       <div class="badges">
-                        <Badge kind={b.compression === 'gzip' ? 'info' : 'neutral'}>{b.compression === 'gzip' ? 'gzip' : 'plain JSON'}</Badge>
+                        <Badge kind={b.compression === 'none' ? 'neutral' : 'info'}>{COMPRESSION_LABEL[b.compression]}</Badge>
                         {b.encrypted && <Badge kind="warn">encrypted</Badge>}
                         {b.kind === 'full' && <Badge kind="info" title="The engine's own complete dump (restore only, no smart merge)">full dump</Badge>}
                         {b.originKind && <Badge kind="neutral" title={ORIGIN_KIND[b.originKind]}>{b.originKind}</Badge>}
