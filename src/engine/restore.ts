@@ -72,6 +72,8 @@ export interface RestoreReport {
   readonly warnings: readonly string[]
   /** 'here': the file carries this installation's origin seal and its own definitions were used; 'foreign': the strict path (docs/security.md). */
   readonly origin: 'here' | 'foreign'
+  /** Sessions that loaded the rows: `jobs` when the restore was staged (PostgreSQL, every table new), else 1. */
+  readonly sessions: number
   readonly durationMs: number
 }
 
@@ -193,6 +195,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       totals,
       origin: scan.origin,
       warnings: [...scan.warnings, ...prepared.warnings, ...((scan.metadata.warnings as string[] | undefined) ?? [])],
+      sessions: 1,
       durationMs: Date.now() - started,
     }
   } catch (error) {
@@ -267,6 +270,7 @@ async function restoreStaged(
       totals,
       origin: scan.origin,
       warnings: [...scan.warnings, ...prepared.warnings, ...((scan.metadata.warnings as string[] | undefined) ?? [])],
+      sessions: jobs,
       durationMs: Date.now() - started,
     }
   } catch (error) {
