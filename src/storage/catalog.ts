@@ -130,6 +130,8 @@ export interface BackupEntry {
   readonly originKind?: OriginKind
   /** The last recorded verification, or null when none is recorded (or the file changed since). Local listings always set it. */
   readonly verified?: VerifyRecord | null
+  /** Set for an incremental backup: the file it applies on top of, and its place in the chain (1 = right after the full backup). */
+  readonly incremental?: { readonly parent: string; readonly depth: number }
 }
 
 /** A temporary file: a backup being written now, or left by one that was killed. */
@@ -328,6 +330,7 @@ async function entryFor(dir: string, file: string): Promise<BackupEntry | undefi
       kind: sidecar.kind ?? kindOfFileName(file),
       origin: madeHere(sidecar) ? 'here' : 'foreign',
       ...(sidecar.originKind ? { originKind: sidecar.originKind } : {}),
+      ...(sidecar.incremental ? { incremental: { parent: sidecar.incremental.parent, depth: sidecar.incremental.depth } } : {}),
       // A file whose size changed is no longer the file that was verified.
       verified: problem ? null : (sidecar.lastVerify ?? null),
       ...(problem ? { problem } : {}),
@@ -507,6 +510,7 @@ async function deleteOne(dir: string, entry: BackupEntry, options: { actor?: str
     await fs.unlink(entry.path)
     await fs.rm(sidecarPathFor(entry.path), { force: true })
     await fs.rm(`${entry.path}.digests`, { force: true })
+    await fs.rm(`${entry.path}.stamps`, { force: true })
     await fsyncDirectory(path.resolve(dir))
   } catch (error) {
     await appendAudit(dir, {

@@ -44,6 +44,8 @@ export interface Backup {
   readonly originKind?: 'manual' | 'scheduled' | 'uploaded'
   /** The last recorded verification (null: never verified, or the file changed since). */
   readonly verified?: { readonly ok: boolean; readonly at?: string; readonly detail?: string } | null
+  /** An incremental backup: the file it applies on top of, and its place in the chain. */
+  readonly incremental?: { readonly parent: string; readonly depth: number }
 }
 
 export interface DatabaseStats {
@@ -205,6 +207,9 @@ export interface CreateBackupInput {
   readonly name?: string
   readonly description?: string
   readonly gzip: boolean
+  readonly zstd?: boolean
+  /** Only the changes since the newest backup of the same name (issue #18). */
+  readonly incremental?: boolean
   /** Encrypt with the server's passphrase (the page never knows it). */
   readonly encrypt: boolean
   readonly includeIndexes: boolean

@@ -120,6 +120,11 @@ export function BackupsList() {
                       <div class="badges">
                         <Badge kind={b.compression === 'none' ? 'neutral' : 'info'}>{COMPRESSION_LABEL[b.compression]}</Badge>
                         {b.encrypted && <Badge kind="warn">encrypted</Badge>}
+                        {b.incremental && (
+                          <Badge kind="info" title={`Only the changes since ${b.incremental.parent} (link ${b.incremental.depth} of its chain); restoring it replays the chain`}>
+                            incremental
+                          </Badge>
+                        )}
                         {b.kind === 'full' && <Badge kind="info" title="The engine's own complete dump (restore only, no smart merge)">full dump</Badge>}
                         {b.originKind && <Badge kind="neutral" title={ORIGIN_KIND[b.originKind]}>{b.originKind}</Badge>}
                         {b.origin === 'here' && <Badge kind="good" title="Sealed by this installation: made here">made here</Badge>}
