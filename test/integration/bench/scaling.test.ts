@@ -206,11 +206,13 @@ describe('scaling options', () => {
 })
 
 describe('npm run bench:scaling at scales 0.01 and 0.02', () => {
-  const tmp = makeTempDir('mergeback-bench-scaling-')
+  // Made in beforeAll, not at collection, so a run that skips these tests leaves no directory behind.
+  let tmp: ReturnType<typeof makeTempDir>
   let run: ReturnType<typeof spawnSync>
   let files: string[] = []
 
   beforeAll(() => {
+    tmp = makeTempDir('mergeback-bench-scaling-')
     run = spawnSync(
       process.execPath,
       ['--import', 'tsx', 'bench/scaling.ts', '--scales', '0.02,0.01', '--runs', '1', '--no-build', '--results-dir', tmp.dir, '--svg', path.join(tmp.dir, 'copy.svg')],
@@ -218,7 +220,7 @@ describe('npm run bench:scaling at scales 0.01 and 0.02', () => {
     )
     files = fs.existsSync(tmp.dir) ? fs.readdirSync(tmp.dir).sort() : []
   }, 290_000)
-  afterAll(() => tmp.cleanup())
+  afterAll(() => tmp?.cleanup())
 
   it('measures every tool at every scale and writes the results, the plot and the tables', () => {
     expect(run.status, String(run.stderr)).toBe(0)
