@@ -184,6 +184,17 @@ export interface Source {
    * matched exactly server-side.
    */
   readRecordLinesByKeys?(table: TableSchema, keys: readonly (readonly unknown[])[], options?: ReadOptions): AsyncIterable<Buffer> | undefined
+  /**
+   * Optional, for incremental backups: where the table's rows live (`scope`, equal between two
+   * snapshots only when the table was not moved or rewritten) and the snapshot's transaction id.
+   * Undefined when the source has no row stamps for this table.
+   */
+  rowStampScope?(table: TableSchema): Promise<{ readonly scope: string; readonly xid: string } | undefined>
+  /**
+   * Optional, with rowStampScope: per row, `<key text>\x02<stamp>\n`, the key text as the record
+   * line spells it and a number that changes whenever the row is written (PostgreSQL's xmin).
+   */
+  readRowStamps?(table: TableSchema, options?: ReadOptions): AsyncIterable<Buffer> | undefined
   /** Database size and per-table row counts for `mergeback stats`. */
   stats(): Promise<DatabaseStats>
   /** Ends the snapshot and releases the connection. Idempotent; never throws for an already closed source. */
