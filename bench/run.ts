@@ -82,6 +82,8 @@ export interface BenchOptions {
   readonly keep: boolean
   /** A run taking longer is killed and its tool marked failed. */
   readonly timeoutMinutes: number
+  /** Only these tool ids run (bench/scaling.ts picks a few); every tool of the selected groups when absent. */
+  readonly tools?: readonly string[]
 }
 
 /** Parses the command line. Throws an Error with a one-line message (and the usage) on bad input. */
@@ -383,7 +385,8 @@ async function benchEngine(state: BenchState, engine: BenchEngine): Promise<void
     }
   }
 
-  for (const group of groupsFor(engine).filter((g) => options.only.includes(g.id))) {
+  for (const fullGroup of groupsFor(engine).filter((g) => options.only.includes(g.id))) {
+    const group = options.tools ? { ...fullGroup, tools: fullGroup.tools.filter((t) => options.tools?.includes(t.id)) } : fullGroup
     results.groups.push({ engine, id: group.id, title: group.title, tools: group.tools.map((t) => t.id) })
     const owned: ToolDef[] = []
     for (const tool of group.tools) {
@@ -416,7 +419,7 @@ async function benchEngine(state: BenchState, engine: BenchEngine): Promise<void
       }
     }
     const find = (id: string) => results.tools.find((t) => t.engine === engine && t.id === id)
-    for (const comparison of group.comparisons) results.comparisons.push(compare(engine, group.id, comparison, find(comparison.tool), find(comparison.peer)))
+    for (const comparison of group.comparisons.filter((c) => !options.tools || (find(c.tool) && find(c.peer)))) results.comparisons.push(compare(engine, group.id, comparison, find(comparison.tool), find(comparison.peer)))
     state.save()
   }
 }

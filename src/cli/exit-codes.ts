@@ -39,7 +39,7 @@ export function exitCodeFor(error: unknown): number {
 
 /**
  * The HTTP status of an error (docs/api.md §Errors), the server's twin of `exitCodeFor`: 400 bad
- * input, 401/403 auth, 404 unknown, 409 busy / name taken / stale plan, 413 too large, 422 a file
+ * input, 401/403 auth, 404 unknown, 409 busy / name taken / stale plan / a chain link increments need, 413 too large, 422 a file
  * that is damaged or not a backup, a merge refused for unresolved conflicts, data the database
  * refused (rolled back), 502 database unreachable, 500 only for our bugs.
  */
@@ -50,7 +50,7 @@ export function httpStatusFor(error: unknown): number {
   if (e instanceof NotFoundError) return 404
   if (e instanceof BusyError) return 409
   if (e instanceof TooLargeError) return 413
-  if (e instanceof UsageError) return e.code === 'FILE_EXISTS' ? 409 : e.code === 'RANGE_NOT_SATISFIABLE' ? 416 : 400
+  if (e instanceof UsageError) return e.code === 'FILE_EXISTS' || e.code === 'CHAIN_LINK_NEEDED' ? 409 : e.code === 'RANGE_NOT_SATISFIABLE' ? 416 : 400
   if (e instanceof IntegrityError) return e.reason === 'decompressed-too-large' ? 413 : 422
   // A file beyond one of the reader's limits (details.limit names it) is too large, not damaged.
   if (e instanceof FormatError) return typeof e.details.limit === 'string' ? 413 : 422

@@ -31,6 +31,7 @@ import { normalizeExpression } from '../adapters/types/sql-expression.js'
 import { SqlSyntaxError, TokenStream, quoteIdentifierFor, tokenize, type Dialect } from '../adapters/types/sql-lexer.js'
 import { normalizeType, parseQualifiedName } from '../adapters/types/sql-type.js'
 import { FormatError } from '../errors.js'
+import { sequenceOfDefault, type SequenceFields } from '../adapters/types/sequences.js'
 
 export interface GuardedSchema {
   readonly tables: readonly TableSchema[]
@@ -52,6 +53,9 @@ const ENGINES: ReadonlySet<string> = new Set(['postgres', 'mysql', 'sqlite', 'mo
 const FK_ACTIONS = new Set(['CASCADE', 'SET NULL', 'SET DEFAULT', 'RESTRICT', 'NO ACTION'])
 const MYSQL_INDEX_TYPES = new Set(['BTREE', 'HASH', 'FULLTEXT', 'SPATIAL', 'RTREE'])
 const PLAIN_NAME = /^[A-Za-z0-9_]{1,64}$/
+/** A MariaDB sequence's name: an identifier that needs no escaping inside backquotes. */
+const SEQUENCE_NAME = /^[^`'";\\\u0000-\u001f\u007f]{1,64}$/u
+
 /**
  * Extensions a file made elsewhere may have a restore install (CREATE EXTENSION runs as the
  * database owner): the contrib and common ones whose purpose is column types. Anything else
@@ -91,7 +95,8 @@ class Guard {
 
   table(table: TableSchema): TableSchema {
     const names = table.columns.map((c) => c.name)
-    const columns = table.columns.map((c) => this.#column(table, c, names))
+    const sequences = this.#dialect === 'mysql' ? this.#sequences(table) : undefined
+    const columns = table.columns.map((c) => this.#column(table, c, names, sequences))
     const indexes = table.indexes.flatMap((i) => this.#index(table, i, names))
     const foreignKeys = table.foreignKeys.map((fk) => this.#foreignKey(table, fk))
     const options = table.options === undefined ? undefined : this.#options(table, names)
@@ -156,10 +161,15 @@ class Guard {
     }
   }
 
-  #column(table: TableSchema, column: ColumnSchema, names: readonly string[]): ColumnSchema {
+  #column(table: TableSchema, column: ColumnSchema, names: readonly string[], sequences?: readonly SequenceFields[]): ColumnSchema {
     const where = `"${table.name}"."${column.name}"`
     let result: ColumnSchema = column.type === '' ? column : { ...column, type: this.#type(table, column.name, column.type) }
     if (column.enumName !== undefined) result = { ...result, enumName: this.#name(table, column.name, column.enumName, 'enum type name') }
+    // A MariaDB `NEXT VALUE FOR seq` default: rebuilt from the name of a sequence the table carries.
+    const fedBy = sequences === undefined ? undefined : sequenceOfDefault(column.default)
+    if (fedBy !== undefined && fedBy.schema === undefined && sequences!.some((s) => s.name === fedBy.name)) {
+      return { ...result, default: `nextval(${quoteIdentifierFor(fedBy.name, 'mysql')})` }
+    }
     if (column.default !== undefined && column.default !== null && !this.#trusted) {
       const normalized = this.#expression(column.default, [])
       if (typeof normalized === 'string') result = { ...result, default: normalized }
@@ -350,8 +360,56 @@ class Guard {
     return { name, baseType, notNull: domain.notNull === true, default: defaultExpression, constraints }
   }
 
+  /**
+   * `options.sequences` (MariaDB, docs/format.md): each sequence's fields checked — the name an
+   * identifier, every number a 64-bit integer, `cycle` a boolean — whether or not the file was
+   * made here, since CREATE SEQUENCE is always built from them. Anything else is refused.
+   */
+  #sequences(table: TableSchema): SequenceFields[] {
+    const value = table.options?.sequences
+    if (value === undefined) return []
+    const bad = (why: string): FormatError =>
+      new FormatError(`Table "${table.name}": options.sequences ${why}. Nothing was changed. A backup's sequences are rebuilt from checked fields (docs/security.md).`, {
+        table: table.name,
+      })
+    if (!Array.isArray(value)) throw bad('is not a list')
+    const out: SequenceFields[] = []
+    for (const item of value as unknown[]) {
+      const s = (item ?? {}) as Record<string, unknown>
+      if (typeof s.name !== 'string' || !SEQUENCE_NAME.test(s.name) || / $/.test(s.name)) {
+        throw bad(`holds a sequence whose name ${JSON.stringify(String(s.name).slice(0, 100))} is not an identifier (1–64 characters, no backquote, quote, semicolon or control character)`)
+      }
+      const number = (key: string): string => {
+        const v = s[key]
+        const text = typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : v
+        if (typeof text !== 'string' || !/^-?[0-9]{1,20}$/.test(text) || BigInt(text) < -(2n ** 63n) || BigInt(text) >= 2n ** 63n) {
+          throw bad(`gives sequence ${s.name} a ${key} ${JSON.stringify(String(v).slice(0, 100))}, which is not a 64-bit integer`)
+        }
+        return BigInt(text).toString()
+      }
+      const fields: SequenceFields = {
+        name: s.name,
+        start: number('start'),
+        increment: number('increment'),
+        minValue: number('minValue'),
+        maxValue: number('maxValue'),
+        cache: number('cache'),
+        cycle: s.cycle === true,
+        next: number('next'),
+        round: s.round === undefined ? '0' : number('round'),
+      }
+      if (typeof s.cycle !== 'boolean') throw bad(`gives sequence ${s.name} a cycle ${JSON.stringify(String(s.cycle).slice(0, 100))}, which is not true or false`)
+      if (fields.increment === '0') throw bad(`gives sequence ${s.name} an increment of 0`)
+      if (BigInt(fields.cache) < 0n || BigInt(fields.round) < 0n) throw bad(`gives sequence ${s.name} a negative cache or round`)
+      if (BigInt(fields.minValue) > BigInt(fields.maxValue)) throw bad(`gives sequence ${s.name} a minValue above its maxValue`)
+      out.push(fields)
+    }
+    return out
+  }
+
   #mysqlOptions(table: TableSchema, options: Readonly<Record<string, unknown>>): Record<string, unknown> {
     const result: Record<string, unknown> = {}
+    if (options.sequences !== undefined) result.sequences = this.#sequences(table)
     for (const key of ['engine', 'charset', 'collation'] as const) {
       const value = options[key]
       if (value === undefined || value === null) continue

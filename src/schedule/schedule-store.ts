@@ -20,6 +20,7 @@ import { ensureDirectory, writeFileAtomic } from '../storage/atomic-file.js'
 import { checkBackupName } from '../storage/naming.js'
 import { checkPolicy, type RetentionPolicy } from '../storage/retention.js'
 import { parseRemoteUrl } from '../remote/s3-remote.js'
+import type { Schedule, ScheduleFields, ScheduleRun } from './schedule-types.js'
 
 export const SCHEDULES_FILE = 'schedules.json'
 export const RUNS_FILE = 'schedule-runs.json'
@@ -54,28 +55,13 @@ export const scheduleInputSchema = z
 
 export type ScheduleInput = z.input<typeof scheduleInputSchema>
 
-export interface Schedule extends z.output<typeof scheduleInputSchema> {
-  readonly id: string
-  readonly createdAt: string
-  readonly updatedAt: string
-}
+export type { Schedule, ScheduleRun } from './schedule-types.js'
 
-/** The outcome of a schedule's last run, as `schedule status` and the API show it. */
-export interface ScheduleRun {
-  /** The due time this run was for (ISO), or undefined for a manual run. */
-  readonly dueAt?: string
-  readonly startedAt: string
-  readonly finishedAt?: string
-  readonly outcome: 'running' | 'success' | 'failure'
-  readonly trigger: 'schedule' | 'manual'
-  /** Where the backup went (local path and/or s3:// URL). */
-  readonly files?: readonly string[]
-  readonly error?: string
-  /** Backups removed by the retention policy after this run. */
-  readonly pruned?: readonly string[]
-  /** A failed run stays flagged (page banner, `schedule status`) until acknowledged. */
-  readonly acknowledged?: boolean
-}
+/** The zod schema and the shared type describe the same fields (a compile-time check: the output fits the type, and no field is on one side only). */
+type Validated = z.output<typeof scheduleInputSchema>
+type OneSideOnly = Exclude<keyof Validated, keyof ScheduleFields> | Exclude<keyof ScheduleFields, keyof Validated>
+const sameFields: [Validated extends ScheduleFields ? true : false, [OneSideOnly] extends [never] ? true : false] = [true, true]
+void sameFields
 
 /** Throws UsageError unless `expression` is a cron expression croner accepts and `timezone` is an IANA zone. Returns the next run after `from`. */
 export function checkCron(expression: string, timezone: string, from = new Date()): Date | null {
@@ -97,7 +83,7 @@ export function checkCron(expression: string, timezone: string, from = new Date(
 }
 
 /** Validates a schedule as a whole (see the module header). Throws UsageError naming the problem. */
-export function parseScheduleInput(input: unknown): z.output<typeof scheduleInputSchema> {
+export function parseScheduleInput(input: unknown): ScheduleFields {
   const parsed = scheduleInputSchema.safeParse(input)
   if (!parsed.success) {
     throw new UsageError(`Invalid schedule: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}.`, { code: 'BAD_SCHEDULE' })

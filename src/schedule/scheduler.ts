@@ -20,6 +20,9 @@
 import { Cron } from 'croner'
 import { UsageError } from '../errors.js'
 import type { Schedule, ScheduleRun, ScheduleStore } from './schedule-store.js'
+import type { ScheduleStatus } from './schedule-types.js'
+
+export type { ScheduleStatus }
 
 export interface Clock {
   now(): Date
@@ -60,15 +63,6 @@ export interface SchedulerOptions {
 
 /** How many coming due times `status` lists per schedule. */
 export const NEXT_RUNS = 5
-
-export interface ScheduleStatus {
-  readonly schedule: Schedule
-  readonly nextRunAt?: string
-  /** The next NEXT_RUNS due times (ISO), the first being `nextRunAt`; empty for a disabled schedule. */
-  readonly nextRuns: readonly string[]
-  readonly lastRun?: ScheduleRun
-  readonly running: boolean
-}
 
 /** The next `count` due times of `schedule` after `from` (fewer when the expression has no more). */
 export function nextDues(schedule: Pick<Schedule, 'cron' | 'timezone'>, from: Date, count: number): Date[] {

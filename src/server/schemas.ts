@@ -31,6 +31,8 @@ export const BackupSchema = z
     originKind: z.enum(['manual', 'scheduled', 'uploaded']).optional(),
     /** The last recorded verification (null: none, or the file changed since). */
     verified: z.object({ ok: z.boolean(), at: z.string(), detail: z.string().optional() }).nullable(),
+    /** An incremental backup (issue #18): the file it applies on top of, and its place in the chain (1 = right after the full backup). */
+    incremental: z.object({ parent: z.string(), depth: z.number().int() }).optional(),
   })
   .meta({ id: 'Backup' })
 
@@ -129,6 +131,8 @@ export const CreateBackupBody = z
     name: z.string().min(1).max(100).optional(),
     description: z.string().max(10_000).optional(),
     gzip: z.boolean().optional(),
+    /** zstd instead of gzip (`.json.zst`): smaller and faster; not both (400 BAD_COMPRESSION). */
+    zstd: z.boolean().optional(),
     /** Encrypt with the server's passphrase (default: the server's default, on when it has one); 400 NO_PASSPHRASE when it has none. */
     encrypt: z.boolean().optional(),
     tables: tableList.optional(),

@@ -14,6 +14,7 @@ import { findBackup, sidecarFor, writeSidecar, type BackupEntry } from '../stora
 import { facts as metadataFacts } from '../storage/peek-metadata.js'
 import { checkPlainFileName } from '../storage/path-safety.js'
 import { isBackupDataFileName } from '../storage/naming.js'
+import { chooseCompression } from '../storage/compression.js'
 import type { BackupMetadata } from '../format/types.js'
 import { resolveDatabase, type ServerConfig } from './config.js'
 import type { AppContext, AppDeps } from './context.js'
@@ -33,6 +34,7 @@ export interface BackupRequest {
   readonly name?: string
   readonly description?: string
   readonly gzip?: boolean
+  readonly zstd?: boolean
   /** Encrypt with the server's passphrase; default `encryptionDefault(config)`. */
   readonly encrypt?: boolean
   readonly tables?: readonly string[]
@@ -63,12 +65,14 @@ export function startBackup(c: AppContext, deps: AppDeps, request: BackupRequest
       details: { field: 'encrypt' },
     })
   }
+  // gzip and zstd together is refused here, before a job starts (400), not by the job.
+  chooseCompression({ gzip: request.gzip, zstd: request.zstd })
   const chain = { incremental: request.incremental, since: request.since, changedSinceColumn: request.changedSinceColumn }
-  const options = { name, gzip: request.gzip, encrypt, tables: request.tables, exclude: request.exclude, includeIndexes: request.includeIndexes, ...chain }
+  const options = { name, gzip: request.gzip, zstd: request.zstd, encrypt, tables: request.tables, exclude: request.exclude, includeIndexes: request.includeIndexes, ...chain }
   return startJob(c, deps, {
     spec: {
       kind: 'backup',
-      params: { db: db.url, dir: deps.config.dir, name, description: request.description, tables: request.tables, exclude: request.exclude, gzip: request.gzip, encrypt, includeIndexes: request.includeIndexes, ...chain },
+      params: { db: db.url, dir: deps.config.dir, name, description: request.description, tables: request.tables, exclude: request.exclude, gzip: request.gzip, zstd: request.zstd, encrypt, includeIndexes: request.includeIndexes, ...chain },
     },
     database: { name: db.name, key: db.redacted },
     target: db.redacted,
@@ -261,10 +265,10 @@ export class UploadRefused extends Error {
  * removes the temporary file: nothing is left behind.
  */
 export async function receiveUpload(c: AppContext, deps: AppDeps, fileName: string | undefined): Promise<{ entry: BackupEntry; job: JobView; result: Record<string, unknown> }> {
-  if (!fileName) throw new UsageError('Name the upload: ?filename=NAME.json (or .json.gz, .enc).', { code: 'BAD_REQUEST' })
+  if (!fileName) throw new UsageError('Name the upload: ?filename=NAME.json (or .json.gz, .json.zst, .enc).', { code: 'BAD_REQUEST' })
   checkPlainFileName(fileName)
   if (!isBackupDataFileName(fileName)) {
-    throw new UsageError(`Refused upload name ${JSON.stringify(fileName)}: a backup's name ends in .json, .json.gz or .json[.gz].enc and does not start with '.'.`, {
+    throw new UsageError(`Refused upload name ${JSON.stringify(fileName)}: a backup's name ends in .json, .json.gz or .json.zst, optionally followed by .enc, and does not start with '.'.`, {
       code: 'UNSAFE_PATH',
     })
   }

@@ -130,6 +130,8 @@ export interface BackupEntry {
   readonly originKind?: OriginKind
   /** The last recorded verification, or null when none is recorded (or the file changed since). Local listings always set it. */
   readonly verified?: VerifyRecord | null
+  /** Set for an incremental backup: the file it applies on top of, and its place in the chain (1 = right after the full backup). */
+  readonly incremental?: { readonly parent: string; readonly depth: number }
 }
 
 /** A temporary file: a backup being written now, or left by one that was killed. */
@@ -328,6 +330,7 @@ async function entryFor(dir: string, file: string): Promise<BackupEntry | undefi
       kind: sidecar.kind ?? kindOfFileName(file),
       origin: madeHere(sidecar) ? 'here' : 'foreign',
       ...(sidecar.originKind ? { originKind: sidecar.originKind } : {}),
+      ...(sidecar.incremental ? { incremental: { parent: sidecar.incremental.parent, depth: sidecar.incremental.depth } } : {}),
       // A file whose size changed is no longer the file that was verified.
       verified: problem ? null : (sidecar.lastVerify ?? null),
       ...(problem ? { problem } : {}),
@@ -440,14 +443,69 @@ export async function findBackup(dir: string, ref: string): Promise<BackupEntry>
 }
 
 /**
+ * The increments in `dir` whose chain runs through `file` (issue #18): its children, their
+ * children and so on, deepest first (the order they can be deleted in). Reads only sidecars.
+ */
+export async function dependentIncrements(dir: string, file: string): Promise<BackupEntry[]> {
+  const backups = await listBackups(dir)
+  const parentOf = new Map<string, string>()
+  for (const b of backups) {
+    const sidecar = await readSidecar(b.path).catch(() => undefined)
+    if (sidecar?.incremental !== undefined) parentOf.set(b.file, sidecar.incremental.parent)
+  }
+  const depthBelow = (child: string): number => {
+    let depth = 0
+    for (let at: string | undefined = child; at !== undefined && at !== file; at = parentOf.get(at)) depth++
+    return depth
+  }
+  const needs = (child: string): boolean => {
+    const seen = new Set<string>()
+    for (let at = parentOf.get(child); at !== undefined && !seen.has(at); at = parentOf.get(at)) {
+      if (at === file) return true
+      seen.add(at)
+    }
+    return false
+  }
+  return backups.filter((b) => needs(b.file)).sort((a, b) => depthBelow(b.file) - depthBelow(a.file))
+}
+
+/** Throws UsageError `CHAIN_LINK_NEEDED` naming the increments that need `entry`; none: returns []. */
+export async function refuseChainLink(dir: string, entry: BackupEntry): Promise<BackupEntry[]> {
+  const dependents = await dependentIncrements(dir, entry.file)
+  if (dependents.length === 0) return []
+  const names = dependents.map((d) => d.file)
+  const them = names.length === 1 ? 'that increment' : 'them'
+  throw new UsageError(
+    `${entry.file} is a link of the chain of ${names.length === 1 ? 'the incremental backup' : `${names.length} incremental backups`} ${names.join(', ')}: deleting it would make ${them} unrestorable. Nothing was deleted. Delete ${them} first, or the backup and every increment that needs it with --with-increments (API: ?withIncrements=true).`,
+    { code: 'CHAIN_LINK_NEEDED', details: { file: entry.file, increments: names } },
+  )
+}
+
+/**
  * Deletes one backup (see `findBackup` for what `ref` may be) and its sidecar, fsyncs the
  * directory and appends a `delete` entry to the audit log (also when the unlink fails). The data
  * file goes first: a crash in between leaves an orphan sidecar, which nothing lists.
- * Returns the entry that was deleted.
+ * A backup that increments need (a link of their chain) is refused with a UsageError
+ * `CHAIN_LINK_NEEDED` naming them (HTTP 409), unless `withIncrements`, which deletes those
+ * increments first, deepest first, each with its own audit entry.
+ * Returns the entry that was deleted (`ref`'s; the increments deleted with it in `alsoDeleted`).
  */
-export async function deleteBackup(dir: string, ref: string, options: { actor?: string; client?: string } = {}): Promise<BackupEntry> {
+export async function deleteBackup(
+  dir: string,
+  ref: string,
+  options: { actor?: string; client?: string; withIncrements?: boolean; alsoDeleted?: BackupEntry[] } = {},
+): Promise<BackupEntry> {
+  const target = await findBackup(dir, ref)
+  const dependents = options.withIncrements === true ? await dependentIncrements(dir, target.file) : await refuseChainLink(dir, target)
+  for (const dependent of dependents) {
+    await deleteOne(dir, dependent, options)
+    options.alsoDeleted?.push(dependent)
+  }
+  return deleteOne(dir, target, options)
+}
+
+async function deleteOne(dir: string, entry: BackupEntry, options: { actor?: string; client?: string }): Promise<BackupEntry> {
   const started = Date.now()
-  const entry = await findBackup(dir, ref)
   try {
     await fs.unlink(entry.path)
     await fs.rm(sidecarPathFor(entry.path), { force: true })

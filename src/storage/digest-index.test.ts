@@ -67,4 +67,68 @@ describe('digest index', () => {
       fs.rmSync(dir, { recursive: true, force: true })
     }
   })
+
+  it('writes, from record lines on its own thread, exactly the entries the reference functions define', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mbdx-'))
+    try {
+      const backupPath = path.join(dir, 'b.json')
+      const writer = new DigestIndexWriter(backupPath)
+      // The key cut out of the bytes (one column, two in another order, after a string with
+      // escapes), and lines the cutter declines (a nested value before the key): parsed instead.
+      const cases: { schema: TableSchema; rows: Record<string, unknown>[] }[] = [
+        { schema: { ...table(['id', 'v'], ['id']), name: 'one' }, rows: Array.from({ length: 2000 }, (_, i) => ({ id: i, v: `v${i} "é" 👋\\ ,}` })) },
+        { schema: { ...table(['a', 's', 'b'], ['b', 'a']), name: 'two' }, rows: Array.from({ length: 300 }, (_, i) => ({ a: `a\"${i}`, s: 'x,"y"', b: -i / 7 })) },
+        { schema: { ...table(['j', 'id'], ['id']), name: 'nested' }, rows: Array.from({ length: 50 }, (_, i) => ({ j: [i, { k: 'v' }], id: `k${i}` })) },
+        { schema: { ...table(['id'], []), name: 'nokey' }, rows: [{ id: 1 }] },
+      ]
+      for (const { schema, rows } of cases) {
+        await writer.beginTable(schema)
+        // In chunks of whole lines, as a source hands them out, and one entry added by hand.
+        const text = rows.map((row) => `${JSON.stringify(row)}\n`).join('')
+        const lines = Buffer.from(text)
+        const cut = lines.indexOf(0x0a, Math.floor(lines.length / 2)) + 1
+        await writer.addLines(lines.subarray(0, cut), schema)
+        await writer.addLines(lines.subarray(cut), schema)
+        if (schema.primaryKey.length > 0) await writer.add(shortDigest('["added"]'), shortDigest('{}'), '["added"]')
+        await writer.endTable()
+      }
+      await writer.commit(backupPath)
+      expect(fs.readdirSync(dir).sort()).toEqual(['b.json.digests'])
+      const index = (await loadDigestIndex(backupPath))!
+      for (const { schema, rows } of cases) {
+        const loaded = index.tables.get(schema.name)!
+        if (schema.primaryKey.length === 0) {
+          expect(loaded.count).toBe(0)
+          continue
+        }
+        expect(loaded.count).toBe(rows.length + 1)
+        rows.forEach((row, i) => {
+          const text = keyText(row, schema.primaryKey)
+          expect(loaded.keyText(i)).toBe(text)
+          expect(loaded.keyDigest(i)).toEqual(shortDigest(text))
+          expect(loaded.rowDigest(i)).toEqual(shortDigest(JSON.stringify(row)))
+        })
+        expect(loaded.keyText(rows.length)).toBe('["added"]')
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('fails the next call on a key too long for the index, and abort leaves no file', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mbdx-'))
+    try {
+      const backupPath = path.join(dir, 'b.json')
+      const writer = new DigestIndexWriter(backupPath)
+      const schema = table(['id'], ['id'])
+      await writer.beginTable(schema)
+      await writer.addLines(Buffer.from(`${JSON.stringify({ id: 'x'.repeat(70_000) })}\n`), schema)
+      await writer.endTable()
+      await expect(writer.commit(backupPath)).rejects.toThrow(/too long for the digest index/)
+      await writer.abort()
+      expect(fs.readdirSync(dir)).toEqual([])
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
 })

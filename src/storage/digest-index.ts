@@ -21,13 +21,14 @@
  * and an open-addressed table of 4 bytes per slot (load ≤ 0.5) to find a key digest.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { createWriteStream, promises as fs } from 'node:fs'
+import { closeSync, openSync, promises as fs } from 'node:fs'
 import path from 'node:path'
-import { once } from 'node:events'
-import { createGzip, gunzip } from 'node:zlib'
+import { Worker } from 'node:worker_threads'
+import { gunzip } from 'node:zlib'
 import { promisify } from 'node:util'
 import type { TableSchema } from '../adapters/adapter.js'
 import { FormatError } from '../errors.js'
+import { DIGEST_INDEX_WORKER_SOURCE } from './digest-index-worker.js'
 
 export const DIGEST_INDEX_SUFFIX = '.digests'
 const MAGIC = Buffer.from('MBDX1\n')
@@ -57,27 +58,62 @@ export function columnsSignature(table: TableSchema): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 32)
 }
 
-/** Streams a digest index to a temporary file beside its backup; `commit` moves it into place. */
+/** Record-line bytes handed to the index thread and not yet processed, at most (back-pressure). */
+const MAX_IN_FLIGHT_BYTES = 2 << 20
+/** The size of the line buffers sent to the index thread (a source's chunk is about 1 MiB). */
+const LINE_BUFFER_BYTES = 1280 * 1024
+
+/**
+ * Streams a digest index to a temporary file beside its backup; `commit` moves it into place.
+ * The per-line work (cut the key, two SHA-256, gzip, write) runs on a thread of its own
+ * (digest-index-worker.ts): this thread only copies each chunk of lines into a message, so
+ * that writing the index costs a backup (almost) nothing on the thread that makes the backup.
+ * Entries added one by one (`add`, the incremental backup's path) are encoded here and sent in
+ * batches. Everything reaches the file in call order.
+ */
 export class DigestIndexWriter {
   readonly #temporary: string
-  readonly #gzip = createGzip({ level: 1 })
-  readonly #out: ReturnType<typeof createWriteStream>
+  readonly #fd: number
+  readonly #worker: Worker
+  #closed = false
   readonly #done: Promise<void>
   #chunks: Buffer[] = []
   #size = 0
+  #inFlight = 0
+  /**
+   * Line buffers the index thread has handed back, used again for the next chunks: new ones for
+   * every chunk would pile up (their memory is freed only when that thread's small heap is
+   * collected, which is rare), tens of MB of peak RSS.
+   */
+  #spare: ArrayBuffer[] = []
+  #wake: (() => void) | undefined
   #failed: unknown
 
   constructor(backupPath: string) {
     this.#temporary = path.join(path.dirname(backupPath), `.tmp-${randomBytes(8).toString('hex')}.digests.partial`)
-    this.#out = createWriteStream(this.#temporary, { flags: 'wx', mode: 0o600 })
-    this.#gzip.pipe(this.#out)
+    // Opened here, so that this thread closes it whatever becomes of the index thread.
+    this.#fd = openSync(this.#temporary, 'wx', 0o600)
+    this.#worker = new Worker(DIGEST_INDEX_WORKER_SOURCE, {
+      eval: true,
+      workerData: { fd: this.#fd },
+      // Its heap holds little: the lines are external memory, one message at a time.
+      resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 },
+    })
     this.#done = new Promise<void>((resolve, reject) => {
-      this.#out.on('close', resolve)
-      this.#out.on('error', reject)
-      this.#gzip.on('error', reject)
+      this.#worker.on('message', (message: { type: string; bytes?: number; data?: Uint8Array; message?: string; tooLong?: boolean }) => {
+        if (message.type === 'ack') {
+          this.#inFlight -= message.bytes!
+          if (message.data !== undefined && this.#spare.length < 4) this.#spare.push(message.data.buffer as ArrayBuffer)
+          this.#wake?.()
+        } else if (message.type === 'done') resolve()
+        else if (message.type === 'error') reject(message.tooLong ? new FormatError(message.message!) : new Error(`digest index: ${message.message}`))
+      })
+      this.#worker.on('error', reject)
+      this.#worker.on('exit', () => reject(new Error('digest index: its thread stopped')))
     })
     this.#done.catch((error: unknown) => {
-      this.#failed = error
+      this.#failed ??= error
+      this.#wake?.()
     })
     this.#push(MAGIC)
   }
@@ -87,22 +123,38 @@ export class DigestIndexWriter {
     this.#size += bytes.length
   }
 
-  async #flush(): Promise<void> {
+  /** Sends the entries gathered here (they go before whatever is sent next). */
+  #flush(): void {
     if (this.#failed !== undefined) throw this.#failed
     if (this.#size === 0) return
-    const data = Buffer.concat(this.#chunks, this.#size)
+    const data = new Uint8Array(this.#size)
+    let at = 0
+    for (const chunk of this.#chunks) {
+      data.set(chunk, at)
+      at += chunk.length
+    }
     this.#chunks = []
     this.#size = 0
-    if (!this.#gzip.write(data)) await once(this.#gzip, 'drain')
+    this.#worker.postMessage({ type: 'bytes', data }, [data.buffer])
+  }
+
+  /** Ends the index thread and closes the file. */
+  async #stop(): Promise<void> {
+    await this.#worker.terminate()
+    if (!this.#closed) {
+      this.#closed = true
+      closeSync(this.#fd)
+    }
   }
 
   async beginTable(table: TableSchema): Promise<void> {
+    this.#flush()
     const header = Buffer.from(JSON.stringify({ table: table.name, key: table.primaryKey, columns: columnsSignature(table) }))
-    const head = Buffer.allocUnsafe(5)
+    const head = new Uint8Array(5 + header.length)
     head[0] = 0x54 // T
-    head.writeUInt32BE(header.length, 1)
-    this.#push(head)
-    this.#push(header)
+    Buffer.from(head.buffer).writeUInt32BE(header.length, 1)
+    head.set(header, 5)
+    this.#worker.postMessage({ type: 'table', head, columns: table.columns.map((c) => c.name), key: [...table.primaryKey] }, [head.buffer])
   }
 
   /** One row: its key digest, row digest (16 bytes each) and key text. */
@@ -116,58 +168,62 @@ export class DigestIndexWriter {
     entry.writeUInt16BE(keyBytes.length, 1 + 2 * DIGEST_BYTES)
     keyBytes.copy(entry, 3 + 2 * DIGEST_BYTES)
     this.#push(entry)
-    if (this.#size >= 1 << 20) await this.#flush()
+    if (this.#size >= 1 << 20) this.#flush()
   }
 
   /**
-   * Adds every record line of a chunk (each followed by `\n`). The key is cut out of the line's
-   * canonical text when the line starts with the columns in order (as every source writes it);
-   * otherwise the line is parsed.
+   * Adds every record line of a chunk (each followed by `\n`) of the table begun last: one entry
+   * each, its key cut out of the line's canonical text when the line starts with the columns in
+   * order (as every source writes it; keyCutter), otherwise parsed out of it. The bytes are
+   * copied: the caller may reuse `lines` at once. Waits while the index thread is behind.
    */
   async addLines(lines: Buffer, table: TableSchema): Promise<void> {
-    const key = table.primaryKey
-    if (key.length === 0) return
-    const cutter = keyCutter(table)
-    for (let start = 0; start < lines.length; ) {
-      const end = lines.indexOf(0x0a, start)
-      const line = lines.subarray(start, end)
-      const text = cutter(line) ?? keyText(JSON.parse(line.toString('utf8')) as Record<string, unknown>, key)
-      await this.add(shortDigest(text), shortDigest(line), text)
-      start = end + 1
+    if (table.primaryKey.length === 0 || lines.length === 0) return
+    this.#flush()
+    let buffer: ArrayBuffer | undefined
+    while (buffer === undefined && this.#spare.length > 0) {
+      const spare = this.#spare.pop()!
+      if (spare.byteLength >= lines.length) buffer = spare
     }
+    buffer ??= new ArrayBuffer(Math.max(lines.length, LINE_BUFFER_BYTES))
+    const data = new Uint8Array(buffer, 0, lines.length)
+    data.set(lines)
+    this.#inFlight += data.length
+    this.#worker.postMessage({ type: 'lines', data }, [data.buffer])
+    while (this.#inFlight > MAX_IN_FLIGHT_BYTES && this.#failed === undefined) {
+      await new Promise<void>((resolve) => (this.#wake = resolve))
+      this.#wake = undefined
+    }
+    if (this.#failed !== undefined) throw this.#failed
   }
 
-  /** Adds rows (wire encoding); their record line is JSON.stringify(row), as the writer writes it. */
+  /** Adds rows (wire encoding) of the table begun last; their record line is JSON.stringify(row), as the writer writes it. */
   async addRows(rows: readonly Record<string, unknown>[], key: readonly string[]): Promise<void> {
-    if (key.length === 0) return
-    for (const row of rows) {
-      const text = keyText(row, key)
-      await this.add(shortDigest(text), shortDigest(JSON.stringify(row)), text)
-    }
+    if (key.length === 0 || rows.length === 0) return
+    let text = ''
+    for (const row of rows) text += `${JSON.stringify(row)}\n`
+    await this.addLines(Buffer.from(text), { primaryKey: key } as TableSchema)
   }
 
   async endTable(): Promise<void> {
     this.#push(Buffer.from('E'))
-    await this.#flush()
+    this.#flush()
   }
 
-  /** Finishes the file and renames it to `<backup>.digests`. */
+  /** Finishes the file (its thread fsyncs it) and renames it to `<backup>.digests`. */
   async commit(backupPath: string): Promise<void> {
-    await this.#flush()
-    this.#gzip.end()
-    await this.#done
-    const handle = await fs.open(this.#temporary, 'r')
+    this.#flush()
+    this.#worker.postMessage({ type: 'end' })
     try {
-      await handle.sync()
+      await this.#done
     } finally {
-      await handle.close()
+      await this.#stop()
     }
     await fs.rename(this.#temporary, digestIndexPathFor(backupPath))
   }
 
   async abort(): Promise<void> {
-    this.#gzip.destroy()
-    this.#out.destroy()
+    await this.#stop()
     await fs.rm(this.#temporary, { force: true })
   }
 }

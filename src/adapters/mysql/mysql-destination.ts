@@ -62,6 +62,7 @@ import type {
 import { DatabaseError, MergebackError, UsageError } from '../../errors.js'
 import { endSession, isDriverError, openSession, rowNumberFromMessage, toStatementError, type MysqlSession, type StatementContext } from './mysql-config.js'
 import { createTableStatement, describeDatabase } from './mysql-introspector.js'
+import type { SequenceFields } from '../types/sequences.js'
 import { isStagingTable, newRunId, removeLeftovers, runLockName, StagingSet, type Leftovers } from './mysql-staging.js'
 import {
   encoderFor,
@@ -126,6 +127,10 @@ export class MysqlDestination implements Destination {
   /** Restore only: the selected tables, and those whose writeRows has finished. */
   /** `ALTER TABLE … AUTO_INCREMENT = n` to run right after COMMIT. */
   #pendingAutoIncrement: { table: string; next: string }[] = []
+  /** Sequences prepare() created (DDL: rollback() drops them). */
+  readonly #createdSequences: string[] = []
+  /** The backup's MariaDB sequences that exist in the target: moved forward to the backup's position right after COMMIT. */
+  #pendingSequences: SequenceFields[] = []
   #temporaryTables = 0
 
   private constructor(session: MysqlSession, capabilities: Capabilities) {
@@ -289,6 +294,8 @@ export class MysqlDestination implements Destination {
 
     if (options.mode === 'restore' && options.drop) await this.#checkDropAllowed(backupSchema, target)
 
+    warnings.push(...(await this.#prepareSequences(backupSchema, options.mode)))
+
     const created: string[] = []
     if (options.mode === 'restore' && missing.length > 0) {
       // Staging names, and this run's lock that tells other runs they are in use.
@@ -321,6 +328,53 @@ export class MysqlDestination implements Destination {
       }
     }
     return { created, emptied, warnings }
+  }
+
+  /**
+   * The backup's MariaDB sequences (`options.sequences`, already checked by the schema guard):
+   * a restore creates each one the target lacks from its fields, before the tables whose
+   * defaults name it, at the backup's position; one the target has is moved forward to that
+   * position after COMMIT (SETVAL never moves a sequence back). A merge creates nothing.
+   */
+  async #prepareSequences(backupSchema: DatabaseSchema, mode: PrepareOptions['mode']): Promise<string[]> {
+    const wanted = new Map<string, SequenceFields>()
+    for (const table of backupSchema.tables) {
+      const sequences = table.options?.sequences
+      if (!Array.isArray(sequences)) continue
+      for (const sequence of sequences as SequenceFields[]) if (!wanted.has(sequence.name)) wanted.set(sequence.name, sequence)
+    }
+    this.#pendingSequences = []
+    if (wanted.size === 0) return []
+    if (this.#session.flavor !== 'mariadb') {
+      throw new UsageError(`The backup carries MariaDB sequences (${[...wanted.keys()].join(', ')}), which MySQL does not have. Nothing was changed.`, { code: 'SEQUENCES' })
+    }
+    const rows = await this.#run<RowDataPacket[]>(
+      `SELECT TABLE_NAME AS name, TABLE_TYPE AS type FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${[...wanted.keys()].map(quoteString).join(', ')})`,
+      { action: 'looking for the backup\'s sequences' },
+    )
+    const found = new Map(rows.map((r) => [String(r.name), String(r.type)]))
+    const warnings: string[] = []
+    for (const sequence of wanted.values()) {
+      const type = found.get(sequence.name)
+      if (type === 'SEQUENCE') {
+        this.#pendingSequences.push(sequence)
+      } else if (type !== undefined) {
+        throw new UsageError(`The backup's sequence ${sequence.name} cannot be created: database ${this.#session.config.database} has a ${type.toLowerCase()} of that name. Nothing was changed.`, { code: 'SEQUENCES' })
+      } else if (mode === 'restore') {
+        const name = quoteIdentifier(sequence.name)
+        const context = { action: `creating sequence ${sequence.name}` }
+        await this.#run(
+          `CREATE SEQUENCE ${name} START WITH ${sequence.start} MINVALUE ${sequence.minValue} MAXVALUE ${sequence.maxValue} ` +
+            `INCREMENT BY ${sequence.increment} CACHE ${sequence.cache} ${sequence.cycle ? 'CYCLE' : 'NOCYCLE'}`,
+          context,
+        )
+        this.#createdSequences.push(sequence.name)
+        await this.#run(`SELECT SETVAL(${name}, ${sequence.next}, 0, ${sequence.round})`, context)
+      } else {
+        warnings.push(`Sequence ${sequence.name} of the backup does not exist in database ${this.#session.config.database}: a ${mode} creates nothing, so it is left out.`)
+      }
+    }
+    return warnings
   }
 
   /** The triggers defined on these tables of the target database. */
@@ -897,6 +951,17 @@ export class MysqlDestination implements Destination {
       }
     }
     this.#pendingAutoIncrement = []
+    this.#createdSequences.length = 0
+    // SETVAL ignores a position behind the sequence's own: this only ever moves it forward.
+    for (const sequence of this.#pendingSequences) {
+      const statement = `SELECT SETVAL(${quoteIdentifier(sequence.name)}, ${sequence.next}, 0, ${sequence.round})`
+      try {
+        await this.#run(statement)
+      } catch (error) {
+        throw new DatabaseError(`The data was committed, but sequence ${sequence.name} could not be moved to ${sequence.next}: ${(error as Error).message}. Run: ${statement}`, { cause: error })
+      }
+    }
+    this.#pendingSequences = []
   }
 
   async rollback(cause?: unknown): Promise<void> {
@@ -912,6 +977,7 @@ export class MysqlDestination implements Destination {
     this.#inTransaction = false
     try {
       if (this.#created.length > 0) await this.#dropCreatedTables(usable, cause)
+      if (this.#createdSequences.length > 0) await this.#dropCreatedSequences(usable, cause)
     } finally {
       if (usable) await this.#restoreForeignKeyChecks()
     }
@@ -938,6 +1004,28 @@ export class MysqlDestination implements Destination {
         `Rolled back, but could not drop the tables this restore created (${this.#created.join(', ')}): ${(error as Error).message}.${why}`,
         { cause: cause ?? error, details: { createdTables: [...this.#created] } },
       )
+    }
+  }
+
+  /** Sequences prepare() created, dropped like its tables (after them: their defaults name them). */
+  async #dropCreatedSequences(usable: boolean, cause: unknown): Promise<void> {
+    const sql = `DROP SEQUENCE IF EXISTS ${this.#createdSequences.map(quoteIdentifier).join(', ')}`
+    try {
+      if (usable) await this.#session.connection.query(sql)
+      else {
+        const fresh = await openSession(this.#session.config)
+        try {
+          await fresh.connection.query(sql)
+        } finally {
+          await endSession(fresh)
+        }
+      }
+      this.#createdSequences.length = 0
+    } catch (error) {
+      const why = cause instanceof Error ? ` The restore failed because: ${cause.message}` : ''
+      throw new DatabaseError(`Rolled back, but could not drop the sequences this restore created (${this.#createdSequences.join(', ')}): ${(error as Error).message}.${why}`, {
+        cause: cause ?? error,
+      })
     }
   }
 

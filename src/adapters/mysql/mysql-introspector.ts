@@ -22,6 +22,7 @@ import type { RowDataPacket } from 'mysql2'
 import type { Connection } from 'mysql2/promise'
 import type { ColumnSchema, DatabaseSchema, Engine, ForeignKeySchema, IndexSchema, TableSchema } from '../adapter.js'
 import { UsageError } from '../../errors.js'
+import { sequenceOfDefault, type SequenceFields } from '../types/sequences.js'
 import { mysqlTableTypes, uniqueObjectName } from '../types/type-mapping.js'
 import { kindOfType, parseEnumLabels, quoteIdentifier, quoteString, typeClassOf } from './mysql-values.js'
 
@@ -136,7 +137,7 @@ export async function describeDatabase(
   )
   const baseTables = tableRows.filter((t) => t.tableType === 'BASE TABLE' || t.tableType === 'SYSTEM VERSIONED')
   for (const t of tableRows) {
-    if (!baseTables.includes(t)) warnings.push(`${t.tableType.toLowerCase()} ${t.name} is not a table: not backed up.`)
+    if (!baseTables.includes(t) && t.tableType !== 'SEQUENCE') warnings.push(`${t.tableType.toLowerCase()} ${t.name} is not a table: not backed up.`)
   }
   let selected = baseTables
   if (options.tables) {
@@ -189,7 +190,7 @@ export async function describeDatabase(
     }
   }
 
-  warnings.push(...(await sequenceDefaultWarnings(connection, database, tableRows, columnRows, new Set(selected.map((t) => t.name)))))
+  const sequencesByTable = await describeSequences(connection, database, tableRows, columnRows, new Set(selected.map((t) => t.name)), warnings)
   const columnsByTable = groupBy(columnRows, (r) => r.tableName)
   const indexesByTable = groupBy(indexRows, (r) => r.tableName)
   const foreignKeysByTable = groupBy(foreignKeyRows, (r) => r.tableName)
@@ -235,7 +236,8 @@ export async function describeDatabase(
       })
     }
     const [created] = await connection.query<RowDataPacket[]>(`SHOW CREATE TABLE ${quoteIdentifier(t.name)}`)
-    const definition = String(created[0]['Create Table'])
+    const sequences = sequencesByTable.get(t.name) ?? []
+    const definition = unqualifySequences(String(created[0]['Create Table']), database, sequences)
     const engine = t.engine ?? ''
     if (!TRANSACTIONAL_ENGINES.has(engine.toLowerCase())) {
       warnings.push(`${t.name} uses the ${engine} engine, which has no transactions: it is not covered by the snapshot, and writes to it cannot be rolled back.`)
@@ -255,6 +257,7 @@ export async function describeDatabase(
         ...(t.comment ? { comment: t.comment } : {}),
         ...(storedGenerated.length > 0 ? { storedGenerated } : {}),
         ...(indexes.length > 0 ? { indexNames: indexes.map((i) => i.name) } : {}),
+        ...(sequences.length > 0 ? { sequences } : {}),
         definition,
       },
     })
@@ -353,6 +356,9 @@ export function createTableStatement(
       if (sameEngine && column.default !== undefined && column.default !== null) line += ` DEFAULT ${column.default}`
       const integral = /INT|YEAR/i.test(type) && !/POINT/i.test(type)
       if ((column.autoIncrement || column.identity) && integral && keyColumns.has(column.name)) line += ' AUTO_INCREMENT'
+      else if (!sameEngine && (column.autoIncrement || column.identity)) {
+        warn(`${column.name}: takes its values from a sequence in ${sourceEngine}, but MariaDB numbers only an integer key column (AUTO_INCREMENT); created without a default.`)
+      }
     }
     lines.push(line)
   }
@@ -399,35 +405,66 @@ export function createTableStatement(
 }
 
 /**
- * MariaDB sequences are not backed up (issue #14 item 8, documented in docs/adapters-mysql.md): a
- * column whose default takes values from one (`DEFAULT NEXT VALUE FOR seq`) is named with the
- * sequence's next value, so that after a restore the sequence can be created or moved past the
- * restored ids, instead of handing out one of them again (a duplicate key on the next insert).
+ * MariaDB sequences that feed a column default of a selected table (issue #14): read from the
+ * snapshot (`SELECT … FROM seq` reads its one row; nothing is consumed), carried per table in
+ * `options.sequences`, and the default rewritten without the database name (`nextval(`seq`)`),
+ * so that it names the sequence of whatever database it is restored into. Sequences no selected
+ * table's default names, and sequences of another database, are named in warnings.
  */
-async function sequenceDefaultWarnings(
+async function describeSequences(
   connection: Connection,
   database: string,
   tableRows: readonly TableRow[],
-  columnRows: readonly ColumnRow[],
+  columnRows: ColumnRow[],
   selected: ReadonlySet<string>,
-): Promise<string[]> {
+  warnings: string[],
+): Promise<Map<string, SequenceFields[]>> {
+  const byTable = new Map<string, SequenceFields[]>()
   const sequences = new Set(tableRows.filter((t) => t.tableType === 'SEQUENCE').map((t) => t.name))
-  if (sequences.size === 0) return []
-  const out: string[] = []
+  const read = new Map<string, SequenceFields>()
   for (const row of columnRows) {
-    if (!selected.has(row.tableName) || typeof row.columnDefault !== 'string') continue
-    const match = /^nextval\((?:`((?:[^`]|``)+)`\.)?`((?:[^`]|``)+)`\)$/i.exec(row.columnDefault.trim())
-    if (!match) continue
-    const schema = (match[1] ?? database).replace(/``/g, '`')
-    const name = match[2]!.replace(/``/g, '`')
-    if (schema !== database || !sequences.has(name)) continue
-    const [state] = await connection.query<RowDataPacket[]>(`SELECT next_not_cached_value AS next FROM \`${database.replace(/`/g, '``')}\`.\`${name.replace(/`/g, '``')}\``)
-    const next = String((state[0] as { next?: unknown } | undefined)?.next ?? '?')
-    out.push(
-      `Column ${row.tableName}.${row.name} takes its default from sequence ${name} (next value ${next}), which is not backed up: after a restore into an empty ` +
-        `database, create it (CREATE SEQUENCE ${name} START WITH ${next}) and point the column's default at it; after a restore into a database that has it, ` +
-        `move it past the restored ids (SELECT SETVAL(${name}, ${next}, 0)), or the next insert may reuse one of them.`,
-    )
+    const named = sequenceOfDefault(row.columnDefault)
+    if (!named || !selected.has(row.tableName)) continue
+    if ((named.schema ?? database) !== database || !sequences.has(named.name)) {
+      warnings.push(`Column ${row.tableName}.${row.name} takes its default from sequence ${named.schema ?? database}.${named.name} of another database: the sequence is not backed up.`)
+      continue
+    }
+    let sequence = read.get(named.name)
+    if (!sequence) {
+      const [state] = await connection.query<RowDataPacket[]>(
+        `SELECT CAST(start_value AS CHAR) AS start, CAST(increment AS CHAR) AS increment, CAST(minimum_value AS CHAR) AS \`minValue\`,
+                CAST(maximum_value AS CHAR) AS \`maxValue\`, CAST(cache_size AS CHAR) AS cache, cycle_option AS \`cycle\`,
+                CAST(next_not_cached_value AS CHAR) AS \`next\`, CAST(cycle_count AS CHAR) AS \`round\`
+           FROM ${quoteIdentifier(database)}.${quoteIdentifier(named.name)}`,
+      )
+      const r = state[0] as Record<string, unknown>
+      sequence = {
+        name: named.name,
+        start: String(r.start),
+        increment: String(r.increment),
+        minValue: String(r.minValue),
+        maxValue: String(r.maxValue),
+        cache: String(r.cache),
+        cycle: Number(r.cycle) === 1,
+        next: String(r.next),
+        round: String(r.round),
+      }
+      read.set(named.name, sequence)
+    }
+    const list = byTable.get(row.tableName) ?? []
+    if (!list.some((s) => s.name === sequence.name)) list.push(sequence)
+    byTable.set(row.tableName, list)
+    row.columnDefault = `nextval(${quoteIdentifier(named.name)})`
   }
+  for (const name of sequences) {
+    if (!read.has(name)) warnings.push(`sequence ${name} is not a table, and no backed-up column's default uses it: not backed up.`)
+  }
+  return byTable
+}
+
+/** SHOW CREATE TABLE names a sequence of a default with its database: the backup's text names it alone. */
+function unqualifySequences(definition: string, database: string, sequences: readonly SequenceFields[]): string {
+  let out = definition
+  for (const s of sequences) out = out.split(`nextval(${quoteIdentifier(database)}.${quoteIdentifier(s.name)})`).join(`nextval(${quoteIdentifier(s.name)})`)
   return out
 }

@@ -105,6 +105,7 @@ async function run(spec: JobSpec, passphrase: string | undefined, progress: Prog
         tables: p.tables,
         exclude: p.exclude,
         gzip: p.gzip,
+        zstd: p.zstd,
         includeIndexes: p.includeIndexes,
         incremental: p.incremental,
         since: p.since,

@@ -22,6 +22,7 @@ export interface BackupParams {
   readonly tables?: readonly string[]
   readonly exclude?: readonly string[]
   readonly gzip?: boolean
+  readonly zstd?: boolean
   /** Encrypt with the server's passphrase (the manager hands it to every job; only this decides). */
   readonly encrypt: boolean
   readonly includeIndexes?: boolean

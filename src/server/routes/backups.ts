@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises'
 import { z } from 'zod'
 import type { Hono } from 'hono'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
-import { deleteBackup, findBackup, listBackups, listUnfinished } from '../../storage/catalog.js'
+import { deleteBackup, findBackup, listBackups, listUnfinished, type BackupEntry } from '../../storage/catalog.js'
 import type { AppContext, AppDeps, AppEnv } from '../context.js'
 import { actorLabel, clientAddress } from '../context.js'
 import { requireRole } from '../auth.js'
@@ -17,6 +17,7 @@ import { publicEntry, receiveUpload, startBackup, startMerge, startRestore, Uplo
 import { jsonBody } from '../validate.js'
 import { accepted, jobErrorResponse, startJob } from './common.js'
 import { appendAudit } from '../../audit/audit-log.js'
+import { UsageError } from '../../errors.js'
 
 const TAG = 'backups'
 const LIST_CACHE_MS = 1000
@@ -219,12 +220,16 @@ export function registerBackups(app: Hono<AppEnv>, deps: AppDeps): void {
     path: '/api/backups/{name}',
     tag: TAG,
     role: 'super_admin',
-    summary: 'Delete a backup and its catalog entry',
-    responses: { 200: { description: 'deleted', schema: z.object({ success: z.literal(true), deleted: BackupSchema }) } },
+    summary: 'Delete a backup and its catalog entry (409 when incremental backups need it, unless withIncrements=true, which deletes them too)',
+    query: z.object({ withIncrements: z.enum(['true', 'false']).optional() }),
+    responses: { 200: { description: 'deleted', schema: z.object({ success: z.literal(true), deleted: BackupSchema, increments: z.array(BackupSchema) }) } },
   })
   app.delete('/api/backups/:name', async (c) => {
     requireRole(c, 'super_admin', 'Deleting a backup')
-    const deleted = await deleteBackup(deps.config.dir, c.req.param('name'), { actor: actorLabel(c.var.actor), client: clientAddress(c) })
-    return c.json({ success: true, deleted: publicEntry(deleted) })
+    const flag = c.req.query('withIncrements')
+    if (flag !== undefined && flag !== 'true' && flag !== 'false') throw new UsageError('withIncrements must be true or false.', { code: 'BAD_OPTION' })
+    const alsoDeleted: BackupEntry[] = []
+    const deleted = await deleteBackup(deps.config.dir, c.req.param('name'), { actor: actorLabel(c.var.actor), client: clientAddress(c), withIncrements: flag === 'true', alsoDeleted })
+    return c.json({ success: true, deleted: publicEntry(deleted), increments: alsoDeleted.map(publicEntry) })
   })
 }

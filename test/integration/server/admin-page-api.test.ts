@@ -81,6 +81,23 @@ describe('encrypt per backup', () => {
     expect(notEncrypted.result.file).toMatch(/^clear-.*\.json\.gz$/)
     expect(await listed(secret, secretToken, notEncrypted.result.file)).toMatchObject({ encrypted: false, compression: 'gzip' })
   })
+
+  it('zstd on request (.json.zst, listed as zstd); gzip and zstd together is a 400 before any job, and nothing is written', async () => {
+    const job = await createBackup(plain, plainToken, { name: 'compact', zstd: true })
+    expect(job.state).toBe('succeeded')
+    expect(job.result.file).toMatch(/^compact-.*\.json\.zst$/)
+    // zstd's frame magic, 28 b5 2f fd.
+    expect(fs.readFileSync(path.join(plain.dir, job.result.file)).subarray(0, 4).toString('hex')).toBe('28b52ffd')
+    expect(await listed(plain, plainToken, job.result.file)).toMatchObject({ compression: 'zstd', encrypted: false })
+
+    const before = listing(plain.dir)
+    const jobsBefore = (await json(await plain.request('/api/jobs', { token: plainToken }))).jobs.length
+    const refused = await plain.request('/api/backups', { method: 'POST', token: plainToken, json: { name: 'both', gzip: true, zstd: true } })
+    expect(refused.status).toBe(400)
+    expect(await json(refused)).toMatchObject({ success: false, code: 'BAD_COMPRESSION' })
+    expect(listing(plain.dir)).toEqual(before)
+    expect((await json(await plain.request('/api/jobs', { token: plainToken }))).jobs.length).toBe(jobsBefore)
+  })
 })
 
 describe('origin kind, last verification, stats of another database, plans, upload refusals', () => {

@@ -15,11 +15,14 @@ let browser: Browser
 const storedToken = (page: Page) => page.evaluate<string | null>("sessionStorage.getItem('mergeback.token')")
 let server: Server
 let fixture: Awaited<ReturnType<typeof sqliteDemo>>
+let zstdFile: string
+let nightlyFile: string
 
 beforeAll(async () => {
   browser = await launchBrowser()
   fixture = await sqliteDemo()
-  await cliBackup(fixture.db, fixture.dir, 'nightly')
+  nightlyFile = await cliBackup(fixture.db, fixture.dir, 'nightly')
+  zstdFile = await cliBackup(fixture.db, fixture.dir, 'compact', ['--zstd'])
   server = await startServer({ db: fixture.db, dir: fixture.dir, stateDir: fixture.stateDir })
 })
 
@@ -81,6 +84,37 @@ describe('keyboard', () => {
 })
 
 describe('create, list, download', () => {
+  test('the form makes a zstd incremental backup on top of the last one of its name; the list says both', async () => {
+    const { context, page } = await newPage(browser)
+    await signIn(page, server, server.tokens.admin)
+    await page.getByRole('link', { name: 'Create', exact: true }).click()
+    await page.getByLabel('Name').fill('nightly')
+    await page.getByLabel('Compression').selectOption('zstd')
+    await page.getByLabel('Only what changed (incremental)').check()
+    await screenshot(page, 'create-incremental')
+    await page.getByRole('button', { name: 'Create Backup' }).click()
+    await page.getByText('Backup created:').waitFor()
+    const created = (await page.locator('.notice-success .mono').first().textContent())!.trim()
+    expect(created).toMatch(/^nightly-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.json\.zst$/)
+    await page.getByRole('link', { name: 'See it in the backups list' }).click()
+    const kind = page.locator(`tr[data-file="${created}"] td[data-label="Kind"]`)
+    await kind.waitFor()
+    expect(await kind.textContent()).toContain('zstd')
+    expect(await kind.textContent()).toContain('incremental')
+    expect(await kind.getByText('incremental').getAttribute('title')).toContain(nightlyFile)
+    await context.close()
+  })
+
+  test('a zstd backup is listed as zstd, not as plain JSON', async () => {
+    const { context, page } = await newPage(browser)
+    await signIn(page, server, server.tokens.admin)
+    const row = page.locator(`tr[data-file="${zstdFile}"]`)
+    await row.waitFor()
+    expect(await row.locator('td[data-label="Kind"]').textContent()).toContain('zstd')
+    expect(await row.locator('td[data-label="Kind"]').textContent()).not.toContain('plain JSON')
+    await context.close()
+  })
+
   test('a gzip backup made with the form is listed; its download has exactly the server file’s bytes', async () => {
     const { context, page } = await newPage(browser)
     await signIn(page, server, server.tokens.superAdmin)
@@ -89,7 +123,7 @@ describe('create, list, download', () => {
     await page.getByRole('link', { name: 'Create', exact: true }).click()
     await page.getByLabel('Name').fill('before-migration')
     await page.getByLabel('Description').fill('made from the browser test')
-    await page.getByLabel('Compress with gzip').check()
+    await page.getByLabel('Compression').selectOption('gzip')
     await screenshot(page, 'create')
     await page.getByRole('button', { name: 'Create Backup' }).click()
     const done = page.getByText('Backup created:')

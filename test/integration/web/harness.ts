@@ -141,8 +141,8 @@ export async function sqliteDemo(prefix = 'mergeback-web-'): Promise<{ root: str
 }
 
 /** Makes a backup with the CLI (not through the page) and returns its file name in `dir`. */
-export async function cliBackup(db: string, dir: string, name = 'base'): Promise<string> {
-  const r = await runCli(['backup', '--db', db, '--out', dir, '--name', name, '--json'])
+export async function cliBackup(db: string, dir: string, name = 'base', extra: readonly string[] = []): Promise<string> {
+  const r = await runCli(['backup', '--db', db, '--out', dir, '--name', name, '--json', ...extra])
   if (r.code !== 0) throw new Error(`mergeback backup failed (${r.code}): ${r.stderr}`)
   return path.basename(r.json<{ file: string }>().file)
 }

@@ -8,6 +8,12 @@ import { readEvents } from './events'
 
 export type Role = 'super_admin' | 'admin'
 
+/** How a backup file's JSON is compressed (src/storage/compression.ts). */
+export type Compression = 'none' | 'gzip' | 'zstd'
+
+/** How the page names a compression in a badge. */
+export const COMPRESSION_LABEL: Readonly<Record<Compression, string>> = { none: 'plain JSON', gzip: 'gzip', zstd: 'zstd' }
+
 export interface Identity {
   readonly name: string
   readonly role: Role
@@ -25,7 +31,7 @@ export interface Backup {
   readonly sizeBytes: number
   readonly tables?: readonly string[]
   readonly recordCounts?: Readonly<Record<string, number>>
-  readonly compression: 'none' | 'gzip'
+  readonly compression: Compression
   readonly encrypted: boolean
   readonly sha256?: string
   readonly catalogued: boolean
@@ -38,6 +44,8 @@ export interface Backup {
   readonly originKind?: 'manual' | 'scheduled' | 'uploaded'
   /** The last recorded verification (null: never verified, or the file changed since). */
   readonly verified?: { readonly ok: boolean; readonly at?: string; readonly detail?: string } | null
+  /** An incremental backup: the file it applies on top of, and its place in the chain. */
+  readonly incremental?: { readonly parent: string; readonly depth: number }
 }
 
 export interface DatabaseStats {
@@ -199,6 +207,9 @@ export interface CreateBackupInput {
   readonly name?: string
   readonly description?: string
   readonly gzip: boolean
+  readonly zstd?: boolean
+  /** Only the changes since the newest backup of the same name (issue #18). */
+  readonly incremental?: boolean
   /** Encrypt with the server's passphrase (the page never knows it). */
   readonly encrypt: boolean
   readonly includeIndexes: boolean

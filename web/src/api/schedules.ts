@@ -5,60 +5,12 @@
  */
 import { ApiError, request } from './client'
 
-export type ScheduleKind = 'smart' | 'full'
-export type ScheduleDestination = 'local' | 'remote' | 'both'
-
-export interface Retention {
-  readonly keepLast?: number
-  readonly keepDaily?: number
-  readonly keepWeekly?: number
-  readonly keepMonthly?: number
-}
+// The server's own definitions (types only; nothing of the server is bundled into the page).
+import type { Schedule, ScheduleFields, ScheduleStatus } from '../../../src/schedule/schedule-types'
+export type { Retention, Schedule, ScheduleDestination, ScheduleKind, ScheduleRun, ScheduleStatus } from '../../../src/schedule/schedule-types'
 
 /** What the page sends to create or replace a schedule. */
-export interface ScheduleInput {
-  readonly name: string
-  readonly cron: string
-  readonly timezone: string
-  readonly database?: string
-  readonly kind: ScheduleKind
-  readonly gzip: boolean
-  readonly encrypt: boolean
-  readonly tables?: readonly string[]
-  readonly exclude?: readonly string[]
-  readonly destination: ScheduleDestination
-  readonly remote?: string
-  readonly retention?: Retention
-  readonly webhook?: string
-  readonly enabled: boolean
-}
-
-export interface Schedule extends ScheduleInput {
-  readonly id: string
-  readonly createdAt: string
-  readonly updatedAt: string
-}
-
-export interface ScheduleRun {
-  readonly dueAt?: string
-  readonly startedAt: string
-  readonly finishedAt?: string
-  readonly outcome: 'running' | 'success' | 'failure'
-  readonly trigger: 'schedule' | 'manual'
-  readonly files?: readonly string[]
-  readonly error?: string
-  readonly pruned?: readonly string[]
-  readonly acknowledged?: boolean
-}
-
-export interface ScheduleStatus {
-  readonly schedule: Schedule
-  readonly nextRunAt?: string
-  /** The next few due times (ISO), the first being nextRunAt. */
-  readonly nextRuns?: readonly string[]
-  readonly lastRun?: ScheduleRun
-  readonly running: boolean
-}
+export type ScheduleInput = ScheduleFields
 
 export interface ScheduleList {
   readonly schedules: readonly ScheduleStatus[]

@@ -1,11 +1,12 @@
 /**
- * Create a backup (the seed's form): name, description, compression, encrypt, include indexes,
+ * Create a backup (the seed's form): name, description, compression (gzip, zstd or none), only what
+ * changed since the last backup of that name (incremental), encrypt, include indexes,
  * tables to include or exclude (from the statistics); "Create Backup" and "Create & Download"; a
  * progress bar fed by the job's events. Encryption uses the server's passphrase, which the page
  * never asks for: without one the checkbox is disabled and says why.
  */
 import { useState } from 'preact/hooks'
-import { createBackup, downloadBackup, followJob, resultOf, type JobProgress } from '../api/api'
+import { createBackup, downloadBackup, followJob, resultOf, type Compression, type JobProgress } from '../api/api'
 import { ApiError } from '../api/client'
 import { href } from '../router'
 import { Button, Card, Checkbox, ErrorNote, Field, Notice, formatBytes, formatCount, formatDuration } from './base/ui'
@@ -22,6 +23,12 @@ interface BackupResult {
   readonly warnings?: readonly string[]
 }
 
+const COMPRESSION_HINT: Readonly<Record<Compression, string>> = {
+  gzip: 'Smaller files that any gzip tool reads.',
+  zstd: 'Smaller and faster than gzip; read with zstd -d.',
+  none: 'Plain JSON, readable in any editor; the largest file.',
+}
+
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/
 
 export function BackupCreatePanel() {
@@ -30,7 +37,8 @@ export function BackupCreatePanel() {
   const [encrypt, setEncrypt] = useState(encryption.default && encryption.available)
   const [name, setName] = useState('')
   const [description, setDescription] = useState('')
-  const [gzip, setGzip] = useState(true)
+  const [compression, setCompression] = useState<Compression>('gzip')
+  const [incremental, setIncremental] = useState(false)
   const [includeIndexes, setIncludeIndexes] = useState(true)
   const [mode, setMode] = useState<'all' | 'include' | 'exclude'>('all')
   const [picked, setPicked] = useState<ReadonlySet<string>>(new Set())
@@ -52,7 +60,9 @@ export function BackupCreatePanel() {
       const job = await createBackup({
         name: name || undefined,
         description: description || undefined,
-        gzip,
+        gzip: compression === 'gzip',
+        zstd: compression === 'zstd',
+        incremental: incremental || undefined,
         encrypt,
         includeIndexes,
         tables: mode === 'include' ? [...picked] : undefined,
@@ -107,7 +117,23 @@ export function BackupCreatePanel() {
             </Field>
             <fieldset>
               <legend>Options</legend>
-              <Checkbox label="Compress with gzip" hint="Smaller files (.json.gz); every tool here reads them." checked={gzip} onChange={setGzip} disabled={!!running} name="gzip" />
+              <Field label="Compression" hint={COMPRESSION_HINT[compression]}>
+                {(id, d) => (
+                  <select id={id} class="input" name="compression" value={compression} aria-describedby={d} disabled={!!running} onChange={(e) => setCompression((e.currentTarget as HTMLSelectElement).value as Compression)}>
+                    <option value="gzip">gzip (.json.gz)</option>
+                    <option value="zstd">zstd (.json.zst)</option>
+                    <option value="none">none (plain JSON)</option>
+                  </select>
+                )}
+              </Field>
+              <Checkbox
+                label="Only what changed (incremental)"
+                hint={`Records added, changed or deleted since the newest backup named “${name || 'backup'}”, which must be here. Restoring it replays that chain.`}
+                checked={incremental}
+                onChange={setIncremental}
+                disabled={!!running}
+                name="incremental"
+              />
               <Checkbox
                 label="Encrypt with the server's passphrase"
                 hint={

@@ -1,6 +1,6 @@
 /** Inspect a backup: its metadata, tables with record counts, and each table's schema. */
 import { useEffect, useState } from 'preact/hooks'
-import { inspectBackup, type Backup, type InspectReport } from '../api/api'
+import { COMPRESSION_LABEL, inspectBackup, type Backup, type InspectReport } from '../api/api'
 import { href } from '../router'
 import { Badge, Card, ErrorNote, formatBytes, formatCount, formatTime, plural } from './base/ui'
 
@@ -64,7 +64,7 @@ export function BackupInspectPanel(props: { params: URLSearchParams }) {
               )}
               <dt>Kind</dt>
               <dd class="badges">
-                <Badge kind="info">{data.backup.compression === 'gzip' ? 'gzip' : 'plain JSON'}</Badge>
+                <Badge kind="info">{COMPRESSION_LABEL[data.backup.compression]}</Badge>
                 {data.backup.encrypted && <Badge kind="warn">encrypted</Badge>}
               </dd>
               {data.backup.sha256 && (

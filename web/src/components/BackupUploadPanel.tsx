@@ -10,7 +10,7 @@ import type { ApiError } from '../api/client'
 import { href } from '../router'
 import { Badge, Button, Card, ErrorNote, Notice, ProgressBar, formatBytes, formatCount } from './base/ui'
 
-const ACCEPT = '.json,.gz,.enc,application/json,application/gzip'
+const ACCEPT = '.json,.gz,.zst,.enc,application/json,application/gzip,application/zstd'
 
 /**
  * The heading of a refusal in plain words, from the server's `details.reason` (then its status

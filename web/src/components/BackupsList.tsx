@@ -3,7 +3,7 @@
  * with per-row actions. Delete is offered to super_admin only and asks for the file name.
  */
 import { useCallback, useEffect, useState } from 'preact/hooks'
-import { deleteBackup, downloadBackup, followJob, listBackups, resultOf, verifyBackup, type Backup, type Verification } from '../api/api'
+import { COMPRESSION_LABEL, deleteBackup, downloadBackup, followJob, listBackups, resultOf, verifyBackup, type Backup, type Verification } from '../api/api'
 import { href } from '../router'
 import { Badge, Button, Card, ErrorNote, formatBytes, formatCount, formatTime, sum } from './base/ui'
 import { ConfirmDialog } from './base/confirm-dialog'
@@ -118,8 +118,13 @@ export function BackupsList() {
                     </td>
                     <td data-label="Kind">
                       <div class="badges">
-                        <Badge kind={b.compression === 'gzip' ? 'info' : 'neutral'}>{b.compression === 'gzip' ? 'gzip' : 'plain JSON'}</Badge>
+                        <Badge kind={b.compression === 'none' ? 'neutral' : 'info'}>{COMPRESSION_LABEL[b.compression]}</Badge>
                         {b.encrypted && <Badge kind="warn">encrypted</Badge>}
+                        {b.incremental && (
+                          <Badge kind="info" title={`Only the changes since ${b.incremental.parent} (link ${b.incremental.depth} of its chain); restoring it replays the chain`}>
+                            incremental
+                          </Badge>
+                        )}
                         {b.kind === 'full' && <Badge kind="info" title="The engine's own complete dump (restore only, no smart merge)">full dump</Badge>}
                         {b.originKind && <Badge kind="neutral" title={ORIGIN_KIND[b.originKind]}>{b.originKind}</Badge>}
                         {b.origin === 'here' && <Badge kind="good" title="Sealed by this installation: made here">made here</Badge>}
