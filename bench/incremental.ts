@@ -3,7 +3,11 @@
  * one, and the restore of a full backup + 7 increments against the restore of one full backup of
  * the same final state.
  *
- *   node --import tsx bench/incremental.ts --scale 20 [--engine postgres|mysql] [--increments 7]
+ *   node --import tsx bench/incremental.ts --scale 20 [--engine postgres|mysql] [--increments 7] [--compare]
+ *
+ * `--compare` (PostgreSQL): after each increment, the same increment again with every row
+ * digested (`rowStamps: false`, a sibling of the same parent) and, at the end, a full backup
+ * without row stamps, so that both ways are timed side by side at the same load.
  *
  * Algorithm (library calls in this process, wall time; the machine may be shared, so compare the
  * ratios, not the seconds):
@@ -34,6 +38,7 @@ const { values } = parseArgs({
     engine: { type: 'string', default: 'postgres' },
     increments: { type: 'string', default: '7' },
     'keep-dir': { type: 'boolean', default: false },
+    compare: { type: 'boolean', default: false },
     /** Also measure increments narrowed by this timestamp column (the mutations set it to now). */
     'changed-since-column': { type: 'string' },
   },
@@ -153,11 +158,18 @@ async function main(): Promise<void> {
     const indexBytes = fs.statSync(`${full.value.file}.digests`).size
     const steps: { seconds: number; size: number; records: number; deleted: number }[] = []
     let last = full.value.file
+    const digestSeconds: number[] = []
     for (let i = 1; i <= increments; i++) {
       await exec(url, mutation(i))
       const column = values['changed-since-column']
       const step = await timed(`increment ${i}`, () => backup({ db: url, out: dir, name: 'bench', incremental: true, ...(column ? { changedSinceColumn: column } : {}) }))
       const info = step.value.metadata.incremental!
+      if (values.compare) {
+        const parentFile = path.basename(last)
+        const digest = await timed(`  same increment, every row digested`, () => backup({ db: url, out: dir, name: 'bench-digests', since: parentFile, rowStamps: false }))
+        digestSeconds.push(digest.seconds)
+        console.error(`    compared: ${JSON.stringify(step.value.compared)} vs ${JSON.stringify(digest.value.compared)}; records ${JSON.stringify(step.value.metadata.recordCounts)} vs ${JSON.stringify(digest.value.metadata.recordCounts)}`)
+      }
       last = step.value.file
       steps.push({
         seconds: step.seconds,
@@ -168,6 +180,7 @@ async function main(): Promise<void> {
     }
     const finalDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mbincr-final-'))
     const finalFull = await timed('full backup of the final state', () => backup({ db: url, out: finalDir, name: 'final' }))
+    const plainFull = values.compare ? await timed('full backup of the final state without row stamps', () => backup({ db: url, out: finalDir, name: 'plain', rowStamps: false })) : undefined
     const expected = await counts(url)
     for (const t of targets) {
       await admin(`CREATE DATABASE ${engine === 'postgres' ? `"${t}"` : `\`${t}\``}`)
@@ -192,6 +205,12 @@ async function main(): Promise<void> {
       '| --- | ---: | ---: | ---: |',
       `| full backup (mean of the first and the final) | ${fullSeconds.toFixed(1)} s, ${fmt(full.value.sizeBytes)} (+ ${fmt(indexBytes)} digest index) | 1 | |`,
       `| incremental backup (mean of ${increments}; ${Math.round(mean(steps.map((s) => s.records)))} records, ${Math.round(mean(steps.map((s) => s.deleted)))} deleted keys each) | ${incSeconds.toFixed(1)} s | ${(incSeconds / fullSeconds).toFixed(2)} × time | ≤ 0.4 |`,
+      ...(values.compare
+        ? [
+            `| incremental backup, every row digested (mean of ${increments}, same parents, side by side) | ${mean(digestSeconds).toFixed(1)} s | ${(mean(digestSeconds) / fullSeconds).toFixed(2)} × time | |`,
+            `| full backup of the final state without row stamps / with | ${plainFull!.seconds.toFixed(1)} s / ${finalFull.seconds.toFixed(1)} s | ${(finalFull.seconds / plainFull!.seconds).toFixed(2)} × | |`,
+          ]
+        : []),
       `| incremental backup size | ${fmt(incSize)} | ${((incSize / full.value.sizeBytes) * 100).toFixed(2)} % | ≤ 3 % |`,
       `| restore full + ${increments} increments | ${chainRestore.seconds.toFixed(1)} s | ${(chainRestore.seconds / fullRestore.seconds).toFixed(2)} × | ≤ 1.3 |`,
       `| restore one full backup of the final state | ${fullRestore.seconds.toFixed(1)} s | 1 | |`,

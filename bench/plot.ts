@@ -117,7 +117,7 @@ export function renderPlot(spec: PlotSpec): string {
     if (panel.target) {
       const y = yPos(panel.target.y).toFixed(1)
       out.push(`<line x1="0" x2="${innerW}" y1="${y}" y2="${y}" stroke="#d00" stroke-width="1.5" stroke-dasharray="8 4"/>`)
-      out.push(`<text x="${innerW - 4}" y="${Number(y) - 5}" text-anchor="end" fill="#d00">${escapeXml(panel.target.label)}</text>`)
+      out.push(`<text x="6" y="${Number(y) - 5}" fill="#d00">${escapeXml(panel.target.label)}</text>`)
     }
     for (const s of panel.series) {
       const dash = s.dashed ? ' stroke-dasharray="6 4"' : ''

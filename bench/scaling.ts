@@ -228,7 +228,7 @@ export function scalingTables(series: readonly ScalingSeries[], load: readonly L
 }
 
 /** The plot of a scaling run: time per million rows and peak RSS against scale. */
-export function scalingPlot(results: Pick<ScalingResults, 'series' | 'machine' | 'options' | 'load'>): string {
+export function scalingPlot(results: Pick<ScalingResults, 'series' | 'machine' | 'options' | 'load'> & { scales?: readonly BenchResults[] }): string {
   const toSeries = (value: (p: ScalingPoint) => number | null, only?: (s: ScalingSeries) => boolean): PlotSeries[] =>
     results.series.filter((s) => !only || only(s)).map((s) => ({
       label: s.label,
@@ -236,12 +236,12 @@ export function scalingPlot(results: Pick<ScalingResults, 'series' | 'machine' |
       dashed: !s.mergeback,
       points: s.points.map((p) => ({ x: p.scale, y: value(p) })),
     }))
-  const commit = results.machine.git ? `${results.machine.git.commit.slice(0, 7)}${results.machine.git.dirty ? ' (dirty)' : ''}` : 'unknown commit'
+  const commit = perScale(results.scales ?? [], commitOf) || commitOf(results)
   const loads = results.load.flatMap((l) => [l.loadBefore[0], l.loadAfter[0]])
   const loadText = loads.length ? `, load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} (shared machine)` : ''
   return renderPlot({
     title: 'mergeback on PostgreSQL: cost per row and memory against data size',
-    subtitle: `commit ${commit}, ${results.machine.cpus} CPUs, median of ${results.options.runs} run${results.options.runs === 1 ? '' : 's'} per point${loadText}`,
+    subtitle: `commit ${commit}, ${results.machine.cpus} CPUs, median of ${perScale(results.scales ?? [], (r) => `${r.options.runs} run${r.options.runs === 1 ? '' : 's'}`) || `${results.options.runs} runs`} per point${loadText}`,
     xLabel: 'scale (× 100 000 rows)',
     panels: [
       { title: 'Wall time per million rows', yLabel: 'seconds per million rows', series: toSeries((p) => p.secondsPerMillionRows) },
@@ -255,11 +255,23 @@ export function scalingPlot(results: Pick<ScalingResults, 'series' | 'machine' |
   })
 }
 
+function commitOf(results: Pick<BenchResults, 'machine'>): string {
+  const git = results.machine.git
+  return git ? `${git.commit.slice(0, 7)}${git.dirty ? ' (src/ dirty)' : ''}` : 'unknown'
+}
+
+/** "3 runs" when every scale says the same, "3 runs at scale 1, 5; 1 run at scale 20" when not. */
+function perScale(scales: readonly BenchResults[], text: (r: BenchResults) => string): string {
+  const groups = new Map<string, number[]>()
+  for (const r of scales) groups.set(text(r), [...(groups.get(text(r)) ?? []), r.options.scale])
+  if (groups.size <= 1) return [...groups.keys()][0] ?? ''
+  return [...groups].map(([t, s]) => `${t} at scale ${s.join(', ')}`).join('; ')
+}
+
 /** Everything printed at the end of a run (and by --print). */
 export function scalingText(results: ScalingResults): string {
-  const commit = results.machine.git ? `${results.machine.git.commit.slice(0, 12)}${results.machine.git.dirty ? ' (src/ dirty)' : ''}` : 'unknown'
   return [
-    `### Scaling, PostgreSQL, scales ${results.options.scales.join(', ')}, ${results.options.runs} run(s) each (medians), commit ${commit}`,
+    `### Scaling, PostgreSQL, scales ${results.options.scales.join(', ')}: ${perScale(results.scales, (r) => `${r.options.runs} run${r.options.runs === 1 ? '' : 's'}`)} (medians); commit ${perScale(results.scales, commitOf)}`,
     '',
     scalingTables(results.series, results.load),
     '',
@@ -288,7 +300,7 @@ const USAGE = `usage: npm run bench:scaling -- --scales 1,5,20,50 [options]
   --svg FILE           also write the plot to FILE (e.g. docs/images/scaling.svg)
   --timeout MINUTES    kill a run that takes longer (default 30)
   --no-build           measure the existing dist/ instead of building first
-  --print FILE         print the tables of an earlier scaling results file (and redraw its plot with --svg), and exit`
+  --print FILE[,FILE]  print the tables of earlier scaling results files, as one (and redraw the plot with --svg), and exit`
 
 export interface ScalingOptions {
   readonly scales: number[]
@@ -341,6 +353,27 @@ export function parseScalingOptions(argv: readonly string[]): ScalingOptions | '
     svg,
     timeoutMinutes,
     build: !values['no-build'],
+  }
+}
+
+/**
+ * Several scaling results files as one (scales measured in separate runs, e.g. the large ones with
+ * fewer runs): their scales in order, the machine and options of the first, the runs of each.
+ * The series are recomputed, so a change to the tables or the checks applies to earlier runs too.
+ * Throws when a file is not a scaling run or two files measured the same scale.
+ */
+export function combineResults(all: readonly ScalingResults[]): ScalingResults {
+  if (all.length === 0 || all.some((r) => r?.format !== 'mergeback-bench-scaling')) throw new Error('not a scaling results file')
+  const scales = all.flatMap((r) => r.scales).sort((a, b) => a.options.scale - b.options.scale)
+  const twice = scales.find((s, i) => i > 0 && scales[i - 1].options.scale === s.options.scale)
+  if (twice) throw new Error(`scale ${twice.options.scale} is in two of the files`)
+  const runs = [...new Set(all.map((r) => r.options.runs))]
+  return {
+    ...all[0],
+    options: { ...all[0].options, scales: scales.map((s) => s.options.scale), runs: Math.min(...runs) },
+    load: all.flatMap((r) => r.load).sort((a, b) => a.scale - b.scale),
+    scales,
+    series: scalingSeries(scales),
   }
 }
 
@@ -404,9 +437,12 @@ export async function runScaling(options: ScalingOptions): Promise<{ results: Sc
       results.load.push({ scale, uptimeBefore, uptimeAfter, loadBefore, loadAfter: os.loadavg() })
       save()
     }
-  } finally {
-    fs.rmSync(perScaleDir, { recursive: true, force: true })
+  } catch (error) {
+    // The scale that failed or was interrupted saved the groups it finished there.
+    log(`the unfinished scale's results so far are in ${perScaleDir}`)
+    throw error
   }
+  fs.rmSync(perScaleDir, { recursive: true, force: true })
   const done = results as ScalingResults
   done.finishedAt = new Date().toISOString()
   save()
@@ -435,10 +471,7 @@ async function main(): Promise<number> {
   }
   if ('print' in options) {
     try {
-      const results = JSON.parse(fs.readFileSync(options.print, 'utf8')) as ScalingResults
-      if (results.format !== 'mergeback-bench-scaling') throw new Error('not a scaling results file')
-      // Recomputed, so that a change to the tables or the checks applies to earlier runs too.
-      results.series = scalingSeries(results.scales)
+      const results = combineResults(options.print.split(',').map((file) => JSON.parse(fs.readFileSync(file, 'utf8')) as ScalingResults))
       process.stdout.write(scalingText(results))
       if (options.svg) fs.writeFileSync(options.svg, scalingPlot(results))
       return 0

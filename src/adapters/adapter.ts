@@ -184,6 +184,17 @@ export interface Source {
    * matched exactly server-side.
    */
   readRecordLinesByKeys?(table: TableSchema, keys: readonly (readonly unknown[])[], options?: ReadOptions): AsyncIterable<Buffer> | undefined
+  /**
+   * Optional, for incremental backups: where the table's rows live (`scope`, equal between two
+   * snapshots only when the table was not moved or rewritten) and the snapshot's transaction id.
+   * Undefined when the source has no row stamps for this table.
+   */
+  rowStampScope?(table: TableSchema): Promise<{ readonly scope: string; readonly xid: string } | undefined>
+  /**
+   * Optional, with rowStampScope: per row, `<key text>\x02<stamp>\n`, the key text as the record
+   * line spells it and a number that changes whenever the row is written (PostgreSQL's xmin).
+   */
+  readRowStamps?(table: TableSchema, options?: ReadOptions): AsyncIterable<Buffer> | undefined
   /** Database size and per-table row counts for `mergeback stats`. */
   stats(): Promise<DatabaseStats>
   /** Ends the snapshot and releases the connection. Idempotent; never throws for an already closed source. */
@@ -334,6 +345,40 @@ export interface Adapter {
    * belongs to runs that are gone (`busy`: of runs still alive, left alone).
    */
   recover?(config: ConnectionConfig, options: { readonly dryRun: boolean; readonly waitSeconds?: number }): Promise<RecoverReport>
+  /**
+   * Optional (PostgreSQL): a restore on several sessions, still all-or-nothing (issue #17). See
+   * StagedRestore. `jobs` is the number of loading sessions (≥ 2).
+   */
+  openStagedRestore?(config: ConnectionConfig, options: { readonly jobs: number }): Promise<StagedRestore>
+}
+
+/**
+ * A restore that creates its tables where nobody sees them, loads them on several sessions,
+ * and swaps them all in with one short transaction (PostgreSQL: a staging schema). Any failure
+ * before the swap's commit leaves the database as it was; a process killed meanwhile leaves only
+ * staging objects, which the next staged restore and `recover` remove.
+ *
+ * Order of calls: prepare() → writeRecordLines()* (one per table, in any order) → commit(); on
+ * any error rollback(); close() always.
+ */
+export interface StagedRestore {
+  /**
+   * Creates the tables under staging names; undefined (and nothing created) when this restore
+   * cannot be staged (a table already exists, a type the staged path does not create, …): the
+   * caller then takes the single-session path. `warnings` include leftovers removed.
+   */
+  prepare(backupSchema: DatabaseSchema): Promise<PrepareResult | undefined>
+  /**
+   * Loads one table's record lines (as Destination.writeRecordLines) on a free session; resolves
+   * once the lines are in (its keys and indexes are built afterwards, while the next table loads).
+   * A failure of earlier background work is thrown here or from commit().
+   */
+  writeRecordLines(table: TableSchema, chunks: AsyncIterable<Buffer>): Promise<WriteResult>
+  /** Waits for the keys, adds foreign keys, moves sequences, and swaps everything in, in one transaction. */
+  commit(): Promise<void>
+  /** Drops every staging object. Safe after any failure, and more than once. */
+  rollback(): Promise<void>
+  close(): Promise<void>
 }
 
 export interface RecoverReport {

@@ -16,7 +16,8 @@ import { originKey } from '../crypto/origin-seal.js'
 import { BackupWriter } from '../format/writer.js'
 import type { BackupMetadata, IncrementalInfo } from '../format/types.js'
 import { DigestIndexWriter } from '../storage/digest-index.js'
-import { comparable, incrementalDirectory, resolveParent, writeTableChanges } from './incremental.js'
+import { comparable, incrementalDirectory, recordRowStamps, resolveParent, writeTableChanges } from './incremental.js'
+import { RowStampsWriter } from '../storage/row-stamps.js'
 import { createBackupFile, type RemoteBackupTarget } from '../storage/backup-file.js'
 import { chooseCompression, compressionSuffix } from '../storage/compression.js'
 import { foreignKeyOrder } from './table-order.js'
@@ -60,6 +61,11 @@ export interface BackupOptions {
    */
   readonly digestIndex?: boolean
   /**
+   * Row stamps beside the digest index (default true where the source has them: PostgreSQL), and,
+   * for an increment, comparing by them. False: every row digested (a check, and the bench's baseline).
+   */
+  readonly rowStamps?: boolean
+  /**
    * Called once the temporary file is open, before any byte is written: the HTTP server follows
    * it to stream a backup while it is written, and removes it when it kills a backup job.
    */
@@ -91,6 +97,12 @@ export interface BackupResult {
   readonly metadata: BackupMetadata
   readonly durationMs: number
   readonly warnings: readonly string[]
+  /**
+   * An increment only: how each table's changes were found. `stamps`: only the keys and xmins of
+   * its rows were read (PostgreSQL, storage/row-stamps.ts); `digests`: every row digested;
+   * `whole`: carried whole (new, no key, or its columns changed).
+   */
+  readonly compared?: Readonly<Record<string, 'stamps' | 'digests' | 'whole'>>
 }
 
 const FILE_SUFFIX = /\.(json|json\.gz|json\.zst|enc)$/i
@@ -188,9 +200,13 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     // The digest index the next incremental backup compares with (storage/digest-index.ts). Not
     // for a remote, nor for an encrypted backup (its key texts would lie beside it in clear).
     const index = options.remote || options.passphrase || config.engine === 'mongodb' || options.digestIndex === false ? undefined : new DigestIndexWriter(pending.path)
+    // Beside the index where the source has row stamps (PostgreSQL's xmin): what lets the next
+    // increment skip unchanged rows without digesting them (storage/row-stamps.ts).
+    const stampsWriter = index !== undefined && options.rowStamps !== false && source.readRowStamps !== undefined ? new RowStampsWriter(pending.path) : undefined
     const replaced: string[] = []
     const deleted: Record<string, unknown[][]> = {}
     const rowCounts: Record<string, number> = {}
+    const compared: Record<string, 'stamps' | 'digests' | 'whole'> = {}
     const narrowWarnings: string[] = []
     try {
       const writer = new BackupWriter(pending.stream, {
@@ -225,12 +241,18 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
           const changes = await writeTableChanges(source, writer, index!, table, previous, {
             ...options,
             ...(narrowed ? { changedSince: { column: column!, time: changedSinceTime(parent.sidecar) } } : {}),
+            ...(stampsWriter ? { stamps: { writer: stampsWriter, parent: parent.stamps?.get(table.name) } } : {}),
           })
+          if (stampsWriter && !changes.stamped) await recordRowStamps(source, table, stampsWriter)
+          compared[table.name] = changes.stamped ? 'stamps' : 'digests'
           if (changes.deleted.length > 0) deleted[table.name] = changes.deleted
           rowCounts[table.name] = changes.rows
         } else {
           // A full backup's table, or one an increment carries whole (new, no key, or its key or columns changed).
-          if (parent !== undefined) replaced.push(table.name)
+          if (parent !== undefined) {
+            replaced.push(table.name)
+            compared[table.name] = 'whole'
+          }
           let count = 0
           const lines = source.readRecordLines?.(table)
           if (lines !== undefined) {
@@ -249,6 +271,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
             }
           }
           rowCounts[table.name] = count
+          if (stampsWriter) await recordRowStamps(source, table, stampsWriter)
         }
         await index?.endTable()
         await writer.endTable()
@@ -272,6 +295,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       const committed = await pending.commit(metadata)
       // Written after the backup: a backup without its index is complete (the next one is then full).
       await index?.commit(committed.path).catch(async () => index.abort())
+      await stampsWriter?.commit(committed.path).catch(async () => stampsWriter.abort())
       return {
         file: committed.path,
         sizeBytes: committed.sizeBytes,
@@ -279,9 +303,11 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         metadata,
         durationMs: Date.now() - started,
         warnings: described.warnings,
+        ...(parent !== undefined ? { compared } : {}),
       }
     } catch (error) {
       await index?.abort()
+      await stampsWriter?.abort()
       await pending.abort()
       throw error
     }

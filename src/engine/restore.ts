@@ -14,12 +14,17 @@
  *    exists (or, without any key, identical rows already there) are skipped and counted.
  * 5. finish (foreign keys, sequences, deferred checks), then commit — or roll back for `dryRun`,
  *    and on any error. MySQL cannot roll back DDL: its destination drops the tables it created.
+ *
+ * With `jobs` ≥ 2 (the default is 2), an engine that can stage a restore (Adapter.openStagedRestore:
+ * PostgreSQL) is asked first: when every selected table is new there, they are built out of
+ * sight, loaded on several sessions in file order and swapped in at once (restoreStaged); the
+ * steps above are the path for everything else, and for `jobs: 1`.
  */
-import type { Engine, Row } from '../adapters/adapter.js'
+import type { Adapter, ConnectionConfig, Engine, Row, TableSchema } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
 import { damageBehind, scanBackup, selectTables, readTables, verifiesInPass, type BackupScan } from './backup-input.js'
 import { crossEngineDestination } from './cross-engine.js'
-import { DatabaseError, FormatError } from '../errors.js'
+import { DatabaseError, FormatError, InternalError } from '../errors.js'
 import type { ReaderLimits } from '../format/reader.js'
 import type { ProgressListener } from './progress.js'
 
@@ -44,6 +49,8 @@ export interface RestoreOptions {
    */
   readonly dropUnsafeDefinitions?: boolean
   readonly batchSize?: number
+  /** Sessions that load at once where the engine can stage the restore (PostgreSQL); 1 = the single-session path. Default 2. */
+  readonly jobs?: number
   /** Limits on what the file may hold (docs/security.md §Limits); unset ones from the environment, else the defaults. */
   readonly limits?: Partial<ReaderLimits>
   readonly onProgress?: ProgressListener
@@ -65,6 +72,8 @@ export interface RestoreReport {
   readonly warnings: readonly string[]
   /** 'here': the file carries this installation's origin seal and its own definitions were used; 'foreign': the strict path (docs/security.md). */
   readonly origin: 'here' | 'foreign'
+  /** Sessions that loaded the rows: `jobs` when the restore was staged (PostgreSQL, every table new), else 1. */
+  readonly sessions: number
   readonly durationMs: number
 }
 
@@ -102,6 +111,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     limits: options.limits,
   })
   const selected = selectTables(scan, options.tables, options.exclude)
+  const staged = await restoreStaged(options, config, adapter, scan, selected, inPass, started)
+  if (staged !== undefined) return staged
   // A backup of another engine is checked against the cross-engine mapping (cross-engine.ts).
   const destination = crossEngineDestination(await adapter.openDestination(config), scan.metadata.engine as Engine | undefined)
   const createdTables = new Set<string>()
@@ -184,21 +195,88 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       totals,
       origin: scan.origin,
       warnings: [...scan.warnings, ...prepared.warnings, ...((scan.metadata.warnings as string[] | undefined) ?? [])],
+      sessions: 1,
       durationMs: Date.now() - started,
     }
   } catch (error) {
     await destination.rollback(error)
-    const damage = inPass ? await damageBehind(error, options.file, options.passphrase, options.limits) : error
-    // PostgreSQL builds the keys of the tables it created after their rows: the same key twice
-    // in the file surfaces there, as a unique violation on a table that started empty.
-    if (damage instanceof DatabaseError && damage.engineCode === '23505' && damage.table !== undefined && createdTables.has(damage.table)) {
-      throw new FormatError(`Table "${damage.table}" of ${options.file} holds two records with the same key: the file is damaged. Nothing was changed. (${damage.message})`, {
-        table: damage.table,
-        cause: damage,
-      })
-    }
-    throw damage
+    throw await failureOf(error, options, inPass, createdTables)
   } finally {
     await destination.close()
+  }
+}
+
+/** The error a failed restore reports: the file's damage behind a database error, or the error itself. */
+async function failureOf(error: unknown, options: RestoreOptions, inPass: boolean, createdTables: ReadonlySet<string>): Promise<unknown> {
+  const damage = inPass ? await damageBehind(error, options.file, options.passphrase, options.limits) : error
+  // PostgreSQL builds the keys of the tables it created after their rows: the same key twice
+  // in the file surfaces there, as a unique violation on a table that started empty.
+  if (damage instanceof DatabaseError && damage.engineCode === '23505' && damage.table !== undefined && createdTables.has(damage.table)) {
+    return new FormatError(`Table "${damage.table}" of ${options.file} holds two records with the same key: the file is damaged. Nothing was changed. (${damage.message})`, {
+      table: damage.table,
+      cause: damage,
+    })
+  }
+  return damage
+}
+
+/**
+ * The staged restore (module comment), or undefined when it does not apply: `jobs` 1, a dry run,
+ * an engine or a file (an incremental chain) it is not for, or tables the engine cannot stage
+ * (StagedRestore.prepare); nothing has been changed then.
+ */
+async function restoreStaged(
+  options: RestoreOptions,
+  config: ConnectionConfig,
+  adapter: Adapter,
+  scan: BackupScan,
+  selected: readonly TableSchema[],
+  inPass: boolean,
+  started: number,
+): Promise<RestoreReport | undefined> {
+  const jobs = options.jobs ?? 2
+  if (jobs < 2 || options.dryRun || adapter.openStagedRestore === undefined || scan.chain !== undefined) return undefined
+  if (scan.metadata.engine !== config.engine) return undefined
+  const staged = await adapter.openStagedRestore(config, { jobs })
+  let created: ReadonlySet<string> = new Set()
+  try {
+    const prepared = await staged.prepare({ engine: config.engine, database: String(scan.metadata.database ?? ''), tables: selected, warnings: [] })
+    if (prepared === undefined) return undefined
+    created = new Set(prepared.created)
+    const tables: Record<string, RestoreTableReport> = {}
+    options.onProgress?.({ type: 'phase', phase: 'write' })
+    // Foreign keys are added after every load: file order, one pass, whatever they say.
+    const reading = readTables(
+      scan,
+      selected.map((t) => ({ ...t, foreignKeys: [] })),
+      { passphrase: options.passphrase, batchSize: options.batchSize, limits: options.limits, records: 'lines', verify: inPass },
+    )
+    for await (const table of reading) {
+      const name = table.schema.name
+      options.onProgress?.({ type: 'table', table: name, records: table.records })
+      if (table.lines === undefined) throw new InternalError(`readTables gave no record lines for "${name}"`)
+      const result = await staged.writeRecordLines(table.schema, linesWithProgress(name, table.lines, options.onProgress))
+      tables[name] = { inserted: result.inserted, skipped: 0, created: true, emptied: false }
+    }
+    options.onProgress?.({ type: 'phase', phase: 'finish' })
+    await staged.commit()
+    options.onProgress?.({ type: 'phase', phase: 'commit' })
+    const totals = Object.values(tables).reduce((acc, t) => ({ inserted: acc.inserted + t.inserted, skipped: 0 }), { inserted: 0, skipped: 0 })
+    return {
+      file: options.file,
+      target: config.redacted,
+      dryRun: false,
+      tables,
+      totals,
+      origin: scan.origin,
+      warnings: [...scan.warnings, ...prepared.warnings, ...((scan.metadata.warnings as string[] | undefined) ?? [])],
+      sessions: jobs,
+      durationMs: Date.now() - started,
+    }
+  } catch (error) {
+    await staged.rollback()
+    throw await failureOf(error, options, inPass, created)
+  } finally {
+    await staged.close()
   }
 }

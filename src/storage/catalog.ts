@@ -510,6 +510,7 @@ async function deleteOne(dir: string, entry: BackupEntry, options: { actor?: str
     await fs.unlink(entry.path)
     await fs.rm(sidecarPathFor(entry.path), { force: true })
     await fs.rm(`${entry.path}.digests`, { force: true })
+    await fs.rm(`${entry.path}.stamps`, { force: true })
     await fsyncDirectory(path.resolve(dir))
   } catch (error) {
     await appendAudit(dir, {

@@ -230,6 +230,7 @@ export async function prune(dir: string, policy: RetentionPolicy, options: { dry
       await fs.unlink(file)
       await fs.rm(sidecarPathFor(file), { force: true })
       await fs.rm(`${file}.digests`, { force: true })
+      await fs.rm(`${file}.stamps`, { force: true })
     } catch (error) {
       // A backup a concurrent delete already removed is gone, as wanted.
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') firstError ??= error

@@ -30,29 +30,17 @@
  * This unit knows nothing of restore: it names tables, rewrites a CREATE TABLE, builds the one
  * RENAME, and finds and removes leftovers, so that other writers (a parallel restore) reuse it.
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import type { Connection } from 'mysql2/promise'
 import type { RowDataPacket } from 'mysql2'
 import { quoteIdentifier } from './mysql-values.js'
+import { OLD_PREFIX, RUN_ID_LENGTH, STAGE_PREFIX, newRunId, runLockName } from '../staging.js'
 
-export const STAGE_PREFIX = '_mb_stage_'
-export const OLD_PREFIX = '_mb_old_'
+export { OLD_PREFIX, STAGE_PREFIX, newRunId, runLockName }
+
 /** MySQL and MariaDB limit table names to 64 characters. */
 const MAX_NAME = 64
-const RUN_ID_LENGTH = 8
 const LEFTOVER = new RegExp(`^(${STAGE_PREFIX}|${OLD_PREFIX})([a-z0-9]{${RUN_ID_LENGTH}})_`)
-
-/** A fresh run id: 8 lowercase base-36 characters (about 41 bits). */
-export function newRunId(): string {
-  let id = ''
-  for (const byte of randomBytes(RUN_ID_LENGTH)) id += (byte % 36).toString(36)
-  return id
-}
-
-/** The server lock a run holds while its staging tables may be in use. */
-export function runLockName(runId: string): string {
-  return `mergeback_stage_${runId}`
-}
 
 /**
  * `<prefix><run id>_<table>`, within 64 characters: a longer table name is cut and ends with 8

@@ -6,13 +6,18 @@
  *   COPY … TO STDOUT in primary-key order, pull-based.
  * - Destination (postgres-destination.ts): one transaction, DDL included; COPY FROM STDIN,
  *   straight into empty tables or through a staging table with skip-existing semantics.
+ * - Staged restore (postgres-staged-restore.ts): a restore into new tables on several sessions,
+ *   built in a staging schema and moved into place in one transaction; `recover` removes the
+ *   staging schemas of runs that died.
  * - Values (postgres-values.ts) cross in wire encoding, converted from and to PostgreSQL's own
  *   text forms in a session pinned to UTC / ISO / exact floats (postgres-connection.ts).
  *
  * @module
  */
-import type { Adapter, ConnectionConfig, Destination, DestinationOptions, Source } from '../adapter.js'
+import type { Adapter, ConnectionConfig, Destination, DestinationOptions, RecoverReport, Source, StagedRestore } from '../adapter.js'
+import { openSession } from './postgres-connection.js'
 import { PostgresDestination } from './postgres-destination.js'
+import { PostgresStagedRestore, removeLeftovers } from './postgres-staged-restore.js'
 import { POSTGRES_CAPABILITIES, PostgresSource } from './postgres-source.js'
 
 /** The adapter `loadAdapter('postgres')` returns. Both open methods throw ConnectionError within `connectTimeoutMs`. */
@@ -24,5 +29,16 @@ export const postgresAdapter: Adapter = Object.freeze({
   },
   openDestination(config: ConnectionConfig, options?: DestinationOptions): Promise<Destination> {
     return PostgresDestination.open(config, options)
+  },
+  openStagedRestore(config: ConnectionConfig, options: { readonly jobs: number }): Promise<StagedRestore> {
+    return PostgresStagedRestore.open(config, options.jobs)
+  },
+  async recover(config: ConnectionConfig, options: { readonly dryRun: boolean; readonly waitSeconds?: number }): Promise<RecoverReport> {
+    const client = await openSession(config)
+    try {
+      return await removeLeftovers(client, options)
+    } finally {
+      await client.end().catch(() => {})
+    }
   },
 })

@@ -1112,3 +1112,37 @@ async function* copyLines(chunks: AsyncIterable<Buffer>, plan: CopyLinePlan, col
     yield out.finish()
   }
 }
+
+/**
+ * For the staged restore (postgres-staged-restore.ts): a table's record lines as COPY text for
+ * `target` (a table created from `table`), with the columns in COPY order. Lines are rewritten
+ * byte by byte where the kinds allow (copyLinePlan), else parsed and encoded as writeRows does.
+ */
+export function copyTextOfLines(table: TableSchema, target: PgTable, chunks: AsyncIterable<Buffer>): { readonly columns: readonly string[]; readonly lines: AsyncIterable<Buffer | string> } {
+  const columns: WriteColumn[] = []
+  for (const column of table.columns) {
+    const found = target.columns.find((c) => c.schema.name === column.name)
+    if (!found) throw new InternalError(`Staged table "${table.name}" has no column "${column.name}".`)
+    if (found.schema.generated === undefined) columns.push({ name: column.name, target: found, sourceKind: column.kind, sourceElementKind: column.elementKind })
+  }
+  const byName = new Map(columns.map((c) => [c.name, c]))
+  const sameKinds = columns.every((c) => c.sourceKind === c.target.schema.kind)
+  const plan = sameKinds ? copyLinePlan(table.columns.map((c) => ({ name: c.name, kind: byName.get(c.name)?.target.schema.kind ?? 'skip' }))) : undefined
+  const lines =
+    plan !== undefined
+      ? copyLines(chunks, plan, columns, table.name)
+      : (async function* () {
+          let recordIndex = 0
+          for await (const chunk of chunks) {
+            const rows: Row[] = []
+            for (let start = 0; start < chunk.length; ) {
+              const end = chunk.indexOf(0x0a, start)
+              rows.push(JSON.parse(chunk.toString('utf8', start, end)) as Row)
+              start = end + 1
+            }
+            yield copyText(rows, columns, table.name, recordIndex)
+            recordIndex += rows.length
+          }
+        })()
+  return { columns: columns.map((c) => c.name), lines }
+}

@@ -347,6 +347,49 @@ export class PostgresSource implements Source {
     return { [Symbol.asyncIterator]: () => this.#lines(sql, pgTable, options) }
   }
 
+  /**
+   * Incremental backups (docs/performance.md §Incremental backups): where the rows of `table`
+   * live (database oid, table oid, file node: a rewrite of the table changes it) and the
+   * snapshot's next transaction id (64-bit). Undefined for a table other than an ordinary one.
+   */
+  async rowStampScope(table: TableSchema): Promise<{ scope: string; xid: string } | undefined> {
+    this.#assertIdle(`read "${table.name}"`)
+    const pgTable = this.#described.get(table.name)
+    if (pgTable === undefined || pgTable.relkind !== 'r' || table.primaryKey.length === 0) return undefined
+    const result = await this.#query(
+      `SELECT d.oid::text || ':' || $1::oid::text || ':' || pg_catalog.pg_relation_filenode($1::oid)::text AS scope,
+              pg_catalog.txid_snapshot_xmax(pg_catalog.txid_current_snapshot())::text AS xid
+         FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()`,
+      { action: 'reading a table\'s file node', table: table.name },
+      [pgTable.oid],
+    )
+    const row = result.rows[0] as { scope: string | null; xid: string } | undefined
+    return row?.scope ? { scope: row.scope, xid: row.xid } : undefined
+  }
+
+  /**
+   * Per row of `table`, `<key text>\x02<xmin>\n`: the key text exactly as readRecordLines' line
+   * spells the key columns (each `to_json` of the same expression, joined by `,` in `[` `]`), and
+   * the transaction that wrote this version of the row. Only keys and a number cross the wire and
+   * no row is turned into JSON. Undefined when a key column has no JSON expression.
+   */
+  readRowStamps(table: TableSchema, options: ReadOptions = {}): AsyncIterable<Buffer> | undefined {
+    this.#assertIdle(`read "${table.name}"`)
+    const pgTable = this.#described.get(table.name)
+    if (pgTable === undefined || pgTable.relkind !== 'r' || table.primaryKey.length === 0) return undefined
+    const parts: string[] = []
+    for (const name of table.primaryKey) {
+      const found = pgTable.columns.find((c) => c.schema.name === name)
+      if (!found) return undefined
+      const expression = jsonExpression(found.type, found.schema.kind, found.schema.elementKind, `t.${quoteIdent(found.schema.name)}`)
+      if (expression === undefined) return undefined
+      parts.push(`pg_catalog.to_json(${expression})::text`)
+    }
+    const key = `'[' || ${parts.join(` || ',' || `)} || ']'`
+    const sql = `COPY (SELECT ${key}, t.xmin FROM ${fromClause(this.#schema, pgTable)}) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
+    return { [Symbol.asyncIterator]: () => this.#lines(sql, pgTable, options) }
+  }
+
   /** Chunks of whole lines (at least LINES_CHUNK_BYTES when there is that much) of a COPY. */
   async *#lines(sql: string, table: PgTable, options: ReadOptions): AsyncGenerator<Buffer, void, undefined> {
     this.#assertIdle(`read "${table.schema.name}"`)

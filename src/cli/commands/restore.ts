@@ -1,11 +1,12 @@
 /**
- * `mergeback restore FILE --db URL [--tables …] [--exclude …] [--drop] [--dry-run] [--yes]` (DESIGN.md §5, §6).
+ * `mergeback restore FILE --db URL [--tables …] [--exclude …] [--drop] [--dry-run] [--jobs N] [--yes]` (DESIGN.md §5, §6).
  */
 import type { Command } from 'commander'
 import { restore, type RestoreReport } from '../../engine/restore.js'
-import { backupDirFrom, dbUrlFrom, limitsFrom, locateBackup, outputFor, parseList, progressDrawer, withDb, withJson, withLimits, withStorage, withTableSelection, type Flags } from '../common.js'
+import { backupDirFrom, dbUrlFrom, limitsFrom, locateBackup, outputFor, parseList, parseNonNegativeInt, progressDrawer, withDb, withJson, withLimits, withStorage, withTableSelection, type Flags } from '../common.js'
 import { readPassphrase } from '../../storage/passphrase.js'
 import { recordAudit } from '../audit-trail.js'
+import { UsageError } from '../../errors.js'
 import { redactUrl } from '../../adapters/registry.js'
 import { textTable } from '../format-text.js'
 import { remoteFrom, withRemote } from '../remote.js'
@@ -29,6 +30,7 @@ export function register(program: Command): void {
     .option('--yes', 'do not ask for confirmation')
     .option('--allow-triggers', "MariaDB: let the target's triggers run instead of refusing (PostgreSQL and SQLite always switch them off)")
     .option('--trust-full-backup', 'restore a full backup (the engine\'s own dump) that this installation did not make and seal: its SQL runs as written (docs/security.md)')
+    .option('--jobs <n>', 'PostgreSQL: sessions that load at once when the restore creates every table it writes (default 2; 1 = one session)')
     .option('--drop-unsafe-definitions', 'leave out (with a warning) defaults, CHECKs and index definitions of the file that cannot be parsed and rebuilt, instead of refusing it')
   withDb(command)
   withTableSelection(command)
@@ -39,6 +41,7 @@ export function register(program: Command): void {
   command.action(async (fileArg: string, flags: Flags) => {
     dbUrlFrom(flags)
     limitsFrom(flags)
+    jobsFrom(flags)
     const remote = await remoteFrom(flags)
     if (!remote) return restoreFile(await locateBackup(flags, fileArg), flags)
     try {
@@ -47,6 +50,13 @@ export function register(program: Command): void {
       remote.close()
     }
   })
+}
+
+/** `--jobs`: a whole number from 1 to 16 (default 2). */
+function jobsFrom(flags: Flags): number {
+  const jobs = parseNonNegativeInt('--jobs', flags.jobs) ?? 2
+  if (jobs < 1 || jobs > 16) throw new UsageError(`--jobs must be from 1 to 16, got ${JSON.stringify(flags.jobs)}.`)
+  return jobs
 }
 
 async function restoreFile(file: string, flags: Flags): Promise<void> {
@@ -87,6 +97,7 @@ async function restoreFile(file: string, flags: Flags): Promise<void> {
         dryRun: Boolean(flags.dryRun),
         allowTriggers: Boolean(flags.allowTriggers),
         dropUnsafeDefinitions: Boolean(flags.dropUnsafeDefinitions),
+        jobs: jobsFrom(flags),
         limits: limitsFrom(flags),
         passphrase: readPassphrase({ passphraseFile: flags.passphraseFile as string | undefined }),
         onProgress: progressDrawer(output),

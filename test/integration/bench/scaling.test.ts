@@ -14,6 +14,7 @@ import { escapeXml, niceTicks, renderPlot } from '../../../bench/plot.js'
 import type { BenchResults, ToolResult } from '../../../bench/report.js'
 import {
   baselineScale,
+  combineResults,
   linearityChecks,
   parseScalingOptions,
   SCALING_TOOLS,
@@ -123,6 +124,32 @@ describe('scaling helpers', () => {
     expect(text).toContain('| 5 | 500,000 | 4.00 (2.0 s) |')
     expect(text).toContain('| 1.50 → 2.25 |')
     expect(text).toContain('| 20 | 110 MB | 110 MB |')
+  })
+})
+
+describe('scaling results of separate runs', () => {
+  const file = (scales: BenchResults[], runs: number): ScalingResults => ({
+    format: 'mergeback-bench-scaling',
+    version: 1,
+    startedAt: '',
+    options: { scales: scales.map((s) => s.options.scale), runs, engine: 'postgres', seed: 's' },
+    machine: scales[0].machine,
+    load: scales.map((s) => ({ scale: s.options.scale, uptimeBefore: '', uptimeAfter: '', loadBefore: [1, 1, 1], loadAfter: [1, 1, 1] })),
+    scales,
+    series: [],
+  })
+
+  it('reads as one run, scales in order, series recomputed', () => {
+    const combined = combineResults([file([linear(20, 4)], 1), file([linear(1, 9), linear(5, 4)], 3)])
+    expect(combined.options.scales).toEqual([1, 5, 20])
+    expect(combined.load.map((l) => l.scale)).toEqual([1, 5, 20])
+    expect(combined.series[0].points.map((p) => p.secondsPerMillionRows?.toFixed(1))).toEqual(['9.0', '4.0', '4.0'])
+  })
+
+  it('refuses a scale measured twice, and a file that is not a scaling run', () => {
+    expect(() => combineResults([file([linear(5, 4)], 3), file([linear(5, 4)], 1)])).toThrow('scale 5 is in two of the files')
+    expect(() => combineResults([{ format: 'mergeback-bench' } as unknown as ScalingResults])).toThrow('not a scaling results file')
+    expect(() => combineResults([])).toThrow('not a scaling results file')
   })
 })
 

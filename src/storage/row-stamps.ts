@@ -1,0 +1,183 @@
+/**
+ * Row stamps: `<backup file>.stamps`, a second sidecar beside a PostgreSQL backup's digest index
+ * (docs/storage.md §Digest index and chains). Per keyed ordinary table, where its rows lived
+ * (`scope`: database oid, table oid, file node) and per row the key digest (as in the digest
+ * index) and the row version's xmin. An increment reads only keys and xmins: a row whose table
+ * has the same scope and whose xmin is the one its parent recorded is the same row version, so
+ * unchanged; only the others are turned into record lines and compared by digest.
+ *
+ * Byte layout (the whole file gzip-compressed, level 1):
+ *
+ *   "MBST1\n"
+ *   per table:  'T' uint32be(length) JSON {"table","scope","xid"}
+ *               ('S' keyDigest[16] uint32be(xmin))*
+ *               'E'
+ */
+import { createWriteStream, promises as fs } from 'node:fs'
+import { once } from 'node:events'
+import { randomBytes } from 'node:crypto'
+import path from 'node:path'
+import { createGzip, gunzip } from 'node:zlib'
+import { promisify } from 'node:util'
+import { DIGEST_BYTES, type TableDigests } from './digest-index.js'
+
+export const ROW_STAMPS_SUFFIX = '.stamps'
+const MAGIC = Buffer.from('MBST1\n')
+const ENTRY = 1 + DIGEST_BYTES + 4
+
+export function rowStampsPathFor(backupFile: string): string {
+  return `${backupFile}${ROW_STAMPS_SUFFIX}`
+}
+
+/** Streams a stamps file to a temporary file beside its backup; `commit` moves it into place. */
+export class RowStampsWriter {
+  readonly #temporary: string
+  readonly #gzip = createGzip({ level: 1 })
+  readonly #out: ReturnType<typeof createWriteStream>
+  readonly #done: Promise<void>
+  #buffer = Buffer.allocUnsafe(1 << 20)
+  #used = 0
+  #failed: unknown
+
+  constructor(backupPath: string) {
+    this.#temporary = path.join(path.dirname(backupPath), `.tmp-${randomBytes(8).toString('hex')}.stamps.partial`)
+    this.#out = createWriteStream(this.#temporary, { flags: 'wx', mode: 0o600 })
+    this.#gzip.pipe(this.#out)
+    this.#done = new Promise<void>((resolve, reject) => {
+      this.#out.on('close', resolve)
+      this.#out.on('error', reject)
+      this.#gzip.on('error', reject)
+    })
+    this.#done.catch((error: unknown) => {
+      this.#failed = error
+    })
+    this.#put(MAGIC)
+  }
+
+  #put(bytes: Buffer): void {
+    if (this.#used + bytes.length > this.#buffer.length) {
+      this.#gzip.write(this.#buffer.subarray(0, this.#used))
+      this.#buffer = Buffer.allocUnsafe(Math.max(1 << 20, bytes.length))
+      this.#used = 0
+    }
+    bytes.copy(this.#buffer, this.#used)
+    this.#used += bytes.length
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#failed !== undefined) throw this.#failed
+    if (this.#used === 0) return
+    const ok = this.#gzip.write(this.#buffer.subarray(0, this.#used))
+    this.#buffer = Buffer.allocUnsafe(1 << 20)
+    this.#used = 0
+    if (!ok) await once(this.#gzip, 'drain')
+  }
+
+  beginTable(table: string, scope: { readonly scope: string; readonly xid: string }): void {
+    const header = Buffer.from(JSON.stringify({ table, scope: scope.scope, xid: scope.xid }))
+    const head = Buffer.allocUnsafe(5)
+    head[0] = 0x54 // T
+    head.writeUInt32BE(header.length, 1)
+    this.#put(head)
+    this.#put(header)
+  }
+
+  /** One row: its key digest (16 bytes) and xmin. */
+  async add(keyDigest: Buffer, stamp: number): Promise<void> {
+    if (this.#used + ENTRY > this.#buffer.length) await this.#flush()
+    const b = this.#buffer
+    b[this.#used] = 0x53 // S
+    keyDigest.copy(b, this.#used + 1, 0, DIGEST_BYTES)
+    b.writeUInt32BE(stamp, this.#used + 1 + DIGEST_BYTES)
+    this.#used += ENTRY
+  }
+
+  async endTable(): Promise<void> {
+    this.#put(Buffer.from('E'))
+    await this.#flush()
+  }
+
+  async commit(backupPath: string): Promise<void> {
+    await this.#flush()
+    this.#gzip.end()
+    await this.#done
+    await fs.rename(this.#temporary, rowStampsPathFor(backupPath))
+  }
+
+  async abort(): Promise<void> {
+    this.#gzip.destroy()
+    this.#out.destroy()
+    await fs.rm(this.#temporary, { force: true })
+  }
+}
+
+/** One table of a loaded stamps file. */
+export interface TableStamps {
+  readonly scope: string
+  readonly xid: string
+  /** `count` entries of key digest (16) + uint32be xmin. */
+  readonly entries: Buffer
+}
+
+/**
+ * Loads `<backup>.stamps`. Undefined when there is none or it cannot be read whole: stamps only
+ * make an increment faster, so a damaged file means comparing every row by digest, never an error.
+ */
+export async function loadRowStamps(backupFile: string): Promise<Map<string, TableStamps> | undefined> {
+  let data: Buffer
+  try {
+    data = await promisify(gunzip)(await fs.readFile(rowStampsPathFor(backupFile)))
+  } catch {
+    return undefined
+  }
+  if (!data.subarray(0, MAGIC.length).equals(MAGIC)) return undefined
+  const tables = new Map<string, TableStamps>()
+  let at = MAGIC.length
+  while (at < data.length) {
+    if (data[at] !== 0x54 || at + 5 > data.length) return undefined
+    const length = data.readUInt32BE(at + 1)
+    let header: { table: string; scope: string; xid: string }
+    try {
+      header = JSON.parse(data.toString('utf8', at + 5, at + 5 + length)) as typeof header
+    } catch {
+      return undefined
+    }
+    at += 5 + length
+    let end = at
+    while (data[end] === 0x53 && end + ENTRY <= data.length) end += ENTRY
+    if (data[end] !== 0x45) return undefined
+    const count = (end - at) / ENTRY
+    const entries = Buffer.allocUnsafe(count * (DIGEST_BYTES + 4))
+    for (let i = 0; i < count; i++) {
+      const from = at + i * ENTRY + 1
+      const to = i * (DIGEST_BYTES + 4)
+      for (let k = 0; k < DIGEST_BYTES + 4; k++) entries[to + k] = data[from + k]!
+    }
+    tables.set(header.table, { scope: header.scope, xid: header.xid, entries })
+    at = end + 1
+  }
+  return tables
+}
+
+/**
+ * The parent's xmin of each entry of its digest index (`stamps[i]` for entry `i`, `known[i]` = 1
+ * when the stamps file has it). Entries whose key digest the index lacks are ignored.
+ */
+export function alignStamps(stamps: TableStamps, index: TableDigests): { stamps: Uint32Array; known: Uint8Array } {
+  const out = new Uint32Array(index.count)
+  const known = new Uint8Array(index.count)
+  const width = DIGEST_BYTES + 4
+  for (let at = 0; at < stamps.entries.length; at += width) {
+    const i = index.find(stamps.entries.subarray(at, at + DIGEST_BYTES))
+    if (i < 0) continue
+    out[i] = stamps.entries.readUInt32BE(at + DIGEST_BYTES)
+    known[i] = 1
+  }
+  return { stamps: out, known }
+}
+
+/** Whether stamps recorded at transaction id `then` can still be trusted at `now`: within 2^31 transactions (xmin is 32 bits and wraps). */
+export function stampsFresh(then: string, now: string): boolean {
+  const gap = BigInt(now) - BigInt(then)
+  return gap >= 0n && gap < 2n ** 31n
+}
