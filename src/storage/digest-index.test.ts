@@ -3,7 +3,10 @@ import path from 'node:path'
 import fs from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import type { TableSchema } from '../adapters/adapter.js'
+import { randomBytes } from 'node:crypto'
+import { Worker } from 'node:worker_threads'
 import { DigestIndexWriter, keyCutter, keyText, loadDigestIndex, shortDigest } from './digest-index.js'
+import { DIGEST_INDEX_WORKER_SOURCE } from './digest-index-worker.js'
 
 function table(columns: string[], key: string[]): TableSchema {
   return {
@@ -129,6 +132,21 @@ describe('digest index', () => {
       expect(fs.readdirSync(dir)).toEqual([])
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("hashes on its thread exactly as shortDigest does, at every length around SHA-256's block edges", async () => {
+    const inputs = Array.from({ length: 140 }, (_, n) => randomBytes(n))
+    const worker = new Worker(DIGEST_INDEX_WORKER_SOURCE, { eval: true, workerData: { test: inputs } })
+    try {
+      const answer = await new Promise<{ digests: Uint8Array }>((resolve, reject) => {
+        worker.once('message', resolve)
+        worker.once('error', reject)
+      })
+      const digests = Buffer.from(answer.digests)
+      inputs.forEach((input, i) => expect(digests.subarray(i * 16, (i + 1) * 16)).toEqual(shortDigest(input)))
+    } finally {
+      await worker.terminate()
     }
   })
 })

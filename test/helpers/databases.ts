@@ -108,6 +108,40 @@ export async function createMysqlDatabase(prefix = 'mbtest'): Promise<TestDataba
   }
 }
 
+/**
+ * Runs statements on a throwaway MariaDB connection and answers the last one's rows, with values
+ * as the adapters read them (date and big-number strings, JSON as text, UTC).
+ */
+export async function mysqlQuery(url: string, ...statements: string[]): Promise<Record<string, unknown>[]> {
+  const mysql = await import('mysql2/promise')
+  const connection = await mysql.createConnection({ uri: url, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true, jsonStrings: true, timezone: 'Z' })
+  try {
+    let rows: unknown = []
+    for (const statement of statements) [rows] = await connection.query(statement)
+    return rows as Record<string, unknown>[]
+  } finally {
+    await connection.end()
+  }
+}
+
+/**
+ * The databases one test file makes: `fresh()` creates one (with `create`, e.g. createMysqlDatabase),
+ * `dropAll()` (for afterAll) drops every one made so far.
+ */
+export function databasesOfFile(create: () => Promise<TestDatabase>): { fresh(): Promise<TestDatabase>; dropAll(): Promise<void> } {
+  const made: TestDatabase[] = []
+  return {
+    async fresh() {
+      const db = await create()
+      made.push(db)
+      return db
+    },
+    async dropAll() {
+      for (const db of made.splice(0)) await db.drop()
+    },
+  }
+}
+
 /** A fresh temporary directory, removed by the returned cleanup. */
 export function makeTempDir(prefix = 'mergeback-'): { dir: string; cleanup: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))

@@ -16,33 +16,18 @@ import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { backup } from '../../../src/engine/backup.js'
 import { analyze, merge, type MergeReport } from '../../../src/engine/merge.js'
 import { DatabaseError } from '../../../src/errors.js'
-import { createMysqlDatabase, makeTempDir, type TestDatabase } from '../../helpers/databases.js'
+import { createMysqlDatabase, databasesOfFile, makeTempDir, mysqlQuery, type TestDatabase } from '../../helpers/databases.js'
 import { referenceMerge, type ModelChoice, type ModelRow, type ModelStrategy, type ModelTable } from '../merge/reference-model.js'
 
-const databases: TestDatabase[] = []
+const databases = databasesOfFile(() => createMysqlDatabase())
+const freshDatabase = databases.fresh
 const tmp = makeTempDir('mergeback-mysql-merge-')
 afterAll(async () => {
-  for (const db of databases) await db.drop()
+  await databases.dropAll()
   tmp.cleanup()
 })
 
-async function freshDatabase(): Promise<TestDatabase> {
-  const db = await createMysqlDatabase()
-  databases.push(db)
-  return db
-}
-
-/** Runs statements on a throwaway connection; returns the last result's rows. */
-async function sql(url: string, ...statements: string[]): Promise<Record<string, unknown>[]> {
-  const connection = await mysql.createConnection({ uri: url, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true, jsonStrings: true, timezone: 'Z' })
-  try {
-    let rows: unknown = []
-    for (const statement of statements) [rows] = await connection.query(statement)
-    return rows as Record<string, unknown>[]
-  } finally {
-    await connection.end()
-  }
-}
+const sql = mysqlQuery
 
 /** Every row of every table, in wire encoding, read through the adapter. */
 async function tables(url: string): Promise<Record<string, Row[]>> {

@@ -11,32 +11,17 @@ import { mysqlAdapter } from '../../../src/adapters/mysql/mysql-adapter.js'
 import { quoteIdentifier } from '../../../src/adapters/mysql/mysql-values.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { ConnectionError, DatabaseError, UsageError } from '../../../src/errors.js'
-import { createMysqlDatabase, type TestDatabase } from '../../helpers/databases.js'
+import { createMysqlDatabase, type TestDatabase, databasesOfFile, mysqlQuery } from '../../helpers/databases.js'
 import { BIG_BLOB, BIG_TEXT, MATRIX_EXPECTED, MATRIX_KINDS, MATRIX_ROWS, TYPE_MATRIX } from '../../fixtures/types/mysql-types.js'
 import { describeAdapterSuite, type AdapterTestDatabase, type AdapterTestFactory, type PortableTable } from './adapter-suite.js'
 
-const databases: TestDatabase[] = []
+const databases = databasesOfFile(() => createMysqlDatabase())
+const freshDatabase = databases.fresh
 afterAll(async () => {
-  for (const db of databases) await db.drop()
+  await databases.dropAll()
 })
 
-async function freshDatabase(): Promise<TestDatabase> {
-  const db = await createMysqlDatabase()
-  databases.push(db)
-  return db
-}
-
-/** Runs statements on a throwaway connection; returns the last result's rows. */
-async function sql(url: string, ...statements: string[]): Promise<Record<string, unknown>[]> {
-  const connection = await mysql.createConnection({ uri: url, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true, jsonStrings: true, timezone: 'Z' })
-  try {
-    let rows: unknown = []
-    for (const statement of statements) [rows] = await connection.query(statement)
-    return rows as Record<string, unknown>[]
-  } finally {
-    await connection.end()
-  }
-}
+const sql = mysqlQuery
 
 const openSource = (url: string): Promise<Source> => mysqlAdapter.openSource(parseDatabaseUrl(url))
 const openDestination = (url: string): Promise<Destination> => mysqlAdapter.openDestination(parseDatabaseUrl(url))

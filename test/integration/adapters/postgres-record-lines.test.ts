@@ -14,18 +14,11 @@ import { analyze, merge } from '../../../src/engine/merge.js'
 import { restore } from '../../../src/engine/restore.js'
 import { FormatError, IntegrityError } from '../../../src/errors.js'
 import { BackupWriter } from '../../../src/format/writer.js'
-import { createPostgresDatabase, makeTempDir, pgQuery, type TestDatabase } from '../../helpers/databases.js'
+import { createPostgresDatabase, makeTempDir, pgQuery, type TestDatabase, databasesOfFile } from '../../helpers/databases.js'
 
-const databases: TestDatabase[] = []
-afterAll(async () => {
-  for (const db of databases) await db.drop()
-})
-
-async function freshDatabase(): Promise<TestDatabase> {
-  const db = await createPostgresDatabase('mblines')
-  databases.push(db)
-  return db
-}
+const databases = databasesOfFile(() => createPostgresDatabase('mblines'))
+const freshDatabase = databases.fresh
+afterAll(() => databases.dropAll())
 
 async function readLines(source: Source, table: TableSchema): Promise<string | undefined> {
   const lines = source.readRecordLines?.(table)

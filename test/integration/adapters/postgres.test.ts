@@ -10,7 +10,7 @@ import type { ConnectionConfig, Row, TableSchema } from '../../../src/adapters/a
 import { postgresAdapter } from '../../../src/adapters/postgres/postgres-adapter.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { ConnectionError, DatabaseError, UsageError } from '../../../src/errors.js'
-import { createPostgresDatabase, pgQuery, POSTGRES_ADMIN_URL, type TestDatabase } from '../../helpers/databases.js'
+import { createPostgresDatabase, pgQuery, POSTGRES_ADMIN_URL, type TestDatabase, databasesOfFile } from '../../helpers/databases.js'
 import { postgresTypeMatrix } from '../../fixtures/types/postgres-types.js'
 import {
   batchesOf,
@@ -64,16 +64,9 @@ function withPassword(database: string): string {
   return url.toString()
 }
 
-const databases: TestDatabase[] = []
-afterAll(async () => {
-  for (const db of databases.splice(0)) await db.drop()
-})
-
-async function freshDatabase(): Promise<TestDatabase> {
-  const db = await createPostgresDatabase()
-  databases.push(db)
-  return db
-}
+const databases = databasesOfFile(() => createPostgresDatabase())
+const freshDatabase = databases.fresh
+afterAll(() => databases.dropAll())
 
 function testDatabase(db: TestDatabase): AdapterTestDatabase {
   return {
