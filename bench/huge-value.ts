@@ -1,8 +1,10 @@
 /**
  * Issue #13 finding 6: the memory one huge value costs. Writes a backup holding one record whose
  * text column is a string of SIZE MiB (default 100), then measures `verify`, `restore` into a new
- * SQLite database and `restore` into PostgreSQL (when MERGEBACK_BENCH_POSTGRES_URL names a
- * database to create tables in; left out otherwise) with GNU time: peak RSS and wall time.
+ * SQLite database, and `restore` into PostgreSQL and MariaDB when MERGEBACK_BENCH_POSTGRES_URL /
+ * MERGEBACK_BENCH_MYSQL_URL name an empty database to create the table in (each left out
+ * otherwise; the table `t` is dropped before each run), with GNU time: peak RSS and wall time.
+ * The MariaDB server needs max_allowed_packet above the value's size.
  *
  *   node --import tsx bench/huge-value.ts [SIZE_MIB]
  *
@@ -42,11 +44,14 @@ async function main(): Promise<void> {
       ['restore → SQLite', ['restore', file, '--db', `sqlite:${path.join(dir, 'target.db')}`]],
     ]
     const pg = process.env.MERGEBACK_BENCH_POSTGRES_URL
-    if (pg) runs.push(['restore → PostgreSQL', ['restore', file, '--db', pg]])
+    if (pg) runs.push(['restore → PostgreSQL', ['restore', file, '--db', pg, '--drop', '--yes']])
+    const my = process.env.MERGEBACK_BENCH_MYSQL_URL
+    if (my) runs.push(['restore → MariaDB', ['restore', file, '--db', my, '--drop', '--yes']])
     console.log(`one record with a ${sizeMiB} MiB string (${fs.statSync(file).size} bytes of JSON), load ${os.loadavg()[0]!.toFixed(1)}`)
     for (const [what, args] of runs) {
       const sample = await measure({ argv: [process.execPath, BIN, ...args, '--dir', dir] }, path.join(dir, what.replace(/\W+/g, '-')))
       const ratio = sample.peakRssBytes / (sizeMiB * 1024 * 1024)
+      if (sample.exitCode !== 0) console.log(fs.readFileSync(path.join(dir, what.replace(/\W+/g, "-")) + ".stderr", "utf8").trim().split("\n").slice(-3).join("\n"))
       console.log(`${what.padEnd(22)} exit ${sample.exitCode}  peak RSS ${(sample.peakRssBytes / 1e6).toFixed(0)} MB (${ratio.toFixed(1)}× the value)  ${sample.seconds.toFixed(1)} s`)
     }
   } finally {

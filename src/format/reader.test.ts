@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import type { Row, TableSchema } from '../adapters/adapter.js'
 import { FormatError, IntegrityError, UsageError } from '../errors.js'
 import { NATIVE_SMALL_OPTIONS, NATIVE_SMALL_TABLES, readEvents, rowsOf, writeBackup } from '../../test/fixtures/format-v1/fixtures.js'
-import { readBackup } from './reader.js'
+import { parseRecordBytes, readBackup } from './reader.js'
 import type { BackupEvent } from './types.js'
 
 const USER: TableSchema = {
@@ -210,6 +210,95 @@ describe('readBackup streams in bounded memory', () => {
       const oneLine = Buffer.from(JSON.stringify(JSON.parse(bytes.toString('utf8'))))
       const chunks = Array.from({ length: Math.ceil(oneLine.length / 1_000_003) }, (_, i) => oneLine.subarray(i * 1_000_003, (i + 1) * 1_000_003))
       expect(await readEvents(chunks)).toEqual(events)
+    }
+  })
+})
+
+describe('a record line longer than the line limit (a huge value, issue #13 finding 6)', () => {
+  const table: TableSchema = {
+    ...USER,
+    columns: [...USER.columns, { name: 'big', type: 'text', kind: 'text', nullable: true }, { name: 'doc', type: 'jsonb', kind: 'json', nullable: true }],
+  }
+  const chunked = (bytes: Buffer, size: number): Buffer[] => Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) => bytes.subarray(i * size, (i + 1) * size))
+
+  it('is read whole on the fast path, at any chunking: plain text, text with escapes, nested values', async () => {
+    const rows: Row[] = [
+      { id: 'before', n: 1, big: 'é', doc: null },
+      { id: 'plain', n: 2, big: 'x'.repeat(9 * 1024 * 1024) + '👍', doc: { a: [1, 'two', null] } },
+      { id: 'escaped', n: 3, big: 'line\n"quoted"\t\\'.repeat(560_000), doc: { deep: { s: 'y'.repeat(100) } } },
+      { id: 'after', n: 4, big: null, doc: null },
+    ]
+    const bytes = await writeBackup([{ schema: table, rows }])
+    const events = await readEvents(bytes)
+    expect(rowsOf(events, 'User')).toEqual(rows)
+    expect(events.at(-1)?.type).toBe('metadata')
+    for (const size of [65_536, 5_000_011]) expect(await readEvents(chunked(bytes, size))).toEqual(events)
+    // 'lines' hands on the same bytes; 'none' verifies them.
+    const lines = (await readEvents(bytes, { records: 'lines' })).flatMap((e) => (e.type === 'lines' ? [e.lines.toString('utf8')] : [])).join('')
+    expect(lines).toBe(rows.map((r) => JSON.stringify(r) + '\n').join(''))
+    expect((await readEvents(bytes, { records: 'none' })).at(-1)?.type).toBe('metadata')
+  }, 120_000)
+
+  it('several records on one long line still read (the general parser, in pieces)', async () => {
+    const rows: Row[] = Array.from({ length: 3 }, (_, i) => ({ id: `r${i}`, n: i, big: 'z'.repeat(4 * 1024 * 1024), doc: null }))
+    const text = (await writeBackup([{ schema: table, rows }])).toString('utf8').replace(/\},\n\{"id":"r/g, '},{"id":"r')
+    expect(text.split('\n').some((line) => line.length > 8 * 1024 * 1024 && line.startsWith('{"id":"r0"'))).toBe(true)
+    const events = await readEvents(Buffer.from(text))
+    expect(rowsOf(events, 'User')).toEqual(rows)
+  })
+
+  it('a syntax error in it: FormatError naming table and record; a changed byte: IntegrityError', async () => {
+    const rows: Row[] = [{ id: 'a', n: 1, big: 'q'.repeat(9 * 1024 * 1024), doc: null }]
+    const text = (await writeBackup([{ schema: table, rows }])).toString('utf8')
+    const broken = await readFailure(text.replace('"doc":null}', '"doc":nul}'))
+    expect(broken.error).toBeInstanceOf(FormatError)
+    expect(broken.error.message).toMatch(/not valid JSON/)
+    expect(broken.error.table).toBe('User')
+    const changed = await readFailure(text.replace('qqqq', 'qqqr'))
+    expect(changed.error).toBeInstanceOf(IntegrityError)
+    // A raw control character inside the long string is not JSON either.
+    const control = await readFailure(text.replace('qqqq', 'qq\u0001q'))
+    expect(control.error).toBeInstanceOf(FormatError)
+  })
+
+  it('beyond maxRecordBytes: the limit error, not a whole-file buffer', async () => {
+    const rows: Row[] = [{ id: 'a', n: 1, big: 'q'.repeat(9 * 1024 * 1024), doc: null }]
+    const bytes = await writeBackup([{ schema: table, rows }])
+    const { error } = await readFailure(chunked(bytes, 65_536), { limits: { maxRecordBytes: 4 * 1024 * 1024 } })
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error.message).toMatch(/maxRecordBytes/)
+  })
+})
+
+describe('parseRecordBytes', () => {
+  const parse = (text: string): unknown => {
+    const bytes = Buffer.from(text, 'utf8')
+    return parseRecordBytes(bytes, 0, bytes.length)
+  }
+
+  it('gives what JSON.parse gives for any object text, spaced or not (property)', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string({ unit: 'binary', maxLength: 8 }), fc.jsonValue({ maxDepth: 3 })), fc.boolean(), (object, spaced) => {
+        const text = spaced ? JSON.stringify(object, null, 1).replace(/\n/g, ' ') : JSON.stringify(object)
+        expect(parse(text)).toEqual(JSON.parse(text))
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('a repeated field: the last one wins, in the first one\'s place; "__proto__" is an own field', () => {
+    const text = '{"a":1,"__proto__":{"x":1},"b":2,"a":3}'
+    const record = parse(text) as Record<string, unknown>
+    expect(Object.keys(record)).toEqual(Object.keys(JSON.parse(text) as object))
+    expect(record).toEqual(JSON.parse(text))
+    expect(Object.getPrototypeOf(record)).toBe(Object.prototype)
+  })
+
+  it('undefined wherever JSON.parse throws or the text is not one object', () => {
+    for (const text of ['[]', '1', '"{}"', 'null']) expect(parse(text), text).toBeUndefined()
+    for (const text of ['', '{', '{"a"}', '{"a":}', '{"a":1,}', '{"a":1 "b":2}', '{"a":"x\u0001"}', '{"a":"\\q"}', '{"a":tru}', '{"a":1}x', '{"a":1}}', '{a:1}', '{"a":[1,]}', '{"a":"unterminated}']) {
+      expect(() => JSON.parse(text)).toThrow()
+      expect(parse(text), text).toBeUndefined()
     }
   })
 })

@@ -195,8 +195,14 @@ function toBuffer(chunk: Buffer | Uint8Array | string): Buffer {
 /** Column kinds whose key values compare as numbers (`1`, `1.0` and `"1"` are one key). */
 const NUMERIC_KINDS: ReadonlySet<string> = new Set(['integer', 'bigint', 'decimal', 'float'])
 
-/** Lines longer than this are tokenized in pieces and never take the fast path. */
+/**
+ * Lines longer than this are tokenized in pieces, except a line that is one record (a huge
+ * value), which is kept whole up to maxRecordBytes and parsed from its bytes (parseRecordBytes).
+ */
 const MAX_LINE_BYTES = 8 * 1024 * 1024
+
+/** What may follow a record's `}` on its line: `,`, `\r`, `\n`. */
+const LINE_END_BYTES = 3
 
 /** Distinct record fields an untyped (seed layout) table may have: its columns. */
 const MAX_UNTYPED_COLUMNS = 4096
@@ -214,6 +220,8 @@ const OPEN_BRACKET = 0x5b
 const CLOSE_BRACKET = 0x5d
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
+const COLON = 0x3a
+const INVALID = Symbol('invalid JSON')
 
 /** stream-chain's "no value" marker (a registered symbol, so no import of a transitive package). */
 const NONE = Symbol.for('object-stream.none')
@@ -303,6 +311,11 @@ class BackupParser {
   // Input framing.
   #pending: Buffer[] = []
   #pendingBytes = 0
+  /**
+   * A long line that may be one record is gathered here (then #pending is its one filled part),
+   * so that the input's chunks are not all held until the line is joined, then copied once more.
+   */
+  #gather: Buffer | undefined
   /** Byte offset of the first byte not yet handed to a segment (the start of #pending). */
   #offset = 0
   #atLineStart = true
@@ -375,16 +388,17 @@ class BackupParser {
     if (this.#pendingBytes > 0) {
       const newline = chunk.indexOf(LF)
       if (newline === -1) {
-        this.#pending.push(chunk)
-        this.#pendingBytes += chunk.length
+        this.#appendPending(chunk)
         this.#cutLongPending()
         yield* this.#drain()
         return
       }
-      const line = Buffer.concat([...this.#pending, chunk.subarray(0, newline + 1)])
-      this.#pending = []
-      this.#pendingBytes = 0
+      this.#appendPending(chunk.subarray(0, newline + 1))
+      let line: Buffer | undefined = this.#takePending()
       this.#line(line, 0, line.length)
+      // A huge record line must not stay alive while its rows are written (the generator keeps
+      // its locals across the yield).
+      line = undefined
       yield* this.#drain()
       start = newline + 1
     }
@@ -396,8 +410,7 @@ class BackupParser {
       start = newline + 1
     }
     if (start < chunk.length) {
-      this.#pending.push(chunk.subarray(start))
-      this.#pendingBytes += chunk.length - start
+      this.#appendPending(chunk.subarray(start))
       this.#cutLongPending()
       yield* this.#drain()
     }
@@ -406,10 +419,9 @@ class BackupParser {
   *end(): Generator<BackupEvent> {
     this.#ending = true
     if (this.#pendingBytes > 0) {
-      const rest = Buffer.concat(this.#pending)
-      this.#pending = []
-      this.#pendingBytes = 0
+      let rest: Buffer | undefined = this.#takePending()
       this.#line(rest, 0, rest.length)
+      rest = undefined
     }
     if (!this.#sawInput || (this.#mode === Mode.Root && this.#structure.length === 0 && this.#lastChar === -1)) {
       throw new FormatError('the backup is empty', { byteOffset: 0 })
@@ -439,11 +451,50 @@ class BackupParser {
   /** While the unfinished line is longer than MAX_LINE_BYTES, feeds its first piece to the tokenizer. */
   #cutLongPending(): void {
     if (this.#pendingBytes <= MAX_LINE_BYTES) return
+    // A line that may be one long record (a huge value) is kept whole up to the record limit,
+    // for the fast path: tokenized in pieces, it would be built from strings and copied again.
+    if (this.#atLineStart && this.#pending[0]![0] === OPEN_BRACE && this.#pendingBytes <= this.#limits.maxRecordBytes + LINE_END_BYTES && this.#fastPathOpen()) {
+      if (this.#pending.length > 1) this.#gatherPending()
+      return
+    }
+    this.#gather = undefined
     const buffer = Buffer.concat(this.#pending)
     let start = 0
     while (buffer.length - start > MAX_LINE_BYTES) start = this.#piece(buffer, start)
     this.#pending = [buffer.subarray(start)]
     this.#pendingBytes = buffer.length - start
+  }
+
+  #appendPending(bytes: Buffer): void {
+    const gather = this.#gather
+    if (gather !== undefined && this.#pendingBytes + bytes.length <= gather.length) {
+      bytes.copy(gather, this.#pendingBytes)
+      this.#pendingBytes += bytes.length
+      this.#pending[0] = gather.subarray(0, this.#pendingBytes)
+      return
+    }
+    this.#pending.push(bytes)
+    this.#pendingBytes += bytes.length
+  }
+
+  /** Moves the unfinished line into one buffer with room to grow (twice its size, at most the record limit). */
+  #gatherPending(): void {
+    const capacity = Math.max(this.#pendingBytes, Math.min(2 * this.#pendingBytes, this.#limits.maxRecordBytes + LINE_END_BYTES))
+    // allocUnsafeSlow: the room not yet written costs address space, not memory.
+    const gather = Buffer.allocUnsafeSlow(capacity)
+    let at = 0
+    for (const part of this.#pending) at += part.copy(gather, at)
+    this.#gather = gather
+    this.#pending = [gather.subarray(0, at)]
+  }
+
+  /** The unfinished line as one buffer, and #pending emptied. */
+  #takePending(): Buffer {
+    const line = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes)
+    this.#pending = []
+    this.#pendingBytes = 0
+    this.#gather = undefined
+    return line
   }
 
   /** Feeds the piece of a long line that starts at `start`; returns where the next piece starts. */
@@ -459,12 +510,18 @@ class BackupParser {
 
   /** One line, `\n` included (or the unterminated end of the input). */
   #line(buffer: Buffer, start: number, end: number): void {
+    if (end - start > MAX_LINE_BYTES && end - start <= this.#limits.maxRecordBytes + LINE_END_BYTES && this.#atLineStart && this.#fastPathOpen() && this.#tryFastRecord(buffer, start, end)) return
     while (end - start > MAX_LINE_BYTES) start = this.#piece(buffer, start)
-    if (this.#atLineStart && this.#mode === Mode.Records && this.#table?.typed === true && this.#tryFastRecord(buffer, start, end)) {
+    if (this.#atLineStart && this.#fastPathOpen() && this.#tryFastRecord(buffer, start, end)) {
       return
     }
     this.#segment(buffer, start, end)
     this.#atLineStart = buffer[end - 1] === LF
+  }
+
+  /** Between two records of a typed table: where a line may take the fast path. */
+  #fastPathOpen(): boolean {
+    return this.#mode === Mode.Records && this.#table?.typed === true
   }
 
   /** The fast path: a whole line that is one record. Returns false to let the tokenizer have it. */
@@ -489,10 +546,17 @@ class BackupParser {
     // A verifying pass parses every record, whatever it hands on: it makes the checks a restore
     // makes (fields, keys), so that a file that verifies is a file that restores.
     if (this.#records === 'parsed' || this.#verifyChecksums) {
-      try {
-        record = JSON.parse(buffer.toString('utf8', start, last)) as Row
-      } catch {
-        return false
+      if (last - start > MAX_LINE_BYTES) {
+        // A huge value: parsed from the bytes, so the line is not also copied into a string.
+        const parsed = parseRecordBytes(buffer, start, last)
+        if (parsed === undefined) return false
+        record = parsed
+      } else {
+        try {
+          record = JSON.parse(buffer.toString('utf8', start, last)) as Row
+        } catch {
+          return false
+        }
       }
     }
     this.#fastRecord = record
@@ -769,8 +833,10 @@ class BackupParser {
     }
     if (name === 'numberValue' && this.#fastRecord !== undefined) {
       const record = this.#fastRecord
+      const bytes = this.#fastBytes
       this.#fastRecord = undefined
-      this.#acceptRecord(record, this.#fastBytes)
+      this.#fastBytes = undefined
+      this.#acceptRecord(record, bytes)
       return
     }
     if (name === 'endArray') {
@@ -1290,6 +1356,109 @@ export function nestingExceeds(buffer: Buffer, start: number, end: number, room:
     } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) depth--
   }
   return false
+}
+
+/**
+ * JSON.parse of one record line (bytes [start, end), valid UTF-8, one object expected), for a line
+ * too long to copy needlessly: the record's fields are read from the bytes, a string value
+ * without escapes is decoded straight from them (so a 100 MB text costs the 100 MB of its value
+ * and nothing more), any other value by JSON.parse of its own text. Gives what JSON.parse gives
+ * (a repeated field: the last one wins, "__proto__" an own field); undefined where the text is
+ * not one JSON object, so that the tokenizer can report the error.
+ */
+export function parseRecordBytes(buffer: Buffer, start: number, end: number): Row | undefined {
+  let i = skipSpace(buffer, start, end)
+  if (buffer[i] !== OPEN_BRACE) return undefined
+  i = skipSpace(buffer, i + 1, end)
+  const record: Row = {}
+  if (buffer[i] === CLOSE_BRACE) return skipSpace(buffer, i + 1, end) === end ? record : undefined
+  for (;;) {
+    if (i >= end || buffer[i] !== QUOTE) return undefined
+    const keyEnd = jsonStringEnd(buffer, i, end)
+    if (keyEnd === -1) return undefined
+    const key = parseJsonBytes(buffer, i, keyEnd)
+    if (key === INVALID) return undefined
+    i = skipSpace(buffer, keyEnd, end)
+    if (buffer[i] !== COLON) return undefined
+    i = skipSpace(buffer, i + 1, end)
+    const valueEnd = jsonValueEnd(buffer, i, end)
+    if (valueEnd === -1) return undefined
+    const value = buffer[i] === QUOTE && isPlainJsonString(buffer, i + 1, valueEnd - 1) ? buffer.toString('utf8', i + 1, valueEnd - 1) : parseJsonBytes(buffer, i, valueEnd)
+    if (value === INVALID) return undefined
+    if (key === '__proto__') Object.defineProperty(record, key, { value, writable: true, enumerable: true, configurable: true })
+    else record[key as string] = value as Row[string]
+    i = skipSpace(buffer, valueEnd, end)
+    if (buffer[i] === CLOSE_BRACE && i < end) return skipSpace(buffer, i + 1, end) === end ? record : undefined
+    if (buffer[i] !== COMMA || i >= end) return undefined
+    i = skipSpace(buffer, i + 1, end)
+  }
+}
+
+function parseJsonBytes(buffer: Buffer, start: number, end: number): unknown {
+  try {
+    return JSON.parse(buffer.toString('utf8', start, end)) as unknown
+  } catch {
+    return INVALID
+  }
+}
+
+function skipSpace(buffer: Buffer, i: number, end: number): number {
+  while (i < end) {
+    const c = buffer[i]!
+    if (c !== 0x20 && c !== 0x09 && c !== LF && c !== CR) break
+    i++
+  }
+  return i
+}
+
+/** The index after the closing quote of the JSON string whose opening quote is at `i`; -1 if it does not end before `end`. */
+function jsonStringEnd(buffer: Buffer, i: number, end: number): number {
+  let from = i + 1
+  for (;;) {
+    const quote = buffer.indexOf(QUOTE, from)
+    if (quote === -1 || quote >= end) return -1
+    let backslashes = 0
+    while (buffer[quote - 1 - backslashes] === BACKSLASH) backslashes++
+    if (backslashes % 2 === 0) return quote + 1
+    from = quote + 1
+  }
+}
+
+/** The index after the JSON value that starts at `i` (its extent only: JSON.parse checks it); -1 if none. */
+function jsonValueEnd(buffer: Buffer, i: number, end: number): number {
+  const first = buffer[i]
+  if (i >= end || first === undefined) return -1
+  if (first === QUOTE) return jsonStringEnd(buffer, i, end)
+  if (first === OPEN_BRACE || first === OPEN_BRACKET) {
+    let depth = 0
+    for (let j = i; j < end; j++) {
+      const c = buffer[j]!
+      if (c === QUOTE) {
+        j = jsonStringEnd(buffer, j, end)
+        if (j === -1) return -1
+        j--
+      } else if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++
+      else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+        if (--depth === 0) return j + 1
+      }
+    }
+    return -1
+  }
+  let j = i
+  while (j < end) {
+    const c = buffer[j]!
+    if (c === COMMA || c === CLOSE_BRACE || c === CLOSE_BRACKET || c === 0x20 || c === 0x09 || c === LF || c === CR) break
+    j++
+  }
+  return j
+}
+
+/** True when bytes [start, end) are a JSON string's contents that need no decoding: no escape, no control character. */
+function isPlainJsonString(buffer: Buffer, start: number, end: number): boolean {
+  const backslash = buffer.indexOf(BACKSLASH, start)
+  if (backslash !== -1 && backslash < end) return false
+  for (let i = start; i < end; i++) if (buffer[i]! < 0x20) return false
+  return true
 }
 
 /** True when `tail` is the start of a multi-byte UTF-8 character and nothing else. */

@@ -25,7 +25,7 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { expect } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { backup } from '../../../src/engine/backup.js'
 import { REPO_ROOT, runCli } from '../../helpers/cli.js'
 import { makeTempDir } from '../../helpers/databases.js'
@@ -267,4 +267,30 @@ export async function makeBackup(rig: Kill9Rig, dir: string): Promise<{ file: st
   await rig.exec(source.url, sourceStatements())
   const { file } = await backup({ db: source.url, out: path.join(dir, `kill9-${rig.engine}.json`) })
   return { file, drop: () => source.drop() }
+}
+
+/**
+ * The suite of one engine: a backup of the source database, then each scenario killed at every
+ * point, its result lines printed (they go into docs/security.md). `check` adds what only that
+ * engine must show.
+ */
+export function describeKill9(label: string, rig: Kill9Rig, check?: (scenario: Scenario, report: ScenarioReport) => void): void {
+  const temp = makeTempDir(`mergeback-kill9-${rig.engine}-source-`)
+  let source: Awaited<ReturnType<typeof makeBackup>> | undefined
+  beforeAll(async () => {
+    source = await makeBackup(rig, temp.dir)
+  })
+  afterAll(async () => {
+    await source?.drop()
+    temp.cleanup()
+  })
+  describe(`${label}: kill -9 at ${EXACT_POINTS + 1} points leaves the state before or after`, () => {
+    for (const scenario of ['restore-empty', 'restore-drop', 'merge'] as const) {
+      it(scenario, async () => {
+        const report = await runScenario(rig, scenario, source!.file)
+        console.log(`${rig.engine} ${scenario}: ${report.statements} statements, commit at ${report.commitAt}; ${report.outcomes.join('; ')}`)
+        check?.(scenario, report)
+      }, 300_000)
+    }
+  })
 }

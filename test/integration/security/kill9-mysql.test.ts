@@ -4,10 +4,10 @@
  * kill leaves the database as it was (plus staging tables, which recover or the next run remove)
  * or as an uninterrupted run leaves it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { expect } from 'vitest'
 import mysql from 'mysql2/promise'
-import { createMysqlDatabase, makeTempDir } from '../../helpers/databases.js'
-import { FULL, makeBackup, runScenario, type Kill9Rig } from './kill9-harness.js'
+import { createMysqlDatabase } from '../../helpers/databases.js'
+import { describeKill9, type Kill9Rig } from './kill9-harness.js'
 
 const rig: Kill9Rig = {
   engine: 'mysql',
@@ -40,22 +40,6 @@ const rig: Kill9Rig = {
   },
 }
 
-const temp = makeTempDir('mergeback-kill9-mysql-source-')
-let source: Awaited<ReturnType<typeof makeBackup>>
-beforeAll(async () => {
-  source = await makeBackup(rig, temp.dir)
-})
-afterAll(async () => {
-  await source?.drop()
-  temp.cleanup()
-})
-
-describe(`MariaDB: kill -9 at ${FULL ? 10 : 4} points leaves the state before or after`, () => {
-  for (const scenario of ['restore-empty', 'restore-drop', 'merge'] as const) {
-    it(scenario, async () => {
-      const report = await runScenario(rig, scenario, source.file)
-      console.log(`mysql ${scenario}: ${report.statements} statements, commit at ${report.commitAt}; ${report.outcomes.join('; ')}`)
-      if (scenario !== 'merge') expect(report.outcomes.some((o) => /before \+ \d+ staging/.test(o)), report.outcomes.join('; ')).toBe(true)
-    }, 300_000)
-  }
+describeKill9('MariaDB', rig, (scenario, report) => {
+  if (scenario !== 'merge') expect(report.outcomes.some((o) => /before \+ \d+ staging/.test(o)), report.outcomes.join('; ')).toBe(true)
 })

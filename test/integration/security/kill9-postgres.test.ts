@@ -7,10 +7,9 @@
  * server rolls back when the killed client's connection closes. These tests prove it rather
  * than assume it.
  */
-import { afterAll, beforeAll, describe, it } from 'vitest'
 import pg from 'pg'
-import { createPostgresDatabase, makeTempDir } from '../../helpers/databases.js'
-import { FULL, makeBackup, runScenario, type Kill9Rig } from './kill9-harness.js'
+import { createPostgresDatabase } from '../../helpers/databases.js'
+import { describeKill9, type Kill9Rig } from './kill9-harness.js'
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url })
@@ -51,21 +50,4 @@ const rig: Kill9Rig = {
     }),
 }
 
-const temp = makeTempDir('mergeback-kill9-postgres-source-')
-let source: Awaited<ReturnType<typeof makeBackup>>
-beforeAll(async () => {
-  source = await makeBackup(rig, temp.dir)
-})
-afterAll(async () => {
-  await source?.drop()
-  temp.cleanup()
-})
-
-describe(`PostgreSQL: kill -9 at ${FULL ? 10 : 4} points leaves the state before or after`, () => {
-  for (const scenario of ['restore-empty', 'restore-drop', 'merge'] as const) {
-    it(scenario, async () => {
-      const report = await runScenario(rig, scenario, source.file)
-      console.log(`postgres ${scenario}: ${report.statements} statements, commit at ${report.commitAt}; ${report.outcomes.join('; ')}`)
-    }, 300_000)
-  }
-})
+describeKill9('PostgreSQL', rig)

@@ -4,10 +4,9 @@
  * connection to open the file plays back (the snapshot here is such a connection). These tests
  * prove it rather than assume it.
  */
-import { afterAll, beforeAll, describe, it } from 'vitest'
 import Database from 'better-sqlite3'
-import { makeSqlitePath, makeTempDir } from '../../helpers/databases.js'
-import { FULL, makeBackup, runScenario, type Kill9Rig } from './kill9-harness.js'
+import { makeSqlitePath } from '../../helpers/databases.js'
+import { describeKill9, type Kill9Rig } from './kill9-harness.js'
 
 const fileOf = (url: string): string => url.replace(/^sqlite:/, '')
 
@@ -42,21 +41,4 @@ const rig: Kill9Rig = {
   },
 }
 
-const temp = makeTempDir('mergeback-kill9-sqlite-source-')
-let source: Awaited<ReturnType<typeof makeBackup>>
-beforeAll(async () => {
-  source = await makeBackup(rig, temp.dir)
-})
-afterAll(async () => {
-  await source?.drop()
-  temp.cleanup()
-})
-
-describe(`SQLite: kill -9 at ${FULL ? 10 : 4} points leaves the state before or after`, () => {
-  for (const scenario of ['restore-empty', 'restore-drop', 'merge'] as const) {
-    it(scenario, async () => {
-      const report = await runScenario(rig, scenario, source.file)
-      console.log(`sqlite ${scenario}: ${report.statements} statements, commit at ${report.commitAt}; ${report.outcomes.join('; ')}`)
-    }, 300_000)
-  }
-})
+describeKill9('SQLite', rig)
