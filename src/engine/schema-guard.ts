@@ -32,6 +32,7 @@ import { SqlSyntaxError, TokenStream, quoteIdentifierFor, tokenize, type Dialect
 import { normalizeType, parseQualifiedName } from '../adapters/types/sql-type.js'
 import { FormatError } from '../errors.js'
 import { sequenceOfDefault, type SequenceFields } from '../adapters/types/sequences.js'
+import { checkVirtualTable, virtualColumns, VirtualTableError, type VirtualTableDefinition } from '../adapters/types/virtual-tables.js'
 
 export interface GuardedSchema {
   readonly tables: readonly TableSchema[]
@@ -407,6 +408,26 @@ class Guard {
     return out
   }
 
+  /**
+   * A SQLite virtual table's definition (`options.virtual`: FTS5 or R*Tree, docs/format.md):
+   * checked field by field whether or not the file was made here, since CREATE VIRTUAL TABLE
+   * is always built from these fields; its columns must be the table's. Anything else is refused.
+   */
+  #virtualTable(table: TableSchema, value: unknown): VirtualTableDefinition {
+    try {
+      const definition = checkVirtualTable(value)
+      const names = table.columns.map((c) => c.name)
+      if (virtualColumns(definition).join('\u0000') !== names.join('\u0000')) throw new VirtualTableError(`its columns are not the table's (${names.join(', ')})`)
+      return definition
+    } catch (error) {
+      if (!(error instanceof VirtualTableError)) throw error
+      throw new FormatError(
+        `Table "${table.name}": the virtual table definition (options.virtual) is refused: ${error.message}. Nothing was changed. A backup's virtual tables are rebuilt from checked fields (docs/security.md).`,
+        { table: table.name },
+      )
+    }
+  }
+
   #mysqlOptions(table: TableSchema, options: Readonly<Record<string, unknown>>): Record<string, unknown> {
     const result: Record<string, unknown> = {}
     if (options.sequences !== undefined) result.sequences = this.#sequences(table)
@@ -431,6 +452,7 @@ class Guard {
     if (typeof options.withoutRowid === 'boolean') result.withoutRowid = options.withoutRowid
     if (typeof options.strict === 'boolean') result.strict = options.strict
     if (typeof options.sequence === 'string' && /^[0-9]{1,19}$/.test(options.sequence)) result.sequence = options.sequence
+    if (options.virtual !== undefined) result.virtual = this.#virtualTable(table, options.virtual)
     const triggers = Array.isArray(options.triggers) ? (options.triggers as unknown[]).filter((t) => typeof t === 'string') : []
     if (this.#trusted) {
       if (typeof options.sql === 'string') result.sql = options.sql

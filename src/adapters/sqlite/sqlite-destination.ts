@@ -43,6 +43,7 @@ import type {
   WireValue,
   WriteResult,
 } from '../adapter.js'
+import { checkVirtualTable, createVirtualTableSql, VirtualTableError, type VirtualTableDefinition } from '../types/virtual-tables.js'
 import { DatabaseError, FormatError, InternalError, UsageError } from '../../errors.js'
 import {
   openReadOnly,
@@ -434,6 +435,18 @@ export class SqliteDestination implements Destination {
   #createTable(table: TableSchema, engine: DatabaseSchema['engine'], creating: ReadonlySet<string>, warnings: string[]): void {
     const options = table.options as Partial<SqliteTableOptions> | undefined
     const context = this.#context({ table: table.name, action: 'creating' })
+    if (engine === 'sqlite' && options?.virtual !== undefined) {
+      // FTS5 / R*Tree: built from the checked fields (the schema guard has refused anything else).
+      let definition: VirtualTableDefinition
+      try {
+        definition = checkVirtualTable(options.virtual)
+      } catch (error) {
+        if (!(error instanceof VirtualTableError)) throw error
+        throw new FormatError(`The backup's virtual table "${table.name}" is refused: ${error.message}.`, { table: table.name })
+      }
+      withErrors(context, () => this.#db.prepare(createVirtualTableSql(table.name, definition, quoteIdent)).run())
+      return
+    }
     if (engine === 'sqlite' && typeof options?.sql === 'string') {
       if (!isPlainCreate(options.sql, 'table', table.name)) {
         throw new FormatError(`The backup's CREATE TABLE statement for "${table.name}" is not a plain CREATE TABLE of that table; refusing to run it.`, {
@@ -551,7 +564,7 @@ export class SqliteDestination implements Destination {
   ): Promise<WriteResult> {
     const table = quoteIdent(info.schema.name)
     const conflict =
-      skipExisting && info.conflictKey
+      skipExisting && info.conflictKey && !info.virtual
         ? ` ON CONFLICT (${info.conflictKey.columns.map((c, i) => {
             // The target must name the key's index exactly, collation included.
             const collation = info.conflictKey?.collations[i] ?? 'BINARY'
@@ -561,9 +574,23 @@ export class SqliteDestination implements Destination {
     const statements = new Map<BoundColumn[], SqliteStatement>()
     let inserted = 0
     let skipped = 0
+    // A virtual table has no UPSERT: an R*Tree row whose id exists is looked up and skipped.
+    const keyColumn = info.virtual && skipExisting ? info.conflictKey?.columns[0] : undefined
+    const exists =
+      keyColumn === undefined
+        ? undefined
+        : withErrors(this.#context({ table: info.schema.name }), () => this.#db.prepare(`SELECT 1 FROM main.${table} WHERE ${quoteIdent(keyColumn)} = ?`))
     for await (const rows of batches) {
       this.#assertOpen()
       for (const row of rows) {
+        if (exists && keyColumn !== undefined) {
+          const target = this.#column(info, keyColumn, 'key')
+          const key = this.#decode(row[keyColumn], target.schema.kind, target, info, row, keyOf)
+          if (exists.get(key) !== undefined) {
+            skipped++
+            continue
+          }
+        }
         const bound = bind(row)
         let statement = statements.get(bound)
         if (!statement) {

@@ -23,6 +23,7 @@ import type { ColumnSchema, DatabaseSchema, DatabaseStats, ForeignKeySchema, Ind
 import { UsageError } from '../../errors.js'
 import { quoteIdent, type SqliteDatabase } from './sqlite-connection.js'
 import { affinityOf, kindOf, type Affinity } from './sqlite-values.js'
+import { parseVirtualTable, VirtualTableError, type VirtualTableDefinition } from '../types/virtual-tables.js'
 
 /** SQLite-specific facts kept in `TableSchema.options`. */
 export interface SqliteTableOptions {
@@ -34,6 +35,8 @@ export interface SqliteTableOptions {
   readonly triggers: readonly string[]
   /** The AUTOINCREMENT counter, for tables declared with AUTOINCREMENT. */
   readonly sequence?: string
+  /** An FTS5 or R*Tree table holding its own rows: its definition as fields (no `sql`). */
+  readonly virtual?: VirtualTableDefinition
 }
 
 /** A column as the destination needs it to bind values. */
@@ -59,6 +62,8 @@ export interface SqliteTableInfo {
    * (`ON CONFLICT (…) DO NOTHING` target, with each column's collation). Undefined: no key.
    */
   readonly conflictKey?: { readonly columns: readonly string[]; readonly collations: readonly string[] }
+  /** A carried virtual table (FTS5, R*Tree): no UPSERT, no triggers, no indexes. */
+  readonly virtual?: VirtualTableDefinition
 }
 
 interface TableListRow {
@@ -132,18 +137,43 @@ export function fullTextContent(db: SqliteDatabase, name: string): { module?: st
 }
 
 /**
+ * A virtual table mergeback backs up like a table: an FTS5 table holding its own content or an
+ * R*Tree, whose definition reads into checked fields (virtual-tables.ts). Otherwise the reason.
+ */
+export function carriedVirtualTable(db: SqliteDatabase, name: string): VirtualTableDefinition | string {
+  const { module, content } = fullTextContent(db, name)
+  if (module !== undefined && content !== undefined) return content === '' ? 'a contentless full-text index' : `a full-text index of table "${content}"`
+  const sql = (db.prepare(`SELECT sql FROM main.sqlite_schema WHERE type = 'table' AND name = ?`).get(name) as { sql: string | null } | undefined)?.sql ?? ''
+  try {
+    return parseVirtualTable(sql)
+  } catch (error) {
+    if (error instanceof VirtualTableError) return error.message
+    throw error
+  }
+}
+
+/**
  * Describes the database (or only `tables`; a name that is not an ordinary table is a
  * UsageError). Runs inside the caller's transaction.
  */
 export function describeDatabase(db: SqliteDatabase, database: string, options: { readonly tables?: readonly string[] } = {}): DatabaseSchema {
-  const { tables, virtual } = listTables(db)
+  const listed = db.prepare('PRAGMA main.table_list').all() as TableListRow[]
   const warnings: string[] = []
+  const carried = new Map<string, VirtualTableDefinition>()
+  const notCarried: { name: string; why: string }[] = []
+  for (const row of listed.filter((r) => r.type === 'virtual' && r.schema === 'main').sort(byName)) {
+    const definition = carriedVirtualTable(db, row.name)
+    if (typeof definition === 'string') notCarried.push({ name: row.name, why: definition })
+    else carried.set(row.name, definition)
+  }
+  const tables = listed.filter((r) => r.schema === 'main' && ((r.type === 'table' && !r.name.startsWith('sqlite_')) || carried.has(r.name))).sort(byName)
   let selected = tables
   if (options.tables) {
     const known = new Map(tables.map((t) => [t.name, t]))
     for (const name of options.tables) {
-      if (virtual.includes(name)) {
-        throw new UsageError(`Table "${name}" of ${database} is a virtual table, which mergeback does not back up.`, { code: 'UNKNOWN_TABLE' })
+      const virtual = notCarried.find((v) => v.name === name)
+      if (virtual) {
+        throw new UsageError(`Table "${name}" of ${database} is a virtual table mergeback does not back up (${virtual.why}).`, { code: 'UNKNOWN_TABLE' })
       }
       if (!known.has(name)) {
         const names = tables.map((t) => t.name)
@@ -154,21 +184,15 @@ export function describeDatabase(db: SqliteDatabase, database: string, options: 
     }
     const wanted = new Set(options.tables)
     selected = tables.filter((t) => wanted.has(t.name))
-  } else if (virtual.length > 0) {
-    const indexes = virtual.map((name) => ({ name, ...fullTextContent(db, name) }))
-    const external = indexes.filter((v) => v.content !== undefined)
-    const own = indexes.filter((v) => v.content === undefined)
-    for (const v of external) {
+  } else {
+    for (const v of notCarried) {
+      const { content } = fullTextContent(db, v.name)
       warnings.push(
-        v.content === ''
+        content === ''
           ? `Virtual table "${v.name}" is a contentless full-text index: not backed up (its shadow tables neither); rebuild it from the rows it indexes after a restore into an empty database.`
-          : `Virtual table "${v.name}" is a full-text index of table "${v.content}": not backed up (its shadow tables neither); a restore into a database that has it rebuilds it, one into an empty database does not create it.`,
-      )
-    }
-    if (own.length > 0) {
-      warnings.push(
-        `Virtual table${own.length > 1 ? 's' : ''} ${own.map((v) => `"${v.name}"`).join(', ')} (full-text search with its own content, R*Tree, …) ${own.length > 1 ? 'are' : 'is'} NOT backed up, ` +
-          `nor ${own.length > 1 ? 'their' : 'its'} rows: copy ${own.length > 1 ? 'them' : 'it'} separately (e.g. sqlite3 .dump ${own.map((v) => v.name).join(' ')}).`,
+          : content !== undefined
+            ? `Virtual table "${v.name}" is a full-text index of table "${content}": not backed up (its shadow tables neither); a restore into a database that has it rebuilds it, one into an empty database does not create it.`
+            : `Virtual table "${v.name}" is NOT backed up, nor its rows (${v.why}): copy it separately (e.g. sqlite3 .dump ${v.name}).`,
       )
     }
   }
@@ -183,9 +207,13 @@ export function describeDatabase(db: SqliteDatabase, database: string, options: 
 /** Full information on one table, or undefined when there is no such ordinary table. */
 export function readTableInfo(db: SqliteDatabase, name: string, listed?: TableListRow): SqliteTableInfo | undefined {
   const entry = listed ?? (db.prepare('PRAGMA main.table_list(' + quoteIdentForPragma(name) + ')').all() as TableListRow[]).find(
-    (r) => r.schema === 'main' && r.type === 'table',
+    (r) => r.schema === 'main' && (r.type === 'table' || r.type === 'virtual'),
   )
   if (!entry) return undefined
+  if (entry.type === 'virtual') {
+    const definition = carriedVirtualTable(db, entry.name)
+    return typeof definition === 'string' ? undefined : virtualTableInfo(db, entry.name, definition)
+  }
   // SQLite table names are case-insensitive: "user" finds "User". From here on, the stored spelling.
   name = entry.name
   const sql = (db.prepare(`SELECT sql FROM main.sqlite_schema WHERE type = 'table' AND name = ?`).get(name) as { sql: string } | undefined)?.sql ?? ''
@@ -288,6 +316,40 @@ export function readTableInfo(db: SqliteDatabase, name: string, listed?: TableLi
     options: options as unknown as Record<string, unknown>,
   }
   return { schema, columns, byName: columnByName, withoutRowid, ...(conflictKey ? { conflictKey } : {}) }
+}
+
+/** A carried virtual table as a table: its visible columns (FTS5's hidden ones and rank left out); an R*Tree's key is its id. */
+function virtualTableInfo(db: SqliteDatabase, name: string, definition: VirtualTableDefinition): SqliteTableInfo {
+  const xinfo = (db.prepare(`PRAGMA main.table_xinfo(${quoteIdentForPragma(name)})`).all() as XInfoRow[]).filter((c) => c.hidden === 0n)
+  const key = definition.module === 'fts5' ? undefined : definition.columns[0]
+  const columns: SqliteColumnInfo[] = xinfo.map((c) => ({
+    name: c.name,
+    type: c.type,
+    affinity: affinityOf(c.type),
+    schema: { name: c.name, type: c.type, kind: kindOf(c.type), nullable: c.name !== key },
+    generated: false,
+    notNull: c.name === key,
+    defaultSql: null,
+  }))
+  const options: SqliteTableOptions = { sql: '', withoutRowid: false, strict: false, triggers: [], virtual: definition }
+  const { sql: _noText, ...fields } = options
+  const schema: TableSchema = {
+    name,
+    columns: columns.map((c) => c.schema),
+    primaryKey: key !== undefined ? [key] : [],
+    uniqueConstraints: [],
+    indexes: [],
+    foreignKeys: [],
+    options: fields as unknown as Record<string, unknown>,
+  }
+  return {
+    schema,
+    columns,
+    byName: new Map(columns.map((c) => [c.name, c])),
+    withoutRowid: false,
+    virtual: definition,
+    ...(key !== undefined ? { conflictKey: { columns: [key], collations: ['BINARY'] } } : {}),
+  }
 }
 
 function indexKeyColumns(db: SqliteDatabase, index: string): IndexXInfoRow[] {
