@@ -33,8 +33,8 @@ export interface PlotSpec {
 }
 
 const PANEL_WIDTH = 460
-const PANEL_HEIGHT = 320
-const MARGIN = { left: 70, right: 20, top: 70, bottom: 56 }
+const PANEL_HEIGHT = 340
+const MARGIN = { left: 70, right: 20, top: 90, bottom: 56 }
 const FONT = 'font-family="DejaVu Sans, Helvetica, Arial, sans-serif"'
 
 /** XML-escapes text for an element's content or an attribute. */
@@ -89,7 +89,8 @@ export function renderPlot(spec: PlotSpec): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT} font-size="12">`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
     `<text x="${width / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">${escapeXml(spec.title)}</text>`,
-    `<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">${escapeXml(spec.subtitle)}</text>`,
+    // A subtitle of two lines at most ("\n" between them).
+    ...spec.subtitle.split('\n').slice(0, 2).map((line, i) => `<text x="${width / 2}" y="${40 + i * 16}" text-anchor="middle" fill="#555">${escapeXml(line)}</text>`),
   ]
 
   spec.panels.forEach((panel, index) => {

@@ -238,10 +238,10 @@ export function scalingPlot(results: Pick<ScalingResults, 'series' | 'machine' |
     }))
   const commit = perScale(results.scales ?? [], commitOf) || commitOf(results)
   const loads = results.load.flatMap((l) => [l.loadBefore[0], l.loadAfter[0]])
-  const loadText = loads.length ? `, load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} (shared machine)` : ''
+  const loadText = loads.length ? `, 1-minute load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} (shared machine)` : ''
   return renderPlot({
     title: 'mergeback on PostgreSQL: cost per row and memory against data size',
-    subtitle: `commit ${commit}, ${results.machine.cpus} CPUs, median of ${perScale(results.scales ?? [], (r) => `${r.options.runs} run${r.options.runs === 1 ? '' : 's'}`) || `${results.options.runs} runs`} per point${loadText}`,
+    subtitle: `commit ${commit}; median of ${perScale(results.scales ?? [], (r) => `${r.options.runs} run${r.options.runs === 1 ? '' : 's'}`) || `${results.options.runs} runs`} per point\n${results.machine.cpus} CPUs${loadText}`,
     xLabel: 'scale (× 100 000 rows)',
     panels: [
       { title: 'Wall time per million rows', yLabel: 'seconds per million rows', series: toSeries((p) => p.secondsPerMillionRows) },
