@@ -282,13 +282,17 @@ export interface Destination {
    */
   readByKeys(table: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<Row[]>
   /**
-   * Optional, a fast path for merges: the table's current rows as record lines (each exactly
-   * `JSON.stringify` of the row readByKeys would give, keyed by `columns` in that order, no
-   * newline), in key order, as the transaction sees the table when this is called; batches are
-   * fetched as the caller asks, and other calls may run between them. Undefined when the
-   * destination cannot write some of these columns that way.
+   * Optional, the fast path of merge and analyze: per current row of the table, in primary-key
+   * order, its key and the digest of its record line, computed by the database (so only digests
+   * cross the wire): the line is exactly `JSON.stringify` of the row readByKeys would give, keyed
+   * by `columns` in that order, and the digest is the first 16 bytes of its SHA-256 as 32 hex
+   * digits. The key is JSON text of the array of the primary key columns' wire values (any
+   * spacing). The table is seen as the transaction sees it when this is called; batches are
+   * fetched as the caller asks, and other calls may run between them. Undefined when the table
+   * has no primary key, `columns` lacks a key column, or the destination cannot spell some of
+   * these columns that way.
    */
-  readRecordLines?(table: string, columns: readonly string[]): Promise<AsyncIterable<string[]> | undefined>
+  readRowDigests?(table: string, columns: readonly string[]): Promise<AsyncIterable<RowDigest[]> | undefined>
   /**
    * Merge support: for each row, sets the given columns (every column of the row that is not in
    * `keyColumns`) on the current row with that key. Returns the number of rows changed.
@@ -314,6 +318,9 @@ export interface Destination {
   close(): Promise<void>
 }
 
+/** One current row of Destination.readRowDigests: [key as JSON text, 32 hex digits]. */
+export type RowDigest = readonly [key: string, digest: string]
+
 export interface DestinationOptions {
   /** A read-only session for analyze (see Adapter.openDestination). */
   readonly readOnly?: boolean
@@ -328,7 +335,7 @@ export interface Adapter {
    * Opens a write session (one transaction). Throws ConnectionError within connectTimeoutMs.
    * With `readOnly` (analyze), the transaction is a read-only one on one snapshot, taking no row
    * locks and needing read permission only: describe, prepare('merge') (which then checks but
-   * changes nothing), readByKeys, readRecordLines and countRows work; anything that writes throws.
+   * changes nothing), readByKeys, readRowDigests and countRows work; anything that writes throws.
    * MongoDB ignores it.
    */
   openDestination(config: ConnectionConfig, options?: DestinationOptions): Promise<Destination>

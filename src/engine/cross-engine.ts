@@ -35,11 +35,11 @@ class CrossEngineDestination implements Destination {
     this.engine = inner.engine
     this.capabilities = inner.capabilities
     // The optional merge fast path stays available (it only reads); writes are always parsed rows.
-    if (inner.readRecordLines) this.readRecordLines = (table, columns) => inner.readRecordLines!(table, columns)
+    if (inner.readRowDigests) this.readRowDigests = (table, columns) => inner.readRowDigests!(table, columns)
     if (inner.deleteRows) this.deleteRows = (table, keyColumns, keys) => inner.deleteRows!(table, keyColumns, keys)
   }
 
-  readRecordLines?: Destination['readRecordLines']
+  readRowDigests?: Destination['readRowDigests']
   deleteRows?: Destination['deleteRows']
 
   describe(): Promise<DatabaseSchema> {

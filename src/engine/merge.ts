@@ -41,8 +41,9 @@
  * batch, and a saved plan is written and read line by line. Only the report's list of conflicts
  * grows with the number of conflicts.
  */
+import { hash } from 'node:crypto'
 import path from 'node:path'
-import type { DatabaseSchema, Destination, Engine, Row, TableSchema } from '../adapters/adapter.js'
+import type { DatabaseSchema, Destination, Engine, Row, RowDigest, TableSchema } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
 import { DatabaseError, InternalError, MergeRefusedError, UsageError } from '../errors.js'
 import { BaseIndex } from '../merge/base-index.js'
@@ -144,7 +145,7 @@ export type MergeSettings = PlanOptions
 /** The backup side of a merge: the selected tables (file order) and a way to stream their rows. */
 export interface MergeInput {
   /**
-   * Whether `read` yields record lines besides rows (TableRows.lines), for mergeTableByLines.
+   * Whether `read` yields record lines besides rows (TableRows.lines), for mergeTableByDigests.
    * Default 'parsed'.
    */
   readonly records?: 'parsed' | 'lines'
@@ -259,7 +260,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
     }
     const input: MergeInput = {
       // Record lines let a destination that can read its rows as lines compare them unparsed
-      // (mergeTableByLines); a plan records every decision, so it takes the ordinary path.
+      // (mergeTableByDigests); a plan records every decision, so it takes the ordinary path.
       records: planReader === undefined && planWriter === undefined && baseScan === undefined ? 'lines' : 'parsed',
       engine: scan.metadata.engine as Engine | undefined,
       database: typeof scan.metadata.database === 'string' ? scan.metadata.database : undefined,
@@ -547,8 +548,8 @@ export async function mergeInto(destination: Destination, input: MergeInput, set
       processed.push(table)
       hooks.onProgress?.({ type: 'table', table: table.name, records })
       const tableHooks = { ...hooks, base, resolutions: resolutionsByTable.get(table.name)!, onResolutionUsed: (entry: ResolutionEntry) => resolutionIndex.markUsed(entry) }
-      const current = lines !== undefined && !hooks.planReader && !hooks.planWriter && !base ? await currentLines(destination, table) : undefined
-      if (lines !== undefined && current !== undefined) await mergeTableByLines(destination, table, lines, current, settings, report, tableHooks)
+      const current = lines !== undefined && !hooks.planReader && !hooks.planWriter && !base ? await currentDigests(destination, table) : undefined
+      if (lines !== undefined && current !== undefined) await mergeTableByDigests(destination, table, lines, current, settings, report, tableHooks)
       else await mergeTable(destination, table, batches, settings, report, tableHooks)
     }
     // --apply-deletions: children before parents, once everything else is written.
@@ -650,81 +651,107 @@ async function mergeTable(
   report.table(table.name).currentOnly = Math.max(0, rowsBefore - matched)
 }
 /**
- * The current table as record lines comparable byte for byte with the backup's, or undefined
- * when they cannot be: the table must be matched by its primary key and every backup column be
- * a current column of the same kind (so that both sides spell equal rows alike).
+ * The current table as digests comparable with the backup's record lines, or undefined when they
+ * cannot be: the table must be matched by its primary key and every backup column be a current
+ * column of the same kind (so that both sides spell equal rows alike).
  */
-async function currentLines(destination: Destination, table: MergeTable): Promise<AsyncIterable<string[]> | undefined> {
-  if (destination.readRecordLines === undefined || table.match !== 'primary-key' || table.schemaless) return undefined
+async function currentDigests(destination: Destination, table: MergeTable): Promise<AsyncIterable<RowDigest[]> | undefined> {
+  if (destination.readRowDigests === undefined || table.match !== 'primary-key' || table.schemaless) return undefined
   const columns = table.backupSchema.columns
   if (columns.length === 0 || columns.some((c) => table.columns.get(c.name)?.kind !== c.kind)) return undefined
-  const current = table.columns
-  if (table.keyColumns.some((c) => !current.has(c))) return undefined
-  return destination.readRecordLines(table.name, columns.map((c) => c.name))
+  if (table.keyColumns.some((c) => !table.columns.has(c))) return undefined
+  return destination.readRowDigests(table.name, columns.map((c) => c.name))
 }
 
-/** How far ahead in the current lines a backup line is looked for (current records added since the backup). */
+/** How far ahead in the current digests a backup line is looked for (current records added since the backup). */
 const LOOKAHEAD = 32
 
+/** The digest Destination.readRowDigests gives for the same line: the first 16 bytes of its SHA-256, in hex. */
+export function lineDigest(line: Buffer): string {
+  return hash('sha256', line, 'hex').slice(0, 32)
+}
+
 /**
- * A keyed table merged by comparing lines (the fast path of merge and analyze): the backup's
- * record lines and the current rows as lines, both in key order, walk side by side. A backup
- * line byte-identical to the current line in front (or to one a few lines ahead, stepping past
- * current records the backup does not have) is an unchanged record, counted without being
- * parsed. Every other backup record (new, changed, or out of step) is parsed and merged the
- * ordinary way, in batches (mergeKeyedBatch), which decides everything about it. So the walk
- * only has to be right about identity: identical lines are identical records, whatever else is
- * out of order. The current lines are read through a cursor that sees the table as it was
- * before this merge wrote anything.
+ * A keyed table merged by digests (the fast path of merge and analyze, docs/merge.md "Speed and
+ * memory"): the backup's record lines and the database's digests of the current rows' lines,
+ * both in key order, walk side by side. A backup line whose digest is the current digest in front
+ * (or one a few ahead, stepping past current records the backup does not have) is an unchanged
+ * record, counted without being parsed or fetched. Every other backup record (new, changed, or
+ * out of step) is parsed and merged the ordinary way, in batches (mergeKeyedBatch: readByKeys,
+ * then field by field), which decides everything about it. So the walk only has to be right
+ * about identity: equal digests are identical lines, and identical lines are identical records.
+ * The digests are read through a cursor that sees the table as it was before this merge wrote
+ * anything, and they count its rows. One batch is read and planned while the walk goes on; two
+ * batches that share a key (a broken file) are never in flight together.
  */
-async function mergeTableByLines(
+async function mergeTableByDigests(
   destination: Destination,
   table: MergeTable,
   lines: AsyncIterable<Buffer>,
-  current: AsyncIterable<string[]>,
+  current: AsyncIterable<RowDigest[]>,
   settings: MergeSettings,
   report: ReportBuilder,
   hooks: TableHooks,
 ): Promise<void> {
-  const rowsBefore = await destination.countRows(table.name)
   const writeSchema = writeSchemaFor(table)
   const counts = report.table(table.name)
   const currentIterator = current[Symbol.asyncIterator]()
-  let window: string[] = []
+  let window: RowDigest[] = []
   let at = 0
   let currentDone = false
-  /** The key of the current line in front, once parsed (out-of-step records compare keys with it). */
-  let frontKey: { at: number; window: string[]; key: string } | undefined
+  /** Current rows read so far (with those still in the window): all of them, at the end. */
+  let rowsBefore = 0
+  /** The key of the current digest in front, once parsed (out-of-step records compare keys with it). */
+  let frontKey: { at: number; window: RowDigest[]; key: string } | undefined
   let matched = 0
   let recordIndex = 0
   let pending: Row[] = []
   let pendingFrom = 0
+  let inFlight: { keys: Set<string>; done: Promise<void> } | undefined
+  const pull = async (): Promise<void> => {
+    const next = await currentIterator.next()
+    if (next.done) currentDone = true
+    else {
+      rowsBefore += next.value.length
+      window = window.slice(at).concat(next.value)
+      at = 0
+    }
+  }
   const flush = async (): Promise<void> => {
     if (pending.length === 0) return
-    matched += await mergeKeyedBatch(destination, table, writeSchema, pending, await readCurrent(pending), pendingFrom, settings, report, hooks)
+    const rows = pending
+    const from = pendingFrom
     pending = []
+    const keys = new Set(rows.map((row) => keyString(table, row)))
+    const previous = inFlight
+    // This batch's read must see what the batch before wrote when they share a key.
+    if (previous !== undefined && [...keys].some((key) => previous.keys.has(key))) await previous.done
+    const read = destination.readByKeys(table.name, table.keyColumns, rows.map((row) => keyRow(table, row)))
+    read.catch(() => undefined) // awaited below, in order
+    const done = (async () => {
+      await previous?.done
+      // Not `matched += await …`: that would add to the count read before the await.
+      const found = await mergeKeyedBatch(destination, table, writeSchema, rows, await read, from, settings, report, hooks)
+      matched += found
+    })()
+    done.catch(() => undefined)
+    inFlight = { keys, done }
+    await previous?.done
   }
-  const readCurrent = (rows: readonly Row[]): Promise<Row[]> => destination.readByKeys(table.name, table.keyColumns, rows.map((row) => keyRow(table, row)))
   try {
     for await (const chunk of lines) {
       let rows = 0
       for (let start = 0; start < chunk.length; ) {
         const end = chunk.indexOf(0x0a, start)
-        const line = chunk.toString('utf8', start, end)
+        const line = chunk.subarray(start, end)
         start = end + 1
         rows++
-        if (!currentDone && window.length - at <= LOOKAHEAD) {
-          const next = await currentIterator.next()
-          if (next.done) currentDone = true
-          else {
-            window = window.slice(at).concat(next.value)
-            at = 0
-          }
-        }
+        if (!currentDone && window.length - at <= LOOKAHEAD) await pull()
+        const digest = lineDigest(line)
         let found = -1
         const limit = Math.min(window.length, at + LOOKAHEAD)
         for (let k = at; k < limit; k++) {
-          if (window[k] === line) {
+          if (window[k][1] === digest) {
             found = k
             break
           }
@@ -734,11 +761,11 @@ async function mergeTableByLines(
           counts.unchanged++
           matched++
         } else {
-          const row = toCurrentEncoding(table, JSON.parse(line) as Row, recordIndex)
-          // The current line in front with this record's key is its old version: step past it.
+          const row = toCurrentEncoding(table, JSON.parse(line.toString('utf8')) as Row, recordIndex)
+          // The current row in front with this record's key is its old version: step past it.
           if (at < window.length) {
             if (frontKey === undefined || frontKey.at !== at || frontKey.window !== window) {
-              frontKey = { at, window, key: keyString(table, JSON.parse(window[at]) as Row) }
+              frontKey = { at, window, key: keyString(table, digestKeyRow(table, window[at][0])) }
             }
             if (frontKey.key === keyString(table, row)) at++
           }
@@ -751,10 +778,29 @@ async function mergeTableByLines(
       hooks.onProgress?.({ type: 'rows', table: table.name, rows })
     }
     await flush()
+    await inFlight?.done
+    // The current rows after the last backup record: counted, for currentOnly.
+    while (!currentDone) await pull()
+  } catch (error) {
+    // A failed read or write aborts the transaction, and the cursor then fails for that reason:
+    // the batch's own error is the one to report.
+    const failure = inFlight === undefined ? undefined : await inFlight.done.then(() => undefined, (cause: unknown) => cause)
+    throw failure ?? error
   } finally {
+    await inFlight?.done.catch(() => undefined)
     await currentIterator.return?.(undefined)
   }
   report.table(table.name).currentOnly = Math.max(0, rowsBefore - matched)
+}
+
+/** The key row of a current digest's key text (JSON array of the key columns' wire values). */
+function digestKeyRow(table: MergeTable, keyText: string): Row {
+  const values = JSON.parse(keyText) as Row[string][]
+  const row: Row = {}
+  table.keyColumns.forEach((column, i) => {
+    row[column] = values[i]
+  })
+  return row
 }
 
 /** Plans one batch of a keyed table against its current records and writes it; returns how many found their current record. */

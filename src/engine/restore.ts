@@ -222,7 +222,7 @@ async function failureOf(error: unknown, options: RestoreOptions, inPass: boolea
 
 /**
  * The staged restore (module comment), or undefined when it does not apply: `jobs` 1, a dry run,
- * an engine or a file (an incremental chain) it is not for, or tables the engine cannot stage
+ * an engine it is not for, or tables the engine cannot stage
  * (StagedRestore.prepare); nothing has been changed then.
  */
 async function restoreStaged(
@@ -235,7 +235,7 @@ async function restoreStaged(
   started: number,
 ): Promise<RestoreReport | undefined> {
   const jobs = options.jobs ?? 2
-  if (jobs < 2 || options.dryRun || adapter.openStagedRestore === undefined || scan.chain !== undefined) return undefined
+  if (jobs < 2 || options.dryRun || adapter.openStagedRestore === undefined) return undefined
   if (scan.metadata.engine !== config.engine) return undefined
   const staged = await adapter.openStagedRestore(config, { jobs })
   let created: ReadonlySet<string> = new Set()

