@@ -129,6 +129,8 @@ export class PostgresDestination implements Destination {
   readonly #afterData = new Map<string, readonly string[]>()
   /** Cursors opened by readRowDigests, for unique names. */
   #cursors = 0
+  /** Settles when the last statement sent by #run has finished (see #run). */
+  #lastQuery: Promise<void> = Promise.resolve()
   /** Staging tables by target table and column list (see #writeThroughStage). */
   readonly #stages = new Map<string, string>()
   /** User triggers switched off by prepare(), switched back on before COMMIT (see the module header). */
@@ -1024,12 +1026,25 @@ export class PostgresDestination implements Destination {
     if (this.#state !== 'open') throw new InternalError(`Cannot ${what}: the PostgreSQL destination is ${this.#state}.`)
   }
 
+  /**
+   * Runs one statement after the ones already sent have finished. The merge reads ahead (the next
+   * digest FETCH while a batch is read by key); pg would queue the second query itself, but it
+   * deprecates that (a warning on the user's terminal, and an error in pg 9), so the queue is here.
+   * Nothing is lost: one connection runs one statement at a time either way.
+   */
   async #run(query: pg.QueryConfig & { rowMode?: 'array'; types?: unknown; queryMode?: 'extended' }, context: ErrorContext): Promise<pg.QueryResult> {
-    try {
-      return await this.#client.query(query as pg.QueryConfig)
-    } catch (error) {
-      throw toDatabaseError(error, context)
-    }
+    const turn = this.#lastQuery.then(async () => {
+      try {
+        return await this.#client.query(query as pg.QueryConfig)
+      } catch (error) {
+        throw toDatabaseError(error, context)
+      }
+    })
+    this.#lastQuery = turn.then(
+      () => undefined,
+      () => undefined,
+    )
+    return turn
   }
 }
 

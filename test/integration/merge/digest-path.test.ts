@@ -12,6 +12,7 @@ import { postgresAdapter } from '../../../src/adapters/postgres/postgres-adapter
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { analyze, lineDigest, merge, type MergeReport } from '../../../src/engine/merge.js'
 import { BackupWriter } from '../../../src/format/writer.js'
+import { runCli } from '../../helpers/cli.js'
 import { createTestDb, makeBackup, scratch, snapshot, type TestDb } from './harness.js'
 
 const SCHEMA = `
@@ -176,5 +177,28 @@ describe('merge and analyze through digests (postgres)', () => {
     const ordinary = await analyze(partial, db.url, { plan: dir.file('partial-plan.json') })
     expect(normalized(viaDigests)).toEqual(normalized(ordinary))
     expect(viaDigests.tables.kinds).toMatchObject({ new: 0, conflicts: 1, currentOnly: 0, unchanged: rows.length - 1 })
+  })
+})
+
+describe('the read-ahead on one connection', () => {
+  it('a CLI analyze and merge of a table larger than one digest fetch print no pg deprecation warning (queries wait their turn)', async () => {
+    const big = await createTestDb('postgres')
+    const dir = scratch()
+    try {
+      // More rows than one FETCH of digests (10 000), with changes in every fetch, so a read by key
+      // is asked for while the next FETCH is under way.
+      await big.exec(`CREATE TABLE t (id integer PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 25000) AS g;`)
+      const file = await makeBackup(big, dir.file('big.json'))
+      await big.exec(`UPDATE t SET v = v || 'x' WHERE id % 3 = 0;`)
+      for (const args of [['analyze', file], ['merge', file, '--dry-run']]) {
+        const run = await runCli([...args, '--db', big.url, '--json'])
+        expect(run.code, run.stderr).toBe(0)
+        expect(run.json<{ tables: Record<string, { conflicts: number }> }>().tables.t.conflicts).toBe(8333)
+        expect(run.stderr).not.toMatch(/DeprecationWarning|already executing a query/)
+      }
+    } finally {
+      await big.drop()
+      dir.cleanup()
+    }
   })
 })
