@@ -114,6 +114,8 @@ export const RestoreReportSchema = z
     totals: z.object({ inserted: z.number(), skipped: z.number() }),
     warnings: z.array(z.string()),
     durationMs: z.number(),
+    /** Database sessions that loaded the data: more than 1 for a staged restore on PostgreSQL (docs/adapters.md). */
+    sessions: z.number().int(),
   })
   .meta({ id: 'RestoreReport' })
 
