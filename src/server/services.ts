@@ -19,6 +19,7 @@ import type { BackupMetadata } from '../format/types.js'
 import { resolveDatabase, type ServerConfig } from './config.js'
 import type { AppContext, AppDeps } from './context.js'
 import { requireRole } from './auth.js'
+import { PlanReader } from '../merge/plan-file.js'
 import type { JobView } from './jobs/job-manager.js'
 import type { JobError, MergeParamsOptions } from './jobs/protocol.js'
 import { startJob } from './routes/common.js'
@@ -166,6 +167,14 @@ export async function sweepPlans(stateDir: string, now = Date.now()): Promise<nu
   return removed
 }
 
+/** Whether a saved plan applies deletions (three-way, applyDeletions); an unreadable plan is left to the merge to refuse. */
+async function planAppliesDeletions(file: string): Promise<boolean> {
+  const reader = await PlanReader.open(file).catch(() => null)
+  if (!reader) return false
+  reader.close()
+  return Boolean(reader.header.options.base && reader.header.options.applyDeletions)
+}
+
 /**
  * Starts an analysis or a merge of backup `ref` (a merge holds the database's writer lock).
  * Plans (DESIGN.md §4 "preview = apply"): analyze with `savePlan` saves its plan under the state
@@ -192,6 +201,8 @@ export async function startMerge(c: AppContext, deps: AppDeps, kind: 'analyze' |
       throw new NotFoundError(`The saved plan ${request.plan} has expired (plans are kept 24 hours): analyze again.`, { details: { reason: 'expired-plan' } })
     }
     if (!stat) throw new NotFoundError(`No saved plan ${request.plan} on this server (plans are kept 24 hours and removed once applied): analyze again.`, { details: { reason: 'unknown-plan' } })
+    // A plan fixes applyDeletions (an admin may analyze with it): applying one that deletes needs super_admin too.
+    if (!request.dryRun && (await planAppliesDeletions(plan))) requireRole(c, 'super_admin', 'A merge that applies deletions')
   }
   const options: MergeParamsOptions = {
     strategy: request.conflictResolution,

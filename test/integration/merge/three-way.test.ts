@@ -289,4 +289,23 @@ describe('three-way merge through the CLI and the API (SQLite)', () => {
     expect(merged.status, await merged.clone().text()).toBe(200)
     expect((await readTable(db, 'User', ['id'])).map((r) => r.id)).toEqual(['d1', 'u1', 'u3', 'u4', 'u5', 'u8', 'u9'])
   })
+
+  it('a saved plan that applies deletions needs super_admin to merge, though an admin may make it', async () => {
+    // The server of the test above; its merge already applied the deletions, the plan still says it deletes.
+    const admin = await createToken(server!.root, 'admin4', 'admin')
+    const superAdmin = await createToken(server!.root, 'super4', 'super_admin')
+    const call = (token: string, action: string, options: object) =>
+      server!.request('/api/admin/backup/merge', { method: 'POST', token, json: { action, filename: 'prod-friday.json', options: { base: 'prod-monday.json', ...options } } })
+    const analysis = await call(admin, 'analyze', { applyDeletions: true, savePlan: true })
+    expect(analysis.status, await analysis.clone().text()).toBe(200)
+    const { planId } = (await analysis.json()) as { planId: string }
+    expect(planId).toMatch(/^p_/)
+    const before = await readTable(db, 'User', ['id'])
+    const refused = await call(admin, 'merge', { plan: planId })
+    expect(refused.status).toBe(403)
+    expect(await refused.text()).toContain('applies deletions')
+    expect(await readTable(db, 'User', ['id'])).toEqual(before)
+    const merged = await call(superAdmin, 'merge', { plan: planId })
+    expect(merged.status, await merged.clone().text()).toBe(200)
+  })
 })
