@@ -79,6 +79,12 @@ const counts = z.object({
   resolved: z.object({ backup: z.number(), current: z.number(), merged: z.number() }),
   unresolved: z.number(),
   currentOnly: z.number(),
+  /** Three-way merge only (a `base` was given): in the base and here, gone from the backup, unchanged here. */
+  deletedInBackup: z.number().optional(),
+  /** Three-way only: in the base and the backup, unchanged there, gone from here (stays deleted). */
+  deletedHere: z.number().optional(),
+  /** Three-way only: records the merge deletes (non-zero only with applyDeletions). */
+  deleted: z.number().optional(),
 })
 
 export const MergeReportSchema = z
@@ -89,7 +95,9 @@ export const MergeReportSchema = z
       z.object({
         table: z.string(),
         key: z.unknown(),
-        fields: z.array(z.object({ name: z.string(), backup: z.unknown(), current: z.unknown() })),
+        fields: z.array(z.object({ name: z.string(), base: z.unknown().optional(), backup: z.unknown(), current: z.unknown() })),
+        /** Three-way only: which sides changed the record (delete = that side deleted it). */
+        kind: z.enum(['modify/modify', 'delete/modify', 'modify/delete']).optional(),
         resolution: z.enum(['backup', 'current', 'merged', 'unresolved']),
       }),
     ),
