@@ -41,6 +41,7 @@ describe('three-way merge through the page (SQLite)', () => {
   let backup: string
   let m: string[]
   let baseRows: Record<string, Record<string, unknown>>
+  let foreign: string
 
   beforeAll(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeback-web-three-way-'))
@@ -72,6 +73,13 @@ describe('three-way merge through the page (SQLite)', () => {
       UPDATE "Message" SET "subject" = 'Subject (here)' WHERE "id" = '${m[1]}';
       DELETE FROM "Message" WHERE "id" IN ('${m[2]}', '${m[3]}');
     `)
+    // A backup of another database (one unrelated table), to offer as a wrong base.
+    const Database = (await import('better-sqlite3')).default
+    const otherFile = path.join(root, 'other.db')
+    const other = new Database(otherFile)
+    other.exec(`CREATE TABLE "Other" ("id" TEXT NOT NULL PRIMARY KEY, "v" TEXT); INSERT INTO "Other" VALUES ('x', 'y');`)
+    other.close()
+    foreign = await cliBackup(`sqlite:${otherFile}`, dir, 'other-db')
     server = await startServer({ db: db.url, dir, stateDir: path.join(root, 'state') })
   })
 
@@ -91,6 +99,21 @@ describe('three-way merge through the page (SQLite)', () => {
     expect(await threeWayCell(page, '#analysis', 'Message', 'deleted-in-backup')).toBe('1')
     expect(await threeWayCell(page, '#analysis', 'Message', 'deleted-here')).toBe('1')
     expect(await page.locator('#analysis td[data-col="deleted"]').count()).toBe(0)
+    await context.close()
+  })
+
+  test('a base from another database: the refusal shows next to "Apply deletions", and nothing is analyzed', async () => {
+    const { context, page } = await newPage(browser)
+    await signIn(page, server, server.tokens.superAdmin)
+    await openOptions(page, backup, foreign)
+    await page.getByLabel('Apply deletions').check()
+    await page.getByRole('button', { name: 'Analyze for Merge' }).click()
+    const refusal = page.locator('.apply-deletions .error-note')
+    await refusal.waitFor({ timeout: 60_000 })
+    expect(await refusal.textContent()).toContain('cannot be the common ancestor')
+    expect(await page.locator('.error-note').count()).toBe(1) // shown once, next to the control
+    expect(await page.locator('#analysis').count()).toBe(0)
+    await screenshot(page, 'three-way-refused', { fullPage: false })
     await context.close()
   })
 
