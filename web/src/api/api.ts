@@ -97,6 +97,12 @@ export interface MergeCounts {
   readonly resolved: { readonly backup: number; readonly current: number; readonly merged: number }
   readonly unresolved: number
   readonly currentOnly: number
+  /** Three-way analysis only (a `base` was given): in the base and here, gone from the backup, unchanged here. */
+  readonly deletedInBackup?: number
+  /** Three-way only: in the base and the backup, unchanged there, deleted here (it stays deleted). */
+  readonly deletedHere?: number
+  /** Three-way only: records the merge deletes (non-zero only with `applyDeletions`). */
+  readonly deleted?: number
 }
 
 export type WireValue = null | boolean | number | string | WireValue[] | { [k: string]: WireValue }
@@ -105,6 +111,9 @@ export interface MergeConflict {
   readonly table: string
   readonly key: WireValue
   readonly fields: readonly { readonly name: string; readonly backup: WireValue; readonly current: WireValue; readonly base?: WireValue }[]
+  /** Three-way only: which sides changed (delete/modify: deleted in the backup; modify/delete: deleted here). */
+  readonly kind?: 'modify/modify' | 'delete/modify' | 'modify/delete'
+  readonly resolution?: 'backup' | 'current' | 'merged' | 'unresolved'
 }
 
 export interface MergeReport {
@@ -176,6 +185,8 @@ export interface MergeOptions {
   readonly plan?: string
   /** Three-way merge: the base backup both sides started from (docs/merge.md). */
   readonly base?: string
+  /** Three-way merge: delete what was deleted in the backup and is unchanged here (merge: super_admin). */
+  readonly applyDeletions?: boolean
 }
 
 const seg = (name: string) => encodeURIComponent(name)
@@ -241,7 +252,7 @@ export async function startAnalyze(name: string, options: MergeOptions): Promise
   return request<{ job: Job<MergeReport>; planId?: string }>(`/api/backups/${seg(name)}/analyze`, { method: 'POST', body: options })
 }
 
-export async function startMerge(name: string, options: MergeOptions | { readonly plan: string }): Promise<{ job: Job<MergeReport> }> {
+export async function startMerge(name: string, options: MergeOptions | { readonly plan: string; readonly base?: string }): Promise<{ job: Job<MergeReport> }> {
   return request<{ job: Job<MergeReport> }>(`/api/backups/${seg(name)}/merge`, { method: 'POST', body: options })
 }
 

@@ -1,6 +1,7 @@
 /**
  * Conflict review: each conflicting record with a side-by-side field diff (backup vs current,
- * long values folded), a choice per record (backup / current / merge / edit the values), "apply
+ * long values folded; a three-way conflict also shows its kind and the base's value, and
+ * "(deleted)" for the side that deleted the record), a choice per record (backup / current / merge / edit the values), "apply
  * to all conflicts of this table", a filter by table and a search, and paging so that thousands
  * of conflicts stay usable. Choices are kept by the wizard, keyed by table and key.
  */
@@ -58,7 +59,9 @@ export function ConflictReview(props: {
       if (show === 'chosen' && !chosen) return false
       if (!q) return true
       if (keyText(c.key).toLowerCase().includes(q)) return true
-      return c.fields.some((f) => f.name.toLowerCase().includes(q) || valueText(f.backup).toLowerCase().includes(q) || valueText(f.current).toLowerCase().includes(q))
+      return c.fields.some(
+        (f) => f.name.toLowerCase().includes(q) || valueText(f.backup).toLowerCase().includes(q) || valueText(f.current).toLowerCase().includes(q) || valueText(f.base).toLowerCase().includes(q),
+      )
     })
   }, [conflicts, table, search, show, choices])
   const pages = Math.max(1, Math.ceil(filtered.length / PAGE_SIZE))
@@ -75,7 +78,8 @@ export function ConflictReview(props: {
   return (
     <div class="conflict-review">
       <p>
-        <strong>{plural(conflicts.length, 'conflicting record')}</strong>: both sides changed and the timestamps cannot tell which is newer.{' '}
+        <strong>{plural(conflicts.length, 'conflicting record')}</strong>:{' '}
+        {conflicts.some((c) => c.kind) ? 'both sides changed them since the base backup (or one deleted what the other changed).' : 'both sides changed and the timestamps cannot tell which is newer.'}{' '}
         {chosenCount === conflicts.length ? (
           <>All have your choice.</>
         ) : (
@@ -179,6 +183,7 @@ function ConflictCard(props: { conflict: MergeConflict; resolution: Resolution |
   const key = keyText(c.key)
   const name = `choice-${conflictId(c)}`
   const editValues = resolution && typeof resolution === 'object' ? resolution.fields : null
+  const threeWay = c.kind !== undefined
   const setChoice = (v: Choice) => {
     if (v === 'edit') props.onChoose({ fields: Object.fromEntries(c.fields.map((f) => [f.name, f.backup])) })
     else props.onChoose(v)
@@ -188,7 +193,14 @@ function ConflictCard(props: { conflict: MergeConflict; resolution: Resolution |
       <header class="conflict-head">
         <div>
           <span class="muted small">{c.table}</span> <span class="conflict-key">{key}</span>
+          {c.kind && (
+            <span class="conflict-kind small" title={KIND_HINT[c.kind]}>
+              {' '}
+              {c.kind}
+            </span>
+          )}
           <span class="muted small"> · {c.fields.length === 1 ? '1 field differs' : `${c.fields.length} fields differ`}</span>
+          {c.kind && <span class="muted small"> · {KIND_HINT[c.kind]}</span>}
         </div>
         <fieldset class="choices">
           <legend>
@@ -218,6 +230,7 @@ function ConflictCard(props: { conflict: MergeConflict; resolution: Resolution |
         <thead>
           <tr>
             <th scope="col">Field</th>
+            {threeWay && <th scope="col">Base</th>}
             <th scope="col">Backup</th>
             <th scope="col">Current</th>
             {choice === 'edit' && <th scope="col">Your value</th>}
@@ -227,12 +240,13 @@ function ConflictCard(props: { conflict: MergeConflict; resolution: Resolution |
           {c.fields.map((f) => (
             <tr key={f.name}>
               <th scope="row">{f.name}</th>
-              <td class={`side-backup ${choice === 'backup' ? 'chosen' : ''}`}>
-                <Value value={f.backup} />
-              </td>
-              <td class={`side-current ${choice === 'current' ? 'chosen' : ''}`}>
-                <Value value={f.current} />
-              </td>
+              {threeWay && (
+                <td class="side-base">
+                  <Value value={f.base ?? null} />
+                </td>
+              )}
+              <td class={`side-backup ${choice === 'backup' ? 'chosen' : ''}`}>{c.kind === 'delete/modify' ? <span class="deleted">(deleted)</span> : <Value value={f.backup} />}</td>
+              <td class={`side-current ${choice === 'current' ? 'chosen' : ''}`}>{c.kind === 'modify/delete' ? <span class="deleted">(deleted)</span> : <Value value={f.current} />}</td>
               {choice === 'edit' && editValues && (
                 <td class="edit-row">
                   <label class="visually-hidden" for={`${name}-${f.name}`}>
@@ -259,6 +273,13 @@ function ConflictCard(props: { conflict: MergeConflict; resolution: Resolution |
       </p>
     </article>
   )
+}
+
+/** A three-way conflict's kind in words. */
+const KIND_HINT: Record<NonNullable<MergeConflict['kind']>, string> = {
+  'modify/modify': 'changed on both sides, differently',
+  'delete/modify': 'deleted in the backup, changed here',
+  'modify/delete': 'changed in the backup, deleted here',
 }
 
 export function valueText(v: WireValue | undefined): string {

@@ -32,6 +32,7 @@ import { JobProgressView } from './JobProgressView'
 import { MergeReportTable } from './MergeReportTable'
 import { announceJob } from './JobBanner'
 import { ChosenBackup, WizardHeader } from './Steps'
+import { useSession } from './App'
 
 export const STRATEGY_CHOICES: readonly { value: Strategy; label: string; what: string; bestFor: string }[] = [
   { value: 'backup_wins', label: 'Backup wins', what: 'Uses the backup’s data for all conflicts.', bestFor: 'Restoring from an authoritative source' },
@@ -51,6 +52,11 @@ export function MergeWizard(props: { params: URLSearchParams }) {
   const [preserveNewer, setPreserveNewer] = useState(true)
   const [timestampField, setTimestampField] = useState('')
   const [base, setBase] = useState('')
+  const [applyDeletions, setApplyDeletions] = useState(false)
+  const session = useSession()
+  const superAdmin = session.who.role === 'super_admin'
+  /** Deletions are offered to a super_admin with a base only; the API has the last word. */
+  const deletions = Boolean(base) && superAdmin && applyDeletions
   const [excluded, setExcluded] = useState<ReadonlySet<string>>(new Set())
   const [phase, setPhase] = useState<Phase>({ kind: 'idle' })
   const [analysis, setAnalysis] = useState<MergeReport | null>(null)
@@ -91,6 +97,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
       timestampField: timestampField.trim() || undefined,
       tables: excluded.size > 0 ? selected : undefined,
       base: base || undefined,
+      applyDeletions: deletions || undefined,
       ...extra,
     }
   }
@@ -157,7 +164,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
 
   const doMerge = async () => {
     if (!file || !analysis) return
-    const r = await run('merge', () => startMerge(file, planId ? { plan: planId } : options({ resolutions: resolutions(analysis.conflicts) })))
+    const r = await run('merge', () => startMerge(file, planId ? { plan: planId, base: base || undefined } : options({ resolutions: resolutions(analysis.conflicts) })))
     if (r) {
       setDone(r.report)
       setStep(4)
@@ -235,7 +242,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
               invalidate()
             }}
           />
-          <Field label="Base backup (three-way merge, optional)" hint="The backup both this backup and the database started from: then the side that changed a field wins, and records deleted on one side are reported (never deleted here).">
+          <Field label="Base backup (three-way merge, optional)" hint="The backup both this backup and the database started from: then the side that changed a field wins, and records deleted on one side are reported (deleted here only with “Apply deletions”).">
             {(id, d) => (
               <select
                 id={id}
@@ -259,6 +266,20 @@ export function MergeWizard(props: { params: URLSearchParams }) {
               </select>
             )}
           </Field>
+          {base && superAdmin && (
+            <div class="apply-deletions">
+              <Checkbox
+                label="Apply deletions"
+                hint="Delete the records the backup deleted and this database did not change since the base. Previewed in the analysis and the dry run like everything else."
+                checked={applyDeletions}
+                onChange={(v) => {
+                  setApplyDeletions(v)
+                  invalidate()
+                }}
+              />
+              {deletions && error && <ErrorNote>{error.message}</ErrorNote>}
+            </div>
+          )}
           <Field label="Timestamp field" hint="Leave empty to use the first of updatedAt, updated_at, modifiedAt, modified_at a table has.">
             {(id, d) => (
               <input
@@ -299,7 +320,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
             </fieldset>
           )}
           {phase.kind === 'running' && <JobProgressView progress={phase.progress} label="Analyzing" />}
-          {error && <ErrorNote>{error.message}</ErrorNote>}
+          {error && !deletions && <ErrorNote>{error.message}</ErrorNote>}
           <div class="form-actions">
             <Button kind="primary" onClick={analyze} busy={busy} disabled={excluded.size > 0 && excluded.size === tables.length}>
               Analyze for Merge
@@ -311,9 +332,9 @@ export function MergeWizard(props: { params: URLSearchParams }) {
 
       {analysis && (step === 2 || (step === 3 && !dryRun)) && (
         <Card title="3. What the merge will do" id="analysis">
-          <MergeReportTable report={analysis} caption="Analysis per table" />
+          <MergeReportTable report={analysis} caption="Analysis per table" deletions={deletions} />
           {analysis.conflicts.length > 0 && <p class="muted small table-note">Conflicts are counted as the strategy leaves them; your choices below are applied from the dry run on.</p>}
-          {analysis.totals.new + analysis.totals.updated + analysis.totals.conflicts === 0 && <Notice kind="info">The database already has everything in this backup: a merge would change nothing.</Notice>}
+          {analysis.totals.new + analysis.totals.updated + analysis.totals.conflicts + (analysis.totals.deleted ?? 0) === 0 && <Notice kind="info">The database already has everything in this backup: a merge would change nothing.</Notice>}
         </Card>
       )}
 
@@ -368,7 +389,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
           ) : (
             <Notice kind="success">The dry run went through: nothing was written. This is exactly what “Perform merge” will do — or, if the database changes meanwhile, it will refuse and ask you to analyze again:</Notice>
           )}
-          <MergeReportTable report={dryRun} caption="Dry run per table" />
+          <MergeReportTable report={dryRun} caption="Dry run per table" deletions={deletions} />
           {phase.kind === 'running' && <JobProgressView progress={phase.progress} label="Merging" />}
           {error && <ErrorNote>{error.message}</ErrorNote>}
           <div class="form-actions">
@@ -401,9 +422,10 @@ export function MergeWizard(props: { params: URLSearchParams }) {
         <Card title="5. Merge report" id="report">
           <Notice kind="success">
             <strong>Merge complete.</strong> {plural(done.totals.new, 'record')} added, {formatCount(done.totals.updated)} updated, {plural(done.totals.resolved.backup + done.totals.resolved.merged, 'conflict')} written from the backup or merged,{' '}
-            {formatCount(done.totals.resolved.current)} kept as they were; {plural(done.totals.currentOnly, 'record')} only in the database left untouched.
+            {formatCount(done.totals.resolved.current)} kept as they were; {plural(done.totals.currentOnly, 'record')} only in the database left untouched
+            {deletions ? <>; {plural(done.totals.deleted ?? 0, 'record')} deleted (deleted in the backup, unchanged here)</> : null}.
           </Notice>
-          <MergeReportTable report={done} caption="Merge report per table" applied />
+          <MergeReportTable report={done} caption="Merge report per table" applied deletions={deletions} />
           <div class="form-actions">
             <a class="btn" href={href('/')}>
               Back to the overview
@@ -437,7 +459,8 @@ export function MergeWizard(props: { params: URLSearchParams }) {
               {formatCount(dryRun.totals.conflicts)} conflicts: {formatCount(dryRun.totals.resolved.backup)} from the backup, {formatCount(dryRun.totals.resolved.current)} kept, {formatCount(dryRun.totals.resolved.merged)} merged
             </li>
           </ul>
-          <p class="muted small">One transaction: on any error nothing is changed. Nothing is deleted.</p>
+          {deletions && <p>{plural(dryRun.totals.deleted ?? 0, 'record')} deleted (deleted in the backup, unchanged here).</p>}
+          <p class="muted small">One transaction: on any error nothing is changed.{deletions ? '' : ' Nothing is deleted.'}</p>
         </ConfirmDialog>
       )}
     </>
