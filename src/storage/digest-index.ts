@@ -51,10 +51,12 @@ export function keyText(row: Readonly<Record<string, unknown>>, key: readonly st
 
 /**
  * What decides whether two links describe a table the same way: its key and its columns (name,
- * kind, engine type). When it changes between links, the increment carries the table whole.
+ * kind, engine type, an enum's labels). When it changes between links, the increment carries the table whole.
  */
 export function columnsSignature(table: TableSchema): string {
-  const text = JSON.stringify({ key: table.primaryKey, columns: table.columns.map((c) => [c.name, c.kind, c.type, c.elementKind ?? null]) })
+  // An enum's labels too: renaming one changes how every row with it reads, without writing a row
+  // (no new xmin for the row stamps, storage/row-stamps.ts), so the table is then carried whole.
+  const text = JSON.stringify({ key: table.primaryKey, columns: table.columns.map((c) => [c.name, c.kind, c.type, c.elementKind ?? null, ...(c.enumValues ? [c.enumValues] : [])]) })
   return createHash('sha256').update(text).digest('hex').slice(0, 32)
 }
 

@@ -154,3 +154,16 @@ export function makeSqlitePath(): { file: string; url: string; cleanup: () => vo
   const file = path.join(dir, 'test.db')
   return { file, url: `sqlite:${file}`, cleanup }
 }
+
+/** A new SQLite database file made by running `sql` (better-sqlite3, the driver the adapter uses). */
+export async function makeSqliteDatabase(sql: string): Promise<{ file: string; url: string; cleanup: () => void }> {
+  const { default: Database } = await import('better-sqlite3')
+  const target = makeSqlitePath()
+  const db = new Database(target.file)
+  try {
+    db.exec(sql)
+  } finally {
+    db.close()
+  }
+  return target
+}

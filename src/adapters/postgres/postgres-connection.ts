@@ -13,7 +13,10 @@
  * @module
  */
 import net from 'node:net'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import pg from 'pg'
+import copyStreams from 'pg-copy-streams'
 import type { ConnectionConfig } from '../adapter.js'
 import { ConnectionError, DatabaseError, InternalError, MergebackError } from '../../errors.js'
 import { quoteIdent } from './postgres-sql.js'
@@ -227,4 +230,32 @@ export function readyForQuery(client: pg.Client, submitted: object): Promise<voi
     }
     client.once('end', done)
   })
+}
+
+/**
+ * COPY `lines` (COPY text) FROM STDIN into `relation` on `client`; resolves with the number of rows
+ * once the statement is over. A failure of the input (a truncated or damaged backup) is passed on
+ * as it is, not as a database error: it is why the COPY was abandoned (pipeline() destroys the
+ * COPY stream, which sends CopyFail).
+ */
+export async function copyFromStdin(client: pg.Client, relation: string, columns: readonly string[], lines: AsyncIterable<string | Buffer>, context: ErrorContext): Promise<number> {
+  const sink = client.query(copyStreams.from(`COPY ${relation} (${columns.map(quoteIdent).join(', ')}) FROM STDIN`))
+  const finished = readyForQuery(client, sink)
+  let inputFailure: { error: unknown } | undefined
+  const input = (async function* () {
+    try {
+      yield* lines
+    } catch (error) {
+      inputFailure = { error }
+      throw error
+    }
+  })()
+  try {
+    await pipeline(Readable.from(input, { objectMode: false }), sink)
+  } catch (error) {
+    await finished
+    if (inputFailure) throw inputFailure.error
+    throw toDatabaseError(error, context)
+  }
+  return sink.rowCount
 }

@@ -60,10 +60,7 @@
  *
  * @module
  */
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
-import copyStreams from 'pg-copy-streams'
 import type {
   ColumnSchema,
   ConnectionConfig,
@@ -82,7 +79,7 @@ import type {
   WriteResult,
 } from '../adapter.js'
 import { ConnectionError, DatabaseError, FormatError, InternalError, MergebackError, UsageError } from '../../errors.js'
-import { openSession, readyForQuery, toDatabaseError, type ErrorContext } from './postgres-connection.js'
+import { copyFromStdin, openSession, toDatabaseError, type ErrorContext } from './postgres-connection.js'
 import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgDomainDefinition, type PgTable, type PgTypeDefinition } from './postgres-introspector.js'
 import { POSTGRES_CAPABILITIES, RAW_TEXT_TYPES, RowCodec, fromClause, recordLineDigest, recordLineSelect } from './postgres-source.js'
 import { createTableDdl, enumTypeName, escapeCopyText, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
@@ -812,30 +809,9 @@ export class PostgresDestination implements Destination {
     return (result.rows[0] as { has: boolean }).has
   }
 
-  /** COPY FROM STDIN into `relation`; resolves with the number of rows once they are in. */
-  async #copyInto(relation: string, columns: readonly WriteColumn[], lines: AsyncIterable<string | Buffer>, context: ErrorContext): Promise<number> {
-    const sink = this.#client.query(copyStreams.from(`COPY ${relation} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`))
-    const finished = readyForQuery(this.#client, sink)
-    // A failure of the input (a truncated or corrupt backup) is passed on as it is, not as a
-    // database error: it is why the COPY was abandoned.
-    let inputFailure: { error: unknown } | undefined
-    const input = (async function* () {
-      try {
-        yield* lines
-      } catch (error) {
-        inputFailure = { error }
-        throw error
-      }
-    })()
-    try {
-      // pipeline() destroys the COPY stream on a failure upstream, which sends CopyFail.
-      await pipeline(Readable.from(input, { objectMode: false }), sink)
-    } catch (error) {
-      await finished
-      if (inputFailure) throw inputFailure.error
-      throw toDatabaseError(error, context)
-    }
-    return sink.rowCount
+  /** COPY FROM STDIN into `relation` on this session (postgres-connection.ts copyFromStdin). */
+  #copyInto(relation: string, columns: readonly WriteColumn[], lines: AsyncIterable<string | Buffer>, context: ErrorContext): Promise<number> {
+    return copyFromStdin(this.#client, relation, columns.map((c) => c.name), lines, context)
   }
 
   async #writeThroughStage(target: PgTable, columns: readonly WriteColumn[], lines: AsyncIterable<string>, context: ErrorContext): Promise<WriteResult> {

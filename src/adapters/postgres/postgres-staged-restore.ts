@@ -33,14 +33,11 @@
  *
  * @module
  */
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
-import copyStreams from 'pg-copy-streams'
 import type { ConnectionConfig, DatabaseSchema, ForeignKeySchema, PrepareResult, RecoverReport, StagedRestore, TableSchema, WriteResult } from '../adapter.js'
 import { DatabaseError, InternalError } from '../../errors.js'
 import { RUN_ID_LENGTH, STAGE_PREFIX, newRunId, runLockName } from '../staging.js'
-import { openSession, readyForQuery, toDatabaseError, type ErrorContext } from './postgres-connection.js'
+import { copyFromStdin, openSession, toDatabaseError, type ErrorContext } from './postgres-connection.js'
 import { copyTextOfLines } from './postgres-destination.js'
 import { introspect, type PgTable } from './postgres-introspector.js'
 import { createTableDdl, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
@@ -186,7 +183,7 @@ export class PostgresStagedRestore implements StagedRestore {
       try {
         this.#throwFailure()
         await this.#run(session.client, { text: 'BEGIN' }, context)
-        copied.resolve(await this.#copy(session.client, qualify(this.#staging, table.name), columns, lines, context))
+        copied.resolve(await copyFromStdin(session.client, qualify(this.#staging, table.name), columns, lines, context))
         await this.#buildKeys(session.client, table.name)
         await this.#run(session.client, { text: 'COMMIT' }, context)
       } catch (error) {
@@ -367,29 +364,6 @@ export class PostgresStagedRestore implements StagedRestore {
         }, { action: `moving sequence ${sequence}`, table: table.name })
       }
     }
-  }
-
-  /** COPY FROM STDIN on `client`; a failure of the input (a damaged file) is passed on as it is. */
-  async #copy(client: pg.Client, relation: string, columns: readonly string[], lines: AsyncIterable<Buffer | string>, context: ErrorContext): Promise<number> {
-    const sink = client.query(copyStreams.from(`COPY ${relation} (${columns.map(quoteIdent).join(', ')}) FROM STDIN`))
-    const finished = readyForQuery(client, sink)
-    let inputFailure: { error: unknown } | undefined
-    const input = (async function* () {
-      try {
-        yield* lines
-      } catch (error) {
-        inputFailure = { error }
-        throw error
-      }
-    })()
-    try {
-      await pipeline(Readable.from(input, { objectMode: false }), sink)
-    } catch (error) {
-      await finished
-      if (inputFailure) throw inputFailure.error
-      throw toDatabaseError(error, context)
-    }
-    return sink.rowCount
   }
 
   // -- sessions --------------------------------------------------------------------------------

@@ -90,4 +90,29 @@ describe('incremental backups by row stamps on PostgreSQL', () => {
     await restore({ file: fourth.file, db: target.url })
     expect(await rows(target.url)).toEqual(await rows(source.url))
   }, 120_000)
+
+  it('an enum label renamed since the parent (every row reads differently, no row written) carries the table whole', async () => {
+    const source = await createPostgresDatabase('mbstamps_enum')
+    cleanups.push(() => source.drop())
+    const tmp = makeTempDir('mbstamps-enum-')
+    cleanups.push(tmp.cleanup)
+    const dir = path.join(tmp.dir, 'b')
+    await pgQuery(
+      source.url,
+      `CREATE TYPE mood AS ENUM ('ok', 'sad');
+       CREATE TABLE feeling (id integer PRIMARY KEY, m mood);
+       INSERT INTO feeling SELECT g, (ARRAY['ok', 'sad'])[1 + g % 2]::mood FROM generate_series(1, 40) g;`,
+    )
+    await backup({ db: source.url, out: dir, name: 'e', now: new Date('2026-12-01T00:00:00Z') })
+    // No row is written: xmins stay, yet half the rows now read 'fine'.
+    await pgQuery(source.url, `ALTER TYPE mood RENAME VALUE 'ok' TO 'fine'`)
+    const increment = await backup({ db: source.url, out: dir, name: 'e', incremental: true, now: new Date('2026-12-02T00:00:00Z') })
+    expect(increment.metadata.incremental?.replaced).toEqual(['feeling'])
+
+    const target = await createPostgresDatabase('mbstamps_enum_t')
+    cleanups.push(() => target.drop())
+    await restore({ file: increment.file, db: target.url })
+    const read = (url: string) => pgQuery(url, 'SELECT id, m::text FROM feeling ORDER BY id')
+    expect(await read(target.url)).toEqual(await read(source.url))
+  }, 120_000)
 })

@@ -14,7 +14,7 @@ import { backup } from '../../../src/engine/backup.js'
 import { restore } from '../../../src/engine/restore.js'
 import { analyze, merge } from '../../../src/engine/merge.js'
 import { REPO_ROOT } from '../../helpers/cli.js'
-import { makeSqlitePath, makeTempDir } from '../../helpers/databases.js'
+import { makeSqlitePath, makeTempDir, makeSqliteDatabase } from '../../helpers/databases.js'
 
 const cleanups: (() => void)[] = []
 afterEach(() => {
@@ -43,18 +43,15 @@ function search(file: string): number[] {
   }
 }
 
-function create(sql: string): { file: string; url: string } {
-  const target = makeSqlitePath()
+async function create(sql: string): Promise<{ file: string; url: string }> {
+  const target = await makeSqliteDatabase(sql)
   cleanups.push(target.cleanup)
-  const db = new Database(target.file)
-  db.exec(sql)
-  db.close()
   return target
 }
 
 describe('#14 item 8: SQLite hard cases', () => {
   it('backup → restore into its own schema and into a new file → analyze unchanged → merge after edits', async () => {
-    const source = create(SQL)
+    const source = await create(SQL)
     const tmp = makeTempDir('mb14-')
     cleanups.push(tmp.cleanup)
     const made = await backup({ db: source.url, out: path.join(tmp.dir, 'hard.json') })
@@ -67,7 +64,7 @@ describe('#14 item 8: SQLite hard cases', () => {
     expect(made.warnings.join('\n')).toMatch(/Virtual table "doc_fts" is a full-text index of table "doc": not backed up/)
     expect(made.warnings.join('\n')).not.toMatch(/NOT backed up/)
 
-    const own = create(SQL.replace(/^(INSERT|DELETE)[^\n]*\n/gm, ''))
+    const own = await create(SQL.replace(/^(INSERT|DELETE)[^\n]*\n/gm, ''))
     await restore({ file: made.file, db: own.url })
     expect(contents(own.file)).toEqual(expected)
     // The app's own full-text index finds the restored rows (rebuilt: its triggers were off).

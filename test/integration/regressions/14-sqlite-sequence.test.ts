@@ -13,7 +13,7 @@ import Database from 'better-sqlite3'
 import { backup } from '../../../src/engine/backup.js'
 import { restore } from '../../../src/engine/restore.js'
 import { merge } from '../../../src/engine/merge.js'
-import { makeSqlitePath, makeTempDir } from '../../helpers/databases.js'
+import { makeSqlitePath, makeTempDir, makeSqliteDatabase } from '../../helpers/databases.js'
 
 const cleanups: (() => void)[] = []
 afterEach(() => {
@@ -24,12 +24,9 @@ const SCHEMA = `CREATE TABLE counter (id INTEGER PRIMARY KEY AUTOINCREMENT, name
 CREATE TABLE never_used (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT);
 CREATE TABLE plain (id INTEGER PRIMARY KEY, v TEXT);`
 
-function database(sql: string): { file: string; url: string } {
-  const target = makeSqlitePath()
+async function database(sql: string): Promise<{ file: string; url: string }> {
+  const target = await makeSqliteDatabase(sql)
   cleanups.push(target.cleanup)
-  const db = new Database(target.file)
-  db.exec(sql)
-  db.close()
   return target
 }
 
@@ -55,7 +52,7 @@ function nextId(file: string, table = 'counter'): number {
 
 describe('#14: SQLite AUTOINCREMENT counters are carried', () => {
   it('into a new file, into the application\'s own schema, by a merge, and from a file made elsewhere', async () => {
-    const source = database(`${SCHEMA}
+    const source = await database(`${SCHEMA}
       INSERT INTO counter (name) VALUES ('one'), ('two'), ('three'), ('four');
       DELETE FROM counter WHERE id IN (3, 4);
       INSERT INTO plain VALUES (1, 'x');`)
@@ -65,20 +62,20 @@ describe('#14: SQLite AUTOINCREMENT counters are carried', () => {
     const header = JSON.parse(fs.readFileSync(made.file, 'utf8')).tables as { tableName: string; options?: { sequence?: string } }[]
     expect(Object.fromEntries(header.map((t) => [t.tableName, t.options?.sequence]))).toEqual({ counter: '4', never_used: '0', plain: undefined })
 
-    const fresh = database('')
+    const fresh = await database('')
     await restore({ file: made.file, db: fresh.url })
     expect(sequences(fresh.file)).toMatchObject({ counter: 4 })
     expect(nextId(fresh.file)).toBe(5)
 
-    const own = database(SCHEMA)
+    const own = await database(SCHEMA)
     await restore({ file: made.file, db: own.url })
     expect(sequences(own.file)).toMatchObject({ counter: 4 })
 
     // A merge into a copy whose counter is behind moves it on; one ahead is left ahead.
-    const behind = database(`${SCHEMA} INSERT INTO counter (name) VALUES ('one'); DELETE FROM counter;`)
+    const behind = await database(`${SCHEMA} INSERT INTO counter (name) VALUES ('one'); DELETE FROM counter;`)
     await merge(made.file, behind.url)
     expect(sequences(behind.file)).toMatchObject({ counter: 4 })
-    const ahead = database(`${SCHEMA} INSERT INTO counter (id, name) VALUES (9, 'nine'); DELETE FROM counter;`)
+    const ahead = await database(`${SCHEMA} INSERT INTO counter (id, name) VALUES (9, 'nine'); DELETE FROM counter;`)
     await restore({ file: made.file, db: ahead.url })
     expect(sequences(ahead.file)).toMatchObject({ counter: 9 })
 
@@ -92,7 +89,7 @@ describe('#14: SQLite AUTOINCREMENT counters are carried', () => {
       fs.rmSync(elsewhere, { recursive: true, force: true })
     })
     process.env.MERGEBACK_STATE_DIR = elsewhere
-    const foreign = database('')
+    const foreign = await database('')
     const result = await restore({ file: made.file, db: foreign.url })
     expect(result.warnings.join('\n')).toMatch(/CREATE TABLE text is not used/)
     expect(sequences(foreign.file)).toMatchObject({ counter: 4 })

@@ -16,7 +16,7 @@ import { merge } from '../../../src/engine/merge.js'
 import { restore } from '../../../src/engine/restore.js'
 import { readBackup } from '../../../src/format/reader.js'
 import { runCli } from '../../helpers/cli.js'
-import { makeSqlitePath, makeTempDir } from '../../helpers/databases.js'
+import { makeSqlitePath, makeTempDir, makeSqliteDatabase } from '../../helpers/databases.js'
 import { writeCraftedBackup } from '../security/targets.js'
 
 const cleanups: (() => void)[] = []
@@ -34,12 +34,9 @@ const ROWS = `
   INSERT INTO grid VALUES (7, -3, 9);`
 const TABLES = ['memo', 'place', 'grid']
 
-function create(sql: string): { file: string; url: string } {
-  const target = makeSqlitePath()
+async function create(sql: string): Promise<{ file: string; url: string }> {
+  const target = await makeSqliteDatabase(sql)
   cleanups.push(target.cleanup)
-  const db = new Database(target.file)
-  db.exec(sql)
-  db.close()
   return target
 }
 
@@ -85,7 +82,7 @@ async function tableSchemas(file: string): Promise<TableSchema[]> {
 
 describe('#14: SQLite FTS5 and R*Tree tables with their own rows are carried', () => {
   it('backup → restore into a new file, into its own schema, with --drop → merge after edits, all exact', async () => {
-    const source = create(SCHEMA + ROWS)
+    const source = await create(SCHEMA + ROWS)
     const tmp = makeTempDir('mb14vt-')
     cleanups.push(tmp.cleanup)
     const made = await backup({ db: source.url, out: path.join(tmp.dir, 'vt.json') })
@@ -114,7 +111,7 @@ describe('#14: SQLite FTS5 and R*Tree tables with their own rows are carried', (
 
     // Into the application's own schema, twice: the second run finds every row there (the FTS5
     // table by whole rows, duplicates counted; the R*Trees by id) and changes nothing.
-    const own = create(SCHEMA)
+    const own = await create(SCHEMA)
     await restore({ file: made.file, db: own.url })
     expect(contents(own.file)).toEqual(expected)
     const again = await restore({ file: made.file, db: own.url })
@@ -133,7 +130,7 @@ describe('#14: SQLite FTS5 and R*Tree tables with their own rows are carried', (
   })
 
   it('a hostile or unknown virtual table definition is refused with exit 2, and nothing changes', async () => {
-    const source = create(SCHEMA + ROWS)
+    const source = await create(SCHEMA + ROWS)
     const tmp = makeTempDir('mb14vt-')
     cleanups.push(tmp.cleanup)
     const made = await backup({ db: source.url, out: path.join(tmp.dir, 'vt.json') })
@@ -141,7 +138,7 @@ describe('#14: SQLite FTS5 and R*Tree tables with their own rows are carried', (
     const memo = byName.get('memo')!
     const place = byName.get('place')!
     const memoVirtual = memo.options!.virtual as Record<string, unknown>
-    const target = create('CREATE TABLE victim (id INTEGER PRIMARY KEY); INSERT INTO victim VALUES (1);')
+    const target = await create('CREATE TABLE victim (id INTEGER PRIMARY KEY); INSERT INTO victim VALUES (1);')
     const before = fs.readFileSync(target.file)
     const cases: [string, TableSchema, RegExp][] = [
       ['tokenize with SQL', { ...memo, options: { ...memo.options, virtual: { ...memoVirtual, options: { tokenize: "porter'); DROP TABLE victim; --" } } } }, /tokenize .* is not in a form/],

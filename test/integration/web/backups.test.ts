@@ -202,7 +202,9 @@ describe('inspect and audit', () => {
   test('inspect shows a backup’s tables, counts and schema; the audit log shows the page’s actions with their actor and an intact chain', async () => {
     const { context, page } = await newPage(browser)
     await signIn(page, server, server.tokens.superAdmin)
-    const file = (await page.locator('tr[data-file^="nightly-"]').getAttribute('data-file'))!
+    // The full backup made before the server started (an incremental "nightly-" one may be listed too).
+    const file = nightlyFile
+    await page.locator(`tr[data-file="${file}"]`).waitFor()
     await page.getByRole('link', { name: `Inspect ${file}` }).click()
     await page.getByRole('heading', { name: 'Tables (5)' }).waitFor({ timeout: 30_000 })
     const user = page.locator('details.schema').filter({ hasText: 'User' }).first()
