@@ -386,7 +386,8 @@ async function baseSha256(file: string): Promise<string> {
  * key columns. A selected table the base lacks (created since) is merged with an empty base.
  */
 function checkBase(file: string, scan: BackupScan, baseFile: string, base: BackupScan, selected: readonly TableSchema[], onWarning?: (message: string) => void): void {
-  const bad = (why: string) => new UsageError(`The base backup ${baseFile} cannot be the common ancestor of ${file}: ${why}.`, { code: 'BAD_BASE' })
+  // File names, not paths: the API shows this message on the page, and the server's directories are not the user's business.
+  const bad = (why: string) => new UsageError(`The base backup ${path.basename(baseFile)} cannot be the common ancestor of ${path.basename(file)}: ${why}.`, { code: 'BAD_BASE' })
   const m = scan.metadata
   const b = base.metadata
   if (typeof m.engine === 'string' && typeof b.engine === 'string' && m.engine !== b.engine) throw bad(`it is a ${b.engine} backup, the backup is of ${m.engine}`)

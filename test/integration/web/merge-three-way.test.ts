@@ -111,6 +111,8 @@ describe('three-way merge through the page (SQLite)', () => {
     const refusal = page.locator('.apply-deletions .error-note')
     await refusal.waitFor({ timeout: 60_000 })
     expect(await refusal.textContent()).toContain('cannot be the common ancestor')
+    // File names only: the server's directories are not shown on the page.
+    expect(await refusal.textContent()).not.toContain(server.dir)
     expect(await page.locator('.error-note').count()).toBe(1) // shown once, next to the control
     expect(await page.locator('#analysis').count()).toBe(0)
     await screenshot(page, 'three-way-refused', { fullPage: false })

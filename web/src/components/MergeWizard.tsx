@@ -178,7 +178,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
     <>
       <WizardHeader
         title="Smart merge"
-        intro="Adds what is missing, updates what changed, lets you settle conflicts — and never deletes current data. Nothing is written before the last step."
+        intro={deletions ? "Adds what is missing, updates what changed, lets you settle conflicts, and deletes the records the backup deleted since the base (you asked for it: the analysis lists them). Nothing is written before the last step." : "Adds what is missing, updates what changed, lets you settle conflicts — and never deletes current data. Nothing is written before the last step."}
         steps={STEPS}
         current={step}
         busy={busy}
