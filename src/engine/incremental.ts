@@ -215,25 +215,17 @@ async function writeChangesByStamps(
   const candidates = new Map<string, number>()
   let rows = 0
   stampsWriter.beginTable(table.name, scope)
-  for await (const chunk of lines) {
-    for (let begin = 0; begin < chunk.length; ) {
-      const end = chunk.indexOf(0x0a, begin)
-      const tab = chunk.lastIndexOf(0x02, end)
-      let stamp = 0
-      for (let i = tab + 1; i < end; i++) stamp = stamp * 10 + (chunk[i]! - 0x30)
-      const text = chunk.toString('utf8', begin, tab)
-      const keyDigest = shortDigest(text)
-      const at = parent.find(keyDigest)
-      if (at >= 0) seen[at] = 1
-      if (at >= 0 && known.known[at] === 1 && known.stamps[at] === stamp) {
-        await index.add(keyDigest, parent.rowDigest(at), text)
-        await stampsWriter.add(keyDigest, stamp)
-      } else {
-        candidates.set(text, stamp)
-      }
-      rows++
-      begin = end + 1
+  for await (const { text, stamp } of keyStamps(lines)) {
+    const keyDigest = shortDigest(text)
+    const at = parent.find(keyDigest)
+    if (at >= 0) seen[at] = 1
+    if (at >= 0 && known.known[at] === 1 && known.stamps[at] === stamp) {
+      await index.add(keyDigest, parent.rowDigest(at), text)
+      await stampsWriter.add(keyDigest, stamp)
+    } else {
+      candidates.set(text, stamp)
     }
+    rows++
   }
   let changed = 0
   const cutter = keyCutter(table)
@@ -272,6 +264,20 @@ async function writeChangesByStamps(
   return { deleted: deletedKeys(parent, seen), rows, changed, stamped: true }
 }
 
+/** The lines of `Source.readRowStamps` (`<key text> 0x02 <xmin>\n`, whole lines per chunk) as key texts and xmins. */
+async function* keyStamps(chunks: AsyncIterable<Buffer>): AsyncGenerator<{ text: string; stamp: number }> {
+  for await (const chunk of chunks) {
+    for (let begin = 0; begin < chunk.length; ) {
+      const end = chunk.indexOf(0x0a, begin)
+      const tab = chunk.lastIndexOf(0x02, end)
+      let stamp = 0
+      for (let i = tab + 1; i < end; i++) stamp = stamp * 10 + (chunk[i]! - 0x30)
+      yield { text: chunk.toString('utf8', begin, tab), stamp }
+      begin = end + 1
+    }
+  }
+}
+
 /**
  * Records the row stamps of a table written another way (a full backup's table, one an increment
  * carries whole or compared by digest): one pass over its keys and xmins. Nothing when the source
@@ -282,16 +288,7 @@ export async function recordRowStamps(source: Source, table: TableSchema, stamps
   const lines = scope === undefined ? undefined : source.readRowStamps?.(table)
   if (scope === undefined || lines === undefined) return
   stampsWriter.beginTable(table.name, scope)
-  for await (const chunk of lines) {
-    for (let begin = 0; begin < chunk.length; ) {
-      const end = chunk.indexOf(0x0a, begin)
-      const tab = chunk.lastIndexOf(0x02, end)
-      let stamp = 0
-      for (let i = tab + 1; i < end; i++) stamp = stamp * 10 + (chunk[i]! - 0x30)
-      await stampsWriter.add(shortDigest(chunk.toString('utf8', begin, tab)), stamp)
-      begin = end + 1
-    }
-  }
+  for await (const { text, stamp } of keyStamps(lines)) await stampsWriter.add(shortDigest(text), stamp)
   await stampsWriter.endTable()
 }
 

@@ -19,7 +19,7 @@ import pg from 'pg'
 import copyStreams from 'pg-copy-streams'
 import type { ConnectionConfig } from '../adapter.js'
 import { ConnectionError, DatabaseError, InternalError, MergebackError } from '../../errors.js'
-import { quoteIdent } from './postgres-sql.js'
+import { quoteIdent, quoteLiteral } from './postgres-sql.js'
 
 /** Fields of pg's DatabaseError that we read (declared here rather than imported, STYLE.md §1.2). */
 interface PgErrorFields {
@@ -258,4 +258,34 @@ export async function copyFromStdin(client: pg.Client, relation: string, columns
     throw toDatabaseError(error, context)
   }
   return sink.rowCount
+}
+
+/**
+ * Creates the enum types in `wanted` (name, as SQL, → labels) that do not exist yet, through `run`
+ * (the caller's session). An existing type lacking some labels is left as it is, with a warning:
+ * ALTER TYPE … ADD VALUE cannot run inside the restore's transaction.
+ */
+export async function createMissingEnums(
+  run: (query: pg.QueryConfig & { queryMode?: 'extended' }, context: ErrorContext) => Promise<pg.QueryResult>,
+  wanted: ReadonlyMap<string, readonly string[]>,
+  warnings: string[],
+): Promise<void> {
+  for (const [name, labels] of wanted) {
+    const context: ErrorContext = { action: `creating enum type ${name}` }
+    const found = await run({ text: 'SELECT pg_catalog.to_regtype($1)::oid AS oid', values: [name] }, context)
+    const oid = (found.rows[0] as { oid: number | null }).oid
+    if (oid === null) {
+      await run({ text: `CREATE TYPE ${name} AS ENUM (${labels.map(quoteLiteral).join(', ')})`, queryMode: 'extended' }, context)
+      continue
+    }
+    const existing = await run({ text: 'SELECT enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = $1', values: [oid] }, context)
+    const have = new Set((existing.rows as { enumlabel: string }[]).map((r) => r.enumlabel))
+    const lacking = labels.filter((label) => !have.has(label))
+    if (lacking.length > 0) {
+      warnings.push(
+        `Enum type ${name} exists without the label(s) ${lacking.map((l) => JSON.stringify(l)).join(', ')}; rows using them will fail. ` +
+          `Add them with ALTER TYPE … ADD VALUE (outside this transaction) first.`,
+      )
+    }
+  }
 }

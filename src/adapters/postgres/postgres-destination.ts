@@ -79,7 +79,7 @@ import type {
   WriteResult,
 } from '../adapter.js'
 import { ConnectionError, DatabaseError, FormatError, InternalError, MergebackError, UsageError } from '../../errors.js'
-import { copyFromStdin, openSession, toDatabaseError, type ErrorContext } from './postgres-connection.js'
+import { copyFromStdin, createMissingEnums, openSession, toDatabaseError, type ErrorContext } from './postgres-connection.js'
 import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgDomainDefinition, type PgTable, type PgTypeDefinition } from './postgres-introspector.js'
 import { POSTGRES_CAPABILITIES, RAW_TEXT_TYPES, RowCodec, fromClause, recordLineDigest, recordLineSelect } from './postgres-source.js'
 import { createTableDdl, enumTypeName, escapeCopyText, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
@@ -604,24 +604,7 @@ export class PostgresDestination implements Destination {
         if (!wanted.has(name)) wanted.set(name, column.enumValues)
       }
     }
-    for (const [name, labels] of wanted) {
-      const context: ErrorContext = { action: `creating enum type ${name}` }
-      const found = await this.#run({ text: 'SELECT pg_catalog.to_regtype($1)::oid AS oid', values: [name] }, context)
-      const oid = (found.rows[0] as { oid: number | null }).oid
-      if (oid === null) {
-        await this.#run({ text: `CREATE TYPE ${name} AS ENUM (${labels.map(quoteLiteral).join(', ')})`, queryMode: 'extended' }, context)
-        continue
-      }
-      const existing = await this.#run({ text: 'SELECT enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = $1', values: [oid] }, context)
-      const have = new Set((existing.rows as { enumlabel: string }[]).map((r) => r.enumlabel))
-      const lacking = labels.filter((label) => !have.has(label))
-      if (lacking.length > 0) {
-        warnings.push(
-          `Enum type ${name} exists without the label(s) ${lacking.map((l) => JSON.stringify(l)).join(', ')}; rows using them will fail. ` +
-            `Add them with ALTER TYPE … ADD VALUE (outside this transaction) first.`,
-        )
-      }
-    }
+    await createMissingEnums((query, context) => this.#run(query, context), wanted, warnings)
   }
 
   /**

@@ -37,7 +37,7 @@ import type pg from 'pg'
 import type { ConnectionConfig, DatabaseSchema, ForeignKeySchema, PrepareResult, RecoverReport, StagedRestore, TableSchema, WriteResult } from '../adapter.js'
 import { DatabaseError, InternalError } from '../../errors.js'
 import { RUN_ID_LENGTH, STAGE_PREFIX, newRunId, runLockName } from '../staging.js'
-import { copyFromStdin, openSession, toDatabaseError, type ErrorContext } from './postgres-connection.js'
+import { copyFromStdin, createMissingEnums, openSession, toDatabaseError, type ErrorContext } from './postgres-connection.js'
 import { copyTextOfLines } from './postgres-destination.js'
 import { introspect, type PgTable } from './postgres-introspector.js'
 import { createTableDdl, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
@@ -302,24 +302,7 @@ export class PostgresStagedRestore implements StagedRestore {
       }
     }
     const control = this.#control.client
-    for (const [name, labels] of wanted) {
-      const context: ErrorContext = { action: `creating enum type ${name}` }
-      const found = await this.#run(control, { text: 'SELECT pg_catalog.to_regtype($1)::oid AS oid', values: [name] }, context)
-      const oid = (found.rows[0] as { oid: number | null }).oid
-      if (oid === null) {
-        await this.#run(control, { text: `CREATE TYPE ${name} AS ENUM (${labels.map(quoteLiteral).join(', ')})`, queryMode: 'extended' }, context)
-        continue
-      }
-      const existing = await this.#run(control, { text: 'SELECT enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = $1', values: [oid] }, context)
-      const have = new Set((existing.rows as { enumlabel: string }[]).map((r) => r.enumlabel))
-      const lacking = labels.filter((label) => !have.has(label))
-      if (lacking.length > 0) {
-        warnings.push(
-          `Enum type ${name} exists without the label(s) ${lacking.map((l) => JSON.stringify(l)).join(', ')}; rows using them will fail. ` +
-            `Add them with ALTER TYPE … ADD VALUE (outside this transaction) first.`,
-        )
-      }
-    }
+    await createMissingEnums((query, context) => this.#run(control, query, context), wanted, warnings)
   }
 
   // -- loading ---------------------------------------------------------------------------------
