@@ -53,6 +53,7 @@ import { FormatError, IntegrityError, UsageError } from '../errors.js'
 import { isChecksum, TableChecksum } from './checksum.js'
 import { mongoCollectionTable, smartBackupTable, widenedTable } from './legacy.js'
 import { KeyDigestSet } from './key-set.js'
+import { recordShape, scanRecord, type RecordShape } from './record-scan.js'
 import type { BackupEvent, BackupLayout, BackupMetadata } from './types.js'
 
 export interface ReadBackupOptions {
@@ -273,6 +274,8 @@ interface OpenTable {
   readonly header: Pick<TableSchema, 'name' | 'primaryKey' | 'uniqueConstraints' | 'indexes' | 'foreignKeys' | 'options'>
   /** Record keys must be among these (typed tables without document columns). */
   readonly columnNames: ReadonlySet<string> | undefined
+  /** Typed tables: what a verifying pass checks an unparsed record line against (record-scan.ts). */
+  readonly shape: RecordShape | undefined
   readonly offset: number
   readonly checksum: TableChecksum
   /** Untyped tables: every record key seen so far, in first-seen order (the columns at tableEnd). */
@@ -367,6 +370,8 @@ class BackupParser {
   readonly #finished = new Map<string, FinishedTable>()
   /** The record of the line just taken by the fast path; null when it was taken unparsed. */
   #fastRecord: Row | null | undefined
+  /** The key values of a fast record checked on its bytes (record-scan.ts), left unparsed. */
+  #fastKey: unknown[] | undefined
   #fastBytes: Buffer | undefined
   readonly #limits: ReaderLimits
 
@@ -547,9 +552,16 @@ class BackupParser {
       throw this.#limitError('maxDepth', `record ${this.#table!.count} of table "${this.#tableName}" is nested deeper than ${this.#limits.maxDepth} levels`, this.#offset)
     }
     let record: Row | null = null
-    // A verifying pass parses every record, whatever it hands on: it makes the checks a restore
-    // makes (fields, keys), so that a file that verifies is a file that restores.
-    if (this.#records === 'parsed' || this.#verifyChecksums) {
+    let key: unknown[] | undefined
+    // A verifying pass checks every record, whatever it hands on: it makes the checks a restore
+    // makes (fields, keys), so that a file that verifies is a file that restores. A line handed
+    // on unparsed is checked on its bytes (record-scan.ts); one the scan does not vouch for is
+    // parsed, and the parsed record checked, as before.
+    const table = this.#table!
+    if (this.#records !== 'parsed' && this.#verifyChecksums && table.shape !== undefined && table.schema !== undefined && table.keys === undefined) {
+      key = scanRecord(buffer, start, last, table.shape)
+    }
+    if (key === undefined && (this.#records === 'parsed' || this.#verifyChecksums)) {
       if (last - start > MAX_LINE_BYTES) {
         // A huge value: parsed from the bytes, so the line is not also copied into a string.
         const parsed = parseRecordBytes(buffer, start, last)
@@ -564,6 +576,7 @@ class BackupParser {
       }
     }
     this.#fastRecord = record
+    this.#fastKey = key
     this.#fastBytes = buffer.subarray(start, last)
     // The stand-in keeps the tokenizer checking the separators around records.
     this.#feed(comma ? '0,\n' : '0\n', this.#offset, true)
@@ -875,9 +888,11 @@ class BackupParser {
     if (name === 'numberValue' && this.#fastRecord !== undefined) {
       const record = this.#fastRecord
       const bytes = this.#fastBytes
+      const key = this.#fastKey
       this.#fastRecord = undefined
       this.#fastBytes = undefined
-      this.#acceptRecord(record, bytes)
+      this.#fastKey = undefined
+      this.#acceptRecord(record, bytes, key)
       return
     }
     if (name === 'endArray') {
@@ -1027,6 +1042,7 @@ class BackupParser {
       schema: typed ? schema : undefined,
       header: schema,
       columnNames: typed && !documents ? new Set(schema.columns.map((column) => column.name)) : undefined,
+      shape: typed ? recordShape(documents ? undefined : schema.columns.map((column) => column.name), schema.primaryKey) : undefined,
       offset,
       checksum: new TableChecksum(),
       keys: typed ? undefined : new Set(),
@@ -1041,10 +1057,12 @@ class BackupParser {
     if (this.#table.schema !== undefined) this.#events.push({ type: 'table', table: schema, layout })
   }
 
-  #acceptRecord(record: Row | null, bytes: Buffer | undefined): void {
+  /** `key`: for an unparsed record (`record` null) of a verifying pass, its key values, its fields checked on its bytes. */
+  #acceptRecord(record: Row | null, bytes: Buffer | undefined, key?: readonly unknown[]): void {
     const table = this.#table!
     if (record === null) {
       // A record line taken unparsed ('lines' and 'none' modes; typed tables only).
+      if (key !== undefined) this.#checkKey(table, key, bytes)
       if (this.#hashing) table.checksum.addCanonicalBytes(bytes!)
       table.count++
       if (this.#records === 'lines') this.#addLine(table, bytes!)
@@ -1067,17 +1085,7 @@ class BackupParser {
         }
       }
     }
-    if (table.keySet !== undefined) {
-      const key = table.header.primaryKey
-      const values = key.map((column) => record[column])
-      if (!table.keySet.add(values, table.keyNumeric)) {
-        const shown = JSON.stringify(values.length === 1 ? values[0] : values)
-        throw this.#ruleError(
-          `table "${table.name}" holds the key (${key.join(', ')}) = ${shown.length > 200 ? `${shown.slice(0, 200)}…` : shown} twice: record ${table.count} has the key of an earlier record of the table, so the file is damaged`,
-          this.#recordOffset(bytes),
-        )
-      }
-    }
+    this.#checkKey(table, table.header.primaryKey.map((column) => record[column]), bytes)
     let canonical: Buffer | undefined
     if (bytes !== undefined) {
       if (this.#hashing) table.checksum.addCanonicalBytes(bytes)
@@ -1093,7 +1101,17 @@ class BackupParser {
     } else if (this.#records === 'lines') this.#addLine(table, canonical ?? bytes!)
   }
 
-  #addLine(table: OpenTable, bytes: Buffer): void {
+  /** A verifying pass: the record's key (its key columns' values, in key order) must not be an earlier record's. */
+  #checkKey(table: OpenTable, values: readonly unknown[], bytes: Buffer | undefined): void {
+    if (table.keySet === undefined || table.keySet.add(values, table.keyNumeric)) return
+    const shown = JSON.stringify(values.length === 1 ? values[0] : values)
+    throw this.#ruleError(
+      `table "${table.name}" holds the key (${table.header.primaryKey.join(', ')}) = ${shown.length > 200 ? `${shown.slice(0, 200)}…` : shown} twice: record ${table.count} has the key of an earlier record of the table, so the file is damaged`,
+      this.#recordOffset(bytes),
+    )
+  }
+
+    #addLine(table: OpenTable, bytes: Buffer): void {
     table.lines.push(bytes, NEWLINE)
     table.linesBytes += bytes.length + 1
     if (table.lines.length >= 2 * this.#batchSize || table.linesBytes >= MAX_LINES_BYTES) this.#flushBatch(table)
