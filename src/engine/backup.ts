@@ -179,6 +179,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         engine: config.engine,
         database: config.database,
         schema: config.schema,
+        passphrase: options.passphrase,
       })
     : undefined
   const adapter = await loadAdapter(config.engine)
@@ -198,11 +199,14 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     })
     options.onFileOpened?.({ path: pending.path, temporaryPath: pending.temporaryPath })
     // The digest index the next incremental backup compares with (storage/digest-index.ts). Not
-    // for a remote, nor for an encrypted backup (its key texts would lie beside it in clear).
-    const index = options.remote || options.passphrase || config.engine === 'mongodb' || options.digestIndex === false ? undefined : new DigestIndexWriter(pending.path)
+    // for a remote. An encrypted backup's is encrypted with the same passphrase.
+    const index =
+      options.remote || config.engine === 'mongodb' || options.digestIndex === false ? undefined : new DigestIndexWriter(pending.path, { passphrase: options.passphrase })
     // Beside the index where the source has row stamps (PostgreSQL's xmin): what lets the next
-    // increment skip unchanged rows without digesting them (storage/row-stamps.ts).
-    const stampsWriter = index !== undefined && options.rowStamps !== false && source.readRowStamps !== undefined ? new RowStampsWriter(pending.path) : undefined
+    // increment skip unchanged rows without digesting them (storage/row-stamps.ts). Not beside an
+    // encrypted backup: its unkeyed key digests would let anyone test guesses of keys.
+    const stampsWriter =
+      index !== undefined && options.rowStamps !== false && !options.passphrase && source.readRowStamps !== undefined ? new RowStampsWriter(pending.path) : undefined
     const replaced: string[] = []
     const deleted: Record<string, unknown[][]> = {}
     const rowCounts: Record<string, number> = {}
