@@ -27,6 +27,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
+import { relativePath, runIfMain } from './cli.js'
 import { generate, mutate, countsFor, DEFAULT_SEED, type BenchEngine } from './generate.js'
 import { directoryBytes, measure, requireGnuTime, tail } from './measure.js'
 import { serverFor, type BenchServer } from './servers.js'
@@ -528,41 +529,12 @@ export function summaryText(results: BenchResults): string {
   ].join('\n')
 }
 
-async function main(): Promise<number> {
-  // Progress lines are best effort: a reader that goes away (`npm run bench | head`) must not kill
-  // the bench before it has dropped its databases.
-  process.stderr.on('error', () => {})
-  process.stdout.on('error', () => {})
-  let options
-  try {
-    options = parseOptions(process.argv.slice(2))
-  } catch (error) {
-    process.stderr.write(`bench: ${(error as Error).message}\n${USAGE}\n`)
-    return 2
-  }
-  if (options === 'help') {
-    process.stdout.write(`${USAGE}\n`)
-    return 0
-  }
-  if ('print' in options) {
-    try {
-      process.stdout.write(summaryText(JSON.parse(fs.readFileSync(options.print, 'utf8')) as BenchResults))
-      return 0
-    } catch (error) {
-      process.stderr.write(`bench: cannot print ${options.print}: ${(error as Error).message}\n`)
-      return 2
-    }
-  }
-  try {
+await runIfMain(import.meta.url, {
+  usage: USAGE,
+  parse: parseOptions,
+  print: ({ print }) => summaryText(JSON.parse(fs.readFileSync(print, 'utf8')) as BenchResults),
+  async run(options: BenchOptions) {
     const { results, file } = await runBench(options)
-    process.stdout.write(`\n${summaryText(results)}\nResults: ${path.relative(process.cwd(), file) || file}\n`)
-    return 0
-  } catch (error) {
-    process.stderr.write(`bench: ${(error as Error).message}\n`)
-    return 1
-  }
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  process.exitCode = await main()
-}
+    return `\n${summaryText(results)}\nResults: ${relativePath(file)}\n`
+  },
+})

@@ -27,6 +27,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
+import { relativePath, runIfMain } from './cli.js'
 import { DEFAULT_SEED } from './generate.js'
 import { renderPlot, type PlotSeries } from './plot.js'
 import { formatBytes, PEAK_RSS_TARGET_BYTES, summarize, type BenchResults } from './report.js'
@@ -455,42 +456,16 @@ export async function runScaling(options: ScalingOptions): Promise<{ results: Sc
   return { results: done, file, svgFile }
 }
 
-async function main(): Promise<number> {
-  process.stderr.on('error', () => {})
-  process.stdout.on('error', () => {})
-  let options
-  try {
-    options = parseScalingOptions(process.argv.slice(2))
-  } catch (error) {
-    process.stderr.write(`bench: ${(error as Error).message}\n${USAGE}\n`)
-    return 2
-  }
-  if (options === 'help') {
-    process.stdout.write(`${USAGE}\n`)
-    return 0
-  }
-  if ('print' in options) {
-    try {
-      const results = combineResults(options.print.split(',').map((file) => JSON.parse(fs.readFileSync(file, 'utf8')) as ScalingResults))
-      process.stdout.write(scalingText(results))
-      if (options.svg) fs.writeFileSync(options.svg, scalingPlot(results))
-      return 0
-    } catch (error) {
-      process.stderr.write(`bench: cannot print ${options.print}: ${(error as Error).message}\n`)
-      return 2
-    }
-  }
-  try {
+await runIfMain(import.meta.url, {
+  usage: USAGE,
+  parse: parseScalingOptions,
+  print(options: { print: string; svg?: string }) {
+    const results = combineResults(options.print.split(',').map((file) => JSON.parse(fs.readFileSync(file, 'utf8')) as ScalingResults))
+    if (options.svg) fs.writeFileSync(options.svg, scalingPlot(results))
+    return scalingText(results)
+  },
+  async run(options: ScalingOptions) {
     const { results, file, svgFile } = await runScaling(options)
-    const rel = (f: string) => path.relative(process.cwd(), f) || f
-    process.stdout.write(`\n${scalingText(results)}\nResults: ${rel(file)}\nPlot: ${rel(svgFile)}${options.svg ? `, ${rel(options.svg)}` : ''}\n`)
-    return 0
-  } catch (error) {
-    process.stderr.write(`bench: ${(error as Error).message}\n`)
-    return 1
-  }
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  process.exitCode = await main()
-}
+    return `\n${scalingText(results)}\nResults: ${relativePath(file)}\nPlot: ${relativePath(svgFile)}${options.svg ? `, ${relativePath(options.svg)}` : ''}\n`
+  },
+})

@@ -270,6 +270,43 @@ describe('a record line longer than the line limit (a huge value, issue #13 find
   })
 })
 
+describe('maxRecordBytes at the exact boundary (issue #13: a record ending in the last piece escaped it)', () => {
+  const table: TableSchema = { ...USER, columns: [...USER.columns, { name: 'big', type: 'text', kind: 'text', nullable: true }] }
+  const overhead = Buffer.byteLength(JSON.stringify({ id: 'b', n: 2, big: '' }))
+  // Above the 8 MiB line limit, so that a line that does not take the fast path is read in pieces.
+  const limit = 9 * 1024 * 1024 + 17
+  const backup = async (recordBytes: number, path: 'fast' | 'pieces'): Promise<Buffer> => {
+    const rows: Row[] = [{ id: 'a', n: 1, big: 'x' }, { id: 'b', n: 2, big: 'q'.repeat(recordBytes - overhead) }, { id: 'c', n: 3, big: null }]
+    const text = (await writeBackup([{ schema: table, rows }])).toString('utf8')
+    // A blank before the comma keeps the line off the fast path (it is no longer `{…},`).
+    return Buffer.from(path === 'fast' ? text : replaceOnce(text, '"},\n{"id":"c"', '"} ,\n{"id":"c"'))
+  }
+
+  for (const path of ['fast', 'pieces'] as const) {
+    it(`${path}: limit − 1 and limit bytes read, limit + 1 is refused naming the record`, async () => {
+      for (const size of [limit - 1, limit]) {
+        const events = await readEvents(await backup(size, path), { limits: { maxRecordBytes: limit } })
+        expect(rowsOf(events, 'User').map((row) => Buffer.byteLength(JSON.stringify(row)))[1]).toBe(size)
+      }
+      const bytes = await backup(limit + 1, path)
+      for (const input of [bytes, [bytes.subarray(0, 5_000_011), bytes.subarray(5_000_011)]]) {
+        const { error } = await readFailure(input, { limits: { maxRecordBytes: limit } })
+        expect(error).toBeInstanceOf(FormatError)
+        expect(error.message).toMatch(new RegExp(`record 1 of table "User" is longer than ${limit} bytes`))
+        expect(error.byteOffset).toBe(byteIndex(bytes.toString('utf8'), '{"id":"b"'))
+      }
+    }, 120_000)
+  }
+
+  it('several records on one line: each is measured, none beyond the limit passes', async () => {
+    const rows: Row[] = [{ id: 'a', n: 1, big: 'x'.repeat(3000) }, { id: 'b', n: 2, big: 'y'.repeat(6000) }, { id: 'c', n: 3, big: null }]
+    const text = (await writeBackup([{ schema: table, rows }])).toString('utf8').replace(/\},\n\{"id"/g, '},{"id"')
+    expect((await readEvents(Buffer.from(text), { limits: { maxRecordBytes: 8000 } })).at(-1)?.type).toBe('metadata')
+    const { error } = await readFailure(text, { limits: { maxRecordBytes: 5000 } })
+    expect(error.message).toMatch(/record 1 of table "User" is longer than 5000 bytes/)
+  })
+})
+
 describe('parseRecordBytes', () => {
   const parse = (text: string): unknown => {
     const bytes = Buffer.from(text, 'utf8')

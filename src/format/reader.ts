@@ -346,6 +346,10 @@ class BackupParser {
   /** Record fields whose nested value holds an integer beyond a double (kept as exact JSON text). */
   readonly #losslessFields = new Set<string>()
   #valueOffset = 0
+  /** Where the record that begins at the current segment's start begins (#openRecordStart). */
+  #recordStart: number | undefined
+  /** Whether #valueOffset is the open record's exact first byte, not its segment's. */
+  #recordStartExact = false
 
   // What the document held.
   #layout: 'tables' | 'collections' | undefined
@@ -535,9 +539,9 @@ class BackupParser {
     if (!isUtf8(buffer.subarray(start, end))) return false
     // Hashed or handed on unparsed, the line must still obey the nesting limit: a later pass
     // (or the destination) parses it.
-    if (last - start > this.#limits.maxRecordBytes) {
-      throw this.#limitError('maxRecordBytes', `record ${this.#table!.count} of table "${this.#tableName}" is longer than ${this.#limits.maxRecordBytes} bytes`, this.#offset)
-    }
+    // Longer than the limit: the general parser refuses it to the byte (#segment), or reads the
+    // several records this line may hold.
+    if (last - start > this.#limits.maxRecordBytes) return false
     const room = this.#limits.maxDepth - this.#structure.length
     if (nestingExceeds(buffer, start, last, room)) {
       throw this.#limitError('maxDepth', `record ${this.#table!.count} of table "${this.#tableName}" is nested deeper than ${this.#limits.maxDepth} levels`, this.#offset)
@@ -584,13 +588,48 @@ class BackupParser {
       }
       throw this.#contextError(`the backup is not valid UTF-8 at byte ${offset + bad}`, offset + bad)
     }
-    this.#feed(bytes.toString('utf8'), offset, false)
+    const recordStart = this.#openRecordStart(buffer, start, end, offset)
+    const limit = this.#limits.maxRecordBytes
+    if (recordStart !== undefined && offset + (end - start) - recordStart > limit) {
+      // The record open here (or starting here) may end past the limit, inside this segment:
+      // feed up to its limit's last byte first. Still open there, it is too long, to the byte;
+      // checked only once the segment ended, a record ending in it escaped by up to its size.
+      let cut = start + (recordStart + limit - offset)
+      while (cut > start && (buffer[cut]! & 0xc0) === 0x80) cut--
+      const index = this.#table!.count
+      if (cut > start) this.#feed(buffer.toString('utf8', start, cut), offset, false)
+      if (this.#mode === Mode.Value && this.#valueTarget === Target.Record && this.#table!.count === index) {
+        throw this.#limitError('maxRecordBytes', `record ${index} of table "${this.#tableName}" is longer than ${limit} bytes`, recordStart)
+      }
+      this.#feed(buffer.toString('utf8', cut, end), offset + (cut - start), false)
+    } else this.#feed(bytes.toString('utf8'), offset, false)
     // A value assembled by the tokenizer (a long line is fed in pieces): refuse it once it
     // passes maxRecordBytes, so that memory stays bounded by the limit.
     if ((this.#mode === Mode.Value || this.#mode === Mode.Skip) && this.#offset - this.#valueOffset > this.#limits.maxRecordBytes) {
       const what = this.#mode === Mode.Value && this.#valueTarget === Target.Record ? `record ${this.#table?.count ?? 0} of table "${this.#tableName}"` : 'a value of the backup'
       throw this.#limitError('maxRecordBytes', `${what} is longer than ${this.#limits.maxRecordBytes} bytes`, this.#valueOffset)
     }
+  }
+
+  /**
+   * The byte offset where the record open at `start` began, or where one begins right at `start`
+   * (after blanks, commas, the records' `[`); undefined when the segment does not start in one.
+   * A record found here starts at that exact byte; one that starts later in a segment (several
+   * records on one line) is taken to start at the segment's start, which only errs on the safe
+   * side, and one that also ends in that segment is measured in #valueDone.
+   */
+  #openRecordStart(buffer: Buffer, start: number, end: number, offset: number): number | undefined {
+    this.#recordStart = undefined
+    if (this.#mode === Mode.Value && this.#valueTarget === Target.Record) return this.#valueOffset
+    if (this.#mode !== Mode.Records && this.#mode !== Mode.RecordsOpen) return undefined
+    let at = start
+    for (; at < end; at++) {
+      const byte = buffer[at]!
+      if (byte !== 0x20 && byte !== LF && byte !== CR && byte !== 0x09 && byte !== COMMA && !(byte === OPEN_BRACKET && this.#mode === Mode.RecordsOpen)) break
+    }
+    if (at === end || buffer[at] !== OPEN_BRACE) return undefined
+    this.#recordStart = offset + (at - start)
+    return this.#recordStart
   }
 
   #feed(text: string, offset: number, standIn: boolean): void {
@@ -822,7 +861,9 @@ class BackupParser {
     if (name === 'startObject') {
       this.#bigIntsAsText = !table.typed
       this.#losslessFields.clear()
-      this.#valueOffset = this.#segmentOffset
+      this.#valueOffset = this.#recordStart ?? this.#segmentOffset
+      this.#recordStartExact = this.#recordStart !== undefined
+      this.#recordStart = undefined
       this.#valueTarget = Target.Record
       this.#returnMode = Mode.Records
       this.#stack.length = 0
@@ -926,6 +967,12 @@ class BackupParser {
     this.#mode = this.#returnMode
     switch (this.#valueTarget) {
       case Target.Record:
+        // A record that began inside a segment and ended in it, when the segment is longer than
+        // the limit (several records on one long line): its canonical JSON is never longer
+        // than its bytes in the file, so this refuses no record within the limit.
+        if (!this.#recordStartExact && this.#offset - this.#valueOffset > this.#limits.maxRecordBytes && Buffer.byteLength(JSON.stringify(value)) > this.#limits.maxRecordBytes) {
+          throw this.#limitError('maxRecordBytes', `record ${this.#table!.count} of table "${this.#tableName}" is longer than ${this.#limits.maxRecordBytes} bytes`, this.#valueOffset)
+        }
         if (this.#losslessFields.size > 0) {
           const record = value as Row
           for (const field of this.#losslessFields) record[field] = losslessStringify(record[field]) as string

@@ -10,6 +10,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { afterAll, beforeAll } from 'vitest'
 import { REPO_ROOT, runCli } from '../../helpers/cli.js'
 
 export const CHROMIUM = process.env.MERGEBACK_TEST_CHROMIUM ?? '/usr/bin/chromium'
@@ -25,6 +26,24 @@ export async function launchBrowser(): Promise<Browser> {
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
   })
 }
+
+/** One browser for the test file that calls this at its top level: launched before its tests, closed after them. */
+export function useBrowser(): () => Browser {
+  let browser: Browser | undefined
+  beforeAll(async () => {
+    browser = await launchBrowser()
+  })
+  afterAll(async () => {
+    await browser?.close()
+  })
+  return () => {
+    if (!browser) throw new Error('the browser is not launched yet: use it inside a test or a beforeAll hook')
+    return browser
+  }
+}
+
+/** The review card of one conflict in the merge wizard. */
+export const conflictCard = (page: Page, table: string, key: string) => page.locator(`article.conflict[data-table="${table}"][data-key="${key}"]`)
 
 export interface Server {
   readonly url: string

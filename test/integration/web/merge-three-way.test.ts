@@ -9,18 +9,10 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import type { Browser, Page } from 'playwright-core'
-import { cliBackup, demoDatabase, launchBrowser, newPage, screenshot, signIn, startServer, type AppDatabase, type Server } from './harness.js'
+import type { Page } from 'playwright-core'
+import { cliBackup, conflictCard, demoDatabase, useBrowser, newPage, screenshot, signIn, startServer, type AppDatabase, type Server } from './harness.js'
 
-let browser: Browser
-beforeAll(async () => {
-  browser = await launchBrowser()
-})
-afterAll(async () => {
-  await browser?.close()
-})
-
-const conflictCard = (page: Page, table: string, key: string) => page.locator(`article.conflict[data-table="${table}"][data-key="${key}"]`)
+const browser = useBrowser()
 
 /** The text of one three-way column (deleted-in-backup, deleted-here, deleted) of a table's row in a report card. */
 async function threeWayCell(page: Page, card: string, table: string, col: string): Promise<string> {
@@ -90,7 +82,7 @@ describe('three-way merge through the page (SQLite)', () => {
   })
 
   test('an admin sees the three-way counts and conflicts, and is not offered "Apply deletions"', async () => {
-    const { context, page } = await newPage(browser)
+    const { context, page } = await newPage(browser())
     await signIn(page, server, server.tokens.admin)
     await openOptions(page, backup, base)
     expect(await page.getByLabel('Apply deletions').count()).toBe(0)
@@ -103,7 +95,7 @@ describe('three-way merge through the page (SQLite)', () => {
   })
 
   test('a base from another database: the refusal shows next to "Apply deletions", and nothing is analyzed', async () => {
-    const { context, page } = await newPage(browser)
+    const { context, page } = await newPage(browser())
     await signIn(page, server, server.tokens.superAdmin)
     await openOptions(page, backup, foreign)
     await page.getByLabel('Apply deletions').check()
@@ -120,7 +112,7 @@ describe('three-way merge through the page (SQLite)', () => {
   })
 
   test('a two-way analysis of the same backup shows no three-way columns nor kinds', async () => {
-    const { context, page } = await newPage(browser)
+    const { context, page } = await newPage(browser())
     await signIn(page, server, server.tokens.admin)
     await openOptions(page, backup, '')
     await page.getByRole('button', { name: 'Analyze for Merge' }).click()
@@ -133,7 +125,7 @@ describe('three-way merge through the page (SQLite)', () => {
   })
 
   test('super_admin: analysis with the base and "Apply deletions", conflicts with base / backup / current, dry run, merge', async () => {
-    const { context, page } = await newPage(browser)
+    const { context, page } = await newPage(browser())
     await signIn(page, server, server.tokens.superAdmin)
     await openOptions(page, backup, base)
     await page.getByLabel('Apply deletions').check()

@@ -8,19 +8,10 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import type { Browser, Page } from 'playwright-core'
-import { cliBackup, demoDatabase, launchBrowser, newPage, screenshot, signIn, startServer, type AppDatabase, type Server } from './harness.js'
+import type { Page } from 'playwright-core'
+import { cliBackup, conflictCard, demoDatabase, useBrowser, newPage, screenshot, signIn, startServer, type AppDatabase, type Server } from './harness.js'
 
-let browser: Browser
-beforeAll(async () => {
-  browser = await launchBrowser()
-})
-afterAll(async () => {
-  await browser?.close()
-})
-
-/** The review card of one conflict. */
-const conflictCard = (page: Page, table: string, key: string) => page.locator(`article.conflict[data-table="${table}"][data-key="${key}"]`)
+const browser = useBrowser()
 
 async function chooseBackupAndAnalyze(page: Page, file: string, strategy: string): Promise<void> {
   await page.locator(`tr[data-file="${file}"]`).getByRole('link', { name: `Smart merge ${file}` }).click()
@@ -71,7 +62,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     })
 
     test('analyze, resolve by hand and by merge, dry run, merge; the rows are exactly the chosen ones', async () => {
-      const { context, page } = await newPage(browser)
+      const { context, page } = await newPage(browser())
       await signIn(page, server, server.tokens.admin)
       await chooseBackupAndAnalyze(page, backup, 'Manual resolution')
       if (engine === 'sqlite') await screenshot(page, 'merge-options-analyzed')
@@ -134,7 +125,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       const fresh = await cliBackup(db.url, server.dir, 'stale-check')
       const original = (await db.query<{ name: string }>(`SELECT "name" FROM "User" WHERE "id" = 'u05'`))[0]!.name
       await db.exec(`UPDATE "User" SET "name" = 'Edited once' WHERE "id" = 'u05'`)
-      const { context, page } = await newPage(browser)
+      const { context, page } = await newPage(browser())
       await signIn(page, server, server.tokens.admin)
       await chooseBackupAndAnalyze(page, fresh, 'Manual resolution')
       await conflictCard(page, 'User', 'u05').getByRole('radio', { name: 'Backup' }).check()

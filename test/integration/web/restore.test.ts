@@ -8,16 +8,9 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import type { Browser } from 'playwright-core'
-import { cliBackup, demoDatabase, launchBrowser, newPage, screenshot, signIn, startServer, type AppDatabase, type Server } from './harness.js'
+import { cliBackup, demoDatabase, useBrowser, newPage, screenshot, signIn, startServer, type AppDatabase, type Server } from './harness.js'
 
-let browser: Browser
-beforeAll(async () => {
-  browser = await launchBrowser()
-})
-afterAll(async () => {
-  await browser?.close()
-})
+const browser = useBrowser()
 
 const ROOMS = `SELECT * FROM "Room" ORDER BY "id"`
 const ALLOCATIONS = `SELECT * FROM "RoomAllocation" ORDER BY "roomId", "registrationId"`
@@ -65,7 +58,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     })
 
     test('selected tables into another database, with drop confirmed by typing its name; rows checked', async () => {
-      const { context, page } = await newPage(browser)
+      const { context, page } = await newPage(browser())
       await signIn(page, server, server.tokens.superAdmin)
       await page.locator(`tr[data-file="${backup}"]`).getByRole('link', { name: `Restore ${backup}` }).click()
       await page.getByRole('heading', { name: '2. Tables and target' }).waitFor()
@@ -110,7 +103,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     })
 
     test('an admin cannot tick "drop existing"', async () => {
-      const { context, page } = await newPage(browser)
+      const { context, page } = await newPage(browser())
       await signIn(page, server, server.tokens.admin)
       await page.locator(`tr[data-file="${backup}"]`).getByRole('link', { name: `Restore ${backup}` }).click()
       const drop = page.getByRole('checkbox', { name: /Drop existing/ })

@@ -88,6 +88,13 @@ export function MergeWizard(props: { params: URLSearchParams }) {
     setError(null)
     setStale(null)
   }
+  /** A setter for an option that changes what the merge would do: it also discards the analysis. */
+  const changing =
+    <T,>(set: (value: T) => void) =>
+    (value: T) => {
+      set(value)
+      invalidate()
+    }
 
   const options = (extra: Partial<MergeOptions> = {}): MergeOptions => {
     const selected = tables.filter((t) => !excluded.has(t))
@@ -217,10 +224,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
                     name="strategy"
                     value={s.value}
                     checked={strategy === s.value}
-                    onChange={() => {
-                      setStrategy(s.value)
-                      invalidate()
-                    }}
+                    onChange={() => changing(setStrategy)(s.value)}
                   />
                   <span>
                     <strong>{s.label}</strong>
@@ -237,10 +241,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
             label="Preserve newer"
             hint="When both records carry a timestamp, the newer one wins and it is not a conflict (recommended)."
             checked={preserveNewer}
-            onChange={(v) => {
-              setPreserveNewer(v)
-              invalidate()
-            }}
+            onChange={changing(setPreserveNewer)}
           />
           <Field label="Base backup (three-way merge, optional)" hint="The backup both this backup and the database started from: then the side that changed a field wins, and records deleted on one side are reported (deleted here only with “Apply deletions”).">
             {(id, d) => (
@@ -250,10 +251,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
                 style={{ maxWidth: '30rem' }}
                 value={base}
                 aria-describedby={d}
-                onChange={(e) => {
-                  setBase((e.currentTarget as HTMLSelectElement).value)
-                  invalidate()
-                }}
+                onChange={(e) => changing(setBase)((e.currentTarget as HTMLSelectElement).value)}
               >
                 <option value="">None (two-way merge)</option>
                 {(backups ?? [])
@@ -272,10 +270,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
                 label="Apply deletions"
                 hint="Delete the records the backup deleted and this database did not change since the base. Previewed in the analysis and the dry run like everything else."
                 checked={applyDeletions}
-                onChange={(v) => {
-                  setApplyDeletions(v)
-                  invalidate()
-                }}
+                onChange={changing(setApplyDeletions)}
               />
               {deletions && error && <ErrorNote>{error.message}</ErrorNote>}
             </div>
@@ -289,10 +284,7 @@ export function MergeWizard(props: { params: URLSearchParams }) {
                 value={timestampField}
                 aria-describedby={d}
                 placeholder="updatedAt"
-                onInput={(e) => {
-                  setTimestampField((e.currentTarget as HTMLInputElement).value)
-                  invalidate()
-                }}
+                onInput={(e) => changing(setTimestampField)((e.currentTarget as HTMLInputElement).value)}
               />
             )}
           </Field>
