@@ -12,7 +12,7 @@
  */
 import path from 'node:path'
 import type { Row, Source, TableSchema } from '../adapters/adapter.js'
-import { InternalError, NotFoundError, UsageError } from '../errors.js'
+import { IntegrityError, InternalError, NotFoundError, UsageError } from '../errors.js'
 import type { BackupWriter } from '../format/writer.js'
 import { listBackups, readSidecar, type BackupEntry, type Sidecar } from '../storage/catalog.js'
 import { columnsSignature, keyCutter, keyText, loadDigestIndex, shortDigest, type DigestIndex, type DigestIndexWriter, type TableDigests } from '../storage/digest-index.js'
@@ -38,7 +38,15 @@ export interface IncrementalParent {
  */
 export async function resolveParent(
   dir: string,
-  options: { readonly since?: string; readonly name: string; readonly engine: string; readonly database: string; readonly schema?: string },
+  options: {
+    readonly since?: string
+    readonly name: string
+    readonly engine: string
+    readonly database: string
+    readonly schema?: string
+    /** The new backup's passphrase: an encrypted parent's digest index is encrypted with it. */
+    readonly passphrase?: string
+  },
 ): Promise<IncrementalParent> {
   const backups = await listBackups(dir)
   const ref = options.since ?? options.name
@@ -62,9 +70,19 @@ export async function resolveParent(
       `it is a backup of ${sidecar.engine ?? '?'} database "${sidecar.database ?? '?'}"${sidecar.schema ? ` (schema ${sidecar.schema})` : ''}, not of ${options.engine} database "${options.database}"${options.schema ? ` (schema ${options.schema})` : ''}`,
     )
   }
-  const index = await loadDigestIndex(entry.path)
+  if (entry.encrypted && options.passphrase === undefined) {
+    throw refuse('it is encrypted, and so is its digest index: make the increment encrypted too, with the same passphrase (--encrypt)')
+  }
+  const index = await loadDigestIndex(entry.path, { passphrase: options.passphrase }).catch((error: unknown) => {
+    if (error instanceof IntegrityError && error.reason === 'wrong-passphrase') {
+      throw refuse('the passphrase given does not unlock its digest index (a wrong passphrase, or the parent was encrypted with another one)')
+    }
+    throw error
+  })
   if (index === undefined) {
-    throw refuse(`it has no digest index (${entry.file}.digests): it was made by an older mergeback or with --no-digest-index${entry.encrypted ? ', or it is encrypted (encrypted backups get no index yet)' : ''}. Make a full backup to start a chain`)
+    throw refuse(
+      `it has no digest index (${entry.file}.digests): it was made by an older mergeback, with --no-digest-index${entry.encrypted ? ', or while encrypted backups got none' : ''}. Make a full backup to start a chain`,
+    )
   }
   // The parent's own chain must be whole, or the new link would hang from a broken one.
   const links = await chainOf(entry.path)

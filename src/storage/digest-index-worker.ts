@@ -15,7 +15,8 @@
  *                                              answered with { type: 'ack', bytes, data }: the
  *                                              buffer goes back, to be filled again
  *   { type: 'end' }                            gzip's end and fsync; answered with { type: 'done' }
- * The file descriptor is the caller's: it opens and closes it.
+ * The file descriptor is the caller's: it opens and closes it. Without one (an encrypted index),
+ * the gzip output is sent back instead, as { type: 'out', data } messages before 'done'.
  * A failure is answered with { type: 'error', message, tooLong? } and every later message is ignored.
  */
 export const DIGEST_INDEX_WORKER_SOURCE = String.raw`
@@ -89,13 +90,16 @@ if (workerData.test) {
 
 function run() {
 const fd = workerData.fd
-const file = fs.createWriteStream('', { fd, autoClose: false })
+// Without a file descriptor (an encrypted index) the gzip output goes back to the caller, which
+// encrypts it: { type: 'out', data }, each before the 'done' that ends them.
+const file = fd === undefined ? undefined : fs.createWriteStream('', { fd, autoClose: false })
 const gzip = zlib.createGzip({ level: 1 })
-gzip.pipe(file)
+if (file !== undefined) gzip.pipe(file)
+else gzip.on('data', (data) => parentPort.postMessage({ type: 'out', data: Uint8Array.from(data) }))
 let failure
 const failed = new Promise((_, reject) => {
   gzip.on('error', reject)
-  file.on('error', reject)
+  file?.on('error', reject)
 })
 failed.catch((error) => { failure ??= error })
 
@@ -214,6 +218,10 @@ async function lines(data) {
 async function finish() {
   await flush()
   gzip.end()
+  if (file === undefined) {
+    await Promise.race([once(gzip, 'end'), failed])
+    return
+  }
   await Promise.race([once(file, 'finish'), failed])
   fs.fsyncSync(fd)
 }

@@ -11,7 +11,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import Database from 'better-sqlite3'
 import { backup } from '../../../src/engine/backup.js'
 import { restore } from '../../../src/engine/restore.js'
 import { analyze, merge } from '../../../src/engine/merge.js'
@@ -20,80 +19,13 @@ import { readBackup } from '../../../src/format/reader.js'
 import { openBackupStream } from '../../../src/storage/backup-file.js'
 import { prune } from '../../../src/storage/retention.js'
 import { loadDigestIndex } from '../../../src/storage/digest-index.js'
-import { createMysqlDatabase, createPostgresDatabase, makeSqlitePath, makeTempDir, pgQuery, type TestDatabase } from '../../helpers/databases.js'
-
-interface Engine {
-  readonly name: string
-  create(): Promise<{ url: string; drop: () => Promise<void> }>
-  exec(url: string, sql: string): Promise<void>
-}
-
-const engines: Engine[] = [
-  {
-    name: 'sqlite',
-    async create() {
-      // A database's name is its file's name: each gets its own, so a foreign parent is told apart.
-      const db = makeSqlitePath()
-      return { url: `sqlite:${path.join(path.dirname(db.file), `db${Math.random().toString(36).slice(2, 8)}.db`)}`, drop: async () => db.cleanup() }
-    },
-    async exec(url, sql) {
-      const conn = new Database(url.slice('sqlite:'.length))
-      try {
-        conn.exec(sql)
-      } finally {
-        conn.close()
-      }
-    },
-  },
-  {
-    name: 'postgres',
-    async create() {
-      const db: TestDatabase = await createPostgresDatabase('mbincr')
-      return { url: db.url, drop: () => db.drop() }
-    },
-    async exec(url, sql) {
-      await pgQuery(url, sql)
-    },
-  },
-  {
-    name: 'mariadb',
-    async create() {
-      const db: TestDatabase = await createMysqlDatabase('mbincr')
-      return { url: db.url, drop: () => db.drop() }
-    },
-    async exec(url, sql) {
-      const mysql = await import('mysql2/promise')
-      const conn = await mysql.createConnection({ uri: url, multipleStatements: true })
-      try {
-        await conn.query(sql)
-      } finally {
-        await conn.end()
-      }
-    },
-  },
-]
+import { makeTempDir } from '../../helpers/databases.js'
+import { engines, stateOf } from './chain-engines.js'
 
 const cleanups: (() => Promise<void> | void)[] = []
 afterAll(async () => {
   while (cleanups.length > 0) await cleanups.pop()!()
 })
-
-/** Every table's records (as canonical lines, sorted) of a database, through a full backup. */
-async function stateOf(url: string, dir: string): Promise<Record<string, string[]>> {
-  const file = path.join(dir, `state-${Math.random().toString(36).slice(2)}.json`)
-  await backup({ db: url, out: file })
-  const tables: Record<string, string[]> = {}
-  for await (const event of readBackup(await openBackupStream(file), { records: 'lines' })) {
-    if (event.type === 'table') tables[event.table.name] = []
-    if (event.type === 'lines') {
-      const text = event.lines.toString('utf8')
-      tables[event.table]!.push(...text.split('\n').filter((l) => l !== ''))
-    }
-  }
-  fs.rmSync(file)
-  for (const lines of Object.values(tables)) lines.sort()
-  return tables
-}
 
 function filesIn(dir: string): string[] {
   return fs.readdirSync(dir).filter((f) => !f.startsWith('audit')).sort()

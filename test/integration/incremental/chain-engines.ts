@@ -1,0 +1,80 @@
+/**
+ * The engines the incremental tests run on (PostgreSQL, MariaDB, SQLite): how to make a database
+ * and run SQL in it, and a database's whole state read through a full backup.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import Database from 'better-sqlite3'
+import { backup } from '../../../src/engine/backup.js'
+import { readBackup } from '../../../src/format/reader.js'
+import { openBackupStream } from '../../../src/storage/backup-file.js'
+import { createMysqlDatabase, createPostgresDatabase, makeSqlitePath, pgQuery, type TestDatabase } from '../../helpers/databases.js'
+
+interface Engine {
+  readonly name: string
+  create(): Promise<{ url: string; drop: () => Promise<void> }>
+  exec(url: string, sql: string): Promise<void>
+}
+
+export const engines: Engine[] = [
+  {
+    name: 'sqlite',
+    async create() {
+      // A database's name is its file's name: each gets its own, so a foreign parent is told apart.
+      const db = makeSqlitePath()
+      return { url: `sqlite:${path.join(path.dirname(db.file), `db${Math.random().toString(36).slice(2, 8)}.db`)}`, drop: async () => db.cleanup() }
+    },
+    async exec(url, sql) {
+      const conn = new Database(url.slice('sqlite:'.length))
+      try {
+        conn.exec(sql)
+      } finally {
+        conn.close()
+      }
+    },
+  },
+  {
+    name: 'postgres',
+    async create() {
+      const db: TestDatabase = await createPostgresDatabase('mbincr')
+      return { url: db.url, drop: () => db.drop() }
+    },
+    async exec(url, sql) {
+      await pgQuery(url, sql)
+    },
+  },
+  {
+    name: 'mariadb',
+    async create() {
+      const db: TestDatabase = await createMysqlDatabase('mbincr')
+      return { url: db.url, drop: () => db.drop() }
+    },
+    async exec(url, sql) {
+      const mysql = await import('mysql2/promise')
+      const conn = await mysql.createConnection({ uri: url, multipleStatements: true })
+      try {
+        await conn.query(sql)
+      } finally {
+        await conn.end()
+      }
+    },
+  },
+]
+
+/** Every table's records (as canonical lines, sorted) of a database, through a full backup. */
+export async function stateOf(url: string, dir: string): Promise<Record<string, string[]>> {
+  const file = path.join(dir, `state-${Math.random().toString(36).slice(2)}.json`)
+  await backup({ db: url, out: file })
+  const tables: Record<string, string[]> = {}
+  for await (const event of readBackup(await openBackupStream(file), { records: 'lines' })) {
+    if (event.type === 'table') tables[event.table.name] = []
+    if (event.type === 'lines') {
+      const text = event.lines.toString('utf8')
+      tables[event.table]!.push(...text.split('\n').filter((l) => l !== ''))
+    }
+  }
+  fs.rmSync(file)
+  for (const lines of Object.values(tables)) lines.sort()
+  return tables
+}
+
