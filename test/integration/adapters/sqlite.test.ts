@@ -617,10 +617,10 @@ describe('SQLite destination', () => {
     expect(await attempt(rows)).toEqual({ inserted: 300, skipped: 31 })
     expect(query(file, `SELECT count(*) AS n FROM "User"`)).toEqual([{ n: 303n }])
     // A NOT NULL violation deep inside a group: the error names that row's key; nothing is written.
-    const failing = Array.from({ length: 200 }, (_, i) => ({ ...make(i), id: `h${i}`, email: `h${i}@example.com` }))
+    const failing: Row[] = Array.from({ length: 200 }, (_, i) => ({ ...make(i), id: `h${i}`, email: `h${i}@example.com` }))
     failing[130] = { ...failing[130], createdAt: null }
     await expect(attempt(failing)).rejects.toMatchObject({ engineCode: 'SQLITE_CONSTRAINT_NOTNULL', table: 'User', key: 'h130' })
-    const unique = Array.from({ length: 200 }, (_, i) => ({ ...make(i), id: `k${i}`, email: `k${i}@example.com` }))
+    const unique: Row[] = Array.from({ length: 200 }, (_, i) => ({ ...make(i), id: `k${i}`, email: `k${i}@example.com` }))
     unique[99] = { ...unique[99], email: 'g5@example.com' }
     await expect(attempt(unique)).rejects.toMatchObject({ engineCode: 'SQLITE_CONSTRAINT_UNIQUE', key: 'k99', constraint: 'User.email' })
     expect(query(file, `SELECT count(*) AS n FROM "User"`)).toEqual([{ n: 303n }])
