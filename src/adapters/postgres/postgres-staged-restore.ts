@@ -36,6 +36,7 @@
 import type pg from 'pg'
 import type { ConnectionConfig, DatabaseSchema, ForeignKeySchema, PrepareResult, RecoverReport, StagedRestore, TableSchema, WriteResult } from '../adapter.js'
 import { DatabaseError, InternalError } from '../../errors.js'
+import { SharedSource } from '../shared-source.js'
 import { RUN_ID_LENGTH, STAGE_PREFIX, newRunId, runLockName } from '../staging.js'
 import { copyFromStdin, createMissingEnums, openSession, toDatabaseError, type ErrorContext } from './postgres-connection.js'
 import { copyTextOfLines } from './postgres-destination.js'
@@ -173,28 +174,51 @@ export class PostgresStagedRestore implements StagedRestore {
     this.#throwFailure()
     const target = this.#tables.get(table.name)
     if (target === undefined) throw new InternalError(`"${table.name}" is not a staged table.`)
-    const session = await this.#freeLoader()
+    const first = await this.#freeLoader()
     this.#throwFailure()
     const { columns, lines } = copyTextOfLines(table, target, chunks)
+    // The COPY text is shared between the loading sessions: the first free one starts, each of the
+    // others joins as soon as it is free (done building an earlier table's keys), and each takes
+    // the next chunk when it is ready for one; the keys are built once every part has committed.
+    const source = new SharedSource(lines)
+    const parts: Promise<number>[] = []
     const context: ErrorContext = { action: 'writing rows', table: table.name }
-    let copied!: { resolve: (n: number) => void; reject: (error: unknown) => void }
-    const rows = new Promise<number>((resolve, reject) => (copied = { resolve, reject }))
-    this.#enqueue(session, async () => {
+    const load = async (session: Session): Promise<void> => {
+      if (source.exhausted) return
       try {
         this.#throwFailure()
-        await this.#run(session.client, { text: 'BEGIN' }, context)
-        copied.resolve(await copyFromStdin(session.client, qualify(this.#staging, table.name), columns, lines, context))
-        await this.#buildKeys(session.client, table.name)
-        await this.#run(session.client, { text: 'COMMIT' }, context)
       } catch (error) {
-        copied.reject(error)
-        await session.client.query('ROLLBACK').catch(() => {})
+        source.fail(error)
         throw error
       }
+      const part = this.#copyPart(session.client, table.name, columns, source, context)
+      parts.push(part)
+      try {
+        await part
+      } catch (error) {
+        // The failure that stopped the other parts is reported by the part it happened in.
+        if (error !== source.stopped) throw error
+      }
+    }
+    this.#enqueue(first, () => load(first))
+    for (const other of this.#loaders) if (other !== first) this.#enqueue(other, () => load(other))
+    await source.settled
+    // Every part has started by now: a session that gets to its turn later finds nothing left to read.
+    const results = await Promise.allSettled(parts)
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && r.reason !== source.stopped)
+    if (failed !== undefined) throw failed.reason
+    const failure = source.failure
+    if (failure !== undefined) throw failure.error
+    const inserted = results.reduce((sum, r) => sum + (r.status === 'fulfilled' ? r.value : 0), 0)
+
+    const keys = await this.#freeLoader()
+    this.#enqueue(keys, async () => {
+      this.#throwFailure()
+      await this.#buildKeys(keys.client, table.name)
       this.#loaded.add(table.name)
       this.#scheduleForeignKeys()
     })
-    return { inserted: await rows, skipped: 0 }
+    return { inserted, skipped: 0 }
   }
 
   async commit(): Promise<void> {
@@ -306,6 +330,23 @@ export class PostgresStagedRestore implements StagedRestore {
   }
 
   // -- loading ---------------------------------------------------------------------------------
+
+  /**
+   * One session's share of a table's rows, in a transaction of its own: the staging schema, not
+   * the transaction, keeps the restore all-or-nothing (a failure anywhere drops it).
+   */
+  async #copyPart(client: pg.Client, table: string, columns: readonly string[], source: SharedSource<Buffer | string>, context: ErrorContext): Promise<number> {
+    await this.#run(client, { text: 'BEGIN' }, context)
+    try {
+      const rows = await copyFromStdin(client, qualify(this.#staging, table), columns, source.reader(), context)
+      await this.#run(client, { text: 'COMMIT' }, context)
+      return rows
+    } catch (error) {
+      source.fail(source.stopped)
+      await client.query('ROLLBACK').catch(() => {})
+      throw error
+    }
+  }
 
   async #buildKeys(client: pg.Client, name: string): Promise<void> {
     const statements = this.#afterData.get(name) ?? []
