@@ -233,6 +233,12 @@ export interface WriteResult {
   readonly inserted: number
   /** Rows left alone because their key (or, without a key, an identical row) was already there. */
   readonly skipped: number
+  /**
+   * Of `skipped`, rows whose key equals an existing row's only under the column's collation
+   * (MariaDB: 'a' and 'A' under a _ci collation, 'b' and 'b ' under PAD SPACE): the existing,
+   * different row was kept. Left out when none.
+   */
+  readonly skippedByCollation?: number
 }
 
 /**

@@ -170,7 +170,6 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     throw new UsageError('changedSinceColumn (--changed-since-column) only goes with an incremental backup (--incremental or --since).', { code: 'BAD_OPTION' })
   }
   if (incremental && options.remote) throw new UsageError('An incremental backup is written into a backup directory (its parent is there), not straight to a remote.', { code: 'BAD_OPTION' })
-  if (incremental && config.engine === 'mongodb') throw new UsageError('Incremental backups are not available for MongoDB yet.', { code: 'BAD_OPTION' })
   // Everything about the parent is checked before the database is read or a byte is written.
   const parent = incremental
     ? await resolveParent(incrementalDirectory(options.out, asFile), {
@@ -201,7 +200,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     // The digest index the next incremental backup compares with (storage/digest-index.ts). Not
     // for a remote. An encrypted backup's is encrypted with the same passphrase.
     const index =
-      options.remote || config.engine === 'mongodb' || options.digestIndex === false ? undefined : new DigestIndexWriter(pending.path, { passphrase: options.passphrase })
+      options.remote || options.digestIndex === false ? undefined : new DigestIndexWriter(pending.path, { passphrase: options.passphrase })
     // Beside the index where the source has row stamps (PostgreSQL's xmin): what lets the next
     // increment skip unchanged rows without digesting them (storage/row-stamps.ts). Not beside an
     // encrypted backup: its unkeyed key digests would let anyone test guesses of keys.
@@ -222,7 +221,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         compression,
         encryption: options.passphrase ? 'aes-256-gcm' : 'none',
         includesIndexes: options.includeIndexes !== false,
-        layout: config.engine === 'mongodb' ? 'mongo-native' : 'mergeback',
+        // An increment is in the mergeback layout on every engine (its metadata names the parent).
+        layout: config.engine === 'mongodb' && parent === undefined ? 'mongo-native' : 'mergeback',
         // The MongoDB layout writes every collection's schema before the documents.
         tables,
         now: options.now,

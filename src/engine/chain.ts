@@ -120,6 +120,7 @@ export async function scanChain(file: string, links: readonly ChainLink[], optio
     try {
       const scan = await scanBackup(link.path, { ...options, link: true, verify: true })
       const info = incrementalOf(scan)
+      // A MongoDB chain's full backup is in the mongo-native layout (format 'mergeback' too).
       if (link.depth === 0 ? info !== undefined || scan.metadata.format !== 'mergeback' : info === undefined || info.depth !== link.depth) {
         throw new FormatError(`its content does not match its catalog entry (${link.depth === 0 ? 'a full backup' : `increment of depth ${link.depth}`} expected)`)
       }

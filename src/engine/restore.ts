@@ -61,6 +61,8 @@ export interface RestoreTableReport {
   readonly skipped: number
   readonly created: boolean
   readonly emptied: boolean
+  /** Of `skipped`, records whose key met an existing row's only under the collation (MariaDB). */
+  readonly skippedByCollation?: number
 }
 
 export interface RestoreReport {
@@ -140,6 +142,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     for (const name of prepared.created) createdTables.add(name)
     const emptied = new Set(prepared.emptied)
     const tables: Record<string, RestoreTableReport> = {}
+    const writeWarnings: string[] = []
     // Tables the destination can load from the records' JSON text itself skip parsing here.
     const asLines = new Set<string>()
     if (destination.acceptsRecordLines !== undefined && destination.writeRecordLines !== undefined) {
@@ -174,7 +177,9 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
         skipped: result.skipped,
         created: created.has(table.schema.name),
         emptied: emptied.has(table.schema.name),
+        ...(result.skippedByCollation ? { skippedByCollation: result.skippedByCollation } : {}),
       }
+      if (result.skippedByCollation) writeWarnings.push(collationWarning(schema, result.skippedByCollation))
     }
     options.onProgress?.({ type: 'phase', phase: 'finish' })
     await destination.finish()
@@ -194,7 +199,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       tables,
       totals,
       origin: scan.origin,
-      warnings: [...scan.warnings, ...prepared.warnings, ...((scan.metadata.warnings as string[] | undefined) ?? [])],
+      warnings: [...scan.warnings, ...prepared.warnings, ...((scan.metadata.warnings as string[] | undefined) ?? []), ...writeWarnings],
       sessions: 1,
       durationMs: Date.now() - started,
     }
@@ -279,4 +284,12 @@ async function restoreStaged(
   } finally {
     await staged.close()
   }
+}
+
+/**
+ * Skip-existing kept a row that is not the backup's: its key and the record's are equal only
+ * under the column's collation (docs/adapters-mysql.md, "Keys equal under the collation").
+ */
+function collationWarning(schema: TableSchema, count: number): string {
+  return `Table "${schema.name}": ${count} skipped record(s) have a key${schema.primaryKey.length > 0 ? ` (${schema.primaryKey.join(', ')})` : ''} that equals an existing row's only under the column's collation (e.g. 'a' and 'A', or 'b' and 'b '); the existing rows were kept and these records were not written.`
 }

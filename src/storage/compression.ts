@@ -10,6 +10,7 @@ import type { Transform } from 'node:stream'
 import zlib from 'node:zlib'
 import { CompressStream, DecompressStream } from 'zstd-napi'
 import { IntegrityError, UsageError } from '../errors.js'
+import { ParallelGzip } from './parallel-gzip.js'
 
 export type Compression = 'none' | 'gzip' | 'zstd'
 
@@ -24,6 +25,7 @@ export const DEFAULT_GZIP_LEVEL = 1
 /** zstd level used for `zstd: true`: zstd's own default, faster than gzip -1 and smaller than gzip -6. */
 export const DEFAULT_ZSTD_LEVEL = 3
 export const MAX_ZSTD_LEVEL = 19
+const ZSTD_JOB_BYTES = 1 << 20
 
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b])
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd])
@@ -63,8 +65,11 @@ export function chooseCompression(options: { gzip?: boolean | number; zstd?: boo
 
 /** The stage that compresses, or undefined for 'none'. */
 export function createCompressor(compression: Compression, level?: number): Transform | undefined {
-  if (compression === 'gzip') return zlib.createGzip({ level: level ?? DEFAULT_GZIP_LEVEL })
-  if (compression === 'zstd') return new CompressStream({ compressionLevel: level ?? DEFAULT_ZSTD_LEVEL, checksumFlag: true, nbWorkers: 1 })
+  if (compression === 'gzip') return new ParallelGzip(level ?? DEFAULT_GZIP_LEVEL)
+  // 1 MiB jobs: zstd's default for a worker is 4 windows (8 MiB at level 3), and its buffers for
+  // a job in, one out and one compressing cost ~40 MB of peak RSS; 1 MiB jobs compress as well here
+  // (docs/performance.md §Round four: backup).
+  if (compression === 'zstd') return new CompressStream({ compressionLevel: level ?? DEFAULT_ZSTD_LEVEL, checksumFlag: true, nbWorkers: 1, jobSize: ZSTD_JOB_BYTES })
   return undefined
 }
 

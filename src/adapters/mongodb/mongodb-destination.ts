@@ -333,6 +333,30 @@ export class MongodbDestination implements Destination {
     return updated
   }
 
+  /**
+   * Merge with --apply-deletions (three-way): deletes the documents with these `_id`s. Without a
+   * transaction their pre-images go to the undo journal first, as an update's do: a rollback
+   * puts them back (its restore upserts). Returns the number of documents deleted.
+   */
+  async deleteRows(table: string, keyColumns: readonly string[], keys: readonly Row[]): Promise<number> {
+    this.#assertOpen()
+    checkKeyColumns(table, keyColumns)
+    const exact = this.#connection.documents.collection(table)
+    const session = this.#sessionFor(table)
+    let deleted = 0
+    for (let start = 0; start < keys.length; start += CHUNK_DOCUMENTS) {
+      const ids = keys.slice(start, start + CHUNK_DOCUMENTS).map((key, index) => decodeKey(key, table, start + index))
+      const images = (await this.#run({ action: 'reading documents to delete', table }, () => exact.find(byIds(ids), { session }).toArray())) as BsonDocument[]
+      if (images.length === 0) continue
+      if (!session) await this.#run({ action: 'recording pre-images in the undo journal', table }, () => this.#journal.updating(table, images))
+      const result = await this.#run({ action: 'deleting documents', table, key: encodeValue(images[0]._id) }, () =>
+        this.#connection.db.collection(table).deleteMany(byIds(images.map((document) => document._id)), { session }),
+      )
+      deleted += result.deletedCount
+    }
+    return deleted
+  }
+
   /** Documents in the collection, as this session sees them. */
   async countRows(table: string): Promise<number> {
     this.#assertOpen()

@@ -516,8 +516,9 @@ export class MysqlDestination implements Destination {
    */
   async #writeByKey(target: TableSchema, columns: readonly WriteColumn[], keyColumns: readonly string[] | undefined, batches: AsyncIterable<Row[]>): Promise<WriteResult> {
     const conflictColumn = keyColumns?.[0] ?? target.uniqueConstraints[0]?.columns[0]
-    const counts = { inserted: 0, skipped: 0 }
+    const counts = { inserted: 0, skipped: 0, skippedByCollation: 0 }
     const sqlName = this.#q(target.name)
+    const collationKey = this.#collationKey(target, keyColumns)
     const context: ChannelContext = {
       session: this.#session,
       target,
@@ -530,6 +531,7 @@ export class MysqlDestination implements Destination {
       counts,
       tuple: (row) => this.#tuple(target, columns, row, keyColumns),
       checkRowSize: (row, bytes) => this.#checkRowSize(target, row, keyColumns, bytes),
+      countCollationSkips: collationKey && ((rows) => this.#countCollationSkips(sqlName, collationKey, rows, counts)),
       insert: (statement) => this.#insert(target, statement, keyColumns),
       probe: (rows) =>
         this.#probeFailingRow({
@@ -561,7 +563,43 @@ export class MysqlDestination implements Destination {
       await inserts.abort()
       throw error
     }
-    return counts
+    return counts.skippedByCollation > 0 ? counts : { inserted: counts.inserted, skipped: counts.skipped }
+  }
+
+  /**
+   * The key columns whose collation may call two different strings equal ('a' = 'A' under a _ci
+   * collation, 'b' = 'b ' under PAD SPACE, which every utf8mb4 collation is): a key made only
+   * of text columns. Keys with a number or date part are left out (their values compare as the
+   * backup's JSON does, and reading them back would need each type's spelling).
+   */
+  #collationKey(target: TableSchema, keyColumns: readonly string[] | undefined): readonly ColumnSchema[] | undefined {
+    const names = keyColumns ?? target.primaryKey
+    const columns = names.map((name) => target.columns.find((c) => c.name === name))
+    if (columns.length === 0 || columns.some((c) => c === undefined || c.kind !== 'text')) return undefined
+    return columns as ColumnSchema[]
+  }
+
+  /**
+   * Of `rows` (a statement or load that skipped some), counts those no row of the table holds
+   * byte for byte: their key met an existing row's only under the collation, and the existing row
+   * was kept (docs/adapters-mysql.md, "Keys equal under the collation"). One SELECT of the rows'
+   * keys, which also finds the rows just inserted (their own keys, exact).
+   */
+  async #countCollationSkips(sqlName: string, key: readonly ColumnSchema[], rows: readonly Row[], counts: { skippedByCollation: number }): Promise<void> {
+    // CHAR drops trailing blanks when it stores a value: 'b ' and 'b' are one stored value there.
+    const spelling = (column: ColumnSchema, value: unknown): string => (/^char\b/i.test(column.type) ? String(value).replace(/ +$/, '') : String(value))
+    const keyText = (row: Record<string, unknown>): string => JSON.stringify(key.map((c) => spelling(c, row[c.name])))
+    const names = key.map((c) => quoteIdentifier(c.name)).join(', ')
+    // A key with a NULL part never meets another row (SQL NULLs are distinct).
+    const keyed = rows.filter((row) => key.every((c) => typeof row[c.name] === 'string'))
+    if (keyed.length === 0) return
+    for (let at = 0; at < keyed.length; at += COLLATION_CHECK_ROWS) {
+      const some = keyed.slice(at, at + COLLATION_CHECK_ROWS)
+      const tuples = some.map((row) => `(${key.map((c) => quoteString(row[c.name] as string)).join(', ')})`)
+      const [found] = await this.#session.connection.query<RowDataPacket[]>(`SELECT ${names} FROM ${sqlName} WHERE (${names}) IN (${tuples.join(', ')})`)
+      const held = new Set(found.map((row) => keyText(row)))
+      for (const row of some) if (!held.has(keyText(row))) counts.skippedByCollation++
+    }
   }
 
   #checkRowSize(target: TableSchema, row: Row, keyColumns: readonly string[] | undefined, bytes: number): void {
@@ -1072,6 +1110,8 @@ interface ChannelContext {
   /** ` ON DUPLICATE KEY UPDATE t.k = t.k`, or '' when nothing can be a duplicate. */
   readonly onDuplicate: string
   readonly counts: { inserted: number; skipped: number }
+  /** Given when the key's collation may call two different strings equal: counts such skips. */
+  readonly countCollationSkips: ((rows: readonly Row[]) => Promise<void>) | undefined
   tuple(row: Row): string
   checkRowSize(row: Row, bytes: number): void
   insert(statement: InsertStatement): Promise<ResultSetHeader>
@@ -1127,9 +1167,11 @@ class InsertChannel {
     this.#rows = []
     this.#bytes = 0
     const counts = this.#context.counts
-    this.#inFlight = this.#context.insert(statement).then((result) => {
+    const { countCollationSkips } = this.#context
+    this.#inFlight = this.#context.insert(statement).then(async (result) => {
       counts.inserted += result.affectedRows
       counts.skipped += rows.length - result.affectedRows
+      if (rows.length > result.affectedRows && countCollationSkips) await countCollationSkips(rows)
     })
     this.#inFlight.catch(() => undefined)
   }
@@ -1153,6 +1195,9 @@ interface LoadChunk {
   readonly rows: Row[]
   bytes: number
 }
+
+/** Keys per SELECT of #countCollationSkips (a statement well under max_allowed_packet). */
+const COLLATION_CHECK_ROWS = 1000
 
 /** ER_DUP_ENTRY: the warning a LOCAL load gives for each row it skips on a duplicate key. */
 const DUPLICATE_KEY = 1062
@@ -1257,6 +1302,7 @@ class LoadChannel {
       if (loaded.warningStatus > 0) await this.#checkWarnings(chunk, loaded.warningStatus)
       this.#context.counts.inserted += loaded.affectedRows
       this.#context.counts.skipped += chunk.rows.length - loaded.affectedRows
+      if (chunk.rows.length > loaded.affectedRows && this.#context.countCollationSkips) await this.#context.countCollationSkips(chunk.rows)
     } finally {
       this.#chunk = undefined
       this.#pending = ''

@@ -398,3 +398,49 @@ export function sqliteTypeFor(column: Pick<ColumnSchema, 'type' | 'kind'>, engin
   const keep = named && PLAIN_TYPE.test(column.type) && kindOf(column.type) === column.kind && affinityOf(column.type) === affinityOf(mapped)
   return keep ? column.type : mapped
 }
+
+/**
+ * A function that writes one row, as read with `.raw()` (values in `columns` order), as its
+ * record line: exactly `JSON.stringify` of the row object `encodeValue` would give, built as
+ * text without that object (Source.readRecordLines). The common cases (text in a text column,
+ * an integer in an INTEGER column, 0/1 in a boolean one, NULL) are spelled directly; any other
+ * value goes through encodeValue and JSON.stringify, so the bytes are the same as readTable's.
+ * Undefined when a column name would not keep its place as an object key (an array index such
+ * as "1" is moved first by JSON.stringify, and `__proto__` is not an own key when assigned):
+ * the caller then builds row objects.
+ */
+export function recordLineEncoder(columns: readonly { readonly name: string; readonly kind: ValueKind }[]): ((values: readonly unknown[]) => string) | undefined {
+  if (columns.some((c) => c.name === '__proto__' || isArrayIndex(c.name))) return undefined
+  const prefixes = columns.map((c, i) => `${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`)
+  const encoders = columns.map((c) => valueTextEncoder(c.kind))
+  const count = columns.length
+  return (values) => {
+    let line = ''
+    for (let i = 0; i < count; i++) line += prefixes[i] + encoders[i](values[i] as SqliteValue)
+    return `${line}}`
+  }
+}
+
+/** JSON text of encodeValue(value, kind), with the kind's usual storage class spelled directly. */
+function valueTextEncoder(kind: ValueKind): (value: SqliteValue) => string {
+  const general = (value: SqliteValue): string => (value === null ? 'null' : JSON.stringify(encodeValue(value, kind)))
+  switch (kind) {
+    case 'bigint':
+      // Decimal digits and a sign need no escaping.
+      return (value) => (typeof value === 'bigint' ? `"${value}"` : general(value))
+    case 'boolean':
+      return (value) => (value === 0n ? 'false' : value === 1n ? 'true' : general(value))
+    case 'binary':
+    case 'float':
+    case 'decimal':
+    case 'unknown':
+      return general
+    default:
+      return (value) => (typeof value === 'string' ? JSON.stringify(value) : general(value))
+  }
+}
+
+/** A canonical array index ("0" … "4294967294"), which JavaScript orders before other keys. */
+function isArrayIndex(name: string): boolean {
+  return /^(?:0|[1-9][0-9]*)$/.test(name) && Number(name) < 2 ** 32 - 1
+}

@@ -178,4 +178,37 @@ describe('keys equal only under the MariaDB collation', () => {
       await target.drop()
     }
   })
+
+  it('restore (skip existing) into a table that holds rows: the existing row is kept, and the report says the key matched only under the collation', async () => {
+    const target = await makeTarget('mysql')
+    try {
+      const mysql = await import('mysql2/promise')
+      for (const [file, collation, existing, expected] of [
+        // 'b ' meets 'b' under PAD SPACE (even _bin); 'z2' is new; 'b' is the same row's key, byte for byte.
+        [padded, 'utf8mb4_bin', "('b', 'kept')", { inserted: 1, skipped: 2, skippedByCollation: 1 }],
+        // 'a' meets 'A' under _ci; 'A' is the same key.
+        [cased, 'utf8mb4_general_ci', "('A', 'kept')", { inserted: 0, skipped: 2, skippedByCollation: 1 }],
+      ] as const) {
+        const connection = await mysql.createConnection({ uri: target.url })
+        try {
+          await connection.query('DROP TABLE IF EXISTS t')
+          await connection.query(`CREATE TABLE t (k VARCHAR(20) COLLATE ${collation} NOT NULL PRIMARY KEY, a TEXT)`)
+          await connection.query(`INSERT INTO t VALUES ${existing}`)
+        } finally {
+          await connection.end()
+        }
+        const report = await restore({ file, db: target.url })
+        expect(report.tables.t, collation).toEqual({ ...expected, created: false, emptied: false })
+        expect(report.warnings.join('\n')).toMatch(/Table "t": 1 skipped record\(s\) have a key \(k\) that equals an existing row's only under the column's collation .* the existing rows were kept/)
+        const rows = JSON.parse(await tableRows(target)) as { k: string; a: string }[]
+        expect(rows.find((row) => row.a === 'kept')?.k).toBe(existing.slice(2, 3))
+        expect(rows.map((row) => row.a).sort()).toEqual(expected.inserted === 1 ? ['kept', 'x'] : ['kept'])
+      }
+      // Run again: nothing of the first run changed what the table holds, so the same count.
+      const again = await restore({ file: cased, db: target.url })
+      expect(again.tables.t?.skippedByCollation).toBe(1)
+    } finally {
+      await target.drop()
+    }
+  })
 })

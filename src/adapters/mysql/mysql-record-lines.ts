@@ -1,0 +1,237 @@
+/**
+ * The MariaDB backup fast path (MysqlSource.readRecordLines): each row's record line is written
+ * byte by byte from the row packet the server sent (text protocol: every value a length-coded
+ * string of its text), per column kind, into a pooled Buffer. No value becomes a JS string and
+ * no row an object, except where the text must be rewritten (a float's shortest form, BIT,
+ * ZEROFILL, non-ASCII text, which is checked to be UTF-8) or base64-encoded (binary).
+ *
+ * The line is byte for byte `JSON.stringify` of the row readTable gives (encoderFor in
+ * mysql-values.ts): test/integration/adapters/mysql-record-lines.test.ts compares the two over
+ * the type matrix, edge values and arbitrary text.
+ */
+import { isUtf8 } from 'node:buffer'
+import type { ColumnSchema } from '../adapter.js'
+import { encoderFor, typeClassOf, type MysqlTypeClass } from './mysql-values.js'
+
+/** The part of mysql2's Packet the parser reads: the row's bytes and a cursor over them. */
+export interface RowPacket {
+  readonly buffer: Buffer
+  offset: number
+  readLengthCodedNumber(): number | null
+}
+
+/** How a column's text becomes JSON: copied as it is, quoted, escaped, or through its encoder. */
+type Writer = 'integer' | 'quoted' | 'temporal' | 'timestamp' | 'string' | 'base64' | 'encoded'
+
+const WRITERS: Readonly<Record<MysqlTypeClass, Writer | undefined>> = {
+  integer: 'integer',
+  year: 'integer',
+  bigint: 'quoted',
+  decimal: 'quoted',
+  date: 'quoted',
+  datetime: 'temporal',
+  time: 'temporal',
+  timestamp: 'timestamp',
+  text: 'string',
+  json: 'string',
+  enum: 'string',
+  set: 'string',
+  binary: 'base64',
+  geometry: 'base64',
+  float: 'encoded',
+  double: 'encoded',
+  bit: 'encoded',
+  other: undefined,
+}
+
+/** A property name that a JS object lists before the others (an array index), whatever its column position. */
+const ARRAY_INDEX = /^(?:0|[1-9]\d*)$/
+
+const POOL_BYTES = 1 << 20
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const HEX = '0123456789abcdef'
+/** JSON.stringify's short escapes of control characters. */
+const SHORT_ESCAPES: Readonly<Record<number, number>> = { 8: 0x62, 9: 0x74, 10: 0x6e, 12: 0x66, 13: 0x72 }
+
+/**
+ * Turns row packets into record lines (each followed by `\n`) for these columns, or undefined
+ * when some column has a type it does not know, or a name JSON.stringify of the row would move
+ * (an array index).
+ */
+export function recordLineParser(columns: readonly Pick<ColumnSchema, 'name' | 'type'>[]): RecordLineParser | undefined {
+  const writers: Writer[] = []
+  for (const column of columns) {
+    const writer = WRITERS[typeClassOf(column.type)]
+    if (writer === undefined || (ARRAY_INDEX.test(column.name) && Number(column.name) < 2 ** 32 - 1)) return undefined
+    writers.push(writer)
+  }
+  return new RecordLineParser(columns, writers)
+}
+
+export class RecordLineParser {
+  readonly #writers: readonly Writer[]
+  readonly #prefixes: readonly Buffer[]
+  readonly #encoders: readonly ((raw: unknown) => unknown)[]
+  /** Per column, whether its encoder takes the bytes (BIT) rather than the text. */
+  readonly #bytes: readonly boolean[]
+  #pool = Buffer.allocUnsafe(POOL_BYTES)
+  #at = 0
+  /** Where the line being written starts in the pool. */
+  #start = 0
+
+  constructor(columns: readonly Pick<ColumnSchema, 'name' | 'type'>[], writers: readonly Writer[]) {
+    this.#writers = writers
+    this.#prefixes = columns.map((c, i) => Buffer.from(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`))
+    this.#encoders = columns.map((c, i) => (writers[i] === 'encoded' ? encoderFor(c) : () => undefined))
+    this.#bytes = columns.map((c) => typeClassOf(c.type) === 'bit')
+  }
+
+  /** The record line of the row in `packet` (positioned at its first value), with its `\n`: a view into the pool. */
+  next(packet: RowPacket): Buffer {
+    const buffer = packet.buffer
+    this.#start = this.#at
+    if (this.#writers.length === 0) this.#ascii('{')
+    for (let i = 0; i < this.#writers.length; i++) {
+      const prefix = this.#prefixes[i]
+      this.#copy(prefix, 0, prefix.length)
+      const length = packet.readLengthCodedNumber()
+      if (length === null) {
+        this.#ascii('null')
+        continue
+      }
+      const start = packet.offset
+      const end = start + length
+      packet.offset = end
+      switch (this.#writers[i]) {
+        case 'integer':
+          // The server's text is JSON's, except for leading zeros (ZEROFILL, YEAR 0000).
+          if (length > 1 && buffer[start] === 0x30) this.#ascii(String(Number(buffer.toString('latin1', start, end))))
+          else this.#copy(buffer, start, end)
+          break
+        case 'quoted':
+          this.#quoted(buffer, start, end, false)
+          break
+        case 'temporal':
+          this.#quoted(buffer, start, trimmedFraction(buffer, start, end), false)
+          break
+        case 'timestamp':
+          this.#quoted(buffer, start, trimmedFraction(buffer, start, end), true)
+          break
+        case 'string':
+          this.#string(buffer, start, end)
+          break
+        case 'base64':
+          this.#ascii(`"${buffer.toString('base64', start, end)}"`)
+          break
+        case 'encoded':
+          // FLOAT and DOUBLE from their text (as Number() reads it), BIT from its bytes.
+          this.#text(JSON.stringify(this.#encoders[i](this.#bytes[i] ? buffer.subarray(start, end) : buffer.toString('latin1', start, end))))
+          break
+      }
+    }
+    this.#ascii('}\n')
+    return this.#pool.subarray(this.#start, this.#at)
+  }
+
+  /** Makes room for `bytes` more in the pool, moving the line begun so far to a new pool if needed. */
+  #reserve(bytes: number): void {
+    if (this.#at + bytes <= this.#pool.length) return
+    const begun = this.#at - this.#start
+    const pool = Buffer.allocUnsafe(Math.max(POOL_BYTES, 2 * (begun + bytes)))
+    this.#pool.copy(pool, 0, this.#start, this.#at)
+    this.#pool = pool
+    this.#start = 0
+    this.#at = begun
+  }
+
+  #ascii(text: string): void {
+    this.#reserve(text.length)
+    this.#at += this.#pool.write(text, this.#at, 'latin1')
+  }
+
+  #text(text: string): void {
+    this.#reserve(Buffer.byteLength(text))
+    this.#at += this.#pool.write(text, this.#at, 'utf8')
+  }
+
+  /** Copies bytes; a short run in a loop, which costs less than a call into Buffer#copy. */
+  #copy(buffer: Buffer, start: number, end: number): void {
+    this.#reserve(end - start)
+    if (end - start > 32) {
+      this.#at += buffer.copy(this.#pool, this.#at, start, end)
+      return
+    }
+    const pool = this.#pool
+    let at = this.#at
+    for (let i = start; i < end; i++) pool[at++] = buffer[i]
+    this.#at = at
+  }
+
+  /** `"<text up to cut>"`, with a DATETIME's space as `T` and, for a TIMESTAMP, a `Z`. */
+  #quoted(buffer: Buffer, start: number, cut: number, utc: boolean): void {
+    this.#reserve(cut - start + 3)
+    const pool = this.#pool
+    pool[this.#at++] = QUOTE
+    const at = this.#at
+    this.#at += buffer.copy(pool, at, start, cut)
+    // "YYYY-MM-DD HH:MM:SS…" (a TIME has no space at 10: "-838:59:59" is shorter or has ':' there).
+    if (cut - start > 10 && pool[at + 10] === 0x20) pool[at + 10] = 0x54
+    if (utc) pool[this.#at++] = 0x5a
+    pool[this.#at++] = QUOTE
+  }
+
+  /**
+   * A JSON string of UTF-8 text, escaped as JSON.stringify escapes it. Escaping leaves bytes from
+   * 0x80 up as they are, so the copy is checked to be UTF-8 afterwards, when it has any.
+   */
+  #string(buffer: Buffer, start: number, end: number): void {
+    // At most 6 bytes (\u00XX) per byte, plus the quotes.
+    this.#reserve(6 * (end - start) + 2)
+    const pool = this.#pool
+    const from = this.#at
+    let at = from
+    let high = false
+    pool[at++] = QUOTE
+    for (let i = start; i < end; i++) {
+      const byte = buffer[i]
+      if (byte >= 0x20 && byte !== QUOTE && byte !== BACKSLASH) {
+        if (byte >= 0x80) high = true
+        pool[at++] = byte
+        continue
+      }
+      pool[at++] = BACKSLASH
+      if (byte === QUOTE || byte === BACKSLASH) pool[at++] = byte
+      else if (SHORT_ESCAPES[byte] !== undefined) pool[at++] = SHORT_ESCAPES[byte]
+      else {
+        pool[at++] = 0x75
+        pool[at++] = 0x30
+        pool[at++] = 0x30
+        pool[at++] = HEX.charCodeAt(byte >> 4)
+        pool[at++] = HEX.charCodeAt(byte & 15)
+      }
+    }
+    pool[at++] = QUOTE
+    this.#at = at
+    if (high && !isUtf8(pool.subarray(from, at))) {
+      // What readTable does with bytes that are not UTF-8: decode them with replacement characters.
+      this.#at = from
+      this.#text(JSON.stringify(buffer.toString('utf8', start, end)))
+    }
+  }
+}
+
+/** The end of a DATETIME/TIMESTAMP/TIME text without its fraction's trailing zeros (and the dot when nothing is left). */
+function trimmedFraction(buffer: Buffer, start: number, end: number): number {
+  let dot = -1
+  for (let i = end - 1; i > start; i--) {
+    if (buffer[i] === 0x2e) {
+      dot = i
+      break
+    }
+  }
+  if (dot < 0) return end
+  let cut = end
+  while (cut > dot + 1 && buffer[cut - 1] === 0x30) cut--
+  return cut === dot + 1 ? dot : cut
+}

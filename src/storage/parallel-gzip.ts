@@ -1,0 +1,69 @@
+/**
+ * gzip in parallel blocks: the JSON is cut into blocks of BLOCK_BYTES, each compressed as a gzip
+ * member of its own on libuv's thread pool (`zlib.gzip`), several at once, and the members are
+ * written in order. A file of concatenated members is one gzip file to every reader (RFC 1952
+ * §2.2; `gzip -d`, `zcat`, Node's gunzip and ours all read on to the end), so nothing that reads
+ * backups changes.
+ *
+ * Why: one zlib stream deflates block after block, so a `--gzip` backup used one pool thread at a
+ * time and handed the main thread a small callback per 16 KiB. Independent members deflate on
+ * several cores; at level 1 a 1 MiB block loses nothing measurable to the 32 KiB window reset
+ * (docs/performance.md §Round four: backup).
+ */
+import { Transform, type TransformCallback } from 'node:stream'
+import { availableParallelism } from 'node:os'
+import { promisify } from 'node:util'
+import zlib from 'node:zlib'
+
+const gzip = promisify(zlib.gzip)
+
+/** Uncompressed bytes per gzip member. */
+export const BLOCK_BYTES = 1 << 20
+
+/** Members compressing at once: one per core, at least 2, at most the thread pool's default 4. */
+const PARALLEL = Math.min(4, Math.max(2, availableParallelism()))
+
+export class ParallelGzip extends Transform {
+  readonly #level: number
+  #pending: Buffer[] = []
+  #pendingBytes = 0
+  /** Members being compressed, in file order. */
+  readonly #running: Promise<Buffer>[] = []
+  #members = 0
+
+  constructor(level: number) {
+    super()
+    this.#level = level
+  }
+
+  override _transform(data: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#pending.push(data)
+    this.#pendingBytes += data.length
+    this.#drain(false).then(() => callback(), callback)
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.#drain(true).then(() => callback(), callback)
+  }
+
+  /** Starts a member for every whole block (and the rest, at the end), pushing finished members while PARALLEL are running. */
+  async #drain(end: boolean): Promise<void> {
+    while (this.#pendingBytes >= BLOCK_BYTES || (end && (this.#pendingBytes > 0 || this.#members === 0))) {
+      const all = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes)
+      const size = Math.min(BLOCK_BYTES, all.length)
+      this.#start(all.subarray(0, size))
+      this.#pending = size < all.length ? [all.subarray(size)] : []
+      this.#pendingBytes = all.length - size
+      while (this.#running.length >= PARALLEL) this.push(await this.#running.shift()!)
+    }
+    if (end) while (this.#running.length > 0) this.push(await this.#running.shift()!)
+  }
+
+  #start(block: Buffer): void {
+    const member = gzip(block, { level: this.#level })
+    // Observed at once: a failure is thrown when its turn comes, not as an unhandled rejection.
+    member.catch(() => undefined)
+    this.#running.push(member)
+    this.#members++
+  }
+}
