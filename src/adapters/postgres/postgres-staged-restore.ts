@@ -9,9 +9,11 @@
  *   1. control session: remove leftovers of dead runs; take the run's advisory lock (held until
  *      the end, released by the server whatever ends the session); in one transaction CREATE
  *      SCHEMA, the enum types the tables need, and the tables (no keys yet); COMMIT;
- *   2. `jobs` loading sessions: each table, in file order, goes to a free session: BEGIN, COPY,
- *      its primary key, unique constraints and indexes, COMMIT. While one session builds a
- *      table's keys, the next table loads on the other, as `pg_restore -j` does;
+ *   2. `jobs` loading sessions: each table, in file order, starts loading on a free session, and
+ *      every other session joins that table's load as soon as it is free; each one runs BEGIN,
+ *      COPY of the chunks it takes (SharedSource), COMMIT. Once all parts have committed, one
+ *      session builds the primary key, unique constraints and indexes while the next table
+ *      loads on the others, as `pg_restore -j` does;
  *   3. control session, as soon as both ends are loaded: the foreign keys between staged tables
  *      (ADD CONSTRAINT validates them); after the last load, sequences past the data;
  *   4. control session, one transaction: `ALTER TYPE … SET SCHEMA` and `ALTER TABLE … SET SCHEMA`
