@@ -52,6 +52,7 @@ import type { ColumnSchema, Row, TableSchema, ValueKind } from '../adapters/adap
 import { FormatError, IntegrityError, UsageError } from '../errors.js'
 import { isChecksum, TableChecksum } from './checksum.js'
 import { mongoCollectionTable, smartBackupTable, widenedTable } from './legacy.js'
+import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, COMMA, CR, LF, OPEN_BRACE, OPEN_BRACKET, QUOTE, skipSpace } from './json-bytes.js'
 import { KeyDigestSet } from './key-set.js'
 import { recordShape, scanRecord, type RecordShape } from './record-scan.js'
 import type { BackupEvent, BackupLayout, BackupMetadata } from './types.js'
@@ -212,16 +213,6 @@ const MAX_UNTYPED_COLUMNS = 4096
 const MAX_LINES_BYTES = 4 * 1024 * 1024
 const NEWLINE = Buffer.from('\n')
 
-const LF = 0x0a
-const CR = 0x0d
-const COMMA = 0x2c
-const OPEN_BRACE = 0x7b
-const CLOSE_BRACE = 0x7d
-const OPEN_BRACKET = 0x5b
-const CLOSE_BRACKET = 0x5d
-const QUOTE = 0x22
-const BACKSLASH = 0x5c
-const COLON = 0x3a
 const INVALID = Symbol('invalid JSON')
 
 /** stream-chain's "no value" marker (a registered symbol, so no import of a transitive package). */
@@ -1502,15 +1493,6 @@ function parseJsonBytes(buffer: Buffer, start: number, end: number): unknown {
   } catch {
     return INVALID
   }
-}
-
-function skipSpace(buffer: Buffer, i: number, end: number): number {
-  while (i < end) {
-    const c = buffer[i]!
-    if (c !== 0x20 && c !== 0x09 && c !== LF && c !== CR) break
-    i++
-  }
-  return i
 }
 
 /** The index after the closing quote of the JSON string whose opening quote is at `i`; -1 if it does not end before `end`. */

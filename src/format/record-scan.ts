@@ -13,14 +13,7 @@
  * @module
  */
 
-const QUOTE = 0x22
-const BACKSLASH = 0x5c
-const COMMA = 0x2c
-const COLON = 0x3a
-const OPEN_BRACE = 0x7b
-const CLOSE_BRACE = 0x7d
-const OPEN_BRACKET = 0x5b
-const CLOSE_BRACKET = 0x5d
+import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, COMMA, OPEN_BRACE, OPEN_BRACKET, QUOTE, skipSpace } from './json-bytes.js'
 
 /** What scanRecord checks a table's records against, made once per table. */
 export interface RecordShape {
@@ -49,12 +42,12 @@ export function recordShape(columns: readonly string[] | undefined, primaryKey: 
  * after the last one found is tried first.
  */
 export function scanRecord(buffer: Buffer, start: number, end: number, shape: RecordShape): unknown[] | undefined {
-  let i = space(buffer, start, end)
+  let i = skipSpace(buffer, start, end)
   if (i >= end || buffer[i] !== OPEN_BRACE) return undefined
   const keyStarts = new Array<number>(shape.key.length).fill(-1)
   const keyEnds = new Array<number>(shape.key.length).fill(-1)
   let hint = 0
-  i = space(buffer, i + 1, end)
+  i = skipSpace(buffer, i + 1, end)
   if (i >= end) return undefined
   if (buffer[i] !== CLOSE_BRACE) {
     for (;;) {
@@ -70,22 +63,22 @@ export function scanRecord(buffer: Buffer, start: number, end: number, shape: Re
         hint = column + 1
         place = shape.keyPlace[column]!
       } else place = findName(buffer, i + 1, nameEnd - 1, shape.key, 0)
-      i = space(buffer, nameEnd, end)
+      i = skipSpace(buffer, nameEnd, end)
       if (i >= end || buffer[i] !== COLON) return undefined
-      const valueStart = space(buffer, i + 1, end)
+      const valueStart = skipSpace(buffer, i + 1, end)
       const afterValue = valueEnd(buffer, valueStart, end)
       if (afterValue === -1) return undefined
       if (place !== -1) {
         keyStarts[place] = valueStart
         keyEnds[place] = afterValue
       }
-      i = space(buffer, afterValue, end)
+      i = skipSpace(buffer, afterValue, end)
       if (i < end && buffer[i] === CLOSE_BRACE) break
       if (i >= end || buffer[i] !== COMMA) return undefined
-      i = space(buffer, i + 1, end)
+      i = skipSpace(buffer, i + 1, end)
     }
   }
-  if (space(buffer, i + 1, end) !== end) return undefined
+  if (skipSpace(buffer, i + 1, end) !== end) return undefined
   const key: unknown[] = []
   for (let k = 0; k < shape.key.length; k++) key.push(keyStarts[k] === -1 ? undefined : keyValue(buffer, keyStarts[k]!, keyEnds[k]!))
   return key
@@ -125,15 +118,6 @@ function keyValue(buffer: Buffer, start: number, end: number): unknown {
     if (at === end - 1) return buffer.toString('utf8', start + 1, end - 1)
   }
   return JSON.parse(buffer.toString('utf8', start, end)) as unknown
-}
-
-function space(buffer: Buffer, i: number, end: number): number {
-  while (i < end) {
-    const c = buffer[i]!
-    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) break
-    i++
-  }
-  return i
 }
 
 /** The index after the JSON string whose opening quote is at `i`, checked as JSON.parse checks it; -1 if it is not one. */
@@ -189,7 +173,7 @@ function valueEnd(buffer: Buffer, i: number, end: number): number {
       i = stringEnd(buffer, i, end)
     } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       const isObject = c === OPEN_BRACE
-      i = space(buffer, i + 1, end)
+      i = skipSpace(buffer, i + 1, end)
       if (i < end && buffer[i] === (isObject ? CLOSE_BRACE : CLOSE_BRACKET)) {
         i++
       } else {
@@ -208,12 +192,12 @@ function valueEnd(buffer: Buffer, i: number, end: number): number {
     // After a value: close what ends here, or move on to the next element or member.
     for (;;) {
       if (open.length === 0) return i
-      i = space(buffer, i, end)
+      i = skipSpace(buffer, i, end)
       if (i >= end) return -1
       const isObject = open[open.length - 1]!
       const d = buffer[i]!
       if (d === COMMA) {
-        i = space(buffer, i + 1, end)
+        i = skipSpace(buffer, i + 1, end)
         if (isObject) {
           i = member(buffer, i, end)
           if (i === -1) return -1
@@ -232,9 +216,9 @@ function member(buffer: Buffer, i: number, end: number): number {
   if (i >= end || buffer[i] !== QUOTE) return -1
   i = stringEnd(buffer, i, end)
   if (i === -1) return -1
-  i = space(buffer, i, end)
+  i = skipSpace(buffer, i, end)
   if (i >= end || buffer[i] !== COLON) return -1
-  return space(buffer, i + 1, end)
+  return skipSpace(buffer, i + 1, end)
 }
 
 function literal(buffer: Buffer, i: number, end: number, text: string): number {
