@@ -239,6 +239,19 @@ describe('a record line longer than the line limit (a huge value, issue #13 find
     expect((await readEvents(bytes, { records: 'none' })).at(-1)?.type).toBe('metadata')
   }, 120_000)
 
+  it("'lines': a huge record line is an event of its own, not copied into a batch; the caller's chunks stay untouched", async () => {
+    const rows: Row[] = [{ id: 'a', n: 1, big: 'x', doc: null }, { id: 'b', n: 2, big: 'y'.repeat(9 * 1024 * 1024), doc: null }, { id: 'c', n: 3, big: null, doc: null }]
+    const bytes = await writeBackup([{ schema: table, rows }])
+    const original = Buffer.from(bytes)
+    for (const input of [chunked(bytes, 65_536), [bytes]]) {
+      const events = (await readEvents(input, { records: 'lines' })).flatMap((e) => (e.type === 'lines' ? [e] : []))
+      expect(events.map((e) => e.lines.toString('utf8')).join('')).toBe(rows.map((r) => JSON.stringify(r) + '\n').join(''))
+      expect(events.reduce((n, e) => n + e.count, 0)).toBe(3)
+      if (input.length > 1) expect(events.map((e) => [e.count, e.firstRecordIndex])).toEqual([[1, 0], [1, 1], [1, 2]])
+    }
+    expect(bytes.equals(original)).toBe(true)
+  })
+
   it('several records on one long line still read (the general parser, in pieces)', async () => {
     const rows: Row[] = Array.from({ length: 3 }, (_, i) => ({ id: `r${i}`, n: i, big: 'z'.repeat(4 * 1024 * 1024), doc: null }))
     const text = (await writeBackup([{ schema: table, rows }])).toString('utf8').replace(/\},\n\{"id":"r/g, '},{"id":"r')

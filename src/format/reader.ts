@@ -368,6 +368,10 @@ class BackupParser {
   /** The record of the line just taken by the fast path; null when it was taken unparsed. */
   #fastRecord: Row | null | undefined
   #fastBytes: Buffer | undefined
+  /** The fast record's line with a newline, when it may be handed on without a copy (#addLine). */
+  #fastLine: Buffer | undefined
+  /** Whether the buffer #line is reading belongs to the reader (gathered from chunks), not the caller. */
+  #ownLine = false
   readonly #limits: ReaderLimits
 
   readonly #incremental: boolean
@@ -400,6 +404,7 @@ class BackupParser {
       this.#appendPending(chunk.subarray(0, newline + 1))
       let line: Buffer | undefined = this.#takePending()
       this.#line(line, 0, line.length)
+      this.#ownLine = false
       // A huge record line must not stay alive while its rows are written (the generator keeps
       // its locals across the yield).
       line = undefined
@@ -425,6 +430,7 @@ class BackupParser {
     if (this.#pendingBytes > 0) {
       let rest: Buffer | undefined = this.#takePending()
       this.#line(rest, 0, rest.length)
+      this.#ownLine = false
       rest = undefined
     }
     if (!this.#sawInput || (this.#mode === Mode.Root && this.#structure.length === 0 && this.#lastChar === -1)) {
@@ -494,6 +500,7 @@ class BackupParser {
 
   /** The unfinished line as one buffer, and #pending emptied. */
   #takePending(): Buffer {
+    this.#ownLine = this.#gather !== undefined || this.#pending.length > 1
     const line = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes)
     this.#pending = []
     this.#pendingBytes = 0
@@ -552,7 +559,11 @@ class BackupParser {
     if (this.#records === 'parsed' || this.#verifyChecksums) {
       if (last - start > MAX_LINE_BYTES) {
         // A huge value: parsed from the bytes, so the line is not also copied into a string.
-        const parsed = parseRecordBytes(buffer, start, last)
+        // Handed on as bytes ('lines', 'none'), the record is parsed only for the checks, which
+        // read its field names and key: other plain strings are checked, not decoded (a 100 MB
+        // value would otherwise cost a 100 MB string while the line is still held).
+        const key = this.#table!.header.primaryKey
+        const parsed = parseRecordBytes(buffer, start, last, this.#records === 'parsed' ? undefined : (field) => key.includes(field))
         if (parsed === undefined) return false
         record = parsed
       } else {
@@ -565,6 +576,13 @@ class BackupParser {
     }
     this.#fastRecord = record
     this.#fastBytes = buffer.subarray(start, last)
+    if (this.#records === 'lines' && this.#ownLine && last - start > MAX_LINE_BYTES) {
+      // A huge record line handed on as bytes, in a buffer of the reader's own (gathered, not the
+      // caller's): the byte after its `}` becomes its newline, and the line is its own 'lines'
+      // event, not copied into a batch (#addLine).
+      buffer[last] = LF
+      this.#fastLine = buffer.subarray(start, last + 1)
+    }
     // The stand-in keeps the tokenizer checking the separators around records.
     this.#feed(comma ? '0,\n' : '0\n', this.#offset, true)
     this.#offset += end - start
@@ -1094,6 +1112,18 @@ class BackupParser {
   }
 
   #addLine(table: OpenTable, bytes: Buffer): void {
+    const line = this.#fastLine
+    this.#fastLine = undefined
+    if (line !== undefined && line.length === bytes.length + 1) {
+      if (table.lines.length > 0) {
+        this.#events.push({ type: 'lines', table: table.name, lines: Buffer.concat(table.lines, table.linesBytes), count: table.lines.length / 2, firstRecordIndex: table.batchStart })
+        table.lines = []
+        table.linesBytes = 0
+      }
+      this.#events.push({ type: 'lines', table: table.name, lines: line, count: 1, firstRecordIndex: table.count - 1 })
+      table.batchStart = table.count
+      return
+    }
     table.lines.push(bytes, NEWLINE)
     table.linesBytes += bytes.length + 1
     if (table.lines.length >= 2 * this.#batchSize || table.linesBytes >= MAX_LINES_BYTES) this.#flushBatch(table)
@@ -1413,10 +1443,12 @@ export function nestingExceeds(buffer: Buffer, start: number, end: number, room:
  * too long to copy needlessly: the record's fields are read from the bytes, a string value
  * without escapes is decoded straight from them (so a 100 MB text costs the 100 MB of its value
  * and nothing more), any other value by JSON.parse of its own text. Gives what JSON.parse gives
- * (a repeated field: the last one wins, "__proto__" an own field); undefined where the text is
+ * (a repeated field: the last one wins, "__proto__" an own field), except that with `decode` a
+ * string without escapes of a field it refuses is checked but given as '' (a record parsed only
+ * to check its fields and key); undefined where the text is
  * not one JSON object, so that the tokenizer can report the error.
  */
-export function parseRecordBytes(buffer: Buffer, start: number, end: number): Row | undefined {
+export function parseRecordBytes(buffer: Buffer, start: number, end: number, decode?: (field: string) => boolean): Row | undefined {
   let i = skipSpace(buffer, start, end)
   if (buffer[i] !== OPEN_BRACE) return undefined
   i = skipSpace(buffer, i + 1, end)
@@ -1433,7 +1465,9 @@ export function parseRecordBytes(buffer: Buffer, start: number, end: number): Ro
     i = skipSpace(buffer, i + 1, end)
     const valueEnd = jsonValueEnd(buffer, i, end)
     if (valueEnd === -1) return undefined
-    const value = buffer[i] === QUOTE && isPlainJsonString(buffer, i + 1, valueEnd - 1) ? buffer.toString('utf8', i + 1, valueEnd - 1) : parseJsonBytes(buffer, i, valueEnd)
+    const plain = buffer[i] === QUOTE && isPlainJsonString(buffer, i + 1, valueEnd - 1)
+    // A plain string of a field the caller only checks stands in as '' (it is valid as it is).
+    const value = plain ? (decode === undefined || decode(key as string) ? buffer.toString('utf8', i + 1, valueEnd - 1) : '') : parseJsonBytes(buffer, i, valueEnd)
     if (value === INVALID) return undefined
     if (key === '__proto__') Object.defineProperty(record, key, { value, writable: true, enumerable: true, configurable: true })
     else record[key as string] = value as Row[string]

@@ -13,16 +13,20 @@
  *    own text just before COMMIT, a rollback restores them), so that restores and merges write
  *    exactly the backup's values (reported as a warning),
  *    creates missing tables (a SQLite backup's own CREATE TABLE / INDEX text; otherwise DDL made
- *    from the portable schema) and, with `drop`, empties the selected tables, children first.
+ *    from the portable schema) with their unique indexes — their other indexes are built by
+ *    finish(), after the rows, in one sorted pass each — and, with `drop`, empties the selected
+ *    tables, children first.
  *    Emptying refuses when a table outside the selection has rows referencing a selected one.
- * 3. writeRows: prepared INSERTs, one per row, inside the transaction. A table with a key uses
+ * 3. writeRows: prepared INSERTs inside the transaction, of up to ROWS_PER_INSERT rows each (rows
+ *    with the same columns; a failing group is undone by SQLite and its rows go in one by one, so
+ *    the error names the row). A table with a key uses
  *    `ON CONFLICT (key) DO NOTHING`, so a row whose key exists is skipped (and counted) while a
  *    NOT NULL, CHECK or other UNIQUE violation still fails with the row's key. A table without
  *    a key is matched on whole rows, counting duplicates: the rows go to a TEMP table with the
  *    same affinities, and one INSERT … SELECT adds each row as many times as the backup has it
  *    more often than the table (window row_number against a GROUP BY count; `IS` so NULL = NULL).
  * 4. readByKeys / updateRows / countRows serve the merge, inside the same transaction.
- * 5. finish: recreates the triggers and AUTOINCREMENT counters of created tables (after the data,
+ * 5. finish: builds the deferred indexes, recreates the triggers and AUTOINCREMENT counters of created tables (after the data,
  *    so the triggers do not fire on it), then runs `PRAGMA foreign_key_check` on every table the
  *    work could have broken and fails with the first new violation, naming table, key and key
  *    constraint — so commit() does not fail on a deferred key.
@@ -73,7 +77,9 @@ import {
 import { sqliteEnumCheck, uniqueObjectName } from '../types/type-mapping.js'
 import { decodeValue, encodeValue, sqliteTypeFor, ValueDecodeError, type Affinity, type SqliteValue } from './sqlite-values.js'
 
-/** Bound parameters per statement in readByKeys (SQLite's limit here is 32766). */
+/** Rows per multi-row INSERT of a restore (fewer if the parameter limit says so). */
+const ROWS_PER_INSERT = 64
+/** Bound parameters per statement in readByKeys and the multi-row INSERTs (SQLite's limit here is 32766). */
 const MAX_PARAMETERS = 30_000
 /** Keys per readByKeys statement, whatever the parameter count allows. */
 const MAX_KEYS_PER_QUERY = 5_000
@@ -110,6 +116,8 @@ export class SqliteDestination implements Destination {
   readonly #infos = new Map<string, SqliteTableInfo | null>()
   /** Backup schemas of the tables prepare() created (for finish()). */
   readonly #created: TableSchema[] = []
+  /** Non-unique indexes of created tables, built by finish() after the rows (#createIndexes). */
+  #deferredIndexes: { table: string; name: string; sql: string }[] = []
   /** A SQLite backup's AUTOINCREMENT counters by table (options.sequence), for finish(). */
   readonly #sequences = new Map<string, bigint>()
   /** Tables written, updated or emptied: their foreign keys are checked in finish(). */
@@ -343,6 +351,7 @@ export class SqliteDestination implements Destination {
   async finish(): Promise<void> {
     this.#assertOpen()
     withErrors(this.#context({ action: 'finishing' }), () => {
+      this.#buildDeferredIndexes()
       for (const table of this.#created) this.#restoreTableExtras(table)
       this.#carrySequences()
       this.#rebuildFullTextIndexes()
@@ -489,15 +498,34 @@ export class SqliteDestination implements Destination {
     withErrors(context, () => this.#db.prepare(sql).run())
   }
 
+  /**
+   * Creates a created table's unique indexes now (they decide which rows conflict) and leaves its
+   * other indexes to finish() (#buildDeferredIndexes): one sorted build after the load is much
+   * cheaper than keeping them up to date row by row, and an index that does not constrain
+   * changes nothing the rows do.
+   */
   #createIndexes(table: TableSchema, engine: DatabaseSchema['engine'], warnings: string[]): void {
     const context = this.#context({ table: table.name, action: 'indexing' })
+    const taken = (name: string): boolean =>
+      this.#db.prepare(`SELECT 1 FROM main.sqlite_schema WHERE name = ?`).get(name) !== undefined || this.#deferredIndexes.some((i) => asciiLower(i.name) === asciiLower(name))
+    const create = (name: string, unique: boolean, sql: string): void => {
+      if (unique) withErrors(context, () => this.#db.prepare(sql).run())
+      else this.#deferredIndexes.push({ table: table.name, name, sql })
+    }
     for (const original of table.indexes) {
       // Another engine's index names are per table (MariaDB): SQLite's are per file.
       const index =
         engine === 'sqlite'
           ? original
-          : { ...original, name: uniqueObjectName(original.name, 'sqlite', new Set(this.#db.prepare(`SELECT lower(name) AS n FROM main.sqlite_schema`).pluck().all() as string[])) }
-      if (this.#db.prepare(`SELECT 1 FROM main.sqlite_schema WHERE name = ?`).get(index.name) !== undefined) {
+          : {
+              ...original,
+              name: uniqueObjectName(
+                original.name,
+                'sqlite',
+                new Set([...(this.#db.prepare(`SELECT lower(name) AS n FROM main.sqlite_schema`).pluck().all() as string[]), ...this.#deferredIndexes.map((i) => asciiLower(i.name))]),
+              ),
+            }
+      if (taken(index.name)) {
         warnings.push(`Index "${index.name}" of "${table.name}" was not created: ${this.#file} already has an object of that name.`)
         continue
       }
@@ -507,7 +535,7 @@ export class SqliteDestination implements Destination {
             table: table.name,
           })
         }
-        withErrors(context, () => this.#db.prepare(index.definition as string).run())
+        create(index.name, index.unique, index.definition)
         continue
       }
       const columnNames = new Set(table.columns.map((c) => c.name))
@@ -515,9 +543,16 @@ export class SqliteDestination implements Destination {
         warnings.push(`Index "${index.name}" of "${table.name}" uses expressions or conditions of another engine: not created.`)
         continue
       }
-      const sql = `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX main.${quoteIdent(index.name)} ON ${quoteIdent(table.name)} (${index.columns.map(quoteIdent).join(', ')})`
-      withErrors(context, () => this.#db.prepare(sql).run())
+      create(index.name, index.unique, `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX main.${quoteIdent(index.name)} ON ${quoteIdent(table.name)} (${index.columns.map(quoteIdent).join(', ')})`)
     }
+  }
+
+  /** The non-unique indexes of created tables, built after their rows (see #createIndexes). */
+  #buildDeferredIndexes(): void {
+    for (const index of this.#deferredIndexes) {
+      withErrors(this.#context({ table: index.table, action: 'indexing' }), () => this.#db.prepare(index.sql).run())
+    }
+    this.#deferredIndexes = []
   }
 
   /**
@@ -571,7 +606,6 @@ export class SqliteDestination implements Destination {
             return collation.toUpperCase() === 'BINARY' ? quoteIdent(c) : `${quoteIdent(c)} COLLATE ${quoteIdent(collation)}`
           }).join(', ')}) DO NOTHING`
         : ''
-    const statements = new Map<BoundColumn[], SqliteStatement>()
     let inserted = 0
     let skipped = 0
     // A virtual table has no UPSERT: an R*Tree row whose id exists is looked up and skipped.
@@ -580,6 +614,65 @@ export class SqliteDestination implements Destination {
       keyColumn === undefined
         ? undefined
         : withErrors(this.#context({ table: info.schema.name }), () => this.#db.prepare(`SELECT 1 FROM main.${table} WHERE ${quoteIdent(keyColumn)} = ?`))
+    // INSERT statements by bound columns and number of rows (1, or a group of `perGroup`).
+    const statements = new Map<BoundColumn[], Map<number, SqliteStatement>>()
+    const statementFor = (bound: BoundColumn[], rows: number): SqliteStatement => {
+      let byCount = statements.get(bound)
+      if (!byCount) statements.set(bound, (byCount = new Map()))
+      let statement = byCount.get(rows)
+      if (!statement) {
+        const tuple = `(${bound.map(() => '?').join(', ')})`
+        const sql =
+          bound.length === 0
+            ? `INSERT INTO main.${table} DEFAULT VALUES`
+            : `INSERT INTO main.${table} (${bound.map((b) => quoteIdent(b.target.name)).join(', ')}) VALUES ${Array.from({ length: rows }, () => tuple).join(', ')}${conflict}`
+        statement = withErrors(this.#context({ table: info.schema.name }), () => this.#db.prepare(sql))
+        byCount.set(rows, statement)
+      }
+      return statement
+    }
+    /** One row, alone: a failure names its key. */
+    const insertOne = (row: Row, bound: BoundColumn[]): void => {
+      const params = bound.map((b) => this.#decode(row[b.field], b.kind, b.target, info, row, keyOf))
+      const statement = statementFor(bound, 1)
+      let changes: number
+      try {
+        changes = statement.run(...params).changes
+      } catch (error) {
+        throw toMergebackError(error, this.#context({ table: info.schema.name, key: keyOf(row), action: 'inserting into' }))
+      }
+      if (changes > 0) inserted++
+      else skipped++
+    }
+    /**
+     * Rows with the same columns, in one multi-row INSERT (far fewer statement runs; in order, so
+     * a row conflicting with an earlier one of the group is skipped as it would be alone). When
+     * it fails, SQLite has undone that statement: the rows then go in one by one, so the error
+     * names the row's key (the transaction is rolled back after it anyway).
+     */
+    const insertGroup = (group: readonly Row[], bound: BoundColumn[]): void => {
+      if (group.length < perGroup(bound)) {
+        for (const row of group) insertOne(row, bound)
+        return
+      }
+      const params: SqliteValue[] = []
+      for (const row of group) for (const b of bound) params.push(this.#decode(row[b.field], b.kind, b.target, info, row, keyOf))
+      let changes: number
+      try {
+        changes = statementFor(bound, group.length).run(...params).changes
+      } catch (error) {
+        // After SQLITE_FULL, IOERR, … SQLite may have rolled the whole transaction back: then
+        // nothing may be written outside it.
+        if (!this.#db.inTransaction) throw toMergebackError(error, this.#context({ table: info.schema.name, action: 'inserting into' }))
+        for (const row of group) insertOne(row, bound)
+        return
+      }
+      inserted += changes
+      skipped += group.length - changes
+    }
+    // A group may span batches: the reader's batches need not be multiples of a group.
+    let group: Row[] = []
+    let groupBound: BoundColumn[] | undefined
     for await (const rows of batches) {
       this.#assertOpen()
       for (const row of rows) {
@@ -590,24 +683,19 @@ export class SqliteDestination implements Destination {
             skipped++
             continue
           }
+          insertOne(row, bind(row))
+          continue
         }
         const bound = bind(row)
-        let statement = statements.get(bound)
-        if (!statement) {
-          const sql =
-            bound.length === 0
-              ? `INSERT INTO main.${table} DEFAULT VALUES`
-              : `INSERT INTO main.${table} (${bound.map((b) => quoteIdent(b.target.name)).join(', ')}) VALUES (${bound.map(() => '?').join(', ')})${conflict}`
-          statement = withErrors(this.#context({ table: info.schema.name }), () => this.#db.prepare(sql))
-          statements.set(bound, statement)
+        if (bound !== groupBound || group.length === perGroup(bound)) {
+          if (groupBound) insertGroup(group, groupBound)
+          group = []
+          groupBound = bound
         }
-        const params = bound.map((b) => this.#decode(row[b.field], b.kind, b.target, info, row, keyOf))
-        const run = statement
-        const result = withErrors(this.#context({ table: info.schema.name, key: keyOf(row), action: 'inserting into' }), () => run.run(...params))
-        if (result.changes > 0) inserted++
-        else skipped++
+        group.push(row)
       }
     }
+    if (groupBound) insertGroup(group, groupBound)
     return { inserted, skipped }
   }
 
@@ -872,6 +960,11 @@ export class SqliteDestination implements Destination {
     this.#assertOpen()
     if (!this.#prepared) throw new UsageError('Call prepare() before writing.')
   }
+}
+
+/** Rows per multi-row INSERT for these bound columns (1 for DEFAULT VALUES). */
+function perGroup(bound: readonly BoundColumn[]): number {
+  return bound.length === 0 ? 1 : Math.max(1, Math.min(ROWS_PER_INSERT, Math.floor(MAX_PARAMETERS / bound.length)))
 }
 
 /** Reads a row's key (one value, or an object for a composite key) for error messages. */

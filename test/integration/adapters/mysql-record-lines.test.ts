@@ -7,35 +7,21 @@
 import fc from 'fast-check'
 import mysql from 'mysql2/promise'
 import { afterAll, describe, expect, it } from 'vitest'
-import type { Row, Source, TableSchema } from '../../../src/adapters/adapter.js'
 import { mysqlAdapter } from '../../../src/adapters/mysql/mysql-adapter.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { createMysqlDatabase, databasesOfFile, mysqlQuery } from '../../helpers/databases.js'
+import { readLines, readRowsAsLines } from '../../helpers/record-lines.js'
 import { MATRIX_ROWS, TYPE_MATRIX } from '../../fixtures/types/mysql-types.js'
 
 const databases = databasesOfFile(() => createMysqlDatabase('mblines'))
 afterAll(() => databases.dropAll())
-
-async function readLines(source: Source, table: TableSchema, batchSize?: number): Promise<string | undefined> {
-  const lines = source.readRecordLines?.(table, batchSize === undefined ? {} : { batchSize })
-  if (lines === undefined) return undefined
-  const chunks: Buffer[] = []
-  for await (const chunk of lines) chunks.push(chunk)
-  return Buffer.concat(chunks).toString('utf8')
-}
-
-async function readRowsAsLines(source: Source, table: TableSchema): Promise<string> {
-  let text = ''
-  for await (const batch of source.readTable(table)) for (const row of batch as Row[]) text += `${JSON.stringify(row)}\n`
-  return text
-}
 
 /** Every table of the database: [record lines, readTable's rows as lines]. */
 async function bothWays(url: string, batchSize?: number): Promise<Record<string, [string | undefined, string]>> {
   const source = await mysqlAdapter.openSource(parseDatabaseUrl(url))
   try {
     const result: Record<string, [string | undefined, string]> = {}
-    for (const table of (await source.describe()).tables) result[table.name] = [await readLines(source, table, batchSize), await readRowsAsLines(source, table)]
+    for (const table of (await source.describe()).tables) result[table.name] = [await readLines(source, table, batchSize === undefined ? {} : { batchSize }), await readRowsAsLines(source, table)]
     return result
   } finally {
     await source.close()

@@ -6,7 +6,7 @@
 import fs from 'node:fs'
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
-import type { Row, Source, TableSchema } from '../../../src/adapters/adapter.js'
+import type { Row, TableSchema } from '../../../src/adapters/adapter.js'
 import { postgresAdapter } from '../../../src/adapters/postgres/postgres-adapter.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { backup } from '../../../src/engine/backup.js'
@@ -15,24 +15,11 @@ import { restore } from '../../../src/engine/restore.js'
 import { FormatError, IntegrityError } from '../../../src/errors.js'
 import { BackupWriter } from '../../../src/format/writer.js'
 import { createPostgresDatabase, makeTempDir, pgQuery, type TestDatabase, databasesOfFile } from '../../helpers/databases.js'
+import { readLines, readRowsAsLines } from '../../helpers/record-lines.js'
 
 const databases = databasesOfFile(() => createPostgresDatabase('mblines'))
 const freshDatabase = databases.fresh
 afterAll(() => databases.dropAll())
-
-async function readLines(source: Source, table: TableSchema): Promise<string | undefined> {
-  const lines = source.readRecordLines?.(table)
-  if (lines === undefined) return undefined
-  const chunks: Buffer[] = []
-  for await (const chunk of lines) chunks.push(chunk)
-  return Buffer.concat(chunks).toString('utf8')
-}
-
-async function readRowsAsLines(source: Source, table: TableSchema): Promise<string> {
-  let text = ''
-  for await (const batch of source.readTable(table)) for (const row of batch as Row[]) text += `${JSON.stringify(row)}\n`
-  return text
-}
 
 /** A backup of one table `k` (key `id`) with these columns and rows, written by BackupWriter as given. */
 async function writeOneTableBackup(file: string, columns: TableSchema['columns'], rows: Row[]): Promise<void> {

@@ -5,24 +5,10 @@
  * a table whose column names JSON.stringify would reorder.
  */
 import { describe, expect, it } from 'vitest'
-import type { Row, Source, TableSchema } from '../../../src/adapters/adapter.js'
 import { sqliteAdapter } from '../../../src/adapters/sqlite/sqlite-adapter.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { makeSqliteDatabase } from '../../helpers/databases.js'
-
-async function readLines(source: Source, table: TableSchema): Promise<string | undefined> {
-  const lines = source.readRecordLines?.(table)
-  if (lines === undefined) return undefined
-  const chunks: Buffer[] = []
-  for await (const chunk of lines) chunks.push(chunk)
-  return Buffer.concat(chunks).toString('utf8')
-}
-
-async function readRowsAsLines(source: Source, table: TableSchema): Promise<string> {
-  let text = ''
-  for await (const batch of source.readTable(table)) for (const row of batch as Row[]) text += `${JSON.stringify(row)}\n`
-  return text
-}
+import { readLines, readRowsAsLines } from '../../helpers/record-lines.js'
 
 /** Both paths for every table of a database made by `sql`: [table, lines or undefined, lines from rows]. */
 async function bothPaths(sql: string): Promise<[string, string | undefined, string][]> {

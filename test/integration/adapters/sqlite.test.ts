@@ -593,6 +593,55 @@ describe('SQLite destination', () => {
     expect(query(file, `SELECT count(*) AS n FROM "User"`)).toEqual([{ n: 3n }])
   })
 
+  it('inserts in multi-row groups across batches: duplicates inside a group are skipped, a failing row is still named', async () => {
+    const { file, config } = newFile()
+    sqlite(file, EVENT_SCHEMA)
+    const { schema } = await readAll(config)
+    const user = schema.tables.find((t) => t.name === 'User') as TableSchema
+    const attempt = async (rows: Row[]) => {
+      const destination = await sqliteAdapter.openDestination(config)
+      try {
+        await destination.prepare({ ...schema, tables: [user] }, { mode: 'restore', drop: false })
+        const result = await destination.writeRows(user, batchesOf(rows, 37))
+        await destination.finish()
+        await destination.commit()
+        return result
+      } finally {
+        await destination.close()
+      }
+    }
+    const make = (i: number): Row => ({ id: `g${i}`, email: `g${i}@example.com`, name: `n${i}`, createdAt: 'a', updatedAt: 'b' })
+    // 300 rows in batches of 37 (groups span batches), with every 10th row repeated in place and an existing key.
+    const rows = Array.from({ length: 300 }, (_, i) => make(i)).flatMap((row, i) => (i % 10 === 0 ? [row, row] : [row]))
+    rows.splice(150, 0, { ...make(0), id: 'u1' })
+    expect(await attempt(rows)).toEqual({ inserted: 300, skipped: 31 })
+    expect(query(file, `SELECT count(*) AS n FROM "User"`)).toEqual([{ n: 303n }])
+    // A NOT NULL violation deep inside a group: the error names that row's key; nothing is written.
+    const failing: Row[] = Array.from({ length: 200 }, (_, i) => ({ ...make(i), id: `h${i}`, email: `h${i}@example.com` }))
+    failing[130] = { ...failing[130], createdAt: null }
+    await expect(attempt(failing)).rejects.toMatchObject({ engineCode: 'SQLITE_CONSTRAINT_NOTNULL', table: 'User', key: 'h130' })
+    const unique: Row[] = Array.from({ length: 200 }, (_, i) => ({ ...make(i), id: `k${i}`, email: `k${i}@example.com` }))
+    unique[99] = { ...unique[99], email: 'g5@example.com' }
+    await expect(attempt(unique)).rejects.toMatchObject({ engineCode: 'SQLITE_CONSTRAINT_UNIQUE', key: 'k99', constraint: 'User.email' })
+    expect(query(file, `SELECT count(*) AS n FROM "User"`)).toEqual([{ n: 303n }])
+  })
+
+  it('builds the plain indexes of the tables it creates after their rows, and keeps their names and definitions', async () => {
+    const { file, config } = newFile()
+    sqlite(file, `${EVENT_SCHEMA}\nCREATE INDEX "User_name_idx" ON "User" (name); CREATE UNIQUE INDEX "User_name_email_key" ON "User" (name, email);`)
+    const data = await readAll(config)
+    const target = newFile()
+    await restoreInto(target.config, data)
+    const indexes = (f: string) => query(f, `SELECT name, tbl_name, sql FROM sqlite_schema WHERE type = 'index' ORDER BY name`)
+    expect(indexes(target.file)).toEqual(indexes(file))
+    expect(snapshot(target.file)).toEqual(snapshot(file))
+    // A failure after the writes leaves no file, deferred indexes or not.
+    const orphan = { ...data, rows: { ...data.rows, Registration: [...data.rows.Registration, { ...data.rows.Registration[0], id: 'r9', userId: 'u99' }] } }
+    const third = newFile()
+    await expect(restoreInto(third.config, orphan)).rejects.toMatchObject({ constraint: 'Registration_userId_fkey' })
+    expect(fs.existsSync(third.file)).toBe(false)
+  })
+
   it('takes rows in any order and fails at finish() on a foreign key, naming table, key and constraint', async () => {
     const { file, config } = newFile()
     sqlite(file, EVENT_SCHEMA)

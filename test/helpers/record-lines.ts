@@ -1,0 +1,22 @@
+/**
+ * The two ways a Source gives a table's records, as text to compare: its record lines
+ * (Source.readRecordLines, the backup fast path) and JSON.stringify of readTable's rows. The
+ * record-lines tests of every engine check that they are the same bytes.
+ */
+import type { ReadOptions, Row, Source, TableSchema } from '../../src/adapters/adapter.js'
+
+/** All of readRecordLines' chunks as one string; undefined when the source declines the table. */
+export async function readLines(source: Source, table: TableSchema, options?: ReadOptions): Promise<string | undefined> {
+  const lines = source.readRecordLines?.(table, options)
+  if (lines === undefined) return undefined
+  const chunks: Buffer[] = []
+  for await (const chunk of lines) chunks.push(chunk)
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/** readTable's rows, each as JSON.stringify of it followed by `\n`. */
+export async function readRowsAsLines(source: Source, table: TableSchema): Promise<string> {
+  let text = ''
+  for await (const batch of source.readTable(table)) for (const row of batch as Row[]) text += `${JSON.stringify(row)}\n`
+  return text
+}
