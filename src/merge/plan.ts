@@ -101,24 +101,52 @@ export function planBatch(
   options: BatchOptions,
   firstRecordIndex = 0,
 ): BatchPlan {
-  const current = new Map<string, Row>()
-  for (const row of currentRows) current.set(keyString(table, row), row)
-
+  const current = rowsByKey(table, currentRows)
   const counts = emptyCounts()
   const inserts: Row[] = []
   const updateGroups = new Map<string, Row[]>()
   const conflicts: MergeConflict[] = []
   const decisions: RecordDecision[] = []
-  const seen = new Set<string>()
   let matched = 0
 
-  const update = (b: Row, values: Row) => {
-    const signature = Object.keys(values).join('\u0000')
-    let group = updateGroups.get(signature)
-    if (!group) updateGroups.set(signature, (group = []))
-    group.push({ ...keyRow(table, b), ...values })
+  const sink: TwoWaySink = {
+    counts,
+    insert: (b) => inserts.push(b),
+    update(b, values) {
+      const signature = Object.keys(values).join('\u0000')
+      let group = updateGroups.get(signature)
+      if (!group) updateGroups.set(signature, (group = []))
+      group.push({ ...keyRow(table, b), ...values })
+    },
+    conflict(b, c, differing, resolution) {
+      counts.conflicts++
+      if (resolution === 'unresolved') counts.unresolved++
+      else counts.resolved[resolution]++
+      conflicts.push({ table: table.name, key: reportKey(table, c), fields: conflictFields(differing, b, c), resolution })
+    },
   }
+  eachBackupRecord(table, backupRows, firstRecordIndex, (key, b) => {
+    const c = current.get(key)
+    const decision = planTwoWayRecord(table, key, b, c, options, sink)
+    if (c) matched++
+    decisions.push(recordDecision(table, key, b, c, decision, options))
+  })
+  return { inserts, updates: [...updateGroups.values()], counts, matched, conflicts, decisions }
+}
 
+/** Rows by their canonical key string. */
+export function rowsByKey(table: MergeTable, rows: readonly Row[]): Map<string, Row> {
+  const byKey = new Map<string, Row>()
+  for (const row of rows) byKey.set(keyString(table, row), row)
+  return byKey
+}
+
+/**
+ * Calls `each` with every backup record of a batch and its key, in order. Throws FormatError
+ * naming the record when its key came before in the batch.
+ */
+export function eachBackupRecord(table: MergeTable, backupRows: readonly Row[], firstRecordIndex: number, each: (key: string, row: Row) => void): void {
+  const seen = new Set<string>()
   backupRows.forEach((b, i) => {
     const key = keyString(table, b)
     if (seen.has(key)) {
@@ -128,50 +156,56 @@ export function planBatch(
       })
     }
     seen.add(key)
-    const c = current.get(key)
-    const classification = classifyRecord(table, b, c, options.preserveNewer)
-    let decision: Decision
-    switch (classification.class) {
-      case 'new':
-        counts.new++
-        inserts.push(b)
-        decision = 'new'
-        break
-      case 'unchanged':
-        counts.unchanged++
-        decision = 'unchanged'
-        break
-      case 'updated':
-        counts.updated++
-        update(b, backupValues(table, b))
-        decision = 'updated'
-        break
-      case 'kept':
-        counts.kept++
-        decision = 'kept'
-        break
-      case 'conflict': {
-        const entry = options.resolutions?.get(key)
-        if (entry) options.onResolutionUsed?.(entry)
-        const outcome = resolveConflict(table, b, c!, classification, options.strategy, entry?.choice)
-        counts.conflicts++
-        if (outcome.resolution === 'unresolved') counts.unresolved++
-        else counts.resolved[outcome.resolution]++
-        if (outcome.write) update(b, outcome.write)
-        conflicts.push({ table: table.name, key: reportKey(table, c!), fields: conflictFields(classification.differing, b, c!), resolution: outcome.resolution })
-        decision = `conflict:${outcome.resolution}`
-        break
-      }
-    }
-    if (c) matched++
-    decisions.push({
-      key,
-      reportKey: reportKey(table, c ?? b),
-      decision,
-      fingerprint: c && options.fingerprints ? recordFingerprint(table, c) : null,
-    })
+    each(key, b)
   })
-  return { inserts, updates: [...updateGroups.values()], counts, matched, conflicts, decisions }
+}
+
+/** A record's decision as a plan records it (`row`: the backup's record, `c`: the current one). */
+export function recordDecision(table: MergeTable, key: string, row: Row, c: Row | undefined, decision: Decision, options: BatchOptions): RecordDecision {
+  return { key, reportKey: reportKey(table, c ?? row), decision, fingerprint: c && options.fingerprints ? recordFingerprint(table, c) : null }
+}
+
+/** Where planTwoWayRecord puts a record's effects: a two-way batch, or a three-way one for a record the base lacks. */
+export interface TwoWaySink {
+  readonly counts: { new: number; unchanged: number; updated: number; kept: number }
+  insert(row: Row): void
+  /** Sets `values` on the current record with the key of `row`. */
+  update(row: Row, values: Row): void
+  /** A conflict between backup record `b` and current record `c` over `differing`, resolved so (counted by the sink). */
+  conflict(b: Row, c: Row, differing: readonly string[], resolution: MergeConflict['resolution']): void
+}
+
+/**
+ * The two-way rules (DESIGN.md §4) for one backup record `b` and its current record `c`:
+ * classifies it, applies an explicit resolution or the strategy to a conflict, puts the effects
+ * in `sink` and returns the decision.
+ */
+export function planTwoWayRecord(table: MergeTable, key: string, b: Row, c: Row | undefined, options: BatchOptions, sink: TwoWaySink): Decision {
+  const classification = classifyRecord(table, b, c, options.preserveNewer)
+  switch (classification.class) {
+    case 'new':
+      sink.counts.new++
+      sink.insert(b)
+      return 'new'
+    case 'unchanged':
+      sink.counts.unchanged++
+      return 'unchanged'
+    case 'updated':
+      sink.counts.updated++
+      sink.update(b, backupValues(table, b))
+      return 'updated'
+    case 'kept':
+      sink.counts.kept++
+      return 'kept'
+    case 'conflict': {
+      const entry = options.resolutions?.get(key)
+      if (entry) options.onResolutionUsed?.(entry)
+      const outcome = resolveConflict(table, b, c!, classification, options.strategy, entry?.choice)
+      if (outcome.write) sink.update(b, outcome.write)
+      sink.conflict(b, c!, classification.differing, outcome.resolution)
+      return `conflict:${outcome.resolution}`
+    }
+  }
 }
 
 function conflictFields(differing: readonly string[], b: Row, c: Row): ConflictField[] {

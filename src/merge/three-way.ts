@@ -30,10 +30,10 @@
 import type { Row, WireValue } from '../adapters/adapter.js'
 import { FormatError, UsageError } from '../errors.js'
 import { valuesEqual } from './equality.js'
-import { classifyRecord, newerRecord } from './classify.js'
-import { recordFingerprint, type BatchOptions, type BatchPlan, type Decision, type RecordDecision } from './plan.js'
+import { newerRecord } from './classify.js'
+import { eachBackupRecord, planTwoWayRecord, recordDecision, rowsByKey, type BatchOptions, type BatchPlan, type Decision, type RecordDecision, type TwoWaySink } from './plan.js'
 import { emptyThreeWayCounts, type ConflictField, type MergeConflict } from './report.js'
-import { backupValues, resolveConflict, type ResolutionChoice } from './strategies.js'
+import type { ResolutionChoice } from './strategies.js'
 import { columnKind, isWritable, keyRow, keyString, reportKey, type MergeTable } from './table-info.js'
 
 /** How a three-way batch decides: the two-way options, and whether deletions are applied. */
@@ -94,24 +94,10 @@ export function planThreeWayBatch(
   options: ThreeWayOptions,
   firstRecordIndex = 0,
 ): ThreeWayPlan {
-  const current = new Map<string, Row>()
-  for (const row of currentRows) current.set(keyString(table, row), row)
-  const base = new Map<string, Row>()
-  for (const row of baseRows) base.set(keyString(table, row), row)
-
+  const current = rowsByKey(table, currentRows)
+  const base = rowsByKey(table, baseRows)
   const plan = new PlanBuilder(table, options)
-  const seen = new Set<string>()
-  backupRows.forEach((b, i) => {
-    const key = keyString(table, b)
-    if (seen.has(key)) {
-      throw new FormatError(`Table ${JSON.stringify(table.name)}, record ${firstRecordIndex + i}: a second record with the key ${JSON.stringify(reportKey(table, b))}.`, {
-        table: table.name,
-        recordIndex: firstRecordIndex + i,
-      })
-    }
-    seen.add(key)
-    plan.backupRecord(key, b, current.get(key), base.get(key))
-  })
+  eachBackupRecord(table, backupRows, firstRecordIndex, (key, b) => plan.backupRecord(key, b, current.get(key), base.get(key)))
   return plan.build()
 }
 
@@ -120,8 +106,7 @@ export function planThreeWayBatch(
  * records: deletedInBackup, delete/modify conflicts, or nothing (deleted on both sides).
  */
 export function planBaseOnly(table: MergeTable, baseRows: readonly Row[], currentRows: readonly Row[], options: ThreeWayOptions): ThreeWayPlan {
-  const current = new Map<string, Row>()
-  for (const row of currentRows) current.set(keyString(table, row), row)
+  const current = rowsByKey(table, currentRows)
   const plan = new PlanBuilder(table, options)
   for (const a of baseRows) {
     const key = keyString(table, a)
@@ -154,12 +139,16 @@ class PlanBuilder {
   }
 
   #decide(key: string, row: Row, c: Row | undefined, decision: Decision): void {
-    this.decisions.push({
-      key,
-      reportKey: reportKey(this.table, c ?? row),
-      decision,
-      fingerprint: c && this.options.fingerprints ? recordFingerprint(this.table, c) : null,
-    })
+    this.decisions.push(recordDecision(this.table, key, row, c, decision, this.options))
+  }
+
+  /** A record the base lacks gets the two-way rules; its conflicts are modify/modify, with no base value. */
+  readonly #twoWay: TwoWaySink = {
+    counts: this.counts,
+    insert: (row) => this.inserts.push(row),
+    update: (row, values) => this.#update(row, values),
+    conflict: (b, c, differing, resolution) =>
+      this.#conflict(c, 'modify/modify', differing.map((name) => ({ name, base: null, backup: b[name] ?? null, current: c[name] ?? null })), resolution),
   }
 
   #explicit(key: string): ResolutionChoice | undefined {
@@ -182,37 +171,7 @@ class PlanBuilder {
     if (c) this.matched++
     if (!a) {
       // New on one side (or on both): the two-way rules.
-      const classification = classifyRecord(table, b, c, this.options.preserveNewer)
-      let decision: Decision
-      switch (classification.class) {
-        case 'new':
-          counts.new++
-          this.inserts.push(b)
-          decision = 'new'
-          break
-        case 'unchanged':
-          counts.unchanged++
-          decision = 'unchanged'
-          break
-        case 'updated':
-          counts.updated++
-          this.#update(b, backupValues(table, b))
-          decision = 'updated'
-          break
-        case 'kept':
-          counts.kept++
-          decision = 'kept'
-          break
-        case 'conflict': {
-          const outcome = resolveConflict(table, b, c!, classification, this.options.strategy, this.#explicit(key))
-          if (outcome.write) this.#update(b, outcome.write)
-          const fields = classification.differing.map((name) => ({ name, base: null, backup: b[name] ?? null, current: c![name] ?? null }))
-          this.#conflict(c!, 'modify/modify', fields, outcome.resolution)
-          decision = `conflict:${outcome.resolution}`
-          break
-        }
-      }
-      this.#decide(key, b, c, decision)
+      this.#decide(key, b, c, planTwoWayRecord(table, key, b, c, this.options, this.#twoWay))
       return
     }
 

@@ -6,6 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
+import { afterAll, beforeAll } from 'vitest'
 import type { Row } from '../../../src/adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { backup } from '../../../src/engine/backup.js'
@@ -73,6 +74,23 @@ export async function createTestDb(engine: AnyEngineName): Promise<TestDb> {
 export function scratch(): { dir: string; file: (name: string) => string; cleanup: () => void } {
   const tmp = makeTempDir('mergeback-merge-')
   return { dir: tmp.dir, file: (name) => path.join(tmp.dir, name), cleanup: tmp.cleanup }
+}
+
+/**
+ * A database of `engine` and a scratch directory for the tests of one describe block: made before
+ * them (beforeAll), dropped and removed after (afterAll). Read `db` and `tmp` inside the tests.
+ */
+export function databasePerBlock(engine: AnyEngineName): { db: TestDb; tmp: ReturnType<typeof scratch> } {
+  const fixture = {} as { db: TestDb; tmp: ReturnType<typeof scratch> }
+  beforeAll(async () => {
+    fixture.db = await createTestDb(engine)
+    fixture.tmp = scratch()
+  })
+  afterAll(async () => {
+    await fixture.db?.drop()
+    fixture.tmp?.cleanup()
+  })
+  return fixture
 }
 
 /** Backs the database up with the real backup engine into `file` (a .json path). */

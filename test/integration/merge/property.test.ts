@@ -7,37 +7,12 @@
  *
  * Runs are kept bounded (each case makes a backup and merges four times per engine).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { analyze, merge } from '../../../src/engine/merge.js'
-import type { MergeReport } from '../../../src/merge/report.js'
-import { ENGINES, createTestDb, makeBackup, readTable, scratch, type EngineName, type TestDb } from './harness.js'
-import {
-  referenceMerge,
-  type ModelChoice,
-  type ModelKind,
-  type ModelRow,
-  type ModelStrategy,
-  type ModelTable,
-} from './reference-model.js'
-
-type KeyMode = 'single' | 'composite' | 'none'
-
-const FIELDS: { name: string; kind: ModelKind }[] = [
-  { name: 'name', kind: 'text' },
-  { name: 'qty', kind: 'decimal' },
-  { name: 'data', kind: 'json' },
-  { name: 'updatedAt', kind: 'timestamptz' },
-]
-
-function modelTable(mode: KeyMode): ModelTable {
-  const key = mode === 'single' ? ['id'] : mode === 'composite' ? ['id', 'k2'] : []
-  return {
-    key,
-    fields: [{ name: 'id', kind: 'integer' }, { name: 'k2', kind: 'text' }, ...FIELDS],
-    timestampField: 'updatedAt',
-  }
-}
+import { byKey, conflictsOf, modelTable, normalize, type KeyMode } from './generated-table.js'
+import { ENGINES, databasePerBlock, makeBackup, readTable, type EngineName } from './harness.js'
+import { referenceMerge, type ModelChoice, type ModelRow, type ModelStrategy } from './reference-model.js'
 
 function ddl(engine: EngineName, mode: KeyMode): string {
   const pg = engine === 'postgres'
@@ -101,51 +76,11 @@ function liveRows(c: Case): ModelRow[] {
   return rows
 }
 
-/** Microseconds since the epoch of "YYYY-MM-DDTHH:MM:SS[.f]Z" (the only spelling the generator and the engines produce here). */
-function micros(text: string): number {
-  const m = /^(.{19})(?:\.(\d+))?Z?$/.exec(text.replace(' ', 'T'))!
-  return Date.parse(`${m[1]}Z`) * 1000 + Number((m[2] ?? '').padEnd(6, '0'))
-}
-
-const sortKeys = (_key: string, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v)
-
-/** One row as comparable text: numbers by value, JSON by value, timestamps by instant. */
-function normalize(row: Record<string, unknown>): string {
-  const present = (v: unknown) => v !== null && v !== undefined
-  return JSON.stringify([
-    Number(row.id),
-    row.k2,
-    row.name ?? null,
-    present(row.qty) ? Number(row.qty) : null,
-    present(row.data) ? JSON.parse(String(row.data), sortKeys) : null,
-    present(row.updatedAt) ? micros(String(row.updatedAt)) : null,
-  ])
-}
-
-function conflictsOf(report: MergeReport, mode: KeyMode) {
-  return report.conflicts.map((c) => {
-    const key = c.key as Record<string, unknown> | number | string
-    const parts = mode === 'single' ? [Number(key)] : [Number((key as Record<string, unknown>).id), (key as Record<string, unknown>).k2]
-    return { key: JSON.stringify(parts), fields: c.fields.map((f) => f.name).sort() }
-  })
-}
-
-/** Conflicts in key order: the file holds records in key order, the model in generated order. */
-const byKey = <T extends { key: string }>(list: readonly T[]) => [...list].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-
 describe.each(ENGINES)('merge agrees with the reference model of §4 (%s, generated)', (engine) => {
-  let db: TestDb
-  let tmp: ReturnType<typeof scratch>
-  beforeAll(async () => {
-    db = await createTestDb(engine)
-    tmp = scratch()
-  })
-  afterAll(async () => {
-    await db?.drop()
-    tmp?.cleanup()
-  })
+  const fixture = databasePerBlock(engine)
 
   it('under every strategy', async () => {
+    const { db, tmp } = fixture
     let n = 0
     await fc.assert(
       fc.asyncProperty(caseArb, async (c) => {

@@ -52,7 +52,7 @@ function sortDeep(v: unknown): unknown {
 }
 
 /** Microseconds since the epoch of "YYYY-MM-DDTHH:MM:SS[.ffffff]Z"-like text. */
-function micros(text: string): number {
+export function micros(text: string): number {
   const m = /^(.*?:\d\d)(?:\.(\d+))?(Z|[+-]\d\d(?::?\d\d)?)?$/.exec(text.replace(' ', 'T'))!
   const seconds = Date.parse(`${m[1]}${m[3] ?? 'Z'}`)
   return seconds * 1000 + Number((m[2] ?? '').padEnd(6, '0').slice(0, 6))

@@ -10,29 +10,16 @@
  * Runs are small by default (each case makes two backups and merges four times per engine);
  * MERGEBACK_FULL_PROPERTY=1 runs 100 cases per engine.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { analyze, merge } from '../../../src/engine/merge.js'
 import type { MergeReport } from '../../../src/merge/report.js'
-import { createTestDb, makeBackup, readTable, scratch, type AnyEngineName, type TestDb } from './harness.js'
-import { referenceThreeWay, type ModelChoice, type ModelKind, type ModelRow, type ModelStrategy, type ModelTable } from './reference-model.js'
+import { byKey, conflictsOf, modelTable, normalize, type KeyMode } from './generated-table.js'
+import { databasePerBlock, makeBackup, readTable, type AnyEngineName } from './harness.js'
+import { referenceThreeWay, type ModelChoice, type ModelRow, type ModelStrategy } from './reference-model.js'
 
 const RUNS = process.env.MERGEBACK_FULL_PROPERTY ? 100 : 6
 const ENGINES: readonly AnyEngineName[] = ['sqlite', 'postgres', 'mysql']
-
-type KeyMode = 'single' | 'composite'
-
-function modelTable(mode: KeyMode): ModelTable {
-  const fields: { name: string; kind: ModelKind }[] = [
-    { name: 'id', kind: 'integer' },
-    { name: 'k2', kind: 'text' },
-    { name: 'name', kind: 'text' },
-    { name: 'qty', kind: 'decimal' },
-    { name: 'data', kind: 'json' },
-    { name: 'updatedAt', kind: 'timestamptz' },
-  ]
-  return { key: mode === 'single' ? ['id'] : ['id', 'k2'], fields, timestampField: 'updatedAt' }
-}
 
 function ddl(engine: AnyEngineName, mode: KeyMode): string {
   const key = mode === 'single' ? 'PRIMARY KEY (id)' : 'PRIMARY KEY (id, k2)'
@@ -107,46 +94,11 @@ function applyChanges(base: readonly ModelRow[], changes: readonly (string | Par
   return [...rows, ...added.map((r) => ({ ...r }))]
 }
 
-function micros(text: string): number {
-  const m = /^(.{19})(?:\.(\d+))?Z?$/.exec(text.replace(' ', 'T'))!
-  return Date.parse(`${m[1]}Z`) * 1000 + Number((m[2] ?? '').padEnd(6, '0'))
-}
-const sortKeys = (_key: string, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v)
-function normalize(row: Record<string, unknown>): string {
-  const present = (v: unknown) => v !== null && v !== undefined
-  return JSON.stringify([
-    Number(row.id),
-    row.k2,
-    row.name ?? null,
-    present(row.qty) ? Number(row.qty) : null,
-    present(row.data) ? JSON.parse(typeof row.data === 'string' ? row.data : JSON.stringify(row.data), sortKeys) : null,
-    present(row.updatedAt) ? micros(String(row.updatedAt)) : null,
-  ])
-}
-
-function conflictsOf(report: MergeReport, mode: KeyMode) {
-  return report.conflicts
-    .map((c) => {
-      const key = c.key as Record<string, unknown> | number | string
-      const parts = mode === 'single' ? [Number(key)] : [Number((key as Record<string, unknown>).id), (key as Record<string, unknown>).k2]
-      return { key: JSON.stringify(parts), kind: c.kind, fields: c.fields.map((f) => f.name).sort() }
-    })
-    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-}
-
 describe.each(ENGINES)('three-way merge agrees with the reference model of issue #18 (%s, generated)', (engine) => {
-  let db: TestDb
-  let tmp: ReturnType<typeof scratch>
-  beforeAll(async () => {
-    db = await createTestDb(engine)
-    tmp = scratch()
-  })
-  afterAll(async () => {
-    await db?.drop()
-    tmp?.cleanup()
-  })
+  const fixture = databasePerBlock(engine)
 
   it('under every strategy, with and without applyDeletions', async () => {
+    const { db, tmp } = fixture
     let n = 0
     await fc.assert(
       fc.asyncProperty(caseArb, async (c: Case) => {
@@ -182,7 +134,7 @@ describe.each(ENGINES)('three-way merge agrees with the reference model of issue
 
           const analysis = await analyze(backupFile, db.url, options)
           expect(analysis.tables.Gen, strategy).toEqual(expected.counts)
-          expect(conflictsOf(analysis, c.mode), strategy).toEqual(conflictsOf({ conflicts: expected.conflicts.map((x) => ({ ...x, table: 'Gen', key: c.mode === 'single' ? JSON.parse(x.key)[0] : { id: JSON.parse(x.key)[0], k2: JSON.parse(x.key)[1] }, fields: x.fields.map((name) => ({ name, backup: null, current: null })), resolution: 'current' })) } as unknown as MergeReport, c.mode))
+          expect(byKey(conflictsOf(analysis, c.mode)), strategy).toEqual(byKey(conflictsOf({ conflicts: expected.conflicts.map((x) => ({ ...x, table: 'Gen', key: c.mode === 'single' ? JSON.parse(x.key)[0] : { id: JSON.parse(x.key)[0], k2: JSON.parse(x.key)[1] }, fields: x.fields.map((name) => ({ name, backup: null, current: null })), resolution: 'current' })) } as unknown as MergeReport, c.mode)))
           const report = await merge(backupFile, db.url, options)
           expect(report, strategy).toEqual(analysis)
           const after = (await readTable(db, 'Gen', ['id', 'k2'])).map(normalize).sort()
