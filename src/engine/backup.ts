@@ -206,6 +206,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     // encrypted backup: its unkeyed key digests would let anyone test guesses of keys.
     const stampsWriter =
       index !== undefined && options.rowStamps !== false && !options.passphrase && source.readRowStamps !== undefined ? new RowStampsWriter(pending.path) : undefined
+    // An encrypted index derives its own key (scrypt, 64 MiB): done before the first row is read.
+    await index?.ready()
     const replaced: string[] = []
     const deleted: Record<string, unknown[][]> = {}
     const rowCounts: Record<string, number> = {}

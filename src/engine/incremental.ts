@@ -124,6 +124,8 @@ export async function writeTableChanges(
   let rows = 0
   let changed = 0
   const digests = source.readRowDigests?.(table, { changedSince: since })
+  // --changed-since-column needs the rows' values: that path reads rows.
+  const lines = digests === undefined && since === undefined ? source.readRecordLines?.(table, { batchSize: options.batchSize }) : undefined
   let changedKeys: unknown[][] = []
   if (digests !== undefined) {
     for await (const chunk of digests) {
@@ -161,6 +163,31 @@ export async function writeTableChanges(
     }
     changed = changedKeys.length
     changedKeys = []
+  } else if (lines !== undefined) {
+    // The client hashes every row, from the record lines the source writes (MariaDB, SQLite):
+    // no row object, and the lines of changed rows are written as they are.
+    const cutter = keyCutter(table)
+    for await (const chunk of lines) {
+      const kept: Buffer[] = []
+      let count = 0
+      for (let start = 0; start < chunk.length; ) {
+        const end = chunk.indexOf(0x0a, start)
+        const body = chunk.subarray(start, end)
+        const text = cutter(body) ?? keyText(JSON.parse(body.toString('utf8')) as Record<string, unknown>, key)
+        const keyDigest = shortDigest(text)
+        const rowDigest = shortDigest(body)
+        await index.add(keyDigest, rowDigest, text)
+        const at = parent.find(keyDigest)
+        if (at >= 0) seen[at] = 1
+        if (at < 0 || !parent.sameRow(at, rowDigest)) kept.push(chunk.subarray(start, end + 1))
+        count++
+        start = end + 1
+      }
+      rows += count
+      changed += kept.length
+      if (kept.length > 0) await writer.writeRecordLines(Buffer.concat(kept))
+      options.onProgress?.({ type: 'rows', table: table.name, rows: count })
+    }
   } else {
     for await (const batch of source.readTable(table, { batchSize: options.batchSize })) {
       const kept: Row[] = []

@@ -1124,11 +1124,7 @@ class BackupParser {
     const line = this.#fastLine
     this.#fastLine = undefined
     if (line !== undefined && line.length === bytes.length + 1) {
-      if (table.lines.length > 0) {
-        this.#events.push({ type: 'lines', table: table.name, lines: Buffer.concat(table.lines, table.linesBytes), count: table.lines.length / 2, firstRecordIndex: table.batchStart })
-        table.lines = []
-        table.linesBytes = 0
-      }
+      this.#flushBatch(table) // the lines before it
       this.#events.push({ type: 'lines', table: table.name, lines: line, count: 1, firstRecordIndex: table.count - 1 })
       table.batchStart = table.count
       return

@@ -199,6 +199,16 @@ export class DigestIndexWriter {
     }
   }
 
+  /**
+   * Resolves once an encrypted index's key is derived (at once for a plain one); never rejects (a
+   * failure is thrown by the next call). A backup waits for it before streaming, so that scrypt's
+   * 64 MiB is freed before the streaming buffers are in use rather than adding to their peak
+   * (docs/performance.md §Round four: backup).
+   */
+  async ready(): Promise<void> {
+    await this.#sealed?.catch(() => undefined)
+  }
+
   async beginTable(table: TableSchema): Promise<void> {
     this.#flush()
     const header = Buffer.from(JSON.stringify({ table: table.name, key: table.primaryKey, columns: columnsSignature(table) }))
