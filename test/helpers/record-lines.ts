@@ -20,3 +20,11 @@ export async function readRowsAsLines(source: Source, table: TableSchema): Promi
   for await (const batch of source.readTable(table)) for (const row of batch as Row[]) text += `${JSON.stringify(row)}\n`
   return text
 }
+
+/** Both paths for every table `source` describes: [table, lines or undefined, lines from rows]. */
+export async function bothPaths(source: Source): Promise<[string, string | undefined, string][]> {
+  const schema = await source.describe()
+  const result: [string, string | undefined, string][] = []
+  for (const table of schema.tables) result.push([table.name, await readLines(source, table), await readRowsAsLines(source, table)])
+  return result
+}

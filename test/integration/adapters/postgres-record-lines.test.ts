@@ -15,7 +15,7 @@ import { restore } from '../../../src/engine/restore.js'
 import { FormatError, IntegrityError } from '../../../src/errors.js'
 import { BackupWriter } from '../../../src/format/writer.js'
 import { createPostgresDatabase, makeTempDir, pgQuery, type TestDatabase, databasesOfFile } from '../../helpers/databases.js'
-import { readLines, readRowsAsLines } from '../../helpers/record-lines.js'
+import { bothPaths as bothPathsOf } from '../../helpers/record-lines.js'
 
 const databases = databasesOfFile(() => createPostgresDatabase('mblines'))
 const freshDatabase = databases.fresh
@@ -36,10 +36,7 @@ async function writeOneTableBackup(file: string, columns: TableSchema['columns']
 async function bothPaths(db: TestDatabase): Promise<[string, string | undefined, string][]> {
   const source = await postgresAdapter.openSource(parseDatabaseUrl(db.url))
   try {
-    const schema = await source.describe()
-    const result: [string, string | undefined, string][] = []
-    for (const table of schema.tables) result.push([table.name, await readLines(source, table), await readRowsAsLines(source, table)])
-    return result
+    return await bothPathsOf(source)
   } finally {
     await source.close()
   }

@@ -8,17 +8,14 @@ import { describe, expect, it } from 'vitest'
 import { sqliteAdapter } from '../../../src/adapters/sqlite/sqlite-adapter.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { makeSqliteDatabase } from '../../helpers/databases.js'
-import { readLines, readRowsAsLines } from '../../helpers/record-lines.js'
+import { bothPaths as bothPathsOf } from '../../helpers/record-lines.js'
 
 /** Both paths for every table of a database made by `sql`: [table, lines or undefined, lines from rows]. */
 async function bothPaths(sql: string): Promise<[string, string | undefined, string][]> {
   const db = await makeSqliteDatabase(sql)
   const source = await sqliteAdapter.openSource(parseDatabaseUrl(db.url))
   try {
-    const schema = await source.describe()
-    const result: [string, string | undefined, string][] = []
-    for (const table of schema.tables) result.push([table.name, await readLines(source, table), await readRowsAsLines(source, table)])
-    return result
+    return await bothPathsOf(source)
   } finally {
     await source.close()
     db.cleanup()

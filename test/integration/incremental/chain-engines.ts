@@ -8,7 +8,8 @@ import Database from 'better-sqlite3'
 import { backup } from '../../../src/engine/backup.js'
 import { readBackup } from '../../../src/format/reader.js'
 import { openBackupStream } from '../../../src/storage/backup-file.js'
-import { createMysqlDatabase, createPostgresDatabase, makeSqlitePath, pgQuery, type TestDatabase } from '../../helpers/databases.js'
+import { afterAll } from 'vitest'
+import { createMysqlDatabase, createPostgresDatabase, makeSqlitePath, makeTempDir, pgQuery, type TestDatabase } from '../../helpers/databases.js'
 
 interface Engine {
   readonly name: string
@@ -78,3 +79,24 @@ export async function stateOf(url: string, dir: string): Promise<Record<string, 
   return tables
 }
 
+
+/** The files of a backup directory, the audit log left out: what a refused command must not change. */
+export function filesIn(dir: string): string[] {
+  return fs.readdirSync(dir).filter((f) => !f.startsWith('audit')).sort()
+}
+
+const cleanups: (() => Promise<void> | void)[] = []
+afterAll(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!()
+})
+
+/** A source database of `engine` and a temporary directory with `backups/` (not made yet) and `work/`, all removed after the file's tests. */
+export async function chainWorkspace(engine: Engine, prefix: string): Promise<{ source: { url: string }; dir: string; work: string }> {
+  const source = await engine.create()
+  cleanups.push(source.drop)
+  const tmp = makeTempDir(prefix)
+  cleanups.push(tmp.cleanup)
+  const work = path.join(tmp.dir, 'work')
+  fs.mkdirSync(work)
+  return { source, dir: path.join(tmp.dir, 'backups'), work }
+}

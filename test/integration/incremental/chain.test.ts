@@ -19,27 +19,16 @@ import { readBackup } from '../../../src/format/reader.js'
 import { openBackupStream } from '../../../src/storage/backup-file.js'
 import { prune } from '../../../src/storage/retention.js'
 import { loadDigestIndex } from '../../../src/storage/digest-index.js'
-import { makeTempDir } from '../../helpers/databases.js'
-import { engines, stateOf } from './chain-engines.js'
+import { chainWorkspace, engines, filesIn, stateOf } from './chain-engines.js'
 
 const cleanups: (() => Promise<void> | void)[] = []
 afterAll(async () => {
   while (cleanups.length > 0) await cleanups.pop()!()
 })
 
-function filesIn(dir: string): string[] {
-  return fs.readdirSync(dir).filter((f) => !f.startsWith('audit')).sort()
-}
-
 describe.each(engines)('incremental backups on $name', (engine) => {
   it('restores, analyzes and verifies a chain of a full backup and three increments as the final state', async () => {
-    const source = await engine.create()
-    cleanups.push(source.drop)
-    const tmp = makeTempDir('mbincr-')
-    cleanups.push(tmp.cleanup)
-    const dir = path.join(tmp.dir, 'backups')
-    const work = path.join(tmp.dir, 'work')
-    fs.mkdirSync(work)
+    const { source, dir, work } = await chainWorkspace(engine, 'mbincr-')
     const items = Array.from({ length: 300 }, (_, i) => `(${i + 1}, 'item ${i + 1}', ${(i * 1.25).toFixed(2)}, '2024-01-01')`).join(', ')
     await engine.exec(
       source.url,

@@ -14,8 +14,7 @@ import { inspect, verify } from '../../../src/engine/inspect.js'
 import { hasContainerMagic } from '../../../src/crypto/container.js'
 import { digestIndexPathFor, loadDigestIndex } from '../../../src/storage/digest-index.js'
 import { rowStampsPathFor } from '../../../src/storage/row-stamps.js'
-import { makeTempDir } from '../../helpers/databases.js'
-import { engines, stateOf } from './chain-engines.js'
+import { chainWorkspace, engines, filesIn, stateOf } from './chain-engines.js'
 
 const cleanups: (() => Promise<void> | void)[] = []
 afterAll(async () => {
@@ -24,19 +23,9 @@ afterAll(async () => {
 
 const passphrase = 'correct horse battery staple'
 
-function filesIn(dir: string): string[] {
-  return fs.readdirSync(dir).filter((f) => !f.startsWith('audit')).sort()
-}
-
 describe.each(engines)('encrypted incremental backups on $name', (engine) => {
   it('chains encrypted increments on an encrypted full backup, with an encrypted digest index, and refuses a missing or wrong passphrase', async () => {
-    const source = await engine.create()
-    cleanups.push(source.drop)
-    const tmp = makeTempDir('mbincr-enc-')
-    cleanups.push(tmp.cleanup)
-    const dir = path.join(tmp.dir, 'backups')
-    const work = path.join(tmp.dir, 'work')
-    fs.mkdirSync(work)
+    const { source, dir, work } = await chainWorkspace(engine, 'mbincr-enc-')
     const items = Array.from({ length: 200 }, (_, i) => `(${i + 1}, 'secret ${i + 1}')`).join(', ')
     await engine.exec(source.url, `CREATE TABLE item (id INTEGER PRIMARY KEY, name VARCHAR(50)); INSERT INTO item VALUES ${items};`)
 
