@@ -231,7 +231,9 @@ describe('upload refusals in plain words', () => {
       expect(await page.locator('.card:has(.dropzone) .refusal').count()).toBe(1)
       if (name === 'broken.json') await screenshot(page, 'upload-refused', { fullPage: false })
     }
-    expect(fs.readdirSync(fixture.dir).sort()).toEqual(before)
+    // The audit entry of the last refusal may still be being appended under audit.jsonl.lock when
+    // the page shows the refusal: the directory must come back to exactly what it was.
+    await expect.poll(() => fs.readdirSync(fixture.dir).sort(), { timeout: 10_000 }).toEqual(before)
     await context.close()
   })
 })
