@@ -70,10 +70,12 @@ describe('keyboard', () => {
     await page.keyboard.type(server.tokens.admin)
     await page.keyboard.press('Enter')
     await page.getByRole('heading', { name: 'Backups', level: 1 }).waitFor()
-    // Tab order: skip link, brand, Sign out, then the section tabs.
+    // Signed in, the focus is on the content region; Shift+Tab walks back through the section
+    // tabs (last first) to Upload.
+    await page.waitForFunction(() => document.activeElement?.id === 'main')
     let reached = false
     for (let i = 0; i < 8 && !reached; i++) {
-      await page.keyboard.press('Tab')
+      await page.keyboard.press('Shift+Tab')
       reached = (await page.evaluate<string>('document.activeElement?.textContent ?? ""')).trim() === 'Upload'
     }
     expect(reached).toBe(true)

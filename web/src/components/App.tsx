@@ -3,7 +3,7 @@
  * sign out), the banner of running jobs, the navigation and the current screen.
  */
 import { createContext } from 'preact'
-import { useCallback, useContext, useEffect, useState } from 'preact/hooks'
+import { useCallback, useContext, useEffect, useRef, useState } from 'preact/hooks'
 import { setUnauthorizedHandler } from '../api/client'
 import { whoAmI, type Identity } from '../api/api'
 import { clearToken, storedToken, storeToken } from '../session'
@@ -45,6 +45,17 @@ export function App() {
   const [checking, setChecking] = useState(() => storedToken() !== null)
   const [signedOutReason, setSignedOutReason] = useState<string | null>(null)
   const route = useRoute()
+  // The sign-in form, and the field that had the focus, are gone once signed in. Without a new
+  // focus the next Tab starts wherever the browser kept the old field's place, which depends on
+  // how far the first screen has rendered. The content region takes the focus instead, as after
+  // "Skip to content": Tab goes into the screen, Shift+Tab back to the sections.
+  const focusContent = useRef(false)
+  useEffect(() => {
+    if (session && focusContent.current) {
+      focusContent.current = false
+      document.getElementById('main')?.focus()
+    }
+  }, [session])
 
   const signOut = useCallback((reason: string | null = null) => {
     clearToken()
@@ -69,6 +80,7 @@ export function App() {
         onSignedIn={(token, who) => {
           storeToken(token)
           setSignedOutReason(null)
+          focusContent.current = true
           setSession(sessionFor(who))
         }}
       />
