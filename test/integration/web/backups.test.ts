@@ -66,13 +66,15 @@ describe('keyboard', () => {
   test('sign in and reach a screen with the keyboard alone', async () => {
     const { context, page } = await newPage(browser)
     await page.goto(`${server.url}/`)
-    // The token field has the focus; Enter submits.
+    // The token field has the focus; Enter submits. Typing before it has the focus (a page still
+    // loading on a busy machine) would lose the first characters.
+    await page.waitForFunction("document.activeElement?.getAttribute('name') === 'token'")
     await page.keyboard.type(server.tokens.admin)
     await page.keyboard.press('Enter')
     await page.getByRole('heading', { name: 'Backups', level: 1 }).waitFor()
     // Signed in, the focus is on the content region; Shift+Tab walks back through the section
     // tabs (last first) to Upload.
-    await page.waitForFunction(() => document.activeElement?.id === 'main')
+    await page.waitForFunction("document.activeElement?.id === 'main'")
     let reached = false
     for (let i = 0; i < 8 && !reached; i++) {
       await page.keyboard.press('Shift+Tab')
