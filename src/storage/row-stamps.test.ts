@@ -38,7 +38,7 @@ describe('row stamps taken with the record lines (one pass)', () => {
       // keys parsed (a nested value before the key), composite keys, xmins at both ends of 32 bits.
       const wide = (i: number): number => [0, 4294967295, 2147483648][i % 3]! + (i % 3 === 1 ? 0 : i)
       const cases: { schema: TableSchema; rows: Record<string, unknown>[]; xmin: (i: number) => number }[] = [
-        { schema: table('short', ['i'], ['i']), rows: Array.from({ length: 5000 }, (_, i) => ({ i })), xmin: (i) => i % 10 },
+        { schema: table('short', ['i'], ['i']), rows: Array.from({ length: 20_000 }, (_, i) => ({ i })), xmin: (i) => i % 10 },
         { schema: table('two', ['a', 's', 'b'], ['b', 'a']), rows: Array.from({ length: 300 }, (_, i) => ({ a: `a"${i}`, s: 'x,"y"\u0002', b: -i / 7 })), xmin: wide },
         { schema: table('nested', ['j', 'id'], ['id']), rows: Array.from({ length: 50 }, (_, i) => ({ j: [i, { k: 'v' }], id: `k${i}` })), xmin: wide },
       ]
