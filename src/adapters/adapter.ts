@@ -195,6 +195,13 @@ export interface Source {
    * line spells it and a number that changes whenever the row is written (PostgreSQL's xmin).
    */
   readRowStamps?(table: TableSchema, options?: ReadOptions): AsyncIterable<Buffer> | undefined
+  /**
+   * Optional, with rowStampScope: readRecordLines (same lines, same order) with each row's stamp
+   * after it, `<record line>\x02<stamp>\n` (stripStamps in storage/row-stamps.ts takes it off), so
+   * that a full backup records its row stamps in the same read. Undefined where readRowStamps or
+   * readRecordLines would be.
+   */
+  readRecordLinesWithStamps?(table: TableSchema, options?: ReadOptions): AsyncIterable<Buffer> | undefined
   /** Database size and per-table row counts for `mergeback stats`. */
   stats(): Promise<DatabaseStats>
   /** Ends the snapshot and releases the connection. Idempotent; never throws for an already closed source. */

@@ -17,7 +17,7 @@ import { BackupWriter } from '../format/writer.js'
 import type { BackupMetadata, IncrementalInfo } from '../format/types.js'
 import { DigestIndexWriter } from '../storage/digest-index.js'
 import { comparable, incrementalDirectory, recordRowStamps, resolveParent, writeTableChanges } from './incremental.js'
-import { RowStampsWriter } from '../storage/row-stamps.js'
+import { RowStampsWriter, stripStamps } from '../storage/row-stamps.js'
 import { createBackupFile, type RemoteBackupTarget } from '../storage/backup-file.js'
 import { chooseCompression, compressionSuffix } from '../storage/compression.js'
 import { foreignKeyOrder } from './table-order.js'
@@ -236,9 +236,15 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         const total = totals?.get(table.name)
         options.onProgress?.({ type: 'table', table: table.name, ...(total !== undefined ? { records: total } : {}) })
         await writer.beginTable(table)
-        await index?.beginTable(table)
         const previous = parent?.index.tables.get(table.name)
-        if (parent !== undefined && comparable(table, previous)) {
+        const compare = parent !== undefined && comparable(table, previous)
+        // A table read whole takes its row stamps in the same read as its lines, where the source
+        // can: its index thread turns them into stamps entries (docs/performance.md §Round five).
+        const scope = !compare && stampsWriter !== undefined ? await source.rowStampScope?.(table) : undefined
+        const stamped = scope !== undefined ? source.readRecordLinesWithStamps?.(table) : undefined
+        if (stamped !== undefined) stampsWriter!.beginTable(table.name, scope!)
+        await index?.beginTable(table, stamped !== undefined ? { stamps: (entries) => stampsWriter!.addEntries(entries) } : {})
+        if (compare) {
           const column = options.changedSinceColumn
           // SQLite has no date type: its dates are text (ISO-8601, read with Date.parse).
           const kinds = config.engine === 'sqlite' ? ['timestamp', 'timestamptz', 'date', 'text'] : ['timestamp', 'timestamptz', 'date']
@@ -260,8 +266,16 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
             compared[table.name] = 'whole'
           }
           let count = 0
-          const lines = source.readRecordLines?.(table)
-          if (lines !== undefined) {
+          const lines = stamped === undefined ? source.readRecordLines?.(table) : undefined
+          if (stamped !== undefined) {
+            for await (const chunk of stamped) {
+              // The index copies the lines with their stamps before they are taken off in place.
+              await index!.addLines(chunk, table)
+              const written = await writer.writeRecordLines(stripStamps(chunk))
+              count += written
+              options.onProgress?.({ type: 'rows', table: table.name, rows: written })
+            }
+          } else if (lines !== undefined) {
             for await (const chunk of lines) {
               const written = await writer.writeRecordLines(chunk)
               await index?.addLines(chunk, table)
@@ -277,9 +291,10 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
             }
           }
           rowCounts[table.name] = count
-          if (stampsWriter) await recordRowStamps(source, table, stampsWriter)
+          if (stampsWriter && stamped === undefined) await recordRowStamps(source, table, stampsWriter)
         }
         await index?.endTable()
+        if (stamped !== undefined) await stampsWriter!.endTable()
         await writer.endTable()
       }
       const metadata = await writer.finish({

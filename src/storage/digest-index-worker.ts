@@ -10,10 +10,13 @@
  *
  * Messages, handled strictly in order (each waits for the previous one's writes):
  *   { type: 'bytes', data }                    raw index bytes (entries, 'E'), written as they are
- *   { type: 'table', head, columns, key }      a table header ('T' …) and the columns / key to cut
+ *   { type: 'table', head, columns, key,       a table header ('T' …) and the columns / key to cut;
+ *     stamped }                                stamped: its lines end in '\x02<xmin>' (row stamps)
  *   { type: 'lines', data }                    record lines, each followed by '\n'; one entry each;
- *                                              answered with { type: 'ack', bytes, data }: the
- *                                              buffer goes back, to be filled again
+ *                                              answered with { type: 'ack', bytes, data, stamps? }:
+ *                                              the buffer goes back, to be filled again, and for a
+ *                                              stamped table the row-stamps entries of its lines
+ *                                              ('S' keyDigest[16] uint32be(xmin) each, row-stamps.ts)
  *   { type: 'end' }                            gzip's end and fsync; answered with { type: 'done' }
  * The file descriptor is the caller's: it opens and closes it. Without one (an encrypted index),
  * the gzip output is sent back instead, as { type: 'out', data } messages before 'done'.
@@ -128,7 +131,7 @@ function tableOf(message) {
   const positions = key.map((name) => message.columns.indexOf(name))
   const last = positions.length === 0 || positions.some((p) => p < 0) ? -1 : Math.max(...positions)
   const names = message.columns.slice(0, last + 1).map((name) => Buffer.from(JSON.stringify(name) + ':'))
-  return { key, positions, last, names, begins: new Int32Array(last + 1), ends: new Int32Array(last + 1), scratch: Buffer.allocUnsafe(1024) }
+  return { key, positions, last, names, begins: new Int32Array(last + 1), ends: new Int32Array(last + 1), scratch: Buffer.allocUnsafe(1024), stamped: message.stamped === true }
 }
 
 // The key text of a canonical line, cut out of its bytes into t.scratch (as keyCutter in
@@ -177,6 +180,7 @@ function cutKey(t, line) {
   return k
 }
 
+// Writes the entry of one line; returns where in 'out' its key digest is.
 async function entry(keyBytes, line) {
   if (keyBytes.length > 0xffff) {
     const error = new Error('a key of ' + keyBytes.length + ' bytes is too long for the digest index (at most 65535)')
@@ -194,15 +198,31 @@ async function entry(keyBytes, line) {
   out.writeUInt16BE(keyBytes.length, used + 1 + 2 * DIGEST_BYTES)
   keyBytes.copy(out, used + 3 + 2 * DIGEST_BYTES)
   used += size
+  return used - size + 1
 }
 
+const STAMP_ENTRY = 1 + DIGEST_BYTES + 4
+
+// The lines' entries; for a stamped table, also their row-stamps entries (returned).
 async function lines(data) {
   const t = table
-  if (t === undefined || t.key.length === 0) return
+  if (t === undefined || t.key.length === 0) return undefined
+  // Room for 3 000 rows (a 1.25 MiB message of lines of 400 bytes), grown when there are more:
+  // room for the shortest lines possible would be as large as the lines, for every message.
+  let stamps = t.stamped ? new Uint8Array(new ArrayBuffer(3000 * STAMP_ENTRY)) : undefined
+  let stamped = 0
   for (let start = 0; start < data.length; ) {
     let end = data.indexOf(0x0a, start)
     if (end === -1) end = data.length
-    const line = data.subarray(start, end)
+    let lineEnd = end
+    let stamp = 0
+    if (stamps !== undefined) {
+      lineEnd = end - 1
+      while (lineEnd > start && data[lineEnd] !== 0x02) lineEnd--
+      if (data[lineEnd] !== 0x02) throw new Error('a record line read with its row stamp has none')
+      for (let i = lineEnd + 1; i < end; i++) stamp = stamp * 10 + (data[i] - 0x30)
+    }
+    const line = data.subarray(start, lineEnd)
     const cut = cutKey(t, line)
     let keyBytes
     if (cut >= 0) keyBytes = t.scratch.subarray(0, cut)
@@ -210,9 +230,24 @@ async function lines(data) {
       const row = JSON.parse(line.toString('utf8'))
       keyBytes = Buffer.from(JSON.stringify(t.key.map((column) => row[column] ?? null)))
     }
-    await entry(keyBytes, line)
+    const at = await entry(keyBytes, line)
+    if (stamps !== undefined) {
+      if (stamped + STAMP_ENTRY > stamps.length) {
+        const grown = new Uint8Array(new ArrayBuffer(2 * stamps.length))
+        grown.set(stamps)
+        stamps = grown
+      }
+      stamps[stamped] = 0x53
+      for (let k = 0; k < DIGEST_BYTES; k++) stamps[stamped + 1 + k] = out[at + k]
+      stamps[stamped + 17] = stamp >>> 24
+      stamps[stamped + 18] = (stamp >>> 16) & 0xff
+      stamps[stamped + 19] = (stamp >>> 8) & 0xff
+      stamps[stamped + 20] = stamp & 0xff
+      stamped += STAMP_ENTRY
+    }
     start = end + 1
   }
+  return stamps === undefined ? undefined : stamps.subarray(0, stamped)
 }
 
 async function finish() {
@@ -236,8 +271,9 @@ parentPort.on('message', (message) => {
         await put(Buffer.from(message.head.buffer, message.head.byteOffset, message.head.byteLength))
         table = tableOf(message)
       } else if (message.type === 'lines') {
-        await lines(Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength))
-        parentPort.postMessage({ type: 'ack', bytes: message.data.byteLength, data: message.data }, [message.data.buffer])
+        const stamps = await lines(Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength))
+        if (stamps === undefined) parentPort.postMessage({ type: 'ack', bytes: message.data.byteLength, data: message.data }, [message.data.buffer])
+        else parentPort.postMessage({ type: 'ack', bytes: message.data.byteLength, data: message.data, stamps }, [message.data.buffer, stamps.buffer])
       } else if (message.type === 'end') {
         await finish()
         parentPort.postMessage({ type: 'done' })

@@ -103,6 +103,8 @@ export class DigestIndexWriter {
   #spare: ArrayBuffer[] = []
   #wake: (() => void) | undefined
   #failed: unknown
+  /** Where the row stamps of the table begun last go, when its lines carry them (beginTable). */
+  #stamps: ((entries: Uint8Array) => void) | undefined
   /** An encrypted index: the container the index thread's gzip output is written through, and the writes queued to it. */
   readonly #sealed: Promise<{ encrypt: Transform; file: ReturnType<typeof createWriteStream> }> | undefined
   #sealing: Promise<void> = Promise.resolve()
@@ -139,9 +141,10 @@ export class DigestIndexWriter {
     })
     this.#worker = worker
     this.#done = new Promise<void>((resolve, reject) => {
-      worker.on('message', (message: { type: string; bytes?: number; data?: Uint8Array; message?: string; tooLong?: boolean }) => {
+      worker.on('message', (message: { type: string; bytes?: number; data?: Uint8Array; stamps?: Uint8Array; message?: string; tooLong?: boolean }) => {
         if (message.type === 'ack') {
           this.#inFlight -= message.bytes!
+          if (message.stamps !== undefined) this.#stamps?.(message.stamps)
           if (message.data !== undefined && this.#spare.length < 4) this.#spare.push(message.data.buffer as ArrayBuffer)
           this.#wake?.()
         } else if (message.type === 'out') this.#seal(message.data!)
@@ -209,14 +212,20 @@ export class DigestIndexWriter {
     await this.#sealed?.catch(() => undefined)
   }
 
-  async beginTable(table: TableSchema): Promise<void> {
+  /**
+   * `stamps`: the lines of this table come with their row stamps (Source.readRecordLinesWithStamps,
+   * `<line>\x02<xmin>\n`); the index thread, which hashes each key anyway, encodes each row's
+   * stamps entry (storage/row-stamps.ts) and hands them to `stamps`, in order, by endTable.
+   */
+  async beginTable(table: TableSchema, options: { readonly stamps?: (entries: Uint8Array) => void } = {}): Promise<void> {
     this.#flush()
+    this.#stamps = options.stamps
     const header = Buffer.from(JSON.stringify({ table: table.name, key: table.primaryKey, columns: columnsSignature(table) }))
     const head = new Uint8Array(5 + header.length)
     head[0] = 0x54 // T
     Buffer.from(head.buffer).writeUInt32BE(header.length, 1)
     head.set(header, 5)
-    this.#worker!.postMessage({ type: 'table', head, columns: table.columns.map((c) => c.name), key: [...table.primaryKey] }, [head.buffer])
+    this.#worker!.postMessage({ type: 'table', head, columns: table.columns.map((c) => c.name), key: [...table.primaryKey], stamped: options.stamps !== undefined }, [head.buffer])
   }
 
   /** One row: its key digest, row digest (16 bytes each) and key text. */
@@ -236,8 +245,9 @@ export class DigestIndexWriter {
   /**
    * Adds every record line of a chunk (each followed by `\n`) of the table begun last: one entry
    * each, its key cut out of the line's canonical text when the line starts with the columns in
-   * order (as every source writes it; keyCutter), otherwise parsed out of it. The bytes are
-   * copied: the caller may reuse `lines` at once. Waits while the index thread is behind.
+   * order (as every source writes it; keyCutter), otherwise parsed out of it. Each line ends in
+   * its row stamp (`\x02<xmin>`) when the table was begun with `stamps`. The bytes are copied:
+   * the caller may reuse `lines` at once. Waits while the index thread is behind.
    */
   async addLines(lines: Buffer, table: TableSchema): Promise<void> {
     if (table.primaryKey.length === 0 || lines.length === 0) return
@@ -252,7 +262,12 @@ export class DigestIndexWriter {
     data.set(lines)
     this.#inFlight += data.length
     this.#worker!.postMessage({ type: 'lines', data }, [data.buffer])
-    while (this.#inFlight > MAX_IN_FLIGHT_BYTES && this.#failed === undefined) {
+    await this.#settle(MAX_IN_FLIGHT_BYTES)
+  }
+
+  /** Waits until at most `bytes` of lines are with the index thread; throws its failure. */
+  async #settle(bytes: number): Promise<void> {
+    while (this.#inFlight > bytes && this.#failed === undefined) {
       await new Promise<void>((resolve) => (this.#wake = resolve))
       this.#wake = undefined
     }
@@ -268,6 +283,11 @@ export class DigestIndexWriter {
   }
 
   async endTable(): Promise<void> {
+    if (this.#stamps !== undefined) {
+      // Every stamps entry of the table comes back before it ends (with the last lines' ack).
+      await this.#settle(0)
+      this.#stamps = undefined
+    }
     this.#push(Buffer.from('E'))
     this.#flush()
   }

@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { createGzip, gunzip } from 'node:zlib'
 import { promisify } from 'node:util'
+import { InternalError } from '../errors.js'
 import { DIGEST_BYTES, type TableDigests } from './digest-index.js'
 
 export const ROW_STAMPS_SUFFIX = '.stamps'
@@ -82,6 +83,12 @@ export class RowStampsWriter {
     this.#put(header)
   }
 
+  /** Entries encoded elsewhere, each `S` keyDigest[16] uint32be(xmin) (the digest index's thread: DigestIndexWriter.beginTable). */
+  addEntries(entries: Uint8Array): void {
+    if (entries.length % ENTRY !== 0) throw new InternalError(`row stamps: ${entries.length} bytes are not whole entries`)
+    this.#put(Buffer.from(entries.buffer, entries.byteOffset, entries.length))
+  }
+
   /** One row: its key digest (16 bytes) and xmin. */
   async add(keyDigest: Buffer, stamp: number): Promise<void> {
     if (this.#used + ENTRY > this.#buffer.length) await this.#flush()
@@ -109,6 +116,26 @@ export class RowStampsWriter {
     this.#out.destroy()
     await fs.rm(this.#temporary, { force: true })
   }
+}
+
+/**
+ * Takes the stamps off lines of Source.readRecordLinesWithStamps (`<line>\x02<stamp>\n`), in
+ * place: the record lines (`<line>\n`) in the first bytes of `chunk`, which is returned cut to them.
+ */
+export function stripStamps(chunk: Buffer): Buffer {
+  let to = 0
+  for (let start = 0; start < chunk.length; ) {
+    const end = chunk.indexOf(0x0a, start)
+    let tab = end - 1
+    // The stamp is a few digits: look for its separator from the end of the line.
+    while (tab > start && chunk[tab] !== 0x02) tab--
+    if (end < 0 || chunk[tab] !== 0x02) throw new InternalError('a record line read with its row stamp has none')
+    if (to !== start) chunk.copyWithin(to, start, tab)
+    to += tab - start
+    chunk[to++] = 0x0a
+    start = end + 1
+  }
+  return chunk.subarray(0, to)
 }
 
 /** One table of a loaded stamps file. */

@@ -107,6 +107,9 @@ export class RowCodec {
   }
 }
 
+/** The name readRecordLinesWithStamps gives the xmin column beside the table's own (a table with a column of that name is read in two passes). */
+const STAMP_COLUMN = 'mergeback xmin'
+
 /** A string literal (standard_conforming_strings is on in every session mergeback opens). */
 function quoteLiteral(text: string): string {
   return `'${text.replace(/'/g, "''")}'`
@@ -306,6 +309,25 @@ export class PostgresSource implements Source {
     // \u-escaped in JSON) passes each line through untouched: text format would double every
     // backslash of the JSON.
     const sql = `COPY (SELECT pg_catalog.row_to_json(r) FROM (${inner}) AS r) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
+    return { [Symbol.asyncIterator]: () => this.#lines(sql, pgTable, options) }
+  }
+
+  /**
+   * readRecordLines with each row's xmin (as readRowStamps): `<record line>\x02<xmin>\n`, so that
+   * a full backup takes its row stamps in the same pass as its lines (docs/performance.md §Round
+   * five). The line is row_to_json of a row of the table's columns only (the sub-select, as in
+   * readRowDigests), so its bytes are readRecordLines'. Undefined where either would be.
+   */
+  readRecordLinesWithStamps(table: TableSchema, options: ReadOptions = {}): AsyncIterable<Buffer> | undefined {
+    this.#assertIdle(`read "${table.name}"`)
+    const pgTable = this.#described.get(table.name)
+    if (pgTable === undefined || pgTable.relkind !== 'r' || table.primaryKey.length === 0) return undefined
+    const stamp = quoteIdent(STAMP_COLUMN)
+    if (table.columns.some((c) => c.name === STAMP_COLUMN)) return undefined
+    const inner = recordLineSelect(this.#schema, pgTable, table.columns.map((c) => c.name), { ordered: true, extra: `t.xmin AS ${stamp}` })
+    if (inner === undefined) return undefined
+    const row = `(SELECT r FROM (SELECT ${table.columns.map((c) => `s.${quoteIdent(c.name)}`).join(', ')}) AS r)`
+    const sql = `COPY (SELECT pg_catalog.row_to_json(${row}), s.${stamp} FROM (${inner}) AS s) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
     return { [Symbol.asyncIterator]: () => this.#lines(sql, pgTable, options) }
   }
 

@@ -16,6 +16,8 @@ import { FormatError, IntegrityError } from '../../../src/errors.js'
 import { BackupWriter } from '../../../src/format/writer.js'
 import { createPostgresDatabase, makeTempDir, pgQuery, type TestDatabase, databasesOfFile } from '../../helpers/databases.js'
 import { bothPaths as bothPathsOf } from '../../helpers/record-lines.js'
+import { keyCutter } from '../../../src/storage/digest-index.js'
+import { stripStamps } from '../../../src/storage/row-stamps.js'
 
 const databases = databasesOfFile(() => createPostgresDatabase('mblines'))
 const freshDatabase = databases.fresh
@@ -92,6 +94,33 @@ describe('PostgreSQL record lines (backup fast path)', () => {
     ])
     for (const [, lines, fromRows] of paths) expect(lines).toBe(fromRows)
     expect(paths[1][2].split('\n')).toHaveLength(6)
+
+    // The lines read with their xmin (a full backup's one pass) are the same bytes once the
+    // stamps are off, and the stamps are readRowStamps' (same keys, same xmins).
+    const source = await postgresAdapter.openSource(parseDatabaseUrl(db.url))
+    try {
+      const tables = (await source.describe()).tables
+      expect(source.readRecordLinesWithStamps!(tables.find((t) => t.name === 'keyless')!)).toBeUndefined()
+      const t = tables.find((x) => x.name === 't')!
+      const chunks: Buffer[] = []
+      for await (const chunk of source.readRecordLinesWithStamps!(t)!) chunks.push(chunk)
+      const stamped = Buffer.concat(chunks)
+      const cutter = keyCutter(t)
+      const pairs = stamped
+        .toString('utf8')
+        .split('\n')
+        .slice(0, -1)
+        .map((line) => {
+          const [record, xmin] = line.split('\x02')
+          return `${cutter(Buffer.from(record!))}\x02${xmin}`
+        })
+      expect(stripStamps(stamped).toString('utf8')).toBe(paths[1][1])
+      const stamps: Buffer[] = []
+      for await (const chunk of source.readRowStamps!(t)!) stamps.push(chunk)
+      expect(pairs.sort()).toEqual(Buffer.concat(stamps).toString('utf8').split('\n').slice(0, -1).sort())
+    } finally {
+      await source.close()
+    }
   })
 
   it('declines tables it cannot write exactly: floats, arrays of other element types, composite and unknown types', async () => {

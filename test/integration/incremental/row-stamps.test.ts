@@ -10,6 +10,10 @@ import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { backup } from '../../../src/engine/backup.js'
 import { restore } from '../../../src/engine/restore.js'
+import { recordRowStamps } from '../../../src/engine/incremental.js'
+import { postgresAdapter } from '../../../src/adapters/postgres/postgres-adapter.js'
+import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
+import { loadRowStamps, RowStampsWriter } from '../../../src/storage/row-stamps.js'
 import { createPostgresDatabase, makeTempDir, pgQuery } from '../../helpers/databases.js'
 
 const cleanups: (() => Promise<void> | void)[] = []
@@ -22,6 +26,30 @@ async function rows(url: string): Promise<unknown> {
     item: await pgQuery(url, 'SELECT id, body, n::text FROM item ORDER BY id'),
     pair: await pgQuery(url, 'SELECT a, b, v FROM pair ORDER BY a COLLATE "C", b'),
   }
+}
+
+/** A stamps file as table → scope and its entries (hex, sorted: the order of rows is not part of what they say). */
+async function stampsByEntry(file: string): Promise<Record<string, { scope: string; entries: string[] }>> {
+  const out: Record<string, { scope: string; entries: string[] }> = {}
+  for (const [name, table] of (await loadRowStamps(file))!) {
+    const entries: string[] = []
+    for (let at = 0; at < table.entries.length; at += 20) entries.push(table.entries.toString('hex', at, at + 20))
+    out[name] = { scope: table.scope, entries: entries.sort() }
+  }
+  return out
+}
+
+/** The stamps of every table recorded by a read of its keys and xmins only (recordRowStamps). */
+async function twoPassStamps(url: string, file: string): Promise<Record<string, { scope: string; entries: string[] }>> {
+  const source = await postgresAdapter.openSource(parseDatabaseUrl(url))
+  try {
+    const writer = new RowStampsWriter(file)
+    for (const table of (await source.describe()).tables) await recordRowStamps(source, table, writer)
+    await writer.commit(file)
+  } finally {
+    await source.close()
+  }
+  return stampsByEntry(file)
 }
 
 describe('incremental backups by row stamps on PostgreSQL', () => {
@@ -41,6 +69,9 @@ describe('incremental backups by row stamps on PostgreSQL', () => {
     )
     const full = await backup({ db: source.url, out: dir, name: 'n', now: new Date('2026-12-01T00:00:00Z') })
     expect(fs.existsSync(`${full.file}.stamps`)).toBe(true)
+    // The full backup took its stamps with its lines, in one pass: they are what a second pass
+    // over keys and xmins (recordRowStamps, as before) records.
+    expect(await stampsByEntry(full.file)).toEqual(await twoPassStamps(source.url, path.join(tmp.dir, 'two-pass.json')))
 
     await pgQuery(
       source.url,
