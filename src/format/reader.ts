@@ -183,10 +183,14 @@ export async function* readBackup(
   const compute = options.computeChecksums ?? true
   if (verify && !compute) throw new UsageError('checksums cannot be verified without computing them')
   const parser = new BackupParser(batchSize, verify, options.records ?? 'parsed', compute, readerLimits(options.limits), options.incremental ?? false)
-  for await (const chunk of input as AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>) {
-    yield* parser.write(toBuffer(chunk))
+  try {
+    for await (const chunk of input as AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>) {
+      yield* parser.write(toBuffer(chunk))
+    }
+    yield* parser.end()
+  } finally {
+    parser.dispose()
   }
-  yield* parser.end()
 }
 
 function toBuffer(chunk: Buffer | Uint8Array | string): Buffer {
@@ -1164,7 +1168,13 @@ class BackupParser {
     const widened = table.keys !== undefined && table.keys.size > table.schema.columns.length ? widenedTable(table.schema, table.keys) : undefined
     this.#events.push({ type: 'tableEnd', table: table.name, count: table.count, checksum, ...(widened ? { schema: widened } : {}) })
     this.#finished.set(table.name, { typed: table.typed, offset: table.offset, count: table.count, checksum })
+    table.keySet?.close()
     this.#table = undefined
+  }
+
+  /** Frees what an open table holds outside the heap (its key log's file), when reading stops early or fails. */
+  dispose(): void {
+    this.#table?.keySet?.close()
   }
 
   // ---- metadata ------------------------------------------------------------------------------
