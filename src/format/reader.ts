@@ -213,8 +213,13 @@ const LINE_END_BYTES = 3
 /** Distinct record fields an untyped (seed layout) table may have: its columns. */
 const MAX_UNTYPED_COLUMNS = 4096
 
-/** A 'lines' event is cut once its text passes this size. */
-const MAX_LINES_BYTES = 4 * 1024 * 1024
+/**
+ * A 'lines' event is cut once its text passes this size. 1 MiB rather than 4: each event pins the
+ * input chunks its lines are cut from until it is joined, and a PostgreSQL restore holds a few
+ * events' COPY text per loading session; peak RSS of a scale-5 restore 140-153 → 118-122 MB
+ * (docs/performance.md, round five: memory).
+ */
+const MAX_LINES_BYTES = 1024 * 1024
 const NEWLINE = Buffer.from('\n')
 
 const INVALID = Symbol('invalid JSON')
