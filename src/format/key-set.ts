@@ -1,35 +1,76 @@
 /**
  * KeyDigestSet: the keys one table of a backup has shown so far, to refuse a key that comes twice
- * (issue #13, finding 4), in bounded memory.
+ * (issue #13, finding 4), in memory that does not grow with the table while its keys come in order.
  *
- * A key is not kept: its 16-byte MD5 digest is, in an open-addressing hash table of 32-bit words
- * (4 per slot) that doubles when half full. That is 32 to 64 bytes per record of the table (about
- * 32–64 MB per million rows; twice that for the moment of a doubling), freed when the table ends.
+ * Every backup mergeback writes lists a table's records in primary-key order (each source reads
+ * `ORDER BY` the key), and a strictly increasing sequence holds no key twice. So while each key
+ * is greater than the one before, only the last key is compared with and kept in memory. The
+ * order is this module's own (numbers by value, text by UTF-16 code units, composite keys part
+ * by part), not the database's collation: where the two disagree, the order breaks, and the
+ * check falls back to the exact set below. A broken order costs memory, never a missed duplicate.
+ *
+ * The fallback needs the keys seen before the break, so the 16-byte digest of each key in order
+ * is logged: in memory up to LOG_MEMORY_BYTES, then appended to a temporary file that is
+ * unlinked as soon as it is opened (the kernel frees it when it is closed, or when the process
+ * dies). When the order breaks, the log is read back into an open-addressing hash table of
+ * 32-bit words (4 per slot, doubled when half full: 32 to 64 bytes per key), which then checks
+ * every later key. Measured (docs/performance.md, round five): the table alone held 32 MB at
+ * 600 000 keys (scale 20) and 64 MB, 96 MB while doubling, at 1.5 M.
+ *
  * MD5 is used for speed, not secrecy: equal keys always give equal digests, so no duplicate is
- * missed; two different keys with the same digest (only if crafted on purpose) would make the
- * file refused, which hurts no one but the file's author.
+ * missed; two different keys with the same digest (only if crafted on purpose, and only once the
+ * order is broken) would make the file refused, which hurts no one but the file's author.
  *
  * Key values are normalized first the way a database would compare them after loading: a number
  * and its decimal text are the same key (`1`, `1.0` and `"1"` in an integer column); any other
  * value by its JSON text. A key with a null part is never a duplicate (SQL NULLs are distinct).
  */
 import { hash } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 
 const WORDS = 4
+const DIGEST_BYTES = 16
 const INITIAL_SLOTS = 1024
+/** Digests logged in memory before the log goes to its file (64 Ki keys). */
+const LOG_MEMORY_BYTES = 1024 * 1024
+
+/** A key part as the order compares it: numbers (tag 0) by value, everything else by its normalized text. */
+type Part = number | string
 
 export class KeyDigestSet {
-  #slots: Uint32Array = new Uint32Array(INITIAL_SLOTS * WORDS)
-  #mask = INITIAL_SLOTS - 1
+  #logMemoryBytes: number
   #size = 0
+
+  // While the keys come in order.
+  #ordered = true
+  #last: Part[] | undefined
+  #log: Buffer = Buffer.allocUnsafe(DIGEST_BYTES * 64)
+  #logBytes = 0
+  #logFile: { fd: number; path: string; unlinked: boolean; bytes: number } | undefined
+
+  // Once the order is broken.
+  #slots: Uint32Array | undefined
+  #mask = 0
+
+  /** `logMemoryBytes`: how much of the log stays in memory (tests make it small to exercise the file). */
+  constructor(options: { readonly logMemoryBytes?: number } = {}) {
+    this.#logMemoryBytes = Math.max(DIGEST_BYTES, options.logMemoryBytes ?? LOG_MEMORY_BYTES)
+  }
 
   get size(): number {
     return this.#size
   }
 
-  /** Bytes held by the table (for docs and tests). */
+  /** Bytes held in memory (for docs and tests). */
   get bytes(): number {
-    return this.#slots.byteLength
+    return this.#log.byteLength + (this.#slots?.byteLength ?? 0)
+  }
+
+  /** Whether every key so far came in order (nothing but the log is kept). */
+  get ordered(): boolean {
+    return this.#ordered
   }
 
   /**
@@ -38,23 +79,113 @@ export class KeyDigestSet {
    * was added, or when the key has a null part.
    */
   add(values: readonly unknown[], numeric: readonly boolean[]): boolean {
-    const parts: string[] = []
+    const texts: string[] = []
     for (let i = 0; i < values.length; i++) {
       const value = values[i]
       if (value === null || value === undefined) return true
-      parts.push(normalize(value, numeric[i] === true))
+      texts.push(normalize(value, numeric[i] === true))
     }
     // One call (crypto.hash) rather than createHash/update/digest: a third of the cost per record.
-    const digest = hash('md5', parts.length === 1 ? parts[0]! : JSON.stringify(parts), 'buffer')
-    // Word 0 is never 0 in a used slot: an empty slot is all zeros.
-    const w0 = (digest.readUInt32LE(0) | 1) >>> 0
-    const w1 = digest.readUInt32LE(4)
-    const w2 = digest.readUInt32LE(8)
-    const w3 = digest.readUInt32LE(12)
-    if (this.#insert(this.#slots, this.#mask, w0, w1, w2, w3) === false) return false
+    const digest = hash('md5', texts.length === 1 ? texts[0]! : JSON.stringify(texts), 'buffer')
+    if (this.#ordered) {
+      const parts = texts.map(orderPart)
+      if (this.#last === undefined || before(this.#last, parts)) {
+        this.#last = parts
+        this.#append(digest)
+        this.#size++
+        return true
+      }
+      this.#breakOrder()
+    }
+    if (!this.#insertDigest(digest, 0)) return false
     this.#size++
     if (this.#size * 2 > this.#mask + 1) this.#grow()
     return true
+  }
+
+  /** Frees the log's file, if any. The set must not be used afterwards. */
+  close(): void {
+    const file = this.#logFile
+    this.#logFile = undefined
+    if (file === undefined) return
+    fs.closeSync(file.fd)
+    if (!file.unlinked) fs.rmSync(file.path, { force: true })
+  }
+
+  #append(digest: Buffer): void {
+    if (this.#logBytes + DIGEST_BYTES > this.#log.length) {
+      if (this.#log.length < this.#logMemoryBytes) {
+        const grown = Buffer.allocUnsafe(Math.min(this.#log.length * 2, this.#logMemoryBytes))
+        this.#log.copy(grown, 0, 0, this.#logBytes)
+        this.#log = grown
+      } else {
+        this.#spill()
+      }
+    }
+    if (this.#logBytes + DIGEST_BYTES > this.#log.length) {
+      // No temporary file could be made: the log stays in memory (16 bytes a key), as exact.
+      const grown = Buffer.allocUnsafe(this.#log.length * 2)
+      this.#log.copy(grown, 0, 0, this.#logBytes)
+      this.#log = grown
+    }
+    digest.copy(this.#log, this.#logBytes)
+    this.#logBytes += DIGEST_BYTES
+  }
+
+  /** Writes the log's memory part to its file. */
+  #spill(): void {
+    if (this.#logFile === undefined) {
+      const file = path.join(os.tmpdir(), `mergeback-keys-${process.pid}-${Math.random().toString(36).slice(2)}`)
+      let fd: number
+      try {
+        fd = fs.openSync(file, 'wx+', 0o600)
+      } catch {
+        this.#logMemoryBytes = Number.POSITIVE_INFINITY
+        return
+      }
+      let unlinked = true
+      try {
+        fs.unlinkSync(file)
+      } catch {
+        unlinked = false // Windows: an open file cannot be unlinked; close() removes it
+      }
+      this.#logFile = { fd, path: file, unlinked, bytes: 0 }
+    }
+    const file = this.#logFile
+    for (let at = 0; at < this.#logBytes; ) at += fs.writeSync(file.fd, this.#log, at, this.#logBytes - at, file.bytes + at)
+    file.bytes += this.#logBytes
+    this.#logBytes = 0
+  }
+
+  /** The order is broken: every key logged so far goes into the hash table, which checks from now on. */
+  #breakOrder(): void {
+    this.#ordered = false
+    this.#last = undefined
+    let slots = INITIAL_SLOTS
+    while (this.#size * 2 > slots) slots *= 2
+    this.#slots = new Uint32Array(slots * WORDS)
+    this.#mask = slots - 1
+    // Logged keys are distinct (they came in strictly increasing order): no duplicate can show here.
+    const file = this.#logFile
+    if (file !== undefined) {
+      const chunk = Buffer.allocUnsafe(Math.min(file.bytes, LOG_MEMORY_BYTES))
+      for (let position = 0; position < file.bytes; ) {
+        const read = fs.readSync(file.fd, chunk, 0, Math.min(chunk.length, file.bytes - position), position)
+        if (read <= 0 || read % DIGEST_BYTES !== 0) throw new Error(`the key log ${file.path} could not be read back (${read} bytes at ${position})`)
+        for (let at = 0; at < read; at += DIGEST_BYTES) this.#insertDigest(chunk, at)
+        position += read
+      }
+      this.close()
+    }
+    for (let at = 0; at < this.#logBytes; at += DIGEST_BYTES) this.#insertDigest(this.#log, at)
+    this.#log = Buffer.alloc(0)
+    this.#logBytes = 0
+  }
+
+  #insertDigest(digest: Buffer, at: number): boolean {
+    // Word 0 is never 0 in a used slot: an empty slot is all zeros.
+    const w0 = (digest.readUInt32LE(at) | 1) >>> 0
+    return this.#insert(this.#slots!, this.#mask, w0, digest.readUInt32LE(at + 4), digest.readUInt32LE(at + 8), digest.readUInt32LE(at + 12))
   }
 
   #insert(slots: Uint32Array, mask: number, w0: number, w1: number, w2: number, w3: number): boolean {
@@ -75,7 +206,7 @@ export class KeyDigestSet {
   }
 
   #grow(): void {
-    const old = this.#slots
+    const old = this.#slots!
     const count = (this.#mask + 1) * 2
     const slots = new Uint32Array(count * WORDS)
     const mask = count - 1
@@ -96,6 +227,27 @@ function normalize(value: unknown, numeric: boolean): string {
   if (typeof value === 'string') return `s${value}`
   if (typeof value === 'number' || typeof value === 'boolean') return `s${String(value)}`
   return `j${JSON.stringify(value)}`
+}
+
+/**
+ * A normalized key part as the order sees it. Any strict weak order works, as long as equal texts
+ * are never "before" each other: a number by its value (two different texts of the same double,
+ * like a decimal beyond 2^53, compare equal, which breaks the order and so falls back to the set).
+ */
+function orderPart(text: string): Part {
+  return text.charCodeAt(0) === 0x6e /* n */ ? Number(text.slice(1)) : text
+}
+
+/** Whether key `a` comes strictly before key `b`: part by part, numbers before texts. */
+function before(a: readonly Part[], b: readonly Part[]): boolean {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!
+    const y = b[i]!
+    if (x === y) continue
+    if (typeof x === typeof y) return x < y
+    return typeof x === 'number'
+  }
+  return false
 }
 
 /** `007` → `7`, `-1.50` → `-1.5`, `-0.0` → `0`: one spelling per decimal number, exactly (no rounding). */

@@ -183,10 +183,14 @@ export async function* readBackup(
   const compute = options.computeChecksums ?? true
   if (verify && !compute) throw new UsageError('checksums cannot be verified without computing them')
   const parser = new BackupParser(batchSize, verify, options.records ?? 'parsed', compute, readerLimits(options.limits), options.incremental ?? false)
-  for await (const chunk of input as AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>) {
-    yield* parser.write(toBuffer(chunk))
+  try {
+    for await (const chunk of input as AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>) {
+      yield* parser.write(toBuffer(chunk))
+    }
+    yield* parser.end()
+  } finally {
+    parser.dispose()
   }
-  yield* parser.end()
 }
 
 function toBuffer(chunk: Buffer | Uint8Array | string): Buffer {
@@ -209,8 +213,13 @@ const LINE_END_BYTES = 3
 /** Distinct record fields an untyped (seed layout) table may have: its columns. */
 const MAX_UNTYPED_COLUMNS = 4096
 
-/** A 'lines' event is cut once its text passes this size. */
-const MAX_LINES_BYTES = 4 * 1024 * 1024
+/**
+ * A 'lines' event is cut once its text passes this size. 1 MiB rather than 4: each event pins the
+ * input chunks its lines are cut from until it is joined, and a PostgreSQL restore holds a few
+ * events' COPY text per loading session; peak RSS of a scale-5 restore 140-153 → 118-122 MB
+ * (docs/performance.md, round five: memory).
+ */
+const MAX_LINES_BYTES = 1024 * 1024
 const NEWLINE = Buffer.from('\n')
 
 const INVALID = Symbol('invalid JSON')
@@ -1164,7 +1173,13 @@ class BackupParser {
     const widened = table.keys !== undefined && table.keys.size > table.schema.columns.length ? widenedTable(table.schema, table.keys) : undefined
     this.#events.push({ type: 'tableEnd', table: table.name, count: table.count, checksum, ...(widened ? { schema: widened } : {}) })
     this.#finished.set(table.name, { typed: table.typed, offset: table.offset, count: table.count, checksum })
+    table.keySet?.close()
     this.#table = undefined
+  }
+
+  /** Frees what an open table holds outside the heap (its key log's file), when reading stops early or fails. */
+  dispose(): void {
+    this.#table?.keySet?.close()
   }
 
   // ---- metadata ------------------------------------------------------------------------------

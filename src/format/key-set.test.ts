@@ -1,0 +1,99 @@
+import fs from 'node:fs'
+import os from 'node:os'
+import { describe, expect, it } from 'vitest'
+import { KeyDigestSet } from './key-set.js'
+
+const NUMERIC = [true]
+const TEXT = [false]
+
+function keyLogs(): string[] {
+  return fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith(`mergeback-keys-${process.pid}-`))
+}
+
+describe('KeyDigestSet', () => {
+  it('keys in order: nothing but a small log in memory, however many', () => {
+    const set = new KeyDigestSet()
+    let added = 0
+    for (let i = 0; i < 300_000; i++) if (set.add([i], NUMERIC)) added++
+    expect(added).toBe(300_000)
+    expect(set.ordered).toBe(true)
+    // The hash table of the unordered case would hold 2^20 slots of 16 bytes (16 MiB) here.
+    expect(set.bytes).toBeLessThanOrEqual(1024 * 1024)
+    set.close()
+  })
+
+  it('a duplicate after the order breaks is found, also among keys logged to the file', () => {
+    const set = new KeyDigestSet({ logMemoryBytes: 64 }) // 4 digests in memory: the rest go to the file
+    for (let i = 0; i < 1000; i++) expect(set.add([i * 2], NUMERIC)).toBe(true)
+    expect(set.add([1], NUMERIC)).toBe(true) // breaks the order: not a duplicate
+    expect(set.ordered).toBe(false)
+    expect(set.add([3], NUMERIC)).toBe(true)
+    expect(set.add([0], NUMERIC)).toBe(false) // the first key, read back from the file
+    expect(set.add([998], NUMERIC)).toBe(false)
+    expect(set.add([1998], NUMERIC)).toBe(false) // the last key, still in memory
+    expect(set.add([1], NUMERIC)).toBe(false)
+    expect(set.add([2000], NUMERIC)).toBe(true)
+    expect(set.size).toBe(1003)
+    set.close()
+  })
+
+  it('the same key again right after itself breaks the order and is refused', () => {
+    const set = new KeyDigestSet()
+    expect(set.add(['a'], TEXT)).toBe(true)
+    expect(set.add(['b'], TEXT)).toBe(true)
+    expect(set.add(['b'], TEXT)).toBe(false)
+  })
+
+  it('numbers compare by value in the order, and equal spellings are one key', () => {
+    const set = new KeyDigestSet()
+    expect(set.add([9], NUMERIC)).toBe(true)
+    expect(set.add([10], NUMERIC)).toBe(true) // "10" < "9" as text, not as numbers
+    expect(set.ordered).toBe(true)
+    expect(set.add(['10.0'], NUMERIC)).toBe(false)
+    expect(set.add(['009'], NUMERIC)).toBe(false)
+  })
+
+  it('decimals beyond a double: two keys that round alike are told apart by the set, not the order', () => {
+    const set = new KeyDigestSet()
+    expect(set.add(['9007199254740993'], NUMERIC)).toBe(true)
+    expect(set.add(['9007199254740992'], NUMERIC)).toBe(true) // same double: the order breaks
+    expect(set.ordered).toBe(false)
+    expect(set.add(['9007199254740993'], NUMERIC)).toBe(false)
+  })
+
+  it('composite keys in order part by part; a null part is never a duplicate', () => {
+    const set = new KeyDigestSet()
+    const numeric = [true, false]
+    expect(set.add([1, 'b'], numeric)).toBe(true)
+    expect(set.add([1, 'c'], numeric)).toBe(true)
+    expect(set.add([2, 'a'], numeric)).toBe(true)
+    expect(set.add([2, null], numeric)).toBe(true)
+    expect(set.add([2, null], numeric)).toBe(true)
+    expect(set.ordered).toBe(true)
+    expect(set.add([1, 'c'], numeric)).toBe(false)
+  })
+
+  it('keys in no order: every duplicate is found, as in order', () => {
+    let seed = 7
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31)
+    const seen = new Set<number>()
+    const set = new KeyDigestSet({ logMemoryBytes: 256 })
+    const wrong: number[] = []
+    for (let i = 0; i < 20_000; i++) {
+      const key = random() % 15_000
+      if (set.add([`k${key}`], TEXT) === seen.has(key)) wrong.push(i)
+      seen.add(key)
+    }
+    expect(wrong).toEqual([])
+    expect(set.size).toBe(seen.size)
+    set.close()
+  })
+
+  it('the log file is unlinked at once and closed by close()', () => {
+    const set = new KeyDigestSet({ logMemoryBytes: 16 })
+    for (let i = 0; i < 100; i++) set.add([i], NUMERIC)
+    expect(keyLogs()).toEqual([])
+    set.close()
+    set.close() // twice is harmless
+  })
+})
