@@ -499,7 +499,10 @@ function sqlFragment(column: string, kind: ValueKind): { line: string; raw: stri
   switch (kind) {
     case 'bigint':
     case 'decimal':
-      return { line: `CASE ${type} WHEN 'integer' THEN '"' || ${column} || '"' WHEN 'null' THEN 'null' ELSE ${gap} END`, raw: `CASE ${type} WHEN 'integer' THEN NULL ELSE ${column} END` }
+      return {
+        line: `CASE ${type} WHEN 'integer' THEN '"' || ${column} || '"' WHEN 'null' THEN 'null' ELSE ${gap} END`,
+        raw: `CASE ${type} WHEN 'integer' THEN NULL ELSE ${column} END`,
+      }
     case 'boolean':
       return {
         line: `CASE WHEN ${type} <> 'integer' THEN iif(${column} IS NULL, 'null', ${gap}) WHEN ${column} = 0 THEN 'false' WHEN ${column} = 1 THEN 'true' ELSE ${gap} END`,
@@ -509,7 +512,10 @@ function sqlFragment(column: string, kind: ValueKind): { line: string; raw: stri
     case 'binary':
       return { line: `iif(${column} IS NULL, 'null', ${gap})`, raw: column }
     case 'unknown':
-      return { line: `CASE ${type} WHEN 'text' THEN json_quote(${column}) WHEN 'null' THEN 'null' ELSE ${gap} END`, raw: `CASE ${type} WHEN 'text' THEN NULL ELSE ${column} END` }
+      return {
+        line: `CASE ${type} WHEN 'text' THEN json_quote(${column}) WHEN 'null' THEN 'null' ELSE ${gap} END`,
+        raw: `CASE ${type} WHEN 'text' THEN NULL ELSE ${column} END`,
+      }
     default:
       return {
         line: `CASE ${type} WHEN 'text' THEN json_quote(${column}) WHEN 'integer' THEN '"' || ${column} || '"' WHEN 'null' THEN 'null' ELSE ${gap} END`,
