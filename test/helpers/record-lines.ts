@@ -3,15 +3,22 @@
  * (Source.readRecordLines, the backup fast path) and JSON.stringify of readTable's rows. The
  * record-lines tests of every engine check that they are the same bytes.
  */
+import { isUtf8 } from 'node:buffer'
 import type { ReadOptions, Row, Source, TableSchema } from '../../src/adapters/adapter.js'
 
-/** All of readRecordLines' chunks as one string; undefined when the source declines the table. */
+/**
+ * All of readRecordLines' chunks as one string; undefined when the source declines the table.
+ * Bytes that are not UTF-8 fail here: decoding would hide them, and the writer's bytes of a
+ * JSON.stringify are always UTF-8, so equal strings then mean equal bytes.
+ */
 export async function readLines(source: Source, table: TableSchema, options?: ReadOptions): Promise<string | undefined> {
   const lines = source.readRecordLines?.(table, options)
   if (lines === undefined) return undefined
   const chunks: Buffer[] = []
   for await (const chunk of lines) chunks.push(chunk)
-  return Buffer.concat(chunks).toString('utf8')
+  const bytes = Buffer.concat(chunks)
+  if (!isUtf8(bytes)) throw new Error(`the record lines of ${table.name} are not UTF-8`)
+  return bytes.toString('utf8')
 }
 
 /** readTable's rows, each as JSON.stringify of it followed by `\n`. */

@@ -16,7 +16,7 @@ import type { ConnectionConfig, DatabaseSchema, DatabaseStats, ReadOptions, Row,
 import { UsageError } from '../../errors.js'
 import { openReadOnly, quoteIdent, SQLITE_CAPABILITIES, withErrors, type SqliteDatabase } from './sqlite-connection.js'
 import { describeDatabase, readStats } from './sqlite-introspector.js'
-import { encodeValue, recordLineEncoder, type SqliteValue } from './sqlite-values.js'
+import { encodeValue, finishChunk, recordLineEncoder, sqlRecordLines, type SqliteValue } from './sqlite-values.js'
 
 /** Rows per batch when the caller does not say. */
 export const DEFAULT_BATCH_SIZE = 1000
@@ -68,7 +68,7 @@ export class SqliteSource implements Source {
   async *readTable(table: TableSchema, options: ReadOptions = {}): AsyncGenerator<Row[]> {
     const names = table.columns.map((c) => c.name)
     const kinds = table.columns.map((c) => c.kind)
-    for await (const batch of this.#rawBatches(table, options, options.batchSize ?? DEFAULT_BATCH_SIZE)) {
+    for await (const batch of this.#rawBatches(table, table.columns.map((c) => quoteIdent(c.name)), options, options.batchSize ?? DEFAULT_BATCH_SIZE)) {
       yield batch.map((values) => {
         const row: Row = {}
         for (let i = 0; i < names.length; i++) row[names[i]] = encodeValue(values[i] as SqliteValue, kinds[i])
@@ -78,16 +78,26 @@ export class SqliteSource implements Source {
   }
 
   /**
-   * The rows of readTable as record lines, written here without row objects (recordLineEncoder):
-   * the writer and the digest index then take the bytes as they are instead of each calling
-   * JSON.stringify on every row. Undefined for a table whose column names JSON.stringify would
-   * reorder.
+   * The rows of readTable as record lines, the same bytes, without row objects: written by
+   * SQLite itself where it spells values as JavaScript does (sqlRecordLines), else as text per
+   * column kind (recordLineEncoder). The writer and the digest index take the bytes as they are
+   * instead of each calling JSON.stringify on every row. Undefined for a table whose column
+   * names JSON.stringify would reorder.
    */
   readRecordLines(table: TableSchema, options: ReadOptions = {}): AsyncIterable<Buffer> | undefined {
     this.#assertOpen()
+    const batchSize = options.batchSize ?? LINES_BATCH_SIZE
+    const quoted = table.columns.map((c) => ({ name: c.name, kind: c.kind, quoted: quoteIdent(c.name) }))
+    const bySql = this.#utf8 ? sqlRecordLines(quoted) : undefined
+    if (bySql !== undefined) {
+      const batches = this.#rawBatches(table, bySql.select, options, batchSize)
+      return (async function* () {
+        for await (const batch of batches) yield finishChunk(Buffer.concat(batch.map(bySql.finish)))
+      })()
+    }
     const encode = recordLineEncoder(table.columns)
     if (encode === undefined) return undefined
-    const batches = this.#rawBatches(table, options, options.batchSize ?? LINES_BATCH_SIZE)
+    const batches = this.#rawBatches(table, quoted.map((c) => c.quoted), options, batchSize)
     return (async function* () {
       for await (const batch of batches) {
         let text = ''
@@ -97,18 +107,22 @@ export class SqliteSource implements Source {
     })()
   }
 
+  /** Does the file keep its text as UTF-8 (sqlRecordLines reads text as bytes)? */
+  get #utf8(): boolean {
+    return withErrors({ file: this.#file, action: 'reading' }, () => this.#db.pragma('encoding', { simple: true }) === 'UTF-8')
+  }
+
   /**
-   * `SELECT … ORDER BY <primary key>` (rowid without one) of every column, in batches of at most
+   * `SELECT <select> … ORDER BY <primary key>` (rowid without one), in batches of at most
    * `batchSize` rows as read with `.raw()` (module header, step 2).
    */
-  async *#rawBatches(table: TableSchema, options: ReadOptions, batchSize: number): AsyncGenerator<unknown[][]> {
+  async *#rawBatches(table: TableSchema, select: readonly string[], options: ReadOptions, batchSize: number): AsyncGenerator<unknown[][]> {
     this.#assertOpen()
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`batchSize must be a positive integer, not ${batchSize}.`)
     const context = { file: this.#file, table: table.name, action: 'reading' }
-    const names = table.columns.map((c) => c.name)
-    if (names.length === 0) throw new UsageError(`Table "${table.name}" has no columns to read.`)
+    if (table.columns.length === 0) throw new UsageError(`Table "${table.name}" has no columns to read.`)
     const order = table.primaryKey.length > 0 ? table.primaryKey.map(quoteIdent).join(', ') : 'rowid'
-    const sql = `SELECT ${names.map(quoteIdent).join(', ')} FROM main.${quoteIdent(table.name)} ORDER BY ${order}`
+    const sql = `SELECT ${select.join(', ')} FROM main.${quoteIdent(table.name)} ORDER BY ${order}`
     const iterator = withErrors(context, () => this.#db.prepare(sql).raw(true).iterate() as IterableIterator<unknown[]>)
     this.#iterators.add(iterator)
     try {

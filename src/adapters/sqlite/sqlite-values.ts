@@ -45,6 +45,7 @@
  *   (stored as 0), integers beyond 64 bits, decimals a double cannot hold exactly.
  * Refusals throw `ValueDecodeError`; the destination adds table, column and key to it.
  */
+import { isUtf8 } from 'node:buffer'
 import type { ColumnSchema, Engine, ValueKind, WireValue } from '../adapter.js'
 import { sqliteColumnType } from '../types/type-mapping.js'
 
@@ -418,6 +419,108 @@ export function recordLineEncoder(columns: readonly { readonly name: string; rea
     let line = ''
     for (let i = 0; i < count; i++) line += prefixes[i] + encoders[i](values[i] as SqliteValue)
     return `${line}}`
+  }
+}
+
+/**
+ * Record lines written by SQLite itself (Source.readRecordLines): the SELECT list and the
+ * function that turns each row it returns into the line's bytes, '\n' included.
+ *
+ * The first result column is the whole line as a BLOB, concatenated in SQL from each column's
+ * JSON as `recordLineEncoder` spells it, where SQLite spells it the same (`sqlFragment`); a value
+ * it does not spell is left as the byte 0x01, which no line otherwise holds (JSON escapes every
+ * control character, and json_quote escapes them as JSON.stringify does). The next result
+ * columns are, per column, exactly those values (NULL where SQLite wrote the value), so that
+ * `finish` splices their JavaScript spelling into the gaps in column order. Reading the line as a
+ * BLOB spares JavaScript a string per value and the UTF-8 round trip; `finishChunk` re-encodes
+ * only a chunk holding text that is not valid UTF-8 (as reading it into a string would have
+ * replaced it).
+ * Only for a database whose text is UTF-8 (PRAGMA encoding) and at most MAX_SQL_LINE_COLUMNS
+ * columns (SQLite's limit on result columns); undefined when recordLineEncoder declines the table.
+ */
+export function sqlRecordLines(columns: readonly { readonly name: string; readonly kind: ValueKind; readonly quoted: string }[]):
+  { readonly select: readonly string[]; readonly finish: (row: readonly unknown[]) => Buffer } | undefined {
+  if (columns.length > MAX_SQL_LINE_COLUMNS || recordLineEncoder(columns) === undefined) return undefined
+  const fragments = columns.map((c) => sqlFragment(c.quoted, c.kind))
+  const parts = columns.flatMap((c, i) => [sqlText(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`), fragments[i].line])
+  parts.push(sqlText('}\n'))
+  const select = [`CAST(${sqlConcat(parts)} AS BLOB)`, ...fragments.map((f) => f.raw)]
+  const encoders = columns.map((c) => valueTextEncoder(c.kind))
+  const finish = (row: readonly unknown[]): Buffer => {
+    const line = row[0] as Buffer
+    let gap = line.indexOf(1)
+    if (gap < 0) return line
+    // Each 0x01 stands, in column order, for the one value SQLite returned beside the line.
+    const pieces: Buffer[] = []
+    let from = 0
+    for (let i = 0; i < encoders.length; i++) {
+      const value = row[i + 1] as SqliteValue
+      if (value === null) continue
+      pieces.push(line.subarray(from, gap), Buffer.from(encoders[i](value)))
+      from = gap + 1
+      gap = line.indexOf(1, from)
+    }
+    pieces.push(line.subarray(from))
+    return Buffer.concat(pieces)
+  }
+  return { select, finish }
+}
+
+/** Lines as SQLite wrote them, checked: text that is not valid UTF-8 becomes what a JavaScript string of it would (U+FFFD). */
+export function finishChunk(chunk: Buffer): Buffer {
+  return isUtf8(chunk) ? chunk : Buffer.from(chunk.toString('utf8'))
+}
+
+/** SQLite's limit on result columns is 2000; the SELECT of sqlRecordLines has one more than the table. */
+const MAX_SQL_LINE_COLUMNS = 1000
+
+function sqlText(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`
+}
+
+/** concat() of the parts, nested so that no call passes SQLite's 127 arguments (nor `||` its expression depth). */
+function sqlConcat(parts: readonly string[]): string {
+  if (parts.length <= 100) return `concat(${parts.join(', ')})`
+  const groups: string[] = []
+  for (let i = 0; i < parts.length; i += 100) groups.push(sqlConcat(parts.slice(i, i + 100)))
+  return sqlConcat(groups)
+}
+
+/**
+ * One value's JSON as valueTextEncoder writes it, in SQL: `line`, its spelling, or the byte 0x01
+ * where SQLite cannot spell it; `raw`, the value itself exactly where `line` has the 0x01, NULL
+ * elsewhere (a NULL is always spelled). SQLite spells text (json_quote), integers (in decimal,
+ * as BigInt.toString does) and NULL; reals go to JavaScript, whose shortest round-trip spelling
+ * SQLite does not write (it gives 15 or 17 digits, and "5.0"), and blobs too (no base64 in SQL).
+ */
+function sqlFragment(column: string, kind: ValueKind): { line: string; raw: string } {
+  const type = `typeof(${column})`
+  const gap = 'char(1)'
+  switch (kind) {
+    case 'bigint':
+    case 'decimal':
+      return {
+        line: `CASE ${type} WHEN 'integer' THEN '"' || ${column} || '"' WHEN 'null' THEN 'null' ELSE ${gap} END`,
+        raw: `CASE ${type} WHEN 'integer' THEN NULL ELSE ${column} END`,
+      }
+    case 'boolean':
+      return {
+        line: `CASE WHEN ${type} <> 'integer' THEN iif(${column} IS NULL, 'null', ${gap}) WHEN ${column} = 0 THEN 'false' WHEN ${column} = 1 THEN 'true' ELSE ${gap} END`,
+        raw: `CASE WHEN ${type} = 'integer' AND ${column} IN (0, 1) THEN NULL ELSE ${column} END`,
+      }
+    case 'float':
+    case 'binary':
+      return { line: `iif(${column} IS NULL, 'null', ${gap})`, raw: column }
+    case 'unknown':
+      return {
+        line: `CASE ${type} WHEN 'text' THEN json_quote(${column}) WHEN 'null' THEN 'null' ELSE ${gap} END`,
+        raw: `CASE ${type} WHEN 'text' THEN NULL ELSE ${column} END`,
+      }
+    default:
+      return {
+        line: `CASE ${type} WHEN 'text' THEN json_quote(${column}) WHEN 'integer' THEN '"' || ${column} || '"' WHEN 'null' THEN 'null' ELSE ${gap} END`,
+        raw: `CASE WHEN ${type} IN ('real', 'blob') THEN ${column} END`,
+      }
   }
 }
 

@@ -27,6 +27,9 @@ const VALUES = [
   'NULL', '0', '1', '2', '-1', '9223372036854775807', '-9223372036854775808', '1.5', '-0.0', '1e308 * 10', '-1e308 * 10',
   '0.1', '1e21', '123456789012345678', "''", "'text'", "'12'", "'007'", "'line\nbreak \"quoted\" \\ tab\t'", "char(1, 31, 127, 8232)",
   "'😀 é'", "char(55357)", "x''", "x'00ff10'", "'{\"a\":[1,2]}'", "'true'",
+  // Text that is not UTF-8 (SQLite keeps what it is given): a stray byte, a cut sequence, an encoded surrogate, a NUL.
+  "CAST(x'ff41' AS TEXT)", "CAST(x'41c3' AS TEXT)", "CAST(x'eda080' AS TEXT)", "CAST(x'f4908080c0af' AS TEXT)", "CAST(x'410042' AS TEXT)",
+  '39238.17', '-0.5', '100.0', '0.30000000000000004', '1e-7', '123456789012345.6', '5e-324',
 ]
 const TYPES = ['INTEGER', 'REAL', 'TEXT', 'BLOB', '', 'BOOLEAN', 'DECIMAL(10,2)', 'JSON', 'DATETIME']
 
@@ -57,5 +60,29 @@ describe('SQLite readRecordLines', () => {
     expect(byName.get('b')?.lines).toBeUndefined()
     // Not array indexes: kept in place by JSON.stringify, so the fast path takes them.
     expect(byName.get('c')?.lines).toBe(byName.get('c')?.rows)
+  })
+
+  it('gives the same lines from a UTF-16 database (read through JavaScript) and from a table wider than one concat() call', async () => {
+    const wide = Array.from({ length: 150 }, (_, i) => `"w${i}" ${TYPES[i % TYPES.length]}`).join(', ')
+    const row = (seed: number) => Array.from({ length: 150 }, (_, i) => VALUES[(i + seed) % VALUES.length]).join(', ')
+    const sql = `CREATE TABLE wide (id INTEGER PRIMARY KEY, ${wide});
+      ${Array.from({ length: 40 }, (_, r) => `INSERT INTO wide VALUES (${r}, ${row(r)});`).join('\n')}
+      CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b INTEGER, c REAL); INSERT INTO t VALUES (1, 'é ''q'' \n', 7, 1.25), (2, CAST(x'ff' AS TEXT), NULL, 0.1);`
+    for (const [, lines, rows] of await bothPaths(sql)) expect(lines).toBe(rows)
+    for (const [, lines, rows] of await bothPaths(`PRAGMA encoding = 'UTF-16le'; ${sql}`)) expect(lines).toBe(rows)
+  })
+
+  it('spells random reals, integers and texts as JavaScript does, in every kind of column', async () => {
+    let seed = 17
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    const reals = Array.from({ length: 300 }, (_, i) => {
+      const magnitude = 10 ** Math.floor(random() * 40 - 20)
+      return i % 3 === 0 ? String(Math.round(random() * 1e7) / 100) : (random() * magnitude).toPrecision(1 + (i % 17))
+    })
+    const values = [...reals, ...reals.map((r) => `'${r}'`), ...Array.from({ length: 50 }, () => String(Math.floor((random() - 0.5) * 2 ** 53)))]
+    const columns = TYPES.map((type, i) => `"c${i}" ${type}`).join(', ')
+    const inserts = values.map((value, row) => `INSERT INTO t VALUES (${row}, ${TYPES.map(() => value).join(', ')});`).join('\n')
+    const [[, lines, rows]] = await bothPaths(`BEGIN; CREATE TABLE t (id INTEGER PRIMARY KEY, ${columns});\n${inserts}\nCOMMIT;`)
+    expect(lines).toBe(rows)
   })
 })
