@@ -17,7 +17,10 @@
  *    names (mysql-staging.ts), and loaded there; commit() swaps them in with one RENAME TABLE
  *    (which commits the transaction implicitly): a kill -9 before it leaves only staging tables,
  *    which the next write session on the database removes. rollback() drops them, which leaves a
- *    failed restore into an empty database empty. Then `START TRANSACTION`, and with `drop` a `DELETE FROM` of each selected
+ *    failed restore into an empty database empty. When every selected table is new and `jobs`
+ *    allows, the staging tables are loaded outside the transaction on that many sessions (each
+ *    LOAD commits on its own into tables nobody sees; #loaders, #writeByKey), and the transaction
+ *    starts in finish(), once every load has committed. Otherwise `START TRANSACTION`, and with `drop` a `DELETE FROM` of each selected
  *    table (DELETE, not TRUNCATE: TRUNCATE would commit; with foreign key checks off it never
  *    cascades into other tables).
  * 3. writeRows: LOAD DATA LOCAL INFILE straight into the table, streamed (LoadChannel). A LOCAL
@@ -37,7 +40,8 @@
  *    row (a shared lock on its parent row) made a scale-20 restore 75.6 s where loading unchecked
  *    and checking afterwards takes 60.2 s (docs/performance.md).
  * 5. finish: checks with one anti-join each the foreign keys of the tables written (an orphan
- *    row is a DatabaseError naming the table, the constraint and the row's key), and
+ *    row is a DatabaseError naming the table, the constraint and the row's key; with loading
+ *    sessions, the checks run side by side on them too), and
  *    schedules AUTO_INCREMENT moves for any counter not already past the highest id (InnoDB
  *    normally moves it itself on explicit inserts; ALTER TABLE would commit, so it runs after
  *    COMMIT).
@@ -828,10 +832,10 @@ export class MysqlDestination implements Destination {
   }
 
   /** A SELECT whose rows come back as arrays; `columns` tells whether geometry needs its raw bytes. */
-  async #query(sql: string, context: StatementContext, columns: readonly ColumnSchema[] = []): Promise<[unknown[][]]> {
+  async #query(sql: string, context: StatementContext, columns: readonly ColumnSchema[] = [], session = this.#session): Promise<[unknown[][]]> {
     try {
       const typeCast = hasGeometry(columns) ? { typeCast: rawGeometryTypeCast } : {}
-      const [rows] = await this.#session.connection.query<RowDataPacket[][]>({ sql, rowsAsArray: true, ...typeCast })
+      const [rows] = await session.connection.query<RowDataPacket[][]>({ sql, rowsAsArray: true, ...typeCast })
       return [rows as unknown[][]]
     } catch (error) {
       throw toStatementError(error, context)
@@ -943,19 +947,33 @@ export class MysqlDestination implements Destination {
 
   async finish(): Promise<void> {
     this.#assertOpen()
-    // Every load has committed: the checks below, in the transaction, see all of their rows.
-    await this.#endLoaders()
-    await this.#begin()
     this.#schema = undefined
     const schema = await this.#targetSchema()
     const byName = new Map(schema.tables.map((t) => [t.name, t]))
-    for (const table of schema.tables) {
-      for (const fk of table.foreignKeys) {
-        if (this.#written.has(table.name) || this.#referencedChanged.has(fk.referencedTable)) {
-          await this.#checkForeignKey(table, fk, byName.get(fk.referencedTable))
+    const checks = schema.tables.flatMap((table) =>
+      table.foreignKeys.filter((fk) => this.#written.has(table.name) || this.#referencedChanged.has(fk.referencedTable)).map((fk) => ({ table, fk })),
+    )
+    // With loading sessions every row written is committed in a staging table (and no
+    // transaction is open yet): each session takes the next check, so that they run side by side.
+    const sessions = [this.#session, ...this.#loaders]
+    let next = 0
+    let failed = false
+    const check = async (session: MysqlSession): Promise<void> => {
+      while (next < checks.length && !failed) {
+        const { table, fk } = checks[next++]
+        try {
+          await this.#checkForeignKey(table, fk, byName.get(fk.referencedTable), session)
+        } catch (error) {
+          failed = true
+          throw error
         }
       }
     }
+    const results = await Promise.allSettled(sessions.map(check))
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failure !== undefined) throw failure.reason
+    await this.#endLoaders()
+    await this.#begin()
     this.#pendingAutoIncrement = []
     for (const name of this.#written) {
       const table = byName.get(name)
@@ -979,7 +997,7 @@ export class MysqlDestination implements Destination {
    * makes InnoDB visit the clustered record of every entry to check visibility (measured 54 s
    * instead of 15 s for five foreign keys over 1 M rows).
    */
-  async #checkForeignKey(table: TableSchema, fk: TableSchema['foreignKeys'][number], parent: TableSchema | undefined): Promise<void> {
+  async #checkForeignKey(table: TableSchema, fk: TableSchema['foreignKeys'][number], parent: TableSchema | undefined, session: MysqlSession): Promise<void> {
     if (!parent) {
       throw new DatabaseError(`Foreign key ${fk.name} on table ${table.name} references table ${fk.referencedTable}, which does not exist.`, {
         engineCode: '1452',
@@ -999,6 +1017,7 @@ export class MysqlDestination implements Destination {
         WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM ${this.#q(parent.name)} p${parent.primaryKey.join() === fk.referencedColumns.join() ? ' FORCE INDEX (PRIMARY)' : ''} WHERE ${join}) LIMIT 1`,
       { table: table.name, constraint: fk.name, action: `checking foreign key ${fk.name} of ${table.name}` },
       [...shownColumns, ...reference],
+      session,
     )
     if (rows.length === 0) return
     const values = rows[0]
