@@ -337,7 +337,7 @@ export class MysqlDestination implements Destination {
         // the selection points here, and every row inside it is written (and checked) anew.
       }
     }
-    const undoable = options.mode === 'restore' && missing.length === backupSchema.tables.length
+    const undoable = options.mode === 'restore' && missing.length > 0 && missing.length === backupSchema.tables.length
     return { created, emptied, warnings, sessions: 1 + this.#loaders.length, undoable }
   }
 
