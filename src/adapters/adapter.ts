@@ -123,6 +123,12 @@ export interface Capabilities {
   readonly transactionalWrite: boolean
   /** CREATE/DROP are undone by rollback() too (PostgreSQL, SQLite: yes; MySQL: no). */
   readonly transactionalDdl: boolean
+  /**
+   * Without transactional DDL, the tables a restore creates are built under staging names and
+   * swapped in at commit (MySQL/MariaDB), so that a restore into new tables only is undone whole
+   * by rollback(): PrepareResult.undoable says when that is the case.
+   */
+  readonly stagesNewTables?: boolean
   readonly bulkLoad: 'copy' | 'load-data' | 'insert-batch' | 'insert-many'
 }
 
@@ -225,6 +231,12 @@ export interface PrepareOptions {
    * (reported as a warning) instead of refusing. Ignored where they are switched off (PostgreSQL).
    */
   readonly allowTriggers?: boolean
+  /**
+   * Restore only: how many sessions may load the tables prepare() creates at once, where the
+   * engine loads them out of sight and swaps them in at commit (MySQL/MariaDB staging tables,
+   * when every selected table is new). Default 1.
+   */
+  readonly jobs?: number
 }
 
 export interface PrepareResult {
@@ -233,6 +245,13 @@ export interface PrepareResult {
   /** Tables that were emptied (`drop`). */
   readonly emptied: readonly string[]
   readonly warnings: readonly string[]
+  /** Sessions that will load the rows (PrepareOptions.jobs where it applies); 1 when absent. */
+  readonly sessions?: number
+  /**
+   * Restore, Capabilities.stagesNewTables: everything this restore writes is undone by rollback(),
+   * DDL included (every selected table is new), so the file may be verified in the write pass.
+   */
+  readonly undoable?: boolean
 }
 
 export interface WriteResult {

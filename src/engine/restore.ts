@@ -6,7 +6,10 @@
  *    database whose DDL and data are transactional (PostgreSQL, SQLite), the scan only reads the
  *    structure and the write pass verifies, in the transaction that a mismatch rolls back; an
  *    error the database raises meanwhile is checked against the file, so that a damaged file is
- *    reported as such and not as the SQL error it caused.
+ *    reported as such and not as the SQL error it caused. MySQL/MariaDB does the same when every
+ *    selected table is new (its staging tables are dropped by the rollback: PrepareResult.undoable);
+ *    otherwise it verifies the file after prepare(), before the first row (its scan read the
+ *    structure only, as prepare() alone knows which case it is).
  * 2. Select: `--tables` / `--exclude` (an unknown name is a UsageError, before any connection).
  * 3. Open one write transaction; prepare: create missing tables from the backup's schema and,
  *    with `drop`, empty the selected tables (only them).
@@ -18,7 +21,9 @@
  * With `jobs` ≥ 2 (the default is 2), an engine that can stage a restore (Adapter.openStagedRestore:
  * PostgreSQL) is asked first: when every selected table is new there, they are built out of
  * sight, loaded on several sessions in file order and swapped in at once (restoreStaged); the
- * steps above are the path for everything else, and for `jobs: 1`.
+ * steps above are the path for everything else, and for `jobs: 1`. On that path MySQL/MariaDB
+ * loads the tables it creates (staging tables, swapped in at commit) on `jobs` sessions when every
+ * selected table is new (PrepareOptions.jobs).
  */
 import type { Adapter, ConnectionConfig, Engine, Row, TableSchema } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
@@ -49,7 +54,7 @@ export interface RestoreOptions {
    */
   readonly dropUnsafeDefinitions?: boolean
   readonly batchSize?: number
-  /** Sessions that load at once where the engine can stage the restore (PostgreSQL); 1 = the single-session path. Default 2. */
+  /** Sessions that load at once where the engine can stage the restore (PostgreSQL; MySQL/MariaDB into new tables); 1 = the single-session path. Default 2. */
   readonly jobs?: number
   /** Limits on what the file may hold (docs/security.md §Limits); unset ones from the environment, else the defaults. */
   readonly limits?: Partial<ReaderLimits>
@@ -74,7 +79,7 @@ export interface RestoreReport {
   readonly warnings: readonly string[]
   /** 'here': the file carries this installation's origin seal and its own definitions were used; 'foreign': the strict path (docs/security.md). */
   readonly origin: 'here' | 'foreign'
-  /** Sessions that loaded the rows: `jobs` when the restore was staged (PostgreSQL, every table new), else 1. */
+  /** Sessions that loaded the rows: `jobs` when the restore was staged (PostgreSQL, MySQL/MariaDB: every table new), else 1. */
   readonly sessions: number
   readonly durationMs: number
 }
@@ -105,25 +110,30 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   const config = parseDatabaseUrl(options.db, { schema: options.schema })
   const adapter = await loadAdapter(config.engine)
   const inPass = verifiesInPass(adapter.capabilities)
+  // Staging tables (MySQL/MariaDB): only prepare() knows whether the restore is undone whole by a
+  // rollback (every selected table new); until then the file is read for its structure only.
+  const deferred = !inPass && adapter.capabilities.stagesNewTables === true
   options.onProgress?.({ type: 'phase', phase: 'verify' })
-  const scan: BackupScan = await scanBackup(options.file, {
-    passphrase: options.passphrase,
-    verify: !inPass,
-    unsafeDefinitions: options.dropUnsafeDefinitions ? 'drop' : 'refuse',
-    limits: options.limits,
-  })
+  const scanOptions = { passphrase: options.passphrase, unsafeDefinitions: options.dropUnsafeDefinitions ? ('drop' as const) : ('refuse' as const), limits: options.limits }
+  const scan: BackupScan = await scanBackup(options.file, { ...scanOptions, verify: !inPass && !deferred })
   const selected = selectTables(scan, options.tables, options.exclude)
   const staged = await restoreStaged(options, config, adapter, scan, selected, inPass, started)
   if (staged !== undefined) return staged
   // A backup of another engine is checked against the cross-engine mapping (cross-engine.ts).
   const destination = crossEngineDestination(await adapter.openDestination(config), scan.metadata.engine as Engine | undefined)
   const createdTables = new Set<string>()
+  let verify = inPass
   try {
     const engine = (scan.metadata.engine as typeof config.engine | undefined) ?? config.engine
     const prepared = await destination.prepare(
       { engine, database: String(scan.metadata.database ?? ''), tables: selected, warnings: [] },
-      { mode: 'restore', drop: Boolean(options.drop), allowTriggers: Boolean(options.allowTriggers) },
+      { mode: 'restore', drop: Boolean(options.drop), allowTriggers: Boolean(options.allowTriggers), jobs: options.jobs ?? 2 },
     )
+    // A chain's links were all verified by its scan.
+    if (deferred && scan.chain === undefined) {
+      if (prepared.undoable === true) verify = true
+      else await scanBackup(options.file, scanOptions)
+    }
     // Order inserts by the backup's foreign keys and by the target's own: a seed file carries
     // none, and an existing target may have more than the backup knew.
     const current = await destination.describe()
@@ -154,7 +164,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       batchSize: options.batchSize,
       limits: options.limits,
       records: asLines.size > 0 ? 'lines' : 'parsed',
-      verify: inPass,
+      verify,
     })
     for await (const table of reading) {
       options.onProgress?.({ type: 'table', table: table.schema.name, records: table.records })
@@ -200,12 +210,12 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       totals,
       origin: scan.origin,
       warnings: [...scan.warnings, ...prepared.warnings, ...((scan.metadata.warnings as string[] | undefined) ?? []), ...writeWarnings],
-      sessions: 1,
+      sessions: prepared.sessions ?? 1,
       durationMs: Date.now() - started,
     }
   } catch (error) {
     await destination.rollback(error)
-    throw await failureOf(error, options, inPass, createdTables)
+    throw await failureOf(error, options, verify, createdTables)
   } finally {
     await destination.close()
   }

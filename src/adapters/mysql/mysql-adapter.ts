@@ -25,6 +25,7 @@ const capabilities: Capabilities = {
   consistentSnapshot: true,
   transactionalWrite: true,
   transactionalDdl: false,
+  stagesNewTables: true,
   bulkLoad: 'load-data',
 }
 

@@ -17,7 +17,10 @@
  *    names (mysql-staging.ts), and loaded there; commit() swaps them in with one RENAME TABLE
  *    (which commits the transaction implicitly): a kill -9 before it leaves only staging tables,
  *    which the next write session on the database removes. rollback() drops them, which leaves a
- *    failed restore into an empty database empty. Then `START TRANSACTION`, and with `drop` a `DELETE FROM` of each selected
+ *    failed restore into an empty database empty. When every selected table is new and `jobs`
+ *    allows, the staging tables are loaded outside the transaction on that many sessions (each
+ *    LOAD commits on its own into tables nobody sees; #loaders, #writeByKey), and the transaction
+ *    starts in finish(), once every load has committed. Otherwise `START TRANSACTION`, and with `drop` a `DELETE FROM` of each selected
  *    table (DELETE, not TRUNCATE: TRUNCATE would commit; with foreign key checks off it never
  *    cascades into other tables).
  * 3. writeRows: LOAD DATA LOCAL INFILE straight into the table, streamed (LoadChannel). A LOCAL
@@ -37,7 +40,8 @@
  *    row (a shared lock on its parent row) made a scale-20 restore 75.6 s where loading unchecked
  *    and checking afterwards takes 60.2 s (docs/performance.md).
  * 5. finish: checks with one anti-join each the foreign keys of the tables written (an orphan
- *    row is a DatabaseError naming the table, the constraint and the row's key), and
+ *    row is a DatabaseError naming the table, the constraint and the row's key; with loading
+ *    sessions, the checks run side by side on them too), and
  *    schedules AUTO_INCREMENT moves for any counter not already past the highest id (InnoDB
  *    normally moves it itself on explicit inserts; ALTER TABLE would commit, so it runs after
  *    COMMIT).
@@ -63,6 +67,7 @@ import { DatabaseError, MergebackError, UsageError } from '../../errors.js'
 import { endSession, isDriverError, openSession, rowNumberFromMessage, toStatementError, type MysqlSession, type StatementContext } from './mysql-config.js'
 import { createTableStatement, describeDatabase } from './mysql-introspector.js'
 import type { SequenceFields } from '../types/sequences.js'
+import { SharedSource } from '../shared-source.js'
 import { isStagingTable, newRunId, removeLeftovers, runLockName, StagingSet, type Leftovers } from './mysql-staging.js'
 import {
   encoderFor,
@@ -132,6 +137,13 @@ export class MysqlDestination implements Destination {
   /** The backup's MariaDB sequences that exist in the target: moved forward to the backup's position right after COMMIT. */
   #pendingSequences: SequenceFields[] = []
   #temporaryTables = 0
+  /**
+   * Restore into new tables only (prepare() opened them, PrepareOptions.jobs): more sessions that
+   * load the staging tables beside this one. The rows then go in outside the write transaction,
+   * each LOAD committed on its own — into staging tables nobody sees, which rollback() drops — so
+   * that the server ingests on as many cores as sessions; finish() starts the transaction.
+   */
+  #loaders: MysqlSession[] = []
 
   private constructor(session: MysqlSession, capabilities: Capabilities) {
     this.#session = session
@@ -149,12 +161,7 @@ export class MysqlDestination implements Destination {
         destination.#inTransaction = true
         return destination
       }
-      // max_error_count: a LOCAL load reports bad values as warnings, which must all be listable.
-      await session.connection.query('SET SESSION foreign_key_checks = 0, SESSION max_error_count = 65535')
-      if (session.flavor === 'mysql') {
-        // MySQL 8 caches information_schema.TABLES.AUTO_INCREMENT; finish() needs the live value.
-        await session.connection.query('SET SESSION information_schema_stats_expiry = 0').catch(() => undefined)
-      }
+      await setUpWriteSession(session)
     } catch (error) {
       await endSession(session)
       throw toStatementError(error, { action: 'setting up the session' })
@@ -190,7 +197,7 @@ export class MysqlDestination implements Destination {
   }
 
   async #begin(): Promise<void> {
-    if (this.#inTransaction) return
+    if (this.#inTransaction || this.#loaders.length > 0) return
     await this.#run('START TRANSACTION', { action: 'starting the transaction' })
     this.#inTransaction = true
   }
@@ -314,6 +321,9 @@ export class MysqlDestination implements Destination {
         created.push(table.name)
       }
       this.#schema = undefined
+      // Only when nothing outside the staging tables is written: a row of an existing table must
+      // wait for the one transaction, and a table emptied by `drop` must stay full to others until then.
+      if (missing.length === backupSchema.tables.length) await this.#openLoaders((options.jobs ?? 1) - 1)
     }
 
     await this.#begin()
@@ -327,7 +337,27 @@ export class MysqlDestination implements Destination {
         // the selection points here, and every row inside it is written (and checked) anew.
       }
     }
-    return { created, emptied, warnings }
+    const undoable = options.mode === 'restore' && missing.length > 0 && missing.length === backupSchema.tables.length
+    return { created, emptied, warnings, sessions: 1 + this.#loaders.length, undoable }
+  }
+
+  async #openLoaders(count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      const session = await openSession(this.#session.config)
+      this.#loaders.push(session)
+      try {
+        await setUpWriteSession(session)
+      } catch (error) {
+        throw toStatementError(error, { action: 'setting up a loading session' })
+      }
+    }
+  }
+
+  /** Ends the loading sessions; none of them has a statement running (writeRows waits for its lanes). */
+  async #endLoaders(): Promise<void> {
+    const loaders = this.#loaders
+    this.#loaders = []
+    for (const session of loaders) await endSession(session)
   }
 
   /**
@@ -513,14 +543,54 @@ export class MysqlDestination implements Destination {
    * (an empty keyless table) every row is inserted, except that a nullable UNIQUE key still skips
    * its duplicates.
    * The two never have a statement on the connection at the same time.
+   *
+   * With loading sessions (a staging table, #loaders), each session is a lane with its own two
+   * channels, and the batches go to whichever lane asks first (SharedSource): the server loads the
+   * table on every session at once. A lane that fails stops the others at their next batch, and
+   * this returns only once every lane has settled, so that nothing is left running when the caller
+   * rolls back (which drops the staging tables).
    */
   async #writeByKey(target: TableSchema, columns: readonly WriteColumn[], keyColumns: readonly string[] | undefined, batches: AsyncIterable<Row[]>): Promise<WriteResult> {
-    const conflictColumn = keyColumns?.[0] ?? target.uniqueConstraints[0]?.columns[0]
     const counts = { inserted: 0, skipped: 0, skippedByCollation: 0 }
+    // A LOAD DATA into a table with an AUTO_INCREMENT column holds InnoDB's table-level AUTO-INC
+    // lock to its end (innodb_autoinc_lock_mode 1, the default), even with every id given: the
+    // sessions would only take turns (and one could time out waiting). Multi-row INSERTs, which
+    // take a short mutex instead, made such a table 5 times slower to load (docs/performance.md).
+    const shared =
+      this.#loaders.length > 0 && this.#staging?.stagedName(target.name) !== undefined && !target.columns.some((c) => c.autoIncrement)
+    if (!shared) await this.#loadLane(this.#session, target, columns, keyColumns, batches, counts)
+    else {
+      const source = new SharedSource(batches)
+      const lanes = [this.#session, ...this.#loaders].map(async (session) => {
+        try {
+          await this.#loadLane(session, target, columns, keyColumns, source.reader(), counts)
+        } catch (error) {
+          source.fail(source.stopped)
+          throw error
+        }
+      })
+      const results = await Promise.allSettled(lanes)
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && r.reason !== source.stopped)
+      if (failed !== undefined) throw failed.reason
+      if (source.failure !== undefined) throw source.failure.error
+    }
+    return counts.skippedByCollation > 0 ? counts : { inserted: counts.inserted, skipped: counts.skipped }
+  }
+
+  /** One session's share of #writeByKey: its rows through LOAD DATA, or INSERT statements for rows that leave a column out. */
+  async #loadLane(
+    session: MysqlSession,
+    target: TableSchema,
+    columns: readonly WriteColumn[],
+    keyColumns: readonly string[] | undefined,
+    batches: AsyncIterable<Row[]>,
+    counts: { inserted: number; skipped: number; skippedByCollation: number },
+  ): Promise<void> {
+    const conflictColumn = keyColumns?.[0] ?? target.uniqueConstraints[0]?.columns[0]
     const sqlName = this.#q(target.name)
     const collationKey = this.#collationKey(target, keyColumns)
     const context: ChannelContext = {
-      session: this.#session,
+      session,
       target,
       sqlName,
       columns,
@@ -531,10 +601,10 @@ export class MysqlDestination implements Destination {
       counts,
       tuple: (row) => this.#tuple(target, columns, row, keyColumns),
       checkRowSize: (row, bytes) => this.#checkRowSize(target, row, keyColumns, bytes),
-      countCollationSkips: collationKey && ((rows) => this.#countCollationSkips(sqlName, collationKey, rows, counts)),
-      insert: (statement) => this.#insert(target, statement, keyColumns),
+      countCollationSkips: collationKey && ((rows) => this.#countCollationSkips(session, sqlName, collationKey, rows, counts)),
+      insert: (statement) => this.#insert(target, statement, keyColumns, session),
       probe: (rows) =>
-        this.#probeFailingRow({
+        this.#probeFailingRow(session, {
           head: `INSERT INTO ${sqlName} (${columns.map((c) => quoteIdentifier(c.name)).join(', ')}) VALUES `,
           tuples: rows.map((row) => this.#tuple(target, columns, row, keyColumns)),
           tail: context.onDuplicate,
@@ -542,7 +612,7 @@ export class MysqlDestination implements Destination {
         }),
     }
     const inserts = new InsertChannel(context, this.#statementLimit())
-    const loads = this.#session.localInfile ? new LoadChannel(context) : undefined
+    const loads = session.localInfile ? new LoadChannel(context) : undefined
     try {
       for await (const batch of batches) {
         for (const row of batch) {
@@ -563,7 +633,6 @@ export class MysqlDestination implements Destination {
       await inserts.abort()
       throw error
     }
-    return counts.skippedByCollation > 0 ? counts : { inserted: counts.inserted, skipped: counts.skipped }
   }
 
   /**
@@ -585,7 +654,7 @@ export class MysqlDestination implements Destination {
    * was kept (docs/adapters-mysql.md, "Keys equal under the collation"). One SELECT of the rows'
    * keys, which also finds the rows just inserted (their own keys, exact).
    */
-  async #countCollationSkips(sqlName: string, key: readonly ColumnSchema[], rows: readonly Row[], counts: { skippedByCollation: number }): Promise<void> {
+  async #countCollationSkips(session: MysqlSession, sqlName: string, key: readonly ColumnSchema[], rows: readonly Row[], counts: { skippedByCollation: number }): Promise<void> {
     // CHAR drops trailing blanks when it stores a value: 'b ' and 'b' are one stored value there.
     const spelling = (column: ColumnSchema, value: unknown): string => (/^char\b/i.test(column.type) ? String(value).replace(/ +$/, '') : String(value))
     const keyText = (row: Record<string, unknown>): string => JSON.stringify(key.map((c) => spelling(c, row[c.name])))
@@ -596,7 +665,7 @@ export class MysqlDestination implements Destination {
     for (let at = 0; at < keyed.length; at += COLLATION_CHECK_ROWS) {
       const some = keyed.slice(at, at + COLLATION_CHECK_ROWS)
       const tuples = some.map((row) => `(${key.map((c) => quoteString(row[c.name] as string)).join(', ')})`)
-      const [found] = await this.#session.connection.query<RowDataPacket[]>(`SELECT ${names} FROM ${sqlName} WHERE (${names}) IN (${tuples.join(', ')})`)
+      const [found] = await session.connection.query<RowDataPacket[]>(`SELECT ${names} FROM ${sqlName} WHERE (${names}) IN (${tuples.join(', ')})`)
       const held = new Set(found.map((row) => keyText(row)))
       for (const row of some) if (!held.has(keyText(row))) counts.skippedByCollation++
     }
@@ -611,15 +680,15 @@ export class MysqlDestination implements Destination {
   }
 
   /** Runs a multi-row INSERT, naming the offending row (the server's "at row N", else a probe). */
-  async #insert(target: TableSchema, statement: InsertStatement, keyColumns: readonly string[] | undefined): Promise<ResultSetHeader> {
+  async #insert(target: TableSchema, statement: InsertStatement, keyColumns: readonly string[] | undefined, session = this.#session): Promise<ResultSetHeader> {
     const { rows } = statement
     try {
-      const [result] = await this.#session.connection.query<ResultSetHeader>(statement.head + statement.tuples.join(',') + statement.tail)
+      const [result] = await session.connection.query<ResultSetHeader>(statement.head + statement.tuples.join(',') + statement.tail)
       return result
     } catch (error) {
       const at = rowNumberFromMessage(error)
       const usable = isDriverError(error) && error.errno !== undefined && !error.fatal
-      const row = at !== undefined ? rows[at - 1] : usable ? await this.#probeFailingRow(statement) : undefined
+      const row = at !== undefined ? rows[at - 1] : usable ? await this.#probeFailingRow(session, statement) : undefined
       throw toStatementError(error, {
         table: target.name,
         key: row ? rowKey(row, keyColumns ?? target.primaryKey) : undefined,
@@ -634,10 +703,10 @@ export class MysqlDestination implements Destination {
    * rows are tried one by one behind a savepoint, which is then rolled back, so the transaction
    * is as the failed statement left it. Undefined when no single row fails alone.
    */
-  async #probeFailingRow(statement: InsertStatement): Promise<Row | undefined> {
+  async #probeFailingRow(session: MysqlSession, statement: InsertStatement): Promise<Row | undefined> {
     const { head, tuples, tail, rows } = statement
     if (rows.length <= 1) return rows[0]
-    const connection = this.#session.connection
+    const connection = session.connection
     try {
       await connection.query('SAVEPOINT mergeback_probe')
       for (let i = 0; i < rows.length; i++) {
@@ -763,10 +832,10 @@ export class MysqlDestination implements Destination {
   }
 
   /** A SELECT whose rows come back as arrays; `columns` tells whether geometry needs its raw bytes. */
-  async #query(sql: string, context: StatementContext, columns: readonly ColumnSchema[] = []): Promise<[unknown[][]]> {
+  async #query(sql: string, context: StatementContext, columns: readonly ColumnSchema[] = [], session = this.#session): Promise<[unknown[][]]> {
     try {
       const typeCast = hasGeometry(columns) ? { typeCast: rawGeometryTypeCast } : {}
-      const [rows] = await this.#session.connection.query<RowDataPacket[][]>({ sql, rowsAsArray: true, ...typeCast })
+      const [rows] = await session.connection.query<RowDataPacket[][]>({ sql, rowsAsArray: true, ...typeCast })
       return [rows as unknown[][]]
     } catch (error) {
       throw toStatementError(error, context)
@@ -878,17 +947,33 @@ export class MysqlDestination implements Destination {
 
   async finish(): Promise<void> {
     this.#assertOpen()
-    await this.#begin()
     this.#schema = undefined
     const schema = await this.#targetSchema()
     const byName = new Map(schema.tables.map((t) => [t.name, t]))
-    for (const table of schema.tables) {
-      for (const fk of table.foreignKeys) {
-        if (this.#written.has(table.name) || this.#referencedChanged.has(fk.referencedTable)) {
-          await this.#checkForeignKey(table, fk, byName.get(fk.referencedTable))
+    const checks = schema.tables.flatMap((table) =>
+      table.foreignKeys.filter((fk) => this.#written.has(table.name) || this.#referencedChanged.has(fk.referencedTable)).map((fk) => ({ table, fk })),
+    )
+    // With loading sessions every row written is committed in a staging table (and no
+    // transaction is open yet): each session takes the next check, so that they run side by side.
+    const sessions = [this.#session, ...this.#loaders]
+    let next = 0
+    let failed = false
+    const check = async (session: MysqlSession): Promise<void> => {
+      while (next < checks.length && !failed) {
+        const { table, fk } = checks[next++]
+        try {
+          await this.#checkForeignKey(table, fk, byName.get(fk.referencedTable), session)
+        } catch (error) {
+          failed = true
+          throw error
         }
       }
     }
+    const results = await Promise.allSettled(sessions.map(check))
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failure !== undefined) throw failure.reason
+    await this.#endLoaders()
+    await this.#begin()
     this.#pendingAutoIncrement = []
     for (const name of this.#written) {
       const table = byName.get(name)
@@ -912,7 +997,7 @@ export class MysqlDestination implements Destination {
    * makes InnoDB visit the clustered record of every entry to check visibility (measured 54 s
    * instead of 15 s for five foreign keys over 1 M rows).
    */
-  async #checkForeignKey(table: TableSchema, fk: TableSchema['foreignKeys'][number], parent: TableSchema | undefined): Promise<void> {
+  async #checkForeignKey(table: TableSchema, fk: TableSchema['foreignKeys'][number], parent: TableSchema | undefined, session: MysqlSession): Promise<void> {
     if (!parent) {
       throw new DatabaseError(`Foreign key ${fk.name} on table ${table.name} references table ${fk.referencedTable}, which does not exist.`, {
         engineCode: '1452',
@@ -932,6 +1017,7 @@ export class MysqlDestination implements Destination {
         WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM ${this.#q(parent.name)} p${parent.primaryKey.join() === fk.referencedColumns.join() ? ' FORCE INDEX (PRIMARY)' : ''} WHERE ${join}) LIMIT 1`,
       { table: table.name, constraint: fk.name, action: `checking foreign key ${fk.name} of ${table.name}` },
       [...shownColumns, ...reference],
+      session,
     )
     if (rows.length === 0) return
     const values = rows[0]
@@ -948,6 +1034,7 @@ export class MysqlDestination implements Destination {
 
   async commit(): Promise<void> {
     this.#assertOpen()
+    await this.#endLoaders()
     const staging = this.#staging
     try {
       if (staging) {
@@ -1013,6 +1100,7 @@ export class MysqlDestination implements Destination {
       usable = false
     }
     this.#inTransaction = false
+    await this.#endLoaders()
     try {
       if (this.#created.length > 0) await this.#dropCreatedTables(usable, cause)
       if (this.#createdSequences.length > 0) await this.#dropCreatedSequences(usable, cause)
@@ -1082,6 +1170,7 @@ export class MysqlDestination implements Destination {
       if (this.#state === 'open') await this.rollback()
     } finally {
       this.#state = 'closed'
+      await this.#endLoaders()
       await endSession(this.#session)
     }
   }
@@ -1446,4 +1535,14 @@ function rowHashExpression(columns: readonly ColumnSchema[], qualifier: string):
     }
   })
   return `UNHEX(SHA2(CONCAT_WS(',', ${parts.join(', ')}), 256))`
+}
+
+/** What every write session sets first (the destination's own, and its loading sessions). */
+async function setUpWriteSession(session: MysqlSession): Promise<void> {
+  // max_error_count: a LOCAL load reports bad values as warnings, which must all be listable.
+  await session.connection.query('SET SESSION foreign_key_checks = 0, SESSION max_error_count = 65535')
+  if (session.flavor === 'mysql') {
+    // MySQL 8 caches information_schema.TABLES.AUTO_INCREMENT; finish() needs the live value.
+    await session.connection.query('SET SESSION information_schema_stats_expiry = 0').catch(() => undefined)
+  }
 }

@@ -30,7 +30,7 @@ export function register(program: Command): void {
     .option('--yes', 'do not ask for confirmation')
     .option('--allow-triggers', "MariaDB: let the target's triggers run instead of refusing (PostgreSQL and SQLite always switch them off)")
     .option('--trust-full-backup', 'restore a full backup (the engine\'s own dump) that this installation did not make and seal: its SQL runs as written (docs/security.md)')
-    .option('--jobs <n>', 'PostgreSQL: sessions that load at once when the restore creates every table it writes (default 2; 1 = one session)')
+    .option('--jobs <n>', 'PostgreSQL, MySQL/MariaDB: sessions that load at once when the restore creates every table it writes (default 2; 1 = one session)')
     .option('--drop-unsafe-definitions', 'leave out (with a warning) defaults, CHECKs and index definitions of the file that cannot be parsed and rebuilt, instead of refusing it')
   withDb(command)
   withTableSelection(command)
