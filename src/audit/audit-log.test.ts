@@ -240,6 +240,15 @@ describe('audit log', () => {
     expect((await verifyAudit(dir)).entries).toBe(1)
   })
 
+  it('breaks an empty lock file (a process killed between creating it and writing it) seconds after, not after the stale age', async () => {
+    const lock = path.join(dir, AUDIT_LOCK_FILE)
+    fs.writeFileSync(lock, '')
+    const recent = new Date(Date.now() - 5_000)
+    fs.utimesSync(lock, recent, recent)
+    await appendAudit(dir, { action: 'backup', outcome: 'success' })
+    expect((await verifyAudit(dir)).entries).toBe(1)
+  })
+
   it('breaks a torn lock file once it is old', async () => {
     const lock = path.join(dir, AUDIT_LOCK_FILE)
     fs.writeFileSync(lock, '{"pi')

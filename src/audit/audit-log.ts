@@ -74,6 +74,8 @@ const HASH_SUFFIX = /,"hash":"([0-9a-f]{64})"\}$/
 const LOCK_WAIT_MS = 10_000
 /** An append holds the lock for milliseconds; a lock this old belongs to a process that died. */
 const LOCK_STALE_MS = 30_000
+/** A lock file without its owner's line this long after it was made is torn (see breakStaleLock). */
+const TORN_LOCK_MS = 1_000
 
 /** The OS user running this process (falls back to $USER, then the uid, in containers without a passwd entry). */
 export function defaultActor(): string {
@@ -152,11 +154,15 @@ async function breakStaleLock(lockPath: string): Promise<boolean> {
   try {
     owner = JSON.parse(text) as LockOwner
   } catch {
-    // A lock file torn by a crash while it was being created: judge by age alone.
+    // A lock file torn by a crash between its creation and its write (empty or cut short).
   }
   const deadHere = owner.host === os.hostname() && typeof owner.pid === 'number' && !isAlive(owner.pid)
-  const tooOld = Date.now() - mtimeMs > LOCK_STALE_MS
-  if (!deadHere && !tooOld) return false
+  const age = Date.now() - mtimeMs
+  // Its owner writes the few bytes right after creating it, so a lock still without them a
+  // second later was torn by a crash: waiting LOCK_STALE_MS for it would make the next command
+  // fail as "locked" (a CI run killing writers at random moments found it).
+  const torn = typeof owner.pid !== 'number' && age > TORN_LOCK_MS
+  if (!deadHere && !torn && age <= LOCK_STALE_MS) return false
   // Rename first so that of several processes breaking the same lock, exactly one succeeds.
   const aside = `${lockPath}.stale-${randomBytes(6).toString('hex')}`
   try {
