@@ -21,8 +21,26 @@ function reference(text: string, columns: ReadonlySet<string> | undefined, prima
   }
   if (typeof record !== 'object' || record === null || Array.isArray(record)) return undefined
   if (columns !== undefined) for (const key in record) if (!columns.has(key)) return undefined
-  const names = [...text.matchAll(/"((?:[^"\\]|\\.)*)"\s*:/g)].map((m) => m[1]!)
-  return { key: primaryKey.map((column) => (record as Record<string, unknown>)[column]), plainNames: !names.some((n) => n.includes('\\')) }
+  return { key: primaryKey.map((column) => (record as Record<string, unknown>)[column]), plainNames: !namesAsWritten(text).some((n) => n.includes('\\')) }
+}
+
+/**
+ * The field names of a line JSON.parse accepts, as written (escapes kept). Strings are read whole
+ * from their opening quote, so a value's closing quote is never taken for a name's opening one
+ * (a regex did: `"\u0000", ":a\"b" :` read the name `, `, and the escaped one was missed).
+ */
+function namesAsWritten(text: string): string[] {
+  const names: string[] = []
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] !== '"') continue
+    let end = i + 1
+    while (end < text.length && text[end] !== '"') end += text[end] === '\\' ? 2 : 1
+    let after = end + 1
+    while (after < text.length && ' \t\r\n'.includes(text[after]!)) after++
+    if (text[after] === ':') names.push(text.slice(i + 1, end))
+    i = end
+  }
+  return names
 }
 
 function check(text: string, primaryKey: readonly string[], anyField = false): void {
@@ -63,6 +81,10 @@ const damaged = fc.tuple(record, fc.array(fc.tuple(fc.nat(), fc.constantFrom('',
 describe('scanRecord is JSON.parse plus the field and key checks', () => {
   it('on well-formed records', () => {
     fc.assert(fc.property(record, fc.constantFrom(...KEYS), fc.boolean(), (text, key, anyField) => check(text, key, anyField)), { numRuns: 3000 })
+  })
+
+  it('a field name with an escape after a string value may take the slow path (a counterexample the test once misjudged)', () => {
+    check('{ "n" : "\\u0000", ":a\\"b" : 1.0028298796167441e+186, "id" : "a b" }', [], true)
   })
 
   it('on damaged records', () => {
