@@ -18,6 +18,7 @@ import { listBackups, readSidecar, type BackupEntry, type Sidecar } from '../sto
 import { columnsSignature, keyCutter, keyText, loadDigestIndex, shortDigest, type DigestIndex, type DigestIndexWriter, type TableDigests } from '../storage/digest-index.js'
 import { alignStamps, loadRowStamps, stampsFresh, type RowStampsWriter, type TableStamps } from '../storage/row-stamps.js'
 import { chainOf } from './chain.js'
+import { keyDigestStamps, writeChangesByRowDigests } from './incremental-digests.js'
 import type { ProgressListener } from './progress.js'
 
 export interface IncrementalParent {
@@ -114,7 +115,10 @@ export async function writeTableChanges(
   },
 ): Promise<{ deleted: unknown[][]; rows: number; changed: number; stamped: boolean }> {
   if (options.stamps?.parent !== undefined) {
-    const fast = await writeChangesByStamps(source, writer, index, options.stamps.writer, table, parent, options.stamps.parent)
+    const fast =
+      options.stamps.parent.kind === 'digest'
+        ? await writeChangesByRowDigests(source, writer, index, options.stamps.writer, table, parent, options.stamps.parent)
+        : await writeChangesByStamps(source, writer, index, options.stamps.writer, table, parent, options.stamps.parent)
     if (fast !== undefined) return fast
   }
   const since = options.changedSince
@@ -221,7 +225,7 @@ export async function writeTableChanges(
 }
 
 /** The keys of `parent` that `seen` lacks: the rows deleted since. */
-function deletedKeys(parent: TableDigests, seen: Uint8Array): unknown[][] {
+export function deletedKeys(parent: TableDigests, seen: Uint8Array): unknown[][] {
   const deleted: unknown[][] = []
   for (let i = 0; i < parent.count; i++) if (seen[i] === 0) deleted.push(JSON.parse(parent.keyText(i)) as unknown[])
   return deleted
@@ -333,7 +337,11 @@ export async function recordRowStamps(source: Source, table: TableSchema, stamps
   const lines = scope === undefined ? undefined : source.readRowStamps?.(table)
   if (scope === undefined || lines === undefined) return
   stampsWriter.beginTable(table.name, scope)
-  for await (const { text, stamp } of keyStamps(lines)) await stampsWriter.add(shortDigest(text), stamp)
+  if (scope.kind === 'digest') {
+    for await (const { text, stamp } of keyDigestStamps(lines)) await stampsWriter.addDigest(shortDigest(text), stamp)
+  } else {
+    for await (const { text, stamp } of keyStamps(lines)) await stampsWriter.add(shortDigest(text), stamp)
+  }
   await stampsWriter.endTable()
 }
 

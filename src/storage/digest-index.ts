@@ -216,8 +216,9 @@ export class DigestIndexWriter {
    * `stamps`: the lines of this table come with their row stamps (Source.readRecordLinesWithStamps,
    * `<line>\x02<xmin>\n`); the index thread, which hashes each key anyway, encodes each row's
    * stamps entry (storage/row-stamps.ts) and hands them to `stamps`, in order, by endTable.
+   * `digestStamps`: those stamps are 32 hex digits (a 'digest' table, MariaDB), not an xmin.
    */
-  async beginTable(table: TableSchema, options: { readonly stamps?: (entries: Uint8Array) => void } = {}): Promise<void> {
+  async beginTable(table: TableSchema, options: { readonly stamps?: (entries: Uint8Array) => void; readonly digestStamps?: boolean } = {}): Promise<void> {
     this.#flush()
     this.#stamps = options.stamps
     const header = Buffer.from(JSON.stringify({ table: table.name, key: table.primaryKey, columns: columnsSignature(table) }))
@@ -225,7 +226,7 @@ export class DigestIndexWriter {
     head[0] = 0x54 // T
     Buffer.from(head.buffer).writeUInt32BE(header.length, 1)
     head.set(header, 5)
-    this.#worker!.postMessage({ type: 'table', head, columns: table.columns.map((c) => c.name), key: [...table.primaryKey], stamped: options.stamps !== undefined }, [head.buffer])
+    this.#worker!.postMessage({ type: 'table', head, columns: table.columns.map((c) => c.name), key: [...table.primaryKey], stamped: options.stamps !== undefined, digestStamps: options.digestStamps === true }, [head.buffer])
   }
 
   /** One row: its key digest, row digest (16 bytes each) and key text. */
