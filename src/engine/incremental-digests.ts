@@ -19,9 +19,6 @@ import { deletedKeys } from './incremental.js'
 /** Candidate keys fetched per query. */
 const KEYS_PER_FETCH = 5000
 
-/** A digest the server could not compute (mysql-row-digest.ts UNKNOWN_ROW_DIGEST): never a match. */
-const UNKNOWN = Buffer.alloc(DIGEST_BYTES)
-
 export async function writeChangesByRowDigests(
   source: Source,
   writer: BackupWriter,
@@ -44,17 +41,39 @@ export async function writeChangesByRowDigests(
   const candidates = new Map<string, Buffer>()
   let rows = 0
   stampsWriter.beginTable(table.name, scope)
-  for await (const { text, stamp } of keyDigestStamps(lines)) {
-    const keyDigest = shortDigest(text)
-    const at = parent.find(keyDigest)
-    if (at >= 0) seen[at] = 1
-    if (at >= 0 && known.known[at] === 1 && stamp.compare(known.stamps, at * DIGEST_BYTES, (at + 1) * DIGEST_BYTES) === 0 && !stamp.equals(UNKNOWN)) {
-      await index.add(keyDigest, parent.rowDigest(at), text)
-      await stampsWriter.addDigest(keyDigest, stamp)
-    } else {
-      candidates.set(text, stamp)
+  // Keys come in key order, as the parent's full backup wrote its index: the entry after the
+  // last one found is tried first, by its key text's bytes, so that a row in its place needs no
+  // key digest computed (only a row moved, new or after a deleted one is hashed and looked up).
+  let next = 0
+  for await (const chunk of lines) {
+    for (let begin = 0; begin < chunk.length; ) {
+      const end = chunk.indexOf(0x0a, begin)
+      const tab = chunk.lastIndexOf(0x02, end)
+      if (end < 0 || tab < begin || end - tab - 1 !== 2 * DIGEST_BYTES) throw new InternalError('a key read with its row digest has none, or not one of 32 hex digits')
+      let at: number
+      let keyDigest: Buffer
+      if (next < parent.count && parent.sameKeyText(next, chunk, begin, tab)) {
+        at = next
+        keyDigest = parent.keyDigest(at)
+      } else {
+        keyDigest = shortDigest(chunk.subarray(begin, tab))
+        at = parent.find(keyDigest)
+      }
+      if (at >= 0) {
+        seen[at] = 1
+        next = at + 1
+      }
+      if (at >= 0 && known.known[at] === 1 && hexEquals(chunk, tab + 1, known.stamps, at * DIGEST_BYTES)) {
+        index.addKeyBytes(keyDigest, parent.rowDigest(at), chunk, begin, tab)
+        await stampsWriter.addDigest(keyDigest, known.stamps.subarray(at * DIGEST_BYTES, (at + 1) * DIGEST_BYTES))
+      } else {
+        const stamp = Buffer.from(chunk.toString('latin1', tab + 1, end), 'hex')
+        if (stamp.length !== DIGEST_BYTES) throw new InternalError('a row digest is not hex')
+        candidates.set(chunk.toString('utf8', begin, tab), stamp)
+      }
+      rows++
+      begin = end + 1
     }
-    rows++
   }
   let changed = 0
   const cutter = keyCutter(table)
@@ -90,6 +109,21 @@ export async function writeChangesByRowDigests(
   await stampsWriter.endTable()
   return { deleted: deletedKeys(parent, seen), rows, changed, stamped: true }
 }
+
+/**
+ * Whether the 32 hex digits at `hex[from]` spell the 16 bytes at `bytes[at]` (lower case, as the
+ * server writes them). An unknown digest (all zeros, mysql-row-digest.ts) never matches.
+ */
+function hexEquals(hex: Buffer, from: number, bytes: Buffer, at: number): boolean {
+  let zero = true
+  for (let k = 0; k < DIGEST_BYTES; k++) {
+    const byte = bytes[at + k]!
+    if (byte !== 0) zero = false
+    if (hex[from + 2 * k] !== HEX[byte >> 4] || hex[from + 2 * k + 1] !== HEX[byte & 15]) return false
+  }
+  return !zero
+}
+const HEX = Buffer.from('0123456789abcdef')
 
 /** The lines of `Source.readRowStamps` for a 'digest' scope (`<key text> 0x02 <32 hex digits>\n`) as key texts and 16-byte digests. */
 export async function* keyDigestStamps(chunks: AsyncIterable<Buffer>): AsyncGenerator<{ text: string; stamp: Buffer }> {

@@ -229,6 +229,20 @@ export class DigestIndexWriter {
     this.#worker!.postMessage({ type: 'table', head, columns: table.columns.map((c) => c.name), key: [...table.primaryKey], stamped: options.stamps !== undefined, digestStamps: options.digestStamps === true }, [head.buffer])
   }
 
+  /** add, with the key text as UTF-8 bytes (`key`'s `start` to `end`), which are copied. */
+  addKeyBytes(keyDigest: Buffer, rowDigest: Buffer, key: Buffer, start: number, end: number): void {
+    const length = end - start
+    if (length > 0xffff) throw new FormatError(`a key of ${length} bytes is too long for the digest index (at most 65535)`)
+    const entry = Buffer.allocUnsafe(1 + 2 * DIGEST_BYTES + 2 + length)
+    entry[0] = 0x52 // R
+    keyDigest.copy(entry, 1, 0, DIGEST_BYTES)
+    rowDigest.copy(entry, 1 + DIGEST_BYTES, 0, DIGEST_BYTES)
+    entry.writeUInt16BE(length, 1 + 2 * DIGEST_BYTES)
+    key.copy(entry, 3 + 2 * DIGEST_BYTES, start, end)
+    this.#push(entry)
+    if (this.#size >= 1 << 20) this.#flush()
+  }
+
   /** One row: its key digest, row digest (16 bytes each) and key text. */
   async add(keyDigest: Buffer, rowDigest: Buffer, key: string): Promise<void> {
     const keyBytes = Buffer.from(key)
@@ -424,6 +438,13 @@ export class TableDigests {
 
   keyText(i: number): string {
     return this.#keyTexts.toString('utf8', this.#keyStarts[i]!, this.#keyStarts[i + 1]!)
+  }
+
+  /** Whether entry `i`'s key text is the UTF-8 bytes of `bytes` from `start` to `end` (no hashing, no string). */
+  sameKeyText(i: number, bytes: Buffer, start: number, end: number): boolean {
+    const from = this.#keyStarts[i]!
+    const to = this.#keyStarts[i + 1]!
+    return to - from === end - start && this.#keyTexts.compare(bytes, start, end, from, to) === 0
   }
 }
 

@@ -4,9 +4,12 @@
  * increment reads only each row's key and this digest, and fetches by key the rows whose digest
  * differs from the one recorded beside the parent (storage/row-stamps.ts, 'digest' tables).
  *
- * The digest is the first 16 bytes (32 hex digits) of SHA-256 over every column in order, each as
- * `<byte length>:<bytes>`, or `N` for NULL: self-delimiting, so NULL, '' and the text 'NULL'
- * differ, and no value can run into the next. The bytes are what the server reads for the column
+ * The digest is the first 16 bytes (32 hex digits) of SHA-256 over every column in order, each
+ * self-delimiting, so that NULL, '' and the text 'NULL' differ and no value can run into the
+ * next: a value of free text or bytes as `<byte length>:<bytes>`, one of a fixed alphabet (a
+ * number, date or time: no ',' and no 'N' in it) as `<text>,`; NULL as `N` (`N,`). Read left to
+ * right with the columns' kinds, the string gives back every value. (Whether a column is
+ * nullable is part of the expression, and so of its scope.) The bytes are what the server reads for the column
  * in the backup's own SELECT (mysql-values.ts valueExpression: FLOAT widened to DOUBLE), in string
  * form, under the session settings every mergeback connection has (time_zone '+00:00', a fixed
  * sql_mode: mysql-config.ts), so TIMESTAMP text does not move with the server's zone:
@@ -41,22 +44,27 @@ export const UNKNOWN_ROW_DIGEST = '0'.repeat(32)
  * The SQL expression of a row's digest (32 hex digits), or undefined when some column's type is
  * not one whose value is known to read back the same (then increments hash record lines).
  */
-export function rowDigestExpression(columns: readonly Pick<ColumnSchema, 'name' | 'type'>[]): string | undefined {
+export function rowDigestExpression(columns: readonly Pick<ColumnSchema, 'name' | 'type' | 'nullable'>[]): string | undefined {
   if (columns.length === 0) return undefined
   const parts: string[] = []
   for (const column of columns) {
     const ref = quoteIdentifier(column.name)
     let value: string
+    // Text of a fixed alphabet (digits, signs, '.', ':', 'e', space): never a ',' nor an 'N',
+    // so a ',' after it is enough to tell where it ends, and 'N' is its NULL.
+    let fixed = true
     switch (typeClassOf(column.type)) {
       case 'text':
       case 'json':
       case 'enum':
       case 'set':
         value = `CAST(${ref} AS BINARY)`
+        fixed = false
         break
       case 'binary':
       case 'geometry':
         value = ref
+        fixed = false
         break
       case 'bit':
         value = `(${ref} + 0)`
@@ -76,7 +84,9 @@ export function rowDigestExpression(columns: readonly Pick<ColumnSchema, 'name' 
       case 'other':
         return undefined
     }
-    parts.push(`IFNULL(CONCAT(LENGTH(${value}), ':', ${value}), 'N')`)
+    if (fixed) parts.push(column.nullable === false ? value : `IFNULL(${value}, 'N')`, "','")
+    else if (column.nullable === false) parts.push(`LENGTH(${value})`, "':'", value)
+    else parts.push(`IFNULL(CONCAT(LENGTH(${value}), ':', ${value}), 'N')`)
   }
   return `IFNULL(LEFT(SHA2(CONCAT(${parts.join(', ')}), 256), 32), '${UNKNOWN_ROW_DIGEST}')`
 }

@@ -104,7 +104,9 @@ describe('MariaDB increments by server-side row digests', () => {
       `CREATE TABLE kinds (id int PRIMARY KEY, ${columns});
        INSERT INTO kinds VALUES ${ids.map(values).join(', ')};
        CREATE TABLE pair (a varchar(20), b bigint, v varchar(20), w text, PRIMARY KEY (a, b));
-       INSERT INTO pair VALUES ('plain', 1, 'ab', 'c'), ('quote"d', 2, 'x', NULL), ('back\\\\slash', 3, 'y', ''), ('ünï ☃', 4, 'z', 'NULL'), ('it''s', 5, NULL, NULL);`,
+       INSERT INTO pair VALUES ('plain', 1, 'ab', 'c'), ('quote"d', 2, 'x', NULL), ('back\\\\slash', 3, 'y', ''), ('ünï ☃', 4, 'z', 'NULL'), ('it''s', 5, NULL, NULL);
+       CREATE TABLE tight (id int PRIMARY KEY, a varchar(10) NOT NULL, b varbinary(10) NOT NULL, n int NOT NULL, m double NOT NULL, t time NOT NULL);
+       INSERT INTO tight VALUES (1, 'ab', 'c', 1, 23, '01:02:03'), (2, 'x', '', 12, 3, '00:00:00'), (3, 'same', 'same', 5, 5, '00:00:05');`,
     )
     const full = await backup({ db: source.url, out: dir, name: 'n', now: new Date('2026-12-01T00:00:00Z') })
     expect(fs.existsSync(`${full.file}.stamps`)).toBe(true)
@@ -130,6 +132,10 @@ describe('MariaDB increments by server-side row digests', () => {
         ...KINDS.map((k, i) => `UPDATE kinds SET ${k.column} = ${k.to} WHERE id = ${100 + i}`),
         // The same bytes moved from one column to the next: a digest of the values run together would not see it.
         `UPDATE pair SET v = 'a', w = 'bc' WHERE a = 'plain'`,
+        // The same with NOT NULL columns (no NULL marker), and numbers whose digits move between columns.
+        `UPDATE tight SET a = 'a', b = 'bc' WHERE id = 1`,
+        `UPDATE tight SET n = 1, m = 23 WHERE id = 2`,
+        `UPDATE tight SET t = '00:00:06' WHERE id = 3`,
         // NULL, '' and 'NULL' swapped.
         `UPDATE pair SET w = '' WHERE b = 2`,
         `UPDATE pair SET w = NULL WHERE b = 3`,
@@ -145,13 +151,13 @@ describe('MariaDB increments by server-side row digests', () => {
       ].join(';\n'),
     )
     const increment = await backup({ db: source.url, out: dir, name: 'n', incremental: true, now: new Date('2026-12-02T00:00:00Z') })
-    expect(increment.compared).toEqual({ kinds: 'stamps', pair: 'stamps' })
+    expect(increment.compared).toEqual({ kinds: 'stamps', pair: 'stamps', tight: 'stamps' })
     const byDigest = await backup({ db: source.url, out: dir, name: 'check', since: path.basename(full.file), rowStamps: false, now: new Date('2026-12-02T00:00:01Z') })
-    expect(byDigest.compared).toEqual({ kinds: 'digests', pair: 'digests' })
+    expect(byDigest.compared).toEqual({ kinds: 'digests', pair: 'digests', tight: 'digests' })
     expect(await recordsOf(increment.file)).toEqual(await recordsOf(byDigest.file))
     expect(increment.metadata.incremental?.deleted).toEqual(byDigest.metadata.incremental?.deleted)
     // Every kind's change was seen, and nothing else.
-    expect(increment.metadata.recordCounts).toEqual({ kinds: KINDS.length + 1, pair: 5 })
+    expect(increment.metadata.recordCounts).toEqual({ kinds: KINDS.length + 1, pair: 5, tight: 3 })
     expect(increment.metadata.incremental?.deleted).toEqual({ kinds: [[41], [42], [43]], pair: [["it's", '5']] })
     const ids2 = (await recordsOf(increment.file)).kinds!.map((l) => (JSON.parse(l) as { id: number }).id).sort((a, b) => a - b)
     expect(ids2).toEqual([...KINDS.map((_, i) => 100 + i), 500])
