@@ -12,12 +12,14 @@
 import type { Source, TableSchema } from '../adapters/adapter.js'
 import { InternalError } from '../errors.js'
 import type { BackupWriter } from '../format/writer.js'
-import { DIGEST_BYTES, keyCutter, keyText, shortDigest, type DigestIndexWriter, type TableDigests } from '../storage/digest-index.js'
+import { DIGEST_BYTES, encodeEntry, keyCutter, keyText, shortDigest, type DigestIndexWriter, type TableDigests } from '../storage/digest-index.js'
 import { alignDigestStamps, type RowStampsWriter, type TableStamps } from '../storage/row-stamps.js'
 import { deletedKeys } from './incremental.js'
 
 /** Candidate keys fetched per query. */
 const KEYS_PER_FETCH = 5000
+/** A row stamps entry of a digest table: 'D' keyDigest[16] rowStamp[16]. */
+const STAMP_ENTRY = 1 + 2 * DIGEST_BYTES
 
 export async function writeChangesByRowDigests(
   source: Source,
@@ -44,8 +46,13 @@ export async function writeChangesByRowDigests(
   // Keys come in key order, as the parent's full backup wrote its index: the entry after the
   // last one found is tried first, by its key text's bytes, so that a row in its place needs no
   // key digest computed (only a row moved, new or after a deleted one is hashed and looked up).
+  // The index and stamps entries of unchanged rows are encoded here, a chunk at a time.
   let next = 0
+  let entries = Buffer.allocUnsafe(1 << 16)
+  const stampEntries = Buffer.allocUnsafe(1 << 16)
   for await (const chunk of lines) {
+    let used = 0
+    let stamped = 0
     for (let begin = 0; begin < chunk.length; ) {
       const end = chunk.indexOf(0x0a, begin)
       const tab = chunk.lastIndexOf(0x02, end)
@@ -64,8 +71,22 @@ export async function writeChangesByRowDigests(
         next = at + 1
       }
       if (at >= 0 && known.known[at] === 1 && hexEquals(chunk, tab + 1, known.stamps, at * DIGEST_BYTES)) {
-        index.addKeyBytes(keyDigest, parent.rowDigest(at), chunk, begin, tab)
-        await stampsWriter.addDigest(keyDigest, known.stamps.subarray(at * DIGEST_BYTES, (at + 1) * DIGEST_BYTES))
+        let after = encodeEntry(entries, used, keyDigest, parent.rowDigest(at), chunk, begin, tab)
+        if (after < 0) {
+          index.addEntries(entries.subarray(0, used))
+          used = 0
+          if (entries.length < 3 + 2 * DIGEST_BYTES + tab - begin) entries = Buffer.allocUnsafe(2 * (3 + 2 * DIGEST_BYTES + tab - begin))
+          after = encodeEntry(entries, 0, keyDigest, parent.rowDigest(at), chunk, begin, tab)
+        }
+        used = after
+        if (stamped + STAMP_ENTRY > stampEntries.length) {
+          stampsWriter.addEntries(stampEntries.subarray(0, stamped))
+          stamped = 0
+        }
+        stampEntries[stamped] = 0x44 // D
+        keyDigest.copy(stampEntries, stamped + 1, 0, DIGEST_BYTES)
+        known.stamps.copy(stampEntries, stamped + 1 + DIGEST_BYTES, at * DIGEST_BYTES, (at + 1) * DIGEST_BYTES)
+        stamped += STAMP_ENTRY
       } else {
         const stamp = Buffer.from(chunk.toString('latin1', tab + 1, end), 'hex')
         if (stamp.length !== DIGEST_BYTES) throw new InternalError('a row digest is not hex')
@@ -74,6 +95,9 @@ export async function writeChangesByRowDigests(
       rows++
       begin = end + 1
     }
+    // Both copy them: the buffers are used again for the next chunk.
+    index.addEntries(entries.subarray(0, used))
+    stampsWriter.addEntries(stampEntries.subarray(0, stamped))
   }
   let changed = 0
   const cutter = keyCutter(table)

@@ -229,17 +229,13 @@ export class DigestIndexWriter {
     this.#worker!.postMessage({ type: 'table', head, columns: table.columns.map((c) => c.name), key: [...table.primaryKey], stamped: options.stamps !== undefined, digestStamps: options.digestStamps === true }, [head.buffer])
   }
 
-  /** add, with the key text as UTF-8 bytes (`key`'s `start` to `end`), which are copied. */
-  addKeyBytes(keyDigest: Buffer, rowDigest: Buffer, key: Buffer, start: number, end: number): void {
-    const length = end - start
-    if (length > 0xffff) throw new FormatError(`a key of ${length} bytes is too long for the digest index (at most 65535)`)
-    const entry = Buffer.allocUnsafe(1 + 2 * DIGEST_BYTES + 2 + length)
-    entry[0] = 0x52 // R
-    keyDigest.copy(entry, 1, 0, DIGEST_BYTES)
-    rowDigest.copy(entry, 1 + DIGEST_BYTES, 0, DIGEST_BYTES)
-    entry.writeUInt16BE(length, 1 + 2 * DIGEST_BYTES)
-    key.copy(entry, 3 + 2 * DIGEST_BYTES, start, end)
-    this.#push(entry)
+  /**
+   * Entries encoded by the caller (`R` keyDigest rowDigest uint16be(length) keyText each: see
+   * encodeEntry), of the table begun last; copied.
+   */
+  addEntries(entries: Buffer): void {
+    if (entries.length === 0) return
+    this.#push(Buffer.from(entries))
     if (this.#size >= 1 << 20) this.#flush()
   }
 
@@ -330,6 +326,24 @@ export class DigestIndexWriter {
     await this.#stop()
     await fs.rm(this.#temporary, { force: true })
   }
+}
+
+/**
+ * Writes one index entry (`R` keyDigest[16] rowDigest[16] uint16be(length) keyText) into `out` at
+ * `at`, the key text being `key`'s bytes from `start` to `end`; returns where the entry ends, or
+ * -1 when `out` has no room. A key over 65535 bytes is a FormatError.
+ */
+export function encodeEntry(out: Buffer, at: number, keyDigest: Buffer, rowDigest: Buffer, key: Buffer, start: number, end: number): number {
+  const length = end - start
+  if (length > 0xffff) throw new FormatError(`a key of ${length} bytes is too long for the digest index (at most 65535)`)
+  const size = 3 + 2 * DIGEST_BYTES + length
+  if (at + size > out.length) return -1
+  out[at] = 0x52 // R
+  keyDigest.copy(out, at + 1, 0, DIGEST_BYTES)
+  rowDigest.copy(out, at + 1 + DIGEST_BYTES, 0, DIGEST_BYTES)
+  out.writeUInt16BE(length, at + 1 + 2 * DIGEST_BYTES)
+  key.copy(out, at + 3 + 2 * DIGEST_BYTES, start, end)
+  return at + size
 }
 
 /**

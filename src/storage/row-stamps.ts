@@ -250,8 +250,11 @@ export function alignDigestStamps(stamps: TableStamps, index: TableDigests): { s
   const out = Buffer.alloc(index.count * DIGEST_BYTES)
   const known = new Uint8Array(index.count)
   const width = 2 * DIGEST_BYTES
-  for (let at = 0; at < stamps.entries.length; at += width) {
-    const i = index.find(stamps.entries.subarray(at, at + DIGEST_BYTES))
+  // A full backup wrote both files in the same order: entry n of each is then the same key, and
+  // found without a lookup.
+  for (let at = 0, n = 0; at < stamps.entries.length; at += width, n++) {
+    const i =
+      n < index.count && stamps.entries.compare(index.keyDigest(n), 0, DIGEST_BYTES, at, at + DIGEST_BYTES) === 0 ? n : index.find(stamps.entries.subarray(at, at + DIGEST_BYTES))
     if (i < 0) continue
     stamps.entries.copy(out, i * DIGEST_BYTES, at + DIGEST_BYTES, at + width)
     known[i] = 1

@@ -189,7 +189,7 @@ describe('MariaDB increments by server-side row digests', () => {
     await exec(
       source.url,
       `CREATE TABLE item (id bigint PRIMARY KEY, body text);
-       INSERT INTO item VALUES ${Array.from({ length: 300 }, (_, i) => `(${i + 1}, 'row ${i + 1}')`).join(', ')};
+       INSERT INTO item VALUES ${Array.from({ length: 12_000 }, (_, i) => `(${i + 1}, 'row ${i + 1}')`).join(', ')};
        CREATE TABLE event (at datetime(3) PRIMARY KEY, what varchar(20));
        INSERT INTO event VALUES ('2026-01-01 00:00:00.001', 'a'), ('2026-01-02 00:00:00', 'b');`,
     )
@@ -234,6 +234,18 @@ describe('MariaDB increments by server-side row digests', () => {
     const seventh = await next(`UPDATE item SET extra = 7 WHERE id = 7`)
     expect(seventh.compared).toEqual({ event: 'digests', item: 'stamps' })
     expect(seventh.metadata.recordCounts).toEqual({ event: 0, item: 1 })
+
+    // The stamps it wrote a chunk at a time are what a fresh read of keys and digests records.
+    const fresh = path.join(tmp.dir, 'fresh.json')
+    const reread = await mysqlAdapter.openSource(parseDatabaseUrl(source.url))
+    try {
+      const writer = new RowStampsWriter(fresh)
+      for (const table of (await reread.describe()).tables) await recordRowStamps(reread, table, writer)
+      await writer.commit(fresh)
+    } finally {
+      await reread.close()
+    }
+    expect((await stampsByEntry(seventh.file)).item).toEqual((await stampsByEntry(fresh)).item)
 
     const target = await createMysqlDatabase('mbrowdig_fb_t')
     cleanups.push(() => target.drop())
