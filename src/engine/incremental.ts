@@ -9,6 +9,8 @@
  * cross the wire, and the changed rows are then fetched by key. MariaDB and SQLite cannot produce
  * the canonical line server-side (their JSON functions spell numbers, dates and binary otherwise),
  * so their rows are read as for a full backup and hashed in the client; the file is still small.
+ * MariaDB does better when the parent has row stamps: the server digests each row's native form
+ * (incremental-digests.ts), and only keys and those digests cross the wire for unchanged rows.
  */
 import path from 'node:path'
 import type { Row, Source, TableSchema } from '../adapters/adapter.js'
