@@ -192,8 +192,9 @@ export class MysqlSource implements Source {
   /**
    * Row stamps for incremental backups (storage/row-stamps.ts): MariaDB has no row version, so
    * the stamp is a digest of the row the server computes (mysql-row-digest.ts), and the scope
-   * names its expression. Undefined for a table without a key, or with a column whose type the
-   * digest or the record lines do not cover.
+   * names its expression. Undefined for a table without a key, with a key column that
+   * readRecordLinesByKeys cannot match, or with a column whose type the digest or the record
+   * lines do not cover.
    */
   async rowStampScope(table: TableSchema): Promise<{ scope: string; xid: string; kind: 'digest' } | undefined> {
     const expression = this.#digestExpression(table)
@@ -202,6 +203,10 @@ export class MysqlSource implements Source {
 
   #digestExpression(table: TableSchema): string | undefined {
     if (table.primaryKey.length === 0 || recordLineParser(table.columns) === undefined) return undefined
+    // Stamps are of no use where the changed rows cannot be fetched by key: no digest is computed,
+    // and no second pass reads them after an increment hashed the table's lines.
+    const key = this.#keyColumns(table)
+    if (key === undefined || key.some((c) => keyLiteral(typeClassOf(c.type)) === undefined)) return undefined
     return rowDigestExpression(table.columns)
   }
 
