@@ -187,19 +187,26 @@ function cutKey(t, line) {
   return k
 }
 
-// Writes the entry of one line; returns where in 'out' its key digest is. 'keyFrom'/'keyAt': where
-// the key digest is already (the parent's entry of the same key text), instead of hashing the key.
-async function entry(keyBytes, line, keyFrom, keyAt) {
+// The size of a line's entry; throws when its key is too long for the index.
+function entrySize(keyBytes) {
   if (keyBytes.length > 0xffff) {
     const error = new Error('a key of ' + keyBytes.length + ' bytes is too long for the digest index (at most 65535)')
     error.tooLong = true
     throw error
   }
-  const size = 3 + 2 * DIGEST_BYTES + keyBytes.length
-  if (used + size > out.length) {
-    await flush()
-    if (size > out.length) out = Buffer.allocUnsafe(size)
-  }
+  return 3 + 2 * DIGEST_BYTES + keyBytes.length
+}
+
+// Makes room for 'size' bytes in 'out' (only awaited when it is full: no promise per line).
+async function room(size) {
+  await flush()
+  if (size > out.length) out = Buffer.allocUnsafe(size)
+}
+
+// Writes the entry of one line where there is room; returns where in 'out' its key digest is.
+// 'keyFrom'/'keyAt': where the key digest is already (the parent's entry of the same key text),
+// instead of hashing the key.
+function writeEntry(size, keyBytes, line, keyFrom, keyAt) {
   out[used] = 0x52
   if (keyFrom !== undefined) keyFrom.copy(out, used + 1, keyAt, keyAt + DIGEST_BYTES)
   else sha16(keyBytes, out, used + 1)
@@ -259,8 +266,10 @@ function findKey(c, keyDigest) {
   }
 }
 
-// The parent's entry of this key (-1: none), and the line's entry written with its key digest.
-async function compareEntry(c, keyBytes, line) {
+// Writes the line's entry (room made) with its key digest; returns the parent's entry of its key
+// (-1: none), and leaves where the entry's key digest is in 'written'.
+let written = 0
+function compareEntry(c, size, keyBytes, line) {
   const p = c.next
   let at = -1
   if (p < c.count && c.repeated[p] === 0) {
@@ -268,10 +277,9 @@ async function compareEntry(c, keyBytes, line) {
     const to = c.keyStarts[p + 1]
     if (to - from === keyBytes.length && c.keyTexts.compare(keyBytes, 0, keyBytes.length, from, to) === 0) at = p
   }
-  let written
-  if (at >= 0) written = await entry(keyBytes, line, c.digests, at * 2 * DIGEST_BYTES)
+  if (at >= 0) written = writeEntry(size, keyBytes, line, c.digests, at * 2 * DIGEST_BYTES)
   else {
-    written = await entry(keyBytes, line)
+    written = writeEntry(size, keyBytes, line)
     out.copy(c.probe, 0, written, written + DIGEST_BYTES)
     at = findKey(c, c.probe)
   }
@@ -279,7 +287,7 @@ async function compareEntry(c, keyBytes, line) {
     c.seen[at] = 1
     c.next = at + 1
   }
-  return { at, written }
+  return at
 }
 
 // The lines' entries; for a stamped table, also their row-stamps entries (returned).
@@ -291,11 +299,9 @@ async function lines(data) {
   let stamps = t.stamped ? new Uint8Array(new ArrayBuffer(3000 * STAMP_ENTRY)) : undefined
   let stamped = 0
   let rows = 0
-  const changed = { list: new Uint32Array(64), length: 0, get capacity() { return this.list.length }, grow() {
-    const grown = new Uint32Array(2 * this.list.length)
-    grown.set(this.list)
-    this.list = grown
-  } }
+  // [start, end) of each changed line of an increment's table, grown when full.
+  let changed = new Uint32Array(64)
+  let changes = 0
   for (let start = 0; start < data.length; ) {
     let end = data.indexOf(0x0a, start)
     if (end === -1) end = data.length
@@ -315,20 +321,26 @@ async function lines(data) {
       const row = JSON.parse(line.toString('utf8'))
       keyBytes = Buffer.from(JSON.stringify(t.key.map((column) => row[column] ?? null)))
     }
+    const size = entrySize(keyBytes)
+    if (used + size > out.length) await room(size)
     let at
     if (t.compare !== undefined) {
-      const found = await compareEntry(t.compare, keyBytes, line)
-      at = found.written
       const c = t.compare
+      const parentAt = compareEntry(c, size, keyBytes, line)
+      at = written
       const row = at + DIGEST_BYTES
-      const parentRow = found.at * 2 * DIGEST_BYTES + DIGEST_BYTES
-      if (found.at < 0 || out.compare(c.digests, parentRow, parentRow + DIGEST_BYTES, row, row + DIGEST_BYTES) !== 0) {
-        if (changed.length + 2 > changed.capacity) changed.grow()
-        changed.list[changed.length++] = start
-        changed.list[changed.length++] = Math.min(end + 1, data.length)
+      const parentRow = parentAt * 2 * DIGEST_BYTES + DIGEST_BYTES
+      if (parentAt < 0 || out.compare(c.digests, parentRow, parentRow + DIGEST_BYTES, row, row + DIGEST_BYTES) !== 0) {
+        if (changes + 2 > changed.length) {
+          const grown = new Uint32Array(2 * changed.length)
+          grown.set(changed)
+          changed = grown
+        }
+        changed[changes++] = start
+        changed[changes++] = Math.min(end + 1, data.length)
       }
       rows++
-    } else at = await entry(keyBytes, line)
+    } else at = writeEntry(size, keyBytes, line)
     if (stamps !== undefined) {
       if (stamped + STAMP_ENTRY > stamps.length) {
         const grown = new Uint8Array(new ArrayBuffer(2 * stamps.length))
@@ -345,7 +357,7 @@ async function lines(data) {
     }
     start = end + 1
   }
-  if (t.compare !== undefined) return { compared: true, count: rows, changed: changed.list.slice(0, changed.length) }
+  if (t.compare !== undefined) return { compared: true, count: rows, changed: changed.slice(0, changes) }
   return stamps === undefined ? undefined : stamps.subarray(0, stamped)
 }
 
