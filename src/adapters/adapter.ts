@@ -360,6 +360,8 @@ export interface SourceOptions {
    * bytes are the same. The other engines read on one.
    */
   readonly sessions?: number
+  /** Where a read on several sessions may keep a temporary file (default: the system's temporary directory). */
+  readonly spoolDir?: string
 }
 
 export interface DestinationOptions {

@@ -21,6 +21,7 @@
  *
  * @module
  */
+import os from 'node:os'
 import { StringDecoder } from 'node:string_decoder'
 import type pg from 'pg'
 import copyStreams from 'pg-copy-streams'
@@ -210,13 +211,15 @@ export class PostgresSource implements Source {
   #helperRefused = false
   readonly #splitTables: string[] = []
   readonly #splitMinBytes: number
+  readonly #spoolDir: string
 
-  private constructor(client: pg.Client, config: ConnectionConfig, snapshot: string | undefined, splitMinBytes: number) {
+  private constructor(client: pg.Client, config: ConnectionConfig, snapshot: string | undefined, splitMinBytes: number, spoolDir: string) {
     this.#client = client
     this.#config = config
     this.#schema = config.schema ?? 'public'
     this.#snapshot = snapshot
     this.#splitMinBytes = splitMinBytes
+    this.#spoolDir = spoolDir
   }
 
   /** The tables read on two sessions so far (postgres-split-read.ts), in order. */
@@ -251,7 +254,7 @@ export class PostgresSource implements Source {
       await client.end().catch(() => {})
       throw toDatabaseError(error, { action: 'starting the snapshot' })
     }
-    return new PostgresSource(client, config, snapshot, options.splitMinBytes ?? splitMinBytes())
+    return new PostgresSource(client, config, snapshot, options.splitMinBytes ?? splitMinBytes(), options.spoolDir ?? os.tmpdir())
   }
 
   async describe(options?: { readonly tables?: readonly string[] }): Promise<DatabaseSchema> {
@@ -454,16 +457,22 @@ export class PostgresSource implements Source {
     let completed = false
     try {
       const split = await this.#split(table)
-      spool = split && (await split.helper.spool(copy(split.after), table.schema.name).catch(() => undefined))
+      spool = split && (await split.helper.spool(copy(split.after), table.schema.name, this.#spoolDir).catch(() => undefined))
       if (split === undefined || spool === undefined) {
         yield* wholeLines(this.#copyOut(copy(), table, options), table, options)
       } else {
         const first = this.#copyOut(copy(split.before), table, options)
-        const second = spool.read()
+        const helped = spool
+        const alone = (): AsyncGenerator<Buffer, void, undefined> => this.#copyOut(copy(split.after), table, options)
+        const dropHelper = (): Promise<void> => this.#dropHelper()
         yield* wholeLines(
           (async function* () {
             yield* first
-            yield* second
+            if (helped.failed) {
+              // The helper failed before any of its bytes were passed on: its part is read here.
+              await dropHelper()
+              yield* alone()
+            } else yield* helped.read()
           })(),
           table,
           options,

@@ -18,21 +18,24 @@
  *    second in key order. The bound travels as an untyped literal, which PostgreSQL reads with
  *    the column type's input function in both sessions alike.
  * 3. The helper runs the second part's COPY at once and writes its output, as it comes, to a
- *    temporary file unlinked as soon as it is opened (CopySpool): the server's two backends work
- *    at the same time, memory does not grow, and the kernel frees the file when it is closed or
- *    the process dies.
+ *    temporary file unlinked as soon as it is opened (CopySpool), in the backup's own directory
+ *    (SourceOptions.spoolDir: a disk meant for backups, where /tmp may be a RAM disk): the
+ *    server's two backends work at the same time, memory does not grow, and the kernel frees the
+ *    file when it is closed or the process dies.
  * 4. The reading session streams the first part to the consumer, then the spool is read back,
  *    following the file while the helper is still writing it. The consumer sees exactly the
  *    bytes one session would have sent: the same lines, in the same order.
  *
  * A helper that cannot be opened (too many connections, a standby that cannot import) leaves the
- * table to one session; a helper that fails mid-table fails the read with its error; a consumer
- * that stops early closes the helper's connection (its COPY dies with it).
+ * table to one session. A helper that fails before the first part is through (its connection
+ * killed, its temporary file refused) has passed nothing on: the reading session then reads the
+ * second part itself, the same bytes. One that fails while its part is being passed on fails the
+ * read with its error. A consumer that stops early closes the helper's connection (its COPY dies
+ * with it).
  *
  * @module
  */
 import fs from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
 import type pg from 'pg'
@@ -140,10 +143,10 @@ export class HelperSession {
     return this.#spool !== undefined && !this.#spool.finished
   }
 
-  /** Starts `copy` (a COPY … TO STDOUT) and spools its output; `table` names it in errors. */
-  async spool(copy: string, table: string): Promise<CopySpool> {
+  /** Starts `copy` (a COPY … TO STDOUT) and spools its output into a file in `dir`; `table` names it in errors. */
+  async spool(copy: string, table: string, dir: string): Promise<CopySpool> {
     if (this.busy || this.#closed) throw new Error('the helper session is busy or closed')
-    const spool = await CopySpool.start(this.#client, copy, table)
+    const spool = await CopySpool.start(this.#client, copy, table, dir)
     this.#spool = spool
     return spool
   }
@@ -181,8 +184,8 @@ export class CopySpool {
     this.#table = table
   }
 
-  static async start(client: pg.Client, copy: string, table: string): Promise<CopySpool> {
-    const name = path.join(os.tmpdir(), `mergeback-spool-${process.pid}-${Math.random().toString(36).slice(2)}`)
+  static async start(client: pg.Client, copy: string, table: string, dir: string): Promise<CopySpool> {
+    const name = path.join(dir, `.mergeback-spool-${process.pid}-${Math.random().toString(36).slice(2)}`)
     const file = await fs.open(name, 'wx+', 0o600)
     // Unlinked at once: the kernel frees it when it is closed, or when this process dies.
     await fs.unlink(name).catch(() => {})
@@ -194,6 +197,11 @@ export class CopySpool {
   /** Bytes the COPY has sent so far. */
   get bytes(): number {
     return this.#written
+  }
+
+  /** Whether the COPY has failed (read() would throw its error). */
+  get failed(): boolean {
+    return this.#error !== undefined
   }
 
   /** Whether the COPY has ended, successfully or not. */
