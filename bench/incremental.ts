@@ -178,13 +178,50 @@ function mutation(db: BenchDatabases, round: number): string[] {
   ]
 }
 
-async function timed<T>(what: string, run: () => Promise<T>): Promise<{ value: T; seconds: number }> {
+/** MariaDB's server process (found by name in /proc), whose CPU seconds each step reports: undefined when it is not on this machine. */
+const serverPid = ((): string | undefined => {
+  try {
+    for (const pid of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue
+      const comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
+      // PostgreSQL runs a process per connection: not summed here.
+      if (comm === 'mariadbd' || comm === 'mysqld') return pid
+    }
+  } catch {
+    // No /proc: client CPU only.
+  }
+  return undefined
+})()
+
+/** CPU seconds (user + system) of the database server's process so far, where it is known (MariaDB). */
+function serverCpu(): number | undefined {
+  if (serverPid === undefined) return undefined
+  try {
+    const fields = fs.readFileSync(`/proc/${serverPid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return undefined
+  }
+}
+
+async function timed<T>(what: string, run: () => Promise<T>): Promise<{ value: T; seconds: number; cpu: number; server: number | undefined }> {
   const started = process.hrtime.bigint()
+  const cpuBefore = process.cpuUsage()
+  const serverBefore = serverCpu()
   const value = await run()
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
-  console.error(`  ${what}: ${seconds.toFixed(2)} s`)
-  return { value, seconds }
+  const used = process.cpuUsage(cpuBefore)
+  const cpu = (used.user + used.system) / 1e6
+  const serverAfter = serverCpu()
+  const server = serverBefore !== undefined && serverAfter !== undefined ? serverAfter - serverBefore : undefined
+  console.error(`  ${what}: ${seconds.toFixed(2)} s (client CPU ${cpu.toFixed(2)} s${server !== undefined ? `, server CPU ${server.toFixed(2)} s` : ''})`)
+  return { value, seconds, cpu, server }
 }
+
+/** `client s + server s` of a timed step. */
+const cpuText = (t: { cpu: number; server: number | undefined }) => `${t.cpu.toFixed(2)}${t.server !== undefined ? ` + ${t.server.toFixed(2)}` : ''} s`
+const serverMean = (xs: readonly { server: number | undefined }[]) =>
+  xs.some((x) => x.server === undefined) ? undefined : xs.reduce((a, x) => a + x.server!, 0) / xs.length
 
 const fmt = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(1)} kB`)
 
@@ -206,9 +243,10 @@ async function benchEngine(engine: BenchEngine): Promise<void> {
     await generate(url, { scale })
     const full = await timed('full backup', () => backup({ db: url, out: dir, name: 'bench' }))
     const indexBytes = fs.statSync(`${full.value.file}.digests`).size
-    const steps: { seconds: number; size: number; records: number; deleted: number }[] = []
+    const steps: { seconds: number; cpu: number; server: number | undefined; size: number; records: number; deleted: number }[] = []
     let last = full.value.file
     const digestSeconds: number[] = []
+    const digestCpu: { cpu: number; server: number | undefined }[] = []
     for (let i = 1; i <= increments; i++) {
       await db.exec(url, mutation(db, i))
       const column = values['changed-since-column']
@@ -218,11 +256,14 @@ async function benchEngine(engine: BenchEngine): Promise<void> {
         const parentFile = path.basename(last)
         const digest = await timed(`  same increment, every row digested`, () => backup({ db: url, out: dir, name: 'bench-digests', since: parentFile, rowStamps: false }))
         digestSeconds.push(digest.seconds)
+        digestCpu.push({ cpu: digest.cpu, server: digest.server })
         console.error(`    compared: ${JSON.stringify(step.value.compared)} vs ${JSON.stringify(digest.value.compared)}; records ${JSON.stringify(step.value.metadata.recordCounts)} vs ${JSON.stringify(digest.value.metadata.recordCounts)}`)
       }
       last = step.value.file
       steps.push({
         seconds: step.seconds,
+        cpu: step.cpu,
+        server: step.server,
         size: step.value.sizeBytes,
         records: Object.values(step.value.metadata.recordCounts).reduce((a, b) => a + b, 0),
         deleted: Object.values(info.deleted).reduce((a, k) => a + k.length, 0),
@@ -251,7 +292,7 @@ async function benchEngine(engine: BenchEngine): Promise<void> {
     const sizeRatio = incSize / full.value.sizeBytes
     const restoreRatio = chainRestore.seconds / fullRestore.seconds
     const lines = [
-      `### ${engine}, scale ${scale} (${rows} rows), ${increments} increments${values['changed-since-column'] ? ` narrowed by --changed-since-column ${values['changed-since-column']}` : ' (exact change detection: xmin stamps then digests on PostgreSQL, every row digested elsewhere)'}, ${os.cpus().length} CPUs, load ${os.loadavg()[0]!.toFixed(1)}`,
+      `### ${engine}, scale ${scale} (${rows} rows), ${increments} increments${values['changed-since-column'] ? ` narrowed by --changed-since-column ${values['changed-since-column']}` : ' (exact change detection: xmin stamps on PostgreSQL, server-side row digests on MariaDB, then digests of the changed rows; every row digested on SQLite)'}, ${os.cpus().length} CPUs, load ${os.loadavg()[0]!.toFixed(1)}`,
       '',
       '| measure | value | ratio | target | |',
       '| --- | ---: | ---: | ---: | --- |',
@@ -268,6 +309,11 @@ async function benchEngine(engine: BenchEngine): Promise<void> {
       `| restore one full backup of the final state | ${fullRestore.seconds.toFixed(1)} s | 1 | |`,
       '',
       `Per increment (s): ${steps.map((s) => s.seconds.toFixed(1)).join(', ')}; sizes: ${steps.map((s) => fmt(s.size)).join(', ')}`,
+      '',
+      `CPU seconds (client${serverPid !== undefined ? ' + database server' : ''}): full backup ${cpuText(full)} and ${cpuText(finalFull)}; increments ${cpuText({ cpu: mean(steps.map((s) => s.cpu)), server: serverMean(steps) })} (mean)` +
+        (values.compare
+          ? `; every row digested ${cpuText({ cpu: mean(digestCpu.map((s) => s.cpu)), server: serverMean(digestCpu) })} (mean); full backup without row stamps ${cpuText(plainFull!)}`
+          : ''),
     ]
     console.log(lines.join('\n'))
   } finally {

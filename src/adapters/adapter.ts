@@ -193,12 +193,16 @@ export interface Source {
   /**
    * Optional, for incremental backups: where the table's rows live (`scope`, equal between two
    * snapshots only when the table was not moved or rewritten) and the snapshot's transaction id.
-   * Undefined when the source has no row stamps for this table.
+   * Undefined when the source has no row stamps for this table. `kind: 'digest'` (MariaDB): the
+   * stamps are not a row version but a digest of the row's native form computed by the server
+   * (32 hex digits, the first 16 bytes), equal exactly when the row reads the same; `scope` then
+   * names the digest expression, so a change of columns or of the expression is seen.
    */
-  rowStampScope?(table: TableSchema): Promise<{ readonly scope: string; readonly xid: string } | undefined>
+  rowStampScope?(table: TableSchema): Promise<{ readonly scope: string; readonly xid: string; readonly kind?: 'xmin' | 'digest' } | undefined>
   /**
    * Optional, with rowStampScope: per row, `<key text>\x02<stamp>\n`, the key text as the record
-   * line spells it and a number that changes whenever the row is written (PostgreSQL's xmin).
+   * line spells it and a number that changes whenever the row is written (PostgreSQL's xmin), or,
+   * for a 'digest' scope, the row's digest as 32 hex digits, in key order.
    */
   readRowStamps?(table: TableSchema, options?: ReadOptions): AsyncIterable<Buffer> | undefined
   /**

@@ -252,7 +252,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         const scope = !compare && stampsWriter !== undefined ? await source.rowStampScope?.(table) : undefined
         const stamped = scope !== undefined ? source.readRecordLinesWithStamps?.(table) : undefined
         if (stamped !== undefined) stampsWriter!.beginTable(table.name, scope!)
-        await index?.beginTable(table, stamped !== undefined ? { stamps: (entries) => stampsWriter!.addEntries(entries) } : {})
+        await index?.beginTable(table, stamped !== undefined ? { stamps: (entries) => stampsWriter!.addEntries(entries), digestStamps: scope!.kind === 'digest' } : {})
         if (compare) {
           const column = options.changedSinceColumn
           // SQLite has no date type: its dates are text (ISO-8601, read with Date.parse).

@@ -9,6 +9,8 @@
  * cross the wire, and the changed rows are then fetched by key. MariaDB and SQLite cannot produce
  * the canonical line server-side (their JSON functions spell numbers, dates and binary otherwise),
  * so their rows are read as for a full backup and hashed in the client; the file is still small.
+ * MariaDB does better when the parent has row stamps: the server digests each row's native form
+ * (incremental-digests.ts), and only keys and those digests cross the wire for unchanged rows.
  */
 import path from 'node:path'
 import type { Row, Source, TableSchema } from '../adapters/adapter.js'
@@ -18,6 +20,7 @@ import { listBackups, readSidecar, type BackupEntry, type Sidecar } from '../sto
 import { columnsSignature, keyCutter, keyText, loadDigestIndex, shortDigest, type DigestIndex, type DigestIndexWriter, type TableDigests } from '../storage/digest-index.js'
 import { alignStamps, loadRowStamps, stampsFresh, type RowStampsWriter, type TableStamps } from '../storage/row-stamps.js'
 import { chainOf } from './chain.js'
+import { keyDigestStamps, writeChangesByRowDigests } from './incremental-digests.js'
 import type { ProgressListener } from './progress.js'
 
 export interface IncrementalParent {
@@ -114,7 +117,10 @@ export async function writeTableChanges(
   },
 ): Promise<{ deleted: unknown[][]; rows: number; changed: number; stamped: boolean }> {
   if (options.stamps?.parent !== undefined) {
-    const fast = await writeChangesByStamps(source, writer, index, options.stamps.writer, table, parent, options.stamps.parent)
+    const fast =
+      options.stamps.parent.kind === 'digest'
+        ? await writeChangesByRowDigests(source, writer, index, options.stamps.writer, table, parent, options.stamps.parent)
+        : await writeChangesByStamps(source, writer, index, options.stamps.writer, table, parent, options.stamps.parent)
     if (fast !== undefined) return fast
   }
   const since = options.changedSince
@@ -221,7 +227,7 @@ export async function writeTableChanges(
 }
 
 /** The keys of `parent` that `seen` lacks: the rows deleted since. */
-function deletedKeys(parent: TableDigests, seen: Uint8Array): unknown[][] {
+export function deletedKeys(parent: TableDigests, seen: Uint8Array): unknown[][] {
   const deleted: unknown[][] = []
   for (let i = 0; i < parent.count; i++) if (seen[i] === 0) deleted.push(JSON.parse(parent.keyText(i)) as unknown[])
   return deleted
@@ -333,7 +339,11 @@ export async function recordRowStamps(source: Source, table: TableSchema, stamps
   const lines = scope === undefined ? undefined : source.readRowStamps?.(table)
   if (scope === undefined || lines === undefined) return
   stampsWriter.beginTable(table.name, scope)
-  for await (const { text, stamp } of keyStamps(lines)) await stampsWriter.add(shortDigest(text), stamp)
+  if (scope.kind === 'digest') {
+    for await (const { text, stamp } of keyDigestStamps(lines)) await stampsWriter.addDigest(shortDigest(text), stamp)
+  } else {
+    for await (const { text, stamp } of keyStamps(lines)) await stampsWriter.add(shortDigest(text), stamp)
+  }
   await stampsWriter.endTable()
 }
 

@@ -11,12 +11,14 @@
  * Messages, handled strictly in order (each waits for the previous one's writes):
  *   { type: 'bytes', data }                    raw index bytes (entries, 'E'), written as they are
  *   { type: 'table', head, columns, key,       a table header ('T' …) and the columns / key to cut;
- *     stamped }                                stamped: its lines end in '\x02<xmin>' (row stamps)
+ *     stamped, digestStamps }                  stamped: its lines end in '\x02<xmin>' (row stamps),
+ *                                              or, with digestStamps, '\x02<32 hex digits>' (MariaDB)
  *   { type: 'lines', data }                    record lines, each followed by '\n'; one entry each;
  *                                              answered with { type: 'ack', bytes, data, stamps? }:
  *                                              the buffer goes back, to be filled again, and for a
  *                                              stamped table the row-stamps entries of its lines
- *                                              ('S' keyDigest[16] uint32be(xmin) each, row-stamps.ts)
+ *                                              ('S' keyDigest[16] uint32be(xmin) each, row-stamps.ts;
+ *                                              'D' keyDigest[16] rowStamp[16] with digestStamps)
  *   { type: 'parent', digests, keyStarts,      an increment's table (after its 'table'): the parent's entries
  *     keyTexts }                               (TableDigests' arrays); from now on each 'lines' message is
  *                                              also compared with them, and its ack carries { count, changed }:
@@ -138,7 +140,7 @@ function tableOf(message) {
   const positions = key.map((name) => message.columns.indexOf(name))
   const last = positions.length === 0 || positions.some((p) => p < 0) ? -1 : Math.max(...positions)
   const names = message.columns.slice(0, last + 1).map((name) => Buffer.from(JSON.stringify(name) + ':'))
-  return { key, positions, last, names, begins: new Int32Array(last + 1), ends: new Int32Array(last + 1), scratch: Buffer.allocUnsafe(1024), stamped: message.stamped === true }
+  return { key, positions, last, names, begins: new Int32Array(last + 1), ends: new Int32Array(last + 1), scratch: Buffer.allocUnsafe(1024), stamped: message.stamped === true, digestStamps: message.digestStamps === true }
 }
 
 // The key text of a canonical line, cut out of its bytes into t.scratch (as keyCutter in
@@ -218,6 +220,13 @@ function writeEntry(size, keyBytes, line, keyFrom, keyAt) {
 }
 
 const STAMP_ENTRY = 1 + DIGEST_BYTES + 4
+const DIGEST_STAMP_ENTRY = 1 + 2 * DIGEST_BYTES
+function hexValue(c) {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30
+  if (c >= 0x61 && c <= 0x66) return c - 0x57
+  if (c >= 0x41 && c <= 0x46) return c - 0x37
+  return -1
+}
 
 // An increment's comparison with the parent (message 'parent'). The lines come in key order, as
 // the parent's entries were written, so the entry after the last one matched is tried first: its
@@ -296,7 +305,8 @@ async function lines(data) {
   if (t === undefined || t.key.length === 0) return undefined
   // Room for 3 000 rows (a 1.25 MiB message of lines of 400 bytes), grown when there are more:
   // room for the shortest lines possible would be as large as the lines, for every message.
-  let stamps = t.stamped ? new Uint8Array(new ArrayBuffer(3000 * STAMP_ENTRY)) : undefined
+  const width = t.digestStamps ? DIGEST_STAMP_ENTRY : STAMP_ENTRY
+  let stamps = t.stamped ? new Uint8Array(new ArrayBuffer(3000 * width)) : undefined
   let stamped = 0
   let rows = 0
   // [start, end) of each changed line of an increment's table, grown when full.
@@ -311,7 +321,9 @@ async function lines(data) {
       lineEnd = end - 1
       while (lineEnd > start && data[lineEnd] !== 0x02) lineEnd--
       if (data[lineEnd] !== 0x02) throw new Error('a record line read with its row stamp has none')
-      for (let i = lineEnd + 1; i < end; i++) stamp = stamp * 10 + (data[i] - 0x30)
+      if (t.digestStamps) {
+        if (end - lineEnd - 1 !== 2 * DIGEST_BYTES) throw new Error('a row digest read with a record line is not ' + 2 * DIGEST_BYTES + ' hex digits')
+      } else for (let i = lineEnd + 1; i < end; i++) stamp = stamp * 10 + (data[i] - 0x30)
     }
     const line = data.subarray(start, lineEnd)
     const cut = cutKey(t, line)
@@ -342,18 +354,28 @@ async function lines(data) {
       rows++
     } else at = writeEntry(size, keyBytes, line)
     if (stamps !== undefined) {
-      if (stamped + STAMP_ENTRY > stamps.length) {
+      if (stamped + width > stamps.length) {
         const grown = new Uint8Array(new ArrayBuffer(2 * stamps.length))
         grown.set(stamps)
         stamps = grown
       }
-      stamps[stamped] = 0x53
       for (let k = 0; k < DIGEST_BYTES; k++) stamps[stamped + 1 + k] = out[at + k]
-      stamps[stamped + 17] = stamp >>> 24
-      stamps[stamped + 18] = (stamp >>> 16) & 0xff
-      stamps[stamped + 19] = (stamp >>> 8) & 0xff
-      stamps[stamped + 20] = stamp & 0xff
-      stamped += STAMP_ENTRY
+      if (t.digestStamps) {
+        stamps[stamped] = 0x44
+        for (let k = 0; k < DIGEST_BYTES; k++) {
+          const hi = hexValue(data[lineEnd + 1 + 2 * k])
+          const lo = hexValue(data[lineEnd + 2 + 2 * k])
+          if (hi < 0 || lo < 0) throw new Error('a row digest read with a record line is not hex')
+          stamps[stamped + 1 + DIGEST_BYTES + k] = (hi << 4) | lo
+        }
+      } else {
+        stamps[stamped] = 0x53
+        stamps[stamped + 17] = stamp >>> 24
+        stamps[stamped + 18] = (stamp >>> 16) & 0xff
+        stamps[stamped + 19] = (stamp >>> 8) & 0xff
+        stamps[stamped + 20] = stamp & 0xff
+      }
+      stamped += width
     }
     start = end + 1
   }

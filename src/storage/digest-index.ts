@@ -229,8 +229,9 @@ export class DigestIndexWriter {
    * `stamps`: the lines of this table come with their row stamps (Source.readRecordLinesWithStamps,
    * `<line>\x02<xmin>\n`); the index thread, which hashes each key anyway, encodes each row's
    * stamps entry (storage/row-stamps.ts) and hands them to `stamps`, in order, by endTable.
+   * `digestStamps`: those stamps are 32 hex digits (a 'digest' table, MariaDB), not an xmin.
    */
-  async beginTable(table: TableSchema, options: { readonly stamps?: (entries: Uint8Array) => void } = {}): Promise<void> {
+  async beginTable(table: TableSchema, options: { readonly stamps?: (entries: Uint8Array) => void; readonly digestStamps?: boolean } = {}): Promise<void> {
     this.#flush()
     this.#stamps = options.stamps
     const header = Buffer.from(JSON.stringify({ table: table.name, key: table.primaryKey, columns: columnsSignature(table) }))
@@ -238,7 +239,17 @@ export class DigestIndexWriter {
     head[0] = 0x54 // T
     Buffer.from(head.buffer).writeUInt32BE(header.length, 1)
     head.set(header, 5)
-    this.#worker!.postMessage({ type: 'table', head, columns: table.columns.map((c) => c.name), key: [...table.primaryKey], stamped: options.stamps !== undefined }, [head.buffer])
+    this.#worker!.postMessage({ type: 'table', head, columns: table.columns.map((c) => c.name), key: [...table.primaryKey], stamped: options.stamps !== undefined, digestStamps: options.digestStamps === true }, [head.buffer])
+  }
+
+  /**
+   * Entries encoded by the caller (`R` keyDigest rowDigest uint16be(length) keyText each: see
+   * encodeEntry), of the table begun last; copied.
+   */
+  addEntries(entries: Buffer): void {
+    if (entries.length === 0) return
+    this.#push(Buffer.from(entries))
+    if (this.#size >= 1 << 20) this.#flush()
   }
 
   /** One row: its key digest, row digest (16 bytes each) and key text. */
@@ -376,6 +387,24 @@ export class DigestIndexWriter {
 }
 
 /**
+ * Writes one index entry (`R` keyDigest[16] rowDigest[16] uint16be(length) keyText) into `out` at
+ * `at`, the key text being `key`'s bytes from `start` to `end`; returns where the entry ends, or
+ * -1 when `out` has no room. A key over 65535 bytes is a FormatError.
+ */
+export function encodeEntry(out: Buffer, at: number, keyDigest: Buffer, rowDigest: Buffer, key: Buffer, start: number, end: number): number {
+  const length = end - start
+  if (length > 0xffff) throw new FormatError(`a key of ${length} bytes is too long for the digest index (at most 65535)`)
+  const size = 3 + 2 * DIGEST_BYTES + length
+  if (at + size > out.length) return -1
+  out[at] = 0x52 // R
+  keyDigest.copy(out, at + 1, 0, DIGEST_BYTES)
+  rowDigest.copy(out, at + 1 + DIGEST_BYTES, 0, DIGEST_BYTES)
+  out.writeUInt16BE(length, at + 1 + 2 * DIGEST_BYTES)
+  key.copy(out, at + 3 + 2 * DIGEST_BYTES, start, end)
+  return at + size
+}
+
+/**
  * Cuts a table's key text out of a canonical record line without parsing it: the line is
  * `{"c1":v1,"c2":v2,…}` with the columns in order, so the members up to the last key column are
  * walked, string values skipped to their closing quote, scalars to the next `,`. Each key value's
@@ -486,6 +515,13 @@ export class TableDigests {
 
   keyText(i: number): string {
     return this.#keyTexts.toString('utf8', this.#keyStarts[i]!, this.#keyStarts[i + 1]!)
+  }
+
+  /** Whether entry `i`'s key text is the UTF-8 bytes of `bytes` from `start` to `end` (no hashing, no string). */
+  sameKeyText(i: number, bytes: Buffer, start: number, end: number): boolean {
+    const from = this.#keyStarts[i]!
+    const to = this.#keyStarts[i + 1]!
+    return to - from === end - start && this.#keyTexts.compare(bytes, start, end, from, to) === 0
   }
 }
 

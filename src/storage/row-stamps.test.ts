@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest'
 import type { TableSchema } from '../adapters/adapter.js'
 import { InternalError } from '../errors.js'
 import { DigestIndexWriter, keyText, loadDigestIndex, shortDigest } from './digest-index.js'
-import { loadRowStamps, RowStampsWriter, stripStamps } from './row-stamps.js'
+import { alignDigestStamps, loadRowStamps, RowStampsWriter, stripStamps } from './row-stamps.js'
+import { createHash } from 'node:crypto'
 
 function table(name: string, columns: string[], key: string[]): TableSchema {
   return {
@@ -73,6 +74,75 @@ describe('row stamps taken with the record lines (one pass)', () => {
         expect(Buffer.concat(rows.map((_, i) => Buffer.concat([digests.keyDigest(i), digests.rowDigest(i)]))).equals(expectedDigests)).toBe(true)
         expect(table.entries.equals(expectedStamps)).toBe(true)
       }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("digest stamps (MariaDB): the index thread turns '<line>\\x02<32 hex digits>' into D entries; they load as kind 'digest', align by key, and beside xmin tables", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mbst-'))
+    try {
+      const backupPath = path.join(dir, 'b.json')
+      const index = new DigestIndexWriter(backupPath)
+      const stamps = new RowStampsWriter(backupPath)
+      const hex = (i: number): string => createHash('sha256').update(String(i)).digest('hex').slice(0, 32)
+      const digestTable = table('rows', ['id', 'v'], ['id'])
+      const rows = Array.from({ length: 5000 }, (_, i) => ({ id: `k${i}`, v: `v${i}\u0002` }))
+      stamps.beginTable('rows', { scope: 'mariadb-row-sha2-v1:x', xid: '0', kind: 'digest' })
+      await index.beginTable(digestTable, { stamps: (entries) => stamps.addEntries(entries), digestStamps: true })
+      // Upper-case hex digits are read too.
+      await index.addLines(Buffer.from(rows.map((row, i) => `${JSON.stringify(row)}\x02${i % 2 ? hex(i).toUpperCase() : hex(i)}\n`).join('')), digestTable)
+      await index.endTable()
+      await stamps.endTable()
+      // An xmin table after it, in the same file, and a digest table written row by row.
+      stamps.beginTable('xmins', { scope: '1:2:3', xid: '9' })
+      await stamps.add(shortDigest('[1]'), 7)
+      await stamps.endTable()
+      stamps.beginTable('byhand', { scope: 's', xid: '0', kind: 'digest' })
+      await stamps.addDigest(shortDigest('[1]'), Buffer.from(hex(1), 'hex'))
+      await stamps.endTable()
+      await index.commit(backupPath)
+      await stamps.commit(backupPath)
+      const loaded = (await loadRowStamps(backupPath))!
+      const digestStamps = loaded.get('rows')!
+      expect(digestStamps.kind).toBe('digest')
+      expect(digestStamps.entries.equals(Buffer.concat(rows.map((row, i) => Buffer.concat([shortDigest(keyText(row, ['id'])), Buffer.from(hex(i), 'hex')]))))).toBe(true)
+      expect(loaded.get('xmins')!.kind).toBeUndefined()
+      expect(loaded.get('xmins')!.entries.length).toBe(20)
+      expect(loaded.get('byhand')!.entries.equals(Buffer.concat([shortDigest('[1]'), Buffer.from(hex(1), 'hex')]))).toBe(true)
+      const aligned = alignDigestStamps(digestStamps, (await loadDigestIndex(backupPath))!.tables.get('rows')!)
+      expect(aligned.known.every((k) => k === 1)).toBe(true)
+      expect(aligned.stamps.subarray(16 * 4321, 16 * 4322).toString('hex')).toBe(hex(4321))
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('a line whose digest stamp is not 32 hex digits fails the index, and a stamps file of an unknown kind is ignored whole', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mbst-'))
+    try {
+      const backupPath = path.join(dir, 'b.json')
+      const schema = table('t', ['id'], ['id'])
+      for (const bad of ['abc', 'zz'.repeat(16)]) {
+        const index = new DigestIndexWriter(backupPath)
+        await index.beginTable(schema, { stamps: () => {}, digestStamps: true })
+        const failed = (async () => {
+          await index.addLines(Buffer.from(`{"id":1}\x02${bad}\n`), schema)
+          await index.endTable()
+          await index.commit(backupPath)
+        })()
+        await expect(failed).rejects.toThrow(/hex/)
+        await index.abort()
+      }
+      const stamps = new RowStampsWriter(backupPath)
+      stamps.beginTable('t', { scope: 's', xid: '0', kind: 'future' as never })
+      await stamps.endTable()
+      await stamps.commit(backupPath)
+      expect(await loadRowStamps(backupPath)).toBeDefined()
+      const { gzipSync, gunzipSync } = await import('node:zlib')
+      const file = `${backupPath}.stamps`
+      fs.writeFileSync(file, gzipSync(Buffer.from(gunzipSync(fs.readFileSync(file)).toString('latin1').replace('"s"', '"s","kind":"future"'), 'latin1')))
+      expect(await loadRowStamps(backupPath)).toBeUndefined()
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }

@@ -6,12 +6,19 @@
  * has the same scope and whose xmin is the one its parent recorded is the same row version, so
  * unchanged; only the others are turned into record lines and compared by digest.
  *
+ * MariaDB has no row version, so its stamp is a digest of the row's native form computed by the
+ * server (`"kind":"digest"` tables, 'D' entries: the first 16 bytes of SHA-256 over each column's
+ * length-prefixed text, mysql-row-digest.ts): equal digests mean the row reads the same, so an
+ * increment reads only keys and these digests (docs/performance.md §Round six).
+ *
  * Byte layout (the whole file gzip-compressed, level 1):
  *
  *   "MBST1\n"
- *   per table:  'T' uint32be(length) JSON {"table","scope","xid"}
- *               ('S' keyDigest[16] uint32be(xmin))*
+ *   per table:  'T' uint32be(length) JSON {"table","scope","xid"[,"kind":"digest"]}
+ *               ('S' keyDigest[16] uint32be(xmin))*          (an xmin table)
+ *               ('D' keyDigest[16] rowStamp[16])*             (a "kind":"digest" table)
  *               'E'
+ * A reader that predates 'D' entries finds no 'E' after the header and ignores the whole file.
  */
 import { createWriteStream, promises as fs } from 'node:fs'
 import { once } from 'node:events'
@@ -25,6 +32,18 @@ import { DIGEST_BYTES, type TableDigests } from './digest-index.js'
 export const ROW_STAMPS_SUFFIX = '.stamps'
 const MAGIC = Buffer.from('MBST1\n')
 const ENTRY = 1 + DIGEST_BYTES + 4
+/** A native-digest entry: 'D' keyDigest[16] rowStamp[16]. */
+const DIGEST_ENTRY = 1 + 2 * DIGEST_BYTES
+
+/** What a table's stamps are: PostgreSQL's xmin (a number), or a digest the server computed of each row (16 bytes, sent as 32 hex digits). */
+export type StampKind = 'xmin' | 'digest'
+
+/** Where a table's rows live, as Source.rowStampScope says: `kind` 'digest' for 16-byte stamps. */
+export interface StampScope {
+  readonly scope: string
+  readonly xid: string
+  readonly kind?: StampKind
+}
 
 export function rowStampsPathFor(backupFile: string): string {
   return `${backupFile}${ROW_STAMPS_SUFFIX}`
@@ -74,8 +93,8 @@ export class RowStampsWriter {
     if (!ok) await once(this.#gzip, 'drain')
   }
 
-  beginTable(table: string, scope: { readonly scope: string; readonly xid: string }): void {
-    const header = Buffer.from(JSON.stringify({ table, scope: scope.scope, xid: scope.xid }))
+  beginTable(table: string, scope: StampScope): void {
+    const header = Buffer.from(JSON.stringify({ table, scope: scope.scope, xid: scope.xid, ...(scope.kind === 'digest' ? { kind: 'digest' } : {}) }))
     const head = Buffer.allocUnsafe(5)
     head[0] = 0x54 // T
     head.writeUInt32BE(header.length, 1)
@@ -83,9 +102,13 @@ export class RowStampsWriter {
     this.#put(header)
   }
 
-  /** Entries encoded elsewhere, each `S` keyDigest[16] uint32be(xmin) (the digest index's thread: DigestIndexWriter.beginTable). */
+  /**
+   * Entries encoded elsewhere, each `S` keyDigest[16] uint32be(xmin), or `D` keyDigest[16]
+   * rowStamp[16] for a digest table (the digest index's thread: DigestIndexWriter.beginTable).
+   */
   addEntries(entries: Uint8Array): void {
-    if (entries.length % ENTRY !== 0) throw new InternalError(`row stamps: ${entries.length} bytes are not whole entries`)
+    const width = entries[0] === 0x44 ? DIGEST_ENTRY : ENTRY
+    if (entries.length % width !== 0) throw new InternalError(`row stamps: ${entries.length} bytes are not whole entries`)
     this.#put(Buffer.from(entries.buffer, entries.byteOffset, entries.length))
   }
 
@@ -97,6 +120,16 @@ export class RowStampsWriter {
     keyDigest.copy(b, this.#used + 1, 0, DIGEST_BYTES)
     b.writeUInt32BE(stamp, this.#used + 1 + DIGEST_BYTES)
     this.#used += ENTRY
+  }
+
+  /** One row of a digest table: its key digest and the server's digest of it (16 bytes each). */
+  async addDigest(keyDigest: Buffer, stamp: Buffer): Promise<void> {
+    if (this.#used + DIGEST_ENTRY > this.#buffer.length) await this.#flush()
+    const b = this.#buffer
+    b[this.#used] = 0x44 // D
+    keyDigest.copy(b, this.#used + 1, 0, DIGEST_BYTES)
+    stamp.copy(b, this.#used + 1 + DIGEST_BYTES, 0, DIGEST_BYTES)
+    this.#used += DIGEST_ENTRY
   }
 
   async endTable(): Promise<void> {
@@ -142,7 +175,9 @@ export function stripStamps(chunk: Buffer): Buffer {
 export interface TableStamps {
   readonly scope: string
   readonly xid: string
-  /** `count` entries of key digest (16) + uint32be xmin. */
+  /** Absent for xmin stamps. */
+  readonly kind?: StampKind
+  /** `count` entries of key digest (16) + uint32be xmin, or, for kind 'digest', key digest (16) + row stamp (16). */
   readonly entries: Buffer
 }
 
@@ -163,24 +198,27 @@ export async function loadRowStamps(backupFile: string): Promise<Map<string, Tab
   while (at < data.length) {
     if (data[at] !== 0x54 || at + 5 > data.length) return undefined
     const length = data.readUInt32BE(at + 1)
-    let header: { table: string; scope: string; xid: string }
+    let header: { table: string; scope: string; xid: string; kind?: string }
     try {
       header = JSON.parse(data.toString('utf8', at + 5, at + 5 + length)) as typeof header
     } catch {
       return undefined
     }
+    if (header.kind !== undefined && header.kind !== 'digest') return undefined
+    const digest = header.kind === 'digest'
+    const [tag, width] = digest ? [0x44, DIGEST_ENTRY] : [0x53, ENTRY]
     at += 5 + length
     let end = at
-    while (data[end] === 0x53 && end + ENTRY <= data.length) end += ENTRY
+    while (data[end] === tag && end + width <= data.length) end += width
     if (data[end] !== 0x45) return undefined
-    const count = (end - at) / ENTRY
-    const entries = Buffer.allocUnsafe(count * (DIGEST_BYTES + 4))
+    const count = (end - at) / width
+    const entries = Buffer.allocUnsafe(count * (width - 1))
     for (let i = 0; i < count; i++) {
-      const from = at + i * ENTRY + 1
-      const to = i * (DIGEST_BYTES + 4)
-      for (let k = 0; k < DIGEST_BYTES + 4; k++) entries[to + k] = data[from + k]!
+      const from = at + i * width + 1
+      const to = i * (width - 1)
+      for (let k = 0; k < width - 1; k++) entries[to + k] = data[from + k]!
     }
-    tables.set(header.table, { scope: header.scope, xid: header.xid, entries })
+    tables.set(header.table, { scope: header.scope, xid: header.xid, ...(digest ? { kind: 'digest' as const } : {}), entries })
     at = end + 1
   }
   return tables
@@ -198,6 +236,27 @@ export function alignStamps(stamps: TableStamps, index: TableDigests): { stamps:
     const i = index.find(stamps.entries.subarray(at, at + DIGEST_BYTES))
     if (i < 0) continue
     out[i] = stamps.entries.readUInt32BE(at + DIGEST_BYTES)
+    known[i] = 1
+  }
+  return { stamps: out, known }
+}
+
+/**
+ * The parent's row stamp of each entry of its digest index, for a 'digest' table: 16 bytes at
+ * `16 * i` of `stamps` for entry `i`, `known[i]` = 1 when the stamps file has it.
+ */
+export function alignDigestStamps(stamps: TableStamps, index: TableDigests): { stamps: Buffer; known: Uint8Array } {
+  if (stamps.kind !== 'digest') throw new InternalError('alignDigestStamps: the table\'s stamps are not digests')
+  const out = Buffer.alloc(index.count * DIGEST_BYTES)
+  const known = new Uint8Array(index.count)
+  const width = 2 * DIGEST_BYTES
+  // A full backup wrote both files in the same order: entry n of each is then the same key, and
+  // found without a lookup.
+  for (let at = 0, n = 0; at < stamps.entries.length; at += width, n++) {
+    const i =
+      n < index.count && stamps.entries.compare(index.keyDigest(n), 0, DIGEST_BYTES, at, at + DIGEST_BYTES) === 0 ? n : index.find(stamps.entries.subarray(at, at + DIGEST_BYTES))
+    if (i < 0) continue
+    stamps.entries.copy(out, i * DIGEST_BYTES, at + DIGEST_BYTES, at + width)
     known[i] = 1
   }
   return { stamps: out, known }

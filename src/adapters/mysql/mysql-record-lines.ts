@@ -12,6 +12,7 @@
 import { isUtf8 } from 'node:buffer'
 import type { ColumnSchema } from '../adapter.js'
 import { encoderFor, typeClassOf, type MysqlTypeClass } from './mysql-values.js'
+import { UNKNOWN_ROW_DIGEST } from './mysql-row-digest.js'
 
 /** The part of mysql2's Packet the parser reads: the row's bytes and a cursor over them. */
 export interface RowPacket {
@@ -59,15 +60,30 @@ const SHORT_ESCAPES: Readonly<Record<number, number>> = { 8: 0x62, 9: 0x74, 10: 
  * when some column has a type it does not know, or a name JSON.stringify of the row would move
  * (an array index).
  */
-export function recordLineParser(columns: readonly Pick<ColumnSchema, 'name' | 'type'>[]): RecordLineParser | undefined {
+export function recordLineParser(columns: readonly Pick<ColumnSchema, 'name' | 'type'>[], options: LineShape = {}): RecordLineParser | undefined {
   const writers: Writer[] = []
   for (const column of columns) {
     const writer = WRITERS[typeClassOf(column.type)]
     if (writer === undefined || (ARRAY_INDEX.test(column.name) && Number(column.name) < 2 ** 32 - 1)) return undefined
     writers.push(writer)
   }
-  return new RecordLineParser(columns, writers)
+  return new RecordLineParser(columns, writers, options)
 }
+
+/**
+ * How the parser writes a row (row digests, mysql-row-digest.ts):
+ * - `array`: the values only, `[v1,v2]`: a key's canonical text (digest-index.ts keyText), when
+ *   the columns are the key's;
+ * - `stamp`: the row packet has one more value after the columns, the row's digest (32 hex
+ *   digits, or NULL, written as mysql-row-digest.ts UNKNOWN_ROW_DIGEST), written after the line
+ *   as `\x02<digest>` (the row stamps' line form, storage/row-stamps.ts).
+ */
+export interface LineShape {
+  readonly array?: boolean
+  readonly stamp?: boolean
+}
+
+const UNKNOWN_STAMP = Buffer.from(UNKNOWN_ROW_DIGEST)
 
 export class RecordLineParser {
   readonly #writers: readonly Writer[]
@@ -80,9 +96,14 @@ export class RecordLineParser {
   /** Where the line being written starts in the pool. */
   #start = 0
 
-  constructor(columns: readonly Pick<ColumnSchema, 'name' | 'type'>[], writers: readonly Writer[]) {
+  readonly #close: string
+  readonly #stamp: boolean
+
+  constructor(columns: readonly Pick<ColumnSchema, 'name' | 'type'>[], writers: readonly Writer[], shape: LineShape = {}) {
     this.#writers = writers
-    this.#prefixes = columns.map((c, i) => Buffer.from(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`))
+    this.#prefixes = shape.array === true ? columns.map((_, i) => Buffer.from(i === 0 ? '[' : ',')) : columns.map((c, i) => Buffer.from(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`))
+    this.#close = shape.array === true ? ']' : '}'
+    this.#stamp = shape.stamp === true
     this.#encoders = columns.map((c, i) => (writers[i] === 'encoded' ? encoderFor(c) : () => undefined))
     this.#bytes = columns.map((c) => typeClassOf(c.type) === 'bit')
   }
@@ -91,7 +112,7 @@ export class RecordLineParser {
   next(packet: RowPacket): Buffer {
     const buffer = packet.buffer
     this.#start = this.#at
-    if (this.#writers.length === 0) this.#ascii('{')
+    if (this.#writers.length === 0) this.#ascii(this.#close === ']' ? '[' : '{')
     for (let i = 0; i < this.#writers.length; i++) {
       const prefix = this.#prefixes[i]
       this.#copy(prefix, 0, prefix.length)
@@ -130,7 +151,17 @@ export class RecordLineParser {
           break
       }
     }
-    this.#ascii('}\n')
+    this.#ascii(this.#close)
+    if (this.#stamp) {
+      this.#ascii('\x02')
+      const length = packet.readLengthCodedNumber()
+      if (length === null) this.#copy(UNKNOWN_STAMP, 0, UNKNOWN_STAMP.length)
+      else {
+        this.#copy(buffer, packet.offset, packet.offset + length)
+        packet.offset += length
+      }
+    }
+    this.#ascii('\n')
     return this.#pool.subarray(this.#start, this.#at)
   }
 

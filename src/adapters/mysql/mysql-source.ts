@@ -25,7 +25,38 @@ import { endSession, openSession, toStatementError, type MysqlSession } from './
 import { describeDatabase } from './mysql-introspector.js'
 import { isStagingTable } from './mysql-staging.js'
 import { recordLineParser, type RecordLineParser, type RowPacket } from './mysql-record-lines.js'
-import { encoderFor, hasGeometry, quoteIdentifier, rawGeometryTypeCast, selectExpression } from './mysql-values.js'
+import { encoderFor, hasGeometry, quoteIdentifier, quoteString, rawGeometryTypeCast, selectExpression, typeClassOf, valueExpression, type MysqlTypeClass } from './mysql-values.js'
+import { rowDigestExpression, rowDigestScope } from './mysql-row-digest.js'
+
+/**
+ * The SQL literal of a key's wire value, for the key classes matched exactly by `=` (numbers
+ * written as numbers, so a BIGINT is never compared as a double), or undefined for the others.
+ * A value that is not of its column's wire form is an InternalError: the keys come from the
+ * snapshot's own lines.
+ */
+function keyLiteral(cls: MysqlTypeClass): ((value: unknown) => string) | undefined {
+  const bad = (value: unknown): never => {
+    throw new InternalError(`a key value ${JSON.stringify(value)} is not of its column's wire form (${cls})`)
+  }
+  switch (cls) {
+    case 'integer':
+    case 'year':
+      return (v) => (typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : bad(v))
+    case 'bigint':
+      return (v) => (typeof v === 'string' && /^-?\d+$/.test(v) ? v : bad(v))
+    case 'decimal':
+      return (v) => (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v) ? v : bad(v))
+    case 'text':
+    case 'enum':
+      return (v) => (typeof v === 'string' ? quoteString(v) : bad(v))
+    case 'date':
+      return (v) => (typeof v === 'string' && /^\d{4}-\d\d-\d\d$/.test(v) ? `DATE'${v}'` : bad(v))
+    case 'binary':
+      return (v) => (typeof v === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(v) ? `X'${Buffer.from(v, 'base64').toString('hex')}'` : bad(v))
+    default:
+      return undefined
+  }
+}
 
 /**
  * Rows per batch when the caller does not say. Small batches let rows die young: reading 1 M rows
@@ -61,10 +92,10 @@ function contiguous(lines: readonly Buffer[]): Buffer {
  * The column count is checked against the table's, so a mysql2 that works differently fails
  * loudly instead of writing wrong lines (mysql-record-lines.test.ts runs it).
  */
-function installRowParser(query: CoreQuery, parser: RecordLineParser, table: TableSchema): void {
+function installRowParser(query: CoreQuery, parser: RecordLineParser, table: TableSchema, expected: number): void {
   let checked: Error | undefined
   query.on('fields', (fields) => {
-    if (fields.length !== table.columns.length) checked = new InternalError(`reading ${table.name}: ${fields.length} columns arrived for ${table.columns.length}`)
+    if (fields.length !== expected) checked = new InternalError(`reading ${table.name}: ${fields.length} columns arrived for ${expected}`)
   })
   const rowParser = {
     next: (packet: RowPacket): Buffer => {
@@ -154,25 +185,100 @@ export class MysqlSource implements Source {
     return this.#lines(table, options, parser)
   }
 
-  async *#lines(table: TableSchema, options: ReadOptions, parser: RecordLineParser): AsyncGenerator<Buffer> {
-    for await (const batch of this.#stream(table, options, { parser })) yield contiguous(batch as Buffer[])
+  async *#lines(table: TableSchema, options: ReadOptions, parser: RecordLineParser, query?: { sql: string; columns: number }): AsyncGenerator<Buffer> {
+    for await (const batch of this.#stream(table, options, { parser, ...query })) yield contiguous(batch as Buffer[])
+  }
+
+  /**
+   * Row stamps for incremental backups (storage/row-stamps.ts): MariaDB has no row version, so
+   * the stamp is a digest of the row the server computes (mysql-row-digest.ts), and the scope
+   * names its expression. Undefined for a table without a key, with a key column that
+   * readRecordLinesByKeys cannot match, or with a column whose type the digest or the record
+   * lines do not cover.
+   */
+  async rowStampScope(table: TableSchema): Promise<{ scope: string; xid: string; kind: 'digest' } | undefined> {
+    const expression = this.#digestExpression(table)
+    return expression === undefined ? undefined : { scope: rowDigestScope(expression), xid: '0', kind: 'digest' }
+  }
+
+  #digestExpression(table: TableSchema): string | undefined {
+    if (table.primaryKey.length === 0 || recordLineParser(table.columns) === undefined) return undefined
+    // Stamps are of no use where the changed rows cannot be fetched by key: no digest is computed,
+    // and no second pass reads them after an increment hashed the table's lines.
+    const key = this.#keyColumns(table)
+    if (key === undefined || key.some((c) => keyLiteral(typeClassOf(c.type)) === undefined)) return undefined
+    return rowDigestExpression(table.columns)
+  }
+
+  /** The key columns' schemas, in key order, or undefined when one is not a column. */
+  #keyColumns(table: TableSchema): TableSchema['columns'] | undefined {
+    const columns = table.primaryKey.map((name) => table.columns.find((c) => c.name === name))
+    return columns.some((c) => c === undefined) ? undefined : (columns as TableSchema['columns'])
+  }
+
+  /** Per row, in key order, `<key text>\x02<row digest>\n`: only keys and digests cross the wire. */
+  readRowStamps(table: TableSchema, options: ReadOptions = {}): AsyncIterable<Buffer> | undefined {
+    const expression = this.#digestExpression(table)
+    const key = this.#keyColumns(table)
+    const parser = key === undefined ? undefined : recordLineParser(key, { array: true, stamp: true })
+    if (expression === undefined || key === undefined || parser === undefined) return undefined
+    const sql = `SELECT ${key.map((c) => valueExpression(c)).join(', ')}, ${expression} FROM ${quoteIdentifier(table.name)} ORDER BY ${table.primaryKey.map(quoteIdentifier).join(', ')}`
+    return this.#lines(table, { batchSize: 5000, ...options }, parser, { sql, columns: key.length + 1 })
+  }
+
+  /** readRecordLines with each row's digest after its line (`<line>\x02<digest>\n`), in the same SELECT. */
+  readRecordLinesWithStamps(table: TableSchema, options: ReadOptions = {}): AsyncIterable<Buffer> | undefined {
+    const expression = this.#digestExpression(table)
+    const parser = recordLineParser(table.columns, { stamp: true })
+    if (expression === undefined || parser === undefined) return undefined
+    const sql = `SELECT ${table.columns.map((c) => selectExpression(c)).join(', ')}, ${expression} FROM ${quoteIdentifier(table.name)} ORDER BY ${table.primaryKey.map(quoteIdentifier).join(', ')}`
+    return this.#lines(table, options, parser, { sql, columns: table.columns.length + 1 })
+  }
+
+  /**
+   * The record lines of the rows with these keys (wire values), in key order. Undefined when a
+   * key column is of a kind not matched exactly here (only integers, DECIMAL, text, ENUM, binary
+   * and DATE keys are). Nothing is run until the lines are read.
+   */
+  readRecordLinesByKeys(table: TableSchema, keys: readonly (readonly unknown[])[], options: ReadOptions = {}): AsyncIterable<Buffer> | undefined {
+    const key = this.#keyColumns(table)
+    const parser = recordLineParser(table.columns)
+    if (key === undefined || parser === undefined) return undefined
+    const literals = key.map((c) => keyLiteral(typeClassOf(c.type)))
+    if (literals.some((l) => l === undefined)) return undefined
+    const tuple = (values: readonly unknown[]): string => {
+      if (values.length !== key.length) throw new InternalError(`${table.name}: a key of ${values.length} values for ${key.length} key columns`)
+      const texts = values.map((v, i) => literals[i]!(v))
+      return key.length === 1 ? texts[0]! : `(${texts.join(', ')})`
+    }
+    const columns = key.length === 1 ? quoteIdentifier(key[0]!.name) : `(${key.map((c) => quoteIdentifier(c.name)).join(', ')})`
+    const self = this
+    return (async function* () {
+      if (keys.length === 0) return
+      const sql = `SELECT ${table.columns.map((c) => selectExpression(c)).join(', ')} FROM ${quoteIdentifier(table.name)} WHERE ${columns} IN (${keys.map(tuple).join(', ')}) ORDER BY ${table.primaryKey.map(quoteIdentifier).join(', ')}`
+      yield* self.#lines(table, options, parser, { sql, columns: table.columns.length })
+    })()
   }
 
   /**
    * The table's rows in key order, in arrays of `batchSize`: as mysql2 decodes them (with
    * `typeCast`), or as `parser` turns each row packet into its record line.
    */
-  async *#stream(table: TableSchema, options: ReadOptions, how: { typeCast?: typeof rawGeometryTypeCast; parser?: RecordLineParser }): AsyncGenerator<unknown[]> {
+  async *#stream(
+    table: TableSchema,
+    options: ReadOptions,
+    how: { typeCast?: typeof rawGeometryTypeCast; parser?: RecordLineParser; sql?: string; columns?: number },
+  ): AsyncGenerator<unknown[]> {
     this.#assertUsable()
     const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE)
     const columns = table.columns
     const orderBy = table.primaryKey.length > 0 ? ` ORDER BY ${table.primaryKey.map(quoteIdentifier).join(', ')}` : ''
-    const sql = `SELECT ${columns.map((c) => selectExpression(c)).join(', ')} FROM ${quoteIdentifier(table.name)}${orderBy}`
+    const sql = how.sql ?? `SELECT ${columns.map((c) => selectExpression(c)).join(', ')} FROM ${quoteIdentifier(table.name)}${orderBy}`
 
     // The promise wrapper has no stream(); its callback-API connection (untyped there) does.
     const core = (this.#session.connection as unknown as { connection: CoreConnection }).connection
     const query = core.query({ sql, rowsAsArray: true, ...(how.typeCast !== undefined ? { typeCast: how.typeCast } : {}) })
-    if (how.parser !== undefined) installRowParser(query, how.parser, table)
+    if (how.parser !== undefined) installRowParser(query, how.parser, table, how.columns ?? table.columns.length)
     let finished = false
     let failure: unknown
     let wake: (() => void) | undefined

@@ -1,0 +1,97 @@
+/**
+ * Row digests computed by MariaDB, for incremental backups (docs/performance.md §Round six): the
+ * server cannot write a row's record line, but it can digest the row's native form, so that an
+ * increment reads only each row's key and this digest, and fetches by key the rows whose digest
+ * differs from the one recorded beside the parent (storage/row-stamps.ts, 'digest' tables).
+ *
+ * The digest is the first 16 bytes (32 hex digits) of SHA-256 over every column in order, each
+ * self-delimiting, so that NULL, '' and the text 'NULL' differ and no value can run into the
+ * next: a value of free text or bytes as `<byte length>:<bytes>`, one of a fixed alphabet (a
+ * number, date or time: no ',' and no 'N' in it) as `<text>,`; NULL as `N` (`N,`). Read left to
+ * right with the columns' kinds, the string gives back every value. (Whether a column is
+ * nullable is part of the expression, and so of its scope.) The bytes are what the server reads for the column
+ * in the backup's own SELECT (mysql-values.ts valueExpression: FLOAT widened to DOUBLE), in string
+ * form, under the session settings every mergeback connection has (time_zone '+00:00', a fixed
+ * sql_mode: mysql-config.ts), so TIMESTAMP text does not move with the server's zone:
+ *   - text, JSON, ENUM, SET (and UUID, INET): the column's bytes as stored (CAST AS BINARY, no
+ *     conversion between character sets: a UUID reads as its 16 bytes);
+ *   - binary and geometry: their bytes (geometry: SRID + WKB, as the backup reads it);
+ *   - BIT: its number (`c + 0`);
+ *   - numbers, dates and times: their text (DOUBLE and FLOAT as the shortest text that reads
+ *     back as the same double, DECIMAL with its scale, temporal values with their fraction).
+ * Every value's record line is a function of that text, so rows with equal digests have equal
+ * record lines (barring a SHA-256 collision): a digest that differs only costs a fetch, since the
+ * fetched line is compared with the parent's row digest before it is written.
+ *
+ * SHA-256 rather than MD5: MD5 collisions can be made at will, so a writer of two crafted BLOBs
+ * could swap one for the other unseen by increments; SHA2 cost about 20 % more server CPU than
+ * MD5 in the expression (measured on the bench's Message table), small beside the row's reading.
+ *
+ * A value longer than max_allowed_packet makes CONCAT NULL: such a row's digest is then 32 zeros,
+ * which an increment never takes as a match (the row is fetched and compared).
+ */
+import { createHash } from 'node:crypto'
+import type { ColumnSchema } from '../adapter.js'
+import { quoteIdentifier, typeClassOf, valueExpression } from './mysql-values.js'
+
+/** Changes whenever the expression below does: stamps made with another are not compared. */
+const EXPRESSION_VERSION = 'mariadb-row-sha2-v1'
+
+/** The digest of a row CONCAT could not build (a value over max_allowed_packet): never a match. */
+export const UNKNOWN_ROW_DIGEST = '0'.repeat(32)
+
+/**
+ * The SQL expression of a row's digest (32 hex digits), or undefined when some column's type is
+ * not one whose value is known to read back the same (then increments hash record lines).
+ */
+export function rowDigestExpression(columns: readonly Pick<ColumnSchema, 'name' | 'type' | 'nullable'>[]): string | undefined {
+  if (columns.length === 0) return undefined
+  const parts: string[] = []
+  for (const column of columns) {
+    const ref = quoteIdentifier(column.name)
+    let value: string
+    // Text of a fixed alphabet (digits, signs, '.', ':', 'e', space): never a ',' nor an 'N',
+    // so a ',' after it is enough to tell where it ends, and 'N' is its NULL.
+    let fixed = true
+    switch (typeClassOf(column.type)) {
+      case 'text':
+      case 'json':
+      case 'enum':
+      case 'set':
+        value = `CAST(${ref} AS BINARY)`
+        fixed = false
+        break
+      case 'binary':
+      case 'geometry':
+        value = ref
+        fixed = false
+        break
+      case 'bit':
+        value = `(${ref} + 0)`
+        break
+      case 'integer':
+      case 'year':
+      case 'bigint':
+      case 'decimal':
+      case 'float':
+      case 'double':
+      case 'date':
+      case 'datetime':
+      case 'timestamp':
+      case 'time':
+        value = valueExpression(column)
+        break
+      case 'other':
+        return undefined
+    }
+    if (fixed) parts.push(column.nullable === false ? value : `IFNULL(${value}, 'N')`, "','")
+    else if (column.nullable === false) parts.push(`LENGTH(${value})`, "':'", value)
+    else parts.push(`IFNULL(CONCAT(LENGTH(${value}), ':', ${value}), 'N')`)
+  }
+  return `IFNULL(LEFT(SHA2(CONCAT(${parts.join(', ')}), 256), 32), '${UNKNOWN_ROW_DIGEST}')`
+}
+
+/** The scope of a table's digest stamps: names the expression, which names every column and type. */
+export function rowDigestScope(expression: string): string {
+  return `${EXPRESSION_VERSION}:${createHash('sha256').update(expression).digest('hex').slice(0, 32)}`
+}

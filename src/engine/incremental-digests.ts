@@ -1,0 +1,165 @@
+/**
+ * Increments by row digests the database computes (MariaDB, docs/performance.md §Round six): the
+ * parent's stamps file holds, per row, the server's digest of the row's native form
+ * (adapters/mysql/mysql-row-digest.ts); the increment reads only every row's key and that digest.
+ * A row whose digest is the parent's reads the same, so it is unchanged and goes to the new index
+ * with the parent's digests, unread. The others (new, or changed) are fetched as record lines by
+ * key and compared with the parent's row digest as always, so a digest that differs without a
+ * change costs a fetch, never a wrong increment. Undefined (nothing read) when the table's stamps
+ * cannot be compared (another expression or columns: another scope) or the source cannot do it:
+ * the caller then hashes every record line (incremental.ts writeTableChanges).
+ */
+import type { Source, TableSchema } from '../adapters/adapter.js'
+import { InternalError } from '../errors.js'
+import type { BackupWriter } from '../format/writer.js'
+import { DIGEST_BYTES, encodeEntry, keyCutter, keyText, shortDigest, type DigestIndexWriter, type TableDigests } from '../storage/digest-index.js'
+import { alignDigestStamps, type RowStampsWriter, type TableStamps } from '../storage/row-stamps.js'
+import { deletedKeys } from './incremental.js'
+
+/** Candidate keys fetched per query. */
+const KEYS_PER_FETCH = 5000
+/** A row stamps entry of a digest table: 'D' keyDigest[16] rowStamp[16]. */
+const STAMP_ENTRY = 1 + 2 * DIGEST_BYTES
+
+export async function writeChangesByRowDigests(
+  source: Source,
+  writer: BackupWriter,
+  index: DigestIndexWriter,
+  stampsWriter: RowStampsWriter,
+  table: TableSchema,
+  parent: TableDigests,
+  parentStamps: TableStamps,
+): Promise<{ deleted: unknown[][]; rows: number; changed: number; stamped: boolean } | undefined> {
+  if (parentStamps.kind !== 'digest') return undefined
+  if (source.rowStampScope === undefined || source.readRowStamps === undefined || source.readRecordLinesByKeys === undefined) return undefined
+  const scope = await source.rowStampScope(table)
+  if (scope === undefined || scope.kind !== 'digest' || scope.scope !== parentStamps.scope) return undefined
+  // Whether the keys' kinds can be matched server-side (nothing is run for this call).
+  if (source.readRecordLinesByKeys(table, []) === undefined) return undefined
+  const lines = source.readRowStamps(table)
+  if (lines === undefined) return undefined
+  const known = alignDigestStamps(parentStamps, parent)
+  const seen = new Uint8Array(parent.count)
+  const candidates = new Map<string, Buffer>()
+  let rows = 0
+  stampsWriter.beginTable(table.name, scope)
+  // Keys come in key order, as the parent's full backup wrote its index: the entry after the
+  // last one found is tried first, by its key text's bytes, so that a row in its place needs no
+  // key digest computed (only a row moved, new or after a deleted one is hashed and looked up).
+  // The index and stamps entries of unchanged rows are encoded here, a chunk at a time.
+  let next = 0
+  let entries = Buffer.allocUnsafe(1 << 16)
+  const stampEntries = Buffer.allocUnsafe(1 << 16)
+  for await (const chunk of lines) {
+    let used = 0
+    let stamped = 0
+    for (let begin = 0; begin < chunk.length; ) {
+      const end = chunk.indexOf(0x0a, begin)
+      const tab = chunk.lastIndexOf(0x02, end)
+      if (end < 0 || tab < begin || end - tab - 1 !== 2 * DIGEST_BYTES) throw new InternalError('a key read with its row digest has none, or not one of 32 hex digits')
+      let at: number
+      let keyDigest: Buffer
+      if (next < parent.count && parent.sameKeyText(next, chunk, begin, tab)) {
+        at = next
+        keyDigest = parent.keyDigest(at)
+      } else {
+        keyDigest = shortDigest(chunk.subarray(begin, tab))
+        at = parent.find(keyDigest)
+      }
+      if (at >= 0) {
+        seen[at] = 1
+        next = at + 1
+      }
+      if (at >= 0 && known.known[at] === 1 && hexEquals(chunk, tab + 1, known.stamps, at * DIGEST_BYTES)) {
+        let after = encodeEntry(entries, used, keyDigest, parent.rowDigest(at), chunk, begin, tab)
+        if (after < 0) {
+          index.addEntries(entries.subarray(0, used))
+          used = 0
+          if (entries.length < 3 + 2 * DIGEST_BYTES + tab - begin) entries = Buffer.allocUnsafe(2 * (3 + 2 * DIGEST_BYTES + tab - begin))
+          after = encodeEntry(entries, 0, keyDigest, parent.rowDigest(at), chunk, begin, tab)
+        }
+        used = after
+        if (stamped + STAMP_ENTRY > stampEntries.length) {
+          stampsWriter.addEntries(stampEntries.subarray(0, stamped))
+          stamped = 0
+        }
+        stampEntries[stamped] = 0x44 // D
+        keyDigest.copy(stampEntries, stamped + 1, 0, DIGEST_BYTES)
+        known.stamps.copy(stampEntries, stamped + 1 + DIGEST_BYTES, at * DIGEST_BYTES, (at + 1) * DIGEST_BYTES)
+        stamped += STAMP_ENTRY
+      } else {
+        const stamp = Buffer.from(chunk.toString('latin1', tab + 1, end), 'hex')
+        if (stamp.length !== DIGEST_BYTES) throw new InternalError('a row digest is not hex')
+        candidates.set(chunk.toString('utf8', begin, tab), stamp)
+      }
+      rows++
+      begin = end + 1
+    }
+    // Both copy them: the buffers are used again for the next chunk.
+    index.addEntries(entries.subarray(0, used))
+    stampsWriter.addEntries(stampEntries.subarray(0, stamped))
+  }
+  let changed = 0
+  const cutter = keyCutter(table)
+  const keys = [...candidates.keys()]
+  for (let from = 0; from < keys.length; from += KEYS_PER_FETCH) {
+    const batch = keys.slice(from, from + KEYS_PER_FETCH).map((k) => JSON.parse(k) as unknown[])
+    for await (const chunk of source.readRecordLinesByKeys(table, batch)!) {
+      const kept: Buffer[] = []
+      for (let start = 0; start < chunk.length; ) {
+        const end = chunk.indexOf(0x0a, start)
+        const line = chunk.subarray(start, end + 1)
+        const body = line.subarray(0, line.length - 1)
+        const text = cutter(body) ?? keyText(JSON.parse(body.toString('utf8')) as Record<string, unknown>, table.primaryKey)
+        const stamp = candidates.get(text)
+        if (stamp === undefined) {
+          throw new InternalError(`Incremental backup of "${table.name}": the key ${text} read with its record line was not among the keys read with their row digest (the two spell keys differently).`)
+        }
+        candidates.delete(text)
+        const keyDigest = shortDigest(text)
+        const rowDigest = shortDigest(body)
+        await index.add(keyDigest, rowDigest, text)
+        await stampsWriter.addDigest(keyDigest, stamp)
+        const at = parent.find(keyDigest)
+        if (at < 0 || !parent.sameRow(at, rowDigest)) kept.push(line)
+        start = end + 1
+      }
+      if (kept.length > 0) changed += await writer.writeRecordLines(Buffer.concat(kept))
+    }
+  }
+  if (candidates.size > 0) {
+    throw new InternalError(`Incremental backup of "${table.name}": ${candidates.size} rows read with their row digest were not found again by key in the same snapshot.`)
+  }
+  await stampsWriter.endTable()
+  return { deleted: deletedKeys(parent, seen), rows, changed, stamped: true }
+}
+
+/**
+ * Whether the 32 hex digits at `hex[from]` spell the 16 bytes at `bytes[at]` (lower case, as the
+ * server writes them). An unknown digest (all zeros, mysql-row-digest.ts) never matches.
+ */
+function hexEquals(hex: Buffer, from: number, bytes: Buffer, at: number): boolean {
+  let zero = true
+  for (let k = 0; k < DIGEST_BYTES; k++) {
+    const byte = bytes[at + k]!
+    if (byte !== 0) zero = false
+    if (hex[from + 2 * k] !== HEX[byte >> 4] || hex[from + 2 * k + 1] !== HEX[byte & 15]) return false
+  }
+  return !zero
+}
+const HEX = Buffer.from('0123456789abcdef')
+
+/** The lines of `Source.readRowStamps` for a 'digest' scope (`<key text> 0x02 <32 hex digits>\n`) as key texts and 16-byte digests. */
+export async function* keyDigestStamps(chunks: AsyncIterable<Buffer>): AsyncGenerator<{ text: string; stamp: Buffer }> {
+  for await (const chunk of chunks) {
+    for (let begin = 0; begin < chunk.length; ) {
+      const end = chunk.indexOf(0x0a, begin)
+      const tab = chunk.lastIndexOf(0x02, end)
+      if (end < 0 || tab < begin || end - tab - 1 !== 2 * DIGEST_BYTES) throw new InternalError('a key read with its row digest has none, or not one of 32 hex digits')
+      const stamp = Buffer.from(chunk.toString('latin1', tab + 1, end), 'hex')
+      if (stamp.length !== DIGEST_BYTES) throw new InternalError('a row digest is not hex')
+      yield { text: chunk.toString('utf8', begin, tab), stamp }
+      begin = end + 1
+    }
+  }
+}
