@@ -5,6 +5,9 @@
 import readline from 'node:readline/promises'
 import { UsageError } from '../errors.js'
 
+/** A value with a method under this symbol is printed by it in pieces (merge/report.ts: writeReportJson). */
+const WRITE_JSON = Symbol.for('mergeback.writeJson')
+
 export interface Output {
   readonly json: boolean
   /** Prints the command's result: `data` as JSON with --json, else `human()` as text. */
@@ -37,7 +40,21 @@ export function createOutput(options: { json: boolean; stdout?: NodeJS.WriteStre
   return {
     json,
     result(data, human) {
-      stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${human()}\n`)
+      const pieces = json ? (data as { [WRITE_JSON]?: (write: (text: string) => void) => void } | null)?.[WRITE_JSON] : undefined
+      if (pieces === undefined) {
+        stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${human()}\n`)
+        return
+      }
+      // The same text in pieces of about 64 KiB (a merge report with every conflict can be tens of MB).
+      let text = ''
+      pieces((piece) => {
+        text += piece
+        if (text.length >= 1 << 16) {
+          stdout.write(text)
+          text = ''
+        }
+      })
+      stdout.write(`${text}\n`)
     },
     info(line) {
       if (!json) stderr.write(`${line}\n`)

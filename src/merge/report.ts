@@ -15,6 +15,7 @@
  *
  * Nothing else goes into the JSON: warnings and progress are reported beside it, never inside.
  */
+import { gunzipSync, gzipSync } from 'node:zlib'
 import type { WireValue } from '../adapters/adapter.js'
 
 /** Per-table (and total) counts. `conflicts` = resolved.backup + resolved.current + resolved.merged + unresolved. */
@@ -118,7 +119,7 @@ export function addCounts(into: MergeCounts, more: MergeCounts): MergeCounts {
  */
 export class ReportBuilder {
   readonly #tables = new Map<string, MergeCounts>()
-  readonly #conflicts: MergeConflict[] = []
+  readonly #conflicts = new ConflictLog()
   readonly #records: RecordLists = {}
   readonly #threeWay: boolean
 
@@ -164,8 +165,112 @@ export class ReportBuilder {
       tables[name] = structuredClone(counts)
       addCounts(totals, counts)
     }
-    return { tables, totals, conflicts: [...this.#conflicts], records: structuredClone(this.#records) }
+    return reportWithConflicts({ tables, totals, records: structuredClone(this.#records) }, this.#conflicts)
   }
+}
+
+/** Conflicts kept as they are, up to this many; beyond, in compressed blocks of this many. */
+const CONFLICT_BLOCK = 1000
+
+/**
+ * The conflicts of a report, in order, in little memory: a changed database can have hundreds of
+ * thousands, and as objects they cost ~850 bytes each (at scale 20 they made most of analyze's
+ * peak RSS, docs/performance.md "Round six: peak RSS"). Every CONFLICT_BLOCK of them are kept as
+ * their JSON text, gzipped (~60 bytes a conflict); they are read back one block at a time.
+ */
+export class ConflictLog {
+  readonly #blocks: Buffer[] = []
+  #open: MergeConflict[] = []
+  #count = 0
+
+  get length(): number {
+    return this.#count
+  }
+
+  push(conflict: MergeConflict): void {
+    this.#open.push(conflict)
+    this.#count++
+    if (this.#open.length >= CONFLICT_BLOCK) {
+      this.#blocks.push(gzipSync(JSON.stringify(this.#open), { level: 1 }))
+      this.#open = []
+    }
+  }
+
+  /** The first `n` conflicts. */
+  first(n: number): MergeConflict[] {
+    const out: MergeConflict[] = []
+    for (const conflict of this) {
+      if (out.length >= n) break
+      out.push(conflict)
+    }
+    return out
+  }
+
+  *[Symbol.iterator](): IterableIterator<MergeConflict> {
+    for (const block of this.#blocks) yield* JSON.parse(gunzipSync(block).toString('utf8')) as MergeConflict[]
+    yield* this.#open
+  }
+}
+
+/** Where a report built by ReportBuilder keeps its conflicts (for writeReportJson and renderReport). */
+const CONFLICT_LOG = Symbol('conflictLog')
+/** cli/output.ts prints a value that has this method with it, in pieces, instead of JSON.stringify(value, null, 2). */
+export const WRITE_JSON = Symbol.for('mergeback.writeJson')
+
+/**
+ * The report with `conflicts` read from the log when first used (then kept): printing the report
+ * (writeReportJson, renderReport) never needs them all in memory at once.
+ */
+function reportWithConflicts(report: Omit<MergeReport, 'conflicts'>, log: ConflictLog): MergeReport {
+  let conflicts: MergeConflict[] | undefined
+  const out = { tables: report.tables, totals: report.totals } as MergeReport
+  Object.defineProperty(out, 'conflicts', {
+    enumerable: true,
+    configurable: true,
+    get: () => (conflicts ??= [...log]),
+    set: (value: MergeConflict[]) => (conflicts = value),
+  })
+  Object.assign(out, { records: report.records })
+  Object.defineProperty(out, CONFLICT_LOG, { value: log, enumerable: false })
+  Object.defineProperty(out, WRITE_JSON, { value: (write: (text: string) => void) => writeReportJson(out, write), enumerable: false })
+  return out
+}
+
+/** The conflicts of a report as an iterable with a length, without building the array when the report has a log. */
+function conflictsOf(report: MergeReport): { readonly length: number; first(n: number): MergeConflict[]; [Symbol.iterator](): Iterator<MergeConflict> } {
+  const log = (report as { [CONFLICT_LOG]?: ConflictLog })[CONFLICT_LOG]
+  if (log !== undefined) return log
+  const conflicts = report.conflicts
+  return { length: conflicts.length, first: (n) => conflicts.slice(0, n), [Symbol.iterator]: () => conflicts[Symbol.iterator]() }
+}
+
+/**
+ * Writes `JSON.stringify(report, null, 2)` (the same text, byte for byte) in pieces to `write`, one
+ * conflict at a time: neither the conflicts nor the whole text are ever in memory at once.
+ */
+export function writeReportJson(report: MergeReport, write: (text: string) => void): void {
+  const keys = Object.keys(report).filter((key) => (report as unknown as Record<string, unknown>)[key] !== undefined)
+  write('{')
+  keys.forEach((key, i) => {
+    write(`${i === 0 ? '' : ','}\n  ${JSON.stringify(key)}: `)
+    if (key !== 'conflicts') {
+      write(JSON.stringify((report as unknown as Record<string, unknown>)[key], null, 2).replaceAll('\n', '\n  '))
+      return
+    }
+    const conflicts = conflictsOf(report)
+    if (conflicts.length === 0) {
+      write('[]')
+      return
+    }
+    write('[')
+    let first = true
+    for (const conflict of conflicts) {
+      write(`${first ? '' : ','}\n    ${JSON.stringify(conflict, null, 2).replaceAll('\n', '\n    ')}`)
+      first = false
+    }
+    write('\n  ]')
+  })
+  write(keys.length === 0 ? '}' : '\n}')
 }
 
 const TWO_WAY_COLUMNS: ReadonlyArray<[string, (c: MergeCounts) => number]> = [
@@ -212,9 +317,10 @@ export function renderReport(report: MergeReport, options: { heading: string; co
   out.push(widths.map((w) => '-'.repeat(w)).join('  '), line(rows[rows.length - 1]))
 
   const limit = options.conflictLimit ?? 20
-  if (report.conflicts.length > 0) {
-    out.push('', `Conflicts (${report.conflicts.length.toLocaleString('en-US')}):`)
-    for (const conflict of report.conflicts.slice(0, limit)) {
+  const conflicts = conflictsOf(report)
+  if (conflicts.length > 0) {
+    out.push('', `Conflicts (${conflicts.length.toLocaleString('en-US')}):`)
+    for (const conflict of conflicts.first(limit)) {
       const kind = conflict.kind === undefined ? '' : ` (${conflict.kind})`
       out.push(`  ${conflict.table} ${JSON.stringify(conflict.key)}${kind}: ${conflict.resolution === 'unresolved' ? 'unresolved' : `→ ${conflict.resolution}`}`)
       for (const field of conflict.fields) {
@@ -226,8 +332,8 @@ export function renderReport(report: MergeReport, options: { heading: string; co
         }
       }
     }
-    if (report.conflicts.length > limit) {
-      out.push(`  … and ${(report.conflicts.length - limit).toLocaleString('en-US')} more (use --json to see them all)`)
+    if (conflicts.length > limit) {
+      out.push(`  … and ${(conflicts.length - limit).toLocaleString('en-US')} more (use --json to see them all)`)
     }
   }
   return out.join('\n')

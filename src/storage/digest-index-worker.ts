@@ -115,15 +115,22 @@ const failed = new Promise((_, reject) => {
 })
 failed.catch((error) => { failure ??= error })
 
+// Output buffers gzip has finished with, filled again: a new 1 MiB buffer per flush is freed only
+// when this thread's heap is collected, which its small heap rarely needs, so they piled up to
+// ~25 MB of peak RSS (docs/performance.md, Round six: peak RSS).
+const spareOut = []
 let out = Buffer.allocUnsafe(OUT_BYTES)
 let used = 0
 async function flush() {
   if (failure !== undefined) throw failure
   if (used === 0) return
   const data = out.subarray(0, used)
-  out = Buffer.allocUnsafe(OUT_BYTES)
+  const full = out
+  out = spareOut.pop() ?? Buffer.allocUnsafe(OUT_BYTES)
   used = 0
-  if (!gzip.write(data)) await Promise.race([once(gzip, 'drain'), failed])
+  // The buffer is filled again once gzip has taken its bytes (the write's callback).
+  const ok = gzip.write(data, () => { if (full.length === OUT_BYTES && spareOut.length < 2) spareOut.push(full) })
+  if (!ok) await Promise.race([once(gzip, 'drain'), failed])
 }
 async function put(bytes) {
   if (used + bytes.length > out.length) {

@@ -10,11 +10,10 @@
  */
 import type { Command } from 'commander'
 import { UsageError } from '../../errors.js'
-import { buildServerConfig, resolveDatabase, type ServerConfig } from '../../server/config.js'
+import type { ServerConfig } from '../../server/config.js'
 import { readPassphrase } from '../../storage/passphrase.js'
-import { ScheduleStore, parseScheduleInput, type ScheduleInput } from '../../schedule/schedule-store.js'
-import { Scheduler, type ScheduleStatus } from '../../schedule/scheduler.js'
-import { alertFailure, checkScheduleRemote, scheduleWork } from '../../schedule/run-schedule.js'
+import type { ScheduleStore, ScheduleInput } from '../../schedule/schedule-store.js'
+import type { Scheduler, ScheduleStatus } from '../../schedule/scheduler.js'
 import { backupDirFrom, outputFor, parseList, parseNonNegativeInt, setExitCode, withJson, type Flags } from '../common.js'
 import { EXIT_FAILED } from '../exit-codes.js'
 import { textTable } from '../format-text.js'
@@ -28,7 +27,23 @@ function withServerConfig(command: Command): Command {
     .option('--passphrase-file <file>', 'passphrase for schedules that encrypt (or set MERGEBACK_PASSPHRASE)')
 }
 
-function configFrom(flags: Flags): ServerConfig {
+/**
+ * The scheduler's modules, loaded when a schedule verb runs: they load the S3 SDK, zod and croner,
+ * which every other command would otherwise carry in memory (~20 MB of peak RSS,
+ * docs/performance.md "Round six: peak RSS").
+ */
+async function modules() {
+  const [config, store, scheduler, run] = await Promise.all([
+    import('../../server/config.js'),
+    import('../../schedule/schedule-store.js'),
+    import('../../schedule/scheduler.js'),
+    import('../../schedule/run-schedule.js'),
+  ])
+  return { ...config, ...store, ...scheduler, ...run }
+}
+
+async function configFrom(flags: Flags): Promise<ServerConfig> {
+  const { buildServerConfig } = await modules()
   return buildServerConfig({
     db: (flags.db as string | undefined) ?? process.env.DATABASE_URL,
     dir: backupDirFrom(flags),
@@ -39,7 +54,8 @@ function configFrom(flags: Flags): ServerConfig {
   })
 }
 
-function schedulerFor(config: ServerConfig, store: ScheduleStore, log: (line: string) => void, alerts: Promise<unknown>[] = []): Scheduler {
+async function schedulerFor(config: ServerConfig, store: ScheduleStore, log: (line: string) => void, alerts: Promise<unknown>[] = []): Promise<Scheduler> {
+  const { Scheduler, scheduleWork, resolveDatabase, alertFailure } = await modules()
   const logLine = (level: string, message: string) => log(`${new Date().toISOString()} ${level} ${message}`)
   return new Scheduler({
     store,
@@ -95,7 +111,7 @@ export function register(program: Command): void {
   withJson(add)
   add.action(async (flags: Flags) => {
     const output = outputFor(flags)
-    const config = configFrom(flags)
+    const config = await configFrom(flags)
     const retention = {
       keepLast: parseNonNegativeInt('--keep-last', flags.keepLast),
       keepDaily: parseNonNegativeInt('--keep-daily', flags.keepDaily),
@@ -119,6 +135,7 @@ export function register(program: Command): void {
       webhook: flags.webhook as string | undefined,
       enabled: !flags.disabled,
     }
+    const { resolveDatabase, checkScheduleRemote, parseScheduleInput, ScheduleStore } = await modules()
     // The alias must exist now, not at 3 a.m.
     resolveDatabase(config, { database: input.database })
     // So must the remote (endpoint, credentials, bucket); nothing is written otherwise.
@@ -133,9 +150,9 @@ export function register(program: Command): void {
     withJson(command)
     command.action(async (flags: Flags) => {
       const output = outputFor(flags)
-      const config = configFrom(flags)
-      const store = new ScheduleStore(config.stateDir)
-      const rows = await schedulerFor(config, store, () => undefined).status()
+      const config = await configFrom(flags)
+      const store = new (await modules()).ScheduleStore(config.stateDir)
+      const rows = await (await schedulerFor(config, store, () => undefined)).status()
       const failed = rows.filter((r) => r.lastRun?.outcome === 'failure')
       output.result({ schedules: rows, failed: failed.map((r) => r.schedule.id) }, () =>
         [renderStatus(rows), ...(failed.length ? ['', `${failed.length} schedule${failed.length === 1 ? '' : 's'} failed on the last run: ${failed.map((r) => r.schedule.name).join(', ')}`] : [])].join('\n'),
@@ -148,7 +165,7 @@ export function register(program: Command): void {
   withServerConfig(remove)
   withJson(remove)
   remove.action(async (id: string, flags: Flags) => {
-    const removed = await new ScheduleStore(configFrom(flags).stateDir).remove(id)
+    const removed = await new (await modules()).ScheduleStore((await configFrom(flags)).stateDir).remove(id)
     outputFor(flags).result({ success: true, removed }, () => `Removed schedule ${removed.id} "${removed.name}".`)
   })
 
@@ -156,7 +173,7 @@ export function register(program: Command): void {
   withServerConfig(ack)
   withJson(ack)
   ack.action(async (id: string, flags: Flags) => {
-    const store = new ScheduleStore(configFrom(flags).stateDir)
+    const store = new (await modules()).ScheduleStore((await configFrom(flags)).stateDir)
     await store.get(id)
     const run = await store.acknowledge(id)
     outputFor(flags).result({ success: true, run }, () => (run ? `Acknowledged the last run of ${id}.` : `Schedule ${id} has not run yet.`))
@@ -170,11 +187,11 @@ export function register(program: Command): void {
   withJson(run)
   run.action(async (flags: Flags) => {
     const output = outputFor(flags)
-    const config = configFrom(flags)
-    const store = new ScheduleStore(config.stateDir)
+    const config = await configFrom(flags)
+    const store = new (await modules()).ScheduleStore(config.stateDir)
     const log = (line: string) => process.stderr.write(`${line}\n`)
     const alerts: Promise<unknown>[] = []
-    const scheduler = schedulerFor(config, store, log, alerts)
+    const scheduler = await schedulerFor(config, store, log, alerts)
     if (flags.now !== undefined) {
       const result = await scheduler.runNow(String(flags.now))
       // A one-shot run delivers its alert (with its retries) before the process ends.

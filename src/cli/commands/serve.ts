@@ -6,8 +6,6 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
 import { UsageError } from '../../errors.js'
-import { buildServerConfig } from '../../server/config.js'
-import { startServer } from '../../server/server.js'
 import { readPassphrase } from '../../storage/passphrase.js'
 import { backupDirFrom, limitsFrom, type Flags } from '../common.js'
 
@@ -55,6 +53,9 @@ export function register(program: Command): void {
     .action(async (flags: Flags) => {
       const timeout = Number(flags.shutdownTimeout)
       if (!Number.isFinite(timeout) || timeout < 0) throw new UsageError(`--shutdown-timeout must be a number of seconds, got ${String(flags.shutdownTimeout)}.`)
+      // Loaded here, not at the top: the server's modules (Hono, zod, the S3 SDK) would otherwise sit
+      // in every command's memory (~20 MB of peak RSS, docs/performance.md "Round six: peak RSS").
+      const [{ buildServerConfig }, { startServer }] = await Promise.all([import('../../server/config.js'), import('../../server/server.js')])
       const config = buildServerConfig({
         host: flags.host as string,
         port: port(flags.port),

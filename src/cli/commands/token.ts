@@ -4,12 +4,13 @@
  * directory (`--state`, env MERGEBACK_STATE_DIR, else `.mergeback` beside the backup directory).
  */
 import type { Command } from 'commander'
-import { stateDirFrom } from '../../server/config.js'
-import { TokenStore } from '../../server/tokens.js'
+import type { TokenStore } from '../../server/tokens.js'
 import { backupDirFrom, outputFor, withJson, type Flags } from '../common.js'
 import { textTable } from '../format-text.js'
 
-function storeFrom(flags: Flags): TokenStore {
+/** Loads the server's token modules only for a token verb (they load zod: docs/performance.md "Round six: peak RSS"). */
+async function storeFrom(flags: Flags): Promise<TokenStore> {
+  const [{ stateDirFrom }, { TokenStore }] = await Promise.all([import('../../server/config.js'), import('../../server/tokens.js')])
   return new TokenStore(stateDirFrom(flags.state as string | undefined, backupDirFrom(flags)))
 }
 
@@ -30,15 +31,15 @@ export function register(program: Command): void {
       .requiredOption('--name <name>', 'who or what uses it (shown in the audit log)')
       .requiredOption('--role <role>', 'admin or super_admin'),
   ).action(async (flags: Flags) => {
-    const store = storeFrom(flags)
+    const store = await storeFrom(flags)
     const { token: secret, info } = await store.create(String(flags.name), String(flags.role))
     outputFor(flags).result({ success: true, token: secret, ...info, file: store.file }, () =>
       [`Token for "${info.name}" (${info.role}) — shown only now, keep it safe:`, '', `  ${secret}`, '', `Use it as: Authorization: Bearer <token>. Stored (hashed) in ${store.file}.`].join('\n'),
     )
   })
 
-  withState(token.command('list').description('list tokens (names, roles, dates; never the tokens)')).action((flags: Flags) => {
-    const store = storeFrom(flags)
+  withState(token.command('list').description('list tokens (names, roles, dates; never the tokens)')).action(async (flags: Flags) => {
+    const store = await storeFrom(flags)
     const tokens = store.list()
     outputFor(flags).result({ success: true, file: store.file, tokens }, () =>
       tokens.length === 0
@@ -48,7 +49,7 @@ export function register(program: Command): void {
   })
 
   withState(token.command('revoke').description('revoke a token: it stops working at the next request').argument('<name>', 'the token name')).action(async (name: string, flags: Flags) => {
-    const info = await storeFrom(flags).revoke(name)
+    const info = await (await storeFrom(flags)).revoke(name)
     outputFor(flags).result({ success: true, ...info }, () => `Revoked token "${info.name}" (${info.role}).`)
   })
 }
