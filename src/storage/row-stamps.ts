@@ -24,7 +24,9 @@ import { DIGEST_BYTES, type TableDigests } from './digest-index.js'
 
 export const ROW_STAMPS_SUFFIX = '.stamps'
 const MAGIC = Buffer.from('MBST1\n')
-const ENTRY = 1 + DIGEST_BYTES + 4
+/** The bytes of one entry: 'S' keyDigest[16] uint32be(xmin). */
+export const STAMPS_ENTRY_BYTES = 1 + DIGEST_BYTES + 4
+const ENTRY = STAMPS_ENTRY_BYTES
 
 export function rowStampsPathFor(backupFile: string): string {
   return `${backupFile}${ROW_STAMPS_SUFFIX}`
@@ -89,6 +91,17 @@ export class RowStampsWriter {
     this.#put(Buffer.from(entries.buffer, entries.byteOffset, entries.length))
   }
 
+  /** Entries copied as they are (a parent's, TableStamps.entries), with back-pressure. */
+  async addRaw(entries: Buffer): Promise<void> {
+    for (let from = 0; from < entries.length; ) {
+      if (this.#used === this.#buffer.length) await this.#flush()
+      const n = Math.min(entries.length - from, this.#buffer.length - this.#used)
+      entries.copy(this.#buffer, this.#used, from, from + n)
+      this.#used += n
+      from += n
+    }
+  }
+
   /** One row: its key digest (16 bytes) and xmin. */
   async add(keyDigest: Buffer, stamp: number): Promise<void> {
     if (this.#used + ENTRY > this.#buffer.length) await this.#flush()
@@ -142,8 +155,9 @@ export function stripStamps(chunk: Buffer): Buffer {
 export interface TableStamps {
   readonly scope: string
   readonly xid: string
-  /** `count` entries of key digest (16) + uint32be xmin. */
+  /** `count` entries as the file holds them: 'S' keyDigest[16] uint32be(xmin) (STAMPS_ENTRY_BYTES each). */
   readonly entries: Buffer
+  readonly count: number
 }
 
 /**
@@ -173,32 +187,34 @@ export async function loadRowStamps(backupFile: string): Promise<Map<string, Tab
     let end = at
     while (data[end] === 0x53 && end + ENTRY <= data.length) end += ENTRY
     if (data[end] !== 0x45) return undefined
-    const count = (end - at) / ENTRY
-    const entries = Buffer.allocUnsafe(count * (DIGEST_BYTES + 4))
-    for (let i = 0; i < count; i++) {
-      const from = at + i * ENTRY + 1
-      const to = i * (DIGEST_BYTES + 4)
-      for (let k = 0; k < DIGEST_BYTES + 4; k++) entries[to + k] = data[from + k]!
-    }
-    tables.set(header.table, { scope: header.scope, xid: header.xid, entries })
+    // Kept where they were decompressed: an increment copies runs of them whole (addRaw).
+    tables.set(header.table, { scope: header.scope, xid: header.xid, entries: data.subarray(at, end), count: (end - at) / ENTRY })
     at = end + 1
   }
   return tables
 }
 
 /**
- * The parent's xmin of each entry of its digest index (`stamps[i]` for entry `i`, `known[i]` = 1
- * when the stamps file has it). Entries whose key digest the index lacks are ignored.
+ * The parent's xmin of each entry of its digest index (`stamps[i]` for entry `i`). `known[i]` is
+ * 0 when the stamps file lacks the entry, 2 when the stamps file's entry `i` is the index's entry
+ * `i` (both written in the same order, as backups write them: a run of such entries can be copied
+ * whole), 1 otherwise. Entries whose key digest the index lacks are ignored.
  */
 export function alignStamps(stamps: TableStamps, index: TableDigests): { stamps: Uint32Array; known: Uint8Array } {
   const out = new Uint32Array(index.count)
   const known = new Uint8Array(index.count)
-  const width = DIGEST_BYTES + 4
-  for (let at = 0; at < stamps.entries.length; at += width) {
-    const i = index.find(stamps.entries.subarray(at, at + DIGEST_BYTES))
-    if (i < 0) continue
-    out[i] = stamps.entries.readUInt32BE(at + DIGEST_BYTES)
-    known[i] = 1
+  const e = stamps.entries
+  for (let n = 0; n < stamps.count; n++) {
+    const at = n * ENTRY
+    let i = n
+    let how = 2
+    if (n >= index.count || !index.keyDigestEquals(n, e, at + 1)) {
+      i = index.find(e.subarray(at + 1, at + 1 + DIGEST_BYTES))
+      how = 1
+      if (i < 0) continue
+    }
+    out[i] = ((e[at + 17]! << 24) | (e[at + 18]! << 16) | (e[at + 19]! << 8) | e[at + 20]!) >>> 0
+    known[i] = how
   }
   return { stamps: out, known }
 }
