@@ -255,7 +255,7 @@ export class DigestIndexWriter {
    */
   async addEntries(entries: Buffer): Promise<void> {
     for (let from = 0; from < entries.length; ) {
-      const to = Math.min(entries.length, from + (1 << 20) - this.#size)
+      const to = Math.min(entries.length, from + Math.max(1 << 16, (1 << 20) - this.#size))
       this.#push(entries.subarray(from, to))
       from = to
       if (this.#size >= 1 << 20) {
