@@ -340,20 +340,34 @@ export async function* readChainTables(
         for await (const { at, rows } of linkSources()) {
           const filter = key.length > 0 && hasLater(touched, at)
           const cut = keyCutter(schema)
+          // The link the table starts at (the full backup, most often) has far more lines than
+          // later links touched keys: a line whose key bytes miss a bitmap of the touched keys'
+          // hashes is kept without making its key a string (a hit is checked exactly).
+          const later = filter && at === from ? laterKeys(touched, at) : undefined
+          const hashKey = later !== undefined ? keyHasher(schema) : undefined
           for await (const chunk of rows.lines!) {
             if (!filter) {
               yield chunk
               continue
             }
-            const parts: Buffer[] = []
+            // Kept lines are moved to the front of the chunk, which is this generator's alone.
+            let to = 0
             for (let begin = 0; begin < chunk.length; ) {
               const end = chunk.indexOf(0x0a, begin)
-              const line = chunk.subarray(begin, end)
-              const text = cut(line) ?? keyText(JSON.parse(line.toString('utf8')) as Row, key)
-              if (keeps(touched, text, at)) parts.push(chunk.subarray(begin, end + 1))
+              const hash = hashKey === undefined ? -1 : hashKey(chunk, begin, end)
+              let keep: boolean
+              if (hash >= 0 && !later!.has(hash)) keep = true
+              else {
+                const line = chunk.subarray(begin, end)
+                keep = keeps(touched, cut(line) ?? keyText(JSON.parse(line.toString('utf8')) as Row, key), at)
+              }
+              if (keep) {
+                if (to !== begin) chunk.copyWithin(to, begin, end + 1)
+                to += end + 1 - begin
+              }
               begin = end + 1
             }
-            if (parts.length > 0) yield Buffer.concat(parts)
+            if (to > 0) yield chunk.subarray(0, to)
           }
         }
       }
@@ -371,6 +385,96 @@ export async function* readChainTables(
     throw error
   } finally {
     for (const reader of readers) await reader.close()
+  }
+}
+
+/** 32-bit FNV-1a of bytes `[begin, end)` of `bytes`, continued from `hash`. */
+function fnv(bytes: Uint8Array, begin: number, end: number, hash: number): number {
+  for (let i = begin; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193)
+  return hash
+}
+
+const FNV_START = 0x811c9dc5 | 0
+
+/** A set of 32-bit hashes as a bitmap (false positives allowed, no false negatives). */
+class HashBits {
+  readonly #bits: Uint32Array
+  readonly #mask: number
+  constructor(count: number) {
+    let size = 1 << 16
+    while (size < count * 16 && size < 1 << 30) size *= 2
+    this.#bits = new Uint32Array(size >>> 5)
+    this.#mask = size - 1
+  }
+  add(hash: number): void {
+    const bit = hash & this.#mask
+    this.#bits[bit >>> 5]! |= 1 << (bit & 31)
+  }
+  has(hash: number): boolean {
+    const bit = hash & this.#mask
+    return (this.#bits[bit >>> 5]! & (1 << (bit & 31))) !== 0
+  }
+}
+
+/** The hashes (fnv of the UTF-8 bytes) of the key texts touched by a link after `at`. */
+function laterKeys(touched: ReadonlyMap<string, number>, at: number): HashBits {
+  const bits = new HashBits(touched.size)
+  for (const [text, last] of touched) {
+    if (last <= at) continue
+    const bytes = Buffer.from(text)
+    bits.add(fnv(bytes, 0, bytes.length, FNV_START) >>> 0)
+  }
+  return bits
+}
+
+/**
+ * The hash laterKeys gives the key text keyCutter cuts from the line `bytes[begin, end)`, without
+ * making it: the same walk over the members up to the last key column, the key values' bytes
+ * hashed in key order between `[`, `,` and `]`. -1 where keyCutter could decline (the caller then
+ * cuts or parses the key as before).
+ */
+function keyHasher(table: TableSchema): (bytes: Buffer, begin: number, end: number) => number {
+  const positions = table.primaryKey.map((name) => table.columns.findIndex((c) => c.name === name))
+  if (positions.length === 0 || positions.some((p) => p < 0)) return () => -1
+  const last = Math.max(...positions)
+  const names = table.columns.slice(0, last + 1).map((c) => Buffer.from(`${JSON.stringify(c.name)}:`))
+  const begins = new Int32Array(last + 1)
+  const ends = new Int32Array(last + 1)
+  return (line, lineBegin, lineEnd) => {
+    if (line[lineBegin] !== 0x7b) return -1
+    let at = lineBegin + 1
+    for (let i = 0; i <= last; i++) {
+      const name = names[i]!
+      if (at + name.length > lineEnd) return -1
+      for (let k = 0; k < name.length; k++) if (line[at + k] !== name[k]) return -1
+      at += name.length
+      begins[i] = at
+      const first = line[at]
+      if (first === 0x22) {
+        at++
+        for (;;) {
+          if (at >= lineEnd) return -1
+          const c = line[at]
+          if (c === 0x5c) at += 2
+          else if (c === 0x22) break
+          else at++
+        }
+        at++
+      } else if (first === 0x7b || first === 0x5b || at >= lineEnd) {
+        return -1
+      } else {
+        while (at < lineEnd && line[at] !== 0x2c && line[at] !== 0x7d) at++
+      }
+      if (at >= lineEnd || (line[at] !== 0x2c && line[at] !== 0x7d)) return -1
+      ends[i] = at
+      at++
+    }
+    let hash = Math.imul(FNV_START ^ 0x5b, 0x01000193)
+    for (let j = 0; j < positions.length; j++) {
+      if (j > 0) hash = Math.imul(hash ^ 0x2c, 0x01000193)
+      hash = fnv(line, begins[positions[j]!]!, ends[positions[j]!]!, hash)
+    }
+    return Math.imul(hash ^ 0x5d, 0x01000193) >>> 0
   }
 }
 
