@@ -166,30 +166,30 @@ export async function writeTableChanges(
     changed = changedKeys.length
     changedKeys = []
   } else if (lines !== undefined) {
-    // The client hashes every row, from the record lines the source writes (MariaDB, SQLite):
-    // no row object, and the lines of changed rows are written as they are.
-    const cutter = keyCutter(table)
-    for await (const chunk of lines) {
-      const kept: Buffer[] = []
-      let count = 0
-      for (let start = 0; start < chunk.length; ) {
-        const end = chunk.indexOf(0x0a, start)
-        const body = chunk.subarray(start, end)
-        const text = cutter(body) ?? keyText(JSON.parse(body.toString('utf8')) as Record<string, unknown>, key)
-        const keyDigest = shortDigest(text)
-        const rowDigest = shortDigest(body)
-        await index.add(keyDigest, rowDigest, text)
-        const at = parent.find(keyDigest)
-        if (at >= 0) seen[at] = 1
-        if (at < 0 || !parent.sameRow(at, rowDigest)) kept.push(chunk.subarray(start, end + 1))
-        count++
-        start = end + 1
-      }
+    // The client hashes every row, from the record lines the source writes (MariaDB, SQLite): no
+    // row object, and the lines of changed rows are written as they are. The hashing and the
+    // comparison with the parent run on the index's thread (DigestIndexWriter.compareWith), which
+    // hands back the changed lines of each chunk while this thread reads the next ones.
+    index.compareWith(parent)
+    const waiting: Promise<{ count: number; changed: Buffer | undefined }>[] = []
+    const settle = async (): Promise<void> => {
+      const { count, changed: kept } = await waiting.shift()!
       rows += count
-      changed += kept.length
-      if (kept.length > 0) await writer.writeRecordLines(Buffer.concat(kept))
+      if (kept !== undefined) changed += await writer.writeRecordLines(kept)
       options.onProgress?.({ type: 'rows', table: table.name, rows: count })
     }
+    try {
+      for await (const chunk of lines) {
+        waiting.push((await index.compareLines(chunk, table)).result)
+        // Two chunks ahead at most: their changed lines are held until written.
+        while (waiting.length > 2) await settle()
+      }
+      while (waiting.length > 0) await settle()
+    } finally {
+      // A failure left chunks unanswered: their results reject with it (seen by the caller's abort).
+      for (const result of waiting) result.catch(() => undefined)
+    }
+    seen.set(await index.compareEnd())
   } else {
     for await (const batch of source.readTable(table, { batchSize: options.batchSize })) {
       const kept: Row[] = []

@@ -18,6 +18,13 @@
  *                                              the buffer goes back, to be filled again, and for a
  *                                              stamped table the row-stamps entries of its lines
  *                                              ('S' keyDigest[16] uint32be(xmin) each, row-stamps.ts)
+ *   { type: 'parent', digests, keyStarts,      an increment's table (after its 'table'): the parent's entries
+ *     keyTexts }                               (TableDigests' arrays); from now on each 'lines' message is
+ *                                              also compared with them, and its ack carries { count, changed }:
+ *                                              the rows in it, and the [start, end) of each line that is new
+ *                                              or differs from the parent (end includes its '\n')
+ *   { type: 'seen' }                           ends the comparison; answered with { type: 'seen', seen }:
+ *                                              one byte per parent entry, 1 where a line matched its key
  *   { type: 'end' }                            gzip's end and fsync; answered with { type: 'done' }
  * The file descriptor is the caller's: it opens and closes it. Without one (an encrypted index),
  * the gzip output is sent back instead, as { type: 'out', data } messages before 'done'.
@@ -181,20 +188,29 @@ function cutKey(t, line) {
   return k
 }
 
-// Writes the entry of one line; returns where in 'out' its key digest is.
-async function entry(keyBytes, line) {
+// The size of a line's entry; throws when its key is too long for the index.
+function entrySize(keyBytes) {
   if (keyBytes.length > 0xffff) {
     const error = new Error('a key of ' + keyBytes.length + ' bytes is too long for the digest index (at most 65535)')
     error.tooLong = true
     throw error
   }
-  const size = 3 + 2 * DIGEST_BYTES + keyBytes.length
-  if (used + size > out.length) {
-    await flush()
-    if (size > out.length) out = Buffer.allocUnsafe(size)
-  }
+  return 3 + 2 * DIGEST_BYTES + keyBytes.length
+}
+
+// Makes room for 'size' bytes in 'out' (only awaited when it is full: no promise per line).
+async function room(size) {
+  await flush()
+  if (size > out.length) out = Buffer.allocUnsafe(size)
+}
+
+// Writes the entry of one line where there is room; returns where in 'out' its key digest is.
+// 'keyFrom'/'keyAt': where the key digest is already (the parent's entry of the same key text),
+// instead of hashing the key.
+function writeEntry(size, keyBytes, line, keyFrom, keyAt) {
   out[used] = 0x52
-  sha16(keyBytes, out, used + 1)
+  if (keyFrom !== undefined) keyFrom.copy(out, used + 1, keyAt, keyAt + DIGEST_BYTES)
+  else sha16(keyBytes, out, used + 1)
   sha16(line, out, used + 1 + DIGEST_BYTES)
   out.writeUInt16BE(keyBytes.length, used + 1 + 2 * DIGEST_BYTES)
   keyBytes.copy(out, used + 3 + 2 * DIGEST_BYTES)
@@ -204,6 +220,77 @@ async function entry(keyBytes, line) {
 
 const STAMP_ENTRY = 1 + DIGEST_BYTES + 4
 
+// An increment's comparison with the parent (message 'parent'). The lines come in key order, as
+// the parent's entries were written, so the entry after the last one matched is tried first: its
+// key text is compared byte for byte with the line's (equal text, equal key digest: no hash).
+// When the order breaks (a new key, a row gone, another order), the key digest is looked up as
+// TableDigests.find does, in a table built here, and the walk goes on after the entry found.
+// An entry whose key digest an earlier entry has too (a key twice) is never taken by position:
+// find() gives the first, and so must this, to compare exactly as the main thread did.
+function compareOf(message) {
+  const digests = Buffer.from(message.digests.buffer, message.digests.byteOffset, message.digests.byteLength)
+  const keyTexts = Buffer.from(message.keyTexts.buffer, message.keyTexts.byteOffset, message.keyTexts.byteLength)
+  const keyStarts = message.keyStarts
+  const count = digests.length / (2 * DIGEST_BYTES)
+  let size = 16
+  while (size < count * 2) size *= 2
+  const slots = new Int32Array(size).fill(-1)
+  const mask = size - 1
+  const repeated = new Uint8Array(count)
+  for (let i = 0; i < count; i++) {
+    const at = i * 2 * DIGEST_BYTES
+    let slot = digests.readUInt32BE(at) & mask
+    for (;;) {
+      const other = slots[slot]
+      if (other === -1) {
+        slots[slot] = i
+        break
+      }
+      if (digests.compare(digests, at, at + DIGEST_BYTES, other * 2 * DIGEST_BYTES, other * 2 * DIGEST_BYTES + DIGEST_BYTES) === 0) {
+        repeated[i] = 1
+        break
+      }
+      slot = (slot + 1) & mask
+    }
+  }
+  return { digests, keyTexts, keyStarts, count, slots, mask, repeated, seen: new Uint8Array(count), next: 0, probe: Buffer.allocUnsafe(DIGEST_BYTES) }
+}
+
+function findKey(c, keyDigest) {
+  let slot = keyDigest.readUInt32BE(0) & c.mask
+  for (;;) {
+    const entry = c.slots[slot]
+    if (entry === -1) return -1
+    const at = entry * 2 * DIGEST_BYTES
+    if (c.digests.compare(keyDigest, 0, DIGEST_BYTES, at, at + DIGEST_BYTES) === 0) return entry
+    slot = (slot + 1) & c.mask
+  }
+}
+
+// Writes the line's entry (room made) with its key digest; returns the parent's entry of its key
+// (-1: none), and leaves where the entry's key digest is in 'written'.
+let written = 0
+function compareEntry(c, size, keyBytes, line) {
+  const p = c.next
+  let at = -1
+  if (p < c.count && c.repeated[p] === 0) {
+    const from = c.keyStarts[p]
+    const to = c.keyStarts[p + 1]
+    if (to - from === keyBytes.length && c.keyTexts.compare(keyBytes, 0, keyBytes.length, from, to) === 0) at = p
+  }
+  if (at >= 0) written = writeEntry(size, keyBytes, line, c.digests, at * 2 * DIGEST_BYTES)
+  else {
+    written = writeEntry(size, keyBytes, line)
+    out.copy(c.probe, 0, written, written + DIGEST_BYTES)
+    at = findKey(c, c.probe)
+  }
+  if (at >= 0) {
+    c.seen[at] = 1
+    c.next = at + 1
+  }
+  return at
+}
+
 // The lines' entries; for a stamped table, also their row-stamps entries (returned).
 async function lines(data) {
   const t = table
@@ -212,6 +299,10 @@ async function lines(data) {
   // room for the shortest lines possible would be as large as the lines, for every message.
   let stamps = t.stamped ? new Uint8Array(new ArrayBuffer(3000 * STAMP_ENTRY)) : undefined
   let stamped = 0
+  let rows = 0
+  // [start, end) of each changed line of an increment's table, grown when full.
+  let changed = new Uint32Array(64)
+  let changes = 0
   for (let start = 0; start < data.length; ) {
     let end = data.indexOf(0x0a, start)
     if (end === -1) end = data.length
@@ -231,7 +322,26 @@ async function lines(data) {
       const row = JSON.parse(line.toString('utf8'))
       keyBytes = Buffer.from(JSON.stringify(t.key.map((column) => row[column] ?? null)))
     }
-    const at = await entry(keyBytes, line)
+    const size = entrySize(keyBytes)
+    if (used + size > out.length) await room(size)
+    let at
+    if (t.compare !== undefined) {
+      const c = t.compare
+      const parentAt = compareEntry(c, size, keyBytes, line)
+      at = written
+      const row = at + DIGEST_BYTES
+      const parentRow = parentAt * 2 * DIGEST_BYTES + DIGEST_BYTES
+      if (parentAt < 0 || out.compare(c.digests, parentRow, parentRow + DIGEST_BYTES, row, row + DIGEST_BYTES) !== 0) {
+        if (changes + 2 > changed.length) {
+          const grown = new Uint32Array(2 * changed.length)
+          grown.set(changed)
+          changed = grown
+        }
+        changed[changes++] = start
+        changed[changes++] = Math.min(end + 1, data.length)
+      }
+      rows++
+    } else at = writeEntry(size, keyBytes, line)
     if (stamps !== undefined) {
       if (stamped + STAMP_ENTRY > stamps.length) {
         const grown = new Uint8Array(new ArrayBuffer(2 * stamps.length))
@@ -248,6 +358,7 @@ async function lines(data) {
     }
     start = end + 1
   }
+  if (t.compare !== undefined) return { compared: true, count: rows, changed: changed.slice(0, changes) }
   return stamps === undefined ? undefined : stamps.subarray(0, stamped)
 }
 
@@ -276,8 +387,16 @@ parentPort.on('message', (message) => {
         table = tableOf(message)
       } else if (message.type === 'lines') {
         const stamps = await lines(Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength))
-        if (stamps === undefined) parentPort.postMessage({ type: 'ack', bytes: message.data.byteLength, data: message.data }, [message.data.buffer])
+        if (stamps !== undefined && stamps.compared === true) {
+          parentPort.postMessage({ type: 'ack', bytes: message.data.byteLength, data: message.data, count: stamps.count, changed: stamps.changed }, [message.data.buffer, stamps.changed.buffer])
+        } else if (stamps === undefined) parentPort.postMessage({ type: 'ack', bytes: message.data.byteLength, data: message.data }, [message.data.buffer])
         else parentPort.postMessage({ type: 'ack', bytes: message.data.byteLength, data: message.data, stamps }, [message.data.buffer, stamps.buffer])
+      } else if (message.type === 'parent') {
+        table.compare = compareOf(message)
+      } else if (message.type === 'seen') {
+        const seen = table !== undefined && table.compare !== undefined ? table.compare.seen : new Uint8Array(0)
+        if (table !== undefined) table.compare = undefined
+        parentPort.postMessage({ type: 'seen', seen }, [seen.buffer])
       } else if (message.type === 'end') {
         await finish()
         parentPort.postMessage({ type: 'done' })

@@ -160,6 +160,57 @@ describe('digest index', () => {
     }
   })
 
+  it('compares lines with a parent on its thread: changed and new lines back per chunk, seen entries, and the same entries as addLines', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mbdx-'))
+    try {
+      const schema = table(['id', 'v'], ['id'])
+      const write = async (file: string, rows: Record<string, unknown>[], parent?: Awaited<ReturnType<typeof loadDigestIndex>>) => {
+        const writer = new DigestIndexWriter(file)
+        await writer.beginTable(schema)
+        const lines = Buffer.from(rows.map((row) => `${JSON.stringify(row)}\n`).join(''))
+        const changed: string[] = []
+        let count = 0
+        let seen: Uint8Array | undefined
+        if (parent === undefined) await writer.addLines(lines, schema)
+        else {
+          writer.compareWith(parent.tables.get('t')!)
+          // Chunks cut at line ends, one of them empty.
+          const cuts = [0, lines.indexOf(0x0a, 100) + 1, lines.indexOf(0x0a, 100) + 1, lines.indexOf(0x0a, lines.length - 200) + 1, lines.length]
+          const results = []
+          for (let i = 1; i < cuts.length; i++) results.push((await writer.compareLines(lines.subarray(cuts[i - 1], cuts[i]), schema)).result)
+          for (const result of results) {
+            const r = await result
+            count += r.count
+            if (r.changed !== undefined) changed.push(...r.changed.toString('utf8').split('\n').slice(0, -1))
+          }
+          seen = await writer.compareEnd()
+        }
+        await writer.endTable()
+        await writer.commit(file)
+        return { changed, count, seen, index: (await loadDigestIndex(file))! }
+      }
+      const rows = Array.from({ length: 400 }, (_, i) => ({ id: i * 2, v: `v${i}` }))
+      const parent = (await write(path.join(dir, 'a.json'), rows)).index
+      // A changed row, two gone, a new key between two others, one at the end, and two rows swapped (the order breaks).
+      const now = rows.filter((r) => r.id !== 20 && r.id !== 22).map((r) => (r.id === 100 ? { ...r, v: 'changed' } : r))
+      now.splice(30, 0, { id: 61, v: 'new' })
+      now.push({ id: 5000, v: 'last' })
+      ;[now[200], now[201]] = [now[201]!, now[200]!]
+      const compared = await write(path.join(dir, 'b.json'), now, parent)
+      const plain = await write(path.join(dir, 'c.json'), now)
+      expect(compared.count).toBe(now.length)
+      expect(compared.changed).toEqual([{ id: 61, v: 'new' }, { id: 100, v: 'changed' }, { id: 5000, v: 'last' }].map((r) => JSON.stringify(r)))
+      const t = parent.tables.get('t')!
+      expect(Array.from({ length: t.count }, (_, i) => i).filter((i) => compared.seen![i] === 0).map((i) => t.keyText(i))).toEqual(['[20]', '[22]'])
+      const mine = compared.index.tables.get('t')!.arrays()
+      const theirs = plain.index.tables.get('t')!.arrays()
+      expect(mine.digests.equals(theirs.digests)).toBe(true)
+      expect(mine.keyTexts.equals(theirs.keyTexts)).toBe(true)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('fails the next call on a key too long for the index, and abort leaves no file', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mbdx-'))
     try {

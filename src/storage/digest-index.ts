@@ -108,6 +108,9 @@ export class DigestIndexWriter {
   /** An encrypted index: the container the index thread's gzip output is written through, and the writes queued to it. */
   readonly #sealed: Promise<{ encrypt: Transform; file: ReturnType<typeof createWriteStream> }> | undefined
   #sealing: Promise<void> = Promise.resolve()
+  /** compareLines calls waiting for their ack, in order (compareWith). */
+  #comparing: ((result: { count: number; changed: Buffer | undefined }) => void)[] = []
+  #seen: ((seen: Uint8Array) => void) | undefined
 
   /** `passphrase`: the backup's, for an encrypted backup (the index is then encrypted too). */
   constructor(backupPath: string, options: { readonly passphrase?: string } = {}) {
@@ -141,12 +144,22 @@ export class DigestIndexWriter {
     })
     this.#worker = worker
     this.#done = new Promise<void>((resolve, reject) => {
-      worker.on('message', (message: { type: string; bytes?: number; data?: Uint8Array; stamps?: Uint8Array; message?: string; tooLong?: boolean }) => {
+      worker.on('message', (message: { type: string; bytes?: number; data?: Uint8Array; stamps?: Uint8Array; message?: string; tooLong?: boolean; count?: number; changed?: Uint32Array; seen?: Uint8Array }) => {
         if (message.type === 'ack') {
           this.#inFlight -= message.bytes!
           if (message.stamps !== undefined) this.#stamps?.(message.stamps)
+          if (message.changed !== undefined) {
+            // Copied out before the buffer is used again for the next chunk.
+            const data = Buffer.from(message.data!.buffer, message.data!.byteOffset, message.data!.byteLength)
+            const pieces: Buffer[] = []
+            for (let i = 0; i < message.changed.length; i += 2) pieces.push(data.subarray(message.changed[i]!, message.changed[i + 1]!))
+            this.#comparing.shift()?.({ count: message.count!, changed: pieces.length === 0 ? undefined : Buffer.concat(pieces) })
+          }
           if (message.data !== undefined && this.#spare.length < 4) this.#spare.push(message.data.buffer as ArrayBuffer)
           this.#wake?.()
+        } else if (message.type === 'seen') {
+          this.#seen?.(message.seen!)
+          this.#seen = undefined
         } else if (message.type === 'out') this.#seal(message.data!)
         else if (message.type === 'done') resolve()
         else if (message.type === 'error') reject(message.tooLong ? new FormatError(message.message!) : new Error(`digest index: ${message.message}`))
@@ -305,6 +318,51 @@ export class DigestIndexWriter {
     await this.addLines(Buffer.from(text), { primaryKey: key } as TableSchema)
   }
 
+  /**
+   * Makes the table begun last an increment's table compared with its parent's entries on the
+   * index thread (docs/performance.md §Round six: SQLite increments): each chunk of record lines
+   * given to compareLines gets its entries as addLines writes them, and comes back with the lines
+   * that are new or differ from the parent's. compareEnd ends it. The table must have a key.
+   */
+  compareWith(parent: TableDigests): void {
+    this.#flush()
+    const { digests, keyStarts, keyTexts } = parent.arrays()
+    // Copies (structured clone): the parent's index stays usable here.
+    this.#worker!.postMessage({ type: 'parent', digests, keyStarts, keyTexts })
+  }
+
+  /**
+   * One chunk of record lines (each followed by `\n`) of a table under compareWith: written to
+   * the index as addLines does (the bytes are copied; the caller may reuse `lines`). Resolves once
+   * the chunk is handed over (waiting while the index thread is behind); its `result` resolves, in
+   * order, with the chunk's row count and the lines (with their `\n`) that are new or changed since
+   * the parent, undefined when none.
+   */
+  async compareLines(lines: Buffer, table: TableSchema): Promise<{ readonly result: Promise<{ count: number; changed: Buffer | undefined }> }> {
+    const result = new Promise<{ count: number; changed: Buffer | undefined }>((resolve, reject) => {
+      this.#comparing.push(resolve)
+      this.#done.catch(reject)
+    })
+    result.catch(() => undefined)
+    if (lines.length === 0) {
+      this.#comparing.pop()
+      return { result: Promise.resolve({ count: 0, changed: undefined }) }
+    }
+    await this.addLines(lines, table)
+    return { result }
+  }
+
+  /** Ends compareWith's comparison: one byte per parent entry, 1 where a row of the same key was given. */
+  async compareEnd(): Promise<Uint8Array> {
+    this.#flush()
+    const seen = new Promise<Uint8Array>((resolve, reject) => {
+      this.#seen = resolve
+      this.#done.catch(reject)
+    })
+    this.#worker!.postMessage({ type: 'seen' })
+    return seen
+  }
+
   async endTable(): Promise<void> {
     if (this.#stamps !== undefined) {
       // Every stamps entry of the table comes back before it ends (with the last lines' ack).
@@ -439,6 +497,35 @@ export class TableDigests {
   sameRow(i: number, rowDigest: Buffer): boolean {
     const at = this.#offsets[i]! + 1 + DIGEST_BYTES
     return this.#data.compare(rowDigest, 0, DIGEST_BYTES, at, at + DIGEST_BYTES) === 0
+  }
+
+  /**
+   * The entries as three arrays (digest-index.ts' own use: an increment's comparison on the index
+   * thread): per entry key digest + row digest (32 bytes), where each key text starts (count + 1),
+   * and the key texts. Made from the loaded bytes on each call.
+   */
+  arrays(): { digests: Buffer; keyStarts: Uint32Array; keyTexts: Buffer } {
+    const data = this.#data
+    const offsets = this.#offsets
+    const count = this.count
+    const digests = Buffer.allocUnsafe(count * 2 * DIGEST_BYTES)
+    const keyStarts = new Uint32Array(count + 1)
+    let keyBytes = 0
+    for (let i = 0; i < count; i++) keyBytes += offsets[i + 1]! - offsets[i]! - 3 - 2 * DIGEST_BYTES
+    const keyTexts = Buffer.allocUnsafe(keyBytes)
+    let keyAt = 0
+    // Byte loops, not Buffer#copy: its fixed cost per call dominates for pieces this small.
+    for (let i = 0; i < count; i++) {
+      const at = offsets[i]!
+      const to = i * 2 * DIGEST_BYTES
+      for (let k = 0; k < 2 * DIGEST_BYTES; k++) digests[to + k] = data[at + 1 + k]!
+      keyStarts[i] = keyAt
+      const from = at + 3 + 2 * DIGEST_BYTES
+      const end = offsets[i + 1]!
+      for (let k = from; k < end; k++) keyTexts[keyAt++] = data[k]!
+    }
+    keyStarts[count] = keyAt
+    return { digests, keyStarts, keyTexts }
   }
 
   keyDigest(i: number): Buffer {

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { Adapter, ConnectionConfig, Destination, DestinationOptions, RecoverReport, Source, StagedRestore } from '../adapter.js'
+import type { Adapter, ConnectionConfig, Destination, DestinationOptions, RecoverReport, Source, SourceOptions, StagedRestore } from '../adapter.js'
 import { openSession } from './postgres-connection.js'
 import { PostgresDestination } from './postgres-destination.js'
 import { PostgresStagedRestore, removeLeftovers } from './postgres-staged-restore.js'
@@ -24,8 +24,8 @@ import { POSTGRES_CAPABILITIES, PostgresSource } from './postgres-source.js'
 export const postgresAdapter: Adapter = Object.freeze({
   engine: 'postgres' as const,
   capabilities: POSTGRES_CAPABILITIES,
-  openSource(config: ConnectionConfig): Promise<Source> {
-    return PostgresSource.open(config)
+  openSource(config: ConnectionConfig, options?: SourceOptions): Promise<Source> {
+    return PostgresSource.open(config, options)
   },
   openDestination(config: ConnectionConfig, options?: DestinationOptions): Promise<Destination> {
     return PostgresDestination.open(config, options)

@@ -21,16 +21,17 @@
  *
  * @module
  */
+import os from 'node:os'
 import { StringDecoder } from 'node:string_decoder'
-import type { Readable } from 'node:stream'
 import type pg from 'pg'
 import copyStreams from 'pg-copy-streams'
-import type { Capabilities, ConnectionConfig, DatabaseSchema, DatabaseStats, ReadOptions, Row, Source, TableSchema } from '../adapter.js'
+import type { Capabilities, ConnectionConfig, DatabaseSchema, DatabaseStats, ReadOptions, Row, Source, SourceOptions, TableSchema } from '../adapter.js'
 import { InternalError, UsageError } from '../../errors.js'
 import { cancelRunningStatement, openSession, readyForQuery, toDatabaseError } from './postgres-connection.js'
 import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgTable } from './postgres-introspector.js'
 import { qualify, quoteIdent, unescapeCopyText } from './postgres-sql.js'
 import { jsonExpression, readExpression, textDecoder, type TextDecoder } from './postgres-values.js'
+import { ChunkReader, CopySpool, HelperSession, samplePercent, splitMinBytes, splittableKind } from './postgres-split-read.js'
 
 /** What PostgreSQL can do (adapter.ts Capabilities). */
 export const POSTGRES_CAPABILITIES: Capabilities = Object.freeze({
@@ -162,47 +163,31 @@ export function recordLineDigest(row: string): string {
   return `pg_catalog.encode(pg_catalog.substring(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.row_to_json(${row})::text, 'UTF8')), 1, 16), 'hex')`
 }
 
-/** Pulls chunks from a paused Readable without ever destroying it (so the COPY can be cancelled and drained). */
-class ChunkReader {
-  readonly #stream: Readable
-  #ended = false
-  #error: unknown
-  #wake: (() => void) | undefined
-
-  constructor(stream: Readable) {
-    this.#stream = stream
-    const wake = (): void => {
-      const resolve = this.#wake
-      this.#wake = undefined
-      resolve?.()
+/**
+ * COPY output (`chunks`) as chunks of whole lines, at least LINES_CHUNK_BYTES each when there is
+ * that much; an output that ends inside a line is an InternalError.
+ */
+async function* wholeLines(chunks: AsyncIterable<Buffer>, table: PgTable, options: ReadOptions): AsyncGenerator<Buffer, void, undefined> {
+  let pending: Buffer[] = []
+  let pendingBytes = 0
+  for await (const chunk of chunks) {
+    const lastNewline = chunk.lastIndexOf(0x0a)
+    if (lastNewline === -1 || pendingBytes + lastNewline + 1 < LINES_CHUNK_BYTES) {
+      pending.push(chunk)
+      pendingBytes += chunk.length
+      continue
     }
-    stream.on('readable', wake)
-    stream.on('end', () => {
-      this.#ended = true
-      wake()
-    })
-    stream.on('error', (error) => {
-      this.#error = error
-      wake()
-    })
+    pending.push(chunk.subarray(0, lastNewline + 1))
+    const whole = Buffer.concat(pending, pendingBytes + lastNewline + 1)
+    pending = lastNewline + 1 < chunk.length ? [chunk.subarray(lastNewline + 1)] : []
+    pendingBytes = chunk.length - lastNewline - 1
+    yield whole
+    options.signal?.throwIfAborted()
   }
-
-  /** True once the stream has ended or failed: nothing more will come from the server. */
-  get done(): boolean {
-    return this.#ended || this.#error !== undefined
-  }
-
-  /** The next chunk, or null at the end. Throws the stream's error. */
-  async next(): Promise<Buffer | null> {
-    for (;;) {
-      if (this.#error !== undefined) throw this.#error
-      const chunk = this.#stream.read() as Buffer | null
-      if (chunk !== null) return chunk
-      if (this.#ended) return null
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve
-      })
-    }
+  if (pendingBytes > 0) {
+    const rest = Buffer.concat(pending, pendingBytes)
+    if (rest[rest.length - 1] !== 0x0a) throw new InternalError(`COPY output of "${table.schema.name}" ended inside a row.`)
+    yield rest
   }
 }
 
@@ -219,23 +204,57 @@ export class PostgresSource implements Source {
   readonly #described = new Map<string, PgTable>()
   #busy = false
   #closed = false
+  /** The snapshot's exported id, when a big table may be read on a second session (postgres-split-read.ts). */
+  readonly #snapshot: string | undefined
+  #helper: HelperSession | undefined
+  /** The helper session could not be opened: every table is read on this session. */
+  #helperRefused = false
+  readonly #splitTables: string[] = []
+  readonly #splitMinBytes: number
+  readonly #spoolDir: string
 
-  private constructor(client: pg.Client, config: ConnectionConfig) {
+  private constructor(client: pg.Client, config: ConnectionConfig, snapshot: string | undefined, splitMinBytes: number, spoolDir: string) {
     this.#client = client
     this.#config = config
     this.#schema = config.schema ?? 'public'
+    this.#snapshot = snapshot
+    this.#splitMinBytes = splitMinBytes
+    this.#spoolDir = spoolDir
   }
 
-  /** Connects and starts the snapshot. Throws ConnectionError when the database cannot be reached. */
-  static async open(config: ConnectionConfig): Promise<PostgresSource> {
+  /** The tables read on two sessions so far (postgres-split-read.ts), in order. */
+  get splitTables(): readonly string[] {
+    return this.#splitTables
+  }
+
+  /**
+   * Connects and starts the snapshot. With `sessions` above 1, the snapshot is exported so that
+   * readRecordLines may read a big table on a second session (postgres-split-read.ts); a server
+   * that cannot export it is read on one. `splitMinBytes` (tests): the smallest table split.
+   * Throws ConnectionError when the database cannot be reached.
+   */
+  static async open(config: ConnectionConfig, options: SourceOptions & { readonly splitMinBytes?: number } = {}): Promise<PostgresSource> {
     const client = await openSession(config)
+    let snapshot: string | undefined
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+      if ((options.sessions ?? 1) > 1) {
+        // First in the transaction: a snapshot cannot be exported from a subtransaction, and a
+        // refusal aborts the transaction, which then starts again without it.
+        snapshot = await client.query('SELECT pg_catalog.pg_export_snapshot() AS id').then(
+          (result) => (result.rows[0] as { id: string }).id,
+          async () => {
+            await client.query('ROLLBACK')
+            await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+            return undefined
+          },
+        )
+      }
     } catch (error) {
       await client.end().catch(() => {})
       throw toDatabaseError(error, { action: 'starting the snapshot' })
     }
-    return new PostgresSource(client, config)
+    return new PostgresSource(client, config, snapshot, options.splitMinBytes ?? splitMinBytes(), options.spoolDir ?? os.tmpdir())
   }
 
   async describe(options?: { readonly tables?: readonly string[] }): Promise<DatabaseSchema> {
@@ -308,8 +327,9 @@ export class PostgresSource implements Source {
     // CSV with a delimiter and quote no JSON text can hold unescaped (control characters are
     // \u-escaped in JSON) passes each line through untouched: text format would double every
     // backslash of the JSON.
-    const sql = `COPY (SELECT pg_catalog.row_to_json(r) FROM (${inner}) AS r) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
-    return { [Symbol.asyncIterator]: () => this.#lines(sql, pgTable, options) }
+    const copy = (where?: string): string =>
+      `COPY (SELECT pg_catalog.row_to_json(r) FROM (${recordLineSelect(this.#schema, pgTable, table.columns.map((c) => c.name), { ordered: true, where })}) AS r) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
+    return { [Symbol.asyncIterator]: () => this.#splitLines(copy, pgTable, options) }
   }
 
   /**
@@ -324,11 +344,13 @@ export class PostgresSource implements Source {
     if (pgTable === undefined || pgTable.relkind !== 'r' || table.primaryKey.length === 0) return undefined
     const stamp = quoteIdent(STAMP_COLUMN)
     if (table.columns.some((c) => c.name === STAMP_COLUMN)) return undefined
-    const inner = recordLineSelect(this.#schema, pgTable, table.columns.map((c) => c.name), { ordered: true, extra: `t.xmin AS ${stamp}` })
-    if (inner === undefined) return undefined
+    const select = (where?: string): string | undefined =>
+      recordLineSelect(this.#schema, pgTable, table.columns.map((c) => c.name), { ordered: true, extra: `t.xmin AS ${stamp}`, where })
+    if (select() === undefined) return undefined
     const row = `(SELECT r FROM (SELECT ${table.columns.map((c) => `s.${quoteIdent(c.name)}`).join(', ')}) AS r)`
-    const sql = `COPY (SELECT pg_catalog.row_to_json(${row}), s.${stamp} FROM (${inner}) AS s) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
-    return { [Symbol.asyncIterator]: () => this.#lines(sql, pgTable, options) }
+    const copy = (where?: string): string =>
+      `COPY (SELECT pg_catalog.row_to_json(${row}), s.${stamp} FROM (${select(where)}) AS s) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
+    return { [Symbol.asyncIterator]: () => this.#splitLines(copy, pgTable, options) }
   }
 
   readRowDigests(table: TableSchema, options: ReadOptions & { readonly changedSince?: { readonly column: string; readonly time: string } } = {}): AsyncIterable<Buffer> | undefined {
@@ -417,30 +439,103 @@ export class PostgresSource implements Source {
     this.#assertIdle(`read "${table.schema.name}"`)
     this.#busy = true
     try {
-      let pending: Buffer[] = []
-      let pendingBytes = 0
-      for await (const chunk of this.#copyOut(sql, table, options)) {
-        const lastNewline = chunk.lastIndexOf(0x0a)
-        if (lastNewline === -1 || pendingBytes + lastNewline + 1 < LINES_CHUNK_BYTES) {
-          pending.push(chunk)
-          pendingBytes += chunk.length
-          continue
-        }
-        pending.push(chunk.subarray(0, lastNewline + 1))
-        const whole = Buffer.concat(pending, pendingBytes + lastNewline + 1)
-        pending = lastNewline + 1 < chunk.length ? [chunk.subarray(lastNewline + 1)] : []
-        pendingBytes = chunk.length - lastNewline - 1
-        yield whole
-        options.signal?.throwIfAborted()
-      }
-      if (pendingBytes > 0) {
-        const rest = Buffer.concat(pending, pendingBytes)
-        if (rest[rest.length - 1] !== 0x0a) throw new InternalError(`COPY output of "${table.schema.name}" ended inside a row.`)
-        yield rest
-      }
+      yield* wholeLines(this.#copyOut(sql, table, options), table, options)
     } finally {
       this.#busy = false
     }
+  }
+
+  /**
+   * #lines of `copy()`, read on two sessions when the table is big enough (#split): the rows
+   * before the bound on this one, those from it on the helper, spooled meanwhile and passed on
+   * after the first part, so the consumer gets the bytes `copy()` alone gives.
+   */
+  async *#splitLines(copy: (where?: string) => string, table: PgTable, options: ReadOptions): AsyncGenerator<Buffer, void, undefined> {
+    this.#assertIdle(`read "${table.schema.name}"`)
+    this.#busy = true
+    let spool: CopySpool | undefined
+    let completed = false
+    try {
+      const split = await this.#split(table)
+      spool = split && (await split.helper.spool(copy(split.after), table.schema.name, this.#spoolDir).catch(() => undefined))
+      if (split === undefined || spool === undefined) {
+        yield* wholeLines(this.#copyOut(copy(), table, options), table, options)
+      } else {
+        const first = this.#copyOut(copy(split.before), table, options)
+        const helped = spool
+        const alone = (): AsyncGenerator<Buffer, void, undefined> => this.#copyOut(copy(split.after), table, options)
+        const dropHelper = (): Promise<void> => this.#dropHelper()
+        yield* wholeLines(
+          (async function* () {
+            yield* first
+            if (helped.failed) {
+              // The helper failed before any of its bytes were passed on: its part is read here.
+              await dropHelper()
+              yield* alone()
+            } else yield* helped.read()
+          })(),
+          table,
+          options,
+        )
+      }
+      completed = true
+    } finally {
+      if (spool !== undefined) {
+        // Left early or failed: the helper's COPY dies with its connection.
+        if (!completed || !spool.finished) await this.#dropHelper()
+        await spool.close()
+      }
+      this.#busy = false
+    }
+  }
+
+  /**
+   * Where to cut `table` between this session and the helper (postgres-split-read.ts): the
+   * WHERE clauses of the two parts, or undefined to read it whole here (no exported snapshot,
+   * a small table, no plain first key column, an empty sample, no helper to be had).
+   */
+  async #split(table: PgTable): Promise<{ helper: HelperSession; before: string; after: string } | undefined> {
+    if (this.#snapshot === undefined || this.#helperRefused || table.relkind !== 'r') return undefined
+    const keyName = table.schema.primaryKey[0]
+    const column = table.columns.find((c) => c.schema.name === keyName)
+    if (column === undefined || !splittableKind(column.schema.kind)) return undefined
+    const context = { action: 'sizing the table', table: table.schema.name }
+    const size = await this.#query(
+      'SELECT pg_catalog.pg_relation_size(c.oid)::text AS bytes, c.relpages FROM pg_catalog.pg_class c WHERE c.oid = $1::oid',
+      context,
+      [table.oid],
+    )
+    const { bytes, relpages } = size.rows[0] as { bytes: string; relpages: number }
+    if (Number(bytes) < this.#splitMinBytes) return undefined
+    const key = `t.${quoteIdent(keyName)}`
+    const sample = await this.#query(
+      `SELECT (pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY ${key}))::text AS bound
+         FROM ${fromClause(this.#schema, table)} TABLESAMPLE SYSTEM (${samplePercent(Math.max(relpages, Number(bytes) / 8192))}) REPEATABLE (0)`,
+      context,
+    )
+    const bound = (sample.rows[0] as { bound: string | null } | undefined)?.bound
+    if (bound === null || bound === undefined) return undefined
+    const helper = await this.#helperSession()
+    if (helper === undefined) return undefined
+    this.#splitTables.push(table.schema.name)
+    return { helper, before: ` WHERE ${key} < ${quoteLiteral(bound)}`, after: ` WHERE ${key} >= ${quoteLiteral(bound)}` }
+  }
+
+  /** The helper session, opened the first time a table is split; undefined (for good) when the server refuses it. */
+  async #helperSession(): Promise<HelperSession | undefined> {
+    if (this.#helper === undefined && !this.#helperRefused) {
+      this.#helper = await HelperSession.open(this.#config, this.#snapshot!).catch(() => {
+        this.#helperRefused = true
+        return undefined
+      })
+    }
+    return this.#helper
+  }
+
+  async #dropHelper(): Promise<void> {
+    const helper = this.#helper
+    this.#helper = undefined
+    await helper?.close()
   }
 
   /**
@@ -545,6 +640,7 @@ export class PostgresSource implements Source {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    await this.#dropHelper()
     if (this.#busy) {
       // A read is still open (its consumer never finished or returned): the connection is in
       // COPY mode and cannot take a statement. Dropping it ends the snapshot server-side.

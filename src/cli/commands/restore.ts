@@ -3,7 +3,7 @@
  */
 import type { Command } from 'commander'
 import { restore, type RestoreReport } from '../../engine/restore.js'
-import { backupDirFrom, dbUrlFrom, limitsFrom, locateBackup, outputFor, parseList, parseNonNegativeInt, progressDrawer, withDb, withJson, withLimits, withStorage, withTableSelection, type Flags } from '../common.js'
+import { backupDirFrom, dbUrlFrom, jobsFrom, limitsFrom, locateBackup, outputFor, parseList, progressDrawer, withDb, withJson, withLimits, withStorage, withTableSelection, type Flags } from '../common.js'
 import { readPassphrase } from '../../storage/passphrase.js'
 import { recordAudit } from '../audit-trail.js'
 import { UsageError } from '../../errors.js'
@@ -50,13 +50,6 @@ export function register(program: Command): void {
       remote.close()
     }
   })
-}
-
-/** `--jobs`: a whole number from 1 to 16 (default 2). */
-function jobsFrom(flags: Flags): number {
-  const jobs = parseNonNegativeInt('--jobs', flags.jobs) ?? 2
-  if (jobs < 1 || jobs > 16) throw new UsageError(`--jobs must be from 1 to 16, got ${JSON.stringify(flags.jobs)}.`)
-  return jobs
 }
 
 async function restoreFile(file: string, flags: Flags): Promise<void> {
