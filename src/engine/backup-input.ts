@@ -82,7 +82,14 @@ async function* events(
  * for (a file mergeback did not write) would go unproven that way, so such a file is read again
  * with every record parsed.
  */
-export async function scanBackup(file: string, options: BackupInputOptions & { readonly verify?: boolean } = {}): Promise<BackupScan> {
+export async function scanBackup(
+  file: string,
+  options: BackupInputOptions & {
+    readonly verify?: boolean
+    /** An incremental backup: scan its chain's full backup for its structure only (scanChain `deferFull`); the caller's pass verifies it. */
+    readonly deferChainFull?: boolean
+  } = {},
+): Promise<BackupScan> {
   const full = await describeFullBackup(file)
   if (full) {
     throw new UsageError(
@@ -93,7 +100,7 @@ export async function scanBackup(file: string, options: BackupInputOptions & { r
   // An incremental backup is read as its chain's final state; every link is verified here.
   if (options.link !== true) {
     const links = await chainOf(file)
-    if (links !== undefined) return scanChain(file, links, options)
+    if (links !== undefined) return scanChain(file, links, { ...options, deferFull: options.deferChainFull === true })
   }
   // Structure only (tables, counts, metadata): for a caller that verifies the checksums in its
   // own pass, inside a transaction it commits only once that pass has verified them.
@@ -198,7 +205,7 @@ export async function* readTables(
   } = {},
 ): AsyncGenerator<TableRows> {
   if (scan.chain !== undefined) {
-    // The chain scan verified every link whole.
+    // The chain scan verified every link whole, or readChainTables verifies its deferred full backup.
     yield* readChainTables(scan, tables, { ...options, verify: undefined } as BackupInputOptions & { records?: 'parsed' | 'lines' })
     return
   }

@@ -45,6 +45,11 @@ export interface ChainState {
   readonly start: ReadonlyMap<string, number>
   /** Per table: key text → index of the last link that inserted, updated or deleted it (links after `start` only). */
   readonly touched: ReadonlyMap<string, ReadonlyMap<string, number>>
+  /**
+   * The full backup (link 0) was scanned for its structure only (scanChain `deferFull`): its
+   * checksums are verified by readChainTables as it reads it, or by verifyDeferredLink.
+   */
+  readonly deferred?: boolean
 }
 
 function broken(message: string, link: string): IntegrityError {
@@ -113,12 +118,25 @@ function incrementalOf(scan: BackupScan): IncrementalInfo | undefined {
  * Scans every link (verifying it whole) and returns the chain's final state as a BackupScan: the
  * last link's tables and metadata, with the final record counts, and `chain` set.
  */
-export async function scanChain(file: string, links: readonly ChainLink[], options: BackupInputOptions & { readonly unsafeDefinitions?: 'refuse' | 'drop' }): Promise<BackupScan> {
+export async function scanChain(
+  file: string,
+  links: readonly ChainLink[],
+  options: BackupInputOptions & {
+    readonly unsafeDefinitions?: 'refuse' | 'drop'
+    /**
+     * Scan the full backup (link 0, by far the largest) for its structure only, and leave its
+     * checksums to the pass that reads it (readChainTables verifies them by the end of that pass,
+     * and reports a damaged link as this scan would): for a restore whose rollback undoes
+     * everything, so that the full backup is hashed once, not read whole twice with checksums.
+     */
+    readonly deferFull?: boolean
+  },
+): Promise<BackupScan> {
   const last = links[links.length - 1]!.file
   const scans: BackupScan[] = []
   for (const link of links) {
     try {
-      const scan = await scanBackup(link.path, { ...options, link: true, verify: true })
+      const scan = await scanBackup(link.path, { ...options, link: true, verify: !(options.deferFull === true && link.depth === 0) })
       const info = incrementalOf(scan)
       // A MongoDB chain's full backup is in the mongo-native layout (format 'mergeback' too).
       if (link.depth === 0 ? info !== undefined || scan.metadata.format !== 'mergeback' : info === undefined || info.depth !== link.depth) {
@@ -176,8 +194,39 @@ export async function scanChain(file: string, links: readonly ChainLink[], optio
     metadata: { ...final.metadata, recordCounts: { ...rowCounts }, chain },
     warnings: [...new Set(scans.flatMap((s) => s.warnings))],
     origin,
-    chain: { links, scans, start, touched },
+    chain: { links, scans, start, touched, ...(options.deferFull === true ? { deferred: true } : {}) },
   }
+}
+
+/**
+ * The error a scan of the chain's deferred full backup gives, as scanChain would have reported
+ * it (named after the link), or undefined when the link is whole.
+ */
+async function deferredLinkDamage(state: ChainState, options: BackupInputOptions): Promise<unknown> {
+  const link = state.links[0]!
+  try {
+    await scanBackup(link.path, { ...options, link: true, verify: true })
+    return undefined
+  } catch (error) {
+    const damage = inLink(error, link, state.links[state.links.length - 1]!.file)
+    if (damage instanceof Error) reported.add(damage)
+    return damage
+  }
+}
+
+/** Errors deferredLinkDamage made: already what the chain scan would report. */
+const reported = new WeakSet<Error>()
+
+/**
+ * Verifies a chain scan's deferred full backup whole now (for a caller that cannot verify it in
+ * its own pass after all); returns the scan with nothing left to verify. Throws the error
+ * scanChain would have thrown for a damaged link.
+ */
+export async function verifyDeferredLink(scan: BackupScan, options: BackupInputOptions): Promise<BackupScan> {
+  if (scan.chain?.deferred !== true) return scan
+  const damage = await deferredLinkDamage(scan.chain, options)
+  if (damage !== undefined) throw damage
+  return { ...scan, chain: { ...scan.chain, deferred: false } }
 }
 
 /** The tables, in the order readTables would hand them from `scan` (one pass when the file is in foreign-key order). */
@@ -214,20 +263,42 @@ export async function* readChainTables(
     const names = order.filter((name) => held.has(name) && (state.start.get(name) ?? Infinity) <= i)
     const schemas = names.map((name) => byName.get(name)!)
     const onePass = passOrder(linkScan, schemas).join('\u0000') === names.join('\u0000')
+    // The deferred full backup is verified by the passes that read it: each reads to the end of
+    // the file, and its last step (finish, or a single table's close) verifies the checksums.
+    const verify = i === 0 && state.deferred === true
+    let verified = !verify
     let pass: AsyncGenerator<TableRows> | undefined
     return {
       names: new Set(names),
-      async open(name: string): Promise<{ rows: TableRows; close: () => Promise<void> }> {
+      async open(name: string): Promise<{ rows: TableRows; close: (whole: boolean) => Promise<void> }> {
         if (onePass) {
-          pass ??= readTables(linkScan, schemas, { ...options, link: true, records: mode })
+          pass ??= readTables(linkScan, schemas, { ...options, link: true, records: mode, verify })
           const next = await pass.next()
           if (next.done || next.value.schema.name !== name) throw new InternalError(`link ${state.links[i]!.file}: expected table "${name}"`)
           return { rows: next.value, close: async () => {} }
         }
-        const single = readTables(linkScan, [byName.get(name)!], { ...options, link: true, records: mode })
+        const single = readTables(linkScan, [byName.get(name)!], { ...options, link: true, records: mode, verify })
         const next = await single.next()
         if (next.done) throw new InternalError(`link ${state.links[i]!.file}: no table "${name}"`)
-        return { rows: next.value, close: async () => void (await single.return(undefined)) }
+        return {
+          rows: next.value,
+          close: async (whole) => {
+            if (!whole || !verify) return void (await single.return(undefined))
+            if (!(await single.next()).done) throw new InternalError(`link ${state.links[i]!.file}: more than table "${name}"`)
+            verified = true
+          },
+        }
+      },
+      /** After every table was read: the deferred link's verification, finished (or done now, when no table of it was read). */
+      async finish(): Promise<void> {
+        if (verified) return
+        if (pass !== undefined) {
+          if (!(await pass.next()).done) throw new InternalError(`link ${state.links[i]!.file}: tables left unread`)
+        } else {
+          const damage = await deferredLinkDamage(state, options)
+          if (damage !== undefined) throw damage
+        }
+        verified = true
       },
       async close(): Promise<void> {
         await pass?.return(undefined)
@@ -245,10 +316,12 @@ export async function* readChainTables(
       async function* linkSources(): AsyncGenerator<{ at: number; rows: TableRows }> {
         for (const at of contributing) {
           const opened = await readers[at]!.open(name)
+          let whole = false
           try {
             yield { at, rows: opened.rows }
+            whole = true
           } finally {
-            await opened.close()
+            await opened.close(whole)
           }
         }
       }
@@ -267,28 +340,141 @@ export async function* readChainTables(
         for await (const { at, rows } of linkSources()) {
           const filter = key.length > 0 && hasLater(touched, at)
           const cut = keyCutter(schema)
+          // The link the table starts at (the full backup, most often) has far more lines than
+          // later links touched keys: a line whose key bytes miss a bitmap of the touched keys'
+          // hashes is kept without making its key a string (a hit is checked exactly).
+          const later = filter && at === from ? laterKeys(touched, at) : undefined
+          const hashKey = later !== undefined ? keyHasher(schema) : undefined
           for await (const chunk of rows.lines!) {
             if (!filter) {
               yield chunk
               continue
             }
-            const parts: Buffer[] = []
+            // Kept lines are moved to the front of the chunk, which is this generator's alone.
+            let to = 0
             for (let begin = 0; begin < chunk.length; ) {
               const end = chunk.indexOf(0x0a, begin)
-              const line = chunk.subarray(begin, end)
-              const text = cut(line) ?? keyText(JSON.parse(line.toString('utf8')) as Row, key)
-              if (keeps(touched, text, at)) parts.push(chunk.subarray(begin, end + 1))
+              const hash = hashKey === undefined ? -1 : hashKey(chunk, begin, end)
+              let keep: boolean
+              if (hash >= 0 && !later!.has(hash)) keep = true
+              else {
+                const line = chunk.subarray(begin, end)
+                keep = keeps(touched, cut(line) ?? keyText(JSON.parse(line.toString('utf8')) as Row, key), at)
+              }
+              if (keep) {
+                if (to !== begin) chunk.copyWithin(to, begin, end + 1)
+                to += end + 1 - begin
+              }
               begin = end + 1
             }
-            if (parts.length > 0) yield Buffer.concat(parts)
+            if (to > 0) yield chunk.subarray(0, to)
           }
         }
       }
       yield { schema, records: counts.get(name) ?? 0, batches: batches(), ...(mode === 'lines' ? { lines: lines() } : {}) }
       if (!consumed) throw new FormatError(`The rows of table "${name}" were not all consumed.`)
     }
+    for (const reader of readers) await reader.finish()
+  } catch (error) {
+    // The deferred full backup's damage, found as it was read (a checksum, or a file that ends
+    // early or stops being JSON): reported as the chain scan reports a damaged link.
+    if (state.deferred === true && (error instanceof FormatError || error instanceof IntegrityError) && !reported.has(error)) {
+      const damage = await deferredLinkDamage(state, options)
+      if (damage !== undefined) throw damage
+    }
+    throw error
   } finally {
     for (const reader of readers) await reader.close()
+  }
+}
+
+/** 32-bit FNV-1a of bytes `[begin, end)` of `bytes`, continued from `hash`. */
+function fnv(bytes: Uint8Array, begin: number, end: number, hash: number): number {
+  for (let i = begin; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193)
+  return hash
+}
+
+const FNV_START = 0x811c9dc5 | 0
+
+/** A set of 32-bit hashes as a bitmap (false positives allowed, no false negatives). */
+class HashBits {
+  readonly #bits: Uint32Array
+  readonly #mask: number
+  constructor(count: number) {
+    let size = 1 << 16
+    while (size < count * 16 && size < 1 << 30) size *= 2
+    this.#bits = new Uint32Array(size >>> 5)
+    this.#mask = size - 1
+  }
+  add(hash: number): void {
+    const bit = hash & this.#mask
+    this.#bits[bit >>> 5]! |= 1 << (bit & 31)
+  }
+  has(hash: number): boolean {
+    const bit = hash & this.#mask
+    return (this.#bits[bit >>> 5]! & (1 << (bit & 31))) !== 0
+  }
+}
+
+/** The hashes (fnv of the UTF-8 bytes) of the key texts touched by a link after `at`. */
+function laterKeys(touched: ReadonlyMap<string, number>, at: number): HashBits {
+  const bits = new HashBits(touched.size)
+  for (const [text, last] of touched) {
+    if (last <= at) continue
+    const bytes = Buffer.from(text)
+    bits.add(fnv(bytes, 0, bytes.length, FNV_START) >>> 0)
+  }
+  return bits
+}
+
+/**
+ * The hash laterKeys gives the key text keyCutter cuts from the line `bytes[begin, end)`, without
+ * making it: the same walk over the members up to the last key column, the key values' bytes
+ * hashed in key order between `[`, `,` and `]`. -1 where keyCutter could decline (the caller then
+ * cuts or parses the key as before).
+ */
+function keyHasher(table: TableSchema): (bytes: Buffer, begin: number, end: number) => number {
+  const positions = table.primaryKey.map((name) => table.columns.findIndex((c) => c.name === name))
+  if (positions.length === 0 || positions.some((p) => p < 0)) return () => -1
+  const last = Math.max(...positions)
+  const names = table.columns.slice(0, last + 1).map((c) => Buffer.from(`${JSON.stringify(c.name)}:`))
+  const begins = new Int32Array(last + 1)
+  const ends = new Int32Array(last + 1)
+  return (line, lineBegin, lineEnd) => {
+    if (line[lineBegin] !== 0x7b) return -1
+    let at = lineBegin + 1
+    for (let i = 0; i <= last; i++) {
+      const name = names[i]!
+      if (at + name.length > lineEnd) return -1
+      for (let k = 0; k < name.length; k++) if (line[at + k] !== name[k]) return -1
+      at += name.length
+      begins[i] = at
+      const first = line[at]
+      if (first === 0x22) {
+        at++
+        for (;;) {
+          if (at >= lineEnd) return -1
+          const c = line[at]
+          if (c === 0x5c) at += 2
+          else if (c === 0x22) break
+          else at++
+        }
+        at++
+      } else if (first === 0x7b || first === 0x5b || at >= lineEnd) {
+        return -1
+      } else {
+        while (at < lineEnd && line[at] !== 0x2c && line[at] !== 0x7d) at++
+      }
+      if (at >= lineEnd || (line[at] !== 0x2c && line[at] !== 0x7d)) return -1
+      ends[i] = at
+      at++
+    }
+    let hash = Math.imul(FNV_START ^ 0x5b, 0x01000193)
+    for (let j = 0; j < positions.length; j++) {
+      if (j > 0) hash = Math.imul(hash ^ 0x2c, 0x01000193)
+      hash = fnv(line, begins[positions[j]!]!, ends[positions[j]!]!, hash)
+    }
+    return Math.imul(hash ^ 0x5d, 0x01000193) >>> 0
   }
 }
 

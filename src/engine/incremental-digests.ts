@@ -59,7 +59,7 @@ export async function writeChangesByRowDigests(
       if (end < 0 || tab < begin || end - tab - 1 !== 2 * DIGEST_BYTES) throw new InternalError('a key read with its row digest has none, or not one of 32 hex digits')
       let at: number
       let keyDigest: Buffer
-      if (next < parent.count && parent.sameKeyText(next, chunk, begin, tab)) {
+      if (next < parent.count && parent.keyTextEquals(next, chunk, begin, tab)) {
         at = next
         keyDigest = parent.keyDigest(at)
       } else {
@@ -73,7 +73,7 @@ export async function writeChangesByRowDigests(
       if (at >= 0 && known.known[at] === 1 && hexEquals(chunk, tab + 1, known.stamps, at * DIGEST_BYTES)) {
         let after = encodeEntry(entries, used, keyDigest, parent.rowDigest(at), chunk, begin, tab)
         if (after < 0) {
-          index.addEntries(entries.subarray(0, used))
+          await index.addEntries(Buffer.from(entries.subarray(0, used)))
           used = 0
           if (entries.length < 3 + 2 * DIGEST_BYTES + tab - begin) entries = Buffer.allocUnsafe(2 * (3 + 2 * DIGEST_BYTES + tab - begin))
           after = encodeEntry(entries, 0, keyDigest, parent.rowDigest(at), chunk, begin, tab)
@@ -95,8 +95,8 @@ export async function writeChangesByRowDigests(
       rows++
       begin = end + 1
     }
-    // Both copy them: the buffers are used again for the next chunk.
-    index.addEntries(entries.subarray(0, used))
+    // Copied (the stamps writer copies them itself): the buffers are used again for the next chunk.
+    await index.addEntries(Buffer.from(entries.subarray(0, used)))
     stampsWriter.addEntries(stampEntries.subarray(0, stamped))
   }
   let changed = 0

@@ -18,7 +18,7 @@ import { IntegrityError, InternalError, NotFoundError, UsageError } from '../err
 import type { BackupWriter } from '../format/writer.js'
 import { listBackups, readSidecar, type BackupEntry, type Sidecar } from '../storage/catalog.js'
 import { columnsSignature, keyCutter, keyText, loadDigestIndex, shortDigest, type DigestIndex, type DigestIndexWriter, type TableDigests } from '../storage/digest-index.js'
-import { alignStamps, loadRowStamps, stampsFresh, type RowStampsWriter, type TableStamps } from '../storage/row-stamps.js'
+import { alignStamps, loadRowStamps, stampsFresh, STAMPS_ENTRY_BYTES, type RowStampsWriter, type TableStamps } from '../storage/row-stamps.js'
 import { chainOf } from './chain.js'
 import { keyDigestStamps, writeChangesByRowDigests } from './incremental-digests.js'
 import type { ProgressListener } from './progress.js'
@@ -76,6 +76,8 @@ export async function resolveParent(
   if (entry.encrypted && options.passphrase === undefined) {
     throw refuse('it is encrypted, and so is its digest index: make the increment encrypted too, with the same passphrase (--encrypt)')
   }
+  // The stamps load (it never throws) while the index does: both are mostly gunzip, off this thread.
+  const stamps = loadRowStamps(entry.path)
   const index = await loadDigestIndex(entry.path, { passphrase: options.passphrase }).catch((error: unknown) => {
     if (error instanceof IntegrityError && error.reason === 'wrong-passphrase') {
       throw refuse('the passphrase given does not unlock its digest index (a wrong passphrase, or the parent was encrypted with another one)')
@@ -90,7 +92,7 @@ export async function resolveParent(
   // The parent's own chain must be whole, or the new link would hang from a broken one.
   const links = await chainOf(entry.path)
   const base = links === undefined ? { file: entry.file, sha256: sidecar.sha256 } : { file: links[0]!.file, sha256: links[0]!.sidecar.sha256 }
-  return { entry, sidecar, index, stamps: await loadRowStamps(entry.path), base, depth: (sidecar.incremental?.depth ?? 0) + 1 }
+  return { entry, sidecar, index, stamps: await stamps, base, depth: (sidecar.incremental?.depth ?? 0) + 1 }
 }
 
 /** Whether the parent's index can be compared with this table as it is now. */
@@ -266,18 +268,58 @@ async function writeChangesByStamps(
   const candidates = new Map<string, number>()
   let rows = 0
   stampsWriter.beginTable(table.name, scope)
-  for await (const { text, stamp } of keyStamps(lines)) {
-    const keyDigest = shortDigest(text)
-    const at = parent.find(keyDigest)
-    if (at >= 0) seen[at] = 1
-    if (at >= 0 && known.known[at] === 1 && known.stamps[at] === stamp) {
-      await index.add(keyDigest, parent.rowDigest(at), text)
-      await stampsWriter.add(keyDigest, stamp)
-    } else {
-      candidates.set(text, stamp)
-    }
-    rows++
+  // The keys come in the table's physical order, and so did the parent's (its rows in the same
+  // order, or a full backup's in key order, which a table written in key order has too): the
+  // row after the parent's entry `next - 1` is most often its entry `next`, whose key text is
+  // compared as bytes, no string made and nothing hashed. Any other row is looked up by its key
+  // digest, as every row once was, and the guess follows it; so the order only saves work, and
+  // a row out of place costs what it always did. Unchanged entries whose stamps sit at the same
+  // place in the parent's stamps file are copied in runs, bytes as they are, into both new files.
+  let next = 0
+  let runFrom = 0
+  let runTo = 0
+  const flushRun = async (): Promise<void> => {
+    if (runFrom === runTo) return
+    await index.addEntries(parent.entryBytes(runFrom, runTo))
+    await stampsWriter.addRaw(parentStamps.entries.subarray(runFrom * STAMPS_ENTRY_BYTES, runTo * STAMPS_ENTRY_BYTES))
+    runFrom = runTo = 0
   }
+  for await (const chunk of lines) {
+    for (let begin = 0; begin < chunk.length; ) {
+      const end = chunk.indexOf(0x0a, begin)
+      const tab = chunk.lastIndexOf(0x02, end)
+      let stamp = 0
+      for (let i = tab + 1; i < end; i++) stamp = stamp * 10 + (chunk[i]! - 0x30)
+      let text: string | undefined
+      let at = next < parent.count && parent.keyTextEquals(next, chunk, begin, tab) ? next : -1
+      if (at < 0) {
+        text = chunk.toString('utf8', begin, tab)
+        at = parent.find(shortDigest(text))
+      }
+      rows++
+      if (at >= 0) {
+        seen[at] = 1
+        next = at + 1
+      }
+      const how = at >= 0 && known.stamps[at] === stamp ? known.known[at]! : 0
+      if (how === 2) {
+        if (at === runTo && runTo > runFrom) runTo++
+        else {
+          await flushRun()
+          runFrom = at
+          runTo = at + 1
+        }
+      } else if (how === 1) {
+        await flushRun()
+        await index.addEntries(parent.entryBytes(at, at + 1))
+        await stampsWriter.add(parent.keyDigest(at), stamp)
+      } else {
+        candidates.set(text ?? chunk.toString('utf8', begin, tab), stamp)
+      }
+      begin = end + 1
+    }
+  }
+  await flushRun()
   let changed = 0
   const cutter = keyCutter(table)
   const keys = [...candidates.keys()]

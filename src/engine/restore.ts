@@ -29,6 +29,7 @@ import type { Adapter, ConnectionConfig, Engine, Row, TableSchema } from '../ada
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
 import { damageBehind, scanBackup, selectTables, readTables, verifiesInPass, type BackupScan } from './backup-input.js'
 import { crossEngineDestination } from './cross-engine.js'
+import { verifyDeferredLink } from './chain.js'
 import { DatabaseError, FormatError, InternalError } from '../errors.js'
 import type { ReaderLimits } from '../format/reader.js'
 import type { ProgressListener } from './progress.js'
@@ -115,7 +116,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   const deferred = !inPass && adapter.capabilities.stagesNewTables === true
   options.onProgress?.({ type: 'phase', phase: 'verify' })
   const scanOptions = { passphrase: options.passphrase, unsafeDefinitions: options.dropUnsafeDefinitions ? ('drop' as const) : ('refuse' as const), limits: options.limits }
-  const scan: BackupScan = await scanBackup(options.file, { ...scanOptions, verify: !inPass && !deferred })
+  // A chain's full backup, too, is verified as it is loaded (chain.ts scanChain `deferFull`).
+  let scan: BackupScan = await scanBackup(options.file, { ...scanOptions, verify: !inPass && !deferred, deferChainFull: inPass || deferred })
   const selected = selectTables(scan, options.tables, options.exclude)
   const staged = await restoreStaged(options, config, adapter, scan, selected, inPass, started)
   if (staged !== undefined) return staged
@@ -129,10 +131,11 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       { engine, database: String(scan.metadata.database ?? ''), tables: selected, warnings: [] },
       { mode: 'restore', drop: Boolean(options.drop), allowTriggers: Boolean(options.allowTriggers), jobs: options.jobs ?? 2 },
     )
-    // A chain's links were all verified by its scan.
-    if (deferred && scan.chain === undefined) {
+    // A chain's increments were verified by its scan; its full backup is verified like a single file.
+    if (deferred) {
       if (prepared.undoable === true) verify = true
-      else await scanBackup(options.file, scanOptions)
+      else if (scan.chain === undefined) await scanBackup(options.file, scanOptions)
+      else scan = await verifyDeferredLink(scan, scanOptions)
     }
     // Order inserts by the backup's foreign keys and by the target's own: a seed file carries
     // none, and an existing target may have more than the backup knew.

@@ -9,7 +9,8 @@
  * keyText, shortDigest) of digest-index.ts, which define the format.
  *
  * Messages, handled strictly in order (each waits for the previous one's writes):
- *   { type: 'bytes', data }                    raw index bytes (entries, 'E'), written as they are
+ *   { type: 'bytes', data }                    raw index bytes (entries, 'E'), written as they are;
+ *                                              answered with { type: 'ack', bytes } (back-pressure)
  *   { type: 'table', head, columns, key,       a table header ('T' …) and the columns / key to cut;
  *     stamped, digestStamps }                  stamped: its lines end in '\x02<xmin>' (row stamps),
  *                                              or, with digestStamps, '\x02<32 hex digits>' (MariaDB)
@@ -406,7 +407,10 @@ parentPort.on('message', (message) => {
   queue = queue.then(async () => {
     if (failure !== undefined) return
     try {
-      if (message.type === 'bytes') await put(Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength))
+      if (message.type === 'bytes') {
+        await put(Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength))
+        parentPort.postMessage({ type: 'ack', bytes: message.data.byteLength })
+      }
       else if (message.type === 'table') {
         await put(Buffer.from(message.head.buffer, message.head.byteOffset, message.head.byteLength))
         table = tableOf(message)

@@ -71,6 +71,48 @@ describe('digest index', () => {
     }
   })
 
+  it('copies entries of a loaded index into a new one as they are (runs, single entries, more than a message), beside entries added one by one', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mbdx-copy-'))
+    try {
+      const first = path.join(dir, 'a.json')
+      const writer = new DigestIndexWriter(first)
+      const schema = table(['id', 'v'], ['id'])
+      await writer.beginTable(schema)
+      // About 2.5 MB of entries: runs larger than one message (1 MiB) to the index thread.
+      const rows = Array.from({ length: 40_000 }, (_, i) => ({ id: `k${i}-${'x'.repeat(i % 40)}`, v: `v${i}` }))
+      await writer.addRows(rows, ['id'])
+      await writer.endTable()
+      await writer.commit(first)
+      const parent = (await loadDigestIndex(first))!.tables.get('t')!
+      const key = (i: number) => JSON.stringify([rows[i]!.id])
+      expect(parent.keyTextEquals(7, Buffer.from(`..${key(7)}..`), 2, 2 + Buffer.byteLength(key(7)))).toBe(true)
+      expect(parent.keyTextEquals(7, Buffer.from(key(8)), 0, Buffer.byteLength(key(8)))).toBe(false)
+      expect(parent.keyDigestEquals(7, Buffer.concat([Buffer.alloc(3), shortDigest(key(7))]), 3)).toBe(true)
+
+      const second = path.join(dir, 'b.json')
+      const copy = new DigestIndexWriter(second)
+      await copy.beginTable(schema)
+      await copy.addEntries(parent.entryBytes(0, 30_000))
+      await copy.add(shortDigest('["new"]'), shortDigest('{"id":"new"}'), '["new"]')
+      await copy.addEntries(parent.entryBytes(30_000, 30_001))
+      await copy.addEntries(parent.entryBytes(30_001, 40_000))
+      await copy.endTable()
+      await copy.commit(second)
+      const copied = (await loadDigestIndex(second))!.tables.get('t')!
+      expect(copied.count).toBe(40_001)
+      for (const i of [0, 1, 29_999, 30_000, 30_001, 39_999]) {
+        const at = copied.find(shortDigest(key(i)))
+        expect(at).toBe(i < 30_000 ? i : i + 1)
+        expect(copied.keyText(at)).toBe(key(i))
+        expect(copied.sameRow(at, shortDigest(JSON.stringify(rows[i])))).toBe(true)
+      }
+      expect(copied.keyText(copied.find(shortDigest('["new"]')))).toBe('["new"]')
+      expect(Buffer.concat([copied.entryBytes(0, 30_000), copied.entryBytes(30_001, 40_001)]).equals(parent.entryBytes(0, 40_000))).toBe(true)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('writes, from record lines on its own thread, exactly the entries the reference functions define', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mbdx-'))
     try {

@@ -203,6 +203,9 @@ export class DigestIndexWriter {
     }
     this.#chunks = []
     this.#size = 0
+    // Counted until the index thread acknowledges them, as lines are: add and addEntries wait
+    // while it is behind, rather than queue an increment's whole index in messages.
+    this.#inFlight += data.length
     this.#worker!.postMessage({ type: 'bytes', data }, [data.buffer])
   }
 
@@ -242,16 +245,6 @@ export class DigestIndexWriter {
     this.#worker!.postMessage({ type: 'table', head, columns: table.columns.map((c) => c.name), key: [...table.primaryKey], stamped: options.stamps !== undefined, digestStamps: options.digestStamps === true }, [head.buffer])
   }
 
-  /**
-   * Entries encoded by the caller (`R` keyDigest rowDigest uint16be(length) keyText each: see
-   * encodeEntry), of the table begun last; copied.
-   */
-  addEntries(entries: Buffer): void {
-    if (entries.length === 0) return
-    this.#push(Buffer.from(entries))
-    if (this.#size >= 1 << 20) this.#flush()
-  }
-
   /** One row: its key digest, row digest (16 bytes each) and key text. */
   async add(keyDigest: Buffer, rowDigest: Buffer, key: string): Promise<void> {
     const keyBytes = Buffer.from(key)
@@ -263,7 +256,28 @@ export class DigestIndexWriter {
     entry.writeUInt16BE(keyBytes.length, 1 + 2 * DIGEST_BYTES)
     keyBytes.copy(entry, 3 + 2 * DIGEST_BYTES)
     this.#push(entry)
-    if (this.#size >= 1 << 20) this.#flush()
+    if (this.#size >= 1 << 20) {
+      this.#flush()
+      await this.#settle(MAX_IN_FLIGHT_BYTES)
+    }
+  }
+
+  /**
+   * Entries already encoded (`R` keyDigest rowDigest uint16be(length) keyText each: see
+   * encodeEntry, or TableDigests.entryBytes: an increment's unchanged rows, copied from its
+   * parent's index whole), of the table begun last. The bytes are not copied until they are
+   * sent: the caller must leave them as they are.
+   */
+  async addEntries(entries: Buffer): Promise<void> {
+    for (let from = 0; from < entries.length; ) {
+      const to = Math.min(entries.length, from + Math.max(1 << 16, (1 << 20) - this.#size))
+      this.#push(entries.subarray(from, to))
+      from = to
+      if (this.#size >= 1 << 20) {
+        this.#flush()
+        await this.#settle(MAX_IN_FLIGHT_BYTES)
+      }
+    }
   }
 
   /**
@@ -450,33 +464,35 @@ export function keyCutter(table: TableSchema): (line: Buffer) => string | undefi
   }
 }
 
-/** One table of a loaded index. */
+/**
+ * One table of a loaded index. The entries stay where the file's bytes were decompressed (`data`,
+ * `offsets[i]` the start of entry `i`, `offsets[count]` the end of the last): loading copies
+ * nothing, and an increment copies runs of unchanged entries into its own index whole (entryBytes).
+ */
 export class TableDigests {
   readonly name: string
   readonly key: readonly string[]
   readonly columns: string
-  /** Per entry: key digest (16) + row digest (16). */
-  readonly #digests: Buffer
-  readonly #keyStarts: Uint32Array
-  readonly #keyTexts: Buffer
+  readonly #data: Buffer
+  readonly #offsets: Uint32Array
   readonly #slots: Int32Array
   readonly #mask: number
   readonly count: number
 
-  constructor(name: string, key: readonly string[], columns: string, digests: Buffer, keyStarts: Uint32Array, keyTexts: Buffer) {
+  constructor(name: string, key: readonly string[], columns: string, data: Buffer, offsets: Uint32Array) {
     this.name = name
     this.key = key
     this.columns = columns
-    this.#digests = digests
-    this.#keyStarts = keyStarts
-    this.#keyTexts = keyTexts
-    this.count = digests.length / (2 * DIGEST_BYTES)
+    this.#data = data
+    this.#offsets = offsets
+    this.count = offsets.length - 1
     let size = 16
     while (size < this.count * 2) size *= 2
     this.#slots = new Int32Array(size).fill(-1)
     this.#mask = size - 1
     for (let i = 0; i < this.count; i++) {
-      let slot = digests.readUInt32BE(i * 2 * DIGEST_BYTES) & this.#mask
+      const at = offsets[i]! + 1
+      let slot = ((data[at]! << 24) | (data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!) & this.#mask
       while (this.#slots[slot] !== -1) slot = (slot + 1) & this.#mask
       this.#slots[slot] = i
     }
@@ -484,45 +500,91 @@ export class TableDigests {
 
   /** The entry of this key digest, or -1. */
   find(keyDigest: Buffer): number {
+    const data = this.#data
     let slot = keyDigest.readUInt32BE(0) & this.#mask
     for (;;) {
       const entry = this.#slots[slot]!
       if (entry === -1) return -1
-      const at = entry * 2 * DIGEST_BYTES
-      if (this.#digests.compare(keyDigest, 0, DIGEST_BYTES, at, at + DIGEST_BYTES) === 0) return entry
+      const at = this.#offsets[entry]! + 1
+      let k = 0
+      while (k < DIGEST_BYTES && data[at + k] === keyDigest[k]) k++
+      if (k === DIGEST_BYTES) return entry
       slot = (slot + 1) & this.#mask
     }
   }
 
   /** Whether entry `i`'s row digest equals `rowDigest`. */
   sameRow(i: number, rowDigest: Buffer): boolean {
-    const at = i * 2 * DIGEST_BYTES + DIGEST_BYTES
-    return this.#digests.compare(rowDigest, 0, DIGEST_BYTES, at, at + DIGEST_BYTES) === 0
+    const at = this.#offsets[i]! + 1 + DIGEST_BYTES
+    return this.#data.compare(rowDigest, 0, DIGEST_BYTES, at, at + DIGEST_BYTES) === 0
   }
 
-  /** The entries' arrays as they are (digest-index.ts' own use: an increment's comparison on the index thread). */
+  /**
+   * The entries as three arrays (digest-index.ts' own use: an increment's comparison on the index
+   * thread): per entry key digest + row digest (32 bytes), where each key text starts (count + 1),
+   * and the key texts. Made from the loaded bytes on each call.
+   */
   arrays(): { digests: Buffer; keyStarts: Uint32Array; keyTexts: Buffer } {
-    return { digests: this.#digests, keyStarts: this.#keyStarts, keyTexts: this.#keyTexts }
+    const data = this.#data
+    const offsets = this.#offsets
+    const count = this.count
+    const digests = Buffer.allocUnsafe(count * 2 * DIGEST_BYTES)
+    const keyStarts = new Uint32Array(count + 1)
+    let keyBytes = 0
+    for (let i = 0; i < count; i++) keyBytes += offsets[i + 1]! - offsets[i]! - 3 - 2 * DIGEST_BYTES
+    const keyTexts = Buffer.allocUnsafe(keyBytes)
+    let keyAt = 0
+    // Byte loops, not Buffer#copy: its fixed cost per call dominates for pieces this small.
+    for (let i = 0; i < count; i++) {
+      const at = offsets[i]!
+      const to = i * 2 * DIGEST_BYTES
+      for (let k = 0; k < 2 * DIGEST_BYTES; k++) digests[to + k] = data[at + 1 + k]!
+      keyStarts[i] = keyAt
+      const from = at + 3 + 2 * DIGEST_BYTES
+      const end = offsets[i + 1]!
+      for (let k = from; k < end; k++) keyTexts[keyAt++] = data[k]!
+    }
+    keyStarts[count] = keyAt
+    return { digests, keyStarts, keyTexts }
   }
 
   keyDigest(i: number): Buffer {
-    return this.#digests.subarray(i * 2 * DIGEST_BYTES, i * 2 * DIGEST_BYTES + DIGEST_BYTES)
+    const at = this.#offsets[i]! + 1
+    return this.#data.subarray(at, at + DIGEST_BYTES)
   }
 
   rowDigest(i: number): Buffer {
-    return this.#digests.subarray(i * 2 * DIGEST_BYTES + DIGEST_BYTES, (i + 1) * 2 * DIGEST_BYTES)
+    const at = this.#offsets[i]! + 1 + DIGEST_BYTES
+    return this.#data.subarray(at, at + DIGEST_BYTES)
   }
 
   keyText(i: number): string {
-    return this.#keyTexts.toString('utf8', this.#keyStarts[i]!, this.#keyStarts[i + 1]!)
+    return this.#data.toString('utf8', this.#offsets[i]! + 3 + 2 * DIGEST_BYTES, this.#offsets[i + 1]!)
   }
 
-  /** Whether entry `i`'s key text is the UTF-8 bytes of `bytes` from `start` to `end` (no hashing, no string). */
-  sameKeyText(i: number, bytes: Buffer, start: number, end: number): boolean {
-    const from = this.#keyStarts[i]!
-    const to = this.#keyStarts[i + 1]!
-    return to - from === end - start && this.#keyTexts.compare(bytes, start, end, from, to) === 0
+  /** Whether entry `i`'s key text is the bytes `bytes[begin, end)` (no string made). */
+  keyTextEquals(i: number, bytes: Uint8Array, begin: number, end: number): boolean {
+    const from = this.#offsets[i]! + 3 + 2 * DIGEST_BYTES
+    const length = end - begin
+    if (this.#offsets[i + 1]! - from !== length) return false
+    const data = this.#data
+    for (let k = 0; k < length; k++) if (data[from + k] !== bytes[begin + k]) return false
+    return true
   }
+
+  /** Whether entry `i`'s key digest is the 16 bytes of `bytes` at `at`. */
+  keyDigestEquals(i: number, bytes: Uint8Array, at: number): boolean {
+    const from = this.#offsets[i]! + 1
+    const data = this.#data
+    for (let k = 0; k < DIGEST_BYTES; k++) if (data[from + k] !== bytes[at + k]) return false
+    return true
+  }
+
+  /** Entries `from` to `to` (excluded) as the index file holds them ('R' …): DigestIndexWriter.addEntries copies them into a new index. */
+  entryBytes(from: number, to: number): Buffer {
+    return this.#data.subarray(this.#offsets[from]!, this.#offsets[to]!)
+  }
+
 }
 
 export interface DigestIndex {
@@ -571,36 +633,23 @@ export async function loadDigestIndex(backupFile: string, options: { readonly pa
     const length = data.readUInt32BE(at + 1)
     const header = JSON.parse(data.toString('utf8', at + 5, at + 5 + length)) as { table: string; key: string[]; columns: string }
     at += 5 + length
-    // First pass: count entries and key bytes.
+    // One pass: where each entry starts (nothing is copied: TableDigests reads them in place).
+    let offsets = new Uint32Array(1024)
     let count = 0
-    let keyBytes = 0
-    let scan = at
-    while (data[scan] === 0x52) {
-      if (scan + 3 + 2 * DIGEST_BYTES > data.length) throw damaged(`byte ${scan}`)
-      const keyLength = data.readUInt16BE(scan + 1 + 2 * DIGEST_BYTES)
-      count++
-      keyBytes += keyLength
-      scan += 3 + 2 * DIGEST_BYTES + keyLength
+    while (data[at] === 0x52) {
+      if (at + 3 + 2 * DIGEST_BYTES > data.length) throw damaged(`byte ${at}`)
+      if (count + 1 >= offsets.length) {
+        const grown = new Uint32Array(offsets.length * 2)
+        grown.set(offsets)
+        offsets = grown
+      }
+      offsets[count++] = at
+      at += 3 + 2 * DIGEST_BYTES + ((data[at + 1 + 2 * DIGEST_BYTES]! << 8) | data[at + 2 + 2 * DIGEST_BYTES]!)
     }
-    if (data[scan] !== 0x45) throw damaged(`table "${header.table}" does not end`)
-    const digests = Buffer.allocUnsafe(count * 2 * DIGEST_BYTES)
-    const keyTexts = Buffer.allocUnsafe(keyBytes)
-    const keyStarts = new Uint32Array(count + 1)
-    let keyAt = 0
-    // Byte loops, not Buffer#copy: its fixed cost per call dominated the load for 32-byte pieces.
-    for (let i = 0; i < count; i++) {
-      const to = i * 2 * DIGEST_BYTES
-      for (let k = 0; k < 2 * DIGEST_BYTES; k++) digests[to + k] = data[at + 1 + k]!
-      const keyLength = (data[at + 1 + 2 * DIGEST_BYTES]! << 8) | data[at + 2 + 2 * DIGEST_BYTES]!
-      keyStarts[i] = keyAt
-      const from = at + 3 + 2 * DIGEST_BYTES
-      for (let k = 0; k < keyLength; k++) keyTexts[keyAt + k] = data[from + k]!
-      keyAt += keyLength
-      at += 3 + 2 * DIGEST_BYTES + keyLength
-    }
-    keyStarts[count] = keyAt
-    at = scan + 1
-    tables.set(header.table, new TableDigests(header.table, header.key, header.columns, digests, keyStarts, keyTexts))
+    if (at >= data.length || data[at] !== 0x45) throw damaged(`table "${header.table}" does not end`)
+    offsets[count] = at
+    tables.set(header.table, new TableDigests(header.table, header.key, header.columns, data, offsets.slice(0, count + 1)))
+    at++
   }
   return { file, tables }
 }

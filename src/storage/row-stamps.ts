@@ -31,7 +31,9 @@ import { DIGEST_BYTES, type TableDigests } from './digest-index.js'
 
 export const ROW_STAMPS_SUFFIX = '.stamps'
 const MAGIC = Buffer.from('MBST1\n')
-const ENTRY = 1 + DIGEST_BYTES + 4
+/** The bytes of one xmin entry: 'S' keyDigest[16] uint32be(xmin). */
+export const STAMPS_ENTRY_BYTES = 1 + DIGEST_BYTES + 4
+const ENTRY = STAMPS_ENTRY_BYTES
 /** A native-digest entry: 'D' keyDigest[16] rowStamp[16]. */
 const DIGEST_ENTRY = 1 + 2 * DIGEST_BYTES
 
@@ -112,6 +114,17 @@ export class RowStampsWriter {
     this.#put(Buffer.from(entries.buffer, entries.byteOffset, entries.length))
   }
 
+  /** Entries copied as they are (a parent's, TableStamps.entries), with back-pressure. */
+  async addRaw(entries: Buffer): Promise<void> {
+    for (let from = 0; from < entries.length; ) {
+      if (this.#used === this.#buffer.length) await this.#flush()
+      const n = Math.min(entries.length - from, this.#buffer.length - this.#used)
+      entries.copy(this.#buffer, this.#used, from, from + n)
+      this.#used += n
+      from += n
+    }
+  }
+
   /** One row: its key digest (16 bytes) and xmin. */
   async add(keyDigest: Buffer, stamp: number): Promise<void> {
     if (this.#used + ENTRY > this.#buffer.length) await this.#flush()
@@ -177,8 +190,12 @@ export interface TableStamps {
   readonly xid: string
   /** Absent for xmin stamps. */
   readonly kind?: StampKind
-  /** `count` entries of key digest (16) + uint32be xmin, or, for kind 'digest', key digest (16) + row stamp (16). */
+  /**
+   * `count` entries as the file holds them: 'S' keyDigest[16] uint32be(xmin) (STAMPS_ENTRY_BYTES
+   * each), or for kind 'digest' 'D' keyDigest[16] rowStamp[16].
+   */
   readonly entries: Buffer
+  readonly count: number
 }
 
 /**
@@ -211,32 +228,35 @@ export async function loadRowStamps(backupFile: string): Promise<Map<string, Tab
     let end = at
     while (data[end] === tag && end + width <= data.length) end += width
     if (data[end] !== 0x45) return undefined
-    const count = (end - at) / width
-    const entries = Buffer.allocUnsafe(count * (width - 1))
-    for (let i = 0; i < count; i++) {
-      const from = at + i * width + 1
-      const to = i * (width - 1)
-      for (let k = 0; k < width - 1; k++) entries[to + k] = data[from + k]!
-    }
-    tables.set(header.table, { scope: header.scope, xid: header.xid, ...(digest ? { kind: 'digest' as const } : {}), entries })
+    // Kept where they were decompressed: an increment copies runs of them whole (addRaw).
+    tables.set(header.table, { scope: header.scope, xid: header.xid, ...(digest ? { kind: 'digest' as const } : {}), entries: data.subarray(at, end), count: (end - at) / width })
     at = end + 1
   }
   return tables
 }
 
 /**
- * The parent's xmin of each entry of its digest index (`stamps[i]` for entry `i`, `known[i]` = 1
- * when the stamps file has it). Entries whose key digest the index lacks are ignored.
+ * The parent's xmin of each entry of its digest index (`stamps[i]` for entry `i`). `known[i]` is
+ * 0 when the stamps file lacks the entry, 2 when the stamps file's entry `i` is the index's entry
+ * `i` (both written in the same order, as backups write them: a run of such entries can be copied
+ * whole), 1 otherwise. Entries whose key digest the index lacks are ignored.
  */
 export function alignStamps(stamps: TableStamps, index: TableDigests): { stamps: Uint32Array; known: Uint8Array } {
+  if (stamps.kind === 'digest') throw new InternalError('alignStamps: the table\'s stamps are digests, not xmins')
   const out = new Uint32Array(index.count)
   const known = new Uint8Array(index.count)
-  const width = DIGEST_BYTES + 4
-  for (let at = 0; at < stamps.entries.length; at += width) {
-    const i = index.find(stamps.entries.subarray(at, at + DIGEST_BYTES))
-    if (i < 0) continue
-    out[i] = stamps.entries.readUInt32BE(at + DIGEST_BYTES)
-    known[i] = 1
+  const e = stamps.entries
+  for (let n = 0; n < stamps.count; n++) {
+    const at = n * ENTRY
+    let i = n
+    let how = 2
+    if (n >= index.count || !index.keyDigestEquals(n, e, at + 1)) {
+      i = index.find(e.subarray(at + 1, at + 1 + DIGEST_BYTES))
+      how = 1
+      if (i < 0) continue
+    }
+    out[i] = ((e[at + 17]! << 24) | (e[at + 18]! << 16) | (e[at + 19]! << 8) | e[at + 20]!) >>> 0
+    known[i] = how
   }
   return { stamps: out, known }
 }
@@ -249,14 +269,14 @@ export function alignDigestStamps(stamps: TableStamps, index: TableDigests): { s
   if (stamps.kind !== 'digest') throw new InternalError('alignDigestStamps: the table\'s stamps are not digests')
   const out = Buffer.alloc(index.count * DIGEST_BYTES)
   const known = new Uint8Array(index.count)
-  const width = 2 * DIGEST_BYTES
+  const e = stamps.entries
   // A full backup wrote both files in the same order: entry n of each is then the same key, and
   // found without a lookup.
-  for (let at = 0, n = 0; at < stamps.entries.length; at += width, n++) {
-    const i =
-      n < index.count && stamps.entries.compare(index.keyDigest(n), 0, DIGEST_BYTES, at, at + DIGEST_BYTES) === 0 ? n : index.find(stamps.entries.subarray(at, at + DIGEST_BYTES))
+  for (let n = 0; n < stamps.count; n++) {
+    const key = n * DIGEST_ENTRY + 1
+    const i = n < index.count && index.keyDigestEquals(n, e, key) ? n : index.find(e.subarray(key, key + DIGEST_BYTES))
     if (i < 0) continue
-    stamps.entries.copy(out, i * DIGEST_BYTES, at + DIGEST_BYTES, at + width)
+    e.copy(out, i * DIGEST_BYTES, key + DIGEST_BYTES, key + 2 * DIGEST_BYTES)
     known[i] = 1
   }
   return { stamps: out, known }

@@ -51,7 +51,9 @@ async function stampsByEntry(file: string): Promise<Record<string, { scope: stri
   const out: Record<string, { scope: string; kind?: string; entries: string[] }> = {}
   for (const [name, table] of (await loadRowStamps(file))!) {
     const entries: string[] = []
-    for (let at = 0; at < table.entries.length; at += 32) entries.push(table.entries.toString('hex', at, at + 32))
+    // Entries as the file holds them: a tag byte ('D', or 'S' for an xmin table), then the key digest and the stamp.
+    const width = table.kind === 'digest' ? 33 : 21
+    for (let at = 0; at < table.entries.length; at += width) entries.push(table.entries.toString('hex', at + 1, at + width))
     out[name] = { scope: table.scope, kind: table.kind, entries: entries.sort() }
   }
   return out

@@ -14,6 +14,7 @@ import { recordRowStamps } from '../../../src/engine/incremental.js'
 import { postgresAdapter } from '../../../src/adapters/postgres/postgres-adapter.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { loadRowStamps, RowStampsWriter } from '../../../src/storage/row-stamps.js'
+import { loadDigestIndex } from '../../../src/storage/digest-index.js'
 import { createPostgresDatabase, makeTempDir, pgQuery } from '../../helpers/databases.js'
 
 const cleanups: (() => Promise<void> | void)[] = []
@@ -33,7 +34,8 @@ async function stampsByEntry(file: string): Promise<Record<string, { scope: stri
   const out: Record<string, { scope: string; entries: string[] }> = {}
   for (const [name, table] of (await loadRowStamps(file))!) {
     const entries: string[] = []
-    for (let at = 0; at < table.entries.length; at += 20) entries.push(table.entries.toString('hex', at, at + 20))
+    // Each entry as the file holds it ('S' key digest xmin), without its 'S'.
+    for (let at = 0; at < table.entries.length; at += 21) entries.push(table.entries.toString('hex', at + 1, at + 21))
     out[name] = { scope: table.scope, entries: entries.sort() }
   }
   return out
@@ -52,7 +54,66 @@ async function twoPassStamps(url: string, file: string): Promise<Record<string, 
   return stampsByEntry(file)
 }
 
+/** A digest index as table → its entries (key digest, row digest, key text; sorted). */
+async function indexEntries(file: string): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {}
+  for (const [name, table] of (await loadDigestIndex(file))!.tables) {
+    const entries: string[] = []
+    for (let i = 0; i < table.count; i++) entries.push(`${table.keyDigest(i).toString('hex')} ${table.rowDigest(i).toString('hex')} ${table.keyText(i)}`)
+    out[name] = entries.sort()
+  }
+  return out
+}
+
 describe('incremental backups by row stamps on PostgreSQL', () => {
+  it('rows read in another order than the parent index holds them (reversed, shuffled, moved by updates) give the increment, index and stamps that digests give', async () => {
+    const source = await createPostgresDatabase('mbstamps_order')
+    cleanups.push(() => source.drop())
+    const tmp = makeTempDir('mbstamps-order-')
+    cleanups.push(tmp.cleanup)
+    const dir = path.join(tmp.dir, 'b')
+    // rev is stored in descending key order, mixed in a random one: a full backup's index is in
+    // key order, so the increment's guess of the next entry is wrong for (almost) every row.
+    await pgQuery(
+      source.url,
+      `CREATE TABLE rev (id integer PRIMARY KEY, body text);
+       INSERT INTO rev SELECT g, 'r' || g FROM generate_series(3000, 1, -1) g;
+       CREATE TABLE mixed (a text, b integer, v text, PRIMARY KEY (a, b));
+       INSERT INTO mixed SELECT 'k' || (g % 97), g, 'v' || g FROM generate_series(1, 3000) g ORDER BY random();
+       CREATE TABLE plain (id integer PRIMARY KEY, v text);
+       INSERT INTO plain SELECT g, 'p' || g FROM generate_series(1, 3000) g;`,
+    )
+    const full = await backup({ db: source.url, out: dir, name: 'o', now: new Date('2026-12-01T00:00:00Z') })
+    const changes = [
+      `UPDATE rev SET body = body || '!' WHERE id % 37 = 0; DELETE FROM rev WHERE id % 101 = 0; INSERT INTO rev VALUES (5000, 'new');
+       UPDATE mixed SET v = v || '!' WHERE b % 41 = 0; DELETE FROM mixed WHERE b % 103 = 0; INSERT INTO mixed VALUES ('zz', 1, 'new');
+       UPDATE plain SET v = v || '!' WHERE id % 43 = 0; UPDATE plain SET v = v WHERE id BETWEEN 1000 AND 1100; DELETE FROM plain WHERE id IN (1, 2, 1500, 3000);`,
+      // The second round's parent is an increment: its index holds the rows in the order they were read.
+      `UPDATE rev SET body = body || '?' WHERE id % 53 = 0; DELETE FROM rev WHERE id BETWEEN 200 AND 260;
+       UPDATE mixed SET v = 'again' WHERE b % 59 = 0; DELETE FROM mixed WHERE a = 'k5';
+       UPDATE plain SET v = v || '?' WHERE id % 61 = 0; INSERT INTO plain SELECT g, 'q' || g FROM generate_series(3001, 3100) g;`,
+    ]
+    let parent = full.file
+    for (const [round, sql] of changes.entries()) {
+      await pgQuery(source.url, sql)
+      const byStamps = await backup({ db: source.url, out: dir, name: 'o', incremental: true, now: new Date(Date.UTC(2026, 11, 2 + round)) })
+      expect(byStamps.compared).toEqual({ rev: 'stamps', mixed: 'stamps', plain: 'stamps' })
+      const byDigest = await backup({ db: source.url, out: dir, name: `check${round}`, since: path.basename(parent), rowStamps: false, now: new Date(Date.UTC(2026, 11, 2 + round, 1)) })
+      expect(byDigest.compared).toEqual({ rev: 'digests', mixed: 'digests', plain: 'digests' })
+      expect(byStamps.metadata.recordCounts).toEqual(byDigest.metadata.recordCounts)
+      expect(byStamps.metadata.incremental?.deleted).toEqual(byDigest.metadata.incremental?.deleted)
+      expect(await indexEntries(byStamps.file)).toEqual(await indexEntries(byDigest.file))
+      expect(await stampsByEntry(byStamps.file)).toEqual(await twoPassStamps(source.url, path.join(tmp.dir, `two-pass-${round}.json`)))
+      parent = byStamps.file
+    }
+    const target = await createPostgresDatabase('mbstamps_order_t')
+    cleanups.push(() => target.drop())
+    await restore({ file: parent, db: target.url })
+    for (const sql of ['SELECT * FROM rev ORDER BY id', 'SELECT * FROM mixed ORDER BY a, b', 'SELECT * FROM plain ORDER BY id']) {
+      expect(await pgQuery(target.url, sql)).toEqual(await pgQuery(source.url, sql))
+    }
+  }, 120_000)
+
   it('finds exactly the changed rows from keys and xmins, and falls back to digests after VACUUM FULL', async () => {
     const source = await createPostgresDatabase('mbstamps')
     cleanups.push(() => source.drop())
