@@ -149,9 +149,9 @@ export async function locateBackup(flags: Flags, nameOrPath: string): Promise<st
   return resolved
 }
 
-/** `--jobs`: a whole number from 1 to 16 (default 2): the database sessions a backup or restore may use at once. */
-export function jobsFrom(flags: { readonly jobs?: unknown }): number {
-  const jobs = parseNonNegativeInt('--jobs', flags.jobs) ?? 2
+/** `--jobs`: a whole number from 1 to 16 (default `fallback`): the database sessions a backup or restore may use at once. */
+export function jobsFrom(flags: { readonly jobs?: unknown }, fallback = 2): number {
+  const jobs = parseNonNegativeInt('--jobs', flags.jobs) ?? fallback
   if (jobs < 1 || jobs > 16) throw new UsageError(`--jobs must be from 1 to 16, got ${JSON.stringify(flags.jobs)}.`)
   return jobs
 }

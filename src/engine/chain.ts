@@ -267,6 +267,9 @@ export async function* readChainTables(
     // the file, and its last step (finish, or a single table's close) verifies the checksums.
     const verify = i === 0 && state.deferred === true
     let verified = !verify
+    // Read table by table, only the first read verifies (reading to the end of the file): one
+    // hashed pass over the full backup, not one per table. finish() covers a first read left early.
+    let verifying = false
     let pass: AsyncGenerator<TableRows> | undefined
     return {
       names: new Set(names),
@@ -277,13 +280,15 @@ export async function* readChainTables(
           if (next.done || next.value.schema.name !== name) throw new InternalError(`link ${state.links[i]!.file}: expected table "${name}"`)
           return { rows: next.value, close: async () => {} }
         }
-        const single = readTables(linkScan, [byName.get(name)!], { ...options, link: true, records: mode, verify })
+        const verifyThis = verify && !verifying
+        verifying ||= verifyThis
+        const single = readTables(linkScan, [byName.get(name)!], { ...options, link: true, records: mode, verify: verifyThis })
         const next = await single.next()
         if (next.done) throw new InternalError(`link ${state.links[i]!.file}: no table "${name}"`)
         return {
           rows: next.value,
           close: async (whole) => {
-            if (!whole || !verify) return void (await single.return(undefined))
+            if (!whole || !verifyThis) return void (await single.return(undefined))
             if (!(await single.next()).done) throw new InternalError(`link ${state.links[i]!.file}: more than table "${name}"`)
             verified = true
           },

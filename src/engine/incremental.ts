@@ -77,7 +77,8 @@ export async function resolveParent(
     throw refuse('it is encrypted, and so is its digest index: make the increment encrypted too, with the same passphrase (--encrypt)')
   }
   // The stamps load (it never throws) while the index does: both are mostly gunzip, off this thread.
-  const stamps = loadRowStamps(entry.path)
+  // A stamps file it cannot use is no stamps (an increment then compares digests), never an error.
+  const stamps = loadRowStamps(entry.path).catch(() => undefined)
   const index = await loadDigestIndex(entry.path, { passphrase: options.passphrase }).catch((error: unknown) => {
     if (error instanceof IntegrityError && error.reason === 'wrong-passphrase') {
       throw refuse('the passphrase given does not unlock its digest index (a wrong passphrase, or the parent was encrypted with another one)')

@@ -67,7 +67,12 @@ describe('the merge report keeps its conflicts compactly', () => {
     const { report } = built(1500)
     const copy = { ...report }
     expect(copy.conflicts).toHaveLength(1500)
-    ;(report as { conflicts: MergeConflict[] }).conflicts = []
-    expect(report.conflicts).toEqual([])
+    ;(report as { conflicts: MergeConflict[] }).conflicts = [conflict(7)]
+    expect(report.conflicts).toEqual([conflict(7)])
+    // Printed as set, not from the log it was built with.
+    let text = ''
+    writeReportJson(report, (piece) => (text += piece))
+    expect(JSON.parse(text).conflicts).toEqual([JSON.parse(JSON.stringify(conflict(7)))])
+    expect(renderReport(report, { heading: "h" })).toBe(renderReport({ ...report, conflicts: [conflict(7)] }, { heading: "h" }))
   })
 })

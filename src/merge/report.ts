@@ -228,10 +228,14 @@ function reportWithConflicts(report: Omit<MergeReport, 'conflicts'>, log: Confli
     enumerable: true,
     configurable: true,
     get: () => (conflicts ??= [...log]),
-    set: (value: MergeConflict[]) => (conflicts = value),
+    set: (value: MergeConflict[]) => {
+      conflicts = value
+      // Printing follows what was set, not the log.
+      delete (out as { [CONFLICT_LOG]?: ConflictLog })[CONFLICT_LOG]
+    },
   })
   Object.assign(out, { records: report.records })
-  Object.defineProperty(out, CONFLICT_LOG, { value: log, enumerable: false })
+  Object.defineProperty(out, CONFLICT_LOG, { value: log, enumerable: false, configurable: true })
   Object.defineProperty(out, WRITE_JSON, { value: (write: (text: string) => void) => writeReportJson(out, write), enumerable: false })
   return out
 }
@@ -249,7 +253,8 @@ function conflictsOf(report: MergeReport): { readonly length: number; first(n: n
  * conflict at a time: neither the conflicts nor the whole text are ever in memory at once.
  */
 export function writeReportJson(report: MergeReport, write: (text: string) => void): void {
-  const keys = Object.keys(report).filter((key) => (report as unknown as Record<string, unknown>)[key] !== undefined)
+  // `conflicts` is always an array; reading it here would build it from the log.
+  const keys = Object.keys(report).filter((key) => key === 'conflicts' || (report as unknown as Record<string, unknown>)[key] !== undefined)
   write('{')
   keys.forEach((key, i) => {
     write(`${i === 0 ? '' : ','}\n  ${JSON.stringify(key)}: `)

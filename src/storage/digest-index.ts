@@ -626,12 +626,23 @@ export async function loadDigestIndex(backupFile: string, options: { readonly pa
     }
   }
   if (!data.subarray(0, MAGIC.length).equals(MAGIC)) throw damaged('no header')
+  // Entries are found by 32-bit offsets into the whole index (TableDigests).
+  if (data.length > 0xffffffff) {
+    throw new UsageError(`The digest index ${file} is larger than 4 GiB once decompressed, more than an increment can compare with: make a full backup (or split the database's backups by --tables).`, {
+      code: 'BAD_PARENT',
+    })
+  }
   const tables = new Map<string, TableDigests>()
   let at = MAGIC.length
   while (at < data.length) {
     if (data[at] !== 0x54 || at + 5 > data.length) throw damaged(`byte ${at}`)
     const length = data.readUInt32BE(at + 1)
-    const header = JSON.parse(data.toString('utf8', at + 5, at + 5 + length)) as { table: string; key: string[]; columns: string }
+    let header: { table: string; key: string[]; columns: string }
+    try {
+      header = JSON.parse(data.toString('utf8', at + 5, at + 5 + length)) as typeof header
+    } catch {
+      throw damaged(`table header at byte ${at}`)
+    }
     at += 5 + length
     // One pass: where each entry starts (nothing is copied: TableDigests reads them in place).
     let offsets = new Uint32Array(1024)

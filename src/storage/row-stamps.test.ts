@@ -146,6 +146,14 @@ describe('row stamps taken with the record lines (one pass)', () => {
       const file = `${backupPath}.stamps`
       fs.writeFileSync(file, gzipSync(Buffer.from(gunzipSync(fs.readFileSync(file)).toString('latin1').replace('"s"', '"s","kind":"future"'), 'latin1')))
       expect(await loadRowStamps(backupPath)).toBeUndefined()
+      // A header that is JSON but not an object (a crafted file) is no stamps either, not a crash.
+      for (const header of ['null', '7', '{"table":1}']) {
+        const head = Buffer.alloc(5)
+        head[0] = 0x54
+        head.writeUInt32BE(header.length, 1)
+        fs.writeFileSync(file, gzipSync(Buffer.concat([Buffer.from('MBST1\n'), head, Buffer.from(header), Buffer.from('E')])))
+        expect(await loadRowStamps(backupPath)).toBeUndefined()
+      }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }

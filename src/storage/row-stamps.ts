@@ -221,6 +221,7 @@ export async function loadRowStamps(backupFile: string): Promise<Map<string, Tab
     } catch {
       return undefined
     }
+    if (typeof header !== 'object' || header === null || typeof header.table !== 'string' || typeof header.scope !== 'string' || typeof header.xid !== 'string') return undefined
     if (header.kind !== undefined && header.kind !== 'digest') return undefined
     const digest = header.kind === 'digest'
     const [tag, width] = digest ? [0x44, DIGEST_ENTRY] : [0x53, ENTRY]

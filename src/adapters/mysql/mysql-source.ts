@@ -111,6 +111,9 @@ interface CoreConnection {
   query(options: { sql: string; rowsAsArray: boolean; typeCast?: unknown }): CoreQuery
 }
 
+/** readRecordLinesByKeys puts at most about this many characters of key literals in one statement (MariaDB's max_allowed_packet is 16 MiB by default, MySQL's 64 MiB). */
+const KEYS_SQL_BYTES = 1024 * 1024
+
 /** A MySQL/MariaDB read session. Created by `mysqlAdapter.openSource()`. */
 export class MysqlSource implements Source {
   readonly engine = 'mysql' as const
@@ -254,9 +257,22 @@ export class MysqlSource implements Source {
     const columns = key.length === 1 ? quoteIdentifier(key[0]!.name) : `(${key.map((c) => quoteIdentifier(c.name)).join(', ')})`
     const self = this
     return (async function* () {
-      if (keys.length === 0) return
-      const sql = `SELECT ${table.columns.map((c) => selectExpression(c)).join(', ')} FROM ${quoteIdentifier(table.name)} WHERE ${columns} IN (${keys.map(tuple).join(', ')}) ORDER BY ${table.primaryKey.map(quoteIdentifier).join(', ')}`
-      yield* self.#lines(table, options, parser, { sql, columns: table.columns.length })
+      // One statement per KEYS_SQL_BYTES of key literals: long keys must not pass max_allowed_packet.
+      let tuples: string[] = []
+      let bytes = 0
+      const select = (): string =>
+        `SELECT ${table.columns.map((c) => selectExpression(c)).join(', ')} FROM ${quoteIdentifier(table.name)} WHERE ${columns} IN (${tuples.join(', ')}) ORDER BY ${table.primaryKey.map(quoteIdentifier).join(', ')}`
+      for (const values of keys) {
+        const text = tuple(values)
+        if (tuples.length > 0 && bytes + text.length > KEYS_SQL_BYTES) {
+          yield* self.#lines(table, options, parser, { sql: select(), columns: table.columns.length })
+          tuples = []
+          bytes = 0
+        }
+        tuples.push(text)
+        bytes += text.length + 2
+      }
+      if (tuples.length > 0) yield* self.#lines(table, options, parser, { sql: select(), columns: table.columns.length })
     })()
   }
 

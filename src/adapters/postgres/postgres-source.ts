@@ -499,22 +499,32 @@ export class PostgresSource implements Source {
     const keyName = table.schema.primaryKey[0]
     const column = table.columns.find((c) => c.schema.name === keyName)
     if (column === undefined || !splittableKind(column.schema.kind)) return undefined
-    const context = { action: 'sizing the table', table: table.schema.name }
-    const size = await this.#query(
-      'SELECT pg_catalog.pg_relation_size(c.oid)::text AS bytes, c.relpages FROM pg_catalog.pg_class c WHERE c.oid = $1::oid',
-      context,
-      [table.oid],
-    )
-    const { bytes, relpages } = size.rows[0] as { bytes: string; relpages: number }
-    if (Number(bytes) < this.#splitMinBytes) return undefined
     const key = `t.${quoteIdent(keyName)}`
-    const sample = await this.#query(
-      `SELECT (pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY ${key}))::text AS bound
-         FROM ${fromClause(this.#schema, table)} TABLESAMPLE SYSTEM (${samplePercent(Math.max(relpages, Number(bytes) / 8192))}) REPEATABLE (0)`,
-      context,
-    )
-    const bound = (sample.rows[0] as { bound: string | null } | undefined)?.bound
-    if (bound === null || bound === undefined) return undefined
+    // Behind a savepoint: a refusal (a statement timeout, a type without a median) leaves the
+    // snapshot usable, and the table is read on this session.
+    const bound = await this.#client.query('SAVEPOINT mergeback_split').then(async () => {
+      try {
+        const size = await this.#client.query(
+          'SELECT pg_catalog.pg_relation_size(c.oid)::text AS bytes, c.relpages FROM pg_catalog.pg_class c WHERE c.oid = $1::oid',
+          [table.oid],
+        )
+        const { bytes, relpages } = size.rows[0] as { bytes: string; relpages: number }
+        if (Number(bytes) < this.#splitMinBytes) return undefined
+        const sample = await this.#client.query(
+          `SELECT (pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY ${key}))::text AS bound
+             FROM ${fromClause(this.#schema, table)} TABLESAMPLE SYSTEM (${samplePercent(Math.max(relpages, Number(bytes) / 8192))}) REPEATABLE (0)`,
+        )
+        return (sample.rows[0] as { bound: string | null } | undefined)?.bound ?? undefined
+      } catch {
+        await this.#client.query('ROLLBACK TO SAVEPOINT mergeback_split')
+        return undefined
+      } finally {
+        await this.#client.query('RELEASE SAVEPOINT mergeback_split')
+      }
+    }, (error: unknown) => {
+      throw toDatabaseError(error, { action: 'sizing the table', table: table.schema.name })
+    })
+    if (bound === undefined) return undefined
     const helper = await this.#helperSession()
     if (helper === undefined) return undefined
     this.#splitTables.push(table.schema.name)

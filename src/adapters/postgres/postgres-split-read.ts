@@ -144,19 +144,23 @@ export class HelperSession {
   }
 
   /** Starts `copy` (a COPY … TO STDOUT) and spools its output into a file in `dir`; `table` names it in errors. */
-  async spool(copy: string, table: string, dir: string): Promise<CopySpool> {
+  async spool(copy: string, table: string, dir: string, open?: SpoolOpener): Promise<CopySpool> {
     if (this.busy || this.#closed) throw new Error('the helper session is busy or closed')
-    const spool = await CopySpool.start(this.#client, copy, table, dir)
+    const spool = await CopySpool.start(this.#client, copy, table, dir, open)
     this.#spool = spool
     return spool
   }
 
-  /** Ends the session; a COPY still running dies with its connection. */
+  /**
+   * Ends the session. A COPY still running, or one whose spool failed (its output no longer
+   * read, so the server waits on a full socket), dies with its connection: a COMMIT would wait
+   * behind it for ever.
+   */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    if (this.busy) {
-      ;(this.#client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy()
+    if (this.busy || this.#spool?.failed === true) {
+      destroyConnection(this.#client)
       await this.#spool!.settled()
       await this.#client.end().catch(() => {})
       return
@@ -166,12 +170,23 @@ export class HelperSession {
   }
 }
 
+/** Drops a session's socket: whatever it was running ends with it, server-side too. */
+function destroyConnection(client: pg.Client): void {
+  ;(client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy()
+}
+
+/** The spool's file refused a write (a full disk): not the database's doing. */
+class SpoolWriteError extends Error {}
+
+/** How a spool opens its file (tests give one that fails). */
+export type SpoolOpener = (name: string) => Promise<Pick<fs.FileHandle, 'write' | 'read' | 'close'>>
+
 /**
  * One COPY's output in a temporary file, written as it arrives and read back in order by one
  * reader, which waits at the end of what is written until the COPY has ended or failed.
  */
 export class CopySpool {
-  readonly #file: fs.FileHandle
+  readonly #file: Pick<fs.FileHandle, 'write' | 'read' | 'close'>
   readonly #table: string
   #written = 0
   #finished = false
@@ -179,18 +194,18 @@ export class CopySpool {
   #waiters: (() => void)[] = []
   #run: Promise<void> = Promise.resolve()
 
-  private constructor(file: fs.FileHandle, table: string) {
+  private constructor(file: Pick<fs.FileHandle, 'write' | 'read' | 'close'>, table: string) {
     this.#file = file
     this.#table = table
   }
 
-  static async start(client: pg.Client, copy: string, table: string, dir: string): Promise<CopySpool> {
+  static async start(client: pg.Client, copy: string, table: string, dir: string, open: SpoolOpener = (name) => fs.open(name, 'wx+', 0o600)): Promise<CopySpool> {
     const name = path.join(dir, `.mergeback-spool-${process.pid}-${Math.random().toString(36).slice(2)}`)
-    const file = await fs.open(name, 'wx+', 0o600)
+    const file = await open(name)
     // Unlinked at once: the kernel frees it when it is closed, or when this process dies.
     await fs.unlink(name).catch(() => {})
     const spool = new CopySpool(file, table)
-    spool.#run = spool.#copy(client, copy)
+    spool.#run = spool.#copy(client, copy, dir)
     return spool
   }
 
@@ -214,24 +229,34 @@ export class CopySpool {
     return this.#run
   }
 
-  async #copy(client: pg.Client, copy: string): Promise<void> {
+  async #copy(client: pg.Client, copy: string, dir: string): Promise<void> {
+    let reader: ChunkReader | undefined
     try {
       const stream = client.query(copyStreams.to(copy))
       const finished = readyForQuery(client, stream)
-      const reader = new ChunkReader(stream)
+      reader = new ChunkReader(stream)
       for (;;) {
         const chunk = await reader.next()
         if (chunk === null) break
-        for (let at = 0; at < chunk.length; ) {
-          const { bytesWritten } = await this.#file.write(chunk, at, chunk.length - at, this.#written + at)
-          at += bytesWritten
+        try {
+          for (let at = 0; at < chunk.length; ) {
+            const { bytesWritten } = await this.#file.write(chunk, at, chunk.length - at, this.#written + at)
+            at += bytesWritten
+          }
+        } catch (error) {
+          // The COPY goes on with nobody reading it: it ends with its connection.
+          destroyConnection(client)
+          throw new SpoolWriteError(
+            `The second session's rows of "${this.#table}" could not be written to a temporary file in ${dir} (${(error as Error).message}): free space there, or back up with --jobs 1.`,
+            { cause: error },
+          )
         }
         this.#written += chunk.length
         this.#wake()
       }
       await finished
     } catch (error) {
-      this.#error = toDatabaseError(error, { action: 'reading rows on the second session', table: this.#table })
+      this.#error = error instanceof SpoolWriteError ? error : toDatabaseError(error, { action: 'reading rows on the second session', table: this.#table })
     } finally {
       this.#finished = true
       this.#wake()

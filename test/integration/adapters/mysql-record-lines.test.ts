@@ -78,6 +78,27 @@ describe('MariaDB record lines', () => {
     )
   })
 
+  it('are fetched by key in statements of bounded size: 2000 keys of 700 characters (1.4 MB of literals) all come back', async () => {
+    const db = await databases.fresh()
+    await mysqlQuery(
+      db.url,
+      'CREATE TABLE long_keys (k varchar(700) CHARACTER SET utf8mb4 PRIMARY KEY, n int)',
+      "INSERT INTO long_keys SELECT CONCAT(LPAD(seq, 6, '0'), REPEAT('é', 694)), seq FROM seq_1_to_2500",
+    )
+    const source = await mysqlAdapter.openSource(parseDatabaseUrl(db.url))
+    try {
+      const table = (await source.describe()).tables[0]!
+      const keys = Array.from({ length: 2000 }, (_, i) => [`${String(i * 5 + 3).padStart(6, '0')}${'é'.repeat(694)}`])
+      const found: number[] = []
+      for await (const chunk of source.readRecordLinesByKeys!(table, keys)!) {
+        for (const line of chunk.toString('utf8').split('\n')) if (line !== '') found.push((JSON.parse(line) as { n: number }).n)
+      }
+      expect(found).toEqual(Array.from({ length: 500 }, (_, i) => i * 5 + 3))
+    } finally {
+      await source.close()
+    }
+  })
+
   it('are declined for a column a JS object would move to the front (an array index)', async () => {
     const db = await databases.fresh()
     await mysqlQuery(db.url, 'CREATE TABLE n (id INT PRIMARY KEY, `7` INT, `07` INT)', 'INSERT INTO n VALUES (1, 2, 3)')

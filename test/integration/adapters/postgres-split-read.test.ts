@@ -8,6 +8,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import type { Source, TableSchema } from '../../../src/adapters/adapter.js'
 import { PostgresSource } from '../../../src/adapters/postgres/postgres-source.js'
+import { HelperSession, type SpoolOpener } from '../../../src/adapters/postgres/postgres-split-read.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { backup } from '../../../src/engine/backup.js'
 import { loadRowStamps } from '../../../src/storage/row-stamps.js'
@@ -168,6 +169,40 @@ describe('PostgreSQL: a big table read on two sessions of one snapshot', () => {
       expect(Buffer.concat(parts).toString('utf8')).toBe(reference.one.big)
     } finally {
       await source.close()
+    }
+  })
+
+  it('ends the helper\'s COPY when its temporary file refuses a write (a full disk): closing it returns, and no session is left', async () => {
+    const db = await databases.fresh()
+    await pgQuery(db.url, `CREATE TABLE big (id int PRIMARY KEY, body text); INSERT INTO big SELECT g, repeat('z', 1000) FROM generate_series(1, 30000) g`)
+    // The helper imports the snapshot of an exporting session, as it does the source's.
+    const exporter = new (await import('pg')).default.Client({ connectionString: db.url })
+    await exporter.connect()
+    try {
+      await exporter.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+      const snapshot = (await exporter.query('SELECT pg_catalog.pg_export_snapshot() AS id')).rows[0].id as string
+      const helper = await HelperSession.open(parseDatabaseUrl(db.url), snapshot)
+      let writes = 0
+      const failing: SpoolOpener = async () => ({
+        write: (async (buffer: Buffer, _offset: number, length: number) => {
+          if (++writes > 2) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+          return { bytesWritten: length, buffer }
+        }) as never,
+        read: async () => ({ bytesRead: 0, buffer: Buffer.alloc(0) }) as never,
+        close: async () => {},
+      })
+      const spool = await helper.spool("COPY (SELECT row_to_json(b) FROM big b) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')", 'big', '/nonexistent', failing)
+      await spool.settled()
+      expect(spool.failed).toBe(true)
+      await expect(spool.read().next()).rejects.toThrow(/second session's rows of "big".*ENOSPC.*--jobs 1/)
+      await helper.close()
+      const left = await waitFor(async () => {
+        const rows = await pgQuery<{ n: string }>(POSTGRES_ADMIN_URL, `SELECT count(*)::text AS n FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'COPY%big%'`, [db.name])
+        return rows[0]!.n === '0' ? rows[0]!.n : undefined
+      })
+      expect(left).toBe('0')
+    } finally {
+      await exporter.end()
     }
   })
 
