@@ -12,12 +12,10 @@
 import type { Source, TableSchema } from '../adapters/adapter.js'
 import { InternalError } from '../errors.js'
 import type { BackupWriter } from '../format/writer.js'
-import { DIGEST_BYTES, encodeEntry, keyCutter, keyText, shortDigest, type DigestIndexWriter, type TableDigests } from '../storage/digest-index.js'
+import { DIGEST_BYTES, encodeEntry, shortDigest, type DigestIndexWriter, type TableDigests } from '../storage/digest-index.js'
 import { alignDigestStamps, type RowStampsWriter, type TableStamps } from '../storage/row-stamps.js'
-import { deletedKeys } from './incremental.js'
+import { deletedKeys, writeCandidates } from './incremental.js'
 
-/** Candidate keys fetched per query. */
-const KEYS_PER_FETCH = 5000
 /** A row stamps entry of a digest table: 'D' keyDigest[16] rowStamp[16]. */
 const STAMP_ENTRY = 1 + 2 * DIGEST_BYTES
 
@@ -99,37 +97,7 @@ export async function writeChangesByRowDigests(
     await index.addEntries(Buffer.from(entries.subarray(0, used)))
     stampsWriter.addEntries(stampEntries.subarray(0, stamped))
   }
-  let changed = 0
-  const cutter = keyCutter(table)
-  const keys = [...candidates.keys()]
-  for (let from = 0; from < keys.length; from += KEYS_PER_FETCH) {
-    const batch = keys.slice(from, from + KEYS_PER_FETCH).map((k) => JSON.parse(k) as unknown[])
-    for await (const chunk of source.readRecordLinesByKeys(table, batch)!) {
-      const kept: Buffer[] = []
-      for (let start = 0; start < chunk.length; ) {
-        const end = chunk.indexOf(0x0a, start)
-        const line = chunk.subarray(start, end + 1)
-        const body = line.subarray(0, line.length - 1)
-        const text = cutter(body) ?? keyText(JSON.parse(body.toString('utf8')) as Record<string, unknown>, table.primaryKey)
-        const stamp = candidates.get(text)
-        if (stamp === undefined) {
-          throw new InternalError(`Incremental backup of "${table.name}": the key ${text} read with its record line was not among the keys read with their row digest (the two spell keys differently).`)
-        }
-        candidates.delete(text)
-        const keyDigest = shortDigest(text)
-        const rowDigest = shortDigest(body)
-        await index.add(keyDigest, rowDigest, text)
-        await stampsWriter.addDigest(keyDigest, stamp)
-        const at = parent.find(keyDigest)
-        if (at < 0 || !parent.sameRow(at, rowDigest)) kept.push(line)
-        start = end + 1
-      }
-      if (kept.length > 0) changed += await writer.writeRecordLines(Buffer.concat(kept))
-    }
-  }
-  if (candidates.size > 0) {
-    throw new InternalError(`Incremental backup of "${table.name}": ${candidates.size} rows read with their row digest were not found again by key in the same snapshot.`)
-  }
+  const changed = await writeCandidates(source, writer, index, table, parent, candidates, 'row digest', (keyDigest, stamp) => stampsWriter.addDigest(keyDigest, stamp))
   await stampsWriter.endTable()
   return { deleted: deletedKeys(parent, seen), rows, changed, stamped: true }
 }

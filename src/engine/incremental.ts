@@ -321,41 +321,60 @@ async function writeChangesByStamps(
     }
   }
   await flushRun()
+  const changed = await writeCandidates(source, writer, index, table, parent, candidates, 'xmin', (keyDigest, stamp) => stampsWriter.add(keyDigest, stamp))
+  await stampsWriter.endTable()
+  return { deleted: deletedKeys(parent, seen), rows, changed, stamped: true }
+}
+
+/**
+ * The rows whose stamps did not vouch for them (`candidates`: key text → stamp), fetched by key
+ * in batches and compared with the parent by digest: each goes into the new index and, through
+ * `stamp`, the new stamps file; the new and changed ones into the increment. Returns how many
+ * were written. Every candidate must come back (same snapshot): `what` names the stamps in the
+ * InternalError when one does not.
+ */
+export async function writeCandidates<S>(
+  source: Source,
+  writer: BackupWriter,
+  index: DigestIndexWriter,
+  table: TableSchema,
+  parent: TableDigests,
+  candidates: Map<string, S>,
+  what: string,
+  stamp: (keyDigest: Buffer, stamp: S) => Promise<void>,
+): Promise<number> {
   let changed = 0
   const cutter = keyCutter(table)
   const keys = [...candidates.keys()]
   for (let from = 0; from < keys.length; from += KEYS_PER_FETCH) {
     const batch = keys.slice(from, from + KEYS_PER_FETCH).map((k) => JSON.parse(k) as unknown[])
-    for await (const chunk of source.readRecordLinesByKeys(table, batch)!) {
+    for await (const chunk of source.readRecordLinesByKeys!(table, batch)!) {
       const kept: Buffer[] = []
       for (let start = 0; start < chunk.length; ) {
         const end = chunk.indexOf(0x0a, start)
         const line = chunk.subarray(start, end + 1)
         const body = line.subarray(0, line.length - 1)
         const text = cutter(body) ?? keyText(JSON.parse(body.toString('utf8')) as Record<string, unknown>, table.primaryKey)
-        const stamp = candidates.get(text)
-        if (stamp === undefined) {
-          throw new InternalError(`Incremental backup of "${table.name}": the key ${text} read with its record line was not among the keys read with their xmin (the two spell keys differently).`)
+        const value = candidates.get(text)
+        if (value === undefined) {
+          throw new InternalError(`Incremental backup of "${table.name}": the key ${text} read with its record line was not among the keys read with their ${what} (the two spell keys differently).`)
         }
         candidates.delete(text)
         const keyDigest = shortDigest(text)
         const rowDigest = shortDigest(body)
         await index.add(keyDigest, rowDigest, text)
-        await stampsWriter.add(keyDigest, stamp)
+        await stamp(keyDigest, value)
         const at = parent.find(keyDigest)
         if (at < 0 || !parent.sameRow(at, rowDigest)) kept.push(line)
         start = end + 1
       }
-      if (kept.length > 0) {
-        changed += await writer.writeRecordLines(Buffer.concat(kept))
-      }
+      if (kept.length > 0) changed += await writer.writeRecordLines(Buffer.concat(kept))
     }
   }
   if (candidates.size > 0) {
-    throw new InternalError(`Incremental backup of "${table.name}": ${candidates.size} rows read with their xmin were not found again by key in the same snapshot.`)
+    throw new InternalError(`Incremental backup of "${table.name}": ${candidates.size} rows read with their ${what} were not found again by key in the same snapshot.`)
   }
-  await stampsWriter.endTable()
-  return { deleted: deletedKeys(parent, seen), rows, changed, stamped: true }
+  return changed
 }
 
 /** The lines of `Source.readRowStamps` (`<key text> 0x02 <xmin>\n`, whole lines per chunk) as key texts and xmins. */
