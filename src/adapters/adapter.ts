@@ -104,6 +104,19 @@ export interface TableSchema {
   readonly options?: Readonly<Record<string, unknown>>
 }
 
+/** Source.lineBlocks: one key range's rows, read on demand (synchronously: SQLite). */
+export interface LineBlocks {
+  /**
+   * Range `i`'s record lines as SQLite writes them, concatenated in key order ('\n' after each),
+   * or undefined when it has no rows. A line holding a value SQLite does not spell holds the byte
+   * 0x01 instead, and text that is not UTF-8 is as stored: such a value is never what the backup
+   * holds (read the range with `rows`).
+   */
+  block(i: number): Buffer | undefined
+  /** Range `i`'s record lines exactly as readRecordLines writes them. */
+  rows(i: number): Buffer
+}
+
 export interface DatabaseSchema {
   readonly engine: Engine
   /** Database name from the URL (never the URL itself: it may hold a password). */
@@ -190,6 +203,16 @@ export interface Source {
    * matched exactly server-side.
    */
   readRecordLinesByKeys?(table: TableSchema, keys: readonly (readonly unknown[])[], options?: ReadOptions): AsyncIterable<Buffer> | undefined
+  /**
+   * Optional, for incremental backups (SQLite, engine/incremental-blocks.ts): the table's rows cut
+   * into key ranges by `firstKeys` (key texts, in key order): range 0 is every key below
+   * firstKeys[1] (no lower bound), range i from firstKeys[i] (included) to firstKeys[i + 1]
+   * (excluded), the last one with no upper bound; so the ranges hold every row exactly once.
+   * Undefined when the source cannot cut this table exactly (keys that may be NULL, a collation,
+   * key texts it cannot bind, keys not strictly increasing) or its rows' lines would mostly need
+   * JavaScript to spell them; `firstKeys` empty only asks whether the table can be cut at all.
+   */
+  lineBlocks?(table: TableSchema, firstKeys: readonly string[]): LineBlocks | undefined
   /**
    * Optional, for incremental backups: where the table's rows live (`scope`, equal between two
    * snapshots only when the table was not moved or rewritten) and the snapshot's transaction id.

@@ -16,9 +16,10 @@ import { UsageError } from '../errors.js'
 import { originKey } from '../crypto/origin-seal.js'
 import { BackupWriter } from '../format/writer.js'
 import type { BackupMetadata, IncrementalInfo } from '../format/types.js'
-import { DigestIndexWriter } from '../storage/digest-index.js'
+import { columnsSignature, DigestIndexWriter } from '../storage/digest-index.js'
 import { comparable, incrementalDirectory, recordRowStamps, resolveParent, writeTableChanges } from './incremental.js'
 import { RowStampsWriter, stripStamps } from '../storage/row-stamps.js'
+import { BLOCK_ROWS, RowBlocksWriter } from '../storage/row-blocks.js'
 import { createBackupFile, type RemoteBackupTarget } from '../storage/backup-file.js'
 import { chooseCompression, compressionSuffix } from '../storage/compression.js'
 import { foreignKeyOrder } from './table-order.js'
@@ -107,10 +108,12 @@ export interface BackupResult {
   readonly warnings: readonly string[]
   /**
    * An increment only: how each table's changes were found. `stamps`: only the keys and xmins of
-   * its rows were read (PostgreSQL, storage/row-stamps.ts); `digests`: every row digested;
-   * `whole`: carried whole (new, no key, or its columns changed).
+   * its rows were read (PostgreSQL, storage/row-stamps.ts); `blocks`: the lines of key ranges read
+   * as one value each and compared with the parent's block digests, only the changed ranges' rows
+   * digested (SQLite, storage/row-blocks.ts); `digests`: every row digested; `whole`: carried
+   * whole (new, no key, or its columns changed).
    */
-  readonly compared?: Readonly<Record<string, 'stamps' | 'digests' | 'whole'>>
+  readonly compared?: Readonly<Record<string, 'stamps' | 'blocks' | 'digests' | 'whole'>>
 }
 
 const FILE_SUFFIX = /\.(json|json\.gz|json\.zst|enc)$/i
@@ -216,12 +219,16 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     // encrypted backup: its unkeyed key digests would let anyone test guesses of keys.
     const stampsWriter =
       index !== undefined && options.rowStamps !== false && !options.passphrase && source.readRowStamps !== undefined ? new RowStampsWriter(pending.path) : undefined
+    // Block digests beside the index where the source can read key ranges as one value (SQLite):
+    // what lets the next increment skip unchanged rows without reading them one by one
+    // (storage/row-blocks.ts). Not beside an encrypted backup, as row stamps.
+    const blocksWriter = index !== undefined && !options.passphrase && source.lineBlocks !== undefined ? new RowBlocksWriter() : undefined
     // An encrypted index derives its own key (scrypt, 64 MiB): done before the first row is read.
     await index?.ready()
     const replaced: string[] = []
     const deleted: Record<string, unknown[][]> = {}
     const rowCounts: Record<string, number> = {}
-    const compared: Record<string, 'stamps' | 'digests' | 'whole'> = {}
+    const compared: Record<string, 'stamps' | 'blocks' | 'digests' | 'whole'> = {}
     const narrowWarnings: string[] = []
     try {
       const writer = new BackupWriter(pending.stream, {
@@ -253,7 +260,12 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         const scope = !compare && stampsWriter !== undefined ? await source.rowStampScope?.(table) : undefined
         const stamped = scope !== undefined ? source.readRecordLinesWithStamps?.(table) : undefined
         if (stamped !== undefined) stampsWriter!.beginTable(table.name, scope!)
-        await index?.beginTable(table, stamped !== undefined ? { stamps: (entries) => stampsWriter!.addEntries(entries), digestStamps: scope!.kind === 'digest' } : {})
+        const blockRows = blocksWriter !== undefined && source.lineBlocks!(table, []) !== undefined ? BLOCK_ROWS : undefined
+        await index?.beginTable(table, {
+          ...(stamped !== undefined ? { stamps: (entries: Uint8Array) => stampsWriter!.addEntries(entries), digestStamps: scope!.kind === 'digest' } : {}),
+          ...(blockRows !== undefined ? { blockRows } : {}),
+        })
+        let blocks: Uint8Array | undefined
         if (compare) {
           const column = options.changedSinceColumn
           // SQLite has no date type: its dates are text (ISO-8601, read with Date.parse).
@@ -264,9 +276,11 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
             ...options,
             ...(narrowed ? { changedSince: { column: column!, time: changedSinceTime(parent.sidecar) } } : {}),
             ...(stampsWriter ? { stamps: { writer: stampsWriter, parent: parent.stamps?.get(table.name) } } : {}),
+            ...(blockRows !== undefined && parent.blocks?.has(table.name) ? { blocks: parent.blocks.get(table.name)! } : {}),
           })
+          blocks = changes.blocks
           if (stampsWriter && !changes.stamped) await recordRowStamps(source, table, stampsWriter)
-          compared[table.name] = changes.stamped ? 'stamps' : 'digests'
+          compared[table.name] = changes.stamped ? 'stamps' : changes.blocks !== undefined ? 'blocks' : 'digests'
           if (changes.deleted.length > 0) deleted[table.name] = changes.deleted
           rowCounts[table.name] = changes.rows
         } else {
@@ -303,6 +317,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
           rowCounts[table.name] = count
           if (stampsWriter && stamped === undefined) await recordRowStamps(source, table, stampsWriter)
         }
+        if (blockRows !== undefined) blocksWriter!.addTable(table.name, columnsSignature(table), blocks ?? (await index!.tableBlocks()))
         await index?.endTable()
         if (stamped !== undefined) await stampsWriter!.endTable()
         await writer.endTable()
@@ -327,6 +342,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       // Written after the backup: a backup without its index is complete (the next one is then full).
       await index?.commit(committed.path).catch(async () => index.abort())
       await stampsWriter?.commit(committed.path).catch(async () => stampsWriter.abort())
+      // After the index: blocks without it are of no use, and without blocks the next increment compares every row.
+      await blocksWriter?.commit(committed.path).catch(() => undefined)
       return {
         file: committed.path,
         sizeBytes: committed.sizeBytes,

@@ -11,6 +11,9 @@
  * so their rows are read as for a full backup and hashed in the client; the file is still small.
  * MariaDB does better when the parent has row stamps: the server digests each row's native form
  * (incremental-digests.ts), and only keys and those digests cross the wire for unchanged rows.
+ * SQLite does better when the parent has block digests: SQLite hands over the lines of a few rows
+ * as one value, and a block whose digest is the parent's is not read row by row
+ * (incremental-blocks.ts).
  */
 import path from 'node:path'
 import type { Row, Source, TableSchema } from '../adapters/adapter.js'
@@ -21,6 +24,8 @@ import { columnsSignature, keyCutter, keyText, loadDigestIndex, shortDigest, typ
 import { alignStamps, loadRowStamps, stampsFresh, STAMPS_ENTRY_BYTES, type RowStampsWriter, type TableStamps } from '../storage/row-stamps.js'
 import { chainOf } from './chain.js'
 import { keyDigestStamps, writeChangesByRowDigests } from './incremental-digests.js'
+import { writeChangesByBlocks } from './incremental-blocks.js'
+import { loadRowBlocks, type TableBlocks } from '../storage/row-blocks.js'
 import type { ProgressListener } from './progress.js'
 
 export interface IncrementalParent {
@@ -29,6 +34,8 @@ export interface IncrementalParent {
   readonly index: DigestIndex
   /** The parent's row stamps (PostgreSQL), when it has them: storage/row-stamps.ts. */
   readonly stamps: ReadonlyMap<string, TableStamps> | undefined
+  /** The parent's block digests (SQLite), when it has them: storage/row-blocks.ts. */
+  readonly blocks: ReadonlyMap<string, TableBlocks> | undefined
   readonly base: { readonly file: string; readonly sha256: string }
   readonly depth: number
 }
@@ -79,6 +86,8 @@ export async function resolveParent(
   // The stamps load (it never throws) while the index does: both are mostly gunzip, off this thread.
   // A stamps file it cannot use is no stamps (an increment then compares digests), never an error.
   const stamps = loadRowStamps(entry.path).catch(() => undefined)
+  // The same for block digests: a file it cannot read is none (every row is then compared).
+  const blocks = loadRowBlocks(entry.path).catch(() => undefined)
   const index = await loadDigestIndex(entry.path, { passphrase: options.passphrase }).catch((error: unknown) => {
     if (error instanceof IntegrityError && error.reason === 'wrong-passphrase') {
       throw refuse('the passphrase given does not unlock its digest index (a wrong passphrase, or the parent was encrypted with another one)')
@@ -93,7 +102,7 @@ export async function resolveParent(
   // The parent's own chain must be whole, or the new link would hang from a broken one.
   const links = await chainOf(entry.path)
   const base = links === undefined ? { file: entry.file, sha256: sidecar.sha256 } : { file: links[0]!.file, sha256: links[0]!.sidecar.sha256 }
-  return { entry, sidecar, index, stamps: await stamps, base, depth: (sidecar.incremental?.depth ?? 0) + 1 }
+  return { entry, sidecar, index, stamps: await stamps, blocks: await blocks, base, depth: (sidecar.incremental?.depth ?? 0) + 1 }
 }
 
 /** Whether the parent's index can be compared with this table as it is now. */
@@ -104,7 +113,8 @@ export function comparable(table: TableSchema, parent: TableDigests | undefined)
 /**
  * Writes one table's changes since the parent into the open table of `writer`, and every row's
  * digests into the new backup's index. Returns the keys of the deleted rows and the table's
- * current row count.
+ * current row count, and `blocks` when its block digests were made here (incremental-blocks.ts)
+ * rather than by the index thread.
  */
 export async function writeTableChanges(
   source: Source,
@@ -117,8 +127,16 @@ export async function writeTableChanges(
     readonly onProgress?: ProgressListener
     readonly changedSince?: { readonly column: string; readonly time: string }
     readonly stamps?: { readonly writer: RowStampsWriter; readonly parent: TableStamps | undefined }
+    readonly blocks?: TableBlocks
   },
-): Promise<{ deleted: unknown[][]; rows: number; changed: number; stamped: boolean }> {
+): Promise<{ deleted: unknown[][]; rows: number; changed: number; stamped: boolean; blocks?: Uint8Array }> {
+  if (options.blocks !== undefined && options.changedSince === undefined) {
+    const fast = await writeChangesByBlocks(source, writer, index, table, parent, options.blocks)
+    if (fast !== undefined) {
+      options.onProgress?.({ type: 'rows', table: table.name, rows: fast.rows })
+      return { ...fast, stamped: false }
+    }
+  }
   if (options.stamps?.parent !== undefined) {
     const fast =
       options.stamps.parent.kind === 'digest'

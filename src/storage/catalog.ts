@@ -511,6 +511,7 @@ async function deleteOne(dir: string, entry: BackupEntry, options: { actor?: str
     await fs.rm(sidecarPathFor(entry.path), { force: true })
     await fs.rm(`${entry.path}.digests`, { force: true })
     await fs.rm(`${entry.path}.stamps`, { force: true })
+    await fs.rm(`${entry.path}.blocks`, { force: true })
     await fsyncDirectory(path.resolve(dir))
   } catch (error) {
     await appendAudit(dir, {

@@ -25,6 +25,10 @@
  *                                              also compared with them, and its ack carries { count, changed }:
  *                                              the rows in it, and the [start, end) of each line that is new
  *                                              or differs from the parent (end includes its '\n')
+ *   { type: 'blocks' }                         ends the block digests of a table begun with blockRows
+ *                                              (storage/row-blocks.ts); answered with { type: 'blocks',
+ *                                              blocks }: uint16be(rows) digest[16] per block of at most
+ *                                              blockRows consecutive lines, SHA-256 of their bytes ('\n' included)
  *   { type: 'seen' }                           ends the comparison; answered with { type: 'seen', seen }:
  *                                              one byte per parent entry, 1 where a line matched its key
  *   { type: 'end' }                            gzip's end and fsync; answered with { type: 'done' }
@@ -148,7 +152,34 @@ function tableOf(message) {
   const positions = key.map((name) => message.columns.indexOf(name))
   const last = positions.length === 0 || positions.some((p) => p < 0) ? -1 : Math.max(...positions)
   const names = message.columns.slice(0, last + 1).map((name) => Buffer.from(JSON.stringify(name) + ':'))
-  return { key, positions, last, names, begins: new Int32Array(last + 1), ends: new Int32Array(last + 1), scratch: Buffer.allocUnsafe(1024), stamped: message.stamped === true, digestStamps: message.digestStamps === true }
+  return { key, positions, last, names, begins: new Int32Array(last + 1), ends: new Int32Array(last + 1), scratch: Buffer.allocUnsafe(1024), stamped: message.stamped === true, digestStamps: message.digestStamps === true, blocks: message.blockRows > 0 ? blocksOf(message.blockRows) : undefined }
+}
+
+// Block digests (storage/row-blocks.ts): each run of 'rows' consecutive lines is hashed whole
+// where it lies in one message; the lines of a run cut by the end of a message are kept (copied:
+// the message goes back) until its last line comes.
+const BLOCK_ENTRY = 2 + DIGEST_BYTES
+function blocksOf(rows) {
+  return { rows, held: [], lines: 0, out: Buffer.allocUnsafe(1024 * BLOCK_ENTRY), used: 0 }
+}
+function blockDone(b, bytes) {
+  if (b.used + BLOCK_ENTRY > b.out.length) {
+    const grown = Buffer.allocUnsafe(2 * b.out.length)
+    b.out.copy(grown, 0, 0, b.used)
+    b.out = grown
+  }
+  b.out.writeUInt16BE(b.lines, b.used)
+  const whole = b.held.length === 0 ? bytes : Buffer.concat([...b.held, bytes])
+  sha256(whole).copy(b.out, b.used + 2, 0, DIGEST_BYTES)
+  b.used += BLOCK_ENTRY
+  b.held = []
+  b.lines = 0
+}
+function blocksEnd(b) {
+  if (b.lines > 0) blockDone(b, Buffer.alloc(0))
+  const blocks = new Uint8Array(b.used)
+  blocks.set(b.out.subarray(0, b.used))
+  return blocks
 }
 
 // The key text of a canonical line, cut out of its bytes into t.scratch (as keyCutter in
@@ -320,9 +351,16 @@ async function lines(data) {
   // [start, end) of each changed line of an increment's table, grown when full.
   let changed = new Uint32Array(64)
   let changes = 0
+  const b = t.blocks
+  let blockFrom = 0
   for (let start = 0; start < data.length; ) {
     let end = data.indexOf(0x0a, start)
     if (end === -1) end = data.length
+    if (b !== undefined) {
+      if (b.lines === 0 || start === 0) blockFrom = start
+      b.lines++
+      if (b.lines === b.rows) blockDone(b, data.subarray(blockFrom, Math.min(end + 1, data.length)))
+    }
     let lineEnd = end
     let stamp = 0
     if (stamps !== undefined) {
@@ -387,6 +425,7 @@ async function lines(data) {
     }
     start = end + 1
   }
+  if (b !== undefined && b.lines > 0) b.held.push(Buffer.from(data.subarray(blockFrom)))
   if (t.compare !== undefined) return { compared: true, count: rows, changed: changed.slice(0, changes) }
   return stamps === undefined ? undefined : stamps.subarray(0, stamped)
 }
@@ -422,6 +461,10 @@ parentPort.on('message', (message) => {
         else parentPort.postMessage({ type: 'ack', bytes: message.data.byteLength, data: message.data, stamps }, [message.data.buffer, stamps.buffer])
       } else if (message.type === 'parent') {
         table.compare = compareOf(message)
+      } else if (message.type === 'blocks') {
+        const blocks = table !== undefined && table.blocks !== undefined ? blocksEnd(table.blocks) : new Uint8Array(0)
+        if (table !== undefined) table.blocks = undefined
+        parentPort.postMessage({ type: 'blocks', blocks }, [blocks.buffer])
       } else if (message.type === 'seen') {
         const seen = table !== undefined && table.compare !== undefined ? table.compare.seen : new Uint8Array(0)
         if (table !== undefined) table.compare = undefined

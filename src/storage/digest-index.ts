@@ -111,6 +111,7 @@ export class DigestIndexWriter {
   /** compareLines calls waiting for their ack, in order (compareWith). */
   #comparing: ((result: { count: number; changed: Buffer | undefined }) => void)[] = []
   #seen: ((seen: Uint8Array) => void) | undefined
+  #blocks: ((blocks: Uint8Array) => void) | undefined
 
   /** `passphrase`: the backup's, for an encrypted backup (the index is then encrypted too). */
   constructor(backupPath: string, options: { readonly passphrase?: string } = {}) {
@@ -144,7 +145,7 @@ export class DigestIndexWriter {
     })
     this.#worker = worker
     this.#done = new Promise<void>((resolve, reject) => {
-      worker.on('message', (message: { type: string; bytes?: number; data?: Uint8Array; stamps?: Uint8Array; message?: string; tooLong?: boolean; count?: number; changed?: Uint32Array; seen?: Uint8Array }) => {
+      worker.on('message', (message: { type: string; bytes?: number; data?: Uint8Array; stamps?: Uint8Array; message?: string; tooLong?: boolean; count?: number; changed?: Uint32Array; seen?: Uint8Array; blocks?: Uint8Array }) => {
         if (message.type === 'ack') {
           this.#inFlight -= message.bytes!
           if (message.stamps !== undefined) this.#stamps?.(message.stamps)
@@ -160,6 +161,9 @@ export class DigestIndexWriter {
         } else if (message.type === 'seen') {
           this.#seen?.(message.seen!)
           this.#seen = undefined
+        } else if (message.type === 'blocks') {
+          this.#blocks?.(message.blocks!)
+          this.#blocks = undefined
         } else if (message.type === 'out') this.#seal(message.data!)
         else if (message.type === 'done') resolve()
         else if (message.type === 'error') reject(message.tooLong ? new FormatError(message.message!) : new Error(`digest index: ${message.message}`))
@@ -233,8 +237,13 @@ export class DigestIndexWriter {
    * `<line>\x02<xmin>\n`); the index thread, which hashes each key anyway, encodes each row's
    * stamps entry (storage/row-stamps.ts) and hands them to `stamps`, in order, by endTable.
    * `digestStamps`: those stamps are 32 hex digits (a 'digest' table, MariaDB), not an xmin.
+   * `blockRows`: the index thread also hashes each run of that many lines given to addLines or
+   * compareLines (storage/row-blocks.ts); tableBlocks returns them.
    */
-  async beginTable(table: TableSchema, options: { readonly stamps?: (entries: Uint8Array) => void; readonly digestStamps?: boolean } = {}): Promise<void> {
+  async beginTable(
+    table: TableSchema,
+    options: { readonly stamps?: (entries: Uint8Array) => void; readonly digestStamps?: boolean; readonly blockRows?: number } = {},
+  ): Promise<void> {
     this.#flush()
     this.#stamps = options.stamps
     const header = Buffer.from(JSON.stringify({ table: table.name, key: table.primaryKey, columns: columnsSignature(table) }))
@@ -242,7 +251,7 @@ export class DigestIndexWriter {
     head[0] = 0x54 // T
     Buffer.from(head.buffer).writeUInt32BE(header.length, 1)
     head.set(header, 5)
-    this.#worker!.postMessage({ type: 'table', head, columns: table.columns.map((c) => c.name), key: [...table.primaryKey], stamped: options.stamps !== undefined, digestStamps: options.digestStamps === true }, [head.buffer])
+    this.#worker!.postMessage({ type: 'table', head, columns: table.columns.map((c) => c.name), key: [...table.primaryKey], stamped: options.stamps !== undefined, digestStamps: options.digestStamps === true, blockRows: options.blockRows ?? 0 }, [head.buffer])
   }
 
   /** One row: its key digest, row digest (16 bytes each) and key text. */
@@ -363,6 +372,17 @@ export class DigestIndexWriter {
     })
     this.#worker!.postMessage({ type: 'seen' })
     return seen
+  }
+
+  /** The block digests of the lines of the table begun last with `blockRows` (uint16be(rows) digest[16] each, row-blocks.ts). */
+  async tableBlocks(): Promise<Uint8Array> {
+    this.#flush()
+    const blocks = new Promise<Uint8Array>((resolve, reject) => {
+      this.#blocks = resolve
+      this.#done.catch(reject)
+    })
+    this.#worker!.postMessage({ type: 'blocks' })
+    return blocks
   }
 
   async endTable(): Promise<void> {

@@ -231,6 +231,7 @@ export async function prune(dir: string, policy: RetentionPolicy, options: { dry
       await fs.rm(sidecarPathFor(file), { force: true })
       await fs.rm(`${file}.digests`, { force: true })
       await fs.rm(`${file}.stamps`, { force: true })
+      await fs.rm(`${file}.blocks`, { force: true })
     } catch (error) {
       // A backup a concurrent delete already removed is gone, as wanted.
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') firstError ??= error

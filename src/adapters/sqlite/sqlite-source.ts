@@ -12,7 +12,7 @@
  *    (break, throw) finalizes the statement in `finally`.
  * 3. close: ends the transaction and closes the file.
  */
-import type { ConnectionConfig, DatabaseSchema, DatabaseStats, ReadOptions, Row, Source, TableSchema } from '../adapter.js'
+import type { ConnectionConfig, DatabaseSchema, DatabaseStats, LineBlocks, ReadOptions, Row, Source, TableSchema } from '../adapter.js'
 import { UsageError } from '../../errors.js'
 import { openReadOnly, quoteIdent, SQLITE_CAPABILITIES, withErrors, type SqliteDatabase } from './sqlite-connection.js'
 import { describeDatabase, readStats } from './sqlite-introspector.js'
@@ -107,6 +107,71 @@ export class SqliteSource implements Source {
     })()
   }
 
+  /**
+   * Key ranges of the table (Source.lineBlocks), each read as one value: `group_concat` of the
+   * record lines SQLite writes (sqlRecordLines), in key order, over the rows of the range, which
+   * is `(key) >= (first key)` and `(key) < (next first key)` on the primary key's index. Exact
+   * only where SQLite's order is the one the bound keys are checked in here: every key column an
+   * INTEGER one (integers) or a TEXT one compared as bytes (no COLLATE anywhere in the table's
+   * definition), none of them nullable (a NULL key is in no range), and the first keys strictly
+   * increasing in that order. Tables with REAL, DECIMAL, BLOB or untyped columns are declined:
+   * their values are spelled by JavaScript, so nearly every range would be read again row by row.
+   */
+  lineBlocks(table: TableSchema, firstKeys: readonly string[]): LineBlocks | undefined {
+    this.#assertOpen()
+    const key = table.primaryKey
+    const byName = new Map(table.columns.map((c) => [c.name, c]))
+    const keyKinds = key.map((name) => byName.get(name))
+    if (key.length === 0 || keyKinds.some((c) => c === undefined || c.nullable || (c.kind !== 'bigint' && c.kind !== 'text'))) return undefined
+    if (table.columns.some((c) => c.kind === 'float' || c.kind === 'decimal' || c.kind === 'binary' || c.kind === 'unknown')) return undefined
+    const sql = (table.options as { sql?: unknown } | undefined)?.sql
+    if (typeof sql !== 'string' || sql === '' || /collate/i.test(sql)) return undefined
+    const lines = this.#utf8 ? sqlRecordLines(table.columns.map((c) => ({ name: c.name, kind: c.kind, quoted: quoteIdent(c.name) }))) : undefined
+    if (lines === undefined) return undefined
+    const bounds: (string | bigint)[][] = []
+    for (const text of firstKeys) {
+      const bound = boundKey(text, keyKinds.map((c) => c!.kind))
+      if (bound === undefined || (bounds.length > 0 && compareKeys(bounds[bounds.length - 1]!, bound) >= 0)) return undefined
+      bounds.push(bound)
+    }
+    const keyColumns = key.map(quoteIdent)
+    const order = keyColumns.join(', ')
+    const [left, right] = key.length === 1 ? [keyColumns[0]!, '?'] : [`(${order})`, `(${key.map(() => '?').join(', ')})`]
+    const from = `FROM main.${quoteIdent(table.name)}`
+    const context = { file: this.#file, table: table.name, action: 'reading' }
+    // Four statements each: with or without a lower and an upper bound.
+    const prepared = (select: string, raw: boolean) => {
+      const statements = [0, 1, 2, 3].map((shape) => {
+        const where = [...(shape & 1 ? [`${left} >= ${right}`] : []), ...(shape & 2 ? [`${left} < ${right}`] : [])]
+        const text = select.replace('<where>', where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`)
+        return withErrors(context, () => (raw ? this.#db.prepare(text).raw(true) : this.#db.prepare(text).pluck(true)))
+      })
+      return (i: number) => {
+        const shape = (i > 0 ? 1 : 0) | (i + 1 < bounds.length ? 2 : 0)
+        const values = [...(i > 0 ? bounds[i]! : []), ...(i + 1 < bounds.length ? bounds[i + 1]! : [])]
+        return { statement: statements[shape]!, values }
+      }
+    }
+    // Not `group_concat(… ORDER BY key)`: SQLite then sorts every range (twice the time), where
+    // the range is read along the key's index anyway. No order is relied on: lines concatenated
+    // in another order are other bytes, so a block whose digest still matches holds the parent's
+    // lines in the parent's order.
+    const blockOf = prepared(`SELECT CAST(group_concat(line, '') AS BLOB) FROM (SELECT ${lines.select[0]} AS line ${from} <where> ORDER BY ${order})`, false)
+    const rowsOf = prepared(`SELECT ${lines.select.join(', ')} ${from} <where> ORDER BY ${order}`, true)
+    return {
+      block: (i) => {
+        const { statement, values } = blockOf(i)
+        const value = withErrors(context, () => statement.get(...values)) as Buffer | null
+        return value === null ? undefined : value
+      },
+      rows: (i) => {
+        const { statement, values } = rowsOf(i)
+        const rows = withErrors(context, () => statement.all(...values)) as unknown[][]
+        return finishChunk(Buffer.concat(rows.map(lines.finish)))
+      },
+    }
+  }
+
   /** Does the file keep its text as UTF-8 (sqlRecordLines reads text as bytes)? */
   get #utf8(): boolean {
     return withErrors({ file: this.#file, action: 'reading' }, () => this.#db.pragma('encoding', { simple: true }) === 'UTF-8')
@@ -170,4 +235,40 @@ export class SqliteSource implements Source {
   #assertOpen(): void {
     if (this.#closed) throw new UsageError(`The SQLite source ${this.#file} is closed.`)
   }
+}
+
+/**
+ * The values to bind for a key text (JSON of the key's wire values) of INTEGER and TEXT key
+ * columns: an integer's wire value is its decimal text, a text's the text. Undefined for any
+ * other value (a storage-class tag, NULL): its order against the others is not checked here.
+ */
+function boundKey(text: string, kinds: readonly string[]): (string | bigint)[] | undefined {
+  let values: unknown
+  try {
+    values = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (!Array.isArray(values) || values.length !== kinds.length) return undefined
+  const bound: (string | bigint)[] = []
+  for (let i = 0; i < kinds.length; i++) {
+    const value: unknown = values[i]
+    if (typeof value !== 'string') return undefined
+    if (kinds[i] === 'bigint') {
+      if (!/^-?(0|[1-9][0-9]*)$/.test(value)) return undefined
+      bound.push(BigInt(value))
+    } else bound.push(value)
+  }
+  return bound
+}
+
+/** SQLite's order of two bound keys of the same kinds: integers by value, text as UTF-8 bytes (BINARY), column by column. */
+function compareKeys(a: readonly (string | bigint)[], b: readonly (string | bigint)[]): number {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!
+    const y = b[i]!
+    const order = typeof x === 'bigint' ? (x < (y as bigint) ? -1 : x > (y as bigint) ? 1 : 0) : Buffer.compare(Buffer.from(x), Buffer.from(y as string))
+    if (order !== 0) return order
+  }
+  return 0
 }
