@@ -112,11 +112,12 @@ interface CoreConnection {
 }
 
 /**
- * readRowDigestBlocks: the bytes of one block's concatenated entries it aims at, and the rows of
- * its first block (the next ones are sized from the entries read).
+ * readRowDigestBlocks: the bytes of one block's concatenated entries (group_concat_max_len): each
+ * block's rows are three quarters of it by the entries read so far.
  */
 const BLOCK_BYTES = 1 << 20
-const FIRST_BLOCK_ROWS = 2000
+/** The entry's bytes the first block is sized by: a 16-byte digest and a key of about 30. */
+const FIRST_ENTRY_BYTES = 48
 const MAX_BLOCK_ROWS = 100_000
 
 /** readRecordLinesByKeys puts at most about this many characters of key literals in one statement (MariaDB's max_allowed_packet is 16 MiB by default, MySQL's 64 MiB). */
@@ -318,7 +319,7 @@ export class MysqlSource implements Source {
       }
       try {
         await connection.query(`SET SESSION group_concat_max_len = ${blockBytes}`)
-        let rows = FIRST_BLOCK_ROWS
+        let rows = Math.max(1, Math.floor((0.75 * blockBytes) / FIRST_ENTRY_BYTES))
         let after: unknown[] | undefined
         let upTo = await boundary(undefined, rows)
         let pending: Promise<DigestBlock> | undefined = queue(block(undefined, upTo))
