@@ -317,7 +317,10 @@ export class MysqlSource implements Source {
         promise.catch(() => undefined)
         return promise
       }
+      // The session's own value is put back after: nothing else this session runs should see the budget.
+      let previous: string | undefined
       try {
+        previous = String((await rowsOf('SELECT @@SESSION.group_concat_max_len'))[0]![0]!.toString('latin1'))
         await connection.query(`SET SESSION group_concat_max_len = ${blockBytes}`)
         let rows = Math.max(1, Math.floor((0.75 * blockBytes) / FIRST_ENTRY_BYTES))
         let after: unknown[] | undefined
@@ -344,6 +347,7 @@ export class MysqlSource implements Source {
         throw error instanceof InternalError ? error : toStatementError(error, { table: table.name, action: `reading the row digests of ${table.name}` })
       } finally {
         await Promise.allSettled(queued)
+        if (previous !== undefined && /^\d+$/.test(previous)) await connection.query(`SET SESSION group_concat_max_len = ${previous}`).catch(() => undefined)
         self.#reading = undefined
       }
     })()
