@@ -298,7 +298,11 @@ export class MysqlSource implements Source {
     // The block's entries as the server concatenated them; when the concatenation is not whole
     // (NULL, or cut short: group_concat_max_len, max_allowed_packet), read again one row each.
     const block = async (after: unknown[] | undefined, upTo: unknown[] | undefined): Promise<DigestBlock> => {
-      const [count, data] = (await rowsOf(`SELECT COUNT(*), GROUP_CONCAT(${entry} SEPARATOR '') FROM ${from}${range(after, upTo)}`))[0]!
+      // The bound's literal must be its row's key, or the blocks would not meet (a key text that
+      // did not read back, say): the row is counted, and the read fails rather than miss rows.
+      const bound = upTo === undefined ? '' : `, SUM(${refs.map((r, i) => `${r} = ${literals[i]!(upTo[i])}`).join(' AND ')})`
+      const [count, data, found] = (await rowsOf(`SELECT COUNT(*), GROUP_CONCAT(${entry} SEPARATOR '')${bound} FROM ${from}${range(after, upTo)}`))[0]!
+      if (upTo !== undefined && found?.toString('latin1') !== '1') throw new InternalError(`reading the row digests of ${table.name}: the key ${JSON.stringify(upTo)} that ends a block was not found again by its value`)
       const expected = Number(count!.toString('latin1'))
       const whole = expected === 0 ? DigestBlock.of(Buffer.alloc(0), 0, parser, key.length) : data === null ? undefined : DigestBlock.of(data, expected, parser, key.length)
       if (whole !== undefined) return whole
