@@ -152,7 +152,7 @@ export interface ReadOptions {
   readonly signal?: AbortSignal
 }
 
-/** A block of Source.readRowDigestBlocks: `count` rows in key order. */
+/** A block of Source.readRowDigestBlocks: `count` rows next to each other in key order (within the block, in the order the server read them). */
 export interface RowDigestBlock {
   readonly count: number
   /** Row `i`'s digest is the 16 bytes of `bytes` at `digestAt[i]`. */
