@@ -165,6 +165,16 @@ export interface ReadOptions {
   readonly signal?: AbortSignal
 }
 
+/** A block of Source.readRowDigestBlocks: `count` rows next to each other in key order (within the block, in the order the server read them). */
+export interface RowDigestBlock {
+  readonly count: number
+  /** Row `i`'s digest is the 16 bytes of `bytes` at `digestAt[i]`. */
+  readonly bytes: Buffer
+  readonly digestAt: Uint32Array
+  /** Row `i`'s key text (digest-index.ts keyText) as UTF-8 bytes: a view valid until the next call. */
+  keyText(i: number): Buffer
+}
+
 export interface Source {
   readonly engine: Engine
   readonly capabilities: Capabilities
@@ -228,6 +238,13 @@ export interface Source {
    * for a 'digest' scope, the row's digest as 32 hex digits, in key order.
    */
   readRowStamps?(table: TableSchema, options?: ReadOptions): AsyncIterable<Buffer> | undefined
+  /**
+   * Optional, with rowStampScope, for a 'digest' scope: readRowStamps' rows in blocks of
+   * consecutive rows in key order, each block one Buffer (MariaDB: one result row per block), so
+   * that a row is handled by comparing its 16-byte digest and its key is read only when needed.
+   * Undefined where readRowStamps is, or where the blocks cannot be cut exactly.
+   */
+  readRowDigestBlocks?(table: TableSchema, options?: { readonly blockBytes?: number }): AsyncIterable<RowDigestBlock> | undefined
   /**
    * Optional, with rowStampScope: readRecordLines (same lines, same order) with each row's stamp
    * after it, `<record line>\x02<stamp>\n` (stripStamps in storage/row-stamps.ts takes it off), so

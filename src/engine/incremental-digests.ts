@@ -9,11 +9,11 @@
  * cannot be compared (another expression or columns: another scope) or the source cannot do it:
  * the caller then hashes every record line (incremental.ts writeTableChanges).
  */
-import type { Source, TableSchema } from '../adapters/adapter.js'
+import type { RowDigestBlock, Source, TableSchema } from '../adapters/adapter.js'
 import { InternalError } from '../errors.js'
 import type { BackupWriter } from '../format/writer.js'
 import { DIGEST_BYTES, encodeEntry, shortDigest, type DigestIndexWriter, type TableDigests } from '../storage/digest-index.js'
-import { alignDigestStamps, type RowStampsWriter, type TableStamps } from '../storage/row-stamps.js'
+import { alignDigestStamps, locateDigestStamps, type RowStampsWriter, type TableStamps } from '../storage/row-stamps.js'
 import { deletedKeys, writeCandidates } from './incremental.js'
 
 /** A row stamps entry of a digest table: 'D' keyDigest[16] rowStamp[16]. */
@@ -34,6 +34,8 @@ export async function writeChangesByRowDigests(
   if (scope === undefined || scope.kind !== 'digest' || scope.scope !== parentStamps.scope) return undefined
   // Whether the keys' kinds can be matched server-side (nothing is run for this call).
   if (source.readRecordLinesByKeys(table, []) === undefined) return undefined
+  const blocks = source.readRowDigestBlocks?.(table)
+  if (blocks !== undefined) return writeChangesByDigestBlocks(source, writer, index, stampsWriter, table, parent, parentStamps, scope, blocks)
   const lines = source.readRowStamps(table)
   if (lines === undefined) return undefined
   const known = alignDigestStamps(parentStamps, parent)
@@ -97,6 +99,94 @@ export async function writeChangesByRowDigests(
     await index.addEntries(Buffer.from(entries.subarray(0, used)))
     stampsWriter.addEntries(stampEntries.subarray(0, stamped))
   }
+  const changed = await writeCandidates(source, writer, index, table, parent, candidates, 'row digest', (keyDigest, stamp) => stampsWriter.addDigest(keyDigest, stamp))
+  await stampsWriter.endTable()
+  return { deleted: deletedKeys(parent, seen), rows, changed, stamped: true }
+}
+
+/**
+ * writeChangesByRowDigests over blocks of rows (Source.readRowDigestBlocks, docs/performance.md
+ * §Round seven): each row is first compared by its digest alone with the parent's entry after the
+ * last one found. The digest covers every column, the key's bytes included, so an equal digest is
+ * the same key with the same values (barring a SHA-256 collision, as for every digest here): no
+ * key is read. Only a row whose digest differs from that entry's has its key text read, and is
+ * then looked up as in the line path (same key text in place, else its key digest). Unchanged
+ * entries whose stamps sit at the same place in the parent's stamps file are copied in runs,
+ * bytes as they are, into both new files.
+ */
+async function writeChangesByDigestBlocks(
+  source: Source,
+  writer: BackupWriter,
+  index: DigestIndexWriter,
+  stampsWriter: RowStampsWriter,
+  table: TableSchema,
+  parent: TableDigests,
+  parentStamps: TableStamps,
+  scope: { readonly scope: string; readonly xid: string; readonly kind?: 'xmin' | 'digest' },
+  blocks: AsyncIterable<RowDigestBlock>,
+): Promise<{ deleted: unknown[][]; rows: number; changed: number; stamped: boolean }> {
+  const stampAt = locateDigestStamps(parentStamps, parent)
+  const stamps = parentStamps.entries
+  const seen = new Uint8Array(parent.count)
+  const candidates = new Map<string, Buffer>()
+  let rows = 0
+  stampsWriter.beginTable(table.name, scope)
+  let next = 0
+  let runFrom = 0
+  let runTo = 0
+  const flushRun = async (): Promise<void> => {
+    if (runFrom === runTo) return
+    await index.addEntries(parent.entryBytes(runFrom, runTo))
+    await stampsWriter.addRaw(stamps.subarray(runFrom * STAMP_ENTRY, runTo * STAMP_ENTRY))
+    runFrom = runTo = 0
+  }
+  // Whether parent entry `at` has a known stamp equal to the 16 bytes of `bytes` at `from`.
+  const sameStamp = (at: number, bytes: Buffer, from: number): boolean => {
+    const s = stampAt[at]!
+    if (s < 0) return false
+    for (let k = 0; k < DIGEST_BYTES; k++) if (stamps[s + k] !== bytes[from + k]) return false
+    return true
+  }
+  for await (const block of blocks) {
+    const { bytes, digestAt } = block
+    for (let row = 0; row < block.count; row++) {
+      const from = digestAt[row]!
+      let at = next < parent.count && sameStamp(next, bytes, from) ? next : -1
+      if (at < 0) {
+        const key = block.keyText(row)
+        let text: string | undefined
+        at = next < parent.count && parent.keyTextEquals(next, key, 0, key.length) ? next : -1
+        if (at < 0) {
+          text = key.toString('utf8')
+          at = parent.find(shortDigest(text))
+        }
+        if (at >= 0) {
+          seen[at] = 1
+          next = at + 1
+        }
+        if (at < 0 || !sameStamp(at, bytes, from)) {
+          candidates.set(text ?? key.toString('utf8'), Buffer.from(bytes.subarray(from, from + DIGEST_BYTES)))
+          continue
+        }
+      }
+      seen[at] = 1
+      next = at + 1
+      if (stampAt[at] === at * STAMP_ENTRY + 1 + DIGEST_BYTES) {
+        if (at === runTo && runTo > runFrom) runTo++
+        else {
+          await flushRun()
+          runFrom = at
+          runTo = at + 1
+        }
+      } else {
+        await flushRun()
+        await index.addEntries(parent.entryBytes(at, at + 1))
+        await stampsWriter.addDigest(parent.keyDigest(at), stamps.subarray(stampAt[at]!, stampAt[at]! + DIGEST_BYTES))
+      }
+    }
+    rows += block.count
+  }
+  await flushRun()
   const changed = await writeCandidates(source, writer, index, table, parent, candidates, 'row digest', (keyDigest, stamp) => stampsWriter.addDigest(keyDigest, stamp))
   await stampsWriter.endTable()
   return { deleted: deletedKeys(parent, seen), rows, changed, stamped: true }

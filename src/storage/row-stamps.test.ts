@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import type { TableSchema } from '../adapters/adapter.js'
 import { InternalError } from '../errors.js'
 import { DigestIndexWriter, keyText, loadDigestIndex, shortDigest } from './digest-index.js'
-import { alignDigestStamps, loadRowStamps, RowStampsWriter, stripStamps } from './row-stamps.js'
+import { alignDigestStamps, DIGEST_STAMPS_ENTRY_BYTES, locateDigestStamps, loadRowStamps, RowStampsWriter, stripStamps } from './row-stamps.js'
 import { createHash } from 'node:crypto'
 
 function table(name: string, columns: string[], key: string[]): TableSchema {
@@ -116,6 +116,36 @@ describe('row stamps taken with the record lines (one pass)', () => {
       const aligned = alignDigestStamps(digestStamps, (await loadDigestIndex(backupPath))!.tables.get('rows')!)
       expect(aligned.known.every((k) => k === 1)).toBe(true)
       expect(aligned.stamps.subarray(16 * 4321, 16 * 4322).toString('hex')).toBe(hex(4321))
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('locateDigestStamps: where each index entry\'s digest stamp is, in place or not, and none for a missing or unknown (all-zero) stamp', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mbst-'))
+    try {
+      const backupPath = path.join(dir, 'b.json')
+      const index = new DigestIndexWriter(backupPath)
+      const stamps = new RowStampsWriter(backupPath)
+      const keys = ['[1]', '[2]', '[3]', '[4]', '[5]']
+      const stampOf = (k: string): Buffer => shortDigest(`row ${k}`)
+      await index.beginTable(table('t', ['id'], ['id']))
+      for (const k of keys) await index.add(shortDigest(k), shortDigest(`line ${k}`), k)
+      await index.endTable()
+      // Stamps: [1] and [2] in place; [4] before [3] (out of place); [5] missing; [3]'s unknown.
+      stamps.beginTable('t', { scope: 's', xid: '0', kind: 'digest' })
+      await stamps.addDigest(shortDigest('[1]'), stampOf('[1]'))
+      await stamps.addDigest(shortDigest('[2]'), stampOf('[2]'))
+      await stamps.addDigest(shortDigest('[4]'), stampOf('[4]'))
+      await stamps.addDigest(shortDigest('[3]'), Buffer.alloc(16))
+      await stamps.endTable()
+      await index.commit(backupPath)
+      await stamps.commit(backupPath)
+      const loaded = (await loadRowStamps(backupPath))!.get('t')!
+      const at = locateDigestStamps(loaded, (await loadDigestIndex(backupPath))!.tables.get('t')!)
+      const inPlace = (i: number): number => i * DIGEST_STAMPS_ENTRY_BYTES + 17
+      expect([...at]).toEqual([inPlace(0), inPlace(1), -1, inPlace(2), -1])
+      expect(loaded.entries.subarray(at[3]!, at[3]! + 16).equals(stampOf('[4]'))).toBe(true)
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }

@@ -35,7 +35,8 @@ const MAGIC = Buffer.from('MBST1\n')
 export const STAMPS_ENTRY_BYTES = 1 + DIGEST_BYTES + 4
 const ENTRY = STAMPS_ENTRY_BYTES
 /** A native-digest entry: 'D' keyDigest[16] rowStamp[16]. */
-const DIGEST_ENTRY = 1 + 2 * DIGEST_BYTES
+export const DIGEST_STAMPS_ENTRY_BYTES = 1 + 2 * DIGEST_BYTES
+const DIGEST_ENTRY = DIGEST_STAMPS_ENTRY_BYTES
 
 /** What a table's stamps are: PostgreSQL's xmin (a number), or a digest the server computed of each row (16 bytes, sent as 32 hex digits). */
 export type StampKind = 'xmin' | 'digest'
@@ -281,6 +282,28 @@ export function alignDigestStamps(stamps: TableStamps, index: TableDigests): { s
     known[i] = 1
   }
   return { stamps: out, known }
+}
+
+/**
+ * Where the parent's row stamp of each entry of its digest index is, for a 'digest' table: the
+ * offset in `stamps.entries` of entry `i`'s 16-byte stamp, or -1 when the stamps file lacks it or
+ * it is the unknown digest (all zeros: never a match). When the stamps file's entry `i` is the
+ * index's entry `i` (both written in the same order, as backups write them), the offset is
+ * `i * DIGEST_STAMPS_ENTRY_BYTES + 1 + DIGEST_BYTES`: a run of such entries can be copied whole.
+ */
+export function locateDigestStamps(stamps: TableStamps, index: TableDigests): Int32Array {
+  if (stamps.kind !== 'digest') throw new InternalError('locateDigestStamps: the table\'s stamps are not digests')
+  const out = new Int32Array(index.count).fill(-1)
+  const e = stamps.entries
+  for (let n = 0; n < stamps.count; n++) {
+    const key = n * DIGEST_ENTRY + 1
+    const i = n < index.count && index.keyDigestEquals(n, e, key) ? n : index.find(e.subarray(key, key + DIGEST_BYTES))
+    if (i < 0) continue
+    let zero = true
+    for (let k = key + DIGEST_BYTES; k < key + 2 * DIGEST_BYTES; k++) if (e[k] !== 0) zero = false
+    if (!zero) out[i] = key + DIGEST_BYTES
+  }
+  return out
 }
 
 /** Whether stamps recorded at transaction id `then` can still be trusted at `now`: within 2^31 transactions (xmin is 32 bits and wraps). */

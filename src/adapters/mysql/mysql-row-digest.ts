@@ -31,11 +31,15 @@
  * which an increment never takes as a match (the row is fetched and compared).
  */
 import { createHash } from 'node:crypto'
-import type { ColumnSchema } from '../adapter.js'
+import type { ColumnSchema, RowDigestBlock } from '../adapter.js'
+import type { RecordLineParser, RowPacket } from './mysql-record-lines.js'
 import { quoteIdentifier, typeClassOf, valueExpression } from './mysql-values.js'
 
 /** Changes whenever the expression below does: stamps made with another are not compared. */
 const EXPRESSION_VERSION = 'mariadb-row-sha2-v1'
+
+/** The bytes of a row digest (its first 16 bytes of SHA-256). */
+export const ROW_DIGEST_BYTES = 16
 
 /** The digest of a row CONCAT could not build (a value over max_allowed_packet): never a match. */
 export const UNKNOWN_ROW_DIGEST = '0'.repeat(32)
@@ -94,4 +98,64 @@ export function rowDigestExpression(columns: readonly Pick<ColumnSchema, 'name' 
 /** The scope of a table's digest stamps: names the expression, which names every column and type. */
 export function rowDigestScope(expression: string): string {
   return `${EXPRESSION_VERSION}:${createHash('sha256').update(expression).digest('hex').slice(0, 32)}`
+}
+
+/**
+ * One block of MysqlSource.readRowDigestBlocks: per row, in key order, its digest (16 bytes) and
+ * its key, each key column as uint16be(byte length) + the column's text as a SELECT sends it.
+ */
+export class DigestBlock implements RowDigestBlock {
+  readonly count: number
+  readonly bytes: Buffer
+  readonly digestAt: Uint32Array
+  readonly #parser: RecordLineParser
+
+  private constructor(bytes: Buffer, digestAt: Uint32Array, parser: RecordLineParser) {
+    this.count = digestAt.length
+    this.bytes = bytes
+    this.digestAt = digestAt
+    this.#parser = parser
+  }
+
+  /**
+   * The block of `count` rows whose entries are `bytes`, or undefined when they are not exactly
+   * that many whole entries (a concatenation cut short by the server).
+   */
+  static of(bytes: Buffer, count: number, parser: RecordLineParser, keyColumns: number): DigestBlock | undefined {
+    const digestAt = new Uint32Array(count)
+    let at = 0
+    for (let row = 0; row < count; row++) {
+      digestAt[row] = at
+      at += ROW_DIGEST_BYTES
+      for (let k = 0; k < keyColumns; k++) {
+        if (at + 2 > bytes.length) return undefined
+        at += 2 + ((bytes[at]! << 8) | bytes[at + 1]!)
+      }
+      if (at > bytes.length) return undefined
+    }
+    return at === bytes.length ? new DigestBlock(bytes, digestAt, parser) : undefined
+  }
+
+  /**
+   * The key text of the key encoded at `bytes[at]` (each column uint16be(length) + text), written
+   * by `parser` (the key columns' line parser, `array` shape): a view valid until its next call.
+   */
+  static keyText(parser: RecordLineParser, bytes: Buffer, at: number): Buffer {
+    // The parser reads a row packet's length-coded values: here each is a uint16be length.
+    const packet: RowPacket = {
+      buffer: bytes,
+      offset: at,
+      readLengthCodedNumber() {
+        const length = (bytes[this.offset]! << 8) | bytes[this.offset + 1]!
+        this.offset += 2
+        return length
+      },
+    }
+    const line = parser.next(packet)
+    return line.subarray(0, line.length - 1)
+  }
+
+  keyText(row: number): Buffer {
+    return DigestBlock.keyText(this.#parser, this.bytes, this.digestAt[row]! + ROW_DIGEST_BYTES)
+  }
 }

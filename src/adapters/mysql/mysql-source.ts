@@ -19,14 +19,14 @@
  */
 import type { Readable } from 'node:stream'
 import type { RowDataPacket } from 'mysql2'
-import type { Capabilities, ConnectionConfig, DatabaseSchema, DatabaseStats, ReadOptions, Row, Source, TableSchema } from '../adapter.js'
+import type { Capabilities, ConnectionConfig, DatabaseSchema, DatabaseStats, ReadOptions, Row, RowDigestBlock, Source, TableSchema } from '../adapter.js'
 import { InternalError, UsageError } from '../../errors.js'
 import { endSession, openSession, toStatementError, type MysqlSession } from './mysql-config.js'
 import { describeDatabase } from './mysql-introspector.js'
 import { isStagingTable } from './mysql-staging.js'
 import { recordLineParser, type RecordLineParser, type RowPacket } from './mysql-record-lines.js'
 import { encoderFor, hasGeometry, quoteIdentifier, quoteString, rawGeometryTypeCast, selectExpression, typeClassOf, valueExpression, type MysqlTypeClass } from './mysql-values.js'
-import { rowDigestExpression, rowDigestScope } from './mysql-row-digest.js'
+import { DigestBlock, rowDigestExpression, rowDigestScope } from './mysql-row-digest.js'
 
 /**
  * The SQL literal of a key's wire value, for the key classes matched exactly by `=` (numbers
@@ -110,6 +110,15 @@ interface CoreConnection {
   readonly threadId: number
   query(options: { sql: string; rowsAsArray: boolean; typeCast?: unknown }): CoreQuery
 }
+
+/**
+ * readRowDigestBlocks: the bytes of one block's concatenated entries (group_concat_max_len): each
+ * block's rows are three quarters of it by the entries read so far.
+ */
+const BLOCK_BYTES = 1 << 20
+/** The entry's bytes the first block is sized by: a 16-byte digest and a key of about 30. */
+const FIRST_ENTRY_BYTES = 48
+const MAX_BLOCK_ROWS = 100_000
 
 /** readRecordLinesByKeys puts at most about this many characters of key literals in one statement (MariaDB's max_allowed_packet is 16 MiB by default, MySQL's 64 MiB). */
 const KEYS_SQL_BYTES = 1024 * 1024
@@ -227,6 +236,125 @@ export class MysqlSource implements Source {
     if (expression === undefined || key === undefined || parser === undefined) return undefined
     const sql = `SELECT ${key.map((c) => valueExpression(c)).join(', ')}, ${expression} FROM ${quoteIdentifier(table.name)} ORDER BY ${table.primaryKey.map(quoteIdentifier).join(', ')}`
     return this.#lines(table, { batchSize: 5000, ...options }, parser, { sql, columns: key.length + 1 })
+  }
+
+  /**
+   * The rows' digests in blocks of consecutive rows in key order, one result row per block
+   * (docs/performance.md §Round seven): the server concatenates, per block, each row's digest (16
+   * bytes) and its key (each key column as uint16be(byte length) + its text as a SELECT sends it),
+   * so that the client handles one packet per block instead of one per row, and reads a row's key
+   * only when its digest is not the parent's. A block is the rows after the previous block's last
+   * key up to and including the key `n` rows further (`ORDER BY key LIMIT 1 OFFSET n - 1`): both
+   * bounds compared by the server, so the blocks cover the table exactly whatever the keys'
+   * collations. Within a block the rows come in the order the server read the range (key order
+   * in practice; the caller does not rely on it). Undefined where readRowStamps is, and for an
+   * ENUM key column (ORDER BY sorts it by its number, `>` by its label).
+   */
+  readRowDigestBlocks(table: TableSchema, options: { readonly blockBytes?: number } = {}): AsyncIterable<RowDigestBlock> | undefined {
+    const expression = this.#digestExpression(table)
+    const key = this.#keyColumns(table)
+    const parser = key === undefined ? undefined : recordLineParser(key, { array: true })
+    if (expression === undefined || key === undefined || parser === undefined) return undefined
+    const classes = key.map((c) => typeClassOf(c.type))
+    if (classes.includes('enum')) return undefined
+    const literals = classes.map((cls) => keyLiteral(cls)!)
+    const refs = key.map((c) => quoteIdentifier(c.name))
+    // A key column's text as a SELECT of it sends it (text converted to the connection's utf8mb4),
+    // as bytes: in a CONCAT with the digest's bytes, text would turn them into its character set.
+    const texts = key.map((c, i) => `CAST(${classes[i] === 'text' ? `CONVERT(${refs[i]} USING utf8mb4)` : valueExpression(c)} AS BINARY)`)
+    // CHAR(n) is n's bytes without leading zeros: padded to two (a key text is at most 65535 bytes, as the index takes them).
+    const encodedKey = `CONCAT(${texts.map((t) => `LPAD(CHAR(LENGTH(${t})), 2, CHAR(0)), ${t}`).join(', ')})`
+    const entry = `CONCAT(UNHEX(${expression}), ${encodedKey})`
+    const from = quoteIdentifier(table.name)
+    const orderBy = refs.join(', ')
+    // The rows after the key `values` in key order (nested, so that the server reads a range of
+    // the key's index), or up to it.
+    const compared = (values: readonly unknown[], after: boolean): string => {
+      let condition = ''
+      for (let i = key.length - 1; i >= 0; i--) {
+        const literal = literals[i]!(values[i])
+        const last = `${refs[i]} ${after ? '>' : '<='} ${literal}`
+        condition = condition === '' ? last : `${refs[i]} ${after ? '>' : '<'} ${literal} OR (${refs[i]} = ${literal} AND (${condition}))`
+      }
+      return `(${condition})`
+    }
+    const range = (after: unknown[] | undefined, upTo: unknown[] | undefined): string => {
+      const conditions = [...(after === undefined ? [] : [compared(after, true)]), ...(upTo === undefined ? [] : [compared(upTo, false)])]
+      return conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`
+    }
+    const keyValues = (encoded: Buffer): unknown[] => JSON.parse(DigestBlock.keyText(parser, encoded, 0).toString('utf8')) as unknown[]
+    // group_concat_max_len: at least 4; a result over max_allowed_packet would be NULL.
+    const blockBytes = Math.max(4, Math.min(options.blockBytes ?? BLOCK_BYTES, this.#session.maxAllowedPacket - 1024))
+    const connection = this.#session.connection
+    const self = this
+    const asBuffers = { rowsAsArray: true, typeCast: (field: { buffer(): Buffer | null }) => field.buffer() }
+    const rowsOf = async (sql: string): Promise<(Buffer | null)[][]> => (await connection.query<RowDataPacket[]>({ sql, ...asBuffers }))[0] as unknown as (Buffer | null)[][]
+    // The key `rows` rows after `after` (the last key of the block that starts there), or
+    // undefined when fewer rows are left.
+    const boundary = async (after: unknown[] | undefined, rows: number): Promise<unknown[] | undefined> => {
+      const found = await rowsOf(`SELECT ${encodedKey} FROM ${from}${range(after, undefined)} ORDER BY ${orderBy} LIMIT 1 OFFSET ${rows - 1}`)
+      return found.length === 0 ? undefined : keyValues(found[0]![0]!)
+    }
+    // The block's entries as the server concatenated them; when the concatenation is not whole
+    // (NULL, or cut short: group_concat_max_len, max_allowed_packet), read again one row each.
+    const block = async (after: unknown[] | undefined, upTo: unknown[] | undefined): Promise<DigestBlock> => {
+      // The bound's literal must be its row's key, or the blocks would not meet (a key text that
+      // did not read back, say): the row is counted, and the read fails rather than miss rows.
+      const bound = upTo === undefined ? '' : `, SUM(${refs.map((r, i) => `${r} = ${literals[i]!(upTo[i])}`).join(' AND ')})`
+      const [count, data, found] = (await rowsOf(`SELECT COUNT(*), GROUP_CONCAT(${entry} SEPARATOR '')${bound} FROM ${from}${range(after, upTo)}`))[0]!
+      if (upTo !== undefined && found?.toString('latin1') !== '1') throw new InternalError(`reading the row digests of ${table.name}: the key ${JSON.stringify(upTo)} that ends a block was not found again by its value`)
+      const expected = Number(count!.toString('latin1'))
+      const whole = expected === 0 ? DigestBlock.of(Buffer.alloc(0), 0, parser, key.length) : data === null ? undefined : DigestBlock.of(data, expected, parser, key.length)
+      if (whole !== undefined) return whole
+      const entries = (await rowsOf(`SELECT ${entry} FROM ${from}${range(after, upTo)} ORDER BY ${orderBy}`)).map((r) => r[0]!)
+      const read = DigestBlock.of(Buffer.concat(entries), entries.length, parser, key.length)
+      if (read === undefined || entries.length !== expected) throw new InternalError(`reading the row digests of ${table.name}: a row's digest and key are not whole`)
+      return read
+    }
+    this.#assertUsable()
+    return (async function* () {
+      self.#assertUsable()
+      let queued: Promise<unknown>[] = []
+      self.#reading = { stop: async () => void (await Promise.allSettled(queued)) }
+      const queue = <T>(promise: Promise<T>): Promise<T> => {
+        queued.push(promise)
+        promise.catch(() => undefined)
+        return promise
+      }
+      // The session's own value is put back after: nothing else this session runs should see the budget.
+      let previous: string | undefined
+      try {
+        previous = String((await rowsOf('SELECT @@SESSION.group_concat_max_len'))[0]![0]!.toString('latin1'))
+        await connection.query(`SET SESSION group_concat_max_len = ${blockBytes}`)
+        let rows = Math.max(1, Math.floor((0.75 * blockBytes) / FIRST_ENTRY_BYTES))
+        let after: unknown[] | undefined
+        let upTo = await boundary(undefined, rows)
+        let pending: Promise<DigestBlock> | undefined = queue(block(undefined, upTo))
+        while (pending !== undefined) {
+          // The next block's bounds are asked for behind this block, and its entries before this
+          // one is handed over: the server reads it while the caller compares this one.
+          const nextUpTo = upTo === undefined ? undefined : queue(boundary(upTo, rows))
+          const current = await pending
+          queued = []
+          // Three quarters of the budget by this block's mean entry: keys vary in length, and a
+          // block over the budget is cut by the server and read again one row each.
+          if (current.count > 0) rows = Math.max(1, Math.min(MAX_BLOCK_ROWS, Math.floor((0.75 * blockBytes) / (current.bytes.length / current.count))))
+          if (upTo === undefined) pending = undefined
+          else {
+            after = upTo
+            upTo = await nextUpTo
+            pending = queue(block(after, upTo))
+          }
+          if (current.count > 0) yield current
+        }
+      } catch (error) {
+        throw error instanceof InternalError ? error : toStatementError(error, { table: table.name, action: `reading the row digests of ${table.name}` })
+      } finally {
+        await Promise.allSettled(queued)
+        if (previous !== undefined && /^\d+$/.test(previous)) await connection.query(`SET SESSION group_concat_max_len = ${previous}`).catch(() => undefined)
+        self.#reading = undefined
+      }
+    })()
   }
 
   /** readRecordLines with each row's digest after its line (`<line>\x02<digest>\n`), in the same SELECT. */
