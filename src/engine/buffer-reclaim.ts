@@ -9,9 +9,9 @@
  *
  * `afterChunk()` is called once per chunk written: when V8's external memory (the Buffers) has
  * grown by RECLAIM_STEP_BYTES since the last collection, it collects the young generation, which
- * costs well under a millisecond when little is live (a scale-5 PostgreSQL backup does it ~35
- * times). It needs `gc` exposed (`--expose-gc`, set by bin/mergeback.js); without it, as in a
- * library user's process, it does nothing.
+ * is cheap when little in it is live (a scale-5 PostgreSQL backup does it ~35 times and used no
+ * more CPU: fewer of V8's own mark-compacts). It needs `gc` exposed (`--expose-gc`, set by
+ * bin/mergeback.js); without it, as in a library user's process, it does nothing.
  */
 import { getHeapStatistics } from 'node:v8'
 
