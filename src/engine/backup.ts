@@ -23,6 +23,7 @@ import { BLOCK_ROWS, RowBlocksWriter } from '../storage/row-blocks.js'
 import { createBackupFile, type RemoteBackupTarget } from '../storage/backup-file.js'
 import { chooseCompression, compressionSuffix } from '../storage/compression.js'
 import { foreignKeyOrder } from './table-order.js'
+import { BufferReclaimer } from './buffer-reclaim.js'
 import type { ProgressListener } from './progress.js'
 
 export interface BackupOptions {
@@ -230,6 +231,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     const rowCounts: Record<string, number> = {}
     const compared: Record<string, 'stamps' | 'blocks' | 'digests' | 'whole'> = {}
     const narrowWarnings: string[] = []
+    const reclaimer = new BufferReclaimer()
     try {
       const writer = new BackupWriter(pending.stream, {
         engine: config.engine,
@@ -296,6 +298,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
               // The index copies the lines with their stamps before they are taken off in place.
               await index!.addLines(chunk, table)
               const written = await writer.writeRecordLines(stripStamps(chunk))
+              reclaimer.afterChunk()
               count += written
               options.onProgress?.({ type: 'rows', table: table.name, rows: written })
             }
@@ -303,6 +306,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
             for await (const chunk of lines) {
               const written = await writer.writeRecordLines(chunk)
               await index?.addLines(chunk, table)
+              reclaimer.afterChunk()
               count += written
               options.onProgress?.({ type: 'rows', table: table.name, rows: written })
             }
@@ -310,6 +314,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
             for await (const rows of source.readTable(table, { batchSize: options.batchSize })) {
               await writer.writeRows(rows)
               await index?.addRows(rows, table.primaryKey)
+              reclaimer.afterChunk()
               count += rows.length
               options.onProgress?.({ type: 'rows', table: table.name, rows: rows.length })
             }

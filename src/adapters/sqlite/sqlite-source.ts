@@ -11,6 +11,7 @@
  *    read only when the consumer asks, so memory stays at one batch. Leaving the loop early
  *    (break, throw) finalizes the statement in `finally`.
  * 3. close: ends the transaction and closes the file.
+ * Every read is a scan of whole tables, so the page cache is kept small (SOURCE_CACHE_KIB).
  */
 import type { ConnectionConfig, DatabaseSchema, DatabaseStats, LineBlocks, ReadOptions, Row, Source, TableSchema } from '../adapter.js'
 import { UsageError } from '../../errors.js'
@@ -24,6 +25,14 @@ export const DEFAULT_BATCH_SIZE = 1000
 const RANGES_PER_STEP = 16
 /** Rows per chunk of readRecordLines (about 1 MB of text for rows of a few hundred bytes). */
 const LINES_BATCH_SIZE = 500
+/**
+ * The session's page cache (KiB), instead of the build's 16 MiB (SQLITE_DEFAULT_CACHE_SIZE=-16000
+ * in better-sqlite3). Every read of a source is a scan of whole tables, which fills any cache to
+ * its limit: 16 MiB more of a backup's peak RSS. A page read again (a table scanned through its
+ * key's index) comes from the operating system's file cache; with 2 MiB a scale-5 SQLite backup
+ * used no more CPU (docs/performance.md §Round seven: backup peak RSS).
+ */
+export const SOURCE_CACHE_KIB = 2048
 
 /** A read session on one SQLite file (see the module header). Made by `SqliteSource.open`. */
 export class SqliteSource implements Source {
@@ -51,6 +60,7 @@ export class SqliteSource implements Source {
     const db = openReadOnly(file, config.connectTimeoutMs ?? 5000)
     try {
       withErrors({ file, action: 'opening' }, () => {
+        db.pragma(`cache_size = -${SOURCE_CACHE_KIB}`)
         db.exec('BEGIN')
         // A deferred transaction takes its snapshot at the first read.
         db.prepare('SELECT count(*) FROM main.sqlite_schema').get()

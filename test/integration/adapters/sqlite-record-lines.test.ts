@@ -5,7 +5,9 @@
  * a table whose column names JSON.stringify would reorder.
  */
 import { describe, expect, it } from 'vitest'
+import { statSync } from 'node:fs'
 import { sqliteAdapter } from '../../../src/adapters/sqlite/sqlite-adapter.js'
+import { SOURCE_CACHE_KIB } from '../../../src/adapters/sqlite/sqlite-source.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { makeSqliteDatabase } from '../../helpers/databases.js'
 import { bothPaths as bothPathsOf } from '../../helpers/record-lines.js'
@@ -49,6 +51,26 @@ describe('SQLite readRecordLines', () => {
     const [[, lines, rows]] = await bothPaths(`BEGIN; CREATE TABLE "we""ird" ("a ""b"" \\ c" TEXT, "é" INTEGER, "-1" BLOB);\n${inserts}\nCOMMIT;`)
     expect(lines).toBe(rows)
     expect(rows.split('\n')).toHaveLength(1201)
+  })
+
+  it('reads a table several times the size of its small page cache through its key index, whole and in key order', async () => {
+    // Keys inserted out of order: the scan follows the key's index and reads each table page
+    // several times, more than the source's cache (SOURCE_CACHE_KIB) can keep.
+    const db = await makeSqliteDatabase(`CREATE TABLE big (k TEXT PRIMARY KEY, n INTEGER, body TEXT);
+      WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 3999)
+      INSERT INTO big SELECT printf('key-%08d', (i * 7919) % 4000), i, replace(hex(zeroblob(1000)), '00', char(97 + i % 26, 98)) FROM s;`)
+    const source = await sqliteAdapter.openSource(parseDatabaseUrl(db.url))
+    try {
+      expect(statSync(db.file).size).toBeGreaterThan(3 * SOURCE_CACHE_KIB * 1024)
+      const [[, lines, rows]] = await bothPathsOf(source)
+      expect(lines).toBe(rows)
+      const keys = rows.trimEnd().split('\n').map((line) => (JSON.parse(line) as { k: string }).k)
+      expect(keys).toHaveLength(4000)
+      expect(keys).toEqual(Array.from({ length: 4000 }, (_, i) => `key-${String(i).padStart(8, '0')}`))
+    } finally {
+      await source.close()
+      db.cleanup()
+    }
   })
 
   it('declines a table whose column names JSON.stringify would move (array indexes, __proto__)', async () => {

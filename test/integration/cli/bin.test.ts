@@ -21,4 +21,9 @@ describe('bin/mergeback.js', () => {
     const firstLine = fs.readFileSync(BIN, 'utf8').split('\n')[0]
     expect(firstLine).toMatch(/^#!\/usr\/bin\/env -S node .*--max-old-space-size=\d+/)
   })
+
+  it('exposes gc, so that a backup can free its dead Buffers as it goes (engine/buffer-reclaim.ts)', () => {
+    const firstLine = fs.readFileSync(BIN, 'utf8').split('\n')[0]
+    expect(firstLine.split(/\s+/)).toContain('--expose-gc')
+  })
 })
