@@ -13,11 +13,11 @@ import type { RowDigestBlock, Source, TableSchema } from '../adapters/adapter.js
 import { InternalError } from '../errors.js'
 import type { BackupWriter } from '../format/writer.js'
 import { DIGEST_BYTES, encodeEntry, shortDigest, type DigestIndexWriter, type TableDigests } from '../storage/digest-index.js'
-import { alignDigestStamps, locateDigestStamps, type RowStampsWriter, type TableStamps } from '../storage/row-stamps.js'
-import { deletedKeys, writeCandidates } from './incremental.js'
+import { alignDigestStamps, DIGEST_STAMPS_ENTRY_BYTES, locateDigestStamps, type RowStampsWriter, type TableStamps } from '../storage/row-stamps.js'
+import { deletedKeys, UnchangedRuns, writeCandidates } from './incremental.js'
 
 /** A row stamps entry of a digest table: 'D' keyDigest[16] rowStamp[16]. */
-const STAMP_ENTRY = 1 + 2 * DIGEST_BYTES
+const STAMP_ENTRY = DIGEST_STAMPS_ENTRY_BYTES
 
 export async function writeChangesByRowDigests(
   source: Source,
@@ -132,14 +132,7 @@ async function writeChangesByDigestBlocks(
   let rows = 0
   stampsWriter.beginTable(table.name, scope)
   let next = 0
-  let runFrom = 0
-  let runTo = 0
-  const flushRun = async (): Promise<void> => {
-    if (runFrom === runTo) return
-    await index.addEntries(parent.entryBytes(runFrom, runTo))
-    await stampsWriter.addRaw(stamps.subarray(runFrom * STAMP_ENTRY, runTo * STAMP_ENTRY))
-    runFrom = runTo = 0
-  }
+  const runs = new UnchangedRuns(index, stampsWriter, parent, stamps, STAMP_ENTRY)
   // Whether parent entry `at` has a known stamp equal to the 16 bytes of `bytes` at `from`.
   const sameStamp = (at: number, bytes: Buffer, from: number): boolean => {
     const s = stampAt[at]!
@@ -171,22 +164,16 @@ async function writeChangesByDigestBlocks(
       }
       seen[at] = 1
       next = at + 1
-      if (stampAt[at] === at * STAMP_ENTRY + 1 + DIGEST_BYTES) {
-        if (at === runTo && runTo > runFrom) runTo++
-        else {
-          await flushRun()
-          runFrom = at
-          runTo = at + 1
-        }
-      } else {
-        await flushRun()
+      if (stampAt[at] === at * STAMP_ENTRY + 1 + DIGEST_BYTES) await runs.add(at)
+      else {
+        await runs.flush()
         await index.addEntries(parent.entryBytes(at, at + 1))
         await stampsWriter.addDigest(parent.keyDigest(at), stamps.subarray(stampAt[at]!, stampAt[at]! + DIGEST_BYTES))
       }
     }
     rows += block.count
   }
-  await flushRun()
+  await runs.flush()
   const changed = await writeCandidates(source, writer, index, table, parent, candidates, 'row digest', (keyDigest, stamp) => stampsWriter.addDigest(keyDigest, stamp))
   await stampsWriter.endTable()
   return { deleted: deletedKeys(parent, seen), rows, changed, stamped: true }

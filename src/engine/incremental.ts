@@ -295,14 +295,7 @@ async function writeChangesByStamps(
   // a row out of place costs what it always did. Unchanged entries whose stamps sit at the same
   // place in the parent's stamps file are copied in runs, bytes as they are, into both new files.
   let next = 0
-  let runFrom = 0
-  let runTo = 0
-  const flushRun = async (): Promise<void> => {
-    if (runFrom === runTo) return
-    await index.addEntries(parent.entryBytes(runFrom, runTo))
-    await stampsWriter.addRaw(parentStamps.entries.subarray(runFrom * STAMPS_ENTRY_BYTES, runTo * STAMPS_ENTRY_BYTES))
-    runFrom = runTo = 0
-  }
+  const runs = new UnchangedRuns(index, stampsWriter, parent, parentStamps.entries, STAMPS_ENTRY_BYTES)
   for await (const chunk of lines) {
     for (let begin = 0; begin < chunk.length; ) {
       const end = chunk.indexOf(0x0a, begin)
@@ -321,15 +314,9 @@ async function writeChangesByStamps(
         next = at + 1
       }
       const how = at >= 0 && known.stamps[at] === stamp ? known.known[at]! : 0
-      if (how === 2) {
-        if (at === runTo && runTo > runFrom) runTo++
-        else {
-          await flushRun()
-          runFrom = at
-          runTo = at + 1
-        }
-      } else if (how === 1) {
-        await flushRun()
+      if (how === 2) await runs.add(at)
+      else if (how === 1) {
+        await runs.flush()
         await index.addEntries(parent.entryBytes(at, at + 1))
         await stampsWriter.add(parent.keyDigest(at), stamp)
       } else {
@@ -338,10 +325,52 @@ async function writeChangesByStamps(
       begin = end + 1
     }
   }
-  await flushRun()
+  await runs.flush()
   const changed = await writeCandidates(source, writer, index, table, parent, candidates, 'xmin', (keyDigest, stamp) => stampsWriter.add(keyDigest, stamp))
   await stampsWriter.endTable()
   return { deleted: deletedKeys(parent, seen), rows, changed, stamped: true }
+}
+
+
+/**
+ * Runs of the parent's entries an increment found unchanged, copied into the new digest index and
+ * row stamps as the parent's bytes, a run at a time: for entries whose stamps sit at the same place
+ * in the parent's stamps file as the entries in its index (`entryBytes` each).
+ */
+export class UnchangedRuns {
+  readonly #index: DigestIndexWriter
+  readonly #stampsWriter: RowStampsWriter
+  readonly #parent: TableDigests
+  readonly #stamps: Buffer
+  readonly #entryBytes: number
+  #from = 0
+  #to = 0
+  constructor(index: DigestIndexWriter, stampsWriter: RowStampsWriter, parent: TableDigests, stamps: Buffer, entryBytes: number) {
+    this.#index = index
+    this.#stampsWriter = stampsWriter
+    this.#parent = parent
+    this.#stamps = stamps
+    this.#entryBytes = entryBytes
+  }
+
+  /** Parent entry `at` is unchanged: extends the current run when it follows it, else starts one. */
+  async add(at: number): Promise<void> {
+    if (at === this.#to && this.#to > this.#from) {
+      this.#to++
+      return
+    }
+    await this.flush()
+    this.#from = at
+    this.#to = at + 1
+  }
+
+  /** Writes the current run, before anything else goes into the new files. */
+  async flush(): Promise<void> {
+    if (this.#from === this.#to) return
+    await this.#index.addEntries(this.#parent.entryBytes(this.#from, this.#to))
+    await this.#stampsWriter.addRaw(this.#stamps.subarray(this.#from * this.#entryBytes, this.#to * this.#entryBytes))
+    this.#from = this.#to = 0
+  }
 }
 
 /**
