@@ -58,7 +58,7 @@ const sha256Latin1 = typeof crypto.hash === 'function'
   ? (bytes) => crypto.hash('sha256', bytes, 'latin1')
   : (bytes) => crypto.createHash('sha256').update(bytes).digest('latin1')
 function sha16(bytes, out, at) {
-  out.latin1Write(sha256Latin1(bytes), at, DIGEST_BYTES)
+  out.write(sha256Latin1(bytes), at, DIGEST_BYTES, 'latin1')
 }
 if (workerData.test) {
   // digest-index.test.ts: the digests of these inputs, as this thread computes them.
