@@ -49,51 +49,16 @@ const OUT_BYTES = 1 << 20
 const sha256 = typeof crypto.hash === 'function'
   ? (bytes) => crypto.hash('sha256', bytes, 'buffer')
   : (bytes) => crypto.createHash('sha256').update(bytes).digest()
-
-// SHA-256 of a message of at most 55 bytes (one block), for key texts: crypto.hash costs about
-// 1.5-6 us a call whatever the length (the call, not the hashing), this about a third of that.
-// Tested against crypto for every length (digest-index.test.ts).
-const K = new Int32Array([
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-])
-const INITIAL = new Int32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19])
-const W = new Int32Array(64)
-const BLOCK = Buffer.alloc(64)
-function shortSha16(bytes, out, at) {
-  const n = bytes.length
-  BLOCK.fill(0)
-  bytes.copy(BLOCK, 0)
-  BLOCK[n] = 0x80
-  BLOCK.writeUInt32BE(n * 8, 60)
-  for (let i = 0; i < 16; i++) W[i] = BLOCK.readInt32BE(4 * i)
-  for (let i = 16; i < 64; i++) {
-    const x = W[i - 15]
-    const y = W[i - 2]
-    const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3)
-    const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10)
-    W[i] = (W[i - 16] + s0 + W[i - 7] + s1) | 0
-  }
-  let a = INITIAL[0], b = INITIAL[1], c = INITIAL[2], d = INITIAL[3], e = INITIAL[4], f = INITIAL[5], g = INITIAL[6], h = INITIAL[7]
-  for (let i = 0; i < 64; i++) {
-    const t1 = (h + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))) + ((e & f) ^ (~e & g)) + K[i] + W[i]) | 0
-    const t2 = ((((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10))) + ((a & b) ^ (a & c) ^ (b & c))) | 0
-    h = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0
-  }
-  out.writeInt32BE((INITIAL[0] + a) | 0, at)
-  out.writeInt32BE((INITIAL[1] + b) | 0, at + 4)
-  out.writeInt32BE((INITIAL[2] + c) | 0, at + 8)
-  out.writeInt32BE((INITIAL[3] + d) | 0, at + 12)
-}
+// The first 16 bytes of SHA-256 of 'bytes', written into 'out' at 'at'. The digest comes back as
+// a latin1 string (one character per byte) rather than a Buffer: a Buffer per call is an
+// ArrayBuffer with memory outside the heap for this thread's scavenges to sweep, a string is
+// not, and it costs about half as much a call, for keys as for lines (docs/performance.md,
+// Round eight). Tested against crypto for every length around the block edges (digest-index.test.ts).
+const sha256Latin1 = typeof crypto.hash === 'function'
+  ? (bytes) => crypto.hash('sha256', bytes, 'latin1')
+  : (bytes) => crypto.createHash('sha256').update(bytes).digest('latin1')
 function sha16(bytes, out, at) {
-  if (bytes.length <= 55) shortSha16(bytes, out, at)
-  else sha256(bytes).copy(out, at, 0, DIGEST_BYTES)
+  out.write(sha256Latin1(bytes), at, DIGEST_BYTES, 'latin1')
 }
 if (workerData.test) {
   // digest-index.test.ts: the digests of these inputs, as this thread computes them.

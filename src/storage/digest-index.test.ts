@@ -228,19 +228,42 @@ describe('digest index', () => {
     }
   })
 
-  it("hashes on its thread exactly as shortDigest does, at every length around SHA-256's block edges", async () => {
-    const inputs = Array.from({ length: 140 }, (_, n) => randomBytes(n))
-    const worker = new Worker(DIGEST_INDEX_WORKER_SOURCE, { eval: true, workerData: { test: inputs } })
+  /** The digests the index thread computes for `inputs` (its test mode), run from `source`. */
+  async function threadDigests(source: string, inputs: readonly Buffer[]): Promise<Buffer> {
+    const worker = new Worker(source, { eval: true, workerData: { test: inputs } })
     try {
       const answer = await new Promise<{ digests: Uint8Array }>((resolve, reject) => {
         worker.once('message', resolve)
         worker.once('error', reject)
       })
-      const digests = Buffer.from(answer.digests)
-      inputs.forEach((input, i) => expect(digests.subarray(i * 16, (i + 1) * 16)).toEqual(shortDigest(input)))
+      return Buffer.from(answer.digests)
     } finally {
       await worker.terminate()
     }
+  }
+
+  // Every length around SHA-256's block edges, lines of several blocks, one larger than a
+  // message's usual line, and inputs whose digests hold bytes of every value (the thread reads
+  // the digest back from a latin1 string: a byte above 0x7f must come back as itself).
+  const digestInputs = [
+    ...Array.from({ length: 300 }, (_, n) => randomBytes(n)),
+    randomBytes(70_000),
+    Buffer.from('["ü€😀"]'),
+    Buffer.alloc(64, 0xff),
+  ]
+
+  it("hashes on its thread exactly as shortDigest does, at every length around SHA-256's block edges", async () => {
+    const digests = await threadDigests(DIGEST_INDEX_WORKER_SOURCE, digestInputs)
+    expect(digests.length).toBe(digestInputs.length * 16)
+    digestInputs.forEach((input, i) => expect(digests.subarray(i * 16, (i + 1) * 16)).toEqual(shortDigest(input)))
+    // Random digests of 300 inputs hold bytes above 0x7f: the latin1 round trip is exercised.
+    expect(digests.some((byte) => byte >= 0x80)).toBe(true)
+  })
+
+  it('hashes the same where node has no crypto.hash (createHash, as node before 20.12)', async () => {
+    const withoutHash = `'use strict'\nrequire('node:crypto').hash = undefined\n${DIGEST_INDEX_WORKER_SOURCE}`
+    const digests = await threadDigests(withoutHash, digestInputs)
+    digestInputs.forEach((input, i) => expect(digests.subarray(i * 16, (i + 1) * 16)).toEqual(shortDigest(input)))
   })
 
   it('fails its first call, not its constructor, when the file cannot be made; abort is then a no-op', async () => {
