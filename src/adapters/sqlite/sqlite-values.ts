@@ -438,10 +438,12 @@ export function recordLineEncoder(columns: readonly { readonly name: string; rea
  * Only for a database whose text is UTF-8 (PRAGMA encoding) and at most MAX_SQL_LINE_COLUMNS
  * columns (SQLite's limit on result columns); undefined when recordLineEncoder declines the table.
  */
-export function sqlRecordLines(columns: readonly { readonly name: string; readonly kind: ValueKind; readonly quoted: string }[]):
-  { readonly select: readonly string[]; readonly finish: (row: readonly unknown[]) => Buffer } | undefined {
+export function sqlRecordLines(
+  columns: readonly { readonly name: string; readonly kind: ValueKind; readonly quoted: string }[],
+  options: { readonly reals?: boolean } = {},
+): { readonly select: readonly string[]; readonly finish: (row: readonly unknown[]) => Buffer } | undefined {
   if (columns.length > MAX_SQL_LINE_COLUMNS || recordLineEncoder(columns) === undefined) return undefined
-  const fragments = columns.map((c) => sqlFragment(c.quoted, c.kind))
+  const fragments = columns.map((c) => sqlFragment(c.quoted, c.kind, options.reals === true))
   const parts = columns.flatMap((c, i) => [sqlText(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`), fragments[i].line])
   parts.push(sqlText('}\n'))
   const select = [`CAST(${sqlConcat(parts)} AS BLOB)`, ...fragments.map((f) => f.raw)]
@@ -493,9 +495,19 @@ function sqlConcat(parts: readonly string[]): string {
  * as BigInt.toString does) and NULL; reals go to JavaScript, whose shortest round-trip spelling
  * SQLite does not write (it gives 15 or 17 digits, and "5.0"), and blobs too (no base64 in SQL).
  */
-function sqlFragment(column: string, kind: ValueKind): { line: string; raw: string } {
+function sqlFragment(column: string, kind: ValueKind, reals: boolean): { line: string; raw: string } {
   const type = `typeof(${column})`
   const gap = 'char(1)'
+  // `reals` (the lines of Source.lineBlocks only, never `raw`): a real spelled where sqlRealText can.
+  if (reals && kind === 'decimal') {
+    return {
+      line: `CASE ${type} WHEN 'integer' THEN '"' || ${column} || '"' WHEN 'null' THEN 'null' WHEN 'real' THEN coalesce('"' || ${sqlRealText(column)} || '"', ${gap}) ELSE ${gap} END`,
+      raw: 'NULL',
+    }
+  }
+  if (reals && kind === 'float') {
+    return { line: `CASE ${type} WHEN 'null' THEN 'null' WHEN 'real' THEN coalesce(${sqlRealText(column)}, ${gap}) ELSE ${gap} END`, raw: 'NULL' }
+  }
   switch (kind) {
     case 'bigint':
     case 'decimal':
@@ -522,6 +534,36 @@ function sqlFragment(column: string, kind: ValueKind): { line: string; raw: stri
         raw: `CASE WHEN ${type} IN ('real', 'blob') THEN ${column} END`,
       }
   }
+}
+
+/** Decimal places sqlRealText tries (a real with more is left to JavaScript). */
+export const SQL_REAL_MAX_PLACES = 6
+
+/**
+ * SQL for `String(x)` of the REAL `column` (JavaScript's shortest round-trip spelling) where it is
+ * shown to be exact, NULL elsewhere (docs/performance.md §Round eight). For k = 0, 1, …,
+ * SQL_REAL_MAX_PLACES, the first k for which m = round(x·10^k), an integer under 10^15, gives
+ * back x exactly as m / 10^k: m and 10^k are doubles exactly (under 2^53; 10^k from an integer),
+ * and IEEE division rounds correctly, so x is the double nearest to the decimal m·10^-k, which is
+ * what JavaScript reads that decimal as. The text is that decimal, written from m's digits (no
+ * float formatting): it reads back as x in JavaScript, whatever else holds; and it is String(x)
+ * itself, since a decimal of at most 15 significant digits that reads back as x is the only one
+ * (the spacing of 15-digit decimals is wider than the interval of reals rounding to x), the
+ * smallest k has no trailing zero, and from 1e-6 to 1e15 JavaScript writes no exponent. Zero (and
+ * -0, which SQLite compares equal to it), infinities and larger or smaller magnitudes: NULL.
+ */
+export function sqlRealText(column: string): string {
+  const cases: string[] = []
+  for (let k = 0; k <= SQL_REAL_MAX_PLACES; k++) {
+    const scale = `CAST(${10 ** k} AS REAL)`
+    const m = `CAST(round(${column} * ${scale}) AS INTEGER)`
+    // No abs() of m: abs() of the smallest integer (a huge real cast) is an error in SQLite.
+    const check = `${m} BETWEEN -999999999999999 AND 999999999999999 AND CAST(${m} AS REAL) / ${scale} = ${column}`
+    const digits = `printf('%0${k + 1}d', abs(${m}))`
+    const text = k === 0 ? digits : `substr(${digits}, 1, length(${digits}) - ${k}) || '.' || substr(${digits}, -${k})`
+    cases.push(`WHEN ${check} THEN iif(${column} < 0, '-', '') || ${text}`)
+  }
+  return `(CASE WHEN ${column} = 0 OR NOT ${column} BETWEEN -1000000000000000 AND 1000000000000000 THEN NULL ${cases.join(' ')} END)`
 }
 
 /** JSON text of encodeValue(value, kind), with the kind's usual storage class spelled directly. */
