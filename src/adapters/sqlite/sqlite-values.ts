@@ -536,34 +536,34 @@ function sqlFragment(column: string, kind: ValueKind, reals: boolean): { line: s
   }
 }
 
-/** Decimal places sqlRealText tries (a real with more is left to JavaScript). */
+/** Decimal places sqlRealText writes (a real with more is left to JavaScript). */
 export const SQL_REAL_MAX_PLACES = 6
 
 /**
  * SQL for `String(x)` of the REAL `column` (JavaScript's shortest round-trip spelling) where it is
- * shown to be exact, NULL elsewhere (docs/performance.md §Round eight). For k = 0, 1, …,
- * SQL_REAL_MAX_PLACES, the first k for which m = round(x·10^k), an integer under 10^15, gives
- * back x exactly as m / 10^k: m and 10^k are doubles exactly (under 2^53; 10^k from an integer),
- * and IEEE division rounds correctly, so x is the double nearest to the decimal m·10^-k, which is
- * what JavaScript reads that decimal as. The text is that decimal, written from m's digits (no
- * float formatting): it reads back as x in JavaScript, whatever else holds; and it is String(x)
- * itself, since a decimal of at most 15 significant digits that reads back as x is the only one
- * (the spacing of 15-digit decimals is wider than the interval of reals rounding to x), the
- * smallest k has no trailing zero, and from 1e-6 to 1e15 JavaScript writes no exponent. Zero (and
- * -0, which SQLite compares equal to it), infinities and larger or smaller magnitudes: NULL.
+ * shown to be exact, NULL elsewhere (docs/performance.md §Round eight). Under 10^9 in magnitude:
+ * m = round(x·10^6), and x must come back exactly as m / 10^6 (m and 10^6 are doubles exactly,
+ * being integers under 2^53, and IEEE division rounds correctly), so x is the double nearest to the
+ * decimal m·10^-6, which is what JavaScript reads that decimal as; from 10^9 to 10^15, the same
+ * with m = x itself (an integral real). The text is that decimal written from m's digits by integer
+ * arithmetic (no float formatting), trailing zeros of the fraction dropped: it reads back as x in
+ * JavaScript whatever else holds, so a line spelled here that equals a line JavaScript wrote holds
+ * the same double. It is also String(x) itself: a decimal of at most 15 significant digits that
+ * reads back as x is the only one (15-digit decimals lie further apart than the width of the
+ * interval of reals that round to x), so it is JavaScript's shortest, and from 10^-6 to 10^21
+ * JavaScript writes no exponent. Zero (and -0, which SQLite compares equal to it), infinities and
+ * other magnitudes: NULL.
  */
 export function sqlRealText(column: string): string {
-  const cases: string[] = []
-  for (let k = 0; k <= SQL_REAL_MAX_PLACES; k++) {
-    const scale = `CAST(${10 ** k} AS REAL)`
-    const m = `CAST(round(${column} * ${scale}) AS INTEGER)`
-    // No abs() of m: abs() of the smallest integer (a huge real cast) is an error in SQLite.
-    const check = `${m} BETWEEN -999999999999999 AND 999999999999999 AND CAST(${m} AS REAL) / ${scale} = ${column}`
-    const digits = `printf('%0${k + 1}d', abs(${m}))`
-    const text = k === 0 ? digits : `substr(${digits}, 1, length(${digits}) - ${k}) || '.' || substr(${digits}, -${k})`
-    cases.push(`WHEN ${check} THEN iif(${column} < 0, '-', '') || ${text}`)
-  }
-  return `(CASE WHEN ${column} = 0 OR NOT ${column} BETWEEN -1000000000000000 AND 1000000000000000 THEN NULL ${cases.join(' ')} END)`
+  const sign = `iif(${column} < 0, '-', '')`
+  const m = `CAST(round(${column} * CAST(1000000 AS REAL)) AS INTEGER)`
+  const fraction = `rtrim(rtrim((abs(${m}) / 1000000) || '.' || substr(abs(${m}) % 1000000 + 1000000, 2), '0'), '.')`
+  const whole = `CAST(${column} AS INTEGER)`
+  return (
+    `(CASE WHEN ${column} = 0 THEN NULL ` +
+    `WHEN ${column} > -1000000000 AND ${column} < 1000000000 THEN iif(CAST(${m} AS REAL) / CAST(1000000 AS REAL) = ${column}, ${sign} || ${fraction}, NULL) ` +
+    `WHEN ${column} > -1000000000000000 AND ${column} < 1000000000000000 THEN iif(CAST(${whole} AS REAL) = ${column}, ${sign} || abs(${whole}), NULL) END)`
+  )
 }
 
 /** JSON text of encodeValue(value, kind), with the kind's usual storage class spelled directly. */
