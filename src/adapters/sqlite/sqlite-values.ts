@@ -437,6 +437,9 @@ export function recordLineEncoder(columns: readonly { readonly name: string; rea
  * replaced it).
  * Only for a database whose text is UTF-8 (PRAGMA encoding) and at most MAX_SQL_LINE_COLUMNS
  * columns (SQLite's limit on result columns); undefined when recordLineEncoder declines the table.
+ * `reals` (Source.lineBlocks' range values): reals of float and decimal columns are spelled in SQL
+ * where sqlRealText can, the others left as 0x01 with no value beside them; only the line (the
+ * first result column) is for use then, never `finish`.
  */
 export function sqlRecordLines(
   columns: readonly { readonly name: string; readonly kind: ValueKind; readonly quoted: string }[],
