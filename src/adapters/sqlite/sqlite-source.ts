@@ -126,8 +126,10 @@ export class SqliteSource implements Source {
    * only where SQLite's order is the one the bound keys are checked in here: every key column an
    * INTEGER one (integers) or a TEXT one compared as bytes (no COLLATE anywhere in the table's
    * definition), none of them nullable (a NULL key is in no range), and the first keys strictly
-   * increasing in that order. Tables with REAL, DECIMAL, BLOB or untyped columns are declined:
-   * their values are spelled by JavaScript, so nearly every range would be read again row by row.
+   * increasing in that order. Tables with BLOB or untyped columns are declined: their values are
+   * spelled by JavaScript, so nearly every range would be read again row by row. REAL and DECIMAL
+   * columns are not: `block` spells a real as JavaScript does where that is shown exact
+   * (sqlRealText; any other real is a 0x01, and its range is read with `rows`).
    */
   lineBlocks(table: TableSchema, firstKeys: readonly string[]): LineBlocks | undefined {
     this.#assertOpen()
@@ -135,11 +137,14 @@ export class SqliteSource implements Source {
     const byName = new Map(table.columns.map((c) => [c.name, c]))
     const keyKinds = key.map((name) => byName.get(name))
     if (key.length === 0 || keyKinds.some((c) => c === undefined || c.nullable || (c.kind !== 'bigint' && c.kind !== 'text'))) return undefined
-    if (table.columns.some((c) => c.kind === 'float' || c.kind === 'decimal' || c.kind === 'binary' || c.kind === 'unknown')) return undefined
+    if (table.columns.some((c) => c.kind === 'binary' || c.kind === 'unknown')) return undefined
     const sql = (table.options as { sql?: unknown } | undefined)?.sql
     if (typeof sql !== 'string' || sql === '' || /collate/i.test(sql)) return undefined
-    const lines = this.#utf8 ? sqlRecordLines(table.columns.map((c) => ({ name: c.name, kind: c.kind, quoted: quoteIdent(c.name) }))) : undefined
-    if (lines === undefined) return undefined
+    const quoted = table.columns.map((c) => ({ name: c.name, kind: c.kind, quoted: quoteIdent(c.name) }))
+    const lines = this.#utf8 ? sqlRecordLines(quoted) : undefined
+    // The ranges' lines with reals spelled by SQLite where that is exact (sqlRealText); `rows` as readRecordLines.
+    const blockLines = this.#utf8 ? sqlRecordLines(quoted, { reals: true }) : undefined
+    if (lines === undefined || blockLines === undefined) return undefined
     const bounds: (string | bigint)[][] = []
     for (const text of firstKeys) {
       const bound = boundKey(text, keyKinds.map((c) => c!.kind))
@@ -168,10 +173,10 @@ export class SqliteSource implements Source {
     // materialized: each about twice the time): the range is read along the key's index, in key
     // order. Nothing relies on that order: lines concatenated in another order are other bytes, so
     // a range whose digest still matches holds the parent's lines in the parent's order.
-    const blockOf = prepared(`SELECT CAST(group_concat(${lines.select[0]}, '') AS BLOB) ${from} <where>`, false)
+    const blockOf = prepared(`SELECT CAST(group_concat(${blockLines.select[0]}, '') AS BLOB) ${from} <where>`, false)
     // Ranges with both bounds are read RANGES_PER_STEP at a time, as as many scalar subqueries of
     // one SELECT: a statement's bind, step and reset cost about as much as the range's lines.
-    const one = `(SELECT CAST(group_concat(${lines.select[0]}, '') AS BLOB) ${from} WHERE ${left} >= ${right} AND ${left} < ${right})`
+    const one = `(SELECT CAST(group_concat(${blockLines.select[0]}, '') AS BLOB) ${from} WHERE ${left} >= ${right} AND ${left} < ${right})`
     let many: { get(...values: unknown[]): unknown } | undefined
     const rowsOf = prepared(`SELECT ${lines.select.join(', ')} ${from} <where> ORDER BY ${order}`, true)
     let ahead: { from: number; values: (Buffer | null)[] } | undefined

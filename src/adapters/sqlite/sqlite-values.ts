@@ -437,11 +437,16 @@ export function recordLineEncoder(columns: readonly { readonly name: string; rea
  * replaced it).
  * Only for a database whose text is UTF-8 (PRAGMA encoding) and at most MAX_SQL_LINE_COLUMNS
  * columns (SQLite's limit on result columns); undefined when recordLineEncoder declines the table.
+ * `reals` (Source.lineBlocks' range values): reals of float and decimal columns are spelled in SQL
+ * where sqlRealText can, the others left as 0x01 with no value beside them; only the line (the
+ * first result column) is for use then, never `finish`.
  */
-export function sqlRecordLines(columns: readonly { readonly name: string; readonly kind: ValueKind; readonly quoted: string }[]):
-  { readonly select: readonly string[]; readonly finish: (row: readonly unknown[]) => Buffer } | undefined {
+export function sqlRecordLines(
+  columns: readonly { readonly name: string; readonly kind: ValueKind; readonly quoted: string }[],
+  options: { readonly reals?: boolean } = {},
+): { readonly select: readonly string[]; readonly finish: (row: readonly unknown[]) => Buffer } | undefined {
   if (columns.length > MAX_SQL_LINE_COLUMNS || recordLineEncoder(columns) === undefined) return undefined
-  const fragments = columns.map((c) => sqlFragment(c.quoted, c.kind))
+  const fragments = columns.map((c) => sqlFragment(c.quoted, c.kind, options.reals === true))
   const parts = columns.flatMap((c, i) => [sqlText(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`), fragments[i].line])
   parts.push(sqlText('}\n'))
   const select = [`CAST(${sqlConcat(parts)} AS BLOB)`, ...fragments.map((f) => f.raw)]
@@ -493,9 +498,19 @@ function sqlConcat(parts: readonly string[]): string {
  * as BigInt.toString does) and NULL; reals go to JavaScript, whose shortest round-trip spelling
  * SQLite does not write (it gives 15 or 17 digits, and "5.0"), and blobs too (no base64 in SQL).
  */
-function sqlFragment(column: string, kind: ValueKind): { line: string; raw: string } {
+function sqlFragment(column: string, kind: ValueKind, reals: boolean): { line: string; raw: string } {
   const type = `typeof(${column})`
   const gap = 'char(1)'
+  // `reals` (the lines of Source.lineBlocks only, never `raw`): a real spelled where sqlRealText can.
+  if (reals && kind === 'decimal') {
+    return {
+      line: `CASE ${type} WHEN 'integer' THEN '"' || ${column} || '"' WHEN 'null' THEN 'null' WHEN 'real' THEN coalesce('"' || ${sqlRealText(column)} || '"', ${gap}) ELSE ${gap} END`,
+      raw: 'NULL',
+    }
+  }
+  if (reals && kind === 'float') {
+    return { line: `CASE ${type} WHEN 'null' THEN 'null' WHEN 'real' THEN coalesce(${sqlRealText(column)}, ${gap}) ELSE ${gap} END`, raw: 'NULL' }
+  }
   switch (kind) {
     case 'bigint':
     case 'decimal':
@@ -522,6 +537,36 @@ function sqlFragment(column: string, kind: ValueKind): { line: string; raw: stri
         raw: `CASE WHEN ${type} IN ('real', 'blob') THEN ${column} END`,
       }
   }
+}
+
+/** Decimal places sqlRealText writes (a real with more is left to JavaScript). */
+export const SQL_REAL_MAX_PLACES = 6
+
+/**
+ * SQL for `String(x)` of the REAL `column` (JavaScript's shortest round-trip spelling) where it is
+ * shown to be exact, NULL elsewhere (docs/performance.md §Round eight). Under 10^9 in magnitude:
+ * m = round(x·10^6), and x must come back exactly as m / 10^6 (m and 10^6 are doubles exactly,
+ * being integers under 2^53, and IEEE division rounds correctly), so x is the double nearest to the
+ * decimal m·10^-6, which is what JavaScript reads that decimal as; from 10^9 to 10^15, the same
+ * with m = x itself (an integral real). The text is that decimal written from m's digits by integer
+ * arithmetic (no float formatting), trailing zeros of the fraction dropped: it reads back as x in
+ * JavaScript whatever else holds, so a line spelled here that equals a line JavaScript wrote holds
+ * the same double. It is also String(x) itself: a decimal of at most 15 significant digits that
+ * reads back as x is the only one (15-digit decimals lie further apart than the width of the
+ * interval of reals that round to x), so it is JavaScript's shortest, and from 10^-6 to 10^21
+ * JavaScript writes no exponent. Zero (and -0, which SQLite compares equal to it), infinities and
+ * other magnitudes: NULL.
+ */
+export function sqlRealText(column: string): string {
+  const sign = `iif(${column} < 0, '-', '')`
+  const m = `CAST(round(${column} * CAST(1000000 AS REAL)) AS INTEGER)`
+  const fraction = `rtrim(rtrim((abs(${m}) / 1000000) || '.' || substr(abs(${m}) % 1000000 + 1000000, 2), '0'), '.')`
+  const whole = `CAST(${column} AS INTEGER)`
+  return (
+    `(CASE WHEN ${column} = 0 THEN NULL ` +
+    `WHEN ${column} > -1000000000 AND ${column} < 1000000000 THEN iif(CAST(${m} AS REAL) / CAST(1000000 AS REAL) = ${column}, ${sign} || ${fraction}, NULL) ` +
+    `WHEN ${column} > -1000000000000000 AND ${column} < 1000000000000000 THEN iif(CAST(${whole} AS REAL) = ${column}, ${sign} || abs(${whole}), NULL) END)`
+  )
 }
 
 /** JSON text of encodeValue(value, kind), with the kind's usual storage class spelled directly. */

@@ -243,11 +243,62 @@ describe('SQLite increments by block digests', () => {
       ws.exec(`INSERT INTO ${t} VALUES ${rows.join(',')}`)
     }
     const parent = (await backup({ db: ws.url, out: ws.dir, name: 'n' })).file
-    expect([...(await loadRowBlocks(parent))!.keys()]).toEqual(['plain'])
+    expect([...(await loadRowBlocks(parent))!.keys()]).toEqual(['plain', 'priced'])
     ws.exec(`UPDATE priced SET price = 9.5 WHERE id = 3; INSERT INTO nullable VALUES (NULL, 'n'); UPDATE nocase SET v = 'w' WHERE k = 'a1'; UPDATE plain SET v = 'w' WHERE k = 'A1'`)
     const next = await incrementMatches(ws, parent)
-    expect(next.compared).toEqual({ priced: 'digests', nullable: 'digests', nocase: 'digests', plain: 'blocks' })
+    expect(next.compared).toEqual({ priced: 'blocks', nullable: 'digests', nocase: 'digests', plain: 'blocks' })
   }, 60_000)
+
+  it('cuts tables with REAL and DECIMAL columns: reals SQLite spells exactly, others read row by row, a change of one ulp seen', async () => {
+    const ws = workspace()
+    ws.exec(`CREATE TABLE m (id INTEGER PRIMARY KEY, r REAL, d DECIMAL NOT NULL, n NUMERIC, t TEXT)`)
+    const rnd = random(7)
+    const bits = Buffer.alloc(8)
+    // Mostly short decimals (SQLite spells them, so most ranges are read as one value); in a few rows
+    // random bit patterns, subnormals, integers as reals, -0, huge and tiny magnitudes, 7 places.
+    const value = (odd: boolean): string => {
+      if (odd) {
+        if (rnd() < 0.5) {
+          for (let j = 0; j < 8; j++) bits[j] = Math.floor(rnd() * 256)
+          const x = bits.readDoubleLE(0)
+          return Number.isFinite(x) ? realLiteral(x) : '1.5'
+        }
+        return ['-0.0', '0.0', '5e-324', '2.2250738585072014e-308', '1e300', '-1e-7', '1e15', '1e21', '4.0', '9007199254740993.0', '0.1234567'][Math.floor(rnd() * 11)]!
+      }
+      return realLiteral(Math.round((rnd() - 0.5) * 10 ** (1 + rnd() * 12)) / 10 ** Math.floor(rnd() * 7))
+    }
+    const rows: string[] = []
+    for (let i = 1; i <= 1200; i++) rows.push(`(${i * 3}, ${value(i % 40 === 0)}, ${value(i % 40 === 13)}, ${value(i % 40 === 27)}, 't${i}')`)
+    ws.exec(`INSERT INTO m VALUES ${rows.join(',')}`)
+    let parent = (await backup({ db: ws.url, out: ws.dir, name: 'n' })).file
+    expect([...(await loadRowBlocks(parent))!.keys()]).toEqual(['m'])
+    for (let round = 0; round < 4; round++) {
+      const changes: string[] = []
+      for (let i = 0; i < 40; i++) {
+        const id = 3 * (1 + Math.floor(rnd() * 1200))
+        const column = ['r', 'd', 'n'][i % 3]!
+        // One ulp up or down (the spelling of the neighbour differs in its last digits only), or a new value.
+        const change = i % 4 === 0 ? value(i % 8 === 0) : `mb_next(${column}, ${i % 8 < 4 ? 1 : -1})`
+        changes.push(`UPDATE m SET ${column} = ${change} WHERE id = ${id}`)
+      }
+      changes.push(`DELETE FROM m WHERE id = ${3 * (1 + Math.floor(rnd() * 1200))}`, `INSERT OR REPLACE INTO m VALUES (${3 * round + 1}, ${value(false)}, ${value(true)}, NULL, 'new')`)
+      const db = new Database(ws.file)
+      db.function('mb_next', (x: unknown, step: unknown) => (typeof x === 'number' && x !== 0 && Number.isFinite(x) ? nextDouble(x, Number(step) > 0) : x))
+      for (const sql of changes) db.exec(sql)
+      db.close()
+      const next = await incrementMatches(ws, parent)
+      expect(next.compared, `round ${round}`).toEqual({ m: 'blocks' })
+      // Most ranges matched their parent block (its digest is in the increment's blocks again): reals did not make every range dirty.
+      const mine = (await loadRowBlocks(next.file))!.get('m')!
+      const theirs = (await loadRowBlocks(parent))!.get('m')!
+      const entry = (blocks: typeof mine, b: number) => blocks.entries.subarray(b * BLOCK_ENTRY_BYTES, (b + 1) * BLOCK_ENTRY_BYTES).toString('hex')
+      const before = new Set(Array.from({ length: theirs.count }, (_, b) => entry(theirs, b)))
+      let copied = 0
+      for (let b = 0; b < mine.count; b++) if (before.has(entry(mine, b))) copied++
+      expect(copied, `round ${round}`).toBeGreaterThan(mine.count / 4)
+      parent = next.file
+    }
+  }, 180_000)
 
   it('compares every row when the parent has no blocks or they are damaged, and the increment records blocks for the next one', async () => {
     const ws = workspace()
@@ -285,6 +336,21 @@ describe('SQLite increments by block digests', () => {
     expect(fs.existsSync(rowBlocksPathFor(encrypted.file))).toBe(false)
   }, 120_000)
 })
+
+/** A SQL literal of the double x that SQLite reads as x exactly (17 significant digits; "-0.0" for -0). */
+function realLiteral(x: number): string {
+  if (Object.is(x, -0)) return '-0.0'
+  const text = x.toPrecision(17)
+  return /[.e]/.test(text) ? text : `${text}.0`
+}
+
+/** The next double above (or below) x, x finite and not zero. */
+function nextDouble(x: number, up: boolean): number {
+  const b = Buffer.alloc(8)
+  b.writeDoubleLE(x)
+  b.writeBigInt64LE(b.readBigInt64LE() + ((x > 0) === up ? 1n : -1n))
+  return b.readDoubleLE()
+}
 
 function lengthOf(text: string): Buffer {
   const bytes = Buffer.from(text)
