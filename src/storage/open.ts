@@ -30,7 +30,12 @@ export interface OpenBackupOptions {
   readonly passphrase?: string
   /** Upper bound on the plain JSON bytes (gzip bombs, uploads): beyond it → IntegrityError 'decompressed-too-large'. */
   readonly maxDecompressedBytes?: number
+  /** Bytes per read of the file (default READ_BYTES). A small file read beside others (a chain's increments) needs less. */
+  readonly readBytes?: number
 }
+
+/** Bytes per read of a backup file: a restore reads gigabytes, and 64 KiB reads left the main thread waiting on them. */
+export const READ_BYTES = 1024 * 1024
 
 /** What the first bytes (and the catalog) say about a file, plus the unlocked container when encrypted. */
 export interface BackupLayers {
@@ -210,8 +215,7 @@ export function decodeLayers(input: Readable, layers: BackupLayers, options: Ope
  */
 export async function openBackupStream(file: string, options: OpenBackupOptions = {}): Promise<NodeJS.ReadableStream> {
   const { handle, layers } = await probeBackupFile(file, options)
-  // 1 MiB reads: a restore reads gigabytes, and 64 KiB reads left the main thread waiting on them.
-  return decodeLayers(handle.createReadStream({ start: 0, highWaterMark: 1024 * 1024 }), layers, { ...options, checkDigest: true })
+  return decodeLayers(handle.createReadStream({ start: 0, highWaterMark: options.readBytes ?? READ_BYTES }), layers, { ...options, checkDigest: true })
 }
 
 export interface FileCheck {
