@@ -26,8 +26,11 @@ import { postgresServer } from './servers.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const BIN = path.join(ROOT, 'bin', 'mergeback.js')
-/** Node flags from bin/mergeback.js's shebang: what a user's CLI and the server's jobs run with. */
-const BIN_NODE_FLAGS: string[] = (fs.readFileSync(BIN, 'utf8').split('\n')[0] ?? '').split(/\s+/).filter((part) => part.startsWith('--'))
+/** The words of bin/mergeback.js's shebang: what a user's CLI and the server's jobs run with. */
+const BIN_SHEBANG: string[] = (fs.readFileSync(BIN, 'utf8').split('\n')[0] ?? '').split(/\s+/)
+const BIN_NODE_FLAGS: string[] = BIN_SHEBANG.filter((part) => part.startsWith('--'))
+/** Environment settings from the shebang (NAME=value). */
+const BIN_ENV: Record<string, string> = Object.fromEntries(BIN_SHEBANG.flatMap((part) => (/^[A-Za-z_][A-Za-z0-9_]*=/.test(part) ? [[part.slice(0, part.indexOf('=')), part.slice(part.indexOf('=') + 1)]] : [])))
 
 const { values } = parseArgs({
   options: {
@@ -70,6 +73,7 @@ async function startServer(work: string, db: string): Promise<Server> {
   const log = fs.openSync(logFile, 'w')
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--db', db, '--dir', path.join(work, 'api-backups'), '--state', path.join(work, 'state')], {
     stdio: ['ignore', 'ignore', log],
+    env: { ...process.env, ...BIN_ENV },
   })
   fs.closeSync(log)
   let exited = false
@@ -135,7 +139,7 @@ async function main(): Promise<void> {
     const cli: number[] = []
     const viaApi: number[] = []
     for (let run = 0; run < runs; run++) {
-      cli.push(timed(process.execPath, [...BIN_NODE_FLAGS, BIN, 'backup', '--db', db, '--out', path.join(work, 'cli-backups'), '--name', `cli${run}`]))
+      cli.push(timed(process.execPath, [...BIN_NODE_FLAGS, BIN, 'backup', '--db', db, '--out', path.join(work, 'cli-backups'), '--name', `cli${run}`], { env: { ...process.env, ...BIN_ENV } }))
       viaApi.push(await apiBackup(server, token, `api${run}`))
       process.stderr.write(`backup run ${run + 1}: CLI ${seconds(cli.at(-1)!)}, API ${seconds(viaApi.at(-1)!)}\n`)
     }

@@ -44,6 +44,8 @@ export interface BackupInputOptions {
   readonly unsafeDefinitions?: 'refuse' | 'drop'
   /** Limits on what the file may hold (format/reader.ts ReaderLimits; unset ones from the environment, else the defaults). */
   readonly limits?: Partial<ReaderLimits>
+  /** Bytes per read of the file (storage/open.ts READ_BYTES by default). */
+  readonly readBytes?: number
 }
 
 /**
@@ -65,7 +67,7 @@ async function* events(
   verifyChecksums: boolean,
   records: 'parsed' | 'lines' | 'none' = 'parsed',
 ): AsyncGenerator<BackupEvent> {
-  const stream = await openBackupStream(file, { passphrase: options.passphrase })
+  const stream = await openBackupStream(file, { passphrase: options.passphrase, ...(options.readBytes !== undefined ? { readBytes: options.readBytes } : {}) })
   try {
     // A pass that does not verify reads a file another pass verifies: no need to hash it twice.
     yield* readBackup(stream, { batchSize: options.batchSize ?? 5000, verifyChecksums, computeChecksums: verifyChecksums, records, incremental: options.link === true, limits: options.limits })

@@ -85,6 +85,9 @@ interface Job {
 
 const EMPTY_PROGRESS: JobProgress = { phase: null, table: null, tableRowsDone: 0, tableRowsTotal: null, rowsDone: 0, bytes: null, rate: 0, elapsedMs: 0 }
 
+/** glibc malloc arenas for a job's process (docs/performance.md, round eight: peak RSS); the same as bin/mergeback.js's shebang. */
+const MALLOC_ARENA_MAX = '2'
+
 /** The runner next to this module: compiled JavaScript in dist, or TypeScript (through tsx) when running from src. */
 function runnerPath(): { file: string; execArgv: string[] } {
   const js = fileURLToPath(new URL('./job-runner.js', import.meta.url))
@@ -146,7 +149,10 @@ export class JobManager {
     // Its own process group, so that a cancel kills what it started too (a scheduled full backup's
     // pg_dump / mariadb-dump), not just the job's process. The child still ends with the server:
     // it exits when its IPC channel closes.
-    const child = fork(runner.file, [], { execArgv: runner.execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced', detached: true })
+    // MALLOC_ARENA_MAX as bin/mergeback.js's shebang sets it (unless the server's environment sets it):
+    // the thread pool's threads otherwise each keep a malloc arena at its high-water mark.
+    const env = { MALLOC_ARENA_MAX: MALLOC_ARENA_MAX, ...process.env }
+    const child = fork(runner.file, [], { execArgv: runner.execArgv, env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced', detached: true })
     job.child = child
     let finished = false
     child.on('message', (message: ChildMessage) => {

@@ -19,7 +19,12 @@ describe('bin/mergeback.js', () => {
 
   it('bounds the heap through the shebang flags', () => {
     const firstLine = fs.readFileSync(BIN, 'utf8').split('\n')[0]
-    expect(firstLine).toMatch(/^#!\/usr\/bin\/env -S node .*--max-old-space-size=\d+/)
+    expect(firstLine).toMatch(/^#!\/usr\/bin\/env -S (\w+=\S+ )*node .*--max-old-space-size=\d+/)
+  })
+
+  it('runs node with two malloc arenas, set by env in the shebang (issue #17, peak RSS)', () => {
+    const firstLine = fs.readFileSync(BIN, 'utf8').split('\n')[0]!
+    expect(firstLine.split(/\s+/)).toContain('MALLOC_ARENA_MAX=2')
   })
 
   it('exposes gc, so that a backup can free its dead Buffers as it goes (engine/buffer-reclaim.ts)', () => {
