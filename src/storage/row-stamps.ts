@@ -11,7 +11,7 @@
  * length-prefixed text, mysql-row-digest.ts): equal digests mean the row reads the same, so an
  * increment reads only keys and these digests (docs/performance.md §Round six).
  *
- * Byte layout (the whole file gzip-compressed, level 1):
+ * Byte layout (the whole file gzip-compressed, level 0 since round eight: SIDECAR_GZIP_LEVEL):
  *
  *   "MBST1\n"
  *   per table:  'T' uint32be(length) JSON {"table","scope","xid"[,"kind":"digest"]}
@@ -24,10 +24,9 @@ import { createWriteStream, promises as fs } from 'node:fs'
 import { once } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
-import { createGzip, gunzip } from 'node:zlib'
-import { promisify } from 'node:util'
+import { createGzip } from 'node:zlib'
 import { InternalError } from '../errors.js'
-import { DIGEST_BYTES, type TableDigests } from './digest-index.js'
+import { DIGEST_BYTES, gunzipWhole, SIDECAR_GZIP_LEVEL, type TableDigests } from './digest-index.js'
 
 export const ROW_STAMPS_SUFFIX = '.stamps'
 const MAGIC = Buffer.from('MBST1\n')
@@ -55,7 +54,7 @@ export function rowStampsPathFor(backupFile: string): string {
 /** Streams a stamps file to a temporary file beside its backup; `commit` moves it into place. */
 export class RowStampsWriter {
   readonly #temporary: string
-  readonly #gzip = createGzip({ level: 1 })
+  readonly #gzip = createGzip({ level: SIDECAR_GZIP_LEVEL, chunkSize: 1 << 20 })
   readonly #out: ReturnType<typeof createWriteStream>
   readonly #done: Promise<void>
   #buffer = Buffer.allocUnsafe(1 << 20)
@@ -206,7 +205,7 @@ export interface TableStamps {
 export async function loadRowStamps(backupFile: string): Promise<Map<string, TableStamps> | undefined> {
   let data: Buffer
   try {
-    data = await promisify(gunzip)(await fs.readFile(rowStampsPathFor(backupFile)))
+    data = await gunzipWhole(await fs.readFile(rowStampsPathFor(backupFile)))
   } catch {
     return undefined
   }
