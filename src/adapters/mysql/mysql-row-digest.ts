@@ -57,8 +57,11 @@ export function rowDigestExpression(columns: readonly Pick<ColumnSchema, 'name' 
 /**
  * The expression the server evaluates for rowDigestExpression: the same digest of the same bytes
  * (docs/performance.md §Round eight), built so that the server copies less. Its separators are
- * binary literals (`_binary','`), so every CONCAT is of the binary character set and takes each
- * text value's bytes as they are stored, with no conversion: a column of free text (CHAR,
+ * binary strings of the same derivation as a column (`CAST(',' AS BINARY)`, folded once), and
+ * between equal derivations the binary character set wins, so every CONCAT is binary and takes
+ * each text value's bytes as they are stored, with no conversion. (A `_binary','` literal would
+ * not do: a literal yields to a column, and the CONCAT would convert a latin1 or utf16 column's
+ * bytes into the other text column's character set.) So a column of free text (CHAR,
  * VARCHAR, the TEXTs, JSON, ENUM, SET) is then given bare instead of as `CAST(c AS BINARY)`, whose
  * copy of every TEXT value cost MariaDB 10.11 about a third of the digest's time (the bench's
  * Message table). `LENGTH(c)` is the bytes' length either way. UUID and INET keep their CAST (bare,
@@ -74,8 +77,8 @@ const BARE_TEXT = new Set(['char', 'varchar', 'tinytext', 'text', 'mediumtext', 
 
 function digestExpression(columns: readonly Pick<ColumnSchema, 'name' | 'type' | 'nullable'>[], fast: boolean): string | undefined {
   if (columns.length === 0) return undefined
-  const comma = fast ? "_binary','" : "','"
-  const colon = fast ? "_binary':'" : "':'"
+  const comma = fast ? "CAST(',' AS BINARY)" : "','"
+  const colon = fast ? "CAST(':' AS BINARY)" : "':'"
   const parts: string[] = []
   for (const column of columns) {
     const ref = quoteIdentifier(column.name)
