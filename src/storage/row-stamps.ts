@@ -57,7 +57,8 @@ export class RowStampsWriter {
   readonly #gzip = createGzip({ level: SIDECAR_GZIP_LEVEL, chunkSize: 1 << 20 })
   readonly #out: ReturnType<typeof createWriteStream>
   readonly #done: Promise<void>
-  #buffer = Buffer.allocUnsafe(1 << 20)
+  #buffer: Buffer = Buffer.allocUnsafe(1 << 20)
+  readonly #spare: Buffer[] = []
   #used = 0
   #failed: unknown
 
@@ -89,8 +90,13 @@ export class RowStampsWriter {
   async #flush(): Promise<void> {
     if (this.#failed !== undefined) throw this.#failed
     if (this.#used === 0) return
-    const ok = this.#gzip.write(this.#buffer.subarray(0, this.#used))
-    this.#buffer = Buffer.allocUnsafe(1 << 20)
+    // The buffer is filled again once gzip has taken its bytes (the write's callback): a new
+    // 1 MiB buffer per flush was external memory enough to bring on a full GC every few dozen.
+    const full = this.#buffer
+    const ok = this.#gzip.write(full.subarray(0, this.#used), () => {
+      if (full.length === 1 << 20 && this.#spare.length < 2) this.#spare.push(full)
+    })
+    this.#buffer = this.#spare.pop() ?? Buffer.allocUnsafe(1 << 20)
     this.#used = 0
     if (!ok) await once(this.#gzip, 'drain')
   }
