@@ -164,7 +164,9 @@ async function writeChangesByDigestBlocks(
       }
       seen[at] = 1
       next = at + 1
-      if (stampAt[at] === at * STAMP_ENTRY + 1 + DIGEST_BYTES) await runs.add(at)
+      if (stampAt[at] === at * STAMP_ENTRY + 1 + DIGEST_BYTES) {
+        if (!runs.extend(at)) await runs.add(at)
+      }
       else {
         await runs.flush()
         await index.addEntries(parent.entryBytes(at, at + 1))

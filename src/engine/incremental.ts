@@ -314,8 +314,9 @@ async function writeChangesByStamps(
         next = at + 1
       }
       const how = at >= 0 && known.stamps[at] === stamp ? known.known[at]! : 0
-      if (how === 2) await runs.add(at)
-      else if (how === 1) {
+      if (how === 2) {
+        if (!runs.extend(at)) await runs.add(at)
+      } else if (how === 1) {
         await runs.flush()
         await index.addEntries(parent.entryBytes(at, at + 1))
         await stampsWriter.add(parent.keyDigest(at), stamp)
@@ -353,12 +354,19 @@ export class UnchangedRuns {
     this.#entryBytes = entryBytes
   }
 
+  /**
+   * Extends the current run by parent entry `at` when it follows it, and says whether it did: no
+   * promise made (add's), which for the most rows of an increment is all there is to do.
+   */
+  extend(at: number): boolean {
+    if (at !== this.#to || this.#to === this.#from) return false
+    this.#to++
+    return true
+  }
+
   /** Parent entry `at` is unchanged: extends the current run when it follows it, else starts one. */
   async add(at: number): Promise<void> {
-    if (at === this.#to && this.#to > this.#from) {
-      this.#to++
-      return
-    }
+    if (this.extend(at)) return
     await this.flush()
     this.#from = at
     this.#to = at + 1

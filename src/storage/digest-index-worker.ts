@@ -75,7 +75,8 @@ const fd = workerData.fd
 // Without a file descriptor (an encrypted index) the gzip output goes back to the caller, which
 // encrypts it: { type: 'out', data }, each before the 'done' that ends them.
 const file = fd === undefined ? undefined : fs.createWriteStream('', { fd, autoClose: false })
-const gzip = zlib.createGzip({ level: 1 })
+// workerData.level: SIDECAR_GZIP_LEVEL (digest-index.ts). Output in pieces of up to 1 MiB, not 16 KiB.
+const gzip = zlib.createGzip({ level: workerData.level ?? 1, chunkSize: 1 << 20 })
 if (file !== undefined) gzip.pipe(file)
 else gzip.on('data', (data) => parentPort.postMessage({ type: 'out', data: Uint8Array.from(data) }))
 let failure

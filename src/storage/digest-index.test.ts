@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest'
 import type { TableSchema } from '../adapters/adapter.js'
 import { randomBytes } from 'node:crypto'
 import { Worker } from 'node:worker_threads'
-import { DigestIndexWriter, keyCutter, keyText, loadDigestIndex, shortDigest } from './digest-index.js'
+import { gzipSync } from 'node:zlib'
+import { DigestIndexWriter, gunzipWhole, keyCutter, keyText, loadDigestIndex, shortDigest } from './digest-index.js'
 import { DIGEST_INDEX_WORKER_SOURCE } from './digest-index-worker.js'
 
 function table(columns: string[], key: string[]): TableSchema {
@@ -271,5 +272,25 @@ describe('digest index', () => {
     await expect(writer.beginTable(table(['id'], ['id']))).rejects.toThrow(/ENOENT/)
     await expect(writer.commit(path.join(os.tmpdir(), 'b.json'))).rejects.toThrow(/ENOENT/)
     await writer.abort()
+  })
+})
+
+describe('gunzipWhole (round eight: sidecars read into one buffer)', () => {
+  it('gives the bytes whatever the level, the size hint of the trailer, or the number of members', async () => {
+    const data = Buffer.concat([randomBytes(300_000), Buffer.alloc(200_000, 7)])
+    for (const level of [0, 1, 9]) expect((await gunzipWhole(gzipSync(data, { level }))).equals(data)).toBe(true)
+    // Two members: the trailer names the last one's size only, a hint too small for the whole.
+    const two = Buffer.concat([gzipSync(data, { level: 0 }), gzipSync(Buffer.from('tail'), { level: 0 })])
+    expect((await gunzipWhole(two)).equals(Buffer.concat([data, Buffer.from('tail')]))).toBe(true)
+    expect((await gunzipWhole(gzipSync(Buffer.alloc(0)))).length).toBe(0)
+  })
+
+  it('rejects what is not whole gzip data', async () => {
+    const packed = gzipSync(randomBytes(100_000), { level: 0 })
+    await expect(gunzipWhole(Buffer.from('not gzip'))).rejects.toThrow()
+    await expect(gunzipWhole(packed.subarray(0, packed.length - 10))).rejects.toThrow()
+    const flipped = Buffer.from(packed)
+    flipped[5000] = flipped[5000]! ^ 1
+    await expect(gunzipWhole(flipped)).rejects.toThrow()
   })
 })

@@ -9,7 +9,7 @@
  *     docs/format.md §Checksums), exactly the bytes the backup file holds;
  *   - the key's canonical text itself, so that an increment can name the keys of deleted rows.
  *
- * Byte layout (the whole file gzip-compressed, level 1):
+ * Byte layout (the whole file gzip-compressed, level 0 since round eight: SIDECAR_GZIP_LEVEL):
  *
  *   "MBDX1\n"
  *   per table:  'T' uint32be(length) JSON {"table","key":[…],"columns":"<signature>"}
@@ -45,6 +45,25 @@ import { DIGEST_INDEX_WORKER_SOURCE } from './digest-index-worker.js'
 export const DIGEST_INDEX_SUFFIX = '.digests'
 const MAGIC = Buffer.from('MBDX1\n')
 export const DIGEST_BYTES = 16
+
+/**
+ * The gzip level of the sidecars (digest index, row stamps): 0, stored. Their entries are mostly
+ * digests, which do not compress (level 1 made the stamps 0.5 % and the index 25 % smaller), and
+ * an increment writes both whole and its child reads both whole, so deflate's time was paid twice
+ * a link for little (docs/performance.md §Round eight). Still gzip: every reader takes any level.
+ */
+export const SIDECAR_GZIP_LEVEL = 0
+
+/**
+ * Gunzips a whole sidecar into one buffer: zlib is given an output chunk of the size the gzip
+ * trailer names (ISIZE), so that it does not hand back 16 KiB pieces to be concatenated. ISIZE is
+ * only a hint (modulo 2^32, the last member's): a wrong one costs pieces, never the bytes.
+ */
+export async function gunzipWhole(packed: Buffer): Promise<Buffer> {
+  const size = packed.length >= 18 ? packed.readUInt32LE(packed.length - 4) : 0
+  const chunkSize = size >= packed.length / 2 && size < 1 << 30 ? size + 1024 : 64 * 1024
+  return promisify(gunzip)(packed, { chunkSize })
+}
 
 /** `<backup file>.digests`. */
 export function digestIndexPathFor(backupFile: string): string {
@@ -139,7 +158,7 @@ export class DigestIndexWriter {
     }
     const worker = new Worker(DIGEST_INDEX_WORKER_SOURCE, {
       eval: true,
-      workerData: { fd: this.#sealed === undefined ? this.#fd : undefined },
+      workerData: { fd: this.#sealed === undefined ? this.#fd : undefined, level: SIDECAR_GZIP_LEVEL },
       // Its heap holds little: the lines are external memory, one message at a time.
       resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 },
     })
@@ -640,7 +659,7 @@ export async function loadDigestIndex(backupFile: string, options: { readonly pa
     data = Buffer.concat(chunks)
   } else {
     try {
-      data = await promisify(gunzip)(packed)
+      data = await gunzipWhole(packed)
     } catch {
       throw damaged('not gzip data')
     }

@@ -23,10 +23,10 @@
 import { promises as fs } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
-import { gunzip, gzip } from 'node:zlib'
+import { gzip } from 'node:zlib'
 import { promisify } from 'node:util'
 import { InternalError } from '../errors.js'
-import { DIGEST_BYTES } from './digest-index.js'
+import { DIGEST_BYTES, gunzipWhole } from './digest-index.js'
 
 export const ROW_BLOCKS_SUFFIX = '.blocks'
 const MAGIC = Buffer.from('MBBL1\n')
@@ -86,7 +86,7 @@ export class RowBlocksWriter {
 export async function loadRowBlocks(backupFile: string): Promise<Map<string, TableBlocks> | undefined> {
   let data: Buffer
   try {
-    data = await promisify(gunzip)(await fs.readFile(rowBlocksPathFor(backupFile)))
+    data = await gunzipWhole(await fs.readFile(rowBlocksPathFor(backupFile)))
   } catch {
     return undefined
   }

@@ -11,7 +11,7 @@
  * length-prefixed text, mysql-row-digest.ts): equal digests mean the row reads the same, so an
  * increment reads only keys and these digests (docs/performance.md §Round six).
  *
- * Byte layout (the whole file gzip-compressed, level 1):
+ * Byte layout (the whole file gzip-compressed, level 0 since round eight: SIDECAR_GZIP_LEVEL):
  *
  *   "MBST1\n"
  *   per table:  'T' uint32be(length) JSON {"table","scope","xid"[,"kind":"digest"]}
@@ -24,10 +24,9 @@ import { createWriteStream, promises as fs } from 'node:fs'
 import { once } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
-import { createGzip, gunzip } from 'node:zlib'
-import { promisify } from 'node:util'
+import { createGzip } from 'node:zlib'
 import { InternalError } from '../errors.js'
-import { DIGEST_BYTES, type TableDigests } from './digest-index.js'
+import { DIGEST_BYTES, gunzipWhole, SIDECAR_GZIP_LEVEL, type TableDigests } from './digest-index.js'
 
 export const ROW_STAMPS_SUFFIX = '.stamps'
 const MAGIC = Buffer.from('MBST1\n')
@@ -55,10 +54,11 @@ export function rowStampsPathFor(backupFile: string): string {
 /** Streams a stamps file to a temporary file beside its backup; `commit` moves it into place. */
 export class RowStampsWriter {
   readonly #temporary: string
-  readonly #gzip = createGzip({ level: 1 })
+  readonly #gzip = createGzip({ level: SIDECAR_GZIP_LEVEL, chunkSize: 1 << 20 })
   readonly #out: ReturnType<typeof createWriteStream>
   readonly #done: Promise<void>
-  #buffer = Buffer.allocUnsafe(1 << 20)
+  #buffer: Buffer = Buffer.allocUnsafe(1 << 20)
+  readonly #spare: Buffer[] = []
   #used = 0
   #failed: unknown
 
@@ -90,8 +90,13 @@ export class RowStampsWriter {
   async #flush(): Promise<void> {
     if (this.#failed !== undefined) throw this.#failed
     if (this.#used === 0) return
-    const ok = this.#gzip.write(this.#buffer.subarray(0, this.#used))
-    this.#buffer = Buffer.allocUnsafe(1 << 20)
+    // The buffer is filled again once gzip has taken its bytes (the write's callback): a new
+    // 1 MiB buffer per flush was external memory enough to bring on a full GC every few dozen.
+    const full = this.#buffer
+    const ok = this.#gzip.write(full.subarray(0, this.#used), () => {
+      if (full.length === 1 << 20 && this.#spare.length < 2) this.#spare.push(full)
+    })
+    this.#buffer = this.#spare.pop() ?? Buffer.allocUnsafe(1 << 20)
     this.#used = 0
     if (!ok) await once(this.#gzip, 'drain')
   }
@@ -206,7 +211,7 @@ export interface TableStamps {
 export async function loadRowStamps(backupFile: string): Promise<Map<string, TableStamps> | undefined> {
   let data: Buffer
   try {
-    data = await promisify(gunzip)(await fs.readFile(rowStampsPathFor(backupFile)))
+    data = await gunzipWhole(await fs.readFile(rowStampsPathFor(backupFile)))
   } catch {
     return undefined
   }

@@ -26,7 +26,7 @@ import { describeDatabase } from './mysql-introspector.js'
 import { isStagingTable } from './mysql-staging.js'
 import { recordLineParser, type RecordLineParser, type RowPacket } from './mysql-record-lines.js'
 import { encoderFor, hasGeometry, quoteIdentifier, quoteString, rawGeometryTypeCast, selectExpression, typeClassOf, valueExpression, type MysqlTypeClass } from './mysql-values.js'
-import { DigestBlock, rowDigestExpression, rowDigestScope } from './mysql-row-digest.js'
+import { DigestBlock, rowDigestExpression, rowDigestScope, rowDigestSql } from './mysql-row-digest.js'
 
 /**
  * The SQL literal of a key's wire value, for the key classes matched exactly by `=` (numbers
@@ -209,7 +209,8 @@ export class MysqlSource implements Source {
    * lines do not cover.
    */
   async rowStampScope(table: TableSchema): Promise<{ scope: string; xid: string; kind: 'digest' } | undefined> {
-    const expression = this.#digestExpression(table)
+    // The scope names the digest's definition; the server runs rowDigestSql, the same bytes.
+    const expression = this.#digestExpression(table) === undefined ? undefined : rowDigestExpression(table.columns)
     return expression === undefined ? undefined : { scope: rowDigestScope(expression), xid: '0', kind: 'digest' }
   }
 
@@ -219,7 +220,7 @@ export class MysqlSource implements Source {
     // and no second pass reads them after an increment hashed the table's lines.
     const key = this.#keyColumns(table)
     if (key === undefined || key.some((c) => keyLiteral(typeClassOf(c.type)) === undefined)) return undefined
-    return rowDigestExpression(table.columns)
+    return rowDigestSql(table.columns)
   }
 
   /** The key columns' schemas, in key order, or undefined when one is not a column. */
