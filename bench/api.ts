@@ -23,15 +23,9 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { generate } from './generate.js'
 import { postgresServer } from './servers.js'
+import { BIN, BIN_ENV, BIN_NODE_FLAGS } from './bin-shebang.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const BIN = path.join(ROOT, 'bin', 'mergeback.js')
-/** The words of bin/mergeback.js's shebang: what a user's CLI and the server's jobs run with. */
-const BIN_SHEBANG: string[] = (fs.readFileSync(BIN, 'utf8').split('\n')[0] ?? '').split(/\s+/)
-const BIN_NODE_FLAGS: string[] = BIN_SHEBANG.filter((part) => part.startsWith('--'))
-/** Environment settings from the shebang (NAME=value). */
-const BIN_ENV: Record<string, string> = Object.fromEntries(BIN_SHEBANG.flatMap((part) => (/^[A-Za-z_][A-Za-z0-9_]*=/.test(part) ? [[part.slice(0, part.indexOf('=')), part.slice(part.indexOf('=') + 1)]] : [])))
-
 const { values } = parseArgs({
   options: {
     scale: { type: 'string', default: '5' },

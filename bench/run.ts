@@ -45,15 +45,10 @@ import {
   type BenchResults,
   type ToolResult,
 } from './report.js'
+import { BIN_ENV, BIN_NODE_FLAGS } from './bin-shebang.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
-/** The words of bin/mergeback.js's shebang (`#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-old-space-size=…`). */
-const BIN_SHEBANG: string[] = (fs.readFileSync(path.join(ROOT, 'bin', 'mergeback.js'), 'utf8').split('\n')[0] ?? '').split(/\s+/)
-/** Node flags from the shebang. */
-const BIN_NODE_FLAGS: string[] = BIN_SHEBANG.filter((part) => part.startsWith('--'))
-/** Environment settings from the shebang (NAME=value, set by env before node starts). */
-const BIN_ENV: string[] = BIN_SHEBANG.filter((part) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(part))
 const ENGINES: readonly BenchEngine[] = ['postgres', 'mysql', 'sqlite']
 
 const USAGE = `usage: npm run bench -- --scale N [options]
@@ -325,7 +320,7 @@ async function benchEngine(state: BenchState, engine: BenchEngine): Promise<void
       const prof = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(options.cpuProfDir, profileName)}`] : []
       // The environment and node flags a user gets from the bin's shebang (`npx mergeback`), so
       // memory is measured as shipped; env replaces itself with node, so time measures node.
-      return ['/usr/bin/env', ...BIN_ENV, process.execPath, ...BIN_NODE_FLAGS, ...prof, path.join(ROOT, 'bin', 'mergeback.js'), ...args]
+      return ['/usr/bin/env', ...Object.entries(BIN_ENV).map(([name, value]) => `${name}=${value}`), process.execPath, ...BIN_NODE_FLAGS, ...prof, path.join(ROOT, 'bin', 'mergeback.js'), ...args]
     },
   }
 

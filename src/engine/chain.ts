@@ -305,7 +305,10 @@ export async function* readChainTables(
     let pass: AsyncGenerator<TableRows> | undefined
     // Every link of a table is open at once while its rows are merged (mergedBatches): an
     // increment's batches and file reads are kept small, so that seven of them add little to the
-    // full backup's (1 MiB reads for each of 7 increments were ~25 MB of a chain restore's peak RSS).
+    // full backup's. Measured (docs/performance.md, "Round eight: peak RSS of every command"): the
+    // parsed batches of the open links were the excess (a MariaDB chain at scale 5, 177 → 136 MB);
+    // the 64 KiB reads alone did not move peak RSS. A caller's larger batchSize is capped here for
+    // every link, a table read from one link included: the cap bounds memory, not a result.
     const linkOptions = {
       ...options,
       link: true,

@@ -234,8 +234,13 @@ export function decodeLayers(input: Readable, layers: BackupLayers, options: Ope
  * returned stream early closes the file.
  */
 export async function openBackupStream(file: string, options: OpenBackupOptions = {}): Promise<NodeJS.ReadableStream> {
+  const readBytes = options.readBytes ?? READ_BYTES
+  // A zero would read nothing and end the stream as if the file were empty; the others throw from fs.
+  if (!Number.isSafeInteger(readBytes) || readBytes < 1) {
+    throw new UsageError(`readBytes must be a whole number of bytes, at least 1 (got ${String(options.readBytes)}).`, { code: 'BAD_OPTION' })
+  }
   const { handle, layers } = await probeBackupFile(file, options)
-  return decodeLayers(handle.createReadStream({ start: 0, highWaterMark: options.readBytes ?? READ_BYTES }), layers, { ...options, checkDigest: true })
+  return decodeLayers(handle.createReadStream({ start: 0, highWaterMark: readBytes }), layers, { ...options, checkDigest: true })
 }
 
 export interface FileCheck {

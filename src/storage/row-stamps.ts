@@ -54,7 +54,7 @@ export function rowStampsPathFor(backupFile: string): string {
 /** Streams a stamps file to a temporary file beside its backup; `commit` moves it into place. */
 export class RowStampsWriter {
   readonly #temporary: string
-  readonly #gzip = createGzip({ level: SIDECAR_GZIP_LEVEL, chunkSize: 1 << 20 })
+  readonly #gzip = createGzip({ level: SIDECAR_GZIP_LEVEL }) // 16 KiB output pieces, as digest-index-worker.ts says why
   readonly #out: ReturnType<typeof createWriteStream>
   readonly #done: Promise<void>
   #buffer: Buffer = Buffer.allocUnsafe(1 << 20)

@@ -51,3 +51,20 @@ describe('zstd read in pieces', () => {
     await expect(readAll(file)).rejects.toMatchObject({ reason: 'truncated', details: { layer: 'zstd' } })
   })
 })
+
+describe('readBytes', () => {
+  it('refuses a read size that is not a whole number of bytes ≥ 1, before opening the file', async () => {
+    const { dir, cleanup } = makeTempDir('mbreadbytes-')
+    onTestFinished(cleanup)
+    const file = path.join(dir, 'x.json.zst')
+    const plain = Buffer.from('{"a":1}\n'.repeat(50_000))
+    await pipeline(Readable.from([plain]), createCompressor('zstd')!, fs.createWriteStream(file))
+    // 0 used to give an empty stream without an error, as if the file held nothing.
+    for (const readBytes of [0, -1, 0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      await expect(openBackupStream(file, { readBytes })).rejects.toMatchObject({ name: 'UsageError', code: 'BAD_OPTION' })
+    }
+    const parts: Buffer[] = []
+    for await (const part of await openBackupStream(file, { readBytes: 7 })) parts.push(part as Buffer)
+    expect(Buffer.concat(parts).equals(plain)).toBe(true)
+  })
+})
