@@ -124,6 +124,17 @@ export async function mysqlQuery(url: string, ...statements: string[]): Promise<
   }
 }
 
+/** Runs a script of several statements (`multipleStatements`) on a throwaway MariaDB connection. */
+export async function mysqlExec(url: string, sql: string): Promise<void> {
+  const mysql = await import('mysql2/promise')
+  const connection = await mysql.createConnection({ uri: url, multipleStatements: true })
+  try {
+    await connection.query(sql)
+  } finally {
+    await connection.end()
+  }
+}
+
 /**
  * The databases one test file makes: `fresh()` creates one (with `create`, e.g. createMysqlDatabase),
  * `dropAll()` (for afterAll) drops every one made so far.

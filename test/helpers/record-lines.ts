@@ -5,6 +5,8 @@
  */
 import { isUtf8 } from 'node:buffer'
 import type { ReadOptions, Row, Source, TableSchema } from '../../src/adapters/adapter.js'
+import { readBackup } from '../../src/format/reader.js'
+import { openBackupStream } from '../../src/storage/backup-file.js'
 
 /**
  * All of readRecordLines' chunks as one string; undefined when the source declines the table.
@@ -34,4 +36,14 @@ export async function bothPaths(source: Source): Promise<[string, string | undef
   const result: [string, string | undefined, string][] = []
   for (const table of schema.tables) result.push([table.name, await readLines(source, table), await readRowsAsLines(source, table)])
   return result
+}
+
+/** A backup file's record lines per table, sorted (an increment's too), to compare two backups' records. */
+export async function backupRecordLines(file: string): Promise<Record<string, string[]>> {
+  const tables: Record<string, string[]> = {}
+  for await (const event of readBackup(await openBackupStream(file), { records: 'lines', incremental: true })) {
+    if (event.type === 'lines') (tables[event.table] ??= []).push(...event.lines.toString('utf8').split('\n').filter((l) => l !== ''))
+  }
+  for (const lines of Object.values(tables)) lines.sort()
+  return tables
 }

@@ -15,35 +15,14 @@ import { restore } from '../../../src/engine/restore.js'
 import { mysqlAdapter } from '../../../src/adapters/mysql/mysql-adapter.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import type { Source, TableSchema } from '../../../src/adapters/adapter.js'
-import { readBackup } from '../../../src/format/reader.js'
-import { openBackupStream } from '../../../src/storage/backup-file.js'
-import { createMysqlDatabase, makeTempDir } from '../../helpers/databases.js'
+import { createMysqlDatabase, makeTempDir, mysqlExec } from '../../helpers/databases.js'
+import { backupRecordLines } from '../../helpers/record-lines.js'
 import { stateOf } from './chain-engines.js'
 
 const cleanups: (() => Promise<void> | void)[] = []
 afterAll(async () => {
   while (cleanups.length > 0) await cleanups.pop()!()
 })
-
-async function exec(url: string, sql: string): Promise<void> {
-  const mysql = await import('mysql2/promise')
-  const conn = await mysql.createConnection({ uri: url, multipleStatements: true })
-  try {
-    await conn.query(sql)
-  } finally {
-    await conn.end()
-  }
-}
-
-/** A backup's record lines per table, sorted. */
-async function recordsOf(file: string): Promise<Record<string, string[]>> {
-  const tables: Record<string, string[]> = {}
-  for await (const event of readBackup(await openBackupStream(file), { records: 'lines', incremental: true })) {
-    if (event.type === 'lines') (tables[event.table] ??= []).push(...event.lines.toString('utf8').split('\n').filter((l) => l !== ''))
-  }
-  for (const lines of Object.values(tables)) lines.sort()
-  return tables
-}
 
 /** readRowStamps' rows (one packet each) as `<key text> <digest hex>`, in their order. */
 async function rowsByLine(source: Source, table: TableSchema): Promise<string[]> {
@@ -95,7 +74,7 @@ describe('MariaDB row digests in blocks', () => {
   it('cover every row once, as readRowStamps reads them, for every key kind and any block budget', async () => {
     const db = await createMysqlDatabase('mbblocks')
     cleanups.push(() => db.drop())
-    await exec(db.url, KEYED_TABLES)
+    await mysqlExec(db.url, KEYED_TABLES)
     const source = await mysqlAdapter.openSource(parseDatabaseUrl(db.url))
     try {
       const tables = (await source.describe()).tables
@@ -131,7 +110,7 @@ describe('MariaDB row digests in blocks', () => {
     const dir = path.join(tmp.dir, 'b')
     // The first block is 16 384 rows (3/4 of 1 MiB by 48 bytes an entry, mysql-source.ts): keys 2,
     // 32768 and 32770 (k_int's 1st, 16 384th and 16 385th even keys) sit at its edges.
-    await exec(
+    await mysqlExec(
       db.url,
       `${KEYED_TABLES}
        INSERT INTO k_int SELECT seq * 2, CONCAT('v', seq) FROM seq_301_to_60000;`,
@@ -172,19 +151,19 @@ describe('MariaDB row digests in blocks', () => {
     let parent = full.file
     let day = 2
     for (const sql of rounds) {
-      await exec(db.url, sql)
+      await mysqlExec(db.url, sql)
       const increment = await backup({ db: db.url, out: dir, name: 'n', incremental: true, now: new Date(`2026-12-0${day}T00:00:00Z`) })
       const byDigest = await backup({ db: db.url, out: dir, name: `check${day}`, since: path.basename(parent), rowStamps: false, now: new Date(`2026-12-0${day}T00:00:01Z`) })
       day++
       const compared = increment.compared as Record<string, string>
       // Every table by its stamps (k_enum's rows one packet each, the others in blocks).
       for (const [name, how] of Object.entries(compared)) expect(how, name).toBe('stamps')
-      expect(await recordsOf(increment.file)).toEqual(await recordsOf(byDigest.file))
+      expect(await backupRecordLines(increment.file)).toEqual(await backupRecordLines(byDigest.file))
       expect(increment.metadata.incremental?.deleted).toEqual(byDigest.metadata.incremental?.deleted)
       expect(increment.metadata.incremental?.rowCounts).toEqual(byDigest.metadata.incremental?.rowCounts)
       parent = increment.file
     }
-    const last = await recordsOf(parent)
+    const last = await backupRecordLines(parent)
     expect(last.k_int!.map((l) => (JSON.parse(l) as { id: number }).id).sort((a, b) => a - b)).toEqual([1, 2, 10000, 32768, 32770])
 
     const target = await createMysqlDatabase('mbblocks_inc_t')

@@ -16,32 +16,13 @@ import { mysqlAdapter } from '../../../src/adapters/mysql/mysql-adapter.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { rowDigestExpression, rowDigestSql } from '../../../src/adapters/mysql/mysql-row-digest.js'
 import { quoteIdentifier } from '../../../src/adapters/mysql/mysql-values.js'
-import { readBackup } from '../../../src/format/reader.js'
-import { openBackupStream } from '../../../src/storage/backup-file.js'
-import { createMysqlDatabase, makeTempDir } from '../../helpers/databases.js'
+import { createMysqlDatabase, makeTempDir, mysqlExec } from '../../helpers/databases.js'
+import { backupRecordLines } from '../../helpers/record-lines.js'
 
 const cleanups: (() => Promise<void> | void)[] = []
 afterAll(async () => {
   while (cleanups.length > 0) await cleanups.pop()!()
 })
-
-async function exec(url: string, sql: string): Promise<void> {
-  const conn = await mysql.createConnection({ uri: url, multipleStatements: true })
-  try {
-    await conn.query(sql)
-  } finally {
-    await conn.end()
-  }
-}
-
-async function recordsOf(file: string): Promise<Record<string, string[]>> {
-  const tables: Record<string, string[]> = {}
-  for await (const event of readBackup(await openBackupStream(file), { records: 'lines', incremental: true })) {
-    if (event.type === 'lines') (tables[event.table] ??= []).push(...event.lines.toString('utf8').split('\n').filter((l) => l !== ''))
-  }
-  for (const lines of Object.values(tables)) lines.sort()
-  return tables
-}
 
 /** Columns of every kind and character set the digest takes, nullable and not. */
 const COLUMNS = [
@@ -65,7 +46,7 @@ describe('MariaDB row digests: the SQL the server runs', () => {
       `(3, 0, 0, 0, 0, 0, b'0', '', '', '', '', '', '', '', '', '', '', '', '', '', x'00000000', '1000-01-01', '1000-01-01 00:00:00', '1970-01-01 00:00:01', '00:00:00', 1901, '""', 'a', '', ST_GeomFromText('POINT(0 0)', 4326), '00000000-0000-0000-0000-000000000000', '::ffff:1.2.3.4', '', '')`,
       `(4, -1, -1, -1.5, -0.0, 2.2250738585072014e-308, b'1111111', 'N', 'NULL', 'N', ',', ':', 'N', '1:a', '0:', 'NULL', ':', 'N,', 'N', ',', ':', '9999-12-31', '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07.999', '838:59:59.99', 2155, 'null', 'a,b', 'a,b', NULL, 'ffffffff-ffff-ffff-ffff-ffffffffffff', 'fe80::1', 'N', 'N')`,
     ]
-    await exec(source.url, `CREATE TABLE wide (id int PRIMARY KEY, ${COLUMNS.join(', ')}) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci; INSERT INTO wide VALUES ${rows.join(', ')};`)
+    await mysqlExec(source.url, `CREATE TABLE wide (id int PRIMARY KEY, ${COLUMNS.join(', ')}) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci; INSERT INTO wide VALUES ${rows.join(', ')};`)
     const adapterSource = await mysqlAdapter.openSource(parseDatabaseUrl(source.url))
     let defining: string | undefined
     let fast: string | undefined
@@ -104,7 +85,7 @@ describe('MariaDB row digests: the SQL the server runs', () => {
     const tmp = makeTempDir('mbdigsql-')
     cleanups.push(tmp.cleanup)
     const dir = path.join(tmp.dir, 'b')
-    await exec(
+    await mysqlExec(
       source.url,
       `CREATE TABLE item (id bigint PRIMARY KEY, body text, note varchar(20) CHARACTER SET latin1);
        INSERT INTO item VALUES ${Array.from({ length: 5000 }, (_, i) => `(${i + 1}, 'row ${i + 1} é', ${i % 7 === 0 ? 'NULL' : "'ü'"})`).join(', ')};`,
@@ -117,17 +98,17 @@ describe('MariaDB row digests: the SQL the server runs', () => {
       expect(fs.statSync(file).size).toBeGreaterThan(gunzipSync(fs.readFileSync(file)).length)
       fs.writeFileSync(file, gzipSync(gunzipSync(fs.readFileSync(file)), { level: 1 }))
     }
-    await exec(source.url, `UPDATE item SET body = 'changed' WHERE id IN (1, 2500, 5000); UPDATE item SET note = 'é' WHERE id = 7; DELETE FROM item WHERE id = 10; INSERT INTO item VALUES (6000, 'new', NULL);`)
+    await mysqlExec(source.url, `UPDATE item SET body = 'changed' WHERE id IN (1, 2500, 5000); UPDATE item SET note = 'é' WHERE id = 7; DELETE FROM item WHERE id = 10; INSERT INTO item VALUES (6000, 'new', NULL);`)
     const parent = path.basename(full.file)
     const increment = await backup({ db: source.url, out: dir, name: 'n', since: parent, now: new Date('2026-12-02T00:00:00Z') })
     expect(increment.compared).toEqual({ item: 'stamps' })
     const byDigest = await backup({ db: source.url, out: dir, name: 'check', since: parent, rowStamps: false, now: new Date('2026-12-02T00:00:01Z') })
     expect(byDigest.compared).toEqual({ item: 'digests' })
-    expect(await recordsOf(increment.file)).toEqual(await recordsOf(byDigest.file))
+    expect(await backupRecordLines(increment.file)).toEqual(await backupRecordLines(byDigest.file))
     expect(increment.metadata.incremental?.deleted).toEqual({ item: [['10']] })
     expect(increment.metadata.recordCounts).toEqual({ item: 5 })
     // The increment's own sidecars (level 0) serve the next link.
-    await exec(source.url, `UPDATE item SET body = 'again' WHERE id = 3`)
+    await mysqlExec(source.url, `UPDATE item SET body = 'again' WHERE id = 3`)
     const next = await backup({ db: source.url, out: dir, name: 'n', since: path.basename(increment.file), now: new Date('2026-12-03T00:00:00Z') })
     expect(next.compared).toEqual({ item: 'stamps' })
     expect(next.metadata.recordCounts).toEqual({ item: 1 })
@@ -139,7 +120,7 @@ describe('MariaDB row digests: the SQL the server runs', () => {
       fs.writeFileSync(stamps, damage(kept))
       const fallback = await backup({ db: source.url, out: dir, name: 'fb', since: path.basename(increment.file), now: new Date('2026-12-04T00:00:00Z') })
       expect(fallback.compared).toEqual({ item: 'digests' })
-      expect(await recordsOf(fallback.file)).toEqual(await recordsOf(next.file))
+      expect(await backupRecordLines(fallback.file)).toEqual(await backupRecordLines(next.file))
       fs.writeFileSync(stamps, kept)
     }
   }, 120_000)

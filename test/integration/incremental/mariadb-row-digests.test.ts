@@ -15,36 +15,15 @@ import { restore } from '../../../src/engine/restore.js'
 import { recordRowStamps } from '../../../src/engine/incremental.js'
 import { mysqlAdapter } from '../../../src/adapters/mysql/mysql-adapter.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
-import { readBackup } from '../../../src/format/reader.js'
-import { openBackupStream } from '../../../src/storage/backup-file.js'
 import { loadRowStamps, RowStampsWriter } from '../../../src/storage/row-stamps.js'
-import { createMysqlDatabase, makeTempDir } from '../../helpers/databases.js'
+import { createMysqlDatabase, makeTempDir, mysqlExec } from '../../helpers/databases.js'
+import { backupRecordLines } from '../../helpers/record-lines.js'
 import { stateOf } from './chain-engines.js'
 
 const cleanups: (() => Promise<void> | void)[] = []
 afterAll(async () => {
   while (cleanups.length > 0) await cleanups.pop()!()
 })
-
-async function exec(url: string, sql: string): Promise<void> {
-  const mysql = await import('mysql2/promise')
-  const conn = await mysql.createConnection({ uri: url, multipleStatements: true })
-  try {
-    await conn.query(sql)
-  } finally {
-    await conn.end()
-  }
-}
-
-/** A backup's record lines per table, sorted. */
-async function recordsOf(file: string): Promise<Record<string, string[]>> {
-  const tables: Record<string, string[]> = {}
-  for await (const event of readBackup(await openBackupStream(file), { records: 'lines', incremental: true })) {
-    if (event.type === 'lines') (tables[event.table] ??= []).push(...event.lines.toString('utf8').split('\n').filter((l) => l !== ''))
-  }
-  for (const lines of Object.values(tables)) lines.sort()
-  return tables
-}
 
 /** A stamps file as table → scope, kind and its entries (hex, sorted). */
 async function stampsByEntry(file: string): Promise<Record<string, { scope: string; kind?: string; entries: string[] }>> {
@@ -101,7 +80,7 @@ describe('MariaDB increments by server-side row digests', () => {
     const values = (id: number) => `(${id}, ${KINDS.map((k) => k.from).join(', ')})`
     // Row 100 + i gets kind i's change; rows 1..40 stay; 41..43 are deleted; 500 is new.
     const ids = [...Array.from({ length: 43 }, (_, i) => i + 1), ...KINDS.map((_, i) => 100 + i), 200, 201]
-    await exec(
+    await mysqlExec(
       source.url,
       `CREATE TABLE kinds (id int PRIMARY KEY, ${columns});
        INSERT INTO kinds VALUES ${ids.map(values).join(', ')};
@@ -128,7 +107,7 @@ describe('MariaDB increments by server-side row digests', () => {
     expect(stamps.kinds!.kind).toBe('digest')
     expect(stamps.kinds!.entries).toHaveLength(ids.length)
 
-    await exec(
+    await mysqlExec(
       source.url,
       [
         ...KINDS.map((k, i) => `UPDATE kinds SET ${k.column} = ${k.to} WHERE id = ${100 + i}`),
@@ -156,12 +135,12 @@ describe('MariaDB increments by server-side row digests', () => {
     expect(increment.compared).toEqual({ kinds: 'stamps', pair: 'stamps', tight: 'stamps' })
     const byDigest = await backup({ db: source.url, out: dir, name: 'check', since: path.basename(full.file), rowStamps: false, now: new Date('2026-12-02T00:00:01Z') })
     expect(byDigest.compared).toEqual({ kinds: 'digests', pair: 'digests', tight: 'digests' })
-    expect(await recordsOf(increment.file)).toEqual(await recordsOf(byDigest.file))
+    expect(await backupRecordLines(increment.file)).toEqual(await backupRecordLines(byDigest.file))
     expect(increment.metadata.incremental?.deleted).toEqual(byDigest.metadata.incremental?.deleted)
     // Every kind's change was seen, and nothing else.
     expect(increment.metadata.recordCounts).toEqual({ kinds: KINDS.length + 1, pair: 5, tight: 3 })
     expect(increment.metadata.incremental?.deleted).toEqual({ kinds: [[41], [42], [43]], pair: [["it's", '5']] })
-    const ids2 = (await recordsOf(increment.file)).kinds!.map((l) => (JSON.parse(l) as { id: number }).id).sort((a, b) => a - b)
+    const ids2 = (await backupRecordLines(increment.file)).kinds!.map((l) => (JSON.parse(l) as { id: number }).id).sort((a, b) => a - b)
     expect(ids2).toEqual([...KINDS.map((_, i) => 100 + i), 500])
     // The increment's own stamps are what a fresh read records.
     const again = path.join(tmp.dir, 'again.json')
@@ -188,7 +167,7 @@ describe('MariaDB increments by server-side row digests', () => {
     const tmp = makeTempDir('mbrowdig-fb-')
     cleanups.push(tmp.cleanup)
     const dir = path.join(tmp.dir, 'b')
-    await exec(
+    await mysqlExec(
       source.url,
       `CREATE TABLE item (id bigint PRIMARY KEY, body text);
        INSERT INTO item VALUES ${Array.from({ length: 12_000 }, (_, i) => `(${i + 1}, 'row ${i + 1}')`).join(', ')};
@@ -197,7 +176,7 @@ describe('MariaDB increments by server-side row digests', () => {
     )
     let day = 1
     const next = async (sql: string, options: { rowStamps?: boolean } = {}) => {
-      await exec(source.url, sql)
+      await mysqlExec(source.url, sql)
       day++
       return backup({ db: source.url, out: dir, name: 'n', incremental: true, now: new Date(`2026-12-${String(day).padStart(2, '0')}T00:00:00Z`), ...options })
     }
