@@ -332,7 +332,6 @@ async function writeChangesByStamps(
   return { deleted: deletedKeys(parent, seen), rows, changed, stamped: true }
 }
 
-
 /**
  * Runs of the parent's entries an increment found unchanged, copied into the new digest index and
  * row stamps as the parent's bytes, a run at a time: for entries whose stamps sit at the same place
