@@ -51,8 +51,8 @@ export const DIGEST_BYTES = 16
 /**
  * The gzip level of the sidecars (digest index, row stamps): 0, stored. Their entries are mostly
  * digests, which do not compress (level 1 made the stamps 0.5 % and the index 25 % smaller), and
- * an increment writes both whole and its child reads both whole, so deflate's time was paid twice
- * a link for little (docs/performance.md §Round eight). Still gzip: every reader takes any level.
+ * an increment writes both whole and its child reads both through, so deflate's time was paid
+ * twice a link for little (docs/performance.md §Round eight). Still gzip: every reader takes any level.
  */
 export const SIDECAR_GZIP_LEVEL = 0
 
