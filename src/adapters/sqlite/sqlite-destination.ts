@@ -79,14 +79,6 @@ import { decodeValue, encodeValue, sqliteTypeFor, ValueDecodeError, type Affinit
 
 /** Rows per multi-row INSERT of a restore (fewer if the parameter limit says so). */
 const ROWS_PER_INSERT = 64
-/**
- * A restore's page cache (KiB), instead of the build's 16 MiB (as the source's, sqlite-source.ts):
- * a restore writes new pages and reads few back, and the pages it dirties stay in the cache until
- * it spills them to the file. 2 MiB took a scale-5 restore of a --zstd backup from 152–162 MB of
- * peak RSS to 133–145 MB; SQLite spills eight times as often (about 1 s more system CPU, user CPU
- * no higher, wall time within the noise: docs/performance.md §Round nine).
- */
-const RESTORE_CACHE_KIB = 2048
 /** Bound parameters per statement in readByKeys and the multi-row INSERTs (SQLite's limit here is 32766). */
 const MAX_PARAMETERS = 30_000
 /** Keys per readByKeys statement, whatever the parameter count allows. */
@@ -197,8 +189,6 @@ export class SqliteDestination implements Destination {
     this.#assertOpen()
     if (options.mode === 'merge' && options.drop) throw new UsageError('A merge never deletes: drop is only for restore.')
     return withErrors(this.#context({ action: 'preparing' }), () => {
-      // Per connection; the file is not changed by it. A merge keeps the build's cache for its lookups.
-      if (options.mode === 'restore') this.#db.pragma(`cache_size = -${RESTORE_CACHE_KIB}`)
       const warnings: string[] = []
       const missing: TableSchema[] = []
       const existing: SqliteTableInfo[] = []
