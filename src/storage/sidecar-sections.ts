@@ -57,6 +57,7 @@ export function gunzipFile(file: string, pieceBytes = SECTION_PIECE_BYTES): Asyn
   return input.pipe(gunzip)
 }
 
+/** A sidecar's decompressed stream, taken a section at a time (`next`), after its magic. */
 export class SectionReader {
   readonly #iterator: AsyncIterator<Buffer>
   readonly #stream: AsyncIterable<Buffer>
