@@ -193,10 +193,19 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         passphrase: options.passphrase,
       })
     : undefined
-  const adapter = await loadAdapter(config.engine)
+  // The parent's index and stamps stay open while the walk reads them table by table.
+  const closeParent = (): void => {
+    parent?.index.close()
+    parent?.stamps?.close()
+  }
   // A big table read on two sessions keeps the second part in a temporary file beside the backup.
   const spoolDir = options.remote ? undefined : asFile ? path.dirname(path.resolve(options.out)) : path.resolve(options.out)
-  const source = await adapter.openSource(config, { sessions: options.jobs ?? 1, spoolDir })
+  const source = await loadAdapter(config.engine)
+    .then(async (adapter) => adapter.openSource(config, { sessions: options.jobs ?? 1, spoolDir }))
+    .catch((error: unknown) => {
+      closeParent()
+      throw error
+    })
   try {
     const described = await source.describe({ tables: options.tables })
     const tables = foreignKeyOrder(selectSchemaTables(described, options.exclude)).ordered.map((t) =>
@@ -255,7 +264,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         const total = totals?.get(table.name)
         options.onProgress?.({ type: 'table', table: table.name, ...(total !== undefined ? { records: total } : {}) })
         await writer.beginTable(table)
-        const previous = parent?.index.tables.get(table.name)
+        // The parent's index is read table by table, in this walk's order (only this table's is held).
+        const previous = parent === undefined ? undefined : await parent.index.table(table.name)
         const compare = parent !== undefined && comparable(table, previous)
         // A table read whole takes its row stamps in the same read as its lines, where the source
         // can: its index thread turns them into stamps entries (docs/performance.md §Round five).
@@ -277,7 +287,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
           const changes = await writeTableChanges(source, writer, index!, table, previous, {
             ...options,
             ...(narrowed ? { changedSince: { column: column!, time: changedSinceTime(parent.sidecar) } } : {}),
-            ...(stampsWriter ? { stamps: { writer: stampsWriter, parent: parent.stamps?.get(table.name) } } : {}),
+            ...(stampsWriter ? { stamps: { writer: stampsWriter, parent: await parent.stamps?.table(table.name) } } : {}),
             ...(blockRows !== undefined && parent.blocks?.has(table.name) ? { blocks: parent.blocks.get(table.name)! } : {}),
           })
           blocks = changes.blocks
@@ -327,6 +337,9 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         if (stamped !== undefined) await stampsWriter!.endTable()
         await writer.endTable()
       }
+      // The rest of the parent's index is read, so that its gzip or encryption checks have run on
+      // every byte the increment compared with before anything is committed.
+      await parent?.index.finish()
       const metadata = await writer.finish({
         warnings: [...described.warnings, ...narrowWarnings],
         ...(parent === undefined
@@ -365,6 +378,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       throw error
     }
   } finally {
+    closeParent()
     await source.close()
   }
 }

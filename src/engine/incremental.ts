@@ -20,8 +20,8 @@ import type { Row, Source, TableSchema } from '../adapters/adapter.js'
 import { IntegrityError, InternalError, NotFoundError, UsageError } from '../errors.js'
 import type { BackupWriter } from '../format/writer.js'
 import { listBackups, readSidecar, type BackupEntry, type Sidecar } from '../storage/catalog.js'
-import { columnsSignature, keyCutter, keyText, loadDigestIndex, shortDigest, type DigestIndex, type DigestIndexWriter, type TableDigests } from '../storage/digest-index.js'
-import { alignStamps, loadRowStamps, stampsFresh, STAMPS_ENTRY_BYTES, type RowStampsWriter, type TableStamps } from '../storage/row-stamps.js'
+import { columnsSignature, DigestIndexReader, keyCutter, keyText, shortDigest, type DigestIndexWriter, type TableDigests } from '../storage/digest-index.js'
+import { alignStamps, RowStampsReader, stampsFresh, STAMPS_ENTRY_BYTES, type RowStampsWriter, type TableStamps } from '../storage/row-stamps.js'
 import { chainOf } from './chain.js'
 import { keyDigestStamps, writeChangesByRowDigests } from './incremental-digests.js'
 import { writeChangesByBlocks } from './incremental-blocks.js'
@@ -31,9 +31,13 @@ import type { ProgressListener } from './progress.js'
 export interface IncrementalParent {
   readonly entry: BackupEntry
   readonly sidecar: Sidecar
-  readonly index: DigestIndex
-  /** The parent's row stamps (PostgreSQL), when it has them: storage/row-stamps.ts. */
-  readonly stamps: ReadonlyMap<string, TableStamps> | undefined
+  /**
+   * The parent's digest index, read table by table in the walk's order (only the table being
+   * compared is in memory); `finish` it before the increment is committed, `close` it in any case.
+   */
+  readonly index: DigestIndexReader
+  /** The parent's row stamps (PostgreSQL, MariaDB), when it has them, read as the index: storage/row-stamps.ts. */
+  readonly stamps: RowStampsReader | undefined
   /** The parent's block digests (SQLite), when it has them: storage/row-blocks.ts. */
   readonly blocks: ReadonlyMap<string, TableBlocks> | undefined
   readonly base: { readonly file: string; readonly sha256: string }
@@ -83,26 +87,34 @@ export async function resolveParent(
   if (entry.encrypted && options.passphrase === undefined) {
     throw refuse('it is encrypted, and so is its digest index: make the increment encrypted too, with the same passphrase (--encrypt)')
   }
-  // The stamps load (it never throws) while the index does: both are mostly gunzip, off this thread.
+  // The stamps open (it never throws) while the index does: both are mostly gunzip, off this thread.
   // A stamps file it cannot use is no stamps (an increment then compares digests), never an error.
-  const stamps = loadRowStamps(entry.path).catch(() => undefined)
+  // Both are read table by table as the increment walks them: the parent's tables say which to look for.
+  const stamps = RowStampsReader.open(entry.path, { tables: sidecar.tables }).catch(() => undefined)
   // The same for block digests: a file it cannot read is none (every row is then compared).
   const blocks = loadRowBlocks(entry.path).catch(() => undefined)
-  const index = await loadDigestIndex(entry.path, { passphrase: options.passphrase }).catch((error: unknown) => {
-    if (error instanceof IntegrityError && error.reason === 'wrong-passphrase') {
-      throw refuse('the passphrase given does not unlock its digest index (a wrong passphrase, or the parent was encrypted with another one)')
+  let index: DigestIndexReader | undefined
+  try {
+    index = await DigestIndexReader.open(entry.path, { passphrase: options.passphrase, tables: sidecar.tables }).catch((error: unknown) => {
+      if (error instanceof IntegrityError && error.reason === 'wrong-passphrase') {
+        throw refuse('the passphrase given does not unlock its digest index (a wrong passphrase, or the parent was encrypted with another one)')
+      }
+      throw error
+    })
+    if (index === undefined) {
+      throw refuse(
+        `it has no digest index (${entry.file}.digests): it was made by an older mergeback, with --no-digest-index${entry.encrypted ? ', or while encrypted backups got none' : ''}. Make a full backup to start a chain`,
+      )
     }
+    // The parent's own chain must be whole, or the new link would hang from a broken one.
+    const links = await chainOf(entry.path)
+    const base = links === undefined ? { file: entry.file, sha256: sidecar.sha256 } : { file: links[0]!.file, sha256: links[0]!.sidecar.sha256 }
+    return { entry, sidecar, index, stamps: await stamps, blocks: await blocks, base, depth: (sidecar.incremental?.depth ?? 0) + 1 }
+  } catch (error) {
+    index?.close()
+    ;(await stamps)?.close()
     throw error
-  })
-  if (index === undefined) {
-    throw refuse(
-      `it has no digest index (${entry.file}.digests): it was made by an older mergeback, with --no-digest-index${entry.encrypted ? ', or while encrypted backups got none' : ''}. Make a full backup to start a chain`,
-    )
   }
-  // The parent's own chain must be whole, or the new link would hang from a broken one.
-  const links = await chainOf(entry.path)
-  const base = links === undefined ? { file: entry.file, sha256: sidecar.sha256 } : { file: links[0]!.file, sha256: links[0]!.sidecar.sha256 }
-  return { entry, sidecar, index, stamps: await stamps, blocks: await blocks, base, depth: (sidecar.incremental?.depth ?? 0) + 1 }
 }
 
 /** Whether the parent's index can be compared with this table as it is now. */

@@ -22,8 +22,9 @@
  * (crypto/container.ts, gzip payload flag set, a salt of its own, the backup's passphrase): its
  * unkeyed digests would otherwise let anyone test guesses of row contents, and its key texts are
  * row data. Loading it needs the passphrase; a wrong one is refused before anything is read.
- * The index is loaded whole into memory, in a compact form: 32 bytes per row plus the key text,
- * and an open-addressed table of 4 bytes per slot (load ≤ 0.5) to find a key digest.
+ * An increment reads it table by table (DigestIndexReader), each table in a compact form: 32 bytes
+ * per row plus the key text, and an open-addressed table of 4 bytes per slot (load ≤ 0.5) to find
+ * a key digest.
  */
 import { createHash, hash, randomBytes } from 'node:crypto'
 import { closeSync, createWriteStream, fsyncSync, openSync, promises as fs } from 'node:fs'
@@ -40,6 +41,7 @@ import { HEADER_LENGTH, hasContainerMagic } from '../crypto/container.js'
 import { createEncryptStream } from '../crypto/encrypt-stream.js'
 import { openBackupStream } from './open.js'
 import { PASSPHRASE_ENV } from './passphrase.js'
+import { gunzipFile, SECTION_PIECE_BYTES, SectionDamage, SectionReader, type EntryShape } from './sidecar-sections.js'
 import { DIGEST_INDEX_WORKER_SOURCE } from './digest-index-worker.js'
 
 export const DIGEST_INDEX_SUFFIX = '.digests'
@@ -49,8 +51,8 @@ export const DIGEST_BYTES = 16
 /**
  * The gzip level of the sidecars (digest index, row stamps): 0, stored. Their entries are mostly
  * digests, which do not compress (level 1 made the stamps 0.5 % and the index 25 % smaller), and
- * an increment writes both whole and its child reads both whole, so deflate's time was paid twice
- * a link for little (docs/performance.md §Round eight). Still gzip: every reader takes any level.
+ * an increment writes both whole and its child reads both through, so deflate's time was paid
+ * twice a link for little (docs/performance.md §Round eight). Still gzip: every reader takes any level.
  */
 export const SIDECAR_GZIP_LEVEL = 0
 
@@ -631,75 +633,152 @@ export interface DigestIndex {
   readonly tables: ReadonlyMap<string, TableDigests>
 }
 
+/** An index entry: 'R' keyDigest[16] rowDigest[16] uint16be(length) keyText. */
+const INDEX_ENTRY: EntryShape = {
+  fixed: 3 + 2 * DIGEST_BYTES,
+  length: (bytes, at) => (bytes[at] === 0x52 ? 3 + 2 * DIGEST_BYTES + ((bytes[at + 1 + 2 * DIGEST_BYTES]! << 8) | bytes[at + 2 + 2 * DIGEST_BYTES]!) : undefined),
+}
+
 /**
- * Loads `<backup>.digests`. Undefined when there is none; FormatError when it is damaged. An
- * encrypted index needs `passphrase` (UsageError without it, IntegrityError 'wrong-passphrase' or
- * 'tampered' as for a backup).
+ * A parent's digest index read table by table, as an increment walks its tables (`table`): only
+ * the table asked for is in memory, in a compact form (TableDigests), never the whole file. The
+ * tables come in the file's order, which is the order backups walk them, so the file is read once;
+ * a table asked for after the reader has passed it opens the file again (a schema whose tables
+ * are now walked in another order). `finish` reads the rest of the file, so that the gzip or
+ * encryption checks of its end have run before an increment is committed.
  */
-export async function loadDigestIndex(backupFile: string, options: { readonly passphrase?: string } = {}): Promise<DigestIndex | undefined> {
-  const file = digestIndexPathFor(backupFile)
-  let packed: Buffer
-  try {
-    packed = await fs.readFile(file)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
+export class DigestIndexReader {
+  readonly file: string
+  readonly #open: () => Promise<SectionReader>
+  /** The tables the parent has (its catalog entry's), when known: others are not looked for. */
+  readonly #names: ReadonlySet<string> | undefined
+  #reader: SectionReader
+  /** Tables read past in the current pass over the file. */
+  #passed = new Set<string>()
+
+  private constructor(file: string, open: () => Promise<SectionReader>, reader: SectionReader, names: ReadonlySet<string> | undefined) {
+    this.file = file
+    this.#open = open
+    this.#reader = reader
+    this.#names = names
   }
-  const damaged = (why: string): FormatError => new FormatError(`The digest index ${file} is damaged (${why}): make a full backup to start a new chain.`)
-  let data: Buffer
-  if (hasContainerMagic(packed.subarray(0, HEADER_LENGTH))) {
-    if (options.passphrase === undefined) {
+
+  /**
+   * Opens `<backup>.digests` and checks its header. Undefined when there is none; FormatError when
+   * it is damaged (here or, further in, from `table` and `finish`). An encrypted index needs
+   * `passphrase` (UsageError without it, IntegrityError 'wrong-passphrase' or 'tampered' as for a
+   * backup). `tables`: the parent's tables (its catalog entry), so that a table it lacks is not
+   * looked for through the whole file. `pieceBytes`: the size of its reads (SECTION_PIECE_BYTES).
+   */
+  static async open(
+    backupFile: string,
+    options: { readonly passphrase?: string; readonly tables?: readonly string[]; readonly pieceBytes?: number } = {},
+  ): Promise<DigestIndexReader | undefined> {
+    const file = digestIndexPathFor(backupFile)
+    const head = Buffer.alloc(HEADER_LENGTH)
+    let headLength: number
+    try {
+      const handle = await fs.open(file, 'r')
+      try {
+        headLength = (await handle.read(head, 0, HEADER_LENGTH, 0)).bytesRead
+      } finally {
+        await handle.close()
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw error
+    }
+    const encrypted = hasContainerMagic(head.subarray(0, headLength))
+    if (encrypted && options.passphrase === undefined) {
       throw new UsageError(`The digest index ${path.basename(file)} is encrypted, as its backup is: give the backup's passphrase (${PASSPHRASE_ENV} or --passphrase-file FILE).`, {
         code: 'NO_PASSPHRASE',
       })
     }
-    // Decrypted and decompressed as a backup is (chunk tags checked, gzip inside).
-    const chunks: Buffer[] = []
-    for await (const chunk of await openBackupStream(file, { passphrase: options.passphrase })) chunks.push(chunk as Buffer)
-    data = Buffer.concat(chunks)
-  } else {
-    try {
-      data = await gunzipWhole(packed)
-    } catch {
-      throw damaged('not gzip data')
+    const open = async (): Promise<SectionReader> =>
+      indexSection(file, encrypted, async () =>
+        // Decrypted and decompressed as a backup is (chunk tags checked, gzip inside).
+        SectionReader.open(encrypted ? ((await openBackupStream(file, { passphrase: options.passphrase, readBytes: options.pieceBytes ?? SECTION_PIECE_BYTES })) as AsyncIterable<Buffer>) : gunzipFile(file, options.pieceBytes), MAGIC),
+      )
+    return new DigestIndexReader(file, open, await open(), options.tables === undefined ? undefined : new Set(options.tables))
+  }
+
+  /** The entries of table `name`, or undefined when the index has no such table. */
+  async table(name: string): Promise<TableDigests | undefined> {
+    if (this.#names !== undefined && !this.#names.has(name)) return undefined
+    if (this.#passed.has(name)) {
+      this.#reader.close()
+      this.#reader = await this.#open()
+      this.#passed = new Set()
+    }
+    for (;;) {
+      const next = await this.nextTable()
+      if (next === undefined || next.name === name) return next
     }
   }
-  if (!data.subarray(0, MAGIC.length).equals(MAGIC)) throw damaged('no header')
-  // Entries are found by 32-bit offsets into the whole index (TableDigests).
-  if (data.length > 0xffffffff) {
-    throw new UsageError(`The digest index ${file} is larger than 4 GiB once decompressed, more than an increment can compare with: make a full backup (or split the database's backups by --tables).`, {
-      code: 'BAD_PARENT',
-    })
-  }
-  const tables = new Map<string, TableDigests>()
-  let at = MAGIC.length
-  while (at < data.length) {
-    if (data[at] !== 0x54 || at + 5 > data.length) throw damaged(`byte ${at}`)
-    const length = data.readUInt32BE(at + 1)
+
+  /** The next table of the file, in the file's order; undefined at its end. */
+  async nextTable(): Promise<TableDigests | undefined> {
+    const section = await indexSection(this.file, false, async () => this.#reader.next(INDEX_ENTRY))
+    if (section === undefined) return undefined
     let header: { table: string; key: string[]; columns: string }
     try {
-      header = JSON.parse(data.toString('utf8', at + 5, at + 5 + length)) as typeof header
+      header = JSON.parse(section.header.toString('utf8')) as typeof header
     } catch {
-      throw damaged(`table header at byte ${at}`)
+      throw damagedIndex(this.file, 'a table header')
     }
-    at += 5 + length
-    // One pass: where each entry starts (nothing is copied: TableDigests reads them in place).
-    let offsets = new Uint32Array(1024)
-    let count = 0
-    while (data[at] === 0x52) {
-      if (at + 3 + 2 * DIGEST_BYTES > data.length) throw damaged(`byte ${at}`)
-      if (count + 1 >= offsets.length) {
-        const grown = new Uint32Array(offsets.length * 2)
-        grown.set(offsets)
-        offsets = grown
-      }
-      offsets[count++] = at
-      at += 3 + 2 * DIGEST_BYTES + ((data[at + 1 + 2 * DIGEST_BYTES]! << 8) | data[at + 2 + 2 * DIGEST_BYTES]!)
-    }
-    if (at >= data.length || data[at] !== 0x45) throw damaged(`table "${header.table}" does not end`)
-    offsets[count] = at
-    tables.set(header.table, new TableDigests(header.table, header.key, header.columns, data, offsets.slice(0, count + 1)))
-    at++
+    this.#passed.add(header.table)
+    return new TableDigests(header.table, header.key, header.columns, section.body, section.offsets)
   }
-  return { file, tables }
+
+  /** Reads the rest of the index: FormatError (or IntegrityError, encrypted) when its end is damaged. */
+  async finish(): Promise<void> {
+    await indexSection(this.file, false, async () => this.#reader.drain())
+  }
+
+  close(): void {
+    this.#reader.close()
+  }
+}
+
+function damagedIndex(file: string, why: string): FormatError {
+  return new FormatError(`The digest index ${file} is damaged (${why}): make a full backup to start a new chain.`)
+}
+
+/** Runs a read of the index, naming a damaged one as such; an encrypted one's errors are its container's. */
+async function indexSection<T>(file: string, encrypted: boolean, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read()
+  } catch (error) {
+    if (error instanceof SectionDamage) {
+      if (error.tooLarge) {
+        throw new UsageError(`A table of the digest index ${file} is larger than 4 GiB once decompressed, more than an increment can compare with: make a full backup (or split the database's backups by --tables).`, {
+          code: 'BAD_PARENT',
+        })
+      }
+      throw damagedIndex(file, error.message)
+    }
+    if (!encrypted && typeof (error as NodeJS.ErrnoException).code === 'string' && (error as NodeJS.ErrnoException).code!.startsWith('Z_')) throw damagedIndex(file, 'not gzip data')
+    throw error
+  }
+}
+
+/**
+ * Loads `<backup>.digests` whole (every table; an increment reads it table by table instead,
+ * DigestIndexReader). Undefined when there is none; errors as DigestIndexReader's.
+ */
+export async function loadDigestIndex(backupFile: string, options: { readonly passphrase?: string } = {}): Promise<DigestIndex | undefined> {
+  const reader = await DigestIndexReader.open(backupFile, options)
+  if (reader === undefined) return undefined
+  const tables = new Map<string, TableDigests>()
+  try {
+    for (;;) {
+      const next = await reader.nextTable()
+      if (next === undefined) break
+      tables.set(next.name, next)
+    }
+    await reader.finish()
+  } finally {
+    reader.close()
+  }
+  return { file: reader.file, tables }
 }

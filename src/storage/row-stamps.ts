@@ -26,7 +26,8 @@ import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { createGzip } from 'node:zlib'
 import { InternalError } from '../errors.js'
-import { DIGEST_BYTES, gunzipWhole, SIDECAR_GZIP_LEVEL, type TableDigests } from './digest-index.js'
+import { DIGEST_BYTES, SIDECAR_GZIP_LEVEL, type TableDigests } from './digest-index.js'
+import { gunzipFile, SectionDamage, SectionReader, type EntryShape } from './sidecar-sections.js'
 
 export const ROW_STAMPS_SUFFIX = '.stamps'
 const MAGIC = Buffer.from('MBST1\n')
@@ -204,42 +205,134 @@ export interface TableStamps {
   readonly count: number
 }
 
+/** A stamps entry: 'S' (xmin) or 'D' (digest) and its fixed width. */
+const STAMPS_ENTRY: EntryShape = {
+  fixed: 1,
+  length: (bytes, at) => (bytes[at] === 0x53 ? ENTRY : bytes[at] === 0x44 ? DIGEST_ENTRY : undefined),
+}
+
 /**
- * Loads `<backup>.stamps`. Undefined when there is none or it cannot be read whole: stamps only
- * make an increment faster, so a damaged file means comparing every row by digest, never an error.
+ * A parent's stamps read table by table, as DigestIndexReader reads its index (only the table
+ * asked for is in memory; a table asked for after the reader has passed it opens the file
+ * again). Never an error: stamps only make an increment faster, so a file that is not whole gzip
+ * has none, and a table whose section cannot be read, and every table after it, has none (the
+ * increment compares their rows by digest).
  */
-export async function loadRowStamps(backupFile: string): Promise<Map<string, TableStamps> | undefined> {
-  let data: Buffer
+export class RowStampsReader {
+  readonly #file: string
+  readonly #names: ReadonlySet<string> | undefined
+  readonly #pieceBytes: number | undefined
+  #reader: SectionReader | undefined
+  #passed = new Set<string>()
+  #broken = false
+
+  private constructor(file: string, reader: SectionReader, names: ReadonlySet<string> | undefined, pieceBytes: number | undefined) {
+    this.#file = file
+    this.#pieceBytes = pieceBytes
+    this.#reader = reader
+    this.#names = names
+  }
+
+  /** Opens `<backup>.stamps`; undefined when there is none or it does not begin as one. `tables` as DigestIndexReader.open's. */
+  static async open(backupFile: string, options: { readonly tables?: readonly string[]; readonly pieceBytes?: number } = {}): Promise<RowStampsReader | undefined> {
+    const file = rowStampsPathFor(backupFile)
+    const reader = await openStamps(file, options.pieceBytes)
+    return reader === undefined ? undefined : new RowStampsReader(file, reader, options.tables === undefined ? undefined : new Set(options.tables), options.pieceBytes)
+  }
+
+  /** The stamps of table `name`, or undefined (no such table, or the file cannot be read so far). */
+  async table(name: string): Promise<TableStamps | undefined> {
+    if (this.#broken || (this.#names !== undefined && !this.#names.has(name))) return undefined
+    if (this.#passed.has(name)) {
+      this.#reader?.close()
+      this.#reader = await openStamps(this.#file, this.#pieceBytes)
+      this.#passed = new Set()
+      if (this.#reader === undefined) {
+        this.#broken = true
+        return undefined
+      }
+    }
+    for (;;) {
+      const next = await this.nextTable()
+      if (next === undefined || next.name === name) return next?.stamps
+    }
+  }
+
+  /** The next table of the file, in the file's order; undefined at its end or where it cannot be read (then for good). */
+  async nextTable(): Promise<{ name: string; stamps: TableStamps } | undefined> {
+    if (this.#broken) return undefined
+    try {
+      const section = await this.#reader!.next(STAMPS_ENTRY)
+      if (section === undefined) return undefined
+      const header = JSON.parse(section.header.toString('utf8')) as { table: string; scope: string; xid: string; kind?: string }
+      if (typeof header !== 'object' || header === null || typeof header.table !== 'string' || typeof header.scope !== 'string' || typeof header.xid !== 'string') throw new SectionDamage('a table header')
+      if (header.kind !== undefined && header.kind !== 'digest') throw new SectionDamage('a table header')
+      const digest = header.kind === 'digest'
+      const [tag, width] = digest ? [0x44, DIGEST_ENTRY] : [0x53, ENTRY]
+      const { body } = section
+      if (body.length % width !== 0) throw new SectionDamage('entries of two kinds')
+      for (let at = 0; at < body.length; at += width) if (body[at] !== tag) throw new SectionDamage('entries of two kinds')
+      this.#passed.add(header.table)
+      // Kept as they were decompressed: an increment copies runs of them whole (addRaw).
+      return { name: header.table, stamps: { scope: header.scope, xid: header.xid, ...(digest ? { kind: 'digest' as const } : {}), entries: body, count: body.length / width } }
+    } catch {
+      this.close()
+      this.#broken = true
+      return undefined
+    }
+  }
+
+  /** Reads the rest of the file: false when it (its gzip trailer included) is not whole. */
+  async finish(): Promise<boolean> {
+    if (this.#broken) return false
+    try {
+      await this.#reader!.drain()
+      return true
+    } catch {
+      this.#broken = true
+      return false
+    }
+  }
+
+  close(): void {
+    this.#reader?.close()
+  }
+}
+
+/**
+ * Opens a stamps file once it has been read through whole (gzip's CRC and length checked): a
+ * damaged byte inside an entry would otherwise be used before the trailer tells it (a stamp that
+ * happens to equal the row's new one would hide a change). The pass keeps nothing; at level 0 it
+ * costs a read and a CRC of the file.
+ */
+async function openStamps(file: string, pieceBytes: number | undefined): Promise<SectionReader | undefined> {
   try {
-    data = await gunzipWhole(await fs.readFile(rowStampsPathFor(backupFile)))
+    for await (const piece of gunzipFile(file, pieceBytes)) void piece
+    return await SectionReader.open(gunzipFile(file, pieceBytes), MAGIC)
   } catch {
     return undefined
   }
-  if (!data.subarray(0, MAGIC.length).equals(MAGIC)) return undefined
+}
+
+/**
+ * Loads `<backup>.stamps` whole (an increment reads it table by table instead, RowStampsReader).
+ * Undefined when there is none or it cannot be read whole: stamps only make an increment faster,
+ * so a damaged file means comparing every row by digest, never an error.
+ */
+export async function loadRowStamps(backupFile: string): Promise<Map<string, TableStamps> | undefined> {
+  const reader = await RowStampsReader.open(backupFile)
+  if (reader === undefined) return undefined
   const tables = new Map<string, TableStamps>()
-  let at = MAGIC.length
-  while (at < data.length) {
-    if (data[at] !== 0x54 || at + 5 > data.length) return undefined
-    const length = data.readUInt32BE(at + 1)
-    let header: { table: string; scope: string; xid: string; kind?: string }
-    try {
-      header = JSON.parse(data.toString('utf8', at + 5, at + 5 + length)) as typeof header
-    } catch {
-      return undefined
+  try {
+    for (;;) {
+      const next = await reader.nextTable()
+      if (next === undefined) break
+      tables.set(next.name, next.stamps)
     }
-    if (typeof header !== 'object' || header === null || typeof header.table !== 'string' || typeof header.scope !== 'string' || typeof header.xid !== 'string') return undefined
-    if (header.kind !== undefined && header.kind !== 'digest') return undefined
-    const digest = header.kind === 'digest'
-    const [tag, width] = digest ? [0x44, DIGEST_ENTRY] : [0x53, ENTRY]
-    at += 5 + length
-    let end = at
-    while (data[end] === tag && end + width <= data.length) end += width
-    if (data[end] !== 0x45) return undefined
-    // Kept where they were decompressed: an increment copies runs of them whole (addRaw).
-    tables.set(header.table, { scope: header.scope, xid: header.xid, ...(digest ? { kind: 'digest' as const } : {}), entries: data.subarray(at, end), count: (end - at) / width })
-    at = end + 1
+    return (await reader.finish()) ? tables : undefined
+  } finally {
+    reader.close()
   }
-  return tables
 }
 
 /**
