@@ -95,7 +95,9 @@ export interface BackupOptions {
    * Database sessions the read may use at once (default 1). With 2 or more, PostgreSQL reads a
    * big table on two sessions of one snapshot (postgres-split-read.ts), with the same bytes as
    * one. Not the default: on the 2-core bench machine it gained nothing, because this process
-   * already keeps the second core busy (docs/performance.md §Round six). The other engines read on one.
+   * already keeps the second core busy (docs/performance.md §Round six). MySQL/MariaDB: an
+   * increment reads its row digests on two sessions of one snapshot unless this is 1
+   * (docs/performance.md §Round nine). The other engines read on one.
    */
   readonly jobs?: number
 }
@@ -196,7 +198,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   const adapter = await loadAdapter(config.engine)
   // A big table read on two sessions keeps the second part in a temporary file beside the backup.
   const spoolDir = options.remote ? undefined : asFile ? path.dirname(path.resolve(options.out)) : path.resolve(options.out)
-  const source = await adapter.openSource(config, { sessions: options.jobs ?? 1, spoolDir })
+  const source = await adapter.openSource(config, { sessions: options.jobs, incremental: parent !== undefined, spoolDir })
   try {
     const described = await source.describe({ tables: options.tables })
     const tables = foreignKeyOrder(selectSchemaTables(described, options.exclude)).ordered.map((t) =>
