@@ -185,8 +185,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   }
   if (incremental && options.remote) throw new UsageError('An incremental backup is written into a backup directory (its parent is there), not straight to a remote.', { code: 'BAD_OPTION' })
   // Everything about the parent is checked before the database is read or a byte is written.
-  const parent = incremental
-    ? await resolveParent(incrementalDirectory(options.out, asFile), {
+  const parentLoading = incremental
+    ? resolveParent(incrementalDirectory(options.out, asFile), {
         since: options.since,
         name: options.name ?? 'backup',
         engine: config.engine,
@@ -195,10 +195,22 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         passphrase: options.passphrase,
       })
     : undefined
+  parentLoading?.catch(() => undefined)
   const adapter = await loadAdapter(config.engine)
   // A big table read on two sessions keeps the second part in a temporary file beside the backup.
   const spoolDir = options.remote ? undefined : asFile ? path.dirname(path.resolve(options.out)) : path.resolve(options.out)
-  const source = await adapter.openSource(config, { sessions: options.jobs, incremental: parent !== undefined, spoolDir })
+  // The source connects and starts its snapshot while the parent's index loads (mostly gunzip and
+  // hash slots, during which the database would idle); a parent refused still wins, and the
+  // source is then closed unread.
+  const opening = adapter.openSource(config, { sessions: options.jobs, incremental, spoolDir })
+  const parent = await parentLoading?.catch(async (error: unknown) => {
+    await opening.then(
+      (unused) => unused.close(),
+      () => undefined,
+    )
+    throw error
+  })
+  const source = await opening
   try {
     const described = await source.describe({ tables: options.tables })
     const tables = foreignKeyOrder(selectSchemaTables(described, options.exclude)).ordered.map((t) =>
