@@ -169,6 +169,30 @@ describe('MariaDB increments on two sessions of one snapshot', () => {
     expect(Object.values((await mysqlQuery(target.url, 'SELECT COUNT(*) AS n, SUM(bal) AS total FROM acct'))[0]!).map(Number)).toEqual([100_000, 100_000_000])
   }, 300_000)
 
+  it('leaves both sessions usable when the caller stops reading the blocks early, and closes with a block in flight', async () => {
+    const db = await createMysqlDatabase('mbtwo_stop')
+    cleanups.push(() => db.drop())
+    await mysqlExec(db.url, TABLES)
+    const source = (await mysqlAdapter.openSource(parseDatabaseUrl(db.url), { sessions: 2 })) as MysqlSource
+    try {
+      expect(source.digestSessions).toBe(2)
+      const tables = (await source.describe()).tables
+      const acct = tables.find((t) => t.name === 'acct')!
+      const tag = tables.find((t) => t.name === 'tag')!
+      // Out after the first block, with the next ones sent to both sessions.
+      for await (const block of source.readRowDigestBlocks!(acct)!) {
+        expect(block.count).toBeGreaterThan(0)
+        break
+      }
+      expect(await blockRows(source, tag)).toEqual(await lineRows(source, tag))
+      // A read left open (its first block asked for, never finished): close() waits for it.
+      const iterator = source.readRowDigestBlocks!(acct)![Symbol.asyncIterator]()
+      await iterator.next()
+    } finally {
+      await source.close()
+    }
+  }, 120_000)
+
   it('writes the same bytes on one session and on two, and falls back to one session without the LOCK TABLES privilege or when a writer holds a table', async () => {
     const db = await createMysqlDatabase('mbtwo_same')
     cleanups.push(() => db.drop())
