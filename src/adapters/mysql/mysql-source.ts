@@ -164,9 +164,10 @@ async function openSharedSnapshot(config: ConnectionConfig): Promise<SharedSnaps
     )
     const tables = new Set(rows.map((r) => String(r.name)).filter((name) => !isStagingTable(name)))
     if (tables.size === 0) throw new Error('no table to lock')
+    // Set before the lock, which is held for as little as possible.
+    await second.connection.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ')
     // autocommit on: LOCK TABLES then takes only metadata locks, bounded by lock_wait_timeout
     // (with it off, InnoDB would also take table locks, waited for up to innodb_lock_wait_timeout).
-    await second.connection.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ')
     await lock.connection.query(`SET SESSION autocommit = 1, SESSION lock_wait_timeout = ${SHARED_SNAPSHOT_LOCK_WAIT_SECONDS}, SESSION innodb_lock_wait_timeout = ${SHARED_SNAPSHOT_LOCK_WAIT_SECONDS}`)
     await lock.connection.query(`LOCK TABLES ${[...tables].map((name) => `${quoteIdentifier(name)} READ`).join(', ')}`)
     return { lock, second, tables }
@@ -416,8 +417,9 @@ export class MysqlSource implements Source {
         )
         return promise
       }
-      // Blocks sent and not yet handed over, in key order; at most WINDOW of them, so that a slow
-      // caller holds the server back (each block is at most blockBytes).
+      // Blocks sent and not yet handed over, in key order; at most `window` of them (two per
+      // session: one being read, one queued behind it), so that a slow caller holds the server
+      // back (each block is at most blockBytes).
       const window = 2 * lanes.length
       const sent: Promise<DigestBlock>[] = []
       let taken = 0
