@@ -59,6 +59,8 @@ const { values } = parseArgs({
     'restore-only': { type: 'string' },
     /** Also measure increments narrowed by this timestamp column (the mutations set it to now). */
     'changed-since-column': { type: 'string' },
+    /** The increments' `jobs` (database sessions; MariaDB: 1 reads the row digests on one session instead of two). */
+    jobs: { type: 'string' },
   },
 })
 const scale = Number(values.scale)
@@ -314,7 +316,7 @@ async function benchEngine(engine: BenchEngine): Promise<void> {
     for (let i = 1; i <= increments; i++) {
       await db.exec(url, mutation(db, i))
       const column = values['changed-since-column']
-      const step = await timed(`increment ${i}`, () => backup({ db: url, out: dir, name: 'bench', incremental: true, ...(column ? { changedSinceColumn: column } : {}) }))
+      const step = await timed(`increment ${i}`, () => backup({ db: url, out: dir, name: 'bench', incremental: true, ...(column ? { changedSinceColumn: column } : {}), ...(values.jobs ? { jobs: Number(values.jobs) } : {}) }))
       const info = step.value.metadata.incremental!
       if (values.compare) {
         const parentFile = path.basename(last)

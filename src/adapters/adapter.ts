@@ -401,9 +401,16 @@ export interface SourceOptions {
   /**
    * Sessions a read may use at once (default 1). PostgreSQL: with 2 or more, a big table's record
    * lines are read on two sessions of one exported snapshot (postgres-split-read.ts); the
-   * bytes are the same. The other engines read on one.
+   * bytes are the same. MySQL/MariaDB: with 2, an increment's row digests are read on two
+   * sessions of one snapshot (mysql-source.ts). The other engines read on one. Undefined: the
+   * adapter's default for the read (see `incremental`).
    */
   readonly sessions?: number
+  /**
+   * The read is an incremental backup's. MySQL/MariaDB then defaults `sessions` to 2, since an
+   * increment's digest reads are the server's work and gain from a second core; the others ignore it.
+   */
+  readonly incremental?: boolean
   /** Where a read on several sessions may keep a temporary file (default: the system's temporary directory). */
   readonly spoolDir?: string
 }

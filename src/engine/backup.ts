@@ -95,7 +95,9 @@ export interface BackupOptions {
    * Database sessions the read may use at once (default 1). With 2 or more, PostgreSQL reads a
    * big table on two sessions of one snapshot (postgres-split-read.ts), with the same bytes as
    * one. Not the default: on the 2-core bench machine it gained nothing, because this process
-   * already keeps the second core busy (docs/performance.md §Round six). The other engines read on one.
+   * already keeps the second core busy (docs/performance.md §Round six). MySQL/MariaDB: an
+   * increment reads its row digests on two sessions of one snapshot unless this is 1
+   * (docs/performance.md §Round nine). The other engines read on one.
    */
   readonly jobs?: number
 }
@@ -183,8 +185,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   }
   if (incremental && options.remote) throw new UsageError('An incremental backup is written into a backup directory (its parent is there), not straight to a remote.', { code: 'BAD_OPTION' })
   // Everything about the parent is checked before the database is read or a byte is written.
-  const parent = incremental
-    ? await resolveParent(incrementalDirectory(options.out, asFile), {
+  const parentLoading = incremental
+    ? resolveParent(incrementalDirectory(options.out, asFile), {
         since: options.since,
         name: options.name ?? 'backup',
         engine: config.engine,
@@ -193,19 +195,28 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         passphrase: options.passphrase,
       })
     : undefined
+  parentLoading?.catch(() => undefined)
+  // A big table read on two sessions keeps the second part in a temporary file beside the backup.
+  const spoolDir = options.remote ? undefined : asFile ? path.dirname(path.resolve(options.out)) : path.resolve(options.out)
+  // The source connects and starts its snapshot while the parent's sidecars open; a parent
+  // refused still wins, and the source is then closed unread.
+  const opening = loadAdapter(config.engine).then(async (adapter) => adapter.openSource(config, { sessions: options.jobs, incremental, spoolDir }))
+  const parent = await parentLoading?.catch(async (error: unknown) => {
+    await opening.then(
+      (unused) => unused.close(),
+      () => undefined,
+    )
+    throw error
+  })
   // The parent's index and stamps stay open while the walk reads them table by table.
   const closeParent = (): void => {
     parent?.index.close()
     parent?.stamps?.close()
   }
-  // A big table read on two sessions keeps the second part in a temporary file beside the backup.
-  const spoolDir = options.remote ? undefined : asFile ? path.dirname(path.resolve(options.out)) : path.resolve(options.out)
-  const source = await loadAdapter(config.engine)
-    .then(async (adapter) => adapter.openSource(config, { sessions: options.jobs ?? 1, spoolDir }))
-    .catch((error: unknown) => {
-      closeParent()
-      throw error
-    })
+  const source = await opening.catch((error: unknown) => {
+    closeParent()
+    throw error
+  })
   try {
     const described = await source.describe({ tables: options.tables })
     const tables = foreignKeyOrder(selectSchemaTables(described, options.exclude)).ordered.map((t) =>

@@ -2,14 +2,15 @@
  * The MySQL/MariaDB adapter (`mysql://` and `mariadb://` URLs), built on mysql2.
  *
  * - Source (mysql-source.ts): one connection, `START TRANSACTION WITH CONSISTENT SNAPSHOT`,
- *   tables streamed in primary-key order with back-pressure.
+ *   tables streamed in primary-key order with back-pressure; an increment's row digests on a
+ *   second session of the same snapshot, started under a table lock.
  * - Destination (mysql-destination.ts): one transaction with foreign key checks off during the
  *   load and verified before commit; tables it had to create are dropped again on rollback,
  *   because MySQL commits DDL implicitly (hence `transactionalDdl: false`).
  * - Values (mysql-values.ts) and schema (mysql-introspector.ts) are documented in
  *   docs/adapters-mysql.md.
  */
-import type { Adapter, Capabilities, ConnectionConfig, Destination, DestinationOptions, RecoverReport, Source } from '../adapter.js'
+import type { Adapter, Capabilities, ConnectionConfig, Destination, DestinationOptions, RecoverReport, Source, SourceOptions } from '../adapter.js'
 import { UsageError } from '../../errors.js'
 import { endSession, openSession, toStatementError } from './mysql-config.js'
 import { MysqlDestination } from './mysql-destination.js'
@@ -39,9 +40,10 @@ function checkEngine(config: ConnectionConfig): void {
 export const mysqlAdapter: Adapter = {
   engine: 'mysql',
   capabilities,
-  async openSource(config: ConnectionConfig): Promise<Source> {
+  /** An increment's source reads its row digests on two sessions of one snapshot unless `sessions` is 1 (mysql-source.ts). */
+  async openSource(config: ConnectionConfig, options?: SourceOptions): Promise<Source> {
     checkEngine(config)
-    return MysqlSource.open(config, capabilities)
+    return MysqlSource.open(config, capabilities, { sessions: options?.sessions ?? (options?.incremental === true ? 2 : 1) })
   },
   async openDestination(config: ConnectionConfig, options?: DestinationOptions): Promise<Destination> {
     checkEngine(config)

@@ -16,6 +16,19 @@
  * 4. close: COMMIT (ends the read-only snapshot) and releases the connection.
  *
  * Only one readTable may be in progress at a time: the connection carries one result set.
+ *
+ * A second session of the same snapshot (`sessions: 2`, an increment's default): MariaDB cannot
+ * export a snapshot, so the two are started under a table lock, as mydumper does
+ * (docs/performance.md §Round nine). A third, short-lived session takes
+ * `LOCK TABLES <every base table of the database> READ` (lock_wait_timeout 1 s); the main session
+ * and the second one each run `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`; the third
+ * unlocks and closes. A READ lock is granted only once no transaction holds a write lock on any of
+ * those tables (DML keeps its metadata lock until the transaction ends), and no transaction can
+ * write them until it is released; so no commit can change those tables between the two snapshots,
+ * and both see the same rows of every locked table. Only readRowDigestBlocks uses the second
+ * session, and only for tables that were locked. Where the lock cannot be taken (no LOCK TABLES
+ * privilege, no SELECT on some table, a writer holding a table past the timeout, no connection
+ * left), the source reads on one session, as before, with the same output.
  */
 import type { Readable } from 'node:stream'
 import type { RowDataPacket } from 'mysql2'
@@ -120,6 +133,50 @@ const BLOCK_BYTES = 1 << 20
 const FIRST_ENTRY_BYTES = 48
 const MAX_BLOCK_ROWS = 100_000
 
+/**
+ * Seconds the lock for a second session may wait (lock_wait_timeout): while LOCK TABLES waits for
+ * a writer, the server queues new writers of that table behind it, so a busy application must not
+ * be stalled longer than this; past it the source reads on one session.
+ */
+const SHARED_SNAPSHOT_LOCK_WAIT_SECONDS = 1
+
+/** The two sessions of one snapshot, while the lock that makes them one is held (openSharedSnapshot). */
+interface SharedSnapshot {
+  readonly lock: MysqlSession
+  readonly second: MysqlSession
+  readonly tables: ReadonlySet<string>
+}
+
+/**
+ * Opens the lock session and the second session and locks every base table of the database for
+ * reading (staging tables of a restore are never read, and a running restore holds them).
+ * Undefined, with nothing left open, when that cannot be done: the caller then reads on one session.
+ */
+async function openSharedSnapshot(config: ConnectionConfig): Promise<SharedSnapshot | undefined> {
+  const opened: MysqlSession[] = []
+  try {
+    const lock = await openSession(config)
+    opened.push(lock)
+    const second = await openSession(config)
+    opened.push(second)
+    const [rows] = await lock.connection.query<RowDataPacket[]>(
+      "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')",
+    )
+    const tables = new Set(rows.map((r) => String(r.name)).filter((name) => !isStagingTable(name)))
+    if (tables.size === 0) throw new Error('no table to lock')
+    // Set before the lock, which is held for as little as possible.
+    await second.connection.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+    // autocommit on: LOCK TABLES then takes only metadata locks, bounded by lock_wait_timeout
+    // (with it off, InnoDB would also take table locks, waited for up to innodb_lock_wait_timeout).
+    await lock.connection.query(`SET SESSION autocommit = 1, SESSION lock_wait_timeout = ${SHARED_SNAPSHOT_LOCK_WAIT_SECONDS}, SESSION innodb_lock_wait_timeout = ${SHARED_SNAPSHOT_LOCK_WAIT_SECONDS}`)
+    await lock.connection.query(`LOCK TABLES ${[...tables].map((name) => `${quoteIdentifier(name)} READ`).join(', ')}`)
+    return { lock, second, tables }
+  } catch {
+    for (const session of opened) await endSession(session)
+    return undefined
+  }
+}
+
 /** readRecordLinesByKeys puts at most about this many characters of key literals in one statement (MariaDB's max_allowed_packet is 16 MiB by default, MySQL's 64 MiB). */
 const KEYS_SQL_BYTES = 1024 * 1024
 
@@ -128,26 +185,57 @@ export class MysqlSource implements Source {
   readonly engine = 'mysql' as const
   readonly capabilities: Capabilities
   readonly #session: MysqlSession
+  /** A second session of the same snapshot, for readRowDigestBlocks of the tables in `#shared`. */
+  readonly #second: MysqlSession | undefined
+  readonly #shared: ReadonlySet<string>
   #closed = false
   /** The read in progress, if any: close() must stop it, or its COMMIT would queue behind the result set forever. */
   #reading: { stop(): Promise<void> } | undefined
 
-  private constructor(session: MysqlSession, capabilities: Capabilities) {
+  private constructor(session: MysqlSession, capabilities: Capabilities, second: MysqlSession | undefined, shared: ReadonlySet<string>) {
     this.#session = session
     this.capabilities = capabilities
+    this.#second = second
+    this.#shared = shared
   }
 
-  /** Connects and starts the snapshot. Throws ConnectionError when the server cannot be used. */
-  static async open(config: ConnectionConfig, capabilities: Capabilities): Promise<MysqlSource> {
+  /**
+   * Connects and starts the snapshot. With `sessions` above 1, a second session of the same
+   * snapshot is started under a table lock (module comment); when that cannot be done the source
+   * has one session, which is not an error. Throws ConnectionError when the server cannot be used.
+   */
+  static async open(config: ConnectionConfig, capabilities: Capabilities, options: { readonly sessions?: number } = {}): Promise<MysqlSource> {
     const session = await openSession(config)
+    let shared: SharedSnapshot | undefined
+    let second: MysqlSession | undefined
     try {
       await session.connection.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+      if ((options.sessions ?? 1) > 1) shared = await openSharedSnapshot(config)
       await session.connection.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY')
+      if (shared !== undefined) {
+        second = await shared.second.connection.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY').then(
+          () => shared!.second,
+          () => undefined,
+        )
+      }
     } catch (error) {
+      if (shared !== undefined) await endSession(shared.second)
       await endSession(session)
       throw toStatementError(error, { action: 'starting the consistent snapshot' })
+    } finally {
+      // Held for the two START TRANSACTIONs only: ending the lock session releases it in any case.
+      if (shared !== undefined) {
+        await shared.lock.connection.query('UNLOCK TABLES').catch(() => undefined)
+        await endSession(shared.lock)
+      }
     }
-    return new MysqlSource(session, capabilities)
+    if (shared !== undefined && second === undefined) await endSession(shared.second)
+    return new MysqlSource(session, capabilities, second, second === undefined ? new Set() : shared!.tables)
+  }
+
+  /** The sessions readRowDigestBlocks reads a locked table on: 2 when the second session of the snapshot was started, else 1. */
+  get digestSessions(): number {
+    return this.#second === undefined ? 1 : 2
   }
 
   #assertUsable(): void {
@@ -286,28 +374,31 @@ export class MysqlSource implements Source {
     const keyValues = (encoded: Buffer): unknown[] => JSON.parse(DigestBlock.keyText(parser, encoded, 0).toString('utf8')) as unknown[]
     // group_concat_max_len: at least 4; a result over max_allowed_packet would be NULL.
     const blockBytes = Math.max(4, Math.min(options.blockBytes ?? BLOCK_BYTES, this.#session.maxAllowedPacket - 1024))
-    const connection = this.#session.connection
+    // The second session of the snapshot takes every other block, where the table was locked
+    // when the two snapshots started (module comment): both see the same rows.
+    const lanes = [this.#session.connection, ...(this.#second !== undefined && this.#shared.has(table.name) ? [this.#second.connection] : [])]
     const self = this
     const asBuffers = { rowsAsArray: true, typeCast: (field: { buffer(): Buffer | null }) => field.buffer() }
-    const rowsOf = async (sql: string): Promise<(Buffer | null)[][]> => (await connection.query<RowDataPacket[]>({ sql, ...asBuffers }))[0] as unknown as (Buffer | null)[][]
+    type Lane = (typeof lanes)[number]
+    const rowsOf = async (lane: Lane, sql: string): Promise<(Buffer | null)[][]> => (await lane.query<RowDataPacket[]>({ sql, ...asBuffers }))[0] as unknown as (Buffer | null)[][]
     // The key `rows` rows after `after` (the last key of the block that starts there), or
     // undefined when fewer rows are left.
-    const boundary = async (after: unknown[] | undefined, rows: number): Promise<unknown[] | undefined> => {
-      const found = await rowsOf(`SELECT ${encodedKey} FROM ${from}${range(after, undefined)} ORDER BY ${orderBy} LIMIT 1 OFFSET ${rows - 1}`)
+    const boundary = async (lane: Lane, after: unknown[] | undefined, rows: number): Promise<unknown[] | undefined> => {
+      const found = await rowsOf(lane, `SELECT ${encodedKey} FROM ${from}${range(after, undefined)} ORDER BY ${orderBy} LIMIT 1 OFFSET ${rows - 1}`)
       return found.length === 0 ? undefined : keyValues(found[0]![0]!)
     }
     // The block's entries as the server concatenated them; when the concatenation is not whole
     // (NULL, or cut short: group_concat_max_len, max_allowed_packet), read again one row each.
-    const block = async (after: unknown[] | undefined, upTo: unknown[] | undefined): Promise<DigestBlock> => {
+    const block = async (lane: Lane, after: unknown[] | undefined, upTo: unknown[] | undefined): Promise<DigestBlock> => {
       // The bound's literal must be its row's key, or the blocks would not meet (a key text that
       // did not read back, say): the row is counted, and the read fails rather than miss rows.
       const bound = upTo === undefined ? '' : `, SUM(${refs.map((r, i) => `${r} = ${literals[i]!(upTo[i])}`).join(' AND ')})`
-      const [count, data, found] = (await rowsOf(`SELECT COUNT(*), GROUP_CONCAT(${entry} SEPARATOR '')${bound} FROM ${from}${range(after, upTo)}`))[0]!
+      const [count, data, found] = (await rowsOf(lane, `SELECT COUNT(*), GROUP_CONCAT(${entry} SEPARATOR '')${bound} FROM ${from}${range(after, upTo)}`))[0]!
       if (upTo !== undefined && found?.toString('latin1') !== '1') throw new InternalError(`reading the row digests of ${table.name}: the key ${JSON.stringify(upTo)} that ends a block was not found again by its value`)
       const expected = Number(count!.toString('latin1'))
       const whole = expected === 0 ? DigestBlock.of(Buffer.alloc(0), 0, parser, key.length) : data === null ? undefined : DigestBlock.of(data, expected, parser, key.length)
       if (whole !== undefined) return whole
-      const entries = (await rowsOf(`SELECT ${entry} FROM ${from}${range(after, upTo)} ORDER BY ${orderBy}`)).map((r) => r[0]!)
+      const entries = (await rowsOf(lane, `SELECT ${entry} FROM ${from}${range(after, upTo)} ORDER BY ${orderBy}`)).map((r) => r[0]!)
       const read = DigestBlock.of(Buffer.concat(entries), entries.length, parser, key.length)
       if (read === undefined || entries.length !== expected) throw new InternalError(`reading the row digests of ${table.name}: a row's digest and key are not whole`)
       return read
@@ -315,44 +406,101 @@ export class MysqlSource implements Source {
     this.#assertUsable()
     return (async function* () {
       self.#assertUsable()
-      let queued: Promise<unknown>[] = []
-      self.#reading = { stop: async () => void (await Promise.allSettled(queued)) }
+      // Every statement sent and not yet answered: stop() and the end wait for them, so that the
+      // sessions are idle before anything else is sent (or COMMIT would queue behind them).
+      const queued = new Set<Promise<unknown>>()
       const queue = <T>(promise: Promise<T>): Promise<T> => {
-        queued.push(promise)
-        promise.catch(() => undefined)
+        queued.add(promise)
+        promise.then(
+          () => queued.delete(promise),
+          () => queued.delete(promise),
+        )
         return promise
+      }
+      // Blocks sent and not yet handed over, in key order; at most `window` of them (two per
+      // session: one being read, one queued behind it), so that a slow caller holds the server
+      // back (each block is at most blockBytes).
+      const window = 2 * lanes.length
+      const sent: Promise<DigestBlock>[] = []
+      let taken = 0
+      let stopped = false
+      let sending: Promise<void> | undefined
+      let sendingDone = false
+      let wakeTaker: (() => void) | undefined
+      let wakeSender: (() => void) | undefined
+      const wake = (which: 'taker' | 'sender'): void => {
+        const resume = which === 'taker' ? wakeTaker : wakeSender
+        if (which === 'taker') wakeTaker = undefined
+        else wakeSender = undefined
+        resume?.()
+      }
+      self.#reading = {
+        stop: async () => {
+          stopped = true
+          wake('sender')
+          await sending?.catch(() => undefined)
+          await Promise.allSettled([...queued])
+        },
       }
       // The session's own value is put back after: nothing else this session runs should see the budget.
       let previous: string | undefined
+      let rows = Math.max(1, Math.floor((0.75 * blockBytes) / FIRST_ENTRY_BYTES))
       try {
-        previous = String((await rowsOf('SELECT @@SESSION.group_concat_max_len'))[0]![0]!.toString('latin1'))
-        await connection.query(`SET SESSION group_concat_max_len = ${blockBytes}`)
-        let rows = Math.max(1, Math.floor((0.75 * blockBytes) / FIRST_ENTRY_BYTES))
-        let after: unknown[] | undefined
-        let upTo = await boundary(undefined, rows)
-        let pending: Promise<DigestBlock> | undefined = queue(block(undefined, upTo))
-        while (pending !== undefined) {
-          // The next block's bounds are asked for behind this block, and its entries before this
-          // one is handed over: the server reads it while the caller compares this one.
-          const nextUpTo = upTo === undefined ? undefined : queue(boundary(upTo, rows))
-          const current = await pending
-          queued = []
-          // Three quarters of the budget by this block's mean entry: keys vary in length, and a
-          // block over the budget is cut by the server and read again one row each.
-          if (current.count > 0) rows = Math.max(1, Math.min(MAX_BLOCK_ROWS, Math.floor((0.75 * blockBytes) / (current.bytes.length / current.count))))
-          if (upTo === undefined) pending = undefined
-          else {
+        previous = String((await rowsOf(lanes[0]!, 'SELECT @@SESSION.group_concat_max_len'))[0]![0]!.toString('latin1'))
+        for (const lane of lanes) await lane.query(`SET SESSION group_concat_max_len = ${blockBytes}`)
+        // Block j goes to session j mod lanes, after the bound of block j + 1 on the same session:
+        // that bound is answered before block j is read, so block j + 1 can be sent to the other
+        // session while block j is read, and each session has its next block queued before it
+        // ends the current one. The bounds are a chain (each is `rows` rows after the previous),
+        // the blocks' digests (nearly all of the server's work) run side by side.
+        sending = (async () => {
+          let after: unknown[] | undefined
+          let upTo = await queue(boundary(lanes[0]!, undefined, rows))
+          for (let j = 0; !stopped; j++) {
+            while (!stopped && sent.length - taken >= window) await new Promise<void>((resolve) => (wakeSender = resolve))
+            if (stopped) return
+            const lane = lanes[j % lanes.length]!
+            const next = upTo === undefined ? undefined : queue(boundary(lane, upTo, rows))
+            const read = queue(block(lane, after, upTo))
+            read.catch(() => undefined)
+            sent.push(read)
+            wake('taker')
+            if (next === undefined) return
             after = upTo
-            upTo = await nextUpTo
-            pending = queue(block(after, upTo))
+            upTo = await next
           }
+        })().finally(() => {
+          sendingDone = true
+          wake('taker')
+        })
+        sending.catch(() => undefined)
+        for (;;) {
+          if (taken === sent.length) {
+            if (sendingDone) break
+            await new Promise<void>((resolve) => (wakeTaker = resolve))
+            continue
+          }
+          const current = await sent[taken]!
+          // Not kept: the caller's block is its own from here.
+          sent[taken] = undefined as unknown as Promise<DigestBlock>
+          taken++
+          wake('sender')
+          // Three quarters of the budget by the latest block's mean entry: keys vary in length,
+          // and a block over the budget is cut by the server and read again one row each.
+          if (current.count > 0) rows = Math.max(1, Math.min(MAX_BLOCK_ROWS, Math.floor((0.75 * blockBytes) / (current.bytes.length / current.count))))
           if (current.count > 0) yield current
         }
+        await sending
       } catch (error) {
         throw error instanceof InternalError ? error : toStatementError(error, { table: table.name, action: `reading the row digests of ${table.name}` })
       } finally {
-        await Promise.allSettled(queued)
-        if (previous !== undefined && /^\d+$/.test(previous)) await connection.query(`SET SESSION group_concat_max_len = ${previous}`).catch(() => undefined)
+        stopped = true
+        wake('sender')
+        await sending?.catch(() => undefined)
+        await Promise.allSettled([...queued])
+        if (previous !== undefined && /^\d+$/.test(previous)) {
+          for (const lane of lanes) await lane.query(`SET SESSION group_concat_max_len = ${previous}`).catch(() => undefined)
+        }
         self.#reading = undefined
       }
     })()
@@ -547,11 +695,13 @@ export class MysqlSource implements Source {
     // A consumer that neither finished nor left its read (an abandoned iterator) still holds the
     // connection's result set.
     await this.#reading?.stop()
-    try {
-      await this.#session.connection.query('COMMIT')
-    } catch {
-      // The snapshot ends with the connection anyway.
+    for (const session of this.#second === undefined ? [this.#session] : [this.#session, this.#second]) {
+      try {
+        await session.connection.query('COMMIT')
+      } catch {
+        // The snapshot ends with the connection anyway.
+      }
+      await endSession(session)
     }
-    await endSession(this.#session)
   }
 }
