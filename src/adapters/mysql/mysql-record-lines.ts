@@ -101,8 +101,6 @@ export class RecordLineParser {
   #at = 0
   /** Where the line being written starts in the pool. */
   #start = 0
-  /** The row packets' memory as 32-bit words, for #string. */
-  #words: DataView | undefined
 
   /** `]` or `}`. */
   readonly #close: number
@@ -242,25 +240,9 @@ export class RecordLineParser {
    * UTF-8 sequence can hold, so when the text has such bytes it is checked to be UTF-8 as read.
    */
   #string(buffer: Buffer, start: number, end: number): void {
-    // Four bytes at a time first: in a word with no byte below 0x20 and no '"' or '\\' (each
-    // test exact as to whether some byte is), only whether a byte has its high bit set counts.
-    if (this.#words?.buffer !== buffer.buffer) this.#words = new DataView(buffer.buffer)
-    const words = this.#words
-    let at = buffer.byteOffset + start
-    const wordsEnd = buffer.byteOffset + end - 3
-    let high = 0
-    let escaped = 0
-    for (; at < wordsEnd; at += 4) {
-      const x = words.getUint32(at, true)
-      const quote = x ^ 0x22222222
-      const backslash = x ^ 0x5c5c5c5c
-      escaped |= ((x - 0x20202020) & ~x) | ((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash)
-      high |= x
-    }
-    let kinds = (high & 0x80808080) !== 0 ? HIGH : 0
+    let kinds = 0
     let escapes = 0
-    // The bytes after the last whole word, or every byte when some word has one to escape.
-    for (let i = (escaped & 0x80808080) !== 0 ? start : at - buffer.byteOffset; i < end; i++) {
+    for (let i = start; i < end; i++) {
       const kind = TEXT_BYTE[buffer[i]]
       kinds |= kind
       if (kind === ESCAPE) escapes++
