@@ -54,6 +54,12 @@ const BACKSLASH = 0x5c
 const HEX = '0123456789abcdef'
 /** JSON.stringify's short escapes of control characters. */
 const SHORT_ESCAPES: Readonly<Record<number, number>> = { 8: 0x62, 9: 0x74, 10: 0x6e, 12: 0x66, 13: 0x72 }
+/** Per byte of text, what #string does with it: 0 copies it, HIGH copies it (and the text is checked to be UTF-8), ESCAPE escapes it. */
+const HIGH = 1
+const ESCAPE = 2
+const TEXT_BYTE = new Uint8Array(256).map((_, byte) => (byte < 0x20 || byte === QUOTE || byte === BACKSLASH ? ESCAPE : byte >= 0x80 ? HIGH : 0))
+/** A run of bytes longer than this is copied by Buffer#copy, a shorter one in a loop (#copy). */
+const SHORT_RUN = 32
 
 /**
  * Turns row packets into record lines (each followed by `\n`) for these columns, or undefined
@@ -96,13 +102,14 @@ export class RecordLineParser {
   /** Where the line being written starts in the pool. */
   #start = 0
 
-  readonly #close: string
+  /** `]` or `}`. */
+  readonly #close: number
   readonly #stamp: boolean
 
   constructor(columns: readonly Pick<ColumnSchema, 'name' | 'type'>[], writers: readonly Writer[], shape: LineShape = {}) {
     this.#writers = writers
     this.#prefixes = shape.array === true ? columns.map((_, i) => Buffer.from(i === 0 ? '[' : ',')) : columns.map((c, i) => Buffer.from(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`))
-    this.#close = shape.array === true ? ']' : '}'
+    this.#close = shape.array === true ? 0x5d : 0x7d
     this.#stamp = shape.stamp === true
     this.#encoders = columns.map((c, i) => (writers[i] === 'encoded' ? encoderFor(c) : () => undefined))
     this.#bytes = columns.map((c) => typeClassOf(c.type) === 'bit')
@@ -112,13 +119,13 @@ export class RecordLineParser {
   next(packet: RowPacket): Buffer {
     const buffer = packet.buffer
     this.#start = this.#at
-    if (this.#writers.length === 0) this.#ascii(this.#close === ']' ? '[' : '{')
+    if (this.#writers.length === 0) this.#byte(this.#close - 2)
     for (let i = 0; i < this.#writers.length; i++) {
       const prefix = this.#prefixes[i]
       this.#copy(prefix, 0, prefix.length)
       const length = packet.readLengthCodedNumber()
       if (length === null) {
-        this.#ascii('null')
+        this.#null()
         continue
       }
       const start = packet.offset
@@ -151,9 +158,9 @@ export class RecordLineParser {
           break
       }
     }
-    this.#ascii(this.#close)
+    this.#byte(this.#close)
     if (this.#stamp) {
-      this.#ascii('\x02')
+      this.#byte(0x02)
       const length = packet.readLengthCodedNumber()
       if (length === null) this.#copy(UNKNOWN_STAMP, 0, UNKNOWN_STAMP.length)
       else {
@@ -161,7 +168,7 @@ export class RecordLineParser {
         packet.offset += length
       }
     }
-    this.#ascii('\n')
+    this.#byte(0x0a)
     return this.#pool.subarray(this.#start, this.#at)
   }
 
@@ -174,6 +181,21 @@ export class RecordLineParser {
     this.#pool = pool
     this.#start = 0
     this.#at = begun
+  }
+
+  /** One byte; cheaper than #ascii's call into Buffer#write for the brackets, `\x02` and `\n` of every row. */
+  #byte(byte: number): void {
+    this.#reserve(1)
+    this.#pool[this.#at++] = byte
+  }
+
+  #null(): void {
+    this.#reserve(4)
+    const pool = this.#pool
+    pool[this.#at++] = 0x6e
+    pool[this.#at++] = 0x75
+    pool[this.#at++] = 0x6c
+    pool[this.#at++] = 0x6c
   }
 
   #ascii(text: string): void {
@@ -189,7 +211,7 @@ export class RecordLineParser {
   /** Copies bytes; a short run in a loop, which costs less than a call into Buffer#copy. */
   #copy(buffer: Buffer, start: number, end: number): void {
     this.#reserve(end - start)
-    if (end - start > 32) {
+    if (end - start > SHORT_RUN) {
       this.#at += buffer.copy(this.#pool, this.#at, start, end)
       return
     }
@@ -205,7 +227,7 @@ export class RecordLineParser {
     const pool = this.#pool
     pool[this.#at++] = QUOTE
     const at = this.#at
-    this.#at += buffer.copy(pool, at, start, cut)
+    this.#copy(buffer, start, cut)
     // "YYYY-MM-DD HH:MM:SS…" (a TIME has no space at 10: "-838:59:59" is shorter or has ':' there).
     if (cut - start > 10 && pool[at + 10] === 0x20) pool[at + 10] = 0x54
     if (utc) pool[this.#at++] = 0x5a
@@ -213,42 +235,51 @@ export class RecordLineParser {
   }
 
   /**
-   * A JSON string of UTF-8 text, escaped as JSON.stringify escapes it. Escaping leaves bytes from
-   * 0x80 up as they are, so the copy is checked to be UTF-8 afterwards, when it has any.
+   * A JSON string of UTF-8 text, escaped as JSON.stringify escapes it: the runs between bytes to
+   * escape copied whole. Escaping leaves bytes from 0x80 up as they are, and changes no byte a
+   * UTF-8 sequence can hold, so when the text has such bytes it is checked to be UTF-8 as read.
    */
   #string(buffer: Buffer, start: number, end: number): void {
-    // At most 6 bytes (\u00XX) per byte, plus the quotes.
-    this.#reserve(6 * (end - start) + 2)
-    const pool = this.#pool
-    const from = this.#at
-    let at = from
-    let high = false
-    pool[at++] = QUOTE
+    let kinds = 0
+    let escapes = 0
     for (let i = start; i < end; i++) {
-      const byte = buffer[i]
-      if (byte >= 0x20 && byte !== QUOTE && byte !== BACKSLASH) {
-        if (byte >= 0x80) high = true
-        pool[at++] = byte
-        continue
-      }
-      pool[at++] = BACKSLASH
-      if (byte === QUOTE || byte === BACKSLASH) pool[at++] = byte
-      else if (SHORT_ESCAPES[byte] !== undefined) pool[at++] = SHORT_ESCAPES[byte]
-      else {
-        pool[at++] = 0x75
-        pool[at++] = 0x30
-        pool[at++] = 0x30
-        pool[at++] = HEX.charCodeAt(byte >> 4)
-        pool[at++] = HEX.charCodeAt(byte & 15)
-      }
+      const kind = TEXT_BYTE[buffer[i]]
+      kinds |= kind
+      if (kind === ESCAPE) escapes++
     }
-    pool[at++] = QUOTE
-    this.#at = at
-    if (high && !isUtf8(pool.subarray(from, at))) {
+    if ((kinds & HIGH) !== 0 && !isUtf8(buffer.subarray(start, end))) {
       // What readTable does with bytes that are not UTF-8: decode them with replacement characters.
-      this.#at = from
       this.#text(JSON.stringify(buffer.toString('utf8', start, end)))
+      return
     }
+    // At most 6 bytes (\u00XX) per escaped byte, plus the quotes.
+    this.#reserve(end - start + 5 * escapes + 2)
+    const pool = this.#pool
+    pool[this.#at++] = QUOTE
+    if (escapes === 0) this.#copy(buffer, start, end)
+    else {
+      let run = start
+      for (let i = start; i < end; i++) {
+        const byte = buffer[i]
+        if (TEXT_BYTE[byte] !== ESCAPE) continue
+        this.#copy(buffer, run, i)
+        run = i + 1
+        let at = this.#at
+        pool[at++] = BACKSLASH
+        if (byte === QUOTE || byte === BACKSLASH) pool[at++] = byte
+        else if (SHORT_ESCAPES[byte] !== undefined) pool[at++] = SHORT_ESCAPES[byte]
+        else {
+          pool[at++] = 0x75
+          pool[at++] = 0x30
+          pool[at++] = 0x30
+          pool[at++] = HEX.charCodeAt(byte >> 4)
+          pool[at++] = HEX.charCodeAt(byte & 15)
+        }
+        this.#at = at
+      }
+      this.#copy(buffer, run, end)
+    }
+    pool[this.#at++] = QUOTE
   }
 }
 

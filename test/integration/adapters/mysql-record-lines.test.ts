@@ -78,6 +78,27 @@ describe('MariaDB record lines', () => {
     )
   })
 
+  it('escape a byte to escape wherever it falls in the four-byte words #string reads, in ASCII and in UTF-8 text', async () => {
+    const db = await databases.fresh()
+    await mysqlQuery(db.url, 'CREATE TABLE t (id INT PRIMARY KEY, s TEXT) CHARACTER SET utf8mb4')
+    const specials = [...Array.from({ length: 0x20 }, (_, b) => String.fromCharCode(b)), '"', '\\', '\u007f', 'é', '€', '😀']
+    const values: string[] = []
+    // Texts of 1 to 13 bytes around one special character, at each place, so that it falls at
+    // every position of a word and in the bytes after the last whole word; prefixes shift the start.
+    for (const special of specials) for (let length = 0; length <= 12; length++) for (let place = 0; place <= length; place++) values.push('abcdefghijkl'.slice(0, place) + special + 'mnopqrstuvwx'.slice(0, length - place))
+    values.push('', 'abcd', 'abcdefgh', 'plain ASCII text of some length, with no byte to escape at all')
+    const conn = await mysql.createConnection({ uri: db.url, charset: 'UTF8MB4_GENERAL_CI' })
+    try {
+      for (let i = 0; i < values.length; i += 500) await conn.query('INSERT INTO t VALUES ?', [values.slice(i, i + 500).map((v, j) => [i + j, v])])
+    } finally {
+      await conn.end()
+    }
+    const { t } = await bothWays(db.url)
+    expect(t[0]).toBeDefined()
+    expect(t[0]).toBe(t[1])
+    expect(t[1].split('\n').filter((line) => line !== '').map((line) => (JSON.parse(line) as { s: string }).s)).toEqual(values)
+  })
+
   it('are fetched by key in statements of bounded size: 2000 keys of 700 characters (1.4 MB of literals) all come back', async () => {
     const db = await databases.fresh()
     await mysqlQuery(
