@@ -309,6 +309,13 @@ class BackupParser {
   readonly #records: 'parsed' | 'lines' | 'none'
   readonly #hashing: boolean
   readonly #tokenizer = jsonParser({ streamValues: false }) as unknown as Tokenizer
+  /**
+   * The last text the tokenizer was fed is a record's stand-in `0,\n`: it is then between records
+   * after a comma, and the next such stand-in would leave it exactly there again (its state is
+   * its expectation and an empty buffer), giving one numberValue token. #tryFastRecord hands that
+   * token on itself instead of running the tokenizer once more per record.
+   */
+  #afterCommaStandIn = false
   #events: BackupEvent[] = []
 
   // Input framing.
@@ -597,7 +604,13 @@ class BackupParser {
       this.#fastLine = buffer.subarray(start, last + 1)
     }
     // The stand-in keeps the tokenizer checking the separators around records.
-    this.#feed(comma ? '0,\n' : '0\n', this.#offset, true)
+    if (comma && this.#afterCommaStandIn) {
+      this.#segmentOffset = this.#offset
+      this.#token('numberValue', '0')
+    } else {
+      this.#feed(comma ? '0,\n' : '0\n', this.#offset, true)
+      this.#afterCommaStandIn = comma
+    }
     this.#offset += end - start
     return true
   }
@@ -665,6 +678,7 @@ class BackupParser {
 
   #feed(text: string, offset: number, standIn: boolean): void {
     this.#segmentOffset = offset
+    this.#afterCommaStandIn = false
     let result: ReturnType<Tokenizer>
     try {
       result = this.#tokenizer(text)
