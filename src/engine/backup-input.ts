@@ -66,8 +66,9 @@ async function* events(
   options: BackupInputOptions,
   verifyChecksums: boolean,
   records: 'parsed' | 'lines' | 'none' = 'parsed',
+  checkDigest = true,
 ): AsyncGenerator<BackupEvent> {
-  const stream = await openBackupStream(file, { passphrase: options.passphrase, ...(options.readBytes !== undefined ? { readBytes: options.readBytes } : {}) })
+  const stream = await openBackupStream(file, { passphrase: options.passphrase, checkDigest, ...(options.readBytes !== undefined ? { readBytes: options.readBytes } : {}) })
   try {
     // A pass that does not verify reads a file another pass verifies: no need to hash it twice.
     yield* readBackup(stream, { batchSize: options.batchSize ?? 5000, verifyChecksums, computeChecksums: verifyChecksums, records, incremental: options.link === true, limits: options.limits })
@@ -90,6 +91,12 @@ export async function scanBackup(
     readonly verify?: boolean
     /** An incremental backup: scan its chain's full backup for its structure only (scanChain `deferFull`); the caller's pass verifies it. */
     readonly deferChainFull?: boolean
+    /**
+     * With `verify` false: whether this scan still checks the file's SHA-256 against its catalog
+     * (default true). False for a caller whose own pass reads the whole file again, verifying it
+     * (that pass checks the SHA-256 too), before anything it wrote is committed.
+     */
+    readonly checkFileDigest?: boolean
   } = {},
 ): Promise<BackupScan> {
   const full = await describeFullBackup(file)
@@ -106,7 +113,7 @@ export async function scanBackup(
   }
   // Structure only (tables, counts, metadata): for a caller that verifies the checksums in its
   // own pass, inside a transaction it commits only once that pass has verified them.
-  if (options.verify === false) return scanOnce(file, options, 'none', false)
+  if (options.verify === false) return scanOnce(file, options, 'none', false, options.checkFileDigest ?? true)
   let quick: BackupScan
   try {
     quick = await scanOnce(file, options, 'none')
@@ -121,12 +128,12 @@ export async function scanBackup(
   return scanOnce(file, options, 'parsed')
 }
 
-async function scanOnce(file: string, options: BackupInputOptions, records: 'parsed' | 'none', verify = true): Promise<BackupScan> {
+async function scanOnce(file: string, options: BackupInputOptions, records: 'parsed' | 'none', verify = true, checkDigest = true): Promise<BackupScan> {
   const tables: { schema: TableSchema; records: number; checksum: string }[] = []
   let layout: BackupLayout | undefined
   let metadata: (Partial<BackupMetadata> & Record<string, unknown>) | undefined
   let current: TableSchema | undefined
-  for await (const event of events(file, options, verify, records)) {
+  for await (const event of events(file, options, verify, records, checkDigest)) {
     switch (event.type) {
       case 'table':
         layout = event.layout

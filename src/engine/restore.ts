@@ -117,7 +117,9 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   options.onProgress?.({ type: 'phase', phase: 'verify' })
   const scanOptions = { passphrase: options.passphrase, unsafeDefinitions: options.dropUnsafeDefinitions ? ('drop' as const) : ('refuse' as const), limits: options.limits }
   // A chain's full backup, too, is verified as it is loaded (chain.ts scanChain `deferFull`).
-  let scan: BackupScan = await scanBackup(options.file, { ...scanOptions, verify: !inPass && !deferred, deferChainFull: inPass || deferred })
+  // Into PostgreSQL and SQLite (inPass) the loading pass verifies the whole file, its SHA-256
+  // included, before the commit: the structure-only scan need not hash it too.
+  let scan: BackupScan = await scanBackup(options.file, { ...scanOptions, verify: !inPass && !deferred, deferChainFull: inPass || deferred, checkFileDigest: !inPass })
   const selected = selectTables(scan, options.tables, options.exclude)
   const staged = await restoreStaged(options, config, adapter, scan, selected, inPass, started)
   if (staged !== undefined) return staged

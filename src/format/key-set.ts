@@ -45,7 +45,9 @@ export class KeyDigestSet {
 
   // While the keys come in order.
   #ordered = true
-  #last: Part[] | undefined
+  /** The last key: its part, or its parts for a composite key. */
+  #last: Part | readonly Part[] | undefined
+  readonly #scratch = Buffer.allocUnsafe(DIGEST_BYTES)
   #log: Buffer = Buffer.allocUnsafe(DIGEST_BYTES * 64)
   #logBytes = 0
   #logFile: { fd: number; path: string; unlinked: boolean; bytes: number } | undefined
@@ -79,25 +81,50 @@ export class KeyDigestSet {
    * was added, or when the key has a null part.
    */
   add(values: readonly unknown[], numeric: readonly boolean[]): boolean {
-    const texts: string[] = []
-    for (let i = 0; i < values.length; i++) {
-      const value = values[i]
+    // A key of one column (most tables) takes no arrays; a composite key is hashed as the JSON of its parts.
+    let text: string
+    let texts: string[] | undefined
+    if (values.length === 1) {
+      const value = values[0]
       if (value === null || value === undefined) return true
-      texts.push(normalize(value, numeric[i] === true))
+      text = normalize(value, numeric[0] === true)
+    } else {
+      texts = []
+      for (let i = 0; i < values.length; i++) {
+        const value = values[i]
+        if (value === null || value === undefined) return true
+        texts.push(normalize(value, numeric[i] === true))
+      }
+      text = JSON.stringify(texts)
     }
-    // One call (crypto.hash) rather than createHash/update/digest: a third of the cost per record.
-    const digest = hash('md5', texts.length === 1 ? texts[0]! : JSON.stringify(texts), 'buffer')
+    // One call (crypto.hash) rather than createHash/update/digest, and the digest as a latin1
+    // string (one character per byte, in the heap) rather than a new Buffer: half the cost a
+    // call (docs/performance.md, round eight, the same call on the digest-index thread).
+    const digest = hash('md5', text, 'binary')
     if (this.#ordered) {
-      const parts = texts.map(orderPart)
-      if (this.#last === undefined || before(this.#last, parts)) {
-        this.#last = parts
-        this.#append(digest)
-        this.#size++
-        return true
+      if (texts === undefined) {
+        const part = orderPart(text)
+        const last = this.#last
+        if (last === undefined || before(last as Part, part)) {
+          this.#last = part
+          this.#append(digest)
+          this.#size++
+          return true
+        }
+      } else {
+        const parts = texts.map(orderPart)
+        const last = this.#last
+        if (last === undefined || beforeAll(last as readonly Part[], parts)) {
+          this.#last = parts
+          this.#append(digest)
+          this.#size++
+          return true
+        }
       }
       this.#breakOrder()
     }
-    if (!this.#insertDigest(digest, 0)) return false
+    this.#scratch.write(digest, 0, DIGEST_BYTES, 'latin1')
+    if (!this.#insertDigest(this.#scratch, 0)) return false
     this.#size++
     if (this.#size * 2 > this.#mask + 1) this.#grow()
     return true
@@ -112,7 +139,8 @@ export class KeyDigestSet {
     if (!file.unlinked) fs.rmSync(file.path, { force: true })
   }
 
-  #append(digest: Buffer): void {
+  /** Logs a digest given as a latin1 string of DIGEST_BYTES characters. */
+  #append(digest: string): void {
     if (this.#logBytes + DIGEST_BYTES > this.#log.length) {
       if (this.#log.length < this.#logMemoryBytes) {
         const grown = Buffer.allocUnsafe(Math.min(this.#log.length * 2, this.#logMemoryBytes))
@@ -128,7 +156,7 @@ export class KeyDigestSet {
       this.#log.copy(grown, 0, 0, this.#logBytes)
       this.#log = grown
     }
-    digest.copy(this.#log, this.#logBytes)
+    this.#log.write(digest, this.#logBytes, DIGEST_BYTES, 'latin1')
     this.#logBytes += DIGEST_BYTES
   }
 
@@ -238,14 +266,20 @@ function orderPart(text: string): Part {
   return text.charCodeAt(0) === 0x6e /* n */ ? Number(text.slice(1)) : text
 }
 
-/** Whether key `a` comes strictly before key `b`: part by part, numbers before texts. */
-function before(a: readonly Part[], b: readonly Part[]): boolean {
+/** Whether key part `x` comes strictly before key part `y`: numbers before texts. */
+function before(x: Part, y: Part): boolean {
+  if (x === y) return false
+  if (typeof x === typeof y) return x < y
+  return typeof x === 'number'
+}
+
+/** Whether composite key `a` comes strictly before key `b`: part by part. */
+function beforeAll(a: readonly Part[], b: readonly Part[]): boolean {
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!
     const y = b[i]!
     if (x === y) continue
-    if (typeof x === typeof y) return x < y
-    return typeof x === 'number'
+    return before(x, y)
   }
   return false
 }

@@ -508,6 +508,17 @@ describe('readBackup refuses what is not a valid backup', () => {
     expect(error).toMatchObject({ byteOffset: byteIndex(text, '{"id":"u2"'), table: 'User', recordIndex: 1 })
   })
 
+  it('a comma after the last of several record lines: refused where the records end', async () => {
+    // From the second record on, the stand-ins after a comma skip the tokenizer (round nine): its
+    // state must still be the one that refuses the `]` after a comma.
+    const text = replaceOnce(await baseText(), '{"id":"u3","n":3}\n', '{"id":"u3","n":3},\n')
+    const { error, events } = await readFailure(text)
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error.message).toMatch(/not valid JSON/)
+    expect(error.table).toBe('User')
+    expect(events.filter((event) => event.type === 'rows').flatMap((event) => (event.type === 'rows' ? event.rows : []))).toEqual([])
+  })
+
   it('malformed JSON in a pretty-printed file: the exact byte', async () => {
     const pretty = JSON.stringify(JSON.parse(await baseText()), null, 2)
     // [what to damage, the damage, the bad character's offset inside the damage]

@@ -309,6 +309,13 @@ class BackupParser {
   readonly #records: 'parsed' | 'lines' | 'none'
   readonly #hashing: boolean
   readonly #tokenizer = jsonParser({ streamValues: false }) as unknown as Tokenizer
+  /**
+   * The last text the tokenizer was fed is a record's stand-in `0,\n`: it is then between records
+   * after a comma, and the next such stand-in would leave it exactly there again (its state is
+   * its expectation and an empty buffer), giving one numberValue token. #tryFastRecord hands that
+   * token on itself instead of running the tokenizer once more per record.
+   */
+  #afterCommaStandIn = false
   #events: BackupEvent[] = []
 
   // Input framing.
@@ -548,14 +555,17 @@ class BackupParser {
     const comma = buffer[last - 1] === COMMA
     if (comma) last--
     if (buffer[last - 1] !== CLOSE_BRACE) return false
-    if (!isUtf8(buffer.subarray(start, end))) return false
+    // One view of the record's bytes serves every check and the record itself (a view per
+    // check cost an object each per record). What follows them (`,`, `\r`, `\n`) is ASCII.
+    const bytes = buffer.subarray(start, last)
+    if (!isUtf8(bytes)) return false
     // Hashed or handed on unparsed, the line must still obey the nesting limit: a later pass
     // (or the destination) parses it.
     // Longer than the limit: the general parser refuses it to the byte (#segment), or reads the
     // several records this line may hold.
     if (last - start > this.#limits.maxRecordBytes) return false
     const room = this.#limits.maxDepth - this.#structure.length
-    if (nestingExceeds(buffer, start, last, room)) {
+    if (nestingExceeds(buffer, start, last, room, bytes)) {
       throw this.#limitError('maxDepth', `record ${this.#table!.count} of table "${this.#tableName}" is nested deeper than ${this.#limits.maxDepth} levels`, this.#offset)
     }
     let record: Row | null = null
@@ -588,7 +598,7 @@ class BackupParser {
     }
     this.#fastRecord = record
     this.#fastKey = key
-    this.#fastBytes = buffer.subarray(start, last)
+    this.#fastBytes = bytes
     if (this.#records === 'lines' && this.#ownLine && last - start > MAX_LINE_BYTES) {
       // A huge record line handed on as bytes, in a buffer of the reader's own (gathered, not the
       // caller's): the byte after its `}` becomes its newline, and the line is its own 'lines'
@@ -597,7 +607,13 @@ class BackupParser {
       this.#fastLine = buffer.subarray(start, last + 1)
     }
     // The stand-in keeps the tokenizer checking the separators around records.
-    this.#feed(comma ? '0,\n' : '0\n', this.#offset, true)
+    if (comma && this.#afterCommaStandIn) {
+      this.#segmentOffset = this.#offset
+      this.#token('numberValue', '0')
+    } else {
+      this.#feed(comma ? '0,\n' : '0\n', this.#offset, true)
+      this.#afterCommaStandIn = comma
+    }
     this.#offset += end - start
     return true
   }
@@ -665,6 +681,7 @@ class BackupParser {
 
   #feed(text: string, offset: number, standIn: boolean): void {
     this.#segmentOffset = offset
+    this.#afterCommaStandIn = false
     let result: ReturnType<Tokenizer>
     try {
       result = this.#tokenizer(text)
@@ -1081,7 +1098,8 @@ class BackupParser {
     if (record === null) {
       // A record line taken unparsed ('lines' and 'none' modes; typed tables only).
       if (key !== undefined) this.#checkKey(table, key, bytes)
-      if (this.#hashing) table.checksum.addCanonicalBytes(bytes!)
+      // 'lines': hashed a batch at a time, as handed on (#flushBatch), not copied a line at a time.
+      if (this.#hashing && this.#records !== 'lines') table.checksum.addCanonicalBytes(bytes!)
       table.count++
       if (this.#records === 'lines') this.#addLine(table, bytes!)
       return
@@ -1105,13 +1123,12 @@ class BackupParser {
     }
     this.#checkKey(table, table.header.primaryKey.map((column) => record[column]), bytes)
     let canonical: Buffer | undefined
-    if (bytes !== undefined) {
+    if (this.#records === 'lines') {
+      // Hashed with the batch it goes into (#flushBatch): the line handed on is the canonical text.
+      if (bytes === undefined) canonical = Buffer.from(JSON.stringify(record))
+    } else if (bytes !== undefined) {
       if (this.#hashing) table.checksum.addCanonicalBytes(bytes)
-    } else if (this.#hashing || this.#records === 'lines') {
-      const text = JSON.stringify(record)
-      if (this.#hashing) table.checksum.addCanonicalText(text)
-      if (this.#records === 'lines') canonical = Buffer.from(text)
-    }
+    } else if (this.#hashing) table.checksum.addCanonicalText(JSON.stringify(record))
     table.count++
     if (this.#records === 'parsed') {
       table.batch.push(record)
@@ -1134,6 +1151,7 @@ class BackupParser {
     this.#fastLine = undefined
     if (line !== undefined && line.length === bytes.length + 1) {
       this.#flushBatch(table) // the lines before it
+      if (this.#hashing) table.checksum.addCanonicalLines(line)
       this.#events.push({ type: 'lines', table: table.name, lines: line, count: 1, firstRecordIndex: table.count - 1 })
       table.batchStart = table.count
       return
@@ -1150,6 +1168,8 @@ class BackupParser {
   #flushBatch(table: OpenTable): void {
     if (table.lines.length > 0) {
       const lines = Buffer.concat(table.lines, table.linesBytes)
+      // A table's checksum input is its record lines, each followed by a newline: these bytes.
+      if (this.#hashing) table.checksum.addCanonicalLines(lines)
       this.#events.push({ type: 'lines', table: table.name, lines, count: table.lines.length / 2, firstRecordIndex: table.batchStart })
       table.lines = []
       table.linesBytes = 0
@@ -1431,16 +1451,15 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  * Cheap in the usual case: when the line holds no more than `room` brackets in all, it cannot;
  * only otherwise is it scanned, skipping strings.
  */
-export function nestingExceeds(buffer: Buffer, start: number, end: number, room: number): boolean {
+export function nestingExceeds(buffer: Buffer, start: number, end: number, room: number, view?: Buffer): boolean {
+  // No more brackets than bytes: most record lines are shorter than the room.
+  if (end - start <= room) return false
   let brackets = 0
   // Searched within the line only: a search of the whole buffer for a bracket the line lacks
-  // would read the rest of the chunk (1 MiB) for every record.
-  const line = buffer.subarray(start, end)
-  for (const open of [OPEN_BRACE, OPEN_BRACKET]) {
-    for (let at = line.indexOf(open); at !== -1; at = line.indexOf(open, at + 1)) {
-      if (++brackets > room) break
-    }
-  }
+  // would read the rest of the chunk (1 MiB) for every record. `view`: the caller's view of it.
+  const line = view ?? buffer.subarray(start, end)
+  for (let at = line.indexOf(OPEN_BRACE); at !== -1 && brackets <= room; at = line.indexOf(OPEN_BRACE, at + 1)) brackets++
+  for (let at = line.indexOf(OPEN_BRACKET); at !== -1 && brackets <= room; at = line.indexOf(OPEN_BRACKET, at + 1)) brackets++
   if (brackets <= room) return false
   let depth = 0
   for (let i = start; i < end; i++) {

@@ -23,6 +23,8 @@ export interface RecordShape {
   readonly keyPlace: Int32Array
   /** The primary key's column names as UTF-8 bytes. */
   readonly key: readonly Buffer[]
+  /** scanRecord's working memory: where each key value starts and ends (two per key column), reused from record to record. */
+  readonly keyBounds: Int32Array
 }
 
 export function recordShape(columns: readonly string[] | undefined, primaryKey: readonly string[]): RecordShape {
@@ -30,6 +32,7 @@ export function recordShape(columns: readonly string[] | undefined, primaryKey: 
     columns: columns?.map((name) => Buffer.from(name)),
     keyPlace: Int32Array.from(columns ?? [], (name) => primaryKey.indexOf(name)),
     key: primaryKey.map((name) => Buffer.from(name)),
+    keyBounds: new Int32Array(2 * primaryKey.length),
   }
 }
 
@@ -44,8 +47,8 @@ export function recordShape(columns: readonly string[] | undefined, primaryKey: 
 export function scanRecord(buffer: Buffer, start: number, end: number, shape: RecordShape): unknown[] | undefined {
   let i = skipSpace(buffer, start, end)
   if (i >= end || buffer[i] !== OPEN_BRACE) return undefined
-  const keyStarts = new Array<number>(shape.key.length).fill(-1)
-  const keyEnds = new Array<number>(shape.key.length).fill(-1)
+  const bounds = shape.keyBounds
+  bounds.fill(-1)
   let hint = 0
   i = skipSpace(buffer, i + 1, end)
   if (i >= end) return undefined
@@ -69,8 +72,8 @@ export function scanRecord(buffer: Buffer, start: number, end: number, shape: Re
       const afterValue = valueEnd(buffer, valueStart, end)
       if (afterValue === -1) return undefined
       if (place !== -1) {
-        keyStarts[place] = valueStart
-        keyEnds[place] = afterValue
+        bounds[2 * place] = valueStart
+        bounds[2 * place + 1] = afterValue
       }
       i = skipSpace(buffer, afterValue, end)
       if (i < end && buffer[i] === CLOSE_BRACE) break
@@ -79,8 +82,8 @@ export function scanRecord(buffer: Buffer, start: number, end: number, shape: Re
     }
   }
   if (skipSpace(buffer, i + 1, end) !== end) return undefined
-  const key: unknown[] = []
-  for (let k = 0; k < shape.key.length; k++) key.push(keyStarts[k] === -1 ? undefined : keyValue(buffer, keyStarts[k]!, keyEnds[k]!))
+  const key = new Array<unknown>(shape.key.length)
+  for (let k = 0; k < key.length; k++) key[k] = bounds[2 * k] === -1 ? undefined : keyValue(buffer, bounds[2 * k]!, bounds[2 * k + 1]!)
   return key
 }
 

@@ -32,6 +32,12 @@ export interface OpenBackupOptions {
   readonly maxDecompressedBytes?: number
   /** Bytes per read of the file (default READ_BYTES). A small file read beside others (a chain's increments) needs less. */
   readonly readBytes?: number
+  /**
+   * Check the file's SHA-256 against its catalog sidecar (default true). Off only for a pass whose
+   * caller reads the whole file again with the check on before it relies on anything (restore's
+   * structure-only scan: its loading pass checks it, inside the transaction it commits after).
+   */
+  readonly checkDigest?: boolean
 }
 
 /** Bytes per read of a backup file: a restore reads gigabytes, and 64 KiB reads left the main thread waiting on them. */
@@ -240,7 +246,7 @@ export async function openBackupStream(file: string, options: OpenBackupOptions 
     throw new UsageError(`readBytes must be a whole number of bytes, at least 1 (got ${String(options.readBytes)}).`, { code: 'BAD_OPTION' })
   }
   const { handle, layers } = await probeBackupFile(file, options)
-  return decodeLayers(handle.createReadStream({ start: 0, highWaterMark: readBytes }), layers, { ...options, checkDigest: true })
+  return decodeLayers(handle.createReadStream({ start: 0, highWaterMark: readBytes }), layers, { ...options, checkDigest: options.checkDigest ?? true })
 }
 
 export interface FileCheck {

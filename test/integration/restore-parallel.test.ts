@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { backup } from '../../src/engine/backup.js'
 import { restore } from '../../src/engine/restore.js'
 import { DatabaseError, IntegrityError } from '../../src/errors.js'
+import { sidecarPathFor } from '../../src/storage/naming.js'
 import { REPO_ROOT, runCli } from '../helpers/cli.js'
 import { createPostgresDatabase, makeTempDir, pgQuery, type TestDatabase } from '../helpers/databases.js'
 
@@ -177,6 +178,27 @@ describe('PostgreSQL restore on several sessions (issue #17)', () => {
     const before = await state(target.url)
     const error = await restore({ file: damaged, db: target.url }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(IntegrityError)
+    expect(await state(target.url)).toEqual(before)
+    expect(await stagingLeft(target.url)).toEqual([])
+  }, 120_000)
+
+  it("a change only the catalog's SHA-256 tells (the metadata's exportedAt): nothing changed, no staging schema", async () => {
+    // The structure-only scan no longer hashes the file (docs/performance.md, round nine): the
+    // loading pass must, before the swap commits. Same length, every table checksum still right.
+    const text = fs.readFileSync(file, 'utf8')
+    const exportedAt = /"exportedAt": ?"(\d{4})-/.exec(text)
+    expect(exportedAt).not.toBeNull()
+    const changed = text.replace(exportedAt![0], exportedAt![0].replace(exportedAt![1]!, String(Number(exportedAt![1]) - 1)))
+    expect(changed.length).toBe(text.length)
+    const edited = path.join(temp.dir, 'edited-metadata.json')
+    fs.writeFileSync(edited, changed)
+    const sidecar = JSON.parse(fs.readFileSync(sidecarPathFor(file), 'utf8')) as Record<string, unknown>
+    fs.writeFileSync(sidecarPathFor(edited), JSON.stringify({ ...sidecar, file: path.basename(edited) }))
+    const target = await fresh()
+    const before = await state(target.url)
+    const error = await restore({ file: edited, db: target.url }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(IntegrityError)
+    expect((error as IntegrityError).details).toMatchObject({ layer: 'file' })
     expect(await state(target.url)).toEqual(before)
     expect(await stagingLeft(target.url)).toEqual([])
   }, 120_000)

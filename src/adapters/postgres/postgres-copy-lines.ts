@@ -135,8 +135,10 @@ export class CopyOutput {
  * expects (module comment).
  */
 export function lineToCopy(line: Buffer, start: number, end: number, plan: CopyLinePlan, out: CopyOutput): boolean {
-  // Escapes only shrink, binary grows to 1.5 × + 3 per value: this bounds the output.
-  out.reserve(2 * (end - start) + 8 * plan.modes.length + 8)
+  // Escapes only shrink or keep their length, a field name (4 bytes or more) becomes a tab, binary
+  // grows to 1.5 × + 3 per value: this bounds the output. A looser bound (2 ×) made most
+  // chunks' output buffer grow, a new buffer and a copy, at their last lines.
+  out.reserve((end - start) + ((end - start) >> 1) + 8 * plan.modes.length + 8)
   const buffer = out.buffer
   const mark = out.length
   let at = mark
@@ -154,8 +156,8 @@ export function lineToCopy(line: Buffer, start: number, end: number, plan: CopyL
     const skipped = mode === Mode.Skip
     const columnStart = at
     if (!skipped && written++ > 0) buffer[at++] = TAB
-    const key = keys[i]
-    if (p + key.length > end || line.compare(key, 0, key.length, p, p + key.length) !== 0) return false
+    const key = keys[i]!
+    if (!startsWith(line, p, end, key)) return false
     p += key.length
     const first = line[p]
     if (first === 0x6e) {
@@ -171,9 +173,8 @@ export function lineToCopy(line: Buffer, start: number, end: number, plan: CopyL
     if (skipped) {
       // Passed over by writing it as if it were a string or a number, then taking it back.
       if (first === QUOTE) {
-        const next = copyString(line, p + 1, end, buffer, at)
-        if (next === undefined) return false
-        p = next.p
+        p = copyString(line, p + 1, end, buffer, at)
+        if (p === -1) return false
       } else if (first === 0x74 && line.toString('latin1', p, p + 4) === 'true') p += 4
       else if (first === 0x66 && line.toString('latin1', p, p + 5) === 'false') p += 5
       else {
@@ -201,10 +202,9 @@ export function lineToCopy(line: Buffer, start: number, end: number, plan: CopyL
         p = close + 1
         continue
       }
-      const next = copyString(line, p + 1, end, buffer, at)
-      if (next === undefined) return false
-      p = next.p
-      at = next.at
+      p = copyString(line, p + 1, end, buffer, at)
+      if (p === -1) return false
+      at = copiedTo
       continue
     }
     if (mode === Mode.Boolean) {
@@ -220,9 +220,8 @@ export function lineToCopy(line: Buffer, start: number, end: number, plan: CopyL
     if (mode === Mode.String || mode === Mode.Binary) return false
     // A number: -, digits, '.', e/E, +. JSON.stringify wrote it, so its text is what String() gives.
     const numberStart = p
-    while (p < end && isNumberByte(line[p]!)) p++
+    while (p < end && isNumberByte(line[p]!)) buffer[at++] = line[p++]!
     if (p === numberStart) return false
-    at += line.copy(buffer, at, numberStart, p)
   }
   if (line[p] !== CLOSE || p + 1 !== end) return false
   buffer[at++] = LF
@@ -230,12 +229,24 @@ export function lineToCopy(line: Buffer, start: number, end: number, plan: CopyL
   return true
 }
 
+/** Where copyString's output ended (a module variable, not a returned object: no allocation per value). */
+let copiedTo = 0
+
+/**
+ * Plain runs at least this long are copied with Buffer.copy; shorter ones byte by byte. Node 20's
+ * Buffer.copy makes a Uint8Array view for every call with an offset, which for the short values
+ * of most columns cost more (in the garbage collector) than the bytes (docs/performance.md,
+ * "Round nine: PostgreSQL restore CPU").
+ */
+const NATIVE_COPY_BYTES = 64
+
 /**
  * Copies the JSON string whose characters start at `p` (after its opening quote) as COPY text,
- * up to its closing quote. Returns the positions after it, or undefined for what COPY text cannot
- * hold or JSON.parse would refuse (`\u0000`, lone surrogates, raw control characters).
+ * up to its closing quote. Returns the position after it, with the output's end in `copiedTo`;
+ * or -1 for what COPY text cannot hold or JSON.parse would refuse (`\u0000`, lone surrogates,
+ * raw control characters).
  */
-function copyString(line: Buffer, p: number, end: number, out: Buffer, at: number): { p: number; at: number } | undefined {
+function copyString(line: Buffer, p: number, end: number, out: Buffer, at: number): number {
   for (;;) {
     // Runs of plain bytes: everything but the quote, the backslash and control characters.
     let run = p
@@ -244,14 +255,19 @@ function copyString(line: Buffer, p: number, end: number, out: Buffer, at: numbe
       if (c === QUOTE || c === BACKSLASH || c < 0x20) break
       run++
     }
-    if (run > p) {
+    if (run - p >= NATIVE_COPY_BYTES) {
       at += line.copy(out, at, p, run)
       p = run
+    } else {
+      while (p < run) out[at++] = line[p++]!
     }
-    if (p >= end) return undefined
+    if (p >= end) return -1
     const c = line[p]!
-    if (c === QUOTE) return { p: p + 1, at }
-    if (c !== BACKSLASH) return undefined // a raw control character: not JSON
+    if (c === QUOTE) {
+      copiedTo = at
+      return p + 1
+    }
+    if (c !== BACKSLASH) return -1 // a raw control character: not JSON
     const e = line[p + 1]
     p += 2
     switch (e) {
@@ -286,23 +302,31 @@ function copyString(line: Buffer, p: number, end: number, out: Buffer, at: numbe
       case 0x75: {
         // \uXXXX, a surrogate pair as two.
         let code = hex4(line, p, end)
-        if (code === undefined) return undefined
+        if (code === undefined) return -1
         p += 4
         if (code >= 0xd800 && code <= 0xdbff) {
-          if (line[p] !== BACKSLASH || line[p + 1] !== 0x75) return undefined
+          if (line[p] !== BACKSLASH || line[p + 1] !== 0x75) return -1
           const low = hex4(line, p + 2, end)
-          if (low === undefined || low < 0xdc00 || low > 0xdfff) return undefined
+          if (low === undefined || low < 0xdc00 || low > 0xdfff) return -1
           p += 6
           code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00)
-        } else if (code >= 0xdc00 && code <= 0xdfff) return undefined
-        if (code === 0) return undefined
+        } else if (code >= 0xdc00 && code <= 0xdfff) return -1
+        if (code === 0) return -1
         at = putCodePoint(code, out, at)
         break
       }
       default:
-        return undefined
+        return -1
     }
   }
+}
+
+/** Whether `line[p, end)` starts with the bytes of `key` (compared here: Buffer.compare with offsets allocates). */
+function startsWith(line: Buffer, p: number, end: number, key: Buffer): boolean {
+  const length = key.length
+  if (p + length > end) return false
+  for (let i = 0; i < length; i++) if (line[p + i] !== key[i]) return false
+  return true
 }
 
 /** A byte of a JSON number: digits, '-', '.', 'e', 'E', '+'. */
