@@ -17,9 +17,14 @@
  * every later key. Measured (docs/performance.md, round five): the table alone held 32 MB at
  * 600 000 keys (scale 20) and 64 MB, 96 MB while doubling, at 1.5 M.
  *
- * MD5 is used for speed, not secrecy: equal keys always give equal digests, so no duplicate is
- * missed; two different keys with the same digest (only if crafted on purpose, and only once the
- * order is broken) would make the file refused, which hurts no one but the file's author.
+ * The digest is the first 16 bytes of SHA-256, asked for as a latin1 string (one character per
+ * byte, a string in the heap) and written into the log: a Buffer per key (`'buffer'`) made a new
+ * ArrayBuffer for every record, about 1 µs a key against 0.23 µs (docs/performance.md, round
+ * nine; MD5 was the digest before, and is slower than SHA-256 on this machine's SHA
+ * instructions). It is used for speed, not secrecy: equal keys always give equal digests, so no
+ * duplicate is missed; two different keys with the same digest (only if crafted on purpose, and
+ * only once the order is broken) would make the file refused, which hurts no one but the file's
+ * author.
  *
  * Key values are normalized first the way a database would compare them after loading: a number
  * and its decimal text are the same key (`1`, `1.0` and `"1"` in an integer column); any other
@@ -79,17 +84,29 @@ export class KeyDigestSet {
    * was added, or when the key has a null part.
    */
   add(values: readonly unknown[], numeric: readonly boolean[]): boolean {
-    const texts: string[] = []
-    for (let i = 0; i < values.length; i++) {
-      const value = values[i]
+    let text: string
+    let parts: Part[] | undefined
+    if (values.length === 1) {
+      // One key column, the usual case: no array of texts, and the order part from the value.
+      const value = values[0]
       if (value === null || value === undefined) return true
-      texts.push(normalize(value, numeric[i] === true))
+      text = normalize(value, numeric[0] === true)
+      if (this.#ordered) parts = [typeof value === 'number' && numeric[0] === true ? value : orderPart(text)]
+    } else {
+      const texts: string[] = []
+      for (let i = 0; i < values.length; i++) {
+        const value = values[i]
+        if (value === null || value === undefined) return true
+        texts.push(normalize(value, numeric[i] === true))
+      }
+      text = JSON.stringify(texts)
+      if (this.#ordered) parts = texts.map(orderPart)
     }
-    // One call (crypto.hash) rather than createHash/update/digest: a third of the cost per record.
-    const digest = hash('md5', texts.length === 1 ? texts[0]! : JSON.stringify(texts), 'buffer')
+    // One call (crypto.hash), its digest as a one-byte string: see the module header.
+    // 'binary' is Node's name for latin1 that the crypto typings accept.
+    const digest = hash('sha256', text, 'binary')
     if (this.#ordered) {
-      const parts = texts.map(orderPart)
-      if (this.#last === undefined || before(this.#last, parts)) {
+      if (this.#last === undefined || before(this.#last, parts!)) {
         this.#last = parts
         this.#append(digest)
         this.#size++
@@ -97,7 +114,7 @@ export class KeyDigestSet {
       }
       this.#breakOrder()
     }
-    if (!this.#insertDigest(digest, 0)) return false
+    if (!this.#insertText(digest)) return false
     this.#size++
     if (this.#size * 2 > this.#mask + 1) this.#grow()
     return true
@@ -112,7 +129,8 @@ export class KeyDigestSet {
     if (!file.unlinked) fs.rmSync(file.path, { force: true })
   }
 
-  #append(digest: Buffer): void {
+  /** Logs a digest: the first DIGEST_BYTES characters of a latin1 digest string. */
+  #append(digest: string): void {
     if (this.#logBytes + DIGEST_BYTES > this.#log.length) {
       if (this.#log.length < this.#logMemoryBytes) {
         const grown = Buffer.allocUnsafe(Math.min(this.#log.length * 2, this.#logMemoryBytes))
@@ -128,7 +146,7 @@ export class KeyDigestSet {
       this.#log.copy(grown, 0, 0, this.#logBytes)
       this.#log = grown
     }
-    digest.copy(this.#log, this.#logBytes)
+    this.#log.write(digest, this.#logBytes, DIGEST_BYTES, 'latin1')
     this.#logBytes += DIGEST_BYTES
   }
 
@@ -182,6 +200,12 @@ export class KeyDigestSet {
     this.#logBytes = 0
   }
 
+  /** Inserts a digest given as a latin1 string (its first DIGEST_BYTES characters), as #insertDigest does its bytes. */
+  #insertText(digest: string): boolean {
+    const word = (at: number) => (digest.charCodeAt(at) | (digest.charCodeAt(at + 1) << 8) | (digest.charCodeAt(at + 2) << 16) | (digest.charCodeAt(at + 3) << 24)) >>> 0
+    return this.#insert(this.#slots!, this.#mask, (word(0) | 1) >>> 0, word(4), word(8), word(12))
+  }
+
   #insertDigest(digest: Buffer, at: number): boolean {
     // Word 0 is never 0 in a used slot: an empty slot is all zeros.
     const w0 = (digest.readUInt32LE(at) | 1) >>> 0
@@ -218,11 +242,18 @@ export class KeyDigestSet {
   }
 }
 
+/** A whole number as canonicalDecimal spells it: no sign on zero, no leading zeros, no fraction. */
+const CANONICAL_INTEGER = /^(?:0|-?[1-9]\d*)$/
+
 /** The text by which a key value is compared. */
 function normalize(value: unknown, numeric: boolean): string {
   if (numeric) {
     if (typeof value === 'number') return `n${String(value)}`
-    if (typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value) && value.length <= 1000) return `n${canonicalDecimal(value)}`
+    if (typeof value === 'string' && value.length <= 1000) {
+      // A whole number already in its one spelling (a bigint key, as the writer gives it) is taken as it is.
+      if (CANONICAL_INTEGER.test(value)) return `n${value}`
+      if (/^-?\d+(\.\d+)?$/.test(value)) return `n${canonicalDecimal(value)}`
+    }
   }
   if (typeof value === 'string') return `s${value}`
   if (typeof value === 'number' || typeof value === 'boolean') return `s${String(value)}`

@@ -334,6 +334,12 @@ class BackupParser {
   #lastChar = -1
   #lastTokenWasKey = false
   #segmentOffset = 0
+  /** Bytes [#utf8From, #utf8To) of this chunk (the one write() is cutting) are valid UTF-8. */
+  #utf8Chunk: Buffer | undefined
+  #utf8From = 0
+  #utf8To = 0
+  /** The last text fed to the tokenizer was a record's stand-in `0,\n` (see #tryFastRecord). */
+  #afterCommaStandIn = false
 
   // The state machine.
   #mode = Mode.Root
@@ -416,6 +422,12 @@ class BackupParser {
       yield* this.#drain()
       start = newline + 1
     }
+    // The chunk's whole lines checked for UTF-8 at once: each of them is then valid too (a line
+    // ends at a `\n`, never inside a character), and the fast path need not check it again.
+    const lastNewline = chunk.lastIndexOf(LF)
+    this.#utf8Chunk = lastNewline >= start && isUtf8(chunk.subarray(start, lastNewline + 1)) ? chunk : undefined
+    this.#utf8From = start
+    this.#utf8To = lastNewline + 1
     for (;;) {
       const newline = chunk.indexOf(LF, start)
       if (newline === -1) break
@@ -423,6 +435,7 @@ class BackupParser {
       if (this.#events.length > 0) yield* this.#drain()
       start = newline + 1
     }
+    this.#utf8Chunk = undefined
     if (start < chunk.length) {
       this.#appendPending(chunk.subarray(start))
       this.#cutLongPending()
@@ -548,16 +561,12 @@ class BackupParser {
     const comma = buffer[last - 1] === COMMA
     if (comma) last--
     if (buffer[last - 1] !== CLOSE_BRACE) return false
-    if (!isUtf8(buffer.subarray(start, end))) return false
-    // Hashed or handed on unparsed, the line must still obey the nesting limit: a later pass
-    // (or the destination) parses it.
+    const checked = buffer === this.#utf8Chunk && start >= this.#utf8From && end <= this.#utf8To
+    if (!checked && !isUtf8(buffer.subarray(start, end))) return false
     // Longer than the limit: the general parser refuses it to the byte (#segment), or reads the
     // several records this line may hold.
     if (last - start > this.#limits.maxRecordBytes) return false
     const room = this.#limits.maxDepth - this.#structure.length
-    if (nestingExceeds(buffer, start, last, room)) {
-      throw this.#limitError('maxDepth', `record ${this.#table!.count} of table "${this.#tableName}" is nested deeper than ${this.#limits.maxDepth} levels`, this.#offset)
-    }
     let record: Row | null = null
     let key: unknown[] | undefined
     // A verifying pass checks every record, whatever it hands on: it makes the checks a restore
@@ -566,7 +575,14 @@ class BackupParser {
     // parsed, and the parsed record checked, as before.
     const table = this.#table!
     if (this.#records !== 'parsed' && this.#verifyChecksums && table.shape !== undefined && table.schema !== undefined && table.keys === undefined) {
-      key = scanRecord(buffer, start, last, table.shape)
+      key = scanRecord(buffer, start, last, table.shape, room)
+    }
+    // Hashed or handed on unparsed, the line must still obey the nesting limit: a later pass (or
+    // the destination) parses it. A line the scan vouched for is within it (the scan refuses
+    // deeper ones). A structure-only pass checks it too, though a later pass verifies: a file
+    // beyond a limit is refused before any connection is opened (security/limits.test.ts).
+    if (key === undefined && nestingExceeds(buffer, start, last, room)) {
+      throw this.#limitError('maxDepth', `record ${this.#table!.count} of table "${this.#tableName}" is nested deeper than ${this.#limits.maxDepth} levels`, this.#offset)
     }
     if (key === undefined && (this.#records === 'parsed' || this.#verifyChecksums)) {
       if (last - start > MAX_LINE_BYTES) {
@@ -596,8 +612,17 @@ class BackupParser {
       buffer[last] = LF
       this.#fastLine = buffer.subarray(start, last + 1)
     }
-    // The stand-in keeps the tokenizer checking the separators around records.
-    this.#feed(comma ? '0,\n' : '0\n', this.#offset, true)
+    // The stand-in keeps the tokenizer checking the separators around records. Right after a
+    // `0,\n` (nothing else fed since), the tokenizer waits for a value in the records' array with
+    // nothing held, and another `0,\n` would give one numberValue token and leave it exactly there:
+    // that token is handed on without the call (a tokenizer call per record, in every pass).
+    if (comma && this.#afterCommaStandIn) {
+      this.#segmentOffset = this.#offset
+      this.#token('numberValue', '0')
+    } else {
+      this.#feed(comma ? '0,\n' : '0\n', this.#offset, true)
+      this.#afterCommaStandIn = comma
+    }
     this.#offset += end - start
     return true
   }
@@ -665,6 +690,7 @@ class BackupParser {
 
   #feed(text: string, offset: number, standIn: boolean): void {
     this.#segmentOffset = offset
+    this.#afterCommaStandIn = false
     let result: ReturnType<Tokenizer>
     try {
       result = this.#tokenizer(text)

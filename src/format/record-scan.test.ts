@@ -101,3 +101,44 @@ describe('scanRecord is JSON.parse plus the field and key checks', () => {
     for (const text of cases) for (const key of KEYS) for (const anyField of [false, true]) check(text, key, anyField)
   })
 })
+
+describe('scanRecord with a nesting limit', () => {
+  /** The nesting of a line JSON.parse accepts, counted as the reader's limit counts it (the record is level 1). */
+  function depth(text: string): number {
+    let deepest = 0
+    let open = 0
+    let inString = false
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i]!
+      if (inString) {
+        if (c === '\\') i++
+        else if (c === '"') inString = false
+      } else if (c === '"') inString = true
+      else if (c === '{' || c === '[') deepest = Math.max(deepest, ++open)
+      else if (c === '}' || c === ']') open--
+    }
+    return deepest
+  }
+
+  it('vouches only for records within the limit, empty containers counted', () => {
+    const shape = recordShape(undefined, ['id'])
+    fc.assert(
+      fc.property(fc.dictionary(fc.constantFrom('id', 'a', 'b'), fc.jsonValue({ maxDepth: 5 })), fc.integer({ min: 0, max: 8 }), (fields, limit) => {
+        const text = JSON.stringify(fields)
+        const bytes = Buffer.from(text)
+        const got = scanRecord(bytes, 0, bytes.length, shape, limit)
+        expect(got !== undefined).toBe(depth(text) <= limit)
+        if (got !== undefined) expect(got).toEqual(scanRecord(bytes, 0, bytes.length, shape))
+      }),
+      { numRuns: 3000 },
+    )
+    const empty = Buffer.from('{"a":[{}],"b":[[]]}')
+    expect(scanRecord(empty, 0, empty.length, shape, 2)).toBeUndefined()
+    expect(scanRecord(empty, 0, empty.length, shape, 3)).toEqual([undefined])
+  })
+
+  it('stops at the limit: a line of a million brackets is refused without a stack of a million', () => {
+    const deep = Buffer.from(`{"a":${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}}`)
+    expect(scanRecord(deep, 0, deep.length, recordShape(undefined, []), 256)).toBeUndefined()
+  })
+})

@@ -23,6 +23,9 @@ export interface RecordShape {
   readonly keyPlace: Int32Array
   /** The primary key's column names as UTF-8 bytes. */
   readonly key: readonly Buffer[]
+  /** Scratch space of scanRecord (where each key value starts and ends), made once per table rather than per record. */
+  readonly keyStarts: Int32Array
+  readonly keyEnds: Int32Array
 }
 
 export function recordShape(columns: readonly string[] | undefined, primaryKey: readonly string[]): RecordShape {
@@ -30,6 +33,8 @@ export function recordShape(columns: readonly string[] | undefined, primaryKey: 
     columns: columns?.map((name) => Buffer.from(name)),
     keyPlace: Int32Array.from(columns ?? [], (name) => primaryKey.indexOf(name)),
     key: primaryKey.map((name) => Buffer.from(name)),
+    keyStarts: new Int32Array(primaryKey.length),
+    keyEnds: new Int32Array(primaryKey.length),
   }
 }
 
@@ -39,13 +44,16 @@ export function recordShape(columns: readonly string[] | undefined, primaryKey: 
  * last one where a field comes twice, as JSON.parse keeps), when the bytes are exactly one JSON
  * object whose fields are all columns of `shape`; otherwise undefined. Field names are compared
  * as bytes (no string is made for them): fields usually come in column order, so the column
- * after the last one found is tried first.
+ * after the last one found is tried first. With `maxDepth`, it also answers undefined for a
+ * record nested deeper than that (the record itself is level 1, as in the reader's nesting
+ * limit), so a caller need not check the nesting of a line it vouches for; the check stops at
+ * that depth, so its memory stays bounded whatever the line holds.
  */
-export function scanRecord(buffer: Buffer, start: number, end: number, shape: RecordShape): unknown[] | undefined {
+export function scanRecord(buffer: Buffer, start: number, end: number, shape: RecordShape, maxDepth = Number.POSITIVE_INFINITY): unknown[] | undefined {
   let i = skipSpace(buffer, start, end)
-  if (i >= end || buffer[i] !== OPEN_BRACE) return undefined
-  const keyStarts = new Array<number>(shape.key.length).fill(-1)
-  const keyEnds = new Array<number>(shape.key.length).fill(-1)
+  if (i >= end || buffer[i] !== OPEN_BRACE || maxDepth < 1) return undefined
+  const keyStarts = shape.keyStarts.fill(-1)
+  const keyEnds = shape.keyEnds
   let hint = 0
   i = skipSpace(buffer, i + 1, end)
   if (i >= end) return undefined
@@ -66,7 +74,7 @@ export function scanRecord(buffer: Buffer, start: number, end: number, shape: Re
       i = skipSpace(buffer, nameEnd, end)
       if (i >= end || buffer[i] !== COLON) return undefined
       const valueStart = skipSpace(buffer, i + 1, end)
-      const afterValue = valueEnd(buffer, valueStart, end)
+      const afterValue = valueEnd(buffer, valueStart, end, maxDepth - 1)
       if (afterValue === -1) return undefined
       if (place !== -1) {
         keyStarts[place] = valueStart
@@ -161,10 +169,11 @@ function isHex(c: number): boolean {
 /**
  * The index after the JSON value that starts at `i`, checked as JSON.parse checks it; -1 if it is
  * not one. Nested arrays and objects are followed with a stack of their kinds, not recursion
- * (the caller has already refused nesting past the limit).
+ * (a value nested deeper than `maxDepth` levels, counting itself, is refused: -1).
  */
-function valueEnd(buffer: Buffer, i: number, end: number): number {
-  const open: boolean[] = [] // true: an object, false: an array
+function valueEnd(buffer: Buffer, i: number, end: number, maxDepth: number): number {
+  // Made only when a value is an array or object: most of a record's values are neither.
+  let open: boolean[] | undefined // true: an object, false: an array
   for (;;) {
     // A value starts at i.
     if (i >= end) return -1
@@ -172,12 +181,13 @@ function valueEnd(buffer: Buffer, i: number, end: number): number {
     if (c === QUOTE) {
       i = stringEnd(buffer, i, end)
     } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if ((open === undefined ? 0 : open.length) + 1 > maxDepth) return -1
       const isObject = c === OPEN_BRACE
       i = skipSpace(buffer, i + 1, end)
       if (i < end && buffer[i] === (isObject ? CLOSE_BRACE : CLOSE_BRACKET)) {
         i++
       } else {
-        open.push(isObject)
+        ;(open ??= []).push(isObject)
         if (isObject) {
           i = member(buffer, i, end)
           if (i === -1) return -1
@@ -191,7 +201,7 @@ function valueEnd(buffer: Buffer, i: number, end: number): number {
     if (i === -1) return -1
     // After a value: close what ends here, or move on to the next element or member.
     for (;;) {
-      if (open.length === 0) return i
+      if (open === undefined || open.length === 0) return i
       i = skipSpace(buffer, i, end)
       if (i >= end) return -1
       const isObject = open[open.length - 1]!
@@ -229,21 +239,25 @@ function literal(buffer: Buffer, i: number, end: number, text: string): number {
 
 /** JSON's number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
 function numberEnd(buffer: Buffer, i: number, end: number): number {
-  const digit = (at: number): boolean => at < end && buffer[at]! >= 0x30 && buffer[at]! <= 0x39
   if (i < end && buffer[i] === 0x2d) i++
   if (i < end && buffer[i] === 0x30) i++
-  else if (digit(i)) while (digit(i)) i++
+  else if (isDigit(buffer, i, end)) while (isDigit(buffer, i, end)) i++
   else return -1
   if (i < end && buffer[i] === 0x2e) {
     i++
-    if (!digit(i)) return -1
-    while (digit(i)) i++
+    if (!isDigit(buffer, i, end)) return -1
+    while (isDigit(buffer, i, end)) i++
   }
   if (i < end && (buffer[i] === 0x65 || buffer[i] === 0x45)) {
     i++
     if (i < end && (buffer[i] === 0x2b || buffer[i] === 0x2d)) i++
-    if (!digit(i)) return -1
-    while (digit(i)) i++
+    if (!isDigit(buffer, i, end)) return -1
+    while (isDigit(buffer, i, end)) i++
   }
   return i
+}
+
+/** A top-level function, not a closure in numberEnd: that was one allocation per number scanned. */
+function isDigit(buffer: Buffer, at: number, end: number): boolean {
+  return at < end && buffer[at]! >= 0x30 && buffer[at]! <= 0x39
 }
