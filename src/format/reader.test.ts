@@ -508,6 +508,23 @@ describe('readBackup refuses what is not a valid backup', () => {
     expect(error).toMatchObject({ byteOffset: byteIndex(text, '{"id":"u2"'), table: 'User', recordIndex: 1 })
   })
 
+  it('separators after a run of record lines (where the tokenizer is not called for each one): the start of the offending line', async () => {
+    const rows = Array.from({ length: 6 }, (_, i) => ({ id: `r${i}`, n: i }))
+    const text = (await writeBackup([{ schema: USER, rows }])).toString('utf8')
+    for (const options of [{}, { records: 'lines' as const }, { records: 'none' as const }]) {
+      // A comma missing after the fourth record: the fifth line is where it breaks.
+      const missing = replaceOnce(text, '{"id":"r3","n":3},', '{"id":"r3","n":3}')
+      expect((await readFailure(missing, options)).error).toMatchObject({ byteOffset: byteIndex(missing, '{"id":"r4"'), table: 'User', recordIndex: 4 })
+      // A comma after the last record: the `]` after it is the bad byte.
+      const extra = replaceOnce(text, '{"id":"r5","n":5}', '{"id":"r5","n":5},')
+      const { error } = await readFailure(extra, options)
+      expect(error).toBeInstanceOf(FormatError)
+      expect(error.byteOffset).toBe(byteIndex(extra, ']', byteIndex(extra, '{"id":"r5"')))
+      // The same records read whole, in every mode.
+      expect((await readEvents(Buffer.from(text), options)).filter((e) => e.type === 'tableEnd')).toMatchObject([{ count: 6 }])
+    }
+  })
+
   it('malformed JSON in a pretty-printed file: the exact byte', async () => {
     const pretty = JSON.stringify(JSON.parse(await baseText()), null, 2)
     // [what to damage, the damage, the bad character's offset inside the damage]
