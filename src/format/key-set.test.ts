@@ -53,6 +53,18 @@ describe('KeyDigestSet', () => {
     expect(set.add(['009'], NUMERIC)).toBe(false)
   })
 
+  it('whole numbers as text (bigint keys) take their one spelling as it is, and other spellings still meet them', () => {
+    const set = new KeyDigestSet()
+    for (const key of ['-10', '-1', '0', '1', '2', '10', '9007199254740993']) expect(set.add([key], NUMERIC)).toBe(true)
+    expect(set.ordered).toBe(true)
+    expect(set.add(['010'], NUMERIC)).toBe(false)
+    expect(set.add(['-0'], NUMERIC)).toBe(false)
+    expect(set.add([2], NUMERIC)).toBe(false)
+    expect(set.add(['1.0'], NUMERIC)).toBe(false)
+    expect(set.add(['9007199254740993.00'], NUMERIC)).toBe(false)
+    expect(set.add(['3'], NUMERIC)).toBe(true)
+  })
+
   it('decimals beyond a double: two keys that round alike are told apart by the set, not the order', () => {
     const set = new KeyDigestSet()
     expect(set.add(['9007199254740993'], NUMERIC)).toBe(true)
