@@ -276,9 +276,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         options.onProgress?.({ type: 'table', table: table.name, ...(total !== undefined ? { records: total } : {}) })
         await writer.beginTable(table)
         // The parent's index is read table by table, in this walk's order (only this table's is held).
-        if (parent !== undefined) reclaimer.betweenTables()
         const previous = parent === undefined ? undefined : await parent.index.table(table.name)
-        if (parent !== undefined) reclaimer.betweenTables()
         const compare = parent !== undefined && comparable(table, previous)
         // A table read whole takes its row stamps in the same read as its lines, where the source
         // can: its index thread turns them into stamps entries (docs/performance.md §Round five).
@@ -302,7 +300,6 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
             ...(narrowed ? { changedSince: { column: column!, time: changedSinceTime(parent.sidecar) } } : {}),
             ...(stampsWriter ? { stamps: { writer: stampsWriter, parent: await parent.stamps?.table(table.name) } } : {}),
             ...(blockRows !== undefined && parent.blocks?.has(table.name) ? { blocks: parent.blocks.get(table.name)! } : {}),
-            afterChunk: () => reclaimer.afterChunk(),
           })
           blocks = changes.blocks
           if (stampsWriter && !changes.stamped) await recordRowStamps(source, table, stampsWriter)

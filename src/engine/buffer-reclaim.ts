@@ -32,17 +32,6 @@ export class BufferReclaimer {
     this.#base = this.#collect === undefined ? 0 : getHeapStatistics().external_memory
   }
 
-  /**
-   * Collects the whole heap: between two tables of an increment, whose last table's parent entries
-   * and block reads are then dead (docs/performance.md §Round nine: SQLite increment peak RSS),
-   * before the next table's are read in.
-   */
-  betweenTables(): void {
-    if (this.#collect === undefined) return
-    this.#collect({ type: 'major' })
-    this.#base = getHeapStatistics().external_memory
-  }
-
   /** Collects the young generation if the Buffers made since the last collection add up to the step. */
   afterChunk(): void {
     if (this.#collect === undefined) return

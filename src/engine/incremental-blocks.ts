@@ -19,8 +19,6 @@ import { deletedKeys } from './incremental.js'
 
 /** Ranges looked at before a table is cut, to find one whose values SQLite mostly cannot spell. */
 const SAMPLE_BLOCKS = 32
-/** Blocks between two calls of afterChunk (a power of 2): a range is a few kB, a chunk of lines ~1 MB. */
-const RECLAIM_BLOCKS = 64
 
 export async function writeChangesByBlocks(
   source: Source,
@@ -29,7 +27,6 @@ export async function writeChangesByBlocks(
   table: TableSchema,
   parent: TableDigests,
   parentBlocks: TableBlocks,
-  afterChunk?: () => void,
 ): Promise<{ deleted: unknown[][]; rows: number; changed: number; blocks: Uint8Array } | undefined> {
   const { count, starts } = parentBlocks
   if (parentBlocks.columns !== parent.columns || count === 0 || starts[count] !== parent.count || source.lineBlocks === undefined) return undefined
@@ -62,9 +59,6 @@ export async function writeChangesByBlocks(
     runFrom = runTo = 0
   }
   for (let b = 0; b < count; b++) {
-    // The ranges' values are Buffers SQLite hands over, dead once hashed, and few JavaScript
-    // objects are made meanwhile: V8 would let them pile up (engine/buffer-reclaim.ts).
-    if ((b & (RECLAIM_BLOCKS - 1)) === 0) afterChunk?.()
     const lines = ranges.block(b)
     // 0x01: a value SQLite left to JavaScript; not UTF-8: text the backup holds otherwise.
     if (lines !== undefined && lines.indexOf(1) < 0 && isUtf8(lines) && blockDigestEquals(parentBlocks, b, shortDigest(lines))) {

@@ -140,12 +140,10 @@ export async function writeTableChanges(
     readonly changedSince?: { readonly column: string; readonly time: string }
     readonly stamps?: { readonly writer: RowStampsWriter; readonly parent: TableStamps | undefined }
     readonly blocks?: TableBlocks
-    /** Called now and then as chunks of the table go by: BufferReclaimer.afterChunk (the blocks' path and the lines'). */
-    readonly afterChunk?: () => void
   },
 ): Promise<{ deleted: unknown[][]; rows: number; changed: number; stamped: boolean; blocks?: Uint8Array }> {
   if (options.blocks !== undefined && options.changedSince === undefined) {
-    const fast = await writeChangesByBlocks(source, writer, index, table, parent, options.blocks, options.afterChunk)
+    const fast = await writeChangesByBlocks(source, writer, index, table, parent, options.blocks)
     if (fast !== undefined) {
       options.onProgress?.({ type: 'rows', table: table.name, rows: fast.rows })
       return { ...fast, stamped: false }
@@ -220,7 +218,6 @@ export async function writeTableChanges(
     try {
       for await (const chunk of lines) {
         waiting.push((await index.compareLines(chunk, table)).result)
-        options.afterChunk?.()
         // Two chunks ahead at most: their changed lines are held until written.
         while (waiting.length > 2) await settle()
       }

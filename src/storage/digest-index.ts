@@ -220,16 +220,7 @@ export class DigestIndexWriter {
   #flush(): void {
     if (this.#failed !== undefined) throw this.#failed
     if (this.#size === 0) return
-    // A buffer the index thread handed back, as for lines: a new one per message (an increment
-    // copies most of its parent's index through here) is freed only when that thread's small
-    // heap is collected (docs/performance.md §Round nine: SQLite increment peak RSS).
-    let buffer: ArrayBuffer | undefined
-    while (buffer === undefined && this.#spare.length > 0) {
-      const spare = this.#spare.pop()!
-      if (spare.byteLength >= this.#size) buffer = spare
-    }
-    buffer ??= new ArrayBuffer(this.#size < 1 << 16 ? this.#size : Math.max(this.#size, LINE_BUFFER_BYTES))
-    const data = new Uint8Array(buffer, 0, this.#size)
+    const data = new Uint8Array(this.#size)
     let at = 0
     for (const chunk of this.#chunks) {
       data.set(chunk, at)
@@ -368,9 +359,8 @@ export class DigestIndexWriter {
   compareWith(parent: TableDigests): void {
     this.#flush()
     const { digests, keyStarts, keyTexts } = parent.arrays()
-    // The arrays are made for this call (the parent's index stays usable here): moved, not
-    // cloned, so that the table is not held twice more while the clone is made and collected.
-    this.#worker!.postMessage({ type: 'parent', digests, keyStarts, keyTexts }, [digests.buffer as ArrayBuffer, keyStarts.buffer as ArrayBuffer, keyTexts.buffer as ArrayBuffer])
+    // Copies (structured clone): the parent's index stays usable here.
+    this.#worker!.postMessage({ type: 'parent', digests, keyStarts, keyTexts })
   }
 
   /**
@@ -573,18 +563,17 @@ export class TableDigests {
   /**
    * The entries as three arrays (digest-index.ts' own use: an increment's comparison on the index
    * thread): per entry key digest + row digest (32 bytes), where each key text starts (count + 1),
-   * and the key texts. Made from the loaded bytes on each call, each in its own ArrayBuffer (never
-   * Buffer's shared pool), so that the caller may transfer them to another thread.
+   * and the key texts. Made from the loaded bytes on each call.
    */
   arrays(): { digests: Buffer; keyStarts: Uint32Array; keyTexts: Buffer } {
     const data = this.#data
     const offsets = this.#offsets
     const count = this.count
-    const digests = Buffer.allocUnsafeSlow(count * 2 * DIGEST_BYTES)
+    const digests = Buffer.allocUnsafe(count * 2 * DIGEST_BYTES)
     const keyStarts = new Uint32Array(count + 1)
     let keyBytes = 0
     for (let i = 0; i < count; i++) keyBytes += offsets[i + 1]! - offsets[i]! - 3 - 2 * DIGEST_BYTES
-    const keyTexts = Buffer.allocUnsafeSlow(keyBytes)
+    const keyTexts = Buffer.allocUnsafe(keyBytes)
     let keyAt = 0
     // Byte loops, not Buffer#copy: its fixed cost per call dominates for pieces this small.
     for (let i = 0; i < count; i++) {
