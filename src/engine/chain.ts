@@ -136,7 +136,9 @@ export async function scanChain(
   const scans: BackupScan[] = []
   for (const link of links) {
     try {
-      const scan = await scanBackup(link.path, { ...options, link: true, verify: !(options.deferFull === true && link.depth === 0) })
+      // The deferred full backup's SHA-256 is still checked here (checkFileDigest): the loading
+      // pass names a damaged link only where it finds the damage itself (deferredLinkDamage).
+      const scan = await scanBackup(link.path, { ...options, link: true, verify: !(options.deferFull === true && link.depth === 0), checkFileDigest: true })
       const info = incrementalOf(scan)
       // A MongoDB chain's full backup is in the mongo-native layout (format 'mergeback' too).
       if (link.depth === 0 ? info !== undefined || scan.metadata.format !== 'mergeback' : info === undefined || info.depth !== link.depth) {
