@@ -162,11 +162,11 @@ describe('lineToCopy as the check of a record line', () => {
       fc.property(damaged, fc.constantFrom(...KEYS), (line, key) => {
         if (checked(line, key) !== undefined) converted++
       }),
-      { numRuns: 20000 },
+      { numRuns: 8000 },
     )
     // Some edits leave a valid line (a digit for a digit, …): those must convert too.
-    expect(converted).toBeGreaterThan(100)
-  })
+    expect(converted).toBeGreaterThan(50)
+  }, 120_000)
 
   it('reads the key of well-formed lines, a passed-over column included (property)', () => {
     fc.assert(
@@ -174,11 +174,12 @@ describe('lineToCopy as the check of a record line', () => {
         const line = JSON.stringify(r)
         const got = checked(line, key)
         if (convert(line) !== false) expect(got).toBeDefined()
-        checked(JSON.stringify({ id: r.id, big: r.big, num: r.num, gen, ...r }), ['gen', 'id'], SKIPPED)
+        const { id, big, num, ...rest } = r
+        checked(JSON.stringify({ id, big, num, gen, ...rest }), ['gen', 'id'], SKIPPED)
       }),
       { numRuns: 2000 },
     )
-  })
+  }, 120_000)
 
   it('refuses numbers outside the JSON grammar, in every column that takes a number', () => {
     const r: Row = { id: 1, big: '9', num: '1', f: 1, flag: true, text: 't', 'Odd "name"\t': 'o', photo: 'AA==', meta: '1', at: null }
@@ -187,7 +188,8 @@ describe('lineToCopy as the check of a record line', () => {
     for (const bad of ['1-2', '--1', '-', '01', '1.', '.5', '+1', '1e', '1e+', '1.5.5', '1ee5', '0x10', '1E+-2']) {
       expect(checked(line.replace('"id":1', `"id":${bad}`), ['id']), bad).toBeUndefined()
       expect(checked(line.replace('"f":1', `"f":${bad}`), ['id']), bad).toBeUndefined()
-      const generated = JSON.stringify({ id: 1, big: '9', num: '1', gen: 0, ...r }).replace('"gen":0', `"gen":${bad}`)
+      const { id, big, num, ...rest } = r
+      const generated = JSON.stringify({ id, big, num, gen: 0, ...rest }).replace('"gen":0', `"gen":${bad}`)
       expect(checked(generated, ['id'], SKIPPED), bad).toBeUndefined()
     }
     for (const good of ['-0', '0', '1.5e-3', '1E+21', '-12.25']) expect(checked(line.replace('"f":1', `"f":${good}`), ['f'])).toEqual([Number(good)])
