@@ -15,6 +15,8 @@
  * row or a document, "key" is the primary key (or `_id`).
  */
 
+import type { LineConverter } from '../format/reader.js'
+
 export type Engine = 'postgres' | 'mysql' | 'sqlite' | 'mongodb'
 
 /** A value in wire encoding: exactly what the backup file holds for one field. */
@@ -467,7 +469,14 @@ export interface StagedRestore {
    * once the lines are in (its keys and indexes are built afterwards, while the next table loads).
    * A failure of earlier background work is thrown here or from commit().
    */
-  writeRecordLines(table: TableSchema, chunks: AsyncIterable<Buffer>): Promise<WriteResult>
+  writeRecordLines(table: TableSchema, chunks: AsyncIterable<Buffer>, converted?: boolean): Promise<WriteResult>
+  /**
+   * Optional, after prepare(): how the reader may convert a table's record lines for it in the
+   * walk that checks them (ReadBackupOptions.convertLines); undefined: the table's lines as they
+   * are. The chunks of a table whose lines were converted so are given to writeRecordLines with
+   * `converted` true.
+   */
+  lineConverter?(table: TableSchema): LineConverter | undefined
   /** Waits for the keys, adds foreign keys, moves sequences, and swaps everything in, in one transaction. */
   commit(): Promise<void>
   /** Drops every staging object. Safe after any failure, and more than once. */

@@ -11,7 +11,7 @@
  */
 import type { Capabilities, Row, TableSchema } from '../adapters/adapter.js'
 import { DatabaseError, FormatError, IntegrityError, UsageError } from '../errors.js'
-import { readBackup, type ReaderLimits } from '../format/reader.js'
+import { readBackup, type ReadBackupOptions, type ReaderLimits } from '../format/reader.js'
 import type { BackupEvent, BackupLayout, BackupMetadata } from '../format/types.js'
 import { openBackupStream } from '../storage/backup-file.js'
 import { describeFullBackup } from '../native/full-restore.js'
@@ -57,7 +57,7 @@ export interface TableRows {
   readonly schema: TableSchema
   readonly records: number
   readonly batches: AsyncIterable<Row[]>
-  /** Present when read with `records: 'lines'`: chunks of record lines, each followed by `\n`. */
+  /** Present when read with `records: 'lines'`: chunks of record lines, each followed by `\n`; or their conversion (`convertLines`). */
   readonly lines?: AsyncIterable<Buffer>
 }
 
@@ -67,11 +67,12 @@ async function* events(
   verifyChecksums: boolean,
   records: 'parsed' | 'lines' | 'none' = 'parsed',
   checkDigest = true,
+  convertLines?: ReadBackupOptions['convertLines'],
 ): AsyncGenerator<BackupEvent> {
   const stream = await openBackupStream(file, { passphrase: options.passphrase, checkDigest, ...(options.readBytes !== undefined ? { readBytes: options.readBytes } : {}) })
   try {
     // A pass that does not verify reads a file another pass verifies: no need to hash it twice.
-    yield* readBackup(stream, { batchSize: options.batchSize ?? 5000, verifyChecksums, computeChecksums: verifyChecksums, records, incremental: options.link === true, limits: options.limits })
+    yield* readBackup(stream, { batchSize: options.batchSize ?? 5000, verifyChecksums, computeChecksums: verifyChecksums, records, incremental: options.link === true, limits: options.limits, convertLines })
   } finally {
     ;(stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.()
   }
@@ -211,11 +212,17 @@ export async function* readTables(
      * was verified; a mismatch is thrown from it after the table's rows were handed out.
      */
     readonly verify?: boolean
+    /**
+     * With `records: 'lines'`: the tables whose `lines` are to be handed on converted, and how
+     * (ReadBackupOptions.convertLines; the reader converts each line in the walk that checks it).
+     * Not for chains (ignored: their lines come as they are).
+     */
+    readonly convertLines?: ReadBackupOptions['convertLines']
   } = {},
 ): AsyncGenerator<TableRows> {
   if (scan.chain !== undefined) {
     // The chain scan verified every link whole, or readChainTables verifies its deferred full backup.
-    yield* readChainTables(scan, tables, { ...options, verify: undefined } as BackupInputOptions & { records?: 'parsed' | 'lines' })
+    yield* readChainTables(scan, tables, { ...options, verify: undefined, convertLines: undefined } as BackupInputOptions & { records?: 'parsed' | 'lines' })
     return
   }
   const mode = options.records ?? 'parsed'
@@ -231,7 +238,10 @@ export async function* readTables(
 
   for (const pass of passes) {
     const names = new Set(pass.map((t) => t.name))
-    const iterator = events(scan.file, options, verify, mode)[Symbol.asyncIterator]()
+    const convert = options.convertLines
+    // Only this pass's tables: the others' lines are read past, not handed on.
+    const convertLines = mode === 'lines' && convert !== undefined ? (table: TableSchema) => (names.has(table.name) ? convert(table) : undefined) : undefined
+    const iterator = events(scan.file, options, verify, mode, true, convertLines)[Symbol.asyncIterator]()
     try {
       for (const table of pass) {
         // Skip ahead to this table's header.

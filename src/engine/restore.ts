@@ -266,16 +266,34 @@ async function restoreStaged(
     const tables: Record<string, RestoreTableReport> = {}
     options.onProgress?.({ type: 'phase', phase: 'write' })
     // Foreign keys are added after every load: file order, one pass, whatever they say.
+    // The reader makes the COPY text of each line as it checks it (one walk over the bytes).
+    const converted = new Set<string>()
+    const lineConverter = staged.lineConverter?.bind(staged)
     const reading = readTables(
       scan,
       selected.map((t) => ({ ...t, foreignKeys: [] })),
-      { passphrase: options.passphrase, batchSize: options.batchSize, limits: options.limits, records: 'lines', verify: inPass },
+      {
+        passphrase: options.passphrase,
+        batchSize: options.batchSize,
+        limits: options.limits,
+        records: 'lines',
+        verify: inPass,
+        ...(lineConverter !== undefined
+          ? {
+              convertLines: (table: TableSchema) => {
+                const converter = lineConverter(table)
+                if (converter !== undefined) converted.add(table.name)
+                return converter
+              },
+            }
+          : {}),
+      },
     )
     for await (const table of reading) {
       const name = table.schema.name
       options.onProgress?.({ type: 'table', table: name, records: table.records })
       if (table.lines === undefined) throw new InternalError(`readTables gave no record lines for "${name}"`)
-      const result = await staged.writeRecordLines(table.schema, linesWithProgress(name, table.lines, options.onProgress))
+      const result = await staged.writeRecordLines(table.schema, linesWithProgress(name, table.lines, options.onProgress), converted.has(name))
       tables[name] = { inserted: result.inserted, skipped: 0, created: true, emptied: false }
     }
     options.onProgress?.({ type: 'phase', phase: 'finish' })

@@ -101,6 +101,25 @@ describe('KeyDigestSet', () => {
     set.close()
   })
 
+  it('keys logged as text (short) and as digests (long), across the file and memory, are all found once the order breaks', () => {
+    // Lengths around the 84-unit line, characters of 1 to 4 UTF-8 bytes: entries of every size,
+    // straddling the reads of the log's file back.
+    const pieces = ['a', 'é', '€', '🎉']
+    const keys: string[] = []
+    for (let i = 0; i < 600; i++) keys.push(`${String(i).padStart(4, '0')}${pieces[i % 4]!.repeat((i * 7) % 95)}`)
+    keys.sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))
+    const set = new KeyDigestSet({ logMemoryBytes: 300 })
+    for (const key of keys) expect(set.add([key], TEXT)).toBe(true)
+    expect(set.ordered).toBe(true)
+    expect(set.add(['000'], TEXT)).toBe(true) // before the first: breaks the order, not a duplicate
+    expect(set.ordered).toBe(false)
+    for (const key of keys) expect(set.add([key], TEXT), key).toBe(false)
+    expect(set.add(['000'], TEXT)).toBe(false)
+    expect(set.add(['zzz'], TEXT)).toBe(true)
+    expect(set.size).toBe(602)
+    set.close()
+  })
+
   it('the log file is unlinked at once and closed by close()', () => {
     const set = new KeyDigestSet({ logMemoryBytes: 16 })
     for (let i = 0; i < 100; i++) set.add([i], NUMERIC)

@@ -9,9 +9,12 @@
  * by part), not the database's collation: where the two disagree, the order breaks, and the
  * check falls back to the exact set below. A broken order costs memory, never a missed duplicate.
  *
- * The fallback needs the keys seen before the break, so the 16-byte digest of each key in order
- * is logged: in memory up to LOG_MEMORY_BYTES, then appended to a temporary file that is
- * unlinked as soon as it is opened (the kernel frees it when it is closed, or when the process
+ * The fallback needs the keys seen before the break, so each key in order is logged: its text
+ * (UTF-8, up to SHORT_KEY_BYTES) or, for a longer one, its 16-byte digest; the digests of the
+ * short ones are computed only if the order ever breaks, which it never does for a file
+ * mergeback wrote (an MD5 per key was the largest cost of the check: docs/performance.md,
+ * round ten). The log is kept in memory up to LOG_MEMORY_BYTES, then appended to a temporary
+ * file that is unlinked as soon as it is opened (the kernel frees it when it is closed, or when the process
  * dies). When the order breaks, the log is read back into an open-addressing hash table of
  * 32-bit words (4 per slot, doubled when half full: 32 to 64 bytes per key), which then checks
  * every later key. Measured (docs/performance.md, round five): the table alone held 32 MB at
@@ -33,8 +36,16 @@ import path from 'node:path'
 const WORDS = 4
 const DIGEST_BYTES = 16
 const INITIAL_SLOTS = 1024
-/** Digests logged in memory before the log goes to its file (64 Ki keys). */
+/** Log bytes kept in memory before the log goes to its file (64 Ki digests; more short keys). */
 const LOG_MEMORY_BYTES = 1024 * 1024
+/**
+ * Key texts of at most this many UTF-16 code units are logged as their text (at most 3 UTF-8
+ * bytes each: 252), after a byte giving its length; longer ones as DIGEST_TAG and their digest.
+ */
+const SHORT_KEY_UNITS = 84
+const DIGEST_TAG = 0xff
+/** The most one log entry takes. */
+const MAX_ENTRY_BYTES = 1 + 3 * SHORT_KEY_UNITS
 
 /** A key part as the order compares it: numbers (tag 0) by value, everything else by its normalized text. */
 type Part = number | string
@@ -97,17 +108,13 @@ export class KeyDigestSet {
       }
       text = JSON.stringify(texts)
     }
-    // One call (crypto.hash) rather than createHash/update/digest, and the digest as a latin1
-    // string (one character per byte, in the heap) rather than a new Buffer: half the cost a
-    // call (docs/performance.md, round eight, the same call on the digest-index thread).
-    const digest = hash('md5', text, 'binary')
     if (this.#ordered) {
       if (texts === undefined) {
         const part = orderPart(text)
         const last = this.#last
         if (last === undefined || before(last as Part, part)) {
           this.#last = part
-          this.#append(digest)
+          this.#append(text)
           this.#size++
           return true
         }
@@ -116,14 +123,14 @@ export class KeyDigestSet {
         const last = this.#last
         if (last === undefined || beforeAll(last as readonly Part[], parts)) {
           this.#last = parts
-          this.#append(digest)
+          this.#append(text)
           this.#size++
           return true
         }
       }
       this.#breakOrder()
     }
-    this.#scratch.write(digest, 0, DIGEST_BYTES, 'latin1')
+    this.#scratch.write(digestOf(text), 0, DIGEST_BYTES, 'latin1')
     if (!this.#insertDigest(this.#scratch, 0)) return false
     this.#size++
     if (this.#size * 2 > this.#mask + 1) this.#grow()
@@ -139,25 +146,52 @@ export class KeyDigestSet {
     if (!file.unlinked) fs.rmSync(file.path, { force: true })
   }
 
-  /** Logs a digest given as a latin1 string of DIGEST_BYTES characters. */
-  #append(digest: string): void {
-    if (this.#logBytes + DIGEST_BYTES > this.#log.length) {
+  /** Logs a key's text: as it is when short, else as its digest. */
+  #append(text: string): void {
+    if (this.#logBytes + MAX_ENTRY_BYTES > this.#log.length) {
       if (this.#log.length < this.#logMemoryBytes) {
-        const grown = Buffer.allocUnsafe(Math.min(this.#log.length * 2, this.#logMemoryBytes))
+        const grown = Buffer.allocUnsafe(Math.max(MAX_ENTRY_BYTES, Math.min(this.#log.length * 2, this.#logMemoryBytes)))
         this.#log.copy(grown, 0, 0, this.#logBytes)
         this.#log = grown
       } else {
         this.#spill()
       }
     }
-    if (this.#logBytes + DIGEST_BYTES > this.#log.length) {
-      // No temporary file could be made: the log stays in memory (16 bytes a key), as exact.
+    if (this.#logBytes + MAX_ENTRY_BYTES > this.#log.length) {
+      // No temporary file could be made: the log stays in memory, as exact.
       const grown = Buffer.allocUnsafe(this.#log.length * 2)
       this.#log.copy(grown, 0, 0, this.#logBytes)
       this.#log = grown
     }
-    this.#log.write(digest, this.#logBytes, DIGEST_BYTES, 'latin1')
-    this.#logBytes += DIGEST_BYTES
+    const log = this.#log
+    const at = this.#logBytes
+    if (text.length <= SHORT_KEY_UNITS) {
+      const written = log.write(text, at + 1, 'utf8')
+      log[at] = written
+      this.#logBytes = at + 1 + written
+    } else {
+      log[at] = DIGEST_TAG
+      log.write(digestOf(text), at + 1, DIGEST_BYTES, 'latin1')
+      this.#logBytes = at + 1 + DIGEST_BYTES
+    }
+  }
+
+  /** Inserts the logged entries of `log[start, end)` into the hash table; returns where the first incomplete one starts. */
+  #insertLogged(log: Buffer, start: number, end: number): number {
+    let at = start
+    while (at < end) {
+      const tag = log[at]!
+      const length = tag === DIGEST_TAG ? DIGEST_BYTES : tag
+      if (at + 1 + length > end) break
+      if (tag === DIGEST_TAG) this.#insertDigest(log, at + 1)
+      else {
+        // The digest of the text's UTF-8 bytes: what hashing the string gives.
+        this.#scratch.write(hash('md5', log.subarray(at + 1, at + 1 + length), 'binary'), 0, DIGEST_BYTES, 'latin1')
+        this.#insertDigest(this.#scratch, 0)
+      }
+      at += 1 + length
+    }
+    return at
   }
 
   /** Writes the log's memory part to its file. */
@@ -196,16 +230,22 @@ export class KeyDigestSet {
     // Logged keys are distinct (they came in strictly increasing order): no duplicate can show here.
     const file = this.#logFile
     if (file !== undefined) {
-      const chunk = Buffer.allocUnsafe(Math.min(file.bytes, LOG_MEMORY_BYTES))
+      // Entries may straddle two reads: an incomplete one is moved to the front for the next.
+      const chunk = Buffer.allocUnsafe(Math.max(MAX_ENTRY_BYTES, Math.min(file.bytes, this.#logMemoryBytes)))
+      let carried = 0
       for (let position = 0; position < file.bytes; ) {
-        const read = fs.readSync(file.fd, chunk, 0, Math.min(chunk.length, file.bytes - position), position)
-        if (read <= 0 || read % DIGEST_BYTES !== 0) throw new Error(`the key log ${file.path} could not be read back (${read} bytes at ${position})`)
-        for (let at = 0; at < read; at += DIGEST_BYTES) this.#insertDigest(chunk, at)
+        const read = fs.readSync(file.fd, chunk, carried, Math.min(chunk.length - carried, file.bytes - position), position)
+        if (read <= 0) throw new Error(`the key log ${file.path} could not be read back (${read} bytes at ${position})`)
         position += read
+        const filled = carried + read
+        const done = this.#insertLogged(chunk, 0, filled)
+        carried = filled - done
+        chunk.copy(chunk, 0, done, filled)
       }
+      if (carried !== 0) throw new Error(`the key log ${file.path} ends inside an entry`)
       this.close()
     }
-    for (let at = 0; at < this.#logBytes; at += DIGEST_BYTES) this.#insertDigest(this.#log, at)
+    if (this.#insertLogged(this.#log, 0, this.#logBytes) !== this.#logBytes) throw new Error('the key log ends inside an entry')
     this.#log = Buffer.alloc(0)
     this.#logBytes = 0
   }
@@ -244,6 +284,15 @@ export class KeyDigestSet {
     this.#slots = slots
     this.#mask = mask
   }
+}
+
+/**
+ * A key text's MD5 digest as a latin1 string. One call (crypto.hash) rather than
+ * createHash/update/digest, and a string (one character per byte, in the heap) rather than a new
+ * Buffer: half the cost a call (docs/performance.md, round eight).
+ */
+function digestOf(text: string): string {
+  return hash('md5', text, 'binary')
 }
 
 /** The text by which a key value is compared. */

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest'
 import type { Row, TableSchema } from '../adapters/adapter.js'
 import { FormatError, IntegrityError, UsageError } from '../errors.js'
 import { NATIVE_SMALL_OPTIONS, NATIVE_SMALL_TABLES, readEvents, rowsOf, writeBackup } from '../../test/fixtures/format-v1/fixtures.js'
-import { parseRecordBytes, readBackup } from './reader.js'
+import { parseRecordBytes, readBackup, type LineConverter } from './reader.js'
+import { scanRecord } from './record-scan.js'
 import type { BackupEvent } from './types.js'
 
 const USER: TableSchema = {
@@ -749,6 +750,75 @@ describe("readBackup records: 'lines' and 'none'", () => {
     expect((await readFailure(edited, { records: 'none' })).error).toMatchObject({ reason: 'checksum' })
     const missing = replaceOnce(await baseText(), '{"id":"u2","n":2},\n', '')
     expect((await readFailure(missing, { records: 'none' })).error.message).toMatch(/holds 2 records but the metadata counts 3/)
+  })
+})
+
+describe("readBackup records: 'lines' with convertLines (one walk that checks and converts)", () => {
+  /**
+   * A converter that vouches for a line exactly when scanRecord does (the contract), marking
+   * each output line with how it was made: C by convertChecked, S by convert. `refuse`: lines it
+   * declines although they check out (the reader must then check them its own way).
+   */
+  function marking(refuse: (text: string) => boolean = () => false): { convertLines: (table: TableSchema) => LineConverter; tables: string[] } {
+    const tables: string[] = []
+    return {
+      tables,
+      convertLines: (table) => {
+        tables.push(table.name)
+        let out = ''
+        return {
+          convertChecked(buffer, start, end, shape) {
+            const text = buffer.toString('utf8', start, end)
+            if (refuse(text) || scanRecord(buffer, start, end, shape) === undefined) return false
+            out += `C${text}\n`
+            return true
+          },
+          convert(line) {
+            out += `S${line.toString('utf8')}\n`
+          },
+          take() {
+            const taken = Buffer.from(out)
+            out = ''
+            return taken
+          },
+        }
+      },
+    }
+  }
+  const converted = (events: readonly BackupEvent[], table: string): string =>
+    events.flatMap((event) => (event.type === 'lines' && event.table === table ? [event.lines.toString('utf8')] : [])).join('')
+
+  it('hands on the conversion of every record in order, checked lines by convertChecked, the rest by convert; counts and checksums as before', async () => {
+    const rows = Array.from({ length: 25 }, (_, i) => ({ id: `u${i}`, n: i }))
+    const bytes = await writeBackup([{ schema: USER, rows }, { schema: AUDIT, rows: [{ id: 'a', n: null }] }])
+    const plain = await readEvents(bytes, { records: 'lines', batchSize: 10 })
+    const { convertLines, tables } = marking((text) => text.includes('"u7"'))
+    const events = await readEvents(bytes, { records: 'lines', batchSize: 10, convertLines })
+    expect(tables).toEqual(['User', 'Audit Log'])
+    expect(converted(events, 'User')).toBe(rows.map((row) => `${row.id === 'u7' ? 'S' : 'C'}${JSON.stringify(row)}\n`).join(''))
+    expect(converted(events, 'Audit Log')).toBe('C{"id":"a","n":null}\n')
+    // The same events otherwise: batches, record numbers, tables, counts, checksums, metadata.
+    const strip = (list: readonly BackupEvent[]) => list.map((event) => (event.type === 'lines' ? { ...event, lines: undefined } : event))
+    expect(strip(events)).toEqual(strip(plain))
+    // Records the general parser reads (not one to a line) are converted from their canonical text.
+    const pretty = Buffer.from(JSON.stringify(JSON.parse(bytes.toString('utf8')), null, 2))
+    expect(converted(await readEvents(pretty, { records: 'lines', convertLines: marking().convertLines }), 'User')).toBe(rows.map((row) => `S${JSON.stringify(row)}\n`).join(''))
+  })
+
+  it('a key twice is refused as before when the converter made the check', async () => {
+    const KEYED: TableSchema = { ...USER, name: 'K', columns: [{ name: 'id', type: 'integer', kind: 'integer', nullable: false }, { name: 'n', type: 'text', kind: 'text', nullable: true }] }
+    const bytes = await writeBackup([{ schema: KEYED, rows: [{ id: 1, n: 'a' }, { id: 2, n: 'b' }, { id: 1, n: 'c' }] }])
+    const { error } = await readFailure(bytes, { records: 'lines', convertLines: marking().convertLines })
+    expect(error).toBeInstanceOf(FormatError)
+    expect(error.message).toMatch(/table "K" holds the key \(id\) = 1 twice: record 2 has the key of an earlier record/)
+    expect(error).toMatchObject({ table: 'K', recordIndex: 2 })
+  })
+
+  it("is not used outside 'lines' mode", async () => {
+    const { convertLines, tables } = marking()
+    const bytes = await writeBackup([{ schema: USER, rows: USER_ROWS }])
+    expect(rowsOf(await readEvents(bytes, { records: 'parsed', convertLines }), 'User')).toEqual(USER_ROWS)
+    expect(tables).toEqual([])
   })
 })
 

@@ -54,7 +54,7 @@ import { isChecksum, TableChecksum } from './checksum.js'
 import { mongoCollectionTable, smartBackupTable, widenedTable } from './legacy.js'
 import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, COMMA, CR, LF, OPEN_BRACE, OPEN_BRACKET, QUOTE, skipSpace } from './json-bytes.js'
 import { KeyDigestSet } from './key-set.js'
-import { recordShape, scanRecord, type RecordShape } from './record-scan.js'
+import { keyValues, recordShape, scanRecord, type RecordShape } from './record-scan.js'
 import type { BackupEvent, BackupLayout, BackupMetadata } from './types.js'
 
 export interface ReadBackupOptions {
@@ -92,6 +92,34 @@ export interface ReadBackupOptions {
    * FormatError saying it must be read through its chain.
    */
   readonly incremental?: boolean
+  /**
+   * 'lines' mode: a table given a converter here has its 'lines' events carry the converter's
+   * output for the lines (`count` and the checksum are still the lines'), made in the reader's
+   * own walk over each line (LineConverter). Undefined for a table: its lines as they are.
+   */
+  readonly convertLines?: (table: TableSchema) => LineConverter | undefined
+}
+
+/**
+ * What a consumer loads a table's record lines as (PostgreSQL's COPY text), made by the reader
+ * as it checks each line: one walk over the bytes that both checks and converts, instead of the
+ * reader's scan (record-scan.ts) and then the consumer's own walk (docs/performance.md, "Round
+ * ten: PostgreSQL restore CPU"). Calls come in the lines' order.
+ */
+export interface LineConverter {
+  /**
+   * Converts the record line [start, end) (valid UTF-8 within the limits, no newline) and
+   * returns true only when it is one JSON object exactly as JSON.parse accepts it whose fields
+   * are all columns of `shape` (each at most once): what scanRecord vouches for; it then leaves
+   * the bounds of the key values in `shape.keyBounds` (two per key column, -1 for a missing one).
+   * Otherwise it returns false, having written nothing, and the reader checks the line its
+   * usual way and hands it to `convert`.
+   */
+  convertChecked(buffer: Buffer, start: number, end: number, shape: RecordShape): boolean
+  /** Converts a record line the reader has checked (canonical text, no newline). */
+  convert(line: Buffer): void
+  /** The output for the lines converted since the last call. */
+  take(): Buffer
 }
 
 /**
@@ -182,7 +210,7 @@ export async function* readBackup(
   const verify = options.verifyChecksums ?? true
   const compute = options.computeChecksums ?? true
   if (verify && !compute) throw new UsageError('checksums cannot be verified without computing them')
-  const parser = new BackupParser(batchSize, verify, options.records ?? 'parsed', compute, readerLimits(options.limits), options.incremental ?? false)
+  const parser = new BackupParser(batchSize, verify, options.records ?? 'parsed', compute, readerLimits(options.limits), options.incremental ?? false, options.convertLines)
   try {
     for await (const chunk of input as AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>) {
       yield* parser.write(toBuffer(chunk))
@@ -288,6 +316,8 @@ interface OpenTable {
   batch: Row[]
   /** 'lines' mode: the batch's record texts, each followed by a newline. */
   lines: Buffer[]
+  /** 'lines' mode: what the batch's lines are handed on as (ReadBackupOptions.convertLines), when not as they are. */
+  readonly converter: LineConverter | undefined
   linesBytes: number
   batchStart: number
 }
@@ -382,13 +412,25 @@ class BackupParser {
   #fastBytes: Buffer | undefined
   /** The fast record's line with a newline, when it may be handed on without a copy (#addLine). */
   #fastLine: Buffer | undefined
+  /** The fast path's line was converted by the table's converter (convertChecked) as it was checked. */
+  #fastConverted = false
+  readonly #convertLines: ((table: TableSchema) => LineConverter | undefined) | undefined
   /** Whether the buffer #line is reading belongs to the reader (gathered from chunks), not the caller. */
   #ownLine = false
   readonly #limits: ReaderLimits
 
   readonly #incremental: boolean
 
-  constructor(batchSize: number, verifyChecksums: boolean, records: 'parsed' | 'lines' | 'none', computeChecksums: boolean, limits: ReaderLimits, incremental = false) {
+  constructor(
+    batchSize: number,
+    verifyChecksums: boolean,
+    records: 'parsed' | 'lines' | 'none',
+    computeChecksums: boolean,
+    limits: ReaderLimits,
+    incremental = false,
+    convertLines?: (table: TableSchema) => LineConverter | undefined,
+  ) {
+    this.#convertLines = records === 'lines' ? convertLines : undefined
     this.#incremental = incremental
     this.#limits = limits
     this.#batchSize = batchSize
@@ -575,7 +617,12 @@ class BackupParser {
     // on unparsed is checked on its bytes (record-scan.ts); one the scan does not vouch for is
     // parsed, and the parsed record checked, as before.
     const table = this.#table!
-    if (this.#records !== 'parsed' && this.#verifyChecksums && table.shape !== undefined && table.schema !== undefined && table.keys === undefined) {
+    let converted = false
+    if (table.converter !== undefined && table.converter.convertChecked(buffer, start, last, table.shape!)) {
+      // Checked as scanRecord checks, in the walk that converted it.
+      converted = true
+      if (this.#verifyChecksums) key = keyValues(buffer, table.shape!)
+    } else if (this.#records !== 'parsed' && this.#verifyChecksums && table.shape !== undefined && table.schema !== undefined && table.keys === undefined) {
       key = scanRecord(buffer, start, last, table.shape)
     }
     if (key === undefined && (this.#records === 'parsed' || this.#verifyChecksums)) {
@@ -599,7 +646,8 @@ class BackupParser {
     this.#fastRecord = record
     this.#fastKey = key
     this.#fastBytes = bytes
-    if (this.#records === 'lines' && this.#ownLine && last - start > MAX_LINE_BYTES) {
+    this.#fastConverted = converted
+    if (this.#records === 'lines' && this.#ownLine && last - start > MAX_LINE_BYTES && table.converter === undefined) {
       // A huge record line handed on as bytes, in a buffer of the reader's own (gathered, not the
       // caller's): the byte after its `}` becomes its newline, and the line is its own 'lines'
       // event, not copied into a batch (#addLine).
@@ -927,7 +975,9 @@ class BackupParser {
       this.#fastRecord = undefined
       this.#fastBytes = undefined
       this.#fastKey = undefined
-      this.#acceptRecord(record, bytes, key)
+      const converted = this.#fastConverted
+      this.#fastConverted = false
+      this.#acceptRecord(record, bytes, key, converted)
       return
     }
     if (name === 'endArray') {
@@ -1088,12 +1138,13 @@ class BackupParser {
       lines: [],
       linesBytes: 0,
       batchStart: 0,
+      converter: typed && !documents && this.#convertLines !== undefined ? this.#convertLines(schema) : undefined,
     }
     if (this.#table.schema !== undefined) this.#events.push({ type: 'table', table: schema, layout })
   }
 
   /** `key`: for an unparsed record (`record` null) of a verifying pass, its key values, its fields checked on its bytes. */
-  #acceptRecord(record: Row | null, bytes: Buffer | undefined, key?: readonly unknown[]): void {
+  #acceptRecord(record: Row | null, bytes: Buffer | undefined, key?: readonly unknown[], converted = false): void {
     const table = this.#table!
     if (record === null) {
       // A record line taken unparsed ('lines' and 'none' modes; typed tables only).
@@ -1101,7 +1152,10 @@ class BackupParser {
       // 'lines': hashed a batch at a time, as handed on (#flushBatch), not copied a line at a time.
       if (this.#hashing && this.#records !== 'lines') table.checksum.addCanonicalBytes(bytes!)
       table.count++
-      if (this.#records === 'lines') this.#addLine(table, bytes!)
+      if (this.#records === 'lines') {
+        if (table.converter !== undefined && !converted) table.converter.convert(bytes!)
+        this.#addLine(table, bytes!)
+      }
       return
     }
     if (table.schema === undefined) {
@@ -1133,7 +1187,10 @@ class BackupParser {
     if (this.#records === 'parsed') {
       table.batch.push(record)
       if (table.batch.length >= this.#batchSize) this.#flushBatch(table)
-    } else if (this.#records === 'lines') this.#addLine(table, canonical ?? bytes!)
+    } else if (this.#records === 'lines') {
+      table.converter?.convert(canonical ?? bytes!)
+      this.#addLine(table, canonical ?? bytes!)
+    }
   }
 
   /** A verifying pass: the record's key (its key columns' values, in key order) must not be an earlier record's. */
@@ -1170,7 +1227,8 @@ class BackupParser {
       const lines = Buffer.concat(table.lines, table.linesBytes)
       // A table's checksum input is its record lines, each followed by a newline: these bytes.
       if (this.#hashing) table.checksum.addCanonicalLines(lines)
-      this.#events.push({ type: 'lines', table: table.name, lines, count: table.lines.length / 2, firstRecordIndex: table.batchStart })
+      const handed = table.converter !== undefined ? table.converter.take() : lines
+      this.#events.push({ type: 'lines', table: table.name, lines: handed, count: table.lines.length / 2, firstRecordIndex: table.batchStart })
       table.lines = []
       table.linesBytes = 0
       table.batchStart = table.count

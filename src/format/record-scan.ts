@@ -82,6 +82,16 @@ export function scanRecord(buffer: Buffer, start: number, end: number, shape: Re
     }
   }
   if (skipSpace(buffer, i + 1, end) !== end) return undefined
+  return keyValues(buffer, shape)
+}
+
+/**
+ * The key values whose bounds `shape.keyBounds` holds (-1: the record lacks the field), in key
+ * order, as JSON.parse reads them: scanRecord's answer, or that of a walk of the line that made
+ * the same checks (LineConverter.convertChecked, reader.ts).
+ */
+export function keyValues(buffer: Buffer, shape: RecordShape): unknown[] {
+  const bounds = shape.keyBounds
   const key = new Array<unknown>(shape.key.length)
   for (let k = 0; k < key.length; k++) key[k] = bounds[2 * k] === -1 ? undefined : keyValue(buffer, bounds[2 * k]!, bounds[2 * k + 1]!)
   return key

@@ -66,7 +66,7 @@ export type BackupLayout =
 export type BackupEvent =
   | { readonly type: 'table'; readonly table: TableSchema; readonly layout: BackupLayout }
   | { readonly type: 'rows'; readonly table: string; readonly rows: Row[]; readonly firstRecordIndex: number }
-  /** Instead of `rows`, when read with `records: 'lines'`: canonical record texts, each followed by `\n`. */
+  /** Instead of `rows`, when read with `records: 'lines'`: canonical record texts, each followed by `\n` (or their conversion, ReadBackupOptions.convertLines). */
   | { readonly type: 'lines'; readonly table: string; readonly lines: Buffer; readonly count: number; readonly firstRecordIndex: number }
   /**
    * `schema`, for a table without column types (the seed layouts): its columns are the keys of all

@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { Row, ValueKind } from '../adapter.js'
+import { keyValues, recordShape, scanRecord } from '../../format/record-scan.js'
 import { CopyOutput, copyLinePlan, lineToCopy } from './postgres-copy-lines.js'
 import { escapeCopyText } from './postgres-sql.js'
 import { wireToPgText } from './postgres-values.js'
@@ -100,5 +101,98 @@ describe('record line → COPY text', () => {
   it('has no plan for arrays, documents and unknown types', () => {
     expect(copyLinePlan([{ name: 'a', kind: 'array' }])).toBeUndefined()
     expect(copyLinePlan([{ name: 'a', kind: 'unknown' }])).toBeUndefined()
+  })
+})
+
+/**
+ * The reader takes lineToCopy's walk for its own check of a line (reader.ts, LineConverter): when
+ * it converts a line, the line must be one JSON.parse accepts whose fields are the columns, and
+ * the key values read from the bounds it leaves must be JSON.parse's (what scanRecord answers).
+ */
+describe('lineToCopy as the check of a record line', () => {
+  const KEYS: readonly (readonly string[])[] = [['id'], ['text', 'big'], ['f'], ['Odd "name"\t', 'flag', 'photo', 'meta']]
+  const SKIPPED = [...COLUMNS.slice(0, 3), { name: 'gen', kind: 'skip' as const }, ...COLUMNS.slice(3)]
+
+  /** lineToCopy with key bounds; the key values when it converts, else undefined. */
+  function checked(line: string, primaryKey: readonly string[], columns: readonly { name: string; kind: ValueKind | 'skip' }[] = COLUMNS): unknown[] | undefined {
+    // Padding around the line: the walk must not look past its end or before its start.
+    const bytes = Buffer.from(`[[${line}]]`)
+    const shape = recordShape(columns.map((c) => c.name), primaryKey)
+    shape.keyBounds.fill(-1)
+    const out = new CopyOutput(16)
+    if (!lineToCopy(bytes, 2, bytes.length - 2, copyLinePlan(columns)!, out, shape.keyPlace, shape.keyBounds)) {
+      expect(out.length).toBe(0)
+      return undefined
+    }
+    const key = keyValues(bytes, shape)
+    let parsed: unknown
+    try {
+      // The bytes' text: a lone surrogate of `line` is U+FFFD in them.
+      parsed = JSON.parse(bytes.toString('utf8', 2, bytes.length - 2))
+    } catch {
+      expect.fail(`converted a line JSON.parse refuses: ${line}`)
+    }
+    expect(Object.keys(parsed as object)).toEqual(columns.map((c) => c.name))
+    const want = primaryKey.map((name) => (parsed as Record<string, unknown>)[name])
+    key.forEach((value, i) => expect(Object.is(value, want[i]) || (typeof value === 'object' && JSON.stringify(value) === JSON.stringify(want[i]))).toBe(true))
+    // What scanRecord says of the same bytes, where it does not leave the line to JSON.parse (escaped names).
+    const scanned = scanRecord(bytes, 2, bytes.length - 2, shape)
+    if (scanned !== undefined) expect(scanned).toEqual(key)
+    return key
+  }
+
+  const damaged = fc
+    .tuple(
+      row,
+      fc.array(fc.tuple(fc.nat(), fc.constantFrom('', '"', '\\', ',', ':', '{', '}', '[', ']', '0', '1', '-', '.', 'e', 'E', '+', 'u', ' ', '\u0001', '\u001f', 't', 'n', 'ull', 'rue', 'E5', '00', '\\u12')), { minLength: 1, maxLength: 3 }),
+      fc.boolean(),
+    )
+    .map(([r, edits, replace]) => {
+      let out = JSON.stringify(r)
+      for (const [at, piece] of edits) {
+        const i = at % (out.length + 1)
+        out = out.slice(0, i) + piece + out.slice(i + (replace ? 1 : 0))
+      }
+      return out
+    })
+
+  it('converts only what JSON.parse accepts with the columns as fields, and reads the key as JSON.parse does (property, damaged lines)', () => {
+    let converted = 0
+    fc.assert(
+      fc.property(damaged, fc.constantFrom(...KEYS), (line, key) => {
+        if (checked(line, key) !== undefined) converted++
+      }),
+      { numRuns: 8000 },
+    )
+    // Some edits leave a valid line (a digit for a digit, …): those must convert too.
+    expect(converted).toBeGreaterThan(50)
+  }, 120_000)
+
+  it('reads the key of well-formed lines, a passed-over column included (property)', () => {
+    fc.assert(
+      fc.property(row, fc.constantFrom(...KEYS), fc.oneof(fc.constant(null), fc.integer(), fc.boolean(), fc.string()), (r, key, gen) => {
+        const line = JSON.stringify(r)
+        const got = checked(line, key)
+        if (convert(line) !== false) expect(got).toBeDefined()
+        const { id, big, num, ...rest } = r
+        checked(JSON.stringify({ id, big, num, gen, ...rest }), ['gen', 'id'], SKIPPED)
+      }),
+      { numRuns: 2000 },
+    )
+  }, 120_000)
+
+  it('refuses numbers outside the JSON grammar, in every column that takes a number', () => {
+    const r: Row = { id: 1, big: '9', num: '1', f: 1, flag: true, text: 't', 'Odd "name"\t': 'o', photo: 'AA==', meta: '1', at: null }
+    const line = JSON.stringify(r)
+    expect(checked(line, ['id'])).toEqual([1])
+    for (const bad of ['1-2', '--1', '-', '01', '1.', '.5', '+1', '1e', '1e+', '1.5.5', '1ee5', '0x10', '1E+-2']) {
+      expect(checked(line.replace('"id":1', `"id":${bad}`), ['id']), bad).toBeUndefined()
+      expect(checked(line.replace('"f":1', `"f":${bad}`), ['id']), bad).toBeUndefined()
+      const { id, big, num, ...rest } = r
+      const generated = JSON.stringify({ id, big, num, gen: 0, ...rest }).replace('"gen":0', `"gen":${bad}`)
+      expect(checked(generated, ['id'], SKIPPED), bad).toBeUndefined()
+    }
+    for (const good of ['-0', '0', '1.5e-3', '1E+21', '-12.25']) expect(checked(line.replace('"f":1', `"f":${good}`), ['f'])).toEqual([Number(good)])
+    expect(Object.is(checked(line.replace('"id":1', '"id":-0'), ['id'])![0], -0)).toBe(true)
   })
 })

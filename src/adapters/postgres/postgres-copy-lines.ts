@@ -133,12 +133,21 @@ export class CopyOutput {
  * Appends the COPY text line (with its newline) of the record line `line[start, end)` to `out`
  * and returns true; or returns false, writing nothing, when the line is not exactly as the plan
  * expects (module comment).
+ *
+ * When it returns true the bytes are one JSON object exactly as JSON.parse accepts it (given
+ * valid UTF-8, which the reader checks), whose fields are the plan's columns, each once, in
+ * order: every value's grammar is checked on the way (numbers to JSON's grammar, strings'
+ * escapes and control characters, the literals). So the reader may take this walk for the
+ * check record-scan.ts's scanRecord makes (one walk over the line instead of two; round ten
+ * of docs/performance.md): with `keyPlace` (per column, its place in the primary key or -1) the
+ * bounds of the key values are left in `keyBounds` (start and end, two per key column).
  */
-export function lineToCopy(line: Buffer, start: number, end: number, plan: CopyLinePlan, out: CopyOutput): boolean {
+export function lineToCopy(line: Buffer, start: number, end: number, plan: CopyLinePlan, out: CopyOutput, keyPlace?: Int32Array, keyBounds?: Int32Array): boolean {
   // Escapes only shrink or keep their length, a field name (4 bytes or more) becomes a tab, binary
   // grows to 1.5 × + 3 per value: this bounds the output. A looser bound (2 ×) made most
   // chunks' output buffer grow, a new buffer and a copy, at their last lines.
   out.reserve((end - start) + ((end - start) >> 1) + 8 * plan.modes.length + 8)
+  keyColumn = -1
   const buffer = out.buffer
   const mark = out.length
   let at = mark
@@ -159,6 +168,15 @@ export function lineToCopy(line: Buffer, start: number, end: number, plan: CopyL
     const key = keys[i]!
     if (!startsWith(line, p, end, key)) return false
     p += key.length
+    if (keyBounds !== undefined) {
+      const place = keyPlace![i]!
+      if (place !== -1) {
+        keyBounds[2 * place] = p
+        // The value's end, once it is known (after this column's value, below).
+        keyBounds[2 * place + 1] = -1
+        keyColumn = place
+      } else keyColumn = -1
+    }
     const first = line[p]
     if (first === 0x6e) {
       // null
@@ -168,6 +186,7 @@ export function lineToCopy(line: Buffer, start: number, end: number, plan: CopyL
         buffer[at++] = BACKSLASH
         buffer[at++] = 0x4e // N
       }
+      if (keyColumn !== -1) keyBounds![2 * keyColumn + 1] = p
       continue
     }
     if (skipped) {
@@ -175,14 +194,14 @@ export function lineToCopy(line: Buffer, start: number, end: number, plan: CopyL
       if (first === QUOTE) {
         p = copyString(line, p + 1, end, buffer, at)
         if (p === -1) return false
-      } else if (first === 0x74 && line.toString('latin1', p, p + 4) === 'true') p += 4
-      else if (first === 0x66 && line.toString('latin1', p, p + 5) === 'false') p += 5
+      } else if (first === 0x74 && line[p + 1] === 0x72 && line[p + 2] === 0x75 && line[p + 3] === 0x65) p += 4
+      else if (first === 0x66 && line[p + 1] === 0x61 && line[p + 2] === 0x6c && line[p + 3] === 0x73 && line[p + 4] === 0x65) p += 5
       else {
-        const numberStart = p
-        while (p < end && isNumberByte(line[p]!)) p++
-        if (p === numberStart) return false
+        p = numberEnd(line, p, end)
+        if (p === -1) return false
       }
       at = columnStart
+      if (keyColumn !== -1) keyBounds![2 * keyColumn + 1] = p
       continue
     }
     if (first === QUOTE) {
@@ -200,11 +219,13 @@ export function lineToCopy(line: Buffer, start: number, end: number, plan: CopyL
         }
         at += buffer.write(escapeCopyText(text!), at, 'latin1')
         p = close + 1
+        if (keyColumn !== -1) keyBounds![2 * keyColumn + 1] = p
         continue
       }
       p = copyString(line, p + 1, end, buffer, at)
       if (p === -1) return false
       at = copiedTo
+      if (keyColumn !== -1) keyBounds![2 * keyColumn + 1] = p
       continue
     }
     if (mode === Mode.Boolean) {
@@ -215,13 +236,16 @@ export function lineToCopy(line: Buffer, start: number, end: number, plan: CopyL
         buffer[at++] = 0x66 // f
         p += 5
       } else return false
+      if (keyColumn !== -1) keyBounds![2 * keyColumn + 1] = p
       continue
     }
     if (mode === Mode.String || mode === Mode.Binary) return false
-    // A number: -, digits, '.', e/E, +. JSON.stringify wrote it, so its text is what String() gives.
+    // A number, to JSON's grammar. JSON.stringify wrote it, so its text is what String() gives.
     const numberStart = p
-    while (p < end && isNumberByte(line[p]!)) buffer[at++] = line[p++]!
-    if (p === numberStart) return false
+    p = numberEnd(line, p, end)
+    if (p === -1) return false
+    for (let k = numberStart; k < p; k++) buffer[at++] = line[k]!
+    if (keyColumn !== -1) keyBounds![2 * keyColumn + 1] = p
   }
   if (line[p] !== CLOSE || p + 1 !== end) return false
   buffer[at++] = LF
@@ -329,9 +353,33 @@ function startsWith(line: Buffer, p: number, end: number, key: Buffer): boolean 
   return true
 }
 
-/** A byte of a JSON number: digits, '-', '.', 'e', 'E', '+'. */
-function isNumberByte(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e || c === 0x65 || c === 0x45 || c === 0x2b
+/** The key column (its place in the key) whose value lineToCopy is reading, or -1 (a module variable: lineToCopy allocates nothing per line). */
+let keyColumn = -1
+
+/** The index after the JSON number that starts at `i` (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?); -1 if none does. */
+function numberEnd(line: Buffer, i: number, end: number): number {
+  if (i < end && line[i] === 0x2d) i++
+  if (i >= end) return -1
+  let c = line[i]!
+  if (c === 0x30) i++
+  else if (c >= 0x31 && c <= 0x39) {
+    i++
+    while (i < end && (c = line[i]!) >= 0x30 && c <= 0x39) i++
+  } else return -1
+  if (i < end && line[i] === 0x2e) {
+    i++
+    const digits = i
+    while (i < end && (c = line[i]!) >= 0x30 && c <= 0x39) i++
+    if (i === digits) return -1
+  }
+  if (i < end && (line[i] === 0x65 || line[i] === 0x45)) {
+    i++
+    if (i < end && (line[i] === 0x2b || line[i] === 0x2d)) i++
+    const digits = i
+    while (i < end && (c = line[i]!) >= 0x30 && c <= 0x39) i++
+    if (i === digits) return -1
+  }
+  return i
 }
 
 function hex4(line: Buffer, p: number, end: number): number | undefined {

@@ -85,6 +85,7 @@ import { POSTGRES_CAPABILITIES, RAW_TEXT_TYPES, RowCodec, fromClause, recordLine
 import { createTableDdl, enumTypeName, escapeCopyText, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
 import { wireToPgText } from './postgres-values.js'
 import { CopyOutput, copyLinePlan, lineToCopy, type CopyLinePlan } from './postgres-copy-lines.js'
+import type { LineConverter } from '../../format/reader.js'
 
 /** readRowDigests fetches this many rows at a time (about 60 bytes each). */
 const DIGESTS_PER_FETCH = 10_000
@@ -1087,12 +1088,8 @@ async function* copyLines(chunks: AsyncIterable<Buffer>, plan: CopyLinePlan, col
   }
 }
 
-/**
- * For the staged restore (postgres-staged-restore.ts): a table's record lines as COPY text for
- * `target` (a table created from `table`), with the columns in COPY order. Lines are rewritten
- * byte by byte where the kinds allow (copyLinePlan), else parsed and encoded as writeRows does.
- */
-export function copyTextOfLines(table: TableSchema, target: PgTable, chunks: AsyncIterable<Buffer>): { readonly columns: readonly string[]; readonly lines: AsyncIterable<Buffer | string> } {
+/** The columns COPY writes into `target` (a table created from `table`) and, when every kind is the same in both, the plan that rewrites record lines. */
+function stagedCopyPlan(table: TableSchema, target: PgTable): { readonly columns: WriteColumn[]; readonly plan: CopyLinePlan | undefined } {
   const columns: WriteColumn[] = []
   for (const column of table.columns) {
     const found = target.columns.find((c) => c.schema.name === column.name)
@@ -1102,8 +1099,26 @@ export function copyTextOfLines(table: TableSchema, target: PgTable, chunks: Asy
   const byName = new Map(columns.map((c) => [c.name, c]))
   const sameKinds = columns.every((c) => c.sourceKind === c.target.schema.kind)
   const plan = sameKinds ? copyLinePlan(table.columns.map((c) => ({ name: c.name, kind: byName.get(c.name)?.target.schema.kind ?? 'skip' }))) : undefined
+  return { columns, plan }
+}
+
+/**
+ * For the staged restore (postgres-staged-restore.ts): a table's record lines as COPY text for
+ * `target` (a table created from `table`), with the columns in COPY order. Lines are rewritten
+ * byte by byte where the kinds allow (copyLinePlan), else parsed and encoded as writeRows does.
+ * `converted`: the chunks are COPY text already (the reader's stagedLineConverter made them).
+ */
+export function copyTextOfLines(
+  table: TableSchema,
+  target: PgTable,
+  chunks: AsyncIterable<Buffer>,
+  converted = false,
+): { readonly columns: readonly string[]; readonly lines: AsyncIterable<Buffer | string> } {
+  const { columns, plan } = stagedCopyPlan(table, target)
   const lines =
-    plan !== undefined
+    converted
+      ? chunks
+      : plan !== undefined
       ? copyLines(chunks, plan, columns, table.name)
       : (async function* () {
           let recordIndex = 0
@@ -1119,4 +1134,38 @@ export function copyTextOfLines(table: TableSchema, target: PgTable, chunks: Asy
           }
         })()
   return { columns: columns.map((c) => c.name), lines }
+}
+
+/**
+ * For the staged restore: the reader's converter of `table`'s record lines into the COPY text
+ * copyTextOfLines would make of them (LineConverter), or undefined when the kinds allow no
+ * byte-for-byte rewrite. The reader checks and converts each line in one walk (lineToCopy, with
+ * the key values' bounds); a line that walk refuses it checks its own way and hands to
+ * `convert`, which converts it as copyLines does.
+ */
+export function stagedLineConverter(table: TableSchema, target: PgTable): LineConverter | undefined {
+  const { columns, plan } = stagedCopyPlan(table, target)
+  if (plan === undefined) return undefined
+  let out: CopyOutput | undefined
+  let recordIndex = 0
+  // A batch of lines is cut once it passes 1 MiB (reader.ts); its COPY text is about as long.
+  const output = (): CopyOutput => (out ??= new CopyOutput((1 << 20) + (1 << 18)))
+  return {
+    convertChecked(buffer, start, end, shape) {
+      shape.keyBounds.fill(-1)
+      if (!lineToCopy(buffer, start, end, plan, output(), shape.keyPlace, shape.keyBounds)) return false
+      recordIndex++
+      return true
+    },
+    convert(line) {
+      const into = output()
+      if (!lineToCopy(line, 0, line.length, plan, into)) into.appendString(copyText([JSON.parse(line.toString('utf8')) as Row], columns, table.name, recordIndex))
+      recordIndex++
+    },
+    take() {
+      const text = output().finish()
+      out = undefined
+      return text
+    },
+  }
 }

@@ -41,7 +41,8 @@ import { DatabaseError, InternalError } from '../../errors.js'
 import { SharedSource } from '../shared-source.js'
 import { RUN_ID_LENGTH, STAGE_PREFIX, newRunId, runLockName } from '../staging.js'
 import { copyFromStdin, createMissingEnums, openSession, toDatabaseError, type ErrorContext } from './postgres-connection.js'
-import { copyTextOfLines } from './postgres-destination.js'
+import { copyTextOfLines, stagedLineConverter } from './postgres-destination.js'
+import type { LineConverter } from '../../format/reader.js'
 import { introspect, type PgTable } from './postgres-introspector.js'
 import { createTableDdl, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
 
@@ -171,14 +172,20 @@ export class PostgresStagedRestore implements StagedRestore {
     return { created: backup.tables.map((t) => t.name), emptied: [], warnings }
   }
 
-  async writeRecordLines(table: TableSchema, chunks: AsyncIterable<Buffer>): Promise<WriteResult> {
+  lineConverter(table: TableSchema): LineConverter | undefined {
+    this.#assertPrepared('write rows')
+    const target = this.#tables.get(table.name)
+    return target === undefined ? undefined : stagedLineConverter(table, target)
+  }
+
+  async writeRecordLines(table: TableSchema, chunks: AsyncIterable<Buffer>, converted = false): Promise<WriteResult> {
     this.#assertPrepared('write rows')
     this.#throwFailure()
     const target = this.#tables.get(table.name)
     if (target === undefined) throw new InternalError(`"${table.name}" is not a staged table.`)
     const first = await this.#freeLoader()
     this.#throwFailure()
-    const { columns, lines } = copyTextOfLines(table, target, chunks)
+    const { columns, lines } = copyTextOfLines(table, target, chunks, converted)
     // The COPY text is shared between the loading sessions: the first free one starts, each of the
     // others joins as soon as it is free (done building an earlier table's keys), and each takes
     // the next chunk when it is ready for one; the keys are built once every part has committed.
