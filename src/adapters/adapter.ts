@@ -241,6 +241,13 @@ export interface Source {
    */
   readRowStamps?(table: TableSchema, options?: ReadOptions): AsyncIterable<Buffer> | undefined
   /**
+   * Optional, with rowStampScope (xmin stamps): readRowStamps' rows in the key order of
+   * adapters/key-order.ts, each `<key text>\x02<stamp>\x02<digest>\n`, `<digest>` the row's record
+   * line's (32 hex digits) for every row written at or after transaction `since` (and perhaps a
+   * few others), empty for the rest. Undefined when the table's key is outside that order.
+   */
+  readRowStampsInKeyOrder?(table: TableSchema, since: string, options?: ReadOptions): AsyncIterable<Buffer> | undefined
+  /**
    * Optional, with rowStampScope, for a 'digest' scope: readRowStamps' rows in blocks of
    * consecutive rows in key order, each block one Buffer (MariaDB: one result row per block), so
    * that a row is handled by comparing its 16-byte digest and its key is read only when needed.

@@ -18,6 +18,8 @@ import { BackupWriter } from '../format/writer.js'
 import type { BackupMetadata, IncrementalInfo } from '../format/types.js'
 import { columnsSignature, DigestIndexWriter } from '../storage/digest-index.js'
 import { comparable, incrementalDirectory, recordRowStamps, resolveParent, writeTableChanges } from './incremental.js'
+import { prepareStampStream, writeChangesByStampStream } from './incremental-stream.js'
+import { hasKeyOrder, KEY_ORDER_C } from '../adapters/key-order.js'
 import { RowStampsWriter, stripStamps } from '../storage/row-stamps.js'
 import { BLOCK_ROWS, RowBlocksWriter } from '../storage/row-blocks.js'
 import { createBackupFile, type RemoteBackupTarget } from '../storage/backup-file.js'
@@ -275,18 +277,29 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         const total = totals?.get(table.name)
         options.onProgress?.({ type: 'table', table: table.name, ...(total !== undefined ? { records: total } : {}) })
         await writer.beginTable(table)
-        // The parent's index is read table by table, in this walk's order (only this table's is held).
-        const previous = parent === undefined ? undefined : await parent.index.table(table.name)
-        const compare = parent !== undefined && comparable(table, previous)
+        // The parent's index is read table by table, in this walk's order (only this table's is
+        // held, or, where it is in the key order, not even that: incremental-stream.ts).
+        const head = parent === undefined ? undefined : await parent.index.head(table.name)
+        const compare = parent !== undefined && comparable(table, head)
+        // The parent's entries in the key order, stamps beside them, and a source that reads its
+        // rows in that order: the two are merged as streams.
+        const stampsHead = compare && stampsWriter !== undefined && head!.order === KEY_ORDER_C ? await parent.stamps?.head(table.name) : undefined
+        const stream = stampsHead !== undefined ? await prepareStampStream(source, table, stampsHead) : undefined
+        const previous = compare && stream === undefined ? await parent.index.load() : undefined
         // A table read whole takes its row stamps in the same read as its lines, where the source
         // can: its index thread turns them into stamps entries (docs/performance.md §Round five).
         const scope = !compare && stampsWriter !== undefined ? await source.rowStampScope?.(table) : undefined
         const stamped = scope !== undefined ? source.readRecordLinesWithStamps?.(table) : undefined
         if (stamped !== undefined) stampsWriter!.beginTable(table.name, scope!)
+        const lines = !compare && stamped === undefined ? source.readRecordLines?.(table) : undefined
         const blockRows = blocksWriter !== undefined && source.lineBlocks!(table, []) !== undefined ? BLOCK_ROWS : undefined
+        // Entries written in the key order (adapters/key-order.ts): the PostgreSQL source reads a
+        // table's lines sorted so, and a streamed increment writes them in its rows' order.
+        const ordered = stream !== undefined || ((stamped !== undefined || lines !== undefined) && source.readRowStampsInKeyOrder !== undefined && hasKeyOrder(table))
         await index?.beginTable(table, {
           ...(stamped !== undefined ? { stamps: (entries: Uint8Array) => stampsWriter!.addEntries(entries), digestStamps: scope!.kind === 'digest' } : {}),
           ...(blockRows !== undefined ? { blockRows } : {}),
+          ...(ordered ? { order: KEY_ORDER_C } : {}),
         })
         let blocks: Uint8Array | undefined
         if (compare) {
@@ -295,12 +308,15 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
           const kinds = config.engine === 'sqlite' ? ['timestamp', 'timestamptz', 'date', 'text'] : ['timestamp', 'timestamptz', 'date']
           const narrowed = column !== undefined && table.columns.some((c) => c.name === column && kinds.includes(c.kind))
           if (column !== undefined && !narrowed) narrowWarnings.push(`--changed-since-column ${column}: table "${table.name}" has no such date or timestamp column; every row of it was compared`)
-          const changes = await writeTableChanges(source, writer, index!, table, previous, {
-            ...options,
-            ...(narrowed ? { changedSince: { column: column!, time: changedSinceTime(parent.sidecar) } } : {}),
-            ...(stampsWriter ? { stamps: { writer: stampsWriter, parent: await parent.stamps?.table(table.name) } } : {}),
-            ...(blockRows !== undefined && parent.blocks?.has(table.name) ? { blocks: parent.blocks.get(table.name)! } : {}),
-          })
+          const changes: { deleted: unknown[][]; rows: number; changed: number; stamped: boolean; blocks?: Uint8Array } =
+            stream !== undefined
+              ? await writeChangesByStampStream(source, writer, index!, stampsWriter!, table, parent.index, parent.stamps!, stream)
+              : await writeTableChanges(source, writer, index!, table, previous!, {
+                  ...options,
+                  ...(narrowed ? { changedSince: { column: column!, time: changedSinceTime(parent.sidecar) } } : {}),
+                  ...(stampsWriter ? { stamps: { writer: stampsWriter, parent: stampsHead !== undefined ? await parent.stamps!.load() : await parent.stamps?.table(table.name) } } : {}),
+                  ...(blockRows !== undefined && parent.blocks?.has(table.name) ? { blocks: parent.blocks.get(table.name)! } : {}),
+                })
           blocks = changes.blocks
           if (stampsWriter && !changes.stamped) await recordRowStamps(source, table, stampsWriter)
           compared[table.name] = changes.stamped ? 'stamps' : changes.blocks !== undefined ? 'blocks' : 'digests'
@@ -313,7 +329,6 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
             compared[table.name] = 'whole'
           }
           let count = 0
-          const lines = stamped === undefined ? source.readRecordLines?.(table) : undefined
           if (stamped !== undefined) {
             for await (const chunk of stamped) {
               // The index copies the lines with their stamps before they are taken off in place.

@@ -118,7 +118,7 @@ export async function resolveParent(
 }
 
 /** Whether the parent's index can be compared with this table as it is now. */
-export function comparable(table: TableSchema, parent: TableDigests | undefined): parent is TableDigests {
+export function comparable<T extends { readonly columns: string }>(table: TableSchema, parent: T | undefined): parent is T {
   return parent !== undefined && table.primaryKey.length > 0 && parent.columns === columnsSignature(table)
 }
 

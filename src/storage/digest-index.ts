@@ -259,15 +259,16 @@ export class DigestIndexWriter {
    * stamps entry (storage/row-stamps.ts) and hands them to `stamps`, in order, by endTable.
    * `digestStamps`: those stamps are 32 hex digits (a 'digest' table, MariaDB), not an xmin.
    * `blockRows`: the index thread also hashes each run of that many lines given to addLines or
-   * compareLines (storage/row-blocks.ts); tableBlocks returns them.
+   * compareLines (storage/row-blocks.ts); tableBlocks returns them. `order`: the entries will be
+   * given in that key order (TableHead.order), written in the table's header.
    */
   async beginTable(
     table: TableSchema,
-    options: { readonly stamps?: (entries: Uint8Array) => void; readonly digestStamps?: boolean; readonly blockRows?: number } = {},
+    options: { readonly stamps?: (entries: Uint8Array) => void; readonly digestStamps?: boolean; readonly blockRows?: number; readonly order?: string } = {},
   ): Promise<void> {
     this.#flush()
     this.#stamps = options.stamps
-    const header = Buffer.from(JSON.stringify({ table: table.name, key: table.primaryKey, columns: columnsSignature(table) }))
+    const header = Buffer.from(JSON.stringify({ table: table.name, key: table.primaryKey, columns: columnsSignature(table), ...(options.order !== undefined ? { order: options.order } : {}) }))
     const head = new Uint8Array(5 + header.length)
     head[0] = 0x54 // T
     Buffer.from(head.buffer).writeUInt32BE(header.length, 1)
@@ -628,6 +629,18 @@ export class TableDigests {
 
 }
 
+/** A table's header in a digest index. */
+export interface TableHead {
+  readonly name: string
+  readonly key: readonly string[]
+  readonly columns: string
+  /**
+   * `KEY_ORDER_C` (adapters/key-order.ts): its entries were written in that key order (perhaps a
+   * few rows at the end out of it), so an increment may merge them with its rows as a stream.
+   */
+  readonly order?: string
+}
+
 export interface DigestIndex {
   readonly file: string
   readonly tables: ReadonlyMap<string, TableDigests>
@@ -655,6 +668,8 @@ export class DigestIndexReader {
   #reader: SectionReader
   /** Tables read past in the current pass over the file. */
   #passed = new Set<string>()
+  /** The table whose header was read and whose entries were not yet taken. */
+  #pending: TableHead | undefined
 
   private constructor(file: string, open: () => Promise<SectionReader>, reader: SectionReader, names: ReadonlySet<string> | undefined) {
     this.file = file
@@ -704,34 +719,84 @@ export class DigestIndexReader {
 
   /** The entries of table `name`, or undefined when the index has no such table. */
   async table(name: string): Promise<TableDigests | undefined> {
+    const head = await this.head(name)
+    return head === undefined ? undefined : this.load()
+  }
+
+  /**
+   * The header of table `name` (undefined when the index has no such table), the reader then
+   * standing at its entries: `load` takes them whole, `entries` in batches. Left untaken, they are
+   * read past by the next call.
+   */
+  async head(name: string): Promise<TableHead | undefined> {
     if (this.#names !== undefined && !this.#names.has(name)) return undefined
+    await this.#skipPending()
     if (this.#passed.has(name)) {
       this.#reader.close()
       this.#reader = await this.#open()
       this.#passed = new Set()
     }
     for (;;) {
-      const next = await this.nextTable()
+      const next = await this.#nextHead()
       if (next === undefined || next.name === name) return next
+      await this.#skipPending()
     }
   }
 
-  /** The next table of the file, in the file's order; undefined at its end. */
-  async nextTable(): Promise<TableDigests | undefined> {
-    const section = await indexSection(this.file, false, async () => this.#reader.next(INDEX_ENTRY))
-    if (section === undefined) return undefined
-    let header: { table: string; key: string[]; columns: string }
+  /** The entries of the table whose head was read last, whole. */
+  async load(): Promise<TableDigests> {
+    const head = this.#pending
+    if (head === undefined) throw new Error('DigestIndexReader.load: no table header was read')
+    this.#pending = undefined
+    const { body, offsets } = await indexSection(this.file, false, async () => this.#reader.body(INDEX_ENTRY))
+    return new TableDigests(head.name, head.key, head.columns, body, offsets)
+  }
+
+  /**
+   * The entries of the table whose head was read last, in batches of whole entries of about
+   * `batchBytes` ('R' … each, `offsets[i]` where entry i starts, `offsets[count]` the end): the
+   * table is never held whole. Damage as `table`'s.
+   */
+  async *entries(batchBytes: number): AsyncGenerator<{ body: Buffer; offsets: Uint32Array }> {
+    if (this.#pending === undefined) throw new Error('DigestIndexReader.entries: no table header was read')
+    this.#pending = undefined
+    const batches = this.#reader.entries(INDEX_ENTRY, batchBytes)
+    for (;;) {
+      const next = await indexSection(this.file, false, async () => batches.next())
+      if (next.done === true) return
+      yield next.value
+    }
+  }
+
+  async #skipPending(): Promise<void> {
+    if (this.#pending === undefined) return
+    for await (const batch of this.entries(SECTION_PIECE_BYTES)) void batch
+  }
+
+  async #nextHead(): Promise<TableHead | undefined> {
+    const bytes = await indexSection(this.file, false, async () => this.#reader.header())
+    if (bytes === undefined) return undefined
+    let header: { table: string; key: string[]; columns: string; order?: string }
     try {
-      header = JSON.parse(section.header.toString('utf8')) as typeof header
+      header = JSON.parse(bytes.toString('utf8')) as typeof header
     } catch {
       throw damagedIndex(this.file, 'a table header')
     }
     this.#passed.add(header.table)
-    return new TableDigests(header.table, header.key, header.columns, section.body, section.offsets)
+    this.#pending = { name: header.table, key: header.key, columns: header.columns, ...(typeof header.order === 'string' ? { order: header.order } : {}) }
+    return this.#pending
+  }
+
+  /** The next table of the file, in the file's order; undefined at its end. */
+  async nextTable(): Promise<TableDigests | undefined> {
+    await this.#skipPending()
+    const head = await this.#nextHead()
+    return head === undefined ? undefined : this.load()
   }
 
   /** Reads the rest of the index: FormatError (or IntegrityError, encrypted) when its end is damaged. */
   async finish(): Promise<void> {
+    this.#pending = undefined
     await indexSection(this.file, false, async () => this.#reader.drain())
   }
 

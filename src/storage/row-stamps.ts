@@ -191,6 +191,15 @@ export function stripStamps(chunk: Buffer): Buffer {
   return chunk.subarray(0, to)
 }
 
+/** A table's header in a stamps file. */
+export interface StampsHead {
+  readonly table: string
+  readonly scope: string
+  readonly xid: string
+  /** Absent for xmin stamps. */
+  readonly kind?: StampKind
+}
+
 /** One table of a loaded stamps file. */
 export interface TableStamps {
   readonly scope: string
@@ -225,6 +234,8 @@ export class RowStampsReader {
   #reader: SectionReader | undefined
   #passed = new Set<string>()
   #broken = false
+  /** The table whose header was read and whose entries were not yet taken. */
+  #pending: StampsHead | undefined
 
   private constructor(file: string, reader: SectionReader, names: ReadonlySet<string> | undefined, pieceBytes: number | undefined) {
     this.#file = file
@@ -242,7 +253,19 @@ export class RowStampsReader {
 
   /** The stamps of table `name`, or undefined (no such table, or the file cannot be read so far). */
   async table(name: string): Promise<TableStamps | undefined> {
+    const head = await this.head(name)
+    if (head === undefined) return undefined
+    return this.#body(head)
+  }
+
+  /**
+   * The header of table `name` (undefined: no such table, or the file cannot be read so far), the
+   * reader then standing at its entries, which `entries` takes in batches; left untaken, they are
+   * read past by the next call.
+   */
+  async head(name: string): Promise<StampsHead | undefined> {
     if (this.#broken || (this.#names !== undefined && !this.#names.has(name))) return undefined
+    if (!(await this.#skipPending())) return undefined
     if (this.#passed.has(name)) {
       this.#reader?.close()
       this.#reader = await openStamps(this.#file, this.#pieceBytes)
@@ -253,33 +276,84 @@ export class RowStampsReader {
       }
     }
     for (;;) {
-      const next = await this.nextTable()
-      if (next === undefined || next.name === name) return next?.stamps
+      const next = await this.#nextHead()
+      if (next === undefined || next.table === name) return next
+      if (!(await this.#skipPending())) return undefined
     }
   }
 
-  /** The next table of the file, in the file's order; undefined at its end or where it cannot be read (then for good). */
-  async nextTable(): Promise<{ name: string; stamps: TableStamps } | undefined> {
+  /**
+   * The entries of the table whose head was read last, in batches of whole entries (of the head's
+   * kind) of about `batchBytes`. A batch that cannot be read ends them (and the file for good).
+   */
+  async *entries(batchBytes: number): AsyncGenerator<Buffer> {
+    const head = this.#pending
+    if (head === undefined || this.#broken) return
+    this.#pending = undefined
+    const [tag, width] = head.kind === 'digest' ? [0x44, DIGEST_ENTRY] : [0x53, ENTRY]
+    const batches = this.#reader!.entries(STAMPS_ENTRY, batchBytes)
+    for (;;) {
+      let body: Buffer
+      try {
+        const next = await batches.next()
+        if (next.done === true) return
+        body = next.value.body
+        if (body.length % width !== 0) throw new SectionDamage('entries of two kinds')
+        for (let at = 0; at < body.length; at += width) if (body[at] !== tag) throw new SectionDamage('entries of two kinds')
+      } catch {
+        this.close()
+        this.#broken = true
+        return
+      }
+      yield body
+    }
+  }
+
+  async #skipPending(): Promise<boolean> {
+    if (this.#pending !== undefined) for await (const batch of this.entries(1 << 16)) void batch
+    return !this.#broken
+  }
+
+  async #nextHead(): Promise<StampsHead | undefined> {
     if (this.#broken) return undefined
     try {
-      const section = await this.#reader!.next(STAMPS_ENTRY)
-      if (section === undefined) return undefined
-      const header = JSON.parse(section.header.toString('utf8')) as { table: string; scope: string; xid: string; kind?: string }
+      const bytes = await this.#reader!.header()
+      if (bytes === undefined) return undefined
+      const header = JSON.parse(bytes.toString('utf8')) as { table: string; scope: string; xid: string; kind?: string }
       if (typeof header !== 'object' || header === null || typeof header.table !== 'string' || typeof header.scope !== 'string' || typeof header.xid !== 'string') throw new SectionDamage('a table header')
       if (header.kind !== undefined && header.kind !== 'digest') throw new SectionDamage('a table header')
-      const digest = header.kind === 'digest'
-      const [tag, width] = digest ? [0x44, DIGEST_ENTRY] : [0x53, ENTRY]
-      const { body } = section
-      if (body.length % width !== 0) throw new SectionDamage('entries of two kinds')
-      for (let at = 0; at < body.length; at += width) if (body[at] !== tag) throw new SectionDamage('entries of two kinds')
       this.#passed.add(header.table)
-      // Kept as they were decompressed: an increment copies runs of them whole (addRaw).
-      return { name: header.table, stamps: { scope: header.scope, xid: header.xid, ...(digest ? { kind: 'digest' as const } : {}), entries: body, count: body.length / width } }
+      this.#pending = { table: header.table, scope: header.scope, xid: header.xid, ...(header.kind === 'digest' ? { kind: 'digest' as const } : {}) }
+      return this.#pending
     } catch {
       this.close()
       this.#broken = true
       return undefined
     }
+  }
+
+  /** The stamps of the table whose head was read last (undefined: none read, or they cannot be read). */
+  async load(): Promise<TableStamps | undefined> {
+    return this.#pending === undefined ? undefined : this.#body(this.#pending)
+  }
+
+  /** The whole entries of `head`, the table whose head was read last. */
+  async #body(head: StampsHead): Promise<TableStamps | undefined> {
+    const width = head.kind === 'digest' ? DIGEST_ENTRY : ENTRY
+    let body: Buffer | undefined
+    for await (const batch of this.entries(Number.POSITIVE_INFINITY)) body = batch
+    if (body === undefined) return undefined
+    // Kept as they were decompressed: an increment copies runs of them whole (addRaw).
+    return { scope: head.scope, xid: head.xid, ...(head.kind === 'digest' ? { kind: 'digest' as const } : {}), entries: body, count: body.length / width }
+  }
+
+  /** The next table of the file, in the file's order; undefined at its end or where it cannot be read (then for good). */
+  async nextTable(): Promise<{ name: string; stamps: TableStamps } | undefined> {
+    if (!(await this.#skipPending())) return undefined
+    const head = await this.#nextHead()
+    if (head === undefined) return undefined
+    const stamps = await this.#body(head)
+    return stamps === undefined ? undefined : { name: head.table, stamps }
   }
 
   /** Reads the rest of the file: false when it (its gzip trailer included) is not whole. */

@@ -166,14 +166,47 @@ export class SectionReader {
    * are not a section of this shape, or the stream stops inside one; a gzip error as it comes.
    */
   async next(shape: EntryShape): Promise<Section | undefined> {
+    const header = await this.header()
+    if (header === undefined) return undefined
+    const { body, offsets } = await this.body(shape)
+    return { header, body, offsets }
+  }
+
+  /**
+   * The next table's header (its JSON's bytes), or undefined at the end of the stream; the reader
+   * is then at the table's entries, which `body` or `entries` take (one of them, before the next
+   * header).
+   */
+  async header(): Promise<Buffer | undefined> {
     if (!(await this.#fill(1))) return undefined
     if (this.#byteAt(0) !== 0x54 || !(await this.#fill(5))) throw new SectionDamage('no table header')
     const headerLength = ((this.#byteAt(1) << 24) | (this.#byteAt(2) << 16) | (this.#byteAt(3) << 8) | this.#byteAt(4)) >>> 0
     if (!(await this.#fill(5 + headerLength))) throw new SectionDamage('a table header cut short')
-    const header = Buffer.from(this.#take(5 + headerLength).subarray(5))
+    return Buffer.from(this.#take(5 + headerLength).subarray(5))
+  }
+
+  /** The entries of the table whose header was read last, whole (and its closing 'E'). */
+  async body(shape: EntryShape): Promise<{ body: Buffer; offsets: Uint32Array }> {
+    let whole: { body: Buffer; offsets: Uint32Array } | undefined
+    for await (const batch of this.#entries(shape, Number.POSITIVE_INFINITY)) whole = batch
+    return whole!
+  }
+
+  /**
+   * The entries of the table whose header was read last, in batches of whole entries of about
+   * `batchBytes` (the last one, possibly empty, at its closing 'E'): only the batch being used and
+   * the buffered pieces are in memory (docs/performance.md §Round ten). Each batch is a buffer of
+   * its own, never reused. The caller takes every batch before it reads the next header.
+   */
+  entries(shape: EntryShape, batchBytes: number): AsyncGenerator<{ body: Buffer; offsets: Uint32Array }> {
+    return this.#entries(shape, batchBytes)
+  }
+
+  async *#entries(shape: EntryShape, batchBytes: number): AsyncGenerator<{ body: Buffer; offsets: Uint32Array }> {
     let offsets = new Uint32Array(1024)
     let count = 0
     let at = 0
+    let total = 0
     for (;;) {
       if (at >= this.#length && !(await this.#fill(at + 1))) throw new SectionDamage('a table cut short')
       this.#seek(at)
@@ -186,7 +219,7 @@ export class SectionReader {
         local = 0
       }
       const length = shape.length(piece, local)
-      if (length === undefined) throw new SectionDamage(`an unknown entry in table section "${header.toString('utf8', 0, 60)}"`)
+      if (length === undefined) throw new SectionDamage('an unknown entry in a table section')
       if (count + 1 >= offsets.length) {
         const grown = new Uint32Array(offsets.length * 2)
         grown.set(offsets)
@@ -194,12 +227,20 @@ export class SectionReader {
       }
       offsets[count++] = at
       at += length
-      if (at > 0xffffffff) throw new SectionDamage('a table section over 4 GiB', { tooLarge: true })
+      if (total + at > 0xffffffff) throw new SectionDamage('a table section over 4 GiB', { tooLarge: true })
+      if (at >= batchBytes) {
+        if (!(await this.#fill(at))) throw new SectionDamage('an entry cut short')
+        offsets[count] = at
+        total += at
+        yield { body: this.#take(at), offsets: offsets.slice(0, count + 1) }
+        count = 0
+        at = 0
+      }
     }
     offsets[count] = at
     const body = this.#take(at)
     this.#take(1)
-    return { header, body, offsets: offsets.slice(0, count + 1) }
+    yield { body, offsets: offsets.slice(0, count + 1) }
   }
 
   /** Reads the rest of the stream, so that the gzip trailer is checked (its error is thrown). */

@@ -31,6 +31,7 @@ import { cancelRunningStatement, openSession, readyForQuery, toDatabaseError } f
 import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgTable } from './postgres-introspector.js'
 import { qualify, quoteIdent, unescapeCopyText } from './postgres-sql.js'
 import { jsonExpression, readExpression, textDecoder, type TextDecoder } from './postgres-values.js'
+import { collatedKeyColumn, hasKeyOrder } from '../key-order.js'
 import { ChunkReader, CopySpool, HelperSession, samplePercent, splitMinBytes, splittableKind } from './postgres-split-read.js'
 
 /** What PostgreSQL can do (adapter.ts Capabilities). */
@@ -119,7 +120,20 @@ function quoteLiteral(text: string): string {
 /** ` ORDER BY` the key columns, or nothing for a table without a key. */
 function orderByKey(table: PgTable): string {
   const key = table.schema.primaryKey
-  return key.length > 0 ? ` ORDER BY ${key.map((c) => `t.${quoteIdent(c)}`).join(', ')}` : ''
+  return key.length > 0 ? ` ORDER BY ${key.map((c) => keyColumnInOrder(table, c, 't')).join(', ')}` : ''
+}
+
+/**
+ * Key column `name` of `table` (aliased `alias`) as the rows are sorted by it: with `COLLATE "C"`
+ * for a text column of a key in the key order of adapters/key-order.ts (its UTF-8 bytes, which an
+ * increment can compare on its side), so that a backup's index is written in that order and the
+ * next increment can merge it with the rows as a stream (docs/performance.md §Round ten). Other
+ * keys keep their columns' own collations.
+ */
+function keyColumnInOrder(table: PgTable, name: string, alias: string): string {
+  const column = table.schema.columns.find((c) => c.name === name)
+  const collated = column !== undefined && collatedKeyColumn(column) && hasKeyOrder(table.schema)
+  return `${alias}.${quoteIdent(name)}${collated ? ' COLLATE "C"' : ''}`
 }
 
 /** `FROM ONLY t` for ordinary tables (inheritance children are tables of their own), `FROM t` for partitioned ones. */
@@ -434,6 +448,46 @@ export class PostgresSource implements Source {
     return { [Symbol.asyncIterator]: () => this.#lines(sql, pgTable, options) }
   }
 
+  /**
+   * readRowStamps in the key order of adapters/key-order.ts (undefined for a key outside it), each
+   * line `<key text>\x02<xmin>\x02<digest>\n`: `<digest>` is the record line's (32 hex digits,
+   * as readRowDigests') for a row whose xmin is at or after transaction `since` (modulo 2^32: the
+   * parent's snapshot's next transaction id, so every row written since the parent, and a few
+   * more), empty for the others. An increment then merges these with its parent's entries in one
+   * pass, and writes a changed row's index entry where it stands (engine/incremental-stream.ts).
+   */
+  readRowStampsInKeyOrder(table: TableSchema, since: string, options: ReadOptions = {}): AsyncIterable<Buffer> | undefined {
+    this.#assertIdle(`read "${table.name}"`)
+    const pgTable = this.#described.get(table.name)
+    if (pgTable === undefined || pgTable.relkind !== 'r' || !hasKeyOrder(table) || !/^\d+$/.test(since)) return undefined
+    const names = { stamp: 'mergeback xmin', recent: 'mergeback recent', key: 'mergeback key' }
+    const order = table.primaryKey.map((_, i) => `mergeback order ${i}`)
+    if (table.columns.some((c) => Object.values(names).includes(c.name) || order.includes(c.name))) return undefined
+    const parts: string[] = []
+    for (const name of table.primaryKey) {
+      const found = pgTable.columns.find((c) => c.schema.name === name)
+      if (!found) return undefined
+      const expression = jsonExpression(found.type, found.schema.kind, found.schema.elementKind, `t.${quoteIdent(found.schema.name)}`)
+      if (expression === undefined) return undefined
+      parts.push(`pg_catalog.to_json(${expression})::text`)
+    }
+    const from = (BigInt(since) % 4294967296n).toString()
+    const recent = `((t.xmin::text::bigint - ${from} + 4294967296) % 4294967296) < 2147483648`
+    const extra = [
+      `'[' || ${parts.join(` || ',' || `)} || ']' AS ${quoteIdent(names.key)}`,
+      `t.xmin AS ${quoteIdent(names.stamp)}`,
+      `${recent} AS ${quoteIdent(names.recent)}`,
+      ...table.primaryKey.map((name, i) => `${keyColumnInOrder(pgTable, name, 't')} AS ${quoteIdent(order[i]!)}`),
+    ].join(', ')
+    const inner = recordLineSelect(this.#schema, pgTable, table.columns.map((c) => c.name), { extra })
+    if (inner === undefined) return undefined
+    const row = `(SELECT r FROM (SELECT ${table.columns.map((c) => `s.${quoteIdent(c.name)}`).join(', ')}) AS r)`
+    // No ORDER BY inside: the sub-select is flattened, so the digest is computed before the sort,
+    // only for the recent rows, and the sort holds keys, xmins and those digests, not the rows.
+    const sql = `COPY (SELECT s.${quoteIdent(names.key)}, s.${quoteIdent(names.stamp)}, CASE WHEN s.${quoteIdent(names.recent)} THEN ${recordLineDigest(row)} END FROM (${inner}) AS s ORDER BY ${order.map((o) => `s.${quoteIdent(o)}`).join(', ')}) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
+    return { [Symbol.asyncIterator]: () => this.#lines(sql, pgTable, options) }
+  }
+
   /** Chunks of whole lines (at least LINES_CHUNK_BYTES when there is that much) of a COPY. */
   async *#lines(sql: string, table: PgTable, options: ReadOptions): AsyncGenerator<Buffer, void, undefined> {
     this.#assertIdle(`read "${table.schema.name}"`)
@@ -499,7 +553,8 @@ export class PostgresSource implements Source {
     const keyName = table.schema.primaryKey[0]
     const column = table.columns.find((c) => c.schema.name === keyName)
     if (column === undefined || !splittableKind(column.schema.kind)) return undefined
-    const key = `t.${quoteIdent(keyName)}`
+    // In the order the rows are sorted by (orderByKey), so that the two parts follow each other in it.
+    const key = keyColumnInOrder(table, keyName, 't')
     // Behind a savepoint: a refusal (a statement timeout, a type without a median) leaves the
     // snapshot usable, and the table is read on this session.
     const bound = await this.#client.query('SAVEPOINT mergeback_split').then(async () => {

@@ -14,7 +14,9 @@ import { recordRowStamps } from '../../../src/engine/incremental.js'
 import { postgresAdapter } from '../../../src/adapters/postgres/postgres-adapter.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { loadRowStamps, RowStampsWriter } from '../../../src/storage/row-stamps.js'
-import { loadDigestIndex } from '../../../src/storage/digest-index.js'
+import { DigestIndexReader, loadDigestIndex } from '../../../src/storage/digest-index.js'
+import { KEY_ORDER_C, keyOrder } from '../../../src/adapters/key-order.js'
+import type { TableSchema } from '../../../src/adapters/adapter.js'
 import { createPostgresDatabase, makeTempDir, pgQuery } from '../../helpers/databases.js'
 
 const cleanups: (() => Promise<void> | void)[] = []
@@ -54,6 +56,16 @@ async function twoPassStamps(url: string, file: string): Promise<Record<string, 
   return stampsByEntry(file)
 }
 
+/** The tables of a database as its source describes them. */
+async function describeTables(url: string): Promise<Map<string, TableSchema>> {
+  const source = await postgresAdapter.openSource(parseDatabaseUrl(url))
+  try {
+    return new Map((await source.describe()).tables.map((t) => [t.name, t]))
+  } finally {
+    await source.close()
+  }
+}
+
 /** A digest index as table → its entries (key digest, row digest, key text; sorted). */
 async function indexEntries(file: string): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {}
@@ -66,6 +78,68 @@ async function indexEntries(file: string): Promise<Record<string, string[]>> {
 }
 
 describe('incremental backups by row stamps on PostgreSQL', () => {
+  it('merges the parent\'s entries with the rows as streams in key order (several batches, keys of every kind, a collation unlike byte order) and finds what digests find', async () => {
+    const source = await createPostgresDatabase('mbstamps_stream')
+    cleanups.push(() => source.drop())
+    const tmp = makeTempDir('mbstamps-stream-')
+    cleanups.push(tmp.cleanup)
+    const dir = path.join(tmp.dir, 'b')
+    // words: a text key whose column collation (ICU) sorts otherwise than its bytes ('a' < 'B'
+    // there, 'B' < 'a' in bytes), non-ASCII and a character above U+FFFF among them. big: bigint,
+    // negative too. combo: text and integer. Each table's index is far larger than one 256 KiB batch.
+    await pgQuery(
+      source.url,
+      `CREATE TABLE words (w text COLLATE "und-x-icu" PRIMARY KEY, v text);
+       INSERT INTO words SELECT (ARRAY['a','B','é','Z','ü','😀','ｚ','_'])[1 + g % 8] || g, 'v' || g FROM generate_series(1, 12000) g;
+       CREATE TABLE big (id bigint PRIMARY KEY, v text);
+       INSERT INTO big SELECT g::bigint * 1000000007 - 6000000042000, 'b' || g FROM generate_series(1, 12000) g;
+       CREATE TABLE combo (a varchar(20) COLLATE "und-x-icu", b integer, v text, PRIMARY KEY (a, b));
+       INSERT INTO combo SELECT (ARRAY['x','Y','ä','A'])[1 + g % 4], g, 'c' || g FROM generate_series(1, 12000) g;`,
+    )
+    const full = await backup({ db: source.url, out: dir, name: 's', now: new Date('2026-12-01T00:00:00Z') })
+    const changes = [
+      `UPDATE words SET v = v || '!' WHERE length(w) % 7 = 0 AND w LIKE '%3%'; UPDATE words SET v = v WHERE w LIKE 'é1%';
+       DELETE FROM words WHERE w LIKE 'Z2%'; INSERT INTO words VALUES ('0first', 'n'), ('ａ', 'n'), ('ñ99999', 'n'), ('😀0', 'n'), ('~', 'n');
+       UPDATE big SET v = 'x' WHERE id % 7 = 0; DELETE FROM big WHERE id % 11 = 0; INSERT INTO big VALUES (-9223372036854775808, 'min'), (9223372036854775807, 'max'), (5, 'mid');
+       UPDATE combo SET v = v || '!' WHERE b % 13 = 0; DELETE FROM combo WHERE b % 17 = 0; INSERT INTO combo VALUES ('a', 1, 'n'), ('Ä', 7, 'n'), ('zz', 0, 'n');`,
+      // The second round's parent is an increment made by the merge.
+      `UPDATE words SET v = 'again' WHERE w LIKE '_1%'; DELETE FROM words WHERE w IN ('0first', '~') OR w LIKE 'ü4%'; INSERT INTO words VALUES ('Ω', 'n');
+       UPDATE big SET v = 'y' WHERE id % 5 = 0; DELETE FROM big WHERE id = 5; INSERT INTO big VALUES (6, 'six');
+       UPDATE combo SET v = 'again' WHERE b % 19 = 0; DELETE FROM combo WHERE a = 'zz'; INSERT INTO combo VALUES ('B', 2, 'n');`,
+    ]
+    let parent = full.file
+    for (const [round, sql] of changes.entries()) {
+      // The parent says its entries are in the key order: the increment streams them.
+      const heads = await DigestIndexReader.open(parent)
+      for (const name of ['words', 'big', 'combo']) expect((await heads!.head(name))?.order).toBe(KEY_ORDER_C)
+      heads!.close()
+      await pgQuery(source.url, sql)
+      const byStamps = await backup({ db: source.url, out: dir, name: 's', incremental: true, now: new Date(Date.UTC(2026, 11, 2 + round)) })
+      expect(byStamps.compared).toEqual({ words: 'stamps', big: 'stamps', combo: 'stamps' })
+      const byDigest = await backup({ db: source.url, out: dir, name: `check${round}`, since: path.basename(parent), rowStamps: false, now: new Date(Date.UTC(2026, 11, 2 + round, 1)) })
+      expect(byStamps.metadata.recordCounts).toEqual(byDigest.metadata.recordCounts)
+      expect(byStamps.metadata.recordCounts.big).toBeGreaterThan(1000)
+      expect(byStamps.metadata.incremental?.deleted).toEqual(byDigest.metadata.incremental?.deleted)
+      expect(await indexEntries(byStamps.file)).toEqual(await indexEntries(byDigest.file))
+      expect(await stampsByEntry(byStamps.file)).toEqual(await twoPassStamps(source.url, path.join(tmp.dir, `stream-two-pass-${round}.json`)))
+      // The new index is in the key order again, so the next increment streams too.
+      const index = (await loadDigestIndex(byStamps.file))!
+      const schema = await describeTables(source.url)
+      for (const name of ['words', 'big', 'combo']) {
+        const table = index.tables.get(name)!
+        const order = keyOrder(schema.get(name)!)!
+        for (let i = 1; i < table.count; i++) expect(order(table.keyText(i - 1), table.keyText(i))).toBeLessThan(0)
+      }
+      parent = byStamps.file
+    }
+    const target = await createPostgresDatabase('mbstamps_stream_t')
+    cleanups.push(() => target.drop())
+    await restore({ file: parent, db: target.url })
+    for (const sql of ['SELECT * FROM words ORDER BY w COLLATE "C"', 'SELECT * FROM big ORDER BY id', 'SELECT * FROM combo ORDER BY a COLLATE "C", b']) {
+      expect(await pgQuery(target.url, sql)).toEqual(await pgQuery(source.url, sql))
+    }
+  }, 180_000)
+
   it('rows read in another order than the parent index holds them (reversed, shuffled, moved by updates) give the increment, index and stamps that digests give', async () => {
     const source = await createPostgresDatabase('mbstamps_order')
     cleanups.push(() => source.drop())
