@@ -9,7 +9,9 @@
  *    tables in non-transactional engines, which no snapshot covers).
  * 2. readTable: one `SELECT … ORDER BY <primary key>` streamed with mysql2's query stream. The
  *    stream's buffer holds at most `batchSize` rows; when it is full mysql2 pauses the socket, so
- *    the server waits on TCP back-pressure until the consumer asks for the next batch.
+ *    the server waits on TCP back-pressure until the consumer asks for the next batch. The record
+ *    lines (readRecordLines and its kin) use no stream: the rows are written into one chunk Buffer
+ *    from mysql2's row handler, and the socket is paused while a whole chunk waits (#lines).
  * 3. Leaving `for await` early: MySQL cannot cancel a result set from the client side, so the
  *    source sends `KILL QUERY <thread>` from a short-lived second connection and discards what is
  *    still in flight; the snapshot transaction survives (KILL QUERY ends the statement only).
