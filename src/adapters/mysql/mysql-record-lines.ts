@@ -99,7 +99,10 @@ export class RecordLineParser {
   readonly #bytes: readonly boolean[]
   #pool = Buffer.allocUnsafe(POOL_BYTES)
   #at = 0
-  /** Where the line being written starts in the pool. */
+  /**
+   * Where the bytes not yet handed out start in the pool: the line being written (next), or the
+   * chunk of lines being gathered (append, take). They move together to a new pool when one is needed.
+   */
   #start = 0
 
   /** `]` or `}`. */
@@ -117,8 +120,53 @@ export class RecordLineParser {
 
   /** The record line of the row in `packet` (positioned at its first value), with its `\n`: a view into the pool. */
   next(packet: RowPacket): Buffer {
-    const buffer = packet.buffer
     this.#start = this.#at
+    this.#write(packet)
+    const line = this.#pool.subarray(this.#start, this.#at)
+    this.#start = this.#at
+    return line
+  }
+
+  /**
+   * Writes the row's record line (as next) after the lines appended since the last take(), so that
+   * take() hands them out as one Buffer with no copy. Lines given by next() meanwhile would be
+   * taken with them: a parser is used one way or the other.
+   */
+  append(packet: RowPacket): void {
+    this.#write(packet)
+  }
+
+  /**
+   * The bytes appended since the last take(): a view into the pool, never written again. When
+   * the pool then has less than `room` bytes left, the next line starts a new pool (the old one's
+   * tail is left unused), so that a caller cutting chunks by nearlyFull does not get a run of tiny ones.
+   */
+  take(room = 0): Buffer {
+    const chunk = this.#pool.subarray(this.#start, this.#at)
+    this.#start = this.#at
+    if (this.#pool.length - this.#at < room) {
+      this.#pool = Buffer.allocUnsafe(POOL_BYTES)
+      this.#start = 0
+      this.#at = 0
+    }
+    return chunk
+  }
+
+  /** Bytes appended and not yet taken. */
+  get pending(): number {
+    return this.#at - this.#start
+  }
+
+  /**
+   * Whether the pool has less than `bytes` left: a caller of append takes its chunk then, so that
+   * a new pool starts with a new chunk rather than with a copy of the chunk so far.
+   */
+  nearlyFull(bytes: number): boolean {
+    return this.#pool.length - this.#at < bytes
+  }
+
+  #write(packet: RowPacket): void {
+    const buffer = packet.buffer
     if (this.#writers.length === 0) this.#byte(this.#close - 2)
     for (let i = 0; i < this.#writers.length; i++) {
       const prefix = this.#prefixes[i]
@@ -169,10 +217,9 @@ export class RecordLineParser {
       }
     }
     this.#byte(0x0a)
-    return this.#pool.subarray(this.#start, this.#at)
   }
 
-  /** Makes room for `bytes` more in the pool, moving the line begun so far to a new pool if needed. */
+  /** Makes room for `bytes` more in the pool, moving the bytes not yet handed out to a new pool if needed. */
   #reserve(bytes: number): void {
     if (this.#at + bytes <= this.#pool.length) return
     const begun = this.#at - this.#start

@@ -9,7 +9,9 @@
  *    tables in non-transactional engines, which no snapshot covers).
  * 2. readTable: one `SELECT … ORDER BY <primary key>` streamed with mysql2's query stream. The
  *    stream's buffer holds at most `batchSize` rows; when it is full mysql2 pauses the socket, so
- *    the server waits on TCP back-pressure until the consumer asks for the next batch.
+ *    the server waits on TCP back-pressure until the consumer asks for the next batch. The record
+ *    lines (readRecordLines and its kin) use no stream: the rows are written into one chunk Buffer
+ *    from mysql2's row handler, and the socket is paused while a whole chunk waits (#lines).
  * 3. Leaving `for await` early: MySQL cannot cancel a result set from the client side, so the
  *    source sends `KILL QUERY <thread>` from a short-lived second connection and discards what is
  *    still in flight; the snapshot transaction survives (KILL QUERY ends the statement only).
@@ -78,6 +80,12 @@ function keyLiteral(cls: MysqlTypeClass): ((value: unknown) => string) | undefin
  */
 const DEFAULT_BATCH_SIZE = 1000
 
+/**
+ * A chunk of record lines is cut once its pool has less than this left, so that the next row
+ * starts a new pool without the chunk so far being copied there (a row longer than this still is).
+ */
+const CHUNK_ROOM_BYTES = 64 * 1024
+
 /** The part of mysql2's core (callback) Query object the stream reader uses. */
 interface CoreQuery {
   stream(options: { highWaterMark: number }): Readable
@@ -86,42 +94,12 @@ interface CoreQuery {
   on(event: 'fields', listener: (fields: readonly unknown[]) => void): CoreQuery
 }
 
-/** The lines as one Buffer: a view when they lie one after the other in one pool (the usual case), else a copy. */
-function contiguous(lines: readonly Buffer[]): Buffer {
-  const first = lines[0]
-  const last = lines[lines.length - 1]
-  let end = first.byteOffset
-  for (const line of lines) {
-    if (line.buffer !== first.buffer || line.byteOffset !== end) return Buffer.concat(lines)
-    end += line.length
-  }
-  return Buffer.from(first.buffer, first.byteOffset, last.byteOffset + last.length - first.byteOffset)
-}
-
-/**
- * Makes mysql2's query hand each row packet to `parser` instead of its own row parser, which it
- * builds when the column definitions arrive (Query#readField assigns `_rowParser`, Query#row
- * calls its `next(packet)`): the one place mysql2 exposes a row's bytes without decoding them.
- * The column count is checked against the table's, so a mysql2 that works differently fails
- * loudly instead of writing wrong lines (mysql-record-lines.test.ts runs it).
- */
-function installRowParser(query: CoreQuery, parser: RecordLineParser, table: TableSchema, expected: number): void {
-  let checked: Error | undefined
-  query.on('fields', (fields) => {
-    if (fields.length !== expected) checked = new InternalError(`reading ${table.name}: ${fields.length} columns arrived for ${expected}`)
-  })
-  const rowParser = {
-    next: (packet: RowPacket): Buffer => {
-      if (checked !== undefined) throw checked
-      return parser.next(packet)
-    },
-  }
-  Object.defineProperty(query, '_rowParser', { configurable: true, get: () => rowParser, set: () => {} })
-}
-
 interface CoreConnection {
   readonly threadId: number
   query(options: { sql: string; rowsAsArray: boolean; typeCast?: unknown }): CoreQuery
+  /** Stops reading the socket; packets already read wait until resume(), which handles them first. */
+  pause(): void
+  resume(): void
 }
 
 /**
@@ -285,8 +263,117 @@ export class MysqlSource implements Source {
     return this.#lines(table, options, parser)
   }
 
+  /**
+   * The lines of a table (or of `query`) in chunks of at most `batchSize` rows, each chunk one
+   * Buffer the parser wrote its lines into one after the other (RecordLineParser.append), cut
+   * early when its pool is nearly full. mysql2's 'result' event is not listened to and no stream
+   * is made: the row packets go to the parser from mysql2's row handler, and the socket is paused
+   * while a whole chunk waits for the consumer, which holds the server back by TCP back-pressure
+   * (docs/performance.md §Round ten: MariaDB backup memory and CPU).
+   */
   async *#lines(table: TableSchema, options: ReadOptions, parser: RecordLineParser, query?: { sql: string; columns: number }): AsyncGenerator<Buffer> {
-    for await (const batch of this.#stream(table, options, { parser, ...query })) yield contiguous(batch as Buffer[])
+    this.#assertUsable()
+    const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE)
+    const sql = query?.sql ?? `SELECT ${table.columns.map((c) => selectExpression(c)).join(', ')} FROM ${quoteIdentifier(table.name)}${table.primaryKey.length > 0 ? ` ORDER BY ${table.primaryKey.map(quoteIdentifier).join(', ')}` : ''}`
+    const expected = query?.columns ?? table.columns.length
+    const core = (this.#session.connection as unknown as { connection: CoreConnection }).connection
+    const coreQuery = core.query({ sql, rowsAsArray: true })
+    // Chunks cut and not yet handed out, in order; the socket is paused while one waits.
+    const ready: Buffer[] = []
+    let rows = 0
+    let paused = false
+    let dropping = false
+    let finished = false
+    let failure: unknown
+    let wake: (() => void) | undefined
+    const notify = (): void => {
+      const resume = wake
+      wake = undefined
+      resume?.()
+    }
+    const cut = (): void => {
+      ready.push(parser.take(CHUNK_ROOM_BYTES))
+      rows = 0
+      if (!paused && !dropping) {
+        paused = true
+        core.pause()
+      }
+      notify()
+    }
+    let checked: Error | undefined
+    coreQuery.on('fields', (fields) => {
+      if (fields.length !== expected) checked = new InternalError(`reading ${table.name}: ${fields.length} columns arrived for ${expected}`)
+    })
+    const rowParser = {
+      next: (packet: RowPacket): undefined => {
+        if (dropping) return undefined
+        if (checked !== undefined) throw checked
+        parser.append(packet)
+        if (++rows >= batchSize || parser.nearlyFull(CHUNK_ROOM_BYTES)) cut()
+        return undefined
+      },
+    }
+    Object.defineProperty(coreQuery, '_rowParser', { configurable: true, get: () => rowParser, set: () => {} })
+    const completed = new Promise<void>((resolve) => {
+      coreQuery.on('end', () => {
+        if (!dropping && parser.pending > 0) ready.push(parser.take())
+        finished = true
+        resolve()
+        notify()
+      })
+      coreQuery.on('error', (error: Error & { fatal?: boolean }) => {
+        failure ??= error
+        if (error.fatal) {
+          finished = true
+          resolve()
+        }
+        notify()
+      })
+    })
+    const signal = options.signal
+    signal?.addEventListener('abort', notify, { once: true })
+    let stopping: Promise<void> | undefined
+    const drop = (): void => {
+      dropping = true
+      ready.length = 0
+      parser.take()
+      if (paused) {
+        paused = false
+        core.resume()
+      }
+    }
+    const stop = (): Promise<void> => (stopping ??= finished ? Promise.resolve() : this.#cancel(core.threadId, drop, completed))
+    this.#reading = {
+      stop: () => {
+        failure ??= new UsageError('The MySQL source was closed during the read.', { code: 'CLOSED' })
+        notify()
+        return stop()
+      },
+    }
+    try {
+      for (;;) {
+        if (failure !== undefined) throw toStatementError(failure, { table: table.name, action: `reading ${table.name}` })
+        if (signal?.aborted) throw signal.reason
+        const chunk = ready.shift()
+        if (chunk !== undefined) {
+          if (paused && ready.length === 0) {
+            paused = false
+            // Hands the packets that arrived with the last read to the parser at once: it may cut and pause again.
+            core.resume()
+          }
+          yield chunk
+          continue
+        }
+        if (finished) return
+        await new Promise<void>((resolve) => {
+          wake = resolve
+        })
+      }
+    } finally {
+      signal?.removeEventListener('abort', notify)
+      await stop()
+      this.#reading = undefined
+    }
   }
 
   /**
@@ -554,24 +641,23 @@ export class MysqlSource implements Source {
   }
 
   /**
-   * The table's rows in key order, in arrays of `batchSize`: as mysql2 decodes them (with
-   * `typeCast`), or as `parser` turns each row packet into its record line.
+   * The table's rows in key order, in arrays of `batchSize`, as mysql2 decodes them (with
+   * `typeCast`). The record lines are read by #lines.
    */
   async *#stream(
     table: TableSchema,
     options: ReadOptions,
-    how: { typeCast?: typeof rawGeometryTypeCast; parser?: RecordLineParser; sql?: string; columns?: number },
+    how: { typeCast?: typeof rawGeometryTypeCast },
   ): AsyncGenerator<unknown[]> {
     this.#assertUsable()
     const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE)
     const columns = table.columns
     const orderBy = table.primaryKey.length > 0 ? ` ORDER BY ${table.primaryKey.map(quoteIdentifier).join(', ')}` : ''
-    const sql = how.sql ?? `SELECT ${columns.map((c) => selectExpression(c)).join(', ')} FROM ${quoteIdentifier(table.name)}${orderBy}`
+    const sql = `SELECT ${columns.map((c) => selectExpression(c)).join(', ')} FROM ${quoteIdentifier(table.name)}${orderBy}`
 
     // The promise wrapper has no stream(); its callback-API connection (untyped there) does.
     const core = (this.#session.connection as unknown as { connection: CoreConnection }).connection
     const query = core.query({ sql, rowsAsArray: true, ...(how.typeCast !== undefined ? { typeCast: how.typeCast } : {}) })
-    if (how.parser !== undefined) installRowParser(query, how.parser, table, how.columns ?? table.columns.length)
     let finished = false
     let failure: unknown
     let wake: (() => void) | undefined
@@ -610,7 +696,7 @@ export class MysqlSource implements Source {
     const signal = options.signal
     signal?.addEventListener('abort', notify, { once: true })
     let stopping: Promise<void> | undefined
-    const stop = (): Promise<void> => (stopping ??= finished ? Promise.resolve() : this.#cancel(core.threadId, stream, completed))
+    const stop = (): Promise<void> => (stopping ??= finished ? Promise.resolve() : this.#cancel(core.threadId, () => stream.destroy(), completed))
     this.#reading = {
       stop: () => {
         failure ??= new UsageError('The MySQL source was closed during the read.', { code: 'CLOSED' })
@@ -649,9 +735,9 @@ export class MysqlSource implements Source {
   }
 
   /** Stops a result set the consumer no longer wants, keeping the connection and its snapshot. */
-  async #cancel(threadId: number, stream: Readable, completed: Promise<void>): Promise<void> {
-    // destroy() resumes the socket and drops every row still arriving.
-    stream.destroy()
+  async #cancel(threadId: number, drop: () => void, completed: Promise<void>): Promise<void> {
+    // Resumes the socket and drops every row still arriving.
+    drop()
     try {
       const killer = await openSession(this.#session.config)
       try {

@@ -120,6 +120,55 @@ describe('MariaDB record lines', () => {
     }
   })
 
+  it('come in chunks of at most a pool (1 MiB) or batchSize rows, whole lines each, and a read left while the socket is paused leaves the source usable', async () => {
+    const db = await databases.fresh()
+    await mysqlQuery(
+      db.url,
+      'CREATE TABLE wide (id INT PRIMARY KEY, body TEXT) CHARACTER SET utf8mb4',
+      "INSERT INTO wide SELECT seq, CONCAT(REPEAT('x', 1100), seq) FROM seq_1_to_6000",
+      'CREATE TABLE narrow (id INT PRIMARY KEY, n INT)',
+      'INSERT INTO narrow SELECT seq, seq * 2 FROM seq_1_to_25000',
+    )
+    const source = await mysqlAdapter.openSource(parseDatabaseUrl(db.url))
+    try {
+      const tables = (await source.describe()).tables
+      const wide = tables.find((t) => t.name === 'wide')!
+      const narrow = tables.find((t) => t.name === 'narrow')!
+      const shapes = async (table: typeof wide): Promise<{ sizes: number[]; rows: number[]; text: string }> => {
+        const sizes: number[] = []
+        const rows: number[] = []
+        const chunks: Buffer[] = []
+        for await (const chunk of source.readRecordLines!(table)!) {
+          expect(chunk[chunk.length - 1]).toBe(0x0a)
+          sizes.push(chunk.length)
+          rows.push(chunk.toString('latin1').split('\n').length - 1)
+          chunks.push(chunk)
+        }
+        return { sizes, rows, text: Buffer.concat(chunks).toString('utf8') }
+      }
+      // ~1.1 kB lines: a 1000-row batch would be ~1.1 MB, so chunks are cut by the pool instead.
+      const w = await shapes(wide)
+      expect(w.text).toBe(await readRowsAsLines(source, wide))
+      expect(Math.max(...w.sizes)).toBeLessThanOrEqual(1 << 20)
+      expect(Math.max(...w.rows)).toBeLessThan(1000)
+      expect(w.rows.reduce((a, b) => a + b, 0)).toBe(6000)
+      // Short lines: whole batches of 1000 rows (a pool's tail too short for more is not cut into tiny chunks).
+      const n = await shapes(narrow)
+      expect(n.text).toBe(await readRowsAsLines(source, narrow))
+      expect(n.rows).toEqual(Array.from({ length: 25 }, () => 1000))
+      // The consumer holds the first chunk while the next one fills and the socket is paused, then leaves.
+      let taken = 0
+      for await (const chunk of source.readRecordLines!(wide)!) {
+        expect(chunk.length).toBeGreaterThan(0)
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        if (++taken === 2) break
+      }
+      expect((await readLines(source, narrow))!.split('\n')).toHaveLength(25001)
+    } finally {
+      await source.close()
+    }
+  })
+
   it('are declined for a column a JS object would move to the front (an array index)', async () => {
     const db = await databases.fresh()
     await mysqlQuery(db.url, 'CREATE TABLE n (id INT PRIMARY KEY, `7` INT, `07` INT)', 'INSERT INTO n VALUES (1, 2, 3)')
