@@ -88,10 +88,17 @@ const EMPTY_PROGRESS: JobProgress = { phase: null, table: null, tableRowsDone: 0
 /** glibc malloc arenas for a job's process (docs/performance.md, round eight: peak RSS); the same as bin/mergeback.js's shebang. */
 const MALLOC_ARENA_MAX = '2'
 
+/**
+ * A job's node flags: the same as bin/mergeback.js's shebang (test/integration/cli/bin.test.ts checks
+ * that they stay equal), so a backup run from the API bounds its heap and frees its dead Buffers
+ * (engine/buffer-reclaim.ts needs `--expose-gc`) as the CLI's does.
+ */
+export const JOB_NODE_FLAGS: readonly string[] = ['--max-old-space-size=192', '--max-semi-space-size=4', '--expose-gc']
+
 /** The runner next to this module: compiled JavaScript in dist, or TypeScript (through tsx) when running from src. */
 function runnerPath(): { file: string; execArgv: string[] } {
   const js = fileURLToPath(new URL('./job-runner.js', import.meta.url))
-  if (fs.existsSync(js)) return { file: js, execArgv: ['--max-old-space-size=192', '--max-semi-space-size=4'] }
+  if (fs.existsSync(js)) return { file: js, execArgv: [...JOB_NODE_FLAGS] }
   return { file: fileURLToPath(new URL('./job-runner.ts', import.meta.url)), execArgv: ['--import', 'tsx'] }
 }
 

@@ -7,6 +7,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { JOB_NODE_FLAGS } from '../../../src/server/jobs/job-manager.js'
 import { REPO_ROOT } from '../../helpers/cli.js'
 
 const BIN = path.join(REPO_ROOT, 'bin/mergeback.js')
@@ -42,5 +43,11 @@ describe('bin/mergeback.js', () => {
   it('exposes gc, so that a backup can free its dead Buffers as it goes (engine/buffer-reclaim.ts)', () => {
     const firstLine = fs.readFileSync(BIN, 'utf8').split('\n')[0]
     expect(firstLine.split(/\s+/)).toContain('--expose-gc')
+  })
+
+  it('gives the API server jobs the same node flags as the shebang (a job without --expose-gc skipped the Buffer reclaim)', () => {
+    const firstLine = fs.readFileSync(BIN, 'utf8').split('\n')[0]!
+    const nodeFlags = firstLine.split(/\s+/).filter((word) => word.startsWith('--'))
+    expect([...JOB_NODE_FLAGS].sort()).toEqual(nodeFlags.sort())
   })
 })
