@@ -23,7 +23,7 @@ export const sqliteAdapter: Adapter = {
   async openSource(config: ConnectionConfig, options?: SourceOptions): Promise<Source> {
     checkConfig(config)
     // `--jobs 2` or more: the record lines on a second thread in the same snapshot. Not the default:
-    // it cost 18-30 MB of peak RSS, over the 150 MB line at scale 5 (docs/performance.md §Round ten:
+    // it cost 17-30 MB of peak RSS, over the 150 MB line at scale 5 (docs/performance.md §Round ten:
     // SQLite backup on two threads).
     if (options?.sessions !== undefined && options.sessions >= 2) return SqliteSource.openWithReader(config)
     return SqliteSource.open(config)
