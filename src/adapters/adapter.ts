@@ -200,6 +200,11 @@ export interface Source {
    */
   readRecordLines?(table: TableSchema, options?: ReadOptions): AsyncIterable<Buffer> | undefined
   /**
+   * Optional: set when a read that could have used a second session or thread uses one, and why
+   * (SQLite: the write lock needed to share its snapshot was busy). The backup reports it.
+   */
+  readonly readerNote?: string
+  /**
    * Optional, for incremental backups (issue #18): per row of readRecordLines, in the same order,
    * the line `<key text>\x02<hex of the first 16 bytes of SHA-256 of the record line>\n`, computed
    * by the database, so only digests cross the wire. `<key text>` is JSON text of the array of the

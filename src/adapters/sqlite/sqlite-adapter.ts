@@ -5,7 +5,7 @@
  * restore created is removed again (sqlite-destination.ts). Value encoding and the rules for
  * SQLite's dynamic typing are in sqlite-values.ts; docs/adapters.md explains them for users.
  */
-import type { Adapter, ConnectionConfig, Destination, DestinationOptions, Source } from '../adapter.js'
+import type { Adapter, ConnectionConfig, Destination, DestinationOptions, Source, SourceOptions } from '../adapter.js'
 import { UsageError } from '../../errors.js'
 import { SQLITE_CAPABILITIES } from './sqlite-connection.js'
 import { SqliteDestination } from './sqlite-destination.js'
@@ -20,8 +20,12 @@ function checkConfig(config: ConnectionConfig): void {
 export const sqliteAdapter: Adapter = {
   engine: 'sqlite',
   capabilities: SQLITE_CAPABILITIES,
-  async openSource(config: ConnectionConfig): Promise<Source> {
+  async openSource(config: ConnectionConfig, options?: SourceOptions): Promise<Source> {
     checkConfig(config)
+    // `--jobs 2` or more: the record lines on a second thread in the same snapshot. Not the default:
+    // it cost 17-30 MB of peak RSS, over the 150 MB line at scale 5 (docs/performance.md §Round ten:
+    // SQLite backup on two threads).
+    if (options?.sessions !== undefined && options.sessions >= 2) return SqliteSource.openWithReader(config)
     return SqliteSource.open(config)
   },
   async openDestination(config: ConnectionConfig, options?: DestinationOptions): Promise<Destination> {

@@ -11,11 +11,15 @@
  *    read only when the consumer asks, so memory stays at one batch. Leaving the loop early
  *    (break, throw) finalizes the statement in `finally`.
  * 3. close: ends the transaction and closes the file.
+ * With `openWithReader` (a backup's source), a second connection on its own thread shares the
+ * snapshot and reads the record lines (sqlite-reader-thread.ts); everything else stays here.
  * Every read is a scan of whole tables, so the page cache is kept small (SOURCE_CACHE_KIB).
  */
 import type { ConnectionConfig, DatabaseSchema, DatabaseStats, LineBlocks, ReadOptions, Row, Source, TableSchema } from '../adapter.js'
 import { UsageError } from '../../errors.js'
-import { openReadOnly, quoteIdent, SQLITE_CAPABILITIES, withErrors, type SqliteDatabase } from './sqlite-connection.js'
+import Database from 'better-sqlite3'
+import { openReadOnly, quoteIdent, SQLITE_CAPABILITIES, toMergebackError, withErrors, type SqliteDatabase } from './sqlite-connection.js'
+import { SqliteReaderThread } from './sqlite-reader-thread.js'
 import { describeDatabase, readStats } from './sqlite-introspector.js'
 import { encodeValue, finishChunk, recordLineEncoder, sqlRecordLines, type SqliteValue } from './sqlite-values.js'
 
@@ -33,6 +37,8 @@ const LINES_BATCH_SIZE = 500
  * used no more CPU (docs/performance.md §Round seven: backup peak RSS).
  */
 export const SOURCE_CACHE_KIB = 2048
+/** How long openWithReader waits for the write lock before it reads on one thread (ms). */
+const WRITE_LOCK_WAIT_MS = 100
 
 /** A read session on one SQLite file (see the module header). Made by `SqliteSource.open`. */
 export class SqliteSource implements Source {
@@ -42,12 +48,62 @@ export class SqliteSource implements Source {
   readonly #file: string
   readonly #database: string
   readonly #iterators = new Set<IterableIterator<unknown>>()
+  #reader: SqliteReaderThread | undefined
   #closed = false
+  /** Why the record lines are read on this thread only, when a reader thread was asked for and could not be had. */
+  readerNote: string | undefined
 
   private constructor(db: SqliteDatabase, file: string, database: string) {
     this.#db = db
     this.#file = file
     this.#database = database
+  }
+
+  /** Reads the record lines on a second thread (module header)? */
+  get readerThread(): boolean {
+    return this.#reader !== undefined
+  }
+
+  /**
+   * As `open`, plus a reader thread in the same snapshot (sqlite-reader-thread.ts: the write lock
+   * is held while both connections take their snapshots). When the lock is busy (a writer is at
+   * work), the file cannot be written (read-only) or the thread cannot start, the source reads on
+   * one connection as `open`'s does, and `readerNote` says why.
+   */
+  static async openWithReader(config: ConnectionConfig): Promise<SqliteSource> {
+    const file = config.url
+    const timeoutMs = config.connectTimeoutMs ?? 5000
+    let lock: SqliteDatabase | undefined
+    let note: string | undefined
+    try {
+      lock = new Database(file, { fileMustExist: true, timeout: WRITE_LOCK_WAIT_MS })
+      lock.exec('BEGIN IMMEDIATE')
+    } catch (error) {
+      lock?.close()
+      lock = undefined
+      note = `the write lock could not be taken (${(error as Error).message})`
+    }
+    try {
+      const source = SqliteSource.open(config)
+      if (lock === undefined) {
+        source.readerNote = `${file}: the record lines were read on one thread: ${note}.`
+        return source
+      }
+      try {
+        source.#reader = await SqliteReaderThread.start(file, timeoutMs, SOURCE_CACHE_KIB)
+      } catch (error) {
+        source.readerNote = `${file}: the record lines were read on one thread: the reader thread could not start (${(error as Error).message}).`
+      }
+      return source
+    } finally {
+      if (lock !== undefined) {
+        try {
+          if (lock.inTransaction) lock.exec('ROLLBACK')
+        } finally {
+          lock.close()
+        }
+      }
+    }
   }
 
   /**
@@ -101,6 +157,18 @@ export class SqliteSource implements Source {
     const batchSize = options.batchSize ?? LINES_BATCH_SIZE
     const quoted = table.columns.map((c) => ({ name: c.name, kind: c.kind, quoted: quoteIdent(c.name) }))
     const bySql = this.#utf8 ? sqlRecordLines(quoted) : undefined
+    const reader = this.#reader
+    if (bySql !== undefined && reader !== undefined) {
+      const sql = (): string => this.#selectSql(table, bySql.select, batchSize)
+      const context = { file: this.#file, table: table.name, action: 'reading' }
+      return (async function* () {
+        try {
+          for await (const chunk of reader.read(sql(), batchSize, options.signal)) yield finishChunk(bySql.splice(chunk.data, chunk.gaps))
+        } catch (error) {
+          throw toMergebackError(error, context)
+        }
+      })()
+    }
     if (bySql !== undefined) {
       const batches = this.#rawBatches(table, bySql.select, options, batchSize)
       return (async function* () {
@@ -214,11 +282,8 @@ export class SqliteSource implements Source {
    */
   async *#rawBatches(table: TableSchema, select: readonly string[], options: ReadOptions, batchSize: number): AsyncGenerator<unknown[][]> {
     this.#assertOpen()
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`batchSize must be a positive integer, not ${batchSize}.`)
     const context = { file: this.#file, table: table.name, action: 'reading' }
-    if (table.columns.length === 0) throw new UsageError(`Table "${table.name}" has no columns to read.`)
-    const order = table.primaryKey.length > 0 ? table.primaryKey.map(quoteIdent).join(', ') : 'rowid'
-    const sql = `SELECT ${select.join(', ')} FROM main.${quoteIdent(table.name)} ORDER BY ${order}`
+    const sql = this.#selectSql(table, select, batchSize)
     const iterator = withErrors(context, () => this.#db.prepare(sql).raw(true).iterate() as IterableIterator<unknown[]>)
     this.#iterators.add(iterator)
     try {
@@ -246,6 +311,14 @@ export class SqliteSource implements Source {
     }
   }
 
+  /** `SELECT <select> … ORDER BY <primary key>` (rowid without one), after checking the batch size and the columns. */
+  #selectSql(table: TableSchema, select: readonly string[], batchSize: number): string {
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`batchSize must be a positive integer, not ${batchSize}.`)
+    if (table.columns.length === 0) throw new UsageError(`Table "${table.name}" has no columns to read.`)
+    const order = table.primaryKey.length > 0 ? table.primaryKey.map(quoteIdent).join(', ') : 'rowid'
+    return `SELECT ${select.join(', ')} FROM main.${quoteIdent(table.name)} ORDER BY ${order}`
+  }
+
   async stats(): Promise<DatabaseStats> {
     this.#assertOpen()
     return withErrors({ file: this.#file, action: 'measuring' }, () => readStats(this.#db, this.#file, this.#database))
@@ -260,6 +333,7 @@ export class SqliteSource implements Source {
       if (this.#db.inTransaction) this.#db.exec('ROLLBACK')
     } finally {
       this.#db.close()
+      await this.#reader?.close()
     }
   }
 

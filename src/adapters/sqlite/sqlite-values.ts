@@ -444,7 +444,11 @@ export function recordLineEncoder(columns: readonly { readonly name: string; rea
 export function sqlRecordLines(
   columns: readonly { readonly name: string; readonly kind: ValueKind; readonly quoted: string }[],
   options: { readonly reals?: boolean } = {},
-): { readonly select: readonly string[]; readonly finish: (row: readonly unknown[]) => Buffer } | undefined {
+): {
+  readonly select: readonly string[]
+  readonly finish: (row: readonly unknown[]) => Buffer
+  readonly splice: (lines: Buffer, gaps: readonly unknown[]) => Buffer
+} | undefined {
   if (columns.length > MAX_SQL_LINE_COLUMNS || recordLineEncoder(columns) === undefined) return undefined
   const fragments = columns.map((c) => sqlFragment(c.quoted, c.kind, options.reals === true))
   const parts = columns.flatMap((c, i) => [sqlText(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`), fragments[i].line])
@@ -468,7 +472,25 @@ export function sqlRecordLines(
     pieces.push(line.subarray(from))
     return Buffer.concat(pieces)
   }
-  return { select, finish }
+  // The lines of many rows at once, their gaps filled from flat [column, value] pairs in order
+  // (the non-NULL raw values, as the reader thread sends them: sqlite-reader-thread.ts). A blob
+  // crosses the thread as a Uint8Array and is a Buffer again here.
+  const splice = (lines: Buffer, gaps: readonly unknown[]): Buffer => {
+    if (gaps.length === 0) return lines
+    const pieces: Buffer[] = []
+    let from = 0
+    for (let k = 0; k < gaps.length; k += 2) {
+      const gap = lines.indexOf(1, from)
+      if (gap < 0) throw new Error('A record line from SQLite has fewer gaps than values to fill them.')
+      const value = gaps[k + 1]
+      const column = gaps[k] as number
+      pieces.push(lines.subarray(from, gap), Buffer.from(encoders[column](value instanceof Uint8Array && !Buffer.isBuffer(value) ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : (value as SqliteValue))))
+      from = gap + 1
+    }
+    pieces.push(lines.subarray(from))
+    return Buffer.concat(pieces)
+  }
+  return { select, finish, splice }
 }
 
 /** Lines as SQLite wrote them, checked: text that is not valid UTF-8 becomes what a JavaScript string of it would (U+FFFD). */

@@ -7,19 +7,33 @@
 import { describe, expect, it } from 'vitest'
 import { statSync } from 'node:fs'
 import { sqliteAdapter } from '../../../src/adapters/sqlite/sqlite-adapter.js'
-import { SOURCE_CACHE_KIB } from '../../../src/adapters/sqlite/sqlite-source.js'
+import { SOURCE_CACHE_KIB, SqliteSource } from '../../../src/adapters/sqlite/sqlite-source.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { makeSqliteDatabase } from '../../helpers/databases.js'
-import { bothPaths as bothPathsOf } from '../../helpers/record-lines.js'
+import { bothPaths as bothPathsOf, readLines } from '../../helpers/record-lines.js'
 
-/** Both paths for every table of a database made by `sql`: [table, lines or undefined, lines from rows]. */
+/**
+ * Both paths for every table of a database made by `sql`: [table, lines or undefined, lines from
+ * rows]. The lines are read twice, on one thread and with the reader thread (a backup's source,
+ * sqlite-reader-thread.ts), and must be the same bytes both ways.
+ */
 async function bothPaths(sql: string): Promise<[string, string | undefined, string][]> {
   const db = await makeSqliteDatabase(sql)
   const source = await sqliteAdapter.openSource(parseDatabaseUrl(db.url))
+  const threaded = (await sqliteAdapter.openSource(parseDatabaseUrl(db.url), { sessions: 2 })) as SqliteSource
   try {
-    return await bothPathsOf(source)
+    expect((source as SqliteSource).readerThread).toBe(false)
+    expect(threaded.readerThread).toBe(true)
+    const results = await bothPathsOf(source)
+    const schema = await threaded.describe()
+    for (const [name, lines] of results) {
+      const table = schema.tables.find((t) => t.name === name)!
+      expect(await readLines(threaded, table, { batchSize: 7 })).toBe(lines)
+    }
+    return results
   } finally {
     await source.close()
+    await threaded.close()
     db.cleanup()
   }
 }
