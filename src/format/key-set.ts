@@ -9,13 +9,16 @@
  * by part), not the database's collation: where the two disagree, the order breaks, and the
  * check falls back to the exact set below. A broken order costs memory, never a missed duplicate.
  *
- * The fallback needs the keys seen before the break, so the 16-byte digest of each key in order
- * is logged: in memory up to LOG_MEMORY_BYTES, then appended to a temporary file that is
- * unlinked as soon as it is opened (the kernel frees it when it is closed, or when the process
- * dies). When the order breaks, the log is read back into an open-addressing hash table of
- * 32-bit words (4 per slot, doubled when half full: 32 to 64 bytes per key), which then checks
- * every later key. Measured (docs/performance.md, round five): the table alone held 32 MB at
- * 600 000 keys (scale 20) and 64 MB, 96 MB while doubling, at 1.5 M.
+ * The fallback needs the keys seen before the break, so each key in order is logged, as its
+ * normalized text (UTF-8, after its length): in memory up to LOG_MEMORY_BYTES, then appended to a
+ * temporary file that is unlinked as soon as it is opened (the kernel frees it when it is closed,
+ * or when the process dies). A key is hashed only once the order breaks: the log is then read
+ * back, each text hashed into an open-addressing hash table of the 16-byte digests, as 32-bit
+ * words (4 per slot, doubled when half full: 32 to 64 bytes per key), which then checks every
+ * later key. While the order holds (every file mergeback writes), no key is hashed at all: the
+ * hash was the larger part of a key's cost (docs/performance.md, round ten). Measured (round
+ * five): the table alone held 32 MB at 600 000 keys (scale 20) and 64 MB, 96 MB while doubling,
+ * at 1.5 M.
  *
  * MD5 is used for speed, not secrecy: equal keys always give equal digests, so no duplicate is
  * missed; two different keys with the same digest (only if crafted on purpose, and only once the
@@ -32,6 +35,8 @@ import path from 'node:path'
 
 const WORDS = 4
 const DIGEST_BYTES = 16
+/** A logged key: its text's UTF-8 length (4 bytes), then the text. */
+const LENGTH_BYTES = 4
 const INITIAL_SLOTS = 1024
 /** Digests logged in memory before the log goes to its file (64 Ki keys). */
 const LOG_MEMORY_BYTES = 1024 * 1024
@@ -48,7 +53,7 @@ export class KeyDigestSet {
   /** The last key: its part, or its parts for a composite key. */
   #last: Part | readonly Part[] | undefined
   readonly #scratch = Buffer.allocUnsafe(DIGEST_BYTES)
-  #log: Buffer = Buffer.allocUnsafe(DIGEST_BYTES * 64)
+  #log: Buffer
   #logBytes = 0
   #logFile: { fd: number; path: string; unlinked: boolean; bytes: number } | undefined
 
@@ -59,6 +64,7 @@ export class KeyDigestSet {
   /** `logMemoryBytes`: how much of the log stays in memory (tests make it small to exercise the file). */
   constructor(options: { readonly logMemoryBytes?: number } = {}) {
     this.#logMemoryBytes = Math.max(DIGEST_BYTES, options.logMemoryBytes ?? LOG_MEMORY_BYTES)
+    this.#log = Buffer.allocUnsafe(Math.min(1024, this.#logMemoryBytes))
   }
 
   get size(): number {
@@ -97,17 +103,13 @@ export class KeyDigestSet {
       }
       text = JSON.stringify(texts)
     }
-    // One call (crypto.hash) rather than createHash/update/digest, and the digest as a latin1
-    // string (one character per byte, in the heap) rather than a new Buffer: half the cost a
-    // call (docs/performance.md, round eight, the same call on the digest-index thread).
-    const digest = hash('md5', text, 'binary')
     if (this.#ordered) {
       if (texts === undefined) {
         const part = orderPart(text)
         const last = this.#last
         if (last === undefined || before(last as Part, part)) {
           this.#last = part
-          this.#append(digest)
+          this.#append(text)
           this.#size++
           return true
         }
@@ -116,15 +118,14 @@ export class KeyDigestSet {
         const last = this.#last
         if (last === undefined || beforeAll(last as readonly Part[], parts)) {
           this.#last = parts
-          this.#append(digest)
+          this.#append(text)
           this.#size++
           return true
         }
       }
       this.#breakOrder()
     }
-    this.#scratch.write(digest, 0, DIGEST_BYTES, 'latin1')
-    if (!this.#insertDigest(this.#scratch, 0)) return false
+    if (!this.#insertText(text)) return false
     this.#size++
     if (this.#size * 2 > this.#mask + 1) this.#grow()
     return true
@@ -139,25 +140,41 @@ export class KeyDigestSet {
     if (!file.unlinked) fs.rmSync(file.path, { force: true })
   }
 
-  /** Logs a digest given as a latin1 string of DIGEST_BYTES characters. */
-  #append(digest: string): void {
-    if (this.#logBytes + DIGEST_BYTES > this.#log.length) {
-      if (this.#log.length < this.#logMemoryBytes) {
-        const grown = Buffer.allocUnsafe(Math.min(this.#log.length * 2, this.#logMemoryBytes))
+  /** Logs a key's text: its UTF-8 length, then its UTF-8 bytes. */
+  #append(text: string): void {
+    // At most 3 bytes of UTF-8 per UTF-16 unit: room for that, so the text is written once.
+    const room = LENGTH_BYTES + 3 * text.length
+    if (this.#logBytes + room > this.#log.length) {
+      if (this.#log.length < this.#logMemoryBytes && this.#logBytes + room <= this.#logMemoryBytes) {
+        const grown = Buffer.allocUnsafe(Math.min(Math.max(this.#log.length * 2, this.#logBytes + room), this.#logMemoryBytes))
         this.#log.copy(grown, 0, 0, this.#logBytes)
         this.#log = grown
       } else {
         this.#spill()
       }
     }
-    if (this.#logBytes + DIGEST_BYTES > this.#log.length) {
-      // No temporary file could be made: the log stays in memory (16 bytes a key), as exact.
-      const grown = Buffer.allocUnsafe(this.#log.length * 2)
+    if (this.#logBytes + room > this.#log.length) {
+      // A key longer than the memory part, or no temporary file could be made: the log grows in
+      // memory for it, as exact.
+      const grown = Buffer.allocUnsafe(Math.max(this.#log.length * 2, this.#logBytes + room))
       this.#log.copy(grown, 0, 0, this.#logBytes)
       this.#log = grown
     }
-    this.#log.write(digest, this.#logBytes, DIGEST_BYTES, 'latin1')
-    this.#logBytes += DIGEST_BYTES
+    const log = this.#log
+    const at = this.#logBytes + LENGTH_BYTES
+    // Most keys are short ASCII (numbers, ids): copied by unit, without a call into C++.
+    let length = 0
+    if (text.length <= 64) {
+      while (length < text.length) {
+        const unit = text.charCodeAt(length)
+        if (unit >= 0x80) break
+        log[at + length] = unit
+        length++
+      }
+    }
+    if (length < text.length) length = log.write(text, at, 'utf8')
+    log.writeUInt32LE(length, this.#logBytes)
+    this.#logBytes = at + length
   }
 
   /** Writes the log's memory part to its file. */
@@ -196,18 +213,52 @@ export class KeyDigestSet {
     // Logged keys are distinct (they came in strictly increasing order): no duplicate can show here.
     const file = this.#logFile
     if (file !== undefined) {
-      const chunk = Buffer.allocUnsafe(Math.min(file.bytes, LOG_MEMORY_BYTES))
+      let chunk = Buffer.allocUnsafe(Math.min(file.bytes, this.#logMemoryBytes))
+      // Bytes of the chunk not yet used: a key cut by the chunk's end, moved to its start.
+      let held = 0
       for (let position = 0; position < file.bytes; ) {
-        const read = fs.readSync(file.fd, chunk, 0, Math.min(chunk.length, file.bytes - position), position)
-        if (read <= 0 || read % DIGEST_BYTES !== 0) throw new Error(`the key log ${file.path} could not be read back (${read} bytes at ${position})`)
-        for (let at = 0; at < read; at += DIGEST_BYTES) this.#insertDigest(chunk, at)
+        const read = fs.readSync(file.fd, chunk, held, Math.min(chunk.length - held, file.bytes - position), position)
+        if (read <= 0) throw new Error(`the key log ${file.path} could not be read back (${read} bytes at ${position})`)
         position += read
+        const filled = held + read
+        const used = this.#insertLogged(chunk, filled)
+        held = filled - used
+        chunk.copyWithin(0, used, filled)
+        // A key longer than the chunk: the chunk grows to hold it.
+        if (held === chunk.length) {
+          const grown = Buffer.allocUnsafe(2 * chunk.length)
+          chunk.copy(grown, 0, 0, held)
+          chunk = grown
+        }
       }
+      if (held !== 0) throw new Error(`the key log ${file.path} could not be read back (${held} bytes left at its end)`)
       this.close()
     }
-    for (let at = 0; at < this.#logBytes; at += DIGEST_BYTES) this.#insertDigest(this.#log, at)
+    if (this.#insertLogged(this.#log, this.#logBytes) !== this.#logBytes) throw new Error('the key log in memory could not be read back')
     this.#log = Buffer.alloc(0)
     this.#logBytes = 0
+  }
+
+  /** Hashes the whole logged keys of bytes [0, end) of `log` into the table; returns where the first key not whole there begins. */
+  #insertLogged(log: Buffer, end: number): number {
+    let at = 0
+    while (at + LENGTH_BYTES <= end) {
+      const length = log.readUInt32LE(at)
+      if (at + LENGTH_BYTES + length > end) break
+      // The UTF-8 bytes of a text hash as the text does (crypto.hash encodes a string as UTF-8).
+      this.#scratch.write(hash('md5', log.subarray(at + LENGTH_BYTES, at + LENGTH_BYTES + length), 'binary'), 0, DIGEST_BYTES, 'latin1')
+      this.#insertDigest(this.#scratch, 0)
+      at += LENGTH_BYTES + length
+    }
+    return at
+  }
+
+  /** Adds a key's text to the table (once the order is broken); false when it was there. */
+  #insertText(text: string): boolean {
+    // One call (crypto.hash) rather than createHash/update/digest, and the digest as a latin1
+    // string rather than a new Buffer (docs/performance.md, round eight).
+    this.#scratch.write(hash('md5', text, 'binary'), 0, DIGEST_BYTES, 'latin1')
+    return this.#insertDigest(this.#scratch, 0)
   }
 
   #insertDigest(digest: Buffer, at: number): boolean {
