@@ -226,7 +226,9 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
     const inPass = verifiesInPass(adapter.capabilities)
     options.onProgress?.({ type: 'phase', phase: 'verify' })
     // A merge creates no table: definitions it could not rebuild are never used, only types are.
-    const scan = await scanBackup(file, { passphrase: options.passphrase, verify: !inPass, unsafeDefinitions: 'drop', limits: options.limits })
+    // A scan of the structure only leaves the file's SHA-256 against its catalog to the merge's
+    // pass too: that pass reads the whole file with the check on, to its end, before the commit.
+    const scan = await scanBackup(file, { passphrase: options.passphrase, verify: !inPass, unsafeDefinitions: 'drop', limits: options.limits, checkFileDigest: !inPass })
     const selected = selectTables(scan, settings.tables ?? undefined, settings.exclude ?? undefined)
     let baseScan: BackupScan | undefined
     if (settings.base) {

@@ -120,6 +120,37 @@ describe('KeyDigestSet', () => {
     set.close()
   })
 
+  it("keys logged as text (hashed only when the order breaks): long, non-ASCII and cut by the file's read chunks, every one found again", () => {
+    // Keys of every length up to past the memory part, UTF-8 of 1 to 4 bytes a character and a
+    // lone surrogate, in order; a tiny memory part, so that nearly all of them go to the file and
+    // many are cut where the read-back's chunks end.
+    const keys: string[] = []
+    for (let i = 0; i < 400; i++) keys.push(`k${String(i).padStart(4, '0')}${'é✓😀\ud800x'.repeat(i % 7)}${'z'.repeat(i % 3 === 0 ? i * 7 : 0)}`)
+    keys.sort()
+    for (const memory of [16, 100, 4096]) {
+      const set = new KeyDigestSet({ logMemoryBytes: memory })
+      for (const key of keys) expect(set.add([key], TEXT)).toBe(true)
+      expect(set.ordered).toBe(true)
+      expect(set.add(['a'], TEXT)).toBe(true) // breaks the order
+      expect(set.ordered).toBe(false)
+      for (const key of keys) expect(set.add([key], TEXT)).toBe(false)
+      expect(set.add(['k'], TEXT)).toBe(true)
+      expect(set.size).toBe(keys.length + 2)
+      set.close()
+    }
+  })
+
+  it('a composite key logged in order is found again after the break', () => {
+    const set = new KeyDigestSet({ logMemoryBytes: 16 })
+    const numeric = [true, false]
+    for (let i = 0; i < 200; i++) expect(set.add([i, `ü${i}`], numeric)).toBe(true)
+    expect(set.add([0, 'a'], numeric)).toBe(true)
+    expect(set.ordered).toBe(false)
+    expect(set.add(['7.0', 'ü7'], numeric)).toBe(false)
+    expect(set.add([7, 'ü8'], numeric)).toBe(true)
+    set.close()
+  })
+
   it('the log file is unlinked at once and closed by close()', () => {
     const set = new KeyDigestSet({ logMemoryBytes: 16 })
     for (let i = 0; i < 100; i++) set.add([i], NUMERIC)

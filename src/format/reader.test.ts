@@ -903,6 +903,24 @@ describe('readBackup limits: named with their value, flag and variable', () => {
     expect((await readFailure(tables, { limits: { maxTables: 1 } })).error.message).toMatch(/more than 1 tables \(limit maxTables = 1; raise it with the flag --max-tables/)
   })
 
+  it('maxDepth on record lines, in every records mode and pass: a record at the limit is read, one level deeper is refused', async () => {
+    // Records sit at depth 5 ({ tables [ { records [ record): a field of d levels reaches 5 + d.
+    const table: TableSchema = { ...USER, columns: [...USER.columns, { name: 'doc', type: 'jsonb', kind: 'json', nullable: true }] }
+    // n + 1 levels for n ≥ 1: the empty array at the bottom is the last.
+    const nested = (levels: number): unknown => (levels === 0 ? 1 : levels % 2 === 0 ? { k: nested(levels - 1) } : [nested(levels - 1), []])
+    for (const records of ['parsed', 'lines', 'none'] as const) {
+      for (const verifyChecksums of [true, false]) {
+        const options = { records, verifyChecksums, computeChecksums: verifyChecksums, limits: { maxDepth: 12 } }
+        // doc of 7 levels: 5 + 7 = 12, the limit; one more is refused.
+        const within = await writeBackup([{ schema: table, rows: [{ ...USER_ROWS[0]!, doc: nested(6) as Row[string] }] }])
+        expect((await readEvents(within, options)).at(-1)?.type, `${records} ${verifyChecksums}`).toBe('metadata')
+        const deeper = await writeBackup([{ schema: table, rows: [{ ...USER_ROWS[0]!, doc: nested(7) as Row[string] }] }])
+        const { error } = await readFailure(deeper, options)
+        expect(error.message, `${records} ${verifyChecksums}`).toMatch(/record 0 of table "User" is nested deeper than 12 levels \(limit maxDepth = 12/)
+      }
+    }
+  })
+
   it('a bad limit given to the library is a UsageError naming it', async () => {
     await expect(readEvents(Buffer.from('{}'), { limits: { maxDepth: 0 } })).rejects.toThrow(/limits.maxDepth must be a positive whole number/)
   })

@@ -417,6 +417,8 @@ class BackupParser {
   readonly #convertLines: ((table: TableSchema) => LineConverter | undefined) | undefined
   /** Whether the buffer #line is reading belongs to the reader (gathered from chunks), not the caller. */
   #ownLine = false
+  /** The line being read is one of a chunk's whole lines, found valid UTF-8 together (write()). */
+  #lineUtf8 = false
   readonly #limits: ReaderLimits
 
   readonly #incremental: boolean
@@ -465,12 +467,21 @@ class BackupParser {
       yield* this.#drain()
       start = newline + 1
     }
-    for (;;) {
-      const newline = chunk.indexOf(LF, start)
-      if (newline === -1) break
-      this.#line(chunk, start, newline + 1)
-      if (this.#events.length > 0) yield* this.#drain()
-      start = newline + 1
+    // The chunk's whole lines are checked for UTF-8 in one call: a line ends at `\n`, never inside
+    // a character, so each of them is then valid too. Should the call fail, every line is
+    // checked on its own, which finds the line and the byte to report.
+    const lastNewline = chunk.lastIndexOf(LF)
+    this.#lineUtf8 = lastNewline >= start && isUtf8(chunk.subarray(start, lastNewline + 1))
+    try {
+      for (;;) {
+        const newline = chunk.indexOf(LF, start)
+        if (newline === -1) break
+        this.#line(chunk, start, newline + 1)
+        if (this.#events.length > 0) yield* this.#drain()
+        start = newline + 1
+      }
+    } finally {
+      this.#lineUtf8 = false
     }
     if (start < chunk.length) {
       this.#appendPending(chunk.subarray(start))
@@ -600,30 +611,34 @@ class BackupParser {
     // One view of the record's bytes serves every check and the record itself (a view per
     // check cost an object each per record). What follows them (`,`, `\r`, `\n`) is ASCII.
     const bytes = buffer.subarray(start, last)
-    if (!isUtf8(bytes)) return false
-    // Hashed or handed on unparsed, the line must still obey the nesting limit: a later pass
-    // (or the destination) parses it.
+    // A line of the chunk whose whole lines were found valid UTF-8 in one call (write()) is valid.
+    if (!this.#lineUtf8 && !isUtf8(bytes)) return false
     // Longer than the limit: the general parser refuses it to the byte (#segment), or reads the
     // several records this line may hold.
     if (last - start > this.#limits.maxRecordBytes) return false
     const room = this.#limits.maxDepth - this.#structure.length
-    if (nestingExceeds(buffer, start, last, room, bytes)) {
-      throw this.#limitError('maxDepth', `record ${this.#table!.count} of table "${this.#tableName}" is nested deeper than ${this.#limits.maxDepth} levels`, this.#offset)
-    }
     let record: Row | null = null
     let key: unknown[] | undefined
     // A verifying pass checks every record, whatever it hands on: it makes the checks a restore
     // makes (fields, keys), so that a file that verifies is a file that restores. A line handed
-    // on unparsed is checked on its bytes (record-scan.ts); one the scan does not vouch for is
-    // parsed, and the parsed record checked, as before.
+    // on unparsed is checked on its bytes (record-scan.ts), the nesting limit included; one the
+    // scan does not vouch for is parsed, and the parsed record checked, as before.
     const table = this.#table!
     let converted = false
+    // Whether the line was found within the nesting limit by the walk that checked it.
+    let withinNesting = false
     if (table.converter !== undefined && table.converter.convertChecked(buffer, start, last, table.shape!)) {
-      // Checked as scanRecord checks, in the walk that converted it.
+      // Checked as scanRecord checks, in the walk that converted it (the nesting limit apart).
       converted = true
       if (this.#verifyChecksums) key = keyValues(buffer, table.shape!)
     } else if (this.#records !== 'parsed' && this.#verifyChecksums && table.shape !== undefined && table.schema !== undefined && table.keys === undefined) {
-      key = scanRecord(buffer, start, last, table.shape)
+      key = scanRecord(buffer, start, last, table.shape, room)
+      withinNesting = key !== undefined
+    }
+    // Hashed, converted or handed on unparsed, the line must still obey the nesting limit: a later
+    // pass (or the destination) parses it. A line the scan vouched for is within it.
+    if (!withinNesting && nestingExceeds(buffer, start, last, room, bytes)) {
+      throw this.#limitError('maxDepth', `record ${table.count} of table "${this.#tableName}" is nested deeper than ${this.#limits.maxDepth} levels`, this.#offset)
     }
     if (key === undefined && (this.#records === 'parsed' || this.#verifyChecksums)) {
       if (last - start > MAX_LINE_BYTES) {

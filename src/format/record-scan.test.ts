@@ -101,3 +101,56 @@ describe('scanRecord is JSON.parse plus the field and key checks', () => {
     for (const text of cases) for (const key of KEYS) for (const anyField of [false, true]) check(text, key, anyField)
   })
 })
+
+/** The deepest nesting of arrays and objects in a JSON value's text, empty ones counted (strings skipped). */
+function depthOf(text: string): number {
+  let depth = 0
+  let deepest = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    if (c === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++
+    } else if (c === '{' || c === '[') deepest = Math.max(deepest, ++depth)
+    else if (c === '}' || c === ']') depth--
+  }
+  return deepest
+}
+
+describe('scanRecord with a nesting room (the reader then skips its own nesting check)', () => {
+  const nested = fc.array(fc.tuple(fc.constantFrom('id', 'doc', 'n'), fc.jsonValue({ maxDepth: 6 })), { maxLength: 4 }).map(
+    (fields) => `{${fields.map(([k, v]) => `"${k}":${JSON.stringify(v)}`).join(',')}}`,
+  )
+
+  it('answers exactly for the well-formed records no deeper than the room', () => {
+    fc.assert(
+      fc.property(nested, fc.integer({ min: 0, max: 9 }), (text, room) => {
+        const bytes = Buffer.from(text)
+        const shape = recordShape(undefined, ['id'])
+        const unlimited = scanRecord(bytes, 0, bytes.length, shape)
+        expect(unlimited).toBeDefined()
+        const limited = scanRecord(bytes, 0, bytes.length, shape, room)
+        if (depthOf(text) <= room) expect(limited).toEqual(unlimited)
+        else expect(limited).toBeUndefined()
+      }),
+      { numRuns: 3000 },
+    )
+  })
+
+  it('counts empty arrays and objects, and the record itself', () => {
+    const shape = recordShape(undefined, [])
+    const at = (text: string, room: number) => scanRecord(Buffer.from(text), 0, Buffer.byteLength(text), shape, room)
+    expect(at('{}', 0)).toBeUndefined()
+    expect(at('{}', 1)).toEqual([])
+    expect(at('{"a":[]}', 1)).toBeUndefined()
+    expect(at('{"a":[]}', 2)).toEqual([])
+    expect(at('{"a":[{}]}', 2)).toBeUndefined()
+    expect(at('{"a":[{}]}', 3)).toEqual([])
+    expect(at('{"a":[{"b":{}}],"c":[[]]}', 3)).toBeUndefined()
+    expect(at('{"a":[{"b":{}}],"c":[[]]}', 4)).toEqual([])
+  })
+
+  it('gives up a line of a million brackets at the room, not at its end', () => {
+    const text = `{"a":${'['.repeat(1_000_000)}`
+    expect(scanRecord(Buffer.from(text), 0, text.length, recordShape(undefined, []), 256)).toBeUndefined()
+  })
+})

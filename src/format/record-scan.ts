@@ -40,13 +40,17 @@ export function recordShape(columns: readonly string[] | undefined, primaryKey: 
  * Scans bytes [start, end) of a record line (valid UTF-8, checked by the caller). Returns the
  * values of the primary key fields, in key order (undefined for a field the record lacks; the
  * last one where a field comes twice, as JSON.parse keeps), when the bytes are exactly one JSON
- * object whose fields are all columns of `shape`; otherwise undefined. Field names are compared
+ * object whose fields are all columns of `shape` and which nests arrays and objects no deeper
+ * than `room` levels (the record's own braces are the first; empty ones count, as the reader's
+ * nestingExceeds counts them); otherwise undefined. A record deeper than `room` is given up at
+ * that depth, so a line of a million `[` costs no more than `room` levels of work. A line the
+ * scan answers for needs no nesting check of its own (reader.ts). Field names are compared
  * as bytes (no string is made for them): fields usually come in column order, so the column
  * after the last one found is tried first.
  */
-export function scanRecord(buffer: Buffer, start: number, end: number, shape: RecordShape): unknown[] | undefined {
+export function scanRecord(buffer: Buffer, start: number, end: number, shape: RecordShape, room: number = Number.POSITIVE_INFINITY): unknown[] | undefined {
   let i = skipSpace(buffer, start, end)
-  if (i >= end || buffer[i] !== OPEN_BRACE) return undefined
+  if (i >= end || buffer[i] !== OPEN_BRACE || room < 1) return undefined
   const bounds = shape.keyBounds
   bounds.fill(-1)
   let hint = 0
@@ -69,7 +73,7 @@ export function scanRecord(buffer: Buffer, start: number, end: number, shape: Re
       i = skipSpace(buffer, nameEnd, end)
       if (i >= end || buffer[i] !== COLON) return undefined
       const valueStart = skipSpace(buffer, i + 1, end)
-      const afterValue = valueEnd(buffer, valueStart, end)
+      const afterValue = valueEnd(buffer, valueStart, end, room - 1)
       if (afterValue === -1) return undefined
       if (place !== -1) {
         bounds[2 * place] = valueStart
@@ -172,12 +176,18 @@ function isHex(c: number): boolean {
 }
 
 /**
- * The index after the JSON value that starts at `i`, checked as JSON.parse checks it; -1 if it is
- * not one. Nested arrays and objects are followed with a stack of their kinds, not recursion
- * (the caller has already refused nesting past the limit).
+ * What valueEnd has open: 1 an object, 0 an array, one byte a level (module-wide: the scan is
+ * synchronous and never re-entered). Grown as needed, never past the deepest room asked for.
  */
-function valueEnd(buffer: Buffer, i: number, end: number): number {
-  const open: boolean[] = [] // true: an object, false: an array
+let openKinds = new Uint8Array(64)
+
+/**
+ * The index after the JSON value that starts at `i`, checked as JSON.parse checks it; -1 if it is
+ * not one, or if it nests arrays and objects deeper than `room` levels (an empty one counts).
+ * Nested arrays and objects are followed with a stack of their kinds, not recursion.
+ */
+function valueEnd(buffer: Buffer, i: number, end: number, room: number): number {
+  let depth = 0
   for (;;) {
     // A value starts at i.
     if (i >= end) return -1
@@ -186,11 +196,17 @@ function valueEnd(buffer: Buffer, i: number, end: number): number {
       i = stringEnd(buffer, i, end)
     } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       const isObject = c === OPEN_BRACE
+      if (depth >= room) return -1
       i = skipSpace(buffer, i + 1, end)
       if (i < end && buffer[i] === (isObject ? CLOSE_BRACE : CLOSE_BRACKET)) {
         i++
       } else {
-        open.push(isObject)
+        if (depth === openKinds.length) {
+          const grown = new Uint8Array(2 * depth)
+          grown.set(openKinds)
+          openKinds = grown
+        }
+        openKinds[depth++] = isObject ? 1 : 0
         if (isObject) {
           i = member(buffer, i, end)
           if (i === -1) return -1
@@ -204,10 +220,10 @@ function valueEnd(buffer: Buffer, i: number, end: number): number {
     if (i === -1) return -1
     // After a value: close what ends here, or move on to the next element or member.
     for (;;) {
-      if (open.length === 0) return i
+      if (depth === 0) return i
       i = skipSpace(buffer, i, end)
       if (i >= end) return -1
-      const isObject = open[open.length - 1]!
+      const isObject = openKinds[depth - 1] === 1
       const d = buffer[i]!
       if (d === COMMA) {
         i = skipSpace(buffer, i + 1, end)
@@ -218,7 +234,7 @@ function valueEnd(buffer: Buffer, i: number, end: number): number {
         break
       }
       if (d !== (isObject ? CLOSE_BRACE : CLOSE_BRACKET)) return -1
-      open.pop()
+      depth--
       i++
     }
   }
@@ -242,21 +258,24 @@ function literal(buffer: Buffer, i: number, end: number, text: string): number {
 
 /** JSON's number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
 function numberEnd(buffer: Buffer, i: number, end: number): number {
-  const digit = (at: number): boolean => at < end && buffer[at]! >= 0x30 && buffer[at]! <= 0x39
   if (i < end && buffer[i] === 0x2d) i++
   if (i < end && buffer[i] === 0x30) i++
-  else if (digit(i)) while (digit(i)) i++
+  else if (isDigit(buffer, i, end)) while (isDigit(buffer, i, end)) i++
   else return -1
   if (i < end && buffer[i] === 0x2e) {
     i++
-    if (!digit(i)) return -1
-    while (digit(i)) i++
+    if (!isDigit(buffer, i, end)) return -1
+    while (isDigit(buffer, i, end)) i++
   }
   if (i < end && (buffer[i] === 0x65 || buffer[i] === 0x45)) {
     i++
     if (i < end && (buffer[i] === 0x2b || buffer[i] === 0x2d)) i++
-    if (!digit(i)) return -1
-    while (digit(i)) i++
+    if (!isDigit(buffer, i, end)) return -1
+    while (isDigit(buffer, i, end)) i++
   }
   return i
+}
+
+function isDigit(buffer: Buffer, at: number, end: number): boolean {
+  return at < end && buffer[at]! >= 0x30 && buffer[at]! <= 0x39
 }

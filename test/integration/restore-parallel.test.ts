@@ -15,6 +15,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { backup } from '../../src/engine/backup.js'
 import { restore } from '../../src/engine/restore.js'
+import { analyze, merge } from '../../src/engine/merge.js'
 import { DatabaseError, IntegrityError } from '../../src/errors.js'
 import { sidecarPathFor } from '../../src/storage/naming.js'
 import { REPO_ROOT, runCli } from '../helpers/cli.js'
@@ -201,6 +202,32 @@ describe('PostgreSQL restore on several sessions (issue #17)', () => {
     expect((error as IntegrityError).details).toMatchObject({ layer: 'file' })
     expect(await state(target.url)).toEqual(before)
     expect(await stagingLeft(target.url)).toEqual([])
+  }, 120_000)
+
+  it("merge and analyze of a change only the catalog's SHA-256 tells: refused, nothing changed", async () => {
+    // Their structure-only scan leaves the file's SHA-256 to the merge's own pass too (round
+    // ten): that pass must check it, to the file's end, before the commit.
+    const text = fs.readFileSync(file, 'utf8')
+    const exportedAt = /"exportedAt": ?"(\d{4})-/.exec(text)!
+    const changed = text.replace(exportedAt[0], exportedAt[0].replace(exportedAt[1]!, String(Number(exportedAt[1]) - 1)))
+    expect(changed.length).toBe(text.length)
+    const edited = path.join(temp.dir, 'edited-metadata-merge.json')
+    fs.writeFileSync(edited, changed)
+    const sidecar = JSON.parse(fs.readFileSync(sidecarPathFor(file), 'utf8')) as Record<string, unknown>
+    fs.writeFileSync(sidecarPathFor(edited), JSON.stringify({ ...sidecar, file: path.basename(edited) }))
+    const target = await fresh()
+    // Half the messages: the merge would insert the rest.
+    await pgQuery(target.url, `${SCHEMA}${DATA} DELETE FROM "Message" WHERE id > 2500;`)
+    const before = await state(target.url)
+    for (const run of [merge, analyze]) {
+      const error = await run(edited, target.url).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(IntegrityError)
+      expect((error as IntegrityError).details).toMatchObject({ layer: 'file' })
+      expect(await state(target.url)).toEqual(before)
+    }
+    // The file itself merges.
+    expect((await merge(file, target.url)).totals).toMatchObject({ new: 2500, unchanged: 10550 })
+    expect(await state(target.url)).not.toEqual(before)
   }, 120_000)
 
   it('existing tables (--drop, a referencing table the restore does not touch) take the single-session path', async () => {
