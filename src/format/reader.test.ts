@@ -814,6 +814,20 @@ describe("readBackup records: 'lines' with convertLines (one walk that checks an
     expect(error).toMatchObject({ table: 'K', recordIndex: 2 })
   })
 
+  it('a line the converter vouches for still obeys the nesting limit (the converter does not check it)', async () => {
+    const table: TableSchema = { ...USER, columns: [...USER.columns, { name: 'doc', type: 'jsonb', kind: 'json', nullable: true }] }
+    const deep = (levels: number): unknown => (levels === 0 ? 1 : [deep(levels - 1)])
+    // Records sit at depth 5: a doc of 7 levels reaches 12, the limit; 8 goes one deeper.
+    const within = await writeBackup([{ schema: table, rows: [{ ...USER_ROWS[0]!, doc: deep(7) as Row[string] }] }])
+    const deeper = await writeBackup([{ schema: table, rows: [{ ...USER_ROWS[0]!, doc: deep(8) as Row[string] }] }])
+    for (const verifyChecksums of [true, false]) {
+      const options = { records: 'lines' as const, verifyChecksums, computeChecksums: verifyChecksums, limits: { maxDepth: 12 }, convertLines: marking().convertLines }
+      expect(converted(await readEvents(within, options), 'User')).toMatch(/^C/)
+      const { error } = await readFailure(deeper, options)
+      expect(error.message).toMatch(/record 0 of table "User" is nested deeper than 12 levels \(limit maxDepth = 12/)
+    }
+  })
+
   it("is not used outside 'lines' mode", async () => {
     const { convertLines, tables } = marking()
     const bytes = await writeBackup([{ schema: USER, rows: USER_ROWS }])
