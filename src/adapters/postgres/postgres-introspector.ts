@@ -38,6 +38,12 @@ export interface PgColumn {
   readonly type: PgTypeFacts
   /** The type has a default btree operator class (equality the engine defines). */
   readonly comparable: boolean
+  /**
+   * The column's collation already sorts text by code point, i.e. by its UTF-8 bytes (`C`, `POSIX`,
+   * `ucs_basic`, libc's `C.UTF-8`, or a database default that is one of them): its index order is
+   * the key order of adapters/key-order.ts without `COLLATE "C"`, so no sort is needed.
+   */
+  readonly codePointOrder: boolean
 }
 
 /** A table as the adapter uses it. */
@@ -168,6 +174,13 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
               pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
               a.attnotnull, a.attidentity, a.attgenerated,
               pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS expression,
+              COALESCE((SELECT CASE WHEN co.collprovider = 'd'
+                                    -- the database's default (datlocprovider is PostgreSQL 15's; 'c' before)
+                                    THEN (SELECT COALESCE(pg_catalog.to_jsonb(db) ->> 'datlocprovider', 'c') = 'c'
+                                                 AND db.datcollate IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8')
+                                            FROM pg_catalog.pg_database db WHERE db.datname = pg_catalog.current_database())
+                                    ELSE co.collprovider = 'c' AND co.collcollate IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8') END
+                          FROM pg_catalog.pg_collation co WHERE co.oid = a.attcollation), false) AS code_point_order,
               EXISTS (SELECT 1 FROM pg_catalog.pg_depend dep
                         JOIN pg_catalog.pg_class s ON s.oid = dep.refobjid AND s.relkind = 'S'
                        WHERE dep.classid = 'pg_catalog.pg_attrdef'::regclass AND dep.objid = d.oid
@@ -188,6 +201,7 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
     attidentity: string
     attgenerated: string
     expression: string | null
+    code_point_order: boolean
     uses_sequence: boolean
   }[]
 
@@ -320,7 +334,7 @@ export async function introspect(client: Queryable, schemaName: string, only?: r
         ...(row.attgenerated === 's' && row.expression ? { generated: row.expression } : {}),
         ...(enumType ? { enumValues: enumLabels.get(enumType.oid) ?? [], enumName: enumType.formatted } : {}),
       }
-      columns.push({ schema, type: facts, comparable: isComparable(types, btreeTypes, row.atttypid) })
+      columns.push({ schema, type: facts, comparable: isComparable(types, btreeTypes, row.atttypid), codePointOrder: row.code_point_order })
     }
     const names = (keys: number[] | null): string[] => (keys ?? []).map((k) => attnames.get(k) ?? `#${k}`)
 

@@ -131,8 +131,10 @@ function orderByKey(table: PgTable): string {
  * keys keep their columns' own collations.
  */
 function keyColumnInOrder(table: PgTable, name: string, alias: string): string {
-  const column = table.schema.columns.find((c) => c.name === name)
-  const collated = column !== undefined && collatedKeyColumn(column) && hasKeyOrder(table.schema)
+  const column = table.columns.find((c) => c.schema.name === name)
+  // A column whose collation already sorts by code point is read in its index's order: COLLATE "C"
+  // would make PostgreSQL sort the whole table (the planner does not know C.UTF-8 is that order).
+  const collated = column !== undefined && !column.codePointOrder && collatedKeyColumn(column.schema) && hasKeyOrder(table.schema)
   return `${alias}.${quoteIdent(name)}${collated ? ' COLLATE "C"' : ''}`
 }
 
