@@ -138,6 +138,22 @@ function keyColumnInOrder(table: PgTable, name: string, alias: string): string {
   return `${alias}.${quoteIdent(name)}${collated ? ' COLLATE "C"' : ''}`
 }
 
+/**
+ * Each key column's value as its JSON text (`to_json` of the column's JSON expression), the parts
+ * of a key text as the record lines spell it; undefined when a key column has no such expression.
+ */
+function keyJsonParts(table: PgTable, primaryKey: readonly string[]): string[] | undefined {
+  const parts: string[] = []
+  for (const name of primaryKey) {
+    const found = table.columns.find((c) => c.schema.name === name)
+    if (!found) return undefined
+    const expression = jsonExpression(found.type, found.schema.kind, found.schema.elementKind, `t.${quoteIdent(found.schema.name)}`)
+    if (expression === undefined) return undefined
+    parts.push(`pg_catalog.to_json(${expression})::text`)
+  }
+  return parts
+}
+
 /** `FROM ONLY t` for ordinary tables (inheritance children are tables of their own), `FROM t` for partitioned ones. */
 export function fromClause(schema: string, table: PgTable): string {
   return `${table.relkind === 'r' ? 'ONLY ' : ''}${qualify(schema, table.schema.name)} AS t`
@@ -437,14 +453,8 @@ export class PostgresSource implements Source {
     this.#assertIdle(`read "${table.name}"`)
     const pgTable = this.#described.get(table.name)
     if (pgTable === undefined || pgTable.relkind !== 'r' || table.primaryKey.length === 0) return undefined
-    const parts: string[] = []
-    for (const name of table.primaryKey) {
-      const found = pgTable.columns.find((c) => c.schema.name === name)
-      if (!found) return undefined
-      const expression = jsonExpression(found.type, found.schema.kind, found.schema.elementKind, `t.${quoteIdent(found.schema.name)}`)
-      if (expression === undefined) return undefined
-      parts.push(`pg_catalog.to_json(${expression})::text`)
-    }
+    const parts = keyJsonParts(pgTable, table.primaryKey)
+    if (parts === undefined) return undefined
     const key = `'[' || ${parts.join(` || ',' || `)} || ']'`
     const sql = `COPY (SELECT ${key}, t.xmin FROM ${fromClause(this.#schema, pgTable)}) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
     return { [Symbol.asyncIterator]: () => this.#lines(sql, pgTable, options) }
@@ -465,14 +475,8 @@ export class PostgresSource implements Source {
     const names = { stamp: 'mergeback xmin', recent: 'mergeback recent', key: 'mergeback key' }
     const order = table.primaryKey.map((_, i) => `mergeback order ${i}`)
     if (table.columns.some((c) => Object.values(names).includes(c.name) || order.includes(c.name))) return undefined
-    const parts: string[] = []
-    for (const name of table.primaryKey) {
-      const found = pgTable.columns.find((c) => c.schema.name === name)
-      if (!found) return undefined
-      const expression = jsonExpression(found.type, found.schema.kind, found.schema.elementKind, `t.${quoteIdent(found.schema.name)}`)
-      if (expression === undefined) return undefined
-      parts.push(`pg_catalog.to_json(${expression})::text`)
-    }
+    const parts = keyJsonParts(pgTable, table.primaryKey)
+    if (parts === undefined) return undefined
     const from = (BigInt(since) % 4294967296n).toString()
     const recent = `((t.xmin::text::bigint - ${from} + 4294967296) % 4294967296) < 2147483648`
     const extra = [
