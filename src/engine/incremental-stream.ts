@@ -25,15 +25,14 @@
  */
 import type { Source, TableSchema } from '../adapters/adapter.js'
 import { keyOrder } from '../adapters/key-order.js'
+import { recordLinesByKeys } from './fetch-by-keys.js'
 import { InternalError } from '../errors.js'
 import type { BackupWriter } from '../format/writer.js'
-import { DIGEST_BYTES, keyCutter, keyText, shortDigest, type DigestIndexReader, type DigestIndexWriter } from '../storage/digest-index.js'
+import { DIGEST_BYTES, keyText, shortDigest, type DigestIndexReader, type DigestIndexWriter } from '../storage/digest-index.js'
 import { STAMPS_ENTRY_BYTES, stampsFresh, type RowStampsReader, type RowStampsWriter, type StampsHead } from '../storage/row-stamps.js'
 
 /** The size of the batches the parent's entries are read in (each side). */
 const BATCH_BYTES = 256 * 1024
-/** Keys fetched per query for their record lines. */
-const KEYS_PER_FETCH = 5000
 const EMPTY = Buffer.alloc(0)
 const ENTRY = STAMPS_ENTRY_BYTES
 
@@ -323,25 +322,15 @@ export async function writeChangesByStampStream(
  */
 async function fetchLines(source: Source, writer: BackupWriter, table: TableSchema, keys: Set<string>, keep: (text: string, body: Buffer) => Promise<boolean>): Promise<number> {
   let written = 0
-  const cutter = keyCutter(table)
-  const all = [...keys]
-  for (let from = 0; from < all.length; from += KEYS_PER_FETCH) {
-    const batch = all.slice(from, from + KEYS_PER_FETCH).map((k) => JSON.parse(k) as unknown[])
-    for await (const chunk of source.readRecordLinesByKeys!(table, batch)!) {
-      const kept: Buffer[] = []
-      for (let start = 0; start < chunk.length; ) {
-        const end = chunk.indexOf(0x0a, start)
-        const line = chunk.subarray(start, end + 1)
-        const body = line.subarray(0, line.length - 1)
-        const text = cutter(body) ?? keyText(JSON.parse(body.toString('utf8')) as Record<string, unknown>, table.primaryKey)
-        if (!keys.delete(text)) {
-          throw new InternalError(`Incremental backup of "${table.name}": the key ${text} read with its record line was not among the keys read with their xmin (the two spell keys differently).`)
-        }
-        if (await keep(text, body)) kept.push(line)
-        start = end + 1
+  for await (const lines of recordLinesByKeys(source, table, [...keys])) {
+    const kept: Buffer[] = []
+    for (const { line, body, text } of lines) {
+      if (!keys.delete(text)) {
+        throw new InternalError(`Incremental backup of "${table.name}": the key ${text} read with its record line was not among the keys read with their xmin (the two spell keys differently).`)
       }
-      if (kept.length > 0) written += await writer.writeRecordLines(Buffer.concat(kept))
+      if (await keep(text, body)) kept.push(line)
     }
+    if (kept.length > 0) written += await writer.writeRecordLines(Buffer.concat(kept))
   }
   if (keys.size > 0) {
     throw new InternalError(`Incremental backup of "${table.name}": ${keys.size} rows read with their xmin were not found again by key in the same snapshot.`)

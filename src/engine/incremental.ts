@@ -20,10 +20,11 @@ import type { Row, Source, TableSchema } from '../adapters/adapter.js'
 import { IntegrityError, InternalError, NotFoundError, UsageError } from '../errors.js'
 import type { BackupWriter } from '../format/writer.js'
 import { listBackups, readSidecar, type BackupEntry, type Sidecar } from '../storage/catalog.js'
-import { columnsSignature, DigestIndexReader, keyCutter, keyText, shortDigest, type DigestIndexWriter, type TableDigests } from '../storage/digest-index.js'
+import { columnsSignature, DigestIndexReader, keyText, shortDigest, type DigestIndexWriter, type TableDigests } from '../storage/digest-index.js'
 import { alignStamps, RowStampsReader, stampsFresh, STAMPS_ENTRY_BYTES, type RowStampsWriter, type TableStamps } from '../storage/row-stamps.js'
 import { chainOf } from './chain.js'
 import { keyDigestStamps, writeChangesByRowDigests } from './incremental-digests.js'
+import { recordLinesByKeys } from './fetch-by-keys.js'
 import { writeChangesByBlocks } from './incremental-blocks.js'
 import { loadRowBlocks, type TableBlocks } from '../storage/row-blocks.js'
 import type { ProgressListener } from './progress.js'
@@ -266,9 +267,6 @@ export function deletedKeys(parent: TableDigests, seen: Uint8Array): unknown[][]
   return deleted
 }
 
-/** Candidate keys fetched per query by writeChangesByStamps. */
-const KEYS_PER_FETCH = 5000
-
 /**
  * The fast way to a table's changes (PostgreSQL, docs/performance.md §Incremental backups): read
  * every row's key and xmin only; a row whose xmin is the one the parent recorded (same table file,
@@ -410,32 +408,22 @@ export async function writeCandidates<S>(
   stamp: (keyDigest: Buffer, stamp: S) => Promise<void>,
 ): Promise<number> {
   let changed = 0
-  const cutter = keyCutter(table)
-  const keys = [...candidates.keys()]
-  for (let from = 0; from < keys.length; from += KEYS_PER_FETCH) {
-    const batch = keys.slice(from, from + KEYS_PER_FETCH).map((k) => JSON.parse(k) as unknown[])
-    for await (const chunk of source.readRecordLinesByKeys!(table, batch)!) {
-      const kept: Buffer[] = []
-      for (let start = 0; start < chunk.length; ) {
-        const end = chunk.indexOf(0x0a, start)
-        const line = chunk.subarray(start, end + 1)
-        const body = line.subarray(0, line.length - 1)
-        const text = cutter(body) ?? keyText(JSON.parse(body.toString('utf8')) as Record<string, unknown>, table.primaryKey)
-        const value = candidates.get(text)
-        if (value === undefined) {
-          throw new InternalError(`Incremental backup of "${table.name}": the key ${text} read with its record line was not among the keys read with their ${what} (the two spell keys differently).`)
-        }
-        candidates.delete(text)
-        const keyDigest = shortDigest(text)
-        const rowDigest = shortDigest(body)
-        await index.add(keyDigest, rowDigest, text)
-        await stamp(keyDigest, value)
-        const at = parent.find(keyDigest)
-        if (at < 0 || !parent.sameRow(at, rowDigest)) kept.push(line)
-        start = end + 1
+  for await (const lines of recordLinesByKeys(source, table, [...candidates.keys()])) {
+    const kept: Buffer[] = []
+    for (const { line, body, text } of lines) {
+      const value = candidates.get(text)
+      if (value === undefined) {
+        throw new InternalError(`Incremental backup of "${table.name}": the key ${text} read with its record line was not among the keys read with their ${what} (the two spell keys differently).`)
       }
-      if (kept.length > 0) changed += await writer.writeRecordLines(Buffer.concat(kept))
+      candidates.delete(text)
+      const keyDigest = shortDigest(text)
+      const rowDigest = shortDigest(body)
+      await index.add(keyDigest, rowDigest, text)
+      await stamp(keyDigest, value)
+      const at = parent.find(keyDigest)
+      if (at < 0 || !parent.sameRow(at, rowDigest)) kept.push(line)
     }
+    if (kept.length > 0) changed += await writer.writeRecordLines(Buffer.concat(kept))
   }
   if (candidates.size > 0) {
     throw new InternalError(`Incremental backup of "${table.name}": ${candidates.size} rows read with their ${what} were not found again by key in the same snapshot.`)
