@@ -36,6 +36,12 @@ function withoutTool(text: string): string {
 }
 
 /** Splits `bytes` in two at every offset (pg-protocol's "split buffer" suites) and reads each way. */
+/**
+ * One whole read per byte of the file: seconds on an idle machine, several times that on a loaded
+ * 2-core one (vitest's 30 s timed out there), so these tests get their own limit.
+ */
+const EVERY_SPLIT_TIMEOUT_MS = 180_000
+
 async function expectSameEventsAtEverySplit(bytes: Buffer, expected: BackupEvent[]): Promise<void> {
   for (let at = 1; at < bytes.length; at++) {
     const events = await readEvents([bytes.subarray(0, at), bytes.subarray(at)])
@@ -88,7 +94,7 @@ describe('native golden file (format 1.0)', () => {
   it('reads the same at every split of its bytes', async () => {
     const bytes = golden(NATIVE)
     await expectSameEventsAtEverySplit(bytes, await readEvents(bytes))
-  })
+  }, EVERY_SPLIT_TIMEOUT_MS)
 })
 
 describe('mongo-native golden file (format 1.0)', () => {
@@ -128,7 +134,7 @@ describe('mongo-native golden file (format 1.0)', () => {
   it('reads the same at every split of its bytes', async () => {
     const bytes = golden(MONGO)
     await expectSameEventsAtEverySplit(bytes, await readEvents(bytes))
-  })
+  }, EVERY_SPLIT_TIMEOUT_MS)
 })
 
 describe('seed 000 "Smart Backup" file', () => {
@@ -164,7 +170,7 @@ describe('seed 000 "Smart Backup" file', () => {
   it('reads the same at every split of its bytes', async () => {
     const bytes = golden(SMART)
     await expectSameEventsAtEverySplit(bytes, await readEvents(bytes))
-  })
+  }, EVERY_SPLIT_TIMEOUT_MS)
 })
 
 describe('seed 002 "native MongoDB" file', () => {
@@ -187,5 +193,5 @@ describe('seed 002 "native MongoDB" file', () => {
   it('reads the same at every split of its bytes', async () => {
     const bytes = golden(CRM)
     await expectSameEventsAtEverySplit(bytes, await readEvents(bytes))
-  })
+  }, EVERY_SPLIT_TIMEOUT_MS)
 })
