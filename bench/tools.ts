@@ -342,6 +342,32 @@ const gzipFloor: ToolDef = {
   },
 }
 
+/** Issue #17's targets for analyze and merge, where the issue sets them (PostgreSQL). */
+interface AnalyzeMergeTargets {
+  readonly analyzeUnchanged?: number
+  readonly analyzeChanged?: number
+  readonly mergeChanged?: number
+}
+
+/**
+ * The analyze and merge groups of an engine: each against an unchanged and a changed database (10 %
+ * changed, 5 % deleted), beside `peer`, the engine's own tool loading the same data into an empty
+ * database (the nearest thing a user would otherwise run).
+ */
+function analyzeAndMergeGroups(engine: BenchEngine, peer: ToolDef, peerName: string, peerTitle: string, targets: AnalyzeMergeTargets = {}): GroupDef[] {
+  const group = (command: 'analyze' | 'merge', tool: (database: 'unchanged' | 'changed') => ToolDef, unchanged?: number, changed?: number): GroupDef => ({
+    id: command,
+    engine,
+    title: `${command} (peer: ${peerTitle})`,
+    tools: [tool('unchanged'), peer, tool('changed')],
+    comparisons: [
+      { label: `${command}, unchanged db vs ${peerName}`, tool: `mergeback-${command}-unchanged`, peer: peer.id, metric: 'seconds', target: unchanged },
+      { label: `${command}, 10 % changed / 5 % deleted vs ${peerName}`, tool: `mergeback-${command}-changed`, peer: peer.id, metric: 'seconds', target: changed },
+    ],
+  })
+  return [group('analyze', mergebackAnalyze, targets.analyzeUnchanged, targets.analyzeChanged), group('merge', mergebackMerge, undefined, targets.mergeChanged)]
+}
+
 /** The groups for an engine, in the order they run (backups first: they make the fixtures). */
 export function groupsFor(engine: BenchEngine): GroupDef[] {
   if (engine === 'sqlite') return sqliteGroups(engine)
@@ -381,26 +407,7 @@ export function groupsFor(engine: BenchEngine): GroupDef[] {
           { label: 'restore vs psql -f', tool: 'mergeback-restore', peer: 'psql', metric: 'seconds', target: 1.0 },
         ],
       },
-      {
-        id: 'analyze',
-        engine,
-        title: 'analyze (peer: pg_restore into an empty database)',
-        tools: [mergebackAnalyze('unchanged'), pgRestore, mergebackAnalyze('changed')],
-        comparisons: [
-          { label: 'analyze, unchanged db vs pg_restore -Fc -j 2', tool: 'mergeback-analyze-unchanged', peer: 'pg_restore', metric: 'seconds', target: 0.8 },
-          { label: 'analyze, 10 % changed / 5 % deleted vs pg_restore', tool: 'mergeback-analyze-changed', peer: 'pg_restore', metric: 'seconds', target: 1.5 },
-        ],
-      },
-      {
-        id: 'merge',
-        engine,
-        title: 'merge (peer: pg_restore into an empty database)',
-        tools: [mergebackMerge('unchanged'), pgRestore, mergebackMerge('changed')],
-        comparisons: [
-          { label: 'merge, unchanged db vs pg_restore -Fc -j 2', tool: 'mergeback-merge-unchanged', peer: 'pg_restore', metric: 'seconds' },
-          { label: 'merge, 10 % changed / 5 % deleted vs pg_restore', tool: 'mergeback-merge-changed', peer: 'pg_restore', metric: 'seconds', target: 1.5 },
-        ],
-      },
+      ...analyzeAndMergeGroups(engine, pgRestore, 'pg_restore -Fc -j 2', 'pg_restore into an empty database', { analyzeUnchanged: 0.8, analyzeChanged: 1.5, mergeChanged: 1.5 }),
       {
         id: 'floor',
         engine,
@@ -431,26 +438,7 @@ export function groupsFor(engine: BenchEngine): GroupDef[] {
       tools: [mergebackRestore, mysqlLoad],
       comparisons: [{ label: 'restore vs mysql < dump', tool: 'mergeback-restore', peer: 'mysql', metric: 'seconds', target: 1.0 }],
     },
-    {
-      id: 'analyze',
-      engine,
-      title: 'analyze (peer: mysql < dump into an empty database)',
-      tools: [mergebackAnalyze('unchanged'), mysqlLoad, mergebackAnalyze('changed')],
-      comparisons: [
-        { label: 'analyze, unchanged db vs mysql < dump', tool: 'mergeback-analyze-unchanged', peer: 'mysql', metric: 'seconds' },
-        { label: 'analyze, 10 % changed / 5 % deleted vs mysql < dump', tool: 'mergeback-analyze-changed', peer: 'mysql', metric: 'seconds' },
-      ],
-    },
-    {
-      id: 'merge',
-      engine,
-      title: 'merge (peer: mysql < dump into an empty database)',
-      tools: [mergebackMerge('unchanged'), mysqlLoad, mergebackMerge('changed')],
-      comparisons: [
-        { label: 'merge, unchanged db vs mysql < dump', tool: 'mergeback-merge-unchanged', peer: 'mysql', metric: 'seconds' },
-        { label: 'merge, 10 % changed / 5 % deleted vs mysql < dump', tool: 'mergeback-merge-changed', peer: 'mysql', metric: 'seconds' },
-      ],
-    },
+    ...analyzeAndMergeGroups(engine, mysqlLoad, 'mysql < dump', 'mysql < dump into an empty database'),
   ]
 }
 
@@ -484,26 +472,7 @@ function sqliteGroups(engine: BenchEngine): GroupDef[] {
       tools: [mergebackRestore, sqliteLoad],
       comparisons: [{ label: 'restore vs sqlite3 < dump', tool: 'mergeback-restore', peer: 'sqlite3-load', metric: 'seconds', target: 1.0 }],
     },
-    {
-      id: 'analyze',
-      engine,
-      title: 'analyze (peer: sqlite3 < dump into a new file)',
-      tools: [mergebackAnalyze('unchanged'), sqliteLoad, mergebackAnalyze('changed')],
-      comparisons: [
-        { label: 'analyze, unchanged db vs sqlite3 < dump', tool: 'mergeback-analyze-unchanged', peer: 'sqlite3-load', metric: 'seconds' },
-        { label: 'analyze, 10 % changed / 5 % deleted vs sqlite3 < dump', tool: 'mergeback-analyze-changed', peer: 'sqlite3-load', metric: 'seconds' },
-      ],
-    },
-    {
-      id: 'merge',
-      engine,
-      title: 'merge (peer: sqlite3 < dump into a new file)',
-      tools: [mergebackMerge('unchanged'), sqliteLoad, mergebackMerge('changed')],
-      comparisons: [
-        { label: 'merge, unchanged db vs sqlite3 < dump', tool: 'mergeback-merge-unchanged', peer: 'sqlite3-load', metric: 'seconds' },
-        { label: 'merge, 10 % changed / 5 % deleted vs sqlite3 < dump', tool: 'mergeback-merge-changed', peer: 'sqlite3-load', metric: 'seconds' },
-      ],
-    },
+    ...analyzeAndMergeGroups(engine, sqliteLoad, 'sqlite3 < dump', 'sqlite3 < dump into a new file'),
   ]
 }
 
