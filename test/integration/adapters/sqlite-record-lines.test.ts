@@ -7,7 +7,9 @@
 import { describe, expect, it } from 'vitest'
 import { statSync } from 'node:fs'
 import { sqliteAdapter } from '../../../src/adapters/sqlite/sqlite-adapter.js'
-import { SOURCE_CACHE_KIB, SqliteSource } from '../../../src/adapters/sqlite/sqlite-source.js'
+import Database from 'better-sqlite3'
+import { scatteredKeyOrder, SOURCE_CACHE_KIB, SqliteSource } from '../../../src/adapters/sqlite/sqlite-source.js'
+import { describeDatabase } from '../../../src/adapters/sqlite/sqlite-introspector.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { makeSqliteDatabase } from '../../helpers/databases.js'
 import { bothPaths as bothPathsOf, readLines } from '../../helpers/record-lines.js'
@@ -67,9 +69,10 @@ describe('SQLite readRecordLines', () => {
     expect(rows.split('\n')).toHaveLength(1201)
   })
 
-  it('reads a table several times the size of its small page cache through its key index, whole and in key order', async () => {
-    // Keys inserted out of order: the scan follows the key's index and reads each table page
-    // several times, more than the source's cache (SOURCE_CACHE_KIB) can keep.
+  it('reads a table several times the size of its small page cache, its keys inserted out of order, whole and in key order', async () => {
+    // Keys inserted out of order: read along the key's index, each table page would be read
+    // several times, more than the source's cache (SOURCE_CACHE_KIB) can keep; the source sorts
+    // instead (scatteredKeyOrder).
     const db = await makeSqliteDatabase(`CREATE TABLE big (k TEXT PRIMARY KEY, n INTEGER, body TEXT);
       WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 3999)
       INSERT INTO big SELECT printf('key-%08d', (i * 7919) % 4000), i, replace(hex(zeroblob(1000)), '00', char(97 + i % 26, 98)) FROM s;`)
@@ -120,5 +123,43 @@ describe('SQLite readRecordLines', () => {
     const inserts = values.map((value, row) => `INSERT INTO t VALUES (${row}, ${TYPES.map(() => value).join(', ')});`).join('\n')
     const [[, lines, rows]] = await bothPaths(`BEGIN; CREATE TABLE t (id INTEGER PRIMARY KEY, ${columns});\n${inserts}\nCOMMIT;`)
     expect(lines).toBe(rows)
+  })
+
+  it('reads a table whose rows lie far from their key order by a scan and a sort, in the order of its key index', async () => {
+    // Rows inserted in a scrambled key order (rowids far apart along the key), and tables where the sort is not chosen.
+    const scrambled = (table: string, row: (i: number) => string) =>
+      `WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 2999) INSERT INTO ${table} SELECT ${row(0)} FROM (SELECT (i * 7919) % 3000 AS i FROM s);`
+    const db = await makeSqliteDatabase(`BEGIN;
+      CREATE TABLE scattered (a INTEGER, b TEXT COLLATE NOCASE, v TEXT, PRIMARY KEY (a, b));
+      ${scrambled('scattered', () => "i % 5, iif(i % 2, 'K', 'k') || printf('%05d', i), 'v' || i")}
+      CREATE TABLE named (rowid TEXT, k TEXT PRIMARY KEY);
+      ${scrambled('named', () => "'r', printf('%05d', i)")}
+      CREATE TABLE ordered (k TEXT PRIMARY KEY, v TEXT);
+      WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 2999) INSERT INTO ordered SELECT printf('%05d', i), 'v' FROM s;
+      CREATE TABLE wr (k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;
+      ${scrambled('wr', () => "printf('%05d', i), 'v'")}
+      CREATE TABLE alias (id INTEGER PRIMARY KEY, v TEXT);
+      ${scrambled('alias', () => "i + 1, 'v'")}
+      CREATE TABLE nokey (v TEXT);
+      COMMIT;`)
+    const raw = new Database(db.file, { readonly: true })
+    const source = await sqliteAdapter.openSource(parseDatabaseUrl(db.url))
+    try {
+      raw.defaultSafeIntegers(true)
+      const schema = describeDatabase(raw, 'main')
+      const scattered = Object.fromEntries(schema.tables.map((t) => [t.name, scatteredKeyOrder(raw, t, db.file)]))
+      expect(scattered).toEqual({ scattered: true, named: true, ordered: false, wr: false, alias: false, nokey: false })
+      const indexOrder = raw.prepare('SELECT a, b FROM scattered INDEXED BY sqlite_autoindex_scattered_1 ORDER BY a, b').raw(true).all() as [bigint, string][]
+      const results = await bothPathsOf(source)
+      for (const [, lines, rows] of results) expect(lines).toBe(rows)
+      const lines = results.find(([name]) => name === 'scattered')![1]!
+      const keys = lines.trimEnd().split('\n').map((line) => { const row = JSON.parse(line) as { a: string; b: string }; return [row.a, row.b] })
+      expect(keys).toEqual(indexOrder.map(([a, b]) => [String(a), b]))
+      expect(keys).toHaveLength(3000)
+    } finally {
+      raw.close()
+      await source.close()
+      db.cleanup()
+    }
   })
 })
