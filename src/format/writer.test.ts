@@ -23,7 +23,7 @@ function table(name: string, primaryKey: string[] = []): TableSchema {
   return { name, columns: [{ name: 'a', type: 'text', kind: 'text', nullable: true }], primaryKey, uniqueConstraints: [], indexes: [], foreignKeys: [] }
 }
 
-function memoryOut(): { out: Writable; text: () => string } {
+function memoryOut(): { out: Writable; text: () => string; chunks: Buffer[] } {
   const chunks: Buffer[] = []
   const out = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -31,7 +31,7 @@ function memoryOut(): { out: Writable; text: () => string } {
       callback()
     },
   })
-  return { out, text: () => Buffer.concat(chunks).toString('utf8') }
+  return { out, text: () => Buffer.concat(chunks).toString('utf8'), chunks }
 }
 
 const OPTIONS = { engine: 'postgres', database: 'app', backupName: 'daily', compression: 'none', now: NATIVE_SMALL_NOW } as const
@@ -290,19 +290,13 @@ describe('BackupWriter.writeRecordLines with scratch memory', () => {
   const rows: Row[] = Array.from({ length: 40 }, (_, i) => ({ id: `u${i}`, n: i % 3 === 0 ? null : i * 7, s: 'é\u0002\n'.repeat(i % 4) }))
 
   async function written(write: (writer: BackupWriter) => Promise<void>): Promise<{ text: string; chunks: Buffer[]; checksum: string | undefined }> {
-    const chunks: Buffer[] = []
-    const out = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        chunks.push(chunk)
-        callback()
-      },
-    })
+    const { out, text, chunks } = memoryOut()
     const writer = new BackupWriter(out, OPTIONS)
     await writer.beginTable(USER)
     await write(writer)
     await writer.endTable()
     const metadata = await writer.finish()
-    return { text: Buffer.concat(chunks).toString('utf8'), chunks, checksum: metadata.checksums?.User }
+    return { text: text(), chunks, checksum: metadata.checksums?.User }
   }
 
   it('lays the output out in the room before the lines (as stripStamps leaves them), with the bytes and checksum of writeRows', async () => {
