@@ -332,9 +332,10 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
           let count = 0
           if (stamped !== undefined) {
             for await (const chunk of stamped) {
-              // The index copies the lines with their stamps before they are taken off in place.
+              // The index copies the lines with their stamps before they are taken off in place,
+              // and the writer lays its output out in the chunk (the room the stamps leave).
               await index!.addLines(chunk, table)
-              const written = await writer.writeRecordLines(stripStamps(chunk))
+              const written = await writer.writeRecordLines(stripStamps(chunk), chunk)
               reclaimer.afterChunk()
               count += written
               options.onProgress?.({ type: 'rows', table: table.name, rows: written })

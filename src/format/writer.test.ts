@@ -4,6 +4,7 @@ import type { Row, TableSchema } from '../adapters/adapter.js'
 import { InternalError, UsageError } from '../errors.js'
 import { NATIVE_SMALL_NOW, readEvents, writeBackup } from '../../test/fixtures/format-v1/fixtures.js'
 import { checksumOfRecords } from './checksum.js'
+import { stripStamps } from '../storage/row-stamps.js'
 import { BackupWriter, defaultBackupFileName, encodeTableHeader } from './writer.js'
 
 const USER: TableSchema = {
@@ -22,7 +23,7 @@ function table(name: string, primaryKey: string[] = []): TableSchema {
   return { name, columns: [{ name: 'a', type: 'text', kind: 'text', nullable: true }], primaryKey, uniqueConstraints: [], indexes: [], foreignKeys: [] }
 }
 
-function memoryOut(): { out: Writable; text: () => string } {
+function memoryOut(): { out: Writable; text: () => string; chunks: Buffer[] } {
   const chunks: Buffer[] = []
   const out = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -30,7 +31,7 @@ function memoryOut(): { out: Writable; text: () => string } {
       callback()
     },
   })
-  return { out, text: () => Buffer.concat(chunks).toString('utf8') }
+  return { out, text: () => Buffer.concat(chunks).toString('utf8'), chunks }
 }
 
 const OPTIONS = { engine: 'postgres', database: 'app', backupName: 'daily', compression: 'none', now: NATIVE_SMALL_NOW } as const
@@ -282,5 +283,50 @@ describe('defaultBackupFileName', () => {
   })
   it.each(['', '.', '..', 'a/b', 'a\\b'])('refuses %j as a name', (name) => {
     expect(() => defaultBackupFileName(name, { now })).toThrow(UsageError)
+  })
+})
+
+describe('BackupWriter.writeRecordLines with scratch memory', () => {
+  const rows: Row[] = Array.from({ length: 40 }, (_, i) => ({ id: `u${i}`, n: i % 3 === 0 ? null : i * 7, s: 'é\u0002\n'.repeat(i % 4) }))
+
+  async function written(write: (writer: BackupWriter) => Promise<void>): Promise<{ text: string; chunks: Buffer[]; checksum: string | undefined }> {
+    const { out, text, chunks } = memoryOut()
+    const writer = new BackupWriter(out, OPTIONS)
+    await writer.beginTable(USER)
+    await write(writer)
+    await writer.endTable()
+    const metadata = await writer.finish()
+    return { text: text(), chunks, checksum: metadata.checksums?.User }
+  }
+
+  it('lays the output out in the room before the lines (as stripStamps leaves them), with the bytes and checksum of writeRows', async () => {
+    const expected = await written(async (writer) => writer.writeRows(rows))
+    const scratches: Buffer[] = []
+    const actual = await written(async (writer) => {
+      // Three chunks: the table's first record gets "\n" alone, the others ",\n".
+      for (const part of [rows.slice(0, 1), rows.slice(1, 25), rows.slice(25)]) {
+        const chunk = Buffer.from(part.map((row, i) => `${JSON.stringify(row)}\x02${i * 1000}\n`).join(''))
+        scratches.push(chunk)
+        expect(await writer.writeRecordLines(stripStamps(chunk), chunk)).toBe(part.length)
+      }
+    })
+    expect(actual.text).toBe(expected.text)
+    expect(actual.checksum).toBe(expected.checksum)
+    // No new Buffer: each chunk's records went out of the chunk's own memory.
+    for (const scratch of scratches) expect(actual.chunks.some((c) => c.buffer === scratch.buffer && c.byteOffset === scratch.byteOffset)).toBe(true)
+  })
+
+  it('makes a new Buffer when the scratch memory does not hold the lines at its end or has too little room', async () => {
+    const expected = await written(async (writer) => writer.writeRows(rows))
+    const lines = (part: Row[]): string => part.map((row) => `${JSON.stringify(row)}\n`).join('')
+    const tight = Buffer.from(` ${lines(rows.slice(0, 20))}`) // one byte of room for 20 records
+    const apart = Buffer.alloc(1 << 16)
+    const actual = await written(async (writer) => {
+      await writer.writeRecordLines(tight.subarray(1), tight)
+      await writer.writeRecordLines(Buffer.from(lines(rows.slice(20))), apart)
+    })
+    expect(actual.text).toBe(expected.text)
+    expect(actual.checksum).toBe(expected.checksum)
+    expect(tight.toString()).toBe(` ${lines(rows.slice(0, 20))}`)
   })
 })

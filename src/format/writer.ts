@@ -214,8 +214,14 @@ export class BackupWriter {
    * the source vouches for) followed by `\n`. They are hashed and written as the bytes they are,
    * with the separators the layout needs, and never parsed. Checked: each line is UTF-8 and
    * looks like one object (`{…}`). Resolves with the number of records.
+   *
+   * `scratch`, when given, is memory the caller gives up that holds `lines` at its end (as
+   * stripStamps leaves them): when the bytes before `lines` are room enough (more than one a
+   * record), the output is laid out there, over `lines`, instead of in a new Buffer. Each record
+   * moves left (the separators take one byte more a record than the lines' newlines, the room
+   * makes up for it), so no byte is overwritten before it is read.
    */
-  async writeRecordLines(lines: Buffer): Promise<number> {
+  async writeRecordLines(lines: Buffer, scratch?: Buffer): Promise<number> {
     this.#checkUsable()
     const table = this.#table
     if (this.#state !== 'table' || table === undefined) throw new InternalError(`writeRecordLines while ${this.#describeState()}`)
@@ -232,18 +238,23 @@ export class BackupWriter {
       count++
       start = end + 1
     }
+    // Hashed before the output may be laid out over the lines.
+    table.checksum.addCanonicalLines(lines)
     // Every record but the table's first is preceded by ",\n", the first by "\n" (as writeRows).
     const first = table.count === 0
-    const output = Buffer.allocUnsafe(lines.length + count - (first ? 1 : 0))
+    const size = lines.length + count - (first ? 1 : 0)
+    const room = scratch !== undefined && scratch.buffer === lines.buffer && scratch.byteOffset + scratch.length === lines.byteOffset + lines.length ? scratch.length - lines.length : 0
+    const output = room > count ? scratch!.subarray(0, size) : Buffer.allocUnsafe(size)
     let at = 0
     for (let start = 0; start < lines.length; ) {
       const end = lines.indexOf(LF, start)
       if (!(first && start === 0)) output[at++] = COMMA
       output[at++] = LF
-      at += lines.copy(output, at, start, end)
+      if (room > count) scratch!.copyWithin(at, room + start, room + end)
+      else lines.copy(output, at, start, end)
+      at += end - start
       start = end + 1
     }
-    table.checksum.addCanonicalLines(lines)
     table.count += count
     await this.#flush()
     await this.#writeOut(output)

@@ -20,12 +20,15 @@ function table(name: string, columns: string[], key: string[]): TableSchema {
 }
 
 describe('row stamps taken with the record lines (one pass)', () => {
-  it('stripStamps leaves exactly the record lines, in place, and refuses a line without a stamp', () => {
+  it('stripStamps leaves exactly the record lines, in place at the end of the chunk, and refuses a line without a stamp', () => {
     const lines = ['{"id":1,"v":"a\\u0002b"}', '{"id":22}', '{"id":"x","v":"\\n"}']
     const chunk = Buffer.from(lines.map((line, i) => `${line}\x02${[0, 4294967295, 123][i]}\n`).join(''))
     const stripped = stripStamps(chunk)
     expect(stripped.toString()).toBe(lines.map((line) => `${line}\n`).join(''))
     expect(stripped.buffer).toBe(chunk.buffer)
+    expect(stripped.byteOffset + stripped.length).toBe(chunk.byteOffset + chunk.length)
+    expect(() => stripStamps(Buffer.from('\n{"id":1}\x027\n'))).toThrow(InternalError)
+    expect(() => stripStamps(Buffer.from('{"id":1}\x027'))).toThrow(InternalError)
     expect(() => stripStamps(Buffer.from('{"id":1}\x027\n{"id":2}\n'))).toThrow(InternalError)
   })
 

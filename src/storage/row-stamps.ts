@@ -173,22 +173,25 @@ export class RowStampsWriter {
 
 /**
  * Takes the stamps off lines of Source.readRecordLinesWithStamps (`<line>\x02<stamp>\n`), in
- * place: the record lines (`<line>\n`) in the first bytes of `chunk`, which is returned cut to them.
+ * place: the record lines (`<line>\n`) in the last bytes of `chunk`, which is returned cut to them.
+ * The bytes before them (at least two a line: each stamp and its separator) are free, which lets
+ * the writer lay its output out in `chunk` itself (BackupWriter.writeRecordLines' `scratch`).
  */
 export function stripStamps(chunk: Buffer): Buffer {
-  let to = 0
-  for (let start = 0; start < chunk.length; ) {
-    const end = chunk.indexOf(0x0a, start)
+  let to = chunk.length
+  for (let end = chunk.length - 1; end >= 0; ) {
+    if (chunk[end] !== 0x0a) throw new InternalError('a record line read with its row stamp has none')
+    const start = end === 0 ? 0 : chunk.lastIndexOf(0x0a, end - 1) + 1
     let tab = end - 1
     // The stamp is a few digits: look for its separator from the end of the line.
     while (tab > start && chunk[tab] !== 0x02) tab--
-    if (end < 0 || chunk[tab] !== 0x02) throw new InternalError('a record line read with its row stamp has none')
+    if (chunk[tab] !== 0x02) throw new InternalError('a record line read with its row stamp has none')
+    chunk[--to] = 0x0a
+    to -= tab - start
     if (to !== start) chunk.copyWithin(to, start, tab)
-    to += tab - start
-    chunk[to++] = 0x0a
-    start = end + 1
+    end = start - 1
   }
-  return chunk.subarray(0, to)
+  return chunk.subarray(to)
 }
 
 /** A table's header in a stamps file. */
