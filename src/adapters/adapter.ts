@@ -432,6 +432,16 @@ export interface SourceOptions {
 export interface DestinationOptions {
   /** A read-only session for analyze (see Adapter.openDestination). */
   readonly readOnly?: boolean
+  /**
+   * Read-only sessions only: database sessions readRowDigests may use at once (default 1). With
+   * 2 or more, PostgreSQL reads a big table's digests on two sessions of one exported snapshot
+   * (postgres-split-read.ts), the same digests in the same order. The other engines read on one.
+   */
+  readonly sessions?: number
+  /** Where a read on several sessions may keep a temporary file (default: the system's temporary directory). */
+  readonly spoolDir?: string
+  /** Tests: the smallest table (heap bytes) read on two sessions (PostgreSQL's default 32 MiB, or MERGEBACK_PG_SPLIT_MIN_BYTES). */
+  readonly splitMinBytes?: number
 }
 
 export interface Adapter {

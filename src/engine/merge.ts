@@ -109,6 +109,12 @@ export interface AnalyzeOptions {
   readonly base?: string
   /** Three-way merge: delete the records deleted in the backup and unchanged here (needs `base`). */
   readonly applyDeletions?: boolean
+  /**
+   * analyze: database sessions the read of the current rows may use at once (default 2).
+   * PostgreSQL then reads a big table's row digests on two sessions of one snapshot
+   * (DestinationOptions.sessions), the report the same. merge reads on its one session.
+   */
+  readonly jobs?: number
 }
 
 /** Options of `merge`: those of analyze (with `plan` meaning: apply it), and these. */
@@ -282,7 +288,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
     // key: whole-row matching counts duplicates as the insert does, which only the write knows.
     let readOnly = mode === 'analyze'
     const sourceEngine = scan.metadata.engine as Engine | undefined
-    let destination = crossEngineDestination(await adapter.openDestination(config, { readOnly }), sourceEngine)
+    let destination = crossEngineDestination(await adapter.openDestination(config, { readOnly, sessions: options.jobs ?? 2 }), sourceEngine)
     let described: DatabaseSchema | undefined
     if (readOnly) {
       described = await destination.describe()

@@ -81,11 +81,13 @@ import type {
 import { ConnectionError, DatabaseError, FormatError, InternalError, MergebackError, UsageError } from '../../errors.js'
 import { copyFromStdin, createMissingEnums, openSession, toDatabaseError, type ErrorContext } from './postgres-connection.js'
 import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgDomainDefinition, type PgTable, type PgTypeDefinition } from './postgres-introspector.js'
-import { POSTGRES_CAPABILITIES, RAW_TEXT_TYPES, RowCodec, fromClause, recordLineDigest, recordLineSelect } from './postgres-source.js'
+import { POSTGRES_CAPABILITIES, RAW_TEXT_TYPES, RowCodec, fromClause, recordLineDigest, recordLineSelect, splitTable } from './postgres-source.js'
+import { SplitSessions, readInTwoParts, splitMinBytes } from './postgres-split-read.js'
 import { createTableDdl, enumTypeName, escapeCopyText, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
 import { wireToPgText } from './postgres-values.js'
 import { CopyOutput, copyLinePlan, lineToCopy, type CopyLinePlan } from './postgres-copy-lines.js'
 import type { LineConverter } from '../../format/reader.js'
+import os from 'node:os'
 
 /** readRowDigests fetches this many rows at a time (about 60 bytes each). */
 const DIGESTS_PER_FETCH = 10_000
@@ -135,26 +137,39 @@ export class PostgresDestination implements Destination {
   #disabledTriggers: { table: string; kind: 'TRIGGER' | 'RULE'; name: string; enabled: string }[] = []
   /** A read-only session (analyze): see Adapter.openDestination. */
   readonly #readOnly: boolean
+  /** Read-only with `sessions` above 1: the exported snapshot and its helper, for readRowDigests of a big table. */
+  readonly #split: SplitSessions | undefined
 
-  private constructor(client: pg.Client, config: ConnectionConfig, readOnly: boolean) {
+  private constructor(client: pg.Client, config: ConnectionConfig, readOnly: boolean, split: SplitSessions | undefined) {
     this.#client = client
     this.#config = config
     this.#readOnly = readOnly
+    this.#split = split
     this.#schema = config.schema ?? 'public'
+  }
+
+  /** The tables whose digests were read on two sessions so far (postgres-split-read.ts), in order. */
+  get splitTables(): readonly string[] {
+    return this.#split?.tables ?? []
   }
 
   /** Connects and opens the transaction. Throws ConnectionError when the database cannot be reached. */
   static async open(config: ConnectionConfig, options: DestinationOptions = {}): Promise<PostgresDestination> {
     const client = await openSession(config)
     const readOnly = Boolean(options.readOnly)
+    let snapshot: string | undefined
     try {
       // Read-only (analyze): one snapshot, no row locks, SELECT permission only.
-      await client.query(readOnly ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN ISOLATION LEVEL REPEATABLE READ; SET CONSTRAINTS ALL DEFERRED')
+      const begin = readOnly ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN ISOLATION LEVEL REPEATABLE READ; SET CONSTRAINTS ALL DEFERRED'
+      await client.query(begin)
+      // Only a read-only session reads on a helper: a merge's digests must see its own writes' session.
+      if (readOnly && (options.sessions ?? 1) > 1) snapshot = await SplitSessions.exportSnapshot(client, begin)
     } catch (error) {
       await client.end().catch(() => {})
       throw toDatabaseError(error, { action: 'starting the transaction' })
     }
-    return new PostgresDestination(client, config, readOnly)
+    const split = snapshot === undefined ? undefined : new SplitSessions(config, snapshot, { minBytes: options.splitMinBytes ?? splitMinBytes(), spoolDir: options.spoolDir ?? os.tmpdir() })
+    return new PostgresDestination(client, config, readOnly, split)
   }
 
   async describe(): Promise<DatabaseSchema> {
@@ -277,21 +292,39 @@ export class PostgresDestination implements Destination {
     const key = table.schema.primaryKey
     if (key.length === 0 || columnNames.some((name) => !table.columns.some((c) => c.schema.name === name))) return undefined
     if (key.some((name) => !columnNames.includes(name))) return undefined
-    const inner = recordLineSelect(this.#schema, table, columnNames, { ordered: true })
-    if (inner === undefined) return undefined
+    const select = (where?: string): string | undefined => {
+      const inner = recordLineSelect(this.#schema, table, columnNames, { ordered: true, where })
+      // The key is JSON text of the key columns' wire values (json_build_array: any spacing).
+      return inner && `SELECT pg_catalog.json_build_array(${key.map((c) => `r.${quoteIdent(c)}`).join(', ')})::text, ${recordLineDigest('r')} FROM (${inner}) AS r`
+    }
+    if (select() === undefined) return undefined
+    // Analyze (read-only) reads a big table's second half on a helper session of its snapshot
+    // (postgres-split-read.ts), spooled meanwhile: the server hashes on two backends.
+    const sessions = this.#readOnly ? this.#split : undefined
+    if (sessions !== undefined) {
+      await this.#lastQuery
+      const split = await splitTable(sessions, this.#client, this.#schema, table)
+      const copy = split && `COPY (${select(split.after)!}) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
+      const spool = split && (await split.helper.spool(copy!, tableName, sessions.spoolDir).catch(() => undefined))
+      if (split !== undefined && spool !== undefined) {
+        const parts = {
+          first: () => later(this.#digestCursor(select(split.before)!, tableName)),
+          helped: (chunks: AsyncIterable<Buffer>) => digestBatches(chunks, tableName),
+          alone: () => later(this.#digestCursor(select(split.after)!, tableName)),
+        }
+        return { [Symbol.asyncIterator]: () => readInTwoParts(sessions, spool, parts) }
+      }
+    }
+    return this.#digestCursor(select()!, tableName)
+  }
+
+  /** `select`'s rows (key text, digest) in batches of DIGESTS_PER_FETCH, through a cursor declared now. */
+  async #digestCursor(select: string, tableName: string): Promise<AsyncIterable<RowDigest[]>> {
     const cursor = `mergeback_digests_${++this.#cursors}`
     const context: ErrorContext = { action: 'reading rows', table: tableName }
     // A cursor, not COPY: the merge reads and writes between two fetches on this same
-    // connection. It sees the table as it is now, not the merge's own later writes. The key is
-    // JSON text of the key columns' wire values (json_build_array: any spacing).
-    await this.#run(
-      {
-        text:
-          `DECLARE ${cursor} NO SCROLL CURSOR FOR SELECT pg_catalog.json_build_array(${key.map((c) => `r.${quoteIdent(c)}`).join(', ')})::text, ` +
-          `${recordLineDigest('r')} FROM (${inner}) AS r`,
-      },
-      context,
-    )
+    // connection. It sees the table as it is now, not the merge's own later writes.
+    await this.#run({ text: `DECLARE ${cursor} NO SCROLL CURSOR FOR ${select}` }, context)
     const fetch = (): Promise<RowDigest[]> =>
       this.#run({ text: `FETCH FORWARD ${DIGESTS_PER_FETCH} FROM ${cursor}`, rowMode: 'array', types: RAW_TEXT_TYPES }, context).then(
         (result) => result.rows as RowDigest[],
@@ -466,6 +499,7 @@ export class PostgresDestination implements Destination {
   async rollback(): Promise<void> {
     if (this.#state !== 'open') return
     this.#state = 'rolled-back'
+    await this.#split?.dropHelper()
     // If the connection is gone, the server has already rolled back.
     await this.#client.query('ROLLBACK').catch(() => {})
   }
@@ -1006,6 +1040,38 @@ export class PostgresDestination implements Destination {
     )
     return turn
   }
+}
+
+/** The iterable `promised` gives, once it does. */
+async function* later<T>(promised: Promise<AsyncIterable<T>>): AsyncGenerator<T, void, undefined> {
+  yield* await promised
+}
+
+/**
+ * The spooled COPY (CSV, delimiter 0x02) of a digest read as the cursor's batches: each line is
+ * the key's JSON text (never holding a raw control character), 0x02, and 32 hex digits.
+ */
+async function* digestBatches(chunks: AsyncIterable<Buffer>, table: string): AsyncGenerator<RowDigest[], void, undefined> {
+  let rest: Buffer | undefined
+  let batch: RowDigest[] = []
+  for await (const chunk of chunks) {
+    const data = rest === undefined ? chunk : Buffer.concat([rest, chunk])
+    let start = 0
+    let end: number
+    while ((end = data.indexOf(10, start)) !== -1) {
+      const cut = end - 33
+      if (cut < start || data[cut] !== 2) throw new InternalError(`The second session's digests of "${table}" have a line of another shape.`)
+      batch.push([data.toString('utf8', start, cut), data.toString('latin1', cut + 1, end)])
+      start = end + 1
+      if (batch.length === DIGESTS_PER_FETCH) {
+        yield batch
+        batch = []
+      }
+    }
+    rest = start < data.length ? data.subarray(start) : undefined
+  }
+  if (rest !== undefined) throw new InternalError(`The second session's digests of "${table}" ended inside a line.`)
+  if (batch.length > 0) yield batch
 }
 
 /** Matches a table's key columns (alias t) against unnested text parameters (alias `alias`). */

@@ -32,7 +32,7 @@ import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgTable
 import { qualify, quoteIdent, unescapeCopyText } from './postgres-sql.js'
 import { jsonExpression, readExpression, textDecoder, type TextDecoder } from './postgres-values.js'
 import { collatedKeyColumn, hasKeyOrder } from '../key-order.js'
-import { ChunkReader, CopySpool, HelperSession, samplePercent, splitMinBytes, splittableKind } from './postgres-split-read.js'
+import { ChunkReader, SplitSessions, readInTwoParts, splitMinBytes, splittableKind, type Split } from './postgres-split-read.js'
 
 /** What PostgreSQL can do (adapter.ts Capabilities). */
 export const POSTGRES_CAPABILITIES: Capabilities = Object.freeze({
@@ -224,6 +224,19 @@ async function* wholeLines(chunks: AsyncIterable<Buffer>, table: PgTable, option
 }
 
 /**
+ * Where to cut `table`, read on `client`, between it and the helper of `sessions`
+ * (postgres-split-read.ts), or undefined to read it whole there (no plain first key column, and
+ * SplitSessions.split's reasons). The cut is in the order the rows are sorted by (orderByKey), so
+ * that the two parts follow each other in it.
+ */
+export async function splitTable(sessions: SplitSessions, client: pg.Client, schema: string, table: PgTable): Promise<Split | undefined> {
+  const keyName = table.schema.primaryKey[0]
+  const column = table.columns.find((c) => c.schema.name === keyName)
+  if (column === undefined || !splittableKind(column.schema.kind)) return undefined
+  return sessions.split(client, table, keyColumnInOrder(table, keyName, 't'), fromClause(schema, table))
+}
+
+/**
  * A read session on one snapshot. Created by `postgresAdapter.openSource()`; the caller must
  * close() it (which also ends the snapshot).
  */
@@ -236,27 +249,19 @@ export class PostgresSource implements Source {
   readonly #described = new Map<string, PgTable>()
   #busy = false
   #closed = false
-  /** The snapshot's exported id, when a big table may be read on a second session (postgres-split-read.ts). */
-  readonly #snapshot: string | undefined
-  #helper: HelperSession | undefined
-  /** The helper session could not be opened: every table is read on this session. */
-  #helperRefused = false
-  readonly #splitTables: string[] = []
-  readonly #splitMinBytes: number
-  readonly #spoolDir: string
+  /** The exported snapshot and its helper, when a big table may be read on a second session (postgres-split-read.ts). */
+  readonly #split: SplitSessions | undefined
 
-  private constructor(client: pg.Client, config: ConnectionConfig, snapshot: string | undefined, splitMinBytes: number, spoolDir: string) {
+  private constructor(client: pg.Client, config: ConnectionConfig, split: SplitSessions | undefined) {
     this.#client = client
     this.#config = config
     this.#schema = config.schema ?? 'public'
-    this.#snapshot = snapshot
-    this.#splitMinBytes = splitMinBytes
-    this.#spoolDir = spoolDir
+    this.#split = split
   }
 
   /** The tables read on two sessions so far (postgres-split-read.ts), in order. */
   get splitTables(): readonly string[] {
-    return this.#splitTables
+    return this.#split?.tables ?? []
   }
 
   /**
@@ -269,24 +274,15 @@ export class PostgresSource implements Source {
     const client = await openSession(config)
     let snapshot: string | undefined
     try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-      if ((options.sessions ?? 1) > 1) {
-        // First in the transaction: a snapshot cannot be exported from a subtransaction, and a
-        // refusal aborts the transaction, which then starts again without it.
-        snapshot = await client.query('SELECT pg_catalog.pg_export_snapshot() AS id').then(
-          (result) => (result.rows[0] as { id: string }).id,
-          async () => {
-            await client.query('ROLLBACK')
-            await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-            return undefined
-          },
-        )
-      }
+      const begin = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'
+      await client.query(begin)
+      if ((options.sessions ?? 1) > 1) snapshot = await SplitSessions.exportSnapshot(client, begin)
     } catch (error) {
       await client.end().catch(() => {})
       throw toDatabaseError(error, { action: 'starting the snapshot' })
     }
-    return new PostgresSource(client, config, snapshot, options.splitMinBytes ?? splitMinBytes(), options.spoolDir ?? os.tmpdir())
+    const split = snapshot === undefined ? undefined : new SplitSessions(config, snapshot, { minBytes: options.splitMinBytes ?? splitMinBytes(), spoolDir: options.spoolDir ?? os.tmpdir() })
+    return new PostgresSource(client, config, split)
   }
 
   async describe(options?: { readonly tables?: readonly string[] }): Promise<DatabaseSchema> {
@@ -513,100 +509,23 @@ export class PostgresSource implements Source {
   async *#splitLines(copy: (where?: string) => string, table: PgTable, options: ReadOptions): AsyncGenerator<Buffer, void, undefined> {
     this.#assertIdle(`read "${table.schema.name}"`)
     this.#busy = true
-    let spool: CopySpool | undefined
-    let completed = false
     try {
-      const split = await this.#split(table)
-      spool = split && (await split.helper.spool(copy(split.after), table.schema.name, this.#spoolDir).catch(() => undefined))
+      const sessions = this.#split
+      const split = sessions && (await splitTable(sessions, this.#client, this.#schema, table))
+      const spool = split && (await split.helper.spool(copy(split.after), table.schema.name, sessions!.spoolDir).catch(() => undefined))
       if (split === undefined || spool === undefined) {
         yield* wholeLines(this.#copyOut(copy(), table, options), table, options)
       } else {
-        const first = this.#copyOut(copy(split.before), table, options)
-        const helped = spool
-        const alone = (): AsyncGenerator<Buffer, void, undefined> => this.#copyOut(copy(split.after), table, options)
-        const dropHelper = (): Promise<void> => this.#dropHelper()
-        yield* wholeLines(
-          (async function* () {
-            yield* first
-            if (helped.failed) {
-              // The helper failed before any of its bytes were passed on: its part is read here.
-              await dropHelper()
-              yield* alone()
-            } else yield* helped.read()
-          })(),
-          table,
-          options,
-        )
+        const parts = readInTwoParts(sessions!, spool, {
+          first: () => this.#copyOut(copy(split.before), table, options),
+          helped: (chunks) => chunks,
+          alone: () => this.#copyOut(copy(split.after), table, options),
+        })
+        yield* wholeLines(parts, table, options)
       }
-      completed = true
     } finally {
-      if (spool !== undefined) {
-        // Left early or failed: the helper's COPY dies with its connection.
-        if (!completed || !spool.finished) await this.#dropHelper()
-        await spool.close()
-      }
       this.#busy = false
     }
-  }
-
-  /**
-   * Where to cut `table` between this session and the helper (postgres-split-read.ts): the
-   * WHERE clauses of the two parts, or undefined to read it whole here (no exported snapshot,
-   * a small table, no plain first key column, an empty sample, no helper to be had).
-   */
-  async #split(table: PgTable): Promise<{ helper: HelperSession; before: string; after: string } | undefined> {
-    if (this.#snapshot === undefined || this.#helperRefused || table.relkind !== 'r') return undefined
-    const keyName = table.schema.primaryKey[0]
-    const column = table.columns.find((c) => c.schema.name === keyName)
-    if (column === undefined || !splittableKind(column.schema.kind)) return undefined
-    // In the order the rows are sorted by (orderByKey), so that the two parts follow each other in it.
-    const key = keyColumnInOrder(table, keyName, 't')
-    // Behind a savepoint: a refusal (a statement timeout, a type without a median) leaves the
-    // snapshot usable, and the table is read on this session.
-    const bound = await this.#client.query('SAVEPOINT mergeback_split').then(async () => {
-      try {
-        const size = await this.#client.query(
-          'SELECT pg_catalog.pg_relation_size(c.oid)::text AS bytes, c.relpages FROM pg_catalog.pg_class c WHERE c.oid = $1::oid',
-          [table.oid],
-        )
-        const { bytes, relpages } = size.rows[0] as { bytes: string; relpages: number }
-        if (Number(bytes) < this.#splitMinBytes) return undefined
-        const sample = await this.#client.query(
-          `SELECT (pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY ${key}))::text AS bound
-             FROM ${fromClause(this.#schema, table)} TABLESAMPLE SYSTEM (${samplePercent(Math.max(relpages, Number(bytes) / 8192))}) REPEATABLE (0)`,
-        )
-        return (sample.rows[0] as { bound: string | null } | undefined)?.bound ?? undefined
-      } catch {
-        await this.#client.query('ROLLBACK TO SAVEPOINT mergeback_split')
-        return undefined
-      } finally {
-        await this.#client.query('RELEASE SAVEPOINT mergeback_split')
-      }
-    }, (error: unknown) => {
-      throw toDatabaseError(error, { action: 'sizing the table', table: table.schema.name })
-    })
-    if (bound === undefined) return undefined
-    const helper = await this.#helperSession()
-    if (helper === undefined) return undefined
-    this.#splitTables.push(table.schema.name)
-    return { helper, before: ` WHERE ${key} < ${quoteLiteral(bound)}`, after: ` WHERE ${key} >= ${quoteLiteral(bound)}` }
-  }
-
-  /** The helper session, opened the first time a table is split; undefined (for good) when the server refuses it. */
-  async #helperSession(): Promise<HelperSession | undefined> {
-    if (this.#helper === undefined && !this.#helperRefused) {
-      this.#helper = await HelperSession.open(this.#config, this.#snapshot!).catch(() => {
-        this.#helperRefused = true
-        return undefined
-      })
-    }
-    return this.#helper
-  }
-
-  async #dropHelper(): Promise<void> {
-    const helper = this.#helper
-    this.#helper = undefined
-    await helper?.close()
   }
 
   /**
@@ -711,7 +630,7 @@ export class PostgresSource implements Source {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await this.#dropHelper()
+    await this.#split?.dropHelper()
     if (this.#busy) {
       // A read is still open (its consumer never finished or returned): the connection is in
       // COPY mode and cannot take a statement. Dropping it ends the snapshot server-side.

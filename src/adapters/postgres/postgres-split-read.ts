@@ -26,6 +26,12 @@
  *    following the file while the helper is still writing it. The consumer sees exactly the
  *    bytes one session would have sent: the same lines, in the same order.
  *
+ * The same split serves analyze's read of the current rows' digests (postgres-destination.ts
+ * readRowDigests, read-only sessions only): the first part through the destination's cursor, the
+ * second spooled by the helper (docs/performance.md §Round eleven: analyze's digest read on two
+ * sessions). SplitSessions holds what both share (the snapshot, the helper, the bound);
+ * readInTwoParts the order of the parts and the fallback below.
+ *
  * A helper that cannot be opened (too many connections, a standby that cannot import) leaves the
  * table to one session. A helper that fails before the first part is through (its connection
  * killed, its temporary file refused) has passed nothing on: the reading session then reads the
@@ -42,6 +48,7 @@ import type pg from 'pg'
 import copyStreams from 'pg-copy-streams'
 import type { ConnectionConfig } from '../adapter.js'
 import { openSession, readyForQuery, toDatabaseError } from './postgres-connection.js'
+import { quoteLiteral } from './postgres-sql.js'
 
 /** Tables smaller than this (heap bytes) are read on one session: a split would not pay its set-up. */
 export const SPLIT_MIN_BYTES = 32 * 1024 * 1024
@@ -70,6 +77,140 @@ export function splittableKind(kind: string): boolean {
 export function samplePercent(pages: number): number {
   if (pages <= SAMPLE_PAGES) return 100
   return Math.max(0.001, Math.round((SAMPLE_PAGES / pages) * 100 * 1000) / 1000)
+}
+
+/** A table as SplitSessions.split needs it (a PgTable has these). */
+export interface SplitTable {
+  readonly oid: number | string
+  readonly relkind: string
+  readonly schema: { readonly name: string }
+}
+
+/** Where SplitSessions.split cut a table: the helper, and the WHERE clauses of the two parts. */
+export interface Split {
+  readonly helper: HelperSession
+  readonly before: string
+  readonly after: string
+}
+
+/**
+ * The exported snapshot of a reading session and the helper session on it (opened the first time
+ * a table is split; refused for good when the server will not have it), shared by every table
+ * the session reads.
+ */
+export class SplitSessions {
+  readonly #config: ConnectionConfig
+  readonly #snapshot: string
+  readonly #minBytes: number
+  /** Where the helper's spools go. */
+  readonly spoolDir: string
+  #helper: HelperSession | undefined
+  #refused = false
+  /** The tables split so far, in order. */
+  readonly tables: string[] = []
+
+  constructor(config: ConnectionConfig, snapshot: string, options: { readonly minBytes: number; readonly spoolDir: string }) {
+    this.#config = config
+    this.#snapshot = snapshot
+    this.#minBytes = options.minBytes
+    this.spoolDir = options.spoolDir
+  }
+
+  /**
+   * Exports the snapshot of `client`'s transaction, begun by `begin`; undefined when the server
+   * refuses (the transaction is then begun again without it). Must come first in the transaction:
+   * a snapshot cannot be exported from a subtransaction, and a refusal aborts the transaction.
+   */
+  static async exportSnapshot(client: pg.Client, begin: string): Promise<string | undefined> {
+    return client.query('SELECT pg_catalog.pg_export_snapshot() AS id').then(
+      (result) => (result.rows[0] as { id: string }).id,
+      async () => {
+        await client.query('ROLLBACK')
+        await client.query(begin)
+        return undefined
+      },
+    )
+  }
+
+  /**
+   * Where to cut `table`, read on `client` (the exporting session), at `key` (its first key
+   * column as the rows are ordered by it; `from` the FROM clause): undefined to read it whole
+   * there (not an ordinary table, smaller than minBytes, an empty sample, no helper to be had).
+   * Behind a savepoint: a refusal (a statement timeout, a type without a median) leaves the
+   * snapshot usable.
+   */
+  async split(client: pg.Client, table: SplitTable, key: string, from: string): Promise<Split | undefined> {
+    if (this.#refused || table.relkind !== 'r') return undefined
+    const bound = await client.query('SAVEPOINT mergeback_split').then(async () => {
+      try {
+        const size = await client.query(
+          'SELECT pg_catalog.pg_relation_size(c.oid)::text AS bytes, c.relpages FROM pg_catalog.pg_class c WHERE c.oid = $1::oid',
+          [table.oid],
+        )
+        const { bytes, relpages } = size.rows[0] as { bytes: string; relpages: number }
+        if (Number(bytes) < this.#minBytes) return undefined
+        const sample = await client.query(
+          `SELECT (pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY ${key}))::text AS bound
+             FROM ${from} TABLESAMPLE SYSTEM (${samplePercent(Math.max(relpages, Number(bytes) / 8192))}) REPEATABLE (0)`,
+        )
+        return (sample.rows[0] as { bound: string | null } | undefined)?.bound ?? undefined
+      } catch {
+        await client.query('ROLLBACK TO SAVEPOINT mergeback_split')
+        return undefined
+      } finally {
+        await client.query('RELEASE SAVEPOINT mergeback_split')
+      }
+    }, (error: unknown) => {
+      throw toDatabaseError(error, { action: 'sizing the table', table: table.schema.name })
+    })
+    if (bound === undefined) return undefined
+    const helper = await this.#helperSession()
+    if (helper === undefined) return undefined
+    this.tables.push(table.schema.name)
+    return { helper, before: ` WHERE ${key} < ${quoteLiteral(bound)}`, after: ` WHERE ${key} >= ${quoteLiteral(bound)}` }
+  }
+
+  async #helperSession(): Promise<HelperSession | undefined> {
+    if (this.#helper === undefined && !this.#refused) {
+      this.#helper = await HelperSession.open(this.#config, this.#snapshot).catch(() => {
+        this.#refused = true
+        return undefined
+      })
+    }
+    return this.#helper
+  }
+
+  /** Closes the helper (a COPY still running dies with it); the next split opens another. */
+  async dropHelper(): Promise<void> {
+    const helper = this.#helper
+    this.#helper = undefined
+    await helper?.close()
+  }
+}
+
+/**
+ * A split table's read: `first()` (the rows before the bound, on the reading session), then the
+ * helper's spooled part through `helped`, or, when the helper failed before any of its bytes were
+ * passed on, `alone()` (the same part read on the reading session). Leaving early, or a failure,
+ * drops the helper (its COPY dies with its connection); the spool is closed in every case.
+ */
+export async function* readInTwoParts<T>(
+  sessions: SplitSessions,
+  spool: CopySpool,
+  parts: { readonly first: () => AsyncIterable<T>; readonly helped: (chunks: AsyncIterable<Buffer>) => AsyncIterable<T>; readonly alone: () => AsyncIterable<T> },
+): AsyncGenerator<T, void, undefined> {
+  let completed = false
+  try {
+    yield* parts.first()
+    if (spool.failed) {
+      await sessions.dropHelper()
+      yield* parts.alone()
+    } else yield* parts.helped(spool.read())
+    completed = true
+  } finally {
+    if (!completed || !spool.finished) await sessions.dropHelper()
+    await spool.close()
+  }
 }
 
 /** Pulls chunks from a paused Readable without ever destroying it (so the COPY can be cancelled and drained). */
@@ -247,7 +388,7 @@ export class CopySpool {
           // The COPY goes on with nobody reading it: it ends with its connection.
           destroyConnection(client)
           throw new SpoolWriteError(
-            `The second session's rows of "${this.#table}" could not be written to a temporary file in ${dir} (${(error as Error).message}): free space there, or back up with --jobs 1.`,
+            `The second session's rows of "${this.#table}" could not be written to a temporary file in ${dir} (${(error as Error).message}): free space there, or run with --jobs 1.`,
             { cause: error },
           )
         }
