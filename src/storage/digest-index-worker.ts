@@ -10,7 +10,8 @@
  *
  * Messages, handled strictly in order (each waits for the previous one's writes):
  *   { type: 'bytes', data }                    raw index bytes (entries, 'E'), written as they are;
- *                                              answered with { type: 'ack', bytes } (back-pressure)
+ *                                              answered with { type: 'ack', bytes, data } (back-pressure;
+ *                                              the buffer goes back, to be filled again)
  *   { type: 'table', head, columns, key,       a table header ('T' …) and the columns / key to cut;
  *     stamped, digestStamps }                  stamped: its lines end in '\x02<xmin>' (row stamps),
  *                                              or, with digestStamps, '\x02<32 hex digits>' (MariaDB)
@@ -416,7 +417,8 @@ parentPort.on('message', (message) => {
     try {
       if (message.type === 'bytes') {
         await put(Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength))
-        parentPort.postMessage({ type: 'ack', bytes: message.data.byteLength })
+        // Handed back (put copied it), to be filled again: see the lines' ack below.
+        parentPort.postMessage({ type: 'ack', bytes: message.data.byteLength, data: message.data }, [message.data.buffer])
       }
       else if (message.type === 'table') {
         await put(Buffer.from(message.head.buffer, message.head.byteOffset, message.head.byteLength))

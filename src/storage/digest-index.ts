@@ -117,9 +117,9 @@ export class DigestIndexWriter {
   #size = 0
   #inFlight = 0
   /**
-   * Line buffers the index thread has handed back, used again for the next chunks: new ones for
-   * every chunk would pile up (their memory is freed only when that thread's small heap is
-   * collected, which is rare), tens of MB of peak RSS.
+   * Message buffers (lines, and entries an increment copies) the index thread has handed back,
+   * used again for the next messages: new ones for every message would pile up (their memory is
+   * freed only when that thread's small heap is collected, which is rare), tens of MB of peak RSS.
    */
   #spare: ArrayBuffer[] = []
   #wake: (() => void) | undefined
@@ -211,6 +211,17 @@ export class DigestIndexWriter {
     })
   }
 
+  /** `size` bytes to fill and send to the index thread: a spare buffer when one is big enough. */
+  #message(size: number): Uint8Array<ArrayBuffer> {
+    let buffer: ArrayBuffer | undefined
+    while (buffer === undefined && this.#spare.length > 0) {
+      const spare = this.#spare.pop()!
+      if (spare.byteLength >= size) buffer = spare
+    }
+    buffer ??= new ArrayBuffer(Math.max(size, LINE_BUFFER_BYTES))
+    return new Uint8Array(buffer, 0, size)
+  }
+
   #push(bytes: Buffer): void {
     this.#chunks.push(bytes)
     this.#size += bytes.length
@@ -220,7 +231,7 @@ export class DigestIndexWriter {
   #flush(): void {
     if (this.#failed !== undefined) throw this.#failed
     if (this.#size === 0) return
-    const data = new Uint8Array(this.#size)
+    const data = this.#message(this.#size)
     let at = 0
     for (const chunk of this.#chunks) {
       data.set(chunk, at)
@@ -321,13 +332,7 @@ export class DigestIndexWriter {
   async addLines(lines: Buffer, table: TableSchema): Promise<void> {
     if (table.primaryKey.length === 0 || lines.length === 0) return
     this.#flush()
-    let buffer: ArrayBuffer | undefined
-    while (buffer === undefined && this.#spare.length > 0) {
-      const spare = this.#spare.pop()!
-      if (spare.byteLength >= lines.length) buffer = spare
-    }
-    buffer ??= new ArrayBuffer(Math.max(lines.length, LINE_BUFFER_BYTES))
-    const data = new Uint8Array(buffer, 0, lines.length)
+    const data = this.#message(lines.length)
     data.set(lines)
     this.#inFlight += data.length
     this.#worker!.postMessage({ type: 'lines', data }, [data.buffer])
