@@ -142,6 +142,21 @@ const WRITE_PATHS = [
   },
 ] as const
 
+/** A table of an INT key and one text column, as describe() gives it. */
+function idAndText(name: string, column: string, type: string): TableSchema {
+  return {
+    name,
+    columns: [
+      { name: 'id', type: 'int(11)', kind: 'integer', nullable: false },
+      { name: column, type, kind: 'text', nullable: true },
+    ],
+    primaryKey: ['id'],
+    uniqueConstraints: [],
+    indexes: [],
+    foreignKeys: [],
+  }
+}
+
 describe.each(WRITE_PATHS)('MySQL adapter: the $path write path', ({ query, action, notNull, tooLong, beyondPacket }) => {
   it('writes the whole type matrix exactly, then skips all of it the second time', async () => {
     const source = await freshDatabase()
@@ -222,17 +237,7 @@ describe.each(WRITE_PATHS)('MySQL adapter: the $path write path', ({ query, acti
   it('streams a large table in bounded statements', async () => {
     const target = await freshDatabase()
     await sql(target.url, 'CREATE TABLE big (id INT PRIMARY KEY, payload TEXT)')
-    const table: TableSchema = {
-      name: 'big',
-      columns: [
-        { name: 'id', type: 'int(11)', kind: 'integer', nullable: false },
-        { name: 'payload', type: 'text', kind: 'text', nullable: true },
-      ],
-      primaryKey: ['id'],
-      uniqueConstraints: [],
-      indexes: [],
-      foreignKeys: [],
-    }
+    const table = idAndText('big', 'payload', 'text')
     const rows = Array.from({ length: 60_000 }, (_, i) => ({ id: i + 1, payload: `${i}\t\\N\n${'p'.repeat(1000)}` }))
     const { results } = await restore(target.url + query, { schema: { engine: 'mysql', database: '', tables: [table], warnings: [] }, rows: { big: rows } })
     expect(results.big).toEqual({ inserted: 60_000, skipped: 0 })
@@ -245,17 +250,7 @@ describe.each(WRITE_PATHS)('MySQL adapter: the $path write path', ({ query, acti
   it('writes texts of 1- to 4-byte characters exactly, whatever their length against the 64 KiB pieces of the upload', async () => {
     const target = await freshDatabase()
     await sql(target.url, 'CREATE TABLE texts (id INT PRIMARY KEY, body LONGTEXT) CHARACTER SET utf8mb4')
-    const table: TableSchema = {
-      name: 'texts',
-      columns: [
-        { name: 'id', type: 'int(11)', kind: 'integer', nullable: false },
-        { name: 'body', type: 'longtext', kind: 'text', nullable: true },
-      ],
-      primaryKey: ['id'],
-      uniqueConstraints: [],
-      indexes: [],
-      foreignKeys: [],
-    }
+    const table = idAndText('texts', 'body', 'longtext')
     // Lengths around a piece's 65 536 bytes, a third of it (a line that may not fit in one) and
     // beyond it (a line sent alone), in characters of each UTF-8 width and the escaped bytes.
     const alphabet = ['a', 'é', '€', '😀', '\t', '\n', '\\', '\r', '\0']
