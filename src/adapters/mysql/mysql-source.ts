@@ -94,6 +94,42 @@ interface CoreQuery {
   on(event: 'fields', listener: (fields: readonly unknown[]) => void): CoreQuery
 }
 
+/** A query's command as followCommand sees it. */
+interface FollowedCommand {
+  /** Resolves once the server is done with the command. */
+  readonly completed: Promise<void>
+  readonly finished: boolean
+}
+
+/**
+ * Follows a query's command to its end, for both read paths: its 'end', or a fatal error (the
+ * connection is gone, and no 'end' follows). `on.end` and `on.error` run after the command's
+ * state is updated; a non-fatal error leaves the command running.
+ */
+function followCommand(query: CoreQuery, on: { end: () => void; error: (error: Error) => void }): FollowedCommand {
+  let finished = false
+  const completed = new Promise<void>((resolve) => {
+    query.on('end', () => {
+      finished = true
+      resolve()
+      on.end()
+    })
+    query.on('error', (error: Error & { fatal?: boolean }) => {
+      if (error.fatal) {
+        finished = true
+        resolve()
+      }
+      on.error(error)
+    })
+  })
+  return {
+    completed,
+    get finished() {
+      return finished
+    },
+  }
+}
+
 interface CoreConnection {
   readonly threadId: number
   query(options: { sql: string; rowsAsArray: boolean; typeCast?: unknown }): CoreQuery
@@ -283,7 +319,6 @@ export class MysqlSource implements Source {
     let rows = 0
     let paused = false
     let dropping = false
-    let finished = false
     let failure: unknown
     let wake: (() => void) | undefined
     const notify = (): void => {
@@ -314,21 +349,15 @@ export class MysqlSource implements Source {
       },
     }
     Object.defineProperty(coreQuery, '_rowParser', { configurable: true, get: () => rowParser, set: () => {} })
-    const completed = new Promise<void>((resolve) => {
-      coreQuery.on('end', () => {
+    const command = followCommand(coreQuery, {
+      end: () => {
         if (!dropping && parser.pending > 0) ready.push(parser.take())
-        finished = true
-        resolve()
         notify()
-      })
-      coreQuery.on('error', (error: Error & { fatal?: boolean }) => {
+      },
+      error: (error) => {
         failure ??= error
-        if (error.fatal) {
-          finished = true
-          resolve()
-        }
         notify()
-      })
+      },
     })
     const signal = options.signal
     signal?.addEventListener('abort', notify, { once: true })
@@ -342,7 +371,7 @@ export class MysqlSource implements Source {
         core.resume()
       }
     }
-    const stop = (): Promise<void> => (stopping ??= finished ? Promise.resolve() : this.#cancel(core.threadId, drop, completed))
+    const stop = (): Promise<void> => (stopping ??= command.finished ? Promise.resolve() : this.#cancel(core.threadId, drop, command.completed))
     this.#reading = {
       stop: () => {
         failure ??= new UsageError('The MySQL source was closed during the read.', { code: 'CLOSED' })
@@ -364,7 +393,7 @@ export class MysqlSource implements Source {
           yield chunk
           continue
         }
-        if (finished) return
+        if (command.finished) return
         await new Promise<void>((resolve) => {
           wake = resolve
         })
@@ -658,7 +687,6 @@ export class MysqlSource implements Source {
     // The promise wrapper has no stream(); its callback-API connection (untyped there) does.
     const core = (this.#session.connection as unknown as { connection: CoreConnection }).connection
     const query = core.query({ sql, rowsAsArray: true, ...(how.typeCast !== undefined ? { typeCast: how.typeCast } : {}) })
-    let finished = false
     let failure: unknown
     let wake: (() => void) | undefined
     const notify = (): void => {
@@ -667,20 +695,12 @@ export class MysqlSource implements Source {
       resume?.()
     }
     // The command's own 'end' fires once the server is done with it, whatever the stream saw.
-    const completed = new Promise<void>((resolve) => {
-      query.on('end', () => {
-        finished = true
-        resolve()
-        notify()
-      })
-      query.on('error', (error: Error & { fatal?: boolean }) => {
+    const command = followCommand(query, {
+      end: notify,
+      error: (error) => {
         failure ??= error
-        if (error.fatal) {
-          finished = true
-          resolve()
-        }
         notify()
-      })
+      },
     })
     const stream = query.stream({ highWaterMark: batchSize })
     let ended = false
@@ -696,7 +716,7 @@ export class MysqlSource implements Source {
     const signal = options.signal
     signal?.addEventListener('abort', notify, { once: true })
     let stopping: Promise<void> | undefined
-    const stop = (): Promise<void> => (stopping ??= finished ? Promise.resolve() : this.#cancel(core.threadId, () => stream.destroy(), completed))
+    const stop = (): Promise<void> => (stopping ??= command.finished ? Promise.resolve() : this.#cancel(core.threadId, () => stream.destroy(), command.completed))
     this.#reading = {
       stop: () => {
         failure ??= new UsageError('The MySQL source was closed during the read.', { code: 'CLOSED' })

@@ -142,6 +142,21 @@ const WRITE_PATHS = [
   },
 ] as const
 
+/** A table of an INT key and one text column, as describe() gives it. */
+function idAndText(name: string, column: string, type: string): TableSchema {
+  return {
+    name,
+    columns: [
+      { name: 'id', type: 'int(11)', kind: 'integer', nullable: false },
+      { name: column, type, kind: 'text', nullable: true },
+    ],
+    primaryKey: ['id'],
+    uniqueConstraints: [],
+    indexes: [],
+    foreignKeys: [],
+  }
+}
+
 describe.each(WRITE_PATHS)('MySQL adapter: the $path write path', ({ query, action, notNull, tooLong, beyondPacket }) => {
   it('writes the whole type matrix exactly, then skips all of it the second time', async () => {
     const source = await freshDatabase()
@@ -222,17 +237,7 @@ describe.each(WRITE_PATHS)('MySQL adapter: the $path write path', ({ query, acti
   it('streams a large table in bounded statements', async () => {
     const target = await freshDatabase()
     await sql(target.url, 'CREATE TABLE big (id INT PRIMARY KEY, payload TEXT)')
-    const table: TableSchema = {
-      name: 'big',
-      columns: [
-        { name: 'id', type: 'int(11)', kind: 'integer', nullable: false },
-        { name: 'payload', type: 'text', kind: 'text', nullable: true },
-      ],
-      primaryKey: ['id'],
-      uniqueConstraints: [],
-      indexes: [],
-      foreignKeys: [],
-    }
+    const table = idAndText('big', 'payload', 'text')
     const rows = Array.from({ length: 60_000 }, (_, i) => ({ id: i + 1, payload: `${i}\t\\N\n${'p'.repeat(1000)}` }))
     const { results } = await restore(target.url + query, { schema: { engine: 'mysql', database: '', tables: [table], warnings: [] }, rows: { big: rows } })
     expect(results.big).toEqual({ inserted: 60_000, skipped: 0 })
@@ -240,6 +245,24 @@ describe.each(WRITE_PATHS)('MySQL adapter: the $path write path', ({ query, acti
     const again = await restore(target.url + query, { schema: { engine: 'mysql', database: '', tables: [table], warnings: [] }, rows: { big: rows } })
     expect(again.results.big).toEqual({ inserted: 0, skipped: 60_000 })
     expect(await sql(target.url, "SELECT COUNT(*) AS n, SUM(payload = CONCAT(id - 1, '\t\\\\N\n', REPEAT('p', 1000))) AS same FROM big")).toEqual([{ n: '60000', same: '60000' }])
+  })
+
+  it('writes texts of 1- to 4-byte characters exactly, whatever their length against the 64 KiB pieces of the upload', async () => {
+    const target = await freshDatabase()
+    await sql(target.url, 'CREATE TABLE texts (id INT PRIMARY KEY, body LONGTEXT) CHARACTER SET utf8mb4')
+    const table = idAndText('texts', 'body', 'longtext')
+    // Lengths around a piece's 65 536 bytes, a third of it (a line that may not fit in one) and
+    // beyond it (a line sent alone), in characters of each UTF-8 width and the escaped bytes.
+    const alphabet = ['a', 'é', '€', '😀', '\t', '\n', '\\', '\r', '\0']
+    const lengths = [0, 1, 21_840, 21_845, 21_846, 30_000, 65_535, 65_536, 70_000, 3, 200_000, 5, 21_000, 22_000]
+    const mixed = lengths.map((length, i) => Array.from({ length }, (_, k) => alphabet[(k * 7 + i) % alphabet.length]).join(''))
+    // Three bytes per UTF-16 unit: lines whose bytes overrun the piece that their length would fit.
+    const wide = [10_000, 15_000, 21_845, 21_846, 100].map((length) => '€'.repeat(length))
+    const rows = [...mixed, ...wide].map((body, i) => ({ id: i + 1, body }))
+    const { results } = await restore(target.url + query, { schema: { engine: 'mysql', database: '', tables: [table], warnings: [] }, rows: { texts: rows } })
+    expect(results.texts).toEqual({ inserted: rows.length, skipped: 0 })
+    const stored = await sql(target.url, 'SELECT id, body FROM texts ORDER BY id')
+    expect(stored.map((r) => r.body)).toEqual(rows.map((r) => r.body))
   })
 })
 
