@@ -335,6 +335,8 @@ function beforeAll(a: readonly Part[], b: readonly Part[]): boolean {
 
 /** `007` → `7`, `-1.50` → `-1.5`, `-0.0` → `0`: one spelling per decimal number, exactly (no rounding). */
 function canonicalDecimal(text: string): string {
+  // Most keys (bigint ids read as text) are whole numbers without a leading zero: as they are.
+  if (text.charCodeAt(text.charCodeAt(0) === 0x2d ? 1 : 0) !== 0x30 && !text.includes('.')) return text
   const negative = text.startsWith('-')
   let [whole = '', fraction = ''] = (negative ? text.slice(1) : text).split('.')
   whole = whole.replace(/^0+(?=\d)/, '')

@@ -314,8 +314,10 @@ interface OpenTable {
   readonly keyNumeric: readonly boolean[]
   count: number
   batch: Row[]
-  /** 'lines' mode: the batch's record texts, each followed by a newline. */
+  /** 'lines' mode without a converter: the batch's record texts, each followed by a newline. */
   lines: Buffer[]
+  /** 'lines' mode: how many records the batch holds. */
+  lineCount: number
   /** 'lines' mode: what the batch's lines are handed on as (ReadBackupOptions.convertLines), when not as they are. */
   readonly converter: LineConverter | undefined
   linesBytes: number
@@ -1151,6 +1153,7 @@ class BackupParser {
       count: 0,
       batch: [],
       lines: [],
+      lineCount: 0,
       linesBytes: 0,
       batchStart: 0,
       converter: typed && !documents && this.#convertLines !== undefined ? this.#convertLines(schema) : undefined,
@@ -1164,7 +1167,7 @@ class BackupParser {
     if (record === null) {
       // A record line taken unparsed ('lines' and 'none' modes; typed tables only).
       if (key !== undefined) this.#checkKey(table, key, bytes)
-      // 'lines': hashed a batch at a time, as handed on (#flushBatch), not copied a line at a time.
+      // 'lines': hashed as it goes into its batch (#addLine, #flushBatch), not here.
       if (this.#hashing && this.#records !== 'lines') table.checksum.addCanonicalBytes(bytes!)
       table.count++
       if (this.#records === 'lines') {
@@ -1193,7 +1196,7 @@ class BackupParser {
     this.#checkKey(table, table.header.primaryKey.map((column) => record[column]), bytes)
     let canonical: Buffer | undefined
     if (this.#records === 'lines') {
-      // Hashed with the batch it goes into (#flushBatch): the line handed on is the canonical text.
+      // Hashed as it goes into its batch (#addLine, #flushBatch): the line handed on is the canonical text.
       if (bytes === undefined) canonical = Buffer.from(JSON.stringify(record))
     } else if (bytes !== undefined) {
       if (this.#hashing) table.checksum.addCanonicalBytes(bytes)
@@ -1228,9 +1231,14 @@ class BackupParser {
       table.batchStart = table.count
       return
     }
-    table.lines.push(bytes, NEWLINE)
+    if (table.converter === undefined) table.lines.push(bytes, NEWLINE)
+    // Converted as it came (the converter holds the batch's output): the line is needed only as
+    // the checksum's input, so it goes through the checksum's reused stage instead of being
+    // gathered and concatenated into a new buffer per batch (which only the hash would read).
+    else if (this.#hashing) table.checksum.addCanonicalBytes(bytes)
+    table.lineCount++
     table.linesBytes += bytes.length + 1
-    if (table.lines.length >= 2 * this.#batchSize || table.linesBytes >= MAX_LINES_BYTES) this.#flushBatch(table)
+    if (table.lineCount >= this.#batchSize || table.linesBytes >= MAX_LINES_BYTES) this.#flushBatch(table)
   }
 
   #recordOffset(bytes: Buffer | undefined): number {
@@ -1238,13 +1246,17 @@ class BackupParser {
   }
 
   #flushBatch(table: OpenTable): void {
-    if (table.lines.length > 0) {
-      const lines = Buffer.concat(table.lines, table.linesBytes)
-      // A table's checksum input is its record lines, each followed by a newline: these bytes.
-      if (this.#hashing) table.checksum.addCanonicalLines(lines)
-      const handed = table.converter !== undefined ? table.converter.take() : lines
-      this.#events.push({ type: 'lines', table: table.name, lines: handed, count: table.lines.length / 2, firstRecordIndex: table.batchStart })
-      table.lines = []
+    if (table.lineCount > 0) {
+      let handed: Buffer
+      if (table.converter !== undefined) handed = table.converter.take()
+      else {
+        handed = Buffer.concat(table.lines, table.linesBytes)
+        // A table's checksum input is its record lines, each followed by a newline: these bytes.
+        if (this.#hashing) table.checksum.addCanonicalLines(handed)
+        table.lines = []
+      }
+      this.#events.push({ type: 'lines', table: table.name, lines: handed, count: table.lineCount, firstRecordIndex: table.batchStart })
+      table.lineCount = 0
       table.linesBytes = 0
       table.batchStart = table.count
       return

@@ -20,8 +20,6 @@
  * @module
  */
 import type { ValueKind } from '../adapter.js'
-import { wireToPgText } from './postgres-values.js'
-import { escapeCopyText } from './postgres-sql.js'
 
 /** How one column's value is rewritten. */
 const enum Mode {
@@ -33,7 +31,7 @@ const enum Mode {
   Number,
   /** true / false: `t` / `f`. */
   Boolean,
-  /** A base64 string: `\\x` and hex (through wireToPgText, which checks the base64). */
+  /** A base64 string: `\\x` and hex, the base64 checked as wireToPgText checks it (copyBase64). */
   Binary,
   /** Not written (a generated column): a string, number, boolean or null, passed over. */
   Skip,
@@ -87,6 +85,53 @@ const CLOSE = 0x7d
 const TAB = 0x09
 const LF = 0x0a
 const CR = 0x0d
+
+const EQUALS = 0x3d
+const HEX_DIGITS = Buffer.from('0123456789abcdef')
+/** Each byte's value as a base64 character (`A`–`Z`, `a`–`z`, `0`–`9`, `+`, `/`), -1 for any other byte. */
+const BASE64_VALUES = (() => {
+  const values = new Int8Array(256).fill(-1)
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+  for (let i = 0; i < alphabet.length; i++) values[alphabet.charCodeAt(i)] = i
+  return values
+})()
+
+/**
+ * Writes the base64 text [start, end) of `line` at `at` of `out` as the COPY text of its bytes
+ * (`\\x` and lowercase hex: what escapeCopyText of wireToPgText's `\x…` gives), in one walk, no
+ * string made; returns where the text ends, or -1 for a text wireToPgText refuses (its BASE64
+ * pattern: groups of four characters, the last one possibly `xx==` or `xxx=`). The bits a
+ * padded group leaves over are dropped, as Buffer.from(…, 'base64') drops them.
+ */
+function copyBase64(line: Buffer, start: number, end: number, out: Buffer, at: number): number {
+  if ((end - start) % 4 !== 0) return -1
+  out[at++] = BACKSLASH
+  out[at++] = BACKSLASH
+  out[at++] = 0x78 // x
+  for (let p = start; p < end; p += 4) {
+    const a = BASE64_VALUES[line[p]!]!
+    const b = BASE64_VALUES[line[p + 1]!]!
+    const c = BASE64_VALUES[line[p + 2]!]!
+    const d = BASE64_VALUES[line[p + 3]!]!
+    if (a < 0 || b < 0) return -1
+    const first = (a << 2) | (b >> 4)
+    out[at++] = HEX_DIGITS[first >> 4]!
+    out[at++] = HEX_DIGITS[first & 15]!
+    if (c < 0 || d < 0) {
+      // Only the last group may be padded: `xx==` (one byte) or `xxx=` (two).
+      if (p + 4 !== end || line[p + 3] !== EQUALS || (c < 0 && line[p + 2] !== EQUALS)) return -1
+      if (c < 0) break
+    }
+    const second = ((b & 15) << 4) | (c >> 2)
+    out[at++] = HEX_DIGITS[second >> 4]!
+    out[at++] = HEX_DIGITS[second & 15]!
+    if (d < 0) break
+    const third = ((c & 3) << 6) | d
+    out[at++] = HEX_DIGITS[third >> 4]!
+    out[at++] = HEX_DIGITS[third & 15]!
+  }
+  return at
+}
 
 /** A growable output buffer of COPY text. */
 export class CopyOutput {
@@ -209,15 +254,8 @@ export function lineToCopy(line: Buffer, start: number, end: number, plan: CopyL
       if (mode === Mode.Binary) {
         const close = line.indexOf(QUOTE, p + 1)
         if (close === -1 || close >= end) return false
-        const base64 = line.toString('latin1', p + 1, close)
-        if (base64.includes('\\')) return false
-        let text: string | null
-        try {
-          text = wireToPgText(base64, 'binary', 'binary')
-        } catch {
-          return false
-        }
-        at += buffer.write(escapeCopyText(text!), at, 'latin1')
+        at = copyBase64(line, p + 1, close, buffer, at)
+        if (at === -1) return false
         p = close + 1
         if (keyColumn !== -1) keyBounds![2 * keyColumn + 1] = p
         continue
