@@ -110,8 +110,9 @@ export interface AnalyzeOptions {
   /** Three-way merge: delete the records deleted in the backup and unchanged here (needs `base`). */
   readonly applyDeletions?: boolean
   /**
-   * analyze: database sessions the read of the current rows may use at once (default 2).
-   * PostgreSQL then reads a big table's row digests on two sessions of one snapshot
+   * analyze: database sessions the read of the current rows may use at once (default 1: on a
+   * 2-core machine the second session gained nothing, docs/performance.md round eleven). With 2,
+   * PostgreSQL reads a big table's row digests on two sessions of one snapshot
    * (DestinationOptions.sessions), the report the same. merge reads on its one session.
    */
   readonly jobs?: number
@@ -288,7 +289,7 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
     // key: whole-row matching counts duplicates as the insert does, which only the write knows.
     let readOnly = mode === 'analyze'
     const sourceEngine = scan.metadata.engine as Engine | undefined
-    let destination = crossEngineDestination(await adapter.openDestination(config, { readOnly, sessions: options.jobs ?? 2 }), sourceEngine)
+    let destination = crossEngineDestination(await adapter.openDestination(config, { readOnly, sessions: options.jobs ?? 1 }), sourceEngine)
     let described: DatabaseSchema | undefined
     if (readOnly) {
       described = await destination.describe()

@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .description('preview a merge: what would be added, updated, kept, and every conflict (changes nothing)')
     .argument('<file>', 'backup file, or a backup name in the backup directory')
     .option('--plan <file>', 'save the plan (decisions and fingerprints of the records they depend on) for merge --plan')
-    .option('--jobs <n>', 'database sessions the read may use at once (default 2; PostgreSQL: a big table on two sessions of one snapshot)')
+    .option('--jobs <n>', 'database sessions the read may use at once (default 1; 2 on PostgreSQL: a big table on two sessions of one snapshot, for a server with cores to spare)')
   withMergeOptions(command)
   command.action(async (fileArg: string, flags: Flags, self: Command) => {
     const output = outputFor(flags)
