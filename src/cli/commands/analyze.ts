@@ -27,7 +27,7 @@ export function register(program: Command): void {
     const file = await locateBackup(flags, fileArg)
     const plan = flags.plan as string | undefined
     const three = await threeWayOptionsFrom(flags)
-    const report = await analyze(file, db, { ...mergeOptionsFrom(flags, self, output), ...three, plan, jobs: jobsFrom(flags) })
+    const report = await analyze(file, db, { ...mergeOptionsFrom(flags, self, output), ...three, plan, jobs: jobsFrom(flags, 1) })
     output.result(report, () => {
       const text = renderReport(report, { heading: reportHeading('analyze', file, db, three.base) })
       const baseArg = three.base === undefined ? '' : ` --base ${String(flags.base)}`
