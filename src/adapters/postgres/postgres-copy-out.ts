@@ -148,7 +148,7 @@ export class CopyOutParser {
 
 /** What CopyOut uses of pg's Connection: its socket and how a simple query is sent. */
 interface PgConnection {
-  readonly stream: NodeJS.ReadableStream & NodeJS.EventEmitter
+  readonly stream: NodeJS.ReadableStream
   query(text: string): void
 }
 
