@@ -6,8 +6,8 @@
  *   1. `SAVEPOINT`, then `COPY (SELECT cols FROM ONLY t ORDER BY pk) TO STDOUT` in text format.
  *      PostgreSQL does no per-value work beyond its output functions; COPY avoids the per-row
  *      protocol messages and driver parsing of a cursor.
- *   2. The COPY stream is read in paused mode, one chunk at a time, only while the consumer
- *      wants rows: when it stops pulling, the socket stops being read and TCP pushes back on
+ *   2. The COPY output is read off the socket into chunks of lines (postgres-copy-out.ts), only
+ *      while the consumer wants rows: when it stops pulling, the socket stops being read and TCP pushes back on
  *      the server, so memory is bounded by one batch plus the socket buffers.
  *   3. Each line is split on tabs, unescaped, and every field turned into its wire value by the
  *      column's decoder (postgres-values.ts). Rows are yielded in batches of `batchSize` rows
@@ -24,15 +24,15 @@
 import os from 'node:os'
 import { StringDecoder } from 'node:string_decoder'
 import type pg from 'pg'
-import copyStreams from 'pg-copy-streams'
 import type { Capabilities, ConnectionConfig, DatabaseSchema, DatabaseStats, ReadOptions, Row, Source, SourceOptions, TableSchema } from '../adapter.js'
 import { InternalError, UsageError } from '../../errors.js'
 import { cancelRunningStatement, openSession, readyForQuery, toDatabaseError } from './postgres-connection.js'
 import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgTable } from './postgres-introspector.js'
 import { qualify, quoteIdent, unescapeCopyText } from './postgres-sql.js'
+import { CopyOut } from './postgres-copy-out.js'
 import { jsonExpression, readExpression, textDecoder, type TextDecoder } from './postgres-values.js'
 import { collatedKeyColumn, hasKeyOrder } from '../key-order.js'
-import { ChunkReader, SplitSessions, readInTwoParts, splitMinBytes, splittableKind, type Split } from './postgres-split-read.js'
+import { SplitSessions, readInTwoParts, splitMinBytes, splittableKind, type Split } from './postgres-split-read.js'
 
 /** What PostgreSQL can do (adapter.ts Capabilities). */
 export const POSTGRES_CAPABILITIES: Capabilities = Object.freeze({
@@ -197,7 +197,8 @@ export function recordLineDigest(row: string): string {
 
 /**
  * COPY output (`chunks`) as chunks of whole lines, at least LINES_CHUNK_BYTES each when there is
- * that much; an output that ends inside a line is an InternalError.
+ * that much; an output that ends inside a line is an InternalError. A chunk that already is one
+ * (#copyOut's are, a spool's are not) is passed on as it is, not copied.
  */
 async function* wholeLines(chunks: AsyncIterable<Buffer>, table: PgTable, options: ReadOptions): AsyncGenerator<Buffer, void, undefined> {
   let pending: Buffer[] = []
@@ -210,17 +211,22 @@ async function* wholeLines(chunks: AsyncIterable<Buffer>, table: PgTable, option
       continue
     }
     pending.push(chunk.subarray(0, lastNewline + 1))
-    const whole = Buffer.concat(pending, pendingBytes + lastNewline + 1)
+    const whole = joined(pending, pendingBytes + lastNewline + 1)
     pending = lastNewline + 1 < chunk.length ? [chunk.subarray(lastNewline + 1)] : []
     pendingBytes = chunk.length - lastNewline - 1
     yield whole
     options.signal?.throwIfAborted()
   }
   if (pendingBytes > 0) {
-    const rest = Buffer.concat(pending, pendingBytes)
+    const rest = joined(pending, pendingBytes)
     if (rest[rest.length - 1] !== 0x0a) throw new InternalError(`COPY output of "${table.schema.name}" ended inside a row.`)
     yield rest
   }
+}
+
+/** `parts` (`bytes` in all) as one Buffer: the part itself when there is one. */
+function joined(parts: readonly Buffer[], bytes: number): Buffer {
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes)
 }
 
 /**
@@ -529,17 +535,17 @@ export class PostgresSource implements Source {
   }
 
   /**
-   * Runs `COPY … TO STDOUT` inside a savepoint and yields its raw chunks, reading the socket
-   * only while the consumer pulls. Leaving early cancels the COPY and rolls back to the
+   * Runs `COPY … TO STDOUT` inside a savepoint and yields its output in chunks of whole lines,
+   * at least LINES_CHUNK_BYTES each but the last (postgres-copy-out.ts), reading the socket only
+   * while the consumer pulls. Leaving early cancels the COPY and rolls back to the
    * savepoint, so the snapshot stays usable.
    */
   async *#copyOut(copy: string, table: PgTable, options: ReadOptions): AsyncGenerator<Buffer, void, undefined> {
     const context = { action: 'reading rows', table: table.schema.name }
     options.signal?.throwIfAborted()
     await this.#query('SAVEPOINT mergeback_read', context)
-    const stream = this.#client.query(copyStreams.to(copy))
-    const finished = readyForQuery(this.#client, stream)
-    const reader = new ChunkReader(stream)
+    const reader = this.#client.query(new CopyOut(copy, LINES_CHUNK_BYTES))
+    const finished = readyForQuery(this.#client, reader)
     let completed = false
     let failed = false
     try {
@@ -574,7 +580,7 @@ export class PostgresSource implements Source {
    * Stops a COPY the consumer no longer wants and puts the session back where it was before it:
    * cancel, drain, roll back to the savepoint (the snapshot is the transaction's, so it stays).
    */
-  async #abandon(reader: ChunkReader, finished: Promise<void>): Promise<void> {
+  async #abandon(reader: CopyOut, finished: Promise<void>): Promise<void> {
     if (this.#closed) return
     try {
       if (!reader.done) {

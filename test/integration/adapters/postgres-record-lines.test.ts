@@ -15,7 +15,7 @@ import { restore } from '../../../src/engine/restore.js'
 import { FormatError, IntegrityError } from '../../../src/errors.js'
 import { BackupWriter } from '../../../src/format/writer.js'
 import { createPostgresDatabase, makeTempDir, pgQuery, type TestDatabase, databasesOfFile } from '../../helpers/databases.js'
-import { bothPaths as bothPathsOf } from '../../helpers/record-lines.js'
+import { bothPaths as bothPathsOf, readLines } from '../../helpers/record-lines.js'
 import { keyCutter } from '../../../src/storage/digest-index.js'
 import { stripStamps } from '../../../src/storage/row-stamps.js'
 
@@ -171,6 +171,33 @@ describe('PostgreSQL record lines (backup fast path)', () => {
       }),
       { numRuns: 40 },
     )
+  })
+
+  it('fails with the server error when a COPY is cancelled midway, and the source reads the table whole after it', async () => {
+    const db = await freshDatabase()
+    // ~60 MB of lines: far more than the socket buffers hold, so the COPY is still running when cancelled.
+    await pgQuery(db.url, `CREATE TABLE big (id integer PRIMARY KEY, pad text); INSERT INTO big SELECT i, repeat('p', 180) FROM generate_series(1, 300000) i`)
+    const source = await postgresAdapter.openSource(parseDatabaseUrl(db.url))
+    try {
+      const [table] = (await source.describe()).tables
+      let chunks = 0
+      const reading = (async () => {
+        for await (const chunk of source.readRecordLines!(table)!) {
+          expect(chunk[chunk.length - 1]).toBe(0x0a)
+          // The server's ErrorResponse comes between rows, after the cancel from another session.
+          if (chunks++ === 0) {
+            await pgQuery(db.url, `SELECT pg_catalog.pg_cancel_backend(pid) FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND application_name = 'mergeback' AND query LIKE 'COPY%'`, [db.name])
+          }
+        }
+      })()
+      await expect(reading).rejects.toMatchObject({ name: 'DatabaseError', engineCode: '57014', table: 'big' })
+      expect(chunks).toBeGreaterThan(1)
+      const lines = (await readLines(source, table))!.split('\n')
+      expect(lines).toHaveLength(300001)
+      expect(lines[299999]).toBe(`{"id":300000,"pad":"${'p'.repeat(180)}"}`)
+    } finally {
+      await source.close()
+    }
   })
 })
 
