@@ -60,6 +60,32 @@ describe('ParallelGzip', () => {
     expect(gz.length).toBeLessThan(single.length * 1.02)
   })
 
+  it('compresses each write of a block or more as it lies, and cuts a write of two blocks or more into blocks', async () => {
+    const lines = jsonText(Math.floor(1.5 * BLOCK_BYTES))
+    const gz = await compress(Buffer.concat([lines, lines, lines]), lines.length)
+    expect(memberCount(gz)).toBe(3)
+    expect(gunzipSync(gz).equals(Buffer.concat([lines, lines, lines]))).toBe(true)
+    const big = jsonText(5 * BLOCK_BYTES + 3)
+    const cut = await compress(big, big.length)
+    // Four blocks of 1 MiB, then the rest (1 MiB + 3 bytes, under two blocks) whole.
+    expect(memberCount(cut)).toBe(5)
+    expect(gunzipSync(cut).equals(big)).toBe(true)
+  })
+
+  it('gathers small writes into one member, with the big write that follows them', async () => {
+    const head = Buffer.from('{"format":"mergeback",\n"tables":[{"tableName":"t","records":[')
+    const lines = jsonText(BLOCK_BYTES + 100)
+    const input = Buffer.concat([head, head, lines, head])
+    const chunks = [head, head, lines, head]
+    const out: Buffer[] = []
+    const gzip = new ParallelGzip(1)
+    gzip.on('data', (data: Buffer) => out.push(data))
+    await pipeline(Readable.from(chunks), gzip)
+    const gz = Buffer.concat(out)
+    expect(memberCount(gz)).toBe(2)
+    expect(gunzipSync(gz).equals(input)).toBe(true)
+  })
+
   it('gives a valid gzip file for no input at all', async () => {
     const gz = await compress(Buffer.alloc(0), 1)
     expect(gunzipSync(gz).length).toBe(0)

@@ -1,6 +1,6 @@
 /**
- * gzip in parallel blocks: the JSON is cut into blocks of BLOCK_BYTES, each compressed as a gzip
- * member of its own on libuv's thread pool (`zlib.gzip`), several at once, and the members are
+ * gzip in parallel blocks: the JSON is cut into blocks of about BLOCK_BYTES, each compressed as a
+ * gzip member of its own on libuv's thread pool (`zlib.gzip`), several at once, and the members are
  * written in order. A file of concatenated members is one gzip file to every reader (RFC 1952
  * §2.2; `gzip -d`, `zcat`, Node's gunzip and ours all read on to the end), so nothing that reads
  * backups changes.
@@ -17,8 +17,19 @@ import zlib from 'node:zlib'
 
 const gzip = promisify(zlib.gzip)
 
-/** Uncompressed bytes per gzip member. */
+/**
+ * Uncompressed bytes at which a member is started. A member is what was written since the last
+ * one (so the writer's 1 MiB chunks are compressed where they lie, not copied into blocks), and a
+ * write of two blocks or more is cut into members of BLOCK_BYTES.
+ */
 export const BLOCK_BYTES = 1 << 20
+
+/**
+ * zlib's output buffer per member: a quarter of a block holds a typical block's member whole (JSON
+ * deflates 5–8× at level 1), so the thread pool is asked once per member instead of once per
+ * 16 KiB (zlib's default) and the member is that buffer, not a concatenation of 16 KiB pieces.
+ */
+const OUTPUT_CHUNK_BYTES = BLOCK_BYTES / 4
 
 /** Members compressing at once: one per core, at least 2, at most the thread pool's default 4. */
 const PARALLEL = Math.min(4, Math.max(2, availableParallelism()))
@@ -46,21 +57,26 @@ export class ParallelGzip extends Transform {
     this.#drain(true).then(() => callback(), callback)
   }
 
-  /** Starts a member for every whole block (and the rest, at the end), pushing finished members while PARALLEL are running. */
+  /** Starts a member once a block's worth is pending (and for the rest, at the end), pushing finished members while PARALLEL are running. */
   async #drain(end: boolean): Promise<void> {
     while (this.#pendingBytes >= BLOCK_BYTES || (end && (this.#pendingBytes > 0 || this.#members === 0))) {
-      const all = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes)
-      const size = Math.min(BLOCK_BYTES, all.length)
-      this.#start(all.subarray(0, size))
-      this.#pending = size < all.length ? [all.subarray(size)] : []
-      this.#pendingBytes = all.length - size
+      this.#start(this.#takeMember())
       while (this.#running.length >= PARALLEL) this.push(await this.#running.shift()!)
     }
     if (end) while (this.#running.length > 0) this.push(await this.#running.shift()!)
   }
 
+  /** The next member's bytes: everything pending, copied into one Buffer only if it came in several writes, or a block of a write of two blocks or more. */
+  #takeMember(): Buffer {
+    const all = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes)
+    const size = all.length >= 2 * BLOCK_BYTES ? BLOCK_BYTES : all.length
+    this.#pending = size < all.length ? [all.subarray(size)] : []
+    this.#pendingBytes = all.length - size
+    return all.subarray(0, size)
+  }
+
   #start(block: Buffer): void {
-    const member = gzip(block, { level: this.#level })
+    const member = gzip(block, { level: this.#level, chunkSize: OUTPUT_CHUNK_BYTES })
     // Observed at once: a failure is thrown when its turn comes, not as an unhandled rejection.
     member.catch(() => undefined)
     this.#running.push(member)

@@ -21,7 +21,7 @@ export function register(program: Command): void {
     .option('--gzip', 'compress with gzip')
     .option('--gzip-level <n>', 'gzip level 1 (fastest) to 9 (smallest)')
     .option('--zstd', 'compress with Zstandard (faster than gzip and smaller; .json.zst)')
-    .option('--zstd-level <n>', 'zstd level 1 (fastest) to 19 (smallest), default 3')
+    .option('--zstd-level <n>', 'zstd level 1 (fastest, the default) to 19 (smallest)')
     .option('--encrypt', 'encrypt (AES-256-GCM); passphrase from MERGEBACK_PASSPHRASE or --passphrase-file')
     .option('--no-indexes', 'do not save index definitions')
     .option('--full', "the engine's own complete dump (pg_dump, mariadb-dump, SQLite's backup API) instead of JSON")

@@ -13,11 +13,11 @@ import { createCompressor } from '../../../src/storage/compression.js'
 import { openBackupStream, ZSTD_PIECE_BYTES } from '../../../src/storage/open.js'
 import { makeTempDir } from '../../helpers/databases.js'
 
-/** ~12 MB of record-like lines that compress about as backups do (several MB compressed). */
+/** ~10 MB of record-like lines that compress about as backups do (more than 8 pieces at every zstd level). */
 function plainText(): Buffer {
   const lines: string[] = []
   let x = 12345
-  for (let i = 0; i < 60_000; i++) {
+  for (let i = 0; i < 80_000; i++) {
     x = (x * 1103515245 + 12345) & 0x7fffffff
     lines.push(JSON.stringify({ id: i, name: `user ${x.toString(36)}`, body: x.toString(16).repeat(1 + (x % 20)), n: x % 1000 }))
   }
