@@ -362,9 +362,16 @@ export interface Destination {
    * Optional: writeRows for records as their canonical JSON text, each followed by `\n`, many
    * to a chunk (a verified backup's record lines, BackupEvent 'lines'), for a destination that
    * parses JSON itself. Same semantics and errors as writeRows; a record missing a column
-   * writes NULL there, as writeRows does.
+   * writes NULL there, as writeRows does. `converted`: the chunks are what the table's
+   * lineConverter made of the lines instead.
    */
-  writeRecordLines?(table: TableSchema, chunks: AsyncIterable<Buffer>): Promise<WriteResult>
+  writeRecordLines?(table: TableSchema, chunks: AsyncIterable<Buffer>, converted?: boolean): Promise<WriteResult>
+  /**
+   * Optional, for a table acceptsRecordLines took: how the reader may convert its record lines in
+   * the walk that checks them (ReadBackupOptions.convertLines), as StagedRestore.lineConverter;
+   * undefined: the table's lines as they are.
+   */
+  lineConverter?(table: TableSchema): LineConverter | undefined
   /**
    * Merge support: the current rows whose `keyColumns` values match one of `keys` (each key is an
    * object of those columns in wire encoding). Missing keys are omitted; order is not specified.

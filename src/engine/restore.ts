@@ -164,19 +164,32 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       for (const table of selected) if (await destination.acceptsRecordLines(table)) asLines.add(table.name)
     }
     options.onProgress?.({ type: 'phase', phase: 'write' })
+    // The reader makes the destination's own text of each line as it checks it (MariaDB's LOAD
+    // DATA text), where the destination has a converter for the table.
+    const converted = new Set<string>()
+    const lineConverter = destination.lineConverter?.bind(destination)
     const reading = readTables(scan, forOrdering, {
       passphrase: options.passphrase,
       batchSize: options.batchSize,
       limits: options.limits,
       records: asLines.size > 0 ? 'lines' : 'parsed',
       verify,
+      ...(lineConverter !== undefined
+        ? {
+            convertLines: (table: TableSchema) => {
+              const converter = asLines.has(table.name) ? lineConverter(table) : undefined
+              if (converter !== undefined) converted.add(table.name)
+              return converter
+            },
+          }
+        : {}),
     })
     for await (const table of reading) {
       options.onProgress?.({ type: 'table', table: table.schema.name, records: table.records })
       const schema = backupSchemas.get(table.schema.name)!
       const result =
         table.lines !== undefined && asLines.has(schema.name)
-          ? await destination.writeRecordLines!(schema, linesWithProgress(schema.name, table.lines, options.onProgress))
+          ? await destination.writeRecordLines!(schema, linesWithProgress(schema.name, table.lines, options.onProgress), converted.has(schema.name))
           : await destination.writeRows(schema, withProgress(schema.name, table.batches, options.onProgress))
       // A table this restore created or emptied started empty: a keyed row it skipped can only
       // have met a row of the same file with the same key. On PostgreSQL that is a key violation;

@@ -101,10 +101,10 @@ export interface ReadBackupOptions {
 }
 
 /**
- * What a consumer loads a table's record lines as (PostgreSQL's COPY text), made by the reader
- * as it checks each line: one walk over the bytes that both checks and converts, instead of the
- * reader's scan (record-scan.ts) and then the consumer's own walk (docs/performance.md, "Round
- * ten: PostgreSQL restore CPU"). Calls come in the lines' order.
+ * What a consumer loads a table's record lines as (PostgreSQL's COPY text, MariaDB's LOAD DATA
+ * text), made by the reader as it checks each line: one walk over the bytes that both checks and
+ * converts, instead of the reader's scan (record-scan.ts) and then the consumer's own walk
+ * (docs/performance.md, "Round ten: PostgreSQL restore CPU"). Calls come in the lines' order.
  */
 export interface LineConverter {
   /**

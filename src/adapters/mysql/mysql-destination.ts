@@ -34,6 +34,9 @@
  *    (counting duplicates, NULL equal to NULL): when the table was not empty, each batch goes
  *    through a temporary staging table and only the copies the table does not already hold are
  *    inserted (see #writeByRowIdentity).
+ *    A table this restore creates is usually written by writeRecordLines instead: the reader
+ *    makes each record line's LOAD DATA text as it checks it (mysql-load-lines.ts), and the
+ *    lines go into the same LoadChannel without a row object (acceptsRecordLines says when).
  * 4. readByKeys / updateRows (merge): `WHERE (a, b) IN ((…), …)` in chunks; updates set-wise
  *    through a temporary table with the target's column types, `UPDATE t JOIN tmp ON keys`.
  *    Foreign key checks stay off while rows load, as in `mysql < dump`: InnoDB's check of each
@@ -67,6 +70,8 @@ import { DatabaseError, MergebackError, UsageError } from '../../errors.js'
 import { endSession, isDriverError, openSession, rowNumberFromMessage, toStatementError, type MysqlSession, type StatementContext } from './mysql-config.js'
 import { createTableStatement, describeDatabase } from './mysql-introspector.js'
 import type { SequenceFields } from '../types/sequences.js'
+import type { LineConverter } from '../../format/reader.js'
+import { PASSED_ON, loadLineConverter, loadLinePlan, type LoadLinePlan } from './mysql-load-lines.js'
 import { SharedSource } from '../shared-source.js'
 import { isStagingTable, newRunId, removeLeftovers, runLockName, StagingSet, type Leftovers } from './mysql-staging.js'
 import {
@@ -99,6 +104,8 @@ const LOAD_CHUNK_BYTES = 4 * 1024 * 1024
 const LOAD_CHUNK_ROWS = 50_000
 /** Encoded rows are handed to the LOAD DATA stream in pieces of about this size. */
 const LOAD_PIECE_BYTES = 64 * 1024
+/** Ends each LOAD DATA line. */
+const LF = 0x0a
 /** Rows per readByKeys query and per updateRows staging insert. */
 const KEYS_PER_QUERY = 1000
 
@@ -144,6 +151,8 @@ export class MysqlDestination implements Destination {
    * that the server ingests on as many cores as sessions; finish() starts the transaction.
    */
   #loaders: MysqlSession[] = []
+  /** Tables whose record lines the reader converts to LOAD DATA text (acceptsRecordLines). */
+  readonly #linePlans = new Map<string, LoadLinePlan>()
 
   private constructor(session: MysqlSession, capabilities: Capabilities) {
     this.#session = session
@@ -470,6 +479,43 @@ export class MysqlDestination implements Destination {
   }
 
   async writeRows(table: TableSchema, batches: AsyncIterable<Row[]>): Promise<WriteResult> {
+    return this.#write(table, batches)
+  }
+
+  /**
+   * Whether the reader may convert this table's record lines to LOAD DATA text in the walk that
+   * checks them (lineConverter; mysql-load-lines.ts): a table this restore created (empty: a
+   * skipped duplicate fails the restore, so no row is needed to count collation skips) with a
+   * primary key and no generated column, every session with LOCAL INFILE, and columns whose
+   * values lineToLoad rewrites byte for byte.
+   */
+  async acceptsRecordLines(table: TableSchema): Promise<boolean> {
+    if (this.#staging?.stagedName(table.name) === undefined || ![this.#session, ...this.#loaders].every((s) => s.localInfile)) return false
+    const target = await this.#targetTable(table.name)
+    if (target.primaryKey.length === 0 || target.columns.some((c) => c.generated)) return false
+    const kinds = new Map(table.columns.map((c) => [c.name, c.kind]))
+    const plan = loadLinePlan(this.#writeColumns(table, target).map((c) => ({ name: c.name, kind: kinds.get(c.name)!, target: c.target })))
+    if (plan === undefined) return false
+    this.#linePlans.set(table.name, plan)
+    return true
+  }
+
+  lineConverter(table: TableSchema): LineConverter | undefined {
+    const plan = this.#linePlans.get(table.name)
+    return plan === undefined ? undefined : loadLineConverter(plan)
+  }
+
+  /**
+   * writeRows for a table acceptsRecordLines took. `converted`: LOAD DATA lines from its
+   * lineConverter, among them record lines it passed on (marked, loadLineConverter), which
+   * take writeRows' way; else the record lines themselves (a chain's), parsed.
+   */
+  async writeRecordLines(table: TableSchema, chunks: AsyncIterable<Buffer>, converted = false): Promise<WriteResult> {
+    return this.#write(table, converted ? chunks : parsedLines(chunks))
+  }
+
+  /** writeRows, for batches of rows or chunks of LOAD DATA lines (writeRecordLines). */
+  async #write(table: TableSchema, batches: AsyncIterable<Row[] | Buffer>): Promise<WriteResult> {
     this.#assertOpen()
     await this.#begin()
     const target = await this.#targetTable(table.name)
@@ -480,7 +526,8 @@ export class MysqlDestination implements Destination {
       if (keyColumns) result = await this.#writeByKey(target, columns, keyColumns, batches)
       else {
         const [nonEmpty] = await this.#run<RowDataPacket[]>(`SELECT 1 AS present FROM ${this.#q(target.name)} LIMIT 1`, { table: target.name })
-        result = nonEmpty === undefined ? await this.#writeByKey(target, columns, undefined, batches) : await this.#writeByRowIdentity(target, columns, batches)
+        // (Keyless tables never get LOAD DATA lines: acceptsRecordLines.)
+        result = nonEmpty === undefined ? await this.#writeByKey(target, columns, undefined, batches) : await this.#writeByRowIdentity(target, columns, batches as AsyncIterable<Row[]>)
       }
     } catch (error) {
       // Some rows may be in (the caller rolls back); finish() must not skip this table.
@@ -550,7 +597,7 @@ export class MysqlDestination implements Destination {
    * this returns only once every lane has settled, so that nothing is left running when the caller
    * rolls back (which drops the staging tables).
    */
-  async #writeByKey(target: TableSchema, columns: readonly WriteColumn[], keyColumns: readonly string[] | undefined, batches: AsyncIterable<Row[]>): Promise<WriteResult> {
+  async #writeByKey(target: TableSchema, columns: readonly WriteColumn[], keyColumns: readonly string[] | undefined, batches: AsyncIterable<Row[] | Buffer>): Promise<WriteResult> {
     const counts = { inserted: 0, skipped: 0, skippedByCollation: 0 }
     // A LOAD DATA into a table with an AUTO_INCREMENT column holds InnoDB's table-level AUTO-INC
     // lock to its end (innodb_autoinc_lock_mode 1, the default), even with every id given: the
@@ -583,7 +630,7 @@ export class MysqlDestination implements Destination {
     target: TableSchema,
     columns: readonly WriteColumn[],
     keyColumns: readonly string[] | undefined,
-    batches: AsyncIterable<Row[]>,
+    batches: AsyncIterable<Row[] | Buffer>,
     counts: { inserted: number; skipped: number; skippedByCollation: number },
   ): Promise<void> {
     const conflictColumn = keyColumns?.[0] ?? target.uniqueConstraints[0]?.columns[0]
@@ -613,16 +660,34 @@ export class MysqlDestination implements Destination {
     }
     const inserts = new InsertChannel(context, this.#statementLimit())
     const loads = session.localInfile ? new LoadChannel(context) : undefined
+    const add = async (row: Row): Promise<void> => {
+      if (loads && columns.every((c) => row[c.name] !== undefined)) {
+        await inserts.settle()
+        await loads.add(row)
+      } else {
+        await loads?.close()
+        await inserts.add(row)
+      }
+    }
     try {
       for await (const batch of batches) {
-        for (const row of batch) {
-          if (loads && columns.every((c) => row[c.name] !== undefined)) {
-            await inserts.settle()
-            await loads.add(row)
+        if (!Buffer.isBuffer(batch)) {
+          for (const row of batch) await add(row)
+          continue
+        }
+        // LOAD DATA lines (writeRecordLines): each ends at its newline (one inside a value is escaped).
+        let settled = false
+        for (let start = 0; start < batch.length; ) {
+          const end = batch.indexOf(LF, start) + 1
+          if (batch[start] === PASSED_ON) {
+            await add(JSON.parse(batch.toString('utf8', start + 1, end - 1)) as Row)
+            settled = false
           } else {
-            await loads?.close()
-            await inserts.add(row)
+            if (!settled) await inserts.settle()
+            settled = true
+            await loads!.addEncoded(batch, start, end)
           }
+          start = end
         }
       }
       await loads?.close()
@@ -1280,15 +1345,23 @@ class InsertChannel {
 interface LoadChunk {
   readonly stream: PassThrough
   readonly done: Promise<ResultSetHeader>
-  /** The rows sent, to name the one the server refuses (bounded by LOAD_CHUNK_BYTES / _ROWS). */
-  readonly rows: Row[]
+  /**
+   * The rows sent, to name the one the server refuses (bounded by LOAD_CHUNK_BYTES / _ROWS);
+   * undefined for a line that came encoded (addEncoded), which errors name by its number only.
+   */
+  readonly rows: (Row | undefined)[]
   bytes: number
 }
 
 /** Keys per SELECT of #countCollationSkips (a statement well under max_allowed_packet). */
 const COLLATION_CHECK_ROWS = 1000
 
-/** ER_DUP_ENTRY: the warning a LOCAL load gives for each row it skips on a duplicate key. */
+/** The rows of a load that came as rows (not encoded). */
+function rowsOf(chunk: LoadChunk): Row[] {
+  return chunk.rows.filter((row): row is Row => row !== undefined)
+}
+
+/** ER_DUP_ENTRY: the warning a LOAD DATA LOCAL gives for each row it skips on a duplicate key. */
 const DUPLICATE_KEY = 1062
 
 /**
@@ -1354,6 +1427,23 @@ class LoadChannel {
   }
 
   /**
+   * A row's LOAD DATA line as the reader's line converter wrote it: `text[start, end)`, its
+   * newline included. It is copied into the piece; a line longer than a piece goes alone.
+   */
+  async addEncoded(text: Buffer, start: number, end: number): Promise<void> {
+    const chunk = this.#chunk ?? this.#open()
+    const length = end - start
+    chunk.rows.push(undefined)
+    chunk.bytes += length
+    if (this.#used + length > LOAD_PIECE_BYTES) {
+      await this.#flush(chunk)
+      if (length > LOAD_PIECE_BYTES) await this.#send(chunk, text.subarray(start, end))
+    }
+    if (length <= LOAD_PIECE_BYTES) this.#used += text.copy(this.#piece, this.#used, start, end)
+    if (chunk.bytes >= LOAD_CHUNK_BYTES || chunk.rows.length >= LOAD_CHUNK_ROWS) await this.close()
+  }
+
+  /**
    * Encodes a row's line straight into the piece being filled: one UTF-8 write per line, where a
    * string of many lines joined made V8 flatten a rope of every field before encoding it (a
    * quarter of a restore's CPU). A line that might not fit (3 bytes per UTF-16 unit at most) sends
@@ -1413,7 +1503,8 @@ class LoadChannel {
       if (loaded.warningStatus > 0) await this.#checkWarnings(chunk, loaded.warningStatus)
       this.#context.counts.inserted += loaded.affectedRows
       this.#context.counts.skipped += chunk.rows.length - loaded.affectedRows
-      if (chunk.rows.length > loaded.affectedRows && this.#context.countCollationSkips) await this.#context.countCollationSkips(chunk.rows)
+      // (A table given encoded lines has no collation count to make: acceptsRecordLines.)
+      if (chunk.rows.length > loaded.affectedRows && this.#context.countCollationSkips) await this.#context.countCollationSkips(rowsOf(chunk))
     } finally {
       this.#chunk = undefined
       this.#used = 0
@@ -1438,7 +1529,8 @@ class LoadChannel {
     const warning = Object.assign(new Error(message), { errno, code: errorName(errno), sqlMessage: message, sqlState: 'HY000' })
     // A refused row (foreign key, CHECK) is only skipped and its warning names no row: find it.
     const at = rowNumberFromMessage(warning)
-    const row = at !== undefined ? chunk.rows[at - 1] : await this.#context.probe(chunk.rows)
+    // The probe finds a refused row among those that came as rows, not among encoded lines.
+    const row = at !== undefined ? chunk.rows[at - 1] : await this.#context.probe(rowsOf(chunk))
     throw this.#error(warning, row)
   }
 
@@ -1472,6 +1564,19 @@ export function identityKey(table: TableSchema): readonly string[] | undefined {
   if (table.primaryKey.length > 0) return table.primaryKey
   const nullable = new Set(table.columns.filter((c) => c.nullable).map((c) => c.name))
   return table.uniqueConstraints.find((u) => u.columns.every((c) => !nullable.has(c)))?.columns
+}
+
+/** The rows of chunks of record lines (a chain's, which come unconverted). */
+async function* parsedLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<Row[]> {
+  for await (const chunk of chunks) {
+    const rows: Row[] = []
+    for (let start = 0; start < chunk.length; ) {
+      const end = chunk.indexOf(LF, start)
+      rows.push(JSON.parse(chunk.toString('utf8', start, end)) as Row)
+      start = end + 1
+    }
+    yield rows
+  }
 }
 
 function columnOf(table: TableSchema, name: string): ColumnSchema {

@@ -528,6 +528,11 @@ function yearText(column: TargetColumn, value: WireValue): string {
   return text.padStart(4, '0')
 }
 
+/** The scale of a DECIMAL(p, s) type; 0 when it has none. */
+export function decimalScale(type: string): number {
+  return Number(/\(\s*\d+\s*,\s*(\d+)\s*\)/.exec(type)?.[1] ?? 0)
+}
+
 /** A JSON column's text: a json value's exact text; anything else as the JSON it denotes. */
 function jsonValueText(value: WireValue, sourceKind: ValueKind | undefined): string {
   if (typeof value === 'string') {
@@ -578,7 +583,7 @@ export function valueWriter(column: TargetColumn, sourceKind?: ValueKind): Value
     case 'year':
       return writer((value) => yearText(column, value), bare)
     case 'decimal': {
-      const scale = Number(/\(\s*\d+\s*,\s*(\d+)\s*\)/.exec(column.type)?.[1] ?? 0)
+      const scale = decimalScale(column.type)
       return writer((value) => decimalText(column, value, scale), bare)
     }
     case 'float':

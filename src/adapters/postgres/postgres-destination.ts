@@ -85,7 +85,8 @@ import { POSTGRES_CAPABILITIES, RAW_TEXT_TYPES, RowCodec, fromClause, recordLine
 import { SplitSessions, readInTwoParts, splitMinBytes } from './postgres-split-read.js'
 import { createTableDdl, enumTypeName, escapeCopyText, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
 import { wireToPgText } from './postgres-values.js'
-import { CopyOutput, copyLinePlan, lineToCopy, type CopyLinePlan } from './postgres-copy-lines.js'
+import { copyLinePlan, lineToCopy, type CopyLinePlan } from './postgres-copy-lines.js'
+import { TextOutput } from '../json-line-text.js'
 import type { LineConverter } from '../../format/reader.js'
 import os from 'node:os'
 
@@ -1141,7 +1142,7 @@ function copyText(rows: readonly Row[], columns: readonly WriteColumn[], table: 
 async function* copyLines(chunks: AsyncIterable<Buffer>, plan: CopyLinePlan, columns: readonly WriteColumn[], table: string): AsyncGenerator<Buffer> {
   let recordIndex = 0
   for await (const chunk of chunks) {
-    const out = new CopyOutput(chunk.length + (chunk.length >> 2) + 1024)
+    const out = new TextOutput(chunk.length + (chunk.length >> 2) + 1024)
     for (let start = 0; start < chunk.length; ) {
       const end = chunk.indexOf(0x0a, start)
       if (!lineToCopy(chunk, start, end, plan, out)) {
@@ -1212,10 +1213,10 @@ export function copyTextOfLines(
 export function stagedLineConverter(table: TableSchema, target: PgTable): LineConverter | undefined {
   const { columns, plan } = stagedCopyPlan(table, target)
   if (plan === undefined) return undefined
-  let out: CopyOutput | undefined
+  let out: TextOutput | undefined
   let recordIndex = 0
   // A batch of lines is cut once it passes 1 MiB (reader.ts); its COPY text is about as long.
-  const output = (): CopyOutput => (out ??= new CopyOutput((1 << 20) + (1 << 18)))
+  const output = (): TextOutput => (out ??= new TextOutput((1 << 20) + (1 << 18)))
   return {
     convertChecked(buffer, start, end, shape) {
       shape.keyBounds.fill(-1)
