@@ -13,9 +13,9 @@
  *    own text just before COMMIT, a rollback restores them), so that restores and merges write
  *    exactly the backup's values (reported as a warning),
  *    creates missing tables (a SQLite backup's own CREATE TABLE / INDEX text; otherwise DDL made
- *    from the portable schema) with their unique indexes — their other indexes are built by
- *    finish(), after the rows, in one sorted pass each — and, with `drop`, empties the selected
- *    tables, children first.
+ *    from the portable schema) with the unique indexes that may decide which rows conflict (of
+ *    tables without a primary key) — their other indexes are built by finish(), after the rows,
+ *    in one sorted pass each — and, with `drop`, empties the selected tables, children first.
  *    Emptying refuses when a table outside the selection has rows referencing a selected one.
  * 3. writeRows: prepared INSERTs inside the transaction, of up to ROWS_PER_INSERT rows each (rows
  *    with the same columns; a failing group is undone by SQLite and its rows go in one by one, so
@@ -116,8 +116,8 @@ export class SqliteDestination implements Destination {
   readonly #infos = new Map<string, SqliteTableInfo | null>()
   /** Backup schemas of the tables prepare() created (for finish()). */
   readonly #created: TableSchema[] = []
-  /** Non-unique indexes of created tables, built by finish() after the rows (#createIndexes). */
-  #deferredIndexes: { table: string; name: string; sql: string }[] = []
+  /** Indexes of created tables built by finish() after the rows (#createIndexes). */
+  #deferredIndexes: { table: string; name: string; unique: boolean; sql: string }[] = []
   /** A SQLite backup's AUTOINCREMENT counters by table (options.sequence), for finish(). */
   readonly #sequences = new Map<string, bigint>()
   /** Tables written, updated or emptied: their foreign keys are checked in finish(). */
@@ -499,18 +499,22 @@ export class SqliteDestination implements Destination {
   }
 
   /**
-   * Creates a created table's unique indexes now (they decide which rows conflict) and leaves its
-   * other indexes to finish() (#buildDeferredIndexes): one sorted build after the load is much
-   * cheaper than keeping them up to date row by row, and an index that does not constrain
-   * changes nothing the rows do.
+   * Leaves a created table's indexes to finish() (#buildDeferredIndexes): one sorted build after
+   * the load is much cheaper than keeping them up to date row by row (a unique index on a column
+   * the rows do not come sorted by costs a B-tree descent per row). Only an index that may decide
+   * which rows conflict is created now: a unique index of a table without a primary key (it may
+   * be the conflict key, readTableInfo). With a primary key, the key alone decides (`ON CONFLICT
+   * (key) DO NOTHING`, checked before any other unique index); another unique index can only
+   * fail a row, and then fails the build in finish() instead, before the commit.
    */
   #createIndexes(table: TableSchema, engine: DatabaseSchema['engine'], warnings: string[]): void {
     const context = this.#context({ table: table.name, action: 'indexing' })
     const taken = (name: string): boolean =>
       this.#db.prepare(`SELECT 1 FROM main.sqlite_schema WHERE name = ?`).get(name) !== undefined || this.#deferredIndexes.some((i) => asciiLower(i.name) === asciiLower(name))
+    const keyed = table.primaryKey.length > 0
     const create = (name: string, unique: boolean, sql: string): void => {
-      if (unique) withErrors(context, () => this.#db.prepare(sql).run())
-      else this.#deferredIndexes.push({ table: table.name, name, sql })
+      if (unique && !keyed) withErrors(context, () => this.#db.prepare(sql).run())
+      else this.#deferredIndexes.push({ table: table.name, name, unique, sql })
     }
     for (const original of table.indexes) {
       // Another engine's index names are per table (MariaDB): SQLite's are per file.
@@ -547,9 +551,14 @@ export class SqliteDestination implements Destination {
     }
   }
 
-  /** The non-unique indexes of created tables, built after their rows (see #createIndexes). */
+  /**
+   * The indexes of created tables left for after their rows (see #createIndexes). The unique
+   * ones first: the file then lists its objects (sqlite_schema, `.dump`) in the order it did when
+   * they were created before the rows.
+   */
   #buildDeferredIndexes(): void {
-    for (const index of this.#deferredIndexes) {
+    const indexes = this.#deferredIndexes
+    for (const index of [...indexes.filter((i) => i.unique), ...indexes.filter((i) => !i.unique)]) {
       withErrors(this.#context({ table: index.table, action: 'indexing' }), () => this.#db.prepare(index.sql).run())
     }
     this.#deferredIndexes = []
