@@ -5,7 +5,8 @@
  *    it), `PRAGMA foreign_keys = ON`, then `BEGIN IMMEDIATE` takes the write lock at once (a busy
  *    database fails here, before any work) and `PRAGMA defer_foreign_keys = ON` moves every
  *    foreign-key check to the end of the transaction: rows may arrive in any order and cycles
- *    need nothing special.
+ *    need nothing special. A file that holds no table yet gets `foreign_keys = OFF` instead
+ *    (isEmptyDatabase): finish() alone checks its keys.
  * 2. prepare: checks every existing table has the backup's columns (nothing is silently dropped),
  *    notes the foreign-key violations already in the file (so only new ones fail the restore),
  *    drops the triggers of the selected existing tables inside the transaction (SQLite has no
@@ -167,10 +168,18 @@ export class SqliteDestination implements Destination {
     try {
       withErrors({ file, action: 'opening' }, () => {
         // Must be set outside a transaction; per connection, so the file is not changed by it.
-        db.pragma('foreign_keys = ON')
+        let enforced = !isEmptyDatabase(db)
+        db.pragma(`foreign_keys = ${enforced ? 'ON' : 'OFF'}`)
         db.exec('BEGIN IMMEDIATE')
+        if (!enforced && !isEmptyDatabase(db)) {
+          // Another connection created something between the look and the lock.
+          db.exec('ROLLBACK')
+          db.pragma('foreign_keys = ON')
+          db.exec('BEGIN IMMEDIATE')
+          enforced = true
+        }
         // Reset by SQLite at every COMMIT/ROLLBACK, so set inside the transaction.
-        db.pragma('defer_foreign_keys = ON')
+        if (enforced) db.pragma('defer_foreign_keys = ON')
       })
     } catch (error) {
       db.close()
@@ -969,6 +978,19 @@ export class SqliteDestination implements Destination {
     this.#assertOpen()
     if (!this.#prepared) throw new UsageError('Call prepare() before writing.')
   }
+}
+
+/**
+ * Whether the file holds nothing yet (a new or empty file). Its foreign keys are then not enforced
+ * row by row (module header, step 1): every table written is one this session creates, so no
+ * row of it can refer to or be referred to by a row already there, and nothing is updated or
+ * deleted (a merge needs existing tables, `drop` empties none), so the keys have no action to
+ * take; finish() checks every table written (foreign_key_check) before the commit. Enforced,
+ * each inserted row would look its parents up (a B-tree descent per key) only to count the
+ * violations finish() finds anyway.
+ */
+function isEmptyDatabase(db: SqliteDatabase): boolean {
+  return db.prepare('SELECT 1 FROM main.sqlite_schema LIMIT 1').get() === undefined
 }
 
 /** Rows per multi-row INSERT for these bound columns (1 for DEFAULT VALUES). */

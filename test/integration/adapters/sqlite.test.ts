@@ -678,6 +678,11 @@ describe('SQLite destination', () => {
       'Foreign key Registration_userId_fkey failed in table "Registration": the row with key "r9" references "User"(id) = "u99", which does not exist.',
     )
     expect(fs.existsSync(third.file)).toBe(false)
+    // An existing empty file, like a new one, has its keys checked by finish() alone (not row by row).
+    const empty = newFile()
+    fs.writeFileSync(empty.file, '')
+    await expect(restoreInto(empty.config, orphan)).rejects.toMatchObject({ table: 'Registration', key: 'r9', constraint: 'Registration_userId_fkey' })
+    expect(fs.statSync(empty.file).size).toBe(0)
   })
 
   it('ignores foreign-key violations that were already in the file', async () => {
