@@ -5,7 +5,8 @@
  *    it), `PRAGMA foreign_keys = ON`, then `BEGIN IMMEDIATE` takes the write lock at once (a busy
  *    database fails here, before any work) and `PRAGMA defer_foreign_keys = ON` moves every
  *    foreign-key check to the end of the transaction: rows may arrive in any order and cycles
- *    need nothing special.
+ *    need nothing special. A file that holds no table yet gets `foreign_keys = OFF` instead
+ *    (isEmptyDatabase): finish() alone checks its keys.
  * 2. prepare: checks every existing table has the backup's columns (nothing is silently dropped),
  *    notes the foreign-key violations already in the file (so only new ones fail the restore),
  *    drops the triggers of the selected existing tables inside the transaction (SQLite has no
@@ -13,9 +14,9 @@
  *    own text just before COMMIT, a rollback restores them), so that restores and merges write
  *    exactly the backup's values (reported as a warning),
  *    creates missing tables (a SQLite backup's own CREATE TABLE / INDEX text; otherwise DDL made
- *    from the portable schema) with their unique indexes — their other indexes are built by
- *    finish(), after the rows, in one sorted pass each — and, with `drop`, empties the selected
- *    tables, children first.
+ *    from the portable schema) with the unique indexes that may decide which rows conflict (of
+ *    tables without a primary key) — their other indexes are built by finish(), after the rows,
+ *    in one sorted pass each — and, with `drop`, empties the selected tables, children first.
  *    Emptying refuses when a table outside the selection has rows referencing a selected one.
  * 3. writeRows: prepared INSERTs inside the transaction, of up to ROWS_PER_INSERT rows each (rows
  *    with the same columns; a failing group is undone by SQLite and its rows go in one by one, so
@@ -116,8 +117,8 @@ export class SqliteDestination implements Destination {
   readonly #infos = new Map<string, SqliteTableInfo | null>()
   /** Backup schemas of the tables prepare() created (for finish()). */
   readonly #created: TableSchema[] = []
-  /** Non-unique indexes of created tables, built by finish() after the rows (#createIndexes). */
-  #deferredIndexes: { table: string; name: string; sql: string }[] = []
+  /** Indexes of created tables built by finish() after the rows (#createIndexes). */
+  #deferredIndexes: { table: string; name: string; unique: boolean; sql: string }[] = []
   /** A SQLite backup's AUTOINCREMENT counters by table (options.sequence), for finish(). */
   readonly #sequences = new Map<string, bigint>()
   /** Tables written, updated or emptied: their foreign keys are checked in finish(). */
@@ -167,10 +168,18 @@ export class SqliteDestination implements Destination {
     try {
       withErrors({ file, action: 'opening' }, () => {
         // Must be set outside a transaction; per connection, so the file is not changed by it.
-        db.pragma('foreign_keys = ON')
+        let enforced = !isEmptyDatabase(db)
+        db.pragma(`foreign_keys = ${enforced ? 'ON' : 'OFF'}`)
         db.exec('BEGIN IMMEDIATE')
+        if (!enforced && !isEmptyDatabase(db)) {
+          // Another connection created something between the look and the lock.
+          db.exec('ROLLBACK')
+          db.pragma('foreign_keys = ON')
+          db.exec('BEGIN IMMEDIATE')
+          enforced = true
+        }
         // Reset by SQLite at every COMMIT/ROLLBACK, so set inside the transaction.
-        db.pragma('defer_foreign_keys = ON')
+        if (enforced) db.pragma('defer_foreign_keys = ON')
       })
     } catch (error) {
       db.close()
@@ -237,7 +246,12 @@ export class SqliteDestination implements Destination {
     const backupColumns = new Map(table.columns.map((c) => [c.name, c]))
     const keyOf = keyReader(table.primaryKey.length > 0 ? table.primaryKey : (info.conflictKey?.columns ?? []))
     const bindings = new Map<string, BoundColumn[]>()
+    // The rows of a table nearly always have the fields of the row before: those are compared in
+    // place (no array, no joined signature per row).
+    let lastFields: string[] = []
+    let lastBound: BoundColumn[] | undefined
     const bind = (row: Row): BoundColumn[] => {
+      if (lastBound !== undefined && sameFields(row, lastFields)) return lastBound
       const fields = Object.keys(row)
       const signature = fields.join('\u0000')
       let bound = bindings.get(signature)
@@ -245,6 +259,8 @@ export class SqliteDestination implements Destination {
         bound = this.#bindFields(info, fields, (field) => backupColumns.get(field)?.kind)
         bindings.set(signature, bound)
       }
+      lastFields = fields
+      lastBound = bound
       return bound
     }
     const empty = withErrors(this.#context({ table: info.schema.name }), () => this.#db.prepare(`SELECT 1 FROM main.${quoteIdent(info.schema.name)} LIMIT 1`).get() === undefined)
@@ -499,18 +515,22 @@ export class SqliteDestination implements Destination {
   }
 
   /**
-   * Creates a created table's unique indexes now (they decide which rows conflict) and leaves its
-   * other indexes to finish() (#buildDeferredIndexes): one sorted build after the load is much
-   * cheaper than keeping them up to date row by row, and an index that does not constrain
-   * changes nothing the rows do.
+   * Leaves a created table's indexes to finish() (#buildDeferredIndexes): one sorted build after
+   * the load is much cheaper than keeping them up to date row by row (a unique index on a column
+   * the rows do not come sorted by costs a B-tree descent per row). Only an index that may decide
+   * which rows conflict is created now: a unique index of a table without a primary key (it may
+   * be the conflict key, readTableInfo). With a primary key, the key alone decides (`ON CONFLICT
+   * (key) DO NOTHING`, checked before any other unique index); another unique index can only
+   * fail a row, and then fails the build in finish() instead, before the commit.
    */
   #createIndexes(table: TableSchema, engine: DatabaseSchema['engine'], warnings: string[]): void {
     const context = this.#context({ table: table.name, action: 'indexing' })
     const taken = (name: string): boolean =>
       this.#db.prepare(`SELECT 1 FROM main.sqlite_schema WHERE name = ?`).get(name) !== undefined || this.#deferredIndexes.some((i) => asciiLower(i.name) === asciiLower(name))
+    const keyed = table.primaryKey.length > 0
     const create = (name: string, unique: boolean, sql: string): void => {
-      if (unique) withErrors(context, () => this.#db.prepare(sql).run())
-      else this.#deferredIndexes.push({ table: table.name, name, sql })
+      if (unique && !keyed) withErrors(context, () => this.#db.prepare(sql).run())
+      else this.#deferredIndexes.push({ table: table.name, name, unique, sql })
     }
     for (const original of table.indexes) {
       // Another engine's index names are per table (MariaDB): SQLite's are per file.
@@ -547,9 +567,14 @@ export class SqliteDestination implements Destination {
     }
   }
 
-  /** The non-unique indexes of created tables, built after their rows (see #createIndexes). */
+  /**
+   * The indexes of created tables left for after their rows (see #createIndexes). The unique
+   * ones first: the file then lists its objects (sqlite_schema, `.dump`) in the order it did when
+   * they were created before the rows.
+   */
   #buildDeferredIndexes(): void {
-    for (const index of this.#deferredIndexes) {
+    const indexes = this.#deferredIndexes
+    for (const index of [...indexes.filter((i) => i.unique), ...indexes.filter((i) => !i.unique)]) {
       withErrors(this.#context({ table: index.table, action: 'indexing' }), () => this.#db.prepare(index.sql).run())
     }
     this.#deferredIndexes = []
@@ -962,9 +987,36 @@ export class SqliteDestination implements Destination {
   }
 }
 
+/**
+ * Whether the file holds nothing yet (a new or empty file). Its foreign keys are then not enforced
+ * row by row (module header, step 1): every table written is one this session creates, so no
+ * row of it can refer to or be referred to by a row already there, and nothing is updated or
+ * deleted (a merge needs existing tables, `drop` empties none), so the keys have no action to
+ * take; finish() checks every table written (foreign_key_check) before the commit. Enforced,
+ * each inserted row would look its parents up (a B-tree descent per key) only to count the
+ * violations finish() finds anyway.
+ */
+function isEmptyDatabase(db: SqliteDatabase): boolean {
+  return db.prepare('SELECT 1 FROM main.sqlite_schema LIMIT 1').get() === undefined
+}
+
 /** Rows per multi-row INSERT for these bound columns (1 for DEFAULT VALUES). */
 function perGroup(bound: readonly BoundColumn[]): number {
   return bound.length === 0 ? 1 : Math.max(1, Math.min(ROWS_PER_INSERT, Math.floor(MAX_PARAMETERS / bound.length)))
+}
+
+/**
+ * Whether the row's fields are `fields` (its Object.keys of an earlier row), in that order.
+ * `for … in` lists the same own fields in the same order, then any inherited ones, which make
+ * the answer false.
+ */
+function sameFields(row: Row, fields: readonly string[]): boolean {
+  let i = 0
+  for (const field in row) {
+    if (field !== fields[i]) return false
+    i++
+  }
+  return i === fields.length
 }
 
 /** Reads a row's key (one value, or an object for a composite key) for error messages. */

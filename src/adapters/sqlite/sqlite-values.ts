@@ -293,7 +293,8 @@ function textIntoNumeric(text: string, affinity: Affinity, sameValue: 'spelling'
     else if (Object.is(stored, -0)) stored = affinity === 'REAL' ? 0 : 0n
   }
   const written = typeof stored === 'bigint' ? stored.toString() : realText(stored)
-  const same = sameValue === 'spelling' ? written === text : normalizeDecimal(written) === normalizeDecimal(text)
+  // The same spelling is the same value: most numbers come written as SQLite writes them back.
+  const same = written === text || (sameValue === 'value' && normalizeDecimal(written) === normalizeDecimal(text))
   if (!same) {
     throw new ValueDecodeError(
       `SQLite would store "${preview(text)}" as the number ${written} in a column with ${affinity} affinity, changing it (declare the column TEXT to keep it as written)`,
@@ -352,12 +353,14 @@ export function decodeValue(value: WireValue | undefined, kind: ValueKind, affin
         throw new ValueDecodeError('SQLite cannot store a NaN number (declare the column TEXT to keep it as text)', 'unrepresentable')
       }
       if (value === 'Infinity' || value === '-Infinity') return affinity === 'TEXT' || affinity === 'BLOB' ? value : Number(value)
-      if (normalizeDecimal(value) === undefined) throw new ValueDecodeError(`"${preview(value)}" is not a number`, 'malformed')
+      // An integer's text is a number: the general check (normalizeDecimal) is for the rest.
+      const integral = STRICT_INTEGER.test(value)
+      if (!integral && normalizeDecimal(value) === undefined) throw new ValueDecodeError(`"${preview(value)}" is not a number`, 'malformed')
       if (affinity === 'TEXT' || affinity === 'BLOB') {
         // Untyped and text columns keep the decimal text exactly; an integer still binds as one.
-        return STRICT_INTEGER.test(value) && kind !== 'decimal' ? toInt64(BigInt(value), value) : value
+        return integral && kind !== 'decimal' ? toInt64(BigInt(value), value) : value
       }
-      if (kind !== 'decimal' && STRICT_INTEGER.test(value)) return checkIntegerInto(toInt64(BigInt(value), value), affinity)
+      if (kind !== 'decimal' && integral) return checkIntegerInto(toInt64(BigInt(value), value), affinity)
       return textIntoNumeric(value, affinity, 'value')
     }
     default:

@@ -626,7 +626,7 @@ describe('SQLite destination', () => {
     expect(query(file, `SELECT count(*) AS n FROM "User"`)).toEqual([{ n: 303n }])
   })
 
-  it('builds the plain indexes of the tables it creates after their rows, and keeps their names and definitions', async () => {
+  it('builds the indexes of the tables it creates after their rows, and keeps their names and definitions', async () => {
     const { file, config } = newFile()
     sqlite(file, `${EVENT_SCHEMA}\nCREATE INDEX "User_name_idx" ON "User" (name); CREATE UNIQUE INDEX "User_name_email_key" ON "User" (name, email);`)
     const data = await readAll(config)
@@ -639,6 +639,23 @@ describe('SQLite destination', () => {
     const orphan = { ...data, rows: { ...data.rows, Registration: [...data.rows.Registration, { ...data.rows.Registration[0], id: 'r9', userId: 'u99' }] } }
     const third = newFile()
     await expect(restoreInto(third.config, orphan)).rejects.toMatchObject({ constraint: 'Registration_userId_fkey' })
+    expect(fs.existsSync(third.file)).toBe(false)
+  })
+
+  it("builds a keyed table's unique indexes after its rows too: rows they refuse fail finish() and leave no file", async () => {
+    const { file, config } = newFile()
+    sqlite(file, `CREATE TABLE item (id TEXT PRIMARY KEY, code TEXT NOT NULL); CREATE UNIQUE INDEX item_code ON item (code); INSERT INTO item VALUES ('a', 'x'), ('b', 'y');`)
+    const data = await readAll(config)
+    const target = newFile()
+    // A row repeating a key is skipped whatever its other values: the key is checked first.
+    const repeated = { ...data, rows: { item: [...data.rows.item, { id: 'a', code: 'y' }] } }
+    expect(await restoreInto(target.config, repeated)).toEqual({ item: { inserted: 2, skipped: 1 } })
+    expect(query(target.file, `SELECT sql FROM sqlite_schema WHERE name = 'item_code'`)).toEqual([{ sql: 'CREATE UNIQUE INDEX item_code ON item (code)' }])
+    const twice = { ...data, rows: { item: [...data.rows.item, { id: 'c', code: 'x' }] } }
+    const third = newFile()
+    const error = await restoreInto(third.config, twice).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(DatabaseError)
+    expect(error).toMatchObject({ engineCode: 'SQLITE_CONSTRAINT_UNIQUE', table: 'item', constraint: 'item.code' })
     expect(fs.existsSync(third.file)).toBe(false)
   })
 
@@ -661,6 +678,11 @@ describe('SQLite destination', () => {
       'Foreign key Registration_userId_fkey failed in table "Registration": the row with key "r9" references "User"(id) = "u99", which does not exist.',
     )
     expect(fs.existsSync(third.file)).toBe(false)
+    // An existing empty file, like a new one, has its keys checked by finish() alone (not row by row).
+    const empty = newFile()
+    fs.writeFileSync(empty.file, '')
+    await expect(restoreInto(empty.config, orphan)).rejects.toMatchObject({ table: 'Registration', key: 'r9', constraint: 'Registration_userId_fkey' })
+    expect(fs.statSync(empty.file).size).toBe(0)
   })
 
   it('ignores foreign-key violations that were already in the file', async () => {
