@@ -215,14 +215,15 @@ export async function* readTables(
     /**
      * With `records: 'lines'`: the tables whose `lines` are to be handed on converted, and how
      * (ReadBackupOptions.convertLines; the reader converts each line in the walk that checks it).
-     * Not for chains (ignored: their lines come as they are).
+     * A chain's lines are converted too, every link's, the records later links replaced or
+     * deleted dropped as they are met (readChainTables).
      */
     readonly convertLines?: ReadBackupOptions['convertLines']
   } = {},
 ): AsyncGenerator<TableRows> {
   if (scan.chain !== undefined) {
     // The chain scan verified every link whole, or readChainTables verifies its deferred full backup.
-    yield* readChainTables(scan, tables, { ...options, verify: undefined, convertLines: undefined } as BackupInputOptions & { records?: 'parsed' | 'lines' })
+    yield* readChainTables(scan, tables, options)
     return
   }
   const mode = options.records ?? 'parsed'

@@ -16,12 +16,13 @@
  * 3. `readChainTables`: per table, the records of the link where the table starts (the full
  *    backup, or the last increment that carries it whole), then of each later increment, each
  *    record passed on only when no later link touched its key. Streamed, one batch at a time,
- *    in rows or record lines as the consumer asks.
+ *    in rows or record lines as the consumer asks, or the lines converted (`convertLines`).
  */
 import path from 'node:path'
 import fs from 'node:fs/promises'
 import type { Row, TableSchema } from '../adapters/adapter.js'
 import { FormatError, InternalError, IntegrityError, MergebackError } from '../errors.js'
+import type { LineConverter, ReadBackupOptions } from '../format/reader.js'
 import type { IncrementalInfo } from '../format/types.js'
 import { readSidecar, type Sidecar } from '../storage/catalog.js'
 import { keyCutter, keyText } from '../storage/digest-index.js'
@@ -276,14 +277,57 @@ function keeps(touched: ReadonlyMap<string, number>, key: string, at: number): b
   return last === undefined || last <= at
 }
 
+/** Whether the record line `bytes[begin, end)` (no newline) of a link is part of the final state. */
+type LineKeeper = (bytes: Buffer, begin: number, end: number) => boolean
+
+/**
+ * `keeps` for the record lines of link `at`, their keys cut from the bytes (keyCutter), or
+ * parsed where the cutter declines. `bitmap`: for the link the table starts at (the full backup,
+ * most often), which has far more lines than later links touched keys: a line whose key bytes
+ * miss a bitmap of the touched keys' hashes is kept without making its key a string (a hit is
+ * checked exactly).
+ */
+function lineKeeper(schema: TableSchema, touched: ReadonlyMap<string, number>, at: number, bitmap: boolean): LineKeeper {
+  const cut = keyCutter(schema)
+  const later = bitmap ? laterKeys(touched, at) : undefined
+  const hashKey = later !== undefined ? keyHasher(schema) : undefined
+  return (bytes, begin, end) => {
+    const hash = hashKey === undefined ? -1 : hashKey(bytes, begin, end)
+    if (hash >= 0 && !later!.has(hash)) return true
+    const line = bytes.subarray(begin, end)
+    return keeps(touched, cut(line) ?? keyText(JSON.parse(line.toString('utf8')) as Row, schema.primaryKey), at)
+  }
+}
+
+/**
+ * A link's line converter that hands on only the records `keep` keeps, deciding before it
+ * converts. A dropped line is refused (convertChecked false, nothing written): the reader then
+ * checks it its own way, counts and hashes it as any other, and hands it to `convert`, which drops
+ * it. So every line is verified as without the filter, and dropped lines (the few a later link
+ * replaced or deleted) cost the reader's separate check, kept ones a single walk.
+ */
+function keptConverter(converter: LineConverter, keep: LineKeeper): LineConverter {
+  return {
+    convertChecked: (buffer, start, end, shape) => keep(buffer, start, end) && converter.convertChecked(buffer, start, end, shape),
+    convert(line) {
+      if (keep(line, 0, line.length)) converter.convert(line)
+    },
+    take: () => converter.take(),
+  }
+}
+
 /**
  * Streams the final state of the chain's tables (a selection from the chain scan), as readTables
  * does for one file: each table's records, as rows or record lines, consumed once, in order.
+ * With `convertLines` (readTables), every link's lines are converted by the reader as it checks
+ * them, and the records a later link replaced or deleted are dropped in that same walk
+ * (keptConverter): the full backup's lines, the bulk, are walked once, not checked in one walk and
+ * converted in another (docs/performance.md, "Round twelve: the chain restore on the line converter").
  */
 export async function* readChainTables(
   scan: BackupScan,
   tables: readonly TableSchema[],
-  options: BackupInputOptions & { readonly records?: 'parsed' | 'lines' },
+  options: BackupInputOptions & { readonly records?: 'parsed' | 'lines'; readonly convertLines?: ReadBackupOptions['convertLines'] },
 ): AsyncGenerator<TableRows> {
   const state = scan.chain
   if (state === undefined) throw new InternalError('readChainTables of a single backup')
@@ -291,6 +335,15 @@ export async function* readChainTables(
   const order = passOrder(scan, tables)
   const byName = new Map(tables.map((t) => [t.name, t]))
   const counts = new Map(scan.tables.map((t) => [t.schema.name, t.records]))
+  const convert = mode === 'lines' ? options.convertLines : undefined
+  /** Link `at`'s converter of a table's lines: the caller's, dropping the records a later link touched. */
+  const converterAt = (table: TableSchema, at: number): LineConverter | undefined => {
+    const converter = convert!(table)
+    const schema = byName.get(table.name)!
+    const touched = state.touched.get(table.name)
+    if (converter === undefined || schema.primaryKey.length === 0 || touched === undefined || !hasLater(touched, at)) return converter
+    return keptConverter(converter, lineKeeper(schema, touched, at, at === state.start.get(table.name)))
+  }
   // Per link, the tables it contributes, and one reading pass when its order is the chain's.
   const readers = state.scans.map((linkScan, i) => {
     const held = new Set(linkScan.tables.map((t) => t.schema.name))
@@ -305,22 +358,37 @@ export async function* readChainTables(
     // hashed pass over the full backup, not one per table. finish() covers a first read left early.
     let verifying = false
     let pass: AsyncGenerator<TableRows> | undefined
+    // The tables whose lines this link's reader converts: lines() hands those on as they come.
+    const converted = new Set<string>()
     // Every link of a table is open at once while its rows are merged (mergedBatches): an
     // increment's batches and file reads are kept small, so that seven of them add little to the
     // full backup's. Measured (docs/performance.md, "Round eight: peak RSS of every command"): the
     // parsed batches of the open links were the excess (a MariaDB chain at scale 5, 177 → 136 MB);
     // the 64 KiB reads alone did not move peak RSS. A caller's larger batchSize is capped here for
     // every link, a table read from one link included: the cap bounds memory, not a result.
+    // Not for converted lines: their consumer takes `lines`, read one link after another (never
+    // merged) and held a batch at a time as their conversion, as one file's are; capped, the
+    // batches were many and small, each a new output buffer of the converter (1.25 MiB for
+    // PostgreSQL's), which cost more in garbage collection than the converter saved.
+    const batchCap = i > 0 ? INCREMENT_BATCH_ROWS : MERGED_BATCH_ROWS
     const linkOptions = {
       ...options,
       link: true,
       records: mode,
-      ...(i > 0
-        ? { batchSize: Math.min(options.batchSize ?? INCREMENT_BATCH_ROWS, INCREMENT_BATCH_ROWS), readBytes: INCREMENT_READ_BYTES }
-        : { batchSize: Math.min(options.batchSize ?? MERGED_BATCH_ROWS, MERGED_BATCH_ROWS) }),
+      convertLines:
+        convert === undefined
+          ? undefined
+          : (table: TableSchema) => {
+              const converter = converterAt(table, i)
+              if (converter !== undefined) converted.add(table.name)
+              return converter
+            },
+      ...(convert === undefined ? { batchSize: Math.min(options.batchSize ?? batchCap, batchCap) } : {}),
+      ...(i > 0 ? { readBytes: INCREMENT_READ_BYTES } : {}),
     }
     return {
       names: new Set(names),
+      converted,
       async open(name: string): Promise<{ rows: TableRows; close: (whole: boolean) => Promise<void> }> {
         if (onePass) {
           pass ??= readTables(linkScan, schemas, { ...linkOptions, verify })
@@ -366,9 +434,14 @@ export async function* readChainTables(
       const from = state.start.get(name) ?? 0
       const contributing = readers.flatMap((reader, i) => (i >= from && reader.names.has(name) ? [i] : []))
       let consumed = false
+      // The consumer learns whether a table's lines come converted as the reader opens the table
+      // (convertLines), so with a converter the first link is opened before the table is handed
+      // on, as readTables opens its file.
+      let first = convert !== undefined ? await readers[contributing[0]!]!.open(name) : undefined
       async function* linkSources(): AsyncGenerator<{ at: number; rows: TableRows }> {
         for (const at of contributing) {
-          const opened = await readers[at]!.open(name)
+          const opened = first ?? (await readers[at]!.open(name))
+          first = undefined
           let whole = false
           try {
             yield { at, rows: opened.rows }
@@ -394,31 +467,25 @@ export async function* readChainTables(
       }
       async function* lines(): AsyncGenerator<Buffer> {
         consumed = true
+        let converting: boolean | undefined
         for await (const { at, rows } of linkSources()) {
-          const filter = key.length > 0 && hasLater(touched, at)
-          const cut = keyCutter(schema)
-          // The link the table starts at (the full backup, most often) has far more lines than
-          // later links touched keys: a line whose key bytes miss a bitmap of the touched keys'
-          // hashes is kept without making its key a string (a hit is checked exactly).
-          const later = filter && at === from ? laterKeys(touched, at) : undefined
-          const hashKey = later !== undefined ? keyHasher(schema) : undefined
+          // Converted lines were filtered as they were converted (keptConverter). The consumer
+          // takes one kind of text for a table: every link's lines converted, or none.
+          const converted = readers[at]!.converted.has(name)
+          if (converting !== undefined && converted !== converting) throw new InternalError(`table "${name}": some links' lines converted, others not`)
+          converting = converted
+          const keep = !converted && key.length > 0 && hasLater(touched, at) ? lineKeeper(schema, touched, at, at === from) : undefined
           for await (const chunk of rows.lines!) {
-            if (!filter) {
-              yield chunk
+            if (keep === undefined) {
+              // A converted batch whose records were all dropped is empty.
+              if (chunk.length > 0) yield chunk
               continue
             }
             // Kept lines are moved to the front of the chunk, which is this generator's alone.
             let to = 0
             for (let begin = 0; begin < chunk.length; ) {
               const end = chunk.indexOf(0x0a, begin)
-              const hash = hashKey === undefined ? -1 : hashKey(chunk, begin, end)
-              let keep: boolean
-              if (hash >= 0 && !later!.has(hash)) keep = true
-              else {
-                const line = chunk.subarray(begin, end)
-                keep = keeps(touched, cut(line) ?? keyText(JSON.parse(line.toString('utf8')) as Row, key), at)
-              }
-              if (keep) {
+              if (keep(chunk, begin, end)) {
                 if (to !== begin) chunk.copyWithin(to, begin, end + 1)
                 to += end + 1 - begin
               }
@@ -429,7 +496,10 @@ export async function* readChainTables(
         }
       }
       yield { schema, records: counts.get(name) ?? 0, batches: batches(), ...(mode === 'lines' ? { lines: lines() } : {}) }
-      if (!consumed) throw new FormatError(`The rows of table "${name}" were not all consumed.`)
+      if (!consumed) {
+        await first?.close(false)
+        throw new FormatError(`The rows of table "${name}" were not all consumed.`)
+      }
     }
     for (const reader of readers) await reader.finish()
   } catch (error) {
