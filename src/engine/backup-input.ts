@@ -40,6 +40,8 @@ export interface BackupInputOptions {
   readonly passphrase?: string
   /** Rows per batch handed to destinations. */
   readonly batchSize?: number
+  /** Lines per batch of a table whose lines are converted (ReadBackupOptions.convertedBatchSize; default batchSize). */
+  readonly convertedBatchSize?: number
   /** What the schema guard does with an expression or definition it cannot rebuild (schema-guard.ts; default 'refuse'). */
   readonly unsafeDefinitions?: 'refuse' | 'drop'
   /** Limits on what the file may hold (format/reader.ts ReaderLimits; unset ones from the environment, else the defaults). */
@@ -61,6 +63,9 @@ export interface TableRows {
   readonly lines?: AsyncIterable<Buffer>
 }
 
+/** BackupInputOptions.batchSize when not given. */
+export const DEFAULT_BATCH_ROWS = 5000
+
 async function* events(
   file: string,
   options: BackupInputOptions,
@@ -72,7 +77,7 @@ async function* events(
   const stream = await openBackupStream(file, { passphrase: options.passphrase, checkDigest, ...(options.readBytes !== undefined ? { readBytes: options.readBytes } : {}) })
   try {
     // A pass that does not verify reads a file another pass verifies: no need to hash it twice.
-    yield* readBackup(stream, { batchSize: options.batchSize ?? 5000, verifyChecksums, computeChecksums: verifyChecksums, records, incremental: options.link === true, limits: options.limits, convertLines })
+    yield* readBackup(stream, { batchSize: options.batchSize ?? DEFAULT_BATCH_ROWS, convertedBatchSize: options.convertedBatchSize ?? options.batchSize ?? DEFAULT_BATCH_ROWS, verifyChecksums, computeChecksums: verifyChecksums, records, incremental: options.link === true, limits: options.limits, convertLines })
   } finally {
     ;(stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.()
   }

@@ -26,7 +26,7 @@ import type { LineConverter, ReadBackupOptions } from '../format/reader.js'
 import type { IncrementalInfo } from '../format/types.js'
 import { readSidecar, type Sidecar } from '../storage/catalog.js'
 import { keyCutter, keyText } from '../storage/digest-index.js'
-import { readTables, scanBackup, type BackupInputOptions, type BackupScan, type TableRows } from './backup-input.js'
+import { DEFAULT_BATCH_ROWS, readTables, scanBackup, type BackupInputOptions, type BackupScan, type TableRows } from './backup-input.js'
 import { foreignKeyOrder, isForeignKeyOrdered } from './table-order.js'
 
 export interface ChainLink {
@@ -366,10 +366,11 @@ export async function* readChainTables(
     // parsed batches of the open links were the excess (a MariaDB chain at scale 5, 177 → 136 MB);
     // the 64 KiB reads alone did not move peak RSS. A caller's larger batchSize is capped here for
     // every link, a table read from one link included: the cap bounds memory, not a result.
-    // Not for converted lines: their consumer takes `lines`, read one link after another (never
-    // merged) and held a batch at a time as their conversion, as one file's are; capped, the
-    // batches were many and small, each a new output buffer of the converter (1.25 MiB for
-    // PostgreSQL's), which cost more in garbage collection than the converter saved.
+    // Not for converted lines (convertedBatchSize): their consumer takes `lines`, read one link
+    // after another (never merged) and held a batch at a time as their conversion, as one file's
+    // are; capped, the batches were many and small, each a new output buffer of the converter
+    // (1.25 MiB for PostgreSQL's), which cost more in garbage collection than the converter saved.
+    // A table the converter declines (a MariaDB table with a FLOAT column) is read as rows, capped.
     const batchCap = i > 0 ? INCREMENT_BATCH_ROWS : MERGED_BATCH_ROWS
     const linkOptions = {
       ...options,
@@ -383,7 +384,8 @@ export async function* readChainTables(
               if (converter !== undefined) converted.add(table.name)
               return converter
             },
-      ...(convert === undefined ? { batchSize: Math.min(options.batchSize ?? batchCap, batchCap) } : {}),
+      batchSize: Math.min(options.batchSize ?? batchCap, batchCap),
+      convertedBatchSize: options.convertedBatchSize ?? options.batchSize ?? DEFAULT_BATCH_ROWS,
       ...(i > 0 ? { readBytes: INCREMENT_READ_BYTES } : {}),
     }
     return {
@@ -438,10 +440,14 @@ export async function* readChainTables(
       // (convertLines), so with a converter the first link is opened before the table is handed
       // on, as readTables opens its file.
       let first = convert !== undefined ? await readers[contributing[0]!]!.open(name) : undefined
+      async function openLink(at: number): Promise<{ rows: TableRows; close: (whole: boolean) => Promise<void> }> {
+        const opened = first !== undefined && at === contributing[0] ? first : await readers[at]!.open(name)
+        first = undefined
+        return opened
+      }
       async function* linkSources(): AsyncGenerator<{ at: number; rows: TableRows }> {
         for (const at of contributing) {
-          const opened = first ?? (await readers[at]!.open(name))
-          first = undefined
+          const opened = await openLink(at)
           let whole = false
           try {
             yield { at, rows: opened.rows }
@@ -454,7 +460,7 @@ export async function* readChainTables(
       async function* batches(): AsyncGenerator<Row[]> {
         consumed = true
         if (key.length > 0 && contributing.length > 1) {
-          yield* mergedBatches(schema, contributing.map((at) => ({ at, open: () => readers[at]!.open(name) })), touched, Math.min(options.batchSize ?? MERGED_BATCH_ROWS, MERGED_BATCH_ROWS))
+          yield* mergedBatches(schema, contributing.map((at) => ({ at, open: () => openLink(at) })), touched, Math.min(options.batchSize ?? MERGED_BATCH_ROWS, MERGED_BATCH_ROWS))
           return
         }
         for await (const { at, rows } of linkSources()) {

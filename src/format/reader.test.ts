@@ -828,6 +828,19 @@ describe("readBackup records: 'lines' with convertLines (one walk that checks an
     }
   })
 
+  it('convertedBatchSize sizes the batches of converted tables only; batchSize those of the others', async () => {
+    const rows = Array.from({ length: 25 }, (_, i) => ({ id: `u${i}`, n: i }))
+    const bytes = await writeBackup([{ schema: USER, rows }, { schema: AUDIT, rows: rows.map((row) => ({ id: row.id, n: null })) }])
+    // Only User is converted: Audit Log's lines come as they are, in batches of batchSize.
+    const convertLines = (table: TableSchema) => (table.name === 'User' ? marking().convertLines(table) : undefined)
+    const events = await readEvents(bytes, { records: 'lines', batchSize: 5, convertedBatchSize: 20, convertLines })
+    const counts = (table: string) => events.flatMap((event) => (event.type === 'lines' && event.table === table ? [event.count] : []))
+    expect(counts('User')).toEqual([20, 5])
+    expect(counts('Audit Log')).toEqual([5, 5, 5, 5, 5])
+    expect(converted(events, 'User')).toBe(rows.map((row) => `C${JSON.stringify(row)}\n`).join(''))
+    await expect(readEvents(bytes, { records: 'lines', convertedBatchSize: 0, convertLines })).rejects.toThrow(/convertedBatchSize must be a positive integer/)
+  })
+
   it("is not used outside 'lines' mode", async () => {
     const { convertLines, tables } = marking()
     const bytes = await writeBackup([{ schema: USER, rows: USER_ROWS }])

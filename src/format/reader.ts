@@ -61,6 +61,12 @@ export interface ReadBackupOptions {
   /** Rows per 'rows' event (default 1000). A batch is never larger; only a table's last one is smaller. */
   readonly batchSize?: number
   /**
+   * Record lines per 'lines' event of a table whose lines are converted (`convertLines`; default
+   * batchSize). A converted batch is one output buffer of the converter, so a caller that keeps its
+   * parsed batches small (a chain's open links) can keep its converted ones large.
+   */
+  readonly convertedBatchSize?: number
+  /**
    * Compare each table's checksum with the one in the metadata, when it has one (default true).
    * Off, checksums are still computed (tableEnd carries them) but a mismatch is not an error;
    * record counts are always compared.
@@ -210,7 +216,9 @@ export async function* readBackup(
   const verify = options.verifyChecksums ?? true
   const compute = options.computeChecksums ?? true
   if (verify && !compute) throw new UsageError('checksums cannot be verified without computing them')
-  const parser = new BackupParser(batchSize, verify, options.records ?? 'parsed', compute, readerLimits(options.limits), options.incremental ?? false, options.convertLines)
+  const convertedBatchSize = options.convertedBatchSize ?? batchSize
+  if (!Number.isSafeInteger(convertedBatchSize) || convertedBatchSize < 1) throw new UsageError(`convertedBatchSize must be a positive integer, not ${convertedBatchSize}`)
+  const parser = new BackupParser({ parsed: batchSize, converted: convertedBatchSize }, verify, options.records ?? 'parsed', compute, readerLimits(options.limits), options.incremental ?? false, options.convertLines)
   try {
     for await (const chunk of input as AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>) {
       yield* parser.write(toBuffer(chunk))
@@ -336,7 +344,8 @@ interface FinishedTable {
  * the events the input completes, so rows are handed on as soon as a batch is full.
  */
 class BackupParser {
-  readonly #batchSize: number
+  /** Records per batch: parsed rows or unconverted lines, and converted lines (ReadBackupOptions.convertedBatchSize). */
+  readonly #batchSize: { readonly parsed: number; readonly converted: number }
   readonly #verifyChecksums: boolean
   readonly #records: 'parsed' | 'lines' | 'none'
   readonly #hashing: boolean
@@ -426,7 +435,7 @@ class BackupParser {
   readonly #incremental: boolean
 
   constructor(
-    batchSize: number,
+    batchSize: { readonly parsed: number; readonly converted: number },
     verifyChecksums: boolean,
     records: 'parsed' | 'lines' | 'none',
     computeChecksums: boolean,
@@ -1204,7 +1213,7 @@ class BackupParser {
     table.count++
     if (this.#records === 'parsed') {
       table.batch.push(record)
-      if (table.batch.length >= this.#batchSize) this.#flushBatch(table)
+      if (table.batch.length >= this.#batchSize.parsed) this.#flushBatch(table)
     } else if (this.#records === 'lines') {
       table.converter?.convert(canonical ?? bytes!)
       this.#addLine(table, canonical ?? bytes!)
@@ -1238,7 +1247,8 @@ class BackupParser {
     else if (this.#hashing) table.checksum.addCanonicalBytes(bytes)
     table.lineCount++
     table.linesBytes += bytes.length + 1
-    if (table.lineCount >= this.#batchSize || table.linesBytes >= MAX_LINES_BYTES) this.#flushBatch(table)
+    const batchSize = table.converter === undefined ? this.#batchSize.parsed : this.#batchSize.converted
+    if (table.lineCount >= batchSize || table.linesBytes >= MAX_LINES_BYTES) this.#flushBatch(table)
   }
 
   #recordOffset(bytes: Buffer | undefined): number {
