@@ -165,12 +165,9 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     }
     options.onProgress?.({ type: 'phase', phase: 'write' })
     // The reader makes the destination's own text of each line as it checks it (MariaDB's LOAD
-    // DATA text), where the destination has a converter for the table. Not for a chain: the
-    // converted chain restore measured 1.31–1.53 × one full restore on MariaDB at scale 20, with
-    // more server CPU, against 1.01 × unconverted (docs/performance.md, "Round twelve:
-    // quiet-machine figures and the merge"); it stays off until that is understood.
+    // DATA text), where the destination has a converter for the table.
     const converted = new Set<string>()
-    const lineConverter = scan.chain === undefined ? destination.lineConverter?.bind(destination) : undefined
+    const lineConverter = destination.lineConverter?.bind(destination)
     const reading = readTables(scan, forOrdering, {
       passphrase: options.passphrase,
       batchSize: options.batchSize,
