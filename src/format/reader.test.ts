@@ -5,7 +5,7 @@ import type { Row, TableSchema } from '../adapters/adapter.js'
 import { FormatError, IntegrityError, UsageError } from '../errors.js'
 import { NATIVE_SMALL_OPTIONS, NATIVE_SMALL_TABLES, readEvents, rowsOf, writeBackup } from '../../test/fixtures/format-v1/fixtures.js'
 import { parseRecordBytes, readBackup, type LineConverter } from './reader.js'
-import { scanRecord } from './record-scan.js'
+import { markingConverter } from '../../test/helpers/record-lines.js'
 import type { BackupEvent } from './types.js'
 
 const USER: TableSchema = {
@@ -754,34 +754,14 @@ describe("readBackup records: 'lines' and 'none'", () => {
 })
 
 describe("readBackup records: 'lines' with convertLines (one walk that checks and converts)", () => {
-  /**
-   * A converter that vouches for a line exactly when scanRecord does (the contract), marking
-   * each output line with how it was made: C by convertChecked, S by convert. `refuse`: lines it
-   * declines although they check out (the reader must then check them its own way).
-   */
-  function marking(refuse: (text: string) => boolean = () => false): { convertLines: (table: TableSchema) => LineConverter; tables: string[] } {
+  /** markingConverter for each table, with the names of the tables it was asked for. */
+  function marking(refuse?: (text: string) => boolean): { convertLines: (table: TableSchema) => LineConverter; tables: string[] } {
     const tables: string[] = []
     return {
       tables,
       convertLines: (table) => {
         tables.push(table.name)
-        let out = ''
-        return {
-          convertChecked(buffer, start, end, shape) {
-            const text = buffer.toString('utf8', start, end)
-            if (refuse(text) || scanRecord(buffer, start, end, shape) === undefined) return false
-            out += `C${text}\n`
-            return true
-          },
-          convert(line) {
-            out += `S${line.toString('utf8')}\n`
-          },
-          take() {
-            const taken = Buffer.from(out)
-            out = ''
-            return taken
-          },
-        }
+        return markingConverter(refuse)
       },
     }
   }

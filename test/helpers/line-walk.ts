@@ -74,3 +74,15 @@ function damagedLines(rows: fc.Arbitrary<unknown>, extra: readonly string[] = []
       return out
     })
 }
+
+/**
+ * Base64 of up to 12 random bytes, damaged: one of `pieces` inserted or put in place of a
+ * character, or the text cut short, at a random place (for the binary columns' conversions).
+ */
+export function damagedBase64(pieces: readonly string[]): fc.Arbitrary<string> {
+  return fc.tuple(fc.uint8Array({ maxLength: 12 }), fc.nat(), fc.constantFrom(...pieces), fc.nat(3)).map(([bytes, at, piece, cut]) => {
+    const text = Buffer.from(bytes).toString('base64')
+    const where = at % (text.length + 1)
+    return cut === 0 ? text.slice(0, where) : cut === 1 ? text.slice(0, where) + piece + text.slice(where) : text.slice(0, where) + piece + text.slice(where + 1)
+  })
+}

@@ -5,7 +5,8 @@
  */
 import { isUtf8 } from 'node:buffer'
 import type { ReadOptions, Row, Source, TableSchema } from '../../src/adapters/adapter.js'
-import { readBackup } from '../../src/format/reader.js'
+import { readBackup, type LineConverter } from '../../src/format/reader.js'
+import { scanRecord } from '../../src/format/record-scan.js'
 import { openBackupStream } from '../../src/storage/backup-file.js'
 
 /**
@@ -46,4 +47,30 @@ export async function backupRecordLines(file: string): Promise<Record<string, st
   }
   for (const lines of Object.values(tables)) lines.sort()
   return tables
+}
+
+/**
+ * A line converter (readBackup's convertLines) that vouches for a line exactly when scanRecord
+ * does (the contract), marking each output line with how it was made: C by convertChecked, S by
+ * convert. `refuse`: lines it declines although they check out (the reader must then check them
+ * its own way).
+ */
+export function markingConverter(refuse: (text: string) => boolean = () => false): LineConverter {
+  let out = ''
+  return {
+    convertChecked(buffer, start, end, shape) {
+      const text = buffer.toString('utf8', start, end)
+      if (refuse(text) || scanRecord(buffer, start, end, shape) === undefined) return false
+      out += `C${text}\n`
+      return true
+    },
+    convert(line) {
+      out += `S${line.toString('utf8')}\n`
+    },
+    take() {
+      const taken = Buffer.from(out)
+      out = ''
+      return taken
+    },
+  }
 }

@@ -11,44 +11,20 @@
  */
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import type { TableSchema } from '../../../src/adapters/adapter.js'
 import { backup } from '../../../src/engine/backup.js'
 import { readTables, scanBackup } from '../../../src/engine/backup-input.js'
 import { restore } from '../../../src/engine/restore.js'
 import type { LineConverter } from '../../../src/format/reader.js'
-import { scanRecord } from '../../../src/format/record-scan.js'
-import { chainWorkspace, engines, stateOf } from './chain-engines.js'
+import { markingConverter } from '../../helpers/record-lines.js'
+import { chainWorkspace, engines, incrementsAfter, stateOf } from './chain-engines.js'
 
 const cleanups: (() => Promise<void> | void)[] = []
 afterAll(async () => {
   while (cleanups.length > 0) await cleanups.pop()!()
 })
 
-/**
- * A converter that vouches for a line exactly when scanRecord does (the contract), marking each
- * output line with how it was made: C by convertChecked, S by convert. It refuses the lines that
- * hold "refuse" although they check out: the reader must then check them its own way.
- */
-function marking(table: TableSchema): LineConverter {
-  void table
-  let out = ''
-  return {
-    convertChecked(buffer, start, end, shape) {
-      const text = buffer.toString('utf8', start, end)
-      if (text.includes('refuse') || scanRecord(buffer, start, end, shape) === undefined) return false
-      out += `C${text}\n`
-      return true
-    },
-    convert(line) {
-      out += `S${line.toString('utf8')}\n`
-    },
-    take() {
-      const taken = Buffer.from(out)
-      out = ''
-      return taken
-    },
-  }
-}
+/** A marking converter for every table ("refuse" lines declined although they check out). */
+const marking = (): LineConverter => markingConverter((text) => text.includes('refuse'))
 
 /** Each table's lines as the chain hands them out converted by `marking`, in the order read. */
 async function convertedLines(file: string, deferChainFull: boolean): Promise<Record<string, string[]>> {
@@ -98,11 +74,7 @@ describe.each(engines.filter((e) => e.name !== 'mariadb'))('chain lines converte
        INSERT INTO word VALUES (${quoted('日本')}, 'back'); UPDATE word SET v = 'two' WHERE k = ${quoted('line\nbreak')};
        UPDATE pair SET v = 'two' WHERE a = 1 AND b = 'b1';`,
     ]
-    let last = ''
-    for (const sql of steps) {
-      await engine.exec(source.url, sql)
-      last = (await backup({ db: source.url, out: dir, name: 'nightly', incremental: true })).file
-    }
+    const last = (await incrementsAfter(engine, source.url, dir, 'nightly', steps)).at(-1)!
     expect(path.basename(last)).toMatch(/nightly/)
     const expected = await stateOf(source.url, work)
 

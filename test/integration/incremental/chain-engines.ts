@@ -100,3 +100,16 @@ export async function chainWorkspace(engine: Engine, prefix: string): Promise<{ 
   fs.mkdirSync(work)
   return { source, dir: path.join(tmp.dir, 'backups'), work }
 }
+
+/**
+ * A chain made by running each of `steps` (SQL) on the source and taking an incremental backup
+ * named `name` after it: the increments' files, in order. The full backup is the caller's.
+ */
+export async function incrementsAfter(engine: Engine, url: string, dir: string, name: string, steps: readonly string[]): Promise<string[]> {
+  const links: string[] = []
+  for (const sql of steps) {
+    await engine.exec(url, sql)
+    links.push((await backup({ db: url, out: dir, name, incremental: true })).file)
+  }
+  return links
+}

@@ -12,7 +12,7 @@ import type { Row } from '../../../src/adapters/adapter.js'
 import { backup } from '../../../src/engine/backup.js'
 import { readTables, scanBackup } from '../../../src/engine/backup-input.js'
 import { restore } from '../../../src/engine/restore.js'
-import { chainWorkspace, engines, stateOf } from './chain-engines.js'
+import { chainWorkspace, engines, incrementsAfter, stateOf } from './chain-engines.js'
 
 const cleanups: (() => Promise<void> | void)[] = []
 afterAll(async () => {
@@ -88,11 +88,7 @@ describe.each(engines)('chain restore in key order on $name', (engine) => {
       // 7: the first and last rows changed.
       `UPDATE item SET v = 'seven' WHERE id IN (5, 1201); UPDATE big SET v = 'seven' WHERE id = 9007199254740993;`,
     ]
-    let last = ''
-    for (const sql of steps) {
-      await engine.exec(source.url, sql)
-      last = (await backup({ db: source.url, out: dir, name: 'nightly', incremental: true })).file
-    }
+    const last = (await incrementsAfter(engine, source.url, dir, 'nightly', steps)).at(-1)!
     expect(path.basename(last)).toMatch(/nightly/)
     const expected = await stateOf(source.url, work)
 

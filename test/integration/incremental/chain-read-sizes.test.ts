@@ -14,7 +14,7 @@ import { backup } from '../../../src/engine/backup.js'
 import { readTables, scanBackup } from '../../../src/engine/backup-input.js'
 import { restore } from '../../../src/engine/restore.js'
 import { openBackupStream } from '../../../src/storage/backup-file.js'
-import { chainWorkspace, engines, stateOf } from './chain-engines.js'
+import { chainWorkspace, engines, incrementsAfter, stateOf } from './chain-engines.js'
 
 const cleanups: (() => Promise<void> | void)[] = []
 afterAll(async () => {
@@ -58,11 +58,7 @@ describe.each(engines)('chain restore with small reads and batches on $name', (e
       // Keys of step 1 changed a second time, a deleted key inserted again.
       `UPDATE doc SET body = '${THREE}' WHERE id % 3 = 0 AND id <= 1500; INSERT INTO doc VALUES (51, '${THREE}');`,
     ]
-    const links: string[] = []
-    for (const sql of steps) {
-      await engine.exec(source.url, sql)
-      links.push((await backup({ db: source.url, out: dir, name: 'nightly', incremental: true })).file)
-    }
+    const links = await incrementsAfter(engine, source.url, dir, 'nightly', steps)
     const first = links[0]!
     const last = links.at(-1)!
     // Each increment is more than one 64 KiB read and more than one 100-row batch.
