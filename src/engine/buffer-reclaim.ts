@@ -9,7 +9,7 @@
  *
  * `afterChunk()` is called once per chunk written: when V8's external memory (the Buffers) has
  * grown by RECLAIM_STEP_BYTES since the last collection, it collects the young generation, which
- * is cheap when little in it is live (a scale-5 PostgreSQL backup does it ~140 times: fewer of V8's
+ * is cheap when little in it is live (a scale-20 PostgreSQL backup does it ~340 times: fewer of V8's
  * own mark-compacts, and less CPU). It needs `gc` exposed (`--expose-gc`, set by
  * bin/mergeback.js); without it, as in a library user's process, it does nothing.
  */
