@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { BufferReclaimer } from './buffer-reclaim.js'
+import { BufferReclaimer, RECLAIM_STEP_BYTES } from './buffer-reclaim.js'
 
 describe('BufferReclaimer', () => {
   it('collects the young generation once the Buffers made since the last collection reach the step, not before', () => {
@@ -22,6 +22,20 @@ describe('BufferReclaimer', () => {
     reclaimer.afterChunk()
     expect(calls).toHaveLength(2)
     expect(kept).toHaveLength(3)
+  })
+
+  it('by default collects after 4 MB of new Buffers: a few MB of dead ones start a mark-compact on a backup\'s small heap', () => {
+    expect(RECLAIM_STEP_BYTES).toBe(4 << 20)
+    const calls: unknown[] = []
+    const kept: Buffer[] = []
+    const reclaimer = new BufferReclaimer({ collect: (options) => void calls.push(options) })
+    kept.push(Buffer.alloc(3 << 20))
+    reclaimer.afterChunk()
+    expect(calls).toEqual([])
+    kept.push(Buffer.alloc(1 << 20))
+    reclaimer.afterChunk()
+    expect(calls).toEqual([{ type: 'minor' }])
+    expect(kept).toHaveLength(2)
   })
 
   it('does nothing where gc is not exposed (a library user\'s process)', () => {

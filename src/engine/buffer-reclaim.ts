@@ -9,14 +9,21 @@
  *
  * `afterChunk()` is called once per chunk written: when V8's external memory (the Buffers) has
  * grown by RECLAIM_STEP_BYTES since the last collection, it collects the young generation, which
- * is cheap when little in it is live (a scale-5 PostgreSQL backup does it ~35 times and used no
- * more CPU: fewer of V8's own mark-compacts). It needs `gc` exposed (`--expose-gc`, set by
+ * is cheap when little in it is live (a scale-20 PostgreSQL backup does it ~340 times: fewer of V8's
+ * own mark-compacts, and less CPU). It needs `gc` exposed (`--expose-gc`, set by
  * bin/mergeback.js); without it, as in a library user's process, it does nothing.
  */
 import { getHeapStatistics } from 'node:v8'
 
-/** External memory growth that triggers a collection of the young generation. */
-export const RECLAIM_STEP_BYTES = 16 << 20
+/**
+ * External memory growth that triggers a collection of the young generation. V8 counts the
+ * external memory made since its last mark-compact against the old generation's limit, and on a
+ * backup's small heap (about 14 MB live, a limit near 26 MB) a few MB of dead Buffers waiting for
+ * a scavenge were enough to start one: with 16 MB here a scale-5 PostgreSQL backup did ~38
+ * mark-compacts, with 4 MB ~19, for less CPU (docs/performance.md §Round thirteen: PostgreSQL
+ * backup CPU). Below 4 MB it collected after every chunk and gained nothing more.
+ */
+export const RECLAIM_STEP_BYTES = 4 << 20
 
 type CollectGarbage = (options: { type: 'minor' | 'major' }) => void
 
