@@ -12,7 +12,9 @@
  * 2. `scanChain`: every link is scanned as a backup is (whole-file SHA-256, checksums, counts),
  *    and the keys each increment touches are collected: per table, key → the last link that
  *    inserted, updated or deleted it. Memory: the changed keys of the increments, never the full
- *    backup's rows.
+ *    backup's rows. A restore or merge whose rollback undoes everything scans the full backup
+ *    for its structure only (`deferFull`, `checkFileDigest` false) and verifies it, SHA-256
+ *    included, in its loading pass, before it commits: the full backup is hashed once.
  * 3. `readChainTables`: per table, the records of the link where the table starts (the full
  *    backup, or the last increment that carries it whole), then of each later increment, each
  *    record passed on only when no later link touched its key. Streamed, one batch at a time,
@@ -131,15 +133,25 @@ export async function scanChain(
      * everything, so that the full backup is hashed once, not read whole twice with checksums.
      */
     readonly deferFull?: boolean
+    /**
+     * With `deferFull`: whether the structure scan of the full backup still checks its SHA-256
+     * against its sidecar (default true). False when the caller's loading pass checks it (it reads
+     * the whole file with the check on before it commits): the full backup is then hashed once.
+     */
+    readonly checkFileDigest?: boolean
   },
 ): Promise<BackupScan> {
   const last = links[links.length - 1]!.file
   const scans: BackupScan[] = []
   for (const link of links) {
+    const deferred = options.deferFull === true && link.depth === 0
     try {
-      // The deferred full backup's SHA-256 is still checked here (checkFileDigest): the loading
-      // pass names a damaged link only where it finds the damage itself (deferredLinkDamage).
-      const scan = await scanBackup(link.path, { ...options, link: true, verify: !(options.deferFull === true && link.depth === 0), checkFileDigest: true })
+      // The deferred full backup is read here for its structure only, and, when the caller says
+      // so (checkFileDigest false: its loading pass checks the SHA-256 too, before it commits),
+      // not hashed either: the loading pass is then the one pass that hashes and verifies it, and
+      // reports its damage as this scan would (deferredLinkDamage). The link's SHA-256 against
+      // its child's record is the sidecars' (chainOf); the bytes' against the sidecar, the load's.
+      const scan = await scanBackup(link.path, { ...options, link: true, verify: !deferred, checkFileDigest: deferred ? (options.checkFileDigest ?? true) : true })
       const info = incrementalOf(scan)
       // A MongoDB chain's full backup is in the mongo-native layout (format 'mergeback' too).
       if (link.depth === 0 ? info !== undefined || scan.metadata.format !== 'mergeback' : info === undefined || info.depth !== link.depth) {
@@ -344,6 +356,26 @@ export async function* readChainTables(
     if (converter === undefined || schema.primaryKey.length === 0 || touched === undefined || !hasLater(touched, at)) return converter
     return keptConverter(converter, lineKeeper(schema, touched, at, at === state.start.get(table.name)))
   }
+  /**
+   * The deferred full backup's damage behind `error`, found as it was read (a checksum, a file cut
+   * short, one that ends early or stops being JSON), as the chain scan reports a damaged link
+   * (naming it); else `error`. Also for the errors a table's rows meet while the consumer takes
+   * them (reporting): the load reads the full backup there, a file cut short included.
+   */
+  const damageOf = async (error: unknown): Promise<unknown> => {
+    if (state.deferred === true && (error instanceof FormatError || error instanceof IntegrityError) && !reported.has(error)) {
+      const damage = await deferredLinkDamage(state, options)
+      if (damage !== undefined) return damage
+    }
+    return error
+  }
+  async function* reporting<T>(source: AsyncGenerator<T>): AsyncGenerator<T> {
+    try {
+      yield* source
+    } catch (error) {
+      throw await damageOf(error)
+    }
+  }
   // Per link, the tables it contributes, and one reading pass when its order is the chain's.
   const readers = state.scans.map((linkScan, i) => {
     const held = new Set(linkScan.tables.map((t) => t.schema.name))
@@ -501,7 +533,7 @@ export async function* readChainTables(
           }
         }
       }
-      yield { schema, records: counts.get(name) ?? 0, batches: batches(), ...(mode === 'lines' ? { lines: lines() } : {}) }
+      yield { schema, records: counts.get(name) ?? 0, batches: reporting(batches()), ...(mode === 'lines' ? { lines: reporting(lines()) } : {}) }
       if (!consumed) {
         await first?.close(false)
         throw new FormatError(`The rows of table "${name}" were not all consumed.`)
@@ -509,13 +541,7 @@ export async function* readChainTables(
     }
     for (const reader of readers) await reader.finish()
   } catch (error) {
-    // The deferred full backup's damage, found as it was read (a checksum, or a file that ends
-    // early or stops being JSON): reported as the chain scan reports a damaged link.
-    if (state.deferred === true && (error instanceof FormatError || error instanceof IntegrityError) && !reported.has(error)) {
-      const damage = await deferredLinkDamage(state, options)
-      if (damage !== undefined) throw damage
-    }
-    throw error
+    throw await damageOf(error)
   } finally {
     for (const reader of readers) await reader.close()
   }
