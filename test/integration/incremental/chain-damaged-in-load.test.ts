@@ -19,7 +19,7 @@ import { backup } from '../../../src/engine/backup.js'
 import { restore } from '../../../src/engine/restore.js'
 import { merge } from '../../../src/engine/merge.js'
 import type { ProgressListener } from '../../../src/engine/progress.js'
-import { chainWorkspace, engines, stateOf } from './chain-engines.js'
+import { chainWorkspace, engines, itemTagChain, stateOf } from './chain-engines.js'
 
 const cleanups: (() => Promise<void> | void)[] = []
 afterAll(async () => {
@@ -38,26 +38,13 @@ function replaced(bytes: Buffer, from: string, to: string, after = 0): Buffer {
 
 describe.each(engines)('a chain whose full backup is damaged after the scan, on $name', (engine) => {
   it('is refused by the loading pass, naming the link, and nothing is written', async () => {
-    const { source, dir, work } = await chainWorkspace(engine, 'mbincr-loaddmg-')
-    const items = Array.from({ length: 3000 }, (_, i) => `(${i + 1}, 'item ${i + 1}', ${(i * 1.25).toFixed(2)})`).join(', ')
-    await engine.exec(
-      source.url,
-      `CREATE TABLE item (id INTEGER PRIMARY KEY, name VARCHAR(50), price DECIMAL(10,2));
-       CREATE TABLE tag (a INTEGER NOT NULL, b VARCHAR(20) NOT NULL, PRIMARY KEY (a, b));
-       INSERT INTO item VALUES ${items};
-       INSERT INTO tag VALUES (1, 'x'), (2, 'y');`,
-    )
-    const full = await backup({ db: source.url, out: dir, name: 'n', now: new Date('2026-12-01T00:00:00Z') })
-    await engine.exec(source.url, `UPDATE item SET name = 'renamed' WHERE id IN (5, 2500); DELETE FROM item WHERE id = 7; INSERT INTO tag VALUES (3, 'z');`)
-    await backup({ db: source.url, out: dir, name: 'n', incremental: true, now: new Date('2026-12-02T00:00:00Z') })
-    await engine.exec(source.url, `DELETE FROM item WHERE id = 2000; INSERT INTO item VALUES (9001, 'late', 1.00);`)
-    const last = await backup({ db: source.url, out: dir, name: 'n', incremental: true, now: new Date('2026-12-03T00:00:00Z') })
+    const { source, work, full, last } = await itemTagChain(engine, 'mbincr-loaddmg-')
     const expected = await stateOf(source.url, work)
 
     // Whole, the chain restores and merges to the source's state.
     const good = await engine.create()
     cleanups.push(good.drop)
-    await restore({ file: last.file, db: good.url })
+    await restore({ file: last, db: good.url })
     expect(await stateOf(good.url, work)).toEqual(expected)
 
     // A target that holds rows already: a failed restore must leave them as they are.
@@ -66,33 +53,33 @@ describe.each(engines)('a chain whose full backup is damaged after the scan, on 
     await engine.exec(busy.url, `CREATE TABLE other (id INTEGER PRIMARY KEY, v VARCHAR(10)); INSERT INTO other VALUES (1, 'kept');`)
     const busyBefore = await stateOf(busy.url, work)
 
-    const original = fs.readFileSync(full.file)
-    const fullName = escape(path.basename(full.file))
-    const named = new RegExp(`^Link ${fullName} \\(depth 0\\) of the chain of ${escape(path.basename(last.file))} is damaged: `)
+    const original = fs.readFileSync(full)
+    const fullName = escape(path.basename(full))
+    const named = new RegExp(`^Link ${fullName} \\(depth 0\\) of the chain of ${escape(path.basename(last))} is damaged: `)
     const damages: { what: string; damage: () => void; message: RegExp }[] = [
       // Still JSON, another value: only the table's checksum tells.
-      { what: 'a changed value', damage: () => fs.writeFileSync(full.file, replaced(original, '"item 1500"', '"item 1X00"', original.length / 4)), message: named },
+      { what: 'a changed value', damage: () => fs.writeFileSync(full, replaced(original, '"item 1500"', '"item 1X00"', original.length / 4)), message: named },
       // A byte no table checksum covers (the metadata's time): only the file's SHA-256 tells,
       // and the scan no longer computes it on these engines' restores.
       {
         what: 'a byte only the SHA-256 covers',
-        damage: () => fs.writeFileSync(full.file, replaced(original, '"2026-12-01T00:00:00.000Z"', '"2026-12-01T00:00:01.000Z"', original.length / 2)),
+        damage: () => fs.writeFileSync(full, replaced(original, '"2026-12-01T00:00:00.000Z"', '"2026-12-01T00:00:01.000Z"', original.length / 2)),
         message: new RegExp(`${named.source}.*SHA-256`),
       },
       // Cut short: the size the catalog records is checked as the loading pass opens it.
-      { what: 'the file cut short', damage: () => fs.writeFileSync(full.file, original.subarray(0, original.length >> 1)), message: named },
+      { what: 'the file cut short', damage: () => fs.writeFileSync(full, original.subarray(0, original.length >> 1)), message: named },
       // Gone: the loading pass cannot open it.
-      { what: 'the file removed', damage: () => fs.rmSync(full.file), message: new RegExp(fullName) },
+      { what: 'the file removed', damage: () => fs.rmSync(full), message: new RegExp(fullName) },
     ]
     for (const { what, damage, message } of damages) {
       const damaging: ProgressListener = (event) => {
         if (event.type === 'phase' && event.phase === 'write') damage()
       }
       for (const jobs of [2, 1]) {
-        fs.writeFileSync(full.file, original)
+        fs.writeFileSync(full, original)
         const fresh = await engine.create()
         cleanups.push(fresh.drop)
-        const failure = await restore({ file: last.file, db: fresh.url, jobs, onProgress: damaging }).then(
+        const failure = await restore({ file: last, db: fresh.url, jobs, onProgress: damaging }).then(
           () => undefined,
           (error: Error) => error,
         )
@@ -104,14 +91,14 @@ describe.each(engines)('a chain whose full backup is damaged after the scan, on 
         })
         expect(untouched, `${what}, jobs ${jobs}`).toEqual({})
       }
-      fs.writeFileSync(full.file, original)
-      await expect(restore({ file: last.file, db: busy.url, onProgress: damaging }), what).rejects.toThrow(message)
+      fs.writeFileSync(full, original)
+      await expect(restore({ file: last, db: busy.url, onProgress: damaging }), what).rejects.toThrow(message)
       expect(await stateOf(busy.url, work), what).toEqual(busyBefore)
     }
-    fs.writeFileSync(full.file, original)
+    fs.writeFileSync(full, original)
     const again = await engine.create()
     cleanups.push(again.drop)
-    await restore({ file: last.file, db: again.url })
+    await restore({ file: last, db: again.url })
     expect(await stateOf(again.url, work)).toEqual(expected)
   }, 240_000)
 
