@@ -12,7 +12,10 @@
  * 2. `scanChain`: every link is scanned as a backup is (whole-file SHA-256, checksums, counts),
  *    and the keys each increment touches are collected: per table, key → the last link that
  *    inserted, updated or deleted it. Memory: the changed keys of the increments, never the full
- *    backup's rows.
+ *    backup's rows. A restore or merge whose rollback undoes everything (`deferFull`,
+ *    `checkFileDigest` false) takes the full backup's structure from its catalog entry
+ *    (catalogScan) and verifies it, SHA-256 included, in its loading pass, before it commits:
+ *    the full backup is read and hashed once.
  * 3. `readChainTables`: per table, the records of the link where the table starts (the full
  *    backup, or the last increment that carries it whole), then of each later increment, each
  *    record passed on only when no later link touched its key. Streamed, one batch at a time,
@@ -24,7 +27,7 @@ import type { Row, TableSchema } from '../adapters/adapter.js'
 import { FormatError, InternalError, IntegrityError, MergebackError } from '../errors.js'
 import type { LineConverter, ReadBackupOptions } from '../format/reader.js'
 import type { IncrementalInfo } from '../format/types.js'
-import { readSidecar, type Sidecar } from '../storage/catalog.js'
+import { madeHere, readSidecar, type Sidecar } from '../storage/catalog.js'
 import { keyCutter, keyText } from '../storage/digest-index.js'
 import { DEFAULT_BATCH_ROWS, readTables, scanBackup, type BackupInputOptions, type BackupScan, type TableRows } from './backup-input.js'
 import { foreignKeyOrder, isForeignKeyOrdered } from './table-order.js'
@@ -131,15 +134,28 @@ export async function scanChain(
      * everything, so that the full backup is hashed once, not read whole twice with checksums.
      */
     readonly deferFull?: boolean
+    /**
+     * With `deferFull`: whether the full backup is still read here, for its structure, and its
+     * SHA-256 checked against its sidecar (default true). False when the caller's loading pass
+     * checks it (it reads the whole file with the check on before it commits): the structure then
+     * comes from the catalog (catalogScan), and the full backup is read and hashed once.
+     */
+    readonly checkFileDigest?: boolean
   },
 ): Promise<BackupScan> {
   const last = links[links.length - 1]!.file
+  // A restore or merge whose loading pass verifies the full backup whole, SHA-256 included,
+  // before it commits (deferFull, checkFileDigest false) takes its structure from its catalog
+  // entry instead of reading it (catalogScan): the full backup is then read and hashed once.
+  const fromCatalog = options.deferFull === true && options.checkFileDigest === false && catalogScans(links[0]!.sidecar)
   const scans: BackupScan[] = []
   for (const link of links) {
+    if (fromCatalog && link.depth === 0) continue
+    const deferred = options.deferFull === true && link.depth === 0
     try {
-      // The deferred full backup's SHA-256 is still checked here (checkFileDigest): the loading
-      // pass names a damaged link only where it finds the damage itself (deferredLinkDamage).
-      const scan = await scanBackup(link.path, { ...options, link: true, verify: !(options.deferFull === true && link.depth === 0), checkFileDigest: true })
+      // A deferred full backup is read for its structure only (its checksums are the loading
+      // pass's); hashed too unless the caller's pass checks its SHA-256 (checkFileDigest).
+      const scan = await scanBackup(link.path, { ...options, link: true, verify: !deferred, checkFileDigest: deferred ? (options.checkFileDigest ?? true) : true })
       const info = incrementalOf(scan)
       // A MongoDB chain's full backup is in the mongo-native layout (format 'mergeback' too).
       if (link.depth === 0 ? info !== undefined || scan.metadata.format !== 'mergeback' : info === undefined || info.depth !== link.depth) {
@@ -150,6 +166,7 @@ export async function scanChain(
       throw inLink(error, link, last)
     }
   }
+  if (fromCatalog) scans.unshift(catalogScan(links[0]!, scans[scans.length - 1]!))
   const final = scans[scans.length - 1]!
   const finalInfo = incrementalOf(final)!
   const start = new Map<string, number>()
@@ -198,6 +215,38 @@ export async function scanChain(
     warnings: [...new Set(scans.flatMap((s) => s.warnings))],
     origin,
     chain: { links, scans, start, touched, ...(options.deferFull === true ? { deferred: true } : {}) },
+  }
+}
+
+/** Whether a full backup's catalog entry can stand for its structure scan (catalogScan): mergeback's own layout. */
+function catalogScans(sidecar: Sidecar): boolean {
+  return sidecar.incremental === undefined && (sidecar.kind ?? 'smart') === 'smart' && sidecar.engine !== 'mongodb' && sidecar.tables.length > 0
+}
+
+/**
+ * The full backup's structure as its catalog entry records it, for a pass that verifies the file
+ * whole before it commits (scanChain `fromCatalog`): its tables in file order (the writer's order,
+ * which the sidecar copies from the metadata) with their record counts, each with the final
+ * state's schema (only the tables of the final state are read from it; a table the file lacks,
+ * or holds in another order, fails that pass). The loading pass then checks everything the scan
+ * would have: the SHA-256 against this same catalog entry (which chainOf matched with the SHA-256
+ * its child recorded, so the bytes are the ones the increment was made from), every checksum and
+ * count, and that it is a full backup (read as one, not as a link). Its definitions are the final
+ * state's, guarded in the last link's scan. Origin: the catalog's seal of that SHA-256.
+ */
+function catalogScan(link: ChainLink, final: BackupScan): BackupScan {
+  const schemas = new Map(final.tables.map((t) => [t.schema.name, t.schema]))
+  const counts = link.sidecar.recordCounts
+  return {
+    file: link.path,
+    layout: 'mergeback',
+    tables: link.sidecar.tables.flatMap((name) => {
+      const schema = schemas.get(name)
+      return schema === undefined ? [] : [{ schema, records: counts[name] ?? 0, checksum: '' }]
+    }),
+    metadata: { format: 'mergeback', tables: [...link.sidecar.tables], recordCounts: { ...counts } },
+    warnings: [],
+    origin: madeHere(link.sidecar) ? 'here' : 'foreign',
   }
 }
 
@@ -344,6 +393,26 @@ export async function* readChainTables(
     if (converter === undefined || schema.primaryKey.length === 0 || touched === undefined || !hasLater(touched, at)) return converter
     return keptConverter(converter, lineKeeper(schema, touched, at, at === state.start.get(table.name)))
   }
+  /**
+   * The deferred full backup's damage behind `error`, found as it was read (a checksum, a file cut
+   * short, one that ends early or stops being JSON), as the chain scan reports a damaged link
+   * (naming it); else `error`. Also for the errors a table's rows meet while the consumer takes
+   * them (reporting): the load reads the full backup there, a file cut short included.
+   */
+  const damageOf = async (error: unknown): Promise<unknown> => {
+    if (state.deferred === true && (error instanceof FormatError || error instanceof IntegrityError) && !reported.has(error)) {
+      const damage = await deferredLinkDamage(state, options)
+      if (damage !== undefined) return damage
+    }
+    return error
+  }
+  async function* reporting<T>(source: AsyncGenerator<T>): AsyncGenerator<T> {
+    try {
+      yield* source
+    } catch (error) {
+      throw await damageOf(error)
+    }
+  }
   // Per link, the tables it contributes, and one reading pass when its order is the chain's.
   const readers = state.scans.map((linkScan, i) => {
     const held = new Set(linkScan.tables.map((t) => t.schema.name))
@@ -374,7 +443,9 @@ export async function* readChainTables(
     const batchCap = i > 0 ? INCREMENT_BATCH_ROWS : MERGED_BATCH_ROWS
     const linkOptions = {
       ...options,
-      link: true,
+      // The deferred full backup is read as a full backup: the reader refuses an increment there
+      // (its scan, when it had one, checked that too).
+      link: !verify,
       records: mode,
       convertLines:
         convert === undefined
@@ -501,7 +572,7 @@ export async function* readChainTables(
           }
         }
       }
-      yield { schema, records: counts.get(name) ?? 0, batches: batches(), ...(mode === 'lines' ? { lines: lines() } : {}) }
+      yield { schema, records: counts.get(name) ?? 0, batches: reporting(batches()), ...(mode === 'lines' ? { lines: reporting(lines()) } : {}) }
       if (!consumed) {
         await first?.close(false)
         throw new FormatError(`The rows of table "${name}" were not all consumed.`)
@@ -509,13 +580,7 @@ export async function* readChainTables(
     }
     for (const reader of readers) await reader.finish()
   } catch (error) {
-    // The deferred full backup's damage, found as it was read (a checksum, or a file that ends
-    // early or stops being JSON): reported as the chain scan reports a damaged link.
-    if (state.deferred === true && (error instanceof FormatError || error instanceof IntegrityError) && !reported.has(error)) {
-      const damage = await deferredLinkDamage(state, options)
-      if (damage !== undefined) throw damage
-    }
-    throw error
+    throw await damageOf(error)
   } finally {
     for (const reader of readers) await reader.close()
   }

@@ -235,7 +235,8 @@ async function run(mode: 'analyze' | 'merge', file: string, dbUrl: string, optio
     // A merge creates no table: definitions it could not rebuild are never used, only types are.
     // A scan of the structure only leaves the file's SHA-256 against its catalog to the merge's
     // pass too: that pass reads the whole file with the check on, to its end, before the commit.
-    const scan = await scanBackup(file, { passphrase: options.passphrase, verify: !inPass, unsafeDefinitions: 'drop', limits: options.limits, checkFileDigest: !inPass })
+    // So does a chain's full backup (chain.ts scanChain `deferFull`; its increments are verified first).
+    const scan = await scanBackup(file, { passphrase: options.passphrase, verify: !inPass, unsafeDefinitions: 'drop', limits: options.limits, checkFileDigest: !inPass, deferChainFull: inPass })
     const selected = selectTables(scan, settings.tables ?? undefined, settings.exclude ?? undefined)
     let baseScan: BackupScan | undefined
     if (settings.base) {

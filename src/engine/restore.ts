@@ -118,7 +118,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   const scanOptions = { passphrase: options.passphrase, unsafeDefinitions: options.dropUnsafeDefinitions ? ('drop' as const) : ('refuse' as const), limits: options.limits }
   // A chain's full backup, too, is verified as it is loaded (chain.ts scanChain `deferFull`).
   // Into PostgreSQL and SQLite (inPass) the loading pass verifies the whole file, its SHA-256
-  // included, before the commit: the structure-only scan need not hash it too.
+  // included, before the commit: the structure-only scan need not hash it too, nor, of a chain,
+  // its full backup (its increments are verified whole by the scan, as their keys are needed first).
   let scan: BackupScan = await scanBackup(options.file, { ...scanOptions, verify: !inPass && !deferred, deferChainFull: inPass || deferred, checkFileDigest: !inPass })
   const selected = selectTables(scan, options.tables, options.exclude)
   const staged = await restoreStaged(options, config, adapter, scan, selected, inPass, started)

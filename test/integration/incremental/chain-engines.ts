@@ -113,3 +113,25 @@ export async function incrementsAfter(engine: Engine, url: string, dir: string, 
   }
   return links
 }
+
+/**
+ * A chain of a full backup and two increments in a new workspace (chainWorkspace): `item` (3000
+ * rows, one-column key), `tag` (a composite key); updates, deletes and inserts in between.
+ */
+export async function itemTagChain(engine: Engine, prefix: string): Promise<{ source: { url: string }; dir: string; work: string; full: string; last: string }> {
+  const { source, dir, work } = await chainWorkspace(engine, prefix)
+  const items = Array.from({ length: 3000 }, (_, i) => `(${i + 1}, 'item ${i + 1}', ${(i * 1.25).toFixed(2)})`).join(', ')
+  await engine.exec(
+    source.url,
+    `CREATE TABLE item (id INTEGER PRIMARY KEY, name VARCHAR(50), price DECIMAL(10,2));
+     CREATE TABLE tag (a INTEGER NOT NULL, b VARCHAR(20) NOT NULL, PRIMARY KEY (a, b));
+     INSERT INTO item VALUES ${items};
+     INSERT INTO tag VALUES (1, 'x'), (2, 'y');`,
+  )
+  const full = await backup({ db: source.url, out: dir, name: 'n', now: new Date('2026-12-01T00:00:00Z') })
+  await engine.exec(source.url, `UPDATE item SET name = 'renamed' WHERE id IN (5, 2500); DELETE FROM item WHERE id = 7; INSERT INTO tag VALUES (3, 'z');`)
+  await backup({ db: source.url, out: dir, name: 'n', incremental: true, now: new Date('2026-12-02T00:00:00Z') })
+  await engine.exec(source.url, `DELETE FROM item WHERE id = 2000; INSERT INTO item VALUES (9001, 'late', 1.00);`)
+  const last = await backup({ db: source.url, out: dir, name: 'n', incremental: true, now: new Date('2026-12-03T00:00:00Z') })
+  return { source, dir, work, full: full.file, last: last.file }
+}

@@ -9,10 +9,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { backup } from '../../../src/engine/backup.js'
 import { restore } from '../../../src/engine/restore.js'
 import { verify } from '../../../src/engine/inspect.js'
-import { chainWorkspace, engines, stateOf } from './chain-engines.js'
+import { engines, itemTagChain, stateOf } from './chain-engines.js'
 
 const cleanups: (() => Promise<void> | void)[] = []
 afterAll(async () => {
@@ -21,20 +20,10 @@ afterAll(async () => {
 
 describe.each(engines)('a chain whose full backup is damaged in its middle, on $name', (engine) => {
   it('is refused by restore, naming the full backup as the scan would, and nothing is written', async () => {
-    const { source, dir, work } = await chainWorkspace(engine, 'mbincr-fulldmg-')
-    const items = Array.from({ length: 3000 }, (_, i) => `(${i + 1}, 'item ${i + 1}', ${(i * 1.25).toFixed(2)})`).join(', ')
-    await engine.exec(
-      source.url,
-      `CREATE TABLE item (id INTEGER PRIMARY KEY, name VARCHAR(50), price DECIMAL(10,2));
-       CREATE TABLE tag (a INTEGER NOT NULL, b VARCHAR(20) NOT NULL, PRIMARY KEY (a, b));
-       INSERT INTO item VALUES ${items};
-       INSERT INTO tag VALUES (1, 'x'), (2, 'y');`,
-    )
-    const full = await backup({ db: source.url, out: dir, name: 'n', now: new Date('2026-12-01T00:00:00Z') })
-    await engine.exec(source.url, `UPDATE item SET name = 'renamed' WHERE id IN (5, 2500); DELETE FROM item WHERE id = 7; INSERT INTO tag VALUES (3, 'z');`)
-    await backup({ db: source.url, out: dir, name: 'n', incremental: true, now: new Date('2026-12-02T00:00:00Z') })
-    await engine.exec(source.url, `DELETE FROM item WHERE id = 2000; INSERT INTO item VALUES (9001, 'late', 1.00);`)
-    const last = await backup({ db: source.url, out: dir, name: 'n', incremental: true, now: new Date('2026-12-03T00:00:00Z') })
+    const chain = await itemTagChain(engine, 'mbincr-fulldmg-')
+    const { source, work } = chain
+    const full = { file: chain.full }
+    const last = { file: chain.last }
 
     // The whole chain restores (the full backup verified as it is loaded).
     const good = await engine.create()
