@@ -1,7 +1,7 @@
 /**
  * Reading a backup file for restore, merge, inspect and verify.
  *
- * A backup is read in passes, each a fresh stream from `openBackupStream` (decrypt → gunzip → JSON):
+ * A backup is read in passes, each a fresh stream from `openBackupChunks` (decrypt → gunzip → JSON):
  *   1. `scanBackup` reads the whole file once: every table's schema and record count, the metadata,
  *      and every checksum and authentication tag. A damaged file fails here, before anything is
  *      written anywhere.
@@ -13,7 +13,7 @@ import type { Capabilities, Row, TableSchema } from '../adapters/adapter.js'
 import { DatabaseError, FormatError, IntegrityError, UsageError } from '../errors.js'
 import { readBackup, type ReadBackupOptions, type ReaderLimits } from '../format/reader.js'
 import type { BackupEvent, BackupLayout, BackupMetadata } from '../format/types.js'
-import { openBackupStream } from '../storage/backup-file.js'
+import { openBackupChunks } from '../storage/backup-file.js'
 import { describeFullBackup } from '../native/full-restore.js'
 import { originKey, sealMaterial, verifySeal } from '../crypto/origin-seal.js'
 import { guardSchema } from './schema-guard.js'
@@ -74,12 +74,13 @@ async function* events(
   checkDigest = true,
   convertLines?: ReadBackupOptions['convertLines'],
 ): AsyncGenerator<BackupEvent> {
-  const stream = await openBackupStream(file, { passphrase: options.passphrase, checkDigest, ...(options.readBytes !== undefined ? { readBytes: options.readBytes } : {}) })
+  // readBackup keeps no view of a chunk past its turn: a plain file's reads reuse their buffers.
+  const chunks = await openBackupChunks(file, { passphrase: options.passphrase, checkDigest, ...(options.readBytes !== undefined ? { readBytes: options.readBytes } : {}) })
   try {
     // A pass that does not verify reads a file another pass verifies: no need to hash it twice.
-    yield* readBackup(stream, { batchSize: options.batchSize ?? DEFAULT_BATCH_ROWS, convertedBatchSize: options.convertedBatchSize ?? options.batchSize ?? DEFAULT_BATCH_ROWS, verifyChecksums, computeChecksums: verifyChecksums, records, incremental: options.link === true, limits: options.limits, convertLines })
+    yield* readBackup(chunks, { batchSize: options.batchSize ?? DEFAULT_BATCH_ROWS, convertedBatchSize: options.convertedBatchSize ?? options.batchSize ?? DEFAULT_BATCH_ROWS, verifyChecksums, computeChecksums: verifyChecksums, records, incremental: options.link === true, limits: options.limits, convertLines })
   } finally {
-    ;(stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.()
+    chunks.destroy()
   }
 }
 

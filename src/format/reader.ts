@@ -197,6 +197,12 @@ function limitDetails(key: keyof ReaderLimits, value: number): Record<string, un
  * Streams the events of a backup, from its decompressed, decrypted JSON bytes (a Node Readable,
  * or any iterable or async iterable of Buffers or strings; strings must hold whole characters).
  *
+ * A chunk is not used once the reader asks for the next one: nothing it hands on (a 'lines'
+ * event's bytes, a row) and nothing it keeps (the unfinished line, an open batch of lines) is a
+ * view of a chunk, so the input may read into the same buffers again (storage/open.ts
+ * openBackupChunks: a new 1 MiB Buffer per read cost the verifying pass ~17 % of its CPU in
+ * garbage collection; docs/performance.md, "Round thirteen: reused read buffers").
+ *
  * Events: for each table in file order `table`, then `rows` batches, then `tableEnd`; and last,
  * once the whole document has been read and verified, `metadata`. Rows are in wire encoding. In
  * tables without column types (the seed layouts), an integer too large for a double
@@ -250,13 +256,19 @@ const LINE_END_BYTES = 3
 const MAX_UNTYPED_COLUMNS = 4096
 
 /**
- * A 'lines' event is cut once its text passes this size. 1 MiB rather than 4: each event pins the
- * input chunks its lines are cut from until it is joined, and a PostgreSQL restore holds a few
- * events' COPY text per loading session; peak RSS of a scale-5 restore 140-153 → 118-122 MB
- * (docs/performance.md, round five: memory).
+ * A 'lines' event is cut once its text passes this size. 1 MiB rather than 4: each event then
+ * pinned the input chunks its lines were cut from until it was joined (they are copied now), and
+ * a PostgreSQL restore holds a few events' COPY text per loading session; peak RSS of a scale-5
+ * restore 140-153 → 118-122 MB (docs/performance.md, round five: memory).
  */
 const MAX_LINES_BYTES = 1024 * 1024
-const NEWLINE = Buffer.from('\n')
+/**
+ * The capacity of a table's first batch of lines, doubled as it fills, up to MAX_LINES_BYTES and
+ * this slack (a batch ends with the line that passes MAX_LINES_BYTES); later batches start at
+ * about their predecessor's size.
+ */
+const FIRST_LINES_CAPACITY = 64 * 1024
+const LINES_SLACK = 64 * 1024
 
 const INVALID = Symbol('invalid JSON')
 
@@ -322,8 +334,13 @@ interface OpenTable {
   readonly keyNumeric: readonly boolean[]
   count: number
   batch: Row[]
-  /** 'lines' mode without a converter: the batch's record texts, each followed by a newline. */
-  lines: Buffer[]
+  /**
+   * 'lines' mode without a converter: the batch's record texts, each followed by a newline, copied
+   * in as they come (linesBytes of it used; never a view of an input chunk, which may be reused).
+   */
+  lines: Buffer | undefined
+  /** The capacity to give the table's next batch of lines: about what its last one needed. */
+  linesCapacity: number
   /** 'lines' mode: how many records the batch holds. */
   lineCount: number
   /** 'lines' mode: what the batch's lines are handed on as (ReadBackupOptions.convertLines), when not as they are. */
@@ -463,7 +480,7 @@ class BackupParser {
     if (this.#pendingBytes > 0) {
       const newline = chunk.indexOf(LF)
       if (newline === -1) {
-        this.#appendPending(chunk)
+        this.#appendPending(chunk, true)
         this.#cutLongPending()
         yield* this.#drain()
         return
@@ -495,7 +512,7 @@ class BackupParser {
       this.#lineUtf8 = false
     }
     if (start < chunk.length) {
-      this.#appendPending(chunk.subarray(start))
+      this.#appendPending(chunk.subarray(start), true)
       this.#cutLongPending()
       yield* this.#drain()
     }
@@ -551,7 +568,12 @@ class BackupParser {
     this.#pendingBytes = buffer.length - start
   }
 
-  #appendPending(bytes: Buffer): void {
+  /**
+   * `kept`: the bytes stay in #pending after write() returns, so they are copied (the input may
+   * reuse the chunk's buffer once the next chunk is asked for); otherwise they are joined with
+   * what is pending at once (#takePending), which copies them.
+   */
+  #appendPending(bytes: Buffer, kept = false): void {
     const gather = this.#gather
     if (gather !== undefined && this.#pendingBytes + bytes.length <= gather.length) {
       bytes.copy(gather, this.#pendingBytes)
@@ -559,7 +581,7 @@ class BackupParser {
       this.#pending[0] = gather.subarray(0, this.#pendingBytes)
       return
     }
-    this.#pending.push(bytes)
+    this.#pending.push(kept ? Buffer.from(bytes) : bytes)
     this.#pendingBytes += bytes.length
   }
 
@@ -1161,7 +1183,8 @@ class BackupParser {
       keyNumeric: schema.primaryKey.map((name) => NUMERIC_KINDS.has(schema.columns.find((column) => column.name === name)?.kind ?? 'unknown')),
       count: 0,
       batch: [],
-      lines: [],
+      lines: undefined,
+      linesCapacity: FIRST_LINES_CAPACITY,
       lineCount: 0,
       linesBytes: 0,
       batchStart: 0,
@@ -1240,7 +1263,7 @@ class BackupParser {
       table.batchStart = table.count
       return
     }
-    if (table.converter === undefined) table.lines.push(bytes, NEWLINE)
+    if (table.converter === undefined) this.#copyLine(table, bytes)
     // Converted as it came (the converter holds the batch's output): the line is needed only as
     // the checksum's input, so it goes through the checksum's reused stage instead of being
     // gathered and concatenated into a new buffer per batch (which only the hash would read).
@@ -1249,6 +1272,21 @@ class BackupParser {
     table.linesBytes += bytes.length + 1
     const batchSize = table.converter === undefined ? this.#batchSize.parsed : this.#batchSize.converted
     if (table.lineCount >= batchSize || table.linesBytes >= MAX_LINES_BYTES) this.#flushBatch(table)
+  }
+
+  /** Copies a record line and its newline into the table's batch, which grows as it must. */
+  #copyLine(table: OpenTable, bytes: Buffer): void {
+    const at = table.linesBytes
+    const end = at + bytes.length + 1
+    let batch = table.lines
+    if (batch === undefined || end > batch.length) {
+      const wanted = batch === undefined ? table.linesCapacity : Math.min(2 * batch.length, MAX_LINES_BYTES + LINES_SLACK)
+      const grown = Buffer.allocUnsafeSlow(Math.max(wanted, end))
+      if (batch !== undefined) grown.set(batch.subarray(0, at))
+      table.lines = batch = grown
+    }
+    batch.set(bytes, at)
+    batch[end - 1] = LF
   }
 
   #recordOffset(bytes: Buffer | undefined): number {
@@ -1260,10 +1298,15 @@ class BackupParser {
       let handed: Buffer
       if (table.converter !== undefined) handed = table.converter.take()
       else {
-        handed = Buffer.concat(table.lines, table.linesBytes)
+        const batch = table.lines!
+        const used = table.linesBytes
+        // Handed on as a view, unless most of the buffer is unused (a table's last batch, a small
+        // table): a copy then, so that a consumer holding the lines does not hold the room too.
+        handed = 2 * used < batch.length ? Buffer.from(batch.subarray(0, used)) : batch.subarray(0, used)
         // A table's checksum input is its record lines, each followed by a newline: these bytes.
         if (this.#hashing) table.checksum.addCanonicalLines(handed)
-        table.lines = []
+        table.lines = undefined
+        table.linesCapacity = Math.min(used + Math.max(4096, used >> 4), MAX_LINES_BYTES + LINES_SLACK)
       }
       this.#events.push({ type: 'lines', table: table.name, lines: handed, count: table.lineCount, firstRecordIndex: table.batchStart })
       table.lineCount = 0

@@ -32,7 +32,7 @@ import { sidecarFor, writeSidecar, type NativeFacts, type OriginKind, type Sidec
 import { backupFileName, checkBackupName, sidecarPathFor, type BackupDataFormat } from './naming.js'
 import { chooseCompression, createCompressor, type Compression } from './compression.js'
 
-export { openBackupStream, verifyBackupFile, type OpenBackupOptions, type FileVerification, type FileCheck } from './open.js'
+export { openBackupChunks, openBackupStream, verifyBackupFile, type BackupChunks, type OpenBackupOptions, type FileVerification, type FileCheck } from './open.js'
 export { resolveBackupPath } from './path-safety.js'
 
 export { DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL } from './compression.js'

@@ -9,7 +9,7 @@ import zlib from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FormatError, IntegrityError, NotFoundError, UsageError, type IntegrityReason } from '../../../src/errors.js'
 import { HEADER_LENGTH, OFFSET_KEY_CHECK, OFFSET_SALT, TAG_LENGTH, chunkOffset, DEFAULT_CHUNK_SIZE } from '../../../src/crypto/container.js'
-import { openBackupStream, verifyBackupFile } from '../../../src/storage/backup-file.js'
+import { openBackupChunks, openBackupStream, verifyBackupFile, type OpenBackupOptions } from '../../../src/storage/backup-file.js'
 import { sidecarPathFor } from '../../../src/storage/naming.js'
 import { makeTempDir } from '../../helpers/databases.js'
 import { PASSPHRASE, backupJson, readBackupBytes, writeBackup } from './helpers.js'
@@ -251,5 +251,71 @@ describe('files that cannot be opened', () => {
 
   it('a directory is a usage error', async () => {
     await expect(openBackupStream(temp.dir)).rejects.toBeInstanceOf(UsageError)
+  })
+})
+
+describe('openBackupChunks: a plain file read into two buffers used in turn', () => {
+  /** Every chunk copied as it comes (each is valid only until the next is asked for). */
+  async function chunkBytes(file: string, options: OpenBackupOptions = {}): Promise<{ bytes: Buffer; chunks: Buffer[]; error?: unknown }> {
+    const chunks: Buffer[] = []
+    const copies: Buffer[] = []
+    try {
+      for await (const chunk of await openBackupChunks(file, options)) {
+        chunks.push(chunk)
+        copies.push(Buffer.from(chunk))
+      }
+      return { bytes: Buffer.concat(copies), chunks }
+    } catch (error) {
+      return { bytes: Buffer.concat(copies), chunks, error }
+    }
+  }
+  const openFds = () => fs.readdirSync('/proc/self/fd').length
+
+  it('gives every kind of file byte for byte, as openBackupStream does', async () => {
+    for (const kind of Object.keys(originals) as (keyof typeof originals)[]) {
+      const { bytes, error } = await chunkBytes(originals[kind], { passphrase: PASSPHRASE })
+      expect(error, kind).toBeUndefined()
+      expect(bytes.toString(), kind).toBe(json)
+    }
+  })
+
+  it('reads a plain file into the same two buffers, whatever its size', async () => {
+    const { chunks } = await chunkBytes(originals.plain, { readBytes: 4096 })
+    expect(chunks.length).toBeGreaterThan(100)
+    expect(new Set(chunks.map((chunk) => chunk.buffer)).size).toBe(2)
+    expect(chunks[0]!.buffer).toBe(chunks[2]!.buffer)
+  })
+
+  it('a hand-edited plain file fails the SHA-256 after its last byte; unchecked, it reads', async () => {
+    const edited = damaged('plain', (b) => Buffer.from(b.toString().replace('"u17"', '"u18"')))
+    const { bytes, error } = await chunkBytes(edited, { readBytes: 65_536 })
+    expect(error).toBeInstanceOf(IntegrityError)
+    expect((error as IntegrityError).reason).toBe('checksum')
+    expect(bytes.length).toBe(fs.statSync(edited).size)
+    expect((await chunkBytes(edited, { checkDigest: false })).error).toBeUndefined()
+  })
+
+  it('refuses what openBackupStream refuses: a truncated file, a bad readBytes, more than maxDecompressedBytes', async () => {
+    const error = await openBackupChunks(damaged('plain', cut(-100))).catch((e: unknown) => e)
+    expect((error as IntegrityError).reason).toBe('truncated')
+    await expect(openBackupChunks(originals.plain, { readBytes: 0 })).rejects.toBeInstanceOf(UsageError)
+    await expect(openBackupChunks(path.join(temp.dir, 'nope.json'))).rejects.toBeInstanceOf(NotFoundError)
+    const limited = await chunkBytes(originals.plain, { readBytes: 65_536, maxDecompressedBytes: 100_000 })
+    expect((limited.error as IntegrityError).reason).toBe('decompressed-too-large')
+    expect(limited.bytes.length).toBeLessThanOrEqual(100_000)
+  })
+
+  it('closes the file when the reading is left early, fails, or never starts', async () => {
+    const before = openFds()
+    for await (const chunk of await openBackupChunks(originals.plain, { readBytes: 4096 })) {
+      expect(chunk.length).toBe(4096)
+      break
+    }
+    expect(openFds()).toBe(before)
+    await chunkBytes(damaged('plain', (b) => Buffer.from(b.toString().replace('"u17"', '"u18"'))))
+    expect(openFds()).toBe(before)
+    ;(await openBackupChunks(originals.plain)).destroy()
+    for (let wait = 0; wait < 50 && openFds() !== before; wait++) await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(openFds()).toBe(before)
   })
 })
