@@ -26,6 +26,7 @@ import fs from 'node:fs/promises'
 import type { Row, TableSchema } from '../adapters/adapter.js'
 import { FormatError, InternalError, IntegrityError, MergebackError } from '../errors.js'
 import type { LineConverter, ReadBackupOptions } from '../format/reader.js'
+import { keyValues } from '../format/record-scan.js'
 import type { IncrementalInfo } from '../format/types.js'
 import { madeHere, readSidecar, type Sidecar } from '../storage/catalog.js'
 import { keyCutter, keyText } from '../storage/digest-index.js'
@@ -406,7 +407,7 @@ export async function* readChainTables(
     if (converter !== undefined && schema.primaryKey.length > 0 && touched !== undefined && hasLater(touched, at)) {
       converter = keptConverter(converter, lineKeeper(schema, touched, at, at === state.start.get(table.name)))
     }
-    return converter === undefined || merged === undefined ? converter : keyNoting(converter, merged.reached)
+    return converter === undefined || merged === undefined ? converter : keyNoting(converter, merged.reached, schema)
   }
   /**
    * The deferred full backup's damage behind `error`, found as it was read (a checksum, a file cut
@@ -617,31 +618,29 @@ function keptLines(chunk: Buffer, keep: LineKeeper): Buffer {
 /**
  * A converter that notes, for each output it hands on (take), the key of the last line it was
  * given (`reached`: output → a row of that line's key values; any line of the link, kept or
- * dropped, marks how far the link has come). The line is still in the reader's input when take()
- * is called: the reader hands on an unconverted batch's lines, cut from the same input, then too.
+ * dropped, marks how far the link has come). The key is taken as the line comes (the reader keeps
+ * no view of its input past its turn): from the bounds the converter's walk left, or cut.
  */
-function keyNoting(converter: LineConverter, reached: WeakMap<Buffer, Row>): LineConverter {
-  let line: Buffer | undefined
-  let begin = 0
-  let end = 0
+function keyNoting(converter: LineConverter, reached: WeakMap<Buffer, Row>, schema: TableSchema): LineConverter {
+  const cut = keyCutter(schema)
+  let key: unknown[] | string | undefined
   return {
     convertChecked(buffer, start, stop, shape) {
       if (!converter.convertChecked(buffer, start, stop, shape)) return false
-      line = buffer
-      begin = start
-      end = stop
+      key = keyValues(buffer, shape)
       return true
     },
     convert(text) {
       converter.convert(text)
-      line = text
-      begin = 0
-      end = text.length
+      key = cut(text) ?? schema.primaryKey.map((column) => (JSON.parse(text.toString('utf8')) as Row)[column])
     },
     take() {
       const output = converter.take()
-      if (line !== undefined) reached.set(output, JSON.parse(line.toString('utf8', begin, end)) as Row)
-      line = undefined
+      if (key !== undefined) {
+        const values = typeof key === 'string' ? (JSON.parse(key) as unknown[]) : key
+        reached.set(output, Object.fromEntries(schema.primaryKey.map((column, i) => [column, values[i]])) as Row)
+      }
+      key = undefined
       return output
     },
   }
