@@ -355,9 +355,10 @@ export interface Destination {
   /**
    * Optional, a fast path for restores: whether writeRecordLines can take this table's records
    * as text (after prepare()). False for what it cannot decode exactly; the caller then uses
-   * writeRows.
+   * writeRows. `from.chain`: the records are a chain's final state (full backup + increments),
+   * merged from several files.
    */
-  acceptsRecordLines?(table: TableSchema): Promise<boolean>
+  acceptsRecordLines?(table: TableSchema, from?: { readonly chain: boolean }): Promise<boolean>
   /**
    * Optional: writeRows for records as their canonical JSON text, each followed by `\n`, many
    * to a chunk (a verified backup's record lines, BackupEvent 'lines'), for a destination that

@@ -162,7 +162,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     // Tables the destination can load from the records' JSON text itself skip parsing here.
     const asLines = new Set<string>()
     if (destination.acceptsRecordLines !== undefined && destination.writeRecordLines !== undefined) {
-      for (const table of selected) if (await destination.acceptsRecordLines(table)) asLines.add(table.name)
+      for (const table of selected) if (await destination.acceptsRecordLines(table, { chain: scan.chain !== undefined })) asLines.add(table.name)
     }
     options.onProgress?.({ type: 'phase', phase: 'write' })
     // The reader makes the destination's own text of each line as it checks it (MariaDB's LOAD

@@ -488,8 +488,12 @@ export class MysqlDestination implements Destination {
    * skipped duplicate fails the restore, so no row is needed to count collation skips) with a
    * primary key and no generated column, every session with LOCAL INFILE, and columns whose
    * values lineToLoad rewrites byte for byte.
+   * Not a chain's records: loaded as lines, a scale-20 chain cost mariadbd about 15 s more CPU than
+   * the same rows loaded from one file (cause not found); as rows (writeRows, merged by key) it
+   * costs what one file costs (docs/performance.md, "Round thirteen: quiet-machine figures").
    */
-  async acceptsRecordLines(table: TableSchema): Promise<boolean> {
+  async acceptsRecordLines(table: TableSchema, from?: { readonly chain: boolean }): Promise<boolean> {
+    if (from?.chain === true) return false
     if (this.#staging?.stagedName(table.name) === undefined || ![this.#session, ...this.#loaders].every((s) => s.localInfile)) return false
     const target = await this.#targetTable(table.name)
     if (target.primaryKey.length === 0 || target.columns.some((c) => c.generated)) return false
