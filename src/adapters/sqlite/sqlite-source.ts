@@ -155,7 +155,8 @@ export class SqliteSource implements Source {
 
   /**
    * The rows of readTable as record lines, the same bytes, without row objects: written by
-   * SQLite itself where it spells values as JavaScript does (sqlRecordLines), else as text per
+   * SQLite itself where it spells values as JavaScript does (sqlRecordLines; a chunk at a time
+   * where #lineBlocksInOrder can), else as text per
    * column kind (recordLineEncoder). The writer and the digest index take the bytes as they are
    * instead of each calling JSON.stringify on every row. Undefined for a table whose column
    * names JSON.stringify would reorder.
@@ -471,8 +472,9 @@ export function scatteredKeyOrder(db: SqliteDatabase, table: TableSchema, file: 
 }
 
 /**
- * Does the plan of `sql` (with `parameters` parameters), an aggregate over a subquery `… ORDER BY … LIMIT n`, feed the aggregate
- * the subquery's rows in the subquery's order? SQLite documents the order in which group_concat
+ * Does the plan of `sql` (with `parameters` parameters), an aggregate over a subquery
+ * `… ORDER BY … LIMIT n`, feed the aggregate the subquery's rows in the subquery's order
+ * (#lineBlocksInOrder)? SQLite documents the order in which group_concat
  * takes its rows as arbitrary unless it is given an ORDER BY of its own; what it does is run the
  * subquery as a co-routine (the LIMIT keeps it from being flattened, and its ORDER BY from being
  * dropped) and step the aggregate once per row the co-routine yields, in that order. This checks
