@@ -434,7 +434,7 @@ export function recordLineEncoder(columns: readonly { readonly name: string; rea
  * it does not spell is left as the byte 0x01, which no line otherwise holds (JSON escapes every
  * control character, and json_quote escapes them as JSON.stringify does). The next result
  * columns are, per column, exactly those values (NULL where SQLite wrote the value), so that
- * `finish` splices their JavaScript spelling into the gaps in column order. Reading the line as a
+ * `finishRows` splices their JavaScript spelling into the gaps in column order. Reading the line as a
  * BLOB spares JavaScript a string per value and the UTF-8 round trip; `finishChunk` re-encodes
  * only a chunk holding text that is not valid UTF-8 (as reading it into a string would have
  * replaced it).
@@ -442,14 +442,14 @@ export function recordLineEncoder(columns: readonly { readonly name: string; rea
  * columns (SQLite's limit on result columns); undefined when recordLineEncoder declines the table.
  * `reals` (Source.lineBlocks' range values): reals of float and decimal columns are spelled in SQL
  * where sqlRealText can, the others left as 0x01 with no value beside them; only the line (the
- * first result column) is for use then, never `finish`.
+ * first result column) is for use then, never `finishRows`.
  */
 export function sqlRecordLines(
   columns: readonly { readonly name: string; readonly kind: ValueKind; readonly quoted: string }[],
   options: { readonly reals?: boolean } = {},
 ): {
   readonly select: readonly string[]
-  readonly finish: (row: readonly unknown[]) => Buffer
+  readonly finishRows: (rows: readonly (readonly unknown[])[]) => Buffer
   readonly splice: (lines: Buffer, gaps: readonly unknown[]) => Buffer
 } | undefined {
   if (columns.length > MAX_SQL_LINE_COLUMNS || recordLineEncoder(columns) === undefined) return undefined
@@ -458,12 +458,15 @@ export function sqlRecordLines(
   parts.push(sqlText('}\n'))
   const select = [`CAST(${sqlConcat(parts)} AS BLOB)`, ...fragments.map((f) => f.raw)]
   const encoders = columns.map((c) => valueTextEncoder(c.kind))
-  const finish = (row: readonly unknown[]): Buffer => {
+  // Pushes the row's line onto `pieces`, each 0x01 replaced, in column order, by the one value
+  // SQLite returned beside the line.
+  const pushLine = (row: readonly unknown[], pieces: Buffer[]): void => {
     const line = row[0] as Buffer
     let gap = line.indexOf(1)
-    if (gap < 0) return line
-    // Each 0x01 stands, in column order, for the one value SQLite returned beside the line.
-    const pieces: Buffer[] = []
+    if (gap < 0) {
+      pieces.push(line)
+      return
+    }
     let from = 0
     for (let i = 0; i < encoders.length; i++) {
       const value = row[i + 1] as SqliteValue
@@ -473,6 +476,12 @@ export function sqlRecordLines(
       gap = line.indexOf(1, from)
     }
     pieces.push(line.subarray(from))
+  }
+  // The lines of many rows as one Buffer: their pieces copied once (not a Buffer per row with a
+  // gap and then a copy of the rows).
+  const finishRows = (rows: readonly (readonly unknown[])[]): Buffer => {
+    const pieces: Buffer[] = []
+    for (const row of rows) pushLine(row, pieces)
     return Buffer.concat(pieces)
   }
   // The lines of many rows at once, their gaps filled from flat [column, value] pairs in order
@@ -493,7 +502,7 @@ export function sqlRecordLines(
     pieces.push(lines.subarray(from))
     return Buffer.concat(pieces)
   }
-  return { select, finish, splice }
+  return { select, finishRows, splice }
 }
 
 /** Lines as SQLite wrote them, checked: text that is not valid UTF-8 becomes what a JavaScript string of it would (U+FFFD). */

@@ -4,15 +4,15 @@
  * gives, for every storage class in every kind of column, and the source must decline (undefined)
  * a table whose column names JSON.stringify would reorder.
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { statSync } from 'node:fs'
 import { sqliteAdapter } from '../../../src/adapters/sqlite/sqlite-adapter.js'
 import Database from 'better-sqlite3'
-import { scatteredKeyOrder, SOURCE_CACHE_KIB, SqliteSource } from '../../../src/adapters/sqlite/sqlite-source.js'
+import { scatteredKeyOrder, SOURCE_CACHE_KIB, SqliteSource, streamedInOrder } from '../../../src/adapters/sqlite/sqlite-source.js'
 import { describeDatabase } from '../../../src/adapters/sqlite/sqlite-introspector.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { makeSqliteDatabase } from '../../helpers/databases.js'
-import { bothPaths as bothPathsOf, readLines } from '../../helpers/record-lines.js'
+import { bothPaths as bothPathsOf, readLines, readRowsAsLines } from '../../helpers/record-lines.js'
 
 /**
  * Both paths for every table of a database made by `sql`: [table, lines or undefined, lines from
@@ -159,6 +159,83 @@ describe('SQLite readRecordLines', () => {
     } finally {
       raw.close()
       await source.close()
+      db.cleanup()
+    }
+  })
+
+  it('reads tables in blocks of rows in key order, across chunk ends, and reads a chunk with a gap again row by row', async () => {
+    const rows = (n: number, row: string, where = '') => `WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ${n - 1}) ${row} FROM s ${where};`
+    const db = await makeSqliteDatabase(`BEGIN;
+      -- A text key in mostly rowid order (not scattered), every tenth key inserted last, keys of several lengths.
+      CREATE TABLE text_key (k TEXT NOT NULL PRIMARY KEY, n INTEGER, r REAL, d DECIMAL(10,2), b BOOLEAN, at DATETIME, j JSON);
+      ${rows(300, "INSERT INTO text_key SELECT printf('k%0*d', 1 + i % 4, i), i, i / 4.0, i / 100.0, i % 2, '2026-12-06 07:00:0' || (i % 10), '{\"i\":' || i || '}'")}
+      DELETE FROM text_key WHERE n % 10 = 3;
+      ${rows(300, "INSERT INTO text_key SELECT printf('k%0*d', 1 + i % 4, i), -i, NULL, NULL, NULL, NULL, NULL", 'WHERE i % 10 = 3')}
+      -- An integer key that is no rowid alias, holding reals and text too (ordered by storage class).
+      CREATE TABLE int_key (k INT NOT NULL PRIMARY KEY, v TEXT);
+      ${rows(100, "INSERT INTO int_key SELECT iif(i % 7 = 0, i + 0.5, iif(i % 11 = 0, 'x' || i, i)), 'v' || i")}
+      -- Rowid order: an alias with negative and large rowids, and a table without a key with rows deleted.
+      CREATE TABLE alias (id INTEGER PRIMARY KEY, v TEXT, f REAL);
+      ${rows(100, "INSERT INTO alias SELECT iif(i % 2, -i, i * 92233720368547), 'v' || i, i * 1.5")}
+      CREATE TABLE nokey (v TEXT, f REAL);
+      ${rows(100, "INSERT INTO nokey SELECT 'v' || i, i")}
+      DELETE FROM nokey WHERE rowid % 3 = 0;
+      -- Gaps: a real SQL does not spell (0.1 + 0.2) in a few rows, a blob in a text column; in every row of many chunks.
+      CREATE TABLE few_gaps (k TEXT NOT NULL PRIMARY KEY, r REAL, t TEXT);
+      ${rows(100, "INSERT INTO few_gaps SELECT printf('%03d', i), iif(i IN (5, 50), 0.1 + 0.2, i), iif(i = 77, x'00ff', 't')")}
+      CREATE TABLE many_gaps (id INTEGER PRIMARY KEY, r REAL);
+      ${rows(100, "INSERT INTO many_gaps SELECT i, i + 0.1 + 0.2")}
+      CREATE TABLE empty (k TEXT NOT NULL PRIMARY KEY);
+      -- Columns named as the aliases of the block's SELECT.
+      CREATE TABLE aliased (r TEXT NOT NULL PRIMARY KEY, k INTEGER, line TEXT);
+      ${rows(50, "INSERT INTO aliased SELECT printf('%02d', i), -i, 'l' || i")}
+      -- Declined: a nullable key, a COLLATE, two key columns, a blob column, a column named as the rowid.
+      CREATE TABLE nullable_key (k TEXT PRIMARY KEY, v TEXT); INSERT INTO nullable_key VALUES (NULL, 'a'), ('b', 'b');
+      CREATE TABLE collated (k TEXT NOT NULL PRIMARY KEY COLLATE NOCASE); INSERT INTO collated VALUES ('b'), ('A');
+      CREATE TABLE two_keys (a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY (a, b)); INSERT INTO two_keys VALUES ('a', 'b');
+      CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB); INSERT INTO blobs VALUES (1, x'01');
+      CREATE TABLE named (oid TEXT, v TEXT); INSERT INTO named VALUES ('o', 'v');
+      COMMIT;`)
+    const source = await sqliteAdapter.openSource(parseDatabaseUrl(db.url))
+    const prepare = vi.spyOn(Database.prototype, 'prepare')
+    try {
+      const schema = await source.describe()
+      const blocked = new Set<string>()
+      for (const table of schema.tables) {
+        const expected = await readRowsAsLines(source, table)
+        for (const batchSize of [1, 7, 500]) {
+          prepare.mockClear()
+          expect(await readLines(source, table, { batchSize })).toBe(expected)
+          if (prepare.mock.calls.some(([sql]) => sql.includes('group_concat(line'))) blocked.add(table.name)
+          // No aggregate ORDER BY: the plan streams the ordered subquery into it.
+          expect(prepare.mock.calls.some(([sql]) => sql.includes('ORDER BY k)'))).toBe(false)
+        }
+      }
+      expect([...blocked].sort()).toEqual(['alias', 'aliased', 'empty', 'few_gaps', 'int_key', 'many_gaps', 'nokey', 'text_key'])
+      // The keys in key order, past every chunk end.
+      const keys = (await readLines(source, schema.tables.find((t) => t.name === 'text_key')!, { batchSize: 7 }))!.trimEnd().split('\n').map((line) => (JSON.parse(line) as { k: string }).k)
+      expect(keys).toHaveLength(300)
+      expect(keys).toEqual([...keys].sort())
+    } finally {
+      prepare.mockRestore()
+      await source.close()
+      db.cleanup()
+    }
+  })
+
+  it('checks that the aggregate takes the ordered subquery as it streams (streamedInOrder)', async () => {
+    const db = await makeSqliteDatabase(`CREATE TABLE t (k TEXT NOT NULL PRIMARY KEY, v TEXT); INSERT INTO t VALUES ('a', 'x'), ('b', 'y');`)
+    const raw = new Database(db.file, { readonly: true })
+    const context = { file: db.file, table: 't', action: 'reading' }
+    try {
+      const subquery = "(SELECT v AS line, k AS k, rowid AS r FROM main.t WHERE k > ? ORDER BY 2 LIMIT 10)"
+      expect(streamedInOrder(raw, `SELECT group_concat(line, ''), max(k), r, count(*) FROM ${subquery}`, 1, context)).toBe(true)
+      // An aggregate sorting its own input, an aggregate read straight off the table, a grouped one: not that plan.
+      expect(streamedInOrder(raw, `SELECT group_concat(line, '' ORDER BY k), max(k), r, count(*) FROM ${subquery}`, 1, context)).toBe(false)
+      expect(streamedInOrder(raw, `SELECT group_concat(v, ''), max(k), rowid, count(*) FROM main.t`, 0, context)).toBe(false)
+      expect(streamedInOrder(raw, `SELECT group_concat(line, '') FROM ${subquery} GROUP BY line`, 1, context)).toBe(false)
+    } finally {
+      raw.close()
       db.cleanup()
     }
   })
