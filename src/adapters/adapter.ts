@@ -390,7 +390,7 @@ export interface Destination {
    * has no primary key, `columns` lacks a key column, or the destination cannot spell some of
    * these columns that way.
    */
-  readRowDigests?(table: string, columns: readonly string[]): Promise<AsyncIterable<RowDigest[]> | undefined>
+  readRowDigests?(table: string, columns: readonly string[]): Promise<AsyncIterable<RowDigests> | undefined>
   /**
    * Merge support: for each row, sets the given columns (every column of the row that is not in
    * `keyColumns`) on the current row with that key. Returns the number of rows changed.
@@ -418,6 +418,35 @@ export interface Destination {
 
 /** One current row of Destination.readRowDigests: [key as JSON text, 32 hex digits]. */
 export type RowDigest = readonly [key: string, digest: string]
+
+/**
+ * A batch of Destination.readRowDigests, packed: `count` current rows, their digests (32 hex
+ * digits each) one after another in `digests`, their keys (JSON text, which never holds a raw
+ * newline) one after another in `keys`, each ended by "\n". A few strings per batch, not an array
+ * and two strings per row: the rows of a big table cost the driver and the GC little.
+ */
+export interface RowDigests {
+  readonly count: number
+  readonly digests: string
+  readonly keys: string
+}
+
+/** RowDigests from rows. */
+export function packRowDigests(rows: readonly RowDigest[]): RowDigests {
+  let digests = ''
+  let keys = ''
+  for (const [key, digest] of rows) {
+    digests += digest
+    keys += `${key}\n`
+  }
+  return { count: rows.length, digests, keys }
+}
+
+/** The rows of a RowDigests batch (tests, and callers that want them one by one). */
+export function unpackRowDigests(batch: RowDigests): RowDigest[] {
+  const keys = batch.keys.split('\n')
+  return Array.from({ length: batch.count }, (_, i) => [keys[i]!, batch.digests.slice(32 * i, 32 * i + 32)] as const)
+}
 
 export interface SourceOptions {
   /**

@@ -43,7 +43,7 @@
  */
 import { hash } from 'node:crypto'
 import path from 'node:path'
-import type { DatabaseSchema, Destination, Engine, Row, RowDigest, TableSchema } from '../adapters/adapter.js'
+import type { DatabaseSchema, Destination, Engine, Row, RowDigests, TableSchema } from '../adapters/adapter.js'
 import { loadAdapter, parseDatabaseUrl } from '../adapters/registry.js'
 import { DatabaseError, InternalError, MergeRefusedError, UsageError } from '../errors.js'
 import { BaseIndex } from '../merge/base-index.js'
@@ -666,7 +666,7 @@ async function mergeTable(
  * cannot be: the table must be matched by its primary key and every backup column be a current
  * column of the same kind (so that both sides spell equal rows alike).
  */
-async function currentDigests(destination: Destination, table: MergeTable): Promise<AsyncIterable<RowDigest[]> | undefined> {
+async function currentDigests(destination: Destination, table: MergeTable): Promise<AsyncIterable<RowDigests> | undefined> {
   if (destination.readRowDigests === undefined || table.match !== 'primary-key' || table.schemaless) return undefined
   const columns = table.backupSchema.columns
   if (columns.length === 0 || columns.some((c) => table.columns.get(c.name)?.kind !== c.kind)) return undefined
@@ -699,7 +699,7 @@ async function mergeTableByDigests(
   destination: Destination,
   table: MergeTable,
   lines: AsyncIterable<Buffer>,
-  current: AsyncIterable<RowDigest[]>,
+  current: AsyncIterable<RowDigests>,
   settings: MergeSettings,
   report: ReportBuilder,
   hooks: TableHooks,
@@ -707,25 +707,49 @@ async function mergeTableByDigests(
   const writeSchema = writeSchemaFor(table)
   const counts = report.table(table.name)
   const currentIterator = current[Symbol.asyncIterator]()
-  let window: RowDigest[] = []
+  // The window: the current rows not yet passed (`at` is the one in front), their digests and
+  // keys as RowDigests packs them, kept as strings (a digest is compared where it lies).
+  let digests = ''
+  let keys = ''
+  let count = 0
   let at = 0
+  /** Where the key of row `keyAt` begins in `keys` (keys are found walking forward from it). */
+  let keyAt = 0
+  let keyFrom = 0
+  /** Bumped when the window is rebuilt, so that a front key parsed before is not taken for the new front's. */
+  let generation = 0
   let currentDone = false
   /** Current rows read so far (with those still in the window): all of them, at the end. */
   let rowsBefore = 0
   /** The key of the current digest in front, once parsed (out-of-step records compare keys with it). */
-  let frontKey: { at: number; window: RowDigest[]; key: string } | undefined
+  let frontKey: { at: number; generation: number; key: string } | undefined
   let matched = 0
   let recordIndex = 0
   let pending: Row[] = []
   let pendingFrom = 0
   let inFlight: { keys: Set<string>; done: Promise<void> } | undefined
+  /** Where row `row`'s key (≥ keyAt) begins in `keys`. */
+  const keyStart = (row: number): number => {
+    if (row < keyAt) {
+      keyAt = 0
+      keyFrom = 0
+    }
+    for (; keyAt < row; keyAt++) keyFrom = keys.indexOf('\n', keyFrom) + 1
+    return keyFrom
+  }
   const pull = async (): Promise<void> => {
     const next = await currentIterator.next()
     if (next.done) currentDone = true
     else {
-      rowsBefore += next.value.length
-      window = window.slice(at).concat(next.value)
+      rowsBefore += next.value.count
+      // The rows passed are dropped; the rest (at most LOOKAHEAD) carry over in front of the new.
+      keys = keys.slice(keyStart(at)) + next.value.keys
+      digests = digests.slice(32 * at) + next.value.digests
+      count = count - at + next.value.count
       at = 0
+      keyAt = 0
+      keyFrom = 0
+      generation++
     }
   }
   const flush = async (): Promise<void> => {
@@ -733,10 +757,10 @@ async function mergeTableByDigests(
     const rows = pending
     const from = pendingFrom
     pending = []
-    const keys = new Set(rows.map((row) => keyString(table, row)))
+    const batchKeys = new Set(rows.map((row) => keyString(table, row)))
     const previous = inFlight
     // This batch's read must see what the batch before wrote when they share a key.
-    if (previous !== undefined && [...keys].some((key) => previous.keys.has(key))) await previous.done
+    if (previous !== undefined && [...batchKeys].some((key) => previous.keys.has(key))) await previous.done
     const read = destination.readByKeys(table.name, table.keyColumns, rows.map((row) => keyRow(table, row)))
     read.catch(() => undefined) // awaited below, in order
     const done = (async () => {
@@ -746,7 +770,7 @@ async function mergeTableByDigests(
       matched += found
     })()
     done.catch(() => undefined)
-    inFlight = { keys, done }
+    inFlight = { keys: batchKeys, done }
     await previous?.done
   }
   try {
@@ -757,12 +781,12 @@ async function mergeTableByDigests(
         const line = chunk.subarray(start, end)
         start = end + 1
         rows++
-        if (!currentDone && window.length - at <= LOOKAHEAD) await pull()
+        if (!currentDone && count - at <= LOOKAHEAD) await pull()
         const digest = lineDigest(line)
         let found = -1
-        const limit = Math.min(window.length, at + LOOKAHEAD)
+        const limit = Math.min(count, at + LOOKAHEAD)
         for (let k = at; k < limit; k++) {
-          if (window[k][1] === digest) {
+          if (digests.startsWith(digest, 32 * k)) {
             found = k
             break
           }
@@ -774,9 +798,10 @@ async function mergeTableByDigests(
         } else {
           const row = toCurrentEncoding(table, JSON.parse(line.toString('utf8')) as Row, recordIndex)
           // The current row in front with this record's key is its old version: step past it.
-          if (at < window.length) {
-            if (frontKey === undefined || frontKey.at !== at || frontKey.window !== window) {
-              frontKey = { at, window, key: keyString(table, digestKeyRow(table, window[at][0])) }
+          if (at < count) {
+            if (frontKey === undefined || frontKey.at !== at || frontKey.generation !== generation) {
+              const from = keyStart(at)
+              frontKey = { at, generation, key: keyString(table, digestKeyRow(table, keys.slice(from, keys.indexOf('\n', from)))) }
             }
             if (frontKey.key === keyString(table, row)) at++
           }

@@ -73,6 +73,7 @@ import type {
   PrepareResult,
   Row,
   RowDigest,
+  RowDigests,
   TableSchema,
   ValueKind,
   WireValue,
@@ -81,17 +82,21 @@ import type {
 import { ConnectionError, DatabaseError, FormatError, InternalError, MergebackError, UsageError } from '../../errors.js'
 import { copyFromStdin, createMissingEnums, openSession, toDatabaseError, type ErrorContext } from './postgres-connection.js'
 import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgDomainDefinition, type PgTable, type PgTypeDefinition } from './postgres-introspector.js'
-import { POSTGRES_CAPABILITIES, RAW_TEXT_TYPES, RowCodec, fromClause, recordLineDigest, recordLineSelect, splitTable } from './postgres-source.js'
+import { POSTGRES_CAPABILITIES, RAW_TEXT_TYPES, RowCodec, fromClause, keyColumnInOrder, recordLineDigest, recordLineSelect, splitTable } from './postgres-source.js'
 import { SplitSessions, readInTwoParts, splitMinBytes } from './postgres-split-read.js'
 import { createTableDdl, enumTypeName, escapeCopyText, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
 import { wireToPgText } from './postgres-values.js'
 import { copyLinePlan, lineToCopy, type CopyLinePlan } from './postgres-copy-lines.js'
 import { TextOutput } from '../json-line-text.js'
 import type { LineConverter } from '../../format/reader.js'
+import { packRowDigests } from '../adapter.js'
 import os from 'node:os'
 
 /** readRowDigests fetches this many rows at a time (about 60 bytes each). */
 const DIGESTS_PER_FETCH = 10_000
+
+/** Rows per page of a packed digest read (packedDigestSelect), one page a fetch. */
+const DIGESTS_PER_PAGE = 10_000
 
 /** readByKeys sends at most this many keys per statement. */
 const KEYS_PER_STATEMENT = 50_000
@@ -287,7 +292,7 @@ export class PostgresDestination implements Destination {
     return copyLinePlan(table.columns.map((c) => ({ name: c.name, kind: written.get(c.name)?.target.schema.kind ?? 'skip' })))
   }
 
-  async readRowDigests(tableName: string, columnNames: readonly string[]): Promise<AsyncIterable<RowDigest[]> | undefined> {
+  async readRowDigests(tableName: string, columnNames: readonly string[]): Promise<AsyncIterable<RowDigests> | undefined> {
     this.#assertOpen('read rows')
     const table = await this.#table(tableName)
     const key = table.schema.primaryKey
@@ -299,6 +304,11 @@ export class PostgresDestination implements Destination {
       return inner && `SELECT pg_catalog.json_build_array(${key.map((c) => `r.${quoteIdent(c)}`).join(', ')})::text, ${recordLineDigest('r')} FROM (${inner}) AS r`
     }
     if (select() === undefined) return undefined
+    // A table keyed by one column is read a page at a time, each page one row of the cursor.
+    const cursor = (where?: string) => {
+      const packed = packedDigestSelect(this.#schema, table, columnNames, where)
+      return packed === undefined ? this.#digestCursor(select(where)!, tableName, 'rows') : this.#digestCursor(packed, tableName, 'pages')
+    }
     // Analyze (read-only) reads a big table's second half on a helper session of its snapshot
     // (postgres-split-read.ts), spooled meanwhile: the server hashes on two backends.
     const sessions = this.#readOnly ? this.#split : undefined
@@ -309,42 +319,50 @@ export class PostgresDestination implements Destination {
       const spool = split && (await split.helper.spool(copy!, tableName, sessions.spoolDir).catch(() => undefined))
       if (split !== undefined && spool !== undefined) {
         const parts = {
-          first: () => later(this.#digestCursor(select(split.before)!, tableName)),
+          first: () => later(cursor(split.before)),
           helped: (chunks: AsyncIterable<Buffer>) => digestBatches(chunks, tableName),
-          alone: () => later(this.#digestCursor(select(split.after)!, tableName)),
+          alone: () => later(cursor(split.after)),
         }
         return { [Symbol.asyncIterator]: () => readInTwoParts(sessions, spool, parts) }
       }
     }
-    return this.#digestCursor(select()!, tableName)
+    return cursor()
   }
 
-  /** `select`'s rows (key text, digest) in batches of DIGESTS_PER_FETCH, through a cursor declared now. */
-  async #digestCursor(select: string, tableName: string): Promise<AsyncIterable<RowDigest[]>> {
+  /**
+   * `select`'s digests in batches, through a cursor declared now: `select` gives rows (key text,
+   * digest), DIGESTS_PER_FETCH of them a fetch, or pages (count, digests, keys: packedDigestSelect), one a fetch.
+   */
+  async #digestCursor(select: string, tableName: string, shape: 'rows' | 'pages'): Promise<AsyncIterable<RowDigests>> {
     const cursor = `mergeback_digests_${++this.#cursors}`
     const context: ErrorContext = { action: 'reading rows', table: tableName }
     // A cursor, not COPY: the merge reads and writes between two fetches on this same
     // connection. It sees the table as it is now, not the merge's own later writes.
     await this.#run({ text: `DECLARE ${cursor} NO SCROLL CURSOR FOR ${select}` }, context)
-    const fetch = (): Promise<RowDigest[]> =>
-      this.#run({ text: `FETCH FORWARD ${DIGESTS_PER_FETCH} FROM ${cursor}`, rowMode: 'array', types: RAW_TEXT_TYPES }, context).then(
-        (result) => result.rows as RowDigest[],
-      )
+    const perFetch = shape === 'rows' ? DIGESTS_PER_FETCH : 1
+    // undefined: the cursor is done.
+    const fetch = (): Promise<RowDigests | undefined> =>
+      this.#run({ text: `FETCH FORWARD ${perFetch} FROM ${cursor}`, rowMode: 'array', types: RAW_TEXT_TYPES }, context).then((result) => {
+        if (shape === 'rows') return result.rows.length === 0 ? undefined : packRowDigests(result.rows as RowDigest[])
+        const page = result.rows[0] as [string, string | null, string | null] | undefined
+        return page === undefined ? undefined : { count: Number(page[0]), digests: page[1] ?? '', keys: page[2] ?? '' }
+      })
     const run = this.#run.bind(this)
     return {
       async *[Symbol.asyncIterator]() {
         // One fetch ahead: the server hashes the next rows while the caller compares these.
-        let next: Promise<RowDigest[]> | undefined = fetch()
+        let next: Promise<RowDigests | undefined> | undefined = fetch()
         try {
           for (;;) {
-            const digests: RowDigest[] = await next
+            const digests = await next
             next = undefined
-            if (digests.length === 0) return
-            if (digests.length === DIGESTS_PER_FETCH) {
+            if (digests === undefined) return
+            // A short batch is the last: a full one may be followed by more (or by nothing).
+            if (digests.count === (shape === 'rows' ? DIGESTS_PER_FETCH : DIGESTS_PER_PAGE)) {
               next = fetch()
               next.catch(() => undefined)
             }
-            yield digests
+            if (digests.count > 0) yield digests
             if (next === undefined) return
           }
         } finally {
@@ -1052,7 +1070,7 @@ async function* later<T>(promised: Promise<AsyncIterable<T>>): AsyncGenerator<T,
  * The spooled COPY (CSV, delimiter 0x02) of a digest read as the cursor's batches: each line is
  * the key's JSON text (never holding a raw control character), 0x02, and 32 hex digits.
  */
-async function* digestBatches(chunks: AsyncIterable<Buffer>, table: string): AsyncGenerator<RowDigest[], void, undefined> {
+async function* digestBatches(chunks: AsyncIterable<Buffer>, table: string): AsyncGenerator<RowDigests, void, undefined> {
   let rest: Buffer | undefined
   let batch: RowDigest[] = []
   for await (const chunk of chunks) {
@@ -1065,14 +1083,55 @@ async function* digestBatches(chunks: AsyncIterable<Buffer>, table: string): Asy
       batch.push([data.toString('utf8', start, cut), data.toString('latin1', cut + 1, end)])
       start = end + 1
       if (batch.length === DIGESTS_PER_FETCH) {
-        yield batch
+        yield packRowDigests(batch)
         batch = []
       }
     }
     rest = start < data.length ? data.subarray(start) : undefined
   }
   if (rest !== undefined) throw new InternalError(`The second session's digests of "${table}" ended inside a line.`)
-  if (batch.length > 0) yield batch
+  if (batch.length > 0) yield packRowDigests(batch)
+}
+
+/**
+ * The digest read of a keyed table with its rows packed in pages: each row of this query is one
+ * page of DIGESTS_PER_PAGE rows in key order (fewer in the last), `count`, their digests one after
+ * another, their keys each ended by a newline (JSON text holds none raw): what readRowDigests'
+ * plain select gives, row by row. A recursive query takes each page after the previous page's
+ * last key (compared as the rows are ordered, one row comparison over the key columns), so the
+ * server streams the pages as the cursor asks, as it does the plain select's rows; the driver
+ * then makes three strings a page, not an array and two strings a row (docs/performance.md,
+ * round fourteen). `where` (the split read's bound) is kept on every page. Undefined when a
+ * column has the name the page key is given.
+ */
+function packedDigestSelect(schema: string, table: PgTable, columnNames: readonly string[], where: string | undefined): string | undefined {
+  const key = table.schema.primaryKey
+  const lastKey = key.map((_, i) => `mergeback_page_key${i}`)
+  if (key.length === 0 || columnNames.some((c) => lastKey.includes(c))) return undefined
+  const ordered = key.map((c) => keyColumnInOrder(table, c, 't'))
+  const page = (after: string | undefined): string | undefined => {
+    const condition = after === undefined ? where : `${where === undefined ? ' WHERE' : `${where} AND`} (${ordered.join(', ')}) > (${after})`
+    const extra = ordered.map((expression, i) => `${expression} AS ${lastKey[i]}`).join(', ')
+    const inner = recordLineSelect(schema, table, columnNames, { ordered: true, where: condition, extra })
+    if (inner === undefined) return undefined
+    // The record line is the row of `r`, which has the line's columns only (not the page key).
+    const line = columnNames.map((c) => `q.${quoteIdent(c)} AS ${quoteIdent(c)}`).join(', ')
+    const last = lastKey.map((name) => `(pg_catalog.array_agg(z.${name} ORDER BY z.i DESC))[1] AS ${name}`).join(', ')
+    return (
+      `SELECT pg_catalog.count(*)::int AS n, pg_catalog.string_agg(z.d, '' ORDER BY z.i) AS d, pg_catalog.string_agg(z.k, E'\\n' ORDER BY z.i) || E'\\n' AS k, ${last} FROM (` +
+      `SELECT pg_catalog.row_number() OVER () AS i, ${lastKey.map((name) => `q.${name}`).join(', ')}, ` +
+      `pg_catalog.json_build_array(${key.map((c) => `r.${quoteIdent(c)}`).join(', ')})::text AS k, ${recordLineDigest('r')} AS d ` +
+      `FROM (${inner} LIMIT ${DIGESTS_PER_PAGE}) AS q, LATERAL (SELECT ${line}) AS r) AS z`
+    )
+  }
+  const first = page(undefined)
+  if (first === undefined) return undefined
+  const columns = ['n', 'd', 'k', ...lastKey]
+  const next = page(lastKey.map((name) => `pages.${name}`).join(', '))!
+  return (
+    `WITH RECURSIVE pages(${columns.join(', ')}) AS ((${first}) UNION ALL ` +
+    `(SELECT ${columns.map((c) => `x.${c}`).join(', ')} FROM pages, LATERAL (${next}) AS x WHERE pages.n = ${DIGESTS_PER_PAGE})) SELECT n, d, k FROM pages`
+  )
 }
 
 /** Matches a table's key columns (alias t) against unnested text parameters (alias `alias`). */

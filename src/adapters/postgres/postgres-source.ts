@@ -130,7 +130,7 @@ function orderByKey(table: PgTable): string {
  * next increment can merge it with the rows as a stream (docs/performance.md §Round ten). Other
  * keys keep their columns' own collations.
  */
-function keyColumnInOrder(table: PgTable, name: string, alias: string): string {
+export function keyColumnInOrder(table: PgTable, name: string, alias: string): string {
   const column = table.columns.find((c) => c.schema.name === name)
   // A column whose collation already sorts by code point is read in its index's order: COLLATE "C"
   // would make PostgreSQL sort the whole table (the planner does not know C.UTF-8 is that order).

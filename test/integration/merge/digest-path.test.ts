@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Row, RowDigest, TableSchema } from '../../../src/adapters/adapter.js'
+import { unpackRowDigests, type Row, type RowDigest, type TableSchema } from '../../../src/adapters/adapter.js'
 import { postgresAdapter } from '../../../src/adapters/postgres/postgres-adapter.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
 import { analyze, lineDigest, merge, type MergeReport } from '../../../src/engine/merge.js'
@@ -109,7 +109,7 @@ describe('merge and analyze through digests (postgres)', () => {
       const schema = await destination.describe()
       const kinds = schema.tables.find((t) => t.name === 'kinds')!
       const digests: RowDigest[] = []
-      for await (const batch of (await destination.readRowDigests!('kinds', kinds.columns.map((c) => c.name)))!) digests.push(...batch)
+      for await (const batch of (await destination.readRowDigests!('kinds', kinds.columns.map((c) => c.name)))!) digests.push(...unpackRowDigests(batch))
       expect(digests.map(([, digest]) => digest)).toEqual(lines.map((line) => lineDigest(Buffer.from(line))))
       expect(digests.map(([key]) => (JSON.parse(key) as string[])[0])).toEqual(lines.map((line) => (JSON.parse(line) as Row).k))
       // A column the line cannot spell exactly: no digests, the caller takes the ordinary path.
@@ -117,6 +117,48 @@ describe('merge and analyze through digests (postgres)', () => {
       expect(await destination.readRowDigests!('readings', readings.columns.map((c) => c.name))).toBeUndefined()
       // Digests without the key column could not be matched to records.
       expect(await destination.readRowDigests!('kinds', ['i', 't'])).toBeUndefined()
+    } finally {
+      await destination.close()
+    }
+  })
+
+  it('reads a table of several pages in the order of its lines, across every page boundary, for a text and a composite key', async () => {
+    // 25 003 rows: two full pages of 10 000 and a short one. Keys whose byte order (COLLATE "C",
+    // as the rows are ordered) is not a locale's order: upper and lower case, accents, other
+    // scripts; the composite key's second column decides within the first's runs, which cross pages.
+    const db = await createTestDb('postgres')
+    dbs.push(db)
+    await db.exec(`
+      CREATE TABLE paged (k text PRIMARY KEY, v integer);
+      INSERT INTO paged SELECT (ARRAY['b', 'B', 'á', 'a', 'Z', 'ключ', '_'])[1 + g % 7] || lpad((g * 7919 % 25003)::text, 5, '0'), g FROM generate_series(1, 25003) AS g;
+      CREATE TABLE paired (a text, b integer, note text, PRIMARY KEY (a, b));
+      INSERT INTO paired SELECT (ARRAY['x', 'X', 'é'])[1 + g % 3], g, 'n' || g FROM generate_series(1, 25003) AS g;
+    `)
+    const backupFile = await makeBackup(db, dir.file('paged.json'))
+    const linesOf = (prefix: string) =>
+      fs
+        .readFileSync(backupFile, 'utf8')
+        .split('\n')
+        .filter((line) => line.startsWith(prefix))
+        .map((line) => line.replace(/,$/, ''))
+    const destination = await postgresAdapter.openDestination(parseDatabaseUrl(db.url), { readOnly: true })
+    try {
+      for (const [table, prefix, key] of [
+        ['paged', '{"k":', ['k']],
+        ['paired', '{"a":', ['a', 'b']],
+      ] as const) {
+        const lines = linesOf(prefix)
+        expect(lines).toHaveLength(25003)
+        const digests: RowDigest[] = []
+        const counts: number[] = []
+        for await (const batch of (await destination.readRowDigests!(table, table === 'paged' ? ['k', 'v'] : ['a', 'b', 'note']))!) {
+          counts.push(batch.count)
+          digests.push(...unpackRowDigests(batch))
+        }
+        expect(counts).toEqual([10000, 10000, 5003])
+        expect(digests.map(([, digest]) => digest)).toEqual(lines.map((line) => lineDigest(Buffer.from(line))))
+        expect(digests.map(([k]) => JSON.parse(k) as unknown[])).toEqual(lines.map((line) => key.map((column) => (JSON.parse(line) as Row)[column])))
+      }
     } finally {
       await destination.close()
     }
