@@ -1109,6 +1109,10 @@ function packedDigestSelect(schema: string, table: PgTable, columnNames: readonl
   const lastKey = key.map((_, i) => `mergeback_page_key${i}`)
   if (key.length === 0 || columnNames.some((c) => lastKey.includes(c))) return undefined
   const ordered = key.map((c) => keyColumnInOrder(table, c, 't'))
+  // Only a key read in its own index's order: a page after a key compared `COLLATE "C"` (a text key
+  // of a database whose collation is not code point order) would have PostgreSQL scan and sort the
+  // rest of the table once a page, quadratic in its rows; such tables are read row by row.
+  if (ordered.some((expression, i) => expression !== `t.${quoteIdent(key[i]!)}`)) return undefined
   const page = (after: string | undefined): string | undefined => {
     const condition = after === undefined ? where : `${where === undefined ? ' WHERE' : `${where} AND`} (${ordered.join(', ')}) > (${after})`
     const extra = ordered.map((expression, i) => `${expression} AS ${lastKey[i]}`).join(', ')
@@ -1119,7 +1123,7 @@ function packedDigestSelect(schema: string, table: PgTable, columnNames: readonl
     const last = lastKey.map((name) => `(pg_catalog.array_agg(z.${name} ORDER BY z.i DESC))[1] AS ${name}`).join(', ')
     return (
       `SELECT pg_catalog.count(*)::int AS n, pg_catalog.string_agg(z.d, '' ORDER BY z.i) AS d, pg_catalog.string_agg(z.k, E'\\n' ORDER BY z.i) || E'\\n' AS k, ${last} FROM (` +
-      `SELECT pg_catalog.row_number() OVER () AS i, ${lastKey.map((name) => `q.${name}`).join(', ')}, ` +
+      `SELECT pg_catalog.row_number() OVER (ORDER BY ${lastKey.map((name) => `q.${name}`).join(', ')}) AS i, ${lastKey.map((name) => `q.${name}`).join(', ')}, ` +
       `pg_catalog.json_build_array(${key.map((c) => `r.${quoteIdent(c)}`).join(', ')})::text AS k, ${recordLineDigest('r')} AS d ` +
       `FROM (${inner} LIMIT ${DIGESTS_PER_PAGE}) AS q, LATERAL (SELECT ${line}) AS r) AS z`
     )

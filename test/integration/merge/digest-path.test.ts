@@ -133,6 +133,8 @@ describe('merge and analyze through digests (postgres)', () => {
       INSERT INTO paged SELECT (ARRAY['b', 'B', 'á', 'a', 'Z', 'ключ', '_'])[1 + g % 7] || lpad((g * 7919 % 25003)::text, 5, '0'), g FROM generate_series(1, 25003) AS g;
       CREATE TABLE paired (a text, b integer, note text, PRIMARY KEY (a, b));
       INSERT INTO paired SELECT (ARRAY['x', 'X', 'é'])[1 + g % 3], g, 'n' || g FROM generate_series(1, 25003) AS g;
+      CREATE TABLE localed (l text COLLATE "en-US-x-icu" PRIMARY KEY, v integer);
+      INSERT INTO localed SELECT k, v FROM paged;
     `)
     const backupFile = await makeBackup(db, dir.file('paged.json'))
     const linesOf = (prefix: string) =>
@@ -146,12 +148,15 @@ describe('merge and analyze through digests (postgres)', () => {
       for (const [table, prefix, key] of [
         ['paged', '{"k":', ['k']],
         ['paired', '{"a":', ['a', 'b']],
+        // A key whose collation is not code point order is read row by row (pages after a key
+        // compared COLLATE "C" would sort the rest of the table once a page), in the same order.
+        ['localed', '{"l":', ['l']],
       ] as const) {
         const lines = linesOf(prefix)
         expect(lines).toHaveLength(25003)
         const digests: RowDigest[] = []
         const counts: number[] = []
-        for await (const batch of (await destination.readRowDigests!(table, table === 'paged' ? ['k', 'v'] : ['a', 'b', 'note']))!) {
+        for await (const batch of (await destination.readRowDigests!(table, { paged: ['k', 'v'], paired: ['a', 'b', 'note'], localed: ['l', 'v'] }[table]))!) {
           counts.push(batch.count)
           digests.push(...unpackRowDigests(batch))
         }
