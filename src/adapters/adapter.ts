@@ -353,6 +353,11 @@ export interface Destination {
    */
   writeRows(table: TableSchema, batches: AsyncIterable<Row[]>): Promise<WriteResult>
   /**
+   * Optional: rows per writeRows batch when the caller has no size of its own (a restore reads
+   * the file in batches of this many records; absent: backup-input.ts DEFAULT_BATCH_ROWS).
+   */
+  readonly rowBatchSize?: number
+  /**
    * Optional, a fast path for restores: whether writeRecordLines can take this table's records
    * as text (after prepare()). False for what it cannot decode exactly; the caller then uses
    * writeRows. `from.chain`: the records are a chain's final state (full backup + increments),

@@ -24,6 +24,7 @@ export function crossEngineDestination(destination: Destination, sourceEngine: E
 class CrossEngineDestination implements Destination {
   readonly engine: Engine
   readonly capabilities: Destination['capabilities']
+  readonly rowBatchSize: number | undefined
   readonly #inner: Destination
   readonly #source: Engine
   #target: Promise<DatabaseSchema> | undefined
@@ -34,6 +35,7 @@ class CrossEngineDestination implements Destination {
     this.#source = source
     this.engine = inner.engine
     this.capabilities = inner.capabilities
+    this.rowBatchSize = inner.rowBatchSize
     // The optional merge fast path stays available (it only reads); writes are always parsed rows.
     if (inner.readRowDigests) this.readRowDigests = (table, columns) => inner.readRowDigests!(table, columns)
     if (inner.deleteRows) this.deleteRows = (table, keyColumns, keys) => inner.deleteRows!(table, keyColumns, keys)

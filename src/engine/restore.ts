@@ -171,7 +171,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     const lineConverter = destination.lineConverter?.bind(destination)
     const reading = readTables(scan, forOrdering, {
       passphrase: options.passphrase,
-      batchSize: options.batchSize,
+      batchSize: options.batchSize ?? destination.rowBatchSize,
       limits: options.limits,
       records: asLines.size > 0 ? 'lines' : 'parsed',
       verify,

@@ -78,6 +78,13 @@ import {
 import { sqliteEnumCheck, uniqueObjectName } from '../types/type-mapping.js'
 import { decodeValue, encodeValue, sqliteTypeFor, ValueDecodeError, type Affinity, type SqliteValue } from './sqlite-values.js'
 
+/**
+ * Rows per batch of a restore (Destination.rowBatchSize), not the reader's default 5000: a batch's
+ * parsed rows live until its last INSERT, long enough to be promoted to V8's old space, and at
+ * 5000 rows of a wide table they were ~20 MB of the heap. Peak RSS of the scale-5 restore
+ * 137-140 → 118-120 MB for the same CPU (docs/performance.md, round fourteen).
+ */
+const ROW_BATCH_SIZE = 1000
 /** Rows per multi-row INSERT of a restore (fewer if the parameter limit says so). */
 const ROWS_PER_INSERT = 64
 /** Bound parameters per statement in readByKeys and the multi-row INSERTs (SQLite's limit here is 32766). */
@@ -107,6 +114,7 @@ interface BoundColumn {
 export class SqliteDestination implements Destination {
   readonly engine = 'sqlite' as const
   readonly capabilities = SQLITE_CAPABILITIES
+  readonly rowBatchSize = ROW_BATCH_SIZE
   readonly #db: SqliteDatabase
   readonly #file: string
   readonly #database: string

@@ -236,6 +236,21 @@ describe('decodeBase64', () => {
     expect(() => decodeBase64('aGk')).toThrow(ValueDecodeError)
     expect(() => decodeBase64('aG-k')).toThrow(ValueDecodeError)
   })
+
+  it('judges text that is not canonical by the pattern, as before the round trip', () => {
+    // Non-zero bits after the last byte: not what Buffer writes, still standard padded base64.
+    expect(decodeBase64('aGl=')).toEqual(Buffer.from('hi'))
+    expect(decodeBase64('')).toEqual(Buffer.alloc(0))
+    for (const bad of ['aG_k', 'aGk= ', ' aGk=', 'aG\nk', 'aGk=aGk=', 'a===', 'aGk==']) expect(() => decodeBase64(bad)).toThrow(ValueDecodeError)
+  })
+
+  it('decodes any bytes written by Buffer', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+        expect(decodeBase64(Buffer.from(bytes).toString('base64'))).toEqual(Buffer.from(bytes))
+      }),
+    )
+  })
 })
 
 describe('isStorageTag', () => {
