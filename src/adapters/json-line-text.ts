@@ -143,6 +143,15 @@ export class OutputBuffers {
   }
 }
 
+/** 1 for the bytes a JSON string holds as they are (not the quote, the backslash, a control character). */
+const PLAIN = (() => {
+  const plain = new Uint8Array(256).fill(1)
+  for (let c = 0; c < 0x20; c++) plain[c] = 0
+  plain[QUOTE] = 0
+  plain[BACKSLASH] = 0
+  return plain
+})()
+
 /** Where copyString's output ended (a module variable, not a returned object: no allocation per value). */
 export let copiedTo = 0
 
@@ -166,11 +175,7 @@ export function copyString(line: Buffer, p: number, end: number, out: Buffer, at
   for (;;) {
     // Runs of plain bytes: everything but the quote, the backslash and control characters.
     let run = p
-    while (run < end) {
-      const c = line[run]!
-      if (c === QUOTE || c === BACKSLASH || c < 0x20) break
-      run++
-    }
+    while (run < end && PLAIN[line[run]!] === 1) run++
     if (run - p >= NATIVE_COPY_BYTES) {
       at += line.copy(out, at, p, run)
       p = run
