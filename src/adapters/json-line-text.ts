@@ -68,8 +68,9 @@ export class TextOutput {
   #buffer: Buffer
   #length = 0
 
-  constructor(capacity = 1 << 20) {
-    this.#buffer = Buffer.allocUnsafe(capacity)
+  /** `capacity`: the size of a new buffer; or the buffer to write into (one of an OutputBuffers'). */
+  constructor(capacity: number | Buffer = 1 << 20) {
+    this.#buffer = typeof capacity === 'number' ? Buffer.allocUnsafe(capacity) : capacity
   }
 
   get length(): number {
@@ -104,6 +105,53 @@ export class TextOutput {
   }
 }
 
+/**
+ * Output buffers of one size, used again once their consumer gives them back (issue #17). A
+ * converter's output is about 1.25 MiB per batch of lines; a new Buffer for each was external
+ * memory that V8 answers with mark-compacts (docs/performance.md, "Round fourteen: PostgreSQL
+ * restore, converter output buffers"). `take()` hands out a free buffer, or a new one;
+ * `giveBack(view)` returns the buffer under `view` once nothing reads or writes it any more:
+ * the caller's promise, on which the bytes of every later batch depend. A view of a buffer this
+ * pool did not hand out (an output that grew into a buffer of its own, a copy), or of one it
+ * already has back, is ignored, so a consumer may give back whatever it was handed.
+ */
+export class OutputBuffers {
+  readonly #size: number
+  readonly #keep: number
+  readonly #free: Buffer[] = []
+  /** The buffers handed out and not given back, by their memory. */
+  readonly #out = new Map<ArrayBufferLike, Buffer>()
+
+  /** `keep`: how many free buffers are kept at most (more given back are left to the collector). */
+  constructor(size: number, keep: number) {
+    this.#size = size
+    this.#keep = keep
+  }
+
+  take(): Buffer {
+    // Each buffer is its own memory (never one of the pool's small slices): giveBack finds it by its ArrayBuffer.
+    const buffer = this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#size)
+    this.#out.set(buffer.buffer, buffer)
+    return buffer
+  }
+
+  giveBack(view: Buffer): void {
+    const buffer = this.#out.get(view.buffer)
+    if (buffer === undefined) return
+    this.#out.delete(view.buffer)
+    if (this.#free.length < this.#keep) this.#free.push(buffer)
+  }
+}
+
+/** 1 for the bytes a JSON string holds as they are (not the quote, the backslash, a control character). */
+const PLAIN = (() => {
+  const plain = new Uint8Array(256).fill(1)
+  for (let c = 0; c < 0x20; c++) plain[c] = 0
+  plain[QUOTE] = 0
+  plain[BACKSLASH] = 0
+  return plain
+})()
+
 /** Where copyString's output ended (a module variable, not a returned object: no allocation per value). */
 export let copiedTo = 0
 
@@ -127,11 +175,7 @@ export function copyString(line: Buffer, p: number, end: number, out: Buffer, at
   for (;;) {
     // Runs of plain bytes: everything but the quote, the backslash and control characters.
     let run = p
-    while (run < end) {
-      const c = line[run]!
-      if (c === QUOTE || c === BACKSLASH || c < 0x20) break
-      run++
-    }
+    while (run < end && PLAIN[line[run]!] === 1) run++
     if (run - p >= NATIVE_COPY_BYTES) {
       at += line.copy(out, at, p, run)
       p = run

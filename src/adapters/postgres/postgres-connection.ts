@@ -236,11 +236,20 @@ export function readyForQuery(client: pg.Client, submitted: object): Promise<voi
  * COPY `lines` (COPY text) FROM STDIN into `relation` on `client`; resolves with the number of rows
  * once the statement is over. A failure of the input (a truncated or damaged backup) is passed on
  * as it is, not as a database error: it is why the COPY was abandoned (pipeline() destroys the
- * COPY stream, which sends CopyFail).
+ * COPY stream, which sends CopyFail). `written(chunk)` is called for a Buffer of `lines` once
+ * the socket has written it (noteWritten): not for every one.
  */
-export async function copyFromStdin(client: pg.Client, relation: string, columns: readonly string[], lines: AsyncIterable<string | Buffer>, context: ErrorContext): Promise<number> {
+export async function copyFromStdin(
+  client: pg.Client,
+  relation: string,
+  columns: readonly string[],
+  lines: AsyncIterable<string | Buffer>,
+  context: ErrorContext,
+  written?: (chunk: Buffer) => void,
+): Promise<number> {
   const sink = client.query(copyStreams.from(`COPY ${relation} (${columns.map(quoteIdent).join(', ')}) FROM STDIN`))
   const finished = readyForQuery(client, sink)
+  if (written !== undefined) noteWritten(client, sink, written)
   let inputFailure: { error: unknown } | undefined
   const input = (async function* () {
     try {
@@ -258,6 +267,27 @@ export async function copyFromStdin(client: pg.Client, relation: string, columns
     throw toDatabaseError(error, context)
   }
   return sink.rowCount
+}
+
+/**
+ * Calls `written(chunk)` for the chunks of a COPY FROM STDIN (pg-copy-streams' `flushChunk`
+ * writes each one to the connection's socket, after its message header) that the socket is known
+ * to have let go of: written at once (nothing left in the socket's queue after the write), or
+ * written by its 'drain' (the write was over the socket's high-water mark, which a batch of COPY
+ * text always is; 'drain' comes once its queue is empty). A chunk written in part behind a
+ * queue below the mark is never reported: its memory is then left to the collector. Reported,
+ * a chunk may be written into again (OutputBuffers), so this must not report one early.
+ */
+function noteWritten(client: pg.Client, sink: object, written: (chunk: Buffer) => void): void {
+  const query = sink as { flushChunk(chunk: Buffer): boolean }
+  const socket = (client as unknown as { connection: { stream: NodeJS.WritableStream & { readonly writableLength: number } } }).connection.stream
+  const flushChunk = query.flushChunk.bind(query)
+  query.flushChunk = (chunk: Buffer): boolean => {
+    const ok = flushChunk(chunk)
+    if (socket.writableLength === 0) written(chunk)
+    else if (!ok) socket.once('drain', () => written(chunk))
+    return ok
+  }
 }
 
 /**

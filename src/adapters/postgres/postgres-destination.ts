@@ -87,7 +87,7 @@ import { SplitSessions, readInTwoParts, splitMinBytes } from './postgres-split-r
 import { createTableDdl, enumTypeName, escapeCopyText, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
 import { wireToPgText } from './postgres-values.js'
 import { copyLinePlan, lineToCopy, type CopyLinePlan } from './postgres-copy-lines.js'
-import { TextOutput } from '../json-line-text.js'
+import { TextOutput, type OutputBuffers } from '../json-line-text.js'
 import type { LineConverter } from '../../format/reader.js'
 import { packRowDigests } from '../adapter.js'
 import os from 'node:os'
@@ -1266,20 +1266,24 @@ export function copyTextOfLines(
   return { columns: columns.map((c) => c.name), lines }
 }
 
+/** A batch of lines is cut once it passes 1 MiB (reader.ts); its COPY text is about as long. */
+export const COPY_OUTPUT_BYTES = (1 << 20) + (1 << 18)
+
 /**
  * For the staged restore: the reader's converter of `table`'s record lines into the COPY text
  * copyTextOfLines would make of them (LineConverter), or undefined when the kinds allow no
  * byte-for-byte rewrite. The reader checks and converts each line in one walk (lineToCopy, with
  * the key values' bounds); a line that walk refuses it checks its own way and hands to
  * `convert`, which converts it as copyLines does.
+ * With `buffers`, each batch's COPY text is written into one of them: the consumer gives it back
+ * once the text is written (copyFromStdin's `written`).
  */
-export function stagedLineConverter(table: TableSchema, target: PgTable): LineConverter | undefined {
+export function stagedLineConverter(table: TableSchema, target: PgTable, buffers?: OutputBuffers): LineConverter | undefined {
   const { columns, plan } = stagedCopyPlan(table, target)
   if (plan === undefined) return undefined
   let out: TextOutput | undefined
   let recordIndex = 0
-  // A batch of lines is cut once it passes 1 MiB (reader.ts); its COPY text is about as long.
-  const output = (): TextOutput => (out ??= new TextOutput((1 << 20) + (1 << 18)))
+  const output = (): TextOutput => (out ??= new TextOutput(buffers?.take() ?? COPY_OUTPUT_BYTES))
   return {
     convertChecked(buffer, start, end, shape) {
       shape.keyBounds.fill(-1)

@@ -41,7 +41,8 @@ import { DatabaseError, InternalError } from '../../errors.js'
 import { SharedSource } from '../shared-source.js'
 import { RUN_ID_LENGTH, STAGE_PREFIX, newRunId, runLockName } from '../staging.js'
 import { copyFromStdin, createMissingEnums, openSession, toDatabaseError, type ErrorContext } from './postgres-connection.js'
-import { copyTextOfLines, stagedLineConverter } from './postgres-destination.js'
+import { COPY_OUTPUT_BYTES, copyTextOfLines, stagedLineConverter } from './postgres-destination.js'
+import { OutputBuffers } from '../json-line-text.js'
 import type { LineConverter } from '../../format/reader.js'
 import { introspect, type PgTable } from './postgres-introspector.js'
 import { createTableDdl, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
@@ -79,6 +80,13 @@ export class PostgresStagedRestore implements StagedRestore {
   #outer: { table: string; foreignKey: ForeignKeySchema }[] = []
   readonly #loaded = new Set<string>()
   #failure: { error: unknown } | undefined
+  /**
+   * The converters' output (a batch's COPY text), given back by the loading session once its
+   * socket has written it: a new 1.25 MiB Buffer per batch cost mark-compacts (docs/performance.md,
+   * "Round fourteen: PostgreSQL restore, converter output buffers"). A few are in use at once
+   * (one in each session's COPY stream and socket, one read ahead, one being filled).
+   */
+  readonly #outputs = new OutputBuffers(COPY_OUTPUT_BYTES, 4)
 
   private constructor(config: ConnectionConfig, control: pg.Client, loaders: pg.Client[]) {
     this.#config = config
@@ -175,7 +183,7 @@ export class PostgresStagedRestore implements StagedRestore {
   lineConverter(table: TableSchema): LineConverter | undefined {
     this.#assertPrepared('write rows')
     const target = this.#tables.get(table.name)
-    return target === undefined ? undefined : stagedLineConverter(table, target)
+    return target === undefined ? undefined : stagedLineConverter(table, target, this.#outputs)
   }
 
   async writeRecordLines(table: TableSchema, chunks: AsyncIterable<Buffer>, converted = false): Promise<WriteResult> {
@@ -347,7 +355,8 @@ export class PostgresStagedRestore implements StagedRestore {
   async #copyPart(client: pg.Client, table: string, columns: readonly string[], source: SharedSource<Buffer | string>, context: ErrorContext): Promise<number> {
     await this.#run(client, { text: 'BEGIN' }, context)
     try {
-      const rows = await copyFromStdin(client, qualify(this.#staging, table), columns, source.reader(), context)
+      const outputs = this.#outputs
+      const rows = await copyFromStdin(client, qualify(this.#staging, table), columns, source.reader(), context, (chunk) => outputs.giveBack(chunk))
       await this.#run(client, { text: 'COMMIT' }, context)
       return rows
     } catch (error) {
