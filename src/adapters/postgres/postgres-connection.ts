@@ -279,8 +279,11 @@ export async function copyFromStdin(
  * a chunk may be written into again (OutputBuffers), so this must not report one early.
  */
 function noteWritten(client: pg.Client, sink: object, written: (chunk: Buffer) => void): void {
-  const query = sink as { flushChunk(chunk: Buffer): boolean }
-  const socket = (client as unknown as { connection: { stream: NodeJS.WritableStream & { readonly writableLength: number } } }).connection.stream
+  const query = sink as { flushChunk?: (chunk: Buffer) => boolean }
+  const socket = (client as unknown as { connection?: { stream?: NodeJS.WritableStream & { readonly writableLength?: number } } }).connection?.stream
+  // pg-copy-streams' and pg's internals (pinned by package-lock.json): if a version lacks them,
+  // nothing is reported and every chunk is left to the collector, as before the pool.
+  if (typeof query.flushChunk !== 'function' || socket === undefined || typeof socket.writableLength !== 'number') return
   const flushChunk = query.flushChunk.bind(query)
   query.flushChunk = (chunk: Buffer): boolean => {
     const ok = flushChunk(chunk)
