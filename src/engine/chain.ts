@@ -11,11 +11,12 @@
  *    one less. A missing or different link is an IntegrityError (reason `broken-chain`) naming it.
  * 2. `scanChain`: every link is scanned as a backup is (whole-file SHA-256, checksums, counts),
  *    and the keys each increment touches are collected: per table, key → the last link that
- *    inserted, updated or deleted it. Memory: the changed keys of the increments, never the full
- *    backup's rows. A restore or merge whose rollback undoes everything (`deferFull`,
- *    `checkFileDigest` false) takes the full backup's structure from its catalog entry
- *    (catalogScan) and verifies it, SHA-256 included, in its loading pass, before it commits:
- *    the full backup is read and hashed once.
+ *    inserted, updated or deleted it, the upserts' keys taken in the pass that verifies the
+ *    increment (keyCollector), so an increment is read twice in all (this scan and the load).
+ *    Memory: the changed keys of the increments, never the full backup's rows. A restore or
+ *    merge whose rollback undoes everything (`deferFull`, `checkFileDigest` false) takes the full
+ *    backup's structure from its catalog entry (catalogScan) and verifies it, SHA-256 included,
+ *    in its loading pass, before it commits: the full backup is read and hashed once.
  * 3. `readChainTables`: per table, the records of the link where the table starts (the full
  *    backup, or the last increment that carries it whole), then of each later increment, each
  *    record passed on only when no later link touched its key. Streamed, one batch at a time,
@@ -141,6 +142,8 @@ export async function scanChain(
      * comes from the catalog (catalogScan), and the full backup is read and hashed once.
      */
     readonly checkFileDigest?: boolean
+    /** Keys an increment's scan takes per table before the table is read again for them (default SCAN_KEYS_PER_TABLE; tests). */
+    readonly keysInScan?: number
   },
 ): Promise<BackupScan> {
   const last = links[links.length - 1]!.file
@@ -149,18 +152,30 @@ export async function scanChain(
   // entry instead of reading it (catalogScan): the full backup is then read and hashed once.
   const fromCatalog = options.deferFull === true && options.checkFileDigest === false && catalogScans(links[0]!.sidecar)
   const scans: BackupScan[] = []
-  for (const link of links) {
+  // Per table: key text → the last link that inserted, updated or deleted it, every link's keys
+  // so far (those of links before the table's start are dropped once the starts are known).
+  const touched = new Map<string, Map<string, number>>()
+  for (const [at, link] of links.entries()) {
     if (fromCatalog && link.depth === 0) continue
     const deferred = options.deferFull === true && link.depth === 0
+    // An increment's upserts: their keys as its verifying scan checks them.
+    const collector = link.depth > 0 ? keyCollector(touched, at, options.keysInScan ?? SCAN_KEYS_PER_TABLE) : undefined
     try {
       // A deferred full backup is read for its structure only (its checksums are the loading
       // pass's); hashed too unless the caller's pass checks its SHA-256 (checkFileDigest).
-      const scan = await scanBackup(link.path, { ...options, link: true, verify: !deferred, checkFileDigest: deferred ? (options.checkFileDigest ?? true) : true })
+      const scan = await scanBackup(link.path, {
+        ...options,
+        link: true,
+        verify: !deferred,
+        checkFileDigest: deferred ? (options.checkFileDigest ?? true) : true,
+        ...(collector !== undefined ? { recordKeys: collector.recordKeys } : {}),
+      })
       const info = incrementalOf(scan)
       // A MongoDB chain's full backup is in the mongo-native layout (format 'mergeback' too).
       if (link.depth === 0 ? info !== undefined || scan.metadata.format !== 'mergeback' : info === undefined || info.depth !== link.depth) {
         throw new FormatError(`its content does not match its catalog entry (${link.depth === 0 ? 'a full backup' : `increment of depth ${link.depth}`} expected)`)
       }
+      if (collector !== undefined) await collector.settle(scan, info!, options)
       scans.push(scan)
     } catch (error) {
       throw inLink(error, link, last)
@@ -183,26 +198,13 @@ export async function scanChain(
     }
     start.set(name, at)
   }
-  // The keys each increment touches: deletions from its metadata, upserts from its records.
-  const touched = new Map<string, Map<string, number>>()
-  for (const table of final.tables) touched.set(table.schema.name, new Map())
-  for (let i = 1; i < scans.length; i++) {
-    const scan = scans[i]!
-    const info = incrementalOf(scan)!
-    const wanted = scan.tables.map((t) => t.schema).filter((t) => (start.get(t.name) ?? Infinity) < i && t.primaryKey.length > 0)
-    for (const [name, keys] of Object.entries(info.deleted)) {
-      const map = touched.get(name)
-      if (map === undefined || (start.get(name) ?? Infinity) >= i) continue
-      for (const key of keys) map.set(JSON.stringify(key), i)
-    }
-    try {
-      for await (const table of readTables(scan, wanted, { ...options, link: true, records: 'parsed' })) {
-        const map = touched.get(table.schema.name)!
-        for await (const rows of table.batches) for (const row of rows) map.set(keyText(row, table.schema.primaryKey), i)
-      }
-    } catch (error) {
-      throw inLink(error, links[i]!, last)
-    }
+  // Only the keys later links than a table's start touched matter (the records of its start and
+  // after); the tables the final state no longer has are dropped.
+  for (const name of touched.keys()) if (!start.has(name)) touched.delete(name)
+  for (const [name, from] of start) {
+    const keys = touched.get(name)
+    if (keys === undefined) touched.set(name, new Map())
+    else for (const [key, at] of keys) if (at <= from) keys.delete(key)
   }
   const rowCounts = finalInfo.rowCounts
   const origin = scans.every((s) => s.origin === 'here') ? 'here' : 'foreign'
@@ -215,6 +217,63 @@ export async function scanChain(
     warnings: [...new Set(scans.flatMap((s) => s.warnings))],
     origin,
     chain: { links, scans, start, touched, ...(options.deferFull === true ? { deferred: true } : {}) },
+  }
+}
+
+/**
+ * Keys one increment's scan takes for a table (keyCollector); a table with more is left to a read
+ * of its own. They bound what a table the increment carries whole (its every row, and unknown to be
+ * such until the increment's metadata, at its end) costs before it is dropped.
+ */
+const SCAN_KEYS_PER_TABLE = 1 << 17
+
+/**
+ * Collects the keys increment `at` touches into `touched` (key text → `at`): its upserts' keys as
+ * its verifying scan checks them (scanBackup `recordKeys`), then, once the scan has its metadata
+ * (`settle`), its deletions. A table it carries whole replaces what earlier links hold: the keys
+ * of it are dropped (the table starts at this link or later). A table with more upserts than
+ * `most` (SCAN_KEYS_PER_TABLE) is read again for its keys, as every increment was before.
+ */
+function keyCollector(
+  touched: Map<string, Map<string, number>>,
+  at: number,
+  most: number,
+): {
+  recordKeys: (table: TableSchema) => (key: readonly unknown[]) => void
+  settle: (scan: BackupScan, info: IncrementalInfo, options: BackupInputOptions) => Promise<void>
+} {
+  const overflowed = new Set<string>()
+  const keysOf = (name: string): Map<string, number> => {
+    let keys = touched.get(name)
+    if (keys === undefined) touched.set(name, (keys = new Map()))
+    return keys
+  }
+  return {
+    recordKeys(table) {
+      const keys = keysOf(table.name)
+      let taken = 0
+      return (key) => {
+        if (taken >= most) return void overflowed.add(table.name)
+        taken++
+        // keyText's text of a row with these key values.
+        keys.set(JSON.stringify(key.map((value) => value ?? null)), at)
+      }
+    },
+    async settle(scan, info, options) {
+      for (const name of info.replaced) {
+        touched.delete(name)
+        overflowed.delete(name)
+      }
+      for (const [name, deleted] of Object.entries(info.deleted)) {
+        const keys = keysOf(name)
+        for (const key of deleted) keys.set(JSON.stringify(key), at)
+      }
+      const left = scan.tables.map((t) => t.schema).filter((t) => overflowed.has(t.name))
+      for await (const table of readTables(scan, left, { ...options, link: true, records: 'parsed' })) {
+        const keys = keysOf(table.schema.name)
+        for await (const rows of table.batches) for (const row of rows) keys.set(keyText(row, table.schema.primaryKey), at)
+      }
+    },
   }
 }
 

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import type { Row } from '../../../src/adapters/adapter.js'
 import { backup } from '../../../src/engine/backup.js'
 import { readTables, scanBackup } from '../../../src/engine/backup-input.js'
+import { chainOf, scanChain } from '../../../src/engine/chain.js'
 import { restore } from '../../../src/engine/restore.js'
 import type { LineConverter } from '../../../src/format/reader.js'
 import { markingConverter } from '../../helpers/record-lines.js'
@@ -126,6 +127,22 @@ describe.each(engines)('chain restore in key order on $name', (engine) => {
       expect(ascending(list), `${name} in key order: ${JSON.stringify(list)}`).toBe(true)
     }
     expect(keys.item!.filter(([id]) => Number(id) === 500)).toHaveLength(1)
+
+    // The keys the increments touch, taken in their verifying scans (chain.ts keyCollector), are
+    // the ones a read of their own finds (keysInScan 0: every table read again for its keys, as
+    // before), and so when a table has more than the scan takes (2): read again, or dropped when
+    // the increment carries it whole ("added", new in increment 2).
+    const links = (await chainOf(last))!
+    const touchedBy = async (options: { keysInScan?: number; deferFull?: boolean; checkFileDigest?: boolean }) => (await scanChain(last, links, options)).chain!.touched
+    const touched = await touchedBy({})
+    expect([...touched.keys()].sort()).toEqual(['added', 'big', 'item', 'pair'])
+    // Key text → link, by the key's number (an engine may write an integer key as its decimal text).
+    const byId = (name: string) => Object.fromEntries([...touched.get(name)!].map(([key, at]) => [Number((JSON.parse(key) as unknown[])[0]), at]))
+    expect(byId('item')[500]).toBe(6)
+    expect(byId('added')).toEqual({ 2: 3, 0: 6 })
+    for (const options of [{ keysInScan: 0 }, { keysInScan: 2 }, { deferFull: true, checkFileDigest: false }]) {
+      expect(await touchedBy(options), JSON.stringify(options)).toEqual(touched)
+    }
 
     // Record lines (the PostgreSQL restore's way): each final row once, as they are or converted.
     // Not in key order: each link's lines come after the previous link's (PostgreSQL's staged
