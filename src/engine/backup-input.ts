@@ -73,12 +73,13 @@ async function* events(
   records: 'parsed' | 'lines' | 'none' = 'parsed',
   checkDigest = true,
   convertLines?: ReadBackupOptions['convertLines'],
+  recordKeys?: ReadBackupOptions['recordKeys'],
 ): AsyncGenerator<BackupEvent> {
   // readBackup keeps no view of a chunk past its turn: a plain file's reads reuse their buffers.
   const chunks = await openBackupChunks(file, { passphrase: options.passphrase, checkDigest, ...(options.readBytes !== undefined ? { readBytes: options.readBytes } : {}) })
   try {
     // A pass that does not verify reads a file another pass verifies: no need to hash it twice.
-    yield* readBackup(chunks, { batchSize: options.batchSize ?? DEFAULT_BATCH_ROWS, convertedBatchSize: options.convertedBatchSize ?? options.batchSize ?? DEFAULT_BATCH_ROWS, verifyChecksums, computeChecksums: verifyChecksums, records, incremental: options.link === true, limits: options.limits, convertLines })
+    yield* readBackup(chunks, { batchSize: options.batchSize ?? DEFAULT_BATCH_ROWS, convertedBatchSize: options.convertedBatchSize ?? options.batchSize ?? DEFAULT_BATCH_ROWS, verifyChecksums, computeChecksums: verifyChecksums, records, incremental: options.link === true, limits: options.limits, convertLines, recordKeys })
   } finally {
     chunks.destroy()
   }
@@ -104,6 +105,12 @@ export async function scanBackup(
      * (that pass checks the SHA-256 too), before anything it wrote is committed.
      */
     readonly checkFileDigest?: boolean
+    /**
+     * With `verify` (the default): each keyed table's record keys, handed on as the scan checks
+     * them (ReadBackupOptions.recordKeys). A table may be handed its keys twice (a scan read again
+     * parsing every record); handed on, a key may still belong to a file the scan then refuses.
+     */
+    readonly recordKeys?: ReadBackupOptions['recordKeys']
   } = {},
 ): Promise<BackupScan> {
   const full = await describeFullBackup(file)
@@ -135,12 +142,18 @@ export async function scanBackup(
   return scanOnce(file, options, 'parsed')
 }
 
-async function scanOnce(file: string, options: BackupInputOptions, records: 'parsed' | 'none', verify = true, checkDigest = true): Promise<BackupScan> {
+async function scanOnce(
+  file: string,
+  options: BackupInputOptions & { readonly recordKeys?: ReadBackupOptions['recordKeys'] },
+  records: 'parsed' | 'none',
+  verify = true,
+  checkDigest = true,
+): Promise<BackupScan> {
   const tables: { schema: TableSchema; records: number; checksum: string }[] = []
   let layout: BackupLayout | undefined
   let metadata: (Partial<BackupMetadata> & Record<string, unknown>) | undefined
   let current: TableSchema | undefined
-  for await (const event of events(file, options, verify, records, checkDigest)) {
+  for await (const event of events(file, options, verify, records, checkDigest, undefined, options.recordKeys)) {
     switch (event.type) {
       case 'table':
         layout = event.layout

@@ -11,11 +11,12 @@
  *    one less. A missing or different link is an IntegrityError (reason `broken-chain`) naming it.
  * 2. `scanChain`: every link is scanned as a backup is (whole-file SHA-256, checksums, counts),
  *    and the keys each increment touches are collected: per table, key → the last link that
- *    inserted, updated or deleted it. Memory: the changed keys of the increments, never the full
- *    backup's rows. A restore or merge whose rollback undoes everything (`deferFull`,
- *    `checkFileDigest` false) takes the full backup's structure from its catalog entry
- *    (catalogScan) and verifies it, SHA-256 included, in its loading pass, before it commits:
- *    the full backup is read and hashed once.
+ *    inserted, updated or deleted it, the upserts' keys taken in the pass that verifies the
+ *    increment (keyCollector), so an increment is read twice in all (this scan and the load).
+ *    Memory: the changed keys of the increments, never the full backup's rows. A restore or
+ *    merge whose rollback undoes everything (`deferFull`, `checkFileDigest` false) takes the full
+ *    backup's structure from its catalog entry (catalogScan) and verifies it, SHA-256 included,
+ *    in its loading pass, before it commits: the full backup is read and hashed once.
  * 3. `readChainTables`: per table, the records of the link where the table starts (the full
  *    backup, or the last increment that carries it whole), then of each later increment, each
  *    record passed on only when no later link touched its key. Streamed, one batch at a time,
@@ -26,7 +27,6 @@ import fs from 'node:fs/promises'
 import type { Row, TableSchema } from '../adapters/adapter.js'
 import { FormatError, InternalError, IntegrityError, MergebackError } from '../errors.js'
 import type { LineConverter, ReadBackupOptions } from '../format/reader.js'
-import { keyValues } from '../format/record-scan.js'
 import type { IncrementalInfo } from '../format/types.js'
 import { madeHere, readSidecar, type Sidecar } from '../storage/catalog.js'
 import { keyCutter, keyText } from '../storage/digest-index.js'
@@ -142,6 +142,8 @@ export async function scanChain(
      * comes from the catalog (catalogScan), and the full backup is read and hashed once.
      */
     readonly checkFileDigest?: boolean
+    /** Keys an increment's scan takes per table before the table is read again for them (default SCAN_KEYS_PER_TABLE; tests). */
+    readonly keysInScan?: number
   },
 ): Promise<BackupScan> {
   const last = links[links.length - 1]!.file
@@ -150,18 +152,30 @@ export async function scanChain(
   // entry instead of reading it (catalogScan): the full backup is then read and hashed once.
   const fromCatalog = options.deferFull === true && options.checkFileDigest === false && catalogScans(links[0]!.sidecar)
   const scans: BackupScan[] = []
-  for (const link of links) {
+  // Per table: key text → the last link that inserted, updated or deleted it, every link's keys
+  // so far (those of links before the table's start are dropped once the starts are known).
+  const touched = new Map<string, Map<string, number>>()
+  for (const [at, link] of links.entries()) {
     if (fromCatalog && link.depth === 0) continue
     const deferred = options.deferFull === true && link.depth === 0
+    // An increment's upserts: their keys as its verifying scan checks them.
+    const collector = link.depth > 0 ? keyCollector(touched, at, options.keysInScan ?? SCAN_KEYS_PER_TABLE) : undefined
     try {
       // A deferred full backup is read for its structure only (its checksums are the loading
       // pass's); hashed too unless the caller's pass checks its SHA-256 (checkFileDigest).
-      const scan = await scanBackup(link.path, { ...options, link: true, verify: !deferred, checkFileDigest: deferred ? (options.checkFileDigest ?? true) : true })
+      const scan = await scanBackup(link.path, {
+        ...options,
+        link: true,
+        verify: !deferred,
+        checkFileDigest: deferred ? (options.checkFileDigest ?? true) : true,
+        ...(collector !== undefined ? { recordKeys: collector.recordKeys } : {}),
+      })
       const info = incrementalOf(scan)
       // A MongoDB chain's full backup is in the mongo-native layout (format 'mergeback' too).
       if (link.depth === 0 ? info !== undefined || scan.metadata.format !== 'mergeback' : info === undefined || info.depth !== link.depth) {
         throw new FormatError(`its content does not match its catalog entry (${link.depth === 0 ? 'a full backup' : `increment of depth ${link.depth}`} expected)`)
       }
+      if (collector !== undefined) await collector.settle(scan, info!, options)
       scans.push(scan)
     } catch (error) {
       throw inLink(error, link, last)
@@ -184,26 +198,13 @@ export async function scanChain(
     }
     start.set(name, at)
   }
-  // The keys each increment touches: deletions from its metadata, upserts from its records.
-  const touched = new Map<string, Map<string, number>>()
-  for (const table of final.tables) touched.set(table.schema.name, new Map())
-  for (let i = 1; i < scans.length; i++) {
-    const scan = scans[i]!
-    const info = incrementalOf(scan)!
-    const wanted = scan.tables.map((t) => t.schema).filter((t) => (start.get(t.name) ?? Infinity) < i && t.primaryKey.length > 0)
-    for (const [name, keys] of Object.entries(info.deleted)) {
-      const map = touched.get(name)
-      if (map === undefined || (start.get(name) ?? Infinity) >= i) continue
-      for (const key of keys) map.set(JSON.stringify(key), i)
-    }
-    try {
-      for await (const table of readTables(scan, wanted, { ...options, link: true, records: 'parsed' })) {
-        const map = touched.get(table.schema.name)!
-        for await (const rows of table.batches) for (const row of rows) map.set(keyText(row, table.schema.primaryKey), i)
-      }
-    } catch (error) {
-      throw inLink(error, links[i]!, last)
-    }
+  // Only the keys later links than a table's start touched matter (the records of its start and
+  // after); the tables the final state no longer has are dropped.
+  for (const name of touched.keys()) if (!start.has(name)) touched.delete(name)
+  for (const [name, from] of start) {
+    const keys = touched.get(name)
+    if (keys === undefined) touched.set(name, new Map())
+    else for (const [key, at] of keys) if (at <= from) keys.delete(key)
   }
   const rowCounts = finalInfo.rowCounts
   const origin = scans.every((s) => s.origin === 'here') ? 'here' : 'foreign'
@@ -216,6 +217,63 @@ export async function scanChain(
     warnings: [...new Set(scans.flatMap((s) => s.warnings))],
     origin,
     chain: { links, scans, start, touched, ...(options.deferFull === true ? { deferred: true } : {}) },
+  }
+}
+
+/**
+ * Keys one increment's scan takes for a table (keyCollector); a table with more is left to a read
+ * of its own. They bound what a table the increment carries whole (its every row, and unknown to be
+ * such until the increment's metadata, at its end) costs before it is dropped.
+ */
+const SCAN_KEYS_PER_TABLE = 1 << 17
+
+/**
+ * Collects the keys increment `at` touches into `touched` (key text → `at`): its upserts' keys as
+ * its verifying scan checks them (scanBackup `recordKeys`), then, once the scan has its metadata
+ * (`settle`), its deletions. A table it carries whole replaces what earlier links hold: the keys
+ * of it are dropped (the table starts at this link or later). A table with more upserts than
+ * `most` (SCAN_KEYS_PER_TABLE) is read again for its keys, as every increment was before.
+ */
+function keyCollector(
+  touched: Map<string, Map<string, number>>,
+  at: number,
+  most: number,
+): {
+  recordKeys: (table: TableSchema) => (key: readonly unknown[]) => void
+  settle: (scan: BackupScan, info: IncrementalInfo, options: BackupInputOptions) => Promise<void>
+} {
+  const overflowed = new Set<string>()
+  const keysOf = (name: string): Map<string, number> => {
+    let keys = touched.get(name)
+    if (keys === undefined) touched.set(name, (keys = new Map()))
+    return keys
+  }
+  return {
+    recordKeys(table) {
+      const keys = keysOf(table.name)
+      let taken = 0
+      return (key) => {
+        if (taken >= most) return void overflowed.add(table.name)
+        taken++
+        // keyText's text of a row with these key values.
+        keys.set(JSON.stringify(key.map((value) => value ?? null)), at)
+      }
+    },
+    async settle(scan, info, options) {
+      for (const name of info.replaced) {
+        touched.delete(name)
+        overflowed.delete(name)
+      }
+      for (const [name, deleted] of Object.entries(info.deleted)) {
+        const keys = keysOf(name)
+        for (const key of deleted) keys.set(JSON.stringify(key), at)
+      }
+      const left = scan.tables.map((t) => t.schema).filter((t) => overflowed.has(t.name))
+      for await (const table of readTables(scan, left, { ...options, link: true, records: 'parsed' })) {
+        const keys = keysOf(table.schema.name)
+        for await (const rows of table.batches) for (const row of rows) keys.set(keyText(row, table.schema.primaryKey), at)
+      }
+    },
   }
 }
 
@@ -386,28 +444,13 @@ export async function* readChainTables(
   const byName = new Map(tables.map((t) => [t.name, t]))
   const counts = new Map(scan.tables.map((t) => [t.schema.name, t.records]))
   const convert = mode === 'lines' ? options.convertLines : undefined
-  // A keyed table's lines that several links contribute are merged by key (mergedLines), as its
-  // rows are (mergedBatches): the link it starts at is converted, and its converted batches note
-  // the key they reach (keyNoting); the later links' lines come as they are, to be merged in.
-  const merging = new Map<string, { start: number; reached: WeakMap<Buffer, Row> }>()
-  if (mode === 'lines') {
-    for (const name of order) {
-      const from = state.start.get(name) ?? 0
-      const links = state.scans.flatMap((linkScan, i) => (i >= from && linkScan.tables.some((t) => t.schema.name === name) ? [i] : []))
-      if (byName.get(name)!.primaryKey.length > 0 && links.length > 1) merging.set(name, { start: links[0]!, reached: new WeakMap() })
-    }
-  }
   /** Link `at`'s converter of a table's lines: the caller's, dropping the records a later link touched. */
   const converterAt = (table: TableSchema, at: number): LineConverter | undefined => {
-    const merged = merging.get(table.name)
-    if (merged !== undefined && at !== merged.start) return undefined
-    let converter = convert!(table)
+    const converter = convert!(table)
     const schema = byName.get(table.name)!
     const touched = state.touched.get(table.name)
-    if (converter !== undefined && schema.primaryKey.length > 0 && touched !== undefined && hasLater(touched, at)) {
-      converter = keptConverter(converter, lineKeeper(schema, touched, at, at === state.start.get(table.name)))
-    }
-    return converter === undefined || merged === undefined ? converter : keyNoting(converter, merged.reached, schema)
+    if (converter === undefined || schema.primaryKey.length === 0 || touched === undefined || !hasLater(touched, at)) return converter
+    return keptConverter(converter, lineKeeper(schema, touched, at, at === state.start.get(table.name)))
   }
   /**
    * The deferred full backup's damage behind `error`, found as it was read (a checksum, a file cut
@@ -560,14 +603,6 @@ export async function* readChainTables(
       }
       async function* lines(): AsyncGenerator<Buffer> {
         consumed = true
-        const merged = merging.get(name)
-        if (merged !== undefined) {
-          const links = contributing.map((at) => ({ at, open: () => openLink(at) }))
-          // The later links' lines go in converted as the first link's are, or as they are.
-          const converted = () => readers[merged.start]!.converted.has(name)
-          yield* mergedLines(schema, links, touched, merged.reached, converted, () => convert!(schema))
-          return
-        }
         let converting: boolean | undefined
         for await (const { at, rows } of linkSources()) {
           // Converted lines were filtered as they were converted (keptConverter). The consumer
@@ -613,154 +648,6 @@ function keptLines(chunk: Buffer, keep: LineKeeper): Buffer {
     begin = end + 1
   }
   return chunk.subarray(0, to)
-}
-
-/**
- * A converter that notes, for each output it hands on (take), the key of the last line it was
- * given (`reached`: output → a row of that line's key values; any line of the link, kept or
- * dropped, marks how far the link has come). The key is taken as the line comes (the reader keeps
- * no view of its input past its turn): from the bounds the converter's walk left, or cut.
- */
-function keyNoting(converter: LineConverter, reached: WeakMap<Buffer, Row>, schema: TableSchema): LineConverter {
-  const cut = keyCutter(schema)
-  let key: unknown[] | string | undefined
-  return {
-    convertChecked(buffer, start, stop, shape) {
-      if (!converter.convertChecked(buffer, start, stop, shape)) return false
-      key = keyValues(buffer, shape)
-      return true
-    },
-    convert(text) {
-      converter.convert(text)
-      key = cut(text) ?? schema.primaryKey.map((column) => (JSON.parse(text.toString('utf8')) as Row)[column])
-    },
-    take() {
-      const output = converter.take()
-      if (key !== undefined) {
-        const values = typeof key === 'string' ? (JSON.parse(key) as unknown[]) : key
-        reached.set(output, Object.fromEntries(schema.primaryKey.map((column, i) => [column, values[i]])) as Row)
-      }
-      key = undefined
-      return output
-    },
-  }
-}
-
-/** Bytes of the later links' lines mergedLines gathers before it hands them on. */
-const MERGED_LINES_BYTES = 1 << 20
-
-/** One later link's kept record lines, as mergedLines reads them: a chunk, the line at hand and its key. */
-interface LineCursor {
-  readonly iterator: AsyncIterator<Buffer>
-  readonly keep: LineKeeper | undefined
-  chunk: Buffer
-  begin: number
-  end: number
-  key: Row
-}
-
-/**
- * The record lines of a keyed table that several links contribute to, in key order, as
- * mergedBatches gives its rows (the reason is the same: on InnoDB a row appended out of key order
- * lands in a page of the loaded table that is long out of the buffer pool). The first link's
- * lines (the full backup's, the bulk) go on in their chunks, converted or not, with the records
- * a later link touched dropped; after each chunk, the later links' kept lines whose key is not
- * past the last key the chunk reached, merged by key, converted by `converter()` when the first
- * link's are (else as they are). The order is to the chunk (a few hundred KiB): rows go in at
- * most that far behind where the load has come, where its pages still are. The order is only
- * for speed: every kept line of every link is handed on once whatever the order. Memory: a chunk
- * of the first link, a batch of each later one, and what is gathered (MERGED_LINES_BYTES).
- */
-async function* mergedLines(
-  schema: TableSchema,
-  links: readonly { at: number; open: () => Promise<{ rows: TableRows; close: (whole: boolean) => Promise<void> }> }[],
-  touched: ReadonlyMap<string, number>,
-  reached: WeakMap<Buffer, Row>,
-  converted: () => boolean,
-  converter: () => LineConverter | undefined,
-): AsyncGenerator<Buffer> {
-  const compare = keyComparator(schema)
-  const cut = keyCutter(schema)
-  const keyOf = (line: Buffer): Row => {
-    const text = cut(line)
-    if (text === undefined) return JSON.parse(line.toString('utf8')) as Row
-    const values = JSON.parse(text) as unknown[]
-    return Object.fromEntries(schema.primaryKey.map((column, i) => [column, values[i]])) as Row
-  }
-  const opened: { close: (whole: boolean) => Promise<void> }[] = []
-  let whole = false
-  try {
-    const [first, ...later] = links
-    const start = await first!.open()
-    opened.push(start)
-    const cursors: LineCursor[] = []
-    for (const link of later) {
-      const handle = await link.open()
-      opened.push(handle)
-      const keep = hasLater(touched, link.at) ? lineKeeper(schema, touched, link.at, false) : undefined
-      cursors.push({ iterator: handle.rows.lines![Symbol.asyncIterator](), keep, chunk: Buffer.alloc(0), begin: 0, end: -1, key: {} })
-    }
-    /** Moves the cursor to its next kept line; false once its link has no more. */
-    const advance = async (cursor: LineCursor): Promise<boolean> => {
-      for (;;) {
-        let begin = cursor.end + 1
-        while (begin >= cursor.chunk.length) {
-          const step = await cursor.iterator.next()
-          if (step.done === true) return false
-          cursor.chunk = step.value
-          begin = 0
-        }
-        const end = cursor.chunk.indexOf(0x0a, begin)
-        cursor.begin = begin
-        cursor.end = end
-        if (cursor.keep === undefined || cursor.keep(cursor.chunk, begin, end)) {
-          cursor.key = keyOf(cursor.chunk.subarray(begin, end))
-          return true
-        }
-      }
-    }
-    let live: LineCursor[] = []
-    for (const cursor of cursors) if (await advance(cursor)) live.push(cursor)
-    // Known once the first link is open (its reader decides as it opens the table).
-    const startConverted = converted()
-    const into = live.length > 0 && startConverted ? converter() : undefined
-    /** The later links' kept lines up to `bound` (every one left, without it), merged by key. */
-    async function* upTo(bound: Row | undefined): AsyncGenerator<Buffer> {
-      let parts: Buffer[] = []
-      let bytes = 0
-      const hand = (): Buffer => {
-        const text = into !== undefined ? into.take() : Buffer.concat(parts, bytes)
-        parts = []
-        bytes = 0
-        return text
-      }
-      while (live.length > 0) {
-        let lead = live[0]!
-        for (const cursor of live) if (compare(cursor.key, lead.key) < 0) lead = cursor
-        if (bound !== undefined && compare(lead.key, bound) > 0) break
-        if (into !== undefined) into.convert(lead.chunk.subarray(lead.begin, lead.end))
-        else parts.push(lead.chunk.subarray(lead.begin, lead.end + 1))
-        bytes += lead.end + 1 - lead.begin
-        if (!(await advance(lead))) live = live.filter((cursor) => cursor !== lead)
-        if (bytes >= MERGED_LINES_BYTES) yield hand()
-      }
-      if (bytes > 0) yield hand()
-    }
-    const keep = hasLater(touched, first!.at) ? lineKeeper(schema, touched, first!.at, true) : undefined
-    for await (const chunk of start.rows.lines!) {
-      // How far the chunk reached: noted by its converter, or the key of its last line.
-      let bound = reached.get(chunk)
-      if (!startConverted && chunk.length > 0) bound = keyOf(chunk.subarray(chunk.lastIndexOf(0x0a, chunk.length - 2) + 1, chunk.length - 1))
-      // Converted lines were filtered as they were converted (keptConverter).
-      const kept = keep === undefined || startConverted ? chunk : keptLines(chunk, keep)
-      if (kept.length > 0) yield kept
-      if (bound !== undefined && live.length > 0) yield* upTo(bound)
-    }
-    yield* upTo(undefined)
-    whole = true
-  } finally {
-    for (const handle of opened) await handle.close(whole)
-  }
 }
 
 /** One link's records of a table, filtered by `keeps`, as the merge reads them: a batch and a position in it. */

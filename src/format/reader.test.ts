@@ -932,3 +932,36 @@ describe('readBackup limits: named with their value, flag and variable', () => {
     await expect(readEvents(Buffer.from('{}'), { limits: { maxDepth: 0 } })).rejects.toThrow(/limits.maxDepth must be a positive whole number/)
   })
 })
+
+describe('recordKeys (a chain scan takes the keys an increment touches in its verifying pass)', () => {
+  /** The keys handed to recordKeys per table, reading `text` as asked. */
+  async function keysHanded(text: string, options: Parameters<typeof readBackup>[1]): Promise<Record<string, unknown[][]>> {
+    const keys: Record<string, unknown[][]> = {}
+    const asked = { ...options, recordKeys: (table: TableSchema) => (key: readonly unknown[]) => void (keys[table.name] ??= []).push([...key]) }
+    for await (const event of readBackup([Buffer.from(text, 'utf8')], asked)) void event
+    return keys
+  }
+
+  it('hands on each record key of a keyed table once checked, on the fast path and the general parser, in every records mode', async () => {
+    const text = await baseText()
+    const spaced = text.replace(/\n/g, '\r\n')
+    for (const records of ['none', 'parsed', 'lines'] as const) {
+      for (const input of [text, spaced]) {
+        // The keyless table ("Audit Log") hands on nothing.
+        expect(await keysHanded(input, { records }), records).toEqual({ User: [['u1'], ['u2'], ['u3']] })
+      }
+    }
+  })
+
+  it('not in a pass that does not verify (no key check there)', async () => {
+    expect(await keysHanded(await baseText(), { records: 'none', verifyChecksums: false })).toEqual({})
+  })
+
+  it('a key twice is refused before it is handed on', async () => {
+    const text = replaceOnce(await baseText(), '"id":"u2"', '"id":"u1"')
+    const keys: unknown[][] = []
+    const failure = await readFailure(text, { records: 'none', recordKeys: () => (key) => void keys.push([...key]) })
+    expect(failure.error).toBeInstanceOf(FormatError)
+    expect(keys).toEqual([['u1']])
+  })
+})

@@ -104,6 +104,14 @@ export interface ReadBackupOptions {
    * own walk over each line (LineConverter). Undefined for a table: its lines as they are.
    */
   readonly convertLines?: (table: TableSchema) => LineConverter | undefined
+  /**
+   * A verifying pass (verifyChecksums) of a table with a primary key: given the table as it opens,
+   * where to hand each record's key values (in key order, as JSON.parse reads them; undefined for
+   * a missing field), taken from the check every record's key gets anyway (a key twice is a
+   * damaged file). Undefined for a table: its keys are not handed on. For a chain's scan, which
+   * collects the keys each increment touches in the pass that verifies it (engine/chain.ts).
+   */
+  readonly recordKeys?: (table: TableSchema) => ((key: readonly unknown[]) => void) | undefined
 }
 
 /**
@@ -224,7 +232,7 @@ export async function* readBackup(
   if (verify && !compute) throw new UsageError('checksums cannot be verified without computing them')
   const convertedBatchSize = options.convertedBatchSize ?? batchSize
   if (!Number.isSafeInteger(convertedBatchSize) || convertedBatchSize < 1) throw new UsageError(`convertedBatchSize must be a positive integer, not ${convertedBatchSize}`)
-  const parser = new BackupParser({ parsed: batchSize, converted: convertedBatchSize }, verify, options.records ?? 'parsed', compute, readerLimits(options.limits), options.incremental ?? false, options.convertLines)
+  const parser = new BackupParser({ parsed: batchSize, converted: convertedBatchSize }, verify, options.records ?? 'parsed', compute, readerLimits(options.limits), options.incremental ?? false, options.convertLines, options.recordKeys)
   try {
     for await (const chunk of input as AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>) {
       yield* parser.write(toBuffer(chunk))
@@ -330,6 +338,8 @@ interface OpenTable {
   readonly keys: Set<string> | undefined
   /** The primary keys seen so far (verifying passes of tables with a key): a key twice is a damaged file. */
   readonly keySet: KeyDigestSet | undefined
+  /** Where each record's key goes once checked (ReadBackupOptions.recordKeys). */
+  readonly keySink: ((key: readonly unknown[]) => void) | undefined
   /** Per primary-key column: whether it holds numbers (how its values compare). */
   readonly keyNumeric: readonly boolean[]
   count: number
@@ -443,6 +453,7 @@ class BackupParser {
   /** The fast path's line was converted by the table's converter (convertChecked) as it was checked. */
   #fastConverted = false
   readonly #convertLines: ((table: TableSchema) => LineConverter | undefined) | undefined
+  readonly #recordKeys: ReadBackupOptions['recordKeys']
   /** Whether the buffer #line is reading belongs to the reader (gathered from chunks), not the caller. */
   #ownLine = false
   /** The line being read is one of a chunk's whole lines, found valid UTF-8 together (write()). */
@@ -459,8 +470,10 @@ class BackupParser {
     limits: ReaderLimits,
     incremental = false,
     convertLines?: (table: TableSchema) => LineConverter | undefined,
+    recordKeys?: ReadBackupOptions['recordKeys'],
   ) {
     this.#convertLines = records === 'lines' ? convertLines : undefined
+    this.#recordKeys = recordKeys
     this.#incremental = incremental
     this.#limits = limits
     this.#batchSize = batchSize
@@ -1180,6 +1193,7 @@ class BackupParser {
       checksum: new TableChecksum(),
       keys: typed ? undefined : new Set(),
       keySet: this.#verifyChecksums && schema.primaryKey.length > 0 ? new KeyDigestSet() : undefined,
+      keySink: this.#verifyChecksums && schema.primaryKey.length > 0 ? this.#recordKeys?.(schema) : undefined,
       keyNumeric: schema.primaryKey.map((name) => NUMERIC_KINDS.has(schema.columns.find((column) => column.name === name)?.kind ?? 'unknown')),
       count: 0,
       batch: [],
@@ -1245,7 +1259,11 @@ class BackupParser {
 
   /** A verifying pass: the record's key (its key columns' values, in key order) must not be an earlier record's. */
   #checkKey(table: OpenTable, values: readonly unknown[], bytes: Buffer | undefined): void {
-    if (table.keySet === undefined || table.keySet.add(values, table.keyNumeric)) return
+    if (table.keySet === undefined) return
+    if (table.keySet.add(values, table.keyNumeric)) {
+      table.keySink?.(values)
+      return
+    }
     const shown = JSON.stringify(values.length === 1 ? values[0] : values)
     throw this.#ruleError(
       `table "${table.name}" holds the key (${table.header.primaryKey.join(', ')}) = ${shown.length > 200 ? `${shown.slice(0, 200)}…` : shown} twice: record ${table.count} has the key of an earlier record of the table, so the file is damaged`,
