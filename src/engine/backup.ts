@@ -255,8 +255,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     const compared: Record<string, 'stamps' | 'blocks' | 'digests' | 'whole'> = {}
     const narrowWarnings: string[] = []
     const reclaimer = new BufferReclaimer()
-    // Whether the writer's output, laid out in a chunk, may be released at its write's callback.
-    const release = pending.releasesWrites === true
+    // How a chunk the writer's output was laid out in goes back to its pool after its write's callback.
+    const whenRead = pending.whenRead
     try {
       const writer = new BackupWriter(pending.stream, {
         engine: config.engine,
@@ -339,7 +339,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
               await index!.addLines(chunk, table)
               // The chunk goes back to its source's pool (a PostgreSQL COPY's) once the file's
               // stream has taken the output laid out in it (docs/performance.md §Round fourteen).
-              const written = await writer.writeRecordLines(stripStamps(chunk), chunk, release ? () => releaseChunk(chunk) : undefined)
+              const written = await writer.writeRecordLines(stripStamps(chunk), chunk, whenRead && (() => whenRead(() => releaseChunk(chunk))))
               reclaimer.afterChunk()
               count += written
               options.onProgress?.({ type: 'rows', table: table.name, rows: written })

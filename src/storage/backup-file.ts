@@ -27,6 +27,7 @@ import type { BackupMetadata } from '../format/types.js'
 import { createEncryptStream } from '../crypto/encrypt-stream.js'
 import type { ScryptParams } from '../crypto/container.js'
 import { hasContainerMagic } from '../crypto/container.js'
+import { ParallelGzip } from './parallel-gzip.js'
 import { FileSink, createAtomicFile, ensureDirectory, exists, fsyncDirectory } from './atomic-file.js'
 import { sidecarFor, writeSidecar, type NativeFacts, type OriginKind, type Sidecar } from './catalog.js'
 import { backupFileName, checkBackupName, sidecarPathFor, type BackupDataFormat } from './naming.js'
@@ -75,13 +76,13 @@ export interface PendingBackupFile {
   /** Write the JSON text here; gzip, encryption and hashing happen behind it. */
   readonly stream: NodeJS.WritableStream
   /**
-   * True when a write's callback on `stream` means the Buffer written is no longer read (the file
-   * has its bytes, or gzip or encryption has copied them), so the caller may reuse it then
-   * (docs/performance.md §Round fourteen: COPY chunks reused). Only for a plain local file: gzip
-   * (ParallelGzip compresses a write after its callback), zstd and encryption may still read a
-   * write's bytes then, and a remote upload's parts may hold them.
+   * Given when the caller may reuse a Buffer it wrote to `stream`: called after that write's
+   * callback, it calls `then` once nothing in the chain reads the Buffer any more (the file has
+   * its bytes, or gzip has compressed them) (docs/performance.md §Round fourteen: COPY chunks
+   * reused). Not with zstd or encryption alone (they may still read a write's bytes, and say not
+   * when they stop), nor for a remote upload (its parts may hold them).
    */
-  readonly releasesWrites?: boolean
+  readonly whenRead?: (then: () => void) => void
   /** Ends the stream, fsyncs, renames into place, fsyncs the directory, writes the catalog sidecar atomically. */
   commit(metadata: Partial<BackupMetadata>): Promise<CommittedBackupFile>
   /** Removes the temporary file. Safe after any failure, idempotent; a no-op after a successful commit. */
@@ -293,10 +294,9 @@ export async function createBackupFile(
     path: finalPath,
     temporaryPath: file.tempPath,
     stream: head,
-    // Only the file sink itself calls back once it is done with a write's bytes: ParallelGzip calls
-    // back when a member is started (or the bytes wait for the next), encryption queues views of
-    // a write's tail, and zstd's worker may read on.
-    releasesWrites: stages.length === 1,
+    // The file sink calls back once a write's bytes are in the file; ParallelGzip calls back when
+    // a member has started (or the bytes wait for the next) and says when it is compressed.
+    whenRead: stages.length === 1 ? (then) => then() : compressor instanceof ParallelGzip ? (then) => compressor.whenRead(then) : undefined,
     async commit(metadata) {
       if (state !== 'open') throw new InternalError(`commit() called on a backup file that was already ${state}.`)
       state = 'committing'
