@@ -223,8 +223,8 @@ export class BackupWriter {
    *
    * `release`, when given, is called once `scratch` is no longer read: when the stream's write
    * callback for the output laid out there fires, or before this resolves when the output went to
-   * a Buffer of its own (never after a failed write). The caller may then reuse `scratch`, if a
-   * write's callback on its stream means the bytes were taken (PendingBackupFile.releasesWrites).
+   * a Buffer of its own (never after a failed write). The caller may reuse `scratch` once its
+   * stream no longer reads the bytes: at once for a file sink, later for gzip (PendingBackupFile.whenRead).
    */
   async writeRecordLines(lines: Buffer, scratch?: Buffer, release?: () => void): Promise<number> {
     this.#checkUsable()

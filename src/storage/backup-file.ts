@@ -275,7 +275,7 @@ export async function createBackupFile(
     throw outputError(error, finalPath)
   })
   // The sink measures what it writes: with no transform in front of it, a write's callback is
-  // then the sign that the bytes are in the file (releasesWrites).
+  // then the sign that the bytes are in the file (whenRead).
   const measure = new ByteMeasure()
   const stages: (Transform | Writable)[] = []
   const compressor = createCompressor(layers.compression, layers.level)
