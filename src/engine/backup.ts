@@ -25,7 +25,7 @@ import { BLOCK_ROWS, RowBlocksWriter } from '../storage/row-blocks.js'
 import { createBackupFile, type RemoteBackupTarget } from '../storage/backup-file.js'
 import { chooseCompression, compressionSuffix } from '../storage/compression.js'
 import { foreignKeyOrder } from './table-order.js'
-import { BufferReclaimer } from './buffer-reclaim.js'
+import { BufferReclaimer, releaseChunk } from './buffer-reclaim.js'
 import type { ProgressListener } from './progress.js'
 
 export interface BackupOptions {
@@ -255,6 +255,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     const compared: Record<string, 'stamps' | 'blocks' | 'digests' | 'whole'> = {}
     const narrowWarnings: string[] = []
     const reclaimer = new BufferReclaimer()
+    // How a chunk the writer's output was laid out in goes back to its pool after its write's callback.
+    const whenRead = pending.whenRead
     try {
       const writer = new BackupWriter(pending.stream, {
         engine: config.engine,
@@ -335,7 +337,9 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
               // The index copies the lines with their stamps before they are taken off in place,
               // and the writer lays its output out in the chunk (the room the stamps leave).
               await index!.addLines(chunk, table)
-              const written = await writer.writeRecordLines(stripStamps(chunk), chunk)
+              // The chunk goes back to its source's pool (a PostgreSQL COPY's) once the file's
+              // stream has taken the output laid out in it (docs/performance.md §Round fourteen).
+              const written = await writer.writeRecordLines(stripStamps(chunk), chunk, whenRead && (() => whenRead(() => releaseChunk(chunk))))
               reclaimer.afterChunk()
               count += written
               options.onProgress?.({ type: 'rows', table: table.name, rows: written })
@@ -344,6 +348,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
             for await (const chunk of lines) {
               const written = await writer.writeRecordLines(chunk)
               await index?.addLines(chunk, table)
+              // Both copied the lines: the chunk is free.
+              releaseChunk(chunk)
               reclaimer.afterChunk()
               count += written
               options.onProgress?.({ type: 'rows', table: table.name, rows: written })

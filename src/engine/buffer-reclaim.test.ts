@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { BufferReclaimer, RECLAIM_STEP_BYTES } from './buffer-reclaim.js'
+import { BufferReclaimer, ChunkPool, RECLAIM_STEP_BYTES, poisonReleasedChunks, releaseChunk, releasedChunks } from './buffer-reclaim.js'
 
 describe('BufferReclaimer', () => {
   it('collects the young generation once the Buffers made since the last collection reach the step, not before', () => {
@@ -49,5 +49,48 @@ describe('BufferReclaimer', () => {
     } finally {
       if (exposed !== undefined) (globalThis as { gc?: unknown }).gc = exposed
     }
+  })
+})
+
+describe('ChunkPool', () => {
+  it('hands a released chunk out again, keeps at most its count, and ignores what it did not make', () => {
+    const pool = new ChunkPool(1024, 2)
+    const a = pool.take(1000)
+    const b = pool.take(1024)
+    const c = pool.take(10)
+    expect(a.length).toBe(1024)
+    expect(new Set([a.buffer, b.buffer, c.buffer]).size).toBe(3)
+    // Bigger than the pool's size: a chunk of its own, never pooled.
+    const big = pool.take(4096)
+    expect(big.length).toBe(4096)
+    releaseChunk(big)
+    releaseChunk(Buffer.alloc(1024))
+    expect(pool.free).toBe(0)
+    // Any view of a chunk releases the chunk; twice is once.
+    releaseChunk(a.subarray(10, 20))
+    releaseChunk(a)
+    expect(pool.free).toBe(1)
+    releaseChunk(b)
+    releaseChunk(c)
+    expect(pool.free).toBe(2)
+    // The last released first; c found the pool full.
+    expect(pool.take(1024).buffer).toBe(b.buffer)
+    expect(pool.take(1024).buffer).toBe(a.buffer)
+    const fresh = pool.take(1024)
+    expect([a.buffer, b.buffer, c.buffer]).not.toContain(fresh.buffer)
+  })
+
+  it('overwrites a released chunk when poisoning is on (the safety tests\' check that nothing reads it later)', () => {
+    const pool = new ChunkPool(16)
+    const chunk = pool.take(16).fill(1)
+    const before = releasedChunks()
+    poisonReleasedChunks(true)
+    try {
+      releaseChunk(chunk)
+    } finally {
+      poisonReleasedChunks(false)
+    }
+    expect(releasedChunks()).toBe(before + 1)
+    expect([...chunk]).toEqual(new Array(16).fill(0xee))
   })
 })

@@ -50,3 +50,73 @@ export class BufferReclaimer {
     this.#base = getHeapStatistics().external_memory
   }
 }
+
+/** Released chunks a ChunkPool keeps for reuse (docs/performance.md §Round fourteen: COPY chunks reused). */
+export const CHUNK_POOL_KEEP = 4
+
+/** The pool each pooled chunk's memory came from, found by the memory (any view of it will do). */
+const owners = new WeakMap<ArrayBufferLike, { readonly pool: ChunkPool; readonly chunk: Buffer }>()
+
+/** Tests: a released chunk is overwritten at once, so a reader still holding it reads garbage. */
+let poisonReleased = false
+/** Chunks released into a pool so far (tests: proof that the pool was used). */
+let releasedCount = 0
+
+/**
+ * Chunks of one size handed out again once released, so that a backup does not make a new
+ * 1 MiB Buffer per chunk (each one external memory that counts towards V8's next mark-compact).
+ * A chunk is released (releaseChunk) only by the one that knows its bytes are no longer read:
+ * the backup, once the file's stream has taken them (written to the file, or copied by gzip or
+ * encryption). A chunk never released is just left to the garbage collector, as before.
+ */
+export class ChunkPool {
+  readonly #bytes: number
+  readonly #keep: number
+  readonly #free: Buffer[] = []
+
+  constructor(bytes: number, keep = CHUNK_POOL_KEEP) {
+    this.#bytes = bytes
+    this.#keep = keep
+  }
+
+  /** A chunk of at least `bytes` (its contents are whatever they were): a released one when one fits, else a new one. */
+  take(bytes: number): Buffer {
+    if (bytes > this.#bytes) return Buffer.allocUnsafeSlow(bytes)
+    const free = this.#free.pop()
+    if (free !== undefined) return free
+    const chunk = Buffer.allocUnsafeSlow(this.#bytes)
+    owners.set(chunk.buffer, { pool: this, chunk })
+    return chunk
+  }
+
+  /** Chunks waiting to be taken again. */
+  get free(): number {
+    return this.#free.length
+  }
+
+  #release(chunk: Buffer): void {
+    if (this.#free.length >= this.#keep || this.#free.includes(chunk)) return
+    if (poisonReleased) chunk.fill(0xee)
+    this.#free.push(chunk)
+    releasedCount++
+  }
+
+  /** Gives `view`'s chunk back to its pool, if it is a pooled chunk; its bytes must no longer be needed. */
+  static release(view: Uint8Array): void {
+    const owner = owners.get(view.buffer)
+    if (owner !== undefined) owner.pool.#release(owner.chunk)
+  }
+}
+
+/** See ChunkPool.release. */
+export const releaseChunk = (view: Uint8Array): void => ChunkPool.release(view)
+
+/** Tests: overwrite every chunk as it is released (a reader that still held it then reads 0xee bytes). */
+export function poisonReleasedChunks(on: boolean): void {
+  poisonReleased = on
+}
+
+/** Tests: how many chunks were released into a pool so far. */
+export function releasedChunks(): number {
+  return releasedCount
+}

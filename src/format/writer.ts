@@ -220,8 +220,13 @@ export class BackupWriter {
    * record), the output is laid out there, over `lines`, instead of in a new Buffer. Each record
    * moves left (the separators take one byte more a record than the lines' newlines, the room
    * makes up for it), so no byte is overwritten before it is read.
+   *
+   * `release`, when given, is called once `scratch` is no longer read: when the stream's write
+   * callback for the output laid out there fires, or before this resolves when the output went to
+   * a Buffer of its own (never after a failed write). The caller may reuse `scratch` once its
+   * stream no longer reads the bytes: at once for a file sink, later for gzip (PendingBackupFile.whenRead).
    */
-  async writeRecordLines(lines: Buffer, scratch?: Buffer): Promise<number> {
+  async writeRecordLines(lines: Buffer, scratch?: Buffer, release?: () => void): Promise<number> {
     this.#checkUsable()
     const table = this.#table
     if (this.#state !== 'table' || table === undefined) throw new InternalError(`writeRecordLines while ${this.#describeState()}`)
@@ -257,7 +262,9 @@ export class BackupWriter {
     }
     table.count += count
     await this.#flush()
-    await this.#writeOut(output)
+    const inPlace = room > count
+    await this.#writeOut(output, inPlace ? release : undefined)
+    if (!inPlace) release?.()
     return count
   }
 
@@ -382,7 +389,8 @@ export class BackupWriter {
     await this.#writeOut(text)
   }
 
-  async #writeOut(text: string | Buffer): Promise<void> {
+  /** Writes `text` to the stream, waiting for its drain; `written` is called when the stream calls back without an error. */
+  async #writeOut(text: string | Buffer, written?: () => void): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure
     const out = this.#out as NodeJS.WritableStream & { destroyed?: boolean; writableEnded?: boolean }
     // A destroyed stream neither emits 'error' nor 'drain' again: waiting would hang forever.
@@ -391,6 +399,7 @@ export class BackupWriter {
       try {
         const ready = out.write(text, (error?: Error | null) => {
           if (error) this.#failure ??= error
+          else written?.()
         })
         if (!ready) await waitForDrain(out)
       } catch (error) {

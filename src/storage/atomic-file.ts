@@ -39,17 +39,26 @@ export interface AtomicFile {
  * A Writable onto an open FileHandle that never closes it (the atomic file fsyncs and closes it
  * at commit). `FileHandle.createWriteStream({ autoClose: false })` is not used because it keeps a
  * reference on the handle that makes `handle.close()` wait forever.
+ *
+ * A write's callback fires once its bytes are in the file (the kernel has them), not before: a
+ * backup that writes Buffers it means to reuse takes the callback as the sign that it may
+ * (docs/performance.md §Round fourteen: COPY chunks reused). `seen`, when given, is shown every
+ * Buffer in order before it is written (the backup's SHA-256 and byte count).
  */
 export class FileSink extends Writable {
   readonly #handle: FileHandle
-  constructor(handle: FileHandle) {
-    super({ highWaterMark: 64 * 1024 })
+  readonly #seen: ((chunk: Buffer) => void) | undefined
+  constructor(handle: FileHandle, options: { readonly seen?: (chunk: Buffer) => void; readonly highWaterMark?: number } = {}) {
+    super({ highWaterMark: options.highWaterMark ?? 64 * 1024 })
     this.#handle = handle
+    this.#seen = options.seen
   }
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#seen?.(chunk)
     this.#writeAll(chunk).then(() => callback(), callback)
   }
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    if (this.#seen) for (const { chunk } of chunks) this.#seen(chunk)
     this.#writeAll(Buffer.concat(chunks.map((c) => c.chunk))).then(() => callback(), callback)
   }
   async #writeAll(buffer: Buffer): Promise<void> {

@@ -21,12 +21,13 @@ import { originKey } from '../crypto/origin-seal.js'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { createHash } from 'node:crypto'
-import { Transform, pipeline, type TransformCallback, type Writable } from 'node:stream'
+import { Transform, finished, pipeline, type TransformCallback, type Writable } from 'node:stream'
 import { InternalError, UsageError } from '../errors.js'
 import type { BackupMetadata } from '../format/types.js'
 import { createEncryptStream } from '../crypto/encrypt-stream.js'
 import type { ScryptParams } from '../crypto/container.js'
 import { hasContainerMagic } from '../crypto/container.js'
+import { ParallelGzip } from './parallel-gzip.js'
 import { FileSink, createAtomicFile, ensureDirectory, exists, fsyncDirectory } from './atomic-file.js'
 import { sidecarFor, writeSidecar, type NativeFacts, type OriginKind, type Sidecar } from './catalog.js'
 import { backupFileName, checkBackupName, sidecarPathFor, type BackupDataFormat } from './naming.js'
@@ -74,6 +75,14 @@ export interface PendingBackupFile {
   readonly temporaryPath: string
   /** Write the JSON text here; gzip, encryption and hashing happen behind it. */
   readonly stream: NodeJS.WritableStream
+  /**
+   * Given when the caller may reuse a Buffer it wrote to `stream`: called after that write's
+   * callback, it calls `then` once nothing in the chain reads the Buffer any more (the file has
+   * its bytes, or gzip has compressed them) (docs/performance.md §Round fourteen: COPY chunks
+   * reused). Not with zstd or encryption alone (they may still read a write's bytes, and say not
+   * when they stop), nor for a remote upload (its parts may hold them).
+   */
+  readonly whenRead?: (then: () => void) => void
   /** Ends the stream, fsyncs, renames into place, fsyncs the directory, writes the catalog sidecar atomically. */
   commit(metadata: Partial<BackupMetadata>): Promise<CommittedBackupFile>
   /** Removes the temporary file. Safe after any failure, idempotent; a no-op after a successful commit. */
@@ -184,8 +193,8 @@ async function createRemoteBackupFile(remote: RemoteBackupTarget, options: Creat
   return pending
 }
 
-/** Passes bytes through while hashing and counting them: the figures the catalog records. */
-class Measure extends Transform {
+/** SHA-256 and byte count of the bytes written: the figures the catalog records. */
+class ByteMeasure {
   readonly #hash = createHash('sha256')
   #bytes = 0
   get bytes(): number {
@@ -195,12 +204,33 @@ class Measure extends Transform {
   digest(): string {
     return this.#hash.digest('hex')
   }
-  override _transform(data: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  add(data: Buffer): void {
     this.#hash.update(data)
     this.#bytes += data.length
+  }
+}
+
+/** Passes bytes through while measuring them (ByteMeasure). */
+class Measure extends Transform {
+  readonly measure = new ByteMeasure()
+  get bytes(): number {
+    return this.measure.bytes
+  }
+  digest(): string {
+    return this.measure.digest()
+  }
+  override _transform(data: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.measure.add(data)
     callback(null, data)
   }
 }
+
+/**
+ * FileSink's high-water mark when it is the head of the chain (no gzip, no encryption): room for
+ * one 1 MiB chunk of record lines, so the writer goes on with the next while this one is written,
+ * as it did when the Measure transform stood in front.
+ */
+const HEAD_SINK_HIGH_WATER_MARK = 1536 * 1024
 
 /** The first free `<name>-<time>` path in `dir` at or after `now`, one second at a time. */
 async function freePathIn(dir: string, name: string, now: Date, flags: { gzip: boolean; zstd: boolean; encrypted: boolean; format?: BackupDataFormat }): Promise<string> {
@@ -244,15 +274,17 @@ export async function createBackupFile(
   const file = await createAtomicFile(finalPath, { noClobber: 'dir' in target }).catch((error: unknown) => {
     throw outputError(error, finalPath)
   })
-  const measure = new Measure()
-  const sink = new FileSink(file.handle)
+  // The sink measures what it writes: with no transform in front of it, a write's callback is
+  // then the sign that the bytes are in the file (whenRead).
+  const measure = new ByteMeasure()
   const stages: (Transform | Writable)[] = []
   const compressor = createCompressor(layers.compression, layers.level)
   if (compressor) stages.push(compressor)
   if (encrypt) stages.push(encrypt)
-  stages.push(measure, sink)
+  const sink = new FileSink(file.handle, { seen: (chunk) => measure.add(chunk), highWaterMark: stages.length === 0 ? HEAD_SINK_HIGH_WATER_MARK : undefined })
+  stages.push(sink)
   const head = stages[0] as Writable
-  const written = new Promise<void>((resolve, reject) => pipeline(stages, (error) => (error ? reject(error) : resolve())))
+  const written = new Promise<void>((resolve, reject) => (stages.length === 1 ? finished(sink, (error) => (error ? reject(error) : resolve())) : pipeline(stages, (error) => (error ? reject(error) : resolve()))))
   // Observed here so a failure while the caller is still writing is not an unhandled rejection;
   // commit() awaits the same promise and throws it.
   written.catch(() => undefined)
@@ -262,6 +294,9 @@ export async function createBackupFile(
     path: finalPath,
     temporaryPath: file.tempPath,
     stream: head,
+    // The file sink calls back once a write's bytes are in the file; ParallelGzip calls back when
+    // a member has started (or the bytes wait for the next) and says when it is compressed.
+    whenRead: stages.length === 1 ? (then) => then() : compressor instanceof ParallelGzip ? (then) => compressor.whenRead(then) : undefined,
     async commit(metadata) {
       if (state !== 'open') throw new InternalError(`commit() called on a backup file that was already ${state}.`)
       state = 'committing'

@@ -96,4 +96,26 @@ describe('ParallelGzip', () => {
     const truncated = gz.subarray(0, gz.length - 20)
     await expect(buffer(Readable.from([truncated]).pipe(createDecompressor('gzip')!))).rejects.toThrow()
   })
+
+  it('whenRead waits until the bytes written so far are compressed, not just called back for', async () => {
+    const gzip = new ParallelGzip(1)
+    const out = buffer(gzip)
+    const read: string[] = []
+    gzip.whenRead(() => read.push('nothing written'))
+    expect(read).toEqual(['nothing written'])
+    // A block: a member starts before the callback; its compression is not over yet.
+    const block = Buffer.alloc(BLOCK_BYTES, 'a')
+    await new Promise<void>((resolve, reject) => gzip.write(block, (error) => (error ? reject(error) : resolve())))
+    gzip.whenRead(() => read.push('block'))
+    expect(read).toEqual(['nothing written'])
+    // Less than a block waits for the next member: called back at once, read only at the end.
+    await new Promise<void>((resolve, reject) => gzip.write(Buffer.from('tail'), (error) => (error ? reject(error) : resolve())))
+    gzip.whenRead(() => read.push('tail'))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(read).toEqual(['nothing written', 'block'])
+    gzip.end()
+    const text = gunzipSync(await out)
+    expect(read).toEqual(['nothing written', 'block', 'tail'])
+    expect(text.length).toBe(BLOCK_BYTES + 4)
+  })
 })

@@ -41,6 +41,11 @@ export class ParallelGzip extends Transform {
   /** Members being compressed, in file order. */
   readonly #running: Promise<Buffer>[] = []
   #members = 0
+  /** Members compressed, counted in file order, and the members in order before the last one. */
+  #compressed = 0
+  #inOrder: Promise<unknown> = Promise.resolve()
+  /** whenRead's callers, each waiting for this many members to be compressed. */
+  #waiting: { readonly members: number; readonly then: () => void }[] = []
 
   constructor(level: number) {
     super()
@@ -75,11 +80,33 @@ export class ParallelGzip extends Transform {
     return all.subarray(0, size)
   }
 
+  /**
+   * Calls `then` once the bytes of the writes called back so far are no longer read: in members
+   * whose compression is over (a write's callback comes when its member has only started, or
+   * while its bytes wait for the next one). For a writer that reuses its
+   * Buffers (docs/performance.md §Round fourteen: COPY chunks reused).
+   */
+  whenRead(then: () => void): void {
+    const members = this.#members + (this.#pendingBytes > 0 ? 1 : 0)
+    if (this.#compressed >= members) then()
+    else this.#waiting.push({ members, then })
+  }
+
   #start(block: Buffer): void {
     const member = gzip(block, { level: this.#level, chunkSize: OUTPUT_CHUNK_BYTES })
     // Observed at once: a failure is thrown when its turn comes, not as an unhandled rejection.
     member.catch(() => undefined)
     this.#running.push(member)
     this.#members++
+    // A failed member no longer reads its bytes either.
+    this.#inOrder = this.#inOrder
+      .then(() => member)
+      .catch(() => undefined)
+      .then(() => this.#memberRead())
+  }
+
+  #memberRead(): void {
+    this.#compressed++
+    while (this.#waiting.length > 0 && this.#waiting[0]!.members <= this.#compressed) this.#waiting.shift()!.then()
   }
 }

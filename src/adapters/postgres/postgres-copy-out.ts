@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { ChunkPool } from '../../engine/buffer-reclaim.js'
 import { InternalError } from '../../errors.js'
 
 /** Message types of the COPY OUT sub-protocol (PostgreSQL protocol §55.7). */
@@ -33,7 +34,7 @@ const HEADER_BYTES = 5
  * Room a chunk has past `chunkBytes`, so that the row that takes it past them usually fits
  * without the chunk being grown.
  */
-const CHUNK_SLACK_BYTES = 64 * 1024
+export const CHUNK_SLACK_BYTES = 64 * 1024
 
 /** Chunks CopyOut keeps before it stops reading the socket. */
 const MAX_READY = 1
@@ -46,6 +47,8 @@ const MAX_READY = 1
 export class CopyOutParser {
   readonly #chunkBytes: number
   readonly #onChunk: (chunk: Buffer) => void
+  /** Where chunks come from: released ones again when their consumer releases them (ChunkPool). */
+  readonly #pool: ChunkPool | undefined
   /** The chunk being filled, `#filled` bytes of it so far; its lines end at `#lineEnd`. */
   #chunk: Buffer
   #filled = 0
@@ -58,10 +61,15 @@ export class CopyOutParser {
   #left = 0
   #copyDone = false
 
-  constructor(chunkBytes: number, onChunk: (chunk: Buffer) => void) {
+  constructor(chunkBytes: number, onChunk: (chunk: Buffer) => void, pool?: ChunkPool) {
     this.#chunkBytes = chunkBytes
     this.#onChunk = onChunk
-    this.#chunk = Buffer.allocUnsafeSlow(chunkBytes + CHUNK_SLACK_BYTES)
+    this.#pool = pool
+    this.#chunk = this.#newChunk(chunkBytes + CHUNK_SLACK_BYTES)
+  }
+
+  #newChunk(bytes: number): Buffer {
+    return this.#pool?.take(bytes) ?? Buffer.allocUnsafeSlow(bytes)
   }
 
   /** True once CopyDone was read: every line has been handed on. */
@@ -131,7 +139,7 @@ export class CopyOutParser {
   #handOn(): void {
     const full = this.#chunk
     const rest = this.#filled - this.#lineEnd
-    this.#chunk = Buffer.allocUnsafeSlow(Math.max(rest, this.#chunkBytes) + CHUNK_SLACK_BYTES)
+    this.#chunk = this.#newChunk(Math.max(rest, this.#chunkBytes) + CHUNK_SLACK_BYTES)
     full.copy(this.#chunk, 0, this.#lineEnd, this.#filled)
     this.#onChunk(full.subarray(0, this.#lineEnd))
     this.#filled = rest
@@ -171,9 +179,9 @@ export class CopyOut {
   #wake: (() => void) | undefined
   readonly #onData = (data: Buffer): void => this.#read(data)
 
-  constructor(text: string, chunkBytes: number) {
+  constructor(text: string, chunkBytes: number, pool?: ChunkPool) {
     this.text = text
-    this.#parser = new CopyOutParser(chunkBytes, (chunk) => this.#ready.push(chunk))
+    this.#parser = new CopyOutParser(chunkBytes, (chunk) => this.#ready.push(chunk), pool)
   }
 
   /** True once nothing more will come: the lines are all read, or the statement failed. */

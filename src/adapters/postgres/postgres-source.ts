@@ -29,7 +29,8 @@ import { InternalError, UsageError } from '../../errors.js'
 import { cancelRunningStatement, openSession, readyForQuery, toDatabaseError } from './postgres-connection.js'
 import { compareNames, introspect, toDatabaseSchema, type PgColumn, type PgTable } from './postgres-introspector.js'
 import { qualify, quoteIdent, unescapeCopyText } from './postgres-sql.js'
-import { CopyOut } from './postgres-copy-out.js'
+import { CHUNK_SLACK_BYTES, CopyOut } from './postgres-copy-out.js'
+import { ChunkPool } from '../../engine/buffer-reclaim.js'
 import { jsonExpression, readExpression, textDecoder, type TextDecoder } from './postgres-values.js'
 import { collatedKeyColumn, hasKeyOrder } from '../key-order.js'
 import { SplitSessions, readInTwoParts, splitMinBytes, splittableKind, type Split } from './postgres-split-read.js'
@@ -212,7 +213,9 @@ async function* wholeLines(chunks: AsyncIterable<Buffer>, table: PgTable, option
     }
     pending.push(chunk.subarray(0, lastNewline + 1))
     const whole = joined(pending, pendingBytes + lastNewline + 1)
-    pending = lastNewline + 1 < chunk.length ? [chunk.subarray(lastNewline + 1)] : []
+    // A part line kept for the next chunk is copied: `whole` may be a view of `chunk`, and the
+    // backup may give a chunk back to its pool once `whole` is written (releaseChunk).
+    pending = lastNewline + 1 < chunk.length ? [Buffer.from(chunk.subarray(lastNewline + 1))] : []
     pendingBytes = chunk.length - lastNewline - 1
     yield whole
     options.signal?.throwIfAborted()
@@ -253,6 +256,8 @@ export class PostgresSource implements Source {
   readonly #config: ConnectionConfig
   readonly #schema: string
   readonly #described = new Map<string, PgTable>()
+  /** The COPY reads' chunks, taken again once the backup releases them (the file has their bytes). */
+  readonly #chunks = new ChunkPool(LINES_CHUNK_BYTES + CHUNK_SLACK_BYTES)
   #busy = false
   #closed = false
   /** The exported snapshot and its helper, when a big table may be read on a second session (postgres-split-read.ts). */
@@ -544,7 +549,7 @@ export class PostgresSource implements Source {
     const context = { action: 'reading rows', table: table.schema.name }
     options.signal?.throwIfAborted()
     await this.#query('SAVEPOINT mergeback_read', context)
-    const reader = this.#client.query(new CopyOut(copy, LINES_CHUNK_BYTES))
+    const reader = this.#client.query(new CopyOut(copy, LINES_CHUNK_BYTES, this.#chunks))
     const finished = readyForQuery(this.#client, reader)
     let completed = false
     let failed = false
