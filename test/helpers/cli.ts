@@ -4,9 +4,9 @@
  */
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { inject } from 'vitest'
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(REPO_ROOT, 'bin/mergeback.js')
@@ -28,9 +28,8 @@ export interface CliResult {
 let scratchBackups: string | undefined
 export function scratchBackupDir(): string {
   if (scratchBackups === undefined) {
-    scratchBackups = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeback-cli-backups-'))
-    const dir = scratchBackups
-    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }))
+    // Under the run's scratch root (working-directory-guard.ts removes it at teardown).
+    scratchBackups = fs.mkdtempSync(path.join(inject('scratchRoot'), 'cli-backups-'))
   }
   return scratchBackups
 }
