@@ -194,7 +194,10 @@ describe('PostgreSQL record lines (backup fast path)', () => {
         }
       })()
       await expect(reading).rejects.toMatchObject({ name: 'DatabaseError', engineCode: '57014', table: 'big' })
-      expect(chunks).toBeGreaterThan(1)
+      // 57014 (query_canceled) itself says the COPY was still running. Whether a second chunk came
+      // before the error is the scheduler's: on a loaded machine the server may send less than a
+      // chunk between the first chunk and the cancel (a CI run saw exactly one).
+      expect(chunks).toBeGreaterThanOrEqual(1)
       const lines = (await readLines(source, table))!.split('\n')
       expect(lines).toHaveLength(300001)
       expect(lines[299999]).toBe(`{"id":300000,"pad":"${'p'.repeat(180)}"}`)
