@@ -68,7 +68,7 @@ export class TextOutput {
   #buffer: Buffer
   #length = 0
 
-  /** `capacity`: the size of a new buffer; or the buffer to write into (one of an OutputBuffers'). */
+  /** `capacity`: the size of a new buffer; or the buffer to write into (a ChunkPool's chunk). */
   constructor(capacity: number | Buffer = 1 << 20) {
     this.#buffer = typeof capacity === 'number' ? Buffer.allocUnsafe(capacity) : capacity
   }
@@ -102,44 +102,6 @@ export class TextOutput {
 
   set position(at: number) {
     this.#length = at
-  }
-}
-
-/**
- * Output buffers of one size, used again once their consumer gives them back (issue #17). A
- * converter's output is about 1.25 MiB per batch of lines; a new Buffer for each was external
- * memory that V8 answers with mark-compacts (docs/performance.md, "Round fourteen: PostgreSQL
- * restore, converter output buffers"). `take()` hands out a free buffer, or a new one;
- * `giveBack(view)` returns the buffer under `view` once nothing reads or writes it any more:
- * the caller's promise, on which the bytes of every later batch depend. A view of a buffer this
- * pool did not hand out (an output that grew into a buffer of its own, a copy), or of one it
- * already has back, is ignored, so a consumer may give back whatever it was handed.
- */
-export class OutputBuffers {
-  readonly #size: number
-  readonly #keep: number
-  readonly #free: Buffer[] = []
-  /** The buffers handed out and not given back, by their memory. */
-  readonly #out = new Map<ArrayBufferLike, Buffer>()
-
-  /** `keep`: how many free buffers are kept at most (more given back are left to the collector). */
-  constructor(size: number, keep: number) {
-    this.#size = size
-    this.#keep = keep
-  }
-
-  take(): Buffer {
-    // Each buffer is its own memory (never one of the pool's small slices): giveBack finds it by its ArrayBuffer.
-    const buffer = this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#size)
-    this.#out.set(buffer.buffer, buffer)
-    return buffer
-  }
-
-  giveBack(view: Buffer): void {
-    const buffer = this.#out.get(view.buffer)
-    if (buffer === undefined) return
-    this.#out.delete(view.buffer)
-    if (this.#free.length < this.#keep) this.#free.push(buffer)
   }
 }
 

@@ -94,7 +94,7 @@ async function* withProgress(table: string, batches: AsyncIterable<Row[]>, onPro
 
 async function* linesWithProgress(table: string, chunks: AsyncIterable<Buffer>, onProgress?: ProgressListener): AsyncGenerator<Buffer> {
   for await (const chunk of chunks) {
-    // Counted before it is handed on: once written, a chunk may be written into again (OutputBuffers).
+    // Counted before it is handed on: once written, a chunk may be written into again (ChunkPool).
     let rows = 0
     if (onProgress !== undefined) for (let at = chunk.indexOf(0x0a); at !== -1; at = chunk.indexOf(0x0a, at + 1)) rows++
     yield chunk

@@ -276,7 +276,7 @@ export async function copyFromStdin(
  * written by its 'drain' (the write was over the socket's high-water mark, which a batch of COPY
  * text always is; 'drain' comes once its queue is empty). A chunk written in part behind a
  * queue below the mark is never reported: its memory is then left to the collector. Reported,
- * a chunk may be written into again (OutputBuffers), so this must not report one early.
+ * a chunk may be written into again (a ChunkPool's), so this must not report one early.
  */
 function noteWritten(client: pg.Client, sink: object, written: (chunk: Buffer) => void): void {
   const query = sink as { flushChunk?: (chunk: Buffer) => boolean }

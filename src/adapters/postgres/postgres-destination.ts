@@ -87,7 +87,8 @@ import { SplitSessions, readInTwoParts, splitMinBytes } from './postgres-split-r
 import { createTableDdl, enumTypeName, escapeCopyText, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
 import { wireToPgText } from './postgres-values.js'
 import { copyLinePlan, lineToCopy, type CopyLinePlan } from './postgres-copy-lines.js'
-import { TextOutput, type OutputBuffers } from '../json-line-text.js'
+import { TextOutput } from '../json-line-text.js'
+import type { ChunkPool } from '../../engine/buffer-reclaim.js'
 import type { LineConverter } from '../../format/reader.js'
 import { packRowDigests } from '../adapter.js'
 import os from 'node:os'
@@ -1278,12 +1279,12 @@ export const COPY_OUTPUT_BYTES = (1 << 20) + (1 << 18)
  * With `buffers`, each batch's COPY text is written into one of them: the consumer gives it back
  * once the text is written (copyFromStdin's `written`).
  */
-export function stagedLineConverter(table: TableSchema, target: PgTable, buffers?: OutputBuffers): LineConverter | undefined {
+export function stagedLineConverter(table: TableSchema, target: PgTable, buffers?: ChunkPool): LineConverter | undefined {
   const { columns, plan } = stagedCopyPlan(table, target)
   if (plan === undefined) return undefined
   let out: TextOutput | undefined
   let recordIndex = 0
-  const output = (): TextOutput => (out ??= new TextOutput(buffers?.take() ?? COPY_OUTPUT_BYTES))
+  const output = (): TextOutput => (out ??= new TextOutput(buffers?.take(COPY_OUTPUT_BYTES) ?? COPY_OUTPUT_BYTES))
   return {
     convertChecked(buffer, start, end, shape) {
       shape.keyBounds.fill(-1)

@@ -42,7 +42,7 @@ import { SharedSource } from '../shared-source.js'
 import { RUN_ID_LENGTH, STAGE_PREFIX, newRunId, runLockName } from '../staging.js'
 import { copyFromStdin, createMissingEnums, openSession, toDatabaseError, type ErrorContext } from './postgres-connection.js'
 import { COPY_OUTPUT_BYTES, copyTextOfLines, stagedLineConverter } from './postgres-destination.js'
-import { OutputBuffers } from '../json-line-text.js'
+import { ChunkPool, releaseChunk } from '../../engine/buffer-reclaim.js'
 import type { LineConverter } from '../../format/reader.js'
 import { introspect, type PgTable } from './postgres-introspector.js'
 import { createTableDdl, foreignKeySql, qualify, quoteIdent, quoteLiteral } from './postgres-sql.js'
@@ -86,7 +86,7 @@ export class PostgresStagedRestore implements StagedRestore {
    * "Round fourteen: PostgreSQL restore, converter output buffers"). A few are in use at once
    * (one in each session's COPY stream and socket, one read ahead, one being filled).
    */
-  readonly #outputs = new OutputBuffers(COPY_OUTPUT_BYTES, 4)
+  readonly #outputs = new ChunkPool(COPY_OUTPUT_BYTES)
 
   private constructor(config: ConnectionConfig, control: pg.Client, loaders: pg.Client[]) {
     this.#config = config
@@ -355,8 +355,7 @@ export class PostgresStagedRestore implements StagedRestore {
   async #copyPart(client: pg.Client, table: string, columns: readonly string[], source: SharedSource<Buffer | string>, context: ErrorContext): Promise<number> {
     await this.#run(client, { text: 'BEGIN' }, context)
     try {
-      const outputs = this.#outputs
-      const rows = await copyFromStdin(client, qualify(this.#staging, table), columns, source.reader(), context, (chunk) => outputs.giveBack(chunk))
+      const rows = await copyFromStdin(client, qualify(this.#staging, table), columns, source.reader(), context, releaseChunk)
       await this.#run(client, { text: 'COMMIT' }, context)
       return rows
     } catch (error) {
