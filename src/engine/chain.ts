@@ -29,7 +29,7 @@ import { FormatError, InternalError, IntegrityError, MergebackError } from '../e
 import type { LineConverter, ReadBackupOptions } from '../format/reader.js'
 import type { IncrementalInfo } from '../format/types.js'
 import { madeHere, readSidecar, type Sidecar } from '../storage/catalog.js'
-import { keyCutter, keyText } from '../storage/digest-index.js'
+import { keyCutter, keyText, keyValuesText } from '../storage/digest-index.js'
 import { DEFAULT_BATCH_ROWS, readTables, scanBackup, type BackupInputOptions, type BackupScan, type TableRows } from './backup-input.js'
 import { foreignKeyOrder, isForeignKeyOrdered } from './table-order.js'
 
@@ -255,8 +255,7 @@ function keyCollector(
       return (key) => {
         if (taken >= most) return void overflowed.add(table.name)
         taken++
-        // keyText's text of a row with these key values.
-        keys.set(JSON.stringify(key.map((value) => value ?? null)), at)
+        keys.set(keyValuesText(key), at)
       }
     },
     async settle(scan, info, options) {

@@ -80,7 +80,12 @@ export function shortDigest(data: Buffer | string): Buffer {
 
 /** The canonical text of a row's key: JSON.stringify of its key columns' wire values, in key order. */
 export function keyText(row: Readonly<Record<string, unknown>>, key: readonly string[]): string {
-  return JSON.stringify(key.map((column) => row[column] ?? null))
+  return keyValuesText(key.map((column) => row[column]))
+}
+
+/** keyText of a row whose key columns hold `values`, in key order (undefined for a missing field). */
+export function keyValuesText(values: readonly unknown[]): string {
+  return JSON.stringify(values.map((value) => value ?? null))
 }
 
 /**
