@@ -117,6 +117,13 @@ export interface LineBlocks {
   block(i: number): Buffer | undefined
   /** Range `i`'s record lines exactly as readRecordLines writes them. */
   rows(i: number): Buffer
+  /**
+   * Whether the row of key text `key` (as the digest index spells it) is in range `i` or a later
+   * one (its key at least range `i`'s first key, in the order the ranges are cut in); undefined
+   * when that cannot be told here (a key value of another kind than its column's). Lets a reader
+   * of readRecordLines' stream (key order) cut it at the same ranges.
+   */
+  keyFrom?(key: string, i: number): boolean | undefined
 }
 
 export interface DatabaseSchema {

@@ -225,8 +225,9 @@ export class SqliteSource implements Source {
     const blockLines = this.#utf8 ? sqlRecordLines(quoted, { reals: true }) : undefined
     if (lines === undefined || blockLines === undefined) return undefined
     const bounds: (string | bigint)[][] = []
+    const kinds = keyKinds.map((c) => c!.kind)
     for (const text of firstKeys) {
-      const bound = boundKey(text, keyKinds.map((c) => c!.kind))
+      const bound = boundKey(text, kinds)
       if (bound === undefined || (bounds.length > 0 && compareKeys(bounds[bounds.length - 1]!, bound) >= 0)) return undefined
       bounds.push(bound)
     }
@@ -278,6 +279,10 @@ export class SqliteSource implements Source {
         const { statement, values } = rowsOf(i)
         const rows = withErrors(context, () => statement.all(...values)) as unknown[][]
         return finishChunk(lines.finishRows(rows))
+      },
+      keyFrom: (text, i) => {
+        const bound = boundKey(text, kinds)
+        return bound === undefined ? undefined : compareKeys(bound, bounds[i]!) >= 0
       },
     }
   }

@@ -13,7 +13,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
 import Database from 'better-sqlite3'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { backup } from '../../../src/engine/backup.js'
 import { comparable } from '../../../src/engine/incremental.js'
 import { SqliteSource } from '../../../src/adapters/sqlite/sqlite-source.js'
@@ -342,6 +342,65 @@ describe('SQLite increments by block digests', () => {
       expect((await incrementMatches(ws, next.file)).compared, what).toEqual({ item: 'blocks', pair: 'blocks', word: 'blocks' })
     }
   }, 180_000)
+
+  it('cuts the stream of a text-keyed table at the same ranges as the range statements: the same increment, index and blocks', async () => {
+    // writeChangesByStream (a table keyed by one TEXT column, read as readRecordLines' stream) against
+    // writeChangesByBlocks' statement per range (lineBlocks without keyFrom), on the same state and parent.
+    const ws = workspace()
+    ws.exec(`CREATE TABLE w (k TEXT NOT NULL PRIMARY KEY, n INTEGER NOT NULL, note TEXT)`)
+    const rows: string[] = []
+    for (let i = 0; i < 1500; i++) rows.push(`('k${String(i * 2).padStart(5, '0')}', ${i}, ${i % 4 === 0 ? 'NULL' : `'note ${'y'.repeat(i % 30)}'`})`)
+    ws.exec(`INSERT INTO w VALUES ${rows.join(',')}`)
+    let parent = (await backup({ db: ws.url, out: ws.dir, name: 'n' })).file
+    const rnd = random(11)
+    const key = (i: number): string => `'k${String(i).padStart(5, '0')}'`
+    const both = async (): Promise<string> => {
+      const made: { file: string; blocks: Buffer; lines: string[] }[] = []
+      for (const byRanges of [false, true]) {
+        const original = SqliteSource.prototype.lineBlocks
+        const spy = byRanges
+          ? vi.spyOn(SqliteSource.prototype, 'lineBlocks').mockImplementation(function (this: SqliteSource, table, firstKeys) {
+              const ranges = original.call(this, table, firstKeys)
+              return ranges === undefined ? undefined : { block: ranges.block, rows: ranges.rows }
+            })
+          : undefined
+        try {
+          const increment = await backup({ db: ws.url, out: ws.dir, name: byRanges ? 'ranges' : 'n', since: path.basename(parent) })
+          expect(increment.compared).toEqual({ w: 'blocks' })
+          made.push({ file: increment.file, blocks: fs.readFileSync(rowBlocksPathFor(increment.file)), lines: (await linesOf(increment.file)).get('w')! })
+        } finally {
+          spy?.mockRestore()
+        }
+      }
+      const [stream, ranges] = made as [(typeof made)[0], (typeof made)[0]]
+      expect(stream.lines).toEqual(ranges.lines)
+      expect(stream.blocks.equals(ranges.blocks)).toBe(true)
+      const [a, b] = [(await loadDigestIndex(stream.file))!.tables.get('w')!, (await loadDigestIndex(ranges.file))!.tables.get('w')!]
+      expect(a.arrays().digests.equals(b.arrays().digests)).toBe(true)
+      expect(a.arrays().keyTexts.equals(b.arrays().keyTexts)).toBe(true)
+      await incrementMatches(ws, parent)
+      return stream.file
+    }
+    for (let round = 1; round <= 5; round++) {
+      const statements: string[] = []
+      for (let j = 0; j < 40; j++) {
+        const i = Math.floor(rnd() * 3100) - 20
+        const op = rnd()
+        if (op < 0.3) statements.push(`UPDATE w SET n = n + ${round} WHERE k = ${key(i)}`)
+        else if (op < 0.55) statements.push(`DELETE FROM w WHERE k = ${key(i)}`)
+        // Odd numbers fall between the seeded keys: inside blocks, between them, before the first, after the last.
+        else statements.push(`INSERT OR REPLACE INTO w VALUES (${key(i)}, ${-i}, 'new ${round}')`)
+      }
+      // A block's first row deleted and a row inserted right after it (a later range's key by the bound),
+      // a run of blocks deleted, rows before all others and after all others.
+      const first = 16 * 8 * round
+      statements.push(`DELETE FROM w WHERE k = ${key(first)}`, `INSERT OR REPLACE INTO w VALUES (${key(first + 1)}, 0, 'after a deleted first row')`)
+      statements.push(`DELETE FROM w WHERE k BETWEEN ${key(600 * round)} AND ${key(600 * round + 70)}`)
+      statements.push(`INSERT OR REPLACE INTO w VALUES ('a${round}', 1, NULL), ('z${round}', 2, NULL), ('ä${round}', 3, NULL)`)
+      ws.exec(statements.join(';\n'))
+      parent = await both()
+    }
+  }, 240_000)
 
   it('carries a table whose columns changed whole, and writes no blocks beside an encrypted backup', async () => {
     const ws = workspace()
