@@ -4,12 +4,17 @@
  * readTable gives, for every type (the conformance matrix, edge values, arbitrary text), and
  * decline (undefined) the tables it cannot write exactly.
  */
+import fs from 'node:fs'
+import { gunzipSync } from 'node:zlib'
 import fc from 'fast-check'
 import mysql from 'mysql2/promise'
 import { afterAll, describe, expect, it } from 'vitest'
 import { mysqlAdapter } from '../../../src/adapters/mysql/mysql-adapter.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
-import { createMysqlDatabase, databasesOfFile, mysqlQuery } from '../../helpers/databases.js'
+import { backup } from '../../../src/engine/backup.js'
+import { poisonReleasedChunks, releasedChunks } from '../../../src/engine/buffer-reclaim.js'
+import { verify } from '../../../src/engine/inspect.js'
+import { createMysqlDatabase, databasesOfFile, makeTempDir, mysqlQuery } from '../../helpers/databases.js'
 import { readLines, readRowsAsLines } from '../../helpers/record-lines.js'
 import { MATRIX_ROWS, TYPE_MATRIX } from '../../fixtures/types/mysql-types.js'
 
@@ -90,6 +95,35 @@ describe('MariaDB record lines', () => {
     const conn = await mysql.createConnection({ uri: db.url, charset: 'UTF8MB4_GENERAL_CI' })
     try {
       for (let i = 0; i < values.length; i += 500) await conn.query('INSERT INTO t VALUES ?', [values.slice(i, i + 500).map((v, j) => [i + j, v])])
+    } finally {
+      await conn.end()
+    }
+    const { t } = await bothWays(db.url)
+    expect(t[0]).toBeDefined()
+    expect(t[0]).toBe(t[1])
+    expect(t[1].split('\n').filter((line) => line !== '').map((line) => (JSON.parse(line) as { s: string }).s)).toEqual(values)
+  })
+
+  it('escape texts longer than #string writes byte by byte (4096 bytes): runs of every length between the bytes to escape, at the ends too', async () => {
+    const db = await databases.fresh()
+    await mysqlQuery(db.url, 'CREATE TABLE t (id INT PRIMARY KEY, s LONGTEXT) CHARACTER SET utf8mb4')
+    const values: string[] = []
+    for (const length of [4090, 4095, 4096, 4097, 4100, 5000, 70_000]) {
+      for (const special of ['"', '\\', '\n', '\u0001', '\u001f']) {
+        for (const filler of ['a', 'é']) {
+          const base = filler.repeat(Math.floor(length / Buffer.byteLength(filler)))
+          // At the start and the end, one in the middle, a cluster, and one every 1 to 40 bytes.
+          values.push(special + base.slice(1), base.slice(1) + special, base.slice(0, 2000) + special + base.slice(2001))
+          values.push(base.slice(0, 100) + special.repeat(50) + base.slice(150))
+          let spread = ''
+          for (let gap = 0; spread.length < base.length; gap = (gap + 1) % 41) spread += base.slice(0, gap) + special
+          values.push(spread)
+        }
+      }
+    }
+    const conn = await mysql.createConnection({ uri: db.url, charset: 'UTF8MB4_GENERAL_CI' })
+    try {
+      for (let i = 0; i < values.length; i++) await conn.query('INSERT INTO t VALUES (?, ?)', [i, values[i]])
     } finally {
       await conn.end()
     }
@@ -180,6 +214,44 @@ describe('MariaDB record lines', () => {
       expect(await readRowsAsLines(source, table)).toBe('{"7":2,"id":1,"07":3}\n')
     } finally {
       await source.close()
+    }
+  })
+})
+
+describe('MariaDB backup: line chunks reused once the file has their bytes', () => {
+  it('writes the same, verified bytes plain and gzipped, with every released chunk overwritten at once', async () => {
+    const db = await databases.fresh()
+    // About 13 MB of record lines: a dozen 1 MiB chunks, so released ones are taken again.
+    await mysqlQuery(
+      db.url,
+      'CREATE TABLE big (id INT PRIMARY KEY, label TEXT, n BIGINT) CHARACTER SET utf8mb4',
+      "INSERT INTO big SELECT seq, REPEAT(MD5(seq), 8), seq * 7 FROM seq_1_to_40000",
+      'CREATE TABLE other (id VARCHAR(20) PRIMARY KEY, v TEXT) CHARACTER SET utf8mb4',
+      "INSERT INTO other SELECT CONCAT('k', seq), REPEAT('x', seq % 500) FROM seq_1_to_5000",
+    )
+    const tmp = makeTempDir()
+    // A chunk released before the file's stream had its bytes, or written into after it was
+    // handed out, would put 0xee bytes in the file: its checksums would not verify.
+    poisonReleasedChunks(true)
+    try {
+      const text = async (options: { gzip?: boolean; passphrase?: string }, name: string): Promise<string | undefined> => {
+        const released = releasedChunks()
+        const file = (await backup({ db: db.url, out: `${tmp.dir}/${name}`, ...options })).file
+        expect(releasedChunks() - released, name).toBeGreaterThan(8)
+        const report = await verify(file, { passphrase: options.passphrase })
+        expect(report.ok, JSON.stringify(report.checks)).toBe(true)
+        expect(report.tables).toEqual({ big: 40000, other: 5000 })
+        if (options.passphrase !== undefined) return undefined
+        const bytes = fs.readFileSync(file)
+        return (options.gzip ? gunzipSync(bytes) : bytes).toString().replace(/"exportedAt": "[^"]*"/, '').replace(/"compression": "[^"]*"/, '')
+      }
+      const plain = await text({}, 'plain.json')
+      expect(plain).toContain(`"label":"${'c4ca4238a0b923820dcc509a6f75849b'.repeat(8)}"`)
+      expect(await text({ gzip: true }, 'gzip.json.gz')).toBe(plain)
+      await text({ passphrase: 'pool test' }, 'enc.json.enc')
+    } finally {
+      poisonReleasedChunks(false)
+      tmp.cleanup()
     }
   })
 })
