@@ -133,8 +133,9 @@ export class RecordLineParser {
    * From now on each chunk take() hands out is the only one in its pool, and the pools come from
    * `chunks`: a consumer that releases a chunk (engine/buffer-reclaim.ts releaseChunk) once its
    * bytes are written gives the pool back for a later chunk, so that a read does not make a new
-   * 1 MiB Buffer per chunk (docs/performance.md §Round fifteen: MariaDB backup). The parser never
-   * writes into a pool again after take() handed out a chunk of it. For append()/take() only.
+   * 1 MiB Buffer per chunk (docs/performance.md §Round fifteen: MariaDB backup and restore). The
+   * parser never writes into a pool again after take() handed out a chunk of it. For
+   * append()/take() only.
    */
   pooled(chunks: ChunkPool): void {
     if (this.#at !== 0) throw new InternalError('RecordLineParser.pooled() after lines were written')
