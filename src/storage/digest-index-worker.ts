@@ -58,8 +58,12 @@ const sha256 = typeof crypto.hash === 'function'
 const sha256Latin1 = typeof crypto.hash === 'function'
   ? (bytes) => crypto.hash('sha256', bytes, 'latin1')
   : (bytes) => crypto.createHash('sha256').update(bytes).digest('latin1')
+// The 16 characters are stored one by one: Buffer's write (argument checks, the encoding's lookup,
+// a call into C++) cost about as much again as the call that hashes a key (docs/performance.md,
+// Round fifteen: PostgreSQL backup CPU).
 function sha16(bytes, out, at) {
-  out.write(sha256Latin1(bytes), at, DIGEST_BYTES, 'latin1')
+  const digest = sha256Latin1(bytes)
+  for (let k = 0; k < DIGEST_BYTES; k++) out[at + k] = digest.charCodeAt(k)
 }
 if (workerData.test) {
   // digest-index.test.ts: the digests of these inputs, as this thread computes them.
@@ -121,7 +125,7 @@ function tableOf(message) {
   const positions = key.map((name) => message.columns.indexOf(name))
   const last = positions.length === 0 || positions.some((p) => p < 0) ? -1 : Math.max(...positions)
   const names = message.columns.slice(0, last + 1).map((name) => Buffer.from(JSON.stringify(name) + ':'))
-  return { key, positions, last, names, begins: new Int32Array(last + 1), ends: new Int32Array(last + 1), scratch: Buffer.allocUnsafe(1024), stamped: message.stamped === true, digestStamps: message.digestStamps === true, blocks: message.blockRows > 0 ? blocksOf(message.blockRows) : undefined }
+  return { key, positions, last, names, begins: new Int32Array(last + 1), ends: new Int32Array(last + 1), scratch: Buffer.allocUnsafe(1024), views: { scratch: undefined, byLength: [] }, stamped: message.stamped === true, digestStamps: message.digestStamps === true, blocks: message.blockRows > 0 ? blocksOf(message.blockRows) : undefined }
 }
 
 // Block digests (storage/row-blocks.ts): each run of 'rows' consecutive lines is hashed whole
@@ -158,7 +162,8 @@ function cutKey(t, line) {
   let at = 1
   for (let i = 0; i <= t.last; i++) {
     const name = t.names[i]
-    if (at + name.length > line.length || line.compare(name, 0, name.length, at, at + name.length) !== 0) return -1
+    if (at + name.length > line.length) return -1
+    for (let k = 0; k < name.length; k++) if (line[at + k] !== name[k]) return -1
     at += name.length
     const begin = at
     const first = line[at]
@@ -191,10 +196,17 @@ function cutKey(t, line) {
   for (let j = 0; j < t.positions.length; j++) {
     if (j > 0) scratch[k++] = 0x2c
     const p = t.positions[j]
-    k += line.copy(scratch, k, t.begins[p], t.ends[p])
+    for (let i = t.begins[p], end = t.ends[p]; i < end; i++) scratch[k++] = line[i]
   }
   scratch[k++] = 0x5d
   return k
+}
+
+// A view of t.scratch's first 'length' bytes (the key text cutKey left there), one kept per
+// length: a new view per line was one more object a row for this thread's scavenges.
+function keyView(t, length) {
+  if (t.views.scratch !== t.scratch) t.views = { scratch: t.scratch, byLength: [] }
+  return t.views.byLength[length] ??= t.scratch.subarray(0, length)
 }
 
 // The size of a line's entry; throws when its key is too long for the index.
@@ -221,8 +233,12 @@ function writeEntry(size, keyBytes, line, keyFrom, keyAt) {
   if (keyFrom !== undefined) keyFrom.copy(out, used + 1, keyAt, keyAt + DIGEST_BYTES)
   else sha16(keyBytes, out, used + 1)
   sha16(line, out, used + 1 + DIGEST_BYTES)
-  out.writeUInt16BE(keyBytes.length, used + 1 + 2 * DIGEST_BYTES)
-  keyBytes.copy(out, used + 3 + 2 * DIGEST_BYTES)
+  // Byte by byte: keys are short, and Buffer's methods cost more a call than these loops.
+  const length = keyBytes.length
+  const at = used + 1 + 2 * DIGEST_BYTES
+  out[at] = length >>> 8
+  out[at + 1] = length & 0xff
+  for (let k = 0; k < length; k++) out[at + 2 + k] = keyBytes[k]
   used += size
   return used - size + 1
 }
@@ -343,7 +359,7 @@ async function lines(data) {
     const line = data.subarray(start, lineEnd)
     const cut = cutKey(t, line)
     let keyBytes
-    if (cut >= 0) keyBytes = t.scratch.subarray(0, cut)
+    if (cut >= 0) keyBytes = keyView(t, cut)
     else {
       const row = JSON.parse(line.toString('utf8'))
       keyBytes = Buffer.from(JSON.stringify(t.key.map((column) => row[column] ?? null)))

@@ -151,6 +151,9 @@ describe('digest index', () => {
         { schema: { ...table(['a', 's', 'b'], ['b', 'a']), name: 'two' }, rows: Array.from({ length: 300 }, (_, i) => ({ a: `a\"${i}`, s: 'x,"y"', b: -i / 7 })) },
         { schema: { ...table(['j', 'id'], ['id']), name: 'nested' }, rows: Array.from({ length: 50 }, (_, i) => ({ j: [i, { k: 'v' }], id: `k${i}` })) },
         { schema: { ...table(['id'], []), name: 'nokey' }, rows: [{ id: 1 }] },
+        // Keys past the thread's 1 KiB key scratch (it grows twice), with key lengths seen before
+        // it grew coming again after: the thread keeps one view of the scratch per length.
+        { schema: { ...table(['id', 'v'], ['id']), name: 'long' }, rows: [5, 9, 1500, 5, 9, 3000, 1500, 5].map((n, i) => ({ id: `${'abcdefgh'[i]}${'x'.repeat(n - 1)}`, v: i })) },
       ]
       for (const { schema, rows } of cases) {
         await writer.beginTable(schema)

@@ -170,6 +170,29 @@ describe('CopyOut', () => {
     expect(Buffer.concat(connection.driver)).toEqual(AFTER_COPY)
   })
 
+  it('pauses the socket for a moment after a short read, so the next read takes what came meanwhile; not after a long one', async () => {
+    const connection = fakeConnection()
+    const copy = new CopyOut('COPY t TO STDOUT', 1 << 20)
+    copy.submit(connection)
+    connection.stream.write(Buffer.concat([copyOutResponse, message('d', 'one\n')]))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(connection.stream.isPaused()).toBe(true)
+    // Bytes that come during the pause wait in the socket, and are read after it.
+    const long = `${'x'.repeat(40 * 1024)}\n`
+    connection.stream.write(message('d', long))
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    expect(connection.stream.isPaused()).toBe(false)
+    connection.stream.write(message('d', long))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(connection.stream.isPaused()).toBe(false)
+    connection.stream.write(Buffer.concat([copyDone, commandComplete, readyForQuery]))
+    expect((await copy.next())?.toString()).toBe(`one\n${long}${long}`)
+    expect(await copy.next()).toBeNull()
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    expect(Buffer.concat(connection.driver)).toEqual(AFTER_COPY)
+    expect(connection.stream.isPaused()).toBe(false)
+  })
+
   it('throws the error pg reports after the ErrorResponse it was handed, and gives the socket back', async () => {
     const connection = fakeConnection()
     const copy = new CopyOut('COPY t TO STDOUT', 1 << 20)
