@@ -225,6 +225,34 @@ describe('merge and analyze through digests (postgres)', () => {
     expect(normalized(viaDigests)).toEqual(normalized(ordinary))
     expect(viaDigests.tables.kinds).toMatchObject({ new: 0, conflicts: 1, currentOnly: 0, unchanged: rows.length - 1 })
   })
+
+  it('a changed record without a key value fails as on the ordinary path, naming its record', async () => {
+    const db = await changedDb()
+    const source = await postgresAdapter.openSource(parseDatabaseUrl(db.url))
+    let kinds: TableSchema
+    const rows: Row[] = []
+    try {
+      kinds = (await source.describe({ tables: ['kinds'] })).tables[0]
+      for await (const batch of source.readTable(kinds)) rows.push(...batch)
+    } finally {
+      await source.close()
+    }
+    rows[3] = { ...rows[3], t: 'changed' }
+    rows[6] = { ...rows[6], k: null }
+    const keyless = dir.file('keyless.json')
+    const out = fs.createWriteStream(keyless)
+    const writer = new BackupWriter(out, { engine: 'postgres', database: 'x', backupName: 'keyless', compression: 'none' })
+    await writer.beginTable(kinds)
+    await writer.writeRows(rows)
+    await writer.endTable()
+    await writer.finish()
+    await new Promise<void>((resolve) => out.end(resolve))
+
+    const viaDigests = await analyze(keyless, db.url).then(() => undefined, (error: unknown) => error as Error)
+    const ordinary = await analyze(keyless, db.url, { plan: dir.file('keyless-plan.json') }).then(() => undefined, (error: unknown) => error as Error)
+    expect(viaDigests?.message).toMatch(/record 6: the key column "k" has no value/)
+    expect(viaDigests?.message).toBe(ordinary?.message)
+  })
 })
 
 describe('the read-ahead on one connection', () => {
