@@ -760,7 +760,7 @@ async function mergeTableByDigests(
     const batchKeys = new Set(rows.map((row) => keyString(table, row)))
     const previous = inFlight
     // This batch's read must see what the batch before wrote when they share a key.
-    if (previous !== undefined && [...batchKeys].some((key) => previous.keys.has(key))) await previous.done
+    if (previous !== undefined && sharesKey(batchKeys, previous.keys)) await previous.done
     const read = destination.readByKeys(table.name, table.keyColumns, rows.map((row) => keyRow(table, row)))
     read.catch(() => undefined) // awaited below, in order
     const done = (async () => {
@@ -829,6 +829,12 @@ async function mergeTableByDigests(
   report.table(table.name).currentOnly = Math.max(0, rowsBefore - matched)
 }
 
+/** Whether two sets of key strings share one. */
+function sharesKey(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  for (const key of a) if (b.has(key)) return true
+  return false
+}
+
 /** The key row of a current digest's key text (JSON array of the key columns' wire values). */
 function digestKeyRow(table: MergeTable, keyText: string): Row {
   const values = JSON.parse(keyText) as Row[string][]
@@ -869,6 +875,7 @@ function batchOptions(settings: MergeSettings, hooks: TableHooks) {
     resolutions: hooks.resolutions,
     onResolutionUsed: hooks.onResolutionUsed,
     fingerprints: Boolean(hooks.planReader || hooks.planWriter),
+    classifyOnly: Boolean(hooks.readOnly),
   }
 }
 

@@ -125,6 +125,18 @@ describe('canonicalDecimal / plainDecimal', () => {
     expect(canonicalDecimal('abc')).toBeUndefined()
     expect(canonicalDecimal('.')).toBeUndefined()
   })
+  it('gives whole numbers, as numbers and as text, the key of their regular-expression reading (property)', () => {
+    const integer = col('integer')
+    for (const text of ['0', '-0', '00', '007', '-', '', '+5', ' 5', '5 ', '10', '-120', '9007199254740993', '1e3', '12a']) {
+      expect(canonicalKey(integer, text), text).toBe(canonicalDecimal(text) ?? `?:${text}`)
+    }
+    fc.assert(
+      fc.property(fc.oneof(fc.integer(), fc.maxSafeInteger(), fc.bigInt().map(String), fc.stringMatching(/^-?[0-9]{0,25}$/)), (value) => {
+        const text = typeof value === 'number' ? String(value) : value
+        return canonicalKey(integer, value) === (canonicalDecimal(text) ?? `?:${text}`)
+      }),
+    )
+  })
   it('writes plain decimal text', () => {
     expect(plainDecimal('1e21')).toBe('1000000000000000000000')
     expect(plainDecimal('1.5e-7')).toBe('0.00000015')

@@ -143,9 +143,33 @@ export function canonicalDecimal(text: string): string | undefined {
 
 function numericKey(value: WireValue): string {
   if (typeof value === 'boolean') return value ? '1e0' : '0'
-  if (typeof value === 'number') return canonicalDecimal(numberText(value)) ?? fallbackKey(value)
-  if (typeof value === 'string') return canonicalDecimal(value) ?? fallbackKey(value)
+  if (typeof value === 'number') {
+    if (Number.isSafeInteger(value)) return wholeNumberKey(String(value))
+    return canonicalDecimal(numberText(value)) ?? fallbackKey(value)
+  }
+  if (typeof value === 'string') return (isWholeNumberText(value) ? wholeNumberKey(value) : canonicalDecimal(value)) ?? fallbackKey(value)
   return fallbackKey(value)
+}
+
+/** Whether `text` is an optional '-' and digits without a leading zero (or "0"): the keys and counts most numbers are. */
+function isWholeNumberText(text: string): boolean {
+  let at = text.charCodeAt(0) === 0x2d ? 1 : 0
+  const first = text.charCodeAt(at)
+  if (first === 0x30) return text.length === 1
+  if (!(first >= 0x31 && first <= 0x39)) return false
+  for (at++; at < text.length; at++) {
+    const c = text.charCodeAt(at)
+    if (c < 0x30 || c > 0x39) return false
+  }
+  return true
+}
+
+/** canonicalDecimal of a whole number's text (isWholeNumberText), without its regular expression: merge keys meet this for every record. */
+function wholeNumberKey(text: string): string {
+  if (text === '0') return '0'
+  let end = text.length
+  while (text.charCodeAt(end - 1) === 0x30) end--
+  return `${end === text.length ? text : text.slice(0, end)}e${text.length - end}`
 }
 
 function floatKey(value: WireValue): string {
@@ -210,18 +234,41 @@ const BLANK_PADDED = /^(character|char|bpchar)(\s*\(|\s*$)/i
 // SQLite has no date type: DATE/DATETIME/TIMESTAMP columns are text (or numbers) to it.
 const DATE_TIME_TYPE = /date|time/i
 
+/** How textKey reads a text column of a declared type: found once per type name. */
+interface TextMode {
+  /** The type names a date or time: values that read as date-times compare as instants. */
+  readonly dateTime: boolean
+  /** What else the type ignores: trailing spaces (character(n)), case (citext). */
+  readonly fold: 'none' | 'blank-padded' | 'citext'
+}
+const PLAIN_TEXT: TextMode = { dateTime: false, fold: 'none' }
+const textModes = new Map<string, TextMode>()
+
+function textModeOf(type: string | undefined): TextMode {
+  if (!type) return PLAIN_TEXT
+  let mode = textModes.get(type)
+  if (mode === undefined) {
+    const dateTime = DATE_TIME_TYPE.test(type)
+    const fold = BLANK_PADDED.test(type) ? 'blank-padded' : /^citext$/i.test(type) ? 'citext' : 'none'
+    mode = !dateTime && fold === 'none' ? PLAIN_TEXT : { dateTime, fold }
+    // Bounded, in case a caller makes up type names without end.
+    if (textModes.size < 1000) textModes.set(type, mode)
+  }
+  return mode
+}
+
 function textKey(value: WireValue, type: string | undefined): string {
-  if (type && DATE_TIME_TYPE.test(type)) {
+  const mode = textModeOf(type)
+  if (mode === PLAIN_TEXT && typeof value === 'string') return `s:${value}`
+  if (mode.dateTime) {
     // The same instant written two ways ("2024-01-15 10:30:00" by the app, "…T10:30:00.000Z" by a
     // seed file, epoch milliseconds by an ORM) is one value to the application that wrote it.
     const instant = parseInstant(value)
     if (instant) return `i:${instantKey(instant)}`
   }
   let text = typeof value === 'string' ? value : typeof value === 'object' ? canonicalJson(value) : String(value)
-  if (type) {
-    if (BLANK_PADDED.test(type)) text = text.replace(/ +$/, '')
-    else if (/^citext$/i.test(type)) text = text.toLowerCase()
-  }
+  if (mode.fold === 'blank-padded') text = text.replace(/ +$/, '')
+  else if (mode.fold === 'citext') text = text.toLowerCase()
   return `s:${text}`
 }
 

@@ -62,6 +62,11 @@ export interface BatchOptions {
   readonly onResolutionUsed?: (entry: ResolutionEntry) => void
   /** Compute per-record fingerprints (needed only to save or check a plan). */
   readonly fingerprints?: boolean
+  /**
+   * The batch is only classified (analyze): leave `updates` empty instead of building the rows
+   * updateRows would take, which nothing reads then. Counts, conflicts and decisions are the same.
+   */
+  readonly classifyOnly?: boolean
 }
 
 /** What one batch does: the writes, and what the report and a plan record of it. */
@@ -113,6 +118,7 @@ export function planBatch(
     counts,
     insert: (b) => inserts.push(b),
     update(b, values) {
+      if (options.classifyOnly) return
       const signature = Object.keys(values).join('\u0000')
       let group = updateGroups.get(signature)
       if (!group) updateGroups.set(signature, (group = []))

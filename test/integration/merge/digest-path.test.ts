@@ -197,33 +197,57 @@ describe('merge and analyze through digests (postgres)', () => {
     expect(again.tables.kinds).toMatchObject({ new: 0, conflicts: 0, updated: 0 })
   })
 
-  it('a record whose fields are absent from the backup is compared field by field, not as a different line', async () => {
-    const db = await changedDb()
+  /** The `kinds` table of `db` (its schema and rows), read back as a backup holds them. */
+  async function kindsOf(db: TestDb): Promise<{ kinds: TableSchema; rows: Row[] }> {
     const source = await postgresAdapter.openSource(parseDatabaseUrl(db.url))
-    let kinds: TableSchema
-    let rows: Row[] = []
     try {
-      kinds = (await source.describe({ tables: ['kinds'] })).tables[0]
+      const kinds = (await source.describe({ tables: ['kinds'] })).tables[0]
+      const rows: Row[] = []
       for await (const batch of source.readTable(kinds)) rows.push(...batch)
+      return { kinds, rows }
     } finally {
       await source.close()
     }
-    // Null fields left out of the record (what a backup made elsewhere may do), one changed value.
-    rows = rows.map((row) => Object.fromEntries(Object.entries(row).filter(([, value]) => value !== null)))
-    rows[3] = { ...rows[3], t: 'changed' }
-    const partial = dir.file('partial.json')
-    const out = fs.createWriteStream(partial)
-    const writer = new BackupWriter(out, { engine: 'postgres', database: 'x', backupName: 'partial', compression: 'none' })
+  }
+
+  /** A backup file named `name` of `rows` as the table `kinds`. */
+  async function kindsBackup(name: string, kinds: TableSchema, rows: readonly Row[]): Promise<string> {
+    const file = dir.file(`${name}.json`)
+    const out = fs.createWriteStream(file)
+    const writer = new BackupWriter(out, { engine: 'postgres', database: 'x', backupName: name, compression: 'none' })
     await writer.beginTable(kinds)
     await writer.writeRows(rows)
     await writer.endTable()
     await writer.finish()
     await new Promise<void>((resolve) => out.end(resolve))
+    return file
+  }
+
+  it('a record whose fields are absent from the backup is compared field by field, not as a different line', async () => {
+    const db = await changedDb()
+    const { kinds, rows: current } = await kindsOf(db)
+    // Null fields left out of the record (what a backup made elsewhere may do), one changed value.
+    const rows = current.map((row) => Object.fromEntries(Object.entries(row).filter(([, value]) => value !== null)))
+    rows[3] = { ...rows[3], t: 'changed' }
+    const partial = await kindsBackup('partial', kinds, rows)
 
     const viaDigests = await analyze(partial, db.url)
     const ordinary = await analyze(partial, db.url, { plan: dir.file('partial-plan.json') })
     expect(normalized(viaDigests)).toEqual(normalized(ordinary))
     expect(viaDigests.tables.kinds).toMatchObject({ new: 0, conflicts: 1, currentOnly: 0, unchanged: rows.length - 1 })
+  })
+
+  it('a changed record without a key value fails as on the ordinary path, naming its record', async () => {
+    const db = await changedDb()
+    const { kinds, rows } = await kindsOf(db)
+    rows[3] = { ...rows[3], t: 'changed' }
+    rows[6] = { ...rows[6], k: null }
+    const keyless = await kindsBackup('keyless', kinds, rows)
+
+    const viaDigests = await analyze(keyless, db.url).then(() => undefined, (error: unknown) => error as Error)
+    const ordinary = await analyze(keyless, db.url, { plan: dir.file('keyless-plan.json') }).then(() => undefined, (error: unknown) => error as Error)
+    expect(viaDigests?.message).toMatch(/record 6: the key column "k" has no value/)
+    expect(viaDigests?.message).toBe(ordinary?.message)
   })
 })
 
