@@ -47,13 +47,13 @@ const ORDER_NEAR_ROWS = 16
 /** Chunks of a table read again row by row (a 0x01 in their block) after which #lineBlocksInOrder reads only rows. */
 const GAPPED_CHUNKS_TO_ROWS = 4
 /**
- * readRecordLines hands on chunks of at least this many bytes: its chunks of `batchSize` rows are
- * gathered until they hold that much (gathered). The digest index copies every chunk into a
- * message buffer of at least 1.25 MiB and lets 2 MiB of lines be in flight, so chunks of 60 KB
- * (RoomAllocation's 500 rows) kept ~35 such buffers, 44 MB, alive at once (docs/performance.md
- * §Round fifteen: SQLite backup peak RSS).
+ * readRecordLines without a batchSize hands on chunks of at least this many bytes: its chunks of
+ * LINES_BATCH_SIZE rows are gathered until they hold that much (gathered). The digest index
+ * copies every chunk into a message buffer of at least 1.25 MiB and lets 2 MiB of lines be in
+ * flight, so chunks of 60 KB (RoomAllocation's 500 rows) kept ~35 such buffers, 44 MB, alive at
+ * once (docs/performance.md §Round fifteen: SQLite backup peak RSS).
  */
-const GATHER_BYTES = 512 * 1024
+export const GATHER_BYTES = 512 * 1024
 /** The size of the pooled chunks gathered chunks are copied into. */
 const CHUNK_BYTES = 1 << 20
 /** The rowid's names, which a column may take. */
@@ -172,14 +172,16 @@ export class SqliteSource implements Source {
    * where #lineBlocksInOrder can), else as text per
    * column kind (recordLineEncoder). The writer and the digest index take the bytes as they are
    * instead of each calling JSON.stringify on every row. Undefined for a table whose column
-   * names JSON.stringify would reorder.
+   * names JSON.stringify would reorder. Without `batchSize`, chunks of LINES_BATCH_SIZE rows are
+   * gathered to at least GATHER_BYTES, in chunks of a pool the caller may give back (releaseChunk).
    */
   readRecordLines(table: TableSchema, options: ReadOptions = {}): AsyncIterable<Buffer> | undefined {
     const chunks = this.#recordLineChunks(table, options)
-    return chunks === undefined ? undefined : gathered(chunks, this.#chunks)
+    // Without a batchSize (a backup's read) the chunks are gathered to GATHER_BYTES; a caller's batchSize is kept.
+    return chunks === undefined || options.batchSize !== undefined ? chunks : gathered(chunks, this.#chunks)
   }
 
-  /** readRecordLines' chunks as each path reads them: `batchSize` rows each. */
+  /** readRecordLines' chunks as each path reads them: `batchSize` (LINES_BATCH_SIZE) rows each. */
   #recordLineChunks(table: TableSchema, options: ReadOptions): AsyncIterable<Buffer> | undefined {
     this.#assertOpen()
     const batchSize = options.batchSize ?? LINES_BATCH_SIZE
