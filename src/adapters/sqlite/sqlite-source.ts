@@ -17,6 +17,7 @@
  */
 import type { ConnectionConfig, DatabaseSchema, DatabaseStats, LineBlocks, ReadOptions, Row, Source, TableSchema } from '../adapter.js'
 import { UsageError } from '../../errors.js'
+import { ChunkPool } from '../../engine/buffer-reclaim.js'
 import Database from 'better-sqlite3'
 import { openReadOnly, quoteIdent, SQLITE_CAPABILITIES, toMergebackError, withErrors, type SqliteDatabase } from './sqlite-connection.js'
 import { SqliteReaderThread } from './sqlite-reader-thread.js'
@@ -45,6 +46,16 @@ const ORDER_SAMPLE_ROWS = 1000
 const ORDER_NEAR_ROWS = 16
 /** Chunks of a table read again row by row (a 0x01 in their block) after which #lineBlocksInOrder reads only rows. */
 const GAPPED_CHUNKS_TO_ROWS = 4
+/**
+ * readRecordLines without a batchSize hands on chunks of at least this many bytes: its chunks of
+ * LINES_BATCH_SIZE rows are gathered until they hold that much (gathered). The digest index
+ * copies every chunk into a message buffer of at least 1.25 MiB and lets 2 MiB of lines be in
+ * flight, so chunks of 60 KB (RoomAllocation's 500 rows) kept ~35 such buffers, 44 MB, alive at
+ * once (docs/performance.md §Round fifteen: SQLite backup peak RSS).
+ */
+export const GATHER_BYTES = 512 * 1024
+/** The size of the pooled chunks gathered chunks are copied into. */
+const CHUNK_BYTES = 1 << 20
 /** The rowid's names, which a column may take. */
 const ROWID_NAMES = ['rowid', '_rowid_', 'oid']
 
@@ -57,6 +68,8 @@ export class SqliteSource implements Source {
   readonly #database: string
   readonly #iterators = new Set<IterableIterator<unknown>>()
   #reader: SqliteReaderThread | undefined
+  /** The chunks gathered record lines are copied into (gathered), taken again once released (releaseChunk). */
+  readonly #chunks = new ChunkPool(CHUNK_BYTES)
   #closed = false
   /** Why the record lines are read on this thread only, when a reader thread was asked for and could not be had. */
   readerNote: string | undefined
@@ -159,9 +172,17 @@ export class SqliteSource implements Source {
    * where #lineBlocksInOrder can), else as text per
    * column kind (recordLineEncoder). The writer and the digest index take the bytes as they are
    * instead of each calling JSON.stringify on every row. Undefined for a table whose column
-   * names JSON.stringify would reorder.
+   * names JSON.stringify would reorder. Without `batchSize`, chunks of LINES_BATCH_SIZE rows are
+   * gathered to at least GATHER_BYTES, in chunks of a pool the caller may give back (releaseChunk).
    */
   readRecordLines(table: TableSchema, options: ReadOptions = {}): AsyncIterable<Buffer> | undefined {
+    const chunks = this.#recordLineChunks(table, options)
+    // Without a batchSize (a backup's read) the chunks are gathered to GATHER_BYTES; a caller's batchSize is kept.
+    return chunks === undefined || options.batchSize !== undefined ? chunks : gathered(chunks, this.#chunks)
+  }
+
+  /** readRecordLines' chunks as each path reads them: `batchSize` (LINES_BATCH_SIZE) rows each. */
+  #recordLineChunks(table: TableSchema, options: ReadOptions): AsyncIterable<Buffer> | undefined {
     this.#assertOpen()
     const batchSize = options.batchSize ?? LINES_BATCH_SIZE
     const quoted = table.columns.map((c) => ({ name: c.name, kind: c.kind, quoted: quoteIdent(c.name) }))
@@ -474,6 +495,34 @@ export function scatteredKeyOrder(db: SqliteDatabase, table: TableSchema, file: 
     if (step > 0n && step <= BigInt(ORDER_NEAR_ROWS)) near++
   }
   return near * 2 < rowids.length - 1
+}
+
+/**
+ * The chunks of `chunks`, each gathered with the ones after it until they hold GATHER_BYTES (the
+ * last one fewer): a chunk that holds that many alone is handed on as it is, several are copied
+ * into one chunk of `pool`, which the caller may give back once it has taken the bytes
+ * (releaseChunk). The same bytes in the same order, in fewer chunks.
+ */
+async function* gathered(chunks: AsyncIterable<Buffer>, pool: ChunkPool): AsyncGenerator<Buffer> {
+  let pieces: Buffer[] = []
+  let bytes = 0
+  const joined = (): Buffer => {
+    const all = pieces
+    pieces = []
+    bytes = 0
+    if (all.length === 1) return all[0]!
+    const chunk = pool.take(all.reduce((sum, piece) => sum + piece.length, 0))
+    let at = 0
+    for (const piece of all) at += piece.copy(chunk, at)
+    return chunk.subarray(0, at)
+  }
+  for await (const chunk of chunks) {
+    if (chunk.length === 0) continue
+    pieces.push(chunk)
+    bytes += chunk.length
+    if (bytes >= GATHER_BYTES) yield joined()
+  }
+  if (bytes > 0) yield joined()
 }
 
 /**
