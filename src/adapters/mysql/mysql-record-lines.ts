@@ -11,8 +11,6 @@
  */
 import { isUtf8 } from 'node:buffer'
 import type { ColumnSchema } from '../adapter.js'
-import type { ChunkPool } from '../../engine/buffer-reclaim.js'
-import { InternalError } from '../../errors.js'
 import { encoderFor, typeClassOf, type MysqlTypeClass } from './mysql-values.js'
 import { UNKNOWN_ROW_DIGEST } from './mysql-row-digest.js'
 
@@ -50,9 +48,7 @@ const WRITERS: Readonly<Record<MysqlTypeClass, Writer | undefined>> = {
 /** A property name that a JS object lists before the others (an array index), whatever its column position. */
 const ARRAY_INDEX = /^(?:0|[1-9]\d*)$/
 
-/** The bytes of the pool lines are written into; a source's ChunkPool for pooled() hands out chunks of this size. */
-export const POOL_BYTES = 1 << 20
-const EMPTY: Buffer = Buffer.alloc(0)
+const POOL_BYTES = 1 << 20
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
 const HEX = '0123456789abcdef'
@@ -62,11 +58,6 @@ const SHORT_ESCAPES: Readonly<Record<number, number>> = { 8: 0x62, 9: 0x74, 10: 
 const HIGH = 1
 const ESCAPE = 2
 const TEXT_BYTE = new Uint8Array(256).map((_, byte) => (byte < 0x20 || byte === QUOTE || byte === BACKSLASH ? ESCAPE : byte >= 0x80 ? HIGH : 0))
-/** Per byte, what follows the backslash of its escape in JSON.stringify's text: 0 when it is not escaped, UNICODE_ESCAPE for `u00XX`. */
-const UNICODE_ESCAPE = 0x75
-const ESCAPED = new Uint8Array(256).map((_, byte) => (byte === QUOTE || byte === BACKSLASH ? byte : byte < 0x20 ? (SHORT_ESCAPES[byte] ?? UNICODE_ESCAPE) : 0))
-/** A text with a byte to escape up to this long is given room for every byte escaped and written byte by byte. */
-const SHORT_TEXT = 4096
 /** A run of bytes longer than this is copied by Buffer#copy, a shorter one in a loop (#copy). */
 const SHORT_RUN = 32
 
@@ -106,9 +97,7 @@ export class RecordLineParser {
   readonly #encoders: readonly ((raw: unknown) => unknown)[]
   /** Per column, whether its encoder takes the bytes (BIT) rather than the text. */
   readonly #bytes: readonly boolean[]
-  #pool: Buffer = Buffer.allocUnsafe(POOL_BYTES)
-  /** Where each chunk's pool comes from once pooled() was called: every chunk take() hands out then has a pool of its own. */
-  #chunks: ChunkPool | undefined
+  #pool = Buffer.allocUnsafe(POOL_BYTES)
   #at = 0
   /**
    * Where the bytes not yet handed out start in the pool: the line being written (next), or the
@@ -127,20 +116,6 @@ export class RecordLineParser {
     this.#stamp = shape.stamp === true
     this.#encoders = columns.map((c, i) => (writers[i] === 'encoded' ? encoderFor(c) : () => undefined))
     this.#bytes = columns.map((c) => typeClassOf(c.type) === 'bit')
-  }
-
-  /**
-   * From now on each chunk take() hands out is the only one in its pool, and the pools come from
-   * `chunks`: a consumer that releases a chunk (engine/buffer-reclaim.ts releaseChunk) once its
-   * bytes are written gives the pool back for a later chunk, so that a read does not make a new
-   * 1 MiB Buffer per chunk (docs/performance.md §Round fifteen: MariaDB backup and restore). The
-   * parser never writes into a pool again after take() handed out a chunk of it. For
-   * append()/take() only.
-   */
-  pooled(chunks: ChunkPool): void {
-    if (this.#at !== 0) throw new InternalError('RecordLineParser.pooled() after lines were written')
-    this.#chunks = chunks
-    this.#pool = EMPTY
   }
 
   /** The record line of the row in `packet` (positioned at its first value), with its `\n`: a view into the pool. */
@@ -169,14 +144,7 @@ export class RecordLineParser {
   take(room = 0): Buffer {
     const chunk = this.#pool.subarray(this.#start, this.#at)
     this.#start = this.#at
-    if (this.#chunks !== undefined) {
-      // The chunk may be released and its pool handed out again: the next line starts another pool (taken when written).
-      if (chunk.length > 0) {
-        this.#pool = EMPTY
-        this.#start = 0
-        this.#at = 0
-      }
-    } else if (this.#pool.length - this.#at < room) {
+    if (this.#pool.length - this.#at < room) {
       this.#pool = Buffer.allocUnsafe(POOL_BYTES)
       this.#start = 0
       this.#at = 0
@@ -255,7 +223,7 @@ export class RecordLineParser {
   #reserve(bytes: number): void {
     if (this.#at + bytes <= this.#pool.length) return
     const begun = this.#at - this.#start
-    const pool = this.#chunks !== undefined && begun + bytes <= POOL_BYTES ? this.#chunks.take(POOL_BYTES) : Buffer.allocUnsafe(Math.max(POOL_BYTES, 2 * (begun + bytes)))
+    const pool = Buffer.allocUnsafe(Math.max(POOL_BYTES, 2 * (begun + bytes)))
     this.#pool.copy(pool, 0, this.#start, this.#at)
     this.#pool = pool
     this.#start = 0
@@ -320,60 +288,45 @@ export class RecordLineParser {
    */
   #string(buffer: Buffer, start: number, end: number): void {
     let kinds = 0
-    for (let i = start; i < end; i++) kinds |= TEXT_BYTE[buffer[i]]
+    let escapes = 0
+    for (let i = start; i < end; i++) {
+      const kind = TEXT_BYTE[buffer[i]]
+      kinds |= kind
+      if (kind === ESCAPE) escapes++
+    }
     if ((kinds & HIGH) !== 0 && !isUtf8(buffer.subarray(start, end))) {
       // What readTable does with bytes that are not UTF-8: decode them with replacement characters.
       this.#text(JSON.stringify(buffer.toString('utf8', start, end)))
       return
     }
-    if ((kinds & ESCAPE) === 0) {
-      this.#reserve(end - start + 2)
-      this.#pool[this.#at++] = QUOTE
-      this.#copy(buffer, start, end)
-      this.#pool[this.#at++] = QUOTE
-      return
-    }
-    // At most 6 bytes (\u00XX) per byte, plus the quotes: a short text is given that much room
-    // and written byte by byte, a long one (room counted) in runs between the bytes to escape.
-    const bytewise = end - start <= SHORT_TEXT
-    let escapes = end - start
-    if (!bytewise) {
-      escapes = 0
-      for (let i = start; i < end; i++) if (TEXT_BYTE[buffer[i]] === ESCAPE) escapes++
-    }
+    // At most 6 bytes (\u00XX) per escaped byte, plus the quotes.
     this.#reserve(end - start + 5 * escapes + 2)
     const pool = this.#pool
-    let at = this.#at
-    pool[at++] = QUOTE
-    let run = start
-    for (let i = start; i < end; i++) {
-      const byte = buffer[i]
-      const escape = ESCAPED[byte]
-      if (escape === 0) {
-        if (bytewise) pool[at++] = byte
-        continue
-      }
-      if (!bytewise) {
-        if (i - run > SHORT_RUN) at += buffer.copy(pool, at, run, i)
-        else for (let j = run; j < i; j++) pool[at++] = buffer[j]
+    pool[this.#at++] = QUOTE
+    if (escapes === 0) this.#copy(buffer, start, end)
+    else {
+      let run = start
+      for (let i = start; i < end; i++) {
+        const byte = buffer[i]
+        if (TEXT_BYTE[byte] !== ESCAPE) continue
+        this.#copy(buffer, run, i)
         run = i + 1
+        let at = this.#at
+        pool[at++] = BACKSLASH
+        if (byte === QUOTE || byte === BACKSLASH) pool[at++] = byte
+        else if (SHORT_ESCAPES[byte] !== undefined) pool[at++] = SHORT_ESCAPES[byte]
+        else {
+          pool[at++] = 0x75
+          pool[at++] = 0x30
+          pool[at++] = 0x30
+          pool[at++] = HEX.charCodeAt(byte >> 4)
+          pool[at++] = HEX.charCodeAt(byte & 15)
+        }
+        this.#at = at
       }
-      pool[at++] = BACKSLASH
-      if (escape !== UNICODE_ESCAPE) pool[at++] = escape
-      else {
-        pool[at++] = 0x75
-        pool[at++] = 0x30
-        pool[at++] = 0x30
-        pool[at++] = HEX.charCodeAt(byte >> 4)
-        pool[at++] = HEX.charCodeAt(byte & 15)
-      }
+      this.#copy(buffer, run, end)
     }
-    if (!bytewise) {
-      if (end - run > SHORT_RUN) at += buffer.copy(pool, at, run, end)
-      else for (let j = run; j < end; j++) pool[at++] = buffer[j]
-    }
-    pool[at++] = QUOTE
-    this.#at = at
+    pool[this.#at++] = QUOTE
   }
 }
 

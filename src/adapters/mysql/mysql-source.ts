@@ -39,8 +39,7 @@ import { InternalError, UsageError } from '../../errors.js'
 import { endSession, openSession, toStatementError, type MysqlSession } from './mysql-config.js'
 import { describeDatabase } from './mysql-introspector.js'
 import { isStagingTable } from './mysql-staging.js'
-import { POOL_BYTES, recordLineParser, type RecordLineParser, type RowPacket } from './mysql-record-lines.js'
-import { ChunkPool } from '../../engine/buffer-reclaim.js'
+import { recordLineParser, type RecordLineParser, type RowPacket } from './mysql-record-lines.js'
 import { encoderFor, hasGeometry, quoteIdentifier, quoteString, rawGeometryTypeCast, selectExpression, typeClassOf, valueExpression, type MysqlTypeClass } from './mysql-values.js'
 import { DigestBlock, rowDigestExpression, rowDigestScope, rowDigestSql } from './mysql-row-digest.js'
 
@@ -204,11 +203,6 @@ export class MysqlSource implements Source {
   readonly #second: MysqlSession | undefined
   readonly #shared: ReadonlySet<string>
   #closed = false
-  /**
-   * The pools of readRecordLines' and readRecordLinesWithStamps' chunks, one chunk each: the
-   * backup releases a chunk once its bytes are written, and the pool hands it out again.
-   */
-  readonly #chunks = new ChunkPool(POOL_BYTES)
   /** The read in progress, if any: close() must stop it, or its COMMIT would queue behind the result set forever. */
   #reading: { stop(): Promise<void> } | undefined
 
@@ -302,7 +296,6 @@ export class MysqlSource implements Source {
   readRecordLines(table: TableSchema, options: ReadOptions = {}): AsyncIterable<Buffer> | undefined {
     const parser = recordLineParser(table.columns)
     if (parser === undefined) return undefined
-    parser.pooled(this.#chunks)
     return this.#lines(table, options, parser)
   }
 
@@ -634,7 +627,6 @@ export class MysqlSource implements Source {
     const expression = this.#digestExpression(table)
     const parser = recordLineParser(table.columns, { stamp: true })
     if (expression === undefined || parser === undefined) return undefined
-    parser.pooled(this.#chunks)
     const sql = `SELECT ${table.columns.map((c) => selectExpression(c)).join(', ')}, ${expression} FROM ${quoteIdentifier(table.name)} ORDER BY ${table.primaryKey.map(quoteIdentifier).join(', ')}`
     return this.#lines(table, options, parser, { sql, columns: table.columns.length + 1 })
   }

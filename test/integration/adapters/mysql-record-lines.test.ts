@@ -4,17 +4,12 @@
  * readTable gives, for every type (the conformance matrix, edge values, arbitrary text), and
  * decline (undefined) the tables it cannot write exactly.
  */
-import fs from 'node:fs'
-import { gunzipSync } from 'node:zlib'
 import fc from 'fast-check'
 import mysql from 'mysql2/promise'
 import { afterAll, describe, expect, it } from 'vitest'
 import { mysqlAdapter } from '../../../src/adapters/mysql/mysql-adapter.js'
 import { parseDatabaseUrl } from '../../../src/adapters/registry.js'
-import { backup } from '../../../src/engine/backup.js'
-import { poisonReleasedChunks, releasedChunks } from '../../../src/engine/buffer-reclaim.js'
-import { verify } from '../../../src/engine/inspect.js'
-import { createMysqlDatabase, databasesOfFile, makeTempDir, mysqlQuery } from '../../helpers/databases.js'
+import { createMysqlDatabase, databasesOfFile, mysqlQuery } from '../../helpers/databases.js'
 import { readLines, readRowsAsLines } from '../../helpers/record-lines.js'
 import { MATRIX_ROWS, TYPE_MATRIX } from '../../fixtures/types/mysql-types.js'
 
@@ -31,20 +26,6 @@ async function bothWays(url: string, batchSize?: number): Promise<Record<string,
   } finally {
     await source.close()
   }
-}
-
-/** Stores `values` as rows (i, value) of table t, `perStatement` rows an INSERT; its record lines must be readTable's and give the values back. */
-async function expectTextsAsLines(url: string, values: readonly string[], perStatement: number): Promise<void> {
-  const conn = await mysql.createConnection({ uri: url, charset: 'UTF8MB4_GENERAL_CI' })
-  try {
-    for (let i = 0; i < values.length; i += perStatement) await conn.query('INSERT INTO t VALUES ?', [values.slice(i, i + perStatement).map((v, j) => [i + j, v])])
-  } finally {
-    await conn.end()
-  }
-  const { t } = await bothWays(url)
-  expect(t[0]).toBeDefined()
-  expect(t[0]).toBe(t[1])
-  expect(t[1].split('\n').filter((line) => line !== '').map((line) => (JSON.parse(line) as { s: string }).s)).toEqual(values)
 }
 
 describe('MariaDB record lines', () => {
@@ -106,28 +87,16 @@ describe('MariaDB record lines', () => {
     // every position of a word and in the bytes after the last whole word; prefixes shift the start.
     for (const special of specials) for (let length = 0; length <= 12; length++) for (let place = 0; place <= length; place++) values.push('abcdefghijkl'.slice(0, place) + special + 'mnopqrstuvwx'.slice(0, length - place))
     values.push('', 'abcd', 'abcdefgh', 'plain ASCII text of some length, with no byte to escape at all')
-    await expectTextsAsLines(db.url, values, 500)
-  })
-
-  it('escape texts longer than #string writes byte by byte (4096 bytes): runs of every length between the bytes to escape, at the ends too', async () => {
-    const db = await databases.fresh()
-    await mysqlQuery(db.url, 'CREATE TABLE t (id INT PRIMARY KEY, s LONGTEXT) CHARACTER SET utf8mb4')
-    const values: string[] = []
-    for (const length of [4090, 4095, 4096, 4097, 4100, 5000, 70_000]) {
-      for (const special of ['"', '\\', '\n', '\u0001', '\u001f']) {
-        for (const filler of ['a', 'é']) {
-          const base = filler.repeat(Math.floor(length / Buffer.byteLength(filler)))
-          // At the start and the end, one in the middle, a cluster, and one every 1 to 40 bytes.
-          values.push(special + base.slice(1), base.slice(1) + special, base.slice(0, 2000) + special + base.slice(2001))
-          values.push(base.slice(0, 100) + special.repeat(50) + base.slice(150))
-          let spread = ''
-          for (let gap = 0; spread.length < base.length; gap = (gap + 1) % 41) spread += base.slice(0, gap) + special
-          values.push(spread)
-        }
-      }
+    const conn = await mysql.createConnection({ uri: db.url, charset: 'UTF8MB4_GENERAL_CI' })
+    try {
+      for (let i = 0; i < values.length; i += 500) await conn.query('INSERT INTO t VALUES ?', [values.slice(i, i + 500).map((v, j) => [i + j, v])])
+    } finally {
+      await conn.end()
     }
-    // One row per statement: the longest texts are 140 kB.
-    await expectTextsAsLines(db.url, values, 1)
+    const { t } = await bothWays(db.url)
+    expect(t[0]).toBeDefined()
+    expect(t[0]).toBe(t[1])
+    expect(t[1].split('\n').filter((line) => line !== '').map((line) => (JSON.parse(line) as { s: string }).s)).toEqual(values)
   })
 
   it('are fetched by key in statements of bounded size: 2000 keys of 700 characters (1.4 MB of literals) all come back', async () => {
@@ -211,45 +180,6 @@ describe('MariaDB record lines', () => {
       expect(await readRowsAsLines(source, table)).toBe('{"7":2,"id":1,"07":3}\n')
     } finally {
       await source.close()
-    }
-  })
-})
-
-describe('MariaDB backup: line chunks reused once the file has their bytes', () => {
-  it('writes the same, verified bytes plain and gzipped, with every released chunk overwritten at once', async () => {
-    const db = await databases.fresh()
-    // About 13 MB of record lines: a dozen 1 MiB chunks, so released ones are taken again.
-    await mysqlQuery(
-      db.url,
-      'CREATE TABLE big (id INT PRIMARY KEY, label TEXT, n BIGINT) CHARACTER SET utf8mb4',
-      "INSERT INTO big SELECT seq, REPEAT(MD5(seq), 8), seq * 7 FROM seq_1_to_40000",
-      'CREATE TABLE other (id VARCHAR(20) PRIMARY KEY, v TEXT) CHARACTER SET utf8mb4',
-      "INSERT INTO other SELECT CONCAT('k', seq), REPEAT('x', seq % 500) FROM seq_1_to_5000",
-    )
-    const tmp = makeTempDir()
-    // A chunk released before the file's stream had its bytes, or written into after it was
-    // handed out, would put 0xee bytes in the file: its checksums would not verify.
-    poisonReleasedChunks(true)
-    try {
-      // Each backup must release chunks (plain and gzip: once the file or gzip has their bytes;
-      // encrypted, without row stamps: once the writer and the index copied the lines) and verify.
-      const files: Record<string, string> = {}
-      for (const [name, options] of [['plain.json', {}], ['gzip.json.gz', { gzip: true }], ['enc.json.enc', { passphrase: 'pool test' }]] as const) {
-        const before = releasedChunks()
-        files[name] = (await backup({ db: db.url, out: `${tmp.dir}/${name}`, ...options })).file
-        expect(releasedChunks() - before, name).toBeGreaterThan(8)
-        const checked = await verify(files[name], { passphrase: 'passphrase' in options ? options.passphrase : undefined })
-        expect(checked.ok, `${name}: ${JSON.stringify(checked.checks)}`).toBe(true)
-        expect(checked.tables).toEqual({ big: 40000, other: 5000 })
-      }
-      // The same text plain and gzipped, but for the two fields that say when and how it was written.
-      const blank = (text: string): string => text.replace(/"(?:exportedAt|compression)": "[^"]*"/g, '')
-      const plain = blank(fs.readFileSync(files['plain.json']!).toString())
-      expect(plain).toContain(`"label":"${'c4ca4238a0b923820dcc509a6f75849b'.repeat(8)}"`)
-      expect(blank(gunzipSync(fs.readFileSync(files['gzip.json.gz']!)).toString())).toBe(plain)
-    } finally {
-      poisonReleasedChunks(false)
-      tmp.cleanup()
     }
   })
 })
