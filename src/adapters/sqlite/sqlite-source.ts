@@ -508,10 +508,11 @@ async function* gathered(chunks: AsyncIterable<Buffer>, pool: ChunkPool): AsyncG
   let bytes = 0
   const joined = (): Buffer => {
     const all = pieces
+    const size = bytes
     pieces = []
     bytes = 0
     if (all.length === 1) return all[0]!
-    const chunk = pool.take(all.reduce((sum, piece) => sum + piece.length, 0))
+    const chunk = pool.take(size)
     let at = 0
     for (const piece of all) at += piece.copy(chunk, at)
     return chunk.subarray(0, at)
